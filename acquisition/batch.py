@@ -1,0 +1,159 @@
+"""Choosing a batch: kriging believer over a pool or over a continuous space.
+
+The model is duck-typed: ``predict(X) -> (mean, variance)`` and, for batches,
+``condition(X) -> model``, which returns the model with fantasy observations at
+its own predicted mean at X and the hyperparameters unchanged (kriging
+believer). Experiments already running ("pending") are added as fantasies
+first, so a batch never re-proposes what is in flight. Models without
+``condition`` fall back to the top-q scores (stated in the log by the caller).
+
+Inputs are encoded arrays ([N, D], every column in [0, 1]); the caller owns the
+encoding. This module imports no orchestrator code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+
+Acq = Callable[..., np.ndarray]
+
+
+def _condition(model, X: np.ndarray):
+    if X is None or len(X) == 0:
+        return model
+    cond = getattr(model, "condition", None)
+    return cond(X) if callable(cond) else model
+
+
+def _can_condition(model) -> bool:
+    return callable(getattr(model, "condition", None))
+
+
+def _updated_best(model, x: np.ndarray, best: float, raw: bool) -> float:
+    """A fantasy observation at the predicted mean may become the new incumbent."""
+    if raw:
+        return best
+    mu, _ = model.predict(x[None, :])
+    return max(best, float(mu[0]))
+
+
+def select_from_pool(
+    model,
+    acq: Acq,
+    X: np.ndarray,
+    q: int,
+    *,
+    best: float,
+    available: np.ndarray | None = None,
+    pending_X: np.ndarray | None = None,
+    raw: bool = False,
+) -> list[int]:
+    """Indices of q distinct rows of X, chosen greedily by kriging believer.
+
+    ``available`` masks out rows already measured or in flight (never proposed
+    twice). ``raw`` is True for acquisitions on the raw objective (target), whose
+    ``best`` is a distance and is not updated by fantasies.
+    """
+    avail = np.ones(len(X), dtype=bool) if available is None else available.copy()
+    q = min(q, int(avail.sum()))
+    m = _condition(model, pending_X)
+    if not _can_condition(model):
+        mu, var = m.predict(X)
+        scores = np.where(avail, acq(mu, var, best=best), -np.inf)
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:q]]
+    chosen: list[int] = []
+    for k in range(q):
+        mu, var = m.predict(X)
+        scores = np.where(avail, acq(mu, var, best=best), -np.inf)
+        j = int(np.argmax(scores))
+        chosen.append(j)
+        avail[j] = False
+        if k < q - 1:
+            best = _updated_best(m, X[j], best, raw)
+            m = m.condition(X[j : j + 1])
+    return chosen
+
+
+@dataclass
+class Geometry:
+    """Where a continuous optimiser may move: ``mask`` columns in [0, 1], with A x = b."""
+
+    mask: np.ndarray
+    A_eq: np.ndarray
+    b_eq: np.ndarray
+
+
+def _refine(score: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, geo: Geometry, maxiter: int) -> np.ndarray:
+    """Improve x0 by moving the masked columns (L-BFGS-B, or SLSQP when there are equalities)."""
+    free = np.flatnonzero(geo.mask)
+    if free.size == 0:
+        return x0
+
+    def f(z: np.ndarray) -> float:
+        x = x0.copy()
+        x[free] = z
+        v = float(score(x[None, :])[0])
+        return -v if np.isfinite(v) else 1e300
+
+    bounds = [(0.0, 1.0)] * free.size
+    if geo.A_eq.shape[0]:
+        A = geo.A_eq[:, free]
+        b = geo.b_eq - geo.A_eq[:, ~geo.mask] @ x0[~geo.mask]
+        cons = [{"type": "eq", "fun": lambda z: A @ z - b, "jac": lambda z: A}]
+        res = minimize(f, x0[free], method="SLSQP", bounds=bounds, constraints=cons,
+                       options={"maxiter": maxiter, "ftol": 1e-9})
+        z = np.clip(res.x, 0.0, 1.0)
+        if np.max(np.abs(A @ z - b)) > 1e-6:
+            return x0  # the optimiser left the constraint surface: keep the start
+    else:
+        res = minimize(f, x0[free], method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
+        z = np.clip(res.x, 0.0, 1.0)
+    x = x0.copy()
+    x[free] = z
+    return x
+
+
+def select_continuous(
+    model,
+    acq: Acq,
+    raw_candidates: np.ndarray,
+    q: int,
+    *,
+    best: float,
+    geometry: Geometry,
+    pending_X: np.ndarray | None = None,
+    n_refine: int = 5,
+    maxiter: int = 60,
+    raw: bool = False,
+) -> np.ndarray:
+    """q points [q, D]: for each, score the raw candidates (e.g. a scrambled Sobol set),
+    refine the best ``n_refine`` with a local optimiser, keep the best, add it as a
+    fantasy and repeat."""
+    m = _condition(model, pending_X)
+    chosen = []
+    for k in range(q):
+        def score(Xs: np.ndarray, _m=m, _best=best) -> np.ndarray:
+            mu, var = _m.predict(Xs)
+            return acq(mu, var, best=_best)
+
+        s = score(raw_candidates)
+        s = np.where(np.isfinite(s), s, -np.inf)
+        order = np.argsort(-s, kind="stable")[:n_refine]
+        best_x, best_s = raw_candidates[order[0]], s[order[0]]
+        for i in order:
+            x = _refine(score, raw_candidates[i], geometry, maxiter)
+            sx = float(score(x[None, :])[0])
+            if sx > best_s:
+                best_x, best_s = x, sx
+        chosen.append(best_x)
+        if k < q - 1:
+            if _can_condition(m):
+                best = _updated_best(m, best_x, best, raw)
+                m = m.condition(best_x[None, :])
+            else:  # no fantasies: at least do not pick the same raw point again
+                raw_candidates = np.delete(raw_candidates, order[0], axis=0)
+    return np.vstack(chosen)

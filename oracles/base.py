@@ -1,0 +1,171 @@
+"""The Oracle protocol, the records it exchanges, and a base class for synchronous plugins.
+
+An oracle performs experiments. The engine talks to it through three calls::
+
+    submit(experiments)   fast; idempotent per experiment id (submitting an id again is a no-op)
+    poll() -> results     never blocks; returns each finished experiment's Result once
+    cancel(experiment_id) best effort
+
+A plugin whose experiment is a plain function call subclasses
+:class:`SyncOracle` and implements ``evaluate(params) -> float | dict``; the
+base class provides submit/poll/cancel, validates what ``evaluate`` returns and
+turns exceptions into failed results (the campaign goes on).
+
+This package never imports ``orchestrator``: a plugin author needs only this.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+
+Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment to perform: a stable id and its parameters."""
+
+    id: str
+    params: dict[str, Any]
+    campaign: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an oracle reports for a finished experiment.
+
+    ``value`` is the objective (None unless succeeded); ``outputs`` holds every
+    other measured quantity and provenance (JSON-serialisable); ``error`` says
+    why an experiment failed.
+    """
+
+    experiment_id: str
+    status: Status
+    value: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OracleContext:
+    """What the engine tells an oracle about the campaign it serves."""
+
+    campaign: str
+    base_dir: Path
+    objective: str
+    inputs: tuple[str, ...]
+    seed: int = 0
+    pool_path: Path | None = None
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    def submit(self, experiments: Sequence[Experiment]) -> None: ...
+
+    def poll(self) -> Sequence[Result]: ...
+
+    def cancel(self, experiment_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """A problem with an oracle's params, found by its ``check_config`` before any run.
+
+    ``path`` is relative to the oracle's ``params:`` block (e.g. ``column``).
+    """
+
+    path: str
+    message: str
+
+
+class OracleError(Exception):
+    """Raised by an oracle for a problem with the oracle itself (not one experiment)."""
+
+
+def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
+    """Validate what ``evaluate`` returned and make a Result of it.
+
+    Accepted: a finite real number, or a dict holding a finite real number under
+    the objective's name (other keys are kept as outputs, and must be JSON-like).
+    Anything else is a failed result saying what was wrong.
+    """
+    outputs: dict[str, Any] = {}
+    value = returned
+    if isinstance(returned, dict):
+        if objective not in returned:
+            return Result(experiment_id, "failed",
+                          error=f"evaluate returned a dict without the objective '{objective}' "
+                                f"(keys: {', '.join(map(str, returned)) or 'none'})")
+        value = returned[objective]
+        outputs = {str(k): v for k, v in returned.items() if k != objective}
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        return Result(experiment_id, "failed",
+                      error=f"evaluate returned {type(value).__name__} ({_short(value)}); expected a real number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}; expected a real number")
+    if not math.isfinite(number):
+        return Result(experiment_id, "failed", error=f"evaluate returned a non-finite value ({number})")
+    return Result(experiment_id, "succeeded", value=number, outputs=outputs)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SyncOracle:
+    """Base class for an oracle whose experiment is a function call: implement ``evaluate``.
+
+    ``evaluate`` runs when the experiment is submitted, in this process (the
+    fitting choice for a lookup or an analytic function). Its exceptions and
+    invalid return values become failed results with the reason.
+    """
+
+    objective: str = "value"
+
+    def __init__(self) -> None:
+        self._done: dict[str, Result] = {}
+        self._delivered: set[str] = set()
+
+    def _ensure_init(self) -> None:
+        if not hasattr(self, "_done"):
+            SyncOracle.__init__(self)
+
+    def evaluate(self, params: dict[str, Any]) -> float | dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def submit(self, experiments: Sequence[Experiment]) -> None:
+        self._ensure_init()
+        for exp in experiments:
+            if exp.id in self._done:
+                continue  # idempotent
+            t0 = time.perf_counter()
+            try:
+                returned = self.evaluate(dict(exp.params))
+            except Exception as exc:  # the plugin's failure is the experiment's, not the campaign's
+                tb = traceback.extract_tb(exc.__traceback__)
+                where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+                result = Result(exp.id, "failed", error=f"{type(exc).__name__}: {exc}{where}")
+            else:
+                result = to_result(exp.id, returned, self.objective)
+            outputs = dict(result.outputs)
+            outputs.setdefault("wall_seconds", round(time.perf_counter() - t0, 6))
+            self._done[exp.id] = Result(result.experiment_id, result.status, result.value, outputs, result.error)
+
+    def poll(self) -> list[Result]:
+        self._ensure_init()
+        fresh = [r for i, r in self._done.items() if i not in self._delivered]
+        self._delivered.update(r.experiment_id for r in fresh)
+        return fresh
+
+    def cancel(self, experiment_id: str) -> None:
+        self._ensure_init()
+        if experiment_id not in self._done:
+            self._done[experiment_id] = Result(experiment_id, "cancelled", error="cancelled before it ran")

@@ -1,0 +1,169 @@
+"""Dataset lookup: the oracle answers with the objective of the matching row of a CSV.
+
+This is how pool-based benchmarks simulate a campaign on published data: the
+candidates are the rows of a table and "performing an experiment" is reading
+its measured objective. Rows with the same inputs are averaged. Optional
+Gaussian ``noise`` simulates measurement error (seeded, so reproducible).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import ConfigProblem, OracleContext, SyncOracle
+
+
+class LookupConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(default=None, description="CSV file (relative to the campaign file); default: the pool's")
+    column: str | None = Field(default=None, description="objective column; default: the objective's name")
+    noise: float = Field(default=0.0, ge=0.0, description="standard deviation of Gaussian noise added to each answer")
+    match: Literal["exact", "nearest"] = Field(
+        default="exact", description="exact: params must equal a row; nearest: the closest row (scaled inputs)")
+
+
+def _cell(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def _key(values: list[Any]) -> tuple:
+    return tuple(round(v, 9) if isinstance(v, float) else str(v) for v in values)
+
+
+class LookupTable:
+    """The rows of a CSV keyed by their inputs, duplicates averaged."""
+
+    def __init__(self, path: Path, inputs: tuple[str, ...], column: str):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or []]
+            missing = [c for c in (*inputs, column) if c not in header]
+            if missing:
+                raise KeyError(f"{path.name} lacks column(s) {', '.join(missing)} (columns: {', '.join(header)})")
+            sums: dict[tuple, list] = {}
+            for raw in reader:
+                row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+                if not row.get(column):
+                    continue
+                try:
+                    y = float(row[column])
+                except ValueError:
+                    continue
+                if not math.isfinite(y):
+                    continue
+                values = [_cell(row[n]) for n in inputs]
+                entry = sums.setdefault(_key(values), [values, 0.0, 0])
+                entry[1] += y
+                entry[2] += 1
+        self.inputs = inputs
+        self.rows = [v for v, _, _ in sums.values()]
+        self.values = np.array([s / c for _, s, c in sums.values()])
+        self.index = {k: i for i, k in enumerate(sums)}
+        numeric = [j for j in range(len(inputs)) if all(isinstance(r[j], float) for r in self.rows)]
+        self._numeric = numeric
+        if numeric:
+            M = np.array([[r[j] for j in numeric] for r in self.rows])
+            lo, hi = M.min(0), M.max(0)
+            self._lo, self._span = lo, np.where(hi > lo, hi - lo, 1.0)
+            self._M = (M - lo) / self._span
+
+    def find(self, params: dict[str, Any], nearest: bool) -> int | None:
+        values = [_cell(str(params[n])) if isinstance(params[n], str) else float(params[n]) for n in self.inputs]
+        i = self.index.get(_key(values))
+        if i is not None or not nearest or not self._numeric:
+            return i
+        # nearest row among those whose non-numeric inputs match
+        x = (np.array([values[j] for j in self._numeric]) - self._lo) / self._span
+        d = np.sum((self._M - x) ** 2, axis=1)
+        other = [j for j in range(len(self.inputs)) if j not in self._numeric]
+        for j in other:
+            d = np.where([str(r[j]) == str(values[j]) for r in self.rows], d, np.inf)
+        k = int(np.argmin(d))
+        return k if np.isfinite(d[k]) else None
+
+
+class LookupOracle(SyncOracle):
+    """Answers with the objective of the matching row of a CSV dataset (optionally with noise)."""
+
+    Config = LookupConfig
+
+    def __init__(self, *, path: Path, inputs: tuple[str, ...], column: str, noise: float = 0.0,
+                 match: str = "exact", seed: int = 0):
+        super().__init__()
+        self.path = Path(path)
+        self.inputs = tuple(inputs)
+        self.column = column
+        self.objective = column
+        self.noise = noise
+        self.match = match
+        self.seed = seed
+        self.table = LookupTable(self.path, self.inputs, column)
+
+    @staticmethod
+    def _resolve(config: LookupConfig, base_dir: Path, pool_path: Path | None) -> Path | None:
+        if config.path is not None:
+            return (Path(base_dir) / config.path).resolve()
+        return pool_path
+
+    @classmethod
+    def from_config(cls, config: LookupConfig, context: OracleContext) -> "LookupOracle":
+        path = cls._resolve(config, context.base_dir, context.pool_path)
+        return cls(path=path, inputs=context.inputs, column=config.column or context.objective,
+                   noise=config.noise, match=config.match, seed=context.seed)
+
+    @classmethod
+    def check_config(cls, config: LookupConfig, *, spec: Any, base_dir: Path) -> list[ConfigProblem]:
+        pool = spec.space.pool
+        pool_path = (Path(base_dir) / pool.path).resolve() if pool is not None else None
+        path = cls._resolve(config, base_dir, pool_path)
+        if path is None:
+            return [ConfigProblem("path", "required: the space is not a pool, so name the CSV to look results up in")]
+        if not path.is_file():
+            return [] if config.path is None else [ConfigProblem("path", f"file not found: {path}")]
+        inputs = tuple(pool.inputs) if pool is not None else tuple(p.name for p in spec.space.parameters)
+        column = config.column or spec.objective.name
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                header = [h.strip() for h in next(csv.reader(fh), [])]
+        except (OSError, UnicodeDecodeError) as exc:
+            return [ConfigProblem("path", f"cannot read {path}: {exc}")]
+        problems = []
+        if column not in header:
+            where = "column" if config.column else "column (defaults to objective.name)"
+            problems.append(ConfigProblem(where, f"'{column}' is not a column of {path.name} (columns: {', '.join(header)})"))
+        for name in inputs:
+            if name not in header:
+                problems.append(ConfigProblem("path", f"{path.name} has no column for the input '{name}'"))
+        return problems
+
+    def evaluate(self, params: dict[str, Any]) -> dict[str, Any]:
+        i = self.table.find(params, nearest=self.match == "nearest")
+        if i is None:
+            raise LookupError(f"no row of {self.path.name} matches {params}")
+        value = float(self.table.values[i])
+        if self.noise:
+            rng = np.random.default_rng([self.seed % (2**32), i])
+            value += float(rng.normal(0.0, self.noise))
+        return {self.column: value, "row": i}
+
+    # ground truth, for summaries and benchmarks (maximisation is the caller's business)
+    def rank(self, value: float, goal: str, target: float | None = None) -> tuple[int, int]:
+        """1-based rank of ``value`` among the table's values for this goal, and the table size."""
+        v = self.table.values
+        if goal == "max":
+            better = np.sum(v > value + 1e-12)
+        elif goal == "min":
+            better = np.sum(v < value - 1e-12)
+        else:
+            better = np.sum(np.abs(v - target) < abs(value - target) - 1e-12)
+        return int(better) + 1, len(v)

@@ -1,0 +1,307 @@
+"""The ``looplab`` command line (typer + rich).
+
+Commands: run, validate, schema, status, export, plugins. User errors print one
+line per problem and exit with code 2; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ConfigError, LooplabError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="looplab: closed-loop autonomous experiment campaigns (Bayesian optimisation over real oracles).",
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL [default: $LOOPLAB_STORE or sqlite:///looplab.db]")
+
+
+def _fail(exc: LooplabError) -> None:
+    if isinstance(exc, ConfigError):
+        for line in exc.format().splitlines():
+            err_console.print(f"[red]error[/red] {line}", markup=True, soft_wrap=True)
+    else:
+        err_console.print(f"[red]error[/red] {exc}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _store(url: Optional[str]):
+    from .store import Store
+
+    return Store(url)
+
+
+def _campaign_or_fail(store, name: str):
+    row = store.get_campaign(name)
+    if row is None:
+        names = [c.name for c in store.list_campaigns()]
+        import difflib
+
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise LooplabError(f"no campaign named '{name}' in {store.url}.{hint} Campaigns there: "
+                           f"{', '.join(names) or '(none)'}")
+    return row
+
+
+# ----------------------------------------------------------------------------- validate / schema
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")) -> None:
+    """Check campaign files without running anything (exit 2 if any is invalid)."""
+    from .config import load_campaign
+
+    bad = 0
+    for f in files:
+        try:
+            c = load_campaign(f)
+        except ConfigError as exc:
+            bad += 1
+            for line in exc.format().splitlines():
+                err_console.print(f"[red]error[/red] {line}", soft_wrap=True)
+            continue
+        s = c.spec
+        console.print(f"[green]ok[/green] {f}: campaign '{s.name}', {c.space.describe()}; objective "
+                      f"{s.objective.goal} {s.objective.name}; oracle {s.oracle.kind}, model {s.model.kind}, "
+                      f"acquisition {s.acquisition.kind} (batch {s.acquisition.batch_size}); "
+                      f"budget {s.budget.max_experiments}", soft_wrap=True)
+    if bad:
+        raise typer.Exit(2)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of campaign files (for editor completion)."""
+    from .config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="campaign YAML file"),
+    store: Optional[str] = StoreOpt,
+    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later)"),
+    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-step lines, only the summary"),
+    log_file: Optional[Path] = typer.Option(None, help="also write the structured per-step log lines to this file"),
+) -> None:
+    """Run a campaign (or resume it: the same file against the same store continues where it stopped)."""
+    from rich.logging import RichHandler
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .config import load_campaign
+    from .engine import Engine, open_campaign
+
+    try:
+        campaign = load_campaign(file)
+        st = _store(store)
+        row, resumed = open_campaign(st, campaign)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    spec = campaign.spec
+    counts = st.counts(row.id)
+    verb = "resuming" if resumed else "starting"
+    console.print(f"[bold]{verb}[/bold] campaign '{spec.name}' ({campaign.space.describe()}) "
+                  f"in {st.url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), console=console,
+                        transient=True, disable=quiet)
+    # warnings (e.g. a failed model fit) go to the console; the structured INFO lines to --log-file
+    handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+    handler.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        fh.setLevel(logging.INFO)
+        handlers.append(fh)
+    root = logging.getLogger("looplab")
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    try:
+        with progress:
+            task = progress.add_task(spec.name, total=spec.budget.max_experiments, best="-")
+            engine = Engine(campaign, st, campaign_row=row)
+
+            def on_step(r) -> None:
+                done = r.n_observed + r.n_failed
+                best = "-" if r.best is None else f"{r.best:.6g}"
+                progress.update(task, completed=done, best=best)
+                if r.proposed and not quiet:
+                    timing = f" fit {r.fit_seconds:.2f}s acq {r.acquisition_seconds:.2f}s" if r.source == "model" else ""
+                    console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
+                                  f"best {best}{timing}", highlight=False)
+
+            report = engine.run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every result so far is in the store; run the same command to resume")
+        raise typer.Exit(130)
+    finally:
+        for h in handlers:
+            root.removeHandler(h)
+    _summary(engine, report)
+
+
+def _summary(engine, report) -> None:
+    spec = engine.spec
+    exps = engine.store.experiments(engine.id)
+    best = engine.best_experiment(exps)
+    table = Table(title=f"campaign {spec.name}: {report.status}" + (f" ({report.message})" if report.message else ""),
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+    table.add_row("experiments", f"{len(exps)} ({report.n_observed} succeeded, {report.n_failed} failed, "
+                                 f"{report.in_flight} in flight) of a budget of {spec.budget.max_experiments}")
+    if best is not None:
+        order = ended.index(best) + 1 if best in ended else best.seq + 1
+        table.add_row(f"best {spec.objective.name}", f"{best.value:.6g} ({spec.objective.goal})")
+        table.add_row("best params", ", ".join(f"{k}={_fmt_param(v)}" for k, v in best.params.items()))
+        table.add_row("found at", f"experiment {order} of {len(ended)} (id {best.id})")
+        rank = getattr(engine.oracle, "rank", None)
+        if callable(rank):
+            r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
+            table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.2g}%)")
+    console.print(table)
+
+
+def _fmt_param(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# ----------------------------------------------------------------------------- status / export
+
+
+@app.command()
+def status(name: Optional[str] = typer.Argument(None, help="campaign name (all campaigns if omitted)"),
+           store: Optional[str] = StoreOpt) -> None:
+    """Show campaigns in the store (or one campaign's recent experiments)."""
+    try:
+        st = _store(store)
+        rows = [_campaign_or_fail(st, name)] if name else st.list_campaigns()
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    if not rows:
+        console.print(f"no campaigns in {st.url}")
+        return
+    table = Table(title=f"campaigns in {st.url}", title_justify="left")
+    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "updated (UTC)"):
+        table.add_column(col)
+    for c in rows:
+        exps = st.experiments(c.id)
+        goal = c.spec["objective"]["goal"]
+        target = c.spec["objective"].get("target_value")
+        ok = [e for e in exps if e.status == "succeeded" and e.value is not None]
+        key = {"max": lambda e: e.value, "min": lambda e: -e.value}.get(goal, lambda e: -abs(e.value - target))
+        best = max(ok, key=key) if ok else None
+        table.add_row(c.name, c.status + (f": {c.message}" if c.message else ""),
+                      f"{sum(e.status in ('succeeded', 'failed', 'timed_out') for e in exps)}/"
+                      f"{c.spec['budget']['max_experiments']}",
+                      str(sum(e.status in ("failed", "timed_out") for e in exps)),
+                      str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
+                      "-" if best is None else f"{best.value:.6g}", f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+    if name:
+        exps = st.experiments(rows[0].id)[-15:]
+        t = Table(title="latest experiments", title_justify="left")
+        for col in ("#", "id", "status", "params", "value", "error"):
+            t.add_column(col, overflow="fold")
+        for e in exps:
+            t.add_row(str(e.seq + 1), e.id, e.status, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
+                      "" if e.value is None else f"{e.value:.6g}", e.error or "")
+        console.print(t)
+
+
+EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",
+                 "job_id", "created_at", "submitted_at", "finished_at"]
+
+
+@app.command()
+def export(name: str = typer.Argument(..., help="campaign name"),
+           format: str = typer.Option("csv", "--format", "-f", help="csv or json"),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write [default: standard output]"),
+           store: Optional[str] = StoreOpt) -> None:
+    """Export every experiment of a campaign, in order, with params, result, status and timestamps."""
+    if format not in ("csv", "json"):
+        _fail(LooplabError(f"--format: expected csv or json (got '{format}')"))
+    try:
+        st = _store(store)
+        row = _campaign_or_fail(st, name)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    exps = st.experiments(row.id)
+    param_names = list(dict.fromkeys(k for e in exps for k in e.params))
+    records = []
+    for e in exps:
+        rec = {f: getattr(e, f) for f in EXPORT_FIELDS}
+        for f in ("created_at", "submitted_at", "finished_at"):
+            rec[f] = rec[f].isoformat() + "Z" if rec[f] else None
+        rec["params"] = e.params
+        rec["outputs"] = e.outputs
+        records.append(rec)
+    if format == "json":
+        text = json.dumps({"campaign": row.name, "objective": row.spec["objective"], "experiments": records},
+                          indent=2)
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:])
+        for rec in records:
+            w.writerow([rec[f] for f in EXPORT_FIELDS[:5]] + [rec["params"].get(p) for p in param_names]
+                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:]])
+        text = buf.getvalue()
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out.write_text(text)
+        console.print(f"wrote {len(records)} experiments to {out}")
+
+
+@app.command("plugins")
+def list_plugins() -> None:
+    """List installed oracles, models and acquisition functions."""
+    from .plugins import all_installed
+
+    table = Table(title="installed plugins", title_justify="left")
+    for col in ("group", "kind", "source", "description"):
+        table.add_column(col)
+    for info in all_installed():
+        table.add_row(info.role, info.kind, info.source, info.description())
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except LooplabError as exc:  # pragma: no cover - commands catch their own
+        err_console.print(f"[red]error[/red] {exc}")
+        sys.exit(2)

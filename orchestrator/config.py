@@ -1,0 +1,454 @@
+"""Campaign files: their schema (pydantic v2) and loading with clear errors.
+
+A campaign YAML is validated in two passes:
+
+1. structure, by the pydantic models below (types, required keys, unknown
+   keys, ``low < high`` and the like);
+2. meaning, by :func:`check_campaign`, which needs the file's folder and the
+   installed plugins: the pool CSV exists and has the named columns, every
+   ``kind:`` names an installed plugin, and each plugin's ``params:`` pass that
+   plugin's own ``Config`` model.
+
+Every problem becomes a :class:`~orchestrator.errors.Problem` with a field path
+such as ``space.parameters[1].high``; :func:`load_campaign` raises one
+:class:`~orchestrator.errors.ConfigError` holding all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from . import plugins
+from .errors import ConfigError, Problem
+
+SCHEMA_VERSION = 1
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- space
+
+
+class FloatParameter(_Strict):
+    """A real-valued input in [low, high], optionally searched on a log scale."""
+
+    name: str = Field(min_length=1)
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @field_validator("high")
+    @classmethod
+    def _high_above_low(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and not high > low:
+            raise ValueError(f"must be greater than low (got {high:g} <= {low:g})")
+        return high
+
+    @field_validator("log")
+    @classmethod
+    def _log_needs_positive(cls, log: bool, info: ValidationInfo) -> bool:
+        low = info.data.get("low")
+        if log and low is not None and low <= 0:
+            raise ValueError(f"log: true needs low > 0 (got low = {low:g}); use a positive low or log: false")
+        return log
+
+
+class IntParameter(_Strict):
+    """An integer input in [low, high] (both included)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["int"]
+    low: int
+    high: int
+
+    @field_validator("high")
+    @classmethod
+    def _high_above_low(cls, high: int, info: ValidationInfo) -> int:
+        low = info.data.get("low")
+        if low is not None and not high > low:
+            raise ValueError(f"must be greater than low (got {high} <= {low})")
+        return high
+
+
+class CategoricalParameter(_Strict):
+    """An input taking one of a list of choices (one-hot encoded for models)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["categorical"]
+    choices: list[Union[str, int, float]] = Field(min_length=2)
+
+    @field_validator("choices")
+    @classmethod
+    def _unique(cls, choices: list) -> list:
+        seen = set()
+        for c in choices:
+            if c in seen:
+                raise ValueError(f"choice {c!r} is listed twice; each choice must be unique")
+            seen.add(c)
+        return choices
+
+
+Parameter = Annotated[
+    Union[FloatParameter, IntParameter, CategoricalParameter], Field(discriminator="type")
+]
+
+
+class SumConstraint(_Strict):
+    """Mixture/composition constraint: the named float parameters sum to ``total``."""
+
+    type: Literal["sum"]
+    parameters: list[str] = Field(min_length=2)
+    total: float = 1.0
+
+
+class PoolSpec(_Strict):
+    """A discrete set of candidates: the rows of a CSV file (path relative to the YAML)."""
+
+    path: str
+    inputs: list[str] = Field(min_length=1)
+
+
+class SpaceSpec(_Strict):
+    """Either ``parameters:`` (with optional ``constraints:``) or ``pool:``."""
+
+    parameters: list[Parameter] | None = None
+    constraints: list[SumConstraint] = Field(default_factory=list)
+    pool: PoolSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "SpaceSpec":
+        if self.parameters is None and self.pool is None:
+            raise ValueError("the space is empty: give parameters: (a list) or pool: (a CSV of candidates)")
+        if self.parameters is not None and self.pool is not None:
+            raise ValueError("give either parameters: or pool:, not both")
+        if self.parameters is not None and not self.parameters:
+            raise ValueError("the space is empty: parameters: lists no parameter")
+        if self.pool is not None and self.constraints:
+            raise ValueError("constraints: apply to parameters:, not to a pool (filter the CSV instead)")
+        return self
+
+
+class ObjectiveSpec(_Strict):
+    name: str = Field(min_length=1)
+    goal: Literal["max", "min", "target"] = "max"
+    target_value: float | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> "ObjectiveSpec":
+        if self.goal == "target" and self.target_value is None:
+            raise ValueError("goal: target needs target_value: (the value to get close to)")
+        return self
+
+
+# ----------------------------------------------------------------------------- plugins
+
+
+class PluginSpec(_Strict):
+    kind: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(PluginSpec):
+    kind: str = "gp"
+
+
+class AcquisitionSpec(PluginSpec):
+    kind: str = "ei"
+    batch_size: int = Field(default=1, ge=1, le=1000)
+
+
+class InitialSpec(_Strict):
+    n: int = Field(default=5, ge=1)
+    method: Literal["random", "sobol", "lhs"] = "sobol"
+
+
+class BudgetSpec(_Strict):
+    max_experiments: int = Field(ge=1)
+    stop_at: float | None = Field(
+        default=None,
+        description="stop once the best measured objective reaches this value "
+        "(>= for max, <= for min, within this distance of target_value for target)",
+    )
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="experiments allowed in flight at once (default: batch_size)"
+    )
+
+
+class FailureSpec(_Strict):
+    retries: int = Field(default=0, ge=0, le=10, description="times a failed experiment is tried again")
+    max_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    min_experiments: int = Field(
+        default=10, ge=1, description="the failure-rate limit applies once this many experiments ended"
+    )
+
+
+class CampaignSpec(_Strict):
+    """A closed-loop campaign: what to search, what to optimise, and how."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    seed: int = 0
+    description: str = ""
+    space: SpaceSpec
+    objective: ObjectiveSpec
+    oracle: PluginSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    acquisition: AcquisitionSpec = Field(default_factory=AcquisitionSpec)
+    initial: InitialSpec = Field(default_factory=InitialSpec)
+    budget: BudgetSpec
+    failures: FailureSpec = Field(default_factory=FailureSpec)
+
+    @model_validator(mode="after")
+    def _budget_covers_initial(self) -> "CampaignSpec":
+        if self.initial.n > self.budget.max_experiments:
+            raise ValueError(
+                f"initial.n ({self.initial.n}) exceeds budget.max_experiments "
+                f"({self.budget.max_experiments}); lower initial.n or raise the budget"
+            )
+        return self
+
+
+def json_schema() -> dict:
+    """JSON Schema of a campaign file, for editors."""
+    schema = CampaignSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "looplab campaign"
+    return schema
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+_TAGGED = {"parameters"}  # list fields whose items are a tagged union (tag appears in loc)
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    skip_tag = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        if skip_tag:
+            skip_tag = False
+            if part in ("float", "int", "categorical", "sum"):
+                continue
+        out += ("." if out else "") + part
+        if part in _TAGGED:
+            skip_tag = True
+    return out
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Field names of the model at ``loc`` (walking CampaignSpec's annotations)."""
+    candidates: list[Any] = [CampaignSpec]
+    for part in loc:
+        nxt: list[Any] = []
+        for c in candidates:
+            for t in _expand(c):
+                if isinstance(part, int):
+                    args = typing.get_args(t)
+                    if typing.get_origin(t) is list and args:
+                        nxt.extend(_expand(args[0]))
+                elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
+                    nxt.append(t.model_fields[part].annotation)
+                elif isinstance(t, type) and issubclass(t, BaseModel):
+                    lit = t.model_fields.get("type")
+                    if lit is not None and part in typing.get_args(lit.annotation):
+                        nxt.append(t)  # a union tag: stay on this member
+        candidates = nxt
+    keys: list[str] = []
+    for c in candidates:
+        for t in _expand(c):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys += [k for k in t.model_fields if k not in keys]
+    return keys
+
+
+def _expand(t: Any) -> list[Any]:
+    origin = typing.get_origin(t)
+    if origin is Annotated:
+        return _expand(typing.get_args(t)[0])
+    if origin is Union or origin is types.UnionType:
+        out = []
+        for a in typing.get_args(t):
+            out += _expand(a)
+        return out
+    return [t]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    """Turn pydantic's errors into one readable Problem each."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = _format_loc(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        etype = err["type"]
+        msg = err["msg"]
+        if etype == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1]) if not prefix else []
+            key = str(loc[-1])
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            allowed_txt = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+            msg = f"unknown key; {hint}{allowed_txt}"
+        elif etype == "missing":
+            msg = "required field is missing"
+        elif etype == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            msg = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        elif etype == "union_tag_not_found":
+            msg = "missing 'type' (one of 'float', 'int', 'categorical')"
+        elif etype in ("value_error", "assertion_error"):
+            msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        elif etype == "string_pattern_mismatch" and path.endswith("name"):
+            msg = (
+                f"must start with a letter or digit and use only letters, digits, '_', '-' "
+                f"and '.' (got {_short(err.get('input'))})"
+            )
+        else:
+            msg = msg[0].lower() + msg[1:] if msg else etype
+            if "input" in err and etype not in ("model_type", "dict_type", "list_type"):
+                msg += f" (got {_short(err['input'])})"
+            elif "input" in err:
+                msg += f" (got {type(err['input']).__name__})"
+        problems.append(Problem(path, msg))
+    return problems
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([Problem("", f"YAML syntax error at {where}: {problem}")], source) from None
+
+
+def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([Problem("", "file not found (check the path)")], str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("", f"cannot read the file: {exc}")], str(path)) from None
+    return parse_yaml(text, str(path)), path.resolve().parent
+
+
+def parse_spec(data: Any, source: str | None = None) -> CampaignSpec:
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError([Problem("", f"a campaign file must be a mapping of keys (got {got})")], source)
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc), source) from None
+
+
+class Campaign:
+    """A validated campaign: its spec, its folder, its space and its plugins.
+
+    Built by :func:`load_campaign` (from a file) or :func:`campaign_from_spec`
+    (from a stored spec). Plugins are resolved and their params validated, but
+    nothing is instantiated yet; the engine does that.
+    """
+
+    def __init__(self, *, spec: CampaignSpec, base_dir: Path, space: Any, plugin_classes: dict,
+                 plugin_configs: dict):
+        self.spec = spec
+        self.base_dir = base_dir
+        self.space = space
+        self.plugin_classes = plugin_classes
+        self.plugin_configs = plugin_configs
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], Any, dict, dict]:
+    """Second pass: pool files, plugin kinds and plugin params."""
+    from .space import build_space  # local: keeps `import orchestrator.config` light
+
+    problems: list[Problem] = []
+    space = None
+    try:
+        space = build_space(spec.space, base_dir)
+    except ConfigError as exc:
+        problems += exc.problems
+
+    classes: dict[str, type] = {}
+    configs: dict[str, BaseModel] = {}
+    for role in ("oracle", "model", "acquisition"):
+        block: PluginSpec = getattr(spec, role)
+        try:
+            cls = plugins.resolve(role, block.kind)
+        except plugins.PluginNotFound as exc:
+            problems.append(Problem(f"{role}.kind", str(exc)))
+            continue
+        model = plugins.config_model(cls)
+        try:
+            configs[role] = model.model_validate(block.params)
+        except ValidationError as exc:
+            problems += problems_from_validation(exc, prefix=f"{role}.params")
+            continue
+        classes[role] = cls
+        check = getattr(cls, "check_config", None)
+        if callable(check):
+            for p in check(configs[role], spec=spec, base_dir=base_dir) or []:
+                problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
+
+    if spec.acquisition.kind == "target" and spec.objective.goal != "target":
+        problems.append(Problem("acquisition.kind", "'target' needs objective.goal: target (with target_value)"))
+
+    if spec.budget.stop_at is not None and spec.objective.goal == "target" and spec.budget.stop_at < 0:
+        problems.append(Problem("budget.stop_at", f"for goal: target this is a distance and must be >= 0 (got {spec.budget.stop_at:g})"))
+    if space is not None and getattr(space, "size", None) is not None:
+        if spec.initial.n > space.size:
+            problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
+    return problems, space, classes, configs
+
+
+def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None) -> Campaign:
+    problems, space, classes, configs = check_campaign(spec, base_dir)
+    if problems:
+        raise ConfigError(problems, source)
+    return Campaign(spec=spec, base_dir=base_dir, space=space, plugin_classes=classes, plugin_configs=configs)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read, validate and check a campaign file; raise ConfigError listing every problem."""
+    data, base_dir = read_campaign_file(path)
+    spec = parse_spec(data, str(path))
+    return campaign_from_spec(spec, base_dir, str(path))

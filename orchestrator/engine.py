@@ -1,0 +1,411 @@
+"""The closed loop: poll, record, refit, acquire, write, dispatch (DESIGN.md, "one engine step").
+
+:meth:`Engine.step` is idempotent with respect to crashes: every experiment is
+written to the store (status ``proposed``) before it is dispatched, results are
+recorded in one transaction, and on start every experiment still in flight is
+submitted again (oracles ignore ids they already know, so an asynchronous
+oracle never runs an experiment twice, and a synchronous one redoes what a
+killed process lost).
+
+A step that proposes experiments has a number k (0 for the initial design) and
+draws all its randomness from ``numpy.random.default_rng([seed, k])``; the
+model is warm-started from the snapshot written before step k. A resumed
+campaign therefore proposes what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from acquisition.batch import Geometry, select_continuous, select_from_pool
+from oracles.base import Experiment as OracleExperiment
+from oracles.base import OracleContext
+
+from . import plugins
+from .config import Campaign, CampaignSpec
+from .errors import CampaignStopped, ConfigError, LooplabError, Problem
+from .models.base import ModelContext
+from .store import FINAL, IN_FLIGHT, Experiment, Store
+
+log = logging.getLogger("looplab.engine")
+
+
+@dataclass
+class StepReport:
+    """What one call of :meth:`Engine.step` did."""
+
+    step: int | None  # number of the proposing step, None if it only polled
+    recorded: int  # results recorded by this call
+    proposed: int
+    n_observed: int
+    n_failed: int
+    in_flight: int
+    best: float | None  # best measured objective (raw units)
+    fit_seconds: float = 0.0
+    acquisition_seconds: float = 0.0
+    done: bool = False
+    status: str = "running"
+    message: str = ""
+    source: str = ""
+
+
+@dataclass
+class Observations:
+    X: np.ndarray
+    raw: np.ndarray  # measured objective, raw units
+    experiments: list[Experiment] = field(default_factory=list)
+
+
+def _rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed % (2**32), step])
+
+
+def experiment_id(name: str, step: int, position: int) -> str:
+    return f"{name}-{step:04d}-{position:02d}"
+
+
+def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted paths where two spec dicts differ."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        path = f"{prefix}{k}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += spec_differences(a, b, path + ".")
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
+    """The stored campaign for ``campaign`` (created if new). Returns (row, resumed).
+
+    Running the same file again resumes. A changed budget is accepted (a user
+    may extend a campaign); any other change is refused, naming the fields.
+    """
+    spec = campaign.spec.model_dump(mode="json")
+    row = store.get_campaign(campaign.name)
+    if row is None:
+        return store.create_campaign(campaign.name, spec, str(campaign.base_dir)), False
+    diffs = [d for d in spec_differences(row.spec, spec) if not d.startswith(("budget.", "failures.", "description"))]
+    if diffs:
+        raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
+                          + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
+                                             "the store; rename this campaign or use another --store")])
+    if row.spec != spec:
+        store.update_campaign(row.id, spec=spec)
+        if row.status in ("completed",):
+            store.update_campaign(row.id, status="running", message="budget changed; resumed")
+        row = store.get_campaign(campaign.name)
+    return row, True
+
+
+class Engine:
+    """Runs one campaign against one store."""
+
+    def __init__(self, campaign: Campaign, store: Store, *, campaign_row: Any | None = None):
+        self.campaign = campaign
+        self.spec: CampaignSpec = campaign.spec
+        self.space = campaign.space
+        self.store = store
+        self.row = campaign_row or open_campaign(store, campaign)[0]
+        self.id = self.row.id
+        goal = self.spec.objective
+        self.goal = goal.goal
+        self.target = goal.target_value
+        inputs = tuple(self.space.names)
+        pool_path = getattr(self.space, "path", None)
+        ctx = OracleContext(campaign=self.spec.name, base_dir=campaign.base_dir, objective=goal.name,
+                            inputs=inputs, seed=self.spec.seed, pool_path=pool_path)
+        try:
+            self.oracle = plugins.build(campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"], ctx)
+        except LooplabError:
+            raise
+        except Exception as exc:
+            raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
+        acq_cls = campaign.plugin_classes["acquisition"]
+        acq_config = campaign.plugin_configs["acquisition"]
+        if getattr(acq_cls, "uses_raw_objective", False) and getattr(acq_config, "target", 0) is None:
+            acq_config = acq_config.model_copy(update={"target": self.target})
+        self.acquisition = plugins.build(acq_cls, acq_config)
+        self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
+        self._model = None
+        self._model_n = -1
+        self._resubmit_in_flight()
+
+    # -- objective conventions -------------------------------------------------------------
+
+    def internal(self, raw: np.ndarray) -> np.ndarray:
+        """Measured values -> the maximisation convention the models see."""
+        raw = np.asarray(raw, dtype=float)
+        if self.raw_acquisition:
+            return raw
+        if self.goal == "max":
+            return raw
+        if self.goal == "min":
+            return -raw
+        return -np.abs(raw - self.target)
+
+    def score(self, raw: float) -> float:
+        """Higher is better, for any goal."""
+        if self.goal == "max":
+            return raw
+        if self.goal == "min":
+            return -raw
+        return -abs(raw - self.target)
+
+    def best_experiment(self, experiments: list[Experiment] | None = None) -> Experiment | None:
+        exps = experiments if experiments is not None else self.store.experiments(self.id, ["succeeded"])
+        done = [e for e in exps if e.status == "succeeded" and e.value is not None]
+        return max(done, key=lambda e: (self.score(e.value), -e.seq)) if done else None
+
+    def _reached(self, best_raw: float | None) -> bool:
+        stop = self.spec.budget.stop_at
+        if stop is None or best_raw is None:
+            return False
+        if self.goal == "max":
+            return best_raw >= stop
+        if self.goal == "min":
+            return best_raw <= stop
+        return abs(best_raw - self.target) <= stop
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def _to_oracle(self, exps: list[Experiment]) -> list[OracleExperiment]:
+        return [OracleExperiment(id=e.id, params=dict(e.params), campaign=self.spec.name) for e in exps]
+
+    def _submit(self, exps: list[Experiment]) -> None:
+        if not exps:
+            return
+        self.oracle.submit(self._to_oracle(exps))
+        job_ids = getattr(self.oracle, "job_ids", None)
+        self.store.mark_submitted([e.id for e in exps], job_ids() if callable(job_ids) else None)
+
+    def _resubmit_in_flight(self) -> None:
+        pending = self.store.experiments(self.id, IN_FLIGHT)
+        if pending:
+            log.info("campaign=%s resubmitting %d in-flight experiment(s) after a restart",
+                     self.spec.name, len(pending))
+            self._submit(pending)
+
+    # -- the step --------------------------------------------------------------------------------
+
+    def step(self) -> StepReport:
+        """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
+        results = list(self.oracle.poll())
+        recorded = self.store.record_results(self.id, results) if results else []
+        exps = self.store.experiments(self.id)
+        if recorded:
+            self._retry_failures(exps, set(recorded))
+            exps = self.store.experiments(self.id)
+
+        status, message = self._stop_rules(exps)
+        if status != "running":
+            return self._finish(exps, status, message, recorded=len(recorded))
+
+        in_flight = [e for e in exps if e.status in IN_FLIGHT]
+        budget = self.spec.budget
+        counted = [e for e in exps if e.status != "cancelled"]
+        remaining = budget.max_experiments - len(counted)
+        slots = (budget.max_in_flight or self.spec.acquisition.batch_size) - len(in_flight)
+        n_new = min(self.spec.acquisition.batch_size, slots, remaining)
+        report = self._report(exps, None, recorded=len(recorded))
+        if remaining <= 0 and not in_flight:
+            return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
+        if n_new <= 0:
+            return report
+
+        step = (max(e.step for e in exps) + 1) if exps else 0
+        rng = _rng(self.spec.seed, step)
+        if not exps:
+            proposals, source = self._initial_design(rng), "initial"
+            fit_s = acq_s = 0.0
+        else:
+            proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
+        if not proposals:
+            if not in_flight:
+                return self._finish(exps, "completed", "the search space is exhausted", recorded=len(recorded))
+            return report
+        new = [Experiment(id=experiment_id(self.spec.name, step, i), seq=-1, step=step, position=i,
+                          params=p, status="proposed", source=source) for i, p in enumerate(proposals)]
+        self.store.add_experiments(self.id, new)  # written BEFORE dispatch
+        self._submit(new)
+        exps = exps + new
+        report = self._report(exps, step, recorded=len(recorded), proposed=len(new), fit=fit_s, acq=acq_s,
+                              source=source)
+        self.store.add_step(self.id, step=step, n_observed=report.n_observed, best=report.best,
+                            fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
+        log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s",
+                 self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source)
+        return report
+
+    def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
+                fit: float = 0.0, acq: float = 0.0, source: str = "") -> StepReport:
+        best = self.best_experiment(exps)
+        return StepReport(step=step, recorded=recorded, proposed=proposed,
+                          n_observed=sum(e.status == "succeeded" for e in exps),
+                          n_failed=sum(e.status in ("failed", "timed_out") for e in exps),
+                          in_flight=sum(e.status in IN_FLIGHT for e in exps),
+                          best=best.value if best else None, fit_seconds=fit, acquisition_seconds=acq,
+                          source=source)
+
+    def _finish(self, exps: list[Experiment], status: str, message: str, *, recorded: int) -> StepReport:
+        if status != "running":
+            for e in exps:
+                if e.status in IN_FLIGHT and status == "completed":
+                    self.oracle.cancel(e.id)
+            if any(e.status in IN_FLIGHT for e in exps) and status == "completed":
+                from oracles.base import Result
+
+                self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign {message}")
+                                                    for e in exps if e.status in IN_FLIGHT])
+                exps = self.store.experiments(self.id)
+            self.store.update_campaign(self.id, status=status, message=message)
+        report = self._report(exps, None, recorded=recorded)
+        report.done, report.status, report.message = True, status, message
+        return report
+
+    def _stop_rules(self, exps: list[Experiment]) -> tuple[str, str]:
+        best = self.best_experiment(exps)
+        if best is not None and self._reached(best.value):
+            return "completed", f"stop_at reached (best {best.value:g})"
+        ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+        failed = [e for e in ended if e.status != "succeeded"]
+        f = self.spec.failures
+        if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
+            reasons = sorted({(e.error or e.status).split(":")[0] for e in failed})[:3]
+            return "stopped", (f"{len(failed)} of {len(ended)} experiments failed (limit "
+                               f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: {', '.join(reasons)}. "
+                               "Fix the oracle, then raise the limit or run the campaign again to resume")
+        return "running", ""
+
+    def _retry_failures(self, exps: list[Experiment], recorded: set[str]) -> None:
+        retries = self.spec.failures.retries
+        if not retries:
+            return
+        have = {e.retry_of for e in exps if e.retry_of}
+        counted = sum(e.status != "cancelled" for e in exps)
+        new = []
+        for e in exps:
+            if e.id in recorded and e.status in ("failed", "timed_out") and e.attempt < retries and e.id not in have:
+                if counted + len(new) >= self.spec.budget.max_experiments:
+                    break
+                root = e.id.split("-r")[0] if e.attempt else e.id
+                new.append(Experiment(id=f"{root}-r{e.attempt + 1}", seq=-1, step=e.step, position=e.position,
+                                      params=dict(e.params), status="proposed", attempt=e.attempt + 1,
+                                      retry_of=e.id, source="retry"))
+        if new:
+            self.store.add_experiments(self.id, new)
+            self._submit(new)
+            log.info("campaign=%s retrying %d failed experiment(s)", self.spec.name, len(new))
+
+    # -- proposals ------------------------------------------------------------------------------
+
+    def _initial_design(self, rng: np.random.Generator) -> list[dict]:
+        n, method = self.spec.initial.n, self.spec.initial.method
+        if self.space.is_pool:
+            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
+        return self.space.sample(n, method, rng)
+
+    def observations(self, exps: list[Experiment]) -> Observations:
+        done = [e for e in exps if e.status == "succeeded" and e.value is not None]
+        X = self.space.encode([e.params for e in done]) if done else np.zeros((0, self.space.dim))
+        return Observations(X=X, raw=np.array([e.value for e in done], dtype=float), experiments=done)
+
+    def build_model(self, step: int):
+        cls = self.campaign.plugin_classes["model"]
+        model = plugins.build(cls, self.campaign.plugin_configs["model"],
+                              ModelContext(seed=int(_rng(self.spec.seed, step).integers(2**31)),
+                                           n_inputs=self.space.dim))
+        state = self.store.latest_snapshot(self.id, before_step=step)
+        if state and hasattr(model, "set_state"):
+            model.set_state(state)
+        return model
+
+    def fit_model(self, obs: Observations, step: int):
+        """The model fitted on every observation (refitted only when new ones arrived)."""
+        if self._model is not None and self._model_n == len(obs.raw):
+            return self._model, 0.0
+        t0 = time.perf_counter()
+        model = self.build_model(step)
+        model.fit(obs.X, self.internal(obs.raw))
+        fit_s = time.perf_counter() - t0
+        info = dict(getattr(model, "fit_info", {}) or {})
+        if info.get("fallback"):
+            log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
+                        self.spec.name, step)
+        state = model.get_state() if hasattr(model, "get_state") else {}
+        self.store.add_snapshot(self.id, step, self.spec.model.kind, len(obs.raw), state, info)
+        self._model, self._model_n = model, len(obs.raw)
+        return model, fit_s
+
+    def _propose(self, exps: list[Experiment], n: int, step: int,
+                 rng: np.random.Generator) -> tuple[list[dict], str, float, float]:
+        obs = self.observations(exps)
+        busy = [e for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
+        if len(obs.raw) < 2:
+            # too little data for a model (e.g. the initial design failed): sample at random
+            return self._random_proposals(exps, n, rng), "random", 0.0, 0.0
+        model, fit_s = self.fit_model(obs, step)
+        t0 = time.perf_counter()
+        y = self.internal(obs.raw)
+        best = float(np.min(np.abs(obs.raw - self.target))) if self.raw_acquisition else float(np.max(y))
+        pending_X = self.space.encode([e.params for e in busy]) if busy else None
+        if self.space.is_pool:
+            available = np.ones(self.space.size, dtype=bool)
+            for e in exps:
+                i = self.space.index_of(e.params)
+                if i is not None:
+                    available[i] = False
+            if not available.any():
+                return [], "model", fit_s, 0.0
+            idx = select_from_pool(model, self.acquisition, self.space.X, n, best=best, available=available,
+                                   pending_X=pending_X, raw=self.raw_acquisition)
+            proposals = [dict(self.space.candidates[i]) for i in idx]
+        else:
+            n_raw = min(4096, max(1024, 256 * self.space.dim))
+            raw_candidates = self.space.encode(self.space.sample(n_raw, "sobol", rng))
+            A, b = self.space.linear_equalities()
+            geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b)
+            X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
+                                  pending_X=pending_X, raw=self.raw_acquisition)
+            proposals = self.space.decode(X)
+        return proposals, "model", fit_s, time.perf_counter() - t0
+
+    def _random_proposals(self, exps: list[Experiment], n: int, rng: np.random.Generator) -> list[dict]:
+        if self.space.is_pool:
+            used = {i for e in exps if (i := self.space.index_of(e.params)) is not None}
+            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, used)]
+        return self.space.sample(n, "random", rng)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self, *, poll_interval: float = 0.5, max_steps: int | None = None,
+            on_step: Callable[[StepReport], None] | None = None) -> StepReport:
+        """Step until the campaign is done (or ``max_steps`` proposing steps have run)."""
+        proposing = 0
+        while True:
+            report = self.step()
+            if on_step is not None and (report.proposed or report.recorded or report.done):
+                on_step(report)
+            if report.done:
+                return report
+            if report.proposed:
+                proposing += 1
+                if max_steps is not None and proposing >= max_steps:
+                    return report
+            elif report.in_flight and not report.recorded:
+                time.sleep(poll_interval)
+
+
+def _fmt(v: float | None) -> str:
+    return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
+
+
+__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id", "CampaignStopped", "FINAL"]

@@ -1,0 +1,49 @@
+"""The exceptions looplab raises on purpose.
+
+Every error a user can cause derives from :class:`LooplabError`; the CLI turns
+those into one readable line each and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LooplabError(Exception):
+    """Root of every error looplab raises deliberately."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (a field path) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(LooplabError):
+    """A campaign file (or another user input) is invalid.
+
+    Carries every problem found, not just the first, so a user can fix a file in
+    one pass. ``source`` is the file the problems were found in, if any.
+    """
+
+    def __init__(self, problems: list[Problem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        prefix = f"{self.source}: " if self.source else ""
+        return "\n".join(prefix + str(p) for p in self.problems)
+
+
+class StoreError(LooplabError):
+    """The state store cannot be opened or holds something unexpected."""
+
+
+class CampaignStopped(LooplabError):
+    """A campaign was stopped by a policy (e.g. too many failed experiments)."""

@@ -1,0 +1,78 @@
+"""The surrogate-model protocol and helpers shared by the built-in models.
+
+A surrogate is fitted on encoded inputs X [N, D] (every column in [0, 1]) and
+targets y [N] in the maximisation convention, and predicts the mean and
+variance of the latent function at new inputs, in y's units.
+
+Optional abilities (checked with ``hasattr``/``isinstance``):
+
+- ``condition(X) -> Surrogate``: the model with fantasy observations at its
+  own predicted mean at X, hyperparameters unchanged (batch selection);
+- ``get_state() -> dict`` / ``set_state(dict)``: hyperparameters as JSON, so a
+  resumed campaign warm-starts exactly as the uninterrupted one would;
+- ``fit_info``: a dict describing the last fit (seconds, restarts, fallbacks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import LooplabError
+
+
+@runtime_checkable
+class Surrogate(Protocol):
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "Surrogate": ...
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class Conditionable(Protocol):
+    def condition(self, X: np.ndarray) -> "Surrogate": ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What the engine tells a model when it builds one for a step."""
+
+    seed: int
+    n_inputs: int
+
+
+class ModelError(LooplabError):
+    pass
+
+
+def check_training_data(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise ModelError(f"X must be [N, D] and y [N]; got X {X.shape} and y {y.shape}")
+    if X.shape[0] == 0:
+        raise ModelError("cannot fit a model on zero observations")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ModelError("training data contain NaN or infinite values")
+    return X, y
+
+
+class Standardizer:
+    """y -> (y - mean) / std, with std = 1 when y is constant or has one value."""
+
+    def __init__(self, y: np.ndarray):
+        self.mean = float(np.mean(y))
+        std = float(np.std(y))
+        self.std = std if std > 1e-12 * max(1.0, abs(self.mean)) else 1.0
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.mean) / self.std
