@@ -22,11 +22,14 @@ from scipy.optimize import minimize
 Acq = Callable[..., np.ndarray]
 
 
-def _condition(model, X: np.ndarray):
-    if X is None or len(X) == 0:
-        return model
-    cond = getattr(model, "condition", None)
-    return cond(X) if callable(cond) else model
+def _with_pending(model, pending_X: np.ndarray | None, best: float, raw: bool):
+    """Condition on experiments in flight; their fantasies may raise the incumbent."""
+    if pending_X is None or len(pending_X) == 0 or not _can_condition(model):
+        return model, best
+    if not raw:
+        mu, _ = model.predict(pending_X)
+        best = max(best, float(np.max(mu)))
+    return model.condition(pending_X), best
 
 
 def _can_condition(model) -> bool:
@@ -60,7 +63,7 @@ def select_from_pool(
     """
     avail = np.ones(len(X), dtype=bool) if available is None else available.copy()
     q = min(q, int(avail.sum()))
-    m = _condition(model, pending_X)
+    m, best = _with_pending(model, pending_X, best, raw)
     if not _can_condition(model):
         mu, var = m.predict(X)
         scores = np.where(avail, acq(mu, var, best=best), -np.inf)
@@ -133,7 +136,7 @@ def select_continuous(
     """q points [q, D]: for each, score the raw candidates (e.g. a scrambled Sobol set),
     refine the best ``n_refine`` with a local optimiser, keep the best, add it as a
     fantasy and repeat."""
-    m = _condition(model, pending_X)
+    m, best = _with_pending(model, pending_X, best, raw)
     chosen = []
     for k in range(q):
         def score(Xs: np.ndarray, _m=m, _best=best) -> np.ndarray:

@@ -141,7 +141,7 @@ class LookupOracle(SyncOracle):
         if column not in header:
             where = "column" if config.column else "column (defaults to objective.name)"
             problems.append(ConfigProblem(where, f"'{column}' is not a column of {path.name} (columns: {', '.join(header)})"))
-        for name in inputs:
+        for name in inputs if config.path is not None else ():  # the pool's own file is checked by the space
             if name not in header:
                 problems.append(ConfigProblem("path", f"{path.name} has no column for the input '{name}'"))
         return problems

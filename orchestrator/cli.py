@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import ConfigError, LooplabError
 
@@ -26,8 +27,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="looplab: closed-loop autonomous experiment campaigns (Bayesian optimisation over real oracles).",
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# markup is off: campaign names, params and error messages are user text and print verbatim
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
+
+
+def _error_line(line: str) -> None:
+    err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL [default: $LOOPLAB_STORE or sqlite:///looplab.db]")
 
@@ -35,9 +41,9 @@ StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL [default:
 def _fail(exc: LooplabError) -> None:
     if isinstance(exc, ConfigError):
         for line in exc.format().splitlines():
-            err_console.print(f"[red]error[/red] {line}", markup=True, soft_wrap=True)
+            _error_line(line)
     else:
-        err_console.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        _error_line(str(exc))
     raise typer.Exit(2)
 
 
@@ -75,13 +81,13 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
         except ConfigError as exc:
             bad += 1
             for line in exc.format().splitlines():
-                err_console.print(f"[red]error[/red] {line}", soft_wrap=True)
+                _error_line(line)
             continue
         s = c.spec
-        console.print(f"[green]ok[/green] {f}: campaign '{s.name}', {c.space.describe()}; objective "
-                      f"{s.objective.goal} {s.objective.name}; oracle {s.oracle.kind}, model {s.model.kind}, "
-                      f"acquisition {s.acquisition.kind} (batch {s.acquisition.batch_size}); "
-                      f"budget {s.budget.max_experiments}", soft_wrap=True)
+        console.print(Text("ok ", style="green") + Text(
+            f"{f}: campaign '{s.name}', {c.space.describe()}; objective {s.objective.goal} {s.objective.name}; "
+            f"oracle {s.oracle.kind}, model {s.model.kind}, acquisition {s.acquisition.kind} "
+            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"), soft_wrap=True)
     if bad:
         raise typer.Exit(2)
 
@@ -123,11 +129,11 @@ def run(
     spec = campaign.spec
     counts = st.counts(row.id)
     verb = "resuming" if resumed else "starting"
-    console.print(f"[bold]{verb}[/bold] campaign '{spec.name}' ({campaign.space.describe()}) "
+    console.print(f"{verb} campaign '{spec.name}' ({campaign.space.describe()}) "
                   f"in {st.url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
 
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), console=console,
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("best {task.fields[best]}", markup=False), TimeElapsedColumn(), console=console,
                         transient=True, disable=quiet)
     # warnings (e.g. a failed model fit) go to the console; the structured INFO lines to --log-file
     handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
@@ -303,5 +309,5 @@ def main() -> None:
     try:
         app()
     except LooplabError as exc:  # pragma: no cover - commands catch their own
-        err_console.print(f"[red]error[/red] {exc}")
+        _error_line(str(exc))
         sys.exit(2)

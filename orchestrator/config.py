@@ -258,9 +258,9 @@ def _format_loc(loc: tuple) -> str:
     return out
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    """Field names of the model at ``loc`` (walking CampaignSpec's annotations)."""
-    candidates: list[Any] = [CampaignSpec]
+def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
+    """Field names of the model at ``loc`` (walking the annotations of ``root``, CampaignSpec by default)."""
+    candidates: list[Any] = [CampaignSpec if root is None else root]
     for part in loc:
         nxt: list[Any] = []
         for c in candidates:
@@ -296,13 +296,28 @@ def _expand(t: Any) -> list[Any]:
     return [t]
 
 
+def _what(value: Any) -> str:
+    """What a YAML value is, in words: 'an empty value', "a list [1, 2]", "a string 'x'" and so on."""
+    if value is None:
+        return "an empty value"
+    names = {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean", int: "an integer",
+             float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}") + f" {_short(value)}"
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Problem]:
-    """Turn pydantic's errors into one readable Problem each."""
+def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any = None,
+                             owner: str = "") -> list[Problem]:
+    """Turn pydantic's errors into one readable Problem each.
+
+    ``prefix`` goes before every path (e.g. ``oracle.params``); ``model`` is the
+    pydantic model that was validated, for listing allowed keys (CampaignSpec
+    when no prefix is given); ``owner`` names it in messages (e.g. "acquisition 'ucb'").
+    """
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -312,11 +327,19 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
         etype = err["type"]
         msg = err["msg"]
         if etype == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1]) if not prefix else []
+            if model is not None:
+                allowed = _allowed_keys(loc[:-1], root=model)
+            else:
+                allowed = _allowed_keys(loc[:-1]) if not prefix else []
             key = str(loc[-1])
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            allowed_txt = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+            if allowed:
+                allowed_txt = f"allowed keys: {', '.join(allowed)}"
+            elif model is not None:
+                allowed_txt = f"{owner or 'this plugin'} takes no params; remove it"
+            else:
+                allowed_txt = "remove it"
             msg = f"unknown key; {hint}{allowed_txt}"
         elif etype == "missing":
             msg = "required field is missing"
@@ -332,12 +355,14 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
                 f"must start with a letter or digit and use only letters, digits, '_', '-' "
                 f"and '.' (got {_short(err.get('input'))})"
             )
+        elif etype in ("model_type", "dict_type"):
+            msg = f"must be a mapping of keys (got {_what(err.get('input'))})"
+        elif etype == "list_type":
+            msg = f"must be a list (got {_what(err.get('input'))})"
         else:
             msg = msg[0].lower() + msg[1:] if msg else etype
-            if "input" in err and etype not in ("model_type", "dict_type", "list_type"):
+            if "input" in err:
                 msg += f" (got {_short(err['input'])})"
-            elif "input" in err:
-                msg += f" (got {type(err['input']).__name__})"
         problems.append(Problem(path, msg))
     return problems
 
@@ -421,13 +446,19 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
         try:
             configs[role] = model.model_validate(block.params)
         except ValidationError as exc:
-            problems += problems_from_validation(exc, prefix=f"{role}.params")
+            problems += problems_from_validation(exc, prefix=f"{role}.params", model=model,
+                                                 owner=f"{role} '{block.kind}'")
             continue
         classes[role] = cls
         check = getattr(cls, "check_config", None)
         if callable(check):
             for p in check(configs[role], spec=spec, base_dir=base_dir) or []:
-                problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
+                # a plugin may annotate its path, e.g. "column (defaults to objective.name)":
+                # keep the path a plain field path and move the note into the message
+                sub, _, note = (p.path or "").partition(" (")
+                sub = sub.strip()
+                message = f"{p.message}; {sub} {note.removesuffix(')')}" if note else p.message
+                problems.append(Problem(f"{role}.params.{sub}" if sub else f"{role}.params", message))
 
     if spec.acquisition.kind == "target" and spec.objective.goal != "target":
         problems.append(Problem("acquisition.kind", "'target' needs objective.goal: target (with target_value)"))

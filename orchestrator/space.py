@@ -295,6 +295,8 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
         header, raw = read_csv_columns(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError([Problem("space.pool.path", f"cannot read {path} as CSV: {exc}")]) from None
+    if not header:
+        raise ConfigError([Problem("space.pool.path", f"{path.name} is empty: it needs a header line naming its columns, then one candidate per line")])
     problems = []
     for i, name in enumerate(spec.inputs):
         if name not in header:

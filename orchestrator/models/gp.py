@@ -151,8 +151,25 @@ class _Fitter:
                                                      variance_lower_bound=noise_floor)
         self.likelihood.variance.prior = tfp.distributions.Gamma(f64(1.1), f64(0.05))
         self.model = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
-        self.optimizer = gpflow.optimizers.Scipy()
         self.lock = threading.Lock()
+
+        # One compiled function: unconstrained parameters (flat) -> (training loss, gradient).
+        # Data live in variable-shaped Variables, so it is traced once per process, not per fit.
+        variables = list(self.model.trainable_variables)
+        shapes = [v.shape for v in variables]
+        sizes = [max(1, int(np.prod(sh))) for sh in shapes]
+        self._variables = variables
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
+        def loss_and_grad(x):
+            for v, part, sh in zip(variables, tf.split(x, sizes), shapes):
+                v.assign(tf.reshape(part, sh))
+            with tf.GradientTape() as tape:
+                loss = self.model.training_loss()
+            grads = tape.gradient(loss, variables)
+            return loss, tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+        self._loss_and_grad = loss_and_grad
 
     @classmethod
     def get(cls, dim: int, kind: str, prior: bool, noise_floor: float) -> "_Fitter":
@@ -172,8 +189,20 @@ class _Fitter:
                 float(self.kernel.variance.numpy()), float(self.likelihood.variance.numpy()))
 
     def minimize(self, maxiter: int) -> float:
-        res = self.optimizer.minimize(self.model.training_loss, self.model.trainable_variables,
-                                      options={"maxiter": maxiter}, compile=True)
+        """L-BFGS-B (scipy) on GPflow's training loss (negative log marginal likelihood + priors)."""
+        from scipy.optimize import minimize
+
+        x0 = np.concatenate([np.reshape(v.numpy(), -1) for v in self._variables])
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, grad = self._loss_and_grad(x)
+            loss, grad = float(loss.numpy()), grad.numpy()
+            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+                return 1e30, np.zeros_like(x)  # makes the line search step back
+            return loss, grad
+
+        res = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+        self._loss_and_grad(res.x)  # leave the variables at the optimum
         loss = float(res.fun)
         if not math.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss ({loss})")

@@ -1,0 +1,184 @@
+"""The surrogate models: real GPflow fits, numpy prediction, fantasies, state, failure handling."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from acquisition.batch import Geometry, select_continuous, select_from_pool
+from acquisition.functions import ExpectedImprovement, MaxVariance
+from orchestrator.models.forest import RandomForestSurrogate
+from orchestrator.models.gp import GPSurrogate, _Fitter
+
+
+def f(X):
+    return np.sin(6 * X[:, 0]) + X[:, 1] ** 2 - 0.5 * X[:, 2]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    return X, f(X)
+
+
+@pytest.fixture(scope="module")
+def gp(data):
+    return GPSurrogate(seed=1).fit(*data)
+
+
+def test_gp_numpy_prediction_equals_gpflow_predict_f(gp, data):
+    X, y = data
+    rng = np.random.default_rng(1)
+    Xs = rng.random((200, 3))
+    mean, var = gp.predict(Xs)
+    state = gp.get_state()
+    fitter = _Fitter.get(3, "matern52", True, gp.noise_floor)
+    fitter.set_params(np.array(state["lengthscales"]), state["variance"], state["noise"])
+    fitter.X.assign(X)
+    fitter.Y.assign(((y - gp._std.mean) / gp._std.std)[:, None])
+    gm, gv = fitter.model.predict_f(Xs)
+    np.testing.assert_allclose(mean, gm.numpy()[:, 0] * gp._std.std + gp._std.mean, atol=1e-8)
+    np.testing.assert_allclose(var, gv.numpy()[:, 0] * gp._std.std ** 2, atol=1e-8)
+
+
+def test_gp_learns_the_function(gp):
+    rng = np.random.default_rng(2)
+    Xs = rng.random((300, 3))
+    mean, var = gp.predict(Xs)
+    rmse = float(np.sqrt(np.mean((mean - f(Xs)) ** 2)))
+    assert rmse < 0.05 * np.std(f(Xs)), rmse
+    # calibrated-ish: most errors within 3 standard deviations
+    z = np.abs(mean - f(Xs)) / np.sqrt(var)
+    assert np.mean(z < 3) > 0.9
+    # the first input varies fastest, so it has the shortest lengthscale
+    ls = gp.get_state()["lengthscales"]
+    assert ls[0] < ls[1] and ls[0] < ls[2]
+
+
+def test_gp_variance_small_at_data_large_far_away(gp, data):
+    X, _ = data
+    _, v_at = gp.predict(X[:5])
+    _, v_far = gp.predict(np.full((1, 3), 3.0))
+    assert v_at.max() < 1e-2 * v_far[0]
+
+
+def test_fantasies_keep_the_mean_and_shrink_the_variance(gp):
+    rng = np.random.default_rng(3)
+    Xs = rng.random((50, 3))
+    m0, v0 = gp.predict(Xs)
+    cond = gp.condition(Xs[:2])
+    m1, v1 = cond.predict(Xs)
+    np.testing.assert_allclose(m1, m0, atol=1e-8)
+    assert np.all(v1 <= v0 + 1e-12)
+    assert v1[0] < 0.05 * v0[0] and v1[1] < 0.05 * v0[1]
+    # the original model is untouched
+    np.testing.assert_allclose(gp.predict(Xs)[1], v0)
+
+
+def test_state_is_json_and_warm_starts_a_new_model(gp, data):
+    state = gp.get_state()
+    text = json.dumps(state)
+    assert json.loads(text)["schema_version"] == 1
+    other = GPSurrogate(seed=5, restarts=0)
+    other.set_state(json.loads(text))
+    other.fit(*data)
+    np.testing.assert_allclose(other.get_state()["lengthscales"], state["lengthscales"], rtol=1e-3)
+
+
+def test_failed_fit_falls_back_to_last_good_hyperparameters(gp, data, monkeypatch, caplog):
+    good = gp.get_state()
+    model = GPSurrogate(seed=3)
+    model.set_state(good)
+
+    def broken(self, maxiter):
+        raise FloatingPointError("simulated: Cholesky decomposition was not successful")
+
+    monkeypatch.setattr(_Fitter, "minimize", broken)
+    with caplog.at_level(logging.WARNING, logger="looplab.models.gp"):
+        model.fit(*data)
+    assert model.fit_info["fallback"] is True
+    assert model.fit_info["failed_starts"] == 2 * 3  # every start, at both jitter levels
+    assert model.get_state()["lengthscales"] == good["lengthscales"]
+    assert "keeping the last good hyperparameters" in caplog.text
+    mean, var = model.predict(data[0][:3])  # still usable
+    assert np.all(np.isfinite(mean)) and np.all(var > 0)
+
+
+def test_gp_handles_constant_and_single_observations():
+    X = np.array([[0.2, 0.3], [0.8, 0.1], [0.5, 0.5]])
+    m = GPSurrogate(seed=0).fit(X, np.ones(3))
+    mean, var = m.predict(np.array([[0.4, 0.4]]))
+    assert mean[0] == pytest.approx(1.0, abs=1e-6) and np.isfinite(var[0])
+    m1 = GPSurrogate(seed=0).fit(X[:1], np.array([2.5]))
+    mean, var = m1.predict(X)
+    assert np.all(np.isfinite(mean)) and np.all(var > 0)
+
+
+def test_bad_training_data_is_a_clear_error():
+    from orchestrator.models.base import ModelError
+
+    with pytest.raises(ModelError, match="NaN"):
+        GPSurrogate().fit(np.array([[0.1], [0.2]]), np.array([1.0, np.nan]))
+    with pytest.raises(ModelError, match="X must be"):
+        GPSurrogate().fit(np.zeros((3, 2)), np.zeros(4))
+
+
+def test_random_forest_mean_and_spread(data):
+    X, y = data
+    rf = RandomForestSurrogate(seed=0, n_estimators=100).fit(X, y)
+    Xs = np.random.default_rng(4).random((100, 3))
+    mean, var = rf.predict(Xs)
+    assert mean.shape == (100,) and var.shape == (100,) and np.all(var > 0)
+    assert np.corrcoef(mean, f(Xs))[0, 1] > 0.8
+    cond = rf.condition(Xs[:1])
+    assert cond._X.shape[0] == X.shape[0] + 1
+
+
+# --------------------------------------------------------------------------- batch selection
+
+
+def test_pool_batch_is_distinct_and_respects_availability(gp):
+    rng = np.random.default_rng(5)
+    pool = rng.random((300, 3))
+    avail = np.ones(300, dtype=bool)
+    avail[:50] = False
+    chosen = select_from_pool(gp, ExpectedImprovement(), pool, 5, best=1.0, available=avail)
+    assert len(set(chosen)) == 5 and all(c >= 50 for c in chosen)
+
+
+@pytest.mark.parametrize("acq", [ExpectedImprovement(), MaxVariance()])
+def test_pool_selection_is_pending_aware(acq):
+    rng = np.random.default_rng(5)
+    X = rng.random((8, 3))  # little data: uncertainty matters, as early in a campaign
+    gp = GPSurrogate(seed=0).fit(X, f(X))
+    pool = rng.random((300, 3))
+    best = float(f(X).max())
+    first = select_from_pool(gp, acq, pool, 1, best=best)[0]
+    # the same point already running: it (and its close neighbours) must not be chosen again
+    again = select_from_pool(gp, acq, pool, 1, best=best, pending_X=pool[[first]])[0]
+    assert again != first
+    assert np.linalg.norm(pool[again] - pool[first]) > 0.05
+
+
+def test_max_variance_batch_spreads_out(gp):
+    rng = np.random.default_rng(6)
+    pool = rng.random((400, 3))
+    chosen = select_from_pool(gp, MaxVariance(), pool, 4, best=0.0)
+    P = pool[chosen]
+    d = np.sqrt(((P[:, None] - P[None]) ** 2).sum(-1))[np.triu_indices(4, 1)]
+    assert d.min() > 0.1  # kriging believer: later picks avoid the earlier ones
+
+
+def test_continuous_selection_stays_on_the_constraint(gp):
+    rng = np.random.default_rng(7)
+    # x0 + x1 + x2 = 1 in the unit cube (the encoded form of a mixture constraint)
+    raw = rng.dirichlet(np.ones(3), size=256)
+    geo = Geometry(mask=np.ones(3, dtype=bool), A_eq=np.ones((1, 3)), b_eq=np.array([1.0]))
+    X = select_continuous(gp, ExpectedImprovement(), raw, 3, best=1.0, geometry=geo)
+    assert X.shape == (3, 3)
+    np.testing.assert_allclose(X.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(X >= -1e-9) and np.all(X <= 1 + 1e-9)

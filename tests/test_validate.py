@@ -1,0 +1,530 @@
+"""`looplab validate` and `looplab schema`: bad campaign files are a first-class case.
+
+Each broken file is a valid example campaign (campaigns/branin_gp_ei.yaml or
+campaigns/alloy_emt_lookup.yaml) with one thing broken, written into tmp_path.
+For each we check exit code 2, one ``error <file>: <field path>: <message>``
+line naming the exact field path, the key content of the message, and that no
+traceback is printed. Most cases run in-process through typer's CliRunner
+(fast); the YAML-syntax, unknown-kind, missing-file and all-examples cases also
+run ``python -m orchestrator`` as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.config import load_campaign
+from orchestrator.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMPAIGNS = ROOT / "campaigns"
+BRANIN = (CAMPAIGNS / "branin_gp_ei.yaml").read_text()
+ALLOY = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
+
+INSTALLED_ACQUISITIONS = "ei, max-variance, pi, target, ucb"
+INSTALLED_MODELS = "gp, random-forest"
+INSTALLED_ORACLES = "function, lookup"
+
+# a small pool with the columns of the committed alloy pool (8 distinct candidates)
+POOL_CSV = """x_Cu,x_Ag,x_Au,lattice_constant,mixing_energy
+0.0,0.0,1.0,4.056,0.0
+0.25,0.0,0.75,3.98,-0.012
+0.5,0.0,0.5,3.90,-0.020
+0.0,0.25,0.75,4.06,-0.003
+0.0,0.5,0.5,4.07,-0.004
+0.25,0.25,0.5,3.99,-0.010
+0.5,0.25,0.25,3.88,-0.008
+1.0,0.0,0.0,3.59,0.0
+"""
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def error_lines(self) -> list[str]:
+        return [ln for ln in self.stderr.splitlines() if ln.strip()]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["NO_COLOR"] = "1"
+    env.pop("FORCE_COLOR", None)
+    env["COLUMNS"] = "400"
+    return env
+
+
+def run_subprocess(*args: str | Path) -> Outcome:
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *map(str, args)],
+        capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60,
+    )
+    return Outcome(proc.returncode, ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr))
+
+
+def run_inprocess(*args: str | Path) -> Outcome:
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"NO_COLOR": "1", "COLUMNS": "400"})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # make an uncaught exception visible to the "no traceback" checks below
+        import traceback
+
+        tb = "".join(traceback.format_exception(result.exception))
+        return Outcome(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr) + tb)
+    return Outcome(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
+
+
+def broken(text: str, old: str, new: str) -> str:
+    """``text`` with ``old`` replaced by ``new`` (``old`` must occur, or the test would prove nothing)."""
+    assert old in text, f"test setup: {old!r} not in the example campaign"
+    return text.replace(old, new, 1)
+
+
+@pytest.fixture
+def campaign_file(tmp_path: Path):
+    """Write campaign text into tmp_path (alloy text is pointed at a small pool CSV there)."""
+    (tmp_path / "pool.csv").write_text(POOL_CSV)
+
+    def write(text: str, name: str = "campaign.yaml") -> Path:
+        text = text.replace("data/alloy_cuagau_emt.csv", "pool.csv")
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def assert_invalid(out: Outcome, file: Path, field_path: str, *fragments: str) -> str:
+    """Exit 2, no traceback, every stderr line an ``error`` line, and one naming ``field_path``.
+
+    Returns the matching line. ``field_path`` "" means a problem with the file as a whole.
+    """
+    assert "Traceback" not in out.output, out.output
+    assert out.exit_code == 2, f"exit code {out.exit_code}\n{out.output}"
+    lines = out.error_lines()
+    assert lines, "no error printed"
+    for ln in lines:
+        assert ln.startswith(f"error {file}: "), f"not an error line for {file}: {ln!r}"
+    assert "ok " not in out.stdout
+    prefix = f"error {file}: {field_path}: " if field_path else f"error {file}: "
+    matching = [ln for ln in lines if ln.startswith(prefix)]
+    assert matching, f"no line starting with {prefix!r} in:\n" + "\n".join(lines)
+    line = next((ln for ln in matching if all(f in ln for f in fragments)), None)
+    assert line is not None, f"no line with {fragments} among:\n" + "\n".join(matching)
+    return line
+
+
+# ----------------------------------------------------------------------------- the examples
+
+
+def test_the_unbroken_examples_are_valid(campaign_file):
+    for text in (BRANIN, ALLOY):
+        path = campaign_file(text)
+        out = run_inprocess("validate", path)
+        assert out.exit_code == 0, out.output
+        assert out.stdout.startswith(f"ok {path}: ")
+        assert out.stderr == ""
+
+
+@pytest.mark.parametrize("path", sorted(CAMPAIGNS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_campaign_in_the_repository_validates(path):
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+    assert f"ok {path}: campaign " in out.stdout
+    assert "error" not in out.stderr
+
+
+def test_all_campaigns_validate_in_a_subprocess():
+    files = sorted(CAMPAIGNS.glob("*.yaml"))
+    assert len(files) >= 2
+    out = run_subprocess("validate", *files)
+    assert out.exit_code == 0, out.output
+    assert "Traceback" not in out.output
+    assert sum(ln.startswith("ok ") for ln in out.stdout.splitlines()) == len(files)
+
+
+# ----------------------------------------------------------------------------- YAML syntax (subprocess)
+
+
+def test_yaml_syntax_error_gives_line_and_column(campaign_file):
+    path = campaign_file(broken(BRANIN, "  goal: min", "  goal: [min"))
+    out = run_subprocess("validate", path)
+    line = assert_invalid(out, path, "", "YAML syntax error at line 13, column 7")
+    assert len(out.error_lines()) == 1, line
+
+
+def test_yaml_tab_indentation_is_a_syntax_error(campaign_file):
+    path = campaign_file(broken(BRANIN, "seed: 7\n", "seed: 7\n\tname: x\n"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "", "YAML syntax error at line 5, column 1", "'\\t'")
+
+
+def test_yaml_mapping_values_error(campaign_file):
+    path = campaign_file(broken(BRANIN, "seed: 7", "seed: 7\n  oops: : x"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "", "YAML syntax error at line 5", "mapping values are not allowed")
+
+
+# ----------------------------------------------------------------------------- unknown kinds (subprocess)
+
+
+@pytest.mark.parametrize(
+    "old,new,field,hint,installed",
+    [
+        ("kind: ei", "kind: ucbb", "acquisition.kind", "did you mean 'ucb'", INSTALLED_ACQUISITIONS),
+        ("kind: gp", "kind: gpp", "model.kind", "did you mean 'gp'", INSTALLED_MODELS),
+        ("kind: function", "kind: functoin", "oracle.kind", "did you mean 'function'", INSTALLED_ORACLES),
+    ],
+    ids=["acquisition", "model", "oracle"],
+)
+def test_unknown_kind_answers_close_matches_and_installed(campaign_file, old, new, field, hint, installed):
+    path = campaign_file(broken(BRANIN, old, new))
+    out = run_subprocess("validate", path)
+    role = field.split(".")[0]
+    assert_invalid(out, path, field, f"unknown {role} kind '{new.split()[-1]}'", hint, f"installed: {installed}")
+    assert len(out.error_lines()) == 1
+
+
+def test_unknown_kind_without_close_match_still_lists_installed(campaign_file):
+    path = campaign_file(broken(BRANIN, "kind: ei", "kind: zzqqxx"))
+    out = run_inprocess("validate", path)
+    line = assert_invalid(out, path, "acquisition.kind", f"installed: {INSTALLED_ACQUISITIONS}")
+    assert "did you mean" not in line
+
+
+def test_kind_as_unimportable_import_path(campaign_file):
+    path = campaign_file(broken(BRANIN, "kind: function", "kind: no_such_module_xyz:Oracle"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "oracle.kind", "cannot import module 'no_such_module_xyz'")
+
+
+# ----------------------------------------------------------------------------- structure: keys and types
+
+
+@pytest.mark.parametrize(
+    "base,old,new,field,fragments",
+    [
+        # unknown keys, with did-you-mean and the allowed keys
+        ("branin", "budget:\n", "budgett:\n  max_experiments: 3\nbudget:\n", "budgett",
+         ["unknown key", "did you mean 'budget'", "allowed keys: name, seed, description, space"]),
+        ("branin", "  batch_size: 1", "  batch_sise: 1", "acquisition.batch_sise",
+         ["unknown key", "did you mean 'batch_size'", "allowed keys: kind, params, batch_size"]),
+        ("branin", "high: 15.0}", "high: 15.0, logg: true}", "space.parameters[1].logg",
+         ["unknown key", "did you mean 'log'", "allowed keys: name, type, low, high, log"]),
+        ("branin", "  method: sobol", "  method: sobol\n  size: 3", "initial.size",
+         ["unknown key", "allowed keys: n, method"]),
+        # wrong types and out-of-range values
+        ("branin", "low: 0.0", "low: abc", "space.parameters[1].low", ["valid number", "(got 'abc')"]),
+        ("branin", "seed: 7", 'seed: "x"', "seed", ["valid integer", "(got 'x')"]),
+        ("branin", "batch_size: 1", "batch_size: 0", "acquisition.batch_size",
+         ["greater than or equal to 1", "(got 0)"]),
+        ("branin", "max_experiments: 30", "max_experiments: lots", "budget.max_experiments",
+         ["valid integer", "(got 'lots')"]),
+        ("branin", "method: sobol", "method: grid", "initial.method", ["'random', 'sobol' or 'lhs'", "(got 'grid')"]),
+        ("branin", "goal: min", "goal: minimise", "objective.goal", ["'max', 'min' or 'target'"]),
+        ("branin", "name: branin-gp-ei", "name: 'has spaces!'", "name",
+         ["letters, digits", "(got 'has spaces!')"]),
+        ("branin", "type: float, low: 0.0", "type: flot, low: 0.0", "space.parameters[1]",
+         ["unknown type 'flot'", "'float', 'int', 'categorical'"]),
+        ("branin", "type: float, low: 0.0", "low: 0.0", "space.parameters[1]", ["missing 'type'"]),
+        ("branin", "low: 0.0, ", "", "space.parameters[1].low", ["required field is missing"]),
+        ("branin", "budget:\n  max_experiments: 30\n", "", "budget", ["required field is missing"]),
+        ("branin", "params: {function: branin}", "params: [branin]", "oracle.params",
+         ["must be a mapping of keys", "a list"]),
+        ("branin", "{name: x2, type: float, low: 0.0, high: 15.0}",
+         "{name: x2, type: categorical, choices: [a, a]}", "space.parameters[1].choices",
+         ["'a' is listed twice"]),
+        ("alloy", "[x_Cu, x_Ag, x_Au]", "x_Cu", "space.pool.inputs", ["must be a list", "a string 'x_Cu'"]),
+        ("branin", "objective:\n  name: value\n  goal: min", "objective:", "objective",
+         ["must be a mapping of keys", "an empty value"]),
+        # low >= high, for float and int; log scale with low <= 0
+        ("branin", "low: 0.0, high: 15.0", "low: 0.5, high: 0.2", "space.parameters[1].high",
+         ["must be greater than low (got 0.2 <= 0.5)"]),
+        ("branin", "low: -5.0, high: 10.0", "low: 3.0, high: 3.0", "space.parameters[0].high",
+         ["must be greater than low (got 3 <= 3)"]),
+        ("branin", "{name: x2, type: float, low: 0.0, high: 15.0}", "{name: x2, type: int, low: 9, high: 4}",
+         "space.parameters[1].high", ["must be greater than low (got 4 <= 9)"]),
+        ("branin", "high: 15.0}", "high: 15.0, log: true}", "space.parameters[1].log",
+         ["log: true needs low > 0", "(got low = 0)"]),
+        ("branin", "low: -5.0, high: 10.0}", "low: -5.0, high: 10.0, log: true}", "space.parameters[0].log",
+         ["log: true needs low > 0", "(got low = -5)"]),
+        # empty space, both kinds of space, constraints on a pool
+        ("branin", "  parameters:\n    - {name: x1, type: float, low: -5.0, high: 10.0}\n"
+                   "    - {name: x2, type: float, low: 0.0, high: 15.0}\n", "  {}\n", "space",
+         ["the space is empty", "parameters:", "pool:"]),
+        ("branin", "  parameters:\n    - {name: x1, type: float, low: -5.0, high: 10.0}\n"
+                   "    - {name: x2, type: float, low: 0.0, high: 15.0}\n", "  parameters: []\n", "space",
+         ["the space is empty", "parameters: lists no parameter"]),
+        ("branin", "space:\n", "space:\n  pool: {path: pool.csv, inputs: [x_Cu]}\n", "space",
+         ["either parameters: or pool:, not both"]),
+        ("alloy", "objective:", "  constraints:\n    - {type: sum, parameters: [x_Cu, x_Ag]}\nobjective:", "space",
+         ["constraints: apply to parameters:, not to a pool"]),
+        # objective and budget
+        ("branin", "goal: min", "goal: target", "objective", ["goal: target needs target_value"]),
+        ("branin", "n: 5", "n: 50", "", ["initial.n (50) exceeds budget.max_experiments (30)"]),
+    ],
+    ids=[
+        "unknown-top-level-key", "unknown-nested-key", "unknown-parameter-key", "unknown-initial-key",
+        "low-not-a-number", "seed-not-an-int", "batch-size-zero", "budget-not-an-int", "bad-method",
+        "bad-goal", "bad-name", "unknown-parameter-type", "missing-parameter-type", "missing-low",
+        "missing-budget", "params-not-a-mapping", "duplicate-choice", "inputs-not-a-list", "objective-empty",
+        "float-low-above-high", "float-low-equals-high", "int-low-above-high", "log-low-zero", "log-low-negative",
+        "space-empty-mapping", "space-empty-parameters", "space-parameters-and-pool", "constraints-on-pool",
+        "target-without-value", "initial-above-budget",
+    ],
+)
+def test_structure_problem(campaign_file, base, old, new, field, fragments):
+    path = campaign_file(broken(BRANIN if base == "branin" else ALLOY, old, new))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, field, *fragments)
+
+
+def test_unknown_key_points_at_the_misspelt_key_and_the_missing_one(campaign_file):
+    path = campaign_file(broken(BRANIN, "high: 15.0}", "hihg: 15.0}"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].hihg", "did you mean 'high'")
+    assert_invalid(out, path, "space.parameters[1].high", "required field is missing")
+
+
+# ----------------------------------------------------------------------------- meaning: plugins, pool, constraints
+
+
+@pytest.mark.parametrize(
+    "base,old,new,field,fragments",
+    [
+        ("branin", "kind: ei", "kind: ucb\n  params: {beta: -1}", "acquisition.params.beta",
+         ["greater than 0", "(got -1)"]),
+        ("branin", "kind: ei", "kind: ei\n  params: {xi: fast}", "acquisition.params.xi",
+         ["valid number", "(got 'fast')"]),
+        ("branin", "params: {function: branin}", "params: {function: branin, nosie: 0.1}", "oracle.params.nosie",
+         ["unknown key", "did you mean 'noise'", "allowed keys: function, noise"]),
+        ("branin", "kind: ei", "kind: max-variance\n  params: {xi: 1}", "acquisition.params.xi",
+         ["unknown key", "acquisition 'max-variance' takes no params"]),
+        ("branin", "params: {function: branin}", "params: {function: bramin}", "oracle.params.function",
+         ["'branin', 'hartmann3', 'hartmann6' or 'sphere'", "(got 'bramin')"]),
+        ("branin", "params: {function: branin}", "params: {function: hartmann3}", "oracle.params.function",
+         ["'hartmann3' takes 3 inputs but the space has 2"]),
+        ("branin", "params: {function: branin}", "params: {}", "oracle.params.function",
+         ["required field is missing"]),
+        ("branin", "kind: ei", "kind: target", "acquisition.kind", ["needs objective.goal: target"]),
+        ("alloy", "kind: lookup", "kind: lookup\n  params: {column: energy}", "oracle.params.column",
+         ["'energy' is not a column of pool.csv", "columns: x_Cu, x_Ag, x_Au, lattice_constant, mixing_energy"]),
+        ("alloy", "kind: lookup", "kind: lookup\n  params: {path: nowhere.csv}", "oracle.params.path",
+         ["file not found", "nowhere.csv"]),
+        ("alloy", "kind: lookup", "kind: lookup\n  params: {match: fuzzy}", "oracle.params.match",
+         ["'exact' or 'nearest'", "(got 'fuzzy')"]),
+        ("alloy", "n: 5", "n: 9", "initial.n", ["the pool has only 8 candidates (got 9)"]),
+        ("branin", "kind: function\n  params: {function: branin}", "kind: lookup", "oracle.params.path",
+         ["required", "the space is not a pool"]),
+    ],
+    ids=[
+        "ucb-beta-negative", "ei-xi-not-a-number", "oracle-unknown-param", "params-for-paramless-plugin",
+        "unknown-test-function", "function-wrong-dimension", "function-missing", "target-acquisition-needs-goal",
+        "lookup-column-missing", "lookup-path-missing", "lookup-bad-match", "initial-above-pool-size",
+        "lookup-without-pool",
+    ],
+)
+def test_plugin_problem(campaign_file, base, old, new, field, fragments):
+    path = campaign_file(broken(BRANIN if base == "branin" else ALLOY, old, new))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, field, *fragments)
+
+
+def test_objective_that_is_not_a_lookup_column(campaign_file):
+    """The lookup oracle's column defaults to the objective's name: say so, and list the columns."""
+    path = campaign_file(broken(ALLOY, "name: mixing_energy", "name: energy"))
+    out = run_inprocess("validate", path)
+    line = next((ln for ln in out.error_lines() if "'energy'" in ln), "")
+    field = line.removeprefix(f"error {path}: ").split(": ", 1)[0]
+    # the field path is a plain path (no notes in it) and points at the column or the objective
+    assert field in ("oracle.params.column", "objective.name"), line
+    assert_invalid(out, path, field, "'energy' is not a column of pool.csv",
+                   "lattice_constant, mixing_energy", "objective.name")
+
+
+def test_pool_csv_missing(campaign_file):
+    path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "data/missing.csv"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.pool.path", "file not found", "missing.csv", "relative to the campaign file")
+    # reported once, not again by the lookup oracle
+    assert len(out.error_lines()) == 1, out.stderr
+
+
+def test_pool_csv_lacks_an_input_column(campaign_file):
+    path = campaign_file(broken(ALLOY, "[x_Cu, x_Ag, x_Au]", "[x_Cu, x_Ag, x_Pt]"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.pool.inputs[2]", "column 'x_Pt' is not in pool.csv",
+                   "columns: x_Cu, x_Ag, x_Au, lattice_constant, mixing_energy")
+
+
+def test_pool_csv_empty(campaign_file, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "empty.csv"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.pool.path", "empty.csv is empty", "header line")
+
+
+def test_pool_csv_without_candidate_rows(campaign_file, tmp_path):
+    (tmp_path / "header.csv").write_text(POOL_CSV.splitlines()[0] + "\n")
+    path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "header.csv"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.pool.path", "header.csv has no complete candidate rows")
+
+
+CONSTRAINED = broken(
+    BRANIN, "objective:",
+    "  constraints:\n    - {type: sum, parameters: [x1, x2], total: 1}\nobjective:",
+)
+
+
+@pytest.mark.parametrize(
+    "old,new,field,fragments",
+    [
+        ("name: x2", "name: x1", "space.parameters[1].name", ["'x1' is used twice"]),
+        ("parameters: [x1, x2]", "parameters: [x1, x3]", "space.constraints[0].parameters[1]",
+         ["no parameter named 'x3'", "(parameters: x1, x2)"]),
+        ("total: 1", "total: 100", "space.constraints[0].total",
+         ["cannot be reached", "between -5 and 25", "got total 100"]),
+        ("total: 1", "total: -6", "space.constraints[0].total", ["cannot be reached", "got total -6"]),
+        ("high: 15.0}", "high: 15.0, log: true}", "space.parameters[1].log", ["log: true needs low > 0"]),
+        ("{name: x2, type: float, low: 0.0, high: 15.0}", "{name: x2, type: int, low: 0, high: 15}",
+         "space.constraints[0].parameters[1]", ["'x2' must be a float parameter"]),
+        ("parameters: [x1, x2]", "parameters: [x1]", "space.constraints[0].parameters",
+         ["at least 2 items"]),
+        ("- {type: sum,", "- {type: product,", "space.constraints[0].type", ["'sum'", "(got 'product')"]),
+    ],
+    ids=["duplicate-names", "sum-unknown-parameter", "sum-total-too-high", "sum-total-too-low",
+         "log-in-constraint", "int-in-sum", "sum-of-one", "unknown-constraint-type"],
+)
+def test_space_problem(campaign_file, old, new, field, fragments):
+    path = campaign_file(broken(CONSTRAINED, old, new))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, field, *fragments)
+
+
+def test_constrained_space_itself_is_valid(campaign_file):
+    path = campaign_file(broken(CONSTRAINED, "total: 1", "total: 5"))
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+
+
+# ----------------------------------------------------------------------------- several problems at once
+
+
+def test_structural_problems_are_reported_together(campaign_file):
+    text = broken(BRANIN, "seed: 7", 'seed: "x"')
+    text = broken(text, "low: 0.0, high: 15.0", "low: 0.5, high: 0.2")
+    text = broken(text, "batch_size: 1", "batch_size: 0")
+    text = broken(text, "  method: sobol", "  methd: sobol")
+    path = campaign_file(text)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "seed", "valid integer")
+    assert_invalid(out, path, "space.parameters[1].high", "must be greater than low (got 0.2 <= 0.5)")
+    assert_invalid(out, path, "acquisition.batch_size", "greater than or equal to 1")
+    assert_invalid(out, path, "initial.methd", "did you mean 'method'")
+    assert len(out.error_lines()) == 4, out.stderr
+
+
+def test_meaning_problems_are_reported_together(campaign_file):
+    text = broken(CONSTRAINED, "name: x2", "name: x1")  # duplicate name, and the sum names x2
+    text = broken(text, "kind: gp", "kind: gpp")
+    text = broken(text, "kind: ei", "kind: ucbb")
+    text = broken(text, "params: {function: branin}", "params: {function: branin, noise: -1}")
+    path = campaign_file(text)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].name", "used twice")
+    assert_invalid(out, path, "space.constraints[0].parameters[1]", "no parameter named 'x2'")
+    assert_invalid(out, path, "model.kind", "did you mean 'gp'")
+    assert_invalid(out, path, "acquisition.kind", "did you mean 'ucb'")
+    assert_invalid(out, path, "oracle.params.noise", "greater than or equal to 0")
+    assert len(out.error_lines()) == 5, out.stderr
+
+
+def test_one_bad_file_among_good_ones(campaign_file):
+    good = campaign_file(BRANIN, "good.yaml")
+    bad = campaign_file(broken(BRANIN, "kind: ei", "kind: ucbb"), "bad.yaml")
+    out = run_inprocess("validate", good, bad)
+    assert out.exit_code == 2
+    assert f"ok {good}: " in out.stdout
+    assert len(out.error_lines()) == 1
+    assert out.error_lines()[0].startswith(f"error {bad}: acquisition.kind: ")
+    assert "Traceback" not in out.output
+
+
+# ----------------------------------------------------------------------------- the file itself
+
+
+@pytest.mark.parametrize(
+    "text,got",
+    [("", "an empty file"), ("# only a comment\n", "an empty file"), ("- a\n- b\n", "a list"),
+     ("just words\n", "a str")],
+    ids=["empty", "only-comment", "list", "scalar"],
+)
+def test_file_that_is_not_a_mapping(campaign_file, text, got):
+    path = campaign_file(text)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "", f"a campaign file must be a mapping of keys (got {got})")
+    assert len(out.error_lines()) == 1
+
+
+def test_file_that_does_not_exist(tmp_path):
+    path = tmp_path / "nope.yaml"
+    out = run_subprocess("validate", path)
+    assert_invalid(out, path, "", "file not found")
+
+
+def test_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"name: \xff\xfe\x00bad\n")
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "", "cannot read the file")
+
+
+def test_load_campaign_raises_config_error_with_paths(campaign_file):
+    """The library API behind the CLI: one ConfigError holding every Problem."""
+    path = campaign_file(broken(broken(BRANIN, "seed: 7", "seed: x"), "batch_size: 1", "batch_size: 0"))
+    with pytest.raises(ConfigError) as info:
+        load_campaign(path)
+    assert [p.path for p in info.value.problems] == ["seed", "acquisition.batch_size"]
+    assert info.value.source == str(path)
+
+
+def test_values_that_look_like_rich_markup_are_printed_verbatim(campaign_file):
+    path = campaign_file(broken(BRANIN, "seed: 7", 'seed: "[/x]"'))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "seed", "(got '[/x]')")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+def test_schema_is_json_with_the_top_level_sections():
+    out = run_inprocess("schema")
+    assert out.exit_code == 0, out.output
+    schema = json.loads(out.stdout)
+    props = schema["properties"]
+    for key in ("space", "objective", "oracle", "model", "acquisition", "budget"):
+        assert key in props
+    assert set(schema["required"]) >= {"name", "space", "objective", "oracle", "budget"}
+    assert schema["additionalProperties"] is False
