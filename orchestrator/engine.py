@@ -201,13 +201,11 @@ class Engine:
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results) if results else []
         exps = self.store.experiments(self.id)
-        if recorded:
-            self._retry_failures(exps, set(recorded))
-            exps = self.store.experiments(self.id)
-
         status, message = self._stop_rules(exps)
         if status != "running":
             return self._finish(exps, status, message, recorded=len(recorded))
+        if self._retry_failures(exps):
+            exps = self.store.experiments(self.id)
 
         in_flight = [e for e in exps if e.status in IN_FLIGHT]
         budget = self.spec.budget
@@ -285,15 +283,20 @@ class Engine:
                                "Fix the oracle, then raise the limit or run the campaign again to resume")
         return "running", ""
 
-    def _retry_failures(self, exps: list[Experiment], recorded: set[str]) -> None:
+    def _retry_failures(self, exps: list[Experiment]) -> bool:
+        """Write and submit a retry for every failed experiment that the policy allows and lacks one.
+
+        Derived from the store alone, so a crash between recording a failure and
+        writing its retry does not lose the retry.
+        """
         retries = self.spec.failures.retries
         if not retries:
-            return
+            return False
         have = {e.retry_of for e in exps if e.retry_of}
         counted = sum(e.status != "cancelled" for e in exps)
         new = []
         for e in exps:
-            if e.id in recorded and e.status in ("failed", "timed_out") and e.attempt < retries and e.id not in have:
+            if e.status in ("failed", "timed_out") and e.attempt < retries and e.id not in have:
                 if counted + len(new) >= self.spec.budget.max_experiments:
                     break
                 root = e.id.split("-r")[0] if e.attempt else e.id
@@ -304,6 +307,7 @@ class Engine:
             self.store.add_experiments(self.id, new)
             self._submit(new)
             log.info("campaign=%s retrying %d failed experiment(s)", self.spec.name, len(new))
+        return bool(new)
 
     # -- proposals ------------------------------------------------------------------------------
 

@@ -26,10 +26,16 @@ Physical meaning
 E_mix is the energy gained (negative) or paid (positive) per atom when the
 pure fcc metals are mixed into this particular random arrangement, at zero
 temperature and without any configurational entropy.  Negative values
-indicate a tendency to form alloys/ordered compounds (Cu-Au, Ag-Au), positive
-values a tendency to phase-separate (Cu-Ag, which has a large size
-mismatch).  Because each composition is represented by a single random
-decoration of a small cell, the numbers carry some configurational "noise";
+indicate a tendency to mix, positive values a tendency to phase-separate.
+In this pool Ag-Au is negative across the binary (down to about -0.015
+eV/atom near Ag0.45Au0.55), Cu-Ag strongly positive (large size mismatch, up
+to +0.046), and random Cu-Au positive too: under EMT only *ordered* Cu-Au is
+favourable (L1_2 Cu3Au about -0.010, L1_0 CuAu about -0.008 eV/atom, checked
+with the same settings), not a random decoration, whereas real disordered
+Cu-Au mixes exothermically.  So the pool reflects EMT's view of random
+alloys, not real thermodynamics.  Because each composition is represented by
+a single random decoration of a small cell, the numbers carry some
+configurational "noise";
 that is acceptable (even desirable) for a benchmark pool for closed-loop
 optimisation, where mixing_energy is the objective to be minimised.
 

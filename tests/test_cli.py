@@ -1,0 +1,123 @@
+"""The command line as a user meets it: run, status, export, plugins, and fast start-up."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import CAMPAIGNS, ROOT, alloy_yaml, write_campaign
+from orchestrator.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One small finished pool campaign, shared by the read-only tests below."""
+    tmp = tmp_path_factory.mktemp("cli")
+    url = f"sqlite:///{tmp / 'cli.db'}"
+    spec = write_campaign(tmp, alloy_yaml(name="cli-alloy", budget=10))
+    result = runner.invoke(app, ["run", str(spec), "--store", url])
+    return result, url, spec
+
+
+def test_run_prints_steps_and_a_summary_with_rank(finished):
+    result, _, _ = finished
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "starting campaign 'cli-alloy'" in out
+    assert "step   0 initial" in out and "step   5 model" in out
+    assert "completed (budget reached)" in out
+    assert "best mixing_energy" in out and "rank in pool" in out and "of 561" in out
+    assert "found at" in out
+
+
+def test_status_lists_the_campaign(finished):
+    _, url, _ = finished
+    result = runner.invoke(app, ["status", "--store", url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "cli-alloy" in result.output and "completed" in result.output and "10/10" in result.output
+    detail = runner.invoke(app, ["status", "cli-alloy", "--store", url], env={"COLUMNS": "200"})
+    assert detail.exit_code == 0 and "cli-alloy-0005-00" in detail.output
+
+
+def test_status_of_an_unknown_campaign_suggests_close_names(finished):
+    _, url, _ = finished
+    result = runner.invoke(app, ["status", "cli-aloy", "--store", url])
+    assert result.exit_code == 2
+    assert "no campaign named 'cli-aloy'" in result.output and "cli-alloy" in result.output
+
+
+def test_export_csv_has_every_experiment_in_order(finished):
+    _, url, _ = finished
+    result = runner.invoke(app, ["export", "cli-alloy", "--format", "csv", "--store", url])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 10
+    assert [int(r["seq"]) for r in rows] == list(range(10))
+    for r in rows:
+        assert r["status"] == "succeeded"
+        assert float(r["x_Cu"]) + float(r["x_Ag"]) + float(r["x_Au"]) == pytest.approx(1.0, abs=1e-6)
+        assert float(r["value"]) < 0.05
+        assert r["created_at"].endswith("Z") and r["finished_at"]
+
+
+def test_export_json_round_trips(finished, tmp_path):
+    _, url, _ = finished
+    out = tmp_path / "e.json"
+    result = runner.invoke(app, ["export", "cli-alloy", "-f", "json", "-o", str(out), "--store", url])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["campaign"] == "cli-alloy" and data["objective"]["goal"] == "min"
+    assert len(data["experiments"]) == 10
+    assert set(data["experiments"][0]["params"]) == {"x_Cu", "x_Ag", "x_Au"}
+
+
+def test_export_rejects_an_unknown_format(finished):
+    _, url, _ = finished
+    result = runner.invoke(app, ["export", "cli-alloy", "--format", "xml", "--store", url])
+    assert result.exit_code == 2 and "--format: expected csv or json (got 'xml')" in result.output
+
+
+def test_a_bad_store_url_is_a_clear_error(tmp_path):
+    spec = write_campaign(tmp_path, alloy_yaml(name="x", budget=6))
+    result = runner.invoke(app, ["run", str(spec), "--store", "nosuchdb://foo"])
+    assert result.exit_code == 2
+    assert "--store: cannot use 'nosuchdb://foo'" in result.output and "Traceback" not in result.output
+
+
+def test_running_a_changed_file_under_an_existing_name_exits_2(finished):
+    _, url, spec = finished
+    changed = spec.parent / "changed.yaml"
+    changed.write_text(spec.read_text().replace("kind: ei", "kind: ucb"))
+    result = runner.invoke(app, ["run", str(changed), "--store", url])
+    assert result.exit_code == 2
+    assert "acquisition.kind: differs from the campaign of the same name" in result.output
+
+
+def test_plugins_lists_the_built_ins():
+    result = runner.invoke(app, ["plugins"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for kind in ("lookup", "function", "gp", "random-forest", "ei", "ucb", "pi", "max-variance", "target"):
+        assert kind in result.output
+
+
+def test_cli_starts_without_tensorflow():
+    code = ("import sys, orchestrator.cli, orchestrator.config, orchestrator.engine; "
+            "bad = [m for m in ('tensorflow', 'gpflow', 'ase', 'dask') if m in sys.modules]; "
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, f"imported at start-up: {proc.stdout}"
+    helped = subprocess.run([sys.executable, "-m", "orchestrator", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "validate" in helped.stdout and "run" in helped.stdout
+
+
+def test_the_demo_campaign_validates():
+    result = runner.invoke(app, ["validate", str(CAMPAIGNS / "alloy_emt_lookup.yaml")])
+    assert result.exit_code == 0 and "pool of 561 candidates" in result.output
