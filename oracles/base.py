@@ -83,10 +83,6 @@ class ConfigProblem:
     message: str
 
 
-class OracleError(Exception):
-    """Raised by an oracle for a problem with the oracle itself (not one experiment)."""
-
-
 def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
     """Validate what ``evaluate`` returned and make a Result of it.
 

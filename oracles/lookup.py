@@ -139,8 +139,9 @@ class LookupOracle(SyncOracle):
             return [ConfigProblem("path", f"cannot read {path}: {exc}")]
         problems = []
         if column not in header:
-            where = "column" if config.column else "column (defaults to objective.name)"
-            problems.append(ConfigProblem(where, f"'{column}' is not a column of {path.name} (columns: {', '.join(header)})"))
+            note = "" if config.column else "; column defaults to objective.name, so set one of them"
+            problems.append(ConfigProblem("column", f"'{column}' is not a column of {path.name} "
+                                                    f"(columns: {', '.join(header)}){note}"))
         for name in inputs if config.path is not None else ():  # the pool's own file is checked by the space
             if name not in header:
                 problems.append(ConfigProblem("path", f"{path.name} has no column for the input '{name}'"))

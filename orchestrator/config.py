@@ -398,7 +398,32 @@ def parse_spec(data: Any, source: str | None = None) -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(exc), source) from None
+        problems = problems_from_validation(exc)
+    # Structure is broken somewhere; still report unknown plugin kinds and bad plugin params
+    # of blocks that are themselves well-formed, so one run shows every problem it can.
+    broken = {p.path.split(".")[0] for p in problems}
+    for role in ("oracle", "model", "acquisition"):
+        block = data.get(role)
+        if role in broken or not isinstance(block, dict) or not isinstance(block.get("kind"), str):
+            continue
+        params = block.get("params") or {}
+        if isinstance(params, dict):
+            problems += _check_plugin(role, block["kind"], params)[2]
+    raise ConfigError(problems, source)
+
+
+def _check_plugin(role: str, kind: str, params: dict) -> tuple[type | None, BaseModel | None, list[Problem]]:
+    """Resolve a plugin kind and validate its params with the plugin's own Config model."""
+    try:
+        cls = plugins.resolve(role, kind)
+    except plugins.PluginNotFound as exc:
+        return None, None, [Problem(f"{role}.kind", str(exc))]
+    model = plugins.config_model(cls)
+    try:
+        return cls, model.model_validate(params), []
+    except ValidationError as exc:
+        return cls, None, problems_from_validation(exc, prefix=f"{role}.params", model=model,
+                                                   owner=f"{role} '{kind}'")
 
 
 class Campaign:
@@ -437,28 +462,15 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
     configs: dict[str, BaseModel] = {}
     for role in ("oracle", "model", "acquisition"):
         block: PluginSpec = getattr(spec, role)
-        try:
-            cls = plugins.resolve(role, block.kind)
-        except plugins.PluginNotFound as exc:
-            problems.append(Problem(f"{role}.kind", str(exc)))
+        cls, config, found = _check_plugin(role, block.kind, block.params)
+        problems += found
+        if config is None:
             continue
-        model = plugins.config_model(cls)
-        try:
-            configs[role] = model.model_validate(block.params)
-        except ValidationError as exc:
-            problems += problems_from_validation(exc, prefix=f"{role}.params", model=model,
-                                                 owner=f"{role} '{block.kind}'")
-            continue
-        classes[role] = cls
+        classes[role], configs[role] = cls, config
         check = getattr(cls, "check_config", None)
         if callable(check):
             for p in check(configs[role], spec=spec, base_dir=base_dir) or []:
-                # a plugin may annotate its path, e.g. "column (defaults to objective.name)":
-                # keep the path a plain field path and move the note into the message
-                sub, _, note = (p.path or "").partition(" (")
-                sub = sub.strip()
-                message = f"{p.message}; {sub} {note.removesuffix(')')}" if note else p.message
-                problems.append(Problem(f"{role}.params.{sub}" if sub else f"{role}.params", message))
+                problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
 
     if spec.acquisition.kind == "target" and spec.objective.goal != "target":
         problems.append(Problem("acquisition.kind", "'target' needs objective.goal: target (with target_value)"))

@@ -25,13 +25,13 @@ import numpy as np
 
 from acquisition.batch import Geometry, select_continuous, select_from_pool
 from oracles.base import Experiment as OracleExperiment
-from oracles.base import OracleContext
+from oracles.base import OracleContext, Result
 
 from . import plugins
 from .config import Campaign, CampaignSpec
-from .errors import CampaignStopped, ConfigError, LooplabError, Problem
+from .errors import ConfigError, LooplabError, Problem
 from .models.base import ModelContext
-from .store import FINAL, IN_FLIGHT, Experiment, Store
+from .store import IN_FLIGHT, Experiment, Store
 
 log = logging.getLogger("looplab.engine")
 
@@ -127,7 +127,7 @@ class Engine:
             self.oracle = plugins.build(campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"], ctx)
         except LooplabError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
         acq_cls = campaign.plugin_classes["acquisition"]
         acq_config = campaign.plugin_configs["acquisition"]
@@ -254,17 +254,16 @@ class Engine:
                           source=source)
 
     def _finish(self, exps: list[Experiment], status: str, message: str, *, recorded: int) -> StepReport:
-        if status != "running":
-            for e in exps:
-                if e.status in IN_FLIGHT and status == "completed":
-                    self.oracle.cancel(e.id)
-            if any(e.status in IN_FLIGHT for e in exps) and status == "completed":
-                from oracles.base import Result
-
-                self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign {message}")
-                                                    for e in exps if e.status in IN_FLIGHT])
-                exps = self.store.experiments(self.id)
-            self.store.update_campaign(self.id, status=status, message=message)
+        """End the campaign: a completed one cancels what is still in flight; a stopped one keeps it
+        (running it again after fixing the cause picks those experiments up)."""
+        in_flight = [e for e in exps if e.status in IN_FLIGHT]
+        if status == "completed" and in_flight:
+            for e in in_flight:
+                self.oracle.cancel(e.id)
+            self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
+                                                for e in in_flight])
+            exps = self.store.experiments(self.id)
+        self.store.update_campaign(self.id, status=status, message=message)
         report = self._report(exps, None, recorded=recorded)
         report.done, report.status, report.message = True, status, message
         return report
@@ -412,4 +411,4 @@ def _fmt(v: float | None) -> str:
     return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
 
 
-__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id", "CampaignStopped", "FINAL"]
+__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id"]

@@ -43,7 +43,3 @@ class ConfigError(LooplabError):
 
 class StoreError(LooplabError):
     """The state store cannot be opened or holds something unexpected."""
-
-
-class CampaignStopped(LooplabError):
-    """A campaign was stopped by a policy (e.g. too many failed experiments)."""

@@ -528,3 +528,13 @@ def test_schema_is_json_with_the_top_level_sections():
         assert key in props
     assert set(schema["required"]) >= {"name", "space", "objective", "oracle", "budget"}
     assert schema["additionalProperties"] is False
+
+
+def test_structure_and_plugin_problems_are_reported_in_one_run(campaign_file):
+    """A broken bound elsewhere must not hide an unknown kind: the user fixes both in one pass."""
+    text = broken(broken(BRANIN, "high: 15.0", "high: -1.0"), "kind: ei", "kind: ucbb")
+    path = campaign_file(text)
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 2
+    assert "space.parameters[1].high: must be greater than low" in out.stderr
+    assert "acquisition.kind: unknown acquisition kind 'ucbb'; did you mean 'ucb'?" in out.stderr
