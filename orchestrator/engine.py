@@ -18,19 +18,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from acquisition.batch import Geometry, select_continuous, select_from_pool
 from oracles.base import Experiment as OracleExperiment
 from oracles.base import OracleContext, Result
 
 from . import plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
-from .models.base import ModelContext
+from .proposer import Proposer, step_rng
 from .store import IN_FLIGHT, Experiment, Store
 
 log = logging.getLogger("looplab.engine")
@@ -53,17 +52,6 @@ class StepReport:
     status: str = "running"
     message: str = ""
     source: str = ""
-
-
-@dataclass
-class Observations:
-    X: np.ndarray
-    raw: np.ndarray  # measured objective, raw units
-    experiments: list[Experiment] = field(default_factory=list)
-
-
-def _rng(seed: int, step: int) -> np.random.Generator:
-    return np.random.default_rng([seed % (2**32), step])
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -129,36 +117,16 @@ class Engine:
             raise
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
-        acq_cls = campaign.plugin_classes["acquisition"]
-        acq_config = campaign.plugin_configs["acquisition"]
-        if getattr(acq_cls, "uses_raw_objective", False) and getattr(acq_config, "target", 0) is None:
-            acq_config = acq_config.model_copy(update={"target": self.target})
-        self.acquisition = plugins.build(acq_cls, acq_config)
-        self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
+        self.proposer = Proposer(campaign)
         self._model = None
         self._model_n = -1
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
 
-    def internal(self, raw: np.ndarray) -> np.ndarray:
-        """Measured values -> the maximisation convention the models see."""
-        raw = np.asarray(raw, dtype=float)
-        if self.raw_acquisition:
-            return raw
-        if self.goal == "max":
-            return raw
-        if self.goal == "min":
-            return -raw
-        return -np.abs(raw - self.target)
-
     def score(self, raw: float) -> float:
         """Higher is better, for any goal."""
-        if self.goal == "max":
-            return raw
-        if self.goal == "min":
-            return -raw
-        return -abs(raw - self.target)
+        return self.proposer.score(raw)
 
     def best_experiment(self, experiments: list[Experiment] | None = None) -> Experiment | None:
         exps = experiments if experiments is not None else self.store.experiments(self.id, ["succeeded"])
@@ -220,9 +188,9 @@ class Engine:
             return report
 
         step = (max(e.step for e in exps) + 1) if exps else 0
-        rng = _rng(self.spec.seed, step)
+        rng = step_rng(self.spec.seed, step)
         if not exps:
-            proposals, source = self._initial_design(rng), "initial"
+            proposals, source = self.proposer.initial_design(rng), "initial"
             fit_s = acq_s = 0.0
         else:
             proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
@@ -310,82 +278,24 @@ class Engine:
 
     # -- proposals ------------------------------------------------------------------------------
 
-    def _initial_design(self, rng: np.random.Generator) -> list[dict]:
-        n, method = self.spec.initial.n, self.spec.initial.method
-        if self.space.is_pool:
-            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
-        return self.space.sample(n, method, rng)
-
-    def observations(self, exps: list[Experiment]) -> Observations:
-        done = [e for e in exps if e.status == "succeeded" and e.value is not None]
-        X = self.space.encode([e.params for e in done]) if done else np.zeros((0, self.space.dim))
-        return Observations(X=X, raw=np.array([e.value for e in done], dtype=float), experiments=done)
-
-    def build_model(self, step: int):
-        cls = self.campaign.plugin_classes["model"]
-        model = plugins.build(cls, self.campaign.plugin_configs["model"],
-                              ModelContext(seed=int(_rng(self.spec.seed, step).integers(2**31)),
-                                           n_inputs=self.space.dim))
-        state = self.store.latest_snapshot(self.id, before_step=step)
-        if state and hasattr(model, "set_state"):
-            model.set_state(state)
-        return model
-
-    def fit_model(self, obs: Observations, step: int):
-        """The model fitted on every observation (refitted only when new ones arrived)."""
-        if self._model is not None and self._model_n == len(obs.raw):
-            return self._model, 0.0
-        t0 = time.perf_counter()
-        model = self.build_model(step)
-        model.fit(obs.X, self.internal(obs.raw))
-        fit_s = time.perf_counter() - t0
-        info = dict(getattr(model, "fit_info", {}) or {})
-        if info.get("fallback"):
-            log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
-                        self.spec.name, step)
-        state = model.get_state() if hasattr(model, "get_state") else {}
-        self.store.add_snapshot(self.id, step, self.spec.model.kind, len(obs.raw), state, info)
-        self._model, self._model_n = model, len(obs.raw)
-        return model, fit_s
-
     def _propose(self, exps: list[Experiment], n: int, step: int,
                  rng: np.random.Generator) -> tuple[list[dict], str, float, float]:
-        obs = self.observations(exps)
-        busy = [e for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
-        if len(obs.raw) < 2:
-            # too little data for a model (e.g. the initial design failed): sample at random
-            return self._random_proposals(exps, n, rng), "random", 0.0, 0.0
-        model, fit_s = self.fit_model(obs, step)
-        t0 = time.perf_counter()
-        y = self.internal(obs.raw)
-        best = float(np.min(np.abs(obs.raw - self.target))) if self.raw_acquisition else float(np.max(y))
-        pending_X = self.space.encode([e.params for e in busy]) if busy else None
-        if self.space.is_pool:
-            available = np.ones(self.space.size, dtype=bool)
-            for e in exps:
-                i = self.space.index_of(e.params)
-                if i is not None:
-                    available[i] = False
-            if not available.any():
-                return [], "model", fit_s, 0.0
-            idx = select_from_pool(model, self.acquisition, self.space.X, n, best=best, available=available,
-                                   pending_X=pending_X, raw=self.raw_acquisition)
-            proposals = [dict(self.space.candidates[i]) for i in idx]
-        else:
-            n_raw = min(4096, max(1024, 256 * self.space.dim))
-            raw_candidates = self.space.encode(self.space.sample(n_raw, "sobol", rng))
-            A, b = self.space.linear_equalities()
-            geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b)
-            X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
-                                  pending_X=pending_X, raw=self.raw_acquisition)
-            proposals = self.space.decode(X)
-        return proposals, "model", fit_s, time.perf_counter() - t0
-
-    def _random_proposals(self, exps: list[Experiment], n: int, rng: np.random.Generator) -> list[dict]:
-        if self.space.is_pool:
-            used = {i for e in exps if (i := self.space.index_of(e.params)) is not None}
-            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, used)]
-        return self.space.sample(n, "random", rng)
+        done = [e for e in exps if e.status == "succeeded" and e.value is not None]
+        busy = [e.params for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
+        # refit only when new observations arrived since the last fit
+        model = self._model if self._model is not None and self._model_n == len(done) else None
+        warm = self.store.latest_snapshot(self.id, before_step=step) if model is None else None
+        prop = self.proposer.propose(observed=[e.params for e in done], values=[e.value for e in done],
+                                     busy=busy, used=[e.params for e in exps], n=n, step=step, rng=rng,
+                                     model=model, warm_state=warm)
+        if prop.fitted:
+            if prop.fit_info.get("fallback"):
+                log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
+                            self.spec.name, step)
+            state = prop.model.get_state() if hasattr(prop.model, "get_state") else {}
+            self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, prop.fit_info)
+            self._model, self._model_n = prop.model, len(done)
+        return prop.params, prop.source, prop.fit_seconds, prop.acquisition_seconds
 
     # -- the loop ---------------------------------------------------------------------------------
 

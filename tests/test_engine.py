@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import ALLOY_POOL, alloy_yaml, write_campaign
-from orchestrator.config import campaign_from_spec, load_campaign, parse_spec
+from orchestrator.config import load_campaign
 from orchestrator.engine import Engine, open_campaign
 from orchestrator.errors import ConfigError
 from orchestrator.store import Store

@@ -1,0 +1,143 @@
+"""Choosing the next experiments from what has been measured: no store, no oracle, no I/O.
+
+The engine wraps a :class:`Proposer` with durability (it loads observations and
+the warm-start state from the store and writes proposals back); the benchmark
+runner drives one directly in memory. Both therefore choose exactly alike.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from acquisition.batch import Geometry, select_continuous, select_from_pool
+
+from . import plugins
+from .config import Campaign
+from .models.base import ModelContext
+
+Params = dict[str, Any]
+
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator of proposing step ``step``: a resumed campaign redraws the same numbers."""
+    return np.random.default_rng([seed % (2**32), step])
+
+
+@dataclass
+class Proposal:
+    params: list[Params]
+    source: str  # initial | model | random
+    fit_seconds: float = 0.0
+    acquisition_seconds: float = 0.0
+    model: Any = None
+    fitted: bool = False  # True when this call fitted a new model (the caller may snapshot it)
+    fit_info: dict = field(default_factory=dict)
+
+
+class Proposer:
+    """The campaign's choice of experiments: initial design, then model + acquisition."""
+
+    def __init__(self, campaign: Campaign):
+        self.campaign = campaign
+        self.spec = campaign.spec
+        self.space = campaign.space
+        self.goal = self.spec.objective.goal
+        self.target = self.spec.objective.target_value
+        acq_cls = campaign.plugin_classes["acquisition"]
+        acq_config = campaign.plugin_configs["acquisition"]
+        if getattr(acq_cls, "uses_raw_objective", False) and getattr(acq_config, "target", 0) is None:
+            acq_config = acq_config.model_copy(update={"target": self.target})
+        self.acquisition = plugins.build(acq_cls, acq_config)
+        self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
+
+    # -- objective conventions ---------------------------------------------------------------
+
+    def internal(self, raw: np.ndarray) -> np.ndarray:
+        """Measured values -> what the model is fitted on (maximisation convention)."""
+        raw = np.asarray(raw, dtype=float)
+        if self.raw_acquisition or self.goal == "max":
+            return raw
+        if self.goal == "min":
+            return -raw
+        return -np.abs(raw - self.target)
+
+    def score(self, raw: float) -> float:
+        """Higher is better, for any goal."""
+        if self.goal == "max":
+            return raw
+        if self.goal == "min":
+            return -raw
+        return -abs(raw - self.target)
+
+    # -- choices --------------------------------------------------------------------------------
+
+    def initial_design(self, rng: np.random.Generator) -> list[Params]:
+        n, method = self.spec.initial.n, self.spec.initial.method
+        if self.space.is_pool:
+            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
+        return self.space.sample(n, method, rng)
+
+    def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = ()) -> list[Params]:
+        if self.space.is_pool:
+            taken = {i for p in used if (i := self.space.index_of(p)) is not None}
+            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
+        return self.space.sample(n, "random", rng)
+
+    def build_model(self, step: int, warm_state: dict | None = None):
+        model = plugins.build(self.campaign.plugin_classes["model"], self.campaign.plugin_configs["model"],
+                              ModelContext(seed=int(step_rng(self.spec.seed, step).integers(2**31)),
+                                           n_inputs=self.space.dim))
+        if warm_state and hasattr(model, "set_state"):
+            model.set_state(warm_state)
+        return model
+
+    def propose(self, *, observed: Sequence[Params], values: Sequence[float], busy: Sequence[Params],
+                used: Sequence[Params], n: int, step: int, rng: np.random.Generator,
+                model: Any = None, warm_state: dict | None = None) -> Proposal:
+        """``n`` new experiments.
+
+        observed/values: succeeded experiments and their measured objective (raw units);
+        busy: experiments running or failed (added as fantasies: not proposed again);
+        used: every experiment so far (a pool never proposes a candidate twice);
+        model: a model already fitted on exactly these observations, to reuse; otherwise one
+        is built (warm-started from ``warm_state``) and fitted.
+        """
+        if len(values) < 2:
+            # too little data for a model (e.g. the initial design failed): sample at random
+            return Proposal(self.random(n, rng, used), "random")
+        raw = np.asarray(values, dtype=float)
+        fitted, fit_s, info = False, 0.0, {}
+        if model is None:
+            t0 = time.perf_counter()
+            model = self.build_model(step, warm_state)
+            model.fit(self.space.encode(list(observed)), self.internal(raw))
+            fit_s = time.perf_counter() - t0
+            fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
+        t0 = time.perf_counter()
+        y = self.internal(raw)
+        best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))
+        pending_X = self.space.encode(list(busy)) if busy else None
+        if self.space.is_pool:
+            available = np.ones(self.space.size, dtype=bool)
+            for p in used:
+                i = self.space.index_of(p)
+                if i is not None:
+                    available[i] = False
+            if not available.any():
+                return Proposal([], "model", fit_s, 0.0, model, fitted, info)
+            idx = select_from_pool(model, self.acquisition, self.space.X, n, best=best, available=available,
+                                   pending_X=pending_X, raw=self.raw_acquisition)
+            params = [dict(self.space.candidates[i]) for i in idx]
+        else:
+            n_raw = min(4096, max(1024, 256 * self.space.dim))
+            raw_candidates = self.space.encode(self.space.sample(n_raw, "sobol", rng))
+            A, b = self.space.linear_equalities()
+            geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b)
+            X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
+                                  pending_X=pending_X, raw=self.raw_acquisition)
+            params = self.space.decode(X)
+        return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
