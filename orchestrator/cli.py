@@ -292,6 +292,25 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         console.print(f"wrote {len(records)} experiments to {out}")
 
 
+@app.command()
+def report(name: str = typer.Argument(..., help="campaign name"),
+           store: Optional[str] = StoreOpt,
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to write into [default: runs/report/NAME/]")) -> None:
+    """Write a campaign report: PNG plots and one self-contained HTML page; prints the page's path."""
+    from .report import open_store_for_report, write_report  # matplotlib/TensorFlow load inside, when needed
+
+    try:
+        st = open_store_for_report(store)
+        row = _campaign_or_fail(st, name)
+        result = write_report(st, row, out if out is not None else Path("runs") / "report" / name)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    for note in result.notes:
+        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
+    print(result.html)
+
+
 @app.command("plugins")
 def list_plugins() -> None:
     """List installed oracles, models and acquisition functions."""
