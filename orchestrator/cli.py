@@ -324,6 +324,37 @@ def list_plugins() -> None:
     console.print(table)
 
 
+# ----------------------------------------------------------------------------- benchmark
+
+
+@app.command()
+def benchmark(
+    file: Path = typer.Argument(..., help="campaign YAML file: its goal, model and acquisition (and its pool "
+                                          "unless --dataset is given)"),
+    dataset: Optional[Path] = typer.Option(None, help="CSV pool: every column but the last is an input, the "
+                                                      "last is the objective"),
+    seeds: int = typer.Option(10, help="runs per strategy (seeds 0..N-1, the same for every strategy)"),
+    budget: int = typer.Option(50, help="experiments per run, the initial ones included"),
+    strategies: Optional[str] = typer.Option(None, help="comma list of model:acquisition:batch, e.g. "
+                                                        "gp:ei:1,random-forest:ei:1,gp:ucb(beta=4):1 (default: "
+                                                        "the campaign's own); random search is always added"),
+    out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
+    workers: int = typer.Option(2, help="parallel processes"),
+    initial: int = typer.Option(2, help="random initial experiments per run"),
+) -> None:
+    """Measure a pool campaign over many seeds against random search (Top%, EF, AF; JSON and plots)."""
+    from .benchmark import run_command
+
+    try:
+        run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
+                    workers=workers, initial=initial, console=console)
+    except LooplabError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing was written")
+        raise typer.Exit(130)
+
+
 def main() -> None:
     try:
         app()

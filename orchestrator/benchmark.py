@@ -1,0 +1,878 @@
+"""Measuring a campaign: many seeded runs over a pool, compared with random search.
+
+``looplab benchmark SPEC.yaml --dataset CSV`` follows the protocol of
+DESIGN.md (Liang et al., npj Comput. Mater. 7, 188 (2021)). The oracle looks
+results up in a pool (the CSV: every column but the last is an input, the last
+is the objective, duplicate inputs averaged; without ``--dataset`` the spec's
+own pool and lookup oracle). Each (strategy, seed) run drives
+:class:`~orchestrator.proposer.Proposer` in memory, with no store: ``--initial``
+random pool rows (step 0), then ``propose`` until ``--budget`` experiments,
+every step's randomness from ``step_rng(seed, step)`` and the model warm-started
+from the previous step's fit, exactly as ``looplab run`` would choose. Random
+search draws pool rows without replacement from the same initial design and
+the same per-step generators. Runs are spread over ``--workers`` processes.
+The spec's ``seed``, ``initial``, ``budget`` (``stop_at`` included) and the
+lookup oracle's ``noise`` are replaced by the benchmark's own settings.
+
+Strategies (``--strategies``, comma-separated; default: the spec's own):
+``model:acquisition:batch`` (batch defaults to 1), each name optionally with
+params, e.g. ``random-forest(n_estimators=100):ucb(beta=4):2``. A strategy
+using the spec's model or acquisition kind without params keeps the spec's
+params for it; a model param naming a field of the model block (e.g.
+``transform``) sets that field. Import paths (``pkg.mod:Class``) are not
+accepted here. Random search is always added.
+
+Definitions (N = pool size, i = experiments done, 1..budget):
+
+- top set: the best ``ceil(0.05 N)`` rows of the pool for the goal (``target``:
+  closest to target_value); ties broken by pool order.
+- ``top_fraction[i]`` (Top%): share of the top set found after i experiments.
+- random baseline: Top%_random(i) = i / N, the expected Top% of draws without
+  replacement.
+- ``ef[i]`` (enhancement factor) = Top%(i) / (i / N).
+- ``af[t]`` (acceleration factor) for t in 0.5, 0.8 = ceil(t N) (experiments
+  random needs on average) / the experiments the run needed to reach
+  Top% >= t; ``null`` if not reached within the budget.
+- ``experiments_to_best``: experiments until the pool's best row was measured
+  (``null`` if never).
+- ``best_so_far[i]``: best objective measured after i experiments (raw units;
+  for ``target`` the measured value closest to the target).
+
+benchmark.json (every list indexed by experiment has ``budget`` entries, entry
+j being i = j + 1; ``pool rows`` are 0-based indices of the pool's unique
+candidates in CSV order):
+
+- ``looplab_version``, ``created`` (UTC ISO time), ``spec`` (path), ``campaign`` (name)
+- ``dataset`` (absolute CSV path), ``inputs``, ``objective``, ``goal``, ``target_value``
+- ``n_pool`` (N), ``top_set_size``, ``top_set`` (pool rows), ``best_value``, ``best_row``
+- ``budget``, ``seeds`` (list), ``initial``, ``initial_method`` ("random"), ``workers``
+- ``thresholds`` ([0.5, 0.8]), ``random_af_experiments`` ({"0.5": ceil(0.5 N), "0.8": ...})
+- ``experiments`` ([1..budget]), ``random_top_fraction`` ([i / N])
+- ``wall_seconds`` (whole benchmark)
+- ``strategies``: list, one per strategy, random search ("random") last:
+  - ``name`` (e.g. "gp:ei:1"), ``model``, ``model_params``, ``acquisition``,
+    ``acquisition_params``, ``batch_size``
+  - ``runs``: one per seed, in ``seeds`` order: ``seed``, ``picks`` (pool rows
+    in the order measured), ``values`` (their objective), ``top_fraction``,
+    ``ef``, ``best_so_far``, ``experiments_to_threshold`` ({"0.5": i|null,
+    "0.8": i|null}), ``af`` ({"0.5": x|null, "0.8": x|null}),
+    ``experiments_to_best`` (i|null), ``wall_seconds`` (the run alone: each
+    process first fits every model once, untimed, so importing TensorFlow is
+    not charged to a seed), ``fit_seconds`` (model fitting within it),
+    ``fit_fallbacks`` (model fits that kept the previous hyperparameters)
+  - ``summary``: ``top_fraction``, ``ef``, ``best_so_far`` each
+    {"median", "mean", "p5", "p95"} lists over seeds; ``af`` {"0.5": stats,
+    "0.8": stats} and ``experiments_to_best`` stats, where stats is {"median",
+    "mean", "p5", "p95", "n", "n_seeds"} over the seeds that got there (n of
+    them; the numbers are null when n = 0); ``wall_seconds`` {"median",
+    "mean", "p5", "p95", "total"}
+
+Plots in the same folder: ``top_fraction.png`` (median Top% and 5-95 %
+band per strategy, with the random expectation i/N), ``ef.png`` (enhancement
+factor) and ``best_so_far.png``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, LooplabError, Problem
+
+log = logging.getLogger("looplab.benchmark")
+
+TOP_FRACTION = 0.05
+THRESHOLDS = (0.5, 0.8)
+RANDOM = "random"
+MIN_POOL_ROWS = 3
+
+
+class BenchmarkError(LooplabError):
+    """A benchmark run failed for a reason that is not a bad input."""
+
+
+# ----------------------------------------------------------------------------- metrics (pure)
+
+
+def goal_scores(values: Sequence[float], goal: str, target: float | None = None) -> np.ndarray:
+    """Objective values -> scores where higher is better, for any goal."""
+    v = np.asarray(values, dtype=float)
+    if goal == "max":
+        return v
+    if goal == "min":
+        return -v
+    if target is None:
+        raise ValueError("goal 'target' needs a target value")
+    return -np.abs(v - target)
+
+
+def top_set_size(n_pool: int, fraction: float = TOP_FRACTION) -> int:
+    return max(1, math.ceil(fraction * n_pool - 1e-9))
+
+
+def top_set(values: Sequence[float], goal: str, target: float | None = None,
+            fraction: float = TOP_FRACTION) -> np.ndarray:
+    """Pool rows of the top set: the best ceil(fraction N) rows (ties broken by pool order)."""
+    s = goal_scores(values, goal, target)
+    order = np.argsort(-s, kind="stable")
+    return np.sort(order[: top_set_size(len(s), fraction)])
+
+
+def random_experiments_needed(t: float, n_pool: int) -> int:
+    """Experiments random search needs on average to reach Top% = t (its expected Top% is i/N)."""
+    return math.ceil(t * n_pool - 1e-9)
+
+
+def run_metrics(picks: Sequence[int], values: Sequence[float], goal: str, target: float | None = None, *,
+                fraction: float = TOP_FRACTION, thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """Top%, EF, AF, experiments to the best and the best-so-far curve of one run.
+
+    ``picks``: the pool rows the run measured, in order; ``values``: the objective of
+    every pool row. Lists are indexed by experiment: entry j is after j + 1 experiments.
+    """
+    values = np.asarray(values, dtype=float)
+    n_pool = len(values)
+    picks = [int(p) for p in picks]
+    scores = goal_scores(values, goal, target)
+    top = {int(i) for i in top_set(values, goal, target, fraction)}
+    i = np.arange(1, len(picks) + 1)
+    found = np.cumsum([p in top for p in picks]) if picks else np.zeros(0)
+    top_fraction = found / len(top)
+    ef = top_fraction / (i / n_pool)
+    picked_scores = scores[picks] if picks else np.zeros(0)
+    # index (within picks) of the best-scoring pick so far
+    best_pos = np.zeros(len(picks), dtype=int)
+    for j in range(1, len(picks)):
+        best_pos[j] = j if picked_scores[j] > picked_scores[best_pos[j - 1]] else best_pos[j - 1]
+    best_so_far = [float(values[picks[j]]) for j in best_pos]
+    to_threshold: dict[str, int | None] = {}
+    af: dict[str, float | None] = {}
+    for t in thresholds:
+        hit = np.nonzero(top_fraction >= t - 1e-12)[0]
+        n_needed = int(hit[0]) + 1 if len(hit) else None
+        to_threshold[_tkey(t)] = n_needed
+        af[_tkey(t)] = None if n_needed is None else random_experiments_needed(t, n_pool) / n_needed
+    best_score = float(np.max(scores))
+    hit = np.nonzero(picked_scores >= best_score)[0]
+    return {
+        "top_fraction": [float(x) for x in top_fraction],
+        "ef": [float(x) for x in ef],
+        "best_so_far": best_so_far,
+        "experiments_to_threshold": to_threshold,
+        "af": af,
+        "experiments_to_best": int(hit[0]) + 1 if len(hit) else None,
+    }
+
+
+def _tkey(t: float) -> str:
+    return f"{t:g}"
+
+
+def _curve_stats(rows: list[list[float]]) -> dict[str, list[float]]:
+    a = np.asarray(rows, dtype=float)
+    return {"median": np.median(a, axis=0).tolist(), "mean": np.mean(a, axis=0).tolist(),
+            "p5": np.percentile(a, 5, axis=0).tolist(), "p95": np.percentile(a, 95, axis=0).tolist()}
+
+
+def _scalar_stats(xs: Sequence[float | None]) -> dict[str, Any]:
+    got = np.asarray([x for x in xs if x is not None], dtype=float)
+    out: dict[str, Any] = {"median": None, "mean": None, "p5": None, "p95": None, "n": len(got),
+                           "n_seeds": len(xs)}
+    if len(got):
+        out.update(median=float(np.median(got)), mean=float(np.mean(got)), p5=float(np.percentile(got, 5)),
+                   p95=float(np.percentile(got, 95)))
+    return out
+
+
+def summarize(runs: list[dict[str, Any]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """Median, mean and 5th/95th percentiles over seeds of a strategy's runs."""
+    wall = np.asarray([r["wall_seconds"] for r in runs], dtype=float)
+    return {
+        "top_fraction": _curve_stats([r["top_fraction"] for r in runs]),
+        "ef": _curve_stats([r["ef"] for r in runs]),
+        "best_so_far": _curve_stats([r["best_so_far"] for r in runs]),
+        "af": {_tkey(t): _scalar_stats([r["af"][_tkey(t)] for r in runs]) for t in thresholds},
+        "experiments_to_best": _scalar_stats([r["experiments_to_best"] for r in runs]),
+        "wall_seconds": {"median": float(np.median(wall)), "mean": float(np.mean(wall)),
+                         "p5": float(np.percentile(wall, 5)), "p95": float(np.percentile(wall, 95)),
+                         "total": float(np.sum(wall))},
+    }
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """What chooses the experiments: a model, an acquisition and a batch size (or random search)."""
+
+    model: str
+    acquisition: str
+    batch_size: int = 1
+    model_params: dict = field(default_factory=dict)
+    acquisition_params: dict = field(default_factory=dict)
+    label: str = ""  # the name as written (params inherited from the campaign are not shown)
+
+    @property
+    def is_random(self) -> bool:
+        return self.model == RANDOM
+
+    @property
+    def name(self) -> str:
+        if self.is_random:
+            return RANDOM
+        return self.label or f"{self.model}{_fmt_params(self.model_params)}:{self.acquisition}" \
+                             f"{_fmt_params(self.acquisition_params)}:{self.batch_size}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "model_params": dict(self.model_params),
+                "acquisition": self.acquisition, "acquisition_params": dict(self.acquisition_params),
+                "batch_size": self.batch_size}
+
+
+RANDOM_STRATEGY = Strategy(RANDOM, RANDOM, 1)
+
+
+def _fmt_params(params: dict) -> str:
+    if not params:
+        return ""
+    return "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+_PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
+
+
+def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
+    import yaml
+
+    m = _PART.match(text)
+    if not m:
+        raise ConfigError([Problem("--strategies", f"'{whole}': cannot read the {what} '{text}' "
+                                                   "(expected a name, optionally with params like ucb(beta=4))")])
+    params: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{item}' is not key=value")])
+        try:
+            params[key.strip()] = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            params[key.strip()] = value.strip()
+    return m.group(1), params
+
+
+def parse_strategy(text: str) -> Strategy:
+    """``model:acquisition:batch`` (batch defaults to 1), each name optionally with ``(key=value,...)``."""
+    whole = text.strip()
+    if whole == RANDOM:
+        return RANDOM_STRATEGY
+    # split on ':' outside parentheses
+    parts, depth, cur = [], 0, ""
+    for ch in whole:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == ":" and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    if len(parts) not in (2, 3):
+        raise ConfigError([Problem("--strategies", f"'{whole}': expected model:acquisition:batch, "
+                                                   "e.g. gp:ei:1 or random-forest:ucb(beta=4):2")])
+    model, model_params = _parse_part(parts[0], "model", whole)
+    acq, acq_params = _parse_part(parts[1], "acquisition", whole)
+    batch = 1
+    if len(parts) == 3:
+        try:
+            batch = int(parts[2])
+        except ValueError:
+            batch = 0
+        if batch < 1:
+            raise ConfigError([Problem("--strategies", f"'{whole}': the batch size must be a whole number >= 1 "
+                                                       f"(got '{parts[2].strip()}')")])
+    s = Strategy(model, acq, batch, model_params, acq_params)
+    return replace(s, label=s.name)
+
+
+def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
+    if text is None or not text.strip():
+        return [default]
+    out: list[Strategy] = []
+    problems: list[Problem] = []
+    for item in _split_top_level(text):
+        try:
+            s = parse_strategy(item)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        if s.is_random:
+            continue  # always included
+        # a strategy with the campaign's own model or acquisition kind keeps the campaign's params for it
+        # unless it gives its own
+        if s.model == default.model and not s.model_params:
+            s = replace(s, model_params=dict(default.model_params))
+        if s.acquisition == default.acquisition and not s.acquisition_params:
+            s = replace(s, acquisition_params=dict(default.acquisition_params))
+        if s.name not in {o.name for o in out}:
+            out.append(s)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _split_top_level(text: str) -> list[str]:
+    items, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    return [s for s in items if s.strip()]
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+@dataclass
+class Setup:
+    """Everything a run needs, validated; picklable for the worker processes."""
+
+    spec_path: str
+    spec_data: dict  # the validated campaign (pool and objective already pointing at the dataset)
+    base_dir: str
+    campaign_name: str
+    dataset: str
+    inputs: list[str]
+    objective: str
+    goal: str
+    target: float | None
+    values_column: str
+    values_path: str
+    n_pool: int
+    values: list[float]
+    strategies: list[Strategy]
+    seeds: list[int]
+    budget: int
+    initial: int
+    workers: int
+
+
+def _read_header_and_count(path: Path) -> tuple[list[str], int]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        count = sum(1 for row in reader if any(c.strip() for c in row))
+    return header, count
+
+
+def _spec_for(setup_data: dict, strategy: Strategy, *, seed: int, budget: int, initial: int) -> dict:
+    data = json.loads(json.dumps(setup_data))  # a deep copy of plain data
+    data["seed"] = int(seed)
+    if not strategy.is_random:
+        from .config import ModelSpec
+
+        # keys of the model block besides kind and params (e.g. an output transform) stay as the campaign
+        # has them, unless the strategy sets them: gp(transform=copula):ei:1
+        block = {k: v for k, v in data.get("model", {}).items() if k not in ("kind", "params")}
+        params = dict(strategy.model_params)
+        for key in [k for k in params if k in ModelSpec.model_fields and k not in ("kind", "params")]:
+            block[key] = params.pop(key)
+        data["model"] = {**block, "kind": strategy.model, "params": params}
+        data["acquisition"] = {"kind": strategy.acquisition, "params": dict(strategy.acquisition_params),
+                               "batch_size": strategy.batch_size}
+    data["initial"] = {"n": int(initial), "method": "random"}
+    data["budget"] = {"max_experiments": int(budget)}
+    return data
+
+
+def pool_values(space, values_path: str | Path, column: str):
+    """The pool without candidates lacking a numeric objective, and the objective of each (aligned)."""
+    from oracles.lookup import LookupTable
+
+    from .space import PoolSpace
+
+    table = LookupTable(Path(values_path), tuple(space.names), column)
+    keep, values = [], []
+    for i, cand in enumerate(space.candidates):
+        j = table.find(cand, nearest=False)
+        if j is not None:
+            keep.append(i)
+            values.append(float(table.values[j]))
+    if len(keep) < space.size:
+        space = PoolSpace(path=space.path, inputs=space.names, rows=[space.candidates[i] for i in keep])
+    return space, np.asarray(values, dtype=float)
+
+
+def build_campaign(spec_data: dict, base_dir: str | Path, source: str | None, values_path: str,
+                   values_column: str):
+    """The campaign of one run and the objective of each of its pool candidates (aligned)."""
+    from .config import campaign_from_spec, parse_spec
+
+    campaign = campaign_from_spec(parse_spec(spec_data, source), Path(base_dir), source)
+    campaign.space, values = pool_values(campaign.space, values_path, values_column)
+    return campaign, values
+
+
+def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, budget: int,
+            strategies: str | None, initial: int, workers: int) -> Setup:
+    """Validate every input; raise ConfigError (one Problem per mistake) when something is wrong."""
+    from .config import parse_spec, read_campaign_file
+
+    problems: list[Problem] = []
+    if seeds < 1:
+        problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
+    if budget < 1:
+        problems.append(Problem("--budget", f"must be at least 1 (got {budget})"))
+    if initial < 1:
+        problems.append(Problem("--initial", f"must be at least 1 (got {initial})"))
+    elif budget >= 1 and initial > budget:
+        problems.append(Problem("--initial", f"{initial} initial experiments exceed the budget of {budget}"))
+    if workers < 1:
+        problems.append(Problem("--workers", f"must be at least 1 (got {workers})"))
+    header: list[str] = []
+    n_rows = 0
+    ds_path: Path | None = None
+    if dataset is not None:
+        ds_path = Path(dataset).expanduser().resolve()
+        if not ds_path.is_file():
+            problems.append(Problem("--dataset", f"file not found: {dataset}"))
+        else:
+            try:
+                header, n_rows = _read_header_and_count(ds_path)
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem("--dataset", f"cannot read {dataset} as CSV: {exc}"))
+            else:
+                if len(header) < 2:
+                    problems.append(Problem("--dataset", f"{ds_path.name} needs a header with at least one input "
+                                                         f"column and the objective as the last column "
+                                                         f"(got {', '.join(header) or 'no header'})"))
+                elif n_rows < MIN_POOL_ROWS:
+                    problems.append(Problem("--dataset", f"{ds_path.name} has {n_rows} row(s); a benchmark needs "
+                                                         f"at least {MIN_POOL_ROWS}"))
+    if problems:
+        raise ConfigError(problems)
+
+    data, base_dir = read_campaign_file(spec_path)
+    spec = parse_spec(data, str(spec_path))  # the file's own problems, reported as usual
+    spec_data = spec.model_dump(mode="json")
+    if ds_path is not None:
+        inputs = header[:-1]
+        spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs}}
+        spec_data["objective"]["name"] = header[-1]
+        spec_data["oracle"] = {"kind": "lookup", "params": {}}
+    elif spec.space.pool is None:
+        raise ConfigError([Problem("--dataset", f"required: the space of {spec_path} is not a pool, so give "
+                                                "a CSV of candidates")])
+    else:
+        if spec.oracle.kind != "lookup":
+            raise ConfigError([Problem("oracle.kind", f"the benchmark looks results up in a dataset, so it needs "
+                                                      f"kind: lookup (got '{spec.oracle.kind}'); or give --dataset")],
+                              str(spec_path))
+        spec_data["oracle"]["params"].pop("noise", None)  # the benchmark measures without noise
+        inputs = list(spec.space.pool.inputs)
+    default = Strategy(spec.model.kind, spec.acquisition.kind, spec.acquisition.batch_size,
+                       dict(spec.model.params), dict(spec.acquisition.params),
+                       label=f"{spec.model.kind}:{spec.acquisition.kind}:{spec.acquisition.batch_size}")
+    chosen = parse_strategies(strategies, default)
+
+    # every strategy's campaign: problems of the file itself (pool, objective column, oracle) are
+    # reported once and name the file; a strategy's unknown kinds or bad params name the strategy
+    from .config import campaign_from_spec
+    from .space import build_space
+
+    file_problems: list[Problem] = []
+    strategy_problems: list[Problem] = []
+    base: dict | None = None
+    for s in chosen:
+        data_s = _spec_for(spec_data, s, seed=spec.seed, budget=max(budget, initial), initial=initial)
+        try:
+            campaign_from_spec(parse_spec(data_s, str(spec_path)), base_dir, str(spec_path))
+        except ConfigError as exc:
+            for prob in exc.problems:
+                if strategies is not None and prob.path.startswith(("model.", "acquisition.")):
+                    text = str(prob).replace(" (or give an import path package.module:ClassName)", "")
+                    strategy_problems.append(Problem("--strategies", f"'{s.name}': {text}"))
+                elif prob not in file_problems:
+                    file_problems.append(prob)
+            continue
+        base = base or data_s
+    if file_problems:
+        raise ConfigError(file_problems, str(spec_path))
+    space = build_space(parse_spec(base or data_s, str(spec_path)).space, base_dir)
+
+    # the lookup oracle's own file and column when it names them, else the pool's file and the objective
+    oracle_params = spec_data["oracle"].get("params") or {}
+    values_path = (Path(base_dir) / oracle_params["path"]).resolve() if oracle_params.get("path") else space.path
+    column = oracle_params.get("column") or spec_data["objective"]["name"]
+    try:
+        space, values = pool_values(space, values_path, column)
+    except (KeyError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("--dataset" if ds_path else "oracle.params", f"cannot read the objective "
+                                   f"'{column}' from {values_path}: {exc}")]) from None
+    n_pool = space.size
+    if len(values) < MIN_POOL_ROWS:
+        where = "--dataset" if ds_path else "space.pool.path"
+        raise ConfigError([Problem(where, f"{Path(values_path).name} has {len(values)} candidate(s) with a numeric "
+                                          f"'{column}'; a benchmark needs at least {MIN_POOL_ROWS}")])
+    problems = strategy_problems
+    if budget > n_pool:
+        problems.insert(0, Problem("--budget", f"{budget} exceeds the pool size ({n_pool} candidates); "
+                                               f"use at most {n_pool}"))
+    if problems:
+        raise ConfigError(problems)
+
+    return Setup(spec_path=str(spec_path), spec_data=spec_data, base_dir=str(base_dir), campaign_name=spec.name,
+                 dataset=str(space.path), inputs=inputs, objective=spec_data["objective"]["name"],
+                 goal=spec.objective.goal, target=spec.objective.target_value, values_column=column,
+                 values_path=str(values_path), n_pool=n_pool, values=[float(v) for v in values],
+                 strategies=chosen, seeds=list(range(seeds)), budget=budget, initial=initial, workers=workers)
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
+    """One seeded run, in memory: the pool rows it measured in order, and its timings."""
+    from .proposer import Proposer, step_rng
+
+    t0 = time.perf_counter()
+    data = _spec_for(setup.spec_data, strategy if not strategy.is_random else setup.strategies[0],
+                     seed=seed, budget=setup.budget, initial=setup.initial)
+    campaign, values = build_campaign(data, setup.base_dir, setup.spec_path, setup.values_path,
+                                      setup.values_column)
+    space = campaign.space
+    proposer = Proposer(campaign)
+    picks = [space.index_of(p) for p in proposer.initial_design(step_rng(seed, 0))]
+    fit_s, fallbacks, warm = 0.0, 0, None
+    step = 1
+    while len(picks) < setup.budget:
+        rng = step_rng(seed, step)
+        used = [space.candidates[i] for i in picks]
+        if strategy.is_random:
+            params = proposer.random(1, rng, used)
+        else:
+            n = min(strategy.batch_size, setup.budget - len(picks))
+            prop = proposer.propose(observed=used, values=values[picks], busy=[], used=used, n=n, step=step,
+                                    rng=rng, warm_state=warm)
+            params = prop.params
+            fit_s += prop.fit_seconds
+            if prop.fitted:
+                fallbacks += int(bool(prop.fit_info.get("fallback")))
+                if hasattr(prop.model, "get_state"):
+                    warm = prop.model.get_state()
+        new = [space.index_of(p) for p in params]
+        if not new:
+            break  # the pool is exhausted
+        picks += new
+        step += 1
+    return {"seed": seed, "picks": [int(i) for i in picks[: setup.budget]],
+            "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_s, "fit_fallbacks": fallbacks}
+
+
+def warm_up(setup: Setup) -> None:
+    """Import each strategy's model stack and fit it once on a few pool rows, untimed.
+
+    The first fit in a process pays one-off costs (importing TensorFlow, tracing the
+    GP's loss for this input dimension) that would otherwise land in one seed's wall time.
+    """
+    from .proposer import Proposer
+
+    for s in setup.strategies:
+        try:
+            data = _spec_for(setup.spec_data, s, seed=0, budget=setup.budget, initial=setup.initial)
+            campaign, values = build_campaign(data, setup.base_dir, setup.spec_path, setup.values_path,
+                                              setup.values_column)
+            proposer = Proposer(campaign)
+            k = min(len(values), 5)
+            proposer.build_model(0).fit(campaign.space.X[:k], proposer.internal(values[:k]))
+        except Exception as exc:  # noqa: BLE001 - a warm-up only; the real run reports real problems
+            log.debug("warm-up of %s failed: %s", s.name, exc)
+
+
+def _worker_init(setup: Setup) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business: it stops the workers
+    warm_up(setup)
+
+
+def _worker_job(args: tuple[Setup, int, int]) -> tuple[int, int, dict[str, Any]]:
+    setup, k, seed = args
+    strategy = RANDOM_STRATEGY if k < 0 else setup.strategies[k]
+    return k, seed, run_job(setup, strategy, seed)
+
+
+# ----------------------------------------------------------------------------- the whole benchmark
+
+
+def run_benchmark(setup: Setup, on_done: Callable[[Strategy, int], None] | None = None) -> dict[str, Any]:
+    """Every (strategy, seed) run, then metrics and summaries; returns the benchmark.json content."""
+    from . import __version__
+
+    t0 = time.perf_counter()
+    jobs = [(k, seed) for k in range(len(setup.strategies)) for seed in setup.seeds]
+    results: dict[tuple[int, int], dict] = {}
+
+    # random search is cheap: run it here
+    for seed in setup.seeds:
+        results[(-1, seed)] = run_job(setup, RANDOM_STRATEGY, seed)
+        if on_done:
+            on_done(RANDOM_STRATEGY, seed)
+
+    if setup.workers == 1 or len(jobs) == 1:
+        warm_up(setup)
+        for k, seed in jobs:
+            results[(k, seed)] = run_job(setup, setup.strategies[k], seed)
+            if on_done:
+                on_done(setup.strategies[k], seed)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        # each worker gets its share of the cores for BLAS/TensorFlow threads
+        share = str(max(1, (os.cpu_count() or 1) // setup.workers))
+        thread_vars = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                       "TF_NUM_INTEROP_THREADS")
+        saved = {v: os.environ.get(v) for v in thread_vars}
+        for v in thread_vars:
+            os.environ.setdefault(v, share)
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+        pool = ProcessPoolExecutor(max_workers=min(setup.workers, len(jobs)), mp_context=ctx,
+                                   initializer=_worker_init, initargs=(setup,))
+        finished = False
+        try:
+            futures = [pool.submit(_worker_job, (setup, k, seed)) for k, seed in jobs]
+            for fut in as_completed(futures):
+                try:
+                    k, seed, res = fut.result()
+                except BrokenProcessPool as exc:
+                    raise BenchmarkError(f"a worker process died ({exc}); if you call this from your own script, "
+                                         "guard it with if __name__ == '__main__':, or use --workers 1") from None
+                results[(k, seed)] = res
+                if on_done:
+                    on_done(setup.strategies[k], seed)
+            finished = True
+        finally:
+            if not finished:  # interrupted or failed: stop the workers now rather than after their runs
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
+            pool.shutdown(wait=finished, cancel_futures=not finished)
+            for v, old in saved.items():
+                if old is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = old
+
+    values = np.asarray(setup.values)
+    top = top_set(values, setup.goal, setup.target)
+    scores = goal_scores(values, setup.goal, setup.target)
+    best_row = int(np.argmax(scores))
+    strategies_out = []
+    for k, s in [*enumerate(setup.strategies), (-1, RANDOM_STRATEGY)]:
+        runs = []
+        for seed in setup.seeds:
+            r = results[(k, seed)]
+            m = run_metrics(r["picks"], values, setup.goal, setup.target)
+            runs.append({"seed": seed, "picks": r["picks"], "values": [float(values[i]) for i in r["picks"]],
+                         **m, "wall_seconds": r["wall_seconds"], "fit_seconds": r["fit_seconds"],
+                         "fit_fallbacks": r["fit_fallbacks"]})
+        strategies_out.append({**s.as_dict(), "runs": runs, "summary": summarize(runs)})
+    n = setup.n_pool
+    return {
+        "looplab_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "spec": setup.spec_path,
+        "campaign": setup.campaign_name,
+        "dataset": setup.dataset,
+        "inputs": setup.inputs,
+        "objective": setup.objective,
+        "goal": setup.goal,
+        "target_value": setup.target,
+        "n_pool": n,
+        "top_set_size": len(top),
+        "top_set": [int(i) for i in top],
+        "best_value": float(values[best_row]),
+        "best_row": best_row,
+        "budget": setup.budget,
+        "seeds": setup.seeds,
+        "initial": setup.initial,
+        "initial_method": "random",
+        "workers": setup.workers,
+        "thresholds": list(THRESHOLDS),
+        "random_af_experiments": {_tkey(t): random_experiments_needed(t, n) for t in THRESHOLDS},
+        "experiments": list(range(1, setup.budget + 1)),
+        "random_top_fraction": [i / n for i in range(1, setup.budget + 1)],
+        "wall_seconds": time.perf_counter() - t0,
+        "strategies": strategies_out,
+    }
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def checkpoints(budget: int) -> list[int]:
+    """Experiment counts the summary table reports: 25 and 50, or the budget when smaller."""
+    return sorted({min(25, budget), min(50, budget)})
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def summary_table(result: dict[str, Any]):
+    """One column per strategy (random search last), one row per measure: median [mean] over seeds."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cps = checkpoints(result["budget"])
+    n_seeds = len(result["seeds"])
+    table = Table(title=Text(f"benchmark {result['campaign']} on {Path(result['dataset']).name}: "
+                             f"N={result['n_pool']}, top set {result['top_set_size']}, {result['goal']} "
+                             f"{result['objective']}, {n_seeds} seeds, budget {result['budget']}"),
+                  caption=Text("median [mean] over seeds; AF and 'to best' over the n/seeds runs that got there"),
+                  title_justify="left", caption_justify="left")
+    table.add_column("measure", no_wrap=True)
+    for s in result["strategies"]:
+        table.add_column(s["name"], justify="right", overflow="fold")
+    rows: list[tuple[str, list[str]]] = []
+    for key, label in (("top_fraction", "Top%"), ("ef", "EF")):
+        for c in cps:
+            rows.append((f"{label} @{c}", [f"{s['summary'][key]['median'][c - 1]:.2f} "
+                                           f"[{s['summary'][key]['mean'][c - 1]:.2f}]" for s in result["strategies"]]))
+    for t in THRESHOLDS:
+        cells = []
+        for s in result["strategies"]:
+            a = s["summary"]["af"][_tkey(t)]
+            cells.append(f"{_fmt(a['median'])} [{_fmt(a['mean'])}] {a['n']}/{a['n_seeds']}")
+        rows.append((f"AF({t:g})", cells))
+    rows.append(("experiments to best", [f"{_fmt(s['summary']['experiments_to_best']['median'], 0)} "
+                                         f"{s['summary']['experiments_to_best']['n']}/{n_seeds}"
+                                         for s in result["strategies"]]))
+    rows.append(("wall s/seed", [f"{s['summary']['wall_seconds']['median']:.1f}" for s in result["strategies"]]))
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    return table
+
+
+def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    i = np.asarray(result["experiments"])
+    n = result["n_pool"]
+    name = Path(result["dataset"]).name
+    subtitle = (f"{result['campaign']} on {name}: N={n}, top set {result['top_set_size']}, "
+                f"{len(result['seeds'])} seeds; median and 5-95% band")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    paths = []
+
+    def draw(key: str, ylabel: str, fname: str, extra: Callable[[Any], None]) -> None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+        for j, s in enumerate(result["strategies"]):
+            st = s["summary"][key]
+            color = "0.45" if s["name"] == RANDOM else colors[j % len(colors)]
+            label = "random search" if s["name"] == RANDOM else s["name"]
+            ax.plot(i, st["median"], color=color, lw=2, label=label)
+            ax.fill_between(i, st["p5"], st["p95"], color=color, alpha=0.18, lw=0)
+        extra(ax)
+        ax.set_xlabel("experiments")
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(1, i[-1])
+        ax.set_title(subtitle, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / fname
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+
+    def random_line(ax) -> None:
+        ax.plot(i, np.asarray(result["random_top_fraction"]), "k--", lw=1.2, label="random, expected (i/N)")
+        ax.set_ylim(-0.02, 1.02)
+
+    def ef_line(ax) -> None:
+        ax.axhline(1.0, color="k", ls="--", lw=1.2, label="random, expected (EF = 1)")
+        ax.set_ylim(bottom=0)
+
+    def best_line(ax) -> None:
+        ax.axhline(result["best_value"], color="k", ls=":", lw=1.2, label=f"pool best ({result['best_value']:.4g})")
+
+    draw("top_fraction", f"Top%: share of the top {result['top_set_size']} found", "top_fraction.png", random_line)
+    draw("ef", "enhancement factor  Top% / (i/N)", "ef.png", ef_line)
+    draw("best_so_far", f"best {result['objective']} so far ({result['goal']})", "best_so_far.png", best_line)
+    return paths
+
+
+def default_out_dir(setup: Setup) -> Path:
+    return Path("runs") / "benchmark" / f"{setup.campaign_name}-{Path(setup.dataset).stem}"
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, strategies: str | None,
+                out: Path | None, workers: int, initial: int, console) -> dict[str, Any]:
+    """``looplab benchmark``: validate, run with a progress bar, write JSON and plots, print the table."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
+                    workers=workers)
+    out_dir = Path(out) if out is not None else default_out_dir(setup)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError([Problem("--out", f"cannot create {out_dir}: {exc}")]) from None
+    names = ", ".join(s.name for s in setup.strategies)
+    console.print(f"benchmark '{setup.campaign_name}' on {setup.dataset} ({setup.n_pool} candidates, "
+                  f"{setup.goal} {setup.objective}): {names} and random search; {len(setup.seeds)} seeds, "
+                  f"budget {setup.budget}, {setup.initial} random initial, {setup.workers} worker(s)", soft_wrap=True)
+    progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    with progress:
+        tasks = {s.name: progress.add_task(s.name, total=len(setup.seeds))
+                 for s in [*setup.strategies, RANDOM_STRATEGY]}
+        result = run_benchmark(setup, on_done=lambda s, seed: progress.advance(tasks[s.name]))
+    path = out_dir / "benchmark.json"
+    path.write_text(json.dumps(_json_safe(result), indent=1))
+    plots = write_plots(result, out_dir)
+    console.print(summary_table(result))
+    console.print(f"random search needs on average {result['random_af_experiments']['0.5']} experiments for "
+                  f"Top% 0.5 and {result['random_af_experiments']['0.8']} for 0.8 (N={setup.n_pool}); "
+                  f"total wall time {result['wall_seconds']:.1f} s", soft_wrap=True)
+    console.print(f"wrote {path} and {', '.join(p.name for p in plots)}", soft_wrap=True)
+    return result

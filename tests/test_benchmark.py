@@ -1,0 +1,263 @@
+"""`looplab benchmark`: the protocol's metrics by hand, the command end to end, and its input errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CAMPAIGNS, DATASETS, write_campaign
+from typer.testing import CliRunner
+
+from orchestrator.benchmark import (
+    RANDOM_STRATEGY,
+    parse_strategies,
+    parse_strategy,
+    prepare,
+    run_job,
+    run_metrics,
+    summarize,
+    top_set,
+)
+from orchestrator.cli import app
+from orchestrator.errors import ConfigError
+
+runner = CliRunner()
+
+# ----------------------------------------------------------------------------- metrics by hand
+
+# 40 rows, goal max: the top set is ceil(0.05 * 40) = 2 rows, 38 and 39 (values 38 and 39).
+VALUES = np.arange(40, dtype=float)
+PICKS = [5, 10, 39, 1, 2, 3, 4, 6, 7, 38]  # a top row at experiments 3 and 10
+
+
+def test_top_set_is_the_best_five_percent_for_each_goal():
+    assert top_set(VALUES, "max").tolist() == [38, 39]
+    assert top_set(VALUES, "min").tolist() == [0, 1]
+    assert top_set(VALUES, "target", target=20.2).tolist() == [20, 21]
+    assert len(top_set(np.arange(41.0), "max")) == 3  # ceil(2.05)
+    assert len(top_set(np.arange(3.0), "max")) == 1
+
+
+def test_top_fraction_ef_and_af_match_hand_computed_values():
+    m = run_metrics(PICKS, VALUES, "max")
+    assert m["top_fraction"] == [0, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0]
+    # EF(i) = Top%(i) / (i / N)
+    assert m["ef"][:2] == [0, 0]
+    assert m["ef"][2] == pytest.approx(0.5 / (3 / 40))  # 6.67
+    assert m["ef"][8] == pytest.approx(0.5 / (9 / 40))
+    assert m["ef"][9] == pytest.approx(1.0 / (10 / 40))  # 4
+    # random needs ceil(0.5 * 40) = 20 experiments for Top% 0.5; this run needed 3
+    assert m["experiments_to_threshold"] == {"0.5": 3, "0.8": 10}
+    assert m["af"]["0.5"] == pytest.approx(20 / 3)
+    assert m["af"]["0.8"] == pytest.approx(32 / 10)
+    assert m["experiments_to_best"] == 3
+    assert m["best_so_far"] == [5, 10, 39, 39, 39, 39, 39, 39, 39, 39]
+
+
+def test_min_goal_and_runs_that_never_get_there():
+    # the same run on the mirrored pool with goal min is the same run
+    m = run_metrics(PICKS, 39 - VALUES, "min")
+    assert m["top_fraction"][-1] == 1.0 and m["af"]["0.5"] == pytest.approx(20 / 3)
+    assert m["best_so_far"][:3] == [34, 29, 0]
+    # no top row found: null AF and null experiments to the best
+    miss = run_metrics([0, 1, 2, 3], VALUES, "max")
+    assert miss["top_fraction"] == [0, 0, 0, 0]
+    assert miss["af"] == {"0.5": None, "0.8": None}
+    assert miss["experiments_to_best"] is None
+    # the second-best only: half the top set, the best never found
+    half = run_metrics([38, 0], VALUES, "max")
+    assert half["top_fraction"] == [0.5, 0.5] and half["af"]["0.8"] is None
+    assert half["experiments_to_best"] is None
+
+
+def test_summary_aggregates_af_over_the_seeds_that_reached_it():
+    runs = []
+    for picks in (PICKS, [39, 38] + PICKS[:8], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]):
+        runs.append({**run_metrics(picks, VALUES, "max"), "wall_seconds": 1.0})
+    s = summarize(runs)
+    assert s["af"]["0.5"]["n"] == 2 and s["af"]["0.5"]["n_seeds"] == 3
+    assert s["af"]["0.5"]["median"] == pytest.approx((20 / 3 + 20 / 1) / 2)
+    assert s["experiments_to_best"]["n"] == 2 and s["experiments_to_best"]["median"] == pytest.approx(2.0)
+    assert len(s["top_fraction"]["median"]) == 10
+    assert s["top_fraction"]["median"][2] == 0.5 and s["top_fraction"]["p95"][1] == pytest.approx(0.9)  # numpy linear: 0.95 * 2 = 1.9 between [0, 0, 1]
+    assert s["wall_seconds"]["total"] == 3.0
+
+
+def test_strategy_strings():
+    s = parse_strategy("gp:ucb(beta=4):2")
+    assert (s.model, s.acquisition, s.batch_size, s.acquisition_params) == ("gp", "ucb", 2, {"beta": 4})
+    assert s.name == "gp:ucb(beta=4):2"
+    assert parse_strategy("random-forest:ei").batch_size == 1
+    default = parse_strategy("gp(restarts=3):ei:1")
+    many = parse_strategies("gp:ei:1, random-forest:ei:1,gp:ucb(beta=4,):1,random", default)
+    assert [m.name for m in many] == ["gp:ei:1", "random-forest:ei:1", "gp:ucb(beta=4):1"]
+    assert many[0].model_params == {"restarts": 3}  # same model kind: the campaign's params are kept
+    for bad in ("gp", "gp:ei:0", "gp:ei:x", "gp:ei:1:2", "g p:ei:1", "gp:ucb(beta):1"):
+        with pytest.raises(ConfigError) as exc:
+            parse_strategy(bad)
+        assert str(exc.value).startswith("--strategies:")
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _tiny_pool(tmp_path: Path, n: int = 40) -> Path:
+    rng = np.random.default_rng(3)
+    X = np.round(rng.random((n, 2)), 4)
+    y = np.sin(3 * X[:, 0]) + np.cos(2 * X[:, 1]) - (X[:, 0] - 0.6) ** 2
+    path = tmp_path / "tiny.csv"
+    path.write_text("a,b,y\n" + "".join(f"{a},{b},{v:.6f}\n" for (a, b), v in zip(X, y)))
+    return path
+
+
+def _spec(tmp_path: Path, pool: Path, *, goal: str = "max", model: str = "gp", params: str = "{}") -> Path:
+    return write_campaign(tmp_path, f"""
+name: tiny
+space: {{pool: {{path: {pool.name}, inputs: [a, b]}}}}
+objective: {{name: y, goal: {goal}}}
+oracle: {{kind: lookup}}
+model: {{kind: {model}, params: {params}}}
+acquisition: {{kind: ei}}
+initial: {{n: 2, method: random}}
+budget: {{max_experiments: 10}}
+""", name="tiny.yaml")
+
+
+def test_benchmark_command_writes_json_and_plots(tmp_path):
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["benchmark", str(spec), "--dataset", str(pool), "--seeds", "2", "--budget", "10",
+                                 "--strategies", "gp:ei:1,random-forest:ei:1", "--workers", "1", "--out", str(out)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "gp:ei:1" in result.output and "random-forest:ei:1" in result.output and "Top% @10" in result.output
+    data = json.loads((out / "benchmark.json").read_text())
+    for key in ("looplab_version", "created", "spec", "campaign", "dataset", "inputs", "objective", "goal",
+                "target_value", "n_pool", "top_set_size", "top_set", "best_value", "best_row", "budget", "seeds",
+                "initial", "initial_method", "workers", "thresholds", "random_af_experiments", "experiments",
+                "random_top_fraction", "wall_seconds", "strategies"):
+        assert key in data, key
+    assert data["n_pool"] == 40 and data["top_set_size"] == 2 and data["budget"] == 10
+    assert data["seeds"] == [0, 1] and data["inputs"] == ["a", "b"] and data["objective"] == "y"
+    assert data["random_af_experiments"] == {"0.5": 20, "0.8": 32}
+    assert data["random_top_fraction"][-1] == pytest.approx(10 / 40)
+    assert [s["name"] for s in data["strategies"]] == ["gp:ei:1", "random-forest:ei:1", "random"]
+    for s in data["strategies"]:
+        assert len(s["runs"]) == 2
+        for r in s["runs"]:
+            assert len(r["picks"]) == len(set(r["picks"])) == 10
+            for key in ("values", "top_fraction", "ef", "best_so_far"):
+                assert len(r[key]) == 10, key
+            assert set(r["af"]) == set(r["experiments_to_threshold"]) == {"0.5", "0.8"}
+            assert "experiments_to_best" in r and r["wall_seconds"] >= 0
+        for key in ("top_fraction", "ef", "best_so_far"):
+            assert set(s["summary"][key]) == {"median", "mean", "p5", "p95"}
+            assert len(s["summary"][key]["median"]) == 10
+        assert set(s["summary"]["af"]["0.5"]) == {"median", "mean", "p5", "p95", "n", "n_seeds"}
+    # every strategy starts from the same random initial design for a seed
+    firsts = {tuple(s["runs"][0]["picks"][:2]) for s in data["strategies"]}
+    assert len(firsts) == 1
+    for name in ("top_fraction.png", "ef.png", "best_so_far.png"):
+        blob = (out / name).read_bytes()
+        assert blob.startswith(b"\x89PNG\r\n\x1a\n") and len(blob) > 5000, name
+
+
+def test_runs_choose_what_looplab_run_chooses(tmp_path, store_url):
+    """The in-memory runs pick the same pool rows in the same order as the engine on the same campaign."""
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import Engine
+    from orchestrator.store import Store
+
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool, goal="min", model="random-forest", params="{n_estimators: 20}")
+    setup = prepare(spec, dataset=None, seeds=1, budget=8, strategies=None, initial=2, workers=1)
+    picks = run_job(setup, setup.strategies[0], 5)["picks"]
+    text = spec.read_text().replace("name: tiny", "name: tiny\nseed: 5").replace("max_experiments: 10",
+                                                                                 "max_experiments: 8")
+    campaign = load_campaign(write_campaign(tmp_path, text, name="engine.yaml"))
+    engine = Engine(campaign, Store(store_url))
+    engine.run()
+    exps = engine.store.experiments(engine.id)
+    assert [campaign.space.index_of(e.params) for e in exps] == picks
+    rand = run_job(setup, RANDOM_STRATEGY, 5)["picks"]
+    assert rand[:2] == picks[:2] and len(set(rand)) == 8
+
+
+def test_parallel_workers_give_the_same_runs(tmp_path):
+    from orchestrator.benchmark import run_benchmark
+
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool, model="random-forest", params="{n_estimators: 10}")
+    one = prepare(spec, dataset=None, seeds=2, budget=5, strategies=None, initial=2, workers=1)
+    two = prepare(spec, dataset=None, seeds=2, budget=5, strategies=None, initial=2, workers=2)
+    a, b = run_benchmark(one), run_benchmark(two)
+    assert [[r["picks"] for r in s["runs"]] for s in a["strategies"]] == \
+           [[r["picks"] for r in s["runs"]] for s in b["strategies"]]
+
+
+@pytest.mark.parametrize("args, field, words", [
+    (["--budget", "41"], "--budget", "exceeds the pool size (40 candidates)"),
+    (["--seeds", "0"], "--seeds", "must be at least 1"),
+    (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, random-forest"),
+    (["--strategies", "gp:eii:1"], "--strategies", "unknown acquisition kind 'eii'"),
+    (["--strategies", "gp:ucb(bta=4):1"], "--strategies", "acquisition.params.bta: unknown key"),
+    (["--dataset", "missing.csv"], "--dataset", "file not found"),
+    (["--dataset", "SHORT"], "--dataset", "has 2 row(s); a benchmark needs at least 3"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    short = tmp_path / "short.csv"
+    short.write_text("a,b,y\n1,2,3\n2,3,4\n")
+    args = [str(short) if a == "SHORT" else str(tmp_path / a) if a == "missing.csv" else a for a in args]
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--budget", "10", "--out",
+                                 str(tmp_path / "o"), *args], env={"COLUMNS": "300"})  # a later --budget wins
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error {field}: ") and words in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_every_bad_input_is_reported_at_once(tmp_path):
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    result = runner.invoke(app, ["benchmark", str(spec), "--budget", "50", "--strategies",
+                                 "gpp:ei:1,gp:ucb(bta=4):1,gp:ei:1"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert [ln.split(":")[0] for ln in lines] == ["error --budget", "error --strategies", "error --strategies"]
+    assert "'gpp:ei:1'" in lines[1] and "'gp:ucb(bta=4):1'" in lines[2] and "did you mean 'beta'" in lines[2]
+
+
+def test_a_broken_campaign_file_reports_its_fields(tmp_path):
+    pool = _tiny_pool(tmp_path)
+    spec = write_campaign(tmp_path, f"""
+name: tiny
+space: {{pool: {{path: {pool.name}, inputs: [a, b]}}}}
+objective: {{name: y, goal: maximum}}
+oracle: {{kind: lookup}}
+budget: {{max_experiments: 10}}
+""", name="broken.yaml")
+    result = runner.invoke(app, ["benchmark", str(spec), "--budget", "10"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "objective.goal" in result.output and "Traceback" not in result.output
+
+
+def test_the_pvlab_specs_point_at_the_shared_datasets():
+    from orchestrator.config import load_campaign
+
+    specs = sorted((CAMPAIGNS / "benchmarks").glob("*.yaml"))
+    assert {p.stem for p in specs} == {"crossed_barrel", "perovskite", "autoam", "p3ht", "agnp"}
+    if not (DATASETS / "pvlab").is_dir():
+        pytest.skip("the shared datasets are not available here")
+    for p in specs:
+        c = load_campaign(p)
+        assert c.space.path == (DATASETS / "pvlab" / f"{p.stem}.csv").resolve()
+        assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.batch_size) == ("gp", "ei", 1)
+        assert (c.spec.initial.n, c.spec.initial.method) == (2, "random")
+        assert math.isfinite(c.space.size) and c.space.size >= 94
