@@ -258,6 +258,8 @@ def test_the_pvlab_specs_point_at_the_shared_datasets():
     for p in specs:
         c = load_campaign(p)
         assert c.space.path == (DATASETS / "pvlab" / f"{p.stem}.csv").resolve()
-        assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.batch_size) == ("gp", "ei", 1)
+        # looplab's default strategy, stated explicitly in each spec
+        assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.batch_size) == ("gp", "ucb", 1)
+        assert c.spec.acquisition.params == {"beta": 0.3}
         assert (c.spec.initial.n, c.spec.initial.method) == (2, "random")
         assert math.isfinite(c.space.size) and c.space.size >= 94
