@@ -170,10 +170,16 @@ class PluginSpec(_Strict):
 
 class ModelSpec(PluginSpec):
     kind: str = "gp"
+    transform: Literal["none", "log", "yeo-johnson", "copula"] = Field(
+        default="none",
+        description="monotone transform of the objective before the model sees it: log (positive values "
+        "spanning decades), yeo-johnson (a fitted power transform), copula (ranks mapped to normal scores; "
+        "robust to skew and outliers)",
+    )
 
 
 class AcquisitionSpec(PluginSpec):
-    kind: str = "ei"
+    kind: str = "ucb"  # with beta = 0.3: the best default on the pvlab benchmark pools (README)
     batch_size: int = Field(default=1, ge=1, le=1000)
 
 

@@ -65,6 +65,29 @@ class Proposer:
             return -raw
         return -np.abs(raw - self.target)
 
+    def warp(self, y: np.ndarray) -> np.ndarray:
+        """The model spec's output transform, applied to values already in the maximisation convention.
+
+        Monotone increasing, so "improvement" keeps its direction; acquisitions then work on this scale.
+        """
+        kind = self.spec.model.transform
+        y = np.asarray(y, dtype=float)
+        if kind == "none" or self.raw_acquisition or len(y) < 3:
+            return y
+        if kind == "copula":
+            from scipy.stats import norm, rankdata
+
+            return norm.ppf((rankdata(y) - 0.5) / len(y))
+        if kind == "log":
+            # y is in the maximisation convention: a min goal's values are negated, so undo the sign
+            sign = 1.0 if self.goal != "min" else -1.0
+            pos = sign * y
+            shift = max(0.0, -pos.min()) + 1e-9 * max(1.0, float(np.abs(pos).max()))
+            return sign * np.log(pos + shift)
+        from scipy.stats import yeojohnson
+
+        return yeojohnson(y)[0]
+
     def score(self, raw: float) -> float:
         """Higher is better, for any goal."""
         if self.goal == "max":
@@ -114,12 +137,14 @@ class Proposer:
         if model is None:
             t0 = time.perf_counter()
             model = self.build_model(step, warm_state)
-            model.fit(self.space.encode(list(observed)), self.internal(raw))
+            model.fit(self.space.encode(list(observed)), self.warp(self.internal(raw)))
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
         t0 = time.perf_counter()
-        y = self.internal(raw)
+        y = self.warp(self.internal(raw))
         best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))
+        if getattr(self.acquisition, "incumbent", "observed") == "model" and not self.raw_acquisition:
+            best = float(np.max(model.predict(self.space.encode(list(observed)))[0]))
         pending_X = self.space.encode(list(busy)) if busy else None
         if self.space.is_pool:
             available = np.ones(self.space.size, dtype=bool)
