@@ -60,6 +60,14 @@ def select_from_pool(
     ``available`` masks out rows already measured or in flight (never proposed
     twice). ``raw`` is True for acquisitions on the raw objective (target), whose
     ``best`` is a distance and is not updated by fantasies.
+
+    Each pick is the argmax of the acquisition over the available rows under the
+    model conditioned on the earlier picks. Two optional model abilities make this
+    cheaper without changing the picks (beyond floating-point rounding):
+    ``predict_bound`` (mean and an upper bound on the variance; for acquisitions that
+    never decrease with the variance only the candidates whose bound could win are
+    predicted exactly, see :func:`_argmax`), and ``pool_posterior`` (the pool's mean
+    and variance updated in place by each fantasy instead of predicted again).
     """
     avail = np.ones(len(X), dtype=bool) if available is None else available.copy()
     q = min(q, int(avail.sum()))
@@ -69,16 +77,72 @@ def select_from_pool(
         scores = np.where(avail, acq(mu, var, best=best), -np.inf)
         return [int(i) for i in np.argsort(-scores, kind="stable")[:q]]
     chosen: list[int] = []
+    bounded = _monotone_in_variance(acq) and callable(getattr(m, "predict_bound", None))
+    pool = None
+    if not bounded and q > 1 and callable(getattr(m, "pool_posterior", None)):
+        pool = m.pool_posterior(X)
     for k in range(q):
-        mu, var = m.predict(X)
-        scores = np.where(avail, acq(mu, var, best=best), -np.inf)
-        j = int(np.argmax(scores))
+        if bounded:
+            j = _argmax(m, acq, X, avail, best)
+        else:
+            mu, var = pool.predict() if pool is not None else m.predict(X)
+            scores = np.where(avail, acq(mu, var, best=best), -np.inf)
+            j = int(np.argmax(scores))
         chosen.append(j)
         avail[j] = False
         if k < q - 1:
-            best = _updated_best(m, X[j], best, raw)
-            m = m.condition(X[j : j + 1])
+            if pool is not None:
+                if not raw:
+                    best = max(best, float(mu[j]))  # the fantasy at the predicted mean
+                pool.condition(j)
+            else:
+                best = _updated_best(m, X[j], best, raw)
+                m = m.condition(X[j : j + 1])
     return chosen
+
+
+def _monotone_in_variance(acq) -> bool:
+    """Acquisitions known never to decrease when the variance grows at a fixed mean."""
+    from .functions import ExpectedImprovement, MaxVariance, UpperConfidenceBound
+
+    return type(acq) in (ExpectedImprovement, UpperConfidenceBound, MaxVariance)
+
+
+_BLOCK = 256  # candidates predicted exactly by _argmax's first block (then doubling)
+
+
+def _argmax(model, acq: Acq, X: np.ndarray, avail: np.ndarray, best: float) -> int:
+    """``argmax(where(avail, acq(*model.predict(X)), -inf))`` for an acquisition nondecreasing in
+    the variance, predicting exactly only the candidates that could win.
+
+    ``model.predict_bound(X)`` gives the exact mean and a variance never below the exact
+    one, so ``acq(mean, bound)`` bounds each candidate's score from above. Candidates are
+    predicted exactly in decreasing order of that bound until the next bound falls below
+    the best exact score; ties go to the lowest index, as with ``np.argmax``.
+    """
+    mu, var_hi, exact = model.predict_bound(X)
+    upper = np.where(avail, acq(mu, var_hi, best=best), -np.inf)
+    if exact:
+        return int(np.argmax(upper))
+    if np.isnan(upper).any():  # no ordering to prune by: score every candidate
+        mu, var = model.predict(X)
+        return int(np.argmax(np.where(avail, acq(mu, var, best=best), -np.inf)))
+    order = np.argsort(-upper, kind="stable")
+    best_j, best_s = int(order[0]), -np.inf
+    start, block = 0, _BLOCK
+    while start < len(order):
+        idx = order[start : start + block]
+        start, block = start + block, min(2 * block, 8192)
+        # a hair of slack: the bound and the exact score are computed by different formulas
+        idx = idx[upper[idx] >= best_s - 1e-9 * (1.0 + abs(best_s))]
+        if idx.size == 0 or not np.isfinite(upper[idx[0]]):
+            break
+        m_i, v_i = model.predict(X[idx])
+        s_i = acq(m_i, v_i, best=best)
+        for i, s in zip(idx, s_i):
+            if s > best_s or (s == best_s and i < best_j):
+                best_j, best_s = int(i), float(s)
+    return best_j
 
 
 @dataclass
