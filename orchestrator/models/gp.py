@@ -489,6 +489,30 @@ def _cholesky(K: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- GPflow model, numpy loss
 
 
+def gpflow_parts(dim: int, kind: str, prior: bool, noise_floor: float) -> tuple:
+    """The GPflow kernel (with its priors), Gaussian likelihood and variable-shaped data Variables
+    shared by the exact and the sparse GP, so both always define the same model."""
+    from .tf_quiet import import_tensorflow
+
+    import_tensorflow()  # without TensorFlow's C++ start-up chatter on stderr
+    import gpflow
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    f64 = gpflow.utilities.to_default_float
+    kernel_cls = {"matern52": gpflow.kernels.Matern52, "matern32": gpflow.kernels.Matern32,
+                  "rbf": gpflow.kernels.SquaredExponential}[kind]
+    kernel = kernel_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
+    if prior:
+        kernel.lengthscales.prior = tfp.distributions.Gamma(f64(3.0), f64(6.0))
+    kernel.variance.prior = tfp.distributions.Gamma(f64(2.0), f64(1.0))
+    likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 10 * noise_floor), variance_lower_bound=noise_floor)
+    likelihood.variance.prior = tfp.distributions.Gamma(f64(1.1), f64(0.05))
+    X = tf.Variable(np.zeros((1, dim)), shape=tf.TensorShape([None, dim]), dtype=tf.float64, trainable=False)
+    Y = tf.Variable(np.zeros((1, 1)), shape=tf.TensorShape([None, 1]), dtype=tf.float64, trainable=False)
+    return kernel, likelihood, X, Y
+
+
 class _Fitter:
     """One GPflow GPR per (input dimension, kernel, prior, noise floor) with variable-shaped data.
 
@@ -502,26 +526,11 @@ class _Fitter:
     backend: str = "numpy"
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
-        from .tf_quiet import import_tensorflow
-
-        import_tensorflow()  # without TensorFlow's C++ start-up chatter on stderr
         import gpflow
         import tensorflow as tf
-        import tensorflow_probability as tfp
 
-        f64 = gpflow.utilities.to_default_float
-        kernel_cls = {"matern52": gpflow.kernels.Matern52, "matern32": gpflow.kernels.Matern32,
-                      "rbf": gpflow.kernels.SquaredExponential}[kind]
         self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
-        self.kernel = kernel_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
-        if prior:
-            self.kernel.lengthscales.prior = tfp.distributions.Gamma(f64(3.0), f64(6.0))
-        self.kernel.variance.prior = tfp.distributions.Gamma(f64(2.0), f64(1.0))
-        self.X = tf.Variable(np.zeros((1, dim)), shape=tf.TensorShape([None, dim]), dtype=tf.float64, trainable=False)
-        self.Y = tf.Variable(np.zeros((1, 1)), shape=tf.TensorShape([None, 1]), dtype=tf.float64, trainable=False)
-        self.likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 10 * noise_floor),
-                                                     variance_lower_bound=noise_floor)
-        self.likelihood.variance.prior = tfp.distributions.Gamma(f64(1.1), f64(0.05))
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         self._gpr = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
         self._gpr_params: tuple | None = None  # the parameters last copied into the GPflow model
         self.lock = threading.Lock()

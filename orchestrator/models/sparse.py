@@ -55,6 +55,7 @@ from .gp import (
     _run_blocks,
     _sdist,
     _softplus,
+    gpflow_parts,
     kernel_matrix,
     single_threaded_blas,
 )
@@ -300,26 +301,11 @@ class _SGPRModel:
     _cache_lock = threading.Lock()
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
-        from .tf_quiet import import_tensorflow
-
-        import_tensorflow()  # without TensorFlow's C++ start-up chatter on stderr
         import gpflow
         import tensorflow as tf
-        import tensorflow_probability as tfp
 
-        f64 = gpflow.utilities.to_default_float
-        kernel_cls = {"matern52": gpflow.kernels.Matern52, "matern32": gpflow.kernels.Matern32,
-                      "rbf": gpflow.kernels.SquaredExponential}[kind]
         self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
-        self.kernel = kernel_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
-        if prior:
-            self.kernel.lengthscales.prior = tfp.distributions.Gamma(f64(3.0), f64(6.0))
-        self.kernel.variance.prior = tfp.distributions.Gamma(f64(2.0), f64(1.0))
-        self.likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 10 * noise_floor),
-                                                     variance_lower_bound=noise_floor)
-        self.likelihood.variance.prior = tfp.distributions.Gamma(f64(1.1), f64(0.05))
-        self.X = tf.Variable(np.zeros((1, dim)), shape=tf.TensorShape([None, dim]), dtype=tf.float64, trainable=False)
-        self.Y = tf.Variable(np.zeros((1, 1)), shape=tf.TensorShape([None, 1]), dtype=tf.float64, trainable=False)
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         self.Z = gpflow.Parameter(np.zeros((1, dim)), shape=[None, dim])
         self.model = gpflow.models.SGPR((self.X, self.Y), self.kernel, gpflow.inducing_variables.InducingPoints(self.Z),
                                         likelihood=self.likelihood)
