@@ -278,17 +278,7 @@ def parse_strategy(text: str) -> Strategy:
     whole = text.strip()
     if whole == RANDOM:
         return RANDOM_STRATEGY
-    # split on ':' outside parentheses
-    parts, depth, cur = [], 0, ""
-    for ch in whole:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == ":" and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
+    parts = _split_top_level(whole, ":", keep_empty=True)
     if len(parts) not in (2, 3):
         raise ConfigError([Problem("--strategies", f"'{whole}': expected model:acquisition:batch, "
                                                    "e.g. gp:ei:1 or random-forest:ucb(beta=4):2")])
@@ -333,18 +323,19 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
     return out
 
 
-def _split_top_level(text: str) -> list[str]:
+def _split_top_level(text: str, sep: str = ",", *, keep_empty: bool = False) -> list[str]:
+    """Split on ``sep`` outside parentheses, so params like ``ucb(beta=4, x=1)`` stay whole."""
     items, depth, cur = [], 0, ""
     for ch in text:
         depth += ch == "("
         depth -= ch == ")"
-        if ch == "," and depth == 0:
+        if ch == sep and depth == 0:
             items.append(cur)
             cur = ""
         else:
             cur += ch
     items.append(cur)
-    return [s for s in items if s.strip()]
+    return items if keep_empty else [s for s in items if s.strip()]
 
 
 # ----------------------------------------------------------------------------- setup

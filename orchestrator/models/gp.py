@@ -237,14 +237,11 @@ class _Loss:
         Xc = self.Xc
         S = 2.0 * (m @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, W @ Xc)
         g_ls = -0.5 * S / ls**3
-        # priors: Gamma(3, 6) on each lengthscale, Gamma(2, 1) on the variance, Gamma(1.1, 0.05) on the noise
-        if self.prior:
-            loss -= float(np.sum(_gamma_logpdf(ls, 3.0, 6.0)))
-            g_ls = g_ls - (2.0 / ls - 6.0)
-        loss -= float(_gamma_logpdf(var, 2.0, 1.0))
-        g_var -= 1.0 / var - 1.0
-        loss -= float(_gamma_logpdf(noise, 1.1, 0.05))
-        g_noise -= 0.1 / noise - 0.05
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls, var, noise, self.prior)
+        loss += p_loss
+        g_ls = g_ls + p_ls
+        g_var += p_var
+        g_noise += p_noise
         grad = np.concatenate([g_ls, [g_var, g_noise]]) * expit(u)  # chain rule through softplus
         return loss, grad
 
@@ -489,6 +486,25 @@ def _cholesky(K: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- GPflow model, numpy loss
 
 
+# Priors (concentration, rate) of the GP's hyperparameters, on the unit-cube inputs and standardised outputs.
+# One definition for the GPflow models and for the numpy losses that evaluate them.
+LENGTHSCALE_PRIOR = (3.0, 6.0)
+VARIANCE_PRIOR = (2.0, 1.0)
+NOISE_PRIOR = (1.1, 0.05)
+
+
+def neg_log_prior(ls: np.ndarray, var: float, noise: float, lengthscale_prior: bool) -> tuple:
+    """-log p(hyperparameters) and its gradient with respect to (lengthscales, variance, noise)."""
+    def term(x, ab):
+        a, b = ab
+        return -_gamma_logpdf(x, a, b), -((a - 1.0) / x - b)
+
+    loss_ls, g_ls = term(ls, LENGTHSCALE_PRIOR) if lengthscale_prior else (np.zeros_like(ls), np.zeros_like(ls))
+    loss_var, g_var = term(var, VARIANCE_PRIOR)
+    loss_noise, g_noise = term(noise, NOISE_PRIOR)
+    return float(np.sum(loss_ls) + loss_var + loss_noise), g_ls, float(g_var), float(g_noise)
+
+
 def gpflow_parts(dim: int, kind: str, prior: bool, noise_floor: float) -> tuple:
     """The GPflow kernel (with its priors), Gaussian likelihood and variable-shaped data Variables
     shared by the exact and the sparse GP, so both always define the same model."""
@@ -504,10 +520,10 @@ def gpflow_parts(dim: int, kind: str, prior: bool, noise_floor: float) -> tuple:
                   "rbf": gpflow.kernels.SquaredExponential}[kind]
     kernel = kernel_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
     if prior:
-        kernel.lengthscales.prior = tfp.distributions.Gamma(f64(3.0), f64(6.0))
-    kernel.variance.prior = tfp.distributions.Gamma(f64(2.0), f64(1.0))
+        kernel.lengthscales.prior = tfp.distributions.Gamma(*map(f64, LENGTHSCALE_PRIOR))
+    kernel.variance.prior = tfp.distributions.Gamma(*map(f64, VARIANCE_PRIOR))
     likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 10 * noise_floor), variance_lower_bound=noise_floor)
-    likelihood.variance.prior = tfp.distributions.Gamma(f64(1.1), f64(0.05))
+    likelihood.variance.prior = tfp.distributions.Gamma(*map(f64, NOISE_PRIOR))
     X = tf.Variable(np.zeros((1, dim)), shape=tf.TensorShape([None, dim]), dtype=tf.float64, trainable=False)
     Y = tf.Variable(np.zeros((1, 1)), shape=tf.TensorShape([None, 1]), dtype=tf.float64, trainable=False)
     return kernel, likelihood, X, Y

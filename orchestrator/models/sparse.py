@@ -49,7 +49,6 @@ from .gp import (
     _cross,
     _n_threads,
     _parallel,
-    _gamma_logpdf,
     _inv_softplus,
     _kernel_and_dk,
     _run_blocks,
@@ -57,6 +56,7 @@ from .gp import (
     _softplus,
     gpflow_parts,
     kernel_matrix,
+    neg_log_prior,
     single_threaded_blas,
 )
 
@@ -254,13 +254,11 @@ class SGPRLoss:
         # loss = -ELBO - log priors
         loss = -elbo
         grad_ls, grad_var, grad_noise = -g_ls, -g_var, -g_noise
-        if self.prior:
-            loss -= float(np.sum(_gamma_logpdf(ls, 3.0, 6.0)))
-            grad_ls = grad_ls - (2.0 / ls - 6.0)
-        loss -= float(_gamma_logpdf(var, 2.0, 1.0))
-        grad_var -= 1.0 / var - 1.0
-        loss -= float(_gamma_logpdf(noise, 1.1, 0.05))
-        grad_noise -= 0.1 / noise - 0.05
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls, var, noise, self.prior)
+        loss += p_loss
+        grad_ls = grad_ls + p_ls
+        grad_var += p_var
+        grad_noise += p_noise
         grad = np.concatenate([grad_ls, [grad_var, grad_noise]]) * expit(u)
         return float(loss), grad
 
