@@ -53,6 +53,13 @@ def _store(url: Optional[str]):
     return Store(url)
 
 
+def _existing_store(url: Optional[str]):
+    """For commands that read a store: a mistyped SQLite path is an error, not a new empty database."""
+    from .store import open_existing
+
+    return open_existing(url)
+
+
 def _campaign_or_fail(store, name: str):
     row = store.get_campaign(name)
     if row is None:
@@ -210,7 +217,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
            store: Optional[str] = StoreOpt) -> None:
     """Show campaigns in the store (or one campaign's recent experiments)."""
     try:
-        st = _store(store)
+        st = _existing_store(store)
         rows = [_campaign_or_fail(st, name)] if name else st.list_campaigns()
     except LooplabError as exc:
         _fail(exc)
@@ -259,7 +266,7 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     if format not in ("csv", "json"):
         _fail(LooplabError(f"--format: expected csv or json (got '{format}')"))
     try:
-        st = _store(store)
+        st = _existing_store(store)
         row = _campaign_or_fail(st, name)
     except LooplabError as exc:
         _fail(exc)
@@ -297,10 +304,10 @@ def report(name: str = typer.Argument(..., help="campaign name"),
            store: Optional[str] = StoreOpt,
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to write into [default: runs/report/NAME/]")) -> None:
     """Write a campaign report: PNG plots and one self-contained HTML page; prints the page's path."""
-    from .report import open_store_for_report, write_report  # matplotlib/TensorFlow load inside, when needed
+    from .report import write_report  # matplotlib/TensorFlow load inside, when needed
 
     try:
-        st = open_store_for_report(store)
+        st = _existing_store(store)
         row = _campaign_or_fail(st, name)
         result = write_report(st, row, out if out is not None else Path("runs") / "report" / name)
     except LooplabError as exc:

@@ -1156,19 +1156,5 @@ def _page(row: Any, spec: dict, objective: Objective, exps: list[Experiment], st
 # ----------------------------------------------------------------------------- opening the store
 
 
-def open_store_for_report(url: str | None) -> Store:
-    """Open an existing store read-only in spirit: a SQLite file that does not exist is an error
-    (opening it would create an empty database at a mistyped path)."""
-    from .store import default_url
-
-    url = url or default_url()
-    if url.startswith("sqlite") and "///" in url:
-        path = url.split("///", 1)[-1].split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).expanduser().exists():
-            raise ReportError(f"--store: no database at '{path}' (from {url}); give the URL the campaign ran "
-                              "with, e.g. --store sqlite:///runs/demo.db")
-    return Store(url)
-
-
 __all__ = ["write_report", "loo_closed_form", "model_loo", "parity_metrics", "fit_model", "ReportResult",
-           "open_store_for_report", "Objective", "best_so_far"]
+           "Objective", "best_so_far"]

@@ -313,6 +313,21 @@ class Store:
                     for r in rows]
 
 
+def open_existing(url: str | None = None) -> Store:
+    """Open a store that must already exist (for status, export, report).
+
+    A SQLite file that does not exist is an error: opening it would create an
+    empty database at a mistyped path and report "no campaigns".
+    """
+    url = url or default_url()
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).expanduser().exists():
+            raise StoreError(f"--store: no database at '{path}' (from {url}); give the URL the campaign ran "
+                             "with, e.g. --store sqlite:///runs/demo.db")
+    return Store(url)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

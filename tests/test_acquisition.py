@@ -54,7 +54,7 @@ def _asymptotic_log_h(z):
 @pytest.mark.parametrize("z", [-40.0, -100.0, -1e3, -1e5, -1e7])
 def test_log_ei_far_from_incumbent_matches_asymptotic_series(z):
     # plain EI underflows to exactly 0 here; log-EI must still be accurate
-    assert ei_plain(0.0, 1.0, -z) == 0.0 or z > -38
+    assert ei_plain(0.0, 1.0, -z) == 0.0
     got = log_h(np.array([z]))[0]
     assert got == pytest.approx(_asymptotic_log_h(z), rel=1e-9)
 

@@ -121,3 +121,12 @@ def test_cli_starts_without_tensorflow():
 def test_the_demo_campaign_validates():
     result = runner.invoke(app, ["validate", str(CAMPAIGNS / "alloy_emt_lookup.yaml")])
     assert result.exit_code == 0 and "pool of 561 candidates" in result.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["export", "x"], ["report", "x"]])
+def test_reading_a_store_that_does_not_exist_is_an_error_not_a_new_database(tmp_path, command):
+    typo = tmp_path / "tpyo.db"
+    result = runner.invoke(app, [*command, "--store", f"sqlite:///{typo}"])
+    assert result.exit_code == 2
+    assert f"--store: no database at '{typo}'" in result.output
+    assert not typo.exists()
