@@ -295,7 +295,10 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        out.write_text(text)
+        try:
+            out.write_text(text)
+        except OSError as exc:
+            _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
 
 

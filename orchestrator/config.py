@@ -389,7 +389,8 @@ def parse_yaml(text: str, source: str) -> Any:
 def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError([Problem("", "file not found (check the path)")], str(path))
+        what = "is a folder, not a campaign file" if path.is_dir() else "file not found (check the path)"
+        raise ConfigError([Problem("", what)], str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -130,3 +130,16 @@ def test_reading_a_store_that_does_not_exist_is_an_error_not_a_new_database(tmp_
     assert result.exit_code == 2
     assert f"--store: no database at '{typo}'" in result.output
     assert not typo.exists()
+
+
+def test_export_to_an_unwritable_path_is_a_clear_error(finished, tmp_path):
+    _, url, _ = finished
+    target = tmp_path / "missing-folder" / "e.csv"
+    result = runner.invoke(app, ["export", "cli-alloy", "--out", str(target), "--store", url])
+    assert result.exit_code == 2
+    assert f"--out: cannot write '{target}'" in result.output and "Traceback" not in result.output
+
+
+def test_running_a_folder_says_so(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder, not a campaign file" in result.output
