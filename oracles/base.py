@@ -21,7 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Sequence, runtime_checkable
 
 Status = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
@@ -116,15 +116,50 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def run_experiment(oracle: "SyncOracle", experiment: Experiment) -> Result:
+    """Run one experiment through ``oracle.evaluate_experiment`` and make a Result of it.
+
+    Exceptions and invalid return values become failed results with the reason;
+    ``outputs['wall_seconds']`` records how long the call took. Executors (the
+    engine's process pool, a Dask worker) and :class:`SyncOracle` itself all
+    call this, so an experiment fails the same way wherever it runs.
+    """
+    t0 = time.perf_counter()
+    try:
+        returned = oracle.evaluate_experiment(experiment)
+    except Exception as exc:  # the plugin's failure is the experiment's, not the campaign's
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        result = Result(experiment.id, "failed", error=f"{type(exc).__name__}: {exc}{where}")
+    else:
+        result = to_result(experiment.id, returned, getattr(oracle, "objective", "value"))
+    outputs = dict(result.outputs)
+    outputs.setdefault("wall_seconds", round(time.perf_counter() - t0, 6))
+    return Result(result.experiment_id, result.status, result.value, outputs, result.error)
+
+
 class SyncOracle:
     """Base class for an oracle whose experiment is a function call: implement ``evaluate``.
 
-    ``evaluate`` runs when the experiment is submitted, in this process (the
-    fitting choice for a lookup or an analytic function). Its exceptions and
-    invalid return values become failed results with the reason.
+    ``evaluate(params)`` returns the objective (a number) or a dict holding it
+    and any other outputs. An oracle that needs the experiment's id (to seed a
+    random choice, or to name a file) overrides ``evaluate_experiment`` instead.
+    Exceptions and invalid return values become failed results with the reason.
+
+    Where it runs: the engine runs synchronous oracles in an executor chosen by
+    the campaign's ``executor:`` block (a local process pool by default, or a
+    Dask cluster). Each worker builds its own instance from the plugin's
+    config, so an instance must not rely on state set up by another process.
+    ``default_executor`` is what a campaign without an ``executor:`` block
+    gets; cheap oracles (a table lookup, an analytic function) say ``inline``,
+    meaning: evaluate in the engine's process at submit time.
+
+    Used on its own (``oracle.submit`` / ``oracle.poll``), the base class
+    evaluates in the calling process, which is what tests and notebooks want.
     """
 
     objective: str = "value"
+    default_executor: ClassVar[str] = "local"
 
     def __init__(self) -> None:
         self._done: dict[str, Result] = {}
@@ -137,23 +172,16 @@ class SyncOracle:
     def evaluate(self, params: dict[str, Any]) -> float | dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def evaluate_experiment(self, experiment: Experiment) -> float | dict[str, Any]:
+        """Evaluate one experiment; the default calls ``evaluate(params)``."""
+        return self.evaluate(dict(experiment.params))
+
     def submit(self, experiments: Sequence[Experiment]) -> None:
         self._ensure_init()
         for exp in experiments:
             if exp.id in self._done:
                 continue  # idempotent
-            t0 = time.perf_counter()
-            try:
-                returned = self.evaluate(dict(exp.params))
-            except Exception as exc:  # the plugin's failure is the experiment's, not the campaign's
-                tb = traceback.extract_tb(exc.__traceback__)
-                where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-                result = Result(exp.id, "failed", error=f"{type(exc).__name__}: {exc}{where}")
-            else:
-                result = to_result(exp.id, returned, self.objective)
-            outputs = dict(result.outputs)
-            outputs.setdefault("wall_seconds", round(time.perf_counter() - t0, 6))
-            self._done[exp.id] = Result(result.experiment_id, result.status, result.value, outputs, result.error)
+            self._done[exp.id] = run_experiment(self, exp)
 
     def poll(self) -> list[Result]:
         self._ensure_init()

@@ -68,6 +68,8 @@ FUNCTIONS: dict[str, TestFunction] = {
 class FunctionOracle(SyncOracle):
     """Evaluates an analytic test function (branin, hartmann3, hartmann6, sphere), optionally noisy."""
 
+    default_executor = "inline"  # microseconds per experiment: a process hop would only add latency
+
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
 

@@ -96,6 +96,7 @@ class LookupOracle(SyncOracle):
     """Answers with the objective of the matching row of a CSV dataset (optionally with noise)."""
 
     Config = LookupConfig
+    default_executor = "inline"  # microseconds per experiment: a process hop would only add latency
 
     def __init__(self, *, path: Path, inputs: tuple[str, ...], column: str, noise: float = 0.0,
                  match: str = "exact", seed: int = 0):
