@@ -155,6 +155,7 @@ def run(
     for h in handlers:
         root.addHandler(h)
     root.setLevel(logging.INFO)
+    engine = None
     try:
         with progress:
             task = progress.add_task(spec.name, total=spec.budget.max_experiments, best="-")
@@ -177,6 +178,8 @@ def run(
         err_console.print("interrupted: every result so far is in the store; run the same command to resume")
         raise typer.Exit(130)
     finally:
+        if engine is not None:
+            engine.close()  # worker processes / Dask client
         for h in handlers:
             root.removeHandler(h)
     _summary(engine, report)

@@ -208,6 +208,34 @@ class FailureSpec(_Strict):
     )
 
 
+class ExecutorSpec(_Strict):
+    """Where a synchronous oracle's experiments run (DESIGN.md, "Real components")."""
+
+    kind: Literal["local", "dask", "inline"] = Field(
+        default="local",
+        description="local: a pool of worker processes on this machine; dask: a Dask distributed cluster; "
+        "inline: in the engine's own process, at submit (cheap oracles only)")
+    workers: int | None = Field(default=None, ge=1, le=1024, description=(
+        "worker processes (local: default min(cores, 4); dask with address: local: default 2)"))
+    address: str | None = Field(default=None, description=(
+        "dask only: the scheduler, tcp://host:8786, or 'local' to start a LocalCluster on loopback"))
+    timeout: float | None = Field(default=None, gt=0, description=(
+        "seconds one experiment may run before it is recorded as timed_out (local: the worker is killed)"))
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> "ExecutorSpec":
+        if self.kind == "dask" and not self.address:
+            raise ValueError("kind: dask needs address: tcp://host:8786 (a running scheduler) or address: local")
+        if self.kind != "dask" and self.address is not None:
+            raise ValueError(f"address applies to kind: dask only (this executor is kind: {self.kind})")
+        if self.kind == "inline" and (self.timeout is not None or self.workers is not None):
+            raise ValueError("kind: inline runs in the engine's process: it has no workers and cannot enforce "
+                             "a timeout; use kind: local for those")
+        if self.kind == "dask" and self.workers is not None and self.address != "local":
+            raise ValueError("workers applies to address: local only (a remote cluster has its own workers)")
+        return self
+
+
 class CampaignSpec(_Strict):
     """A closed-loop campaign: what to search, what to optimise, and how."""
 
@@ -222,6 +250,9 @@ class CampaignSpec(_Strict):
     initial: InitialSpec = Field(default_factory=InitialSpec)
     budget: BudgetSpec
     failures: FailureSpec = Field(default_factory=FailureSpec)
+    executor: ExecutorSpec | None = Field(default=None, description=(
+        "where a synchronous oracle runs (default: the oracle's own choice: local processes for "
+        "calculations, inline for lookups and analytic functions)"))
 
     @model_validator(mode="after")
     def _budget_covers_initial(self) -> "CampaignSpec":
@@ -479,6 +510,9 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
             for p in check(configs[role], spec=spec, base_dir=base_dir) or []:
                 problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
 
+    if "oracle" in classes:
+        problems += _check_executor(spec, classes["oracle"])
+
     if spec.acquisition.kind == "target" and spec.objective.goal != "target":
         problems.append(Problem("acquisition.kind", "'target' needs objective.goal: target (with target_value)"))
 
@@ -488,6 +522,20 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
         if spec.initial.n > space.size:
             problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
     return problems, space, classes, configs
+
+
+def _check_executor(spec: CampaignSpec, oracle_class: type) -> list[Problem]:
+    from .executors import is_synchronous  # local: keeps `import orchestrator.config` light
+
+    if spec.executor is None:
+        return []
+    if not is_synchronous(oracle_class):
+        return [Problem("executor", f"oracle '{spec.oracle.kind}' is asynchronous (it runs its own experiments); "
+                                    "an executor applies to synchronous oracles only: remove the executor block")]
+    if spec.executor.kind != "inline" and "<locals>" in oracle_class.__qualname__:
+        return [Problem("oracle.kind", f"'{oracle_class.__qualname__}' is defined inside a function, so worker "
+                                       "processes cannot import it; define it at module level or use executor.kind: inline")]
+    return []
 
 
 def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None) -> Campaign:

@@ -26,7 +26,7 @@ import numpy as np
 from oracles.base import Experiment as OracleExperiment
 from oracles.base import OracleContext, Result
 
-from . import plugins
+from . import executors, plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
 from .proposer import Proposer, step_rng
@@ -74,14 +74,15 @@ def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     """The stored campaign for ``campaign`` (created if new). Returns (row, resumed).
 
-    Running the same file again resumes. A changed budget is accepted (a user
-    may extend a campaign); any other change is refused, naming the fields.
+    Running the same file again resumes. A changed budget, failure policy,
+    description or executor is accepted (a user may extend a campaign, or move
+    it onto a cluster); any other change is refused, naming the fields.
     """
     spec = campaign.spec.model_dump(mode="json")
     row = store.get_campaign(campaign.name)
     if row is None:
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir)), False
-    diffs = [d for d in spec_differences(row.spec, spec) if not d.startswith(("budget.", "failures.", "description"))]
+    diffs = [d for d in spec_differences(row.spec, spec) if not d.startswith(("budget.", "failures.", "description", "executor"))]
     if diffs:
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
@@ -111,13 +112,19 @@ class Engine:
         pool_path = getattr(self.space, "path", None)
         ctx = OracleContext(campaign=self.spec.name, base_dir=campaign.base_dir, objective=goal.name,
                             inputs=inputs, seed=self.spec.seed, pool_path=pool_path)
+        oracle_class, oracle_config = campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"]
         try:
-            self.oracle = plugins.build(campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"], ctx)
+            if executors.executor_kind(oracle_class, self.spec.executor) in ("local", "dask"):
+                # built here once, and discarded, so a plugin that cannot start says so now rather than
+                # failing every experiment in the workers (from_config is meant to be cheap)
+                plugins.build(oracle_class, oracle_config, ctx)
+            self.oracle = executors.build_oracle(oracle_class, oracle_config, ctx, self.spec.executor)
         except LooplabError:
             raise
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
         self.proposer = Proposer(campaign)
+        self._marked_running: set[str] = set()
         self._model = None
         self._model_n = -1
         self._resubmit_in_flight()
@@ -162,12 +169,36 @@ class Engine:
                      self.spec.name, len(pending))
             self._submit(pending)
 
+    def _mark_running(self) -> None:
+        """Oracles that know which experiments have started (executors do) move them to ``running``."""
+        running_ids = getattr(self.oracle, "running_ids", None)
+        if not callable(running_ids):
+            return
+        fresh = [i for i in running_ids() if i not in self._marked_running]
+        if fresh:
+            self.store.mark_running(fresh)
+            self._marked_running.update(fresh)
+
+    def close(self) -> None:
+        """Release the oracle's executor (worker processes, a Dask client); in-flight work is abandoned,
+        and resubmitted when the campaign runs again."""
+        close = getattr(self.oracle, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     # -- the step --------------------------------------------------------------------------------
 
     def step(self) -> StepReport:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results) if results else []
+        self._mark_running()
         exps = self.store.experiments(self.id)
         status, message = self._stop_rules(exps)
         if status != "running":

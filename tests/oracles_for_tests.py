@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import create_engine, text
@@ -44,6 +46,8 @@ class Garbage(SyncOracle):
 class ChecksStoreOnSubmit(SyncOracle):
     """Fails loudly if an experiment reaches it before the store has a row for it."""
 
+    default_executor = "inline"  # the test inspects this instance, so it must live in the engine's process
+
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
         store: str
@@ -66,3 +70,44 @@ class ChecksStoreOnSubmit(SyncOracle):
 
     def evaluate(self, params):
         return -((params["x1"] - 0.5) ** 2)
+
+
+class Slow(SyncOracle):
+    """A smooth objective that takes ``seconds`` per experiment; hangs (an hour) where x1 > hang_above,
+    and kills its own process where x1 < die_below."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        seconds: float = 0.0
+        hang_above: float = 2.0
+        die_below: float = -1.0
+
+    def __init__(self, *, seconds: float = 0.0, hang_above: float = 2.0, die_below: float = -1.0):
+        super().__init__()
+        self.seconds, self.hang_above, self.die_below = seconds, hang_above, die_below
+
+    def evaluate(self, params):
+        x1 = params["x1"]
+        if x1 < self.die_below:
+            os._exit(3)  # as a segfaulting calculator would: no exception, the process is gone
+        time.sleep(3600 if x1 > self.hang_above else self.seconds)
+        return {"value": -((x1 - 0.3) ** 2) - (params.get("x2", 0.5) - 0.5) ** 2, "pid": os.getpid()}
+
+
+class Async:
+    """An asynchronous oracle (no evaluate): answers every experiment on the next poll with x1."""
+
+    def __init__(self) -> None:
+        self._pending: list = []
+
+    def submit(self, experiments):
+        self._pending += list(experiments)
+
+    def poll(self):
+        from oracles.base import Result
+
+        out, self._pending = [Result(e.id, "succeeded", value=e.params["x1"]) for e in self._pending], []
+        return out
+
+    def cancel(self, experiment_id):
+        pass

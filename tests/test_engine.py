@@ -20,8 +20,8 @@ from orchestrator.store import Store
 def run(tmp_path: Path, text_: str, store_url: str, **kw):
     campaign = load_campaign(write_campaign(tmp_path, text_))
     store = Store(store_url)
-    engine = Engine(campaign, store)
-    report = engine.run(**kw)
+    with Engine(campaign, store) as engine:
+        report = engine.run(**kw)
     return engine, report, store.experiments(engine.id)
 
 

@@ -1,0 +1,278 @@
+"""Where synchronous oracles run: in the engine's process, a local process pool, or a Dask cluster.
+
+A synchronous oracle (a :class:`oracles.base.SyncOracle`, which implements
+``evaluate``) is wrapped by one of the executors below, which turn it into an
+asynchronous oracle with the same ``submit`` / ``poll`` / ``cancel`` calls as
+any other. The engine cannot tell the difference: results come back through
+``poll`` whichever executor produced them.
+
+``executor:`` in the campaign YAML chooses::
+
+    executor: {kind: local, workers: 2, timeout: 600}      # a process pool (pebble), default
+    executor: {kind: dask, address: tcp://10.0.0.5:8786}   # an existing Dask scheduler
+    executor: {kind: dask, address: local, workers: 2}     # a LocalCluster on loopback
+    executor: {kind: inline}                               # in the engine's process, at submit
+
+Without the block an oracle gets its class's ``default_executor`` (``local``
+for real calculations, ``inline`` for a table lookup or an analytic function).
+
+Each worker process builds its own oracle instance from the plugin's class
+and validated config (nothing is pickled but those and the experiment), keeps
+it for later experiments, and runs an experiment through
+:func:`oracles.base.run_experiment`, so a plugin's exception or garbage return
+value becomes a failed result in the same way everywhere.
+
+Timeouts: the local pool kills a worker whose experiment runs past
+``timeout`` seconds (and starts a fresh one); the experiment is recorded as
+``timed_out``. Dask cannot kill a running task, so there the experiment is
+recorded as timed out ``timeout`` seconds after submission and its future is
+cancelled; the worker thread finishes in the background. A worker that dies
+(killed, out of memory, a segfault in a calculator) fails its experiment with
+the reason under the local pool; Dask first re-runs the task on another
+worker (its ``allowed-failures`` policy) and reports ``KilledWorker`` only when
+that is exhausted. Either way the experiment ends in a recorded state: never
+lost, and the campaign's retry policy applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from pydantic import BaseModel
+
+from oracles.base import Experiment, OracleContext, Result, run_experiment
+
+from .errors import LooplabError
+
+log = logging.getLogger("looplab.executor")
+
+
+@dataclass(frozen=True)
+class OracleRecipe:
+    """How a worker builds the oracle: class import path, validated config and context. Picklable."""
+
+    target: str  # "package.module:ClassName"
+    config: BaseModel
+    context: OracleContext
+
+    @classmethod
+    def of(cls, oracle_class: type, config: BaseModel, context: OracleContext) -> "OracleRecipe":
+        return cls(f"{oracle_class.__module__}:{oracle_class.__qualname__}", config, context)
+
+    def key(self) -> str:
+        return f"{self.target}|{self.config.model_dump_json()}|{self.context!r}"
+
+
+# one oracle instance per (recipe) in each worker process
+_WORKER_ORACLES: dict[str, Any] = {}
+
+
+def _worker_oracle(recipe: OracleRecipe) -> Any:
+    key = recipe.key()
+    oracle = _WORKER_ORACLES.get(key)
+    if oracle is None:
+        from . import plugins
+
+        cls = plugins._import_path(recipe.target)
+        oracle = plugins.build(cls, recipe.config, recipe.context)
+        _WORKER_ORACLES[key] = oracle
+    return oracle
+
+
+def evaluate_in_worker(recipe: OracleRecipe, experiment: Experiment) -> Result:
+    """Run one experiment in this (worker) process. Never raises for the plugin's own errors."""
+    try:
+        oracle = _worker_oracle(recipe)
+    except Exception as exc:
+        return Result(experiment.id, "failed",
+                      error=f"the oracle could not be built in the worker: {type(exc).__name__}: {exc}")
+    result = run_experiment(oracle, experiment)
+    outputs = dict(result.outputs)
+    outputs.setdefault("worker_pid", os.getpid())
+    return Result(result.experiment_id, result.status, result.value, outputs, result.error)
+
+
+class _FutureOracle:
+    """Common bookkeeping: one future per experiment id, each result delivered once."""
+
+    def __init__(self, timeout: float | None):
+        self.timeout = timeout
+        self._futures: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+        self._finished: dict[str, Result] = {}  # produced, not yet delivered
+        self._delivered: set[str] = set()
+
+    # subclasses provide _start(experiment) -> future, _result_of(id, future) -> Result | None
+    def _start(self, experiment: Experiment) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _result_of(self, experiment_id: str, future: Any) -> Result | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def submit(self, experiments: Sequence[Experiment]) -> None:
+        for exp in experiments:
+            if exp.id in self._futures or exp.id in self._finished or exp.id in self._delivered:
+                continue  # idempotent per id
+            self._futures[exp.id] = self._start(exp)
+            self._started[exp.id] = time.monotonic()
+
+    def poll(self) -> list[Result]:
+        for eid, fut in list(self._futures.items()):
+            result = self._result_of(eid, fut)
+            if result is not None:
+                del self._futures[eid]
+                self._finished[eid] = result
+        fresh = list(self._finished.values())
+        self._finished.clear()
+        self._delivered.update(r.experiment_id for r in fresh)
+        return fresh
+
+    def running_ids(self) -> list[str]:
+        return [eid for eid, fut in self._futures.items() if _is_running(fut)]
+
+    def cancel(self, experiment_id: str) -> None:
+        fut = self._futures.pop(experiment_id, None)
+        if fut is not None:
+            fut.cancel()
+            self._finished[experiment_id] = Result(experiment_id, "cancelled", error="cancelled")
+
+    def _timed_out(self, experiment_id: str) -> Result:
+        return Result(experiment_id, "timed_out",
+                      error=f"ran past the executor timeout of {self.timeout:g} s (executor.timeout)")
+
+
+def _is_running(fut: Any) -> bool:
+    status = getattr(fut, "status", None)  # a dask future says 'pending' until done
+    if isinstance(status, str):
+        return status == "pending"
+    return bool(getattr(fut, "running", lambda: False)())
+
+
+class LocalExecutor(_FutureOracle):
+    """A pool of worker processes on this machine (pebble), with per-experiment timeouts."""
+
+    def __init__(self, recipe: OracleRecipe, *, workers: int, timeout: float | None):
+        super().__init__(timeout)
+        import multiprocessing
+
+        from pebble import ProcessPool
+
+        self.recipe = recipe
+        self.workers = workers
+        # spawn, not fork: the engine's process may hold TensorFlow's threads, which fork does not copy safely
+        self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+
+    def _start(self, experiment: Experiment) -> Any:
+        return self._pool.schedule(evaluate_in_worker, args=(self.recipe, experiment), timeout=self.timeout)
+
+    def _result_of(self, experiment_id: str, future: Any) -> Result | None:
+        if not future.done():
+            return None
+        try:
+            return future.result()
+        except FutureTimeout:
+            return self._timed_out(experiment_id)
+        except CancelledError:
+            return Result(experiment_id, "cancelled", error="cancelled")
+        except Exception as exc:  # pebble.ProcessExpired: the worker died under this experiment
+            code = getattr(exc, "exitcode", None)
+            why = f" (exit code {code})" if code is not None else ""
+            return Result(experiment_id, "failed",
+                          error=f"the worker process died while running this experiment{why}: "
+                                f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=10)
+
+
+class DaskExecutor(_FutureOracle):
+    """Experiments as tasks on a Dask distributed cluster (``address: local`` starts a LocalCluster)."""
+
+    def __init__(self, recipe: OracleRecipe, *, address: str, workers: int | None, timeout: float | None):
+        super().__init__(timeout)
+        from distributed import Client, LocalCluster
+
+        self.recipe = recipe
+        self._cluster = None
+        try:
+            if address == "local":
+                self._cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address=None,
+                                             silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise LooplabError(f"executor.address: cannot reach the Dask scheduler at '{address}' ({exc}); "
+                               "start it (dask scheduler / dask worker) or use address: local") from None
+        self.address = self._client.scheduler.address
+
+    def _start(self, experiment: Experiment) -> Any:
+        # the key makes a resubmission of the same id (after a restart of the engine) the same task
+        return self._client.submit(evaluate_in_worker, self.recipe, experiment, key=f"looplab-{experiment.id}",
+                                   pure=False)
+
+    def _result_of(self, experiment_id: str, future: Any) -> Result | None:
+        status = future.status
+        if status == "finished":
+            try:
+                return future.result(timeout=5)
+            except Exception as exc:  # the result could not be fetched
+                return Result(experiment_id, "failed", error=f"dask could not return the result: "
+                                                             f"{type(exc).__name__}: {exc}")
+        if status == "error":
+            exc = future.exception(timeout=5)
+            return Result(experiment_id, "failed", error=f"dask task failed: {type(exc).__name__}: {exc}")
+        if status in ("cancelled", "lost"):
+            return Result(experiment_id, "failed", error=f"dask task {status} (the scheduler or its worker went away)")
+        if self.timeout is not None and time.monotonic() - self._started[experiment_id] > self.timeout:
+            future.cancel()
+            return self._timed_out(experiment_id)
+        return None
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
+
+
+def is_synchronous(oracle_class: type) -> bool:
+    """Does this oracle class evaluate one experiment at a time (and so run in an executor)?"""
+    return callable(getattr(oracle_class, "evaluate", None)) or callable(
+        getattr(oracle_class, "evaluate_experiment", None))
+
+
+def executor_kind(oracle_class: type, spec: Any) -> str:
+    if spec is not None:
+        return spec.kind
+    return getattr(oracle_class, "default_executor", "local") if is_synchronous(oracle_class) else "none"
+
+
+def build_oracle(oracle_class: type, config: BaseModel, context: OracleContext, spec: Any) -> Any:
+    """The oracle the engine talks to: the plugin itself, or the plugin inside its executor."""
+    from . import plugins
+
+    kind = executor_kind(oracle_class, spec)
+    if kind in ("none", "inline"):
+        return plugins.build(oracle_class, config, context)
+    recipe = OracleRecipe.of(oracle_class, config, context)
+    timeout = spec.timeout if spec is not None else None
+    workers = spec.workers if spec is not None else None
+    if kind == "local":
+        return LocalExecutor(recipe, workers=workers or min(os.cpu_count() or 1, 4), timeout=timeout)
+    return DaskExecutor(recipe, address=spec.address, workers=workers, timeout=timeout)
+
+
+__all__ = ["LocalExecutor", "DaskExecutor", "OracleRecipe", "build_oracle", "evaluate_in_worker",
+           "executor_kind", "is_synchronous"]

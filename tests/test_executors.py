@@ -1,0 +1,258 @@
+"""Executors for synchronous oracles: the local process pool (pebble) and a real Dask cluster on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from oracles_for_tests import Slow
+
+from conftest import write_campaign
+from oracles.base import Experiment, OracleContext
+from oracles.testing import check_oracle
+from orchestrator.config import load_campaign
+from orchestrator.engine import Engine
+from orchestrator.errors import ConfigError
+from orchestrator.executors import DaskExecutor, LocalExecutor, OracleRecipe
+from orchestrator.store import FINAL, Store
+
+
+def recipe(**params) -> OracleRecipe:
+    ctx = OracleContext(campaign="t", base_dir=Path("."), objective="value", inputs=("x1", "x2"))
+    return OracleRecipe.of(Slow, Slow.Config(**params), ctx)
+
+
+def expected(x1: float, x2: float = 0.5) -> float:
+    return -((x1 - 0.3) ** 2) - (x2 - 0.5) ** 2
+
+
+def batch(n: int, prefix: str = "e") -> list[Experiment]:
+    return [Experiment(f"{prefix}{i}", {"x1": 0.1 * i, "x2": 0.5}) for i in range(n)]
+
+
+def slow_campaign(name: str, executor: str, *, seconds: float = 0.0, hang_above: float = 2.0,
+                  budget: int = 8, batch_size: int = 2, initial: int = 4, extra: str = "") -> str:
+    return f"""
+name: {name}
+space:
+  parameters:
+    - {{name: x1, type: float, low: 0, high: 1}}
+    - {{name: x2, type: float, low: 0, high: 1}}
+objective: {{name: value, goal: max}}
+oracle: {{kind: "oracles_for_tests:Slow", params: {{seconds: {seconds}, hang_above: {hang_above}}}}}
+acquisition: {{kind: ucb, batch_size: {batch_size}}}
+initial: {{n: {initial}, method: sobol}}
+budget: {{max_experiments: {budget}}}
+failures: {{max_failure_rate: 0.9}}
+executor: {executor}
+{extra}
+"""
+
+
+# ----------------------------------------------------------------------------- local process pool
+
+
+def test_local_pool_keeps_the_oracle_contract_and_runs_in_other_processes():
+    ex = LocalExecutor(recipe(seconds=0.4, die_below=-1.0), workers=2, timeout=None)
+    try:
+        results = check_oracle(ex, batch(6), failing=Experiment("dies", {"x1": -5.0, "x2": 0.5}), timeout=60)
+    finally:
+        ex.close()
+    pids = set()
+    for i in range(6):
+        r = results[f"e{i}"]
+        assert r.status == "succeeded" and r.value == pytest.approx(expected(0.1 * i))
+        pids.add(r.outputs["pid"])
+    assert os.getpid() not in pids and len(pids) == 2, pids  # both workers did experiments
+    dead = results["dies"]
+    assert dead.status == "failed" and "worker process died" in dead.error and "exit code 3" in dead.error
+
+
+def test_local_pool_replaces_a_dead_worker_and_goes_on():
+    ex = LocalExecutor(recipe(die_below=0.0), workers=1, timeout=None)
+    try:
+        ex.submit([Experiment("dies", {"x1": -1.0, "x2": 0.5})])
+        ex.submit([Experiment("after", {"x1": 0.3, "x2": 0.5})])
+        got = {}
+        deadline = time.monotonic() + 60
+        while len(got) < 2 and time.monotonic() < deadline:
+            got.update({r.experiment_id: r for r in ex.poll()})
+            time.sleep(0.05)
+    finally:
+        ex.close()
+    assert got["dies"].status == "failed"
+    assert got["after"].status == "succeeded" and got["after"].value == pytest.approx(0.0)
+
+
+def test_a_hung_experiment_times_out_and_the_campaign_goes_on(tmp_path, store_url):
+    """x1 > 0.6 hangs for an hour; the pool kills that worker after 1.5 s and records timed_out."""
+    path = write_campaign(tmp_path, slow_campaign("hangs", "{kind: local, workers: 2, timeout: 1.5}",
+                                                  hang_above=0.6, budget=8))
+    store = Store(store_url)
+    t0 = time.monotonic()
+    with Engine(load_campaign(path), store) as engine:
+        report = engine.run(poll_interval=0.05)
+    took = time.monotonic() - t0
+    exps = store.experiments(engine.id)
+    timed_out = [e for e in exps if e.status == "timed_out"]
+    assert report.status == "completed" and len(exps) == 8
+    assert timed_out, "the Sobol design has points with x1 > 0.6, which hang"
+    for e in timed_out:
+        assert e.params["x1"] > 0.6 and "executor timeout of 1.5 s" in e.error
+    for e in exps:
+        assert e.status in FINAL
+        if e.status == "succeeded":
+            assert e.params["x1"] <= 0.6 and e.value == pytest.approx(expected(e.params["x1"], e.params["x2"]))
+    assert took < 600  # an hour-long hang did not hold the campaign
+
+
+def test_experiments_are_marked_running_while_the_pool_runs_them(tmp_path, store_url):
+    path = write_campaign(tmp_path, slow_campaign("marks", "{kind: local, workers: 2}", seconds=1.5,
+                                                  budget=2, batch_size=2, initial=2))
+    store = Store(store_url)
+    with Engine(load_campaign(path), store) as engine:
+        engine.step()  # writes and submits the initial design
+        seen = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not engine.step().done:
+            seen |= {e.status for e in store.experiments(engine.id)}
+            time.sleep(0.05)
+    assert "running" in seen
+    assert {e.status for e in store.experiments(engine.id)} == {"succeeded"}
+
+
+@pytest.mark.parametrize("block, field, fragment", [
+    ("{kind: dask}", "executor", "needs address"),
+    ("{kind: local, address: local}", "executor", "applies to kind: dask only"),
+    ("{kind: inline, timeout: 5}", "executor", "cannot enforce a timeout"),
+    ("{kind: local, workers: 0}", "executor.workers", "greater than or equal to 1"),
+    ("{kind: threads}", "executor.kind", "local"),
+])
+def test_executor_config_errors_name_the_field(tmp_path, block, field, fragment):
+    path = write_campaign(tmp_path, slow_campaign("bad", block))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert any(p.path == field and fragment in p.message for p in err.value.problems), err.value.problems
+
+
+def test_an_executor_for_an_asynchronous_oracle_is_a_config_error(tmp_path):
+    text = slow_campaign("async", "{kind: local}").replace('"oracles_for_tests:Slow"', '"oracles_for_tests:Async"')
+    text = text.replace("params: {seconds: 0.0, hang_above: 2.0}", "params: {}")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(write_campaign(tmp_path, text))
+    assert any(p.path == "executor" and "asynchronous" in p.message for p in err.value.problems)
+
+
+def test_changing_the_executor_of_a_stored_campaign_is_allowed(tmp_path, store_url):
+    store = Store(store_url)
+    first = write_campaign(tmp_path, slow_campaign("move", "{kind: inline}", budget=6, initial=4), "a.yaml")
+    with Engine(load_campaign(first), store) as engine:
+        engine.run(max_steps=2)  # the initial design is evaluated and recorded here; step 1's pair is not
+    second = write_campaign(tmp_path, slow_campaign("move", "{kind: local, workers: 1}", budget=6, initial=4), "b.yaml")
+    with Engine(load_campaign(second), store) as engine:
+        report = engine.run(poll_interval=0.05)
+    exps = store.experiments(engine.id)
+    assert report.status == "completed" and report.n_observed == 6
+    pids = {e.outputs["pid"] for e in exps}
+    assert os.getpid() in pids and len(pids) == 2  # four here, and step 1's pair again in the pool's worker
+
+
+# ----------------------------------------------------------------------------- Dask on loopback
+
+
+@pytest.fixture
+def dask_cluster():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    client = Client(cluster)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_dask_local_cluster_keeps_the_contract():
+    ex = DaskExecutor(recipe(seconds=0.2), address="local", workers=2, timeout=None)
+    try:
+        assert ex.address.startswith("tcp://127.0.0.1:")
+        worker_pids = set(ex._client.run(os.getpid).values())
+        results = check_oracle(ex, batch(4), timeout=120, poll_budget=2.0)
+    finally:
+        ex.close()
+    for i in range(4):
+        r = results[f"e{i}"]
+        assert r.status == "succeeded" and r.value == pytest.approx(expected(0.1 * i))
+        assert r.outputs["pid"] in worker_pids
+    assert len(worker_pids) == 2
+
+
+def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
+    cluster, _ = dask_cluster
+    ex = DaskExecutor(recipe(hang_above=0.5), address=cluster.scheduler_address, workers=None, timeout=1.0)
+    try:
+        ex.submit([Experiment("hangs", {"x1": 0.9, "x2": 0.5}), Experiment("fine", {"x1": 0.3, "x2": 0.5})])
+        got = {}
+        deadline = time.monotonic() + 60
+        while len(got) < 2 and time.monotonic() < deadline:
+            got.update({r.experiment_id: r for r in ex.poll()})
+            time.sleep(0.05)
+    finally:
+        ex.close()
+    assert got["fine"].status == "succeeded"
+    assert got["hangs"].status == "timed_out" and "executor timeout" in got["hangs"].error
+
+
+@pytest.mark.parametrize("allowed_failures", [3, 0])
+def test_killing_a_dask_worker_mid_batch_loses_no_experiment(tmp_path, store_url, allowed_failures):
+    """A worker is SIGKILLed while the batch runs. With Dask's default policy its task reruns on another
+    worker; with allowed-failures 0 the experiment is failed with KilledWorker and then retried by the
+    campaign's own policy. Either way every experiment ends recorded, none stays in flight."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        executor = f"{{kind: dask, address: '{cluster.scheduler_address}'}}"
+        path = write_campaign(tmp_path, slow_campaign("killed", executor, seconds=2.0, budget=6, batch_size=4,
+                                                      initial=4, extra="failures: {retries: 1, max_failure_rate: 0.9}"
+                                                      ).replace("failures: {max_failure_rate: 0.9}\n", ""))
+        store = Store(store_url)
+        with Engine(load_campaign(path), store) as engine:
+            engine.step()  # four experiments go to the two workers
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and sum(len(v) for v in client.processing().values()) < 4:
+                time.sleep(0.05)
+            time.sleep(0.5)  # both workers are inside an experiment now
+            victim, pid = next(iter(client.run(os.getpid).items()))
+            victim_tasks = set(client.processing()[victim])
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 240
+            report = engine.step()
+            while not report.done and time.monotonic() < deadline:
+                time.sleep(0.1)
+                report = engine.step()
+        exps = store.experiments(engine.id)
+    finally:
+        client.close()
+        cluster.close()
+    assert victim_tasks, "the killed worker was running something"
+    assert report.done and report.status == "completed"
+    assert all(e.status in FINAL for e in exps), [(e.id, e.status) for e in exps]
+    first = [e for e in exps if e.step == 0 and not e.retry_of]
+    assert len(first) == 4
+    failed = [e for e in exps if e.status == "failed"]
+    if allowed_failures == 0:
+        assert failed and all("KilledWorker" in e.error for e in failed)
+        retried = {e.retry_of for e in exps if e.retry_of}
+        assert {e.id for e in failed} <= retried  # the campaign's retry policy took over
+    else:
+        assert not failed and all(e.status == "succeeded" for e in first)
