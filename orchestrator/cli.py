@@ -330,8 +330,9 @@ def list_plugins() -> None:
     from .plugins import all_installed
 
     table = Table(title="installed plugins", title_justify="left")
-    for col in ("group", "kind", "source", "description"):
-        table.add_column(col)
+    for col in ("group", "kind", "source"):
+        table.add_column(col, no_wrap=True)  # names are what a user types or installs: never cut them short
+    table.add_column("description")
     for info in all_installed():
         table.add_row(info.role, info.kind, info.source, info.description())
     console.print(table)
