@@ -94,3 +94,9 @@ def test_the_plugin_keeps_the_oracle_contract(installed):
                            failing=Experiment("bad", {"temperature": -1.0, "time": 10.0}))
     assert 0 < results["a"].value < 1 and "conversion" in results["a"].outputs
     assert "temperature must be > 0 K" in results["bad"].error
+
+
+def test_the_readme_shows_the_example_exactly_as_it_is():
+    readme = (ROOT / "README.md").read_text()
+    code = (EXAMPLE / "looplab_reactor" / "oracle.py").read_text()
+    assert f"```python\n{code}```" in readme, "README's 'Write an oracle plugin' copy differs from oracle.py"
