@@ -152,7 +152,8 @@ class SyncOracle:
     config, so an instance must not rely on state set up by another process.
     ``default_executor`` is what a campaign without an ``executor:`` block
     gets; cheap oracles (a table lookup, an analytic function) say ``inline``,
-    meaning: evaluate in the engine's process at submit time.
+    meaning: evaluate in the engine's process at submit time. ``default_timeout``
+    (seconds) applies when the campaign sets no ``executor.timeout``.
 
     Used on its own (``oracle.submit`` / ``oracle.poll``), the base class
     evaluates in the calling process, which is what tests and notebooks want.
@@ -160,6 +161,7 @@ class SyncOracle:
 
     objective: str = "value"
     default_executor: ClassVar[str] = "local"
+    default_timeout: ClassVar[float | None] = None  # seconds, when the campaign's executor.timeout is not set
 
     def __init__(self) -> None:
         self._done: dict[str, Result] = {}

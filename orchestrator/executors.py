@@ -22,7 +22,7 @@ it for later experiments, and runs an experiment through
 :func:`oracles.base.run_experiment`, so a plugin's exception or garbage return
 value becomes a failed result in the same way everywhere.
 
-Timeouts: the local pool kills a worker whose experiment runs past
+Timeouts (``timeout``, else the oracle class's ``default_timeout``, else none): the local pool kills a worker whose experiment runs past
 ``timeout`` seconds (and starts a fresh one); the experiment is recorded as
 ``timed_out``. Dask cannot kill a running task, so there the experiment is
 recorded as timed out ``timeout`` seconds after submission and its future is
@@ -267,7 +267,8 @@ def build_oracle(oracle_class: type, config: BaseModel, context: OracleContext, 
     if kind in ("none", "inline"):
         return plugins.build(oracle_class, config, context)
     recipe = OracleRecipe.of(oracle_class, config, context)
-    timeout = spec.timeout if spec is not None else None
+    timeout = spec.timeout if spec is not None and spec.timeout is not None else getattr(
+        oracle_class, "default_timeout", None)
     workers = spec.workers if spec is not None else None
     if kind == "local":
         return LocalExecutor(recipe, workers=workers or min(os.cpu_count() or 1, 4), timeout=timeout)
