@@ -256,3 +256,41 @@ def test_killing_a_dask_worker_mid_batch_loses_no_experiment(tmp_path, store_url
         assert {e.id for e in failed} <= retried  # the campaign's retry policy took over
     else:
         assert not failed and all(e.status == "succeeded" for e in first)
+
+
+def test_an_emt_campaign_batch_runs_on_a_two_worker_dask_cluster(tmp_path, store_url):
+    """The live EMT oracle on a real LocalCluster (loopback, 2 worker processes): a batch of four relaxations,
+    each equal to the same calculation done in this process."""
+    from oracles.ase_emt import EMTConfig, EMTOracle
+
+    params = {"repeat": [2, 1, 1], "relax": True, "relax_cell": False, "fmax": 0.05}
+    text = f"""
+name: emt-dask
+seed: 4
+space:
+  parameters:
+    - {{name: x_Cu, type: float, low: 0, high: 1}}
+    - {{name: x_Ag, type: float, low: 0, high: 1}}
+    - {{name: x_Au, type: float, low: 0, high: 1}}
+  constraints: [{{type: sum, parameters: [x_Cu, x_Ag, x_Au], total: 1.0}}]
+objective: {{name: mixing_energy, goal: min}}
+oracle: {{kind: ase-emt, params: {params}}}
+acquisition: {{kind: ei, batch_size: 4}}
+initial: {{n: 4, method: sobol}}
+budget: {{max_experiments: 8}}
+executor: {{kind: dask, address: local, workers: 2}}
+"""
+    store = Store(store_url)
+    with Engine(load_campaign(write_campaign(tmp_path, text)), store) as engine:
+        assert engine.oracle.address.startswith("tcp://127.0.0.1:")
+        dask_pids = set(engine.oracle._client.run(os.getpid).values())
+        report = engine.run(poll_interval=0.05)
+    exps = store.experiments(engine.id)
+    assert report.status == "completed" and len(exps) == 8
+    assert all(e.status == "succeeded" for e in exps), [e.error for e in exps]
+    assert {e.outputs["worker_pid"] for e in exps} <= dask_pids and len(dask_pids) == 2
+    here = EMTOracle(config=EMTConfig(**params), inputs=("x_Cu", "x_Ag", "x_Au"))
+    for e in exps:
+        mine = here.evaluate_experiment(Experiment(e.id, e.params, campaign="emt-dask"))
+        assert e.value == pytest.approx(mine["mixing_energy"], abs=1e-9)
+        assert e.outputs["decoration_hash"] == mine["decoration_hash"]  # same structure, seeded by the id
