@@ -1,6 +1,6 @@
 """The ``looplab`` command line (typer + rich).
 
-Commands: run, validate, schema, status, export, plugins. User errors print one
+Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot. User errors print one
 line per problem and exit with code 2; they never show a traceback.
 """
 
@@ -35,7 +35,7 @@ err_console = Console(stderr=True, highlight=False, markup=False)
 def _error_line(line: str) -> None:
     err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
-StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL [default: $LOOPLAB_STORE or sqlite:///looplab.db]")
+StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 
 
 def _fail(exc: LooplabError) -> None:
@@ -160,6 +160,9 @@ def run(
         with progress:
             task = progress.add_task(spec.name, total=spec.budget.max_experiments, best="-")
             engine = Engine(campaign, st, campaign_row=row)
+            describe = getattr(engine.oracle, "describe", None)
+            if callable(describe) and not quiet:
+                console.print(f"experiments run in: {describe()}", soft_wrap=True)
 
             def on_step(r) -> None:
                 done = r.n_observed + r.n_failed
@@ -366,6 +369,35 @@ def benchmark(
         _fail(exc)
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing was written")
+        raise typer.Exit(130)
+
+
+# ----------------------------------------------------------------------------- mock robot
+
+mock_robot_app = typer.Typer(no_args_is_help=True, help="The mock lab robot: a simulated instrument behind an HTTP API.")
+app.add_typer(mock_robot_app, name="mock-robot")
+
+
+@mock_robot_app.command("serve")
+def mock_robot_serve(
+    port: int = typer.Option(8765, help="TCP port (0: any free port)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default; the API has no auth)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="robot config YAML (default: Branin on 2 stations, real-time clock)"),
+    db: Optional[Path] = typer.Option(None, help="SQLite file of the robot's jobs (default: the config's db, "
+                                                 "else ./mock-robot.db)"),
+) -> None:
+    """Run the mock robot until interrupted; prints where it listens and where its API docs are."""
+    from oracles.robot.config import RobotConfigError
+    from oracles.robot.server import serve
+
+    try:
+        serve(config_path=config, host=host, port=port, db=db)
+    except RobotConfigError as exc:
+        for line in exc.lines:
+            _error_line(line)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
         raise typer.Exit(130)
 
 

@@ -168,6 +168,10 @@ class LocalExecutor(_FutureOracle):
         # spawn, not fork: the engine's process may hold TensorFlow's threads, which fork does not copy safely
         self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
 
+    def describe(self) -> str:
+        limit = f", timeout {self.timeout:g} s" if self.timeout else ""
+        return f"local process pool, {self.workers} worker(s){limit}"
+
     def _start(self, experiment: Experiment) -> Any:
         return self._pool.schedule(evaluate_in_worker, args=(self.recipe, experiment), timeout=self.timeout)
 
@@ -215,6 +219,12 @@ class DaskExecutor(_FutureOracle):
             raise LooplabError(f"executor.address: cannot reach the Dask scheduler at '{address}' ({exc}); "
                                "start it (dask scheduler / dask worker) or use address: local") from None
         self.address = self._client.scheduler.address
+
+    def describe(self) -> str:
+        n = len(self._client.scheduler_info().get("workers", {}))
+        limit = f", timeout {self.timeout:g} s" if self.timeout else ""
+        where = "a LocalCluster" if self._cluster is not None else "the cluster"
+        return f"dask: {where} at {self.address}, {n} worker(s){limit}"
 
     def _start(self, experiment: Experiment) -> Any:
         # the key makes a resubmission of the same id (after a restart of the engine) the same task

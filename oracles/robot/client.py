@@ -1,0 +1,540 @@
+"""Sends experiments to a lab robot's HTTP API (the mock robot, or an instrument with the same API).
+
+An asynchronous oracle: ``submit`` hands experiments to the robot and returns,
+``poll`` collects the ones that finished. It is written for an unreliable
+instrument and never raises into the engine:
+
+* **submit** asks the robot which ids it already has (``GET /jobs?ids=``) and
+  posts only the others, so an engine restart (which submits every in-flight
+  experiment again) never posts an id twice. Connection errors, timeouts and
+  5xx answers are retried with exponential back-off (``retries``, ``backoff``,
+  bounded by ``max_submit_seconds``); every attempt asks again which ids the
+  robot has, so a post whose answer was lost is not repeated either. If the
+  robot stays unreachable the experiments wait in an *outbox* that each later
+  poll tries to deliver; only after ``outbox_deadline`` seconds are they
+  reported failed, with the reason.
+* **poll** makes one short request per 50 outstanding ids (``poll_timeout``, no
+  retry loop) and returns each finished job's Result exactly once. An
+  unreachable robot means ``[]`` and one warning per outage. A malformed answer
+  (not JSON, a missing field, a value that is not a finite number) is logged and
+  asked again on later polls; after ``max_malformed`` malformed answers the
+  experiment is reported failed with the reason. A job the robot no longer
+  knows (its database was replaced) goes back to the outbox.
+* **cancel** removes an experiment from the outbox, or asks the robot to cancel
+  it (one attempt now, retried on later polls if the robot is unreachable).
+
+Faulted jobs become ``Result(status="failed", error=<the robot's reason>)``;
+cancelled ones ``"cancelled"``. The objective is the job's ``value``; outputs
+hold the robot's outputs plus its station and timings (lab seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..base import ConfigProblem, Experiment, OracleContext, Result
+
+log = logging.getLogger("looplab.oracles.robot")
+
+CHUNK = 50  # ids per GET /jobs?ids=... (keeps URLs short)
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+class _Transient(Exception):
+    """The robot did not answer usefully this time (connection, timeout, 5xx); try again later."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, answered: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.answered = answered  # the robot answered (5xx, 429, 408): busy rather than gone
+
+
+class _Malformed(Exception):
+    """The robot answered, but the answer makes no sense."""
+
+
+class _Refused(Exception):
+    """The robot refused the request (4xx): asking again will not help."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class _Waiting:
+    experiment: Experiment
+    since: float  # monotonic time it entered the outbox
+    last_error: str = ""
+
+
+@dataclass
+class _Strikes:
+    count: int = 0
+    reason: str = ""
+
+
+class RobotOracle:
+    """Runs experiments on a lab robot over HTTP (the mock robot or a real one); retries, never loses one."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        url: str = Field(default="http://127.0.0.1:8765", description="the robot's base URL (http or https)")
+        timeout: float = Field(default=5.0, gt=0, le=600, description="seconds per request while submitting")
+        poll_timeout: float = Field(default=2.0, gt=0, le=600,
+                                    description="seconds per request while polling or cancelling (never retried "
+                                                "inside a poll)")
+        retries: int = Field(default=3, ge=0, le=50, description="extra attempts of a submit after a connection "
+                                                                 "error, timeout or 5xx")
+        backoff: float = Field(default=0.25, ge=0, le=600, description="seconds before the first retry; doubles "
+                                                                       "with each retry")
+        backoff_max: float = Field(default=4.0, ge=0, le=3600, description="longest wait between two retries")
+        max_submit_seconds: float = Field(default=15.0, gt=0, le=3600,
+                                          description="a submit gives up retrying after this long (the experiments "
+                                                      "stay in the outbox)")
+        outbox_deadline: float = Field(default=600.0, gt=0,
+                                       description="seconds an experiment may wait for an unreachable robot before "
+                                                   "it is reported failed")
+        max_malformed: int = Field(default=5, ge=1, le=1000,
+                                   description="malformed answers about an experiment before it is reported failed")
+
+        @field_validator("url")
+        @classmethod
+        def _url(cls, url: str) -> str:
+            return check_url(url)
+
+        @model_validator(mode="after")
+        def _backoff(self) -> RobotOracle.Config:
+            if self.backoff > self.backoff_max:
+                raise ValueError(f"backoff ({self.backoff:g}) is larger than backoff_max ({self.backoff_max:g})")
+            return self
+
+    def __init__(self, *, url: str = "http://127.0.0.1:8765", timeout: float = 5.0, poll_timeout: float = 2.0,
+                 retries: int = 3, backoff: float = 0.25, backoff_max: float = 4.0, max_submit_seconds: float = 15.0,
+                 outbox_deadline: float = 600.0, max_malformed: int = 5, campaign: str = "", objective: str = "value",
+                 transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.url = check_url(url)
+        self.timeout = timeout
+        self.poll_timeout = poll_timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.max_submit_seconds = max_submit_seconds
+        self.outbox_deadline = outbox_deadline
+        self.max_malformed = max_malformed
+        self.campaign = campaign
+        self.objective = objective
+        self._transport = transport
+        self._clock = clock
+        self._sleep = sleep
+        self._client: httpx.Client | None = None
+        self._outbox: dict[str, _Waiting] = {}  # not yet accepted by the robot
+        self._accepted: dict[str, Experiment] = {}  # the robot has them; results not yet delivered
+        self._ready: dict[str, Result] = {}  # results to hand out at the next poll
+        self._delivered: set[str] = set()
+        self._cancels: set[str] = set()  # cancellations the robot has not confirmed
+        self._strikes: dict[str, _Strikes] = {}
+        self._running: set[str] = set()  # accepted ids the robot said are running
+        self._down_since: float | None = None
+        self._last_warning = -math.inf
+
+    @classmethod
+    def from_config(cls, config: RobotOracle.Config, context: OracleContext) -> RobotOracle:
+        return cls(**config.model_dump(), campaign=context.campaign, objective=context.objective)
+
+    @classmethod
+    def check_config(cls, config: RobotOracle.Config, *, spec: Any, base_dir: Any) -> list[ConfigProblem]:
+        problems = []
+        if config.timeout > config.max_submit_seconds:
+            problems.append(ConfigProblem("max_submit_seconds", f"is shorter than one request's timeout "
+                                          f"({config.max_submit_seconds:g} < {config.timeout:g})"))
+        return problems
+
+    # -- the protocol ------------------------------------------------------------------------------
+
+    def submit(self, experiments: Sequence[Experiment]) -> None:
+        """Hand experiments to the robot; returns once it accepted them or retrying ran out (never raises)."""
+        now = self._clock()
+        for e in experiments:
+            if e.id in self._delivered or e.id in self._ready or e.id in self._accepted or e.id in self._outbox:
+                continue  # idempotent
+            self._outbox[e.id] = _Waiting(e, now)
+        if self._outbox:
+            self._deliver(retry=True)
+
+    def poll(self) -> list[Result]:
+        """Finished results, each once; returns quickly whether or not the robot answers (never raises)."""
+        try:
+            reachable = self._deliver(retry=False) if self._outbox else True
+            if reachable:  # a robot that did not answer just now is not asked again in the same poll
+                for i in list(self._cancels):
+                    self._cancel_on_robot(i)
+                self._collect()
+        except Exception:  # never raise into the engine; what is ready is still handed out
+            log.exception("robot oracle: unexpected error while polling %s", self.url)
+        out = [r for i, r in self._ready.items() if i not in self._delivered]
+        self._delivered.update(r.experiment_id for r in out)
+        self._ready.clear()
+        return out
+
+    def cancel(self, experiment_id: str) -> None:
+        """Best effort: an experiment still in the outbox is dropped; one on the robot is cancelled there."""
+        if experiment_id in self._outbox:
+            del self._outbox[experiment_id]
+            self._done(Result(experiment_id, "cancelled", error="cancelled before the robot accepted it"))
+        elif experiment_id in self._accepted:
+            try:
+                self._cancel_on_robot(experiment_id)
+            except Exception:  # best effort, never raised into the engine
+                log.exception("robot oracle: unexpected error while cancelling %s", experiment_id)
+
+    def job_ids(self) -> dict[str, str]:
+        """Robot job id of every experiment the robot accepted and has not finished (the robot uses the id)."""
+        return {i: i for i in self._accepted}
+
+    def running_ids(self) -> list[str]:
+        """Experiments the robot reported as running (at the last poll), so the store can say so."""
+        return [i for i in self._running if i in self._accepted]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.url, transport=self._transport, timeout=self.timeout,
+                                        headers={"user-agent": "looplab-robot-oracle/1"})
+        return self._client
+
+    def _request(self, method: str, path: str, *, timeout: float, **kw: Any) -> httpx.Response:
+        try:
+            response = self._http().request(method, path, timeout=timeout, **kw)
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"no answer within {timeout:g} s ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise _Transient(f"HTTP {response.status_code}: {_detail(response)}", _retry_after(response),
+                             answered=True)
+        if response.status_code >= 400:
+            raise _Refused(response.status_code, f"HTTP {response.status_code}: {_detail(response)}")
+        return response
+
+    def _jobs(self, ids: list[str], timeout: float) -> tuple[dict[str, dict], list[str]]:
+        """The robot's jobs among ``ids``: (well-formed jobs by id, problems with items naming no id)."""
+        response = self._request("GET", "/jobs", params={"ids": ",".join(ids)}, timeout=timeout)
+        items = _json_list(response)
+        jobs: dict[str, dict] = {}
+        orphans: list[str] = []
+        for k, item in enumerate(items):
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                jobs[item["id"]] = item
+            else:
+                orphans.append(f"jobs[{k}] is not a job with an id (got {_short(item)})")
+        return jobs, orphans
+
+    # -- submitting -------------------------------------------------------------------------------------
+
+    def _deliver(self, *, retry: bool) -> bool:
+        """Move outbox experiments to the robot: retried with back-off inside submit, one attempt inside poll.
+
+        Returns False if the robot could not be reached at all (no answer, not even a 5xx).
+        """
+        reachable = True
+        started = self._clock()
+        delay = self.backoff
+        attempts = 1 + (self.retries if retry else 0)
+        timeout = self.timeout if retry else self.poll_timeout
+        for attempt in range(attempts):
+            try:
+                self._deliver_once(timeout)
+                self._up()
+                break
+            except _Transient as exc:
+                reason, answered = exc.reason, exc.answered
+                wait = min(max(delay, exc.retry_after or 0.0), self.backoff_max)
+            except (_Malformed, _Refused) as exc:  # a refused GET /jobs?ids= counts as a malformed answer
+                reason, answered = f"malformed answer: {exc}", True
+                for i in list(self._outbox):
+                    self._strike(i, reason)
+                wait = min(delay, self.backoff_max)
+            except Exception as exc:  # never raise into the engine: keep the experiments, say why
+                reason, answered = f"{type(exc).__name__}: {exc}", False
+                log.exception("robot oracle: unexpected error while submitting to %s", self.url)
+                wait = min(delay, self.backoff_max)
+            for w in self._outbox.values():
+                w.last_error = reason
+            last = attempt + 1 == attempts
+            if last or self._clock() - started + wait > self.max_submit_seconds:
+                self._down(reason, answered)
+                reachable = answered
+                break
+            log.debug("robot at %s: %s; retrying in %.2f s", self.url, reason, wait)
+            self._sleep(wait)
+            delay *= 2
+        self._expire_outbox()
+        return reachable
+
+    def _deliver_once(self, timeout: float) -> None:
+        ids = list(self._outbox)
+        for chunk in _chunks(ids, CHUNK):
+            known, _ = self._jobs(chunk, timeout)  # ask first: never post an id the robot has
+            for i in chunk:
+                if i in known:
+                    self._accept(i)
+            unknown = [self._outbox[i].experiment for i in chunk if i in self._outbox]
+            if not unknown:
+                continue
+            body = {"experiments": [{"id": e.id, "params": dict(e.params), "campaign": e.campaign or self.campaign}
+                                    for e in unknown]}
+            try:
+                response = self._request("POST", "/jobs", json=body, timeout=timeout)
+            except _Refused as exc:
+                if len(unknown) > 1:  # find out which experiment the robot objects to
+                    for e in unknown:
+                        self._post_one(e, timeout)
+                    continue
+                self._fail_refused(unknown[0], str(exc))
+                continue
+            _json_list(response)  # a 2xx answer that makes no sense: the next attempt asks which ids it has
+            for e in unknown:
+                self._accept(e.id)
+
+    def _post_one(self, e: Experiment, timeout: float) -> None:
+        body = {"experiments": [{"id": e.id, "params": dict(e.params), "campaign": e.campaign or self.campaign}]}
+        try:
+            self._request("POST", "/jobs", json=body, timeout=timeout)
+        except _Refused as exc:
+            self._fail_refused(e, str(exc))
+            return
+        self._accept(e.id)
+
+    def _fail_refused(self, e: Experiment, reason: str) -> None:
+        self._outbox.pop(e.id, None)
+        self._done(Result(e.id, "failed", error=f"the robot refused the experiment: {reason}"))
+
+    def _accept(self, experiment_id: str) -> None:
+        waiting = self._outbox.pop(experiment_id, None)
+        if waiting is not None and experiment_id not in self._ready:
+            self._accepted[experiment_id] = waiting.experiment
+
+    def _expire_outbox(self) -> None:
+        now = self._clock()
+        for i, w in list(self._outbox.items()):
+            if now - w.since >= self.outbox_deadline:
+                del self._outbox[i]
+                self._done(Result(i, "failed", error=f"the robot at {self.url} did not accept the experiment within "
+                                                     f"outbox_deadline = {self.outbox_deadline:g} s; last error: "
+                                                     f"{w.last_error or 'unknown'}"))
+
+    # -- polling -------------------------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        for chunk in _chunks(list(self._accepted), CHUNK):
+            try:
+                jobs, orphans = self._jobs(chunk, self.poll_timeout)
+            except _Transient as exc:
+                self._down(exc.reason, exc.answered)
+                return
+            except (_Malformed, _Refused) as exc:
+                for i in chunk:
+                    self._strike(i, f"malformed answer to GET /jobs: {exc}")
+                continue
+            self._up()
+            for i in chunk:
+                job = jobs.get(i)
+                if job is None:
+                    if orphans:
+                        self._strike(i, "; ".join(orphans[:3]))
+                    else:
+                        self._lost(i)
+                    continue
+                try:
+                    result = self._to_result(i, job)
+                except _Malformed as exc:
+                    self._strike(i, str(exc))
+                    continue
+                self._strikes.pop(i, None)
+                if result is None and job.get("status") == "running":
+                    self._running.add(i)
+                if result is not None:
+                    self._running.discard(i)
+                    self._accepted.pop(i, None)
+                    self._cancels.discard(i)
+                    self._done(result)
+
+    def _lost(self, experiment_id: str) -> None:
+        e = self._accepted.pop(experiment_id)
+        log.warning("the robot at %s no longer knows experiment %s (was its database replaced?); submitting it again",
+                    self.url, experiment_id)
+        self._outbox[experiment_id] = _Waiting(e, self._clock())
+
+    def _to_result(self, experiment_id: str, job: dict) -> Result | None:
+        status = job.get("status")
+        if status not in JOB_STATUSES:
+            raise _Malformed(f"status {_short(status)} is not one of {', '.join(JOB_STATUSES)}")
+        if status in ("queued", "running"):
+            return None
+        outputs = job.get("outputs", {})
+        if outputs is None:
+            outputs = {}
+        if not isinstance(outputs, dict):
+            raise _Malformed(f"outputs must be an object (got {_short(outputs)})")
+        outputs = dict(outputs)
+        for key in ("station", "submitted_at", "started_at", "finished_at"):
+            if job.get(key) is not None:
+                outputs.setdefault(key if key == "station" else f"robot_{key}", job[key])
+        error = job.get("error")
+        if error is not None and not isinstance(error, str):
+            raise _Malformed(f"error must be a string (got {_short(error)})")
+        if status == "succeeded":
+            if "value" not in job:
+                raise _Malformed("a succeeded job without a value")
+            value = job["value"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise _Malformed(f"value {_short(value)} is not a finite number")
+            return Result(experiment_id, "succeeded", value=float(value), outputs=outputs)
+        if status == "failed":
+            return Result(experiment_id, "failed", outputs=outputs,
+                          error=error or "the robot reported a failure without a reason")
+        return Result(experiment_id, "cancelled", outputs=outputs, error=error or "cancelled on the robot")
+
+    def _strike(self, experiment_id: str, reason: str) -> None:
+        s = self._strikes.setdefault(experiment_id, _Strikes())
+        s.count += 1
+        s.reason = reason
+        log.warning("robot at %s: malformed answer about %s (%d of %d allowed): %s", self.url, experiment_id,
+                    s.count, self.max_malformed, reason)
+        if s.count >= self.max_malformed:
+            self._accepted.pop(experiment_id, None)
+            self._outbox.pop(experiment_id, None)
+            self._strikes.pop(experiment_id, None)
+            self._done(Result(experiment_id, "failed",
+                              error=f"the robot's answer about this experiment was malformed {s.count} times "
+                                    f"(max_malformed = {self.max_malformed}); last: {reason}"))
+
+    # -- cancelling -------------------------------------------------------------------------------------
+
+    def _cancel_on_robot(self, experiment_id: str) -> None:
+        try:
+            response = self._request("DELETE", f"/jobs/{experiment_id}", timeout=self.poll_timeout)
+        except _Transient as exc:
+            self._cancels.add(experiment_id)
+            log.info("robot at %s: could not cancel %s now (%s); will try again", self.url, experiment_id,
+                        exc.reason)
+            return
+        except _Refused as exc:
+            self._cancels.discard(experiment_id)
+            if exc.status == 404 and experiment_id in self._accepted:
+                self._accepted.pop(experiment_id)
+                self._done(Result(experiment_id, "cancelled", error="cancelled (the robot did not know the job)"))
+            return  # 409: it already finished; the next poll reports how
+        self._cancels.discard(experiment_id)
+        try:
+            job = response.json()
+            result = self._to_result(experiment_id, job) if isinstance(job, dict) else None
+        except (ValueError, _Malformed):
+            result = None  # the next poll asks again
+        if result is not None and experiment_id in self._accepted:
+            self._accepted.pop(experiment_id)
+            self._done(result)
+
+    # -- bookkeeping ----------------------------------------------------------------------------------
+
+    def _done(self, result: Result) -> None:
+        if result.experiment_id not in self._delivered:
+            self._ready.setdefault(result.experiment_id, result)
+
+    def _down(self, reason: str, answered: bool = False) -> None:
+        """One warning per outage (repeated each minute); a robot that answers 5xx is warned about
+        only once that has lasted 5 s (one 503 is routine for a busy instrument)."""
+        now = self._clock()
+        if self._down_since is None:
+            self._down_since = now
+        if answered and now - self._down_since < 5.0:
+            log.info("robot at %s: %s; retrying", self.url, reason)
+            return
+        if now - self._last_warning >= 60.0:
+            self._last_warning = now
+            log.warning("robot at %s unreachable (%s); %d experiment(s) waiting in the outbox, %d awaiting results; "
+                        "retrying on later polls", self.url, reason, len(self._outbox), len(self._accepted))
+
+    def _up(self) -> None:
+        if self._down_since is not None:
+            if self._last_warning > -math.inf:
+                log.warning("robot at %s reachable again after %.1f s", self.url, self._clock() - self._down_since)
+            self._down_since = None
+            self._last_warning = -math.inf
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def check_url(url: str) -> str:
+    """The robot's base URL without a trailing slash; ValueError saying what is wrong."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"'{url}' is not a valid URL ({exc}); expected e.g. http://127.0.0.1:8765") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"'{url}' must start with http:// or https:// (e.g. http://127.0.0.1:8765)")
+    if not parts.hostname:
+        raise ValueError(f"'{url}' names no host (e.g. http://127.0.0.1:8765)")
+    if parts.query or parts.fragment:
+        raise ValueError(f"'{url}' must be a base URL without ?query or #fragment")
+    del port
+    return text.rstrip("/")
+
+
+def _chunks(items: list, n: int):
+    for k in range(0, len(items), n):
+        yield items[k:k + n]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except Exception:
+        detail = None
+    if detail is None:
+        detail = response.text[:200] or response.reason_phrase
+    return detail if isinstance(detail, str) else _short(detail, 200)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _json_list(response: httpx.Response) -> list:
+    try:
+        body = response.json()
+    except ValueError:
+        raise _Malformed(f"not JSON (got {_short(response.text)})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
+        raise _Malformed(f"expected an object with a 'jobs' list (got {_short(body)})")
+    return body["jobs"]
