@@ -143,3 +143,14 @@ def test_export_to_an_unwritable_path_is_a_clear_error(finished, tmp_path):
 def test_running_a_folder_says_so(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder, not a campaign file" in result.output
+
+
+def test_a_run_that_fits_the_gp_prints_nothing_on_stderr(tmp_path):
+    """TensorFlow's C++ start-up chatter (oneDNN, CUDA notices) must not reach the user's terminal."""
+    store = f"sqlite:///{tmp_path / 'quiet.db'}"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LOOPLAB_TF_LOGS"}
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(CAMPAIGNS / "branin_gp_ei.yaml"),
+                          "--store", store, "--max-steps", "2", "--quiet"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", out.stderr

@@ -542,6 +542,9 @@ class _Fitter:
     backend: str = "numpy"
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
+        from .tf_quiet import import_tensorflow
+
+        import_tensorflow()  # first, so TensorFlow's C++ start-up chatter goes nowhere (see tf_quiet)
         import gpflow
         import tensorflow as tf
 

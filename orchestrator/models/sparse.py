@@ -299,6 +299,9 @@ class _SGPRModel:
     _cache_lock = threading.Lock()
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
+        from .tf_quiet import import_tensorflow
+
+        import_tensorflow()  # first, so TensorFlow's C++ start-up chatter goes nowhere (see tf_quiet)
         import gpflow
         import tensorflow as tf
 
