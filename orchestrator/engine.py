@@ -125,6 +125,7 @@ class Engine:
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
         self.proposer = Proposer(campaign)
         self._marked_running: set[str] = set()
+        self._marked_submitted: set[str] = set()
         self._model = None
         self._model_n = -1
         self._resubmit_in_flight()
@@ -160,7 +161,10 @@ class Engine:
             return
         self.oracle.submit(self._to_oracle(exps))
         job_ids = getattr(self.oracle, "job_ids", None)
-        self.store.mark_submitted([e.id for e in exps], job_ids() if callable(job_ids) else None)
+        if callable(job_ids):  # the oracle says which it accepted; the rest stay 'proposed' until it does
+            self._mark_accepted()
+        else:
+            self.store.mark_submitted([e.id for e in exps])
 
     def _resubmit_in_flight(self) -> None:
         pending = self.store.experiments(self.id, IN_FLIGHT)
@@ -168,6 +172,16 @@ class Engine:
             log.info("campaign=%s resubmitting %d in-flight experiment(s) after a restart",
                      self.spec.name, len(pending))
             self._submit(pending)
+
+    def _mark_accepted(self) -> None:
+        """An oracle with ``job_ids()`` (the robot) reports what its instrument accepted: mark those
+        submitted, with their job ids. An experiment it still holds back (the robot was unreachable)
+        stays ``proposed``, which is the truth, and is marked once the instrument takes it."""
+        ids = self.oracle.job_ids()
+        fresh = {i: j for i, j in ids.items() if i not in self._marked_submitted}
+        if fresh:
+            self.store.mark_submitted(list(fresh), fresh)
+            self._marked_submitted.update(fresh)
 
     def _mark_running(self) -> None:
         """Oracles that know which experiments have started (executors do) move them to ``running``."""
@@ -198,6 +212,8 @@ class Engine:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results) if results else []
+        if callable(getattr(self.oracle, "job_ids", None)):
+            self._mark_accepted()
         self._mark_running()
         exps = self.store.experiments(self.id)
         status, message = self._stop_rules(exps)

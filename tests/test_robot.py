@@ -769,3 +769,30 @@ def test_robot_restart_and_campaign_sigkill_lose_nothing_and_post_nothing_twice(
     assert in_flight and all(done[i]["status"] in ("succeeded", "failed") for i in in_flight), \
         "a job in flight when the robot was killed was lost"
     assert any(j["status"] == "failed" for j in jobs)
+
+
+def test_experiments_the_robot_has_not_accepted_stay_proposed_until_it_does(robots, tmp_path):
+    """The robot is down when the campaign starts: its first batch waits in the oracle's outbox and the store
+    says 'proposed' (not 'submitted'); once the robot is up, the batch is accepted and marked submitted."""
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import Engine
+    from orchestrator.store import Store
+
+    r = robots(robot_lab(seed=2, speedup=50), name="latebot", start=False)
+    path = robot_campaign(tmp_path, r.url, name="late", budget=6)
+    spec = yaml.safe_load(path.read_text())
+    spec["oracle"]["params"].update(retries=0, max_submit_seconds=2, timeout=0.5)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    store = Store(f"sqlite:///{tmp_path / 'late.db'}")
+    with Engine(load_campaign(path), store) as engine:
+        engine.step()
+        first = store.experiments(engine.id)
+        assert len(first) == 6 and {e.status for e in first} == {"proposed"}
+        r.start()
+        wait_for(lambda: engine.step() and {e.status for e in store.experiments(engine.id)} != {"proposed"},
+                 30, "the robot to accept the batch")
+        accepted = [e for e in store.experiments(engine.id) if e.status != "proposed"]
+        assert accepted and all(e.job_id == e.id for e in accepted if e.status in ("submitted", "running"))
+        report = engine.run(poll_interval=0.05)
+    assert report.status == "completed"
+    assert [j["posts"] for j in r.jobs()] == [1] * 6
