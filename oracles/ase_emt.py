@@ -279,6 +279,9 @@ class _OneBlasThread:
         self._limiter = None
         try:
             if not _BLAS:
+                # scipy.linalg brings its own OpenBLAS, which the cell filter uses; load it first, or
+                # the controller (a snapshot of the libraries loaded now) would not limit it
+                import scipy.linalg  # noqa: F401
                 from threadpoolctl import ThreadpoolController
 
                 _BLAS.append(ThreadpoolController())
