@@ -33,6 +33,16 @@ def batch(n: int, prefix: str = "e") -> list[Experiment]:
     return [Experiment(f"{prefix}{i}", {"x1": 0.1 * i, "x2": 0.5}) for i in range(n)]
 
 
+def collect(ex, n: int, timeout: float = 60) -> dict:
+    """Poll ``ex`` until ``n`` results are in (or ``timeout`` s): {experiment_id: Result}."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got.update({r.experiment_id: r for r in ex.poll()})
+        time.sleep(0.05)
+    return got
+
+
 def slow_campaign(name: str, executor: str, *, seconds: float = 0.0, hang_above: float = 2.0,
                   budget: int = 8, batch_size: int = 2, initial: int = 4, extra: str = "") -> str:
     return f"""
@@ -76,11 +86,7 @@ def test_local_pool_replaces_a_dead_worker_and_goes_on():
     try:
         ex.submit([Experiment("dies", {"x1": -1.0, "x2": 0.5})])
         ex.submit([Experiment("after", {"x1": 0.3, "x2": 0.5})])
-        got = {}
-        deadline = time.monotonic() + 60
-        while len(got) < 2 and time.monotonic() < deadline:
-            got.update({r.experiment_id: r for r in ex.poll()})
-            time.sleep(0.05)
+        got = collect(ex, 2)
     finally:
         ex.close()
     assert got["dies"].status == "failed"
@@ -197,11 +203,7 @@ def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
     ex = DaskExecutor(recipe(hang_above=0.5), address=cluster.scheduler_address, workers=None, timeout=1.0)
     try:
         ex.submit([Experiment("hangs", {"x1": 0.9, "x2": 0.5}), Experiment("fine", {"x1": 0.3, "x2": 0.5})])
-        got = {}
-        deadline = time.monotonic() + 60
-        while len(got) < 2 and time.monotonic() < deadline:
-            got.update({r.experiment_id: r for r in ex.poll()})
-            time.sleep(0.05)
+        got = collect(ex, 2)
     finally:
         ex.close()
     assert got["fine"].status == "succeeded"
