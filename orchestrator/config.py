@@ -17,6 +17,7 @@ such as ``space.parameters[1].high``; :func:`load_campaign` raises one
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -221,6 +222,16 @@ class ExecutorSpec(_Strict):
         "dask only: the scheduler, tcp://host:8786, or 'local' to start a LocalCluster on loopback"))
     timeout: float | None = Field(default=None, gt=0, description=(
         "seconds one experiment may run before it is recorded as timed_out (local: the worker is killed)"))
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, address: str | None) -> str | None:
+        if address is None or address == "local":
+            return address
+        if not re.fullmatch(r"([a-z][a-z0-9+]*://)?[^\s:/]+:\d{1,5}", address):
+            raise ValueError(f"'{address}' is not a scheduler address; write tcp://host:8786 (host and port), "
+                             "or local to start a LocalCluster")
+        return address
 
     @model_validator(mode="after")
     def _fits_kind(self) -> "ExecutorSpec":

@@ -231,7 +231,7 @@ class DaskExecutor(_FutureOracle):
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             if self._cluster is not None:
                 self._cluster.close()
             raise LooplabError(f"executor.address: cannot reach the Dask scheduler at '{address}' ({exc}); "

@@ -136,6 +136,8 @@ def test_experiments_are_marked_running_while_the_pool_runs_them(tmp_path, store
     ("{kind: inline, timeout: 5}", "executor", "cannot enforce a timeout"),
     ("{kind: local, workers: 0}", "executor.workers", "greater than or equal to 1"),
     ("{kind: threads}", "executor.kind", "local"),
+    ("{kind: dask, address: 'localhost:notaport'}", "executor.address", "not a scheduler address"),
+    ("{kind: dask, address: 'tcp://'}", "executor.address", "tcp://host:8786"),
 ])
 def test_executor_config_errors_name_the_field(tmp_path, block, field, fragment):
     path = write_campaign(tmp_path, slow_campaign("bad", block))
