@@ -278,4 +278,5 @@ def test_sqlite_store_is_in_wal_mode_and_keeps_model_snapshots(tmp_path, store_u
     import json
 
     state = json.loads(snaps[-1][0])
-    assert state["schema_version"] == 1 and len(state["lengthscales"]) == 3
+    # a 3-input pool: the GP's kernel sees x_Cu, x_Ag, x_Au and their 3 pairwise products (interactions: auto)
+    assert state["schema_version"] == 1 and state["interactions"] is True and len(state["lengthscales"]) == 6

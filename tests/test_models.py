@@ -182,3 +182,54 @@ def test_continuous_selection_stays_on_the_constraint(gp):
     assert X.shape == (3, 3)
     np.testing.assert_allclose(X.sum(axis=1), 1.0, atol=1e-6)
     assert np.all(X >= -1e-9) and np.all(X <= 1 + 1e-9)
+
+
+# ----------------------------------------------------------------------------- interaction features
+
+
+def ridge(X):
+    """A ridge along x1 * x2 = 0.3: stationary in the product, not in x1 or x2."""
+    return np.exp(-((X[:, 0] * X[:, 1] - 0.3) ** 2) / 0.005)
+
+
+def test_interaction_features_learn_a_product_ridge_better():
+    rng = np.random.default_rng(3)
+    X, Xt = rng.random((40, 2)), rng.random((400, 2))
+    errors = {}
+    for mode in (False, True):
+        m = GPSurrogate(seed=0, interactions=mode).fit(X, ridge(X))
+        errors[mode] = float(np.sqrt(np.mean((m.predict(Xt)[0] - ridge(Xt)) ** 2)))
+        assert m.get_state()["interactions"] is mode
+        assert len(m.get_state()["lengthscales"]) == (3 if mode else 2)  # x1, x2, x1*x2
+    assert errors[True] < 0.7 * errors[False], errors
+
+
+def test_interaction_features_keep_every_prediction_path_consistent():
+    rng = np.random.default_rng(4)
+    X, Xs = rng.random((30, 3)), rng.random((50, 3))
+    m = GPSurrogate(seed=0, interactions="auto").fit(X, f(X))
+    assert len(m.get_state()["lengthscales"]) == 6  # 3 inputs + 3 products
+    mean, var = m.predict(Xs)
+    pool = m.pool_posterior(Xs)
+    pm, pv = pool.predict()
+    assert np.allclose(pm, mean) and np.allclose(pv, var)
+    pool.condition(7)
+    cm, cv = m.condition(Xs[7:8]).predict(Xs)
+    assert np.allclose(pool.predict()[0], cm, atol=1e-8) and np.allclose(pool.predict()[1], cv, atol=1e-8)
+    bm, bv, _ = m.predict_bound(Xs)
+    assert np.allclose(bm, mean) and np.all(bv >= var - 1e-9)
+    m.fit(np.vstack([X, Xs[:1]]), f(np.vstack([X, Xs[:1]])))  # warm start from the 6-dimensional state
+    assert len(m.get_state()["lengthscales"]) == 6
+    five = GPSurrogate(seed=0, interactions="auto").fit(rng.random((20, 5)), rng.random(20))
+    assert five.get_state()["interactions"] is False  # auto: only up to 4 inputs
+
+
+@pytest.mark.parametrize("pool, n_inputs, expected", [(True, 3, True), (True, 4, True), (True, 5, False),
+                                                      (False, 3, False), (True, 1, False)])
+def test_interactions_auto_is_on_for_pools_of_two_to_four_inputs_only(pool, n_inputs, expected):
+    from orchestrator.models.base import ModelContext
+
+    m = GPSurrogate.from_config(GPSurrogate.Config(), ModelContext(seed=0, n_inputs=n_inputs, pool=pool))
+    assert m.interactions is expected
+    assert GPSurrogate.from_config(GPSurrogate.Config(interactions=True),
+                                   ModelContext(seed=0, n_inputs=n_inputs, pool=pool)).interactions is True

@@ -48,6 +48,7 @@ class ModelContext:
 
     seed: int
     n_inputs: int
+    pool: bool = False  # the campaign chooses among the candidates of a pool (a CSV), not a continuous space
 
 
 class ModelError(LooplabError):
