@@ -547,14 +547,11 @@ class _Fitter:
     backend: str = "numpy"
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
-        from .tf_quiet import import_tensorflow
-
-        import_tensorflow()  # first, so TensorFlow's C++ start-up chatter goes nowhere (see tf_quiet)
+        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
+        # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         import gpflow
         import tensorflow as tf
-
-        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
-        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         self._gpr = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
         self._gpr_params: tuple | None = None  # the parameters last copied into the GPflow model
         self.lock = threading.Lock()

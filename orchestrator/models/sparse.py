@@ -299,14 +299,11 @@ class _SGPRModel:
     _cache_lock = threading.Lock()
 
     def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
-        from .tf_quiet import import_tensorflow
-
-        import_tensorflow()  # first, so TensorFlow's C++ start-up chatter goes nowhere (see tf_quiet)
+        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
+        # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         import gpflow
         import tensorflow as tf
-
-        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
-        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
         self.Z = gpflow.Parameter(np.zeros((1, dim)), shape=[None, dim])
         self.model = gpflow.models.SGPR((self.X, self.Y), self.kernel, gpflow.inducing_variables.InducingPoints(self.Z),
                                         likelihood=self.likelihood)
