@@ -215,6 +215,74 @@ def _fmt_param(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+# ----------------------------------------------------------------------------- daemon
+
+
+@app.command()
+def daemon(
+    directory: Path = typer.Argument(..., help="folder of campaign YAML files (new, changed and removed files "
+                                               "are picked up while it runs)"),
+    store: Optional[str] = StoreOpt,
+    workers: int = typer.Option(2, help="campaigns stepped at the same time (threads)"),
+    interval: float = typer.Option(1.0, help="seconds between two ticks of one campaign (each tick polls, records "
+                                             "and proposes)"),
+    rescan: float = typer.Option(5.0, help="seconds between two scans of the folder"),
+    exit_when_done: bool = typer.Option(False, "--exit-when-done",
+                                        help="exit once every campaign has ended (default: keep watching)"),
+    log_file: Optional[Path] = typer.Option(None, help="also write the log lines to this file"),
+) -> None:
+    """Run every campaign in a folder at once, until stopped (Ctrl-C or SIGTERM); safe to kill and restart."""
+    import signal
+
+    from .daemon import Daemon
+
+    # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file))
+    for h in handlers:
+        h.setFormatter(fmt)
+    root = logging.getLogger("looplab")
+    for h in handlers:
+        h.setLevel(logging.INFO)
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    d = None
+    try:
+        d = Daemon(directory, _store(store), interval=interval, workers=workers, rescan=rescan,
+                   exit_when_done=exit_when_done)
+        signal.signal(signal.SIGTERM, lambda *_: d.stopping.set())
+        d.start()
+        try:
+            d.wait()
+        except KeyboardInterrupt:
+            pass
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    finally:
+        if d is not None:
+            d.stop()
+        for h in handlers:
+            root.removeHandler(h)
+    table = Table(title="daemon stopped: every result so far is in the store; start it again to resume",
+                  title_justify="left")
+    for col in ("campaign", "state", "experiments", "file"):
+        table.add_column(col)
+    notes = []
+    for r in d.summary():
+        c = r["counts"]
+        exps = (f"{sum(c.values())} ({c.get('succeeded', 0)} ok, "
+                f"{c.get('failed', 0) + c.get('timed_out', 0)} failed)") if c else "-"
+        table.add_row(r["campaign"] or "-", r["state"], exps, r["file"])
+        if r["message"]:
+            notes.append(f"{r['file']}: {r['message']}")
+    console.print(table)
+    for note in notes:
+        console.print(note, soft_wrap=True)
+
+
 # ----------------------------------------------------------------------------- status / export
 
 

@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+
+# one import at a time: descriptor 2 is process-wide, so a second thread redirecting it while the first
+# still has it pointed at /dev/null would "restore" /dev/null for good (the daemon steps campaigns in threads)
+_lock = threading.Lock()
+_done = False
 
 
 def import_tensorflow() -> None:
-    if "gpflow" in sys.modules or os.environ.get("LOOPLAB_TF_LOGS") == "1":
+    global _done
+    if _done or os.environ.get("LOOPLAB_TF_LOGS") == "1":
         return
+    with _lock:
+        if not _done:
+            _import_quietly()
+            _done = True
+
+
+def _import_quietly() -> None:
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1,0 +1,370 @@
+"""The daemon: every campaign file in a folder, run at once, for as long as it takes.
+
+``looplab daemon DIR --store URL`` watches ``DIR`` for campaign YAML files and
+drives each campaign with its own :class:`~orchestrator.engine.Engine` on an
+APScheduler ``BackgroundScheduler`` (3.x): one interval job per campaign, run
+on a thread pool of ``workers`` threads, never two ticks of one campaign at once
+(``max_instances=1``, missed ticks coalesced). A tick calls ``Engine.step`` until
+the campaign is waiting on experiments in flight, is done, or has had its time
+slice, so one slow campaign cannot starve the others.
+
+Nothing the daemon needs lives only in its memory: experiments are written to
+the store before they are dispatched and results as they arrive, exactly as
+with ``looplab run``. The scheduler's jobs are rebuilt from the folder at start
+(an APScheduler job store would only duplicate what the campaign files and the
+store already say), so a daemon that is killed (even with SIGKILL) and started
+again resumes every campaign without losing or repeating an experiment.
+
+The folder is rescanned every ``rescan`` seconds:
+
+- a new file starts a campaign (or resumes it, if the store already has it);
+- a changed file is reopened under the usual rules (budget, failure policy,
+  description and executor may change; anything else is refused, naming the
+  fields, and the campaign goes on with the file it had);
+- a removed file pauses its campaign (its state stays in the store);
+- a file with errors is reported once per version, with every problem, and
+  retried when it changes. It never stops the other campaigns.
+
+A campaign whose tick raises is retried on its next tick; after
+``MAX_TICK_ERRORS`` errors in a row it is paused until its file changes.
+One daemon per folder: a lock file (``.looplab-daemon.lock``) refuses a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, LooplabError
+
+log = logging.getLogger("looplab.daemon")
+
+LOCK_NAME = ".looplab-daemon.lock"
+MAX_TICK_ERRORS = 3
+PATTERNS = ("*.yaml", "*.yml")
+
+
+class DaemonError(LooplabError):
+    """The daemon cannot start (folder missing, another daemon running, bad settings)."""
+
+
+@dataclass
+class Entry:
+    """One campaign file as the daemon knows it."""
+
+    path: Path
+    mtime: float
+    name: str | None = None
+    engine: Any = None  # Engine while the campaign runs
+    state: str = "new"  # running | completed | stopped | paused | invalid
+    message: str = ""
+    errors: int = 0
+    steps: int = 0
+    warm: bool = False  # a model step has run (heavy imports done)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def active(self) -> bool:
+        return self.state == "running"
+
+
+class Daemon:
+    """Runs every campaign in ``directory`` against ``store`` (see the module docstring)."""
+
+    def __init__(self, directory: str | Path, store: Any, *, interval: float = 1.0, workers: int = 2,
+                 rescan: float = 5.0, slice_seconds: float = 5.0, exit_when_done: bool = False):
+        problems = []
+        if interval <= 0:
+            problems.append(f"--interval must be > 0 seconds (got {interval})")
+        if rescan <= 0:
+            problems.append(f"--rescan must be > 0 seconds (got {rescan})")
+        if workers < 1:
+            problems.append(f"--workers must be at least 1 (got {workers})")
+        if problems:
+            raise DaemonError("; ".join(problems))
+        self.directory = Path(directory).expanduser().resolve()
+        if not self.directory.is_dir():
+            raise DaemonError(f"DIR: '{directory}' is not a folder; give the folder that holds the campaign "
+                              "YAML files")
+        self.store = store
+        self.interval, self.workers, self.rescan = float(interval), int(workers), float(rescan)
+        self.slice_seconds = float(slice_seconds)
+        self.exit_when_done = exit_when_done
+        self.entries: dict[Path, Entry] = {}
+        self._entries_lock = threading.RLock()
+        self._scheduler: Any = None
+        self._lock_fd: int | None = None
+        self._scanned = threading.Event()
+        # each campaign's first model steps run one at a time: concurrent first imports of TensorFlow (or a
+        # plugin's own heavy libraries) from several threads are slow at best and can deadlock
+        self._warmup = threading.Lock()
+        self.stopping = threading.Event()
+
+    # -- start / stop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the folder's lock, scan it, and start the scheduler (returns at once)."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._take_lock()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(self.workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        # APScheduler reports a skipped run (the previous tick still busy) at WARNING; that is normal here
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        self._scheduler.start()
+        self._scheduler.add_job(self.scan, "interval", seconds=self.rescan, id="looplab-scan",
+                                next_run_time=_now())
+        log.info("daemon watching %s (store %s): %d worker thread(s), tick every %gs, rescan every %gs",
+                 self.directory, getattr(self.store, "url", self.store), self.workers, self.interval, self.rescan)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until stopped (or, with ``exit_when_done``, until every campaign has ended).
+        Returns True if it ended that way, False on timeout."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.stopping.is_set():
+            if self.exit_when_done and self._scanned.is_set() and self.all_done():
+                return True
+            if end is not None and time.monotonic() > end:
+                return False
+            self.stopping.wait(0.2)
+        return True
+
+    def stop(self) -> None:
+        """Stop scheduling, let running ticks finish, release executors and the lock."""
+        self.stopping.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        with self._entries_lock:
+            for e in self.entries.values():
+                self._close(e)
+        self._release_lock()
+
+    def all_done(self) -> bool:
+        with self._entries_lock:
+            return not any(e.active for e in self.entries.values())
+
+    def summary(self) -> list[dict]:
+        """One row per campaign file: name, state, message, counts from the store."""
+        rows = []
+        with self._entries_lock:
+            entries = sorted(self.entries.values(), key=lambda e: str(e.path))
+        for e in entries:
+            counts: dict = {}
+            if e.name is not None:
+                row = self.store.get_campaign(e.name)
+                if row is not None:
+                    counts = self.store.counts(row.id)
+            rows.append({"file": e.path.name, "campaign": e.name, "state": e.state, "message": e.message,
+                         "counts": counts, "steps": e.steps})
+        return rows
+
+    # -- the lock -------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        path = self.directory / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                other = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise DaemonError(f"another looplab daemon (pid {other}) is already running on {self.directory}; "
+                              f"stop it first (its lock is {path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            import fcntl
+
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the folder ------------------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Pick up new, changed and removed campaign files."""
+        try:
+            self._scan()
+        except Exception:  # never let the scan job die: the folder may be briefly unreadable
+            log.exception("scanning %s failed; retrying in %gs", self.directory, self.rescan)
+        finally:
+            self._scanned.set()
+
+    def _scan(self) -> None:
+        files = sorted({p.resolve() for pat in PATTERNS for p in self.directory.glob(pat) if p.is_file()})
+        with self._entries_lock:
+            for path in [p for p in self.entries if p not in files]:
+                e = self.entries.pop(path)
+                if e.active:
+                    log.warning("campaign=%s file %s was removed: campaign paused (its state stays in the "
+                                "store; put the file back to resume)", e.name, path.name)
+                self._unschedule(e)
+                with e.lock:
+                    self._close(e)
+            for path in files:
+                try:
+                    mtime = path.stat().st_mtime
+                except OSError:
+                    continue  # removed between glob and stat
+                e = self.entries.get(path)
+                if e is not None and e.mtime == mtime:
+                    continue
+                if e is None:
+                    e = self.entries[path] = Entry(path=path, mtime=mtime)
+                else:
+                    e.mtime = mtime
+                    log.info("file=%s changed: reopening", path.name)
+                self._open(e)
+
+    def _open(self, e: Entry) -> None:
+        from .config import load_campaign
+        from .engine import Engine, open_campaign
+
+        try:
+            campaign = load_campaign(e.path)
+        except ConfigError as exc:
+            self._refuse(e, exc.format())
+            return
+        except LooplabError as exc:
+            self._refuse(e, str(exc))
+            return
+        name = campaign.name
+        clash = [o for o in self.entries.values() if o is not e and o.name == name]
+        if clash:
+            self._refuse(e, f"name: campaign '{name}' is already run from {clash[0].path.name}; give each "
+                            "file its own campaign name")
+            return
+        with e.lock:
+            try:
+                row, resumed = open_campaign(self.store, campaign)
+            except ConfigError as exc:
+                self._refuse(e, exc.format())
+                return
+            except LooplabError as exc:
+                self._refuse(e, str(exc))
+                return
+            self._close(e)
+            e.name, e.errors = name, 0
+            if row.status in ("completed", "stopped"):
+                e.state, e.message = row.status, row.message or ""
+                log.info("campaign=%s file=%s is already %s (%s); raise its budget in the file to extend it",
+                         name, e.path.name, row.status, row.message or "")
+                self._unschedule(e)
+                return
+            try:
+                e.engine = Engine(campaign, self.store, campaign_row=row)
+            except LooplabError as exc:
+                self._refuse(e, str(exc))
+                return
+            e.state, e.message = "running", ""
+        counts = self.store.counts(row.id)
+        log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
+                 "resumed" if resumed else "started", sum(counts.values()))
+        self._schedule(e)
+
+    def _refuse(self, e: Entry, text: str) -> None:
+        """A file that cannot be run. A campaign already running goes on with the version it had."""
+        if e.engine is not None and e.active:
+            log.error("file=%s the changed file cannot be used; campaign %s goes on as it was:\n%s",
+                      e.path.name, e.name, text)
+            return
+        self._unschedule(e)
+        first = text.splitlines()[0] if text else "invalid"
+        e.state, e.message = "invalid", first.removeprefix(f"{e.path}: ")
+        log.error("file=%s cannot be run (fix it; the daemon retries when the file changes):\n%s", e.path.name, text)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _job_id(self, e: Entry) -> str:
+        return f"looplab-campaign:{e.path}"
+
+    def _schedule(self, e: Entry) -> None:
+        if self._scheduler is None:
+            return
+        self._scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
+                                replace_existing=True, next_run_time=_now())
+
+    def _unschedule(self, e: Entry) -> None:
+        if self._scheduler is None:
+            return
+        from apscheduler.jobstores.base import JobLookupError
+
+        try:
+            self._scheduler.remove_job(self._job_id(e))
+        except JobLookupError:
+            pass
+
+    @staticmethod
+    def _close(e: Entry) -> None:
+        if e.engine is not None:
+            try:
+                e.engine.close()
+            except Exception:  # an executor that fails to shut down must not block the others
+                log.exception("campaign=%s closing its executor failed", e.name)
+            e.engine = None
+
+    def tick(self, path: Path) -> None:
+        """Step one campaign until it waits on results, ends, or its time slice is used up."""
+        with self._entries_lock:
+            e = self.entries.get(path)
+        if e is None or self.stopping.is_set():
+            return
+        with e.lock, (self._warmup if not e.warm else contextlib.nullcontext()):
+            if e.engine is None or not e.active:
+                return
+            deadline = time.monotonic() + self.slice_seconds
+            try:
+                while not self.stopping.is_set():
+                    report = e.engine.step()
+                    e.errors = 0
+                    if report.proposed:
+                        e.steps += 1
+                    if report.source == "model":
+                        e.warm = True
+                    if report.done:
+                        e.state, e.message = report.status, report.message
+                        log.info("campaign=%s %s: %s; %d succeeded, %d failed, best %s", e.name, report.status,
+                                 report.message, report.n_observed, report.n_failed,
+                                 "none" if report.best is None else f"{report.best:.6g}")
+                        self._close(e)
+                        break
+                    if not report.proposed and not report.recorded:
+                        break  # waiting on experiments in flight: the next tick polls again
+                    if time.monotonic() > deadline:
+                        break
+            except Exception as exc:  # noqa: BLE001 - one campaign's failure must not stop the others
+                e.errors += 1
+                what = str(exc) if isinstance(exc, LooplabError) else f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, LooplabError):
+                    log.error("campaign=%s step failed (%d in a row): %s", e.name, e.errors, what)
+                else:
+                    log.exception("campaign=%s step failed (%d in a row)", e.name, e.errors)
+                if e.errors >= MAX_TICK_ERRORS:
+                    e.state, e.message = "paused", f"{e.errors} failed steps in a row: {what}"
+                    log.error("campaign=%s paused after %d failed steps in a row; every result so far is in "
+                              "the store. Fix the cause and touch %s to resume", e.name, e.errors, e.path.name)
+                    self._close(e)
+        if not e.active:
+            self._unschedule(e)
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)

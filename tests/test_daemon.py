@@ -1,0 +1,247 @@
+"""The daemon: several campaigns at once on APScheduler, safe to kill, watching its folder.
+
+Real threads, a real SQLite file, real GPflow fits; the kill test SIGKILLs a real
+`looplab daemon` process. Every campaign run by the daemon must propose exactly
+what `Engine.run` proposes on its own (same ids, params and values): running
+alongside others, or being killed and restarted, changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, alloy_yaml
+from orchestrator.config import load_campaign
+from orchestrator.daemon import Daemon, DaemonError
+from orchestrator.engine import Engine
+from orchestrator.store import Store
+
+BRANIN = """
+name: {name}
+seed: 3
+space:
+  parameters:
+    - {{name: x1, type: float, low: -5.0, high: 10.0}}
+    - {{name: x2, type: float, low: 0.0, high: 15.0}}
+objective: {{name: value, goal: min}}
+oracle: {{kind: function, params: {{function: branin}}}}
+model: {{kind: gp}}
+acquisition: {{kind: ei, batch_size: 2}}
+initial: {{n: 4, method: sobol}}
+budget: {{max_experiments: {budget}}}
+"""
+
+
+def reference(path: Path, tmp_path: Path) -> list[tuple]:
+    """(id, params, value) of an uninterrupted `Engine.run` of the file, on its own store."""
+    store = Store(f"sqlite:///{tmp_path / ('ref-' + path.stem + '.db')}")
+    campaign = load_campaign(path)
+    with Engine(campaign, store) as engine:
+        engine.run(poll_interval=0.01)
+    row = store.get_campaign(campaign.name)
+    return [(e.id, e.params, e.value) for e in store.experiments(row.id)]
+
+
+def stored(store: Store, name: str) -> list[tuple]:
+    row = store.get_campaign(name)
+    return [(e.id, e.params, e.value) for e in store.experiments(row.id)] if row else []
+
+
+def same(a: list[tuple], b: list[tuple]) -> bool:
+    """Same ids, params and values, floats to 1e-6 relative (in one process the daemon's threads give the
+    solo run's numbers; across processes a continuous optimum may differ in the last digits)."""
+    if [x[0] for x in a] != [x[0] for x in b]:
+        return False
+    for (_, pa, va), (_, pb, vb) in zip(a, b):
+        if pa.keys() != pb.keys() or any(pa[k] != pytest.approx(pb[k], rel=1e-6, abs=1e-9) for k in pa):
+            return False
+        if va != pytest.approx(vb, rel=1e-6, abs=1e-9):
+            return False
+    return True
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def records():
+    h = Records()
+    root = logging.getLogger("looplab")
+    old = root.level
+    root.addHandler(h)
+    root.setLevel(logging.INFO)
+    yield h
+    root.removeHandler(h)
+    root.setLevel(old)
+
+
+def wait_for(cond, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_two_campaigns_at_once_match_their_solo_runs(tmp_path, records):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    alloy = folder / "alloy.yaml"
+    alloy.write_text(alloy_yaml(name="alloy-d", seed=4, budget=16))
+    branin = folder / "branin.yaml"
+    branin.write_text(BRANIN.format(name="branin-d", budget=14))
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+
+    d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.5, exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=240), "the campaigns did not finish"
+    finally:
+        d.stop()
+
+    for path, name in ((alloy, "alloy-d"), (branin, "branin-d")):
+        got = stored(store, name)
+        assert same(got, reference(path, tmp_path)), f"{name}: the daemon proposed differently from a solo run"
+        assert store.get_campaign(name).status == "completed"
+    assert [r["state"] for r in d.summary()] == ["completed", "completed"]
+
+    steps = [line for line in records.lines if " step=" in line and "source=model" in line]
+    assert steps and all("fit_s=" in s and "acq_s=" in s for s in steps)
+    # they ran at the same time: the alloy's steps are not all before or all after branin's
+    order = [("alloy-d" in s) for s in steps]
+    first_b, last_b = order.index(False), len(order) - 1 - order[::-1].index(False)
+    assert any(order[first_b:last_b]), "the campaigns ran one after the other"
+
+
+def test_bad_files_are_reported_and_changes_are_picked_up(tmp_path, records):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    good = folder / "good.yaml"
+    good.write_text(alloy_yaml(name="good", seed=1, budget=10))
+    bad = folder / "bad.yaml"
+    bad.write_text(alloy_yaml(name="bad", seed=2, budget=10).replace("kind: ei", "kind: eei"))
+    twin = folder / "twin.yaml"
+    twin.write_text(alloy_yaml(name="good", seed=9, budget=10))
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+
+    d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("good") is not None
+                 and store.get_campaign("good").status == "completed")
+        text = "\n".join(records.lines)
+        assert "bad.yaml cannot be run" in text and "acquisition.kind" in text and "did you mean 'ei'" in text
+        assert "twin.yaml cannot be run" in text and "already run from good.yaml" in text
+        assert store.get_campaign("bad") is None
+
+        # fixing the file starts the campaign
+        bad.write_text(alloy_yaml(name="bad", seed=2, budget=10))
+        wait_for(lambda: store.get_campaign("bad") is not None and store.get_campaign("bad").status == "completed")
+
+        # raising a finished campaign's budget extends it; a forbidden change is refused, naming the field
+        good.write_text(alloy_yaml(name="good", seed=1, budget=14))
+        wait_for(lambda: len(stored(store, "good")) == 14 and store.get_campaign("good").status == "completed")
+        good.write_text(alloy_yaml(name="good", seed=7, budget=14))
+        wait_for(lambda: any("good.yaml" in s and "seed" in s for s in records.lines if "differs" in s
+                             or "cannot be run" in s))
+        assert len(stored(store, "good")) == 14
+    finally:
+        d.stop()
+    # extended to 14, the campaign is what a 14-experiment run would have been
+    solo = tmp_path / "solo"
+    solo.mkdir()
+    (solo / "good.yaml").write_text(alloy_yaml(name="good", seed=1, budget=14))
+    assert stored(store, "good") == reference(solo / "good.yaml", tmp_path)
+
+
+def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+    d = Daemon(folder, store, rescan=10)
+    d.start()
+    try:
+        with pytest.raises(DaemonError, match=f"already running on {folder}"):
+            Daemon(folder, store).start()
+        env = dict(os.environ, COLUMNS="200")
+        p = subprocess.run([sys.executable, "-m", "orchestrator", "daemon", str(folder), "--store",
+                            f"sqlite:///{tmp_path / 'daemon.db'}"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2
+        assert f"another looplab daemon (pid {os.getpid()}) is already running" in p.stderr
+        assert "Traceback" not in p.stderr
+    finally:
+        d.stop()
+    with pytest.raises(DaemonError, match="is not a folder"):
+        Daemon(tmp_path / "nope", store)
+    with pytest.raises(DaemonError, match="--interval must be > 0"):
+        Daemon(folder, store, interval=0)
+
+
+def count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("select count(*) from experiments").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    files = {"alloy-k": folder / "alloy.yaml", "branin-k": folder / "branin.yaml"}
+    files["alloy-k"].write_text(alloy_yaml(name="alloy-k", seed=6, budget=22))
+    files["branin-k"].write_text(BRANIN.format(name="branin-k", budget=20))
+    db = tmp_path / "daemon.db"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
+    cmd = [sys.executable, "-m", "orchestrator", "daemon", str(folder), "--store", f"sqlite:///{db}",
+           "--interval", "0.05"]
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while count(db) < 20 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the daemon ended before it could be killed:\n{proc.communicate()[1]}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = count(db)
+    assert 20 <= killed_at < 42, "nothing left to resume"
+    before = {name: [e for e in stored(Store(f"sqlite:///{db}"), name) if e[2] is not None] for name in files}
+
+    again = subprocess.Popen(cmd + ["--exit-when-done"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = again.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        again.send_signal(signal.SIGTERM)
+        _, err = again.communicate(timeout=60)
+        raise AssertionError(f"the restarted daemon did not finish; its log:\n{err[-4000:]}") from None
+    assert again.returncode == 0, err
+    assert "resumed with" in err  # at least one campaign was picked up midway
+
+    store = Store(f"sqlite:///{db}")
+    for name, path in files.items():
+        got = stored(store, name)
+        assert len({e[0] for e in got}) == len(got) and len(got) == (22 if name == "alloy-k" else 20)
+        assert all(e[2] is not None for e in got), "an experiment was lost"
+        assert got[:len(before[name])] == before[name], "a recorded result was changed or repeated"
+        ref = reference(path, tmp_path)
+        if name == "alloy-k":  # a pool: the picks are exactly those of a solo run
+            assert got == ref
+        else:  # continuous: same ids; the optimiser's last digits may differ between processes
+            assert [e[0] for e in got] == [e[0] for e in ref]
+            assert len({tuple(e[1].values()) for e in got}) == len(got)
