@@ -184,7 +184,9 @@ def test_same_experiment_id_same_structure_different_ids_different_decorations()
     first = make(**SMALL).evaluate(params, experiment_id="alloy-0003-00")
     again = make(**SMALL).evaluate(params, experiment_id="alloy-0003-00")  # a fresh instance, as in another worker
     assert again["decoration_hash"] == first["decoration_hash"]
-    assert again["mixing_energy"] == first["mixing_energy"]
+    # the same structure relaxes to the same energy; not bit for bit: BFGS's linear algebra can round
+    # differently in its last digits from one call to the next (seen once in CI: 1.1e-15 eV/atom apart)
+    assert again["mixing_energy"] == pytest.approx(first["mixing_energy"], rel=1e-9, abs=1e-12)
     # 32 atoms, single points: many decorations possible, so distinct ids give distinct structures
     quick = make(relax=False)
     outs = [quick.evaluate(comp(0.25, 0.25, 0.5), experiment_id=f"alloy-{i:04d}-00") for i in range(5)]
