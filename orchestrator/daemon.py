@@ -140,12 +140,17 @@ class Daemon:
     def stop(self) -> None:
         """Stop scheduling, let running ticks finish, release executors and the lock."""
         self.stopping.set()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            # not shutdown(wait=True): APScheduler holds its job-store lock while it waits, and a tick that
+            # is just finishing its campaign removes its own job, which needs that lock (a deadlock, seen
+            # when closing a process pool made the last tick slow). Waiting on each campaign's lock below
+            # lets running ticks end instead.
+            scheduler.shutdown(wait=False)
         with self._entries_lock:
             for e in self.entries.values():
-                self._close(e)
+                with e.lock:
+                    self._close(e)
         self._release_lock()
 
     def all_done(self) -> bool:
@@ -295,18 +300,20 @@ class Daemon:
         return f"looplab-campaign:{e.path}"
 
     def _schedule(self, e: Entry) -> None:
-        if self._scheduler is None:
+        scheduler = self._scheduler
+        if scheduler is None:
             return
-        self._scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
+        scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
                                 replace_existing=True, next_run_time=_now())
 
     def _unschedule(self, e: Entry) -> None:
-        if self._scheduler is None:
+        scheduler = self._scheduler
+        if scheduler is None:
             return
         from apscheduler.jobstores.base import JobLookupError
 
         try:
-            self._scheduler.remove_job(self._job_id(e))
+            scheduler.remove_job(self._job_id(e))
         except JobLookupError:
             pass
 

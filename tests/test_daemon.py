@@ -169,6 +169,32 @@ def test_bad_files_are_reported_and_changes_are_picked_up(tmp_path, records):
     assert stored(store, "good") == reference(solo / "good.yaml", tmp_path)
 
 
+def test_stopping_while_the_last_tick_closes_a_slow_executor_does_not_hang(tmp_path, monkeypatch):
+    """Regression: stop() once waited inside APScheduler's lock while the finishing tick removed its own
+    job (which needs that lock); closing a process pool (slow) in that tick made it hang for good."""
+    import threading
+
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "alloy.yaml").write_text(alloy_yaml(name="slow-close", seed=1, budget=8))
+    closing = threading.Event()
+
+    def slow_close(self) -> None:
+        closing.set()
+        time.sleep(1.0)
+
+    monkeypatch.setattr(Engine, "close", slow_close)
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, exit_when_done=True)
+    d.start()
+    stopper = threading.Thread(target=lambda: (closing.wait(120), d.stop()), daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "stop() hung while a tick was closing its campaign's executor"
+    assert store.get_campaign("slow-close").status == "completed"
+    assert len(stored(store, "slow-close")) == 8
+
+
 def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path):
     folder = tmp_path / "campaigns"
     folder.mkdir()
