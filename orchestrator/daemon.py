@@ -23,7 +23,9 @@ The folder is rescanned every ``rescan`` seconds:
   fields, and the campaign goes on with the file it had);
 - a removed file pauses its campaign (its state stays in the store);
 - a file with errors is reported once per version, with every problem, and
-  retried when it changes. It never stops the other campaigns.
+  retried when it changes. It never stops the other campaigns;
+- a campaign that another process is running (its lease in the store, see
+  ``Store.acquire_lease``) waits, and is tried again at every scan.
 
 A campaign whose tick raises is retried on its next tick; after
 ``MAX_TICK_ERRORS`` errors in a row it is paused until its file changes.
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, LooplabError
+from .errors import ConfigError, LeaseHeld, LooplabError
 
 log = logging.getLogger("looplab.daemon")
 
@@ -62,7 +64,7 @@ class Entry:
     mtime: float
     name: str | None = None
     engine: Any = None  # Engine while the campaign runs
-    state: str = "new"  # running | completed | stopped | paused | invalid
+    state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it)
     message: str = ""
     errors: int = 0
     steps: int = 0
@@ -155,7 +157,7 @@ class Daemon:
 
     def all_done(self) -> bool:
         with self._entries_lock:
-            return not any(e.active for e in self.entries.values())
+            return not any(e.active or e.state == "waiting" for e in self.entries.values())
 
     def summary(self) -> list[dict]:
         """One row per campaign file: name, state, message, counts from the store."""
@@ -274,6 +276,11 @@ class Daemon:
                 return
             try:
                 e.engine = Engine(campaign, self.store, campaign_row=row)
+            except LeaseHeld as exc:  # another process runs it: try again at the next scan
+                if e.state != "waiting":
+                    log.warning("campaign=%s file=%s waits: %s", name, e.path.name, exc)
+                e.state, e.message, e.mtime = "waiting", str(exc), -1.0
+                return
             except LooplabError as exc:
                 self._refuse(e, str(exc))
                 return

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -30,7 +32,7 @@ from . import executors, plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
 from .proposer import Proposer, step_rng
-from .store import IN_FLIGHT, Experiment, Store
+from .store import IN_FLIGHT, LEASE_TTL, Experiment, Store
 
 log = logging.getLogger("looplab.engine")
 
@@ -105,6 +107,18 @@ class Engine:
         self.store = store
         self.row = campaign_row or open_campaign(store, campaign)[0]
         self.id = self.row.id
+        # one process at a time runs a campaign: a second `run` or daemon on the same store is refused
+        # (a process that died, e.g. SIGKILLed, is taken over at once on the same host)
+        self._owner = {"host": socket.gethostname(), "pid": os.getpid()}
+        store.acquire_lease(self.id, **self._owner)
+        self._lease_renewed = time.monotonic()
+        try:
+            self._setup(campaign)
+        except BaseException:
+            store.release_lease(self.id, **self._owner)
+            raise
+
+    def _setup(self, campaign: Campaign) -> None:
         goal = self.spec.objective
         self.goal = goal.goal
         self.target = goal.target_value
@@ -196,9 +210,15 @@ class Engine:
     def close(self) -> None:
         """Release the oracle's executor (worker processes, a Dask client); in-flight work is abandoned,
         and resubmitted when the campaign runs again."""
-        close = getattr(self.oracle, "close", None)
-        if callable(close):
-            close()
+        try:
+            close = getattr(self.oracle, "close", None)
+            if callable(close):
+                close()
+        finally:
+            try:
+                self.store.release_lease(self.id, **self._owner)
+            except Exception:  # the store is unreachable: the lease lapses by itself
+                log.warning("campaign=%s could not release its lease in the store", self.spec.name)
 
     def __enter__(self) -> "Engine":
         return self
@@ -210,6 +230,9 @@ class Engine:
 
     def step(self) -> StepReport:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
+        if time.monotonic() - self._lease_renewed > LEASE_TTL / 4:
+            self.store.acquire_lease(self.id, **self._owner)
+            self._lease_renewed = time.monotonic()
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):

@@ -43,3 +43,7 @@ class ConfigError(LooplabError):
 
 class StoreError(LooplabError):
     """The state store cannot be opened or holds something unexpected."""
+
+
+class LeaseHeld(StoreError):
+    """Another live process is running this campaign (see ``Store.acquire_lease``)."""

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from .errors import StoreError
+from .errors import LeaseHeld, StoreError
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///looplab.db"
@@ -119,6 +119,31 @@ class StepRow(Base):
     proposed: Mapped[int] = mapped_column(Integer, default=0)
     source: Mapped[str] = mapped_column(String(20), default="model")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LeaseRow(Base):
+    """Which process runs a campaign: at most one at a time (a `looplab run` or a daemon)."""
+
+    __tablename__ = "leases"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    renewed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+LEASE_TTL = 120.0  # seconds without renewal after which another host may take a campaign over
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 @dataclass
@@ -215,6 +240,52 @@ class Store:
             fields["spec"] = _json_safe(fields["spec"])
         with self._session.begin() as s:
             s.execute(update(CampaignRow).where(CampaignRow.id == campaign_id).values(**fields))
+
+    # -- leases -----------------------------------------------------------------------
+
+    def acquire_lease(self, campaign_id: int, *, host: str, pid: int, ttl: float = LEASE_TTL) -> None:
+        """Take (or renew) the right to run the campaign, for process ``pid`` on ``host``.
+
+        Free, already ours, or held by a process that is gone (on this host: its pid no longer
+        exists; elsewhere: not renewed for ``ttl`` seconds) -> ours. Otherwise raise LeaseHeld.
+        """
+        from sqlalchemy.exc import IntegrityError
+
+        now = utcnow()
+        try:
+            with self._session.begin() as s:
+                row = s.get(LeaseRow, campaign_id, with_for_update=True)
+                if row is None:
+                    s.add(LeaseRow(campaign_id=campaign_id, host=host, pid=pid, acquired_at=now, renewed_at=now))
+                    return
+                ours = row.host == host and row.pid == pid
+                age = (now - row.renewed_at).total_seconds()
+                gone = (row.host == host and not _pid_alive(row.pid)) or age > ttl
+                if not ours and not gone:
+                    name = s.get(CampaignRow, campaign_id).name
+                    raise LeaseHeld(
+                        f"campaign '{name}' is being run by another process (pid {row.pid} on {row.host}, "
+                        f"since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC, last seen {age:.0f} s ago): a `looplab "
+                        "run` or `looplab daemon` on the same store. Stop that process first"
+                        + ("" if row.host == host else f"; if it is gone, its claim lapses {ttl:.0f} s after it "
+                                                       "was last seen"))
+                if not ours:
+                    row.host, row.pid, row.acquired_at = host, pid, now
+                row.renewed_at = now
+        except IntegrityError:  # another process inserted its lease between our read and our insert
+            self.acquire_lease(campaign_id, host=host, pid=pid, ttl=ttl)
+
+    def release_lease(self, campaign_id: int, *, host: str, pid: int) -> None:
+        with self._session.begin() as s:
+            row = s.get(LeaseRow, campaign_id)
+            if row is not None and row.host == host and row.pid == pid:
+                s.delete(row)
+
+    def lease(self, campaign_id: int) -> dict | None:
+        with self._session() as s:
+            row = s.get(LeaseRow, campaign_id)
+            return None if row is None else {"host": row.host, "pid": row.pid, "acquired_at": row.acquired_at,
+                                              "renewed_at": row.renewed_at}
 
     def list_campaigns(self) -> list[Campaign]:
         with self._session() as s:

@@ -271,3 +271,60 @@ def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path
             assert got == ref
         else:
             check_continuous(got, ref)
+
+
+def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
+    """The store's lease: a second process is refused while the first lives; a dead one is taken over."""
+    import socket
+
+    from orchestrator.errors import LeaseHeld
+
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    spec = folder / "alloy.yaml"
+    spec.write_text(alloy_yaml(name="leased", seed=2, budget=8))
+    db = tmp_path / "daemon.db"
+    store = Store(f"sqlite:///{db}")
+    from orchestrator.engine import open_campaign
+
+    row, _ = open_campaign(store, load_campaign(spec))
+    host, other = socket.gethostname(), os.getppid()  # the parent process: alive, and not us
+
+    store.acquire_lease(row.id, host=host, pid=other)
+    with pytest.raises(LeaseHeld, match=f"pid {other} on {host}"):
+        store.acquire_lease(row.id, host=host, pid=os.getpid())
+    store.acquire_lease(row.id, host=host, pid=other)  # renewing one's own lease is fine
+
+    # `looplab run` is refused with a clear error, and touches nothing
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(spec), "--store", f"sqlite:///{db}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert f"campaign 'leased' is being run by another process (pid {other} on {host}" in p.stderr
+    assert stored(store, "leased") == []
+
+    # the daemon waits for it, then runs it once the other process lets go
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, exit_when_done=True)
+    d.start()
+    try:
+        wait_for(lambda: any("leased" in s and "waits" in s for s in records.lines), timeout=30)
+        assert d.summary()[0]["state"] == "waiting"
+        store.release_lease(row.id, host=host, pid=other)
+        assert d.wait(timeout=120)
+    finally:
+        d.stop()
+    assert len(stored(store, "leased")) == 8
+    assert store.lease(row.id) is None  # released when the daemon closed the campaign
+
+    # a dead process's lease (same host) is taken over at once; another host's only once it lapses
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    store.acquire_lease(row.id, host=host, pid=int(dead))
+    store.acquire_lease(row.id, host=host, pid=os.getpid())
+    assert store.lease(row.id)["pid"] == os.getpid()
+    store.release_lease(row.id, host=host, pid=os.getpid())
+    store.acquire_lease(row.id, host="elsewhere", pid=1)
+    with pytest.raises(LeaseHeld, match="lapses 120 s after it was last seen"):
+        store.acquire_lease(row.id, host=host, pid=os.getpid())
+    store.acquire_lease(row.id, host=host, pid=os.getpid(), ttl=-1)  # as if 120 s had passed
+    assert store.lease(row.id)["host"] == host
