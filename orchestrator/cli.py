@@ -275,7 +275,8 @@ def daemon(
         c = r["counts"]
         exps = (f"{sum(c.values())} ({c.get('succeeded', 0)} ok, "
                 f"{c.get('failed', 0) + c.get('timed_out', 0)} failed)") if c else "-"
-        table.add_row(r["campaign"] or "-", r["state"], exps, r["file"])
+        state = "unfinished" if r["state"] == "running" else r["state"]  # the daemon stopped midway
+        table.add_row(r["campaign"] or "-", state, exps, r["file"])
         if r["message"]:
             notes.append(f"{r['file']}: {r['message']}")
     console.print(table)

@@ -245,11 +245,8 @@ class Daemon:
 
         try:
             campaign = load_campaign(e.path)
-        except ConfigError as exc:
-            self._refuse(e, exc.format())
-            return
         except LooplabError as exc:
-            self._refuse(e, str(exc))
+            self._refuse(e, _describe(exc))
             return
         name = campaign.name
         clash = [o for o in self.entries.values() if o is not e and o.name == name]
@@ -260,11 +257,8 @@ class Daemon:
         with e.lock:
             try:
                 row, resumed = open_campaign(self.store, campaign)
-            except ConfigError as exc:
-                self._refuse(e, exc.format())
-                return
             except LooplabError as exc:
-                self._refuse(e, str(exc))
+                self._refuse(e, _describe(exc))
                 return
             self._close(e)
             e.name, e.errors = name, 0
@@ -376,6 +370,11 @@ class Daemon:
                     self._close(e)
         if not e.active:
             self._unschedule(e)
+
+
+def _describe(exc: LooplabError) -> str:
+    """Every problem of a config error, one per line; otherwise the message."""
+    return exc.format() if isinstance(exc, ConfigError) else str(exc)
 
 
 def _now():

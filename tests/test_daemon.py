@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, alloy_yaml
+from test_kill_resume import count
 from orchestrator.config import load_campaign
 from orchestrator.daemon import Daemon, DaemonError
 from orchestrator.engine import Engine
@@ -217,14 +217,6 @@ def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path):
         Daemon(tmp_path / "nope", store)
     with pytest.raises(DaemonError, match="--interval must be > 0"):
         Daemon(folder, store, interval=0)
-
-
-def count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("select count(*) from experiments").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
 
 
 def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path):
