@@ -320,3 +320,29 @@ def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
         store.acquire_lease(row.id, host=host, pid=os.getpid())
     store.acquire_lease(row.id, host=host, pid=os.getpid(), ttl=-1)  # as if 120 s had passed
     assert store.lease(row.id)["host"] == host
+
+
+def test_a_campaign_that_keeps_failing_is_paused_and_the_others_go_on(tmp_path, records, monkeypatch):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(alloy_yaml(name="fine", seed=1, budget=8))
+    (folder / "bad.yaml").write_text(alloy_yaml(name="broken-step", seed=2, budget=8))
+    real_step = Engine.step
+
+    def step(self):
+        if self.spec.name == "broken-step":
+            raise RuntimeError("the instrument driver crashed")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=120)
+    finally:
+        d.stop()
+    states = {r["campaign"]: (r["state"], r["message"]) for r in d.summary()}
+    assert states["fine"][0] == "completed" and len(stored(store, "fine")) == 8
+    assert states["broken-step"] == ("paused", "3 failed steps in a row: RuntimeError: the instrument driver crashed")
+    assert any("campaign=broken-step paused after 3 failed steps" in s for s in records.lines)
