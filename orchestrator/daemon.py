@@ -67,7 +67,6 @@ class Entry:
     state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it)
     message: str = ""
     errors: int = 0
-    steps: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,7 +170,7 @@ class Daemon:
                 if row is not None:
                     counts = self.store.counts(row.id)
             rows.append({"file": e.path.name, "campaign": e.name, "state": e.state, "message": e.message,
-                         "counts": counts, "steps": e.steps})
+                         "counts": counts})
         return rows
 
     # -- the lock -------------------------------------------------------------------------
@@ -341,8 +340,6 @@ class Daemon:
                 while not self.stopping.is_set():
                     report = e.engine.step()
                     e.errors = 0
-                    if report.proposed:
-                        e.steps += 1
                     if report.source == "model":
                         e.warm = True
                     if report.done:
@@ -356,13 +353,11 @@ class Daemon:
                         break  # waiting on experiments in flight: the next tick polls again
                     if time.monotonic() > deadline:
                         break
-            except Exception as exc:  # noqa: BLE001 - one campaign's failure must not stop the others
+            except Exception as exc:
                 e.errors += 1
-                what = str(exc) if isinstance(exc, LooplabError) else f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, LooplabError):
-                    log.error("campaign=%s step failed (%d in a row): %s", e.name, e.errors, what)
-                else:
-                    log.exception("campaign=%s step failed (%d in a row)", e.name, e.errors)
+                ours = isinstance(exc, LooplabError)  # a user-facing error: its message says it all
+                what = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+                log.error("campaign=%s step failed (%d in a row): %s", e.name, e.errors, what, exc_info=not ours)
                 if e.errors >= MAX_TICK_ERRORS:
                     e.state, e.message = "paused", f"{e.errors} failed steps in a row: {what}"
                     log.error("campaign=%s paused after %d failed steps in a row; every result so far is in "

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, alloy_yaml
-from test_kill_resume import count
+from test_kill_resume import count, looplab
+
 from orchestrator.config import load_campaign
 from orchestrator.daemon import Daemon, DaemonError
 from orchestrator.engine import Engine
@@ -91,6 +91,15 @@ def records():
     root.setLevel(old)
 
 
+def campaign_folder(tmp_path: Path, **files: str) -> Path:
+    """tmp_path/campaigns holding one file per keyword (stem=YAML text)."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    for stem, text in files.items():
+        (folder / f"{stem}.yaml").write_text(text)
+    return folder
+
+
 def wait_for(cond, timeout: float = 120.0) -> None:
     end = time.monotonic() + timeout
     while not cond():
@@ -99,12 +108,9 @@ def wait_for(cond, timeout: float = 120.0) -> None:
 
 
 def test_two_campaigns_at_once_match_their_solo_runs(tmp_path, records):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    alloy = folder / "alloy.yaml"
-    alloy.write_text(alloy_yaml(name="alloy-d", seed=4, budget=16))
-    branin = folder / "branin.yaml"
-    branin.write_text(BRANIN.format(name="branin-d", budget=14))
+    folder = campaign_folder(tmp_path, alloy=alloy_yaml(name="alloy-d", seed=4, budget=16),
+                             branin=BRANIN.format(name="branin-d", budget=14))
+    alloy, branin = folder / "alloy.yaml", folder / "branin.yaml"
     store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
 
     d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.5, exit_when_done=True)
@@ -129,14 +135,10 @@ def test_two_campaigns_at_once_match_their_solo_runs(tmp_path, records):
 
 
 def test_bad_files_are_reported_and_changes_are_picked_up(tmp_path, records):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    good = folder / "good.yaml"
-    good.write_text(alloy_yaml(name="good", seed=1, budget=10))
-    bad = folder / "bad.yaml"
-    bad.write_text(alloy_yaml(name="bad", seed=2, budget=10).replace("kind: ei", "kind: eei"))
-    twin = folder / "twin.yaml"
-    twin.write_text(alloy_yaml(name="good", seed=9, budget=10))
+    folder = campaign_folder(tmp_path, good=alloy_yaml(name="good", seed=1, budget=10),
+                             bad=alloy_yaml(name="bad", seed=2, budget=10).replace("kind: ei", "kind: eei"),
+                             twin=alloy_yaml(name="good", seed=9, budget=10))
+    good, bad = folder / "good.yaml", folder / "bad.yaml"
     store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
 
     d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2)
@@ -174,9 +176,7 @@ def test_stopping_while_the_last_tick_closes_a_slow_executor_does_not_hang(tmp_p
     job (which needs that lock); closing a process pool (slow) in that tick made it hang for good."""
     import threading
 
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    (folder / "alloy.yaml").write_text(alloy_yaml(name="slow-close", seed=1, budget=8))
+    folder = campaign_folder(tmp_path, alloy=alloy_yaml(name="slow-close", seed=1, budget=8))
     closing = threading.Event()
 
     def slow_close(self) -> None:
@@ -196,8 +196,7 @@ def test_stopping_while_the_last_tick_closes_a_slow_executor_does_not_hang(tmp_p
 
 
 def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
+    folder = campaign_folder(tmp_path)
     store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
     d = Daemon(folder, store, rescan=10)
     d.start()
@@ -220,17 +219,13 @@ def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path):
 
 
 def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
+    folder = campaign_folder(tmp_path, alloy=alloy_yaml(name="alloy-k", seed=6, budget=22),
+                             branin=BRANIN.format(name="branin-k", budget=20))
     files = {"alloy-k": folder / "alloy.yaml", "branin-k": folder / "branin.yaml"}
-    files["alloy-k"].write_text(alloy_yaml(name="alloy-k", seed=6, budget=22))
-    files["branin-k"].write_text(BRANIN.format(name="branin-k", budget=20))
     db = tmp_path / "daemon.db"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
-    cmd = [sys.executable, "-m", "orchestrator", "daemon", str(folder), "--store", f"sqlite:///{db}",
-           "--interval", "0.05"]
+    args = ("daemon", str(folder), "--store", f"sqlite:///{db}", "--interval", "0.05")
 
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = looplab(*args)
     deadline = time.time() + 240
     while count(db) < 20 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -241,8 +236,7 @@ def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path
     assert 20 <= killed_at < 42, "nothing left to resume"
     before = {name: [e for e in stored(Store(f"sqlite:///{db}"), name) if e[2] is not None] for name in files}
 
-    again = subprocess.Popen(cmd + ["--exit-when-done"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    again = looplab(*args, "--exit-when-done")
     try:
         _, err = again.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -271,10 +265,8 @@ def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
 
     from orchestrator.errors import LeaseHeld
 
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
+    folder = campaign_folder(tmp_path, alloy=alloy_yaml(name="leased", seed=2, budget=8))
     spec = folder / "alloy.yaml"
-    spec.write_text(alloy_yaml(name="leased", seed=2, budget=8))
     db = tmp_path / "daemon.db"
     store = Store(f"sqlite:///{db}")
     from orchestrator.engine import open_campaign
@@ -323,10 +315,8 @@ def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
 
 
 def test_a_campaign_that_keeps_failing_is_paused_and_the_others_go_on(tmp_path, records, monkeypatch):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    (folder / "good.yaml").write_text(alloy_yaml(name="fine", seed=1, budget=8))
-    (folder / "bad.yaml").write_text(alloy_yaml(name="broken-step", seed=2, budget=8))
+    folder = campaign_folder(tmp_path, good=alloy_yaml(name="fine", seed=1, budget=8),
+                             bad=alloy_yaml(name="broken-step", seed=2, budget=8))
     real_step = Engine.step
 
     def step(self):
