@@ -233,3 +233,35 @@ def test_interactions_auto_is_on_for_pools_of_two_to_four_inputs_only(pool, n_in
     assert m.interactions is expected
     assert GPSurrogate.from_config(GPSurrogate.Config(interactions=True),
                                    ModelContext(seed=0, n_inputs=n_inputs, pool=pool)).interactions is True
+
+
+def test_single_threaded_blas_holds_in_every_thread():
+    """BLAS runs on one thread inside the GP whichever thread fits, also when another (still running)
+    thread set the limit first, as in the daemon: threadpoolctl >= 3.8 would otherwise ignore the
+    second thread's limit, and 2-thread OpenBLAS rounds differently (continuous campaigns drifted)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from orchestrator.models.gp import single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    entered, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with single_threaded_blas:
+            pass
+        entered.set()
+        release.wait(30)  # stays alive, like a daemon's worker thread
+
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        entered.wait(30)
+        with single_threaded_blas:
+            assert blas_threads() and set(blas_threads()) == {1}
+    finally:
+        release.set()
+        t.join()

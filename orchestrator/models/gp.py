@@ -262,6 +262,13 @@ class _SingleThreadedBlas:
     then takes seconds instead of 0.1 s (measured). The GP therefore runs BLAS
     single-threaded and parallelises prediction itself, by blocks of candidates on
     Python threads. The original limits are restored when the last user leaves.
+
+    The limit must really hold, whichever thread enters: OpenBLAS gives different last
+    bits with one thread than with two (dpotrf/dpotri from 5 x 5 up), and continuous
+    campaigns amplify them. threadpoolctl >= 3.8 lets only one Python thread (the first
+    to set a limit) change a process-wide OpenBLAS pool and silently ignores the others,
+    so a fit in any other thread (a daemon worker, a second campaign) ran on two threads.
+    Set and restore are serialised by the lock here, so each claims control first.
     """
 
     def __init__(self) -> None:
@@ -269,6 +276,7 @@ class _SingleThreadedBlas:
         self._depth = 0
         self._controller: Any = None
         self._limiter: Any = None
+        self._claim: Any = None  # threadpoolctl >= 3.8: frees the control of OpenBLAS for this thread
 
     def __enter__(self) -> None:
         with self._lock:
@@ -278,6 +286,9 @@ class _SingleThreadedBlas:
                         from threadpoolctl import ThreadpoolController
 
                         self._controller = ThreadpoolController()
+                        self._claim = _blas_claim()
+                    if self._claim is not None:
+                        self._claim(force=True)
                     self._limiter = self._controller.limit(limits=1, user_api="blas")
                 except Exception:  # threadpoolctl missing or failing: run with the default threads
                     self._limiter = None
@@ -287,8 +298,22 @@ class _SingleThreadedBlas:
         with self._lock:
             self._depth -= 1
             if self._depth == 0 and self._limiter is not None:
+                if self._claim is not None:
+                    self._claim(force=True)
                 self._limiter.restore_original_limits()
                 self._limiter = None
+                if self._claim is not None:
+                    self._claim(force=True)  # and leave it free for other users of threadpoolctl
+
+
+def _blas_claim() -> Any:
+    """threadpoolctl's ``OpenBLASController.clear_controlling_thread`` (>= 3.8), else None: before it
+    any thread's limits took effect."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:
+        return None
+    return getattr(OpenBLASController, "clear_controlling_thread", None)
 
 
 single_threaded_blas = _SingleThreadedBlas()
