@@ -113,7 +113,8 @@ class Proposer:
     def build_model(self, step: int, warm_state: dict | None = None):
         model = plugins.build(self.campaign.plugin_classes["model"], self.campaign.plugin_configs["model"],
                               ModelContext(seed=int(step_rng(self.spec.seed, step).integers(2**31)),
-                                           n_inputs=self.space.dim, pool=bool(self.space.is_pool)))
+                                           n_inputs=self.space.dim, pool=bool(self.space.is_pool),
+                                           candidates=self.space.X if self.space.is_pool else None))
         if warm_state and hasattr(model, "set_state"):
             model.set_state(warm_state)
         return model

@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy.linalg import cho_solve
 
 from .errors import ConfigError, LooplabError
+from .models.gp import loo_closed_form  # numpy/scipy only: TensorFlow is not imported by this
 from .store import IN_FLIGHT, STATUSES, Experiment, Store
 
 # colour-blind-safe (Okabe-Ito) colours, one per experiment status
@@ -146,19 +146,6 @@ class Display:
 # ----------------------------------------------------------------------------- leave-one-out
 
 
-def loo_closed_form(L: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact leave-one-out predictions of a GP with fixed hyperparameters.
-
-    L: lower Cholesky factor [N, N] of K + noise * I; z: the targets [N] the GP
-    was conditioned on (zero prior mean). Returns the LOO predictive means and
-    variances [N]; a variance is that of a new measurement (noise included).
-    """
-    z = np.asarray(z, dtype=float).reshape(-1)
-    Kinv = cho_solve((L, True), np.eye(len(z)))
-    d = np.diag(Kinv)
-    return z - (Kinv @ z) / d, 1.0 / d
-
-
 @dataclass
 class LOO:
     mean: np.ndarray  # internal units
@@ -171,17 +158,20 @@ def model_loo(model: Any, X: np.ndarray, y: np.ndarray, make_model: Callable[[],
     """Leave-one-out (or k-fold) predictions of ``model`` fitted on (X, y), in y's units.
 
     The exact GP (its fixed-hyperparameter posterior ``_post``, a
-    ``gp._Posterior`` with Cholesky factor ``L`` and standardised targets ``z``,
-    and its ``_std`` standardiser) gets the closed form; any other model is refitted by ``make_model().fit`` once per
-    left-out point (N <= 60) or per fold of 10-fold cross-validation.
+    ``gp._Posterior``, and its ``loo()``; with the rank mixture, the mixture of
+    both components' leave-one-out predictions) gets the closed form; any other
+    model is refitted by ``make_model().fit`` once per left-out point (N <= 60)
+    or per fold of 10-fold cross-validation.
     """
-    from .models.gp import _Posterior  # numpy/scipy only; TensorFlow is not imported by this
+    from .models.gp import _Posterior
 
-    post, std = getattr(model, "_post", None), getattr(model, "_std", None)
-    if isinstance(post, _Posterior) and std is not None and np.shape(post.L) == (len(y), len(y)):
-        m, v = loo_closed_form(post.L, post.z)
-        return LOO(m * std.std + std.mean, v * std.std**2,
-                   "exact leave-one-out (closed form, hyperparameters fixed at the fit on all points)", True)
+    post = getattr(model, "_post", None)
+    if isinstance(post, _Posterior) and np.shape(post.L) == (len(y), len(y)) and callable(getattr(model, "loo", None)):
+        m, v = model.loo()
+        what = "exact leave-one-out (closed form, hyperparameters fixed at the fit on all points"
+        if getattr(model, "rank_weight", None) is not None:
+            what += f"; the mixture with the GP on ranked inputs, weight {model.rank_weight:.2f}"
+        return LOO(m, v, what + ")", True)
     n = len(y)
     if n <= MAX_LOO_REFITS:
         folds = [np.array([i]) for i in range(n)]
@@ -1055,6 +1045,8 @@ def _hyper_html(view: ModelView) -> str:
     for key in ("variance", "noise"):
         if isinstance(h.get(key), (int, float)):
             parts.append(f"{key} {h[key]:.3g}")
+    if isinstance(h.get("rank_weight"), (int, float)):
+        parts.append(f"mixed with a GP on the inputs' ranks in the pool, weight {h['rank_weight']:.2f}")
     if not parts:
         return ""
     return (f'<p class="caption">Hyperparameters used (inputs scaled to [0, 1], outputs standardised): '

@@ -265,3 +265,119 @@ def test_single_threaded_blas_holds_in_every_thread():
     finally:
         release.set()
         t.join()
+
+
+# --------------------------------------------------------------------------- the rank mixture (pools)
+
+
+def test_rank_warp_maps_each_column_to_its_average_rank_among_the_candidates():
+    from orchestrator.models.gp import RankWarp
+
+    C = np.array([[0.0, 1.0], [0.0, 0.2], [0.5, 0.1], [1.0, 0.0]])
+    w = RankWarp(C)
+    # column 0: 0 twice (ranks 0, 1 -> 0.5 of 3), 0.5 (rank 2), 1 (rank 3); /3 to [0, 1]
+    assert np.allclose(w(C)[:, 0], [0.5 / 3, 0.5 / 3, 2 / 3, 1.0])
+    assert np.allclose(w(C)[:, 1], [1.0, 2 / 3, 1 / 3, 0.0])
+    # between candidates: linear; outside: clamped to the end ranks
+    assert np.allclose(w(np.array([[0.25, 0.15], [2.0, -1.0]])), [[(0.5 / 3 + 2 / 3) / 2, 0.5], [1.0, 0.0]])
+
+
+def test_on_hyperplane_finds_mixtures_and_one_hot_columns():
+    from orchestrator.models.gp import on_hyperplane
+
+    rng = np.random.default_rng(0)
+    fractions = rng.dirichlet([1, 1, 1], size=80)
+    fractions[:, 2] += rng.normal(0, 1e-4, 80)  # rounding in the data file
+    assert on_hyperplane(fractions)
+    assert not on_hyperplane(rng.random((80, 3)))
+    assert on_hyperplane(np.eye(3)[rng.integers(0, 3, 50)])
+    assert not on_hyperplane(rng.random((80, 1)))  # one input: nothing to constrain
+
+
+@pytest.mark.parametrize("kind, expected", [("box", True), ("mixture", False), ("continuous", False)])
+def test_rank_inputs_auto_is_on_for_pools_off_the_hyperplane(kind, expected):
+    from orchestrator.models.base import ModelContext
+
+    rng = np.random.default_rng(1)
+    C = {"box": rng.random((60, 3)), "mixture": rng.dirichlet([1, 1, 1], size=60), "continuous": None}[kind]
+    ctx = ModelContext(seed=0, n_inputs=3, pool=C is not None, candidates=C)
+    assert GPSurrogate.from_config(GPSurrogate.Config(), ctx).rank_inputs is expected
+    off = GPSurrogate.from_config(GPSurrogate.Config(rank_inputs=False), ctx)
+    assert off.rank_inputs is False
+    assert off.fit(C if C is not None else rng.random((60, 3)), rng.random(60)).rank_weight is None
+
+
+def crowded_pool(n=300, seed=0):
+    """A pool whose first input crowds into [0.4, 0.5] (80% of candidates), varying fast there."""
+    rng = np.random.default_rng(seed)
+    x0 = np.where(rng.random(n) < 0.8, rng.uniform(0.4, 0.5, n), rng.random(n))
+    C = np.column_stack([x0, rng.random(n)])
+    y = np.sin(60 * (C[:, 0] - 0.4)) + 0.3 * C[:, 1]
+    return C, y
+
+
+def test_rank_mixture_is_consistent_on_every_prediction_path():
+    from orchestrator.models.gp import _mix, loo_closed_form, loo_log_density
+
+    C, y = crowded_pool()
+    idx = np.random.default_rng(2).choice(len(C), 40, replace=False)
+    X, Xs = C[idx], C[:80]
+    m = GPSurrogate(seed=0, interactions=True, rank_inputs=True, candidates=C).fit(X, y[idx])
+    plain = GPSurrogate(seed=0, interactions=True).fit(X, y[idx])
+    w = m.rank_weight
+    # the weight is the pseudo-BMA weight of the two components' exact LOO densities
+    diff = loo_log_density(m._ranked[0]) - loo_log_density(m._post)
+    assert w == pytest.approx(1 / (1 + np.exp(-diff)), rel=1e-12)
+    # from here on, a weight that gives both components a say (the fit's weight may be near 0 or 1)
+    w = 0.4
+    m._ranked = (m._ranked[0], w)
+    m._state["rank_weight"] = w
+    # the plain component is exactly the plain GP (same fit, same warm-start-free starts)
+    assert np.allclose(m._post.predict(m._features(Xs))[0], plain._post.predict(plain._features(Xs))[0])
+    mean, var = m.predict(Xs)
+    s = m._std.std
+    (m1, v1), (m2, v2) = m._post.predict(m._features(Xs)), m._ranked[0].predict(m._ranked_features(Xs))
+    mm, mv = _mix(m1, v1, m2, v2, w)
+    assert np.allclose(mean, mm * s + m._std.mean) and np.allclose(var, mv * s**2)
+    pool = m.pool_posterior(Xs)
+    pm, pv = pool.predict()
+    assert np.allclose(pm, mean) and np.allclose(pv, var)
+    pool.condition(7)
+    cm, cv = m.condition(Xs[7:8]).predict(Xs)
+    assert np.allclose(pool.predict()[0], cm, atol=1e-8) and np.allclose(pool.predict()[1], cv, atol=1e-8)
+    bm, bv, _ = m.predict_bound(C)
+    em, ev = m.predict(C)
+    assert np.allclose(bm, em) and np.all(bv >= ev - 1e-9)
+    # LOO of the mixture: each component's exact LOO, mixed with the same weight
+    lm, lv = m.loo()
+    (a, av), (b, bvv) = loo_closed_form(m._post.L, m._post.z), loo_closed_form(m._ranked[0].L, m._ranked[0].z)
+    xm, xv = _mix(a, av, b, bvv, w)
+    assert np.allclose(lm, xm * s + m._std.mean) and np.allclose(lv, xv * s**2)
+    # both components warm-start from the state (it round-trips through JSON)
+    state = json.loads(json.dumps(m.get_state()))
+    assert len(state["ranked"]["lengthscales"]) == 3 and state["rank_weight"] == w
+    again = GPSurrogate(seed=0, interactions=True, rank_inputs=True, candidates=C, restarts=0)
+    again.set_state(state)
+    again.fit(X, y[idx])
+    assert again.fit_info["starts"] == 2  # one warm start per component, no restarts
+    got = again.get_state()  # the same data: both warm starts stay at their optimum
+    assert np.allclose(got["lengthscales"], state["lengthscales"], rtol=1e-3)
+    assert np.allclose(got["ranked"]["lengthscales"], state["ranked"]["lengthscales"], rtol=1e-3)
+
+
+def test_rank_component_wins_where_the_function_follows_the_candidates_density():
+    """A function that varies evenly in rank (fast where the candidates crowd, slowly elsewhere) is
+    non-stationary for the plain GP and stationary for the GP on ranked inputs: its left-out points are
+    predicted better there, so the mixture leans on it and predicts the rest of the pool better."""
+    from orchestrator.models.gp import RankWarp
+
+    rng = np.random.default_rng(1)
+    C, _ = crowded_pool(seed=1)
+    y = np.sin(2 * np.pi * RankWarp(C)(C)[:, 0]) + 0.3 * C[:, 1] + rng.normal(0, 0.05, len(C))
+    idx = rng.choice(len(C), 60, replace=False)
+    rest = np.setdiff1d(np.arange(len(C)), idx)
+    m = GPSurrogate(seed=0, rank_inputs=True, candidates=C).fit(C[idx], y[idx])
+    plain = GPSurrogate(seed=0).fit(C[idx], y[idx])
+    assert m.rank_weight > 0.99
+    err = lambda model: float(np.sqrt(np.mean((model.predict(C[rest])[0] - y[rest]) ** 2)))  # noqa: E731
+    assert err(m) < 0.8 * err(plain)

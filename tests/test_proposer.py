@@ -44,3 +44,25 @@ def test_copula_gives_normal_scores_of_ranks(tmp_path):
 def test_no_transform_is_the_identity(tmp_path):
     p = proposer(tmp_path, "none", "min")
     np.testing.assert_array_equal(p.warp(np.array([1.0, -2.0, 5.0])), [1.0, -2.0, 5.0])
+
+
+def test_pool_models_get_the_rank_mixture_unless_the_pool_is_a_mixture(tmp_path):
+    """rank_inputs: auto reaches the GP through the proposer: on for a box-shaped pool, off for the alloy
+    pool (fractions summing to 1), and the fit reports the mixture's weight."""
+    rng = np.random.default_rng(0)
+    rows = rng.random((40, 2)) ** 3  # crowded towards 0
+    csv = tmp_path / "box.csv"
+    csv.write_text("a,b,y\n" + "\n".join(f"{a},{b},{a + b}" for a, b in rows) + "\n")
+    box = alloy_yaml(name="box").replace("inputs: [x_Cu, x_Ag, x_Au]", "inputs: [a, b]")
+    box = box.split("path: ")[0] + f"path: {csv}\n" + box.split("path: ")[1].split("\n", 1)[1]
+    box = box.replace("name: mixing_energy", "name: y")
+    results = {}
+    for name, text in (("box", box), ("alloy", alloy_yaml(name="alloy"))):
+        p = Proposer(load_campaign(write_campaign(tmp_path, text, f"{name}.yaml")))
+        cands = p.space.candidates[:8]
+        values = [float(sum(v for v in c.values() if isinstance(v, float))) for c in cands]
+        prop = p.propose(observed=cands, values=values, busy=[], used=cands, n=1, step=1,
+                         rng=np.random.default_rng(0))
+        results[name] = (prop.model.rank_weight, prop.fit_info.get("rank_weight"))
+    assert results["box"][0] is not None and results["box"][1] == results["box"][0]
+    assert results["alloy"] == (None, None)

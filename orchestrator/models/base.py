@@ -15,7 +15,7 @@ Optional abilities (checked with ``hasattr``/``isinstance``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -49,6 +49,8 @@ class ModelContext:
     seed: int
     n_inputs: int
     pool: bool = False  # the campaign chooses among the candidates of a pool (a CSV), not a continuous space
+    # a pool's encoded candidates [M, D] (None for continuous spaces): models may adapt to where they lie
+    candidates: Any = field(default=None, compare=False, repr=False)
 
 
 class ModelError(LooplabError):

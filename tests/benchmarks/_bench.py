@@ -81,7 +81,8 @@ class Campaign:
         from acquisition.functions import ExpectedImprovement
 
         self.X, self.y, self.pool = X, y, pool
-        self.params = dict(model_params or {})
+        # a pool campaign's default GP: product features (2-4 inputs) and the rank mixture (up to 500 observations)
+        self.params = {"interactions": "auto", "rank_inputs": True, "candidates": pool, **(model_params or {})}
         self.seed, self.q = seed, q
         self.acq = ExpectedImprovement()
         self.warm: dict | None = None
