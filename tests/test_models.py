@@ -317,7 +317,7 @@ def crowded_pool(n=300, seed=0):
 
 
 def test_rank_mixture_is_consistent_on_every_prediction_path():
-    from orchestrator.models.gp import _mix, loo_closed_form, loo_log_density
+    from orchestrator.models.gp import _mix, loo_closed_form, loo_log_densities, pseudo_bma_plus_weight
 
     C, y = crowded_pool()
     idx = np.random.default_rng(2).choice(len(C), 40, replace=False)
@@ -325,9 +325,9 @@ def test_rank_mixture_is_consistent_on_every_prediction_path():
     m = GPSurrogate(seed=0, interactions=True, rank_inputs=True, candidates=C).fit(X, y[idx])
     plain = GPSurrogate(seed=0, interactions=True).fit(X, y[idx])
     w = m.rank_weight
-    # the weight is the pseudo-BMA weight of the two components' exact LOO densities
-    diff = loo_log_density(m._ranked[0]) - loo_log_density(m._post)
-    assert w == pytest.approx(1 / (1 + np.exp(-diff)), rel=1e-12)
+    # the weight is the pseudo-BMA+ weight of the two components' exact LOO densities, drawn from the model's seed
+    d = loo_log_densities(m._ranked[0]) - loo_log_densities(m._post)
+    assert w == pseudo_bma_plus_weight(d, np.random.default_rng(0))
     # from here on, a weight that gives both components a say (the fit's weight may be near 0 or 1)
     w = 0.4
     m._ranked = (m._ranked[0], w)
@@ -381,3 +381,18 @@ def test_rank_component_wins_where_the_function_follows_the_candidates_density()
     assert m.rank_weight > 0.99
     err = lambda model: float(np.sqrt(np.mean((model.predict(C[rest])[0] - y[rest]) ** 2)))  # noqa: E731
     assert err(m) < 0.8 * err(plain)
+
+
+def test_pseudo_bma_plus_weight_on_hand_made_differences():
+    from orchestrator.models.gp import pseudo_bma_plus_weight
+
+    rng = np.random.default_rng(0)
+    # equal differences: every bootstrap draw sums to N * c, so the weight is exactly sigmoid(N * c)
+    assert pseudo_bma_plus_weight(np.full(10, 0.1), rng) == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-12)
+    assert pseudo_bma_plus_weight(np.zeros(7), rng) == pytest.approx(0.5)
+    # the same total evidence from one outlier point is far less sure than from all points
+    spread, outlier = np.full(20, 0.25), np.r_[np.zeros(19), 5.0]
+    assert pseudo_bma_plus_weight(spread, rng) > 0.99
+    assert 0.5 < pseudo_bma_plus_weight(outlier, rng) < 0.9
+    # plain pseudo-BMA would give both 1 / (1 + e^-5) = 0.993
+    assert pseudo_bma_plus_weight(-spread, rng) < 0.01

@@ -11,7 +11,7 @@ the best fit wins. Restarts are rarer above 500 observations (see GPConfig).
 For pool campaigns (``rank_inputs``), a second GP is fitted on the inputs
 mapped to their rank among the pool's candidates, and predictions are the
 mixture of the two, weighted by their exact leave-one-out predictive densities
-(pseudo Bayesian model averaging); every prediction path (predict, the
+(pseudo-BMA+, Yao et al. 2018); every prediction path (predict, the
 variance bound, fantasies, the pool posterior) mixes both components.
 
 The model of record is a GPflow ``GPR`` built once per process and input
@@ -764,10 +764,27 @@ def loo_closed_form(L: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return z - (Kinv @ z) / d, 1.0 / d
 
 
-def loo_log_density(post: "_Posterior") -> float:
-    """Sum over the observations of log p(z_i | z_-i): the GP's exact leave-one-out predictive density."""
+def loo_log_densities(post: "_Posterior") -> np.ndarray:
+    """log p(z_i | z_-i) for each observation: the GP's exact leave-one-out predictive densities [N]."""
     m, v = loo_closed_form(post.L, post.z)
-    return float(np.sum(-0.5 * np.log(2 * math.pi * v) - 0.5 * (post.z - m) ** 2 / v))
+    return -0.5 * np.log(2 * math.pi * v) - 0.5 * (post.z - m) ** 2 / v
+
+
+BMA_DRAWS = 1000  # Bayesian-bootstrap draws of pseudo-BMA+
+
+
+def pseudo_bma_plus_weight(d: np.ndarray, rng: np.random.Generator, draws: int = BMA_DRAWS) -> float:
+    """The weight of model B in a two-model average, by pseudo-BMA+ (Yao, Vehtari, Simpson and Gelman,
+    Bayesian Analysis 13, 917 (2018)), from d_i = log p_B(y_i | y_-i) - log p_A(y_i | y_-i).
+
+    Plain pseudo-BMA weighs by exp(sum_i d_i), which is nearly 0 or 1 as soon as N grows and overfits the
+    points at hand. pseudo-BMA+ averages those weights over Bayesian-bootstrap reweightings of the points
+    (Dirichlet(1, ..., 1) weights a, sum N * a_i d_i), so the weight reflects how sure the data are."""
+    d = np.asarray(d, dtype=float)
+    if len(d) == 0:
+        return 0.5
+    a = rng.dirichlet(np.ones(len(d)), size=draws)
+    return float(np.mean(expit(np.clip(len(d) * (a @ d), -700.0, 700.0))))
 
 
 def on_hyperplane(X: np.ndarray, rtol: float = 1e-2) -> bool:
@@ -966,9 +983,8 @@ class GPSurrogate:
         weight = None
         if self._warp is not None and len(X) <= RANK_MAX_N:
             rstate, rpost, rinfo = self._fit_exact(self._features(self._warp(X)), z, prev.get("ranked") or {})
-            # pseudo Bayesian model averaging: weights proportional to exp(LOO log predictive density)
-            diff = loo_log_density(rpost) - loo_log_density(self._post)
-            weight = float(expit(np.clip(diff, -700.0, 700.0)))
+            weight = pseudo_bma_plus_weight(loo_log_densities(rpost) - loo_log_densities(self._post),
+                                            np.random.default_rng(self.seed))
             self._ranked = (rpost, weight)
             state["ranked"], state["rank_weight"] = rstate, weight
             for k in ("starts", "evaluations", "failed_starts"):
