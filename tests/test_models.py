@@ -204,11 +204,9 @@ def test_interaction_features_learn_a_product_ridge_better():
     assert errors[True] < 0.7 * errors[False], errors
 
 
-def test_interaction_features_keep_every_prediction_path_consistent():
-    rng = np.random.default_rng(4)
-    X, Xs = rng.random((30, 3)), rng.random((50, 3))
-    m = GPSurrogate(seed=0, interactions="auto").fit(X, f(X))
-    assert len(m.get_state()["lengthscales"]) == 6  # 3 inputs + 3 products
+def check_prediction_paths(m: GPSurrogate, Xs: np.ndarray, bound_X: np.ndarray) -> None:
+    """The pool posterior equals predict, before and after a fantasy at row 7 (as condition + predict),
+    and predict_bound gives predict's mean and a variance no smaller."""
     mean, var = m.predict(Xs)
     pool = m.pool_posterior(Xs)
     pm, pv = pool.predict()
@@ -216,8 +214,17 @@ def test_interaction_features_keep_every_prediction_path_consistent():
     pool.condition(7)
     cm, cv = m.condition(Xs[7:8]).predict(Xs)
     assert np.allclose(pool.predict()[0], cm, atol=1e-8) and np.allclose(pool.predict()[1], cv, atol=1e-8)
-    bm, bv, _ = m.predict_bound(Xs)
-    assert np.allclose(bm, mean) and np.all(bv >= var - 1e-9)
+    bm, bv, _ = m.predict_bound(bound_X)
+    em, ev = m.predict(bound_X)
+    assert np.allclose(bm, em) and np.all(bv >= ev - 1e-9)
+
+
+def test_interaction_features_keep_every_prediction_path_consistent():
+    rng = np.random.default_rng(4)
+    X, Xs = rng.random((30, 3)), rng.random((50, 3))
+    m = GPSurrogate(seed=0, interactions="auto").fit(X, f(X))
+    assert len(m.get_state()["lengthscales"]) == 6  # 3 inputs + 3 products
+    check_prediction_paths(m, Xs, Xs)
     m.fit(np.vstack([X, Xs[:1]]), f(np.vstack([X, Xs[:1]])))  # warm start from the 6-dimensional state
     assert len(m.get_state()["lengthscales"]) == 6
     five = GPSurrogate(seed=0, interactions="auto").fit(rng.random((20, 5)), rng.random(20))
@@ -339,15 +346,11 @@ def test_rank_mixture_is_consistent_on_every_prediction_path():
     (m1, v1), (m2, v2) = m._post.predict(m._features(Xs)), m._ranked[0].predict(m._ranked_features(Xs))
     mm, mv = _mix(m1, v1, m2, v2, w)
     assert np.allclose(mean, mm * s + m._std.mean) and np.allclose(var, mv * s**2)
-    pool = m.pool_posterior(Xs)
-    pm, pv = pool.predict()
-    assert np.allclose(pm, mean) and np.allclose(pv, var)
-    pool.condition(7)
-    cm, cv = m.condition(Xs[7:8]).predict(Xs)
-    assert np.allclose(pool.predict()[0], cm, atol=1e-8) and np.allclose(pool.predict()[1], cv, atol=1e-8)
-    bm, bv, _ = m.predict_bound(C)
-    em, ev = m.predict(C)
-    assert np.allclose(bm, em) and np.all(bv >= ev - 1e-9)
+    # enough candidates x observations (>= 2^20) for predict_bound to take its bound path, not predict
+    big = np.random.default_rng(5).random((27_000, 2))
+    assert len(big) * len(X) >= 1 << 20
+    check_prediction_paths(m, Xs, big)
+    assert m.predict_bound(big)[2] is False
     # LOO of the mixture: each component's exact LOO, mixed with the same weight
     lm, lv = m.loo()
     (a, av), (b, bvv) = loo_closed_form(m._post.L, m._post.z), loo_closed_form(m._ranked[0].L, m._ranked[0].z)
