@@ -157,17 +157,14 @@ class LOO:
 def model_loo(model: Any, X: np.ndarray, y: np.ndarray, make_model: Callable[[], Any]) -> LOO:
     """Leave-one-out (or k-fold) predictions of ``model`` fitted on (X, y), in y's units.
 
-    The exact GP (its fixed-hyperparameter posterior ``_post``, a
-    ``gp._Posterior``, and its ``loo()``; with the rank mixture, the mixture of
-    both components' leave-one-out predictions) gets the closed form; any other
+    A model with a closed form (the exact GP's ``loo()``; with the rank mixture,
+    the mixture of both components' leave-one-out predictions) gets it; any other
     model is refitted by ``make_model().fit`` once per left-out point (N <= 60)
     or per fold of 10-fold cross-validation.
     """
-    from .models.gp import _Posterior
-
-    post = getattr(model, "_post", None)
-    if isinstance(post, _Posterior) and np.shape(post.L) == (len(y), len(y)) and callable(getattr(model, "loo", None)):
-        m, v = model.loo()
+    closed = model.loo() if callable(getattr(model, "loo", None)) else None  # None for the sparse GP
+    if closed is not None and len(closed[0]) == len(y):
+        m, v = closed
         what = "exact leave-one-out (closed form, hyperparameters fixed at the fit on all points"
         if getattr(model, "rank_weight", None) is not None:
             what += f"; the mixture with the GP on ranked inputs, weight {model.rank_weight:.2f}"

@@ -81,8 +81,7 @@ class Campaign:
         from acquisition.functions import ExpectedImprovement
 
         self.X, self.y, self.pool = X, y, pool
-        # a pool campaign's default GP: product features (2-4 inputs) and the rank mixture (up to 500 observations)
-        self.params = {"interactions": "auto", "rank_inputs": True, "candidates": pool, **(model_params or {})}
+        self.params = dict(model_params or {})
         self.seed, self.q = seed, q
         self.acq = ExpectedImprovement()
         self.warm: dict | None = None
@@ -92,12 +91,17 @@ class Campaign:
     def step(self, n: int, times: StepTimes | None = None) -> list[int]:
         """One step on the first n observations; returns the chosen pool rows."""
         from acquisition.batch import select_from_pool
+        from orchestrator.models.base import ModelContext
         from orchestrator.models.gp import GPSurrogate
 
         self.step_no += 1
         c0 = time.process_time()
         t0 = time.perf_counter()
-        model = GPSurrogate(**self.params, seed=int(np.random.default_rng([self.seed, self.step_no]).integers(2**31)))
+        # built as the proposer builds a pool campaign's GP, so its pool defaults apply (product features,
+        # the rank mixture)
+        context = ModelContext(seed=int(np.random.default_rng([self.seed, self.step_no]).integers(2**31)),
+                               n_inputs=self.pool.shape[1], pool=True, candidates=self.pool)
+        model = GPSurrogate.from_config(GPSurrogate.Config(**self.params), context)
         if self.warm:
             model.set_state(self.warm)
         model.fit(self.X[:n], self.y[:n])
