@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, alloy_yaml
-from test_kill_resume import count, looplab
+from test_kill_resume import looplab, sigkill_after
 
 from orchestrator.config import load_campaign
 from orchestrator.daemon import Daemon, DaemonError
@@ -212,14 +212,7 @@ def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path
     db = tmp_path / "daemon.db"
     args = ("daemon", str(folder), "--store", f"sqlite:///{db}", "--interval", "0.05")
 
-    proc = looplab(*args)
-    deadline = time.time() + 240
-    while count(db) < 20 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, f"the daemon ended before it could be killed:\n{proc.communicate()[1]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = count(db)
+    killed_at = sigkill_after(looplab(*args), db, 20)
     assert 20 <= killed_at < 42, "nothing left to resume"
     before = {name: [e for e in stored(Store(f"sqlite:///{db}"), name) if e[2] is not None] for name in files}
 

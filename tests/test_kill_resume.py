@@ -41,20 +41,24 @@ def rows(db: Path) -> list[tuple]:
         return conn.execute("select id, params, status, value from experiments order by seq").fetchall()
 
 
+def sigkill_after(proc: subprocess.Popen, db: Path, n: int) -> int:
+    """SIGKILL ``proc`` once the store ``db`` holds ``n`` experiments; returns how many it held then."""
+    deadline = time.time() + 240
+    while count(db) < n and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"it ended before it could be killed:\n{proc.communicate()[1]}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return count(db)
+
+
 def test_sigkill_midway_then_resume(tmp_path):
     spec = tmp_path / "alloy.yaml"
     spec.write_text(alloy_yaml(name="killme", seed=5, budget=BUDGET))
     db = tmp_path / "killed.db"
 
-    proc = looplab("run", str(spec), "--store", f"sqlite:///{db}")
-    deadline = time.time() + 240
-    while count(db) < 12 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, f"finished before it could be killed:\n{proc.communicate()[1]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = count(db)
+    killed_at = sigkill_after(looplab("run", str(spec), "--store", f"sqlite:///{db}"), db, 12)
     assert 12 <= killed_at < BUDGET
 
     resumed = looplab("run", str(spec), "--store", f"sqlite:///{db}")
