@@ -240,7 +240,12 @@ def daemon(
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file))
+        try:
+            handlers.append(logging.FileHandler(log_file))
+        except OSError as exc:
+            _error_line(f"--log-file: cannot write to '{log_file}' ({exc.strerror}); give a file in a folder "
+                        "that exists and that you can write to")
+            raise typer.Exit(2) from None
     for h in handlers:
         h.setFormatter(fmt)
     root = logging.getLogger("looplab")

@@ -304,7 +304,7 @@ class Daemon:
         if scheduler is None:
             return
         scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
-                                replace_existing=True, next_run_time=_now())
+                          replace_existing=True, next_run_time=_now())
 
     def _unschedule(self, e: Entry) -> None:
         scheduler = self._scheduler

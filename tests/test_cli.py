@@ -154,3 +154,16 @@ def test_a_run_that_fits_the_gp_prints_nothing_on_stderr(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stderr == "", out.stderr
+
+
+@pytest.mark.parametrize("where", ["folder", "missing"])
+def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    log_file = folder if where == "folder" else tmp_path / "no" / "such" / "daemon.log"
+    db = tmp_path / "d.db"
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{db}", "--log-file", str(log_file),
+                                 "--exit-when-done"])
+    assert result.exit_code == 2
+    assert "--log-file: cannot write to" in result.output and "Traceback" not in result.output
+    assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
