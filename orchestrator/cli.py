@@ -292,6 +292,16 @@ def daemon(
 # ----------------------------------------------------------------------------- status / export
 
 
+def _lease_text(lease: dict | None) -> str:
+    """Who runs a campaign now, from its lease: a live `looplab run`/daemon, or one that is gone."""
+    if lease is None:
+        return "-"
+    who = f"pid {lease['pid']} on {lease['host']}"
+    if lease["lapsed"]:
+        return f"nobody ({who} is gone; the next run takes over)"
+    return f"{who}, seen {lease['age']:.0f} s ago"
+
+
 @app.command()
 def status(name: Optional[str] = typer.Argument(None, help="campaign name (all campaigns if omitted)"),
            store: Optional[str] = StoreOpt) -> None:
@@ -306,7 +316,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         console.print(f"no campaigns in {st.url}")
         return
     table = Table(title=f"campaigns in {st.url}", title_justify="left")
-    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "updated (UTC)"):
+    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "updated (UTC)"):
         table.add_column(col)
     for c in rows:
         exps = st.experiments(c.id)
@@ -320,7 +330,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       f"{c.spec['budget']['max_experiments']}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
-                      "-" if best is None else f"{best.value:.6g}", f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
+                      "-" if best is None else f"{best.value:.6g}", _lease_text(st.lease(c.id)),
+                      f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     console.print(table)
     if name:
         exps = st.experiments(rows[0].id)[-15:]

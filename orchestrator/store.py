@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,6 +147,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _lease_lapsed(holder_host: str, holder_pid: int, age: float, *, host: str, ttl: float) -> bool:
+    """A lease is free for the taking when its holder is gone: on this host, its pid no longer exists;
+    on another host (whose processes we cannot see), it was not renewed for ``ttl`` seconds."""
+    return (holder_host == host and not _pid_alive(holder_pid)) or age > ttl
+
+
 @dataclass
 class Campaign:
     id: int
@@ -260,8 +267,7 @@ class Store:
                     return
                 ours = row.host == host and row.pid == pid
                 age = (now - row.renewed_at).total_seconds()
-                gone = (row.host == host and not _pid_alive(row.pid)) or age > ttl
-                if not ours and not gone:
+                if not ours and not _lease_lapsed(row.host, row.pid, age, host=host, ttl=ttl):
                     name = s.get(CampaignRow, campaign_id).name
                     raise LeaseHeld(
                         f"campaign '{name}' is being run by another process (pid {row.pid} on {row.host}, "
@@ -281,11 +287,18 @@ class Store:
             if row is not None and row.host == host and row.pid == pid:
                 s.delete(row)
 
-    def lease(self, campaign_id: int) -> dict | None:
+    def lease(self, campaign_id: int, *, ttl: float = LEASE_TTL) -> dict | None:
+        """Who holds the campaign's lease: host, pid, acquired_at, renewed_at, age (seconds since it was
+        last renewed) and lapsed (True when its holder is gone: another process would take it over now,
+        by the rule of ``acquire_lease``); None when nobody holds it."""
         with self._session() as s:
             row = s.get(LeaseRow, campaign_id)
-            return None if row is None else {"host": row.host, "pid": row.pid, "acquired_at": row.acquired_at,
-                                              "renewed_at": row.renewed_at}
+            if row is None:
+                return None
+            age = (utcnow() - row.renewed_at).total_seconds()
+            return {"host": row.host, "pid": row.pid, "acquired_at": row.acquired_at,
+                    "renewed_at": row.renewed_at, "age": age,
+                    "lapsed": _lease_lapsed(row.host, row.pid, age, host=socket.gethostname(), ttl=ttl)}
 
     def list_campaigns(self) -> list[Campaign]:
         with self._session() as s:

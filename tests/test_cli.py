@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import CAMPAIGNS, ROOT, alloy_yaml, write_campaign
 from orchestrator.cli import app
+from orchestrator.store import Store
 
 runner = CliRunner()
 
@@ -45,6 +48,37 @@ def test_status_lists_the_campaign(finished):
     assert "cli-alloy" in result.output and "completed" in result.output and "10/10" in result.output
     detail = runner.invoke(app, ["status", "cli-alloy", "--store", url], env={"COLUMNS": "200"})
     assert detail.exit_code == 0 and "cli-alloy-0005-00" in detail.output
+
+
+def test_status_shows_who_runs_each_campaign(finished):
+    """The "run by" column reads the lease: a live holder with its pid and host, a dead one as gone, and
+    nobody once the run let go (the finished run released its lease)."""
+    _, url, _ = finished
+    store = Store(url)
+    row = store.get_campaign("cli-alloy")
+    host = socket.gethostname()
+
+    def run_by() -> str:
+        result = runner.invoke(app, ["status", "--store", url], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert store.lease(row.id) is None and "pid " not in run_by()
+    store.acquire_lease(row.id, host=host, pid=os.getpid())
+    try:
+        out = run_by()
+        assert f"pid {os.getpid()} on {host}, seen 0 s ago" in out and "gone" not in out
+    finally:
+        store.release_lease(row.id, host=host, pid=os.getpid())
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    store.acquire_lease(row.id, host=host, pid=dead)
+    try:
+        lease = store.lease(row.id)
+        assert lease["pid"] == dead and lease["lapsed"] is True
+        assert f"nobody (pid {dead} on {host} is gone" in run_by()
+    finally:
+        store.release_lease(row.id, host=host, pid=dead)
 
 
 def test_status_of_an_unknown_campaign_suggests_close_names(finished):
