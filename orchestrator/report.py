@@ -20,10 +20,12 @@ engine's next step would, and then
   The acquisition is the one the engine's next step computes: experiments in
   flight and failed ones enter as fantasy observations (kriging believer).
 
-The model works in the maximisation convention (:meth:`Proposer.internal`);
-every plot converts back to the raw objective, except for ``goal: target``
-with a non-target acquisition, whose internal value ``-|y - target|`` cannot be
-inverted and is shown as such.
+The model works in the maximisation convention (:meth:`Proposer.internal`),
+after the campaign's output transform (:meth:`Proposer.warp`), as the engine
+fits it. Every plot converts back to the raw objective, except for ``goal:
+target`` with a non-target acquisition, whose internal value ``-|y - target|``
+cannot be inverted, and for a ``model.transform`` (copula, log, yeo-johnson),
+which is fitted to the data; those are shown on the model's scale and say so.
 
 The report is read-only: it never builds the oracle, so nothing is submitted
 (and an oracle plugin that is not installed where the report runs is no obstacle).
@@ -126,11 +128,17 @@ def best_so_far(values: Sequence[float | None], objective: Objective) -> list[fl
 class Display:
     """Converts the model's internal (maximised) values back to what the page shows."""
 
-    def __init__(self, objective: Objective, raw_acquisition: bool):
+    def __init__(self, objective: Objective, raw_acquisition: bool, transform: str = "none"):
         self.objective = objective
+        # the engine fits the model on warp(internal(raw)) (Proposer.warp); a raw acquisition skips the warp
+        self.transform = "none" if raw_acquisition else transform
+        name = objective.name
+        if self.transform != "none":
+            inner = {"max": name, "min": f"−{name}"}.get(objective.goal) or f"−|{name} − {objective.target:g}|"
+            self.sign, self.invertible, self.label = 1.0, False, f"{self.transform}({inner})"
+            return
         self.sign = -1.0 if (objective.goal == "min" and not raw_acquisition) else 1.0
         self.invertible = raw_acquisition or objective.goal in ("max", "min")
-        name = objective.name
         self.label = name if self.invertible else f"−|{name} − {objective.target:g}|"
 
     def mean(self, internal: np.ndarray) -> np.ndarray:
@@ -139,6 +147,10 @@ class Display:
     def note(self) -> str:
         if self.invertible:
             return ""
+        if self.transform != "none":
+            return (f"This campaign's model is fitted on {self.label} (model.transform: {self.transform}), as its "
+                    "engine fits it; the transform is fitted to the measured values, so model plots show that "
+                    "scale (higher is better) rather than the measured value.")
         return (f"The model of a target campaign is fitted on −|{self.objective.name} − target|, which cannot be "
                 "converted back to the measured value; model plots show that quantity (higher is better).")
 
@@ -270,7 +282,7 @@ def fit_model(row: Any, store: Store, exps: Sequence[Experiment]) -> ModelView:
     done = [e for e in exps if e.status == "succeeded" and e.value is not None]
     X = campaign.space.encode([e.params for e in done])
     raw = np.array([e.value for e in done], dtype=float)
-    y = proposer.internal(raw)
+    y = proposer.warp(proposer.internal(raw))  # what the engine's next step fits on
     step = max((e.step for e in exps), default=0) + 1
     warm = store.latest_snapshot(row.id)
     model = proposer.build_model(step, warm_state=warm)
@@ -281,8 +293,8 @@ def fit_model(row: Any, store: Store, exps: Sequence[Experiment]) -> ModelView:
     else:
         best = float(np.max(y))
     busy = [e for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
-    return ModelView(campaign, proposer, model, done, X, y, Display(Objective.from_spec(row.spec),
-                                                                    proposer.raw_acquisition), hyper, best, busy)
+    display = Display(Objective.from_spec(row.spec), proposer.raw_acquisition, campaign.spec.model.transform)
+    return ModelView(campaign, proposer, model, done, X, y, display, hyper, best, busy)
 
 
 # ----------------------------------------------------------------------------- plotting helpers

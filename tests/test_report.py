@@ -343,3 +343,38 @@ def test_parity_metrics_and_best_so_far_by_hand():
     assert best_so_far(vals, Objective("y", "min")) == [None, 3.0, 3.0, 3.0, 1.0, 1.0]
     # a tie in distance to the target keeps the earlier value
     assert best_so_far(vals, Objective("y", "target", 4.0)) == [None, 3.0, 3.0, 3.0, 3.0, 4.2]
+
+
+def test_the_report_model_is_the_engines_model_under_an_output_transform(tmp_path):
+    """With model.transform the engine fits warp(internal(raw)). The report must fit the same thing: the
+    candidate its acquisition ranks first is the one the engine's next step would propose, and its plots
+    are labelled with the transform (copula of -mixing_energy: the goal is min), not the raw objective."""
+    from orchestrator.proposer import step_rng
+    from orchestrator.report import fit_model
+
+    store = Store(f"sqlite:///{tmp_path / 'copula.db'}")
+    text = alloy_yaml(name="copula-report", budget=9, model="gp, transform: copula").replace(
+        "{kind: ei,", "{kind: ucb, params: {beta: 0.3},")
+    _run(store, write_campaign(tmp_path, text, "copula.yaml"))
+    row = store.get_campaign("copula-report")
+    exps = store.experiments(row.id)
+    view = fit_model(row, store, exps)
+    proposer, space = view.proposer, view.campaign.space
+    raw = np.array([e.value for e in view.exps])
+    assert np.allclose(view.y, proposer.warp(proposer.internal(raw)))
+    assert not np.allclose(view.y, proposer.internal(raw))  # the transform does change the values
+    assert view.display.label == "copula(−mixing_energy)" and "model.transform: copula" in view.display.note()
+
+    step = max(e.step for e in exps) + 1
+    nxt = proposer.propose(observed=[e.params for e in view.exps], values=raw, busy=[],
+                           used=[e.params for e in exps], n=1, step=step, rng=step_rng(row.spec["seed"], step),
+                           warm_state=store.latest_snapshot(row.id))
+    taken = {space.index_of(e.params) for e in exps}
+    free = np.array([i for i in range(space.size) if i not in taken])
+    acq = view.acquisition(space.X[free])
+    assert space.index_of(nxt.params[0]) == free[int(np.argmax(acq))]
+
+    result = _report(store.url, "copula-report", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "copula(−mixing_energy)" in page and "model.transform: copula" in page
