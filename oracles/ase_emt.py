@@ -64,6 +64,8 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.blas import single_threaded_blas
+
 from .base import ConfigProblem, Experiment, OracleContext, SyncOracle
 
 PROPERTIES = ("mixing_energy", "formation_energy", "total_energy", "volume", "bulk_modulus")
@@ -261,38 +263,6 @@ def _emt():
     from ase.calculators.emt import EMT
 
     return EMT()
-
-
-_BLAS: list = []  # the process's threadpoolctl controller, made on first use (a cache)
-
-
-class _OneBlasThread:
-    """Pin BLAS to one thread for the duration of a calculation, then restore it.
-
-    A relaxation makes thousands of tiny (3x3) LAPACK calls inside the cell
-    filter; with several OpenBLAS threads each call pays a thread hand-off,
-    which made a 32-atom relaxation about 5x slower on a busy 2-core machine.
-    The GP does the same inside its loss (orchestrator/models/gp.py).
-    """
-
-    def __enter__(self) -> _OneBlasThread:
-        self._limiter = None
-        try:
-            if not _BLAS:
-                # scipy.linalg brings its own OpenBLAS, which the cell filter uses; load it first, or
-                # the controller (a snapshot of the libraries loaded now) would not limit it
-                import scipy.linalg  # noqa: F401
-                from threadpoolctl import ThreadpoolController
-
-                _BLAS.append(ThreadpoolController())
-            self._limiter = _BLAS[0].limit(limits=1, user_api="blas")
-        except Exception:  # threadpoolctl missing or failing: run with the default threads
-            self._limiter = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._limiter is not None:
-            self._limiter.restore_original_limits()
 
 
 def relax(atoms: Any, *, cell: bool, optimizer: str, fmax: float, steps: int) -> tuple[bool, int, float]:
@@ -611,7 +581,7 @@ class EMTOracle(SyncOracle):
 
     def evaluate_experiment(self, experiment: Experiment) -> dict[str, Any]:
         t0 = time.perf_counter()
-        with _OneBlasThread():
+        with single_threaded_blas:
             result = self._calculate(experiment)
         result["wall_seconds"] = round(time.perf_counter() - t0, 6)
         return result

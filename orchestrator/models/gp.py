@@ -62,6 +62,7 @@ from scipy.linalg.blas import dtrsm
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit, gammaln
 
+from ..blas import single_threaded_blas
 from .base import ModelContext, Standardizer, check_training_data
 
 log = logging.getLogger("looplab.models.gp")
@@ -270,69 +271,6 @@ class _Loss:
 # --------------------------------------------------------------------------- prediction (numpy)
 
 
-class _SingleThreadedBlas:
-    """BLAS on one thread inside the GP's numerical work (re-entrant and thread-safe).
-
-    OpenBLAS's own threads spin while they wait for each other; on a machine whose cores
-    are busy with other work a 2-thread Cholesky or inverse of a 1,000 x 1,000 matrix
-    then takes seconds instead of 0.1 s (measured). The GP therefore runs BLAS
-    single-threaded and parallelises prediction itself, by blocks of candidates on
-    Python threads. The original limits are restored when the last user leaves.
-
-    The limit must really hold, whichever thread enters: OpenBLAS gives different last
-    bits with one thread than with two (dpotrf/dpotri from 5 x 5 up), and continuous
-    campaigns amplify them. threadpoolctl >= 3.8 lets only one Python thread (the first
-    to set a limit) change a process-wide OpenBLAS pool and silently ignores the others,
-    so a fit in any other thread (a daemon worker, a second campaign) ran on two threads.
-    Set and restore are serialised by the lock here, so each claims control first.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._controller: Any = None
-        self._limiter: Any = None
-        self._claim: Any = None  # threadpoolctl >= 3.8: frees the control of OpenBLAS for this thread
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                try:
-                    if self._controller is None:
-                        from threadpoolctl import ThreadpoolController
-
-                        self._controller = ThreadpoolController()
-                        self._claim = _blas_claim()
-                    if self._claim is not None:
-                        self._claim(force=True)
-                    self._limiter = self._controller.limit(limits=1, user_api="blas")
-                except Exception:  # threadpoolctl missing or failing: run with the default threads
-                    self._limiter = None
-            self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._limiter is not None:
-                if self._claim is not None:
-                    self._claim(force=True)
-                self._limiter.restore_original_limits()
-                self._limiter = None
-                if self._claim is not None:
-                    self._claim(force=True)  # and leave it free for other users of threadpoolctl
-
-
-def _blas_claim() -> Any:
-    """threadpoolctl's ``OpenBLASController.clear_controlling_thread`` (>= 3.8), else None: before it
-    any thread's limits took effect."""
-    try:
-        from threadpoolctl import OpenBLASController
-    except ImportError:
-        return None
-    return getattr(OpenBLASController, "clear_controlling_thread", None)
-
-
-single_threaded_blas = _SingleThreadedBlas()
 
 
 def _n_threads() -> int:
