@@ -263,3 +263,21 @@ def test_the_pvlab_specs_point_at_the_shared_datasets():
         assert c.spec.acquisition.params == {"beta": 0.3}
         assert (c.spec.initial.n, c.spec.initial.method) == (2, "random")
         assert math.isfinite(c.space.size) and c.space.size >= 94
+
+
+def test_the_olympus_specs_run_the_default_on_the_shared_datasets():
+    """The out-of-sample pools (not used to choose the defaults) state the same default strategy."""
+    from orchestrator.config import load_campaign
+
+    specs = sorted((CAMPAIGNS / "benchmarks" / "olympus").glob("*.yaml"))
+    assert {p.stem for p in specs} == {"fullerenes", "colors_bob"}
+    if not (DATASETS / "olympus").is_dir():
+        pytest.skip("the shared datasets are not available here")
+    sizes = {}
+    for p in specs:
+        c = load_campaign(p)
+        assert c.space.path == (DATASETS / "olympus" / p.stem / "data.csv").resolve()
+        assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.params) == ("gp", "ucb", {"beta": 0.3})
+        assert (c.spec.initial.n, c.spec.initial.method, c.spec.acquisition.batch_size) == (2, "random", 1)
+        sizes[p.stem] = c.space.size
+    assert sizes == {"fullerenes": 216, "colors_bob": 161}  # repeated inputs collapsed into one candidate
