@@ -275,11 +275,43 @@ class CampaignSpec(_Strict):
         return self
 
 
+_SPEC_DEFS = {"oracle": "PluginSpec", "model": "ModelSpec", "acquisition": "AcquisitionSpec"}
+
+
 def json_schema() -> dict:
-    """JSON Schema of a campaign file, for editors."""
+    """JSON Schema of a campaign file, for editors.
+
+    Each installed plugin's params are described too: the oracle, model and acquisition blocks get one
+    ``if kind is X then params follows X's Config`` rule per installed kind (JSON Schema 2020-12), so an
+    editor completes and checks ``params`` as ``looplab validate`` does. A kind given as an import path
+    (package.module:Class) matches no rule and its params stay free-form here; validate still checks them.
+    """
     schema = CampaignSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "looplab campaign"
+    defs = schema["$defs"]
+    for role, def_name in _SPEC_DEFS.items():
+        rules, kinds = [], []
+        for kind, info in sorted(plugins.installed(role).items()):
+            try:  # a plugin that cannot be imported here is left out, not an error of the schema
+                cfg = plugins.config_model(info.load())
+                prefix = f"{role}.{kind}."  # the plugin's nested models cannot collide with ours
+                sub = cfg.model_json_schema(ref_template="#/$defs/" + prefix + "{model}")
+            except Exception:
+                continue
+            defs.update({prefix + name: d for name, d in sub.pop("$defs", {}).items()})
+            sub["title"] = f"{role} {kind} params"
+            cond: dict = {"properties": {"kind": {"const": kind}}}
+            if defs[def_name]["properties"]["kind"].get("default") != kind:
+                cond["required"] = ["kind"]  # the default kind also applies when kind is left out
+            rules.append({"if": cond, "then": {"properties": {"params": sub}}})
+            kinds.append(kind)
+        block = defs[def_name]
+        block["properties"]["kind"]["examples"] = kinds
+        block["properties"]["kind"]["description"] = (
+            f"an installed {role} ({', '.join(kinds) or 'none'}) or an import path package.module:ClassName")
+        if rules:
+            block["allOf"] = rules
     return schema
 
 
