@@ -45,7 +45,7 @@ candidates in CSV order):
 - ``looplab_version``, ``created`` (UTC ISO time), ``spec`` (path), ``campaign`` (name)
 - ``dataset`` (absolute CSV path), ``inputs``, ``objective``, ``goal``, ``target_value``
 - ``n_pool`` (N), ``top_set_size``, ``top_set`` (pool rows), ``best_value``, ``best_row``
-- ``budget``, ``seeds`` (list), ``initial``, ``initial_method`` ("random"), ``workers``
+- ``budget``, ``seeds`` (list; ``--first-seed`` K gives K..K+N-1), ``initial``, ``initial_method`` ("random"), ``workers``
 - ``thresholds`` ([0.5, 0.8]), ``random_af_experiments`` ({"0.5": ceil(0.5 N), "0.8": ...})
 - ``experiments`` ([1..budget]), ``random_top_fraction`` ([i / N])
 - ``wall_seconds`` (whole benchmark)
@@ -424,13 +424,15 @@ def build_campaign(spec_data: dict, base_dir: str | Path, source: str | None, va
 
 
 def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, budget: int,
-            strategies: str | None, initial: int, workers: int) -> Setup:
+            strategies: str | None, initial: int, workers: int, first_seed: int = 0) -> Setup:
     """Validate every input; raise ConfigError (one Problem per mistake) when something is wrong."""
     from .config import parse_spec, read_campaign_file
 
     problems: list[Problem] = []
     if seeds < 1:
         problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
+    if first_seed < 0:
+        problems.append(Problem("--first-seed", f"must be 0 or more (got {first_seed})"))
     if budget < 1:
         problems.append(Problem("--budget", f"must be at least 1 (got {budget})"))
     if initial < 1:
@@ -535,7 +537,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                  dataset=str(space.path), inputs=inputs, objective=spec_data["objective"]["name"],
                  goal=spec.objective.goal, target=spec.objective.target_value, values_column=column,
                  values_path=str(values_path), n_pool=n_pool, values=[float(v) for v in values],
-                 strategies=chosen, seeds=list(range(seeds)), budget=budget, initial=initial, workers=workers)
+                 strategies=chosen, seeds=list(range(first_seed, first_seed + seeds)), budget=budget, initial=initial, workers=workers)
 
 
 # ----------------------------------------------------------------------------- one run
@@ -831,7 +833,7 @@ def _json_safe(obj: Any) -> Any:
 
 
 def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, strategies: str | None,
-                out: Path | None, workers: int, initial: int, console) -> dict[str, Any]:
+                out: Path | None, workers: int, initial: int, console, first_seed: int = 0) -> dict[str, Any]:
     """``looplab benchmark``: validate, run with a progress bar, write JSON and plots, print the table."""
     from rich.progress import (
         BarColumn,
@@ -842,7 +844,7 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     )
 
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
-                    workers=workers)
+                    workers=workers, first_seed=first_seed)
     out_dir = Path(out) if out is not None else default_out_dir(setup)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

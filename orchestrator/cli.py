@@ -436,6 +436,8 @@ def benchmark(
     dataset: Optional[Path] = typer.Option(None, help="CSV pool: every column but the last is an input, the "
                                                       "last is the objective"),
     seeds: int = typer.Option(10, help="runs per strategy (seeds 0..N-1, the same for every strategy)"),
+    first_seed: int = typer.Option(0, help="start the seeds here: K..K+N-1 (fresh seeds, to check that a choice "
+                                           "made on seeds 0..N-1 holds)"),
     budget: int = typer.Option(50, help="experiments per run, the initial ones included"),
     strategies: Optional[str] = typer.Option(None, help="comma list of model:acquisition:batch, e.g. "
                                                         "gp:ei:1,random-forest:ei:1,gp:ucb(beta=4):1 (default: "
@@ -449,7 +451,7 @@ def benchmark(
 
     try:
         run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
-                    workers=workers, initial=initial, console=console)
+                    workers=workers, initial=initial, console=console, first_seed=first_seed)
     except LooplabError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -199,9 +199,24 @@ def test_parallel_workers_give_the_same_runs(tmp_path):
            [[r["picks"] for r in s["runs"]] for s in b["strategies"]]
 
 
+def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
+    """--first-seed K runs seeds K..K+N-1; a seed's run does not depend on which others run with it."""
+    from orchestrator.benchmark import run_benchmark
+
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool, model="random-forest", params="{n_estimators: 10}")
+    fresh = run_benchmark(prepare(spec, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                                  first_seed=3))
+    longer = run_benchmark(prepare(spec, dataset=None, seeds=5, budget=6, strategies=None, initial=2, workers=1))
+    assert fresh["seeds"] == [3, 4] and [r["seed"] for r in fresh["strategies"][0]["runs"]] == [3, 4]
+    for a, b in zip(fresh["strategies"], longer["strategies"]):
+        assert [r["picks"] for r in a["runs"]] == [r["picks"] for r in b["runs"][3:]]
+
+
 @pytest.mark.parametrize("args, field, words", [
     (["--budget", "41"], "--budget", "exceeds the pool size (40 candidates)"),
     (["--seeds", "0"], "--seeds", "must be at least 1"),
+    (["--first-seed", "-1"], "--first-seed", "must be 0 or more (got -1)"),
     (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, random-forest"),
     (["--strategies", "gp:eii:1"], "--strategies", "unknown acquisition kind 'eii'"),
     (["--strategies", "gp:ucb(bta=4):1"], "--strategies", "acquisition.params.bta: unknown key"),
