@@ -43,6 +43,9 @@ Command line (from the repository root)
         --pools crossed_barrel p3ht agnp autoam perovskite --seeds 20 --budget 50 \\
         --initial-from /tmp/baybe/initial.json --out /tmp/baybe/out
 
+The Olympus pools (not used to choose looplab's defaults) run the same way with
+``--spec-dir campaigns/benchmarks/olympus --pools fullerenes colors_bob``.
+
 ``--initial-from`` takes either a JSON file {pool: {"initial": {seed: [i, j]}}},
 a looplab ``benchmark.json`` (``strategies[0].runs[*].picks[:2]``), or a
 directory holding ``initial.json`` or ``<pool>-base/benchmark.json`` /
@@ -356,7 +359,9 @@ def print_table(docs: list[dict]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pools", nargs="+", default=list(POOLS), choices=POOLS)
+    ap.add_argument("--pools", nargs="+", default=list(POOLS),
+                    help="campaign names in --spec-dir (default: the five pvlab pools; with "
+                         "--spec-dir campaigns/benchmarks/olympus: fullerenes, colors_bob)")
     ap.add_argument("--seeds", type=int, default=20, help="seeds 0..SEEDS-1")
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--initial-from", default="/tmp/baybe/initial.json",
@@ -366,6 +371,10 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="override the CSV folder")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args(argv)
+    missing = [p for p in args.pools if not (Path(args.spec_dir) / f"{p}.yaml").is_file()]
+    if missing and not args.summary_only:
+        ap.error(f"--pools: no campaign file {', '.join(m + '.yaml' for m in missing)} in --spec-dir "
+                 f"{args.spec_dir}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     docs = []
     for pool in args.pools:
