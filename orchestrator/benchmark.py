@@ -482,9 +482,9 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                               str(spec_path))
         spec_data["oracle"]["params"].pop("noise", None)  # the benchmark measures without noise
         inputs = list(spec.space.pool.inputs)
+    # the campaign's own strategy is named with its params (gp:ucb(beta=0.3):1), so the table says what ran
     default = Strategy(spec.model.kind, spec.acquisition.kind, spec.acquisition.batch_size,
-                       dict(spec.model.params), dict(spec.acquisition.params),
-                       label=f"{spec.model.kind}:{spec.acquisition.kind}:{spec.acquisition.batch_size}")
+                       dict(spec.model.params), dict(spec.acquisition.params))
     chosen = parse_strategies(strategies, default)
 
     # every strategy's campaign: problems of the file itself (pool, objective column, oracle) are
