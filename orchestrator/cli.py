@@ -297,8 +297,8 @@ def _lease_text(lease: dict | None) -> str:
     if lease is None:
         return "-"
     who = f"pid {lease['pid']} on {lease['host']}"
-    if lease["lapsed"]:
-        return f"nobody ({who} is gone; the next run takes over)"
+    if lease["lapsed"]:  # its pid has exited (same host), or it has not renewed within the TTL
+        return f"nobody: {who} last seen {lease['age']:.0f} s ago has lapsed; the next run takes over"
     return f"{who}, seen {lease['age']:.0f} s ago"
 
 
