@@ -722,6 +722,14 @@ def run_benchmark(setup: Setup, on_done: Callable[[Strategy, int], None] | None 
 # ----------------------------------------------------------------------------- outputs
 
 
+def seeds_text(seeds: Sequence[int]) -> str:
+    """'100 seeds' for seeds 0..99; '100 seeds (100-199)' for fresh ones (--first-seed)."""
+    seeds = list(seeds)
+    if not seeds or seeds == list(range(len(seeds))):
+        return f"{len(seeds)} seeds"
+    return f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]})"
+
+
 def checkpoints(budget: int) -> list[int]:
     """Experiment counts the summary table reports: 25 and 50, or the budget when smaller."""
     return sorted({min(25, budget), min(50, budget)})
@@ -740,7 +748,7 @@ def summary_table(result: dict[str, Any]):
     n_seeds = len(result["seeds"])
     table = Table(title=Text(f"benchmark {result['campaign']} on {Path(result['dataset']).name}: "
                              f"N={result['n_pool']}, top set {result['top_set_size']}, {result['goal']} "
-                             f"{result['objective']}, {n_seeds} seeds, budget {result['budget']}"),
+                             f"{result['objective']}, {seeds_text(result['seeds'])}, budget {result['budget']}"),
                   caption=Text("median [mean] over seeds; AF and 'to best' over the n/seeds runs that got there"),
                   title_justify="left", caption_justify="left")
     table.add_column("measure", no_wrap=True)
@@ -776,7 +784,7 @@ def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     n = result["n_pool"]
     name = Path(result["dataset"]).name
     subtitle = (f"{result['campaign']} on {name}: N={n}, top set {result['top_set_size']}, "
-                f"{len(result['seeds'])} seeds; median and 5-95% band")
+                f"{seeds_text(result['seeds'])}; median and 5-95% band")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     paths = []
 
@@ -852,7 +860,7 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
         raise ConfigError([Problem("--out", f"cannot create {out_dir}: {exc}")]) from None
     names = ", ".join(s.name for s in setup.strategies)
     console.print(f"benchmark '{setup.campaign_name}' on {setup.dataset} ({setup.n_pool} candidates, "
-                  f"{setup.goal} {setup.objective}): {names} and random search; {len(setup.seeds)} seeds, "
+                  f"{setup.goal} {setup.objective}): {names} and random search; {seeds_text(setup.seeds)}, "
                   f"budget {setup.budget}, {setup.initial} random initial, {setup.workers} worker(s)", soft_wrap=True)
     progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True)
