@@ -207,12 +207,12 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     spec = _spec(tmp_path, pool, model="random-forest", params="{n_estimators: 10}")
     fresh = run_benchmark(prepare(spec, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
                                   first_seed=3))
-    from orchestrator.benchmark import seeds_text
-
-    assert seeds_text(fresh["seeds"]) == "2 seeds (3-4)" and seeds_text(longer["seeds"]) == "5 seeds"
     # the campaign's own strategy is named with the params it runs with
     assert fresh["strategies"][0]["name"] == "random-forest(n_estimators=10):ei:1"
     longer = run_benchmark(prepare(spec, dataset=None, seeds=5, budget=6, strategies=None, initial=2, workers=1))
+    from orchestrator.benchmark import seeds_text
+
+    assert seeds_text(fresh["seeds"]) == "2 seeds (3-4)" and seeds_text(longer["seeds"]) == "5 seeds"
     assert fresh["seeds"] == [3, 4] and [r["seed"] for r in fresh["strategies"][0]["runs"]] == [3, 4]
     for a, b in zip(fresh["strategies"], longer["strategies"]):
         assert [r["picks"] for r in a["runs"]] == [r["picks"] for r in b["runs"][3:]]
