@@ -50,7 +50,10 @@ The Olympus pools (not used to choose looplab's defaults) run the same way with
 a looplab ``benchmark.json`` (``strategies[0].runs[*].picks[:2]``), or a
 directory holding ``initial.json`` or ``<pool>-base/benchmark.json`` /
 ``<pool>-acq/benchmark.json``. ``--summary-only`` reprints the table from the
-JSONs already in ``--out``.
+JSONs already in ``--out``. When ``--initial-from`` is such a folder of looplab
+benchmarks, the summary also compares looplab's runs with BayBE's seed by seed
+(the same seeds and initial rows): the mean difference in Top% @25 and @50, its
+paired standard error, and on how many seeds each is ahead.
 """
 
 from __future__ import annotations
@@ -357,6 +360,42 @@ def print_table(docs: list[dict]) -> None:
               f"{d.get('median_seconds_per_recommendation', float('nan')):>7.2f}")
 
 
+def _looplab_runs(src: Path, pool: str) -> list[dict] | None:
+    """looplab's runs of the pool (its first strategy), when --initial-from is a folder of benchmark.json."""
+    if not src.is_dir():
+        return None
+    for suffix in ("base", "acq"):
+        f = src / f"{pool}-{suffix}" / "benchmark.json"
+        if f.is_file():
+            return json.loads(f.read_text())["strategies"][0]["runs"]
+    return None
+
+
+def print_paired(docs: list[dict], src: Path) -> None:
+    """looplab minus BayBE, seed by seed (same seeds, same two initial rows): the mean difference in Top%
+    and its paired standard error, and on how many seeds each is ahead."""
+    for d in docs:
+        mine = _looplab_runs(src, d["pool"])
+        if mine is None:
+            continue
+        theirs = {r["seed"]: r for r in d["runs"]}
+        pairs = [(r, theirs[r["seed"]]) for r in mine if r["seed"] in theirs]
+        if len(pairs) < 2:
+            continue
+        for a, b in pairs:
+            if a["picks"][:2] != b["picks"][:2]:
+                raise ValueError(f"{d['pool']} seed {a['seed']}: the initial rows differ "
+                                 f"({a['picks'][:2]} vs {b['picks'][:2]})")
+        for i in (25, 50):
+            if i > d["budget"]:
+                continue
+            diff = [a["top_fraction"][i - 1] - b["top_fraction"][i - 1] for a, b in pairs]
+            se = statistics.stdev(diff) / math.sqrt(len(diff))
+            print(f"{d['pool']:<15} @{i}: looplab - BayBE = {statistics.fmean(diff):+.3f} +/- {se:.3f} "
+                  f"(paired SE, {len(diff)} seeds); looplab ahead on {sum(x > 0 for x in diff)}, "
+                  f"behind on {sum(x < 0 for x in diff)}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pools", nargs="+", default=list(POOLS),
@@ -385,6 +424,7 @@ def main(argv=None) -> int:
             continue
         docs.append(run_pool(pool, args))
     print_table(docs)
+    print_paired(docs, Path(args.initial_from))
     return 0
 
 
