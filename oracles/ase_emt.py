@@ -64,9 +64,8 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.blas import single_threaded_blas
-
 from .base import ConfigProblem, Experiment, OracleContext, SyncOracle
+from .blas import single_threaded_blas
 
 PROPERTIES = ("mixing_energy", "formation_energy", "total_energy", "volume", "bulk_modulus")
 PROTOTYPES = ("fcc", "bcc", "hcp")

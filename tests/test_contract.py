@@ -104,3 +104,26 @@ def test_the_contract_kit_reports_what_is_broken(oracle, fragments):
         check_oracle(oracle, [Experiment("a", {"x": 1})], failing=Experiment("b", {"bad": True}), timeout=0.5)
     for f in fragments:
         assert f in str(err.value), str(err.value)
+
+
+def test_oracles_and_acquisition_never_import_the_orchestrator():
+    """A plugin author needs only oracles/ and acquisition/ (README, Layout): no module there imports
+    orchestrator/, at the top or inside a function."""
+    import ast
+
+    from conftest import ROOT
+
+    offenders = []
+    files = sorted((ROOT / "oracles").rglob("*.py")) + sorted((ROOT / "acquisition").rglob("*.py"))
+    assert len(files) >= 10
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                          if n == "orchestrator" or n.startswith("orchestrator.")]
+    assert offenders == []

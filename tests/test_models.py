@@ -250,7 +250,7 @@ def test_single_threaded_blas_holds_in_every_thread():
 
     from threadpoolctl import threadpool_info
 
-    from orchestrator.blas import single_threaded_blas
+    from oracles.blas import single_threaded_blas
 
     def blas_threads() -> list[int]:
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

@@ -62,7 +62,8 @@ from scipy.linalg.blas import dtrsm
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit, gammaln
 
-from ..blas import single_threaded_blas
+from oracles.blas import single_threaded_blas
+
 from .base import ModelContext, Standardizer, check_training_data
 
 log = logging.getLogger("looplab.models.gp")

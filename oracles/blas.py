@@ -1,8 +1,10 @@
 """BLAS on one thread for a block of numerical work, in any thread of the process.
 
-Used by the GP (its loss and predictions) and by the ase-emt oracle (thousands of
-tiny LAPACK calls in a cell relaxation), so both limit OpenBLAS the same way and
-never undo each other's limits.
+Used by the ase-emt oracle (thousands of tiny LAPACK calls in a cell relaxation)
+and by the GP (its loss and predictions), so both limit OpenBLAS the same way and
+never undo each other's limits. It lives in ``oracles/`` because oracles never
+import ``orchestrator/`` (a plugin author may use it too: ``with
+single_threaded_blas: ...``).
 """
 
 from __future__ import annotations
