@@ -14,11 +14,12 @@ from typing import Any
 
 
 class _SingleThreadedBlas:
-    """BLAS on one thread inside the GP's numerical work (re-entrant and thread-safe).
+    """BLAS on one thread inside a block of numerical work (re-entrant and thread-safe).
 
     OpenBLAS's own threads spin while they wait for each other; on a machine whose cores
     are busy with other work a 2-thread Cholesky or inverse of a 1,000 x 1,000 matrix
-    then takes seconds instead of 0.1 s (measured). The GP therefore runs BLAS
+    then takes seconds instead of 0.1 s (measured), and a cell relaxation's thousands of
+    3 x 3 LAPACK calls ran about 5 times slower. The GP therefore runs BLAS
     single-threaded and parallelises prediction itself, by blocks of candidates on
     Python threads. The original limits are restored when the last user leaves.
 

@@ -272,8 +272,6 @@ class _Loss:
 # --------------------------------------------------------------------------- prediction (numpy)
 
 
-
-
 def _n_threads() -> int:
     try:
         n = len(os.sched_getaffinity(0))
