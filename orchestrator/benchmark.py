@@ -537,7 +537,8 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                  dataset=str(space.path), inputs=inputs, objective=spec_data["objective"]["name"],
                  goal=spec.objective.goal, target=spec.objective.target_value, values_column=column,
                  values_path=str(values_path), n_pool=n_pool, values=[float(v) for v in values],
-                 strategies=chosen, seeds=list(range(first_seed, first_seed + seeds)), budget=budget, initial=initial, workers=workers)
+                 strategies=chosen, seeds=list(range(first_seed, first_seed + seeds)), budget=budget,
+                 initial=initial, workers=workers)
 
 
 # ----------------------------------------------------------------------------- one run

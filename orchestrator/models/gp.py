@@ -1067,15 +1067,17 @@ class GPSurrogate:
         if not isinstance(post, _Posterior) or len(X) * len(post.X) < _BOUND_ELEMS:
             m, v = self.predict(X)
             return m, v, True
-        with single_threaded_blas:
-            m, upper = post.predict_bound(self._features(X))
+        def bound(p: _Posterior, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            m, upper = p.predict_bound(F)
             # never below predict's floor, plus a hair of slack against rounding in the exact variance
-            upper = np.maximum(upper, 1e-12 * post.var) + 1e-9 * post.var
+            return m, np.maximum(upper, 1e-12 * p.var) + 1e-9 * p.var
+
+        with single_threaded_blas:
+            m, upper = bound(post, self._features(X))
             if self._ranked is not None:
                 # the mixture's variance grows with each component's: mixing the bounds bounds it
                 rpost, w = self._ranked
-                m2, up2 = rpost.predict_bound(self._ranked_features(X))
-                m, upper = _mix(m, upper, m2, np.maximum(up2, 1e-12 * rpost.var) + 1e-9 * rpost.var, w)
+                m, upper = _mix(m, upper, *bound(rpost, self._ranked_features(X)), w)
         return m * self._std.std + self._std.mean, upper * self._std.std**2, False
 
     def pool_posterior(self, X: np.ndarray):
