@@ -114,7 +114,8 @@ class Proposer:
         model = plugins.build(self.campaign.plugin_classes["model"], self.campaign.plugin_configs["model"],
                               ModelContext(seed=int(step_rng(self.spec.seed, step).integers(2**31)),
                                            n_inputs=self.space.dim, pool=bool(self.space.is_pool),
-                                           candidates=self.space.X if self.space.is_pool else None))
+                                           candidates=self.space.X if self.space.is_pool else None,
+                                           groups=getattr(self.space, "column_groups", lambda: None)()))
         if warm_state and hasattr(model, "set_state"):
             model.set_state(warm_state)
         return model

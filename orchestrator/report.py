@@ -49,7 +49,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import ConfigError, LooplabError
-from .models.gp import loo_closed_form  # numpy/scipy only: TensorFlow is not imported by this
+from .models.gp.posterior import loo_closed_form  # numpy/scipy only: TensorFlow is not imported by this
 from .store import IN_FLIGHT, STATUSES, Experiment, Store
 
 # colour-blind-safe (Okabe-Ito) colours, one per experiment status

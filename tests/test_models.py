@@ -11,7 +11,7 @@ import pytest
 from acquisition.batch import Geometry, select_continuous, select_from_pool
 from acquisition.functions import ExpectedImprovement, MaxVariance
 from orchestrator.models.forest import RandomForestSurrogate
-from orchestrator.models.gp import GPSurrogate, _Fitter
+from orchestrator.models.gp import Fitter, GPSurrogate, lengthscale_prior
 
 
 def f(X):
@@ -36,7 +36,7 @@ def test_gp_numpy_prediction_equals_gpflow_predict_f(gp, data):
     Xs = rng.random((200, 3))
     mean, var = gp.predict(Xs)
     state = gp.get_state()
-    fitter = _Fitter.get(3, "matern52", True, gp.noise_floor)
+    fitter = Fitter.get(3, "matern52", lengthscale_prior("gamma", 3), gp.noise_floor)
     fitter.set_params(np.array(state["lengthscales"]), state["variance"], state["noise"])
     fitter.X.assign(X)
     fitter.Y.assign(((y - gp._std.mean) / gp._std.std)[:, None])
@@ -97,7 +97,7 @@ def test_failed_fit_falls_back_to_last_good_hyperparameters(gp, data, monkeypatc
     def broken(self, maxiter):
         raise FloatingPointError("simulated: Cholesky decomposition was not successful")
 
-    monkeypatch.setattr(_Fitter, "minimize", broken)
+    monkeypatch.setattr(Fitter, "minimize", broken)
     with caplog.at_level(logging.WARNING, logger="looplab.models.gp"):
         model.fit(*data)
     assert model.fit_info["fallback"] is True
@@ -324,7 +324,7 @@ def crowded_pool(n=300, seed=0):
 
 
 def test_rank_mixture_is_consistent_on_every_prediction_path():
-    from orchestrator.models.gp import _mix, loo_closed_form, loo_log_densities, pseudo_bma_plus_weight
+    from orchestrator.models.gp import mix as _mix, loo_closed_form, loo_log_densities, pseudo_bma_plus_weight
 
     C, y = crowded_pool()
     idx = np.random.default_rng(2).choice(len(C), 40, replace=False)

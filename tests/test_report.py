@@ -290,7 +290,7 @@ def test_closed_form_loo_equals_explicit_refits_with_fixed_hyperparameters():
 def test_gp_loo_in_the_models_units_equals_refits_of_its_posterior(finished):
     """model_loo on a fitted GPSurrogate (min goal -> internal = -raw) against N explicit refits that keep
     its hyperparameters and its standardisation."""
-    from orchestrator.models.gp import GPSurrogate, _Posterior
+    from orchestrator.models.gp import GPSurrogate, Posterior as _Posterior
 
     rng = np.random.default_rng(1)
     X = rng.random((8, 2))

@@ -11,9 +11,9 @@ import pytest
 
 from acquisition.batch import select_from_pool
 from acquisition.functions import ExpectedImprovement, MaxVariance, ProbabilityOfImprovement, UpperConfidenceBound
-from orchestrator.models import gp as gp_module
-from orchestrator.models import sparse
-from orchestrator.models.gp import GPSurrogate, _Fitter
+from orchestrator.models.gp import surrogate as gp_module, threads as gp_threads
+from orchestrator.models.gp import sparse
+from orchestrator.models.gp import Fitter, GPSurrogate, lengthscale_prior
 
 
 def f(X):
@@ -44,7 +44,7 @@ def sgpr(data):
 def test_exact_gp_numpy_loss_and_gradient_equal_gpflow_training_loss(kind, data):
     X, y = data[0][:40], data[1][:40]
     z = (y - y.mean()) / y.std()
-    fitter = _Fitter.get(3, kind, True, 1e-6)
+    fitter = Fitter.get(3, kind, lengthscale_prior("gamma", 3), 1e-6)
     fitter.set_data(X, z)
     rng = np.random.default_rng(1)
     for _ in range(3):
@@ -59,8 +59,8 @@ def test_sparse_loss_gradient_and_prediction_equal_gpflow_sgpr(data):
     X, y = data[0][:120], data[1][:120]
     z = (y - y.mean()) / y.std()
     Z = sparse.greedy_inducing("matern52", X, np.full(3, 0.4), 1.0, 30)
-    ref = sparse._SGPRModel.get(3, "matern52", True, 1e-6)
-    loss_fn = sparse.SGPRLoss("matern52", X, z, Z, True, 1e-6)
+    ref = sparse._SGPRModel.get(3, "matern52", lengthscale_prior("gamma", 3), 1e-6)
+    loss_fn = sparse.SGPRLoss("matern52", X, z, Z, lengthscale_prior("gamma", 3), 1e-6)
     rng = np.random.default_rng(2)
     Xs = rng.random((50, 3))
     for _ in range(2):
@@ -178,7 +178,7 @@ def test_restarts_run_on_every_kth_fit_when_warm_started(data):
 def test_threaded_prediction_equals_single_threaded(exact, monkeypatch):
     Xs = np.random.default_rng(6).random((3000, 3))
     m1, v1 = exact.predict(Xs)
-    monkeypatch.setattr(gp_module, "_THREADED_ELEMS", 1)
+    monkeypatch.setattr(gp_threads, "THREADED_ELEMS", 1)
     m2, v2 = exact.predict(Xs)
     np.testing.assert_allclose(m2, m1, rtol=0, atol=1e-12)
     np.testing.assert_allclose(v2, v1, rtol=0, atol=1e-12)

@@ -51,6 +51,9 @@ class ModelContext:
     pool: bool = False  # the campaign chooses among the candidates of a pool (a CSV), not a continuous space
     # a pool's encoded candidates [M, D] (None for continuous spaces): models may adapt to where they lie
     candidates: Any = field(default=None, compare=False, repr=False)
+    # the space's column groups (space.column_groups(): name, encoded columns, kind numeric | categorical |
+    # descriptors), so a model can treat a categorical input's columns as one input; None: all numeric
+    groups: Any = field(default=None, compare=False, repr=False)
 
 
 class ModelError(LooplabError):

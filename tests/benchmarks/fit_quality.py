@@ -103,7 +103,7 @@ def chains(name: str, X: np.ndarray, y: np.ndarray, sizes: range, every: tuple[i
 
 
 def backends(X: np.ndarray, y: np.ndarray, repeats: int) -> None:
-    from orchestrator.models.gp import GPSurrogate, _Fitter
+    from orchestrator.models.gp import Fitter as _Fitter, GPSurrogate
 
     for n in (50, 200):
         row = {}

@@ -1,7 +1,7 @@
 """Sparse GP for many observations: GPflow SGPR (Titsias' collapsed bound) with inducing points.
 
 ``GPSurrogate`` switches to this model above ``sparse_above`` observations (see
-``gp.py``); the surrogate's interface stays the same (fit, predict, condition,
+``surrogate.py``); the surrogate's interface stays the same (fit, predict, condition,
 JSON state, which includes the inducing points).
 
 - Inducing points: M = min(``inducing``, N) points chosen from the observations
@@ -45,23 +45,16 @@ from scipy.linalg.blas import dtrsm
 from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.special import expit
 
-from .gp import (
-    _cross,
-    _n_threads,
-    _parallel,
-    _inv_softplus,
-    _kernel_and_dk,
-    _run_blocks,
-    _sdist,
-    _softplus,
-    gpflow_parts,
-    kernel_matrix,
-    neg_log_prior,
-    single_threaded_blas,
-)
+from oracles.blas import single_threaded_blas
+
+from .fitter import gpflow_parts
+from .kernels import Tie, cross as _cross, cross_and_dk as _cross_and_dk, kernel_and_dk as _kernel_and_dk
+from .kernels import kernel_matrix, lengthscale_gradient as _ls_grad_sym
+from .priors import LengthscalePrior, inv_softplus as _inv_softplus, neg_log_prior, softplus as _softplus
+from .threads import n_threads as _n_threads, parallel as _parallel, run_blocks as _run_blocks
 
 if TYPE_CHECKING:
-    from .gp import GPSurrogate
+    from .surrogate import GPSurrogate
 
 log = logging.getLogger("looplab.models.gp")
 
@@ -121,29 +114,6 @@ def _residual_variance(kind: str, Z: np.ndarray, Xn: np.ndarray, ls: np.ndarray,
 # --------------------------------------------------------------------------- the SGPR loss (numpy)
 
 
-def _cross_and_dk(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """k(A, B) and G with dk/d(ls_d) = G * (a_id - b_jd)^2 / ls_d^3."""
-    s = _sdist(kind, A, B, ls)
-    K = _cross(kind, A, B, ls, var)
-    if kind == "rbf":
-        return K, K
-    e = np.exp(-s)
-    if kind == "matern52":
-        s += 1.0
-        s *= e
-        s *= var * 5.0 / 3.0
-        return K, s
-    e *= 3.0 * var
-    return K, e
-
-
-def _ls_grad_sym(M: np.ndarray, Xc: np.ndarray) -> np.ndarray:
-    """sum_ij M_ij (x_id - x_jd)^2 for symmetric M."""
-    m = M.sum(axis=1)
-    return 2.0 * (m @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, M @ Xc)
-
-
 class SGPRLoss:
     """GPflow's SGPR training loss (negative collapsed ELBO minus log priors) and its gradient
     in the unconstrained hyperparameters [lengthscales (D), variance, noise], inducing points fixed.
@@ -153,7 +123,8 @@ class SGPRLoss:
     with L L^T = Kuu + jitter I, A = L^-1 Kuf / s, B = A A^T + I = LB LB^T, c = LB^-1 A y / s.
     """
 
-    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, Z: np.ndarray, prior: bool, noise_floor: float):
+    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, Z: np.ndarray, prior: LengthscalePrior,
+                 noise_floor: float, tie: Tie | None = None):
         self.kind, self.prior, self.floor = kind, prior, noise_floor
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Z = np.ascontiguousarray(Z, dtype=np.float64)
@@ -162,10 +133,12 @@ class SGPRLoss:
         self.z = np.asarray(z, dtype=np.float64)
         self.yy = float(self.z @ self.z)
         self.n, self.dim = self.X.shape
+        self.tie = tie if tie is not None else Tie.none(self.dim)
         self.evaluations = 0
 
     def params(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
-        d = self.dim
+        """(free lengthscales [Q], variance, noise) at u."""
+        d = self.tie.n_free
         return _softplus(u[:d]), float(_softplus(u[d])), float(self.floor + _softplus(u[d + 1]))
 
     def _blocks(self) -> list[slice]:
@@ -178,7 +151,8 @@ class SGPRLoss:
         """Loss and gradient; the O(N M^2) work runs over blocks of observations on the GP's threads."""
         self.evaluations += 1
         n, m = self.n, len(self.Z)
-        ls, var, noise = self.params(u)
+        ls_free, var, noise = self.params(u)
+        ls = self.tie.expand(ls_free)
         beta = 1.0 / noise
         sigma = math.sqrt(noise)
         y = self.z
@@ -250,11 +224,11 @@ class SGPRLoss:
                   + 0.5 * n * noise - 0.5 * self.yy - 0.5 * n * var)
         g_noise = -beta * beta * G_beta
         g_var = (float(np.vdot(G_Kuu, Kuu)) + vdot_kuf) / var - 0.5 * beta * n
-        g_ls = (_ls_grad_sym(G_Kuu * Guu, Zc) + ls_cross) / ls**3
+        g_ls = self.tie.reduce((_ls_grad_sym(G_Kuu * Guu, Zc) + ls_cross) / ls**3)
         # loss = -ELBO - log priors
         loss = -elbo
         grad_ls, grad_var, grad_noise = -g_ls, -g_var, -g_noise
-        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls, var, noise, self.prior)
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
         loss += p_loss
         grad_ls = grad_ls + p_ls
         grad_var += p_var
@@ -298,7 +272,7 @@ class _SGPRModel:
     _cache: dict[tuple, "_SGPRModel"] = {}
     _cache_lock = threading.Lock()
 
-    def __init__(self, dim: int, kind: str, prior: bool, noise_floor: float):
+    def __init__(self, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float):
         self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
         # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
         self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, prior, noise_floor)
@@ -328,7 +302,7 @@ class _SGPRModel:
         self._loss_and_grad = loss_and_grad
 
     @classmethod
-    def get(cls, dim: int, kind: str, prior: bool, noise_floor: float) -> "_SGPRModel":
+    def get(cls, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float) -> "_SGPRModel":
         key = (dim, kind, prior, noise_floor)
         with cls._cache_lock:
             if key not in cls._cache:
@@ -436,7 +410,9 @@ def fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) ->
 
 
 def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -> "GPSurrogate":
-    n, dim = X.shape
+    n = len(X)
+    tie = model._tie if model._tie is not None else Tie.none(X.shape[1])
+    dim = tie.n_free  # free lengthscales
     kind, floor = model.kernel, model.noise_floor
     m = min(model.inducing, n)
     warm = model._warm(dim)
@@ -445,12 +421,13 @@ def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -
     if warm is not None:
         starts = starts[:1]  # random restarts cost a whole O(N M^2) fit each: only without a warm start
     ls0, var0, _ = starts[0]
+    ls0 = tie.expand(ls0)  # one lengthscale per column, for the kernels
     errors: list[str] = []
     evaluations = 0
 
     def attempt(Z: np.ndarray, ls: np.ndarray, var: float, noise: float) -> tuple[float, tuple] | None:
         nonlocal evaluations
-        loss_fn = SGPRLoss(kind, X, z, Z, model.lengthscale_prior, floor)
+        loss_fn = SGPRLoss(kind, X, z, Z, model.prior, floor, tie)
         try:
             loss, u = _minimize(loss_fn, _unconstrained(ls, var, max(noise, 2 * floor), floor), model.maxiter)
         except Exception as exc:  # noqa: BLE001 - Cholesky failures, NaNs: try the next start
@@ -466,7 +443,7 @@ def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -
     # hyperparameters moved far from those they were chosen with.
     kept = prev.get("inducing_points") if prev.get("sparse") and warm is not None else None
     chosen_n = int(prev.get("inducing_chosen_at", 0) or 0)
-    if kept is not None and len(kept) and len(kept[0]) == dim and n < 1.1 * chosen_n:
+    if kept is not None and len(kept) and len(kept[0]) == X.shape[1] and n < 1.1 * chosen_n:
         Z = greedy_inducing(kind, X, ls0, var0, m, initial=np.array(kept, dtype=float))
     else:
         Z, chosen_n = greedy_inducing(kind, X, ls0, var0, m), n
@@ -478,13 +455,13 @@ def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -
     reselected = False
     if best is not None and (warm is None or model._moved(best[1])):
         ls, var, noise = best[1]
-        Z2 = greedy_inducing(kind, X, ls, var, m)
+        Z2 = greedy_inducing(kind, X, tie.expand(ls), var, m)
         got = attempt(Z2, ls, var, noise)
         if got is not None:
             best, chosen_n, reselected = (got[0], got[1], Z2), n, True
-    if best is not None and model.train_inducing:
+    if best is not None and model.train_inducing and tie.index is None:  # GPflow's SGPR: untied lengthscales
         loss, (ls, var, noise), Zb = best
-        ref = _SGPRModel.get(dim, kind, model.lengthscale_prior, floor)
+        ref = _SGPRModel.get(dim, kind, model.prior, floor)
         try:
             with ref.lock:
                 ref.load(X, z, Zb, ls, var, noise)
@@ -507,8 +484,8 @@ def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -
     s["inducing_chosen_at"] = chosen_n
     s["n_observations"] = n
     s["fits_since_restarts"] = 0 if len(starts) > 1 else int(prev.get("fits_since_restarts", 0)) + 1
-    model._post = SparsePosterior(kind, X, z, Z, np.array(s["lengthscales"], dtype=float), float(s["variance"]),
-                                  float(s["noise"]))
+    model._post = SparsePosterior(kind, X, z, Z, tie.expand(np.array(s["lengthscales"], dtype=float)),
+                                  float(s["variance"]), float(s["noise"]))
     model.fit_info = {
         "seconds": time.perf_counter() - t0,
         "starts": len(starts),

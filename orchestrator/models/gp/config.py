@@ -1,0 +1,55 @@
+"""The GP's settings: what a campaign's ``model: {kind: gp, params: ...}`` may say."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GPConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kernel: Literal["matern52", "matern32", "rbf"] = "matern52"
+    restarts: int = Field(default=2, ge=0, le=50, description="random restarts besides the warm start")
+    restart_every: int = Field(
+        default=1, ge=1,
+        description="with a warm start from the previous fit, run the random restarts only on every k-th fit "
+        "(1 = every fit); they also run when there is no warm start or its optimum moved far from it. Above 500 "
+        "observations no more often than every 10th fit, above 1,000 only in those cases; the sparse GP restarts "
+        "only without a warm start")
+    maxiter: int = Field(default=200, ge=1, description="L-BFGS iterations per start")
+    noise_floor: float = Field(default=1e-6, gt=0, description="lower bound of the noise variance (standardised units)")
+    lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "none"] = Field(
+        default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): gamma = "
+        "Gamma(3, 6) on each; dim-scaled = LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of inputs "
+        "(Hvarfner et al., ICML 2024); none. auto: dim-scaled for spaces with a categorical input, gamma for "
+        "numeric ones (measured: README, Benchmarks). true = gamma, false = none")
+    tie_categorical: bool = Field(
+        default=True, description="one lengthscale per categorical input over all its encoded columns: an "
+        "exchangeable kernel over its levels (one-hot) or an isotropic one over its descriptors; false = one "
+        "lengthscale per encoded column")
+    sparse_above: int | None = Field(
+        default=2000, ge=0,
+        description="above this many observations use a sparse GP (GPflow SGPR with inducing points); "
+        "null = always the exact GP")
+    inducing: int = Field(default=256, ge=8, le=4096, description="inducing points of the sparse GP")
+    train_inducing: bool = Field(
+        default=False, description="also optimise the inducing points' locations (slower); otherwise they are "
+        "chosen from the data by a greedy variance criterion and kept fixed. Numeric inputs only: ignored "
+        "when a categorical input's lengthscales are tied")
+    interactions: bool | Literal["auto"] = Field(
+        default="auto", description="add the pairwise products x_i*x_j of the encoded inputs as extra ARD inputs "
+        "of the kernel. auto: on for pool campaigns with 2 to 4 numeric inputs (no categorical ones), where it was measured "
+        "(crossed_barrel Top%@50 0.38 -> 0.43, perovskite 0.90 -> 0.95, autoam 0.91 -> 0.97 over 20 seeds), "
+        "off for continuous spaces")
+    rank_inputs: bool | Literal["auto"] = Field(
+        default="auto", description="pool campaigns: fit a second GP on the inputs mapped to their rank among the "
+        "pool's candidates (each column's empirical distribution, ties averaged) and predict with the mixture of "
+        "the two, weighted by their leave-one-out predictive densities (pseudo-BMA+). It helps where the "
+        "candidates are dense in a small part of an input's range or pile up on a few values (autoam Top%@50 "
+        "0.92 -> 0.99 over 100 seeds). auto: on for pools of numeric inputs whose candidates do not lie on a hyperplane; off for "
+        "mixtures (inputs summing to a constant, where it was measured to hurt: perovskite 0.94 -> 0.81 over 40 "
+        "seeds) and for continuous spaces, which have no candidates to rank (true forces it on for any pool). "
+        "Above 500 observations only the plain GP is fitted (the mixture doubles the fit and was measured on "
+        "small campaigns)")

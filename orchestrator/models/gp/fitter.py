@@ -1,0 +1,218 @@
+"""The GP of record (a GPflow ``GPR``) and the fit of its hyperparameters by L-BFGS-B.
+
+A :class:`Fitter` is built once per process and model shape (kernel columns, kernel kind, lengthscale
+prior, noise floor, tied lengthscales) with variable-shaped data Variables, so TensorFlow traces its
+functions once. The GPflow model defines the GP (kernel, priors, parameter transforms) and is the
+reference the numpy loss (``loss.ExactLoss``) is tested against; ``minimize`` runs scipy's L-BFGS-B on
+the numpy loss (``backend = "tensorflow"`` uses GPflow's compiled loss instead: same optimum, slower).
+
+With tied lengthscales the GPflow kernel still has one lengthscale per column (set to the tied values);
+its lengthscale prior is then left off, and ``gpflow_loss_and_grad`` adds the prior on the free
+lengthscales and sums the tied columns' gradients, so the two losses remain the same function.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from .kernels import Tie
+from .loss import ExactLoss
+from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, inv_softplus
+from .priors import softplus
+
+
+def gpflow_parts(dim: int, kind: str, prior: LengthscalePrior | None, noise_floor: float) -> tuple:
+    """The GPflow kernel (with its priors; ``prior`` None: no lengthscale prior), Gaussian likelihood and
+    variable-shaped data Variables shared by the exact and the sparse GP, so both define the same model."""
+    from ..tf_quiet import import_tensorflow
+
+    import_tensorflow()  # without TensorFlow's C++ start-up chatter on stderr
+    import gpflow
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    f64 = gpflow.utilities.to_default_float
+    kernel_cls = {"matern52": gpflow.kernels.Matern52, "matern32": gpflow.kernels.Matern32,
+                  "rbf": gpflow.kernels.SquaredExponential}[kind]
+    kernel = kernel_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
+    if prior is not None and prior.tfp() is not None:
+        kernel.lengthscales.prior = prior.tfp()
+    kernel.variance.prior = tfp.distributions.Gamma(*map(f64, VARIANCE_PRIOR))
+    likelihood = gpflow.likelihoods.Gaussian(variance=max(1e-2, 10 * noise_floor), variance_lower_bound=noise_floor)
+    likelihood.variance.prior = tfp.distributions.Gamma(*map(f64, NOISE_PRIOR))
+    X = tf.Variable(np.zeros((1, dim)), shape=tf.TensorShape([None, dim]), dtype=tf.float64, trainable=False)
+    Y = tf.Variable(np.zeros((1, 1)), shape=tf.TensorShape([None, 1]), dtype=tf.float64, trainable=False)
+    return kernel, likelihood, X, Y
+
+
+class Fitter:
+    """One GPflow GPR per model shape, and L-BFGS-B on its training loss (evaluated in numpy)."""
+
+    _cache: dict[tuple, "Fitter"] = {}
+    _cache_lock = threading.Lock()
+    backend: str = "numpy"
+
+    def __init__(self, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float, tie: Tie | None = None):
+        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
+        self.tie = tie if tie is not None else Tie.none(dim)
+        tied = self.tie.index is not None
+        # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, None if tied else prior, noise_floor)
+        import gpflow
+        import tensorflow as tf
+        self._gpr = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
+        self._gpr_params: tuple | None = None  # the parameters last copied into the GPflow model
+        self.lock = threading.Lock()
+        self._params = (np.full(self.tie.n_free, 0.3), 1.0, max(1e-2, 10 * noise_floor))
+        self._data: tuple[np.ndarray, np.ndarray] | None = None
+        self.last_cholesky: np.ndarray | None = None  # factor of K + noise I at params(), when known
+        self.last_evaluations = 0
+        self.ftol = 2.220446049250313e-09  # scipy's default relative-reduction tolerance
+
+        # The compiled GPflow loss (traced on first use only): the "tensorflow" backend and the reference
+        # the numpy loss is tested against. Data live in variable-shaped Variables: traced once per process.
+        variables = [self.kernel.lengthscales.unconstrained_variable, self.kernel.variance.unconstrained_variable,
+                     self.likelihood.variance.unconstrained_variable]
+        shapes = [v.shape for v in variables]
+        sizes = [max(1, int(np.prod(sh))) for sh in shapes]
+        self._variables = variables
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
+        def loss_and_grad(x):
+            for v, part, sh in zip(variables, tf.split(x, sizes), shapes):
+                v.assign(tf.reshape(part, sh))
+            with tf.GradientTape() as tape:
+                loss = self._gpr.training_loss()
+            grads = tape.gradient(loss, variables)
+            return loss, tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+        self._loss_and_grad = loss_and_grad
+
+    @classmethod
+    def get(cls, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float, tie: Tie | None = None) -> "Fitter":
+        tie = tie if tie is not None else Tie.none(dim)
+        key = (dim, kind, prior, noise_floor, tie.key())
+        with cls._cache_lock:
+            if key not in cls._cache:
+                cls._cache[key] = cls(dim, kind, prior, noise_floor, tie)
+            return cls._cache[key]
+
+    @property
+    def model(self):
+        """The GPflow GPR with the current hyperparameters (its data are the Variables ``X`` and ``Y``)."""
+        if self._gpr_params is not self._params:
+            ls, var, noise = self._params
+            self.kernel.lengthscales.assign(self.tie.expand(ls))
+            self.kernel.variance.assign(var)
+            self.likelihood.variance.assign(noise)
+            self._gpr_params = self._params
+        return self._gpr
+
+    def set_data(self, X: np.ndarray, z: np.ndarray) -> None:
+        """Training data for ``minimize`` (numpy; copied into ``X``/``Y`` only by the tensorflow backend)."""
+        self._data = (np.asarray(X, dtype=np.float64), np.asarray(z, dtype=np.float64))
+
+    def set_params(self, ls: np.ndarray, var: float, noise: float) -> None:
+        """Free lengthscales [Q], kernel variance, noise variance."""
+        self._params = (np.array(ls, dtype=float).reshape(-1), float(var), float(noise))
+        self.last_cholesky = None
+
+    def params(self) -> tuple[np.ndarray, float, float]:
+        ls, var, noise = self._params
+        return ls.copy(), var, noise
+
+    def unconstrained(self) -> np.ndarray:
+        ls, var, noise = self._params
+        return np.concatenate([inv_softplus(ls), inv_softplus([var]), inv_softplus([noise - self.noise_floor])])
+
+    def loss(self) -> ExactLoss:
+        if self._data is None:
+            raise RuntimeError("Fitter.set_data must be called before fitting")
+        return ExactLoss(self.kind, *self._data, self.prior, self.noise_floor, self.tie)
+
+    def gpflow_loss_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """GPflow's compiled training loss and its gradient at the unconstrained parameters u (free
+        lengthscales, variance, noise) on the data of ``set_data``: the reference for the numpy loss."""
+        X, z = self._data
+        self.X.assign(X)
+        self.Y.assign(z[:, None])
+        u = np.asarray(u, dtype=np.float64)
+        q = self.tie.n_free
+        if self.tie.index is None:
+            loss, grad = self._loss_and_grad(u)
+            self._gpr_params = None  # the GPflow parameters are now at u
+            return float(loss.numpy()), grad.numpy()
+        x = np.concatenate([self.tie.expand(u[:q]), u[q:]])
+        loss, grad = self._loss_and_grad(x)
+        self._gpr_params = None
+        grad = grad.numpy()
+        p_loss, p_grad = self.prior.neg_log(softplus(u[:q]))
+        g_ls = self.tie.reduce(grad[: self.dim]) + p_grad * (1.0 / (1.0 + np.exp(-u[:q])))
+        return float(loss.numpy()) + float(np.sum(p_loss)), np.concatenate([g_ls, grad[self.dim:]])
+
+    def minimize(self, maxiter: int) -> float:
+        """L-BFGS-B (scipy) on the training loss (negative log marginal likelihood + priors)."""
+        from scipy.optimize import minimize
+
+        if self.backend == "tensorflow":
+            return self._minimize_tf(maxiter)
+        loss_fn = self.loss()
+
+        def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+            try:
+                with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # extreme line-search steps
+                    loss, grad = loss_fn(u)
+            except np.linalg.LinAlgError:
+                return 1e30, np.zeros_like(u)  # makes the line search step back
+            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+                return 1e30, np.zeros_like(u)
+            return loss, grad
+
+        res = minimize(fun, self.unconstrained(), jac=True, method="L-BFGS-B",
+                       options={"maxiter": maxiter, "ftol": self.ftol})
+        self.last_evaluations = loss_fn.evaluations
+        loss = float(res.fun)
+        if not math.isfinite(loss) or loss >= 1e30:
+            raise FloatingPointError(f"non-finite training loss ({loss}) or Cholesky failure at every step")
+        u = res.x
+        self._params = loss_fn.params(u)
+        self.last_cholesky = loss_fn.last[1] if loss_fn.last is not None and np.array_equal(loss_fn.last[0], u) \
+            else None
+        return loss
+
+    def _minimize_tf(self, maxiter: int) -> float:
+        """The same fit on GPflow's compiled loss (untied lengthscales only; for benchmarks)."""
+        from scipy.optimize import minimize
+
+        if self.tie.index is not None:
+            raise NotImplementedError("the tensorflow backend fits untied lengthscales only")
+        X, z = self._data
+        self.X.assign(X)
+        self.Y.assign(z[:, None])
+        _ = self.model  # copies the parameters in
+        x0 = np.concatenate([np.reshape(v.numpy(), -1) for v in self._variables])
+        n = [0]
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            n[0] += 1
+            loss, grad = self._loss_and_grad(x)
+            loss, grad = float(loss.numpy()), grad.numpy()
+            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+                return 1e30, np.zeros_like(x)  # makes the line search step back
+            return loss, grad
+
+        res = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                       options={"maxiter": maxiter, "ftol": self.ftol})
+        self._loss_and_grad(res.x)  # leave the variables at the optimum
+        self.last_evaluations = n[0]
+        loss = float(res.fun)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss ({loss})")
+        self._params = (np.array(self.kernel.lengthscales.numpy(), dtype=float).reshape(-1),
+                        float(self.kernel.variance.numpy()), float(self.likelihood.variance.numpy()))
+        self._gpr_params = self._params
+        self.last_cholesky = None
+        return loss

@@ -1,0 +1,82 @@
+"""The exact GP's training loss and its gradient, in numpy: GPflow's GPR ``training_loss``.
+
+Loss(u) = -log N(z | 0, K + noise I) - log p(hyperparameters), with the unconstrained parameters
+u = [free lengthscales (Q), kernel variance, noise variance], each positive through softplus (the noise
+shifted by its floor), exactly GPflow's transforms. One Cholesky factor and one inverse per evaluation;
+the lengthscale gradient by matrix products. It is three to nine times faster than GPflow's compiled
+TensorFlow function from 50 to 1,000 points (tests/benchmarks/fit_quality.py), and
+tests/test_sparse_gp.py and tests/test_gp_core.py check value and gradient against GPflow's to 1e-8
+(``fitter.Fitter`` evaluates GPflow's), tied lengthscales included.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
+from scipy.special import expit
+
+from .kernels import Tie, kernel_and_dk
+from .priors import LengthscalePrior, neg_log_prior, softplus
+
+
+class ExactLoss:
+    """Negative log marginal likelihood plus negative log priors of an exact GP, and its gradient in u."""
+
+    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, prior: LengthscalePrior, noise_floor: float,
+                 tie: Tie | None = None):
+        self.kind, self.prior, self.floor = kind, prior, noise_floor
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.Xc = self.X - self.X.mean(axis=0)  # distances are shift-invariant; centring helps the gradient
+        self.z = np.asarray(z, dtype=np.float64)
+        self.n, self.dim = self.X.shape
+        self.tie = tie if tie is not None else Tie.none(self.dim)
+        self.q = self.tie.n_free
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # (u, Cholesky factor) of the last evaluation
+        self.evaluations = 0
+
+    def params(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(free lengthscales [Q], variance, noise) at u."""
+        q = self.q
+        return softplus(u[:q]), float(softplus(u[q])), float(self.floor + softplus(u[q + 1]))
+
+    def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        n = self.n
+        ls_free, var, noise = self.params(u)
+        ls = self.tie.expand(ls_free)
+        K, G = kernel_and_dk(self.kind, self.X, ls, var)
+        Kn = K.copy()
+        Kn[np.diag_indices(n)] += noise
+        c, info = dpotrf(Kn.T, lower=1, clean=1, overwrite_a=1)  # K is symmetric: K.T is its Fortran view
+        if info != 0:
+            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+        self.last = (u.copy(), c)
+        diag = np.diagonal(c)
+        if not np.all(diag > 0):
+            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+        alpha, info = dpotrs(c, self.z, lower=1)
+        loss = 0.5 * float(self.z @ alpha) + float(np.sum(np.log(diag))) + 0.5 * n * math.log(2.0 * math.pi)
+        Kinv, info = dpotri(c, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("could not invert the kernel matrix")
+        # W = alpha alpha^T - K^-1 (full symmetric), then dLoss/dK = -W / 2
+        W = np.add(Kinv, Kinv.T)
+        W[np.diag_indices(n)] -= np.diagonal(Kinv)
+        np.negative(W, out=W)
+        W += np.outer(alpha, alpha)
+        g_noise = -0.5 * float(np.trace(W))
+        g_var = -0.5 * float(np.vdot(W, K)) / var
+        W *= G  # M = W o G
+        m = W.sum(axis=1)
+        Xc = self.Xc
+        S = 2.0 * (m @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, W @ Xc)
+        g_ls = self.tie.reduce(-0.5 * S / ls**3)
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
+        loss += p_loss
+        g_ls = g_ls + p_ls
+        g_var += p_var
+        g_noise += p_noise
+        grad = np.concatenate([g_ls, [g_var, g_noise]]) * expit(u)  # chain rule through softplus
+        return loss, grad

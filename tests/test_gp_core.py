@@ -1,0 +1,152 @@
+"""The GP core: tied lengthscales (the categorical kernel), the lengthscale priors, and the numpy loss with
+tied lengthscales against GPflow's training loss."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from orchestrator.models.gp import Fitter, GPSurrogate, Tie, kernel_matrix, lengthscale_prior
+from orchestrator.models.gp.loss import ExactLoss
+
+
+@dataclass(frozen=True)
+class Group:  # the shape of space.column_groups()'s items
+    name: str
+    columns: slice
+    kind: str
+
+
+def onehot(level: int, n: int) -> list[float]:
+    return [1.0 if i == level else 0.0 for i in range(n)]
+
+
+# one numeric input, then a categorical input with 3 levels, then one with 2 levels: 6 encoded columns
+GROUPS = [Group("t", slice(0, 1), "numeric"), Group("base", slice(1, 4), "categorical"),
+          Group("solvent", slice(4, 6), "categorical")]
+TIE = Tie.from_groups([1, 3, 2], [False, True, True])
+
+
+def test_tie_maps_columns_to_one_lengthscale_per_categorical_input():
+    assert TIE.index == (0, 1, 1, 1, 2, 2) and TIE.n_free == 3
+    np.testing.assert_array_equal(TIE.expand(np.array([0.5, 2.0, 3.0])), [0.5, 2.0, 2.0, 2.0, 3.0, 3.0])
+    np.testing.assert_array_equal(TIE.reduce(np.array([1.0, 1.0, 2.0, 3.0, 4.0, 5.0])), [1.0, 6.0, 9.0])
+    untied = Tie.from_groups([1, 3], [False, False])
+    assert untied.index is None and untied.n_free == 4
+
+
+def test_categorical_kernel_against_values_by_hand():
+    """Matérn-5/2 with tied lengthscales: a categorical input adds 0 (same level) or 2 / l^2 (any two
+    different levels) to r^2, so the kernel is exchangeable over the levels."""
+    ls_free = np.array([0.5, 2.0, 4.0])
+    var = 1.7
+    a = np.array([[0.2] + onehot(0, 3) + onehot(1, 2)])
+    b = np.array([[0.6] + onehot(2, 3) + onehot(1, 2),   # other base, same solvent
+                  [0.6] + onehot(1, 3) + onehot(1, 2),   # another other base: the same value (exchangeable)
+                  [0.2] + onehot(0, 3) + onehot(0, 2),   # same base, other solvent
+                  [0.2] + onehot(0, 3) + onehot(1, 2)])  # identical
+    K = kernel_matrix("matern52", a, b, TIE.expand(ls_free), var)[0]
+
+    def matern52(r2: float) -> float:
+        s = math.sqrt(5.0 * r2)
+        return var * (1.0 + s + s * s / 3.0) * math.exp(-s)
+
+    by_hand = [matern52((0.4 / 0.5) ** 2 + 2.0 / 2.0**2), matern52((0.4 / 0.5) ** 2 + 2.0 / 2.0**2),
+               matern52(2.0 / 4.0**2), var]
+    # written out: r2 = 0.64 + 0.5 = 1.14, s = sqrt(5.7) -> 0.4857...; r2 = 0.125, s = sqrt(0.625) -> 0.9067...
+    assert by_hand[0] / var == pytest.approx(0.48572, abs=1e-4)
+    assert by_hand[2] / var == pytest.approx(0.90668, abs=1e-4)
+    np.testing.assert_allclose(K, by_hand, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 4, 21])
+def test_dimension_scaled_prior_is_hvarfners_lognormal(d):
+    import tensorflow_probability as tfp
+
+    prior = lengthscale_prior("dim-scaled", d)
+    assert prior.family == "lognormal"
+    assert prior.a == pytest.approx(math.sqrt(2.0) + 0.5 * math.log(d)) and prior.b == pytest.approx(math.sqrt(3.0))
+    ls = np.array([0.05, 0.3, 1.0, 4.0, 25.0])
+    loss, grad = prior.neg_log(ls)
+    ref = -tfp.distributions.LogNormal(np.float64(prior.a), np.float64(prior.b)).log_prob(ls).numpy()
+    np.testing.assert_allclose(loss, ref, rtol=1e-12)
+    h = 1e-6 * ls
+    fd = (prior.neg_log(ls + h)[0] - prior.neg_log(ls - h)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)
+    # the median grows as sqrt(d): that is the point of the preset
+    assert math.exp(prior.a) == pytest.approx(math.exp(math.sqrt(2.0)) * math.sqrt(d))
+
+
+def test_gamma_preset_is_the_old_prior():
+    prior = lengthscale_prior("gamma", 7)
+    assert (prior.family, prior.a, prior.b) == ("gamma", 3.0, 6.0)
+    with pytest.raises(ValueError, match="unknown lengthscale prior"):
+        lengthscale_prior("wide", 3)
+
+
+def _categorical_data(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    t = rng.random(n)
+    base, solvent = rng.integers(0, 3, n), rng.integers(0, 2, n)
+    X = np.array([[t[i]] + onehot(base[i], 3) + onehot(solvent[i], 2) for i in range(n)])
+    y = np.sin(3 * t) + np.array([0.0, 0.8, -0.5])[base] + np.array([0.3, -0.3])[solvent]
+    return X, y
+
+
+@pytest.mark.parametrize("preset", ["gamma", "dim-scaled"])
+def test_tied_loss_and_gradient_equal_gpflow_training_loss(preset):
+    X, y = _categorical_data(30, 0)
+    z = (y - y.mean()) / y.std()
+    prior = lengthscale_prior(preset, 3)
+    fitter = Fitter.get(6, "matern52", prior, 1e-6, TIE)
+    fitter.set_data(X, z)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        u = rng.normal(size=5)  # 3 free lengthscales, variance, noise
+        loss_tf, grad_tf = fitter.gpflow_loss_and_grad(u)
+        loss_np, grad_np = fitter.loss()(u)
+        assert loss_np == pytest.approx(loss_tf, rel=1e-10)
+        np.testing.assert_allclose(grad_np, grad_tf, rtol=1e-8, atol=1e-10)
+    # and the gradient is the loss's (finite differences through the tie)
+    loss_fn = ExactLoss("matern52", X, z, prior, 1e-6, TIE)
+    u = rng.normal(size=5)
+    g = loss_fn(u)[1]
+    for k in range(5):
+        e = np.zeros(5)
+        e[k] = 1e-6
+        assert g[k] == pytest.approx((loss_fn(u + e)[0] - loss_fn(u - e)[0]) / 2e-6, rel=1e-5, abs=1e-7)
+
+
+def test_gp_with_categorical_groups_ties_lengthscales_and_learns_across_levels():
+    X, y = _categorical_data(40, 2)
+    gp = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="auto")
+    assert gp.lengthscale_prior == "dim-scaled"  # a categorical input: the dimension-scaled preset
+    gp.fit(X, y)
+    state = gp.get_state()
+    assert len(state["lengthscales"]) == 3 and state["lengthscale_prior"] == "dim-scaled"
+    Xs, ys = _categorical_data(200, 3)
+    mean, var = gp.predict(Xs)
+    assert np.corrcoef(mean, ys)[0, 1] > 0.95
+    assert np.all(var > 0)
+    # a warm start from its own state reproduces the fit
+    again = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="auto")
+    again.set_state(state)
+    again.fit(X, y)
+    np.testing.assert_allclose(again.get_state()["lengthscales"], state["lengthscales"], rtol=1e-4)
+    # a state fitted under another prior is not used as a warm start
+    other = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="gamma")
+    other.set_state(state)
+    assert other.get_state() == {}
+
+
+def test_numeric_groups_keep_the_gamma_prior_and_untied_lengthscales():
+    groups = [Group(f"x{i}", slice(i, i + 1), "numeric") for i in range(3)]
+    gp = GPSurrogate(seed=0, groups=groups)
+    assert gp.lengthscale_prior == "gamma"
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 3))
+    gp.fit(X, X.sum(axis=1))
+    assert len(gp.get_state()["lengthscales"]) == 3
