@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -26,6 +27,24 @@ from .config import (
 from .errors import ConfigError, LooplabError, Problem
 
 Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ColumnGroup:
+    """The encoded columns of one input: ``X[:, columns]`` holds it.
+
+    kind: ``numeric`` (one column in [0, 1]), ``categorical`` (one-hot, one column per level) or
+    ``descriptors`` (a level's chemical descriptors or fingerprint bits, each column in [0, 1]).
+    A space's groups cover every encoded column exactly once, in order.
+    """
+
+    name: str
+    columns: slice
+    kind: Literal["numeric", "categorical", "descriptors"]
+
+    @property
+    def width(self) -> int:
+        return self.columns.stop - self.columns.start
 
 
 def _design_unit(n: int, d: int, method: str, rng: np.random.Generator) -> np.ndarray:
@@ -66,6 +85,12 @@ class ParameterSpace:
             col += width
         self.dim = col
         self._constrained = {n for c in self.constraints for n in c.parameters}
+
+    def column_groups(self) -> list[ColumnGroup]:
+        """One group per parameter, in order (see :class:`ColumnGroup`)."""
+        return [ColumnGroup(p.name, self.slices[p.name],
+                            "categorical" if isinstance(p, CategoricalParameter) else "numeric")
+                for p in self.parameters]
 
     # -- encoding ---------------------------------------------------------------------
 
@@ -215,20 +240,31 @@ class PoolSpace:
         self.size = len(rows)
         self._index = {self.key(r): i for i, r in enumerate(rows)}
         cols = []
+        self._groups: list[ColumnGroup] = []
+        start = 0
         for name in self.names:
             values = [r[name] for r in rows]
             if all(isinstance(v, float) for v in values):
                 a = np.array(values)
                 lo, hi = a.min(), a.max()
                 cols.append(((a - lo) / (hi - lo))[:, None] if hi > lo else np.zeros((len(a), 1)))
+                kind = "numeric"
             else:
                 levels = sorted({str(v) for v in values})
                 onehot = np.zeros((len(values), len(levels)))
                 for i, v in enumerate(values):
                     onehot[i, levels.index(str(v))] = 1.0
                 cols.append(onehot)
+                kind = "categorical"
+            width = cols[-1].shape[1]
+            self._groups.append(ColumnGroup(name, slice(start, start + width), kind))
+            start += width
         self.X = np.hstack(cols) if cols else np.zeros((len(rows), 0))
         self.dim = self.X.shape[1]
+
+    def column_groups(self) -> list[ColumnGroup]:
+        """One group per input, in order (see :class:`ColumnGroup`)."""
+        return list(self._groups)
 
     def key(self, params: Params) -> tuple:
         return tuple(_key_value(params[n]) for n in self.names)

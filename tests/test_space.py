@@ -94,3 +94,31 @@ def test_pool_collapses_duplicate_inputs_and_scales_columns(tmp_path):
     assert s.index_of({"x": 2.0, "kind": "a"}) == 2 and s.index_of({"x": 9.0, "kind": "a"}) is None
     chosen = s.sample_indices(3, "sobol", np.random.default_rng(0), exclude=set())
     assert sorted(chosen) == [0, 1, 2]
+
+
+def _check_groups_cover(groups, dim):
+    cols = [c for g in groups for c in range(g.columns.start, g.columns.stop)]
+    assert cols == list(range(dim))  # every encoded column exactly once, in order
+
+
+def test_parameter_space_column_groups_cover_the_encoding_in_order():
+    s = space(MIXED)
+    groups = s.column_groups()
+    assert [(g.name, g.kind, g.width) for g in groups] == [
+        (p["name"], "categorical" if p["type"] == "categorical" else "numeric",
+         len(p["choices"]) if p["type"] == "categorical" else 1) for p in MIXED]
+    _check_groups_cover(groups, s.dim)
+    # the one-hot block of a categorical parameter holds exactly one 1 per row
+    X = s.encode(s.sample(5, "random", np.random.default_rng(0)))
+    for g in groups:
+        if g.kind == "categorical":
+            np.testing.assert_array_equal(X[:, g.columns].sum(axis=1), np.ones(5))
+
+
+def test_pool_column_groups_cover_the_encoding_in_order(tmp_path):
+    (tmp_path / "p.csv").write_text("x,kind,z,y\n1,a,5,0.5\n3,b,6,0.1\n2,c,7,0.2\n")
+    s = build_space(SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x", "kind", "z"]}}), tmp_path)
+    groups = s.column_groups()
+    assert [(g.name, g.kind, g.columns) for g in groups] == [
+        ("x", "numeric", slice(0, 1)), ("kind", "categorical", slice(1, 4)), ("z", "numeric", slice(4, 5))]
+    _check_groups_cover(groups, s.dim)
