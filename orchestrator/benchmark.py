@@ -399,9 +399,7 @@ def pool_values(space, values_path: str | Path, column: str):
     """The pool without candidates lacking a numeric objective, and the objective of each (aligned)."""
     from oracles.lookup import LookupTable
 
-    from .space import PoolSpace
-
-    table = LookupTable(Path(values_path), tuple(space.names), column)
+    table = LookupTable(Path(values_path), tuple(space.names), column, space.where)
     keep, values = [], []
     for i, cand in enumerate(space.candidates):
         j = table.find(cand, nearest=False)
@@ -409,7 +407,7 @@ def pool_values(space, values_path: str | Path, column: str):
             keep.append(i)
             values.append(float(table.values[j]))
     if len(keep) < space.size:
-        space = PoolSpace(path=space.path, inputs=space.names, rows=[space.candidates[i] for i in keep])
+        space = space.subset(keep)
     return space, np.asarray(values, dtype=float)
 
 
