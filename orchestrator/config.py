@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -114,13 +113,20 @@ class EncodingSpec(_Strict):
     radius: int = Field(default=2, ge=1, le=6, description="fingerprints: Morgan radius")
 
 
-def _encoding(value: Any) -> "EncodingSpec":
+def _short_form(schema: dict) -> None:
+    """JSON Schema of an encoding field: the mapping, or a kind alone (``encoding: descriptors``)."""
+    ref = schema.pop("$ref", None)
+    if ref is not None:
+        schema["anyOf"] = [{"enum": list(typing.get_args(EncodingKind)), "type": "string"}, {"$ref": ref}]
+
+
+def _encoding_field(description: str) -> Any:
+    return Field(default_factory=EncodingSpec, description=description, json_schema_extra=_short_form)
+
+
+def _expand_encoding(value: Any) -> Any:
     """``encoding: descriptors`` is short for ``encoding: {kind: descriptors}``."""
-    return EncodingSpec(kind=value) if isinstance(value, str) else value
-
-
-# the short form (a kind) or the mapping; validated into an EncodingSpec either way
-Encoding = Annotated[Union[EncodingKind, EncodingSpec], AfterValidator(_encoding)]
+    return {"kind": value} if isinstance(value, str) else value
 
 
 class CategoricalParameter(_Strict):
@@ -131,8 +137,13 @@ class CategoricalParameter(_Strict):
     choices: list[Union[str, int, float]] = Field(min_length=2)
     smiles: dict[str, str] | None = Field(default=None, description=(
         "the molecule of each choice, {choice: SMILES}, for encoding: descriptors or fingerprints"))
-    encoding: Encoding = Field(default_factory=EncodingSpec, description=(
-        "one-hot (default), descriptors or fingerprints (these need smiles: and pip install 'looplab[chem]')"))
+    encoding: EncodingSpec = _encoding_field(
+        "one-hot (default), descriptors or fingerprints (these need smiles: and pip install 'looplab[chem]')")
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding_short_form(cls, value: Any) -> Any:
+        return _expand_encoding(value)
 
     @field_validator("choices")
     @classmethod
@@ -193,9 +204,14 @@ class PoolSpec(_Strict):
         "keep only the rows whose column equals this value (or one of these values), e.g. {Temp_C: 105}"))
     smiles: dict[str, str] = Field(default_factory=dict, description=(
         "{categorical input: column holding the SMILES of each of its levels}, e.g. {Ligand: Ligand_SMILES}"))
-    encoding: Encoding = Field(default_factory=EncodingSpec, description=(
+    encoding: EncodingSpec = _encoding_field(
         "for the inputs in smiles: one-hot (default), descriptors or fingerprints (the latter two need "
-        "pip install 'looplab[chem]')"))
+        "pip install 'looplab[chem]')")
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding_short_form(cls, value: Any) -> Any:
+        return _expand_encoding(value)
 
     @field_validator("inputs", "categorical")
     @classmethod
