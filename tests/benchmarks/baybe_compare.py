@@ -15,10 +15,16 @@ pool) as a closed loop over the pool, batch size 1, budget 50, seeds 0..19:
   ``recommend``, so every recommendation comes from the Bayesian phase
   (the meta recommender switches after 1 measurement by default);
 - the search space is the pool itself (``SearchSpace.from_dataframe`` with one
-  ``NumericalDiscreteParameter`` per input column) and a measured row is never
+  ``NumericalDiscreteParameter`` per numeric input column and one
+  ``CategoricalParameter`` (BayBE's default one-hot encoding) per column the
+  campaign declares in ``space.pool.categorical``) and a measured row is never
   recommended again (``allow_recommending_already_measured=False``);
-- the "experiment" is a look-up of the row's objective (the last CSV column).
-  Rows with identical inputs, if any, are averaged into one pool row.
+- the pool is read as looplab reads it: the rows kept by ``space.pool.where``
+  (e.g. one temperature of direct arylation), UTF-8 with or without a BOM;
+- the "experiment" is a look-up of the row's objective (the campaign's
+  objective column when the pool declares categorical columns or a filter,
+  else the last CSV column). Rows with identical inputs, if any, are averaged
+  into one pool row, in the order of their first row (looplab's pool order).
 
 Per run it records the picks (0-based CSV data rows), their values,
 Top%(i) for i = 1..budget (share of the top set, the best ceil(0.05 N) rows for
@@ -44,7 +50,12 @@ Command line (from the repository root)
         --initial-from /tmp/baybe/initial.json --out /tmp/baybe/out
 
 The Olympus pools (not used to choose looplab's defaults) run the same way with
-``--spec-dir campaigns/benchmarks/olympus --pools fullerenes colors_bob``.
+``--spec-dir campaigns/benchmarks/olympus --pools fullerenes colors_bob``, the
+categorical pools with ``--spec-dir campaigns/benchmarks/direct_arylation
+--pools 90 105 120`` and ``--spec-dir campaigns/benchmarks/olympus --pools
+perovskites``. ``--batch 2 --budget 20`` runs Fitzner et al.'s setup (the two
+initial rows, then batches of 2 up to 20 experiments); the summary's best@10
+and best@20 are the mean best objective after 10 and 20 experiments.
 
 ``--initial-from`` takes either a JSON file {pool: {"initial": {seed: [i, j]}}},
 a looplab ``benchmark.json`` (``strategies[0].runs[*].picks[:2]``), or a
