@@ -467,7 +467,10 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     spec_data = spec.model_dump(mode="json")
     if ds_path is not None:
         inputs = header[:-1]
-        spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs}}
+        # the campaign's categorical declarations carry over to the dataset's columns of the same name
+        declared = (spec_data["space"].get("pool") or {}).get("categorical") or []
+        spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs,
+                                       "categorical": [c for c in declared if c in inputs]}}
         spec_data["objective"]["name"] = header[-1]
         spec_data["oracle"] = {"kind": "lookup", "params": {}}
     elif spec.space.pool is None:
