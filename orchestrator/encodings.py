@@ -120,7 +120,10 @@ def reduce_columns(X: np.ndarray, *, max_correlation: float = 0.95, components: 
             kept.append(j)
     X, Z = X[:, kept], Z[:, kept]
     if components is not None and components < X.shape[1]:
-        _, _, Vt = np.linalg.svd(Z, full_matrices=False)
+        _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+        # never more components than the levels span: L levels have at most L - 1 directions, and a
+        # component of (numerically) zero variance would become noise once scaled to [0, 1]
+        components = max(1, min(components, int(np.sum(sv > 1e-8 * sv[0]))))
         V = Vt[:components].T  # [D, K]
         signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(V.shape[1])])
         X = Z @ (V * np.where(signs == 0, 1.0, signs))

@@ -149,3 +149,11 @@ def test_without_rdkit_validate_says_to_install_the_extra(tmp_path, monkeypatch)
     out = run_inprocess("validate", tmp_path / "c.yaml")
     assert_invalid(out, tmp_path / "c.yaml", "space.pool.encoding", "needs RDKit", "pip install 'looplab[chem]'")
     assert len(out.error_lines()) == 1, out.stderr
+
+
+def test_components_never_exceed_what_the_levels_span():
+    """4 levels span at most 3 directions: a 4th component would be rounding noise scaled up to [0, 1]."""
+    X = np.random.default_rng(0).random((4, 10))
+    R = reduce_columns(X, components=4)
+    assert R.shape == (4, 3)
+    assert np.all(R.max(axis=0) - R.min(axis=0) == pytest.approx(1.0))
