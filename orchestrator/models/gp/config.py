@@ -22,7 +22,7 @@ class GPConfig(BaseModel):
     noise_floor: float = Field(default=1e-6, gt=0, description="lower bound of the noise variance (standardised units)")
     lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "none"] = Field(
         default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): gamma = "
-        "Gamma(3, 6) on each; dim-scaled = LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of inputs "
+        "Gamma(3, 6) on each; dim-scaled = LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of lengthscales "
         "(Hvarfner et al., ICML 2024); none. auto: dim-scaled for spaces with a categorical input, gamma for "
         "numeric ones (measured: README, Benchmarks). true = gamma, false = none")
     tie_categorical: bool = Field(

@@ -194,7 +194,7 @@ class MultiTaskGP:
                 means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std
         z = (y - means[task]) / stds[task]
         tie = self._tie(X.shape[1])
-        prior = lengthscale_prior(self.lengthscale_prior, len(self.groups) if self.groups else X.shape[1])
+        prior = lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
 
         def fun(u):

@@ -7,7 +7,9 @@ Inputs live in the unit cube and outputs are standardised, so one set of priors 
 
   ``gamma``       Gamma(3, 6) on every lengthscale: mode 0.33, little mass above 1. looplab's prior for
                   numeric inputs since its first benchmarks (pvlab pools).
-  ``dim-scaled``  LogNormal(sqrt(2) + ln(d) / 2, sqrt(3)), d the number of inputs (parameters): the
+  ``dim-scaled``  LogNormal(sqrt(2) + ln(d) / 2, sqrt(3)), d the number of lengthscales the kernel has
+                  (its input dimension as it sees it: a one-hot input counts its columns unless they are
+                  tied to one lengthscale; product features count too): the
                   prior of Hvarfner, Hellsten and Nardi, "Vanilla Bayesian optimization performs great in
                   high dimensions" (ICML 2024), adopted by BoTorch in 2024. Its median grows as sqrt(d),
                   so the kernel's correlations do not vanish as inputs are added; a one-hot categorical

@@ -97,8 +97,8 @@ class GPSurrogate:
             lengthscale_prior = {True: "gamma", False: "none"}.get(
                 lengthscale_prior, "gamma" if _all_numeric(self.groups) else "dim-scaled")
         self.lengthscale_prior: str = lengthscale_prior  # the preset's name
-        # d of the dimension-scaled prior: the number of inputs (known from the groups, else at fit)
-        self.prior: LengthscalePrior = prior_preset(lengthscale_prior, len(self.groups) if self.groups else 1)
+        # d of the dimension-scaled prior is the number of free lengthscales, known at fit (``_kernel_tie``)
+        self.prior: LengthscalePrior = prior_preset(lengthscale_prior, 1)
         self.tie_categorical = tie_categorical
         self._tie: Tie | None = None  # tied lengthscales of the kernel's columns (set by fit)
         self.sparse_above = sparse_above
@@ -189,8 +189,7 @@ class GPSurrogate:
                                                           and 2 <= d <= MAX_DIM_INTERACTIONS)
         self._pairs = np.triu_indices(d, k=1) if on else None
         self._tie = self._kernel_tie(d)
-        if not self.groups:
-            self.prior = prior_preset(self.lengthscale_prior, d)
+        self.prior = prior_preset(self.lengthscale_prior, self._tie.n_free)
         if self._warp is not None and len(self._warp.knots) != d:
             raise ValueError(f"rank_inputs: the pool's candidates have {len(self._warp.knots)} encoded inputs, "
                              f"the observations {d}")
