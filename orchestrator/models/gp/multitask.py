@@ -36,7 +36,7 @@ from oracles.blas import single_threaded_blas
 from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
 from .posterior import cholesky
-from .priors import LengthscalePrior, inv_softplus, lengthscale_prior, softplus
+from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_prior, softplus
 
 STATE_VERSION = 1
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
@@ -53,7 +53,7 @@ class MultiTaskLoss:
     """-log N(z | 0, (c(X, X) o B[t, t]) + diag(noise[t])) - log priors, and its gradient in u."""
 
     def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, task: np.ndarray, n_tasks: int,
-                 prior: LengthscalePrior, noise_floor: float, tie: Tie):
+                 prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float, tie: Tie):
         self.kind, self.prior, self.floor, self.tie = kind, prior, noise_floor, tie
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)
@@ -114,7 +114,7 @@ class MultiTaskGP:
     """ICM multi-task GP; predictions for task 0 (the target). See the module docstring."""
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
-                 lengthscale_prior: str = "auto", tie_categorical: bool = True, restarts: int = 2,
+                 lengthscale_prior: str = "auto", tie_categorical: bool = False, restarts: int = 2,
                  maxiter: int = 200, noise_floor: float = 1e-6):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
@@ -122,8 +122,7 @@ class MultiTaskGP:
             noise_floor
         self.groups = list(groups) if groups else None
         numeric = self.groups is None or all(g.kind == "numeric" for g in self.groups)
-        self.lengthscale_prior = ("gamma" if numeric else "dim-scaled") if lengthscale_prior == "auto" \
-            else lengthscale_prior
+        self.lengthscale_prior = "gamma" if lengthscale_prior == "auto" and numeric else lengthscale_prior
         self.tie_categorical = tie_categorical
         self._state: dict[str, Any] | None = None
         self.fit_info: dict[str, Any] = {}
@@ -141,12 +140,15 @@ class MultiTaskGP:
 
     # -- fit --------------------------------------------------------------------------
 
-    def _tie(self, d: int) -> Tie:
+    def _tie(self, d: int) -> tuple[Tie, list[str]]:
+        """The kernel's tied lengthscales and the kind of input of each free one (as GPSurrogate's)."""
         g = self.groups
         if not g or sum(x.columns.stop - x.columns.start for x in g) != d:
-            return Tie.none(d)
-        return Tie.from_groups([x.columns.stop - x.columns.start for x in g],
-                               [self.tie_categorical and x.kind != "numeric" for x in g])
+            return Tie.none(d), ["numeric"] * d
+        widths = [x.columns.stop - x.columns.start for x in g]
+        tied = [self.tie_categorical and x.kind != "numeric" for x in g]
+        kinds = [x.kind for x, w, t in zip(g, widths, tied) for _ in range(1 if t else w)]
+        return Tie.from_groups(widths, tied), kinds
 
     def _starts(self, q: int, T: int) -> list[np.ndarray]:
         """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones."""
@@ -193,8 +195,9 @@ class MultiTaskGP:
             else:
                 means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std
         z = (y - means[task]) / stds[task]
-        tie = self._tie(X.shape[1])
-        prior = lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
+        tie, kinds = self._tie(X.shape[1])
+        prior = auto_prior(kinds) if self.lengthscale_prior == "auto" \
+            else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
 
         def fun(u):
