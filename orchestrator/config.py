@@ -411,6 +411,13 @@ def _what(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}") + f" {_short(value)}"
 
 
+def _yaml11_hint(value: Any) -> str:
+    """For yes/no/on/off, which YAML 1.1 (and so many tools) read as booleans: looplab reads them as text."""
+    if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+        return "; looplab reads YAML 1.2, where only true and false are booleans"
+    return ""
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -462,10 +469,13 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
             msg = "missing 'type' (one of 'float', 'int', 'categorical')"
         elif etype in ("value_error", "assertion_error"):
             msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        elif etype in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+            what = "a whole number" if etype.startswith("int") else "a number"
+            msg = f"must be {what} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "finite_number":
             msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
         elif etype == "bool_type":
-            msg = f"must be true or false (got {_what(err.get('input'))})"
+            msg = f"must be true or false (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "string_pattern_mismatch" and path.endswith("name"):
             msg = (
                 f"must start with a letter or digit and use only letters, digits, '_', '-' "
@@ -572,7 +582,7 @@ def _check_plugin(role: str, kind: str, params: dict) -> tuple[type | None, Base
 
 def _exception_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {_short(text[0], 200)}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> list[Problem]:

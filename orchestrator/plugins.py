@@ -148,7 +148,8 @@ def role_problem(role: str, obj: Any) -> str | None:
 
     if any(all(defines(m) for m in methods) for methods in _ROLE_METHODS[role]):
         return None
-    return f"names the class {obj.__qualname__}, which is not a {role}: {_ROLE_WORDS[role]}"
+    article = "an" if role[0] in "aeiou" else "a"
+    return f"names the class {obj.__qualname__}, which is not {article} {role}: {_ROLE_WORDS[role]}"
 
 
 def config_model(cls: type) -> type[BaseModel]:
