@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -188,6 +189,17 @@ def _json_problem(body: bytes) -> str | None:
     return None
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every inf or nan float written as text ('inf', 'nan'), so that it can be sent as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 async def _answer(scope: dict, receive: Any, send: Any, status: int, detail: str) -> None:
     from starlette.responses import JSONResponse
 
@@ -200,6 +212,8 @@ async def _answer(scope: dict, receive: Any, send: Any, status: int, detail: str
 def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
     """The FastAPI app serving ``lab``; a background thread advances and persists its clock."""
     from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     stop = threading.Event()
@@ -232,6 +246,11 @@ def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
         lifespan=lifespan,
     )
     app.add_middleware(RequestLimits)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's own answer echoes the input, and JSON has no inf or nan (1e999 parses as inf): a 500
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
     fault_rng = random.Random(f"{cfg.seed}-http")
     http = cfg.http
 
