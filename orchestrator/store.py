@@ -415,7 +415,11 @@ def open_existing(url: str | None = None) -> Store:
 
 
 def _make_folder(path: Path, url: str) -> None:
-    """Create the folder of a SQLite file; StoreError when a part of it is a file or cannot be made."""
+    """Create the folder of a SQLite file; StoreError when the path is a folder, or a part of it is a file
+    or cannot be made."""
+    if path.is_dir():
+        raise StoreError(f"--store: '{path}' (from {url}) is a folder; give a database file, e.g. "
+                         f"sqlite:///{path / 'looplab.db'}")
     folder = path.resolve().parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -206,6 +206,8 @@ CLI_CASES = [
          keep="s.db"),
     Case("store-under-a-file", store(store_under_a_file), "--store: cannot put a database at",
          "notes.txt' is a file, not a folder", keep="notes.txt"),
+    Case("store-is-a-folder", store(lambda tmp, _: f"sqlite:///{tmp}"),
+         "--store: '{tmp}' (from sqlite:///{tmp}) is a folder", "give a database file"),
     Case("store-read-only-uri", store(read_only_uri), "--store: cannot open", "read-only", keep="s.db"),
     Case("store-read-only-file", store(read_only_file), "--store: cannot open", "read-only", keep="s.db"),
     # -- options
@@ -215,7 +217,8 @@ CLI_CASES = [
     Case("poll-interval-zero", run_with("--poll-interval", "0"), "--poll-interval: must be greater than 0"),
     Case("poll-interval-nan", run_with("--poll-interval", "nan"), "--poll-interval: must be a finite number"),
     Case("max-steps-not-a-number", run_with("--max-steps", "x"), "Invalid value for '--max-steps'", "--help"),
-    Case("unknown-option", run_with("--max-step", "3"), "No such option: --max-step", "(Possible options: --max-steps)"),
+    Case("unknown-option", run_with("--max-step", "3"), "No such option: --max-step",
+         "(Possible options: --max-steps)"),
     Case("daemon-workers-zero", daemon_with("--workers", "0"), "--workers: must be at least 1 (got 0)"),
     Case("daemon-interval-negative", daemon_with("--interval", "-1"), "--interval: must be greater than 0"),
     Case("daemon-rescan-inf", daemon_with("--rescan", "inf"), "--rescan: must be a finite number"),
