@@ -440,8 +440,9 @@ def _check_writable(engine) -> None:
 
 def _open_error(url: str, exc: SQLAlchemyError) -> str:
     """One line for a store that cannot be opened, with what to do about it."""
-    orig = getattr(exc, "orig", None)
-    detail = str(orig if orig is not None else exc).strip().splitlines()[0] if str(orig or exc).strip() else ""
+    orig = getattr(exc, "orig", None)  # the driver's own error, without SQLAlchemy's SQL and links
+    text = str(orig if orig is not None else exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
     hint = ""
     low = detail.lower()
     if "readonly" in low or "read-only" in low:
