@@ -257,6 +257,8 @@ _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
     import yaml
 
+    from . import safe_yaml
+
     m = _PART.match(text)
     if not m:
         raise ConfigError([Problem("--strategies", f"'{whole}': cannot read the {what} '{text}' "
@@ -267,7 +269,7 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
         if not eq or not key.strip():
             raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{item}' is not key=value")])
         try:
-            params[key.strip()] = yaml.safe_load(value.strip())
+            params[key.strip()] = safe_yaml.load(value.strip())  # YAML 1.2: beta=yes stays text
         except yaml.YAMLError:
             params[key.strip()] = value.strip()
     return m.group(1), params

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,9 +20,30 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import ConfigError, LooplabError
+from .errors import ConfigError, LooplabError, Problem
+
+
+# click's UsageError, whether typer uses click or its own copy of it (typer >= 0.2x)
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """A mistyped command, option or argument is one ``error`` line (exit 2), like every other bad input,
+    instead of click's usage text and boxed message."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            if not exc.format_message():  # a group called without a command: typer has printed its help
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            _error_line(f"{exc.format_message()} (see: {where} --help)")
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -36,6 +58,22 @@ def _error_line(line: str) -> None:
     err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
+
+
+def _check_options(**checks: tuple[float | None, float, bool]) -> None:
+    """Exit 2 with one line per option out of range: ``name=(value, lowest, lowest_allowed)``."""
+    problems = []
+    for name, (value, low, inclusive) in checks.items():
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            problems.append(Problem(option, f"must be a finite number (got {value})"))
+        elif value < low or (value == low and not inclusive):
+            bound = f"at least {low:g}" if inclusive else f"greater than {low:g}"
+            problems.append(Problem(option, f"must be {bound} (got {value:g})"))
+    if problems:
+        _fail(ConfigError(problems))
 
 
 def _fail(exc: LooplabError) -> None:
@@ -114,8 +152,9 @@ def schema() -> None:
 def run(
     file: Path = typer.Argument(..., help="campaign YAML file"),
     store: Optional[str] = StoreOpt,
-    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later)"),
-    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run"),
+    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later); "
+                                                   "at least 1"),
+    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run (> 0)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-step lines, only the summary"),
     log_file: Optional[Path] = typer.Option(None, help="also write the structured per-step log lines to this file"),
 ) -> None:
@@ -126,6 +165,7 @@ def run(
     from .config import load_campaign
     from .engine import Engine, open_campaign
 
+    _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
     try:
         campaign = load_campaign(file)
         st = _store(store)
@@ -236,6 +276,7 @@ def daemon(
 
     from .daemon import Daemon
 
+    _check_options(workers=(workers, 1, True), interval=(interval, 0, False), rescan=(rescan, 0, False))
     # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -95,6 +96,12 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
             store.update_campaign(row.id, status="running", message="budget changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
+
+
+def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 120) -> str:
+    """The ``n`` most frequent reasons, whole (a reason may hold colons, as in a URL), with their counts."""
+    counts = Counter((e.error or e.status).strip().split("\n")[0] for e in failed)
+    return "; ".join(f"{r if len(r) <= width else r[:width - 3] + '...'} ({k}x)" for r, k in counts.most_common(n))
 
 
 class Engine:
@@ -315,9 +322,9 @@ class Engine:
         failed = [e for e in ended if e.status != "succeeded"]
         f = self.spec.failures
         if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
-            reasons = sorted({(e.error or e.status).split(":")[0] for e in failed})[:3]
             return "stopped", (f"{len(failed)} of {len(ended)} experiments failed (limit "
-                               f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: {', '.join(reasons)}. "
+                               f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: "
+                               f"{_failure_reasons(failed)}. "
                                "Fix the oracle, then raise the limit or run the campaign again to resume")
         return "running", ""
 

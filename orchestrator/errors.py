@@ -24,6 +24,9 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+SHOWN = 20  # problems printed per file; a file of 100,000 unknown keys prints 21 lines, not 100,000
+
+
 class ConfigError(LooplabError):
     """A campaign file (or another user input) is invalid.
 
@@ -36,9 +39,14 @@ class ConfigError(LooplabError):
         self.source = source
         super().__init__(self.format())
 
-    def format(self) -> str:
+    def format(self, limit: int | None = SHOWN) -> str:
+        """One line per problem; past ``limit`` problems, one line saying how many more there are."""
         prefix = f"{self.source}: " if self.source else ""
-        return "\n".join(prefix + str(p) for p in self.problems)
+        shown = self.problems if limit is None else self.problems[:limit]
+        lines = [prefix + str(p) for p in shown]
+        if len(self.problems) > len(shown):
+            lines.append(f"{prefix}and {len(self.problems) - len(shown)} more problems (fix these first)")
+        return "\n".join(lines)
 
 
 class StoreError(LooplabError):

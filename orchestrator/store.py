@@ -203,13 +203,13 @@ def _json_safe(value: Any) -> Any:
 class Store:
     """All reads and writes of campaign state. Each public method is one transaction."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, writable: bool = True):
         self.url = url or default_url()
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
-            if path and path != ":memory:":
-                Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _make_folder(Path(path.split("?", 1)[0]).expanduser(), self.url)
             kwargs["connect_args"] = {"timeout": 30}
         try:
             self.engine = create_engine(self.url, **kwargs)
@@ -220,8 +220,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             Base.metadata.create_all(self.engine)
+            if writable and self.engine.dialect.name == "sqlite":
+                _check_writable(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"--store: cannot open '{self.url}': {str(exc).splitlines()[0]}") from None
+            raise StoreError(_open_error(self.url, exc)) from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -409,7 +411,47 @@ def open_existing(url: str | None = None) -> Store:
         if path and path != ":memory:" and not Path(path).expanduser().exists():
             raise StoreError(f"--store: no database at '{path}' (from {url}); give the URL the campaign ran "
                              "with, e.g. --store sqlite:///runs/demo.db")
-    return Store(url)
+    return Store(url, writable=False)
+
+
+def _make_folder(path: Path, url: str) -> None:
+    """Create the folder of a SQLite file; StoreError when the path is a folder, or a part of it is a file
+    or cannot be made."""
+    if path.is_dir():
+        raise StoreError(f"--store: '{path}' (from {url}) is a folder; give a database file, e.g. "
+                         f"sqlite:///{path / 'looplab.db'}")
+    folder = path.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise StoreError(f"--store: cannot put a database at '{path}' (from {url}): '{blocker}' is a file, "
+                         "not a folder; give a path in a folder") from None
+    except OSError as exc:
+        raise StoreError(f"--store: cannot create the folder '{folder}' for {url} ({exc.strerror or exc}); "
+                         "give a path in a folder you can write to") from None
+
+
+def _check_writable(engine) -> None:
+    """Fail now, not at the first write of a step, when a SQLite store cannot be written (read-only file)."""
+    with engine.begin() as conn:
+        conn.execute(update(CampaignRow).where(CampaignRow.id < 0).values(name=CampaignRow.name))
+
+
+def _open_error(url: str, exc: SQLAlchemyError) -> str:
+    """One line for a store that cannot be opened, with what to do about it."""
+    orig = getattr(exc, "orig", None)  # the driver's own error, without SQLAlchemy's SQL and links
+    text = str(orig if orig is not None else exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    hint = ""
+    low = detail.lower()
+    if "readonly" in low or "read-only" in low:
+        hint = "; the file (or its folder) is read-only: make it writable or give another path"
+    elif "not a database" in low or "malformed" in low:
+        hint = "; the file is not a looplab (SQLite) database: give another path (the file was left unchanged)"
+    elif "unable to open" in low:
+        hint = "; check that the folder exists and that you can write to it"
+    return f"--store: cannot open '{url}': {detail}{hint}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
