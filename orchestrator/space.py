@@ -105,6 +105,14 @@ class ParameterSpace:
             out.append(row)
         return out
 
+    def scales(self) -> tuple:
+        """The numeric parameters' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(p.name, self.slices[p.name].start, float(p.low), float(p.high),
+                                bool(getattr(p, "log", False)))
+                     for p in self.parameters if not isinstance(p, CategoricalParameter))
+
     def _project(self, row: Params, c: SumConstraint) -> None:
         """Make the constrained values sum to the total exactly, staying in bounds."""
         ps = [self._by_name[n] for n in c.parameters]
@@ -215,11 +223,13 @@ class PoolSpace:
         self.size = len(rows)
         self._index = {self.key(r): i for i, r in enumerate(rows)}
         cols = []
+        self._scales = []
         for name in self.names:
             values = [r[name] for r in rows]
             if all(isinstance(v, float) for v in values):
                 a = np.array(values)
                 lo, hi = a.min(), a.max()
+                self._scales.append((name, sum(c.shape[1] for c in cols), float(lo), float(hi)))
                 cols.append(((a - lo) / (hi - lo))[:, None] if hi > lo else np.zeros((len(a), 1)))
             else:
                 levels = sorted({str(v) for v in values})
@@ -232,6 +242,12 @@ class PoolSpace:
 
     def key(self, params: Params) -> tuple:
         return tuple(_key_value(params[n]) for n in self.names)
+
+    def scales(self) -> tuple:
+        """The numeric columns' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(n, c, lo, hi) for n, c, lo, hi in self._scales)
 
     def index_of(self, params: Params) -> int | None:
         return self._index.get(self.key(params))
