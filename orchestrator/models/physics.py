@@ -190,11 +190,11 @@ def resolve(kind: str) -> type:
 
     if ":" in kind:
         return plugins._import_path(kind)
-    if kind in BUILTINS:
-        return BUILTINS[kind]
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if kind in found:
         return plugins._import_path(found[kind].value)
+    if kind in BUILTINS:  # also when the package's entry points are not installed (a source checkout)
+        return BUILTINS[kind]
     import difflib
 
     names = sorted(set(BUILTINS) | set(found))
