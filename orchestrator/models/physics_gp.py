@@ -326,7 +326,8 @@ class PhysicsGPSurrogate:
         return {n: (float(math.exp(log_c[i])), float(math.exp(log_c[i]) * sd_log[i])) for i, n in enumerate(self.names)}
 
     def interval(self, level: float = 0.9) -> dict[str, tuple[float, float]]:
-        """Normal interval of each constant on the log scale (the fit's parametrisation)."""
+        """Student-t interval (n - p degrees of freedom) of each constant on the log scale (the fit's
+        parametrisation), clipped to the constant's bounds."""
         if self._fitted and self._pinn_model is not None:
             return self._pinn_model.interval(level)
         from scipy.stats import norm, t as student
@@ -338,5 +339,6 @@ class PhysicsGPSurrogate:
         for i, name in enumerate(self.names):
             sd = math.sqrt(self._cov[i, i]) if self._fitted else self.phys.constants[name].prior_sd_log()
             lc = self._log_c[i] if self._fitted else self._start()[i]
-            out[name] = (math.exp(lc - q * sd), math.exp(lc + q * sd))
+            c = self.phys.constants[name]  # never outside the constant's bounds
+            out[name] = (max(math.exp(lc - q * sd), c.low), min(math.exp(lc + q * sd), c.high))
         return out

@@ -435,8 +435,10 @@ class PINNSurrogate:
                 for n, v in self.constant_samples().items()}
 
     def interval(self, level: float = 0.9) -> dict[str, tuple[float, float]]:
-        """Student-t interval (K - 1 degrees of freedom) of each constant."""
+        """Student-t interval (K - 1 degrees of freedom) of each constant, clipped to its bounds."""
         from scipy.stats import t as student
 
         q = float(student.ppf(0.5 + level / 2, self.K - 1))
-        return {n: (m - q * s, m + q * s) for n, (m, s) in self.constants().items()}
+        bounds = self.phys.constants
+        return {n: (max(m - q * s, bounds[n].low), min(m + q * s, bounds[n].high))
+                for n, (m, s) in self.constants().items()}
