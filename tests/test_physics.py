@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.models.base import InputScale, ModelContext
-from orchestrator.models.physics import FirstOrderKinetics, NewtonCooling, PhysicsParams, build, sample_check
+from orchestrator.models.physics import FirstOrderKinetics, NewtonCooling, sample_check
+from test_robot import robots  # noqa: F401  (the mock robot subprocess fixture)
 
 R = 0.005
 SCALES = (InputScale("t", 0, 0.0, 300.0), InputScale("T_env", 1, 10.0, 40.0))
@@ -325,3 +326,41 @@ budget: {{max_experiments: 9}}
     assert res.exit_code == 0, res.output
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "Learned constants" in html and (tmp_path / "rep" / "constants.png").stat().st_size > 5000
+
+
+# ----------------------------------------------------------------------------- against the mock robot
+
+
+@pytest.mark.slow
+def test_cooling_robot_campaign_learns_the_robots_rate_constant(tmp_path, robots):
+    """campaigns/cooling_robot.yaml against `looplab mock-robot serve --config campaigns/robot/cooling.yaml`
+    (a real subprocess; lab time 3000x faster), run to its budget; the learned r is the robot's k."""
+    import yaml
+    from conftest import CAMPAIGNS
+
+    robot_cfg = yaml.safe_load((CAMPAIGNS / "robot" / "cooling.yaml").read_text())
+    robot_cfg.pop("db")
+    robot_cfg["speedup"] = 3000
+    robot = robots(robot_cfg, name="cooling")
+    assert robot.health()["ground_truth"].startswith("cooling T(t) = T_env")
+    spec = yaml.safe_load((CAMPAIGNS / "cooling_robot.yaml").read_text())
+    spec["oracle"]["params"].update(url=robot.url, timeout=2, backoff=0.05)
+    path = tmp_path / "cooling_robot.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    store = f"sqlite:///{tmp_path / 'c.db'}"
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    from orchestrator.store import Store
+
+    st = Store(store)
+    row = st.get_campaign("cooling-robot")
+    exps = st.experiments(row.id)
+    history = st.constants(row.id)
+    st.close()
+    assert row.status == "completed" and len([e for e in exps if e.status != "cancelled"]) == 14
+    true_r = robot_cfg["ground_truth"]["k"]
+    r, sd = history[-1]["constants"]["r"]
+    # noise 0.5 C over t in [0, 1800] s: r is known to about 1% after a dozen measurements
+    assert abs(r - true_r) < 3 * sd and sd < 0.03 * true_r, (r, sd)
+    best = min((e for e in exps if e.status == "succeeded"), key=lambda e: abs(e.value - 40.0))
+    assert abs(best.value - 40.0) < 1.5  # the target acquisition found conditions near 40 C
