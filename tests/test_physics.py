@@ -364,3 +364,40 @@ def test_cooling_robot_campaign_learns_the_robots_rate_constant(tmp_path, robots
     assert abs(r - true_r) < 3 * sd and sd < 0.03 * true_r, (r, sd)
     best = min((e for e in exps if e.status == "succeeded"), key=lambda e: abs(e.value - 40.0))
     assert abs(best.value - 40.0) < 1.5  # the target acquisition found conditions near 40 C
+
+
+@pytest.mark.slow
+def test_pinn_campaign_warm_starts_each_step_from_the_stored_snapshot(tmp_path):
+    """A short pinn campaign in the engine: every fit after the first is warm-started from the previous
+    snapshot (which holds the networks' weights as JSON), and r is recorded at every step."""
+    from orchestrator.store import Store
+
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    params = {**COOLING, "iterations": 300, "warm_iterations": 50, "lbfgs": 100}
+    path = tmp_path / "pinn.yaml"
+    path.write_text(f"""
+name: pinn
+seed: 4
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: max}}
+oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
+executor: {{kind: inline}}
+model: {{kind: pinn, params: {json.dumps(params)}}}
+acquisition: {{kind: ucb}}
+initial: {{n: 6}}
+budget: {{max_experiments: 8}}
+""")
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    st = Store(store)
+    cid = st.get_campaign("pinn").id
+    history = st.constants(cid)
+    state = st.latest_snapshot(cid)
+    st.close()
+    assert [h["n_observations"] for h in history] == [6, 7]
+    assert state["kind"] == "pinn" and state["n_observations"] == 7 and len(state["weights"]) == 6
+    r, sd = history[-1]["constants"]["r"]
+    assert abs(r - R) < 0.1 * R and sd > 0

@@ -29,6 +29,7 @@ Other jobs on the machine slow the timings (the load is printed).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -165,12 +166,81 @@ def speed(repeats: int) -> None:
           f"max {max(warm):.2f}); L-BFGS evaluations median {statistics.median(iters):.0f}")
 
 
+LOOP_YAML = """
+name: loop
+seed: {seed}
+space:
+  parameters:
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: target, target_value: 40.0}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+model: {{kind: {model}, params: {params}}}
+acquisition: {{kind: target}}
+initial: {{n: 2, method: random}}
+budget: {{max_experiments: 30}}
+"""
+LOOP_R, LOOP_T = 0.001, 1800.0
+
+
+def loop_truth(env: float, drift: float) -> float:
+    """T at t = 30 min; with drift, the environment warms by ``drift`` C per 30 min during the run."""
+    t, r = LOOP_T, LOOP_R
+    a = drift / LOOP_T
+    return env + a * t - a / r + (T0 - env + a / r) * math.exp(-r * t)
+
+
+def closed_loop(seeds: int, drift: float = 0.0, budget: int = 30, tol: float = 1.0) -> None:
+    """The target campaign: which T_env brings the sample to 40 C at t = 30 min (r = 0.001/s, noise 0.5 C)?"""
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator.config import load_campaign
+    from orchestrator.proposer import Proposer, step_rng
+
+    params = {"physics": "newton-cooling", "settings": {"T0": T0}, "inputs": {"t": LOOP_T},
+              "constants": {"r": {"low": 1e-4, "high": 0.1}}}
+    what = f"the environment warms by {drift:g} C during the 30 min (not Newtonian)" if drift else "Newtonian truth"
+    print(f"\n{'6' if drift else '5'}. Closed loop, {what}: T_env in [10, 40] C so that T(30 min) = 40 C; "
+          f"noise 0.5 C; 2 random initial points, then the target acquisition. Experiments until a measurement "
+          f"is within {tol:g} C of 40 C (budget {budget}); {seeds} seeds")
+    needed: dict[str, list[int]] = {"physics-gp": [], "gp": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model_kind in needed:
+            for seed in range(seeds):
+                text = LOOP_YAML.format(seed=seed, model=model_kind,
+                                        params=json.dumps(params) if model_kind == "physics-gp" else "{}")
+                path = Path(tmp) / f"{model_kind}-{seed}.yaml"
+                path.write_text(text)
+                prop = Proposer(load_campaign(path))
+                rng = np.random.default_rng(seed)
+                observed: list[dict] = prop.initial_design(step_rng(seed, 0))
+                values = [loop_truth(p["T_env"], drift) + 0.5 * rng.standard_normal() for p in observed]
+                n = next((i + 1 for i, v in enumerate(values) if abs(v - 40.0) <= tol), None)
+                step = 1
+                while n is None and len(observed) < budget:
+                    p = prop.propose(observed=observed, values=values, busy=[], used=observed, n=1, step=step,
+                                     rng=step_rng(seed, step)).params[0]
+                    observed.append(p)
+                    values.append(loop_truth(p["T_env"], drift) + 0.5 * rng.standard_normal())
+                    step += 1
+                    if abs(values[-1] - 40.0) <= tol:
+                        n = len(observed)
+                needed[model_kind].append(n if n is not None else budget + 1)
+    a, b = np.array(needed["physics-gp"]), np.array(needed["gp"])
+    for k, v in (("physics-gp", a), ("gp", b)):
+        print(f"   {k:>10}: median {np.median(v):.1f} [{np.percentile(v, 5):.0f}, {np.percentile(v, 95):.0f}], "
+              f"mean {v.mean():.2f}")
+    d = a - b
+    print(f"   paired difference physics-gp - gp: mean {d.mean():+.2f} ± {d.std(ddof=1) / math.sqrt(len(d)):.2f} "
+          f"(SE); ratio of means gp / physics-gp = {b.mean() / a.mean():.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="5 seeds, n = 10 only, 2 speed repeats")
     ap.add_argument("--skip-pinn", action="store_true", help="leave the PINN out (it is the slow one)")
-    ap.add_argument("--only", choices=["recover", "predict", "wrong", "speed"], default=None)
+    ap.add_argument("--only", choices=["recover", "predict", "wrong", "speed", "loop"], default=None)
     args = ap.parse_args()
     _bench.quiet_tensorflow()
     seeds = 5 if args.quick else args.seeds
@@ -186,6 +256,9 @@ def main() -> None:
         prediction(seeds, sizes, ["physics-gp", "gp"], drift=30.0)
     if args.only in (None, "speed") and not args.skip_pinn:
         speed(2 if args.quick else 5)
+    if args.only in (None, "loop"):
+        closed_loop(seeds)
+        closed_loop(seeds, drift=15.0)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
