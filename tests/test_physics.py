@@ -181,6 +181,12 @@ def test_physics_gp_learns_r_with_calibrated_interval_and_handles_a_min_goal():
     assert np.abs(m.predict(grid)[0] - cooling(np.linspace(0, 300, 7), 30.0)).max() < 1.0
     loo = m.loo()
     assert loo is not None and len(loo[0]) == 12 and np.all(loo[1] > 0)
+    # variance: law -> only the constants' uncertainty, largest where T says most about r: t = 1/r = 200 s
+    law = PhysicsGPSurrogate.from_config(PhysicsGPConfig.model_validate({**COOLING, "variance": "law"}), ctx(0))
+    law.fit(enc(t, env), y)
+    ts = np.linspace(0, 300, 301)
+    var = law.predict(enc(ts, np.full(301, 25.0)))[1]
+    assert abs(ts[np.argmax(var)] - 1 / r) < 10 and var[0] < 1e-9
 
 
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
@@ -253,7 +259,8 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: 'physics_for_tests:Raises'}",
      "model.params.physics: physics 'physics_for_tests:Raises' (physics_for_tests:Raises): its residual does not "
      "run on a sample batch: KeyError: 'time'"),
-    ("{physics: newton-coolin}", "model.params.physics: unknown physics 'newton-coolin'; did you mean 'newton-cooling'?"),
+    ("{physics: newton-coolin}",
+     "model.params.physics: unknown physics 'newton-coolin'; did you mean 'newton-cooling'?"),
     ("{physics: newton-cooling, inputs: {T_env: temp}}",
      "model.params.inputs.T_env: physics 'newton-cooling' (orchestrator.models.physics:NewtonCooling) needs its "
      "input 'T_env' from a numeric campaign parameter, but there is no parameter 'temp'"),

@@ -307,7 +307,8 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
                 return f"derivatives lists '{k}', which is not one of its inputs ({', '.join(phys.inputs)})"
         r = tf.convert_to_tensor(phys.residual(x, y, dy, c))
         if r.shape.rank != 1 or int(r.shape[0]) != n:
-            return f"its residual returned shape {tuple(r.shape)} for a batch of {n}; it must return one value per point [N]"
+            return (f"its residual returned shape {tuple(r.shape)} for a batch of {n}; it must return one value "
+                    "per point [N]")
         if not np.all(np.isfinite(r.numpy())):
             return "its residual is not finite on a sample batch"
         for x0, y0 in phys.conditions(x, c):

@@ -44,6 +44,10 @@ class PhysicsGPConfig(PhysicsParams):
         "the mean of a PINN ensemble; auto: the closed form when the physics has one")
     mixture: bool = Field(default=True, description="mix with a plain GP, weighted by leave-one-out densities "
                                                     "(protects against a wrong law)")
+    variance: Literal["total", "law"] = Field(
+        default="total", description="what predict's variance is: total (the GP's and the law's), or law (only "
+        "the law's, from the constants' uncertainty: max-variance then measures where the data say most about "
+        "the constants)")
     gp: dict[str, Any] = Field(default_factory=dict, description="params of the GP on the residuals "
                                "(those of model kind gp)")
     pinn: dict[str, Any] = Field(default_factory=dict, description="params of the PINN when mean is pinn "
@@ -277,6 +281,8 @@ class PhysicsGPSurrogate:
     def _mix(self, X: np.ndarray, gp_phys: Any, gp_plain: Any) -> tuple[np.ndarray, np.ndarray]:
         lm, lv = self._law_moments(X)
         gm, gv = gp_phys.predict(X)
+        if self.config.variance == "law":
+            return self.y_sign * lm + gm, np.maximum(lv, 1e-12)
         m1, v1 = self.y_sign * lm + gm, gv + lv
         if gp_plain is None or self._w >= 1.0:
             return m1, v1

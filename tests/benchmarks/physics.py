@@ -161,7 +161,8 @@ def speed(repeats: int) -> None:
         m20.fit(X, y)
         warm.append(time.perf_counter() - t0)
         iters.append(m20.fit_info.get("lbfgs_evaluations", 0))
-    print(f"   first fit (19 obs): median {statistics.median(first):.2f} s (min {min(first):.2f}, max {max(first):.2f})")
+    print(f"   first fit (19 obs): median {statistics.median(first):.2f} s (min {min(first):.2f}, "
+          f"max {max(first):.2f})")
     print(f"   warm-started step (20 obs): median {statistics.median(warm):.2f} s (min {min(warm):.2f}, "
           f"max {max(warm):.2f}); L-BFGS evaluations median {statistics.median(iters):.0f}")
 
@@ -235,12 +236,79 @@ def closed_loop(seeds: int, drift: float = 0.0, budget: int = 30, tol: float = 1
           f"(SE); ratio of means gp / physics-gp = {b.mean() / a.mean():.2f}", flush=True)
 
 
+LEARN_YAML = """
+name: learn
+seed: {seed}
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+objective: {{name: T, goal: max}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+model: {{kind: physics-gp, params: {params}}}
+acquisition: {{kind: max-variance}}
+initial: {{n: 2, method: random}}
+budget: {{max_experiments: 40}}
+"""
+
+
+def learn_r(seeds: int, goal: float = 0.02, budget: int = 40) -> None:
+    """Choosing the measurement times to learn r: max-variance on physics-gp against evenly spaced times."""
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator.config import load_campaign
+    from orchestrator.proposer import Proposer, step_rng
+
+    params = {**PHYSICS, "inputs": {"T_env": T_ENV}}
+    even = next(n for n in range(2, 400) if cramer_rao(np.linspace(0, 300, n)) <= goal)
+    print(f"\n7. Learning r (T_env = 25 C, noise sd 2 C): measurements until sd(r)/r <= {100 * goal:g}%, with sd the "
+          f"Cramer-Rao bound of the times chosen so far (the least-squares fit's asymptotic sd); {seeds} seeds")
+    print(f"   evenly spaced times over 0-300 s: {even} measurements")
+    for variance in ("total", "law"):
+        _learn(seeds, goal, budget, {**params, "variance": variance}, f"max-variance on physics-gp ({variance})")
+
+
+def _learn(seeds: int, goal: float, budget: int, params: dict, label: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator.config import load_campaign
+    from orchestrator.proposer import Proposer, step_rng
+
+    needed, model_sd = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            path = Path(tmp) / f"learn-{seed}.yaml"
+            path.write_text(LEARN_YAML.format(seed=seed, params=json.dumps(params)))
+            prop = Proposer(load_campaign(path))
+            rng = np.random.default_rng(seed)
+            observed = prop.initial_design(step_rng(seed, 0))
+            values = [float(truth(np.array([p["t"]]), np.array([T_ENV]))[0] + NOISE * rng.standard_normal())
+                      for p in observed]
+            step, sd_model = 1, float("nan")
+            while cramer_rao(np.array([p["t"] for p in observed])) > goal and len(observed) < budget:
+                prop_ = prop.propose(observed=observed, values=values, busy=[], used=observed, n=1, step=step,
+                                     rng=step_rng(seed, step))
+                p = prop_.params[0]
+                observed.append(p)
+                values.append(float(truth(np.array([p["t"]]), np.array([T_ENV]))[0] + NOISE * rng.standard_normal()))
+                r_m, r_sd = prop_.model.constants()["r"]
+                sd_model = r_sd / r_m
+                step += 1
+            needed.append(len(observed))
+            model_sd.append(sd_model)
+    a = np.array(needed)
+    print(f"   {label}: median {np.median(a):.0f} [{np.percentile(a, 5):.0f}, "
+          f"{np.percentile(a, 95):.0f}] measurements (mean {a.mean():.1f}); the model's own sd(r)/r one "
+          f"measurement earlier: median {100 * np.nanmedian(model_sd):.1f}%", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="5 seeds, n = 10 only, 2 speed repeats")
     ap.add_argument("--skip-pinn", action="store_true", help="leave the PINN out (it is the slow one)")
-    ap.add_argument("--only", choices=["recover", "predict", "wrong", "speed", "loop"], default=None)
+    ap.add_argument("--only", choices=["recover", "predict", "wrong", "speed", "loop", "learn"], default=None)
     args = ap.parse_args()
     _bench.quiet_tensorflow()
     seeds = 5 if args.quick else args.seeds
@@ -259,6 +327,8 @@ def main() -> None:
     if args.only in (None, "loop"):
         closed_loop(seeds)
         closed_loop(seeds, drift=15.0)
+    if args.only in (None, "learn"):
+        learn_r(seeds)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
