@@ -408,3 +408,24 @@ budget: {{max_experiments: 8}}
     assert state["kind"] == "pinn" and state["n_observations"] == 7 and len(state["weights"]) == 6
     r, sd = history[-1]["constants"]["r"]
     assert abs(r - R) < 0.1 * R and sd > 0
+
+
+def test_physics_gp_with_a_pinn_mean_learns_first_order_kinetics():
+    """mean: pinn (the law's mean from a PINN ensemble) on A -> B -> C: both rate constants come back."""
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate({
+        "physics": "first-order-kinetics", "mean": "pinn", "mixture": False,
+        "constants": {"k1": {"low": 1e-3, "high": 1.0}, "k2": {"low": 1e-3, "high": 1.0}},
+        "pinn": {"iterations": 1000, "ensemble": 3}})
+    phys = FirstOrderKinetics()
+    t = np.linspace(0, 500, 12)
+    B = phys.solution({"t": t}, {"k1": 0.02, "k2": 0.005})
+    m = PhysicsGPSurrogate.from_config(cfg, ModelContext(seed=0, n_inputs=1, inputs=(InputScale("t", 0, 0.0, 500.0),)))
+    m.fit(t[:, None] / 500, B)
+    c = m.constants()
+    assert c["k1"][0] == pytest.approx(0.02, rel=0.05) and c["k2"][0] == pytest.approx(0.005, rel=0.05), c
+    mean, var = m.predict(np.array([[0.0], [0.3], [0.9]]))
+    assert np.allclose(mean, phys.solution({"t": np.array([0.0, 150.0, 450.0])}, {"k1": 0.02, "k2": 0.005}),
+                       atol=0.01)
+    assert np.all(var > 0) and m.get_state()["pinn"]["kind"] == "pinn"

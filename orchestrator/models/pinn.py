@@ -63,6 +63,8 @@ class PINNConfig(PhysicsParams):
     warm_iterations: int = Field(default=200, ge=0, description="Adam steps of a warm-started fit")
     learning_rate: float = Field(default=0.01, gt=0, le=1)
     lbfgs: int = Field(default=300, ge=0, description="L-BFGS iterations that finish each training phase")
+    data_warmup: int = Field(default=300, ge=0, description="Adam steps on the data alone before a first fit "
+                             "brings in the law")
     noise: float | None = Field(default=None, gt=0, description="measurement noise sd in the objective's units "
                                 "(default: estimated from the fit's residuals)")
 
@@ -363,6 +365,13 @@ class PINNSurrogate:
 
         with tr.lock:
             tr.load(weights, craw)
+            if not prev and cfg.data_warmup > 0:
+                # the networks first learn the data alone: started on the law, they can settle on a trivial
+                # solution of it (B = 0 for small k1) that the data term alone does not pull them out of
+                zero = tf.constant(0.0, tf.float64)
+                tr._train(U_t, tf.constant(np.tile(raw, (self.K, 1))), Ucol_t, *args[:4], zero, zero,
+                          tf.constant(cfg.data_warmup), lr)
+                tr.load(*tr.read())
             if sigma is None and cfg.noise is None:  # phase 1: every network on the measured data
                 train(np.tile(raw, (self.K, 1)), cfg.iterations // 2, lr)
                 pred = tr._predict(U_t, args[2], args[3]).numpy().mean(axis=0)
