@@ -13,7 +13,9 @@ Predictive variance = the GP's variance on the residuals + the variance of the l
 propagated from the constants' covariance (delta method: J Cov(log c) J^T, with Cov(log c)
 = sigma^2 (J^T J)^-1 from the least-squares fit, sigma^2 = SSR / (n - p)).
 
-A wrong law should not make the model worse than no law: the model is the mixture of the
+A GP fitted to residuals that are only noise can find structure in them, so the law + GP is
+itself mixed with the law alone (plus the noise), weighted by their leave-one-out densities
+(``residual_weight``). A wrong law should not make the model worse than no law: the model is the mixture of the
 physics-mean GP and a plain GP on y, weighted by their exact leave-one-out predictive
 densities (pseudo-BMA+, Yao et al. 2018, as the GP's rank mixture does). With the right law
 the physics component takes nearly all the weight; with a wrong one, the plain GP does.
@@ -222,7 +224,17 @@ class PhysicsGPSurrogate:
         if prev.get("gp_physics"):
             gp_phys.set_state(prev["gp_physics"])
         gp_phys.fit(X, y - self.y_sign * law)
-        self._gp_phys, self._gp_plain, self._w = gp_phys, None, 1.0
+        self._gp_phys, self._gp_plain, self._w, self._wr = gp_phys, None, 1.0, 1.0
+        self._law_train = self.y_sign * law
+        # the residual GP against the law alone (plus noise): a GP fitted to residuals that are only noise
+        # can find structure in them (a short lengthscale) and predict worse than the law
+        lp = gp_phys.loo()
+        self._sigma = sigma
+        if lp is not None:
+            law_var = self._law_moments(X)[1]
+            d = _log_normal(y, self._law_train + lp[0], lp[1]) - _log_normal(y, self._law_train, sigma ** 2 + law_var)
+            self._wr = _pseudo_bma_plus(d, np.random.default_rng(self.seed + 1))
+            self._loo_law_var = sigma ** 2 + law_var
         state: dict[str, Any] = {"schema_version": STATE_VERSION, "kind": "physics-gp", "physics": self.config.physics,
                                  "mean": self.mean, "gp_physics": gp_phys.get_state(), "n_observations": len(y)}
         if self.config.mixture:
@@ -230,21 +242,22 @@ class PhysicsGPSurrogate:
             if prev.get("gp_plain"):
                 plain.set_state(prev["gp_plain"])
             plain.fit(X, y)
-            lp, lq = gp_phys.loo(), plain.loo()
-            if lp is not None and lq is not None:
-                d = _log_normal(y, self.y_sign * law + lp[0], lp[1]) - _log_normal(y, lq[0], lq[1])
+            lq = plain.loo()
+            phys_loo = self._physics_loo()
+            if phys_loo is not None and lq is not None:
+                d = _log_normal(y, *phys_loo) - _log_normal(y, lq[0], lq[1])
                 self._w = _pseudo_bma_plus(d, np.random.default_rng(self.seed))
             self._gp_plain = plain
             state["gp_plain"] = plain.get_state()
-        state["physics_weight"] = self._w
-        self._law_train = self.y_sign * law
+        state["physics_weight"], state["residual_weight"] = self._w, self._wr
         if self.mean == "closed-form":
             state["log_constants"] = [float(v) for v in self._log_c]
         else:
             state["pinn"] = self._pinn_model.get_state()
         self._state = state
         self._fitted = True
-        self.fit_info = {"seconds": time.perf_counter() - t0, "physics_weight": self._w, "noise_sd": sigma,
+        self.fit_info = {"seconds": time.perf_counter() - t0, "physics_weight": self._w,
+                         "residual_weight": self._wr, "noise_sd": sigma,
                          "law_rmse": float(np.sqrt(np.mean((law - raw) ** 2)))}
         return self
 
@@ -281,9 +294,10 @@ class PhysicsGPSurrogate:
     def _mix(self, X: np.ndarray, gp_phys: Any, gp_plain: Any) -> tuple[np.ndarray, np.ndarray]:
         lm, lv = self._law_moments(X)
         gm, gv = gp_phys.predict(X)
+        wr = self._wr  # the law + residual GP, or the law alone
+        m1, v1 = self.y_sign * lm + wr * gm, lv + wr * gv + wr * (1 - wr) * gm ** 2
         if self.config.variance == "law":
-            return self.y_sign * lm + gm, np.maximum(lv, 1e-12)
-        m1, v1 = self.y_sign * lm + gm, gv + lv
+            return m1, np.maximum(lv, 1e-12)
         if gp_plain is None or self._w >= 1.0:
             return m1, v1
         m2, v2 = gp_plain.predict(X)
@@ -298,10 +312,10 @@ class PhysicsGPSurrogate:
         fit on all points (so somewhat optimistic for the law); None when a GP has no closed form."""
         if not self._fitted:
             return None
-        lp = self._gp_phys.loo()
-        if lp is None:
+        phys = self._physics_loo()
+        if phys is None:
             return None
-        m1, v1 = self._law_train + lp[0], lp[1]
+        m1, v1 = phys
         if self._gp_plain is None or self._w >= 1.0:
             return m1, v1
         lq = self._gp_plain.loo()
@@ -310,6 +324,17 @@ class PhysicsGPSurrogate:
         w = self._w
         m = w * m1 + (1 - w) * lq[0]
         return m, np.maximum(w * (v1 + m1 ** 2) + (1 - w) * (lq[1] + lq[0] ** 2) - m ** 2, 1e-12)
+
+    def _physics_loo(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """LOO means and variances (noise included) of the physics component: the mixture of the law + the
+        residual GP and the law alone, weighted by the residual weight."""
+        lp = self._gp_phys.loo()
+        if lp is None:
+            return None
+        wr, gm = self._wr, lp[0]
+        m = self._law_train + wr * gm
+        v = wr * lp[1] + (1 - wr) * self._loo_law_var + wr * (1 - wr) * gm ** 2
+        return m, v
 
     def condition(self, X: np.ndarray) -> "PhysicsGPSurrogate":
         """A copy with fantasy observations at the predicted mean at X (each GP believes its own mean)."""
