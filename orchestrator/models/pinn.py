@@ -23,7 +23,9 @@ truth around the mean of K draws); ``interval`` uses Student's t with K - 1 degr
 of freedom.
 
 Training is full-batch Adam in one compiled TensorFlow loop (float64), the networks
-batched as [K, ...] tensors. The compiled function and its variables are cached per
+batched as [K, ...] tensors, each phase finished by L-BFGS (scipy). A first fit starts with
+``data_warmup`` Adam steps on the data alone: networks that meet the law first can settle on
+a trivial solution of it (B = 0 with k1 at its lower bound, for A -> B -> C). The compiled function and its variables are cached per
 process and architecture, so a new model per step does not retrace. A warm start
 (``set_state``) continues from the previous step's weights, constants, output scaling
 and noise estimate with ``warm_iterations`` Adam steps. All randomness (initial weights,
