@@ -63,7 +63,8 @@ STATUS_COLOURS = {
     "cancelled": "#CC79A7",
 }
 SOURCE_COLOURS = {"initial": "#999999", "model": "#0072B2", "random": "#CC79A7", "retry": "#E69F00"}
-PNG_NAMES = ("best_so_far.png", "timeline.png", "timings.png", "parity.png", "model.png", "constants.png")
+PNG_NAMES = ("best_so_far.png", "timeline.png", "timings.png", "parity.png", "model.png")
+OPTIONAL_PNG_NAMES = ("constants.png",)  # only for models that learn physical constants
 MAX_LOO_REFITS = 60
 TOP_N = 10
 DPI = 110
@@ -896,7 +897,7 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
         probe.unlink()
     except OSError as exc:
         raise ReportError(f"--out: cannot write into '{out_dir}' ({exc.strerror or exc}); choose another folder") from None
-    for name in PNG_NAMES:  # no stale pictures from an earlier report
+    for name in PNG_NAMES + OPTIONAL_PNG_NAMES:  # no stale pictures from an earlier report
         (out_dir / name).unlink(missing_ok=True)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     spec = row.spec if isinstance(row.spec, dict) else {}
