@@ -374,6 +374,18 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       "-" if best is None else f"{best.value:.6g}", _lease_text(st.lease(c.id)),
                       f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     console.print(table)
+    learned = [(c.name, st.constants(c.id)) for c in rows]
+    learned = [(n, k) for n, k in learned if k]
+    if learned:  # models that learn physical constants (pinn, physics-gp) record them with every fit
+        t = Table(title="learned constants (mean ± sd, latest fit)", title_justify="left")
+        for col in ("campaign", "constant", "value", "sd", "relative sd", "after experiments", "fits"):
+            t.add_column(col)
+        for cname, history in learned:
+            last = history[-1]
+            for k, (m, sd) in last["constants"].items():
+                t.add_row(cname, k, f"{m:.6g}", f"{sd:.3g}", f"{100 * sd / abs(m):.2f}%" if m else "-",
+                          str(last["n_observations"]), str(len(history)))
+        console.print(t)
     if name:
         exps = st.experiments(rows[0].id)[-15:]
         t = Table(title="latest experiments", title_justify="left")
@@ -405,24 +417,34 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         return
     exps = st.experiments(row.id)
     param_names = list(dict.fromkeys(k for e in exps for k in e.params))
+    # learned physical constants (pinn, physics-gp): those of the fit that proposed each experiment
+    learned = st.constants(row.id)
+    by_step = {h["step"]: h["constants"] for h in learned}
+    const_names = list(dict.fromkeys(k for h in learned for k in h["constants"]))
+    const_cols = [f"{k}_{what}" for k in const_names for what in ("mean", "sd")]
     records = []
     for e in exps:
         rec = {f: getattr(e, f) for f in EXPORT_FIELDS}
+        got = by_step.get(e.step, {})
+        for k in const_names:
+            rec[f"{k}_mean"], rec[f"{k}_sd"] = got.get(k, (None, None))
         for f in ("created_at", "submitted_at", "finished_at"):
             rec[f] = rec[f].isoformat() + "Z" if rec[f] else None
         rec["params"] = e.params
         rec["outputs"] = e.outputs
         records.append(rec)
     if format == "json":
-        text = json.dumps({"campaign": row.name, "objective": row.spec["objective"], "experiments": records},
-                          indent=2)
+        doc = {"campaign": row.name, "objective": row.spec["objective"], "experiments": records}
+        if learned:
+            doc["constants"] = learned
+        text = json.dumps(doc, indent=2)
     else:
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:])
+        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:] + const_cols)
         for rec in records:
             w.writerow([rec[f] for f in EXPORT_FIELDS[:5]] + [rec["params"].get(p) for p in param_names]
-                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:]])
+                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:] + const_cols])
         text = buf.getvalue()
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -27,6 +27,7 @@ GROUPS = {
     "oracle": "looplab.oracles",
     "model": "looplab.models",
     "acquisition": "looplab.acquisitions",
+    "physics": "looplab.physics",  # laws for the pinn and physics-gp models (models/physics.py)
 }
 
 
@@ -42,7 +43,7 @@ class PluginNotFound(LooplabError):
 
 @dataclass(frozen=True)
 class PluginInfo:
-    role: str  # oracle | model | acquisition
+    role: str  # oracle | model | acquisition | physics
     kind: str
     target: str  # "module:attr"
     source: str  # distribution that registered it, or "import path"

@@ -155,6 +155,14 @@ class ParameterSpace:
             out.append(row)
         return out
 
+    def scales(self) -> tuple:
+        """The numeric parameters' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(p.name, self.slices[p.name].start, float(p.low), float(p.high),
+                                bool(getattr(p, "log", False)))
+                     for p in self.parameters if not isinstance(p, CategoricalParameter))
+
     def _project(self, row: Params, c: SumConstraint) -> None:
         """Make the constrained values sum to the total exactly, staying in bounds."""
         ps = [self._by_name[n] for n in c.parameters]
@@ -277,6 +285,7 @@ class PoolSpace:
         cols = []
         self._groups: list[ColumnGroup] = []
         start = 0
+        self._scales = []
         for name in self.names:
             values = [r[name] for r in rows]
             if name in self.features:
@@ -294,6 +303,7 @@ class PoolSpace:
             else:
                 a = np.array(values)
                 lo, hi = a.min(), a.max()
+                self._scales.append((name, sum(c.shape[1] for c in cols), float(lo), float(hi)))
                 cols.append(((a - lo) / (hi - lo))[:, None] if hi > lo else np.zeros((len(a), 1)))
                 kind = "numeric"
             width = cols[-1].shape[1]
@@ -313,6 +323,12 @@ class PoolSpace:
 
     def key(self, params: Params) -> tuple:
         return tuple(_key_value(params[n]) for n in self.names)
+
+    def scales(self) -> tuple:
+        """The numeric columns' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(n, c, lo, hi) for n, c, lo, hi in self._scales)
 
     def index_of(self, params: Params) -> int | None:
         return self._index.get(self.key(params))

@@ -387,6 +387,16 @@ class Store:
             row = s.scalar(q.order_by(SnapshotRow.step.desc(), SnapshotRow.id.desc()).limit(1))
             return dict(row.state) if row else None
 
+    def constants(self, campaign_id: int) -> list[dict]:
+        """The learned physical constants recorded with each model snapshot, in step order:
+        [{"step", "n_observations", "constants": {name: [mean, sd]}}], snapshots without constants left out."""
+        with self._session() as s:
+            rows = s.execute(select(SnapshotRow.step, SnapshotRow.n_observations, SnapshotRow.fit_info)
+                             .where(SnapshotRow.campaign_id == campaign_id)
+                             .order_by(SnapshotRow.step, SnapshotRow.id)).all()
+        return [{"step": step, "n_observations": n, "constants": dict(info["constants"])}
+                for step, n, info in rows if isinstance(info, dict) and info.get("constants")]
+
     def add_step(self, campaign_id: int, **fields: Any) -> None:
         with self._session.begin() as s:
             s.add(StepRow(campaign_id=campaign_id, **fields))

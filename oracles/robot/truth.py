@@ -94,7 +94,9 @@ class CoolingGroundTruth(Truth):
         if t < 0:
             raise InvalidParams(f"parameter '{s.time_param}' is a time and must be >= 0 (got {t:g})")
         T0 = _number(params, s.T0_param, self.parameters) if s.T0_param and s.T0_param in params else s.T0
-        return float(s.T_env + (T0 - s.T_env) * math.exp(-s.k * t))
+        env = _number(params, s.T_env_param, self.parameters) if s.T_env_param and s.T_env_param in params \
+            else s.T_env
+        return float(env + (T0 - env) * math.exp(-s.k * t))
 
 
 class EmulatorGroundTruth(Truth):
