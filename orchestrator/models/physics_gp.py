@@ -64,15 +64,12 @@ class PhysicsGPConfig(PhysicsParams):
         return v
 
 
-def _pseudo_bma_plus(d: np.ndarray, rng: np.random.Generator, draws: int = 1000) -> float:
-    """Weight of model A in a two-model average from d_i = log p_A(y_i | y_-i) - log p_B(y_i | y_-i),
-    averaged over Bayesian-bootstrap reweightings of the points (pseudo-BMA+)."""
-    from scipy.special import expit
+def _pseudo_bma_plus(d: np.ndarray, rng: np.random.Generator) -> float:
+    """Weight of model A in a two-model average from d_i = log p_A(y_i | y_-i) - log p_B(y_i | y_-i)
+    (pseudo-BMA+: the GP core's, models/gp/mixture.py)."""
+    from .gp.mixture import pseudo_bma_plus_weight
 
-    if len(d) == 0:
-        return 0.5
-    a = rng.dirichlet(np.ones(len(d)), size=draws)
-    return float(np.mean(expit(np.clip(len(d) * (a @ d), -700.0, 700.0))))
+    return pseudo_bma_plus_weight(d, rng)
 
 
 def _log_normal(y: np.ndarray, m: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
-from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.optimize import minimize
 from scipy.special import expit, gammaln
 
@@ -35,6 +34,7 @@ from oracles.blas import single_threaded_blas
 
 from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
+from .loss import gaussian_nll_parts
 from .posterior import cholesky
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_prior, softplus
 
@@ -80,19 +80,7 @@ class MultiTaskLoss:
         Bm = B[t][:, t]
         K = C * Bm
         K[np.diag_indices(n)] += noise[t]
-        c, info = dpotrf(K.T, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
-        diag = np.diagonal(c)
-        alpha, _ = dpotrs(c, self.z, lower=1)
-        loss = 0.5 * float(self.z @ alpha) + float(np.sum(np.log(diag))) + 0.5 * n * math.log(2.0 * math.pi)
-        Kinv, info = dpotri(c, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("could not invert the kernel matrix")
-        W = np.add(Kinv, Kinv.T)
-        W[np.diag_indices(n)] -= np.diagonal(Kinv)
-        np.negative(W, out=W)
-        W += np.outer(alpha, alpha)  # W = alpha alpha^T - K^-1; dLoss/dK = -W / 2
+        loss, _, W = gaussian_nll_parts(K, self.z)  # W = alpha alpha^T - K^-1: dLoss/dK = -W / 2
         g_noise = -0.5 * (self.E.T @ np.diagonal(W))
         dB = -0.5 * (self.E.T @ (W * C) @ self.E)  # dLoss/dB [T, T], symmetric
         g_w = 2.0 * (dB @ w)
