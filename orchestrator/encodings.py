@@ -9,7 +9,7 @@
 Then, over the L levels: columns constant over the levels are dropped; a column whose absolute
 correlation with an earlier kept column exceeds ``max_correlation`` is dropped (greedy, in column order);
 with ``components: K``, the kept columns (standardised) are replaced by their first K principal components
-(signs fixed so the largest loading is positive); finally each column is scaled to [0, 1] over the levels.
+(at most L - 1, the directions L levels span; signs fixed so the largest loading is positive); finally each column is scaled to [0, 1] over the levels.
 Every step is deterministic, and results are cached per process, keyed by the SMILES and the settings.
 
 RDKit is optional (``pip install 'looplab[chem]'``); without it :func:`level_features` raises
@@ -120,8 +120,9 @@ def reduce_columns(X: np.ndarray, *, max_correlation: float = 0.95, components: 
             kept.append(j)
     X, Z = X[:, kept], Z[:, kept]
     if components is not None and components < X.shape[1]:
-        _, _, Vt = np.linalg.svd(Z, full_matrices=False)
-        V = Vt[:components].T  # [D, K]
+        _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+        rank = int(np.sum(sv > 1e-10 * sv[0]))  # L levels span at most L - 1 directions: no constant components
+        V = Vt[: min(components, rank)].T  # [D, K]
         signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(V.shape[1])])
         X = Z @ (V * np.where(signs == 0, 1.0, signs))
     lo, hi = X.min(axis=0), X.max(axis=0)

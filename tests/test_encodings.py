@@ -43,6 +43,9 @@ def test_same_input_same_columns_and_every_column_scaled():
 def test_components_keep_that_many_columns():
     F = level_features(list(SOLVENTS), list(SOLVENTS.values()), EncodingSpec(kind="descriptors", components=3))
     assert F.shape == (5, 3)
+    # five levels span four directions: asking for more components gives four, none of them constant
+    F = level_features(list(SOLVENTS), list(SOLVENTS.values()), EncodingSpec(kind="descriptors", components=8))
+    assert F.shape == (5, 4) and np.all(F.max(axis=0) - F.min(axis=0) == pytest.approx(1.0))
 
 
 def test_reduce_drops_constant_and_near_duplicate_columns():
