@@ -146,7 +146,7 @@ def test_without_rdkit_validate_says_to_install_the_extra(tmp_path, monkeypatch)
     (tmp_path / "p.csv").write_text(POOL)
     (tmp_path / "c.yaml").write_text(
         "name: chem\nspace:\n  pool: {path: p.csv, inputs: [Base, Solvent, x], categorical: [Base, Solvent], "
-        "smiles: {Solvent: Solvent_SMILES}, encoding: descriptors}\nobjective: {name: yield}\n"
+        "smiles: {Base: Base_SMILES, Solvent: Solvent_SMILES}, encoding: descriptors}\nobjective: {name: yield}\n"
         "oracle: {kind: lookup}\ninitial: {n: 2}\nbudget: {max_experiments: 4}\n")
     monkeypatch.setitem(sys.modules, "rdkit", None)  # `import rdkit` raises ImportError, as when not installed
     out = run_inprocess("validate", tmp_path / "c.yaml")
