@@ -9,7 +9,8 @@
 Then, over the L levels: columns constant over the levels are dropped; a column whose absolute
 correlation with an earlier kept column exceeds ``max_correlation`` is dropped (greedy, in column order);
 with ``components: K``, the kept columns (standardised) are replaced by their first K principal components
-(at most L - 1, the directions L levels span; signs fixed so the largest loading is positive); finally each column is scaled to [0, 1] over the levels.
+(at most L - 1, the directions L levels span; signs fixed so the largest loading is positive); finally
+each column is scaled to [0, 1] over the levels.
 Every step is deterministic, and results are cached per process, keyed by the SMILES and the settings.
 
 RDKit is optional (``pip install 'looplab[chem]'``); without it :func:`level_features` raises
