@@ -446,14 +446,14 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
 
     col = {name: header.index(name) for name in header}
     for i, name in enumerate(spec.inputs):
-        cells = [(line, cells[col[name]]) for line, cells in records]
+        column_cells = [(line, cells[col[name]]) for line, cells in records]
         if name in spec.categorical:
-            bad = next((line for line, text in cells if _is_missing(text)), None)
+            bad = next((line for line, text in column_cells if _is_missing(text)), None)
             if bad is not None:
                 problems.append(Problem(f"space.pool.inputs[{i}]", f"{file}, line {bad}: the categorical input "
                                                                    f"'{name}' is empty; fill it in or remove the row"))
         else:
-            msg = _column_problem(name, cells, file)
+            msg = _column_problem(name, column_cells, file)
             if msg:
                 problems.append(Problem(f"space.pool.inputs[{i}]", msg))
     if problems:
@@ -470,12 +470,15 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
             rows.append(row)
 
     features: dict[str, tuple[list[str], np.ndarray]] = {}
+    encode = spec.encoding.kind != "one-hot"
+    if encode and spec.smiles and not _rdkit_ready(spec.encoding, "space.pool.encoding", problems):
+        encode = False  # said once for the pool, not once per input
     for name, column in spec.smiles.items():
         pairs = [(line, cells[col[name]], cells[col[column]]) for line, cells in records]
         found = _smiles_of_levels(name, column, pairs, file)
         if isinstance(found, str):
             problems.append(Problem(f"space.pool.smiles.{name}", found))
-        elif spec.encoding.kind != "one-hot":
+        elif encode:
             problems += _encode_levels(name, *found, spec.encoding, features, f"space.pool.smiles.{name}",
                                        "space.pool.encoding")
     if problems:
@@ -484,14 +487,25 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
                      where=spec.where)
 
 
+def _rdkit_ready(encoding, where: str, problems: list[Problem]) -> bool:
+    """Whether RDKit can be imported; if not, a problem at ``where`` saying how to install it."""
+    from .encodings import rdkit_available
+
+    if rdkit_available():
+        return True
+    problems.append(Problem(where, f"encoding: {encoding.kind} needs RDKit: pip install 'looplab[chem]' "
+                                   "(or use encoding: one-hot)"))
+    return False
+
+
 def _encode_levels(name: str, levels: list[str], smiles: list[str], encoding, out: dict, where: str,
                    encoding_where: str) -> list[Problem]:
     """Put ``name``'s level features into ``out``; the problems when they cannot be made."""
-    from .encodings import EncodingError, level_features, rdkit_available
+    from .encodings import EncodingError, level_features
 
-    if not rdkit_available():
-        return [Problem(encoding_where, f"encoding: {encoding.kind} needs RDKit: pip install 'looplab[chem]' "
-                                        "(or use encoding: one-hot)")]
+    problems: list[Problem] = []
+    if not _rdkit_ready(encoding, encoding_where, problems):
+        return problems
     try:
         F = level_features(levels, smiles, encoding)
     except EncodingError as exc:
