@@ -136,6 +136,7 @@ class Daemon:
         self._scheduler.start()
         self._scheduler.add_job(self.scan, "interval", seconds=self.rescan, id="looplab-scan",
                                 next_run_time=_now())
+        threading.Thread(target=self._heartbeat, name="looplab-heartbeat", daemon=True).start()
         log.info("daemon watching %s (store %s): %d worker thread(s), tick every %gs, rescan every %gs%s",
                  self.directory, getattr(self.store, "display_url", "?"), self.workers, self.interval, self.rescan,
                  "; only installed plugins" if self.plugins == "installed-only" else "")
@@ -167,6 +168,23 @@ class Daemon:
                 with e.lock:
                     self._close(e)
         self._release_lock()
+
+    def _heartbeat(self) -> None:
+        """Renew the lease of every campaign this daemon drives, every quarter of the lease's TTL, from its own
+        thread: a campaign whose tick is busy (a long fit, a slow import) is still known to be in good hands.
+        A paused daemon (SIGSTOP) renews nothing, so after the TTL another process takes its campaigns over, and
+        the fence refuses this daemon's writes when it wakes up."""
+        period = max(0.05, getattr(self.store, "lease_ttl", 120.0) / 4)
+        while not self.stopping.wait(period):
+            with self._entries_lock:
+                engines = [(e.name, e.engine) for e in self.entries.values() if e.engine is not None]
+            for name, engine in engines:
+                try:
+                    self.store.renew_lease(engine.fence)
+                except LeaseLost:
+                    pass  # its tick finds out at its next write, and stops driving the campaign
+                except Exception as exc:  # the store is briefly unreachable: the next beat tries again
+                    log.warning("campaign=%s could not renew its lease: %s", name, exc)
 
     def all_done(self) -> bool:
         with self._entries_lock:
@@ -296,6 +314,13 @@ class Daemon:
                 return
             except LooplabError as exc:
                 self._refuse(e, str(exc))
+                return
+            now = self.store.get_campaign(name)  # read again under the lease: the last holder may have ended it
+            if now is not None and now.status in ("completed", "stopped"):
+                self._close(e)
+                e.state, e.message = now.status, now.message or ""
+                log.info("campaign=%s file=%s is already %s (%s)", name, e.path.name, now.status, now.message or "")
+                self._unschedule(e)
                 return
             e.state, e.message = "running", ""
         counts = self.store.counts(row.id)
