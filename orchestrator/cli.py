@@ -493,11 +493,24 @@ def mock_robot_serve(
                                                  "else ./mock-robot.db)"),
 ) -> None:
     """Run the mock robot until interrupted; prints where it listens and where its API docs are."""
+    import signal
+
     from oracles.robot.config import RobotConfigError
     from oracles.robot.server import serve
 
+    class Terminated(Exception):
+        pass
+
+    def on_sigterm(*_) -> None:
+        raise Terminated
+
+    # uvicorn shuts down gracefully on SIGTERM (running requests finish, the jobs' database is closed), then
+    # raises the signal again with the handler it found: this one, so the robot exits 0 instead of dying of it
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         serve(config_path=config, host=host, port=port, db=db)
+    except Terminated:
+        err_console.print("mock robot stopped (SIGTERM); its jobs are kept in its database")
     except RobotConfigError as exc:
         for line in exc.lines:
             _error_line(line)
