@@ -37,6 +37,7 @@ driving it, writes nothing more for it, and waits for it as above.
 ``plugins="installed-only"`` refuses campaign files whose oracle, model or
 acquisition ``kind`` is an import path (``package.module:Class``), before any
 of their code is imported: only plugins installed as packages run.
+
 One daemon per folder: a lock file (``.looplab-daemon.lock``) refuses a second.
 """
 

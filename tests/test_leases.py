@@ -230,3 +230,35 @@ def test_store_urls_are_printed_without_their_password(postgres_server, tmp_path
     missing = CliRunner().invoke(app, ["status", "nope", "--store", url], env=env)
     for out in (run.output, status.output, missing.output):
         assert "hunter2" not in out and "looplab:***@127.0.0.1" in out
+
+
+def test_an_engine_that_lost_its_lease_stops_at_its_next_write(tmp_path, any_store_url):
+    """The engine passes its lease to every write: taken over between two steps, it raises LeaseLost and the
+    store keeps what the new holder sees; the new holder (a new Engine) picks up what was left in flight."""
+    from conftest import write_campaign
+
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import Engine
+
+    campaign = load_campaign(write_campaign(tmp_path, alloy_yaml(name="taken", budget=8, initial=5,
+                                                                 model="random-forest")))
+    store = Store(any_store_url)
+    first = Engine(campaign, store)
+    first.step()  # writes and dispatches the initial design
+    in_flight = store.experiments(first.id)
+    assert len(in_flight) == 5
+    store.acquire_lease(first.id, host="elsewhere", pid=4242, ttl=-1)  # as if we had been paused past the TTL
+    with pytest.raises(LeaseLost):
+        while True:
+            first.step()
+    assert [(e.id, e.status) for e in store.experiments(first.id)] == [(e.id, e.status) for e in in_flight]
+    first.close()
+    assert store.lease(first.id)["host"] == "elsewhere", "closing released a lease that was no longer ours"
+
+    store.acquire_lease(first.id, host="elsewhere-too", pid=1, ttl=-1)
+    store.release_lease(first.id, host="elsewhere-too", pid=1)
+    with Engine(campaign, store) as second:  # resubmits the 5 left in flight, then finishes the campaign
+        report = second.run(poll_interval=0.01)
+    exps = store.experiments(second.id)
+    assert report.status == "completed" and len(exps) == 8 and {e.status for e in exps} == {"succeeded"}
+    assert [e.id for e in exps[:5]] == [e.id for e in in_flight]
