@@ -262,3 +262,25 @@ def test_an_engine_that_lost_its_lease_stops_at_its_next_write(tmp_path, any_sto
     exps = store.experiments(second.id)
     assert report.status == "completed" and len(exps) == 8 and {e.status for e in exps} == {"succeeded"}
     assert [e.id for e in exps[:5]] == [e.id for e in in_flight]
+
+
+def test_a_store_written_before_lease_generations_is_upgraded_and_still_readable(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    url = f"sqlite:///{db}"
+    store = Store(url)
+    cid = store.create_campaign("old", {"objective": {"goal": "min"}, "budget": {"max_experiments": 3}}, "").id
+    store.acquire_lease(cid, host=HOST, pid=os.getppid())
+    store.close()
+    with sqlite3.connect(db) as conn:  # as written by looplab before leases had a generation
+        conn.execute("ALTER TABLE leases DROP COLUMN generation")
+    # a read command neither needs nor adds the column
+    result = CliRunner().invoke(app, ["status", "--store", url], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and f"pid {os.getppid()} on" in result.output, result.output
+    with sqlite3.connect(db) as conn:
+        assert "generation" not in [r[1] for r in conn.execute("pragma table_info(leases)")]
+    # a writing one adds it, and the lease goes on from generation 1
+    store = Store(url)
+    store.release_lease(cid, host=HOST, pid=os.getppid())
+    assert store.acquire_lease(cid, host=HOST, pid=os.getpid()) == 3
