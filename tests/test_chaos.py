@@ -89,12 +89,12 @@ def wait_until(cond, timeout: float, what: str, proc: subprocess.Popen | None = 
         time.sleep(0.05)
 
 
-def finish(proc: subprocess.Popen, log: Path, timeout: float = 400) -> None:
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 600) -> None:
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        proc.kill()
+        proc.wait()
         raise AssertionError(f"the daemon did not finish; its log:\n{log.read_text()[-4000:]}") from None
     assert proc.returncode == 0, log.read_text()[-4000:]
 
@@ -158,6 +158,7 @@ def run_chaos(tmp_path: Path, url: str, *, kills: int, robot_kills: int, robot_b
     """Kill a daemon ``kills`` times (and the robot ``robot_kills`` times), then let it finish; the tally."""
     rng = random.Random(seed)
     robot = Robot(tmp_path, robot_lab(seed=5, speedup=300), name="chaos-lab").start()
+    proc = None
     try:
         folder, budgets = robot_files(tmp_path, robot, robot_budget=robot_budget, pool_budget=pool_budget)
         log = tmp_path / "daemon.log"
@@ -168,8 +169,8 @@ def run_chaos(tmp_path: Path, url: str, *, kills: int, robot_kills: int, robot_b
             before = progress(url)
             proc = daemon(folder, url, log)
             # a random moment once it is working again (otherwise most kills would land during start-up)
-            wait_until(lambda: progress(url)[:2] != before[:2], 240, "the restarted daemon to make progress",
-                       log=log)
+            wait_until(lambda: progress(url)[:2] != before[:2], 600, "the restarted daemon to make progress",
+                       proc, log)
             time.sleep(rng.uniform(0.0, 1.0))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -178,8 +179,8 @@ def run_chaos(tmp_path: Path, url: str, *, kills: int, robot_kills: int, robot_b
                 robot.kill()
                 time.sleep(rng.uniform(0.2, 1.5))  # the next daemon may start while the robot is down
                 robot.start()
-        last = daemon(folder, url, log, "--exit-when-done")
-        finish(last, log)
+        proc = daemon(folder, url, log, "--exit-when-done")
+        finish(proc, log)
         counts = tally(url, budgets, robot, "chaos-robot")
         counts["daemon kills"] = done_kills
         counts["robot kills"] = robot.starts - 1
@@ -187,6 +188,9 @@ def run_chaos(tmp_path: Path, url: str, *, kills: int, robot_kills: int, robot_b
         assert "Traceback" not in log.read_text()
         return counts
     finally:
+        if proc is not None and proc.poll() is None:  # a failed wait: leave no daemon behind
+            proc.kill()
+            proc.wait()
         robot.close()
 
 
@@ -319,8 +323,14 @@ def test_daemons_started_at_once_drive_each_campaign_exactly_once(tmp_path, any_
     folders = [src] + [shutil.copytree(src, tmp_path / f"d{k}") for k in (1, 2)]
     logs = [tmp_path / f"d{k}.log" for k in range(3)]
     procs = [daemon(f, url, log, "--exit-when-done") for f, log in zip(folders, logs)]
-    for p, log in zip(procs, logs):
-        finish(p, log, timeout=300)
+    try:
+        for p, log in zip(procs, logs):
+            finish(p, log, timeout=300)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     text = [log.read_text() for log in logs]
     drivers = {f"race-{i}": [k for k in range(3) if re.search(rf"campaign=race-{i} file=\S+ (started|resumed) with",
                                                               text[k])] for i in range(n)}
