@@ -106,7 +106,7 @@ def _campaign_or_fail(store, name: str):
 
         close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise LooplabError(f"no campaign named '{name}' in {store.url}.{hint} Campaigns there: "
+        raise LooplabError(f"no campaign named '{name}' in {store.display_url}.{hint} Campaigns there: "
                            f"{', '.join(names) or '(none)'}")
     return row
 
@@ -177,7 +177,7 @@ def run(
     counts = st.counts(row.id)
     verb = "resuming" if resumed else "starting"
     console.print(f"{verb} campaign '{spec.name}' ({campaign.space.describe()}) "
-                  f"in {st.url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
+                  f"in {st.display_url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
 
     progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TextColumn("best {task.fields[best]}", markup=False), TimeElapsedColumn(), console=console,
@@ -270,6 +270,9 @@ def daemon(
     exit_when_done: bool = typer.Option(False, "--exit-when-done",
                                         help="exit once every campaign has ended (default: keep watching)"),
     log_file: Optional[Path] = typer.Option(None, help="also write the log lines to this file"),
+    plugins: str = typer.Option("any", help="any: a campaign's kind may be an import path package.module:Class "
+                                            "(its code runs in the daemon); installed-only: refuse such files, "
+                                            "run only plugins installed as packages"),
 ) -> None:
     """Run every campaign in a folder at once, until stopped (Ctrl-C or SIGTERM); safe to kill and restart."""
     import signal
@@ -297,7 +300,7 @@ def daemon(
     d = None
     try:
         d = Daemon(directory, _store(store), interval=interval, workers=workers, rescan=rescan,
-                   exit_when_done=exit_when_done)
+                   exit_when_done=exit_when_done, plugins=plugins)
         signal.signal(signal.SIGTERM, lambda *_: d.stopping.set())
         d.start()
         try:
@@ -343,6 +346,16 @@ def _lease_text(lease: dict | None) -> str:
     return f"{who}, seen {lease['age']:.0f} s ago"
 
 
+def _wide_console() -> Console:
+    """The console for tables: piped into a file or another program (not a terminal, no $COLUMNS), rich
+    would cut every table to 80 columns; there, tables take the width their contents need."""
+    import os
+
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(highlight=False, markup=False, width=1000)
+
+
 @app.command()
 def status(name: Optional[str] = typer.Argument(None, help="campaign name (all campaigns if omitted)"),
            store: Optional[str] = StoreOpt) -> None:
@@ -354,9 +367,10 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         _fail(exc)
         return
     if not rows:
-        console.print(f"no campaigns in {st.url}")
+        console.print(f"no campaigns in {st.display_url}")
         return
-    table = Table(title=f"campaigns in {st.url}", title_justify="left")
+    out = _wide_console()
+    table = Table(title=f"campaigns in {st.display_url}", title_justify="left")
     for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "updated (UTC)"):
         table.add_column(col)
     for c in rows:
@@ -366,14 +380,18 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         ok = [e for e in exps if e.status == "succeeded" and e.value is not None]
         key = {"max": lambda e: e.value, "min": lambda e: -e.value}.get(goal, lambda e: -abs(e.value - target))
         best = max(ok, key=key) if ok else None
-        table.add_row(c.name, c.status + (f": {c.message}" if c.message else ""),
+        lease = st.lease(c.id)
+        state = c.status
+        if state == "running" and (lease is None or lease["lapsed"]):  # nobody drives it now
+            state = "unfinished"
+        table.add_row(c.name, state + (f": {c.message}" if c.message else ""),
                       f"{sum(e.status in ('succeeded', 'failed', 'timed_out') for e in exps)}/"
                       f"{c.spec['budget']['max_experiments']}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
-                      "-" if best is None else f"{best.value:.6g}", _lease_text(st.lease(c.id)),
+                      "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
                       f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
-    console.print(table)
+    out.print(table)
     learned = [(c.name, st.constants(c.id)) for c in rows]
     learned = [(n, k) for n, k in learned if k]
     if learned:  # models that learn physical constants (pinn, physics-gp) record them with every fit
@@ -385,7 +403,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
             for k, (m, sd) in last["constants"].items():
                 t.add_row(cname, k, f"{m:.6g}", f"{sd:.3g}", f"{100 * sd / abs(m):.2f}%" if m else "-",
                           str(last["n_observations"]), str(len(history)))
-        console.print(t)
+        out.print(t)
     if name:
         exps = st.experiments(rows[0].id)[-15:]
         t = Table(title="latest experiments", title_justify="left")
@@ -394,7 +412,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         for e in exps:
             t.add_row(str(e.seq + 1), e.id, e.status, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
                       "" if e.value is None else f"{e.value:.6g}", e.error or "")
-        console.print(t)
+        out.print(t)
 
 
 EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",
@@ -538,11 +556,24 @@ def mock_robot_serve(
                                                  "else ./mock-robot.db)"),
 ) -> None:
     """Run the mock robot until interrupted; prints where it listens and where its API docs are."""
+    import signal
+
     from oracles.robot.config import RobotConfigError
     from oracles.robot.server import serve
 
+    class Terminated(Exception):
+        pass
+
+    def on_sigterm(*_) -> None:
+        raise Terminated
+
+    # uvicorn shuts down gracefully on SIGTERM (running requests finish, the jobs' database is closed), then
+    # raises the signal again with the handler it found: this one, so the robot exits 0 instead of dying of it
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         serve(config_path=config, host=host, port=port, db=db)
+    except Terminated:
+        err_console.print("mock robot stopped (SIGTERM); its jobs are kept in its database")
     except RobotConfigError as exc:
         for line in exc.lines:
             _error_line(line)

@@ -55,3 +55,9 @@ class StoreError(LooplabError):
 
 class LeaseHeld(StoreError):
     """Another live process is running this campaign (see ``Store.acquire_lease``)."""
+
+
+class LeaseLost(StoreError):
+    """This process's lease on a campaign was taken over by another process (it was paused or cut off for
+    longer than the lease's TTL): it must stop driving that campaign. Raised by every store write made under
+    a lease that is no longer current, in the same transaction, so nothing is written."""

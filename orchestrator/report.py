@@ -992,7 +992,7 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
         timing_body = "<p>No step has used the model yet.</p>"
     sections.append(Section("timings", "Step timings", timing_body))
 
-    page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.url, now)
+    page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.display_url, now)
     try:
         result.html.write_text(page, encoding="utf-8")
     except OSError as exc:
