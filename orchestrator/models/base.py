@@ -54,6 +54,9 @@ class ModelContext:
     # the space's column groups (space.column_groups(): name, encoded columns, kind numeric | categorical |
     # descriptors), so a model can treat a categorical input's columns as one input; None: all numeric
     groups: Any = field(default=None, compare=False, repr=False)
+    # transfer learning: the campaign's source data, read and encoded once by the proposer (a tuple of
+    # models.transfer.SourceData) for models whose class has ``load_sources``; None otherwise
+    sources: Any = field(default=None, compare=False, repr=False)
 
 
 class ModelError(LooplabError):
