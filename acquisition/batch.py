@@ -147,11 +147,33 @@ def _argmax(model, acq: Acq, X: np.ndarray, avail: np.ndarray, best: float) -> i
 
 @dataclass
 class Geometry:
-    """Where a continuous optimiser may move: ``mask`` columns in [0, 1], with A x = b."""
+    """Where a continuous optimiser may move: ``mask`` columns in [0, 1], with A x = b; ``onehot``: the
+    (start, stop) columns of each one-hot categorical input, whose levels are enumerated (not relaxed)."""
 
     mask: np.ndarray
     A_eq: np.ndarray
     b_eq: np.ndarray
+    onehot: tuple[tuple[int, int], ...] = ()
+
+
+def _sweep_levels(score: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, geo: Geometry,
+                  sweeps: int = 2) -> tuple[np.ndarray, float]:
+    """Coordinate ascent over the categorical inputs: for each one-hot input in turn, score x0 with every
+    one of its levels (the other inputs fixed) and keep the best; repeat while it improves."""
+    x, sx = x0.copy(), float(score(x0[None, :])[0])
+    for _ in range(sweeps):
+        improved = False
+        for a, b in geo.onehot:
+            variants = np.repeat(x[None, :], b - a, axis=0)
+            variants[:, a:b] = np.eye(b - a)
+            s = score(variants)
+            s = np.where(np.isfinite(s), s, -np.inf)
+            j = int(np.argmax(s))
+            if s[j] > sx + 1e-12 * max(1.0, abs(sx)):
+                x, sx, improved = variants[j], float(s[j]), True
+        if not improved:
+            break
+    return x, sx
 
 
 def _refine(score: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, geo: Geometry, maxiter: int) -> np.ndarray:
@@ -198,7 +220,8 @@ def select_continuous(
     raw: bool = False,
 ) -> np.ndarray:
     """q points [q, D]: for each, score the raw candidates (e.g. a scrambled Sobol set),
-    refine the best ``n_refine`` with a local optimiser, keep the best, add it as a
+    refine the best ``n_refine`` with a local optimiser (numeric inputs; the levels of categorical inputs
+    by enumeration, one input at a time, then the numeric inputs again), keep the best, add it as a
     fantasy and repeat."""
     m, best = _with_pending(model, pending_X, best, raw)
     chosen = []
@@ -214,6 +237,13 @@ def select_continuous(
         for i in order:
             x = _refine(score, raw_candidates[i], geometry, maxiter)
             sx = float(score(x[None, :])[0])
+            if geometry.onehot:
+                x2, sx2 = _sweep_levels(score, x, geometry)
+                if sx2 > sx:
+                    x = _refine(score, x2, geometry, maxiter)
+                    sx = float(score(x[None, :])[0])
+                    if sx < sx2:  # the numeric refinement is a local search: keep the better of the two
+                        x, sx = x2, sx2
             if sx > best_s:
                 best_x, best_s = x, sx
         chosen.append(best_x)

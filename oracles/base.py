@@ -61,6 +61,7 @@ class OracleContext:
     inputs: tuple[str, ...]
     seed: int = 0
     pool_path: Path | None = None
+    pool_where: dict | None = None  # the pool's row filter ({column: value or [values]}), if any
 
 
 @runtime_checkable

@@ -8,7 +8,6 @@ Gaussian ``noise`` simulates measurement error (seeded, so reproducible).
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import ConfigProblem, OracleContext, SyncOracle
+from .csvfile import CsvFileError, describe_columns, filter_rows, parse_number, read_table
 
 
 class LookupConfig(BaseModel):
@@ -40,31 +40,57 @@ def _key(values: list[Any]) -> tuple:
     return tuple(round(v, 9) if isinstance(v, float) else str(v) for v in values)
 
 
-class LookupTable:
-    """The rows of a CSV keyed by their inputs, duplicates averaged."""
+def objective_problem(file: str, header: list[str], records: list, column: str, where: dict | None = None
+                      ) -> str | None:
+    """What keeps ``column`` of a table (``read_table``'s header and records, filtered by ``where``) from
+    being an objective, or None: every kept row needs a finite number there; the first empty, text or
+    non-finite cell is named by its line."""
+    j = header.index(column)
+    records = filter_rows(header, records, where)
+    numbers = 0
+    first_bad = None
+    for line, cells in records:
+        x = parse_number(cells[j])
+        if x is not None and math.isfinite(x):
+            numbers += 1
+        elif first_bad is None:
+            what = "empty" if cells[j] == "" else ("not finite" if x is not None else "text, not a number")
+            first_bad = (line, what)
+    if records and not numbers:
+        return f"the objective column '{column}' of {file} holds no numbers; is it the right column?"
+    if first_bad is not None:
+        line, what = first_bad
+        return (f"{file}, line {line}: the objective '{column}' is {what}; every candidate row needs "
+                "a measured value (fill it in or remove the row)")
+    return None
 
-    def __init__(self, path: Path, inputs: tuple[str, ...], column: str):
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in reader.fieldnames or []]
-            missing = [c for c in (*inputs, column) if c not in header]
-            if missing:
-                raise KeyError(f"{path.name} lacks column(s) {', '.join(missing)} (columns: {', '.join(header)})")
-            sums: dict[tuple, list] = {}
-            for raw in reader:
-                row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-                if not row.get(column):
-                    continue
-                try:
-                    y = float(row[column])
-                except ValueError:
-                    continue
-                if not math.isfinite(y):
-                    continue
-                values = [_cell(row[n]) for n in inputs]
-                entry = sums.setdefault(_key(values), [values, 0.0, 0])
-                entry[1] += y
-                entry[2] += 1
+
+class LookupTable:
+    """The rows of a CSV keyed by their inputs, duplicates averaged.
+
+    ``where`` keeps only the rows whose cells equal given values (the pool's row filter); rows whose
+    objective is not a finite number are left out (``looplab validate`` reports them).
+    """
+
+    def __init__(self, path: Path, inputs: tuple[str, ...], column: str, where: dict | None = None):
+        try:
+            header, records = read_table(path)
+        except CsvFileError as exc:
+            raise OSError(str(exc)) from None
+        missing = [c for c in (*inputs, column, *(where or {})) if c not in header]
+        if missing:
+            raise KeyError(f"{path.name} lacks column(s) {', '.join(missing)} ({describe_columns(header)})")
+        records = filter_rows(header, records, where)
+        col = {name: header.index(name) for name in header}
+        sums: dict[tuple, list] = {}
+        for _, cells in records:
+            y = parse_number(cells[col[column]])
+            if y is None or not math.isfinite(y):
+                continue
+            values = [_cell(cells[col[n]]) for n in inputs]
+            entry = sums.setdefault(_key(values), [values, 0.0, 0])
+            entry[1] += y
+            entry[2] += 1
         self.inputs = inputs
         self.rows = [v for v, _, _ in sums.values()]
         self.values = np.array([s / c for _, s, c in sums.values()])
@@ -99,7 +125,7 @@ class LookupOracle(SyncOracle):
     default_executor = "inline"  # microseconds per experiment: a process hop would only add latency
 
     def __init__(self, *, path: Path, inputs: tuple[str, ...], column: str, noise: float = 0.0,
-                 match: str = "exact", seed: int = 0):
+                 match: str = "exact", seed: int = 0, where: dict | None = None):
         super().__init__()
         self.path = Path(path)
         self.inputs = tuple(inputs)
@@ -108,7 +134,8 @@ class LookupOracle(SyncOracle):
         self.noise = noise
         self.match = match
         self.seed = seed
-        self.table = LookupTable(self.path, self.inputs, column)
+        self.where = dict(where or {})
+        self.table = LookupTable(self.path, self.inputs, column, self.where)
 
     @staticmethod
     def _resolve(config: LookupConfig, base_dir: Path, pool_path: Path | None) -> Path | None:
@@ -120,7 +147,7 @@ class LookupOracle(SyncOracle):
     def from_config(cls, config: LookupConfig, context: OracleContext) -> "LookupOracle":
         path = cls._resolve(config, context.base_dir, context.pool_path)
         return cls(path=path, inputs=context.inputs, column=config.column or context.objective,
-                   noise=config.noise, match=config.match, seed=context.seed)
+                   noise=config.noise, match=config.match, seed=context.seed, where=context.pool_where)
 
     @classmethod
     def check_config(cls, config: LookupConfig, *, spec: Any, base_dir: Path) -> list[ConfigProblem]:
@@ -129,24 +156,28 @@ class LookupOracle(SyncOracle):
         path = cls._resolve(config, base_dir, pool_path)
         if path is None:
             return [ConfigProblem("path", "required: the space is not a pool, so name the CSV to look results up in")]
-        if not path.is_file():
-            return [] if config.path is None else [ConfigProblem("path", f"file not found: {path}")]
         inputs = tuple(pool.inputs) if pool is not None else tuple(p.name for p in spec.space.parameters)
+        where = dict(pool.where) if pool is not None else {}
         column = config.column or spec.objective.name
         try:
-            with open(path, newline="", encoding="utf-8") as fh:
-                header = [h.strip() for h in next(csv.reader(fh), [])]
-        except (OSError, UnicodeDecodeError) as exc:
-            return [ConfigProblem("path", f"cannot read {path}: {exc}")]
+            header, records = read_table(path)
+        except CsvFileError as exc:
+            # the pool's own file is reported by the space (space.pool.path), once
+            return [] if config.path is None else [ConfigProblem("path", str(exc))]
         problems = []
         if column not in header:
             note = "" if config.column else "; column defaults to objective.name, so set one of them"
             problems.append(ConfigProblem("column", f"'{column}' is not a column of {path.name} "
-                                                    f"(columns: {', '.join(header)}){note}"))
-        for name in inputs if config.path is not None else ():  # the pool's own file is checked by the space
+                                                    f"({describe_columns(header)}){note}"))
+        for name in (*inputs, *where) if config.path is not None else ():  # the pool's file: checked by the space
             if name not in header:
-                problems.append(ConfigProblem("path", f"{path.name} has no column for the input '{name}'"))
-        return problems
+                problems.append(ConfigProblem("path", f"{path.name} has no column for '{name}'"))
+        if problems:
+            return problems
+        if any(name not in header for name in where):
+            return []  # reported by the space (space.pool.where)
+        msg = objective_problem(path.name, header, records, column, where)
+        return [ConfigProblem("column", msg)] if msg else []
 
     def evaluate(self, params: dict[str, Any]) -> dict[str, Any]:
         i = self.table.find(params, nearest=self.match == "nearest")

@@ -399,9 +399,7 @@ def pool_values(space, values_path: str | Path, column: str):
     """The pool without candidates lacking a numeric objective, and the objective of each (aligned)."""
     from oracles.lookup import LookupTable
 
-    from .space import PoolSpace
-
-    table = LookupTable(Path(values_path), tuple(space.names), column)
+    table = LookupTable(Path(values_path), tuple(space.names), column, space.where)
     keep, values = [], []
     for i, cand in enumerate(space.candidates):
         j = table.find(cand, nearest=False)
@@ -409,7 +407,7 @@ def pool_values(space, values_path: str | Path, column: str):
             keep.append(i)
             values.append(float(table.values[j]))
     if len(keep) < space.size:
-        space = PoolSpace(path=space.path, inputs=space.names, rows=[space.candidates[i] for i in keep])
+        space = space.subset(keep)
     return space, np.asarray(values, dtype=float)
 
 
@@ -469,7 +467,10 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     spec_data = spec.model_dump(mode="json")
     if ds_path is not None:
         inputs = header[:-1]
-        spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs}}
+        # the campaign's categorical declarations carry over to the dataset's columns of the same name
+        declared = (spec_data["space"].get("pool") or {}).get("categorical") or []
+        spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs,
+                                       "categorical": [c for c in declared if c in inputs]}}
         spec_data["objective"]["name"] = header[-1]
         spec_data["oracle"] = {"kind": "lookup", "params": {}}
     elif spec.space.pool is None:

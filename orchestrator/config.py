@@ -91,12 +91,59 @@ class IntParameter(_Strict):
         return high
 
 
+EncodingKind = Literal["one-hot", "descriptors", "fingerprints"]
+
+
+class EncodingSpec(_Strict):
+    """How the levels of categorical inputs that carry a SMILES become numbers for a model.
+
+    ``one-hot``: one column per level (SMILES unused); ``descriptors``: RDKit's 2D descriptors of each
+    level's molecule; ``fingerprints``: its Morgan fingerprint bits. Descriptor and fingerprint columns
+    that are constant over the levels, or correlate above ``max_correlation`` with an earlier kept column,
+    are dropped; ``components`` then keeps that many principal components; each column is scaled to [0, 1].
+    Write the short form ``encoding: descriptors`` or the mapping ``encoding: {kind: descriptors, ...}``.
+    """
+
+    kind: EncodingKind = "one-hot"
+    components: int | None = Field(default=None, ge=1, le=1000, description=(
+        "keep this many principal components of the kept columns (default: no reduction)"))
+    max_correlation: float = Field(default=0.95, gt=0.0, le=1.0, description=(
+        "drop a column whose |correlation| with an earlier kept column exceeds this"))
+    bits: int = Field(default=1024, ge=64, le=16384, description="fingerprints: Morgan fingerprint length")
+    radius: int = Field(default=2, ge=1, le=6, description="fingerprints: Morgan radius")
+
+
+def _short_form(schema: dict) -> None:
+    """JSON Schema of an encoding field: the mapping, or a kind alone (``encoding: descriptors``)."""
+    ref = schema.pop("$ref", None)
+    if ref is not None:
+        schema["anyOf"] = [{"enum": list(typing.get_args(EncodingKind)), "type": "string"}, {"$ref": ref}]
+
+
+def _encoding_field(description: str) -> Any:
+    return Field(default_factory=EncodingSpec, description=description, json_schema_extra=_short_form)
+
+
+def _expand_encoding(value: Any) -> Any:
+    """``encoding: descriptors`` is short for ``encoding: {kind: descriptors}``."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
 class CategoricalParameter(_Strict):
-    """An input taking one of a list of choices (one-hot encoded for models)."""
+    """An input taking one of a list of choices (one-hot encoded for models, or by a SMILES per choice)."""
 
     name: str = Field(min_length=1)
     type: Literal["categorical"]
     choices: list[Union[str, int, float]] = Field(min_length=2)
+    smiles: dict[str, str] | None = Field(default=None, description=(
+        "the molecule of each choice, {choice: SMILES}, for encoding: descriptors or fingerprints"))
+    encoding: EncodingSpec = _encoding_field(
+        "one-hot (default), descriptors or fingerprints (these need smiles: and pip install 'looplab[chem]')")
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding_short_form(cls, value: Any) -> Any:
+        return _expand_encoding(value)
 
     @field_validator("choices")
     @classmethod
@@ -107,6 +154,21 @@ class CategoricalParameter(_Strict):
                 raise ValueError(f"choice {c!r} is listed twice; each choice must be unique")
             seen.add(c)
         return choices
+
+    @model_validator(mode="after")
+    def _smiles_per_choice(self) -> "CategoricalParameter":
+        if self.smiles is None:
+            if self.encoding.kind != "one-hot":
+                raise ValueError(f"encoding: {self.encoding.kind} needs smiles: {{choice: SMILES}} for every choice")
+            return self
+        names = [str(c) for c in self.choices]
+        missing = [c for c in names if not (self.smiles.get(c) or "").strip()]
+        if missing:
+            raise ValueError(f"smiles: the choice '{missing[0]}' has no SMILES; give one for every choice")
+        extra = [k for k in self.smiles if k not in names]
+        if extra:
+            raise ValueError(f"smiles: '{extra[0]}' is not one of the choices ({', '.join(names)})")
+        return self
 
 
 Parameter = Annotated[
@@ -122,11 +184,55 @@ class SumConstraint(_Strict):
     total: float = 1.0
 
 
+WhereValue = Union[str, int, float]
+
+
 class PoolSpec(_Strict):
-    """A discrete set of candidates: the rows of a CSV file (path relative to the YAML)."""
+    """A discrete set of candidates: the rows of a CSV file (path relative to the YAML).
+
+    Every input column holds numbers unless it is declared in ``categorical`` (text levels, kept as
+    written, ordered by sort order). ``where`` keeps only the rows whose cells equal given values.
+    ``smiles`` names, for a categorical input, the column holding each level's SMILES; ``encoding`` says
+    how those inputs are encoded (one-hot unless descriptors or fingerprints is asked for).
+    """
 
     path: str
     inputs: list[str] = Field(min_length=1)
+    categorical: list[str] = Field(default_factory=list, description=(
+        "input columns holding text levels (every other input must hold numbers)"))
+    where: dict[str, Union[WhereValue, list[WhereValue]]] = Field(default_factory=dict, description=(
+        "keep only the rows whose column equals this value (or one of these values), e.g. {Temp_C: 105}"))
+    smiles: dict[str, str] = Field(default_factory=dict, description=(
+        "{categorical input: column holding the SMILES of each of its levels}, e.g. {Ligand: Ligand_SMILES}"))
+    encoding: EncodingSpec = _encoding_field(
+        "for the inputs in smiles: one-hot (default), descriptors or fingerprints (the latter two need "
+        "pip install 'looplab[chem]')")
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _encoding_short_form(cls, value: Any) -> Any:
+        return _expand_encoding(value)
+
+    @field_validator("inputs", "categorical")
+    @classmethod
+    def _unique_names(cls, names: list[str]) -> list[str]:
+        for i, n in enumerate(names):
+            if names.index(n) != i:
+                raise ValueError(f"'{n}' is listed twice; each column may appear once")
+        return names
+
+    @model_validator(mode="after")
+    def _declared_inputs(self) -> "PoolSpec":
+        for n in self.categorical:
+            if n not in self.inputs:
+                raise ValueError(f"categorical: '{n}' is not one of the inputs ({', '.join(self.inputs)})")
+        for n in self.smiles:
+            if n not in self.categorical:
+                raise ValueError(f"smiles: '{n}' must be a categorical input; add it to categorical:")
+        if self.encoding.kind != "one-hot" and not self.smiles:
+            raise ValueError(f"encoding: {self.encoding.kind} needs smiles: {{input: SMILES column}} for at "
+                             "least one categorical input")
+        return self
 
 
 class SpaceSpec(_Strict):

@@ -126,7 +126,8 @@ class Engine:
         inputs = tuple(self.space.names)
         pool_path = getattr(self.space, "path", None)
         ctx = OracleContext(campaign=self.spec.name, base_dir=campaign.base_dir, objective=goal.name,
-                            inputs=inputs, seed=self.spec.seed, pool_path=pool_path)
+                            inputs=inputs, seed=self.spec.seed, pool_path=pool_path,
+                            pool_where=getattr(self.space, "where", None) or None)
         oracle_class, oracle_config = campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"]
         try:
             if executors.executor_kind(oracle_class, self.spec.executor) in ("local", "dask"):

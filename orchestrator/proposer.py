@@ -128,7 +128,7 @@ class Proposer:
                               ModelContext(seed=int(step_rng(self.spec.seed, step).integers(2**31)),
                                            n_inputs=self.space.dim, pool=bool(self.space.is_pool),
                                            candidates=self.space.X if self.space.is_pool else None,
-                                           groups=getattr(self.space, "column_groups", lambda: None)(),
+                                           groups=self.space.column_groups(),
                                            sources=self.sources))
         if warm_state and hasattr(model, "set_state"):
             model.set_state(warm_state)
@@ -177,7 +177,9 @@ class Proposer:
             n_raw = min(4096, max(1024, 256 * self.space.dim))
             raw_candidates = self.space.encode(self.space.sample(n_raw, "sobol", rng))
             A, b = self.space.linear_equalities()
-            geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b)
+            onehot = tuple((g.columns.start, g.columns.stop) for g in (self.space.column_groups() or [])
+                           if g.kind == "categorical")
+            geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
             X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
                                   pending_X=pending_X, raw=self.raw_acquisition)
             params = self.space.decode(X)

@@ -2,8 +2,15 @@
 
 Models see every space through the same encoding: each input scaled to
 [0, 1] (floats linearly or on a log scale, ints linearly and rounded back),
-categorical inputs one-hot. ``encode`` maps parameter dicts to an [N, D]
-float64 array and ``decode`` maps back.
+categorical inputs one-hot, or, when their levels are molecules with a SMILES
+each, by RDKit descriptors or fingerprints (orchestrator/encodings.py).
+``encode`` maps parameter dicts to an [N, D] float64 array and ``decode`` maps
+back; ``column_groups`` says which encoded columns belong to which input.
+
+A pool's input columns are typed on purpose: numbers, unless declared in
+``categorical`` (text levels, kept as written, one-hot in sorted order); a
+column that mixes numbers and text, an all-text column not declared, an empty,
+``nan`` or infinite input cell are errors naming the column and line.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
+
+from oracles.csvfile import parse_number
 
 from .config import (
     CategoricalParameter,
@@ -71,16 +80,23 @@ class ParameterSpace:
     is_pool = False
     size = None
 
-    def __init__(self, *, parameters: Sequence, constraints: Sequence[SumConstraint] = ()):
+    def __init__(self, *, parameters: Sequence, constraints: Sequence[SumConstraint] = (),
+                 features: dict[str, np.ndarray] | None = None):
+        """``features`` maps a categorical parameter encoded by its molecules to [L, K] features, row l
+        those of ``choices[l]`` (orchestrator/encodings.py); other categorical parameters are one-hot."""
         self.parameters = list(parameters)
         self.constraints = list(constraints)
+        self.features = dict(features or {})
         self.names = [p.name for p in self.parameters]
         self._by_name = {p.name: p for p in self.parameters}
         # encoded column slices, one per parameter
         self.slices: dict[str, slice] = {}
         col = 0
         for p in self.parameters:
-            width = len(p.choices) if isinstance(p, CategoricalParameter) else 1
+            if p.name in self.features:
+                width = self.features[p.name].shape[1]
+            else:
+                width = len(p.choices) if isinstance(p, CategoricalParameter) else 1
             self.slices[p.name] = slice(col, col + width)
             col += width
         self.dim = col
@@ -88,9 +104,12 @@ class ParameterSpace:
 
     def column_groups(self) -> list[ColumnGroup]:
         """One group per parameter, in order (see :class:`ColumnGroup`)."""
-        return [ColumnGroup(p.name, self.slices[p.name],
-                            "categorical" if isinstance(p, CategoricalParameter) else "numeric")
-                for p in self.parameters]
+        def kind(p) -> str:
+            if p.name in self.features:
+                return "descriptors"
+            return "categorical" if isinstance(p, CategoricalParameter) else "numeric"
+
+        return [ColumnGroup(p.name, self.slices[p.name], kind(p)) for p in self.parameters]
 
     # -- encoding ---------------------------------------------------------------------
 
@@ -100,7 +119,9 @@ class ParameterSpace:
             for p in self.parameters:
                 s = self.slices[p.name]
                 v = row[p.name]
-                if isinstance(p, CategoricalParameter):
+                if p.name in self.features:
+                    X[i, s] = self.features[p.name][p.choices.index(v)]
+                elif isinstance(p, CategoricalParameter):
                     X[i, s.start + p.choices.index(v)] = 1.0
                 elif isinstance(p, FloatParameter) and p.log:
                     X[i, s.start] = (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
@@ -115,6 +136,10 @@ class ParameterSpace:
             row: Params = {}
             for p in self.parameters:
                 s = self.slices[p.name]
+                if p.name in self.features:  # the choice whose features are nearest
+                    F = self.features[p.name]
+                    row[p.name] = p.choices[int(np.argmin(np.sum((F - x[s]) ** 2, axis=1)))]
+                    continue
                 if isinstance(p, CategoricalParameter):
                     row[p.name] = p.choices[int(np.argmax(x[s]))]
                     continue
@@ -229,33 +254,48 @@ class ParameterSpace:
 
 
 class PoolSpace:
-    """A finite set of candidates read from a CSV (duplicate inputs collapsed)."""
+    """A finite set of candidates read from a CSV (duplicate inputs collapsed).
+
+    ``categorical`` inputs hold text levels; the others numbers. ``features`` maps a categorical input
+    encoded by its molecules to ``(levels, F)``: F is [L, K], row l the features of ``levels[l]``
+    (see orchestrator/encodings.py); every other categorical input is one-hot over its sorted levels.
+    """
 
     is_pool = True
 
-    def __init__(self, *, path: Path, inputs: list[str], rows: list[Params]):
+    def __init__(self, *, path: Path, inputs: list[str], rows: list[Params], categorical: Sequence[str] = (),
+                 features: dict[str, tuple[list[str], np.ndarray]] | None = None,
+                 where: dict[str, Any] | None = None):
         self.path = path
         self.names = list(inputs)
         self.candidates = rows
         self.size = len(rows)
+        self.categorical = [n for n in self.names if n in set(categorical)]
+        self.features = dict(features or {})
+        self.where = dict(where or {})
         self._index = {self.key(r): i for i, r in enumerate(rows)}
         cols = []
         self._groups: list[ColumnGroup] = []
         start = 0
         for name in self.names:
             values = [r[name] for r in rows]
-            if all(isinstance(v, float) for v in values):
+            if name in self.features:
+                levels, F = self.features[name]
+                pos = {lv: i for i, lv in enumerate(levels)}
+                cols.append(F[[pos[str(v)] for v in values]])
+                kind = "descriptors"
+            elif name in self.categorical or not all(isinstance(v, float) for v in values):
+                levels = sorted({str(v) for v in values})
+                pos = {lv: i for i, lv in enumerate(levels)}
+                onehot = np.zeros((len(values), len(levels)))
+                onehot[np.arange(len(values)), [pos[str(v)] for v in values]] = 1.0
+                cols.append(onehot)
+                kind = "categorical"
+            else:
                 a = np.array(values)
                 lo, hi = a.min(), a.max()
                 cols.append(((a - lo) / (hi - lo))[:, None] if hi > lo else np.zeros((len(a), 1)))
                 kind = "numeric"
-            else:
-                levels = sorted({str(v) for v in values})
-                onehot = np.zeros((len(values), len(levels)))
-                for i, v in enumerate(values):
-                    onehot[i, levels.index(str(v))] = 1.0
-                cols.append(onehot)
-                kind = "categorical"
             width = cols[-1].shape[1]
             self._groups.append(ColumnGroup(name, slice(start, start + width), kind))
             start += width
@@ -265,6 +305,11 @@ class PoolSpace:
     def column_groups(self) -> list[ColumnGroup]:
         """One group per input, in order (see :class:`ColumnGroup`)."""
         return list(self._groups)
+
+    def subset(self, keep: Sequence[int]) -> "PoolSpace":
+        """The pool of the candidates ``keep`` (indices), with the same typing and encodings."""
+        return PoolSpace(path=self.path, inputs=self.names, rows=[self.candidates[i] for i in keep],
+                         categorical=self.categorical, features=self.features, where=self.where)
 
     def key(self, params: Params) -> tuple:
         return tuple(_key_value(params[n]) for n in self.names)
@@ -307,51 +352,138 @@ def _key_value(v: Any) -> Any:
     return str(v)
 
 
-def _parse_cell(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text.strip()
+def _is_missing(text: str) -> bool:
+    return text == "" or text.lower() == "nan"
 
 
-def read_csv_columns(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV file (raises OSError / ValueError on bad files)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
-    return header, rows
+def _column_problem(name: str, cells: list[tuple[int, str]], file: str) -> str | None:
+    """What is wrong with the numeric input column ``name`` (its (line, cell) pairs), or None."""
+    first_text = None
+    numbers = 0
+    for line, text in cells:
+        if text == "":
+            return f"{file}, line {line}: the cell of '{name}' is empty; fill it in or remove the row"
+        x = parse_number(text)
+        if x is None:
+            first_text = first_text or line
+            continue
+        if not math.isfinite(x):
+            return (f"{file}, line {line}: '{name}' is {text.lower()}; an input must be a finite number "
+                    "(fix the cell or remove the row)")
+        numbers += 1
+    if first_text is None:
+        return None
+    if numbers:
+        return (f"{file}: the column '{name}' mixes numbers and text (first text on line {first_text}); "
+                f"fix that cell, or declare the column in space.pool.categorical if it holds levels")
+    return (f"{file}: the column '{name}' holds text; declare it as categorical (space.pool.categorical: "
+            f"[{name}]) to use its values as levels")
+
+
+def _smiles_of_levels(name: str, column: str, pairs: list[tuple[int, str, str]], file: str
+                      ) -> tuple[list[str], list[str]] | str:
+    """Sorted levels of ``name`` and the SMILES of each, from (line, level, smiles) triples; or an error."""
+    found: dict[str, tuple[str, int]] = {}
+    for line, level, smi in pairs:
+        if smi == "":
+            return f"{file}, line {line}: the level '{level}' of '{name}' has no SMILES in column '{column}'"
+        if level in found and found[level][0] != smi:
+            return (f"{file}: the level '{level}' of '{name}' has two different SMILES in column '{column}' "
+                    f"(lines {found[level][1]} and {line}); give each level one SMILES")
+        found.setdefault(level, (smi, line))
+    levels = sorted(found)
+    return levels, [found[lv][0] for lv in levels]
 
 
 def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
+    """Read, type and encode a pool CSV; raise ConfigError naming the field, file and line of a problem."""
+    from oracles.csvfile import CsvFileError, describe_columns, filter_rows, read_table
+
     path = (base_dir / spec.path).resolve()
-    if not path.is_file():
-        raise ConfigError([Problem("space.pool.path", f"file not found: {path} (paths are relative to the campaign file)")])
     try:
-        header, raw = read_csv_columns(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError([Problem("space.pool.path", f"cannot read {path} as CSV: {exc}")]) from None
-    if not header:
-        raise ConfigError([Problem("space.pool.path", f"{path.name} is empty: it needs a header line naming its columns, then one candidate per line")])
+        header, records = read_table(path)
+    except CsvFileError as exc:
+        hint = " (paths are relative to the campaign file)" if not path.exists() else ""
+        raise ConfigError([Problem("space.pool.path", f"{exc}{hint}")]) from None
+    file = path.name
     problems = []
     for i, name in enumerate(spec.inputs):
         if name not in header:
-            problems.append(Problem(f"space.pool.inputs[{i}]", f"column '{name}' is not in {path.name} (columns: {', '.join(header)})"))
+            problems.append(Problem(f"space.pool.inputs[{i}]", f"column '{name}' is not in {file} "
+                                                               f"({describe_columns(header)})"))
+    for name in spec.where:
+        if name not in header:
+            problems.append(Problem(f"space.pool.where.{name}", f"column '{name}' is not in {file} "
+                                                                f"({describe_columns(header)})"))
+    for name, column in spec.smiles.items():
+        if column not in header:
+            problems.append(Problem(f"space.pool.smiles.{name}", f"column '{column}' is not in {file} "
+                                                                 f"({describe_columns(header)})"))
     if problems:
         raise ConfigError(problems)
-    seen: dict[tuple, int] = {}
+    records = filter_rows(header, records, spec.where)
+    if not records:
+        if spec.where:
+            wanted = ", ".join(f"{k} = {v}" for k, v in spec.where.items())
+            raise ConfigError([Problem("space.pool.where", f"no row of {file} has {wanted}; check the values")])
+        raise ConfigError([Problem("space.pool.path", f"{file} has no candidate rows (only a header line)")])
+
+    col = {name: header.index(name) for name in header}
+    for i, name in enumerate(spec.inputs):
+        cells = [(line, cells[col[name]]) for line, cells in records]
+        if name in spec.categorical:
+            bad = next((line for line, text in cells if _is_missing(text)), None)
+            if bad is not None:
+                problems.append(Problem(f"space.pool.inputs[{i}]", f"{file}, line {bad}: the categorical input "
+                                                                   f"'{name}' is empty; fill it in or remove the row"))
+        else:
+            msg = _column_problem(name, cells, file)
+            if msg:
+                problems.append(Problem(f"space.pool.inputs[{i}]", msg))
+    if problems:
+        raise ConfigError(problems)
+
+    categorical = set(spec.categorical)
+    seen: set[tuple] = set()
     rows: list[Params] = []
-    for r in raw:
-        row = {n: _parse_cell(r[n]) for n in spec.inputs}
-        if any(v == "" for v in row.values()):
-            continue  # incomplete line
+    for _, cells in records:
+        row = {n: cells[col[n]] if n in categorical else float(cells[col[n]]) for n in spec.inputs}
         k = tuple(_key_value(row[n]) for n in spec.inputs)
         if k not in seen:
-            seen[k] = len(rows)
+            seen.add(k)
             rows.append(row)
-    if not rows:
-        raise ConfigError([Problem("space.pool.path", f"{path.name} has no complete candidate rows")])
-    return PoolSpace(path=path, inputs=spec.inputs, rows=rows)
+
+    features: dict[str, tuple[list[str], np.ndarray]] = {}
+    for name, column in spec.smiles.items():
+        pairs = [(line, cells[col[name]], cells[col[column]]) for line, cells in records]
+        found = _smiles_of_levels(name, column, pairs, file)
+        if isinstance(found, str):
+            problems.append(Problem(f"space.pool.smiles.{name}", found))
+        elif spec.encoding.kind != "one-hot":
+            problems += _encode_levels(name, *found, spec.encoding, features, f"space.pool.smiles.{name}",
+                                       "space.pool.encoding")
+    if problems:
+        raise ConfigError(problems)
+    return PoolSpace(path=path, inputs=spec.inputs, rows=rows, categorical=spec.categorical, features=features,
+                     where=spec.where)
+
+
+def _encode_levels(name: str, levels: list[str], smiles: list[str], encoding, out: dict, where: str,
+                   encoding_where: str) -> list[Problem]:
+    """Put ``name``'s level features into ``out``; the problems when they cannot be made."""
+    from .encodings import EncodingError, level_features, rdkit_available
+
+    if not rdkit_available():
+        return [Problem(encoding_where, f"encoding: {encoding.kind} needs RDKit: pip install 'looplab[chem]' "
+                                        "(or use encoding: one-hot)")]
+    try:
+        F = level_features(levels, smiles, encoding)
+    except EncodingError as exc:
+        return [Problem(where, f"'{name}': {exc}")]
+    if F.shape[1] == 0:
+        return [Problem(where, f"'{name}': the {encoding.kind} of its levels do not differ; use encoding: one-hot")]
+    out[name] = (list(levels), F)
+    return []
 
 
 def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
@@ -380,6 +512,13 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
             lo, hi = sum(p.low for p in ps), sum(p.high for p in ps)
             if not lo - 1e-12 <= c.total <= hi + 1e-12:
                 problems.append(Problem(f"space.constraints[{k}].total", f"cannot be reached within the bounds (the parameters sum to between {lo:g} and {hi:g}, got total {c.total:g})"))
+    features: dict[str, tuple[list[str], np.ndarray]] = {}
+    for i, p in enumerate(spec.parameters):
+        if isinstance(p, CategoricalParameter) and p.smiles is not None and p.encoding.kind != "one-hot":
+            levels = [str(c) for c in p.choices]
+            problems += _encode_levels(p.name, levels, [p.smiles[c] for c in levels], p.encoding, features,
+                                       f"space.parameters[{i}].smiles", f"space.parameters[{i}].encoding")
     if problems:
         raise ConfigError(problems)
-    return ParameterSpace(parameters=spec.parameters, constraints=spec.constraints)
+    return ParameterSpace(parameters=spec.parameters, constraints=spec.constraints,
+                          features={n: F for n, (_, F) in features.items()})

@@ -290,7 +290,7 @@ def test_the_olympus_specs_run_the_default_on_the_shared_datasets():
     from orchestrator.config import load_campaign
 
     specs = sorted((CAMPAIGNS / "benchmarks" / "olympus").glob("*.yaml"))
-    assert {p.stem for p in specs} == {"fullerenes", "colors_bob"}
+    assert {p.stem for p in specs} == {"fullerenes", "colors_bob", "perovskites"}
     if not (DATASETS / "olympus").is_dir():
         pytest.skip("the shared datasets are not available here")
     sizes = {}
@@ -300,4 +300,25 @@ def test_the_olympus_specs_run_the_default_on_the_shared_datasets():
         assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.params) == ("gp", "ucb", {"beta": 0.3})
         assert (c.spec.initial.n, c.spec.initial.method, c.spec.acquisition.batch_size) == (2, "random", 1)
         sizes[p.stem] = c.space.size
-    assert sizes == {"fullerenes": 216, "colors_bob": 161}  # repeated inputs collapsed into one candidate
+    assert sizes == {"fullerenes": 216, "colors_bob": 161,  # repeated inputs collapsed into one candidate
+                     "perovskites": 192}
+
+
+def test_the_direct_arylation_specs_are_one_temperature_each():
+    """90/105/120.yaml: 576 candidates of one temperature each (a where: filter on the shared CSV), three
+    categorical inputs with a SMILES column each and the numeric concentration; the default strategy."""
+    from orchestrator.config import load_campaign
+
+    specs = sorted((CAMPAIGNS / "benchmarks" / "direct_arylation").glob("*.yaml"))
+    assert {p.stem for p in specs} == {"90", "105", "120"}
+    if not (DATASETS / "direct_arylation").is_dir():
+        pytest.skip("the shared datasets are not available here")
+    for p in specs:
+        c = load_campaign(p)
+        assert c.spec.space.pool.where == {"Temp_C": int(p.stem)}
+        assert c.space.size == 576
+        assert [(g.name, g.kind, g.width) for g in c.space.column_groups()] == [
+            ("Base", "categorical", 4), ("Ligand", "categorical", 12), ("Solvent", "categorical", 4),
+            ("Concentration", "numeric", 1)]
+        assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.params) == ("gp", "ucb", {"beta": 0.3})
+        assert (c.spec.initial.n, c.spec.initial.method, c.spec.budget.max_experiments) == (2, "random", 50)

@@ -150,3 +150,29 @@ def test_numeric_groups_keep_the_gamma_prior_and_untied_lengthscales():
     X = rng.random((20, 3))
     gp.fit(X, X.sum(axis=1))
     assert len(gp.get_state()["lengthscales"]) == 3
+
+
+def test_mixed_space_acquisition_enumerates_the_levels_and_refines_the_numbers():
+    """A float x and a categorical input with 4 levels: f = level bonus - 8 (x - where[level])^2. The best
+    point is level 2 at x = 0.7; random raw candidates that never hold level 2 near x = 0.7 must still lead
+    there: levels are enumerated around the refined candidates, then x is refined again."""
+    from acquisition.batch import Geometry, select_continuous
+    from acquisition.functions import UpperConfidenceBound
+
+    bonus, where = np.array([0.0, 0.3, 1.0, 0.5]), np.array([0.2, 0.5, 0.7, 0.9])
+    groups = [Group("x", slice(0, 1), "numeric"), Group("c", slice(1, 5), "categorical")]
+
+    def f(x, c):
+        return bonus[c] - 8.0 * (x - where[c]) ** 2
+
+    rng = np.random.default_rng(0)
+    xs, cs = rng.random(60), rng.integers(0, 4, 60)
+    X = np.array([[x] + onehot(c, 4) for x, c in zip(xs, cs)])
+    gp = GPSurrogate(seed=0, groups=groups).fit(X, f(xs, cs))
+    raw = np.array([[x] + onehot(c, 4) for x, c in zip(rng.random(64), rng.choice([0, 1, 3], 64))])
+    geo = Geometry(mask=np.array([True, False, False, False, False]), A_eq=np.zeros((0, 5)), b_eq=np.zeros(0),
+                   onehot=((1, 5),))
+    x = select_continuous(gp, UpperConfidenceBound(beta=0.01), raw, 1, best=float(f(xs, cs).max()),
+                          geometry=geo)[0]
+    assert int(np.argmax(x[1:])) == 2
+    assert x[0] == pytest.approx(0.7, abs=0.05)

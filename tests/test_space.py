@@ -87,7 +87,7 @@ def test_linear_equalities_match_the_raw_constraint():
 
 def test_pool_collapses_duplicate_inputs_and_scales_columns(tmp_path):
     (tmp_path / "p.csv").write_text("x,kind,y\n1,a,0.5\n3,b,0.1\n1,a,0.7\n2,a,0.2\n")
-    s = build_space(SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x", "kind"]}}), tmp_path)
+    s = build_space(SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x", "kind"], "categorical": ["kind"]}}), tmp_path)
     assert s.size == 3
     assert s.X.shape == (3, 1 + 2)
     np.testing.assert_allclose(sorted(s.X[:, 0]), [0.0, 0.5, 1.0])
@@ -117,7 +117,7 @@ def test_parameter_space_column_groups_cover_the_encoding_in_order():
 
 def test_pool_column_groups_cover_the_encoding_in_order(tmp_path):
     (tmp_path / "p.csv").write_text("x,kind,z,y\n1,a,5,0.5\n3,b,6,0.1\n2,c,7,0.2\n")
-    s = build_space(SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x", "kind", "z"]}}), tmp_path)
+    s = build_space(SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x", "kind", "z"], "categorical": ["kind"]}}), tmp_path)
     groups = s.column_groups()
     assert [(g.name, g.kind, g.columns) for g in groups] == [
         ("x", "numeric", slice(0, 1)), ("kind", "categorical", slice(1, 4)), ("z", "numeric", slice(4, 5))]

@@ -389,7 +389,7 @@ def test_pool_csv_without_candidate_rows(campaign_file, tmp_path):
     (tmp_path / "header.csv").write_text(POOL_CSV.splitlines()[0] + "\n")
     path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "header.csv"))
     out = run_inprocess("validate", path)
-    assert_invalid(out, path, "space.pool.path", "header.csv has no complete candidate rows")
+    assert_invalid(out, path, "space.pool.path", "header.csv has no candidate rows")
 
 
 CONSTRAINED = broken(

@@ -15,10 +15,16 @@ pool) as a closed loop over the pool, batch size 1, budget 50, seeds 0..19:
   ``recommend``, so every recommendation comes from the Bayesian phase
   (the meta recommender switches after 1 measurement by default);
 - the search space is the pool itself (``SearchSpace.from_dataframe`` with one
-  ``NumericalDiscreteParameter`` per input column) and a measured row is never
+  ``NumericalDiscreteParameter`` per numeric input column and one
+  ``CategoricalParameter`` (BayBE's default one-hot encoding) per column the
+  campaign declares in ``space.pool.categorical``) and a measured row is never
   recommended again (``allow_recommending_already_measured=False``);
-- the "experiment" is a look-up of the row's objective (the last CSV column).
-  Rows with identical inputs, if any, are averaged into one pool row.
+- the pool is read as looplab reads it: the rows kept by ``space.pool.where``
+  (e.g. one temperature of direct arylation), UTF-8 with or without a BOM;
+- the "experiment" is a look-up of the row's objective (the campaign's
+  objective column when the pool declares categorical columns or a filter,
+  else the last CSV column). Rows with identical inputs, if any, are averaged
+  into one pool row, in the order of their first row (looplab's pool order).
 
 Per run it records the picks (0-based CSV data rows), their values,
 Top%(i) for i = 1..budget (share of the top set, the best ceil(0.05 N) rows for
@@ -44,7 +50,12 @@ Command line (from the repository root)
         --initial-from /tmp/baybe/initial.json --out /tmp/baybe/out
 
 The Olympus pools (not used to choose looplab's defaults) run the same way with
-``--spec-dir campaigns/benchmarks/olympus --pools fullerenes colors_bob``.
+``--spec-dir campaigns/benchmarks/olympus --pools fullerenes colors_bob``, the
+categorical pools with ``--spec-dir campaigns/benchmarks/direct_arylation
+--pools 90 105 120`` and ``--spec-dir campaigns/benchmarks/olympus --pools
+perovskites``. ``--batch 2 --budget 20`` runs Fitzner et al.'s setup (the two
+initial rows, then batches of 2 up to 20 experiments); the summary's best@10
+and best@20 are the mean best objective after 10 and 20 experiments.
 
 ``--initial-from`` takes either a JSON file {pool: {"initial": {seed: [i, j]}}},
 a looplab ``benchmark.json`` (``strategies[0].runs[*].picks[:2]``), or a
@@ -82,24 +93,29 @@ SPEC_DIR = REPO / "campaigns" / "benchmarks"
 # Campaign spec and pool
 # ----------------------------------------------------------------------------
 def read_spec(path: Path) -> dict:
-    """Return {"inputs": [...], "goal": "max"|"min", "path": str, "objective": str}."""
+    """Return {"inputs", "goal", "path", "objective", "categorical", "where"} of a pool campaign."""
     text = path.read_text()
     try:
         import yaml  # type: ignore
 
         doc = yaml.safe_load(text)
+        pool = doc["space"]["pool"]
         return {
-            "inputs": list(doc["space"]["pool"]["inputs"]),
+            "inputs": list(pool["inputs"]),
             "goal": str(doc["objective"]["goal"]).lower(),
-            "path": doc["space"]["pool"]["path"],
+            "path": pool["path"],
             "objective": doc["objective"].get("name"),
+            "categorical": list(pool.get("categorical") or []),
+            "where": dict(pool.get("where") or {}),
         }
     except ImportError:
         pass
     # Fallback: the benchmark YAMLs write these as one-line scalars / flow lists.
-    def grab(key: str) -> str:
+    def grab(key: str, default: str | None = None) -> str:
         m = re.search(rf"^\s*{key}:\s*(.+?)\s*(#.*)?$", text, re.MULTILINE)
         if not m:
+            if default is not None:
+                return default
             raise ValueError(f"{path}: no '{key}:'")
         return m.group(1)
 
@@ -107,30 +123,60 @@ def read_spec(path: Path) -> dict:
         s = s.strip()
         return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"" else s
 
-    inputs = json.loads(grab("inputs"))
+    if grab("where", "-") != "-":
+        raise ValueError(f"{path}: has a where: filter; install PyYAML to read it")
     return {
-        "inputs": inputs,
+        "inputs": json.loads(grab("inputs")),
         "goal": unquote(grab("goal")).lower(),
         "path": unquote(grab("path")),
         "objective": None,
+        "categorical": json.loads(grab("categorical", "[]")),
+        "where": {},
     }
 
 
-def load_pool(csv: Path, inputs: list[str]):
-    """Inputs frame (index 0..N-1) and objective array; duplicate inputs averaged."""
+def _matches(series, wanted):
+    """Rows of a column equal to a where: value (or one of a list), numbers compared as numbers."""
     import pandas as pd
 
-    df = pd.read_csv(csv)
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    keep = pd.Series(False, index=series.index)
+    for w in wanted:
+        if isinstance(w, (int, float)) and not isinstance(w, bool):
+            keep |= (pd.to_numeric(series, errors="coerce") - float(w)).abs() <= 1e-9 * max(1.0, abs(float(w)))
+        else:
+            keep |= series.astype(str).str.strip() == str(w)
+    return keep
+
+
+def load_pool(csv: Path, inputs: list[str], objective: str | None = None, categorical=(), where=None):
+    """Inputs frame (index 0..N-1) and objective array; duplicate inputs averaged.
+
+    As looplab reads a pool: UTF-8 with or without a byte-order mark, the rows kept by ``where``,
+    ``categorical`` columns as text (stripped) and the others as floats, duplicates averaged in the order
+    of their first row. The objective is ``objective`` or, when None, the last column.
+    """
+    import pandas as pd
+
+    df = pd.read_csv(csv, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    df.columns = [c.strip() for c in df.columns]
     cols = list(df.columns)
-    obj = cols[-1]
-    if list(inputs) != cols[:-1]:
+    obj = objective or cols[-1]
+    if objective is None and list(inputs) != cols[:-1]:
         raise ValueError(f"{csv}: YAML inputs {inputs} != CSV input columns {cols[:-1]}")
+    for name, wanted in (where or {}).items():
+        df = df[_matches(df[name], wanted)]
+    df = df[list(inputs) + [obj]].copy()
+    for c in inputs:
+        df[c] = df[c].str.strip() if c in categorical else df[c].astype(float)
+    df[obj] = df[obj].astype(float)
+    df = df.reset_index(drop=True)
     n_raw = len(df)
     if df.duplicated(subset=inputs).any():
         # average duplicates, keeping the order of first occurrence
         df = df.groupby(inputs, sort=False, as_index=False)[obj].mean()
     df = df.reset_index(drop=True)
-    return df[inputs].astype(float), df[obj].to_numpy(dtype=float), obj, n_raw
+    return df[inputs], df[obj].to_numpy(dtype=float), obj, n_raw
 
 
 def top_set(values, goal: str, k: int) -> list[int]:
@@ -175,13 +221,13 @@ def load_initial(src: Path, pool: str) -> dict[int, list[int]]:
 # One run
 # ----------------------------------------------------------------------------
 def run_one(X, y, obj: str, goal: str, seed: int, init: list[int], budget: int,
-            top: set[int], best_value: float) -> dict:
+            top: set[int], best_value: float, categorical=(), batch: int = 1) -> dict:
     import numpy as np
     import pandas as pd
     import torch
     from baybe import Campaign
     from baybe.objectives import SingleTargetObjective
-    from baybe.parameters import NumericalDiscreteParameter
+    from baybe.parameters import CategoricalParameter, NumericalDiscreteParameter
     from baybe.searchspace import SearchSpace
     from baybe.targets import NumericalTarget
 
@@ -201,7 +247,9 @@ def run_one(X, y, obj: str, goal: str, seed: int, init: list[int], budget: int,
     np.random.seed(seed)
     torch.manual_seed(seed)
 
-    params = [NumericalDiscreteParameter(name=c, values=sorted(set(X[c].tolist()))) for c in X.columns]
+    # text columns: BayBE's CategoricalParameter with its default encoding (one-hot); numbers as before
+    params = [CategoricalParameter(name=c, values=sorted(set(X[c].tolist()))) if c in categorical
+              else NumericalDiscreteParameter(name=c, values=sorted(set(X[c].tolist()))) for c in X.columns]
     space = SearchSpace.from_dataframe(X, parameters=params)
     target = NumericalTarget(name=obj, minimize=(goal == "min"))
     campaign = Campaign(
@@ -229,13 +277,16 @@ def run_one(X, y, obj: str, goal: str, seed: int, init: list[int], budget: int,
             1, space, campaign.objective, campaign.measurements, None)).__name__
         while len(picks) < budget:
             t0 = time.perf_counter()
-            rec = campaign.recommend(batch_size=1)
+            rec = campaign.recommend(batch_size=min(batch, budget - len(picks)))
             seconds.append(time.perf_counter() - t0)
-            row = key[tuple(float(v) for v in rec[list(X.columns)].iloc[0].tolist())]
-            if row in picks:
-                raise RuntimeError(f"seed {seed}: BayBE recommended measured row {row}")
-            picks.append(row)
-            measure([row])
+            rows = []
+            for values in rec[list(X.columns)].itertuples(index=False, name=None):
+                row = key[tuple(v if c in categorical else float(v) for c, v in zip(X.columns, values))]
+                if row in picks or row in rows:
+                    raise RuntimeError(f"seed {seed}: BayBE recommended measured row {row}")
+                rows.append(row)
+            picks += rows
+            measure(rows)
 
     values = [float(y[i]) for i in picks]
     found = 0
@@ -290,6 +341,10 @@ def summarise(doc: dict) -> dict:
             s[f"mean_top_at_{at}"] = statistics.fmean(vals)
             s[f"median_top_at_{at}"] = statistics.median(vals)
             s[f"min_top_at_{at}"] = min(vals)
+    pick = max if doc.get("goal", "max") == "max" else min
+    for at in (10, 20):
+        if at <= b and runs:  # the best objective measured in the first `at` experiments (Fitzner et al.)
+            s[f"mean_best_at_{at}"] = statistics.fmean(pick(r["values"][:at]) for r in runs)
     if runs:
         last = [r["top_fraction"][b - 1] for r in runs]
         s["mean_top_at_budget"] = statistics.fmean(last)
@@ -305,7 +360,8 @@ def run_pool(pool: str, args) -> dict:
     spec_path = Path(args.spec_dir) / f"{pool}.yaml"
     spec = read_spec(spec_path)
     csv = Path(args.data_dir) / f"{pool}.csv" if args.data_dir else (spec_path.parent / spec["path"]).resolve()
-    X, y, obj, n_raw = load_pool(csv, spec["inputs"])
+    X, y, obj, n_raw = load_pool(csv, spec["inputs"], spec["objective"] if spec["where"] or spec["categorical"]
+                                 else None, spec["categorical"], spec["where"])
     goal = spec["goal"]
     if goal not in ("max", "min"):
         raise ValueError(f"{pool}: goal {goal!r}")
@@ -325,6 +381,9 @@ def run_pool(pool: str, args) -> dict:
         "objective": obj,
         "goal": goal,
         "inputs": list(X.columns),
+        "categorical": spec["categorical"],
+        "where": spec["where"],
+        "batch": args.batch,
         "n_pool": n,
         "top_set_size": k,
         "top_set": top,
@@ -345,7 +404,8 @@ def run_pool(pool: str, args) -> dict:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = run_one(X, y, obj, goal, seed, initial[seed], args.budget, set(top), best_value)
+            r = run_one(X, y, obj, goal, seed, initial[seed], args.budget, set(top), best_value,
+                        spec["categorical"], args.batch)
         doc["runs"].append(r)
         doc["seeds"].append(seed)
         doc.update(summarise(doc))
@@ -358,14 +418,16 @@ def run_pool(pool: str, args) -> dict:
 
 
 def print_table(docs: list[dict]) -> None:
-    hdr = f"{'pool':<15}{'N':>5}{'seeds':>6}{'mean@25':>9}{'mean@50':>9}{'med@50':>8}{'min@50':>8}{'s/rec':>7}"
+    hdr = (f"{'pool':<15}{'N':>5}{'seeds':>6}{'mean@25':>9}{'mean@50':>9}{'med@50':>8}{'min@50':>8}{'s/rec':>7}"
+           f"{'best@10':>9}{'best@20':>9}")
     print(hdr)
     print("-" * len(hdr))
     for d in docs:
         f = lambda key: f"{d[key]:.3f}" if key in d else "-"  # noqa: E731
         print(f"{d['pool']:<15}{d['n_pool']:>5}{len(d['runs']):>6}{f('mean_top_at_25'):>9}"
               f"{f('mean_top_at_50'):>9}{f('median_top_at_50'):>8}{f('min_top_at_50'):>8}"
-              f"{d.get('median_seconds_per_recommendation', float('nan')):>7.2f}")
+              f"{d.get('median_seconds_per_recommendation', float('nan')):>7.2f}"
+              f"{d.get('mean_best_at_10', float('nan')):>9.2f}{d.get('mean_best_at_20', float('nan')):>9.2f}")
 
 
 def print_paired(docs: list[dict], src: Path) -> None:
@@ -402,6 +464,7 @@ def main(argv=None) -> int:
                          "--spec-dir campaigns/benchmarks/olympus: fullerenes, colors_bob)")
     ap.add_argument("--seeds", type=int, default=20, help="seeds 0..SEEDS-1")
     ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=1, help="experiments per recommend call (default 1)")
     ap.add_argument("--initial-from", default="/tmp/baybe/initial.json",
                     help="initial picks: JSON file or directory (see the docstring)")
     ap.add_argument("--out", default="/tmp/baybe/out")

@@ -3,6 +3,9 @@
 ``GPSurrogate`` (entry point ``gp``) is the default model. Its core, in one module per concept, is what
 other GP models build on: kernels (incl. tied lengthscales for categorical inputs), priors and their
 presets, the numpy training loss checked against GPflow, the posterior, the rank mixture, the sparse GP.
+Two GPs are built from the same core: ``multitask.MultiTaskGP`` (several tasks, a learned task covariance:
+transfer learning) and ``mean.MeanGP`` (a known model of the objective as the prior mean: a source model or
+a physical law).
 """
 
 from .config import GPConfig

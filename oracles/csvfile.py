@@ -1,0 +1,149 @@
+"""Reading a CSV table of candidates or measurements, with one-line errors that never echo its contents.
+
+Used by the pool of a campaign (orchestrator/space.py) and by the lookup oracle, so both read a file
+alike: UTF-8 with or without a byte-order mark, a header naming unique columns, then one record per line;
+a blank line is skipped, a record with more or fewer fields than the header is an error. An optional row
+filter (``where``) keeps the records whose cells equal given values (numbers compared as numbers).
+
+Errors are :class:`CsvFileError` with a message that names the file and, where it helps, the line; the
+contents of a file that is not a valid table are never quoted (it may be any file the path points to).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import stat
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+FIELD_LIMIT = 131072  # characters in one field: the csv module's default limit, 128 KB
+
+
+class CsvFileError(ValueError):
+    """The file cannot be read as a table; the message is one line, naming the file (and line)."""
+
+
+def _kind_of(path: Path) -> str | None:
+    """What a path is when it is not a regular file (None when it is one)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a CSV file"
+    if stat.S_ISCHR(mode):
+        return "is a character device, not a CSV file"
+    if stat.S_ISBLK(mode):
+        return "is a block device, not a CSV file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe, not a CSV file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a CSV file"
+    return "is not a regular file"
+
+
+def looks_like_header(header: Sequence[str]) -> bool:
+    """Whether a first line may be quoted back in an error: short printable names, at least two of them."""
+    return len(header) >= 2 and all(0 < len(h) <= 64 and h.isprintable() for h in header)
+
+
+def describe_columns(header: Sequence[str]) -> str:
+    """The columns for an error message, or a neutral phrase when the first line is not a header."""
+    if looks_like_header(header):
+        shown = ", ".join(header[:40]) + (f", ... ({len(header)} columns)" if len(header) > 40 else "")
+        return f"columns: {shown}"
+    return "its first line is not a header of column names"
+
+
+def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the records of a CSV file: ``(names, [(line number, cells), ...])``.
+
+    Cells are stripped of surrounding spaces; line numbers are 1-based lines of the file (the header is
+    line 1), so a user can find the record. Raises :class:`CsvFileError`.
+    """
+    path = Path(path)
+    what = _kind_of(path)
+    if what is not None:
+        raise CsvFileError(f"{path}: {what}")
+    records: list[tuple[int, list[str]]] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, strict=True)
+            line = 1
+            try:
+                header = [h.strip() for h in next(reader, [])]
+                for cells in reader:
+                    line = reader.line_num
+                    if not cells or not any(c.strip() for c in cells):
+                        continue  # blank line
+                    records.append((line, [c.strip() for c in cells]))
+            except csv.Error as exc:
+                text = str(exc)
+                if "field larger than field limit" in text:
+                    raise CsvFileError(f"{path.name}, line {reader.line_num}: a field is longer than "
+                                       f"{FIELD_LIMIT // 1024} KB; a table cell holds a short value") from None
+                if "unexpected end of data" in text or "EOF" in text:
+                    raise CsvFileError(f"{path.name}: a quote opened near line {line + 1} is never closed "
+                                       f"(unbalanced \"); close it or remove it") from None
+                raise CsvFileError(f"{path.name}, line {reader.line_num}: not valid CSV ({text})") from None
+    except UnicodeDecodeError as exc:
+        raise CsvFileError(f"{path.name} is not a UTF-8 text file (undecodable byte at offset {exc.start}); "
+                           "save it as UTF-8 CSV") from None
+    except OSError as exc:
+        raise CsvFileError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not header or not any(header):
+        raise CsvFileError(f"{path.name} is empty: it needs a header line naming its columns, then one "
+                           "record per line")
+    if not looks_like_header(header):
+        raise CsvFileError(f"{path.name} does not look like a CSV table: {describe_columns(header)} "
+                           "(a header line with at least two short, comma-separated names)")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise CsvFileError(f"{path.name}: the header names the column '{name}' twice; column names "
+                               "must be unique")
+        seen.add(name)
+    for line, cells in records:
+        if len(cells) != len(header):
+            raise CsvFileError(f"{path.name}, line {line}: {len(cells)} fields, but the header names "
+                               f"{len(header)} columns")
+    return header, records
+
+
+def parse_number(text: str) -> float | None:
+    """The cell as a float, or None when it is not a number (``nan``/``inf`` are numbers here)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def cell_matches(text: str, wanted: Any) -> bool:
+    """Whether a cell equals a filter value: as numbers when both are numbers, else as text."""
+    if isinstance(wanted, (list, tuple)):
+        return any(cell_matches(text, w) for w in wanted)
+    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
+        x = parse_number(text)
+        return x is not None and math.isclose(x, float(wanted), rel_tol=1e-9, abs_tol=1e-12)
+    return text == str(wanted)
+
+
+def filter_rows(header: Sequence[str], records: list[tuple[int, list[str]]],
+                where: Mapping[str, Any] | None) -> list[tuple[int, list[str]]]:
+    """The records whose cells equal ``where``'s values (a value or a list of allowed values per column).
+
+    Raises KeyError naming a column that is not in the header.
+    """
+    if not where:
+        return records
+    cols = []
+    for name, wanted in where.items():
+        if name not in header:
+            raise KeyError(name)
+        cols.append((header.index(name), wanted))
+    return [(line, cells) for line, cells in records if all(cell_matches(cells[j], w) for j, w in cols)]

@@ -1,0 +1,122 @@
+"""The multi-task (ICM) GP of the GP core: its kernel by hand, its loss and gradient against the same model
+built from GPflow's kernels, and that a correlated source task makes the target's predictions better."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from orchestrator.models.gp import GPSurrogate, Tie, lengthscale_prior
+from orchestrator.models.gp.multitask import MultiTaskGP, MultiTaskLoss, cross_task_kernel
+
+
+def test_icm_kernel_against_values_by_hand():
+    """k((a, s), (b, t)) = (w_s w_t + [s = t] kappa_s) * matern52(|a - b| / l)."""
+    w, kappa = np.array([0.8, 1.2]), np.array([0.1, 0.3])
+    B = np.outer(w, w) + np.diag(kappa)
+    a, b = np.array([[0.1, 0.5]]), np.array([[0.4, 0.1], [0.1, 0.5]])
+    ls = np.array([0.5, 1.0])
+    K = cross_task_kernel("matern52", a, b, ls, B, [0], [1, 0])[0]
+    r = math.sqrt((0.3 / 0.5) ** 2 + (0.4 / 1.0) ** 2)  # sqrt(0.52)
+    s = math.sqrt(5) * r
+    c = (1 + s + s * s / 3) * math.exp(-s)
+    assert c == pytest.approx(0.69373, abs=1e-4)
+    np.testing.assert_allclose(K, [0.8 * 1.2 * c, 0.8 * 0.8 + 0.1], rtol=1e-12)
+
+
+def _gpflow_reference(X, z, task, T, u, prior, floor):
+    """The same negative log marginal likelihood + priors from GPflow's Coregion and Matern52 kernels."""
+    import gpflow
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    q = X.shape[1]
+    uv = tf.Variable(u)
+    with tf.GradientTape() as tape:
+        sp = tf.nn.softplus(uv)
+        ls, w, kappa, noise = sp[:q], sp[q:q + T], sp[q + T:q + 2 * T], floor + sp[q + 2 * T:]
+        k_in = gpflow.kernels.Matern52(variance=1.0, lengthscales=np.ones(q))
+        coreg = gpflow.kernels.Coregion(output_dim=T, rank=1)
+        k_in.lengthscales = ls  # use the tensors directly (the reference's parameters are u)
+        coreg.W = tf.reshape(w, (T, 1))
+        coreg.kappa = kappa
+        K = k_in.K(X) * coreg.K(task[:, None].astype(float)) + tf.linalg.diag(tf.gather(noise, task))
+        mvn = tfp.distributions.MultivariateNormalTriL(tf.zeros(len(z), tf.float64), tf.linalg.cholesky(K))
+        f64 = lambda x: tf.constant(x, tf.float64)  # noqa: E731
+        lp = (mvn.log_prob(z)
+              + tf.reduce_sum(prior.tfp().log_prob(ls))
+              + tf.reduce_sum(tfp.distributions.Gamma(f64(2.0), f64(1.0)).log_prob(w))
+              + tf.reduce_sum(tfp.distributions.Gamma(f64(1.1), f64(1.0)).log_prob(kappa))
+              + tf.reduce_sum(tfp.distributions.Gamma(f64(1.1), f64(0.05)).log_prob(noise)))
+        loss = -lp
+    return float(loss.numpy()), tape.gradient(loss, uv).numpy()
+
+
+def test_multitask_loss_and_gradient_equal_gpflows_coregion_model():
+    rng = np.random.default_rng(0)
+    X = rng.random((25, 2))
+    task = rng.integers(0, 3, 25)
+    z = rng.normal(size=25)
+    prior = lengthscale_prior("gamma", 2)
+    loss_fn = MultiTaskLoss("matern52", X, z, task, 3, prior, 1e-6, Tie.none(2))
+    for _ in range(3):
+        u = rng.normal(size=2 + 9) * 0.7
+        loss_np, grad_np = loss_fn(u)
+        loss_tf, grad_tf = _gpflow_reference(X, z, task, 3, u, prior, 1e-6)
+        assert loss_np == pytest.approx(loss_tf, rel=1e-9)
+        np.testing.assert_allclose(grad_np, grad_tf, rtol=1e-7, atol=1e-9)
+
+
+def _pair(n_source: int, n_target: int, seed: int):
+    """A source and a target function sharing their shape (target = 2 * source + 5 + a small difference)."""
+    rng = np.random.default_rng(seed)
+    def source(X):
+        return np.sin(6 * X[:, 0]) + np.cos(4 * X[:, 1])
+    def target(X):
+        return 2.0 * source(X) + 5.0 + 0.2 * X[:, 0]
+    Xs, Xt = rng.random((n_source, 2)), rng.random((n_target, 2))
+    return Xs, source(Xs), Xt, target(Xt), target
+
+
+def test_a_correlated_source_makes_the_target_predictions_better():
+    Xs, ys, Xt, yt, target = _pair(60, 6, 1)
+    X = np.vstack([Xt, Xs])
+    y = np.concatenate([yt, ys])
+    task = np.concatenate([np.zeros(len(Xt), int), np.ones(len(Xs), int)])
+    mt = MultiTaskGP(seed=0).fit(X, y, task)
+    plain = GPSurrogate(seed=0).fit(Xt, yt)
+    Xg = np.random.default_rng(9).random((300, 2))
+    truth = target(Xg)
+    rmse_mt = float(np.sqrt(np.mean((mt.predict(Xg)[0] - truth) ** 2)))
+    rmse_plain = float(np.sqrt(np.mean((plain.predict(Xg)[0] - truth) ** 2)))
+    assert rmse_mt < 0.5 * rmse_plain, (rmse_mt, rmse_plain)
+    assert mt.task_correlations()[0, 1] > 0.8
+    # fantasies on the target task shrink the variance there, and the state warm-starts a refit
+    xq = Xg[:1]
+    assert mt.condition(xq).predict(xq)[1][0] < mt.predict(xq)[1][0]
+    again = MultiTaskGP(seed=0)
+    again.set_state(mt.get_state())
+    again.fit(X, y, task)
+    assert again.get_state()["loss"] == pytest.approx(mt.get_state()["loss"], rel=1e-6)
+
+
+def test_an_unrelated_source_does_not_hurt_the_target():
+    rng = np.random.default_rng(3)
+    Xs, Xt = rng.random((60, 2)), rng.random((25, 2))
+    ys = rng.permutation(np.sin(6 * Xs[:, 0]))  # the source's values shuffled across its rows: no shared shape
+    yt = np.sin(6 * Xt[:, 0]) + np.cos(4 * Xt[:, 1])
+    X = np.vstack([Xt, Xs])
+    task = np.concatenate([np.zeros(25, int), np.ones(60, int)])
+    mt = MultiTaskGP(seed=0).fit(X, np.concatenate([yt, ys]), task)
+    plain = GPSurrogate(seed=0).fit(Xt, yt)
+    Xg = rng.random((300, 2))
+    truth = np.sin(6 * Xg[:, 0]) + np.cos(4 * Xg[:, 1])
+    rmse_mt = float(np.sqrt(np.mean((mt.predict(Xg)[0] - truth) ** 2)))
+    rmse_plain = float(np.sqrt(np.mean((plain.predict(Xg)[0] - truth) ** 2)))
+    # the shuffled source is explained as noise of its own task: it neither helps nor hurts
+    assert mt.get_state()["noise"][1] > 0.5 and mt.get_state()["noise"][0] < 0.05
+    assert rmse_mt < 1.1 * rmse_plain, (rmse_mt, rmse_plain)
+    m, _ = mt.loo()
+    assert len(m) == 25
