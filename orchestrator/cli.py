@@ -447,13 +447,19 @@ def benchmark(
     out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
     workers: int = typer.Option(2, help="parallel processes"),
     initial: int = typer.Option(2, help="random initial experiments per run"),
+    transfer_fraction: Optional[str] = typer.Option(
+        None, help="transfer models: comma list of fractions of the source rows each seed knows (drawn at random "
+                   "per seed), e.g. 0.01,0.05,0.1,0.2; runs the base model without transfer on the same seeds"),
+    reach: Optional[float] = typer.Option(None, help="with --transfer-fraction: the objective value whose "
+                                                     "experiments-to-reach are reported (default: the pool's top 1%)"),
 ) -> None:
     """Measure a pool campaign over many seeds against random search (Top%, EF, AF; JSON and plots)."""
     from .benchmark import run_command
 
     try:
         run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
-                    workers=workers, initial=initial, console=console, first_seed=first_seed)
+                    workers=workers, initial=initial, console=console, first_seed=first_seed,
+                    transfer_fraction=transfer_fraction, reach=reach)
     except LooplabError as exc:
         _fail(exc)
     except KeyboardInterrupt:

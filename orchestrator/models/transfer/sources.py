@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from oracles.csvfile import CsvFileError, describe_columns, parse_number
+
 from ...errors import ConfigError, Problem
 from .config import CampaignSource, CsvSource, TransferConfig
 
@@ -56,29 +58,13 @@ def campaign_inputs(spec: Any) -> list[str]:
     return [p.name for p in spec.space.parameters]
 
 
-def _parse(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text.strip()
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
-    return str(a).strip() == str(b).strip()
-
-
-def _read_csv(src: CsvSource, base_dir: Path) -> tuple[Path, list[str], list[dict[str, str]]]:
-    from ...space import read_csv_columns  # the same reader as the campaign's pool
+def _read_csv(src: CsvSource, base_dir: Path) -> tuple[Path, list[str], list[tuple[int, list[str]]]]:
+    """The source's header and its records ``(line, cells)`` after ``where`` (the pool's own reader)."""
+    from oracles.csvfile import filter_rows, read_table
 
     path = (Path(base_dir) / src.path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"file not found: {path} (paths are relative to the campaign file)")
-    header, rows = read_csv_columns(path)
-    header = [h.lstrip("\ufeff") for h in header]
-    rows = [{k.lstrip("\ufeff"): v for k, v in r.items()} for r in rows]
-    return path, header, rows
+    header, records = read_table(path)
+    return path, header, filter_rows(header, records, {k: v for k, v in src.where.items() if k in header})
 
 
 def check_csv_columns(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
@@ -91,8 +77,9 @@ def check_csv_columns(config: TransferConfig, inputs: Sequence[str], base_dir: P
         where = f"source[{i}]"
         try:
             path, header, _ = _read_csv(src, base_dir)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(Problem(f"{where}.path", f"cannot read the source: {exc}"))
+        except CsvFileError as exc:
+            hint = "" if (Path(base_dir) / src.path).exists() else " (paths are relative to the campaign file)"
+            problems.append(Problem(f"{where}.path", f"{exc}{hint}"))
             continue
         for key in src.columns:
             if key not in inputs:
@@ -102,11 +89,11 @@ def check_csv_columns(config: TransferConfig, inputs: Sequence[str], base_dir: P
         if missing:
             named = ", ".join(f"'{c}'" + (f" (for input '{n}')" if c != n else "") for n, c in missing)
             problems.append(Problem(f"{where}.path", f"{path.name} lacks the column(s) {named} of the campaign's "
-                                                     f"inputs (its columns: {', '.join(header)}); add them, or map "
+                                                     f"inputs ({describe_columns(header)}); add them, or map "
                                                      "each input to a column with columns: {INPUT: COLUMN}"))
         if src.objective not in header:
-            problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' (its "
-                                                          f"columns: {', '.join(header)})"))
+            problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
+                                                          f"({describe_columns(header)})"))
         for col in src.where:
             if col not in header:
                 problems.append(Problem(f"{where}.where.{col}", f"{path.name} has no column '{col}'"))
@@ -117,20 +104,19 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
     problems = check_csv_columns(TransferConfig(source=[src]), inputs, base_dir)
     if problems:
         raise ConfigError([Problem(f"{WHERE}[{i}]" + p.path.removeprefix("source[0]"), p.message) for p in problems])
-    path, _, raw = _read_csv(src, base_dir)
+    path, header, records = _read_csv(src, base_dir)
+    col = {name: header.index(name) for name in header}
     params, values = [], []
-    for k, r in enumerate(raw, start=2):  # line numbers as an editor shows them (header = line 1)
-        if any(not _same(_parse(r.get(col, "")), v) for col, v in src.where.items()):
-            continue
-        text = r.get(src.objective, "")
-        if text == "" or any(r.get(src.columns.get(n, n), "") == "" for n in inputs):
+    for line, cells in records:
+        text = cells[col[src.objective]]
+        row = {n: cells[col[src.columns.get(n, n)]] for n in inputs}
+        if text == "" or any(v == "" for v in row.values()):
             continue  # an incomplete line
-        try:
-            y = float(text)
-        except ValueError:
-            raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name} line {k}: '{text}' in column "
-                                                                  f"'{src.objective}' is not a number")]) from None
-        params.append({n: _parse(r[src.columns.get(n, n)]) for n in inputs})
+        y = parse_number(text)
+        if y is None:
+            raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
+                                                                  f"'{src.objective}' is not a number")])
+        params.append(row)  # text cells: encode_rows reads numbers where the space has numbers
         values.append(y)
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
