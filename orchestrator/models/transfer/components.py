@@ -33,6 +33,7 @@ class Setup:
     source_gps: list  # a fitted GPSurrogate per source
     make_base: Callable[[ModelContext], Any]  # the base model for a context
     make_gp: Callable[[ModelContext], Any]  # a GPSurrogate for a context (the GP-only methods' target GP)
+    multitask_rows: int = 400  # at most this many source rows in the multi-task GP
 
     def source_mean(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sources' GPs' average prediction at X [N, D]: mean [N], variance [N]."""
@@ -129,7 +130,7 @@ class MultiTask(_Wrapped):
         from ..gp.multitask import MultiTaskGP
 
         ctx = setup.context
-        self.sources = setup.sources
+        self.sources = thin(setup.sources, setup.multitask_rows)
         super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None))
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MultiTask":
@@ -143,6 +144,20 @@ class MultiTask(_Wrapped):
 
     def task_covariance(self) -> np.ndarray:
         return self.model.task_covariance()
+
+
+def thin(sources: tuple, limit: int) -> tuple:
+    """The sources with at most ``limit`` rows in all: each keeps its share (proportional to its size) of
+    rows drawn at random from its hash, so every step and a resumed campaign use the same rows."""
+    total = sum(len(s.y) for s in sources)
+    if total <= limit:
+        return tuple(sources)
+    out = []
+    for s in sources:
+        k = max(2, int(limit * len(s.y) / total))
+        rng = np.random.default_rng(int(s.digest[:8], 16))
+        out.append(s.subset(np.sort(rng.choice(len(s.y), size=min(k, len(s.y)), replace=False))))
+    return tuple(out)
 
 
 COMPONENTS = {c.name: c for c in (NoTransfer, PriorMean, LatentVariable, MultiTask)}

@@ -64,6 +64,10 @@ class TransferConfig(BaseModel):
         default="gp", description="the target model (latent-variable, the 'no transfer' part of auto); the "
         "GP-only methods (multi-task, prior-mean) always use a GP")
     base_params: dict[str, Any] = Field(default_factory=dict, description="params of the base model")
+    multitask_rows: int = Field(
+        default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
+        "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "
+        "a random share (the same rows every step, drawn from the data's hash). The other methods use every row")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
     hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1,
                               description="fine-tune: hidden layer widths (all but the last one are frozen "

@@ -106,7 +106,7 @@ class TransferSurrogate:
             gps.append(gp)
             states[s.digest] = st
         self._state["source_models"] = states
-        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp)
+        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp, self.config.multitask_rows)
 
     def _methods(self) -> tuple[str, ...]:
         return AUTO if self.method == "auto" else (self.method,)
