@@ -660,6 +660,8 @@ def warm_up(setup: Setup) -> None:
             campaign, values = build_campaign(data, setup.base_dir, setup.spec_path, setup.values_path,
                                               setup.values_column)
             proposer = Proposer(campaign)
+            if s.transfer_fraction is not None:  # the sources of seed 0's draw, not every row
+                proposer = Proposer(campaign, sources=_known_sources(setup, proposer, s, setup.seeds[0]))
             k = min(len(values), 5)
             proposer.build_model(0).fit(campaign.space.X[:k], proposer.internal(values[:k]))
         except Exception as exc:  # noqa: BLE001 - a warm-up only; the real run reports real problems
