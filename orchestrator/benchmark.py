@@ -226,6 +226,7 @@ class Strategy:
     label: str = ""  # the name as written (params inherited from the campaign are not shown)
     # transfer learning (--transfer-fraction): each seed knows this fraction of the source rows, drawn at random
     transfer_fraction: float | None = None
+    permute_source: bool = False  # --permute-source: the known source rows' objective permuted (misleading)
 
     @property
     def is_random(self) -> bool:
@@ -342,7 +343,8 @@ def parse_fractions(text: str | None) -> list[float]:
     return out
 
 
-def transfer_strategies(chosen: list[Strategy], fractions: list[float], default: Strategy) -> list[Strategy]:
+def transfer_strategies(chosen: list[Strategy], fractions: list[float], default: Strategy,
+                        permute: bool = False) -> list[Strategy]:
     """--transfer-fraction: the base model without transfer, then each transfer strategy once per
     fraction (all on the same seeds). A transfer strategy's params add to the campaign's (its sources
     come from the campaign). Strategies that are not transfer models stay as they are."""
@@ -359,7 +361,9 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
         if plain.name not in {o.name for o in out}:
             out.append(plain)
         method = s.model_params.get("method", "auto")
-        out += [replace(s, transfer_fraction=f, label=f"transfer {method} {f:g}") for f in fractions]
+        tag = " permuted" if permute else ""
+        out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}")
+                for f in fractions]
     return out
 
 
@@ -463,11 +467,13 @@ def build_campaign(spec_data: dict, base_dir: str | Path, source: str | None, va
 
 def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, budget: int,
             strategies: str | None, initial: int, workers: int, first_seed: int = 0,
-            transfer_fraction: str | None = None) -> Setup:
+            transfer_fraction: str | None = None, permute_source: bool = False) -> Setup:
     """Validate every input; raise ConfigError (one Problem per mistake) when something is wrong."""
     from .config import parse_spec, read_campaign_file
 
     fractions = parse_fractions(transfer_fraction)
+    if permute_source and not fractions:
+        raise ConfigError([Problem("--permute-source", "needs --transfer-fraction (e.g. --transfer-fraction 1)")])
     problems: list[Problem] = []
     if seeds < 1:
         problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
@@ -533,7 +539,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         if not any(c.model == "transfer" for c in chosen):
             raise ConfigError([Problem("--transfer-fraction", "needs a transfer model: the campaign's model (or a "
                                                               "strategy's) must be kind: transfer")])
-        chosen = transfer_strategies(chosen, fractions, default)
+        chosen = transfer_strategies(chosen, fractions, default, permute_source)
 
     # every strategy's campaign: problems of the file itself (pool, objective column, oracle) are
     # reported once and name the file; a strategy's unknown kinds or bad params name the strategy
@@ -640,10 +646,16 @@ def _known_sources(setup: Setup, proposer: Any, strategy: Strategy, seed: int) -
     seed's own generator (the same draw for every strategy and fraction order)."""
     from .models.transfer import subsample
 
+    from .models.transfer import SourceData
+
     key = json.dumps(strategy.model_params, sort_keys=True, default=str)
     if key not in _SOURCES:
         _SOURCES[key] = proposer.sources
-    return subsample(_SOURCES[key], strategy.transfer_fraction, np.random.default_rng([seed, 271828]))
+    known = subsample(_SOURCES[key], strategy.transfer_fraction, np.random.default_rng([seed, 271828]))
+    if strategy.permute_source:
+        rng = np.random.default_rng([seed, 314159])
+        known = tuple(SourceData.make(s.name, s.X, rng.permutation(s.y)) for s in known)
+    return known
 
 
 def warm_up(setup: Setup) -> None:
@@ -952,7 +964,8 @@ def transfer_table(result: dict[str, Any], reach: float | None = None, at: Seque
 
 def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, strategies: str | None,
                 out: Path | None, workers: int, initial: int, console, first_seed: int = 0,
-                transfer_fraction: str | None = None, reach: float | None = None) -> dict[str, Any]:
+                transfer_fraction: str | None = None, reach: float | None = None,
+                permute_source: bool = False) -> dict[str, Any]:
     """``looplab benchmark``: validate, run with a progress bar, write JSON and plots, print the table."""
     from rich.progress import (
         BarColumn,
@@ -963,7 +976,8 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     )
 
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
-                    workers=workers, first_seed=first_seed, transfer_fraction=transfer_fraction)
+                    workers=workers, first_seed=first_seed, transfer_fraction=transfer_fraction,
+                    permute_source=permute_source)
     out_dir = Path(out) if out is not None else default_out_dir(setup)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

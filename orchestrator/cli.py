@@ -452,6 +452,9 @@ def benchmark(
                    "per seed), e.g. 0.01,0.05,0.1,0.2; runs the base model without transfer on the same seeds"),
     reach: Optional[float] = typer.Option(None, help="with --transfer-fraction: the objective value whose "
                                                      "experiments-to-reach are reported (default: the pool's top 1%)"),
+    permute_source: bool = typer.Option(False, "--permute-source",
+                                        help="with --transfer-fraction: permute the known source rows' objective "
+                                             "across rows (a misleading source: the negative-transfer check)"),
 ) -> None:
     """Measure a pool campaign over many seeds against random search (Top%, EF, AF; JSON and plots)."""
     from .benchmark import run_command
@@ -459,7 +462,7 @@ def benchmark(
     try:
         run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
                     workers=workers, initial=initial, console=console, first_seed=first_seed,
-                    transfer_fraction=transfer_fraction, reach=reach)
+                    transfer_fraction=transfer_fraction, reach=reach, permute_source=permute_source)
     except LooplabError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -310,3 +310,26 @@ def test_sigkill_and_resume_proposes_what_an_uninterrupted_transfer_run_does(tmp
     got, want = _rows(dbs["killed"]), _rows(dbs["clean"])
     assert len(got) == 16 + 14
     assert [r[:2] for r in got] == [r[:2] for r in want]
+
+
+def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_seeds(tmp_path):
+    from orchestrator.benchmark import prepare, run_benchmark, transfer_table
+
+    src = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{2 * (a + b) + 1}\n" for a in (0.0, 0.25, 0.5, 0.75, 1.0)
+                                   for b in (1, 2) for c in "xy")
+    path = _pool_campaign(tmp_path, src)
+    with pytest.raises(ConfigError, match="--transfer-fraction"):
+        prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                transfer_fraction="0.5,abc")
+    setup = prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                    transfer_fraction="0.1,0.5", permute_source=True)
+    names = [s.name for s in setup.strategies]
+    assert names == ["gp (no transfer)", "transfer latent-variable 0.1 permuted",
+                     "transfer latent-variable 0.5 permuted"]
+    result = run_benchmark(setup)
+    runs = {s["name"]: s["runs"] for s in result["strategies"]}
+    # the same seeds and the same random initial rows for every strategy
+    assert {tuple(r["picks"][:2]) for rs in runs.values() for r in rs[:1]} == {tuple(runs["random"][0]["picks"][:2])}
+    assert all(len(r["picks"]) == 6 for rs in runs.values() for r in rs)
+    table = transfer_table({**result, "pool_values": setup.values}, reach=3.0, at=(4, 6))
+    assert table.row_count == 4
