@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / "campaigns" / "benchmarks" / "direct_arylation" / "transfer_105.yaml"
+SPEC = ROOT / "campaigns" / "benchmarks" / "transfer" / "arylation_105.yaml"
 
 
 def main() -> None:
