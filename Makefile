@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STORE ?= sqlite:///runs/demo.db
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow install install-dev clean
+.PHONY: demo test test-slow install install-dev postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,15 @@ demo: install
 	@mkdir -p runs
 	$(BIN)/looplab run campaigns/alloy_emt_lookup.yaml --store $(STORE)
 
-test: install-dev
+# the store, lease, engine and daemon tests also run on a throw-away PostgreSQL server (tests/conftest.py);
+# this installs Debian's postgresql package when no server is found and we are root (a fresh CI machine)
+postgres:
+	@sh tests/ensure_postgres.sh
+
+test: install-dev postgres
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: install-dev
+test-slow: install-dev postgres
 	$(BIN)/python -m pytest -m slow
 
 clean:

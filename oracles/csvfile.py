@@ -53,10 +53,13 @@ def looks_like_header(header: Sequence[str]) -> bool:
 
 
 def describe_columns(header: Sequence[str]) -> str:
-    """The columns for an error message, or a neutral phrase when the first line is not a header."""
+    """The columns for an error message, or a neutral phrase when the first line may not be a header
+    (a single column could be the first line of any text file: it is not quoted)."""
     if looks_like_header(header):
         shown = ", ".join(header[:40]) + (f", ... ({len(header)} columns)" if len(header) > 40 else "")
         return f"columns: {shown}"
+    if len(header) == 1:
+        return "its header names a single column"
     return "its first line is not a header of column names"
 
 
@@ -99,9 +102,9 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not header or not any(header):
         raise CsvFileError(f"{path.name} is empty: it needs a header line naming its columns, then one "
                            "record per line")
-    if not looks_like_header(header):
-        raise CsvFileError(f"{path.name} does not look like a CSV table: {describe_columns(header)} "
-                           "(a header line with at least two short, comma-separated names)")
+    if not all(0 < len(h) <= 200 and h.isprintable() for h in header):
+        raise CsvFileError(f"{path.name} does not look like a CSV table: its first line is not a header of "
+                           "column names (short, printable, comma-separated names)")
     seen: set[str] = set()
     for name in header:
         if name in seen:

@@ -260,6 +260,8 @@ _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
     import yaml
 
+    from . import safe_yaml
+
     m = _PART.match(text)
     if not m:
         raise ConfigError([Problem("--strategies", f"'{whole}': cannot read the {what} '{text}' "
@@ -270,7 +272,7 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
         if not eq or not key.strip():
             raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{item}' is not key=value")])
         try:
-            params[key.strip()] = yaml.safe_load(value.strip())
+            params[key.strip()] = safe_yaml.load(value.strip())  # YAML 1.2: beta=yes stays text
         except yaml.YAMLError:
             params[key.strip()] = value.strip()
     return m.group(1), params
@@ -410,13 +412,11 @@ class Setup:
 
 
 def _read_header_and_count(path: Path) -> tuple[list[str], int]:
-    import csv
+    """The header and the number of records of a CSV (raises CsvFileError with a one-line message)."""
+    from oracles.csvfile import read_table
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        count = sum(1 for row in reader if any(c.strip() for c in row))
-    return header, count
+    header, records = read_table(path)
+    return header, len(records)
 
 
 def _spec_for(setup_data: dict, strategy: Strategy, *, seed: int, budget: int, initial: int) -> dict:
@@ -492,18 +492,20 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     ds_path: Path | None = None
     if dataset is not None:
         ds_path = Path(dataset).expanduser().resolve()
-        if not ds_path.is_file():
+        if not ds_path.exists():
             problems.append(Problem("--dataset", f"file not found: {dataset}"))
-        else:
+        else:  # a folder, a device or a bad CSV is reported by read_table as what it is
+            from oracles.csvfile import CsvFileError
+
             try:
                 header, n_rows = _read_header_and_count(ds_path)
-            except (OSError, UnicodeDecodeError) as exc:
+            except CsvFileError as exc:
                 problems.append(Problem("--dataset", f"cannot read {dataset} as CSV: {exc}"))
             else:
                 if len(header) < 2:
                     problems.append(Problem("--dataset", f"{ds_path.name} needs a header with at least one input "
                                                          f"column and the objective as the last column "
-                                                         f"(got {', '.join(header) or 'no header'})"))
+                                                         f"(it has a single column)"))
                 elif n_rows < MIN_POOL_ROWS:
                     problems.append(Problem("--dataset", f"{ds_path.name} has {n_rows} row(s); a benchmark needs "
                                                          f"at least {MIN_POOL_ROWS}"))

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,9 +20,30 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import ConfigError, LooplabError
+from .errors import ConfigError, LooplabError, Problem
+
+
+# click's UsageError, whether typer uses click or its own copy of it (typer >= 0.2x)
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """A mistyped command, option or argument is one ``error`` line (exit 2), like every other bad input,
+    instead of click's usage text and boxed message."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            if not exc.format_message():  # a group called without a command: typer has printed its help
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            _error_line(f"{exc.format_message()} (see: {where} --help)")
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -36,6 +58,22 @@ def _error_line(line: str) -> None:
     err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
+
+
+def _check_options(**checks: tuple[float | None, float, bool]) -> None:
+    """Exit 2 with one line per option out of range: ``name=(value, lowest, lowest_allowed)``."""
+    problems = []
+    for name, (value, low, inclusive) in checks.items():
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            problems.append(Problem(option, f"must be a finite number (got {value})"))
+        elif value < low or (value == low and not inclusive):
+            bound = f"at least {low:g}" if inclusive else f"greater than {low:g}"
+            problems.append(Problem(option, f"must be {bound} (got {value:g})"))
+    if problems:
+        _fail(ConfigError(problems))
 
 
 def _fail(exc: LooplabError) -> None:
@@ -68,7 +106,7 @@ def _campaign_or_fail(store, name: str):
 
         close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise LooplabError(f"no campaign named '{name}' in {store.url}.{hint} Campaigns there: "
+        raise LooplabError(f"no campaign named '{name}' in {store.display_url}.{hint} Campaigns there: "
                            f"{', '.join(names) or '(none)'}")
     return row
 
@@ -114,8 +152,9 @@ def schema() -> None:
 def run(
     file: Path = typer.Argument(..., help="campaign YAML file"),
     store: Optional[str] = StoreOpt,
-    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later)"),
-    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run"),
+    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later); "
+                                                   "at least 1"),
+    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run (> 0)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-step lines, only the summary"),
     log_file: Optional[Path] = typer.Option(None, help="also write the structured per-step log lines to this file"),
 ) -> None:
@@ -126,6 +165,7 @@ def run(
     from .config import load_campaign
     from .engine import Engine, open_campaign
 
+    _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
     try:
         campaign = load_campaign(file)
         st = _store(store)
@@ -137,7 +177,7 @@ def run(
     counts = st.counts(row.id)
     verb = "resuming" if resumed else "starting"
     console.print(f"{verb} campaign '{spec.name}' ({campaign.space.describe()}) "
-                  f"in {st.url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
+                  f"in {st.display_url}; {sum(counts.values())} experiment(s) so far", soft_wrap=True)
 
     progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                         TextColumn("best {task.fields[best]}", markup=False), TimeElapsedColumn(), console=console,
@@ -232,12 +272,16 @@ def daemon(
     exit_when_done: bool = typer.Option(False, "--exit-when-done",
                                         help="exit once every campaign has ended (default: keep watching)"),
     log_file: Optional[Path] = typer.Option(None, help="also write the log lines to this file"),
+    plugins: str = typer.Option("any", help="any: a campaign's kind may be an import path package.module:Class "
+                                            "(its code runs in the daemon); installed-only: refuse such files, "
+                                            "run only plugins installed as packages"),
 ) -> None:
     """Run every campaign in a folder at once, until stopped (Ctrl-C or SIGTERM); safe to kill and restart."""
     import signal
 
     from .daemon import Daemon
 
+    _check_options(workers=(workers, 1, True), interval=(interval, 0, False), rescan=(rescan, 0, False))
     # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -258,7 +302,7 @@ def daemon(
     d = None
     try:
         d = Daemon(directory, _store(store), interval=interval, workers=workers, rescan=rescan,
-                   exit_when_done=exit_when_done)
+                   exit_when_done=exit_when_done, plugins=plugins)
         signal.signal(signal.SIGTERM, lambda *_: d.stopping.set())
         d.start()
         try:
@@ -304,6 +348,16 @@ def _lease_text(lease: dict | None) -> str:
     return f"{who}, seen {lease['age']:.0f} s ago"
 
 
+def _wide_console() -> Console:
+    """The console for tables: piped into a file or another program (not a terminal, no $COLUMNS), rich
+    would cut every table to 80 columns; there, tables take the width their contents need."""
+    import os
+
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(highlight=False, markup=False, width=1000)
+
+
 @app.command()
 def status(name: Optional[str] = typer.Argument(None, help="campaign name (all campaigns if omitted)"),
            store: Optional[str] = StoreOpt) -> None:
@@ -315,9 +369,10 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         _fail(exc)
         return
     if not rows:
-        console.print(f"no campaigns in {st.url}")
+        console.print(f"no campaigns in {st.display_url}")
         return
-    table = Table(title=f"campaigns in {st.url}", title_justify="left")
+    out = _wide_console()
+    table = Table(title=f"campaigns in {st.display_url}", title_justify="left")
     for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "updated (UTC)"):
         table.add_column(col)
     for c in rows:
@@ -327,14 +382,30 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         ok = [e for e in exps if e.status == "succeeded" and e.value is not None]
         key = {"max": lambda e: e.value, "min": lambda e: -e.value}.get(goal, lambda e: -abs(e.value - target))
         best = max(ok, key=key) if ok else None
-        table.add_row(c.name, c.status + (f": {c.message}" if c.message else ""),
+        lease = st.lease(c.id)
+        state = c.status
+        if state == "running" and (lease is None or lease["lapsed"]):  # nobody drives it now
+            state = "unfinished"
+        table.add_row(c.name, state + (f": {c.message}" if c.message else ""),
                       f"{sum(e.status in ('succeeded', 'failed', 'timed_out') for e in exps)}/"
                       f"{c.spec['budget']['max_experiments']}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
-                      "-" if best is None else f"{best.value:.6g}", _lease_text(st.lease(c.id)),
+                      "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
                       f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
-    console.print(table)
+    out.print(table)
+    learned = [(c.name, st.constants(c.id)) for c in rows]
+    learned = [(n, k) for n, k in learned if k]
+    if learned:  # models that learn physical constants (pinn, physics-gp) record them with every fit
+        t = Table(title="learned constants (mean ± sd, latest fit)", title_justify="left")
+        for col in ("campaign", "constant", "value", "sd", "relative sd", "after experiments", "fits"):
+            t.add_column(col)
+        for cname, history in learned:
+            last = history[-1]
+            for k, (m, sd) in last["constants"].items():
+                t.add_row(cname, k, f"{m:.6g}", f"{sd:.3g}", f"{100 * sd / abs(m):.2f}%" if m else "-",
+                          str(last["n_observations"]), str(len(history)))
+        out.print(t)
     if name:
         exps = st.experiments(rows[0].id)[-15:]
         t = Table(title="latest experiments", title_justify="left")
@@ -343,7 +414,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         for e in exps:
             t.add_row(str(e.seq + 1), e.id, e.status, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
                       "" if e.value is None else f"{e.value:.6g}", e.error or "")
-        console.print(t)
+        out.print(t)
 
 
 EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",
@@ -366,24 +437,34 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         return
     exps = st.experiments(row.id)
     param_names = list(dict.fromkeys(k for e in exps for k in e.params))
+    # learned physical constants (pinn, physics-gp): those of the fit that proposed each experiment
+    learned = st.constants(row.id)
+    by_step = {h["step"]: h["constants"] for h in learned}
+    const_names = list(dict.fromkeys(k for h in learned for k in h["constants"]))
+    const_cols = [f"{k}_{what}" for k in const_names for what in ("mean", "sd")]
     records = []
     for e in exps:
         rec = {f: getattr(e, f) for f in EXPORT_FIELDS}
+        got = by_step.get(e.step, {})
+        for k in const_names:
+            rec[f"{k}_mean"], rec[f"{k}_sd"] = got.get(k, (None, None))
         for f in ("created_at", "submitted_at", "finished_at"):
             rec[f] = rec[f].isoformat() + "Z" if rec[f] else None
         rec["params"] = e.params
         rec["outputs"] = e.outputs
         records.append(rec)
     if format == "json":
-        text = json.dumps({"campaign": row.name, "objective": row.spec["objective"], "experiments": records},
-                          indent=2)
+        doc = {"campaign": row.name, "objective": row.spec["objective"], "experiments": records}
+        if learned:
+            doc["constants"] = learned
+        text = json.dumps(doc, indent=2)
     else:
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:])
+        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:] + const_cols)
         for rec in records:
             w.writerow([rec[f] for f in EXPORT_FIELDS[:5]] + [rec["params"].get(p) for p in param_names]
-                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:]])
+                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:] + const_cols])
         text = buf.getvalue()
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -486,11 +567,24 @@ def mock_robot_serve(
                                                  "else ./mock-robot.db)"),
 ) -> None:
     """Run the mock robot until interrupted; prints where it listens and where its API docs are."""
+    import signal
+
     from oracles.robot.config import RobotConfigError
     from oracles.robot.server import serve
 
+    class Terminated(Exception):
+        pass
+
+    def on_sigterm(*_) -> None:
+        raise Terminated
+
+    # uvicorn shuts down gracefully on SIGTERM (running requests finish, the jobs' database is closed), then
+    # raises the signal again with the handler it found: this one, so the robot exits 0 instead of dying of it
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         serve(config_path=config, host=host, port=port, db=db)
+    except Terminated:
+        err_console.print("mock robot stopped (SIGTERM); its jobs are kept in its database")
     except RobotConfigError as exc:
         for line in exc.lines:
             _error_line(line)

@@ -17,6 +17,7 @@ such as ``space.parameters[1].high``; :func:`load_campaign` raises one
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import types
 import typing
@@ -26,15 +27,17 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from . import plugins
+from . import plugins, safe_yaml
 from .errors import ConfigError, Problem
 
 SCHEMA_VERSION = 1
@@ -42,7 +45,18 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no unknown keys, and no inf or nan in any number (a bound, stop_at, target_value...)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1 (and YAML 1.1 read yes as true)
+        raise ValueError(f"must be a number, not the boolean {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 # ----------------------------------------------------------------------------- space
@@ -53,9 +67,9 @@ class FloatParameter(_Strict):
 
     name: str = Field(min_length=1)
     type: Literal["float"]
-    low: float
-    high: float
-    log: bool = False
+    low: Float
+    high: Float
+    log: StrictBool = False
 
     @field_validator("high")
     @classmethod
@@ -63,6 +77,9 @@ class FloatParameter(_Strict):
         low = info.data.get("low")
         if low is not None and not high > low:
             raise ValueError(f"must be greater than low (got {high:g} <= {low:g})")
+        if low is not None and not math.isfinite(high - low):
+            raise ValueError(f"high - low overflows ({high:g} - {low:g}); the models scale the range to [0, 1], "
+                             "so keep both bounds within about +-1e300")
         return high
 
     @field_validator("log")
@@ -79,8 +96,8 @@ class IntParameter(_Strict):
 
     name: str = Field(min_length=1)
     type: Literal["int"]
-    low: int
-    high: int
+    low: Int = Field(ge=-(2**53), le=2**53)  # integers a float holds exactly (models see floats)
+    high: Int = Field(ge=-(2**53), le=2**53)
 
     @field_validator("high")
     @classmethod
@@ -145,6 +162,15 @@ class CategoricalParameter(_Strict):
     def _encoding_short_form(cls, value: Any) -> Any:
         return _expand_encoding(value)
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _no_booleans(cls, choices: Any) -> Any:
+        for c in choices if isinstance(choices, list) else []:
+            if isinstance(c, bool):
+                raise ValueError(f"choice {str(c).lower()} is a boolean; quote it ('{str(c).lower()}') to use it "
+                                 "as a name")
+        return choices
+
     @field_validator("choices")
     @classmethod
     def _unique(cls, choices: list) -> list:
@@ -181,7 +207,7 @@ class SumConstraint(_Strict):
 
     type: Literal["sum"]
     parameters: list[str] = Field(min_length=2)
-    total: float = 1.0
+    total: Float = 1.0
 
 
 WhereValue = Union[str, int, float]
@@ -258,7 +284,7 @@ class SpaceSpec(_Strict):
 class ObjectiveSpec(_Strict):
     name: str = Field(min_length=1)
     goal: Literal["max", "min", "target"] = "max"
-    target_value: float | None = None
+    target_value: Float | None = None
 
     @model_validator(mode="after")
     def _target(self) -> "ObjectiveSpec":
@@ -287,30 +313,30 @@ class ModelSpec(PluginSpec):
 
 class AcquisitionSpec(PluginSpec):
     kind: str = "ucb"  # with beta = 0.3: the best default on the pvlab benchmark pools (README)
-    batch_size: int = Field(default=1, ge=1, le=1000)
+    batch_size: Int = Field(default=1, ge=1, le=1000)
 
 
 class InitialSpec(_Strict):
-    n: int = Field(default=5, ge=1)
+    n: Int = Field(default=5, ge=1)
     method: Literal["random", "sobol", "lhs"] = "sobol"
 
 
 class BudgetSpec(_Strict):
-    max_experiments: int = Field(ge=1)
-    stop_at: float | None = Field(
+    max_experiments: Int = Field(ge=1)
+    stop_at: Float | None = Field(
         default=None,
         description="stop once the best measured objective reaches this value "
         "(>= for max, <= for min, within this distance of target_value for target)",
     )
-    max_in_flight: int | None = Field(
+    max_in_flight: Int | None = Field(
         default=None, ge=1, description="experiments allowed in flight at once (default: batch_size)"
     )
 
 
 class FailureSpec(_Strict):
-    retries: int = Field(default=0, ge=0, le=10, description="times a failed experiment is tried again")
-    max_failure_rate: float = Field(default=0.5, gt=0, le=1)
-    min_experiments: int = Field(
+    retries: Int = Field(default=0, ge=0, le=10, description="times a failed experiment is tried again")
+    max_failure_rate: Float = Field(default=0.5, gt=0, le=1)
+    min_experiments: Int = Field(
         default=10, ge=1, description="the failure-rate limit applies once this many experiments ended"
     )
 
@@ -322,11 +348,11 @@ class ExecutorSpec(_Strict):
         default="local",
         description="local: a pool of worker processes on this machine; dask: a Dask distributed cluster; "
         "inline: in the engine's own process, at submit (cheap oracles only)")
-    workers: int | None = Field(default=None, ge=1, le=1024, description=(
+    workers: Int | None = Field(default=None, ge=1, le=1024, description=(
         "worker processes (local: default min(cores, 4); dask with address: local: default 2)"))
     address: str | None = Field(default=None, description=(
         "dask only: the scheduler, tcp://host:8786, or 'local' to start a LocalCluster on loopback"))
-    timeout: float | None = Field(default=None, gt=0, description=(
+    timeout: Float | None = Field(default=None, gt=0, description=(
         "seconds one experiment may run before it is recorded as timed_out (local: the worker is killed)"))
 
     @field_validator("address")
@@ -357,7 +383,7 @@ class CampaignSpec(_Strict):
     """A closed-loop campaign: what to search, what to optimise, and how."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    seed: int = 0
+    seed: Int = Field(default=0, ge=0, le=2**32 - 1)
     description: str = ""
     space: SpaceSpec
     objective: ObjectiveSpec
@@ -491,9 +517,19 @@ def _what(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}") + f" {_short(value)}"
 
 
+def _yaml11_hint(value: Any) -> str:
+    """For yes/no/on/off, which YAML 1.1 (and so many tools) read as booleans: looplab reads them as text."""
+    if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+        return "; looplab reads YAML 1.2, where only true and false are booleans"
+    return ""
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+DETAILED = 100  # problems worded in full; the rest (a file of thousands of unknown keys) are only counted
 
 
 def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any = None,
@@ -505,13 +541,16 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
     when no prefix is given); ``owner`` names it in messages (e.g. "acquisition 'ucb'").
     """
     problems = []
-    for err in exc.errors():
+    for i, err in enumerate(exc.errors()):
         loc = tuple(err["loc"])
         path = _format_loc(loc)
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
         etype = err["type"]
         msg = err["msg"]
+        if i >= DETAILED:  # never printed (ConfigError shows the first 20), only counted: keep it cheap
+            problems.append(Problem(path, msg))
+            continue
         if etype == "extra_forbidden":
             if model is not None:
                 allowed = _allowed_keys(loc[:-1], root=model)
@@ -536,6 +575,13 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
             msg = "missing 'type' (one of 'float', 'int', 'categorical')"
         elif etype in ("value_error", "assertion_error"):
             msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        elif etype in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+            what = "a whole number" if etype.startswith("int") else "a number"
+            msg = f"must be {what} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
+        elif etype == "finite_number":
+            msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
+        elif etype == "bool_type":
+            msg = f"must be true or false (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "string_pattern_mismatch" and path.endswith("name"):
             msg = (
                 f"must start with a letter or digit and use only letters, digits, '_', '-' "
@@ -557,22 +603,42 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
 
 
 def parse_yaml(text: str, source: str) -> Any:
+    """The YAML document in ``text`` (read by :mod:`orchestrator.safe_yaml`: YAML 1.2 scalars, no duplicate
+    keys, bounded nesting and aliases); ConfigError with the line of the first problem."""
     try:
-        return yaml.safe_load(text)
+        return safe_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, (safe_yaml.StrictYAMLError, yaml.constructor.ConstructorError)):
+            raise ConfigError([Problem("", f"{where}: {problem}")], source) from None
         raise ConfigError([Problem("", f"YAML syntax error at {where}: {problem}")], source) from None
+    except RecursionError:  # safe_yaml bounds nesting; this is a last guard
+        raise ConfigError([Problem("", f"nested more than {safe_yaml.MAX_DEPTH} levels deep")],
+                          source) from None
 
 
 def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
     path = Path(path)
     if not path.is_file():
-        what = "is a folder, not a campaign file" if path.is_dir() else "file not found (check the path)"
+        if path.is_dir():
+            what = "is a folder, not a campaign file"
+        elif path.exists():
+            what = "is not a regular file (a device, pipe or socket); give a campaign YAML file"
+        else:
+            what = "file not found (check the path)"
         raise ConfigError([Problem("", what)], str(path))
+    limit = safe_yaml.MAX_BYTES
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            size = path.stat().st_size
+            raise ConfigError([Problem("", f"the file is {size / 1e3:,.0f} kB; a campaign file may be at most "
+                                           f"{limit / 1e3:,.0f} kB (a few kB is usual): is it the right file?")],
+                              str(path))
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem("", f"cannot read the file: {exc}")], str(path)) from None
     return parse_yaml(text, str(path)), path.resolve().parent
@@ -606,11 +672,36 @@ def _check_plugin(role: str, kind: str, params: dict) -> tuple[type | None, Base
     except plugins.PluginNotFound as exc:
         return None, None, [Problem(f"{role}.kind", str(exc))]
     model = plugins.config_model(cls)
+    booleans = _booleans_for_numbers(model, params, f"{role}.params")
+    if booleans:
+        return cls, None, booleans
     try:
         return cls, model.model_validate(params), []
     except ValidationError as exc:
         return cls, None, problems_from_validation(exc, prefix=f"{role}.params", model=model,
                                                    owner=f"{role} '{kind}'")
+    except Exception as exc:  # the plugin's own validator failed: its bug, but the user needs to know
+        return cls, None, [Problem(f"{role}.params", f"{role} '{kind}' failed while checking its params "
+                                                     f"({_exception_line(exc)}); check the values, or report "
+                                                     "this to the plugin's authors")]
+
+
+def _exception_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> list[Problem]:
+    """A true/false given for a plugin's number field: pydantic would take it as 1 or 0."""
+    problems = []
+    for key, value in params.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if not isinstance(value, bool) or field is None:
+            continue
+        kinds = _expand(field.annotation)
+        if bool not in kinds and any(k in (int, float) for k in kinds):
+            problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the boolean {str(value).lower()}"))
+    return problems
 
 
 class Campaign:
@@ -656,7 +747,13 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
         classes[role], configs[role] = cls, config
         check = getattr(cls, "check_config", None)
         if callable(check):
-            for p in check(configs[role], spec=spec, base_dir=base_dir) or []:
+            try:
+                found = list(check(configs[role], spec=spec, base_dir=base_dir) or [])
+            except Exception as exc:  # a plugin's own check failed: say which, not a traceback
+                problems.append(Problem(f"{role}.params", f"{role} '{block.kind}' failed while checking its "
+                                                          f"params ({_exception_line(exc)})"))
+                continue
+            for p in found:
                 problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
 
     if "oracle" in classes:

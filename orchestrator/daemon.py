@@ -25,10 +25,19 @@ The folder is rescanned every ``rescan`` seconds:
 - a file with errors is reported once per version, with every problem, and
   retried when it changes. It never stops the other campaigns;
 - a campaign that another process is running (its lease in the store, see
-  ``Store.acquire_lease``) waits, and is tried again at every scan.
+  ``Store.acquire_lease``) waits, and is tried again at every scan: the daemon
+  takes it over by itself once that process is gone.
 
 A campaign whose tick raises is retried on its next tick; after
-``MAX_TICK_ERRORS`` errors in a row it is paused until its file changes.
+``MAX_TICK_ERRORS`` errors in a row it is paused until its file changes. A
+campaign whose lease another process took over (this daemon was paused or cut
+off past the lease's TTL: ``LeaseLost``) is not an error: the daemon stops
+driving it, writes nothing more for it, and waits for it as above.
+
+``plugins="installed-only"`` refuses campaign files whose oracle, model or
+acquisition ``kind`` is an import path (``package.module:Class``), before any
+of their code is imported: only plugins installed as packages run.
+
 One daemon per folder: a lock file (``.looplab-daemon.lock``) refuses a second.
 """
 
@@ -43,13 +52,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, LeaseHeld, LooplabError
+from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError
 
 log = logging.getLogger("looplab.daemon")
 
 LOCK_NAME = ".looplab-daemon.lock"
 MAX_TICK_ERRORS = 3
 PATTERNS = ("*.yaml", "*.yml")
+PLUGIN_POLICIES = ("any", "installed-only")
 
 
 class DaemonError(LooplabError):
@@ -79,8 +89,11 @@ class Daemon:
     """Runs every campaign in ``directory`` against ``store`` (see the module docstring)."""
 
     def __init__(self, directory: str | Path, store: Any, *, interval: float = 1.0, workers: int = 2,
-                 rescan: float = 5.0, slice_seconds: float = 5.0, exit_when_done: bool = False):
+                 rescan: float = 5.0, slice_seconds: float = 5.0, exit_when_done: bool = False,
+                 plugins: str = "any"):
         problems = []
+        if plugins not in PLUGIN_POLICIES:
+            problems.append(f"--plugins must be one of {', '.join(PLUGIN_POLICIES)} (got '{plugins}')")
         if interval <= 0:
             problems.append(f"--interval must be > 0 seconds (got {interval})")
         if rescan <= 0:
@@ -97,6 +110,7 @@ class Daemon:
         self.interval, self.workers, self.rescan = float(interval), int(workers), float(rescan)
         self.slice_seconds = float(slice_seconds)
         self.exit_when_done = exit_when_done
+        self.plugins = plugins
         self.entries: dict[Path, Entry] = {}
         self._entries_lock = threading.RLock()
         self._scheduler: Any = None
@@ -123,8 +137,10 @@ class Daemon:
         self._scheduler.start()
         self._scheduler.add_job(self.scan, "interval", seconds=self.rescan, id="looplab-scan",
                                 next_run_time=_now())
-        log.info("daemon watching %s (store %s): %d worker thread(s), tick every %gs, rescan every %gs",
-                 self.directory, getattr(self.store, "url", self.store), self.workers, self.interval, self.rescan)
+        threading.Thread(target=self._heartbeat, name="looplab-heartbeat", daemon=True).start()
+        log.info("daemon watching %s (store %s): %d worker thread(s), tick every %gs, rescan every %gs%s",
+                 self.directory, getattr(self.store, "display_url", "?"), self.workers, self.interval, self.rescan,
+                 "; only installed plugins" if self.plugins == "installed-only" else "")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until stopped (or, with ``exit_when_done``, until every campaign has ended).
@@ -153,6 +169,23 @@ class Daemon:
                 with e.lock:
                     self._close(e)
         self._release_lock()
+
+    def _heartbeat(self) -> None:
+        """Renew the lease of every campaign this daemon drives, every quarter of the lease's TTL, from its own
+        thread: a campaign whose tick is busy (a long fit, a slow import) is still known to be in good hands.
+        A paused daemon (SIGSTOP) renews nothing, so after the TTL another process takes its campaigns over, and
+        the fence refuses this daemon's writes when it wakes up."""
+        period = max(0.05, getattr(self.store, "lease_ttl", 120.0) / 4)
+        while not self.stopping.wait(period):
+            with self._entries_lock:
+                engines = [(e.name, e.engine) for e in self.entries.values() if e.engine is not None]
+            for name, engine in engines:
+                try:
+                    self.store.renew_lease(engine.fence)
+                except LeaseLost:
+                    pass  # its tick finds out at its next write, and stops driving the campaign
+                except Exception as exc:  # the store is briefly unreachable: the next beat tries again
+                    log.warning("campaign=%s could not renew its lease: %s", name, exc)
 
     def all_done(self) -> bool:
         with self._entries_lock:
@@ -230,6 +263,8 @@ class Daemon:
                     continue  # removed between glob and stat
                 e = self.entries.get(path)
                 if e is not None and e.mtime == mtime:
+                    if e.state == "waiting":  # another process had it: try to take it over (quietly)
+                        self._open(e)
                     continue
                 if e is None:
                     e = self.entries[path] = Entry(path=path, mtime=mtime)
@@ -242,6 +277,12 @@ class Daemon:
         from .config import load_campaign
         from .engine import Engine, open_campaign
 
+        if self.plugins == "installed-only":
+            refused = import_path_kinds(e.path)
+            if refused:
+                self._refuse(e, f"{e.path}: {refused}: import-path plugins are refused by this daemon "
+                                "(--plugins installed-only); install the plugin as a package and use its name")
+                return
         try:
             campaign = load_campaign(e.path)
         except LooplabError as exc:
@@ -269,19 +310,37 @@ class Daemon:
                 return
             try:
                 e.engine = Engine(campaign, self.store, campaign_row=row)
-            except LeaseHeld as exc:  # another process runs it: try again at the next scan
-                if e.state != "waiting":
-                    log.warning("campaign=%s file=%s waits: %s", name, e.path.name, exc)
-                e.state, e.message, e.mtime = "waiting", str(exc), -1.0
+            except (LeaseHeld, LeaseLost) as exc:  # another process runs it: try again at the next scan
+                self._wait(e, exc)
                 return
             except LooplabError as exc:
                 self._refuse(e, str(exc))
+                return
+            now = self.store.get_campaign(name)  # read again under the lease: the last holder may have ended it
+            if now is not None and now.status in ("completed", "stopped"):
+                self._close(e)
+                e.state, e.message = now.status, now.message or ""
+                log.info("campaign=%s file=%s is already %s (%s)", name, e.path.name, now.status, now.message or "")
+                self._unschedule(e)
                 return
             e.state, e.message = "running", ""
         counts = self.store.counts(row.id)
         log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
                  "resumed" if resumed else "started", sum(counts.values()))
         self._schedule(e)
+
+    def _wait(self, e: Entry, exc: Exception) -> None:
+        """Another process drives the campaign: wait for it, and say so once."""
+        holder = getattr(exc, "holder", None)
+        if holder:
+            text = (f"pid {holder['pid']} on {holder['host']} runs it (last seen {holder['age']:.0f} s ago); this "
+                    "daemon takes it over by itself when that process exits, or once it has not been seen for "
+                    f"{holder['ttl']:.0f} s")
+        else:
+            text = f"{exc}; this daemon takes it over by itself when that process is gone"
+        if e.state != "waiting":
+            log.warning("campaign=%s file=%s waits: %s", e.name, e.path.name, text)
+        e.state, e.message = "waiting", text
 
     def _refuse(self, e: Entry, text: str) -> None:
         """A file that cannot be run. A campaign already running goes on with the version it had."""
@@ -353,6 +412,10 @@ class Daemon:
                         break  # waiting on experiments in flight: the next tick polls again
                     if time.monotonic() > deadline:
                         break
+            except LeaseLost as exc:  # not a failed step: another process drives the campaign now
+                log.warning("campaign=%s %s", e.name, exc)
+                self._close(e)
+                e.state, e.message, e.errors = "waiting", str(exc), 0
             except Exception as exc:
                 e.errors += 1
                 ours = isinstance(exc, LooplabError)  # a user-facing error: its message says it all
@@ -365,6 +428,26 @@ class Daemon:
                     self._close(e)
         if not e.active:
             self._unschedule(e)
+
+
+def import_path_kinds(path: Path) -> str:
+    """The fields of a campaign file whose ``kind`` is an import path (``package.module:Class``), e.g.
+    ``oracle.kind 'mylab.x:Y'``; empty if none. Reads the YAML as nodes only (no alias expansion, nothing
+    imported); a file that does not parse is left to the loader to report."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(errors="replace"))
+    except Exception:
+        return ""
+    found = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value in ("oracle", "model", "acquisition") and isinstance(value, yaml.MappingNode):
+                for k, v in value.value:
+                    if k.value == "kind" and isinstance(v, yaml.ScalarNode) and ":" in str(v.value):
+                        found.append(f"{key.value}.kind '{v.value}'")
+    return ", ".join(found)
 
 
 def _describe(exc: LooplabError) -> str:

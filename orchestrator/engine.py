@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,7 +33,7 @@ from . import executors, plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
 from .proposer import Proposer, step_rng
-from .store import IN_FLIGHT, LEASE_TTL, Experiment, Store
+from .store import IN_FLIGHT, Experiment, Fence, Store
 
 log = logging.getLogger("looplab.engine")
 
@@ -98,6 +99,12 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     return row, True
 
 
+def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 120) -> str:
+    """The ``n`` most frequent reasons, whole (a reason may hold colons, as in a URL), with their counts."""
+    counts = Counter((e.error or e.status).strip().split("\n")[0] for e in failed)
+    return "; ".join(f"{r if len(r) <= width else r[:width - 3] + '...'} ({k}x)" for r, k in counts.most_common(n))
+
+
 class Engine:
     """Runs one campaign against one store."""
 
@@ -109,14 +116,16 @@ class Engine:
         self.row = campaign_row or open_campaign(store, campaign)[0]
         self.id = self.row.id
         # one process at a time runs a campaign: a second `run` or daemon on the same store is refused
-        # (a process that died, e.g. SIGKILLed, is taken over at once on the same host)
+        # (a process that died, e.g. SIGKILLed, is taken over at once on the same host). Every write below
+        # carries the lease's generation: once another process takes the campaign over, this one's writes
+        # fail with LeaseLost and nothing of it reaches the store.
         self._owner = {"host": socket.gethostname(), "pid": os.getpid()}
-        store.acquire_lease(self.id, **self._owner)
+        self.fence = Fence(self.id, store.acquire_lease(self.id, **self._owner))
         self._lease_renewed = time.monotonic()
         try:
             self._setup(campaign)
         except BaseException:
-            store.release_lease(self.id, **self._owner)
+            store.release_lease(self.id, **self._owner, generation=self.fence.generation)
             raise
 
     def _setup(self, campaign: Campaign) -> None:
@@ -181,12 +190,15 @@ class Engine:
         if callable(job_ids):  # the oracle says which it accepted; the rest stay 'proposed' until it does
             self._mark_accepted()
         else:
-            self.store.mark_submitted([e.id for e in exps])
+            self.store.mark_submitted([e.id for e in exps], fence=self.fence)
 
     def _resubmit_in_flight(self) -> None:
+        """Pick up what the previous holder of the lease left in flight (read after taking the lease, so
+        nothing it wrote is missed, and it can write nothing more): an asynchronous oracle (the robot) is asked
+        by id, so what it already has is polled rather than posted again; a synchronous one runs it again."""
         pending = self.store.experiments(self.id, IN_FLIGHT)
         if pending:
-            log.info("campaign=%s resubmitting %d in-flight experiment(s) after a restart",
+            log.info("campaign=%s picking up %d in-flight experiment(s) left by the previous run",
                      self.spec.name, len(pending))
             self._submit(pending)
 
@@ -197,7 +209,7 @@ class Engine:
         ids = self.oracle.job_ids()
         fresh = {i: j for i, j in ids.items() if i not in self._marked_submitted}
         if fresh:
-            self.store.mark_submitted(list(fresh), fresh)
+            self.store.mark_submitted(list(fresh), fresh, fence=self.fence)
             self._marked_submitted.update(fresh)
 
     def _mark_running(self) -> None:
@@ -207,7 +219,7 @@ class Engine:
             return
         fresh = [i for i in running_ids() if i not in self._marked_running]
         if fresh:
-            self.store.mark_running(fresh)
+            self.store.mark_running(fresh, fence=self.fence)
             self._marked_running.update(fresh)
 
     def close(self) -> None:
@@ -219,7 +231,7 @@ class Engine:
                 close()
         finally:
             try:
-                self.store.release_lease(self.id, **self._owner)
+                self.store.release_lease(self.id, **self._owner, generation=self.fence.generation)
             except Exception:  # the store is unreachable: the lease lapses by itself
                 log.warning("campaign=%s could not release its lease in the store", self.spec.name)
 
@@ -233,11 +245,11 @@ class Engine:
 
     def step(self) -> StepReport:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
-        if time.monotonic() - self._lease_renewed > LEASE_TTL / 4:
-            self.store.acquire_lease(self.id, **self._owner)
+        if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
+            self.store.renew_lease(self.fence)  # LeaseLost if another process has taken the campaign over
             self._lease_renewed = time.monotonic()
         results = list(self.oracle.poll())
-        recorded = self.store.record_results(self.id, results) if results else []
+        recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()
         self._mark_running()
@@ -273,14 +285,14 @@ class Engine:
             return report
         new = [Experiment(id=experiment_id(self.spec.name, step, i), seq=-1, step=step, position=i,
                           params=p, status="proposed", source=source) for i, p in enumerate(proposals)]
-        self.store.add_experiments(self.id, new)  # written BEFORE dispatch
+        self.store.add_experiments(self.id, new, fence=self.fence)  # written BEFORE dispatch
         self._submit(new)
         exps = exps + new
         report = self._report(exps, step, recorded=len(recorded), proposed=len(new), fit=fit_s, acq=acq_s,
                               source=source)
         if source == "model":
             report.weights = self._weights
-        self.store.add_step(self.id, step=step, n_observed=report.n_observed, best=report.best,
+        self.store.add_step(self.id, fence=self.fence, step=step, n_observed=report.n_observed, best=report.best,
                             fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
         log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
                  self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source,
@@ -305,9 +317,9 @@ class Engine:
             for e in in_flight:
                 self.oracle.cancel(e.id)
             self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
-                                                for e in in_flight])
+                                                for e in in_flight], fence=self.fence)
             exps = self.store.experiments(self.id)
-        self.store.update_campaign(self.id, status=status, message=message)
+        self.store.update_campaign(self.id, fence=self.fence, status=status, message=message)
         report = self._report(exps, None, recorded=recorded)
         report.done, report.status, report.message = True, status, message
         return report
@@ -320,9 +332,9 @@ class Engine:
         failed = [e for e in ended if e.status != "succeeded"]
         f = self.spec.failures
         if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
-            reasons = sorted({(e.error or e.status).split(":")[0] for e in failed})[:3]
             return "stopped", (f"{len(failed)} of {len(ended)} experiments failed (limit "
-                               f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: {', '.join(reasons)}. "
+                               f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: "
+                               f"{_failure_reasons(failed)}. "
                                "Fix the oracle, then raise the limit or run the campaign again to resume")
         return "running", ""
 
@@ -347,7 +359,7 @@ class Engine:
                                       params=dict(e.params), status="proposed", attempt=e.attempt + 1,
                                       retry_of=e.id, source="retry"))
         if new:
-            self.store.add_experiments(self.id, new)
+            self.store.add_experiments(self.id, new, fence=self.fence)
             self._submit(new)
             log.info("campaign=%s retrying %d failed experiment(s)", self.spec.name, len(new))
         return bool(new)
@@ -369,7 +381,8 @@ class Engine:
                 log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
                             self.spec.name, step)
             state = prop.model.get_state() if hasattr(prop.model, "get_state") else {}
-            self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, prop.fit_info)
+            self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, prop.fit_info,
+                                    fence=self.fence)
             self._model, self._model_n = prop.model, len(done)
         weights = getattr(prop.model, "weights", None)
         self._weights = weights() if callable(weights) else None

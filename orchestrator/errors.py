@@ -24,6 +24,9 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+SHOWN = 20  # problems printed per file; a file of 100,000 unknown keys prints 21 lines, not 100,000
+
+
 class ConfigError(LooplabError):
     """A campaign file (or another user input) is invalid.
 
@@ -36,9 +39,14 @@ class ConfigError(LooplabError):
         self.source = source
         super().__init__(self.format())
 
-    def format(self) -> str:
+    def format(self, limit: int | None = SHOWN) -> str:
+        """One line per problem; past ``limit`` problems, one line saying how many more there are."""
         prefix = f"{self.source}: " if self.source else ""
-        return "\n".join(prefix + str(p) for p in self.problems)
+        shown = self.problems if limit is None else self.problems[:limit]
+        lines = [prefix + str(p) for p in shown]
+        if len(self.problems) > len(shown):
+            lines.append(f"{prefix}and {len(self.problems) - len(shown)} more problems (fix these first)")
+        return "\n".join(lines)
 
 
 class StoreError(LooplabError):
@@ -47,3 +55,9 @@ class StoreError(LooplabError):
 
 class LeaseHeld(StoreError):
     """Another live process is running this campaign (see ``Store.acquire_lease``)."""
+
+
+class LeaseLost(StoreError):
+    """This process's lease on a campaign was taken over by another process (it was paused or cut off for
+    longer than the lease's TTL): it must stop driving that campaign. Raised by every store write made under
+    a lease that is no longer current, in the same transaction, so nothing is written."""

@@ -27,6 +27,7 @@ GROUPS = {
     "oracle": "looplab.oracles",
     "model": "looplab.models",
     "acquisition": "looplab.acquisitions",
+    "physics": "looplab.physics",  # laws for the pinn and physics-gp models (models/physics.py)
 }
 
 
@@ -42,7 +43,7 @@ class PluginNotFound(LooplabError):
 
 @dataclass(frozen=True)
 class PluginInfo:
-    role: str  # oracle | model | acquisition
+    role: str  # oracle | model | acquisition | physics
     kind: str
     target: str  # "module:attr"
     source: str  # distribution that registered it, or "import path"
@@ -78,6 +79,14 @@ def _import_path(target: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginNotFound(f"cannot import module '{module_name}' ({exc})") from None
+    except SyntaxError as exc:  # the plugin's file is not valid Python
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else f"line {exc.lineno}"
+        raise PluginNotFound(f"cannot import module '{module_name}': {type(exc).__name__} in {where}: "
+                             f"{exc.msg}") from None
+    except (Exception, SystemExit) as exc:  # its code raised while being imported (or called sys.exit)
+        text = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+        raise PluginNotFound(f"cannot import module '{module_name}': importing it raised {detail}") from None
     try:
         obj = module
         for part in attr.split("."):
@@ -88,12 +97,20 @@ def _import_path(target: str) -> type:
 
 
 def resolve(role: str, kind: str) -> type:
-    """The class for ``kind`` (an installed name or an import path)."""
-    if ":" in kind:
-        return _import_path(kind)
+    """The class for ``kind`` (an installed name or an import path); PluginNotFound when there is none, or
+    when what it names is not a class that can play ``role`` (see :func:`role_problem`)."""
     plugins = installed(role)
-    if kind in plugins:
-        return plugins[kind].load()
+    if ":" in kind:
+        cls = _import_path(kind)
+    elif kind in plugins:
+        cls = plugins[kind].load()
+    else:
+        cls = None
+    if cls is not None:
+        problem = role_problem(role, cls)
+        if problem:
+            raise PluginNotFound(f"'{kind}' {problem}")
+        return cls
     names = sorted(plugins)
     close = difflib.get_close_matches(kind, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
@@ -101,6 +118,39 @@ def resolve(role: str, kind: str) -> type:
         f"unknown {role} kind '{kind}'; {hint}installed: {', '.join(names) or '(none)'}"
         " (or give an import path package.module:ClassName)"
     )
+
+
+# what the engine calls on each role's instances (an oracle either evaluates one experiment at a time,
+# like SyncOracle, or runs its own: submit, poll and cancel)
+_ROLE_METHODS = {
+    "model": (("fit", "predict"),),
+    "acquisition": (("__call__",),),
+    "oracle": (("evaluate",), ("evaluate_experiment",), ("submit", "poll", "cancel")),
+}
+_ROLE_WORDS = {
+    "model": "a model needs the methods fit(X, y) and predict(X)",
+    "acquisition": "an acquisition is a class whose instances are called as acq(mean, variance, best=...)",
+    "oracle": "an oracle needs evaluate(params), or submit, poll and cancel",
+}
+
+
+def role_problem(role: str, obj: Any) -> str | None:
+    """Why ``obj`` cannot be a plugin of ``role`` (None if it can): not a class, or lacks the role's methods.
+
+    Checked when a campaign is validated, so `looplab validate` refuses what `run` could not use.
+    """
+    if not isinstance(obj, type):
+        what = "a function" if callable(obj) else f"a {type(obj).__name__} value"
+        return f"is {what}, not a class; give a {role} class (package.module:ClassName)"
+
+    def defines(name: str) -> bool:  # on the class or a base other than object (every class is callable)
+        return any(name in vars(k) for k in obj.__mro__[:-1]) if name == "__call__" else callable(
+            getattr(obj, name, None))
+
+    if any(all(defines(m) for m in methods) for methods in _ROLE_METHODS[role]):
+        return None
+    article = "an" if role[0] in "aeiou" else "a"
+    return f"names the class {obj.__qualname__}, which is not {article} {role}: {_ROLE_WORDS[role]}"
 
 
 def config_model(cls: type) -> type[BaseModel]:

@@ -69,6 +69,14 @@ class Proposer:
             return -raw
         return -np.abs(raw - self.target)
 
+    def y_sign(self) -> float | None:
+        """y seen by the model = y_sign * measured value; None when it is no such affine map."""
+        if self.spec.model.transform != "none" and not self.raw_acquisition:
+            return None
+        if self.raw_acquisition or self.goal == "max":
+            return 1.0
+        return -1.0 if self.goal == "min" else None
+
     def warp(self, y: np.ndarray) -> np.ndarray:
         """The model spec's output transform, applied to values already in the maximisation convention.
 
@@ -129,7 +137,8 @@ class Proposer:
                                            n_inputs=self.space.dim, pool=bool(self.space.is_pool),
                                            candidates=self.space.X if self.space.is_pool else None,
                                            groups=self.space.column_groups(),
-                                           sources=self.sources))
+                                           sources=self.sources,
+                                           inputs=self.space.scales(), y_sign=self.y_sign()))
         if warm_state and hasattr(model, "set_state"):
             model.set_state(warm_state)
         return model
@@ -156,6 +165,8 @@ class Proposer:
             model.fit(self.space.encode(list(observed)), self.warp(self.internal(raw)))
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
+            if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
+                info["constants"] = {k: [float(m), float(s)] for k, (m, s) in model.constants().items()}
         t0 = time.perf_counter()
         y = self.warp(self.internal(raw))
         best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))

@@ -64,6 +64,7 @@ STATUS_COLOURS = {
 }
 SOURCE_COLOURS = {"initial": "#999999", "model": "#0072B2", "random": "#CC79A7", "retry": "#E69F00"}
 PNG_NAMES = ("best_so_far.png", "timeline.png", "timings.png", "parity.png", "model.png")
+OPTIONAL_PNG_NAMES = ("constants.png",)  # only for models that learn physical constants
 MAX_LOO_REFITS = 60
 TOP_N = 10
 DPI = 110
@@ -485,6 +486,28 @@ def plot_timings(steps: Sequence[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_constants(history: Sequence[dict], path: Path) -> Path:
+    """Each learned constant (mean, +-2 sd) against the number of experiments the fit had seen."""
+    names = list(dict.fromkeys(k for h in history for k in h["constants"]))
+    fig = _figure(8.0, 2.6 * len(names) + 0.4)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(len(names), 1, i + 1)
+        pts = [(h["n_observations"], *h["constants"][name]) for h in history if name in h["constants"]]
+        n, m, sd = (np.array(v, dtype=float) for v in zip(*pts))
+        ax.errorbar(n, m, yerr=2 * sd, marker="o", ms=3.5, color="#0072B2", ecolor="#56B4E9", capsize=2,
+                    label=f"{name}: mean ± 2 sd")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        if i == 0:
+            ax.set_title("Learned physical constants", loc="left")
+    ax.set_xlabel("succeeded experiments the model was fitted on")
+    return _save(fig, path)
+
+
 def plot_parity(view: ModelView, loo: LOO, metrics: Parity, path: Path) -> Path:
     d = view.display
     measured = d.mean(view.y)
@@ -874,7 +897,7 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
         probe.unlink()
     except OSError as exc:
         raise ReportError(f"--out: cannot write into '{out_dir}' ({exc.strerror or exc}); choose another folder") from None
-    for name in PNG_NAMES:  # no stale pictures from an earlier report
+    for name in PNG_NAMES + OPTIONAL_PNG_NAMES:  # no stale pictures from an earlier report
         (out_dir / name).unlink(missing_ok=True)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     spec = row.spec if isinstance(row.spec, dict) else {}
@@ -933,6 +956,22 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
     sections.append(Section("parity", "Model parity (leave-one-out)", model_body))
     sections.append(Section("model", "Model over the search space", space_body))
 
+    # 4b. learned physical constants (models with constants(): pinn, physics-gp)
+    history = store.constants(row.id)
+    if history:
+        try:
+            p = plot_constants(history, out_dir / "constants.png")
+            result.pngs.append(p)
+            last = history[-1]
+            body = _img(p, "learned constants vs experiment number")
+            body += ('<p class="caption">The physical constants the model learned at each fit, with ±2 standard '
+                     'deviations, against the number of experiments it was fitted on. Latest: '
+                     + ", ".join(f"{_esc(k)} = {m:.6g} ± {sd:.3g}" for k, (m, sd) in last["constants"].items())
+                     + f' (after {last["n_observations"]} experiments).</p>')
+        except Exception as exc:
+            body = _section_fail(notes, "learned constants", exc)
+        sections.append(Section("constants", "Learned constants", body))
+
     # 5. the best experiments, failures, and step timings
     sections.append(Section("top", f"Best {TOP_N} experiments", _top_table(exps, objective)))
     failed = [e for e in exps if e.status in ("failed", "timed_out")]
@@ -953,7 +992,7 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
         timing_body = "<p>No step has used the model yet.</p>"
     sections.append(Section("timings", "Step timings", timing_body))
 
-    page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.url, now)
+    page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.display_url, now)
     try:
         result.html.write_text(page, encoding="utf-8")
     except OSError as exc:

@@ -155,6 +155,14 @@ class ParameterSpace:
             out.append(row)
         return out
 
+    def scales(self) -> tuple:
+        """The numeric parameters' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(p.name, self.slices[p.name].start, float(p.low), float(p.high),
+                                bool(getattr(p, "log", False)))
+                     for p in self.parameters if not isinstance(p, CategoricalParameter))
+
     def _project(self, row: Params, c: SumConstraint) -> None:
         """Make the constrained values sum to the total exactly, staying in bounds."""
         ps = [self._by_name[n] for n in c.parameters]
@@ -277,6 +285,7 @@ class PoolSpace:
         cols = []
         self._groups: list[ColumnGroup] = []
         start = 0
+        self._scales = []
         for name in self.names:
             values = [r[name] for r in rows]
             if name in self.features:
@@ -294,6 +303,7 @@ class PoolSpace:
             else:
                 a = np.array(values)
                 lo, hi = a.min(), a.max()
+                self._scales.append((name, sum(c.shape[1] for c in cols), float(lo), float(hi)))
                 cols.append(((a - lo) / (hi - lo))[:, None] if hi > lo else np.zeros((len(a), 1)))
                 kind = "numeric"
             width = cols[-1].shape[1]
@@ -313,6 +323,12 @@ class PoolSpace:
 
     def key(self, params: Params) -> tuple:
         return tuple(_key_value(params[n]) for n in self.names)
+
+    def scales(self) -> tuple:
+        """The numeric columns' encoding, as ``models.base.InputScale`` (categoricals left out)."""
+        from .models.base import InputScale
+
+        return tuple(InputScale(n, c, lo, hi) for n, c, lo, hi in self._scales)
 
     def index_of(self, params: Params) -> int | None:
         return self._index.get(self.key(params))
@@ -430,14 +446,14 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
 
     col = {name: header.index(name) for name in header}
     for i, name in enumerate(spec.inputs):
-        cells = [(line, cells[col[name]]) for line, cells in records]
+        column_cells = [(line, cells[col[name]]) for line, cells in records]
         if name in spec.categorical:
-            bad = next((line for line, text in cells if _is_missing(text)), None)
+            bad = next((line for line, text in column_cells if _is_missing(text)), None)
             if bad is not None:
                 problems.append(Problem(f"space.pool.inputs[{i}]", f"{file}, line {bad}: the categorical input "
                                                                    f"'{name}' is empty; fill it in or remove the row"))
         else:
-            msg = _column_problem(name, cells, file)
+            msg = _column_problem(name, column_cells, file)
             if msg:
                 problems.append(Problem(f"space.pool.inputs[{i}]", msg))
     if problems:
@@ -454,12 +470,15 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
             rows.append(row)
 
     features: dict[str, tuple[list[str], np.ndarray]] = {}
+    encode = spec.encoding.kind != "one-hot"
+    if encode and spec.smiles and not _rdkit_ready(spec.encoding, "space.pool.encoding", problems):
+        encode = False  # said once for the pool, not once per input
     for name, column in spec.smiles.items():
         pairs = [(line, cells[col[name]], cells[col[column]]) for line, cells in records]
         found = _smiles_of_levels(name, column, pairs, file)
         if isinstance(found, str):
             problems.append(Problem(f"space.pool.smiles.{name}", found))
-        elif spec.encoding.kind != "one-hot":
+        elif encode:
             problems += _encode_levels(name, *found, spec.encoding, features, f"space.pool.smiles.{name}",
                                        "space.pool.encoding")
     if problems:
@@ -468,14 +487,25 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
                      where=spec.where)
 
 
+def _rdkit_ready(encoding, where: str, problems: list[Problem]) -> bool:
+    """Whether RDKit can be imported; if not, a problem at ``where`` saying how to install it."""
+    from .encodings import rdkit_available
+
+    if rdkit_available():
+        return True
+    problems.append(Problem(where, f"encoding: {encoding.kind} needs RDKit: pip install 'looplab[chem]' "
+                                   "(or use encoding: one-hot)"))
+    return False
+
+
 def _encode_levels(name: str, levels: list[str], smiles: list[str], encoding, out: dict, where: str,
                    encoding_where: str) -> list[Problem]:
     """Put ``name``'s level features into ``out``; the problems when they cannot be made."""
-    from .encodings import EncodingError, level_features, rdkit_available
+    from .encodings import EncodingError, level_features
 
-    if not rdkit_available():
-        return [Problem(encoding_where, f"encoding: {encoding.kind} needs RDKit: pip install 'looplab[chem]' "
-                                        "(or use encoding: one-hot)")]
+    problems: list[Problem] = []
+    if not _rdkit_ready(encoding, encoding_where, problems):
+        return problems
     try:
         F = level_features(levels, smiles, encoding)
     except EncodingError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,13 +32,17 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
+    inspect,
     select,
+    text,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from .errors import LeaseHeld, StoreError
+from .errors import LeaseHeld, LeaseLost, StoreError
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///looplab.db"
@@ -48,6 +53,39 @@ STATUSES = IN_FLIGHT + FINAL
 
 def default_url() -> str:
     return os.environ.get("LOOPLAB_STORE", DEFAULT_URL)
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be printed or logged: its password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: mask anything between ':' and '@' after '//'
+        return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def _driver_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the ``looplab[postgres]`` extra), not
+    SQLAlchemy's default psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def lease_ttl() -> float:
+    """Seconds without renewal after which another process may take a campaign over: ``LEASE_TTL``, or
+    ``$LOOPLAB_LEASE_TTL`` when set (tests shorten it)."""
+    raw = os.environ.get("LOOPLAB_LEASE_TTL")
+    if not raw:
+        return LEASE_TTL
+    try:
+        ttl = float(raw)
+    except ValueError:
+        ttl = -1.0
+    if not ttl > 0 or ttl == float("inf"):
+        raise StoreError(f"LOOPLAB_LEASE_TTL: expected a number of seconds > 0 (got '{raw}'); unset it to use "
+                         f"the default {LEASE_TTL:g} s")
+    return ttl
 
 
 def utcnow() -> datetime:
@@ -123,18 +161,34 @@ class StepRow(Base):
 
 
 class LeaseRow(Base):
-    """Which process runs a campaign: at most one at a time (a `looplab run` or a daemon)."""
+    """Which process drives a campaign: at most one at a time (a `looplab run` or a daemon).
+
+    ``generation`` goes up by one each time the lease is taken (or released), never down: a process
+    remembers the generation it took, and every write it makes checks, in the same transaction, that the
+    generation is still that one (see :class:`Fence`). A process paused past the TTL and taken over
+    therefore writes nothing when it wakes up. A released lease keeps its row, with ``pid`` 0.
+    """
 
     __tablename__ = "leases"
 
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     acquired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     renewed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 LEASE_TTL = 120.0  # seconds without renewal after which another host may take a campaign over
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a driver holds: passed to every store write it makes, which then happens only if the
+    campaign's lease generation is still this one (else :class:`~orchestrator.errors.LeaseLost`)."""
+
+    campaign_id: int
+    generation: int
 
 
 def _pid_alive(pid: int) -> bool:
@@ -201,28 +255,70 @@ def _json_safe(value: Any) -> Any:
 
 
 class Store:
-    """All reads and writes of campaign state. Each public method is one transaction."""
+    """All reads and writes of campaign state. Each public method is one transaction.
 
-    def __init__(self, url: str | None = None):
-        self.url = url or default_url()
+    ``create=False`` opens a store only to read it: no table is created, and a database without
+    looplab's tables reads as empty (``status`` on a new PostgreSQL database writes nothing).
+    Writes that a campaign's driver makes take ``fence=``, the lease it holds (see :class:`Fence`).
+    """
+
+    def __init__(self, url: str | None = None, *, create: bool = True, writable: bool = True):
+        self.url = _driver_url(url or default_url())
+        self.display_url = display_url(self.url)
+        self.lease_ttl = lease_ttl()
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
-            if path and path != ":memory:":
-                Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            if create and path and path != ":memory:" and not path.startswith("file:"):
+                _make_folder(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
             kwargs["connect_args"] = {"timeout": 30}
+        elif self.url.startswith("postgresql"):
+            # a process stopped (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for good:
+            # the server ends such a session after 60 s, so a takeover is never blocked longer than that
+            kwargs["connect_args"] = {"options": "-c idle_in_transaction_session_timeout=60000"}
+            kwargs["pool_pre_ping"] = True
         try:
             self.engine = create_engine(self.url, **kwargs)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise StoreError(f"--store: cannot use '{self.url}' as a database URL ({exc}); "
-                             "use e.g. sqlite:///path/to/looplab.db or postgresql+psycopg://user@host/db") from None
+        except ImportError as exc:
+            if self.url.startswith("postgresql"):
+                raise StoreError(f"--store: PostgreSQL needs its driver, psycopg 3, which is not installed "
+                                 f"({exc}); install it with: pip install 'looplab[postgres]'") from None
+            raise StoreError(f"--store: the database driver for '{self.display_url}' is not installed ({exc})") from None
+        except (SQLAlchemyError, ArgumentError, ValueError) as exc:
+            raise StoreError(f"--store: cannot use '{self.display_url}' as a database URL ({exc}); use e.g. "
+                             "sqlite:///path/to/looplab.db or postgresql://user@host/db") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            Base.metadata.create_all(self.engine)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"--store: cannot open '{self.url}': {str(exc).splitlines()[0]}") from None
+            event.listen(self.engine, "begin", _sqlite_begin)
+        # writes run on connections marked for writing: on SQLite they begin with BEGIN IMMEDIATE (take the
+        # write lock first), so a read-then-write such as taking a lease cannot interleave with another's
+        self._writer = sessionmaker(self.engine.execution_options(looplab_write=True), expire_on_commit=False)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self.empty = False
+        try:
+            if create:
+                self._create_tables()
+                if writable and self.engine.dialect.name == "sqlite":
+                    _check_writable(self.engine)
+            else:
+                self.empty = not inspect(self.engine).has_table(CampaignRow.__tablename__)
+        except SQLAlchemyError as exc:
+            raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
+
+    def _create_tables(self) -> None:
+        """Create what is missing, one process at a time (two `looplab run`s on a new store at once must not
+        both try to create the same table), and add columns that later versions introduced."""
+        with self.engine.execution_options(looplab_write=True).begin() as conn:
+            if conn.dialect.name == "postgresql":  # DDL is transactional there: a lock for the transaction
+                conn.execute(text("SELECT pg_advisory_xact_lock(7419146033)"))
+            Base.metadata.create_all(conn)
+            columns = {c["name"] for c in inspect(conn).get_columns(LeaseRow.__tablename__)}
+            if "generation" not in columns:  # a store written before leases had generations
+                conn.execute(text("ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 1"))
+
+    def _write(self):
+        """One write transaction (see ``_writer``)."""
+        return self._writer.begin()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -230,70 +326,129 @@ class Store:
     # -- campaigns --------------------------------------------------------------------
 
     def get_campaign(self, name: str) -> Campaign | None:
+        if self.empty:
+            return None
         with self._session() as s:
             row = s.scalar(select(CampaignRow).where(CampaignRow.name == name))
             return _campaign(row) if row else None
 
     def create_campaign(self, name: str, spec: dict, base_dir: str) -> Campaign:
-        with self._session.begin() as s:
-            row = CampaignRow(name=name, spec=_json_safe(spec), base_dir=base_dir, schema_version=SCHEMA_VERSION)
-            s.add(row)
-            s.flush()
-            return _campaign(row)
+        try:
+            with self._write() as s:
+                row = CampaignRow(name=name, spec=_json_safe(spec), base_dir=base_dir,
+                                  schema_version=SCHEMA_VERSION)
+                s.add(row)
+                s.flush()
+                return _campaign(row)
+        except IntegrityError:  # another process created it first: that one is the campaign
+            existing = self.get_campaign(name)
+            if existing is None:
+                raise
+            return existing
 
-    def update_campaign(self, campaign_id: int, **fields: Any) -> None:
+    def update_campaign(self, campaign_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
         fields["updated_at"] = utcnow()
         if "spec" in fields:
             fields["spec"] = _json_safe(fields["spec"])
-        with self._session.begin() as s:
+        with self._write() as s:
+            self._check(s, fence)
             s.execute(update(CampaignRow).where(CampaignRow.id == campaign_id).values(**fields))
 
     # -- leases -----------------------------------------------------------------------
 
-    def acquire_lease(self, campaign_id: int, *, host: str, pid: int, ttl: float = LEASE_TTL) -> None:
-        """Take (or renew) the right to run the campaign, for process ``pid`` on ``host``.
+    def acquire_lease(self, campaign_id: int, *, host: str, pid: int, ttl: float | None = None) -> int:
+        """Take the right to drive the campaign, for process ``pid`` on ``host``; returns the lease's new
+        generation (pass ``Fence(campaign_id, generation)`` to every write).
 
-        Free, already ours, or held by a process that is gone (on this host: its pid no longer
-        exists; elsewhere: not renewed for ``ttl`` seconds) -> ours. Otherwise raise LeaseHeld.
+        Free, released, held by this same process, or held by a process that is gone (on this host: its pid
+        no longer exists; elsewhere, or a paused process: not renewed for ``ttl`` seconds) -> ours, with the
+        generation one higher, so the previous holder's writes fail from now on. Otherwise raise LeaseHeld.
+        Atomic on every backend: the takeover is an UPDATE conditional on the generation that was read, so
+        of two processes taking the same lease at once exactly one succeeds.
         """
-        from sqlalchemy.exc import IntegrityError
+        ttl = self.lease_ttl if ttl is None else ttl
+        for _ in range(20):
+            now = utcnow()
+            try:
+                with self._write() as s:
+                    row = s.execute(select(LeaseRow.host, LeaseRow.pid, LeaseRow.generation, LeaseRow.acquired_at,
+                                           LeaseRow.renewed_at).where(LeaseRow.campaign_id == campaign_id)).first()
+                    if row is None:
+                        s.execute(insert(LeaseRow).values(campaign_id=campaign_id, host=host, pid=pid, generation=1,
+                                                          acquired_at=now, renewed_at=now))
+                        return 1
+                    age = (now - row.renewed_at).total_seconds()
+                    free = row.pid == 0 or (row.host == host and row.pid == pid)
+                    if not free and not _lease_lapsed(row.host, row.pid, age, host=host, ttl=ttl):
+                        raise self._held(s, campaign_id, row, age, host=host, ttl=ttl)
+                    taken = s.execute(update(LeaseRow).where(LeaseRow.campaign_id == campaign_id,
+                                                             LeaseRow.generation == row.generation)
+                                      .values(host=host, pid=pid, generation=row.generation + 1, acquired_at=now,
+                                              renewed_at=now))
+                    if taken.rowcount == 1:
+                        return row.generation + 1
+            except IntegrityError:  # another process inserted the first lease between our read and our insert
+                pass
+            # another process took it between our read and our update: read again (it is most likely alive)
+        raise StoreError(f"could not take the lease of campaign {campaign_id}: it changed hands 20 times in a row")
 
-        now = utcnow()
-        try:
-            with self._session.begin() as s:
-                row = s.get(LeaseRow, campaign_id, with_for_update=True)
-                if row is None:
-                    s.add(LeaseRow(campaign_id=campaign_id, host=host, pid=pid, acquired_at=now, renewed_at=now))
-                    return
-                ours = row.host == host and row.pid == pid
-                age = (now - row.renewed_at).total_seconds()
-                if not ours and not _lease_lapsed(row.host, row.pid, age, host=host, ttl=ttl):
-                    name = s.get(CampaignRow, campaign_id).name
-                    raise LeaseHeld(
-                        f"campaign '{name}' is being run by another process (pid {row.pid} on {row.host}, "
-                        f"since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC, last seen {age:.0f} s ago): a `looplab "
-                        "run` or `looplab daemon` on the same store. Stop that process first"
-                        + ("" if row.host == host else f"; if it is gone, its claim lapses {ttl:.0f} s after it "
-                                                       "was last seen"))
-                if not ours:
-                    row.host, row.pid, row.acquired_at = host, pid, now
-                row.renewed_at = now
-        except IntegrityError:  # another process inserted its lease between our read and our insert
-            self.acquire_lease(campaign_id, host=host, pid=pid, ttl=ttl)
+    @staticmethod
+    def _held(s: Any, campaign_id: int, row: Any, age: float, *, host: str, ttl: float) -> LeaseHeld:
+        name = s.scalar(select(CampaignRow.name).where(CampaignRow.id == campaign_id))
+        exc = LeaseHeld(
+            f"campaign '{name}' is being run by another process (pid {row.pid} on {row.host}, since "
+            f"{row.acquired_at:%Y-%m-%d %H:%M:%S} UTC, last seen {age:.0f} s ago): a `looplab run` or `looplab "
+            "daemon` on the same store. Stop that process first"
+            + ("" if row.host == host else f"; if it is gone, its claim lapses {ttl:.0f} s after it was last seen"))
+        exc.holder = {"pid": row.pid, "host": row.host, "age": age, "ttl": ttl, "campaign": name}
+        return exc
 
-    def release_lease(self, campaign_id: int, *, host: str, pid: int) -> None:
-        with self._session.begin() as s:
-            row = s.get(LeaseRow, campaign_id)
-            if row is not None and row.host == host and row.pid == pid:
-                s.delete(row)
+    def renew_lease(self, fence: Fence) -> None:
+        """Tell other processes this one is alive; LeaseLost if another process has taken the lease over."""
+        with self._write() as s:
+            self._check(s, fence)
 
-    def lease(self, campaign_id: int, *, ttl: float = LEASE_TTL) -> dict | None:
+    def _check(self, s: Any, fence: Fence | None) -> None:
+        """The fence of a write, as the first statement of its transaction: the lease's generation must still
+        be ``fence.generation`` (which also renews the lease). The UPDATE locks the lease row (PostgreSQL) or
+        the database (SQLite) until the transaction ends, so a takeover cannot slip in between."""
+        if fence is None:
+            return
+        done = s.execute(update(LeaseRow).where(LeaseRow.campaign_id == fence.campaign_id,
+                                                LeaseRow.generation == fence.generation,
+                                                LeaseRow.pid != 0)
+                         .values(renewed_at=utcnow()))
+        if done.rowcount == 1:
+            return
+        row = s.execute(select(LeaseRow.host, LeaseRow.pid, LeaseRow.generation)
+                        .where(LeaseRow.campaign_id == fence.campaign_id)).first()
+        name = s.scalar(select(CampaignRow.name).where(CampaignRow.id == fence.campaign_id))
+        who = ("nobody holds it now" if row is None or row.pid == 0
+               else f"pid {row.pid} on {row.host} holds it now (generation {row.generation})")
+        raise LeaseLost(f"campaign '{name}': this process lost its lease (generation {fence.generation}; {who}), "
+                        "most likely because it was paused or cut off for longer than the lease's TTL; it stops "
+                        "driving the campaign and writes nothing more")
+
+    def release_lease(self, campaign_id: int, *, host: str, pid: int, generation: int | None = None) -> None:
+        """Let go of the lease (only if it is still ours, and of that ``generation`` when given)."""
+        with self._write() as s:
+            q = update(LeaseRow).where(LeaseRow.campaign_id == campaign_id, LeaseRow.host == host,
+                                       LeaseRow.pid == pid)
+            if generation is not None:
+                q = q.where(LeaseRow.generation == generation)
+            s.execute(q.values(pid=0, host="", generation=LeaseRow.generation + 1, renewed_at=utcnow()))
+
+    def lease(self, campaign_id: int, *, ttl: float | None = None) -> dict | None:
         """Who holds the campaign's lease: host, pid, acquired_at, renewed_at, age (seconds since it was
         last renewed) and lapsed (True when its holder is gone: another process would take it over now,
         by the rule of ``acquire_lease``); None when nobody holds it."""
+        if self.empty:
+            return None
+        ttl = self.lease_ttl if ttl is None else ttl
         with self._session() as s:
-            row = s.get(LeaseRow, campaign_id)
-            if row is None:
+            row = s.execute(select(LeaseRow.host, LeaseRow.pid, LeaseRow.acquired_at, LeaseRow.renewed_at)
+                            .where(LeaseRow.campaign_id == campaign_id)).first()
+            if row is None or row.pid == 0:
                 return None
             age = (utcnow() - row.renewed_at).total_seconds()
             return {"host": row.host, "pid": row.pid, "acquired_at": row.acquired_at,
@@ -301,6 +456,8 @@ class Store:
                     "lapsed": _lease_lapsed(row.host, row.pid, age, host=socket.gethostname(), ttl=ttl)}
 
     def list_campaigns(self) -> list[Campaign]:
+        if self.empty:
+            return []
         with self._session() as s:
             return [_campaign(r) for r in s.scalars(select(CampaignRow).order_by(CampaignRow.id))]
 
@@ -319,9 +476,11 @@ class Store:
                              .group_by(ExperimentRow.status)).all()
         return {status: n for status, n in rows}
 
-    def add_experiments(self, campaign_id: int, experiments: Sequence[Experiment]) -> None:
+    def add_experiments(self, campaign_id: int, experiments: Sequence[Experiment], *,
+                        fence: Fence | None = None) -> None:
         """Write new experiments (status proposed) in one transaction, before any dispatch."""
-        with self._session.begin() as s:
+        with self._write() as s:
+            self._check(s, fence)
             seq = s.scalar(select(func.coalesce(func.max(ExperimentRow.seq), -1))
                            .where(ExperimentRow.campaign_id == campaign_id))
             for e in experiments:
@@ -332,9 +491,11 @@ class Store:
                                     params=_json_safe(e.params), status=e.status, attempt=e.attempt,
                                     retry_of=e.retry_of, source=e.source, created_at=e.created_at, outputs={}))
 
-    def mark_submitted(self, ids: Sequence[str], job_ids: dict[str, str] | None = None) -> None:
+    def mark_submitted(self, ids: Sequence[str], job_ids: dict[str, str] | None = None, *,
+                       fence: Fence | None = None) -> None:
         now = utcnow()
-        with self._session.begin() as s:
+        with self._write() as s:
+            self._check(s, fence)
             for i in ids:
                 values: dict[str, Any] = {"status": "submitted", "submitted_at": now}
                 if job_ids and i in job_ids:
@@ -342,13 +503,14 @@ class Store:
                 s.execute(update(ExperimentRow).where(ExperimentRow.id == i, ExperimentRow.status == "proposed")
                           .values(**values))
 
-    def mark_running(self, ids: Sequence[str]) -> None:
-        with self._session.begin() as s:
+    def mark_running(self, ids: Sequence[str], *, fence: Fence | None = None) -> None:
+        with self._write() as s:
+            self._check(s, fence)
             s.execute(update(ExperimentRow).where(ExperimentRow.id.in_(list(ids)),
                                                   ExperimentRow.status.in_(("proposed", "submitted")))
                       .values(status="running"))
 
-    def record_results(self, campaign_id: int, results: Sequence[Any]) -> list[str]:
+    def record_results(self, campaign_id: int, results: Sequence[Any], *, fence: Fence | None = None) -> list[str]:
         """Record finished results in one transaction; returns the ids actually updated.
 
         A result for an experiment already final (or unknown) is ignored, so
@@ -356,7 +518,8 @@ class Store:
         """
         updated = []
         now = utcnow()
-        with self._session.begin() as s:
+        with self._write() as s:
+            self._check(s, fence)
             for r in results:
                 row = s.get(ExperimentRow, r.experiment_id)
                 if row is None or row.campaign_id != campaign_id or row.status in FINAL:
@@ -372,8 +535,9 @@ class Store:
     # -- snapshots and steps ------------------------------------------------------------
 
     def add_snapshot(self, campaign_id: int, step: int, kind: str, n_observations: int, state: dict,
-                     fit_info: dict) -> None:
-        with self._session.begin() as s:
+                     fit_info: dict, *, fence: Fence | None = None) -> None:
+        with self._write() as s:
+            self._check(s, fence)
             s.add(SnapshotRow(campaign_id=campaign_id, step=step, kind=kind, n_observations=n_observations,
                               state=_json_safe(state), fit_info=_json_safe(fit_info)))
 
@@ -385,8 +549,19 @@ class Store:
             row = s.scalar(q.order_by(SnapshotRow.step.desc(), SnapshotRow.id.desc()).limit(1))
             return dict(row.state) if row else None
 
-    def add_step(self, campaign_id: int, **fields: Any) -> None:
-        with self._session.begin() as s:
+    def constants(self, campaign_id: int) -> list[dict]:
+        """The learned physical constants recorded with each model snapshot, in step order:
+        [{"step", "n_observations", "constants": {name: [mean, sd]}}], snapshots without constants left out."""
+        with self._session() as s:
+            rows = s.execute(select(SnapshotRow.step, SnapshotRow.n_observations, SnapshotRow.fit_info)
+                             .where(SnapshotRow.campaign_id == campaign_id)
+                             .order_by(SnapshotRow.step, SnapshotRow.id)).all()
+        return [{"step": step, "n_observations": n, "constants": dict(info["constants"])}
+                for step, n, info in rows if isinstance(info, dict) and info.get("constants")]
+
+    def add_step(self, campaign_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
+        with self._write() as s:
+            self._check(s, fence)
             s.add(StepRow(campaign_id=campaign_id, **fields))
 
     def steps(self, campaign_id: int) -> list[dict]:
@@ -407,9 +582,49 @@ def open_existing(url: str | None = None) -> Store:
     if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not Path(path).expanduser().exists():
-            raise StoreError(f"--store: no database at '{path}' (from {url}); give the URL the campaign ran "
+            raise StoreError(f"--store: no database at '{path}' (from {display_url(url)}); give the URL the campaign ran "
                              "with, e.g. --store sqlite:///runs/demo.db")
-    return Store(url)
+    return Store(url, create=False, writable=False)
+
+
+def _make_folder(path: Path, url: str) -> None:
+    """Create the folder of a SQLite file; StoreError when the path is a folder, or a part of it is a file
+    or cannot be made."""
+    if path.is_dir():
+        raise StoreError(f"--store: '{path}' (from {url}) is a folder; give a database file, e.g. "
+                         f"sqlite:///{path / 'looplab.db'}")
+    folder = path.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise StoreError(f"--store: cannot put a database at '{path}' (from {url}): '{blocker}' is a file, "
+                         "not a folder; give a path in a folder") from None
+    except OSError as exc:
+        raise StoreError(f"--store: cannot create the folder '{folder}' for {url} ({exc.strerror or exc}); "
+                         "give a path in a folder you can write to") from None
+
+
+def _check_writable(engine) -> None:
+    """Fail now, not at the first write of a step, when a SQLite store cannot be written (read-only file)."""
+    with engine.begin() as conn:
+        conn.execute(update(CampaignRow).where(CampaignRow.id < 0).values(name=CampaignRow.name))
+
+
+def _open_error(url: str, exc: SQLAlchemyError) -> str:
+    """One line for a store that cannot be opened, with what to do about it."""
+    orig = getattr(exc, "orig", None)  # the driver's own error, without SQLAlchemy's SQL and links
+    text = str(orig if orig is not None else exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    hint = ""
+    low = detail.lower()
+    if "readonly" in low or "read-only" in low:
+        hint = "; the file (or its folder) is read-only: make it writable or give another path"
+    elif "not a database" in low or "malformed" in low:
+        hint = "; the file is not a looplab (SQLite) database: give another path (the file was left unchanged)"
+    elif "unable to open" in low:
+        hint = "; check that the folder exists and that you can write to it"
+    return f"--store: cannot open '{url}': {detail}{hint}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -418,3 +633,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    # transactions are begun by _sqlite_begin, not by the driver (which would begin them only at the first
+    # INSERT/UPDATE, after the reads of a read-then-write)
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("looplab_write") else "BEGIN")
+
+
+def _mask(text_: str, url: str) -> str:
+    """``text_`` without the password of ``url`` (a driver's error message may quote it)."""
+    try:
+        password = make_url(url).password
+    except Exception:
+        return text_
+    return text_.replace(password, "***") if password else text_

@@ -44,3 +44,94 @@ initial: {{n: {initial}, method: sobol}}
 budget: {{max_experiments: {budget}}}
 {extra}
 """
+
+
+# ----------------------------------------------------------------------------- a real PostgreSQL
+
+PG_HINT = ("install Debian's postgresql package (apt-get install -y postgresql; `make test` does it when run as "
+           "root) or put pg_ctl on PATH")
+
+
+def _pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary: on PATH, else where Debian's postgresql package puts it."""
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL cluster on 127.0.0.1 for the whole test session, in a temporary folder (initdb +
+    pg_ctl; as root, run as the `postgres` user, since PostgreSQL refuses to run as root). Yields the URL of
+    its server without a database name; skipped, saying why, when no PostgreSQL server is installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests: psycopg is not installed (pip install 'looplab[postgres]')")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip(f"PostgreSQL tests: no initdb/pg_ctl found; {PG_HINT}")
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="looplab-pg-"))
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if not runuser:
+            pytest.skip("PostgreSQL tests: running as root without `runuser` to start the server as `postgres`")
+        as_user = [runuser, "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "looplab", "-E", "UTF8",
+                        "--no-instructions"], check=True, capture_output=True, text=True)
+        # fsync off (-F): the tests kill clients, never the server; many connections: daemons have pools
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60",
+                        "-o", f"-F -h 127.0.0.1 -p {port} -k {folder} -c max_connections=300", "start"],
+                       check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(f"PostgreSQL test server did not start: {exc.stderr}{log[-2000:]}")
+    try:
+        yield f"postgresql://looplab@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_server, request) -> str:
+    """A new, empty PostgreSQL database for one test."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_url(request, tmp_path) -> str:
+    """The store URL of a test that must hold on both backends: a SQLite file, then a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'looplab.db'}"
+    return request.getfixturevalue("pg_url")

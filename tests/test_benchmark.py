@@ -222,18 +222,20 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--budget", "41"], "--budget", "exceeds the pool size (40 candidates)"),
     (["--seeds", "0"], "--seeds", "must be at least 1"),
     (["--first-seed", "-1"], "--first-seed", "must be 0 or more (got -1)"),
-    (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, random-forest, transfer"),
+    (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, physics-gp, pinn, random-forest, transfer"),
     (["--strategies", "gp:eii:1"], "--strategies", "unknown acquisition kind 'eii'"),
     (["--strategies", "gp:ucb(bta=4):1"], "--strategies", "acquisition.params.bta: unknown key"),
     (["--dataset", "missing.csv"], "--dataset", "file not found"),
     (["--dataset", "SHORT"], "--dataset", "has 2 row(s); a benchmark needs at least 3"),
+    (["--dataset", "FOLDER"], "--dataset", "is a folder, not a CSV file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
     short = tmp_path / "short.csv"
     short.write_text("a,b,y\n1,2,3\n2,3,4\n")
-    args = [str(short) if a == "SHORT" else str(tmp_path / a) if a == "missing.csv" else a for a in args]
+    named = {"SHORT": str(short), "missing.csv": str(tmp_path / "missing.csv"), "FOLDER": str(tmp_path)}
+    args = [named.get(a, a) for a in args]
     result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--budget", "10", "--out",
                                  str(tmp_path / "o"), *args], env={"COLUMNS": "300"})  # a later --budget wins
     assert result.exit_code == 2, result.output

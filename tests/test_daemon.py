@@ -235,7 +235,7 @@ def test_sigkilled_daemon_resumes_every_campaign_without_loss_or_repeat(tmp_path
         assert got == reference(path, tmp_path), f"{name}: the resumed run differs from a solo run"
 
 
-def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
+def test_one_process_at_a_time_runs_a_campaign(tmp_path, records, any_store_url):
     """The store's lease: a second process is refused while the first lives; a dead one is taken over."""
     import socket
 
@@ -243,8 +243,7 @@ def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
 
     folder = campaign_folder(tmp_path, alloy=alloy_yaml(name="leased", seed=2, budget=8))
     spec = folder / "alloy.yaml"
-    db = tmp_path / "daemon.db"
-    store = Store(f"sqlite:///{db}")
+    store = Store(any_store_url)
     from orchestrator.engine import open_campaign
 
     row, _ = open_campaign(store, load_campaign(spec))
@@ -257,7 +256,7 @@ def test_one_process_at_a_time_runs_a_campaign(tmp_path, records):
 
     # `looplab run` is refused with a clear error, and touches nothing
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
-    p = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(spec), "--store", f"sqlite:///{db}"],
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(spec), "--store", any_store_url],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert f"campaign 'leased' is being run by another process (pid {other} on {host}" in p.stderr

@@ -43,6 +43,9 @@ def test_same_input_same_columns_and_every_column_scaled():
 def test_components_keep_that_many_columns():
     F = level_features(list(SOLVENTS), list(SOLVENTS.values()), EncodingSpec(kind="descriptors", components=3))
     assert F.shape == (5, 3)
+    # five levels span four directions: asking for more components gives four, none of them constant
+    F = level_features(list(SOLVENTS), list(SOLVENTS.values()), EncodingSpec(kind="descriptors", components=8))
+    assert F.shape == (5, 4) and np.all(F.max(axis=0) - F.min(axis=0) == pytest.approx(1.0))
 
 
 def test_reduce_drops_constant_and_near_duplicate_columns():
@@ -143,7 +146,7 @@ def test_without_rdkit_validate_says_to_install_the_extra(tmp_path, monkeypatch)
     (tmp_path / "p.csv").write_text(POOL)
     (tmp_path / "c.yaml").write_text(
         "name: chem\nspace:\n  pool: {path: p.csv, inputs: [Base, Solvent, x], categorical: [Base, Solvent], "
-        "smiles: {Solvent: Solvent_SMILES}, encoding: descriptors}\nobjective: {name: yield}\n"
+        "smiles: {Base: Base_SMILES, Solvent: Solvent_SMILES}, encoding: descriptors}\nobjective: {name: yield}\n"
         "oracle: {kind: lookup}\ninitial: {n: 2}\nbudget: {max_experiments: 4}\n")
     monkeypatch.setitem(sys.modules, "rdkit", None)  # `import rdkit` raises ImportError, as when not installed
     out = run_inprocess("validate", tmp_path / "c.yaml")

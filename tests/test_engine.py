@@ -1,4 +1,6 @@
-"""Campaigns end to end, in-process, on real models, a real SQLite store and real oracles."""
+"""Campaigns end to end, in-process, on real models, a real SQLite store and real oracles.
+
+The tests taking ``any_store_url`` run twice: on SQLite and on a real PostgreSQL server (conftest.py)."""
 
 from __future__ import annotations
 
@@ -111,32 +113,32 @@ def test_interrupted_campaign_proposes_what_the_uninterrupted_one_does(tmp_path)
     assert [e.params for e in resumed] == [e.params for e in straight]
 
 
-def test_running_a_finished_campaign_again_adds_nothing(tmp_path, store_url):
+def test_running_a_finished_campaign_again_adds_nothing(tmp_path, any_store_url):
     text_ = alloy_yaml(name="again", budget=8)
-    _, _, first = run(tmp_path, text_, store_url)
-    _, report, second = run(tmp_path, text_, store_url)
+    _, _, first = run(tmp_path, text_, any_store_url)
+    _, report, second = run(tmp_path, text_, any_store_url)
     assert report.status == "completed" and [e.id for e in second] == [e.id for e in first]
 
 
-def test_a_larger_budget_extends_a_finished_campaign(tmp_path, store_url):
-    run(tmp_path, alloy_yaml(name="extend", budget=8), store_url)
-    _, report, exps = run(tmp_path, alloy_yaml(name="extend", budget=12), store_url)
+def test_a_larger_budget_extends_a_finished_campaign(tmp_path, any_store_url):
+    run(tmp_path, alloy_yaml(name="extend", budget=8), any_store_url)
+    _, report, exps = run(tmp_path, alloy_yaml(name="extend", budget=12), any_store_url)
     assert report.status == "completed" and len(exps) == 12
 
 
-def test_a_changed_setup_under_the_same_name_is_refused(tmp_path, store_url):
-    run(tmp_path, alloy_yaml(name="same", budget=6), store_url)
+def test_a_changed_setup_under_the_same_name_is_refused(tmp_path, any_store_url):
+    run(tmp_path, alloy_yaml(name="same", budget=6), any_store_url)
     campaign = load_campaign(write_campaign(tmp_path, alloy_yaml(name="same", budget=6, model="random-forest")))
     with pytest.raises(ConfigError) as info:
-        open_campaign(Store(store_url), campaign)
+        open_campaign(Store(any_store_url), campaign)
     assert "model.kind" in [p.path for p in info.value.problems]
 
 
 # ----------------------------------------------------------------------------- batches, constraints, goals
 
 
-def test_batches_are_full_distinct_and_pending_aware(tmp_path, store_url):
-    _, _, exps = run(tmp_path, alloy_yaml(name="batch", batch_size=4, budget=25), store_url)
+def test_batches_are_full_distinct_and_pending_aware(tmp_path, any_store_url):
+    _, _, exps = run(tmp_path, alloy_yaml(name="batch", batch_size=4, budget=25), any_store_url)
     assert len(exps) == 25
     keys = [tuple(e.params.values()) for e in exps]
     assert len(set(keys)) == len(keys)
@@ -229,19 +231,19 @@ def test_garbage_results_fail_with_the_reason(tmp_path, store_url):
         assert phrase in errors
 
 
-def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, store_url):
+def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
-    _, report, exps = run(tmp_path, text_, store_url)
+    _, report, exps = run(tmp_path, text_, any_store_url)
     assert report.status == "stopped"
     assert "failed" in report.message and "max_failure_rate" in report.message
     assert len(exps) < 30
 
 
-def test_failed_experiments_are_retried_per_policy(tmp_path, store_url):
+def test_failed_experiments_are_retried_per_policy(tmp_path, any_store_url):
     text_ = continuous("retry", ("oracles_for_tests:Flaky", "{threshold: 0.7}"), [(0, 1), (0, 1)], budget=12,
                        extra="failures: {retries: 2, max_failure_rate: 0.95}")
-    _, _, exps = run(tmp_path, text_, store_url)
+    _, _, exps = run(tmp_path, text_, any_store_url)
     retried = [e for e in exps if e.retry_of]
     assert retried
     for e in retried:

@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.models.gp import Fitter, GPSurrogate, Tie, kernel_matrix, lengthscale_prior
 from orchestrator.models.gp.loss import ExactLoss
+from orchestrator.models.gp.priors import auto_prior
 
 
 @dataclass(frozen=True)
@@ -96,48 +97,66 @@ def _categorical_data(n: int, seed: int):
     return X, y
 
 
-@pytest.mark.parametrize("preset", ["gamma", "dim-scaled"])
-def test_tied_loss_and_gradient_equal_gpflow_training_loss(preset):
+@pytest.mark.parametrize("preset,tie", [("gamma", TIE), ("dim-scaled", TIE), ("auto", Tie.none(6)), ("auto", TIE)])
+def test_tied_loss_and_gradient_equal_gpflow_training_loss(preset, tie):
     X, y = _categorical_data(30, 0)
     z = (y - y.mean()) / y.std()
-    prior = lengthscale_prior(preset, 3)
-    fitter = Fitter.get(6, "matern52", prior, 1e-6, TIE)
+    kinds = ["numeric", "categorical", "categorical"] if tie is TIE else ["numeric"] + ["categorical"] * 5
+    prior = auto_prior(kinds) if preset == "auto" else lengthscale_prior(preset, 3)
+    q = tie.n_free
+    fitter = Fitter.get(6, "matern52", prior, 1e-6, tie)
     fitter.set_data(X, z)
     rng = np.random.default_rng(1)
     for _ in range(3):
-        u = rng.normal(size=5)  # 3 free lengthscales, variance, noise
+        u = rng.normal(size=q + 2)  # free lengthscales, variance, noise
         loss_tf, grad_tf = fitter.gpflow_loss_and_grad(u)
         loss_np, grad_np = fitter.loss()(u)
         assert loss_np == pytest.approx(loss_tf, rel=1e-10)
         np.testing.assert_allclose(grad_np, grad_tf, rtol=1e-8, atol=1e-10)
     # and the gradient is the loss's (finite differences through the tie)
-    loss_fn = ExactLoss("matern52", X, z, prior, 1e-6, TIE)
-    u = rng.normal(size=5)
+    loss_fn = ExactLoss("matern52", X, z, prior, 1e-6, tie)
+    u = rng.normal(size=q + 2)
     g = loss_fn(u)[1]
-    for k in range(5):
-        e = np.zeros(5)
+    for k in range(q + 2):
+        e = np.zeros(q + 2)
         e[k] = 1e-6
         assert g[k] == pytest.approx((loss_fn(u + e)[0] - loss_fn(u - e)[0]) / 2e-6, rel=1e-5, abs=1e-7)
 
 
+def test_auto_prior_leaves_one_hot_lengthscales_free_and_keeps_gamma_on_numbers():
+    prior = auto_prior(["numeric", "categorical", "descriptors"])
+    loss, grad = prior.neg_log(np.array([0.5, 7.0, 0.5]))
+    gamma_loss, gamma_grad = lengthscale_prior("gamma", 1).neg_log(np.array([0.5]))
+    np.testing.assert_allclose(loss, [gamma_loss[0], 0.0, gamma_loss[0]])
+    np.testing.assert_allclose(grad, [gamma_grad[0], 0.0, gamma_grad[0]])
+    assert auto_prior(["numeric", "numeric"]) == lengthscale_prior("gamma", 2)
+    X, y = _categorical_data(40, 2)
+    gp = GPSurrogate(seed=0, groups=GROUPS).fit(X, y)  # the defaults: auto, untied
+    state = gp.get_state()
+    assert len(state["lengthscales"]) == 6 and state["lengthscale_prior"] == "auto"
+    assert [p.family for p in gp.prior.parts] == ["gamma"] + ["none"] * 5
+    # the one-hot lengthscales are not pulled toward Gamma(3, 6)'s 0.33: levels stay correlated
+    assert min(state["lengthscales"][1:]) > 1.0
+
+
 def test_gp_with_categorical_groups_ties_lengthscales_and_learns_across_levels():
     X, y = _categorical_data(40, 2)
-    gp = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="auto")
-    assert gp.lengthscale_prior == "dim-scaled"  # a categorical input: the dimension-scaled preset
+    gp = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="dim-scaled", tie_categorical=True)
     gp.fit(X, y)
     state = gp.get_state()
     assert len(state["lengthscales"]) == 3 and state["lengthscale_prior"] == "dim-scaled"
+    assert gp.prior == lengthscale_prior("dim-scaled", 3)
     Xs, ys = _categorical_data(200, 3)
     mean, var = gp.predict(Xs)
     assert np.corrcoef(mean, ys)[0, 1] > 0.95
     assert np.all(var > 0)
     # a warm start from its own state reproduces the fit
-    again = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="auto")
+    again = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="dim-scaled", tie_categorical=True)
     again.set_state(state)
     again.fit(X, y)
     np.testing.assert_allclose(again.get_state()["lengthscales"], state["lengthscales"], rtol=1e-4)
     # a state fitted under another prior is not used as a warm start
-    other = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="gamma")
+    other = GPSurrogate(seed=0, groups=GROUPS, lengthscale_prior="gamma", tie_categorical=True)
     other.set_state(state)
     assert other.get_state() == {}
 

@@ -29,6 +29,7 @@ def _pool(tmp_path: Path, text: str | bytes, name: str = "bad.csv") -> str:
 
 
 def _one_error(campaign_file, pool: str, field: str, *fragments: str, alloy: str = ALLOY) -> str:
+    """Validate the alloy campaign on ``pool``: exactly one error line, naming ``field``; that line."""
     path = campaign_file(broken(alloy, "data/alloy_cuagau_emt.csv", pool))
     out = run_inprocess("validate", path)
     line = assert_invalid(out, path, field, *fragments)
@@ -163,9 +164,17 @@ def test_not_a_regular_file_is_reported_as_what_it_is(campaign_file, tmp_path, w
 
 
 def test_the_contents_of_a_file_that_is_not_a_pool_are_never_echoed(campaign_file, tmp_path):
+    # a one-column first line may be any text file's first line: missing inputs are reported without it
     pool = _pool(tmp_path, "root:x:0:0:SECRET-TOKEN-abc123:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin\n")
+    path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", pool))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.pool.inputs[0]", "column 'x_Cu' is not in bad.csv",
+                   "its header names a single column")
+    assert "SECRET" not in out.output and "/bin/bash" not in out.output
+    # a first line with an over-long or unprintable "column name" is not a table at all
+    pool = _pool(tmp_path, "a," + "SECRET" * 50 + "\n1,2\n")
     line = _one_error(campaign_file, pool, "space.pool.path", "bad.csv", "does not look like a CSV table")
-    assert "SECRET" not in line and "/bin/bash" not in line
+    assert "SECRET" not in line
     binary = _pool(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00SECRET", "image.csv")
     line = _one_error(campaign_file, binary, "space.pool.path", "image.csv is not a UTF-8 text file")
     assert "SECRET" not in line and "PNG" not in line

@@ -262,6 +262,34 @@ def test_api_post_is_idempotent_get_list_filter_cancel_404_and_openapi(slow_robo
 # ----------------------------------------------------------------------------- the simulation
 
 
+def test_bad_requests_get_a_4xx_or_a_failed_job_and_the_client_fails_only_the_oversized_one(robots):
+    """A real robot (uvicorn in a subprocess): 413 over 1 MB (answered before the body is read) and
+    over 64 kB of params per job, 400 for JSON nested 100,000 deep, a failed job (not a 500) for
+    params that overflow Branin; the robot oracle then fails only the oversized experiment."""
+    r = robots(lab(), name="limits")
+    json_header = {"content-type": "application/json"}
+    huge = json.dumps({"experiments": [{"id": "huge", "params": {"x1": 1.0, "x2": 1.0, "note": "x" * 10_000_000}}]})
+    answer = r.request("POST", "/jobs", content=huge, headers=json_header)
+    assert answer.status_code == 413 and "over 1,000,000 bytes" in answer.json()["detail"]
+    deep = '{"experiments": [{"id": "deep", "params": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}]}"
+    answer = r.request("POST", "/jobs", content=deep, headers=json_header)
+    assert answer.status_code == 400 and "100004 levels deep" in answer.json()["detail"]
+    answer = r.post([{"id": "overflow", "params": {"x1": 1e300, "x2": 1.0}}])
+    assert answer.status_code == 200
+    job = answer.json()["jobs"][0]
+    assert job["status"] == "failed" and "the ground truth cannot be computed at x1=1e+300" in job["error"]
+
+    oracle = RobotOracle(url=r.url, timeout=5.0, poll_timeout=1.0, retries=5, backoff=0.01, backoff_max=0.05,
+                         campaign="c")
+    batch = oracle_experiments("ok", 3) + [Experiment("fat", {"x1": 1.0, "x2": 1.0, "note": "x" * 70_000}, "c")]
+    oracle.submit(batch)
+    got = {x.experiment_id: x for x in poll_until(oracle, 4)}
+    assert got["fat"].status == "failed" and "HTTP 413" in got["fat"].error and "64,000" in got["fat"].error
+    assert all(got[f"ok-{k:03d}"].status == "succeeded" for k in range(3))
+    assert "fat" not in {j["id"] for j in r.jobs()} and "huge" not in {j["id"] for j in r.jobs()}
+    assert r.health()["status"] == "ok"
+
+
 def test_stations_limit_concurrency_fifo_durations_speedup_and_exact_values(robots):
     r = robots(lab(stations=2, speedup=400, duration={"mean": 40, "jitter": 20}, seed=4), name="fifo")
     c0, t0 = r.health()["clock"], time.monotonic()

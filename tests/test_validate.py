@@ -32,7 +32,7 @@ BRANIN = (CAMPAIGNS / "branin_gp_ei.yaml").read_text()
 ALLOY = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
 
 INSTALLED_ACQUISITIONS = "ei, max-variance, pi, target, ucb"
-INSTALLED_MODELS = "gp, random-forest, transfer"
+INSTALLED_MODELS = "gp, physics-gp, pinn, random-forest, transfer"
 INSTALLED_ORACLES = "ase-emt, function, lookup, robot"
 
 # a small pool with the columns of the committed alloy pool (8 distinct candidates)
@@ -235,12 +235,12 @@ def test_kind_as_unimportable_import_path(campaign_file):
         ("branin", "  method: sobol", "  method: sobol\n  size: 3", "initial.size",
          ["unknown key", "allowed keys: n, method"]),
         # wrong types and out-of-range values
-        ("branin", "low: 0.0", "low: abc", "space.parameters[1].low", ["valid number", "(got 'abc')"]),
-        ("branin", "seed: 7", 'seed: "x"', "seed", ["valid integer", "(got 'x')"]),
+        ("branin", "low: 0.0", "low: abc", "space.parameters[1].low", ["must be a number", "(got a string 'abc')"]),
+        ("branin", "seed: 7", 'seed: "x"', "seed", ["must be a whole number", "(got a string 'x')"]),
         ("branin", "batch_size: 1", "batch_size: 0", "acquisition.batch_size",
          ["greater than or equal to 1", "(got 0)"]),
         ("branin", "max_experiments: 30", "max_experiments: lots", "budget.max_experiments",
-         ["valid integer", "(got 'lots')"]),
+         ["must be a whole number", "(got a string 'lots')"]),
         ("branin", "method: sobol", "method: grid", "initial.method", ["'random', 'sobol' or 'lhs'", "(got 'grid')"]),
         ("branin", "goal: min", "goal: minimise", "objective.goal", ["'max', 'min' or 'target'"]),
         ("branin", "name: branin-gp-ei", "name: 'has spaces!'", "name",
@@ -316,7 +316,7 @@ def test_unknown_key_points_at_the_misspelt_key_and_the_missing_one(campaign_fil
         ("branin", "kind: ei", "kind: ucb\n  params: {beta: -1}", "acquisition.params.beta",
          ["greater than 0", "(got -1)"]),
         ("branin", "kind: ei", "kind: ei\n  params: {xi: fast}", "acquisition.params.xi",
-         ["valid number", "(got 'fast')"]),
+         ["must be a number", "(got a string 'fast')"]),
         ("branin", "params: {function: branin}", "params: {function: branin, nosie: 0.1}", "oracle.params.nosie",
          ["unknown key", "did you mean 'noise'", "allowed keys: function, noise"]),
         ("branin", "kind: ei", "kind: max-variance\n  params: {xi: 1}", "acquisition.params.xi",
@@ -439,7 +439,7 @@ def test_structural_problems_are_reported_together(campaign_file):
     text = broken(text, "  method: sobol", "  methd: sobol")
     path = campaign_file(text)
     out = run_inprocess("validate", path)
-    assert_invalid(out, path, "seed", "valid integer")
+    assert_invalid(out, path, "seed", "must be a whole number")
     assert_invalid(out, path, "space.parameters[1].high", "must be greater than low (got 0.2 <= 0.5)")
     assert_invalid(out, path, "acquisition.batch_size", "greater than or equal to 1")
     assert_invalid(out, path, "initial.methd", "did you mean 'method'")
@@ -513,7 +513,7 @@ def test_load_campaign_raises_config_error_with_paths(campaign_file):
 def test_values_that_look_like_rich_markup_are_printed_verbatim(campaign_file):
     path = campaign_file(broken(BRANIN, "seed: 7", 'seed: "[/x]"'))
     out = run_inprocess("validate", path)
-    assert_invalid(out, path, "seed", "(got '[/x]')")
+    assert_invalid(out, path, "seed", "(got a string '[/x]')")
 
 
 # ----------------------------------------------------------------------------- schema

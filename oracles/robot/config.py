@@ -110,25 +110,30 @@ class CoolingTruth(_Strict):
     """Newton's law of cooling: T(t) = T_env + (T0 - T_env) * exp(-k t)."""
 
     kind: Literal["cooling"]
-    T_env: float = Field(default=20.0, description="temperature of the environment")
+    T_env: float = Field(default=20.0, description="temperature of the environment, unless the experiment sets it")
     k: float = Field(default=0.05, gt=0, description="rate constant (per unit of t)")
     T0: float = Field(default=90.0, description="temperature the sample is heated to, unless the experiment sets it")
     time_param: str = Field(default="t", min_length=1, description="experiment parameter holding the time t (>= 0)")
     T0_param: str | None = Field(default="T0", description="optional experiment parameter overriding T0")
+    T_env_param: str | None = Field(default="T_env", description="optional experiment parameter setting the "
+                                    "environment's temperature of that experiment (overrides T_env)")
 
     @model_validator(mode="after")
     def _distinct(self) -> CoolingTruth:
         if self.T0_param is not None and self.T0_param == self.time_param:
             raise ValueError(f"T0_param: must differ from time_param (both are '{self.time_param}')")
+        if self.T_env_param is not None and self.T_env_param in (self.time_param, self.T0_param):
+            raise ValueError(f"T_env_param: must differ from time_param and T0_param (got '{self.T_env_param}')")
         return self
 
     @property
     def parameters(self) -> list[str]:
-        return [self.time_param] + ([self.T0_param] if self.T0_param else [])
+        return [self.time_param] + [p for p in (self.T0_param, self.T_env_param) if p]
 
     def describe(self) -> str:
-        return (f"cooling T({self.time_param}) = {self.T_env:g} + ({self.T0_param or 'T0'} - {self.T_env:g})"
-                f"*exp(-{self.k:g} {self.time_param}), T0 = {self.T0:g}")
+        env = self.T_env_param or f"{self.T_env:g}"
+        return (f"cooling T({self.time_param}) = {env} + ({self.T0_param or 'T0'} - {env})"
+                f"*exp(-{self.k:g} {self.time_param}), T0 = {self.T0:g}, T_env = {self.T_env:g}")
 
 
 GroundTruth = Annotated[FunctionTruth | EmulatorTruth | CoolingTruth, Field(discriminator="kind")]

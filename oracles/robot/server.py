@@ -13,13 +13,21 @@ Endpoints::
     GET    /jobs?status=&campaign=&ids=&limit=   jobs, oldest first (status and ids: comma-separated)
     DELETE /jobs/{id}            cancel a queued or running job
     GET    /health               liveness, lab clock, station use (never faulted)
+
+Bad requests get a 4xx with a ``detail`` naming what is wrong, never a 500: a body over
+1 MB or a job whose params take over 64 kB of JSON is answered 413, JSON nested over
+32 levels deep 400, params that do not fit the ground truth (or overflow it) become a job
+that failed with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import random
+import re
 import socket
 import sys
 import threading
@@ -37,6 +45,9 @@ log = logging.getLogger("looplab.robot.server")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$"
 UNFAULTED = ("/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+MAX_BODY_BYTES = 1_000_000  # one request (a batch of up to 1000 experiments)
+MAX_PARAMS_BYTES = 64_000  # one job's params, as JSON (they are stored and sent back with every GET /jobs)
+MAX_JSON_DEPTH = 32  # nested lists and objects in a request (a job needs 4)
 
 
 # ----------------------------------------------------------------------------- API models
@@ -105,12 +116,104 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
+# ----------------------------------------------------------------------------- request limits
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply the JSON text ``body`` nests lists and objects (brackets inside strings do not count)."""
+    import numpy as np
+
+    chars = np.frombuffer(_JSON_STRING.sub(b"", body), dtype=np.uint8)
+    steps = np.isin(chars, (ord("["), ord("{"))).astype(np.int64) - np.isin(chars, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+class RequestLimits:
+    """ASGI middleware: read a request's body (at most MAX_BODY_BYTES, else 413) and refuse JSON nested
+    deeper than MAX_JSON_DEPTH or that Python cannot read (400), before FastAPI parses it."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_large = (f"the request body is over {MAX_BODY_BYTES:,} bytes; send fewer experiments per request "
+                     f"(and at most {MAX_PARAMS_BYTES:,} bytes of params per job)")
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _answer(scope, receive, send, 413, too_large)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await _answer(scope, receive, send, 413, too_large)
+                return
+            if not message.get("more_body", False):
+                break
+        problem = _json_problem(bytes(body))
+        if problem:
+            await _answer(scope, receive, send, 400, problem)
+            return
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _json_problem(body: bytes) -> str | None:
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        return (f"the JSON body nests lists and objects {depth} levels deep; at most {MAX_JSON_DEPTH} are "
+                "accepted (a job's params are a flat object of numbers and strings)")
+    try:
+        json.loads(body or b"null")
+    except json.JSONDecodeError:
+        return None  # FastAPI answers 422 with where the JSON breaks
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        return f"the JSON body cannot be read: {exc}"
+    return None
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every inf or nan float written as text ('inf', 'nan'), so that it can be sent as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _answer(scope: dict, receive: Any, send: Any, status: int, detail: str) -> None:
+    from starlette.responses import JSONResponse
+
+    await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
 # ----------------------------------------------------------------------------- the app
 
 
 def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
     """The FastAPI app serving ``lab``; a background thread advances and persists its clock."""
     from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     stop = threading.Event()
@@ -142,6 +245,12 @@ def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
                      f"{cfg.speedup:g}x real time. Jobs are kept in SQLite, so a restart loses none."),
         lifespan=lifespan,
     )
+    app.add_middleware(RequestLimits)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's own answer echoes the input, and JSON has no inf or nan (1e999 parses as inf): a 500
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
     fault_rng = random.Random(f"{cfg.seed}-http")
     http = cfg.http
 
@@ -164,9 +273,18 @@ def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
               503: {"model": ErrorDetail, "description": "simulated overload; retry later"}}
 
     @app.post("/jobs", response_model=SubmitResponse, summary="Submit experiments (idempotent by id)",
-              responses={409: {"model": ErrorDetail, "description": "an id is known with different params"},
+              responses={400: {"model": ErrorDetail, "description": "JSON too deeply nested or unreadable"},
+                         409: {"model": ErrorDetail, "description": "an id is known with different params"},
+                         413: {"model": ErrorDetail, "description": f"body over {MAX_BODY_BYTES:,} bytes, or a "
+                                                                    f"job's params over {MAX_PARAMS_BYTES:,}"},
                          503: errors[503]})
     def submit_jobs(body: SubmitRequest) -> SubmitResponse:
+        for e in body.experiments:
+            size = len(json.dumps(e.params))
+            if size > MAX_PARAMS_BYTES:
+                raise HTTPException(413, detail=f"experiment '{e.id}': its params take {size:,} bytes of JSON; a "
+                                                f"job's params may take at most {MAX_PARAMS_BYTES:,} (send "
+                                                "parameter values, not data)")
         try:
             jobs, created, existing = lab.submit(e.model_dump() for e in body.experiments)
         except LabError as exc:

@@ -3,8 +3,9 @@
 Built from the ``ground_truth:`` block of the robot config (see config.py):
 an analytic test function, an emulator fitted to a CSV dataset, or Newton's law
 of cooling. ``evaluate(params)`` raises :class:`InvalidParams` (naming the
-parameter) when the params do not fit the ground truth; the robot then fails
-that job with the reason instead of running it.
+parameter) when the params do not fit the ground truth, or when the ground truth
+cannot be computed there (a value so large that it overflows); the robot then
+fails that job with the reason instead of running it.
 """
 
 from __future__ import annotations
@@ -28,20 +29,45 @@ def _number(params: dict[str, Any], name: str, expected: list[str]) -> float:
                             f"got {', '.join(map(str, params)) or 'none'})")
     value = params[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidParams(f"parameter '{name}' must be a number (got {value!r})")
-    value = float(value)
+        raise InvalidParams(f"parameter '{name}' must be a number (got {_short(value)})")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the range of a float (> 1.8e308)
+        raise InvalidParams(f"parameter '{name}' is too large for a number (an integer of "
+                            f"{len(str(abs(value)))} digits)") from None
     if not math.isfinite(value):
         raise InvalidParams(f"parameter '{name}' must be finite (got {value})")
     return value
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Truth:
-    """Callable ground truth: ``evaluate(params) -> float``; ``description`` for /health."""
+    """Callable ground truth: ``evaluate(params) -> float``; ``description`` for /health.
+
+    Subclasses implement ``_value``; ``evaluate`` turns an arithmetic failure there (an overflow, or a
+    model that refuses an input too large for it) into InvalidParams, so the job fails with the reason.
+    """
 
     parameters: list[str]
     description: str
 
-    def evaluate(self, params: dict[str, Any]) -> float:  # pragma: no cover - abstract
+    def evaluate(self, params: dict[str, Any]) -> float:
+        try:
+            with np.errstate(over="raise", invalid="raise"):  # numpy overflow: an error, not a silent inf
+                return self._value(params)
+        except InvalidParams:
+            raise
+        except (ArithmeticError, ValueError) as exc:
+            given = ", ".join(f"{n}={_short(params.get(n), 30)}" for n in self.parameters if n in params)
+            why = str(exc).splitlines()[0][:120] if str(exc) else ""
+            raise InvalidParams(f"the ground truth cannot be computed at {given} ({type(exc).__name__}: {why}); "
+                                "keep the parameters within the ranges the lab supports") from None
+
+    def _value(self, params: dict[str, Any]) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -51,7 +77,7 @@ class FunctionGroundTruth(Truth):
         self.parameters = list(spec.parameters or [])
         self.description = spec.describe()
 
-    def evaluate(self, params: dict[str, Any]) -> float:
+    def _value(self, params: dict[str, Any]) -> float:
         x = np.array([_number(params, n, self.parameters) for n in self.parameters])
         return float(self.fn(x))
 
@@ -62,13 +88,15 @@ class CoolingGroundTruth(Truth):
         self.parameters = spec.parameters
         self.description = spec.describe()
 
-    def evaluate(self, params: dict[str, Any]) -> float:
+    def _value(self, params: dict[str, Any]) -> float:
         s = self.spec
         t = _number(params, s.time_param, self.parameters)
         if t < 0:
             raise InvalidParams(f"parameter '{s.time_param}' is a time and must be >= 0 (got {t:g})")
         T0 = _number(params, s.T0_param, self.parameters) if s.T0_param and s.T0_param in params else s.T0
-        return float(s.T_env + (T0 - s.T_env) * math.exp(-s.k * t))
+        env = _number(params, s.T_env_param, self.parameters) if s.T_env_param and s.T_env_param in params \
+            else s.T_env
+        return float(env + (T0 - env) * math.exp(-s.k * t))
 
 
 class EmulatorGroundTruth(Truth):
@@ -99,7 +127,7 @@ class EmulatorGroundTruth(Truth):
         self.X, self.y = np.asarray(X), np.asarray(y)
         self.model = _fit(spec.model, self.X, self.y, seed)
 
-    def evaluate(self, params: dict[str, Any]) -> float:
+    def _value(self, params: dict[str, Any]) -> float:
         x = np.array([[_number(params, n, self.parameters) for n in self.parameters]])
         return float(self.model.predict(x)[0])
 

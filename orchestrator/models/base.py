@@ -10,7 +10,9 @@ Optional abilities (checked with ``hasattr``/``isinstance``):
   own predicted mean at X, hyperparameters unchanged (batch selection);
 - ``get_state() -> dict`` / ``set_state(dict)``: hyperparameters as JSON, so a
   resumed campaign warm-starts exactly as the uninterrupted one would;
-- ``fit_info``: a dict describing the last fit (seconds, restarts, fallbacks).
+- ``fit_info``: a dict describing the last fit (seconds, restarts, fallbacks);
+- ``constants() -> {name: (mean, sd)}``: learned physical constants with their spread
+  (physics-informed models); the engine records them with every fit.
 """
 
 from __future__ import annotations
@@ -57,6 +59,30 @@ class ModelContext:
     # transfer learning: the campaign's source data, read and encoded once by the proposer (a tuple of
     # models.transfer.SourceData) for models whose class has ``load_sources``; None otherwise
     sources: Any = field(default=None, compare=False, repr=False)
+    # the numeric inputs' physical scales (encoded column -> physical value), for models that need the
+    # physical inputs (physics-informed models); categorical inputs are not listed
+    inputs: tuple["InputScale", ...] = ()
+    # y given to fit = y_sign * measured value (-1 for a min goal); None when y is not an affine function of
+    # the measurement (a target goal scored by distance, or a model.transform other than none)
+    y_sign: float | None = 1.0
+
+
+@dataclass(frozen=True)
+class InputScale:
+    """How encoded column ``column`` (in [0, 1]) maps to the physical value of input ``name``."""
+
+    name: str
+    column: int
+    low: float
+    high: float
+    log: bool = False
+
+    def physical(self, u: np.ndarray) -> np.ndarray:
+        """Physical values of encoded values u (any shape)."""
+        u = np.asarray(u, dtype=np.float64)
+        if self.log:
+            return np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
+        return self.low + u * (self.high - self.low)
 
 
 class ModelError(LooplabError):

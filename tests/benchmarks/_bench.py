@@ -77,12 +77,13 @@ class Campaign:
     observation, then EI over the remaining pool with ``select_from_pool``."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, pool: np.ndarray, *, model_params: dict | None = None,
-                 seed: int = 0, q: int = 1):
+                 seed: int = 0, q: int = 1, groups: list | None = None):
         from acquisition.functions import ExpectedImprovement
 
         self.X, self.y, self.pool = X, y, pool
         self.params = dict(model_params or {})
         self.seed, self.q = seed, q
+        self.groups = groups  # the space's column groups (categorical inputs), as the proposer passes them
         self.acq = ExpectedImprovement()
         self.warm: dict | None = None
         self.step_no = 0
@@ -100,7 +101,7 @@ class Campaign:
         # built as the proposer builds a pool campaign's GP, so its pool defaults apply (product features,
         # the rank mixture)
         context = ModelContext(seed=int(np.random.default_rng([self.seed, self.step_no]).integers(2**31)),
-                               n_inputs=self.pool.shape[1], pool=True, candidates=self.pool)
+                               n_inputs=self.pool.shape[1], pool=True, candidates=self.pool, groups=self.groups)
         model = GPSurrogate.from_config(GPSurrogate.Config(**self.params), context)
         if self.warm:
             model.set_state(self.warm)

@@ -398,7 +398,7 @@ def run_pool(pool: str, args) -> dict:
         "initial_from": str(args.initial_from),
         "runs": [],
     }
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         if seed not in initial:
             raise KeyError(f"{pool}: no initial rows for seed {seed}")
         t0 = time.perf_counter()
@@ -462,7 +462,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pools", nargs="+", default=list(POOLS),
                     help="campaign names in --spec-dir (default: the five pvlab pools; with "
                          "--spec-dir campaigns/benchmarks/olympus: fullerenes, colors_bob)")
-    ap.add_argument("--seeds", type=int, default=20, help="seeds 0..SEEDS-1")
+    ap.add_argument("--seeds", type=int, default=20, help="seeds FIRST..FIRST+SEEDS-1")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="first seed (default 0); run seed ranges in parallel with separate --out folders")
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--batch", type=int, default=1, help="experiments per recommend call (default 1)")
     ap.add_argument("--initial-from", default="/tmp/baybe/initial.json",

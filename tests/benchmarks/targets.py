@@ -42,6 +42,28 @@ def report(label: str, t: _bench.StepTimes, target: float | None = None) -> None
           f"{len(t.step)} steps")
 
 
+def categorical_steps(n_obs: int, repeats: int, seed: int = 0) -> _bench.StepTimes:
+    """Direct arylation at 105 C (campaigns/benchmarks/direct_arylation/105.yaml): 576 candidates, three
+    categorical inputs one-hot encoded (20 columns) and one number; observations = random rows."""
+    from orchestrator.config import load_campaign
+    from oracles.lookup import LookupTable
+
+    campaign = load_campaign(_bench.ROOT / "campaigns" / "benchmarks" / "direct_arylation" / "105.yaml")
+    space = campaign.space
+    pool = space.X
+    table = LookupTable(space.path, tuple(space.names), "yield", dict(campaign.spec.space.pool.where or {}))
+    y = np.array([table.values[table.find(r, nearest=False)] for r in space.candidates])
+    order = np.random.default_rng(seed).permutation(len(y))
+    camp = _bench.Campaign(pool[order], y[order], pool[order], seed=seed, groups=space.column_groups())
+    start = n_obs - repeats + 1
+    camp.step(start - 1)
+    t = _bench.StepTimes()
+    for n in range(start, n_obs + 1):
+        camp.available = np.arange(len(y)) >= n
+        camp.step(n, t)
+    return t
+
+
 def crossed_barrel_steps(n_obs: int, repeats: int, seed: int = 0) -> _bench.StepTimes:
     data = np.genfromtxt(_bench.CROSSED_BARREL, delimiter=",", skip_header=1)
     X, y = data[:, :-1], data[:, -1]
@@ -98,6 +120,8 @@ def main() -> None:
     r_small, r_big = (5, 2) if args.quick else (21, 5)
     report("1. Hartmann-6, 600 candidates, 50 observations", _bench.run_steps(50, 600, r_small), 0.1)
     report("1. crossed_barrel, 600 candidates, 50 observations", crossed_barrel_steps(50, r_small), 0.1)
+    report("1. direct arylation 105 C, 576 categorical candidates, 50 observations", categorical_steps(50, r_small),
+           0.1)
     report("2. Hartmann-6, 100,000 candidates, 1,000 observations", _bench.run_steps(1000, 100_000, r_big), 3.0)
     report("3. Hartmann-6, 10,000 candidates, 5,000 observations (sparse)", _bench.run_steps(5000, 10_000, r_big),
            10.0)

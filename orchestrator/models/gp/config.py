@@ -21,14 +21,16 @@ class GPConfig(BaseModel):
     maxiter: int = Field(default=200, ge=1, description="L-BFGS iterations per start")
     noise_floor: float = Field(default=1e-6, gt=0, description="lower bound of the noise variance (standardised units)")
     lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "none"] = Field(
-        default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): gamma = "
-        "Gamma(3, 6) on each; dim-scaled = LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of inputs "
-        "(Hvarfner et al., ICML 2024); none. auto: dim-scaled for spaces with a categorical input, gamma for "
-        "numeric ones (measured: README, Benchmarks). true = gamma, false = none")
+        default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): auto = "
+        "Gamma(3, 6) on numeric inputs (and descriptor columns), none on one-hot categorical columns, whose levels "
+        "are sqrt(2) apart (measured: README, Benchmarks); gamma = Gamma(3, 6) on each; dim-scaled = "
+        "LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of lengthscales (Hvarfner et al., ICML 2024); "
+        "none. true = gamma, false = none")
     tie_categorical: bool = Field(
-        default=True, description="one lengthscale per categorical input over all its encoded columns: an "
-        "exchangeable kernel over its levels (one-hot) or an isotropic one over its descriptors; false = one "
-        "lengthscale per encoded column")
+        default=False, description="one lengthscale per categorical input over all its encoded columns: an "
+        "exchangeable kernel over its levels (one-hot) or an isotropic one over its descriptors. Off by default: "
+        "one lengthscale per level (per encoded column) lets the GP learn that some levels differ from the rest "
+        "(measured: direct arylation 105 C, 30 seeds, Top%@50 0.41 untied against 0.34 tied)")
     sparse_above: int | None = Field(
         default=2000, ge=0,
         description="above this many observations use a sparse GP (GPflow SGPR with inducing points); "

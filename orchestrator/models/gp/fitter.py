@@ -8,7 +8,8 @@ the numpy loss (``backend = "tensorflow"`` uses GPflow's compiled loss instead: 
 
 With tied lengthscales the GPflow kernel still has one lengthscale per column (set to the tied values);
 its lengthscale prior is then left off, and ``gpflow_loss_and_grad`` adds the prior on the free
-lengthscales and sums the tied columns' gradients, so the two losses remain the same function.
+lengthscales and sums the tied columns' gradients, so the two losses remain the same function. The same
+holds for a prior that differs between lengthscales (``priors.PerLengthscalePrior``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from .kernels import Tie
 from .loss import ExactLoss
-from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, inv_softplus
+from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
 from .priors import softplus
 
 
@@ -55,12 +56,15 @@ class Fitter:
     _cache_lock = threading.Lock()
     backend: str = "numpy"
 
-    def __init__(self, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float, tie: Tie | None = None):
+    def __init__(self, dim: int, kind: str, prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
+                 tie: Tie | None = None):
         self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
         self.tie = tie if tie is not None else Tie.none(dim)
-        tied = self.tie.index is not None
+        # the lengthscale prior in numpy, not in GPflow: tied lengthscales, or a prior per lengthscale
+        self.numpy_prior = self.tie.index is not None or isinstance(prior, PerLengthscalePrior)
         # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
-        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, None if tied else prior, noise_floor)
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, None if self.numpy_prior else prior,
+                                                                    noise_floor)
         import gpflow
         import tensorflow as tf
         self._gpr = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
@@ -92,7 +96,8 @@ class Fitter:
         self._loss_and_grad = loss_and_grad
 
     @classmethod
-    def get(cls, dim: int, kind: str, prior: LengthscalePrior, noise_floor: float, tie: Tie | None = None) -> "Fitter":
+    def get(cls, dim: int, kind: str, prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
+            tie: Tie | None = None) -> "Fitter":
         tie = tie if tie is not None else Tie.none(dim)
         key = (dim, kind, prior, noise_floor, tie.key())
         with cls._cache_lock:
@@ -141,7 +146,7 @@ class Fitter:
         self.Y.assign(z[:, None])
         u = np.asarray(u, dtype=np.float64)
         q = self.tie.n_free
-        if self.tie.index is None:
+        if not self.numpy_prior:
             loss, grad = self._loss_and_grad(u)
             self._gpr_params = None  # the GPflow parameters are now at u
             return float(loss.numpy()), grad.numpy()

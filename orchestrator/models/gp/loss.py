@@ -21,6 +21,32 @@ from .kernels import Tie, kernel_and_dk
 from .priors import LengthscalePrior, neg_log_prior, softplus
 
 
+def gaussian_nll_parts(K: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """-log N(z | 0, K) and what its gradient needs, from one Cholesky factor and one inverse.
+
+    K: [N, N] covariance (noise included; overwritten), z: [N] targets. Returns (loss, c, W): c the lower
+    Cholesky factor, W = alpha alpha^T - K^-1 (alpha = K^-1 z), so that dLoss/dK = -W / 2. Raises
+    LinAlgError when K is not positive definite.
+    """
+    n = len(z)
+    c, info = dpotrf(K.T, lower=1, clean=1, overwrite_a=1)  # K is symmetric: K.T is its Fortran view
+    if info != 0:
+        raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+    diag = np.diagonal(c)
+    if not np.all(diag > 0):
+        raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+    alpha, info = dpotrs(c, z, lower=1)
+    loss = 0.5 * float(z @ alpha) + float(np.sum(np.log(diag))) + 0.5 * n * math.log(2.0 * math.pi)
+    Kinv, info = dpotri(c, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("could not invert the kernel matrix")
+    W = np.add(Kinv, Kinv.T)  # dpotri fills one triangle: symmetrise
+    W[np.diag_indices(n)] -= np.diagonal(Kinv)
+    np.negative(W, out=W)
+    W += np.outer(alpha, alpha)
+    return loss, c, W
+
+
 class ExactLoss:
     """Negative log marginal likelihood plus negative log priors of an exact GP, and its gradient in u."""
 
@@ -49,23 +75,8 @@ class ExactLoss:
         K, G = kernel_and_dk(self.kind, self.X, ls, var)
         Kn = K.copy()
         Kn[np.diag_indices(n)] += noise
-        c, info = dpotrf(Kn.T, lower=1, clean=1, overwrite_a=1)  # K is symmetric: K.T is its Fortran view
-        if info != 0:
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+        loss, c, W = gaussian_nll_parts(Kn, self.z)  # W = alpha alpha^T - K^-1: dLoss/dK = -W / 2
         self.last = (u.copy(), c)
-        diag = np.diagonal(c)
-        if not np.all(diag > 0):
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
-        alpha, info = dpotrs(c, self.z, lower=1)
-        loss = 0.5 * float(self.z @ alpha) + float(np.sum(np.log(diag))) + 0.5 * n * math.log(2.0 * math.pi)
-        Kinv, info = dpotri(c, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("could not invert the kernel matrix")
-        # W = alpha alpha^T - K^-1 (full symmetric), then dLoss/dK = -W / 2
-        W = np.add(Kinv, Kinv.T)
-        W[np.diag_indices(n)] -= np.diagonal(Kinv)
-        np.negative(W, out=W)
-        W += np.outer(alpha, alpha)
         g_noise = -0.5 * float(np.trace(W))
         g_var = -0.5 * float(np.vdot(W, K)) / var
         W *= G  # M = W o G

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
-from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.optimize import minimize
 from scipy.special import expit, gammaln
 
@@ -35,8 +34,9 @@ from oracles.blas import single_threaded_blas
 
 from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
+from .loss import gaussian_nll_parts
 from .posterior import cholesky
-from .priors import LengthscalePrior, inv_softplus, lengthscale_prior, softplus
+from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_prior, softplus
 
 STATE_VERSION = 1
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
@@ -53,7 +53,7 @@ class MultiTaskLoss:
     """-log N(z | 0, (c(X, X) o B[t, t]) + diag(noise[t])) - log priors, and its gradient in u."""
 
     def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, task: np.ndarray, n_tasks: int,
-                 prior: LengthscalePrior, noise_floor: float, tie: Tie):
+                 prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float, tie: Tie):
         self.kind, self.prior, self.floor, self.tie = kind, prior, noise_floor, tie
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)
@@ -80,19 +80,7 @@ class MultiTaskLoss:
         Bm = B[t][:, t]
         K = C * Bm
         K[np.diag_indices(n)] += noise[t]
-        c, info = dpotrf(K.T, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
-        diag = np.diagonal(c)
-        alpha, _ = dpotrs(c, self.z, lower=1)
-        loss = 0.5 * float(self.z @ alpha) + float(np.sum(np.log(diag))) + 0.5 * n * math.log(2.0 * math.pi)
-        Kinv, info = dpotri(c, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("could not invert the kernel matrix")
-        W = np.add(Kinv, Kinv.T)
-        W[np.diag_indices(n)] -= np.diagonal(Kinv)
-        np.negative(W, out=W)
-        W += np.outer(alpha, alpha)  # W = alpha alpha^T - K^-1; dLoss/dK = -W / 2
+        loss, _, W = gaussian_nll_parts(K, self.z)  # W = alpha alpha^T - K^-1: dLoss/dK = -W / 2
         g_noise = -0.5 * (self.E.T @ np.diagonal(W))
         dB = -0.5 * (self.E.T @ (W * C) @ self.E)  # dLoss/dB [T, T], symmetric
         g_w = 2.0 * (dB @ w)
@@ -114,7 +102,7 @@ class MultiTaskGP:
     """ICM multi-task GP; predictions for task 0 (the target). See the module docstring."""
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
-                 lengthscale_prior: str = "auto", tie_categorical: bool = True, restarts: int = 2,
+                 lengthscale_prior: str = "auto", tie_categorical: bool = False, restarts: int = 2,
                  maxiter: int = 200, noise_floor: float = 1e-6):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
@@ -122,8 +110,7 @@ class MultiTaskGP:
             noise_floor
         self.groups = list(groups) if groups else None
         numeric = self.groups is None or all(g.kind == "numeric" for g in self.groups)
-        self.lengthscale_prior = ("gamma" if numeric else "dim-scaled") if lengthscale_prior == "auto" \
-            else lengthscale_prior
+        self.lengthscale_prior = "gamma" if lengthscale_prior == "auto" and numeric else lengthscale_prior
         self.tie_categorical = tie_categorical
         self._state: dict[str, Any] | None = None
         self.fit_info: dict[str, Any] = {}
@@ -141,12 +128,15 @@ class MultiTaskGP:
 
     # -- fit --------------------------------------------------------------------------
 
-    def _tie(self, d: int) -> Tie:
+    def _tie(self, d: int) -> tuple[Tie, list[str]]:
+        """The kernel's tied lengthscales and the kind of input of each free one (as GPSurrogate's)."""
         g = self.groups
         if not g or sum(x.columns.stop - x.columns.start for x in g) != d:
-            return Tie.none(d)
-        return Tie.from_groups([x.columns.stop - x.columns.start for x in g],
-                               [self.tie_categorical and x.kind != "numeric" for x in g])
+            return Tie.none(d), ["numeric"] * d
+        widths = [x.columns.stop - x.columns.start for x in g]
+        tied = [self.tie_categorical and x.kind != "numeric" for x in g]
+        kinds = [x.kind for x, w, t in zip(g, widths, tied) for _ in range(1 if t else w)]
+        return Tie.from_groups(widths, tied), kinds
 
     def _starts(self, q: int, T: int) -> list[np.ndarray]:
         """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones."""
@@ -193,8 +183,9 @@ class MultiTaskGP:
             else:
                 means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std
         z = (y - means[task]) / stds[task]
-        tie = self._tie(X.shape[1])
-        prior = lengthscale_prior(self.lengthscale_prior, len(self.groups) if self.groups else X.shape[1])
+        tie, kinds = self._tie(X.shape[1])
+        prior = auto_prior(kinds) if self.lengthscale_prior == "auto" \
+            else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
 
         def fun(u):

@@ -7,13 +7,26 @@ Inputs live in the unit cube and outputs are standardised, so one set of priors 
 
   ``gamma``       Gamma(3, 6) on every lengthscale: mode 0.33, little mass above 1. looplab's prior for
                   numeric inputs since its first benchmarks (pvlab pools).
-  ``dim-scaled``  LogNormal(sqrt(2) + ln(d) / 2, sqrt(3)), d the number of inputs (parameters): the
+  ``dim-scaled``  LogNormal(sqrt(2) + ln(d) / 2, sqrt(3)), d the number of lengthscales the kernel has
+                  (its input dimension as it sees it: a one-hot input counts its columns unless they are
+                  tied to one lengthscale; product features count too): the
                   prior of Hvarfner, Hellsten and Nardi, "Vanilla Bayesian optimization performs great in
                   high dimensions" (ICML 2024), adopted by BoTorch in 2024. Its median grows as sqrt(d),
                   so the kernel's correlations do not vanish as inputs are added; a one-hot categorical
                   input, whose levels are sqrt(2) apart, keeps a correlation between levels the data can
                   then shorten.
   ``none``        no prior on the lengthscales (maximum marginal likelihood).
+  ``auto``        (the default) ``gamma`` on the lengthscales of numeric inputs (and of chemical-descriptor
+                  columns, which are numbers in [0, 1] too), ``none`` on those of one-hot categorical
+                  columns (:class:`PerLengthscalePrior`). Why: the levels of a one-hot input are sqrt(2)
+                  apart, so a prior made for numeric inputs, or any prior whose density peaks below 1
+                  (Gamma(3, 6) peaks at 0.33; the dim-scaled LogNormal at exp(mu - 3) = 0.2 sqrt(d), since
+                  the fit maximises the density of l itself), pulls the levels' correlation toward zero
+                  and the GP learns nothing that carries from one level to another. Measured on the
+                  categorical pools (README, Benchmarks).
+
+A prior is on the lengthscale's value, not its logarithm, with no Jacobian term (GPflow's convention), so
+a fit maximises its density in l: a LogNormal(mu, s) pulls toward exp(mu - s^2), not toward its median.
 
 Every prior is on the constrained (positive) value with no Jacobian term, as GPflow's priors are, so
 the numpy losses and GPflow's ``training_loss`` are the same function.
@@ -31,7 +44,7 @@ from scipy.special import gammaln
 VARIANCE_PRIOR = (2.0, 1.0)
 NOISE_PRIOR = (1.1, 0.05)
 GAMMA_LENGTHSCALE = (3.0, 6.0)
-PRESETS = ("gamma", "dim-scaled", "none")
+PRESETS = ("auto", "gamma", "dim-scaled", "none")
 
 
 def softplus(u: np.ndarray) -> np.ndarray:
@@ -86,8 +99,41 @@ class LengthscalePrior:
         return "none"
 
 
+@dataclass(frozen=True)
+class PerLengthscalePrior:
+    """One prior per free lengthscale (``parts[k]`` for lengthscale k): the ``auto`` preset's form."""
+
+    parts: tuple[LengthscalePrior, ...]
+    family: str = "mixed"
+
+    def neg_log(self, ls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ls = np.asarray(ls, dtype=np.float64)
+        loss, grad = np.empty_like(ls), np.empty_like(ls)
+        for part in set(self.parts):
+            on = np.array([p == part for p in self.parts])
+            loss[on], grad[on] = part.neg_log(ls[on])
+        return loss, grad
+
+    def tfp(self):
+        """None: GPflow's kernel has one prior for all its lengthscales (Fitter adds this one in numpy)."""
+        return None
+
+    def describe(self) -> str:
+        return ", ".join(sorted({p.describe() for p in self.parts}))
+
+
+def auto_prior(kinds: list[str]) -> LengthscalePrior | PerLengthscalePrior:
+    """The ``auto`` preset for free lengthscales of these kinds (numeric | categorical | descriptors)."""
+    gamma, none = LengthscalePrior("gamma", *GAMMA_LENGTHSCALE), LengthscalePrior("none")
+    parts = tuple(none if k == "categorical" else gamma for k in kinds)
+    if all(p == gamma for p in parts):
+        return gamma  # numeric spaces: exactly the gamma preset
+    return PerLengthscalePrior(parts)
+
+
 def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
-    """The named preset for a space of ``n_inputs`` parameters (see the module docstring)."""
+    """The named preset for a kernel with ``n_inputs`` lengthscales (see the module docstring; ``auto``
+    needs the lengthscales' kinds: :func:`auto_prior`)."""
     if preset == "gamma":
         return LengthscalePrior("gamma", *GAMMA_LENGTHSCALE)
     if preset == "dim-scaled":
@@ -97,7 +143,7 @@ def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
     raise ValueError(f"unknown lengthscale prior {preset!r} (choose from {', '.join(PRESETS)})")
 
 
-def neg_log_prior(ls: np.ndarray, var: float, noise: float, prior: LengthscalePrior) -> tuple:
+def neg_log_prior(ls: np.ndarray, var: float, noise: float, prior: LengthscalePrior | PerLengthscalePrior) -> tuple:
     """-log p(hyperparameters) and its gradient with respect to (lengthscales, variance, noise)."""
     def term(x, ab):
         a, b = ab

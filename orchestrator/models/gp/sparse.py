@@ -459,7 +459,8 @@ def _fit_sparse(model: "GPSurrogate", X: np.ndarray, z: np.ndarray, t0: float) -
         got = attempt(Z2, ls, var, noise)
         if got is not None:
             best, chosen_n, reselected = (got[0], got[1], Z2), n, True
-    if best is not None and model.train_inducing and tie.index is None:  # GPflow's SGPR: untied lengthscales
+    # GPflow's SGPR optimises the inducing points: untied lengthscales under one prior only
+    if best is not None and model.train_inducing and tie.index is None and isinstance(model.prior, LengthscalePrior):
         loss, (ls, var, noise), Zb = best
         ref = _SGPRModel.get(dim, kind, model.prior, floor)
         try:

@@ -19,8 +19,9 @@ observations. The Cholesky factor at the optimum is reused for prediction.
 
 Categorical inputs: the model learns the space's column groups from ``ModelContext.groups``. A
 categorical input's encoded columns (one-hot, or chemical descriptors) share one lengthscale
-(``tie_categorical``), and a space with a categorical input gets the dimension-scaled lengthscale prior
-(``lengthscale_prior: auto``); see the README's Benchmarks section for what that was measured on.
+when ``tie_categorical`` is on (off by default), and the lengthscales of one-hot columns carry no prior
+while numeric inputs keep Gamma(3, 6) (``lengthscale_prior: auto``; ``priors.py`` says why); see the
+README's Benchmarks section for what that was measured on.
 
 A fit that fails (non-finite loss, Cholesky failure) is retried with more jitter on the noise; if that
 fails too, the last good hyperparameters are kept and the failure is logged. The campaign never stops
@@ -44,7 +45,7 @@ from .fitter import Fitter
 from .kernels import Tie
 from .mixture import MixturePool, mix, pool_facts, pseudo_bma_plus_weight
 from .posterior import Posterior, PoolPosterior, loo_closed_form, loo_log_densities
-from .priors import LengthscalePrior, lengthscale_prior as prior_preset
+from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, lengthscale_prior as prior_preset
 
 log = logging.getLogger("looplab.models.gp")
 
@@ -83,7 +84,7 @@ class GPSurrogate:
     Config = GPConfig
 
     def __init__(self, *, kernel: str = "matern52", restarts: int = 2, restart_every: int = 1, maxiter: int = 200,
-                 noise_floor: float = 1e-6, lengthscale_prior: bool | str = True, tie_categorical: bool = True,
+                 noise_floor: float = 1e-6, lengthscale_prior: bool | str = "auto", tie_categorical: bool = False,
                  sparse_above: int | None = 2000, inducing: int = 256, train_inducing: bool = False,
                  interactions: bool | str = False, rank_inputs: bool | str = False,
                  candidates: np.ndarray | None = None, groups: list | None = None, seed: int = 0):
@@ -93,12 +94,15 @@ class GPSurrogate:
         self.maxiter = maxiter
         self.noise_floor = noise_floor
         self.groups = list(groups) if groups else None  # the space's column groups (ModelContext.groups)
-        if lengthscale_prior in (True, False, "auto"):
-            lengthscale_prior = {True: "gamma", False: "none"}.get(
-                lengthscale_prior, "gamma" if _all_numeric(self.groups) else "dim-scaled")
+        if lengthscale_prior in (True, False):
+            lengthscale_prior = "gamma" if lengthscale_prior else "none"
+        if lengthscale_prior == "auto" and _all_numeric(self.groups):
+            lengthscale_prior = "gamma"  # what auto means for numeric inputs (same name, same warm starts)
         self.lengthscale_prior: str = lengthscale_prior  # the preset's name
-        # d of the dimension-scaled prior: the number of inputs (known from the groups, else at fit)
-        self.prior: LengthscalePrior = prior_preset(lengthscale_prior, len(self.groups) if self.groups else 1)
+        # the prior of each free lengthscale, set at fit (``_kernel_tie``: d of dim-scaled, kinds of auto)
+        self.prior: LengthscalePrior | PerLengthscalePrior = prior_preset(
+            "gamma" if lengthscale_prior == "auto" else lengthscale_prior, 1)
+        self._free_kinds: list[str] = []  # the kind of input of each free lengthscale (set by fit)
         self.tie_categorical = tie_categorical
         self._tie: Tie | None = None  # tied lengthscales of the kernel's columns (set by fit)
         self.sparse_above = sparse_above
@@ -157,10 +161,14 @@ class GPSurrogate:
         """The warm start (or a default start), then ``restarts`` random starts."""
         rng = np.random.default_rng(self.seed)
         warm = self._warm(dim, prev)
-        lo, first, hi = (0.05, 0.3, 1.5) if self.prior.family == "gamma" else (0.1, 1.0, 10.0)
-        starts = [warm if warm is not None else (np.full(dim, first), 1.0, max(1e-2, self.noise_floor))]
+        # Gamma(3, 6) lengthscales start at 0.3 and restart in [0.05, 1.5]; lengthscales without that prior
+        # (one-hot columns under auto, or other presets) at 1 and in [0.1, 10]
+        parts = self.prior.parts if isinstance(self.prior, PerLengthscalePrior) else (self.prior,) * dim
+        gamma = np.array([p.family == "gamma" for p in parts]) if len(parts) == dim else np.full(dim, True)
+        lo, first, hi = np.where(gamma, 0.05, 0.1), np.where(gamma, 0.3, 1.0), np.where(gamma, 1.5, 10.0)
+        starts = [warm if warm is not None else (first.copy(), 1.0, max(1e-2, self.noise_floor))]
         for _ in range(self.restarts):
-            ls = np.exp(rng.uniform(math.log(lo), math.log(hi), size=dim))
+            ls = np.exp(rng.uniform(np.log(lo), np.log(hi), size=dim))
             starts.append((ls, float(np.exp(rng.uniform(-1.0, 1.0))), float(10 ** rng.uniform(-4, -1)) + self.noise_floor))
         return starts
 
@@ -189,8 +197,10 @@ class GPSurrogate:
                                                           and 2 <= d <= MAX_DIM_INTERACTIONS)
         self._pairs = np.triu_indices(d, k=1) if on else None
         self._tie = self._kernel_tie(d)
-        if not self.groups:
-            self.prior = prior_preset(self.lengthscale_prior, d)
+        if self.lengthscale_prior == "auto":
+            self.prior = auto_prior(self._free_kinds)
+        else:
+            self.prior = prior_preset(self.lengthscale_prior, self._tie.n_free)
         if self._warp is not None and len(self._warp.knots) != d:
             raise ValueError(f"rank_inputs: the pool's candidates have {len(self._warp.knots)} encoded inputs, "
                              f"the observations {d}")
@@ -205,9 +215,12 @@ class GPSurrogate:
         pairs = 0 if self._pairs is None else len(self._pairs[0])
         groups = self.groups
         if not groups or sum(g.columns.stop - g.columns.start for g in groups) != d:
+            self._free_kinds = ["numeric"] * (d + pairs)
             return Tie.none(d + pairs)
         widths = [g.columns.stop - g.columns.start for g in groups] + [1] * pairs
         tied = [self.tie_categorical and g.kind != "numeric" for g in groups] + [False] * pairs
+        kinds = [g.kind for g in groups] + ["numeric"] * pairs
+        self._free_kinds = [k for k, w, t in zip(kinds, widths, tied) for _ in range(1 if t else w)]
         return Tie.from_groups(widths, tied)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> "GPSurrogate":

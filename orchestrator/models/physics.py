@@ -1,0 +1,362 @@
+"""Physics plugins: a known law with unknown constants, for the ``pinn`` and ``physics-gp`` models.
+
+A physics plugin is a class (entry-point group ``looplab.physics``, or an import path
+``package.module:ClassName``) that declares
+
+- ``inputs``: the names of its independent variables (e.g. ``("t", "T_env")``), mapped to
+  campaign parameters (or fixed values) by the model's ``inputs:`` param;
+- ``output``: the name of the measured quantity (the campaign's objective, e.g. ``"T"``);
+- ``constants``: the unknown constants, ``{name: Constant(low, high)}``; their prior is
+  log-uniform between the bounds, and a fitted value always stays inside them;
+- ``derivatives``: the inputs whose first derivative of the output the residual needs;
+- ``residual(x, y, dy, c) -> tensor [N]``: zero where the law holds, written with TensorFlow
+  ops. ``x`` maps each input name to a tensor [N], ``y`` is the output [N], ``dy`` maps each
+  name in ``derivatives`` to d output / d input [N] (taken with ``tf.GradientTape``), ``c``
+  maps each constant name to a scalar tensor. All in physical units;
+- optionally ``conditions(x, c) -> [(x0, y0), ...]``: initial or boundary conditions, each
+  the inputs [N] where the output is known and its value there [N] (``x`` are collocation
+  points the condition may take its other inputs from);
+- optionally ``solution(x, c) -> array [N]``: the closed-form solution in numpy (``x`` maps
+  names to arrays [N], ``c`` names to floats). ``physics-gp`` fits the constants of the
+  closed form by least squares when there is one.
+
+Settings of the law that are known (an initial temperature, an initial concentration) are
+the plugin's pydantic ``Config``, given as the model's ``settings:``; the plugin is built
+with ``cls(**settings)``.
+
+The PINN divides the residual by ``output scale / span of the first input in
+``derivatives``, so a residual written in physical units has order one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import Problem
+
+GROUP = "looplab.physics"
+
+
+@dataclass(frozen=True)
+class Constant:
+    """An unknown physical constant: positive, between ``low`` and ``high`` (log-uniform prior)."""
+
+    low: float
+    high: float
+    initial: float | None = None  # starting value; default the geometric mean of the bounds
+    unit: str = ""
+
+    @property
+    def start(self) -> float:
+        return float(self.initial) if self.initial is not None else math.sqrt(self.low * self.high)
+
+    def prior_sd_log(self) -> float:
+        """Standard deviation of log(value) under the log-uniform prior."""
+        return (math.log(self.high) - math.log(self.low)) / math.sqrt(12.0)
+
+
+class Physics:
+    """Base class of physics plugins (see the module docstring); subclass and fill in."""
+
+    inputs: tuple[str, ...] = ()
+    output: str = "y"
+    constants: dict[str, Constant] = {}
+    derivatives: tuple[str, ...] = ()
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, **settings: Any):
+        self.settings = settings
+
+    def residual(self, x: dict, y: Any, dy: dict, c: dict) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def conditions(self, x: dict, c: dict) -> list[tuple[dict, Any]]:
+        return []
+
+    solution = None  # or a method solution(x, c) -> np.ndarray [N]
+
+    @property
+    def has_solution(self) -> bool:
+        return callable(getattr(self, "solution", None))
+
+
+# ----------------------------------------------------------------------------- built-ins
+
+
+class NewtonCooling(Physics):
+    """Newton's law of cooling: dT/dt = r (T_env - T), T(0) = T0; constant r (per unit of t)."""
+
+    inputs = ("t", "T_env")
+    output = "T"
+    constants = {"r": Constant(1e-5, 1.0, unit="1/s")}
+    derivatives = ("t",)
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        T0: float = Field(default=100.0, description="temperature at t = 0 (the sample is heated to it)")
+
+    def __init__(self, *, T0: float = 100.0):
+        super().__init__(T0=T0)
+        self.T0 = float(T0)
+
+    def residual(self, x, y, dy, c):
+        return dy["t"] - c["r"] * (x["T_env"] - y)
+
+    def conditions(self, x, c):
+        import tensorflow as tf
+
+        x0 = {"t": tf.zeros_like(x["t"]), "T_env": x["T_env"]}
+        return [(x0, tf.fill(tf.shape(x["t"]), tf.constant(self.T0, x["t"].dtype)))]
+
+    def solution(self, x, c):
+        return x["T_env"] + (self.T0 - x["T_env"]) * np.exp(-c["r"] * x["t"])
+
+
+class FirstOrderKinetics(Physics):
+    """A -> B -> C, both first order: the yield of B, dB/dt = k1 A0 exp(-k1 t) - k2 B, B(0) = 0."""
+
+    inputs = ("t",)
+    output = "B"
+    constants = {"k1": Constant(1e-4, 10.0, unit="1/s"), "k2": Constant(1e-4, 10.0, unit="1/s")}
+    derivatives = ("t",)
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        A0: float = Field(default=1.0, gt=0, description="initial amount of A (1: B is a yield fraction)")
+
+    def __init__(self, *, A0: float = 1.0):
+        super().__init__(A0=A0)
+        self.A0 = float(A0)
+
+    def residual(self, x, y, dy, c):
+        import tensorflow as tf
+
+        return dy["t"] - c["k1"] * self.A0 * tf.exp(-c["k1"] * x["t"]) + c["k2"] * y
+
+    def conditions(self, x, c):
+        import tensorflow as tf
+
+        return [({"t": tf.zeros_like(x["t"])}, tf.zeros_like(x["t"]))]
+
+    def solution(self, x, c):
+        t, k1, k2 = np.asarray(x["t"], dtype=float), float(c["k1"]), float(c["k2"])
+        d = k2 - k1
+        if abs(d) < 1e-9 * max(k1, k2):  # the limit k2 -> k1
+            return self.A0 * k1 * t * np.exp(-k1 * t)
+        # k1/(k2-k1) (e^{-k1 t} - e^{-k2 t}) = k1 e^{-k1 t} (1 - e^{-d t}) / d, stable for small d
+        return self.A0 * k1 * np.exp(-k1 * t) * -np.expm1(-d * t) / d
+
+
+BUILTINS = {"newton-cooling": NewtonCooling, "first-order-kinetics": FirstOrderKinetics}
+
+
+# ----------------------------------------------------------------------------- the models' params
+
+
+class ConstantSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    low: float | None = Field(default=None, gt=0)
+    high: float | None = Field(default=None, gt=0)
+    initial: float | None = Field(default=None, gt=0)
+
+
+class PhysicsParams(BaseModel):
+    """The physics block shared by ``pinn`` and ``physics-gp``."""
+
+    model_config = ConfigDict(extra="forbid")
+    physics: str = Field(description="a physics plugin: newton-cooling, first-order-kinetics, another name in the "
+                                     "looplab.physics entry-point group, or an import path package.module:ClassName")
+    settings: dict[str, Any] = Field(default_factory=dict, description="the physics plugin's known settings "
+                                     "(e.g. T0 of newton-cooling)")
+    inputs: dict[str, str | float] = Field(
+        default_factory=dict, description="physics input -> campaign parameter name, or a fixed number; "
+        "an input not listed is the campaign parameter of the same name")
+    constants: dict[str, ConstantSpec] = Field(default_factory=dict, description="override a constant's bounds "
+                                               "(low, high) or starting value (initial)")
+
+
+def resolve(kind: str) -> type:
+    """The physics class for ``kind``: a built-in, an installed entry point, or an import path."""
+    from importlib.metadata import entry_points
+
+    from .. import plugins
+
+    if ":" in kind:
+        return plugins._import_path(kind)
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if kind in found:
+        return plugins._import_path(found[kind].value)
+    if kind in BUILTINS:  # also when the package's entry points are not installed (a source checkout)
+        return BUILTINS[kind]
+    import difflib
+
+    names = sorted(set(BUILTINS) | set(found))
+    close = difflib.get_close_matches(kind, names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise plugins.PluginNotFound(f"unknown physics '{kind}'; {hint}installed: {', '.join(names)} "
+                                 "(or give an import path package.module:ClassName)")
+
+
+def build(params: PhysicsParams) -> Physics:
+    """The physics plugin of a model's params, with its settings validated and constant bounds applied."""
+    cls = resolve(params.physics)
+    config = getattr(cls, "Config", None)
+    settings = dict(config.model_validate(params.settings)) if isinstance(config, type) and \
+        issubclass(config, BaseModel) else dict(params.settings)
+    phys = cls(**settings)
+    consts = dict(phys.constants)
+    for name, over in params.constants.items():
+        base = consts[name]
+        consts[name] = Constant(over.low or base.low, over.high or base.high,
+                                over.initial if over.initial is not None else base.initial, base.unit)
+    phys.constants = consts
+    return phys
+
+
+def module_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def check_params(params: PhysicsParams, spec: Any) -> list[Problem]:
+    """Every problem with a physics block in a campaign: the plugin resolves, its settings validate, its
+    inputs map to numeric campaign parameters, and its residual runs on a sample batch."""
+    from pydantic import ValidationError
+
+    from .. import plugins
+
+    try:
+        cls = resolve(params.physics)
+    except plugins.PluginNotFound as exc:
+        return [Problem("physics", str(exc))]
+    where = f"physics '{params.physics}' ({module_name(cls)})"
+    try:
+        phys = build(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        return [Problem(f"settings.{loc}" if loc else "settings", f"{where}: {first['msg']}")]
+    except KeyError as exc:
+        return [Problem("constants", f"{where} has no constant {exc}; its constants: "
+                                     f"{', '.join(getattr(cls, 'constants', {})) or 'none'}")]
+    except Exception as exc:
+        return [Problem("physics", f"{where} could not be built: {type(exc).__name__}: {exc}")]
+    problems: list[Problem] = []
+    for name, c in phys.constants.items():
+        if not (0 < c.low < c.high):
+            problems.append(Problem(f"constants.{name}", f"{where}: needs 0 < low < high (got low {c.low:g}, "
+                                                        f"high {c.high:g})"))
+    for name in params.inputs:
+        if name not in phys.inputs:
+            problems.append(Problem(f"inputs.{name}", f"{where} has no input '{name}'; its inputs: "
+                                                     f"{', '.join(phys.inputs)}"))
+    ranges = {}
+    numeric = _numeric_parameters(spec)
+    for name in phys.inputs:
+        target = params.inputs.get(name, name)
+        if isinstance(target, (int, float)):
+            ranges[name] = (float(target), float(target))
+        elif target in numeric:
+            ranges[name] = numeric[target]
+        else:
+            problems.append(Problem(f"inputs.{name}", f"{where} needs its input '{name}' from a numeric campaign "
+                                    f"parameter, but there is no parameter '{target}' (numeric parameters: "
+                                    f"{', '.join(numeric) or 'none'}); map it with inputs: {{{name}: PARAMETER}} "
+                                    "or fix it with inputs: {" + name + ": NUMBER}"))
+    if problems:
+        return problems
+    err = sample_check(phys, ranges)
+    if err:
+        problems.append(Problem("physics", f"{where}: {err}"))
+    return problems
+
+
+def _numeric_parameters(spec: Any) -> dict[str, tuple[float, float]]:
+    space = spec.space
+    if space.parameters is not None:
+        return {p.name: (float(p.low), float(p.high)) for p in space.parameters if hasattr(p, "low")}
+    return {n: (0.0, 1.0) for n in space.pool.inputs}  # a pool's ranges are known once its CSV is read
+
+
+def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int = 8) -> str | None:
+    """Run the residual (and conditions, and solution if any) on a sample batch; None if they work,
+    otherwise what went wrong."""
+    from .tf_quiet import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    xs = {k: rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo) for k, (lo, hi) in ranges.items()}
+    c = {k: tf.constant(v.start, tf.float64) for k, v in phys.constants.items()}
+    x = {k: tf.constant(v, tf.float64) for k, v in xs.items()}
+    try:
+        with tf.GradientTape(persistent=True) as tape:
+            for v in x.values():
+                tape.watch(v)
+            y = sum(0.1 * (i + 1) * v for i, v in enumerate(x.values())) + tf.constant(1.0, tf.float64)
+        dy = {k: tape.gradient(y, x[k]) for k in phys.derivatives}
+        for k in phys.derivatives:
+            if k not in x:
+                return f"derivatives lists '{k}', which is not one of its inputs ({', '.join(phys.inputs)})"
+        r = tf.convert_to_tensor(phys.residual(x, y, dy, c))
+        if r.shape.rank != 1 or int(r.shape[0]) != n:
+            return (f"its residual returned shape {tuple(r.shape)} for a batch of {n}; it must return one value "
+                    "per point [N]")
+        if not np.all(np.isfinite(r.numpy())):
+            return "its residual is not finite on a sample batch"
+        for x0, y0 in phys.conditions(x, c):
+            if set(x0) != set(phys.inputs) or tf.convert_to_tensor(y0).shape.rank != 1:
+                return "conditions must return (inputs, values) pairs with every input and values [N]"
+        if phys.has_solution:
+            s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
+            if s.shape != (n,) or not np.all(np.isfinite(s)):
+                return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"its residual does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
+    return None
+
+
+def check_model_config(config: Any, *, spec: Any, model: str) -> list[Problem]:
+    """The ``check_config`` of ``pinn`` and ``physics-gp``: the physics block, and an objective the model can
+    read as the law's output (no transform; goal max or min, or target with the target acquisition)."""
+    problems = check_params(config, spec)
+    if spec.model.transform != "none":
+        problems.append(Problem("transform", f"model '{model}' fits the law's output itself: use model.transform: "
+                                             f"none (got {spec.model.transform})"))
+    if spec.objective.goal == "target" and spec.acquisition.kind != "target":
+        problems.append(Problem("physics", f"model '{model}' with goal: target needs acquisition.kind: target "
+                                           "(which shows the model the measured values, not their distance to "
+                                           "the target)"))
+    return problems
+
+
+class InputMap:
+    """Encoded inputs X [N, D] -> the physics inputs' physical values {name: [N]}."""
+
+    def __init__(self, phys: Physics, params: PhysicsParams, scales: tuple):
+        by_name = {s.name: s for s in scales}
+        self.parts: dict[str, Any] = {}
+        for name in phys.inputs:
+            target = params.inputs.get(name, name)
+            if isinstance(target, (int, float)):
+                self.parts[name] = float(target)
+            elif target in by_name:
+                self.parts[name] = by_name[target]
+            else:
+                raise ValueError(f"physics input '{name}': no numeric campaign parameter '{target}'")
+
+    def __call__(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        return {k: (np.full(len(X), v) if isinstance(v, float) else v.physical(X[:, v.column]))
+                for k, v in self.parts.items()}
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        return {k: ((v, v) if isinstance(v, float) else (v.low, v.high)) for k, v in self.parts.items()}

@@ -1,0 +1,148 @@
+"""YAML as looplab reads it: plain data, YAML 1.2 scalars, and bounded work.
+
+``load(text)`` is ``yaml.safe_load`` with five differences, each closing a way a
+campaign file could mean something else than it says, or cost minutes:
+
+- scalars follow YAML 1.2 (core schema): only ``true``/``false`` are booleans, so
+  ``seed: yes`` or a choice ``NO`` stay the strings they look like (YAML 1.1 made
+  them 1 and False); ``010`` is ten, not eight; ``1e3`` is a number; ``1:30`` and
+  ``2024-01-01`` are strings;
+- a key written twice in one mapping is an error naming the key and both lines
+  (YAML 1.1 loaders keep the last one silently);
+- nesting deeper than ``MAX_DEPTH`` levels is an error (not a RecursionError);
+- aliases (``*name``) may expand to at most ``MAX_ALIAS_NODES`` values in all, and
+  an alias may not point into its own anchor ("billion laughs": 9 lines that
+  expand to a billion values);
+- the text may be at most ``MAX_BYTES`` long (checked by the caller that reads it).
+
+Errors are :class:`StrictYAMLError` (a ``yaml.MarkedYAMLError`` with the line);
+syntax errors stay PyYAML's own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+MAX_BYTES = 256_000  # a campaign file is a few kB (and this pure-Python loader reads ~0.5 MB/s)
+MAX_DEPTH = 50  # levels of nested lists and mappings (a campaign uses about 5)
+MAX_ALIAS_NODES = 10_000  # values that aliases may add in all, once expanded
+
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+(?:_[0-9]+)*|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:_[0-9]+)*(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_TAG = "tag:yaml.org,2002:"
+
+
+class StrictYAMLError(yaml.MarkedYAMLError):
+    """Well-formed YAML that looplab refuses (a duplicate key, too deep, too many aliases)."""
+
+    def __init__(self, message: str, mark: Any):
+        super().__init__(problem=message, problem_mark=mark)
+
+
+class Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars, no duplicate keys, and limits on depth and alias expansion."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._alias_nodes = 0
+        self._measure: dict[int, tuple[int, int]] = {}  # id(node) -> (values once expanded, depth)
+
+    # -- composing: depth and aliases -------------------------------------------------------
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
+            target = self.anchors[event.anchor]
+            size, depth = self._measure.get(id(target), (0, 0))
+            if not size:
+                raise StrictYAMLError(f"alias *{event.anchor} points into its own anchor &{event.anchor} "
+                                      "(a structure that contains itself); repeat the values instead",
+                                      event.start_mark)
+            self._alias_nodes += size
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise StrictYAMLError(f"aliases expand to more than {MAX_ALIAS_NODES:,} values (at *{event.anchor}); "
+                                      "a campaign file needs few of them: write the values out", event.start_mark)
+            if self._depth + depth > MAX_DEPTH:
+                raise StrictYAMLError(f"alias *{event.anchor} nests values more than {MAX_DEPTH} levels deep",
+                                      event.start_mark)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise StrictYAMLError(f"lists and mappings nested more than {MAX_DEPTH} levels deep; "
+                                  "a campaign file needs about 5", event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, ScalarNode):
+            self._measure[id(node)] = (1, 0)
+        else:
+            children = node.value if isinstance(node, SequenceNode) else [n for kv in node.value for n in kv]
+            measures = [self._measure[id(c)] for c in children]
+            self._measure[id(node)] = (1 + sum(m[0] for m in measures), 1 + max((m[1] for m in measures), default=0))
+        return node
+
+    # -- constructing: duplicate keys and YAML 1.2 integers ----------------------------------
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        if isinstance(node, MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _TAG + "merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it
+                if first is not key_node:
+                    raise StrictYAMLError(f"key {key!r} appears twice in one mapping (first at line "
+                                          f"{first.start_mark.line + 1}); keep one of them", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: Any) -> int:
+        text = self.construct_scalar(node).replace("_", "")
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+        try:
+            if digits.startswith("0o"):
+                return sign * int(digits[2:], 8)
+            if digits.startswith("0x"):
+                return sign * int(digits[2:], 16)
+            return sign * int(digits, 10)
+        except ValueError:  # more digits than Python converts (4300)
+            raise ConstructorError(None, None, f"the integer {_short(text)} has too many digits",
+                                   node.start_mark) from None
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+# YAML 1.2 core schema: replace 1.1's bool, int and float rules; drop its timestamp and '=' rules
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in rules if tag not in {_TAG + t for t in ("bool", "int", "float", "timestamp",
+                                                                             "value")}]
+    for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver(_TAG + "bool", _BOOL, list("tTfF"))
+Loader.add_implicit_resolver(_TAG + "int", _INT, list("-+0123456789"))  # before float: '10' is an int
+Loader.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))
+Loader.add_constructor(_TAG + "int", Loader.construct_yaml_int)
+
+
+def load(text: str) -> Any:
+    """Parse one YAML document (see the module docstring); errors are ``yaml.YAMLError``."""
+    loader = Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()

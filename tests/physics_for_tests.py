@@ -1,0 +1,45 @@
+"""Broken physics plugins for the validation tests (loaded by import path, like a user's)."""
+
+import math
+import zlib
+
+import numpy as np
+
+from oracles.base import SyncOracle
+from orchestrator.models.physics import Constant, Physics
+
+
+class WrongShape(Physics):
+    """Its residual returns one number for the whole batch."""
+
+    inputs = ("t",)
+    output = "y"
+    constants = {"k": Constant(0.1, 10.0)}
+    derivatives = ("t",)
+
+    def residual(self, x, y, dy, c):
+        import tensorflow as tf
+
+        return tf.reduce_sum(dy["t"] + c["k"] * y)
+
+
+class Raises(Physics):
+    """Its residual uses a name that does not exist."""
+
+    inputs = ("t",)
+    output = "y"
+    constants = {"k": Constant(0.1, 10.0)}
+    derivatives = ("t",)
+
+    def residual(self, x, y, dy, c):
+        return dy["time"] + c["k"] * y
+
+
+
+class CoolingOracle(SyncOracle):
+    """Newton cooling (r = 0.005/s, T0 = 100 C) measured with noise sd 0.5 C (the noise seeded by the params)."""
+
+    def evaluate(self, params):
+        t, env = float(params["t"]), float(params["T_env"])
+        rng = np.random.default_rng(zlib.crc32(f"{t:.9g},{env:.9g}".encode()))
+        return env + (100.0 - env) * math.exp(-0.005 * t) + 0.5 * float(rng.standard_normal())

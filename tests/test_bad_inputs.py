@@ -1,0 +1,446 @@
+"""The bad-input corpus: every case ends in one clear line (or a 4xx from the robot), never a traceback.
+
+Each command-line case is one line of ``CLI_CASES``: how to make the input (an edit of the
+Branin example campaign, a file of tests/bad_inputs/, a generated text, a broken store, a bad
+option) and the start of the one ``error`` line it must print. The runner checks, for every
+case: exit code 2, no "Traceback" anywhere, exactly that many error lines (one, unless the case
+says otherwise), the line naming the field, file or option, and what the case must keep intact.
+Each robot case is one line of ``ROBOT_CASES``: a request body and the 4xx (or the failed job)
+the real FastAPI app must answer with, never a 500.
+
+To add a case, add one line to the table of its kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator import safe_yaml
+from orchestrator.cli import app
+from orchestrator.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+BRANIN = (ROOT / "campaigns" / "branin_gp_ei.yaml").read_text()
+ORACLE = "kind: function\n  params: {function: branin}"  # the oracle block of BRANIN, to swap for another
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# ----------------------------------------------------------------------------- making inputs
+
+Make = Callable[[Path, list], list[str]]  # (tmp_path, cleanups) -> the command's arguments
+
+
+def _write(tmp: Path, text: str) -> str:
+    path = tmp / "campaign.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def edit(old: str, new: str) -> Make:
+    """``validate`` the Branin example with ``old`` replaced by ``new``."""
+    assert old in BRANIN, f"test setup: {old!r} is not in the example campaign"
+    return lambda tmp, _: ["validate", _write(tmp, BRANIN.replace(old, new, 1))]
+
+
+def oracle(kind: str, params: str = "{}") -> Make:
+    """``validate`` the Branin example with another oracle (plugins of tests/bad_inputs/plugins)."""
+    return edit(ORACLE, f"kind: {kind}\n  params: {params}")
+
+
+def generated(make_text: Callable[[], str]) -> Make:
+    return lambda tmp, _: ["validate", _write(tmp, make_text())]
+
+
+def corpus(name: str) -> Make:
+    return lambda tmp, _: ["validate", _write(tmp, (CORPUS / name).read_text())]
+
+
+def run_with(*options: str) -> Make:
+    """``run`` the (valid) Branin example on a fresh store with bad options."""
+    return lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q", *options]
+
+
+def daemon_with(*options: str) -> Make:
+    return lambda tmp, _: ["daemon", str(tmp), "--store", f"sqlite:///{tmp}/s.db", *options]
+
+
+def store(setup: Callable[[Path, list], str]) -> Make:
+    """``run`` the Branin example against the store URL that ``setup`` prepares."""
+    return lambda tmp, cleanups: ["run", _write(tmp, BRANIN), "--store", setup(tmp, cleanups), "--max-steps", "1",
+                                  "-q"]
+
+
+def deep_description(levels: int) -> str:
+    return BRANIN.replace("description: GP + log-EI", "description: " + "[" * levels + "]" * levels + "\nx: GP")
+
+
+def unknown_keys(n: int) -> str:
+    return BRANIN + "".join(f"unknown_key_{i:05d}: {i}\n" for i in range(n))
+
+
+def garbage_store(tmp: Path, _: list) -> str:
+    (tmp / "s.db").write_bytes(bytes(range(256)) * 20)
+    return f"sqlite:///{tmp}/s.db"
+
+
+def store_under_a_file(tmp: Path, _: list) -> str:
+    (tmp / "notes.txt").write_text("a file, not a folder\n")
+    return f"sqlite:///{tmp}/notes.txt/runs/s.db"
+
+
+def read_only_uri(tmp: Path, _: list) -> str:
+    Store(f"sqlite:///{tmp}/s.db").close()
+    return f"sqlite:///file:{tmp}/s.db?mode=ro&uri=true"
+
+
+def read_only_file(tmp: Path, cleanups: list) -> str:
+    """A store whose file cannot be written: chmod 444 (and, for root, who may write anyway, chattr +i)."""
+    db = tmp / "s.db"
+    Store(f"sqlite:///{db}").close()
+    db.chmod(0o444)
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(db)],
+                                                             capture_output=True).returncode != 0:
+            pytest.skip("running as root, and chattr +i is not available here: root writes read-only files")
+        cleanups.append(lambda: subprocess.run(["chattr", "-i", str(db)], check=True))
+    return f"sqlite:///{db}"
+
+
+def unchanged(name: str) -> Callable[[Path, bytes], None]:
+    return lambda tmp, before: None if (tmp / name).read_bytes() == before else pytest.fail(f"{name} was changed")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    make: Make
+    start: str  # the error line starts with "error " + this ({file}: the campaign file, {tmp}: the folder)
+    phrase: str = ""  # ...and holds this
+    lines: int = 1  # error lines printed in all
+    keep: str = ""  # a file in tmp_path whose bytes must not change
+
+
+BIG = "9" * 5000
+CLI_CASES = [
+    # -- YAML: what a YAML 1.1 loader would silently change, duplicates, bombs, size
+    Case("seed-yes", edit("seed: 7", "seed: yes"), "{file}: seed: ",
+         "must be a whole number (got a string 'yes'); looplab reads YAML 1.2"),
+    Case("seed-true", edit("seed: 7", "seed: true"), "{file}: seed: ", "not the boolean true"),
+    Case("low-true", edit("low: -5.0", "low: true"), "{file}: space.parameters[0].low: ", "not the boolean true"),
+    Case("log-yes", edit("high: 10.0}", "high: 10.0, log: yes}"), "{file}: space.parameters[0].log: ",
+         "must be true or false (got a string 'yes'); looplab reads YAML 1.2"),
+    Case("choices-booleans", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
+                                  "{name: x2, type: categorical, choices: [true, false]}"),
+         "{file}: space.parameters[1].choices: ", "quote it ('true')"),
+    Case("plugin-param-boolean", edit("{function: branin}", "{function: branin, noise: true}"),
+         "{file}: oracle.params.noise: ", "not the boolean true"),
+    Case("duplicate-key", edit("seed: 7\n", "seed: 7\nseed: 8\n"), "{file}: line 5, column 1: ",
+         "key 'seed' appears twice in one mapping (first at line 4)"),
+    Case("duplicate-nested-key", edit("  goal: min\n", "  goal: min\n  goal: max\n"), "{file}: line 13, column 3: ",
+         "key 'goal' appears twice"),
+    Case("integer-of-5000-digits", edit("seed: 7", f"seed: {BIG}"), "{file}: line 4, column 7: ",
+         "has too many digits"),
+    Case("nested-60-deep", generated(lambda: deep_description(60)), "{file}: line 5, column ",
+         "nested more than 50 levels deep"),
+    Case("nested-100000-deep", generated(lambda: deep_description(100_000)), "{file}: line 5, column ",
+         "nested more than 50 levels deep"),
+    Case("billion-laughs", corpus("billion_laughs.yaml"), "{file}: line 9, column 8: ",
+         "aliases expand to more than 10,000 values"),
+    Case("alias-in-its-own-anchor", corpus("self_alias.yaml"), "{file}: line 3, column 24: ",
+         "alias *d points into its own anchor &d"),
+    Case("file-over-256-kB", generated(lambda: BRANIN + "# " + "x" * 300_000 + "\n"), "{file}: the file is 301 kB",
+         "at most 256 kB"),
+    Case("5000-unknown-keys", generated(lambda: unknown_keys(5000)), "{file}: unknown_key_00000: unknown key",
+         "and 4980 more problems", lines=21),
+    Case("not-a-regular-file", lambda tmp, _: ["validate", "/dev/null"], "/dev/null: is not a regular file"),
+    # -- numbers that are not numbers
+    Case("low-inf", edit("low: -5.0", "low: -.inf"), "{file}: space.parameters[0].low: ",
+         "must be a finite number (got -inf)"),
+    Case("high-inf", edit("high: 10.0", "high: .inf"), "{file}: space.parameters[0].high: ", "finite number"),
+    Case("bounds-1e308", edit("low: -5.0, high: 10.0", "low: -1e308, high: 1e308"),
+         "{file}: space.parameters[0].high: ", "high - low overflows"),
+    Case("int-bounds-beyond-2^53", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
+                                        "{name: x2, type: int, low: 0, high: 100000000000000000000}"),
+         "{file}: space.parameters[1].high: ", "less than or equal to 9007199254740992"),
+    Case("stop-at-nan", edit("max_experiments: 30", "max_experiments: 30\n  stop_at: .nan"),
+         "{file}: budget.stop_at: ", "must be a finite number (got nan)"),
+    Case("target-value-nan", edit("goal: min", "goal: target\n  target_value: .nan"),
+         "{file}: objective.target_value: ", "must be a finite number (got nan)"),
+    # -- plugins (tests/bad_inputs/plugins, on the import path)
+    Case("plugin-raises-on-import", oracle("badplugin_raises:Oracle"), "{file}: oracle.kind: ",
+         "importing it raised RuntimeError: no instrument connected on /dev/ttyUSB0"),
+    Case("plugin-syntax-error", oracle("badplugin_syntax:Oracle"), "{file}: oracle.kind: ",
+         "SyntaxError in "),
+    Case("plugin-exits-on-import", oracle("badplugin_exits:Oracle"), "{file}: oracle.kind: ",
+         "importing it raised SystemExit: this plugin needs Python 4"),
+    Case("plugin-validator-raises", oracle("badplugin_validators:DividingOracle", "{scale: 0}"),
+         "{file}: oracle.params: ", "failed while checking its params (ZeroDivisionError: float division by zero)"),
+    Case("plugin-check-config-raises", oracle("badplugin_validators:CheckingOracle"), "{file}: oracle.params: ",
+         "failed while checking its params (KeyError: 'calibration')"),
+    Case("kind-is-a-number", oracle("badplugin_not_plugins:LIMIT"), "{file}: oracle.kind: ",
+         "is a float value, not a class"),
+    Case("kind-is-a-function", oracle("badplugin_not_plugins:evaluate"), "{file}: oracle.kind: ",
+         "is a function, not a class"),
+    Case("kind-is-a-plain-class", oracle("badplugin_not_plugins:NothingToCall"), "{file}: oracle.kind: ",
+         "names the class NothingToCall, which is not an oracle"),
+    Case("model-kind-is-an-oracle", edit("kind: gp", "kind: oracles.functions:FunctionOracle"),
+         "{file}: model.kind: ", "which is not a model: a model needs the methods fit(X, y) and predict(X)"),
+    Case("acquisition-kind-is-a-model", edit("kind: ei", "kind: orchestrator.models.forest:RandomForestSurrogate"),
+         "{file}: acquisition.kind: ", "which is not an acquisition"),
+    # -- stores (--store); the file that is there must be left as it was
+    Case("store-corrupted", store(garbage_store), "--store: cannot open", "not a looplab (SQLite) database",
+         keep="s.db"),
+    Case("store-under-a-file", store(store_under_a_file), "--store: cannot put a database at",
+         "notes.txt' is a file, not a folder", keep="notes.txt"),
+    Case("store-is-a-folder", store(lambda tmp, _: f"sqlite:///{tmp}"),
+         "--store: '{tmp}' (from sqlite:///{tmp}) is a folder", "give a database file"),
+    Case("store-read-only-uri", store(read_only_uri), "--store: cannot open", "read-only", keep="s.db"),
+    Case("store-read-only-file", store(read_only_file), "--store: cannot open", "read-only", keep="s.db"),
+    # -- options
+    Case("max-steps-negative", run_with("--max-steps", "-1"), "--max-steps: must be at least 1 (got -1)"),
+    Case("max-steps-zero", run_with("--max-steps", "0"), "--max-steps: must be at least 1 (got 0)"),
+    Case("poll-interval-negative", run_with("--poll-interval", "-1"), "--poll-interval: must be greater than 0"),
+    Case("poll-interval-zero", run_with("--poll-interval", "0"), "--poll-interval: must be greater than 0"),
+    Case("poll-interval-nan", run_with("--poll-interval", "nan"), "--poll-interval: must be a finite number"),
+    Case("max-steps-not-a-number", run_with("--max-steps", "x"), "Invalid value for '--max-steps'", "--help"),
+    Case("unknown-option", run_with("--max-step", "3"), "No such option: --max-step",
+         "(Possible options: --max-steps)"),
+    Case("daemon-workers-zero", daemon_with("--workers", "0"), "--workers: must be at least 1 (got 0)"),
+    Case("daemon-interval-negative", daemon_with("--interval", "-1"), "--interval: must be greater than 0"),
+    Case("daemon-rescan-inf", daemon_with("--rescan", "inf"), "--rescan: must be a finite number"),
+]
+
+
+# ----------------------------------------------------------------------------- the runner
+
+
+@pytest.fixture(scope="module")
+def plugin_folder(tmp_path_factory) -> Path:
+    """tests/bad_inputs/plugins copied to a folder on the import path (``*.py.broken`` become ``*.py``:
+    a file that is not valid Python stays out of the source tree's own .py files)."""
+    folder = tmp_path_factory.mktemp("plugins")
+    for f in (CORPUS / "plugins").iterdir():
+        shutil.copy(f, folder / f.name.removesuffix(".broken"))
+    sys.path.insert(0, str(folder))
+    yield folder
+    sys.path.remove(str(folder))
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def invoke(args: list[str]) -> Outcome:
+    result = CliRunner().invoke(app, args, env={"NO_COLOR": "1", "COLUMNS": "400"})
+    stderr = ANSI.sub("", result.stderr)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # seen by the no-traceback check
+    return Outcome(result.exit_code, ANSI.sub("", result.stdout), stderr)
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.id)
+def test_bad_input_is_one_line_and_exit_2(case: Case, tmp_path: Path, plugin_folder: Path):
+    cleanups: list[Callable[[], object]] = []
+    try:
+        args = case.make(tmp_path, cleanups)
+        before = (tmp_path / case.keep).read_bytes() if case.keep else b""
+        out = invoke(args)
+        if case.keep:
+            assert (tmp_path / case.keep).read_bytes() == before, f"{case.keep} was changed"
+    finally:
+        for undo in cleanups:
+            undo()
+    assert "Traceback" not in out.output, out.output
+    assert out.exit_code == 2, f"exit code {out.exit_code}\n{out.output}"
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == case.lines, "\n".join(lines)
+    start = "error " + case.start.format(file=tmp_path / "campaign.yaml", tmp=tmp_path)
+    assert lines[0].startswith(start), f"{lines[0]!r} does not start with {start!r}"
+    assert case.phrase in "\n".join(lines), f"{case.phrase!r} not in:\n" + "\n".join(lines)
+    assert all(ln.startswith("error ") for ln in lines)
+
+
+def test_every_file_of_the_corpus_has_a_case():
+    source = Path(__file__).read_text()
+    for f in [*CORPUS.glob("*.yaml"), *(CORPUS / "plugins").iterdir()]:
+        name = f.name if f.suffix == ".yaml" else f.name.split(".")[0] + ":"
+        assert name in source, f"tests/bad_inputs/{f.relative_to(CORPUS)} is used by no case"
+
+
+# ----------------------------------------------------------------------------- in a real process
+
+
+def _limited_memory() -> None:  # the child's address space: 2 GB (the billion laughs once took 3 GB)
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+
+@pytest.mark.parametrize("name,phrase", [
+    ("billion_laughs.yaml", "aliases expand to more than 10,000 values"),
+    ("self_alias.yaml", "points into its own anchor"),
+])
+def test_yaml_bombs_in_a_real_process_with_2_GB(tmp_path, name, phrase):
+    """`python -m orchestrator validate` with its memory capped: the bomb is refused, not expanded."""
+    path = tmp_path / name
+    shutil.copy(CORPUS / name, path)
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "validate", str(path)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, preexec_fn=_limited_memory,
+                          env=dict(os.environ, NO_COLOR="1", COLUMNS="400"))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error {path}: line ") and phrase in lines[0], proc.stderr
+
+
+# ----------------------------------------------------------------------------- YAML 1.2, not 1.1
+
+
+@pytest.mark.parametrize("text,value", [
+    ("yes", "yes"), ("NO", "NO"), ("on", "on"), ("Off", "Off"), ("y", "y"),  # YAML 1.1: booleans
+    ("true", True), ("False", False),
+    ("010", 10), ("0o17", 15), ("0x1F", 31), ("1_000", 1000), ("-5", -5),  # 1.1: 010 was 8
+    ("1e3", 1000.0), ("1.5", 1.5), (".5", 0.5), ("-.inf", float("-inf")),  # 1.1: 1e3 was a string
+    ("1:30", "1:30"), ("2024-01-01", "2024-01-01"), ("=", "="),  # 1.1: 5400, a date, an error
+    ("~", None), ("null", None), ("'yes'", "yes"),
+])
+def test_scalars_are_read_as_yaml_1_2(text, value):
+    assert safe_yaml.load(f"v: {text}") == {"v": value}
+
+
+def test_a_choice_no_stays_the_string_no(tmp_path):
+    from orchestrator.config import load_campaign
+
+    path = tmp_path / "c.yaml"
+    path.write_text(BRANIN.replace("{name: x2, type: float, low: 0.0, high: 15.0}",
+                                   "{name: x2, type: categorical, choices: [YES, NO, maybe]}"))
+    spec = load_campaign(path).spec
+    assert spec.space.parameters[1].choices == ["YES", "NO", "maybe"]
+
+
+def test_anchors_within_the_budget_still_work():
+    data = safe_yaml.load("base: &b {low: 0, high: 1}\np: {<<: *b, name: x}\nq: *b\n")
+    assert data["p"] == {"low": 0, "high": 1, "name": "x"} and data["q"] == {"low": 0, "high": 1}
+
+
+# ----------------------------------------------------------------------------- a stopped campaign's reasons
+
+
+def test_a_stopped_campaigns_reason_is_whole_even_with_a_colon(tmp_path, plugin_folder):
+    """The reason used to be cut at its first colon ("reasons: the robot at http.")."""
+    text = (BRANIN.replace(ORACLE, "kind: badplugin_validators:Unreachable\n  params: {}")
+            .replace("budget:", "executor: {kind: inline}\nfailures: {min_experiments: 3}\nbudget:"))
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text)
+    out = invoke(["run", str(path), "--store", f"sqlite:///{tmp_path}/s.db", "-q"])
+    assert "Traceback" not in out.output, out.output
+    flat = " ".join(out.output.split())
+    assert "stopped" in flat
+    assert ("reasons: RuntimeError: the robot at http://127.0.0.1:9/jobs did not answer: connection refused"
+            in flat), flat
+    assert re.search(r"connection refused at badplugin_validators\.py:\d+ \(5x\)", flat), flat
+
+
+# ----------------------------------------------------------------------------- the mock robot
+
+
+@dataclass(frozen=True)
+class RobotCase:
+    id: str
+    body: Callable[[], bytes]
+    status: int  # 200: accepted, and the job must have failed with ``phrase`` as its reason
+    phrase: str
+
+
+def jobs(*params: dict) -> Callable[[], bytes]:
+    return lambda: json.dumps({"experiments": [{"id": f"e{i}", "params": p} for i, p in enumerate(params)]}).encode()
+
+
+def raw(text: bytes) -> Callable[[], bytes]:
+    return lambda: text
+
+
+ROBOT_CASES = [
+    RobotCase("param-overflows-the-truth", jobs({"x1": 1e200, "x2": 1.0}), 200,
+              "invalid params: the ground truth cannot be computed at x1=1e+200, x2=1.0 (OverflowError"),
+    RobotCase("param-1e308", jobs({"x1": 1e308, "x2": 1e308}), 200, "the ground truth cannot be computed"),
+    RobotCase("integer-beyond-a-float", raw(b'{"experiments": [{"id": "e0", "params": {"x1": 1' + b"0" * 400
+                                            + b', "x2": 1}}]}'), 200,
+              "parameter 'x1' is too large for a number (an integer of 401 digits)"),
+    RobotCase("integer-of-5000-digits", raw(b'{"experiments": [{"id": "e0", "params": {"x1": 1' + b"0" * 5000
+                                            + b', "x2": 1}}]}'), 400, "the JSON body cannot be read"),
+    RobotCase("deep-json", raw(b'{"experiments": [{"id": "e0", "params": {"x": ' + b"[" * 100_000 + b"]" * 100_000
+                               + b"}}]}"), 400, "nests lists and objects 100004 levels deep; at most 32"),
+    RobotCase("params-over-64-kB", jobs({"x1": 1.0, "x2": 1.0, "note": "x" * 70_000}), 413,
+              "its params take 70,0"),
+    RobotCase("body-over-1-MB", jobs(*[{"x1": 1.0, "x2": 1.0, "note": "x" * 20_000}] * 60), 413,
+              "the request body is over 1,000,000 bytes"),
+    RobotCase("inf-in-an-invalid-body", raw(b'{"experiment": [{"id": "e0", "params": {"x1": 1e999, "x2": 1}}]}'), 422,
+              '"loc": ["body", "experiments"], "msg": "Field required"'),  # its echo of 1e999 was a 500
+    RobotCase("body-of-10-MB", jobs({"x1": 1.0, "x2": 1.0, "note": "x" * 10_000_000}), 413,
+              "the request body is over 1,000,000 bytes"),
+]
+
+
+@pytest.fixture(scope="module")
+def robot(tmp_path_factory):
+    """The real FastAPI app of ``looplab mock-robot serve`` (Branin, fast clock), in process."""
+    from fastapi.testclient import TestClient
+
+    from oracles.robot.config import parse_config
+    from oracles.robot.lab import Lab
+    from oracles.robot.server import create_app
+    from oracles.robot.truth import build_truth
+
+    cfg = parse_config({"speedup": 1000, "ground_truth": {"kind": "function", "function": "branin"}})
+    lab = Lab(cfg, build_truth(cfg.ground_truth), tmp_path_factory.mktemp("robot") / "robot.db")
+    with TestClient(create_app(cfg, lab), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("case", ROBOT_CASES, ids=lambda c: c.id)
+def test_the_robot_answers_bad_requests_with_a_4xx_or_a_failed_job(case: RobotCase, robot):
+    body = case.body()
+    # a fresh id per case: the robot keeps jobs, and a repeated id is answered from its first post
+    body = body.replace(b'"id": "e', f'"id": "{case.id}-e'.encode())
+    response = robot.post("/jobs", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == case.status, response.text[:500]
+    if case.status == 200:
+        job = response.json()["jobs"][0]
+        assert job["status"] == "failed" and case.phrase in job["error"], job
+    else:
+        detail = response.json()["detail"]
+        assert case.phrase in (detail if isinstance(detail, str) else json.dumps(detail)), response.text[:500]
+
+
+def test_the_robot_refuses_a_chunked_body_over_1_MB(robot):
+    """No Content-Length to check first: the body is counted as it arrives."""
+    chunks = (b"x" * 10_000 for _ in range(200))
+    response = robot.post("/jobs", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "over 1,000,000 bytes" in response.json()["detail"]
+
+
+def test_the_robot_still_takes_a_good_batch_after_the_bad_ones(robot):
+    response = robot.post("/jobs", json={"experiments": [{"id": "good-1", "params": {"x1": 1.0, "x2": 2.0}}]})
+    assert response.status_code == 200 and response.json()["jobs"][0]["status"] in ("queued", "running")
+    listed = robot.get("/jobs").json()
+    assert all(len(json.dumps(j["params"])) < 64_000 for j in listed["jobs"])  # nothing oversized was stored

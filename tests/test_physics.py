@@ -1,0 +1,431 @@
+"""Physics plugins, the ``pinn`` and ``physics-gp`` models, and the learned constants in status/export/report.
+
+The models are real (TensorFlow networks, the GPflow-based GP); the data are Newton cooling with
+r = 0.005 per second, T0 = 100 C, on t in [0, 300] s and T_env in [10, 40] C.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.models.base import InputScale, ModelContext
+from orchestrator.models.physics import FirstOrderKinetics, NewtonCooling, sample_check
+from test_robot import robots  # noqa: F401  (the mock robot subprocess fixture)
+
+R = 0.005
+SCALES = (InputScale("t", 0, 0.0, 300.0), InputScale("T_env", 1, 10.0, 40.0))
+COOLING = {"physics": "newton-cooling", "settings": {"T0": 100.0}, "constants": {"r": {"low": 1e-4, "high": 0.1}}}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def cooling(t, env):
+    return env + (100.0 - env) * np.exp(-R * t)
+
+
+def enc(t, env):
+    return np.c_[np.asarray(t) / 300.0, (np.asarray(env) - 10.0) / 30.0]
+
+
+def ctx(seed: int = 0, sign: float = 1.0) -> ModelContext:
+    return ModelContext(seed=seed, n_inputs=2, inputs=SCALES, y_sign=sign)
+
+
+# ----------------------------------------------------------------------------- the plugins
+
+
+def _residual_of_solution(phys, xs: dict, c: dict) -> np.ndarray:
+    """The plugin's residual at its own closed-form solution, derivatives by central differences."""
+    import tensorflow as tf
+
+    y = phys.solution(xs, c)
+    dy = {}
+    for k in phys.derivatives:
+        h = 1e-4 * max(1.0, float(np.abs(xs[k]).max()))
+        up, dn = dict(xs), dict(xs)
+        up[k], dn[k] = xs[k] + h, xs[k] - h
+        dy[k] = tf.constant((phys.solution(up, c) - phys.solution(dn, c)) / (2 * h))
+    tx = {k: tf.constant(v) for k, v in xs.items()}
+    tc = {k: tf.constant(float(v), tf.float64) for k, v in c.items()}
+    return phys.residual(tx, tf.constant(y), dy, tc).numpy()
+
+
+def test_newton_cooling_exact_solution_has_zero_residual_and_meets_its_condition():
+    import tensorflow as tf
+
+    phys = NewtonCooling(T0=100.0)
+    rng = np.random.default_rng(0)
+    xs = {"t": rng.uniform(0, 300, 50), "T_env": rng.uniform(10, 40, 50)}
+    res = _residual_of_solution(phys, xs, {"r": R})
+    # dT/dt is up to r * 90 = 0.45 K/s here; the residual of the exact solution is ~1e-9 of that
+    assert np.abs(res).max() < 1e-7
+    assert np.abs(_residual_of_solution(phys, xs, {"r": 2 * R})).max() < 1e-7
+    # a wrong solution is not a solution: the residual catches a 10% error in r
+    y_wrong = phys.solution(xs, {"r": 1.1 * R})
+    dy = {"t": tf.constant(-1.1 * R * (100.0 - xs["T_env"]) * np.exp(-1.1 * R * xs["t"]))}
+    wrong = phys.residual({k: tf.constant(v) for k, v in xs.items()}, tf.constant(y_wrong), dy,
+                          {"r": tf.constant(R, tf.float64)}).numpy()
+    assert np.abs(wrong).max() > 1e-3
+    (x0, y0), = phys.conditions({k: tf.constant(v) for k, v in xs.items()}, {"r": tf.constant(R, tf.float64)})
+    assert np.allclose(phys.solution({k: v.numpy() for k, v in x0.items()}, {"r": R}), y0.numpy())
+
+
+@pytest.mark.parametrize("k1, k2", [(0.02, 0.005), (0.005, 0.02), (0.01, 0.01)])
+def test_first_order_kinetics_exact_solution_has_zero_residual(k1, k2):
+    phys = FirstOrderKinetics(A0=1.0)
+    xs = {"t": np.linspace(0.0, 500.0, 60)}
+    res = _residual_of_solution(phys, xs, {"k1": k1, "k2": k2})
+    assert np.abs(res).max() < 1e-8
+    B = phys.solution(xs, {"k1": k1, "k2": k2})
+    assert B[0] == 0.0 and 0.0 < B.max() < 1.0
+    # the yield of B peaks at t* = ln(k1/k2) / (k1 - k2) (1/k for k1 = k2)
+    t_star = 1 / k1 if k1 == k2 else math.log(k1 / k2) / (k1 - k2)
+    assert abs(xs["t"][np.argmax(B)] - t_star) <= 500 / 59
+    # the k1 = k2 branch is the limit of the general one
+    near = phys.solution(xs, {"k1": k1, "k2": k2 * (1 + 1e-7)})
+    assert np.allclose(B, near, atol=1e-6)
+
+
+def test_example_plugin_residual_vanishes_and_passes_the_sample_check():
+    from physics_example import LogisticGrowth
+
+    phys = LogisticGrowth(N0=10.0)
+    xs = {"t": np.linspace(0.0, 24.0, 40)}
+    res = _residual_of_solution(phys, xs, {"g": 0.5, "K": 500.0})
+    assert np.abs(res).max() < 1e-5  # dN/dt reaches g K / 4 = 62 per hour
+    assert sample_check(phys, {"t": (0.0, 24.0)}) is None
+
+
+# ----------------------------------------------------------------------------- pinn
+
+
+def test_pinn_recovers_r_on_clean_data_to_half_a_percent_and_warm_starts_from_json_state():
+    from orchestrator.models.pinn import PINNConfig, PINNSurrogate
+
+    t = np.linspace(0, 300, 10)
+    X, y = enc(t, np.full(10, 25.0)), cooling(t, 25.0)
+    cfg = PINNConfig.model_validate(COOLING)
+    m = PINNSurrogate.from_config(cfg, ctx(0)).fit(X, y)
+    r, sd = m.constants()["r"]
+    assert abs(r - R) / R < 0.005, r
+    assert sd < 0.005 * R  # clean data: the networks agree
+    mean, var = m.predict(enc([0.0, 150.0, 300.0], [25.0, 25.0, 25.0]))
+    assert np.allclose(mean, cooling(np.array([0.0, 150.0, 300.0]), 25.0), atol=0.3)
+    assert np.all(var > 0)
+    # the state is JSON (weights as base64 arrays), and a warm start continues from it
+    state = json.loads(json.dumps(m.get_state()))
+    assert state["kind"] == "pinn" and len(state["weights"]) == 2 * (cfg.depth + 1)
+    warm = PINNSurrogate.from_config(cfg, ctx(1))
+    warm.set_state(state)
+    warm.fit(X, y)
+    assert warm.fit_info["warm"] and warm.fit_info["iterations"] == cfg.warm_iterations
+    assert abs(warm.constants()["r"][0] - R) / R < 0.005
+
+
+def test_pinn_fit_is_deterministic_and_follows_a_min_goal_sign():
+    from orchestrator.models.pinn import PINNConfig, PINNSurrogate
+
+    t = np.linspace(0, 300, 6)
+    X, y = enc(t, np.full(6, 25.0)), cooling(t, 25.0)
+    cfg = PINNConfig.model_validate({**COOLING, "iterations": 100, "lbfgs": 30, "ensemble": 3})
+    a = PINNSurrogate.from_config(cfg, ctx(5)).fit(X, y)
+    b = PINNSurrogate.from_config(cfg, ctx(5)).fit(X, y)
+    assert a.get_state() == b.get_state()
+    neg = PINNSurrogate.from_config(cfg, ctx(5, sign=-1.0)).fit(X, -y)  # a min goal: the model sees -T
+    assert neg.constants()["r"] == pytest.approx(a.constants()["r"], rel=1e-9)
+    assert np.allclose(neg.predict(X)[0], -a.predict(X)[0])
+
+
+# ----------------------------------------------------------------------------- physics-gp
+
+
+def test_physics_gp_without_data_predicts_the_physics_with_the_prior_spread():
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate({**COOLING, "constants": {"r": {"low": 1e-3, "high": 0.02, "initial": R}}})
+    m = PhysicsGPSurrogate.from_config(cfg, ctx(0))
+    t = np.array([0.0, 100.0, 300.0])
+    mean, var = m.predict(enc(t, [20.0, 20.0, 20.0]))
+    assert np.allclose(mean, cooling(t, 20.0))  # the law at the prior's starting value of r
+    assert var[0] == pytest.approx(0.0, abs=1e-9)  # T(0) = T0 whatever r is
+    assert var[1] > 25.0 and var[2] > 25.0  # r anywhere in [0.001, 0.02]: tens of kelvin of doubt
+    r, sd = m.constants()["r"]
+    assert r == pytest.approx(R) and sd > 0.5 * R
+    lo, hi = m.interval(0.9)["r"]
+    assert 1e-3 <= lo < R < hi <= 0.02
+
+
+def test_physics_gp_learns_r_with_calibrated_interval_and_handles_a_min_goal():
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate(COOLING)
+    rng = np.random.default_rng(3)
+    t, env = rng.uniform(0, 300, 12), rng.uniform(10, 40, 12)
+    y = cooling(t, env) + 0.5 * rng.standard_normal(12)
+    m = PhysicsGPSurrogate.from_config(cfg, ctx(0)).fit(enc(t, env), y)
+    r, sd = m.constants()["r"]
+    assert abs(r - R) < 3 * sd and sd < 0.05 * R
+    assert m.fit_info["physics_weight"] > 0.9
+    neg = PhysicsGPSurrogate.from_config(cfg, ctx(0, sign=-1.0)).fit(enc(t, env), -y)
+    assert neg.constants()["r"][0] == pytest.approx(r, rel=1e-6)
+    grid = enc(np.linspace(0, 300, 7), np.full(7, 30.0))
+    assert np.allclose(neg.predict(grid)[0], -m.predict(grid)[0], atol=1e-6)
+    assert np.abs(m.predict(grid)[0] - cooling(np.linspace(0, 300, 7), 30.0)).max() < 1.0
+    loo = m.loo()
+    assert loo is not None and len(loo[0]) == 12 and np.all(loo[1] > 0)
+    # variance: law -> only the constants' uncertainty, largest where T says most about r: t = 1/r = 200 s
+    law = PhysicsGPSurrogate.from_config(PhysicsGPConfig.model_validate({**COOLING, "variance": "law"}), ctx(0))
+    law.fit(enc(t, env), y)
+    ts = np.linspace(0, 300, 301)
+    var = law.predict(enc(ts, np.full(301, 25.0)))[1]
+    assert abs(ts[np.argmax(var)] - 1 / r) < 10 and var[0] < 1e-9
+
+
+def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
+    from orchestrator.models.gp import GPConfig, GPSurrogate
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    def heating(t, env):  # a straight line in t: not Newton cooling
+        return 100.0 - 0.2 * t + 0.1 * env
+
+    gt, ge = np.meshgrid(np.linspace(0, 300, 15), np.linspace(10, 40, 15))
+    G, truth = enc(gt.ravel(), ge.ravel()), heating(gt.ravel(), ge.ravel())
+    errors = {"physics-gp": [], "gp": []}
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        t, env = rng.uniform(0, 300, 15), rng.uniform(10, 40, 15)
+        y = heating(t, env) + 0.3 * rng.standard_normal(15)
+        m = PhysicsGPSurrogate.from_config(PhysicsGPConfig.model_validate(COOLING), ctx(0)).fit(enc(t, env), y)
+        assert m.fit_info["law_rmse"] > 3.0  # the law alone misses the data by kelvins
+        plain = GPSurrogate.from_config(GPConfig(), ctx(0)).fit(enc(t, env), y)
+        for name, model in (("physics-gp", m), ("gp", plain)):
+            errors[name].append(float(np.sqrt(np.mean((model.predict(G)[0] - truth) ** 2))))
+    # measured: mean grid RMSE 1.40 K (physics-gp) against 1.41 K (plain GP) over these 4 seeds
+    assert np.mean(errors["physics-gp"]) <= 1.1 * np.mean(errors["gp"]), errors
+
+
+def test_example_plugin_constants_are_learned_by_physics_gp():
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate({"physics": "physics_example:LogisticGrowth", "settings": {"N0": 10.0}})
+    scales = (InputScale("t", 0, 0.0, 24.0),)
+    t = np.linspace(0, 24, 15)
+    N = 500.0 / (1 + 49.0 * np.exp(-0.5 * t))
+    m = PhysicsGPSurrogate.from_config(cfg, ModelContext(seed=0, n_inputs=1, inputs=scales)).fit(t[:, None] / 24, N)
+    c = m.constants()
+    assert c["g"][0] == pytest.approx(0.5, rel=1e-3) and c["K"][0] == pytest.approx(500.0, rel=1e-3)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+CAMPAIGN = """
+name: cool
+seed: 0
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: {goal}}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+model:
+  kind: {model}
+  transform: {transform}
+  params: {params}
+acquisition: {{kind: ucb}}
+budget: {{max_experiments: 10}}
+"""
+
+
+def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "min", transform: str = "none"):
+    path = tmp_path / "c.yaml"
+    path.write_text(CAMPAIGN.format(params=params, model=model, goal=goal, transform=transform))
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    return res.exit_code, ANSI.sub("", res.output)
+
+
+@pytest.mark.parametrize("params, words", [
+    ("{physics: 'physics_for_tests:WrongShape'}",
+     "model.params.physics: physics 'physics_for_tests:WrongShape' (physics_for_tests:WrongShape): its residual "
+     "returned shape () for a batch of 8"),
+    ("{physics: 'physics_for_tests:Raises'}",
+     "model.params.physics: physics 'physics_for_tests:Raises' (physics_for_tests:Raises): its residual does not "
+     "run on a sample batch: KeyError: 'time'"),
+    ("{physics: newton-coolin}",
+     "model.params.physics: unknown physics 'newton-coolin'; did you mean 'newton-cooling'?"),
+    ("{physics: newton-cooling, inputs: {T_env: temp}}",
+     "model.params.inputs.T_env: physics 'newton-cooling' (orchestrator.models.physics:NewtonCooling) needs its "
+     "input 'T_env' from a numeric campaign parameter, but there is no parameter 'temp'"),
+    ("{physics: newton-cooling, settings: {T1: 3}}", "model.params.settings.T1: physics 'newton-cooling'"),
+    ("{physics: newton-cooling, constants: {k: {low: 1}}}", "model.params.constants: physics 'newton-cooling' "
+     "(orchestrator.models.physics:NewtonCooling) has no constant 'k'; its constants: r"),
+])
+def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
+    code, out = _validate(tmp_path, params=params)
+    assert code == 2, out
+    assert words in " ".join(out.split()), out
+    assert "Traceback" not in out
+
+
+def test_validate_accepts_physics_models_and_refuses_a_transform_or_target_without_raw_values(tmp_path):
+    code, out = _validate(tmp_path, params="{physics: newton-cooling, settings: {T0: 90}}", model="pinn")
+    assert code == 0, out
+    code, out = _validate(tmp_path, params="{physics: 'physics_example:LogisticGrowth', inputs: {t: t}}")
+    assert code == 0, out
+    code, out = _validate(tmp_path, params="{physics: newton-cooling}", transform="log")
+    assert code == 2 and "model.params.transform: model 'physics-gp' fits the law's output itself" in out
+    code, out = _validate(tmp_path, params="{physics: newton-cooling}", goal="target, target_value: 40")
+    assert code == 2 and "needs acquisition.kind: target" in " ".join(out.split())
+
+
+# ----------------------------------------------------------------------------- the engine records the constants
+
+
+def test_campaign_records_constants_and_status_export_report_show_them(tmp_path):
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    path = tmp_path / "cool.yaml"
+    path.write_text(f"""
+name: cool
+seed: 2
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: min}}
+oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
+executor: {{kind: inline}}
+model:
+  kind: physics-gp
+  params: {json.dumps(COOLING)}
+acquisition: {{kind: max-variance}}
+initial: {{n: 3}}
+budget: {{max_experiments: 9}}
+""")
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    from orchestrator.store import Store
+
+    st = Store(store)
+    history = st.constants(st.get_campaign("cool").id)
+    st.close()
+    assert [h["n_observations"] for h in history] == list(range(3, 9))
+    r, sd = history[-1]["constants"]["r"]
+    assert abs(r - R) < 4 * sd + 1e-4 and sd < 0.1 * R  # the oracle's noise is 0.5 C
+    res = runner.invoke(app, ["status", "cool", "--store", store], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "learned constants" in res.output
+    assert re.search(r"cool\s+│\s+r\s+│\s+" + re.escape(f"{r:.6g}"), res.output), res.output
+    res = runner.invoke(app, ["export", "cool", "--store", store])
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert "r_mean" in rows[0] and rows[0]["r_mean"] == ""  # the initial design had no model
+    assert float(rows[-1]["r_mean"]) == pytest.approx(r)
+    doc = json.loads(runner.invoke(app, ["export", "cool", "--store", store, "--format", "json"]).output)
+    assert doc["constants"][-1]["constants"]["r"][0] == pytest.approx(r)
+    res = runner.invoke(app, ["report", "cool", "--store", store, "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "Learned constants" in html and (tmp_path / "rep" / "constants.png").stat().st_size > 5000
+
+
+# ----------------------------------------------------------------------------- against the mock robot
+
+
+@pytest.mark.slow
+def test_cooling_robot_campaign_learns_the_robots_rate_constant(tmp_path, robots):
+    """campaigns/cooling_robot.yaml against `looplab mock-robot serve --config campaigns/robot/cooling.yaml`
+    (a real subprocess; lab time 3000x faster), run to its budget; the learned r is the robot's k."""
+    import yaml
+    from conftest import CAMPAIGNS
+
+    robot_cfg = yaml.safe_load((CAMPAIGNS / "robot" / "cooling.yaml").read_text())
+    robot_cfg.pop("db")
+    robot_cfg["speedup"] = 3000
+    robot = robots(robot_cfg, name="cooling")
+    assert robot.health()["ground_truth"].startswith("cooling T(t) = T_env")
+    spec = yaml.safe_load((CAMPAIGNS / "cooling_robot.yaml").read_text())
+    spec["oracle"]["params"].update(url=robot.url, timeout=2, backoff=0.05)
+    path = tmp_path / "cooling_robot.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    store = f"sqlite:///{tmp_path / 'c.db'}"
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    from orchestrator.store import Store
+
+    st = Store(store)
+    row = st.get_campaign("cooling-robot")
+    exps = st.experiments(row.id)
+    history = st.constants(row.id)
+    st.close()
+    assert row.status == "completed" and len([e for e in exps if e.status != "cancelled"]) == 14
+    true_r = robot_cfg["ground_truth"]["k"]
+    r, sd = history[-1]["constants"]["r"]
+    # noise 0.5 C over t in [0, 1800] s: r is known to about 1% after a dozen measurements
+    assert abs(r - true_r) < 3 * sd and sd < 0.03 * true_r, (r, sd)
+    best = min((e for e in exps if e.status == "succeeded"), key=lambda e: abs(e.value - 40.0))
+    assert abs(best.value - 40.0) < 1.5  # the target acquisition found conditions near 40 C
+
+
+@pytest.mark.slow
+def test_pinn_campaign_warm_starts_each_step_from_the_stored_snapshot(tmp_path):
+    """A short pinn campaign in the engine: every fit after the first is warm-started from the previous
+    snapshot (which holds the networks' weights as JSON), and r is recorded at every step."""
+    from orchestrator.store import Store
+
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    params = {**COOLING, "iterations": 300, "warm_iterations": 50, "lbfgs": 100}
+    path = tmp_path / "pinn.yaml"
+    path.write_text(f"""
+name: pinn
+seed: 4
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: max}}
+oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
+executor: {{kind: inline}}
+model: {{kind: pinn, params: {json.dumps(params)}}}
+acquisition: {{kind: ucb}}
+initial: {{n: 6}}
+budget: {{max_experiments: 8}}
+""")
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    st = Store(store)
+    cid = st.get_campaign("pinn").id
+    history = st.constants(cid)
+    state = st.latest_snapshot(cid)
+    st.close()
+    assert [h["n_observations"] for h in history] == [6, 7]
+    assert state["kind"] == "pinn" and state["n_observations"] == 7 and len(state["weights"]) == 6
+    r, sd = history[-1]["constants"]["r"]
+    assert abs(r - R) < 0.1 * R and sd > 0
+
+
+def test_physics_gp_with_a_pinn_mean_learns_first_order_kinetics():
+    """mean: pinn (the law's mean from a PINN ensemble) on A -> B -> C: both rate constants come back."""
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate({
+        "physics": "first-order-kinetics", "mean": "pinn", "mixture": False,
+        "constants": {"k1": {"low": 1e-3, "high": 1.0}, "k2": {"low": 1e-3, "high": 1.0}},
+        "pinn": {"iterations": 1000, "ensemble": 3}})
+    phys = FirstOrderKinetics()
+    t = np.linspace(0, 500, 12)
+    B = phys.solution({"t": t}, {"k1": 0.02, "k2": 0.005})
+    m = PhysicsGPSurrogate.from_config(cfg, ModelContext(seed=0, n_inputs=1, inputs=(InputScale("t", 0, 0.0, 500.0),)))
+    m.fit(t[:, None] / 500, B)
+    c = m.constants()
+    assert c["k1"][0] == pytest.approx(0.02, rel=0.05) and c["k2"][0] == pytest.approx(0.005, rel=0.05), c
+    mean, var = m.predict(np.array([[0.0], [0.3], [0.9]]))
+    assert np.allclose(mean, phys.solution({"t": np.array([0.0, 150.0, 450.0])}, {"k1": 0.02, "k2": 0.005}),
+                       atol=0.01)
+    assert np.all(var > 0) and m.get_state()["pinn"]["kind"] == "pinn"
