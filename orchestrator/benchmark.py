@@ -224,6 +224,9 @@ class Strategy:
     model_params: dict = field(default_factory=dict)
     acquisition_params: dict = field(default_factory=dict)
     label: str = ""  # the name as written (params inherited from the campaign are not shown)
+    # transfer learning (--transfer-fraction): each seed knows this fraction of the source rows, drawn at random
+    transfer_fraction: float | None = None
+    permute_source: bool = False  # --permute-source: the known source rows' objective permuted (misleading)
 
     @property
     def is_random(self) -> bool:
@@ -239,7 +242,7 @@ class Strategy:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model, "model_params": dict(self.model_params),
                 "acquisition": self.acquisition, "acquisition_params": dict(self.acquisition_params),
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "transfer_fraction": self.transfer_fraction}
 
 
 RANDOM_STRATEGY = Strategy(RANDOM, RANDOM, 1)
@@ -322,6 +325,47 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
             out.append(s)
     if problems:
         raise ConfigError(problems)
+    return out
+
+
+def parse_fractions(text: str | None) -> list[float]:
+    """'0.01,0.05' -> [0.01, 0.05] (--transfer-fraction); each in (0, 1]."""
+    if text is None or not text.strip():
+        return []
+    out = []
+    for item in text.split(","):
+        try:
+            f = float(item)
+        except ValueError:
+            raise ConfigError([Problem("--transfer-fraction", f"'{item.strip()}' is not a number; give fractions "
+                                                              "of the source rows, e.g. 0.01,0.05,0.1,0.2")]) from None
+        if not 0 < f <= 1:
+            raise ConfigError([Problem("--transfer-fraction", f"{f:g} is not in (0, 1]")])
+        out.append(f)
+    return out
+
+
+def transfer_strategies(chosen: list[Strategy], fractions: list[float], default: Strategy,
+                        permute: bool = False) -> list[Strategy]:
+    """--transfer-fraction: the base model without transfer, then each transfer strategy once per
+    fraction (all on the same seeds). A transfer strategy's params add to the campaign's (its sources
+    come from the campaign). Strategies that are not transfer models stay as they are."""
+    out: list[Strategy] = []
+    for s in chosen:
+        if s.model != "transfer":
+            out.append(s)
+            continue
+        if default.model == "transfer":
+            s = replace(s, model_params={**default.model_params, **s.model_params})
+        base = s.model_params.get("base", "gp")
+        plain = Strategy(base, s.acquisition, s.batch_size, dict(s.model_params.get("base_params") or {}),
+                         dict(s.acquisition_params), label=f"{base} (no transfer)")
+        if plain.name not in {o.name for o in out}:
+            out.append(plain)
+        method = s.model_params.get("method", "auto")
+        tag = " permuted" if permute else ""
+        out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}")
+                for f in fractions]
     return out
 
 
@@ -422,10 +466,14 @@ def build_campaign(spec_data: dict, base_dir: str | Path, source: str | None, va
 
 
 def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, budget: int,
-            strategies: str | None, initial: int, workers: int, first_seed: int = 0) -> Setup:
+            strategies: str | None, initial: int, workers: int, first_seed: int = 0,
+            transfer_fraction: str | None = None, permute_source: bool = False) -> Setup:
     """Validate every input; raise ConfigError (one Problem per mistake) when something is wrong."""
     from .config import parse_spec, read_campaign_file
 
+    fractions = parse_fractions(transfer_fraction)
+    if permute_source and not fractions:
+        raise ConfigError([Problem("--permute-source", "needs --transfer-fraction (e.g. --transfer-fraction 1)")])
     problems: list[Problem] = []
     if seeds < 1:
         problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
@@ -489,6 +537,11 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     default = Strategy(spec.model.kind, spec.acquisition.kind, spec.acquisition.batch_size,
                        dict(spec.model.params), dict(spec.acquisition.params))
     chosen = parse_strategies(strategies, default)
+    if fractions:
+        if not any(c.model == "transfer" for c in chosen):
+            raise ConfigError([Problem("--transfer-fraction", "needs a transfer model: the campaign's model (or a "
+                                                              "strategy's) must be kind: transfer")])
+        chosen = transfer_strategies(chosen, fractions, default, permute_source)
 
     # every strategy's campaign: problems of the file itself (pool, objective column, oracle) are
     # reported once and name the file; a strategy's unknown kinds or bad params name the strategy
@@ -558,6 +611,8 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
                                       setup.values_column)
     space = campaign.space
     proposer = Proposer(campaign)
+    if strategy.transfer_fraction is not None:
+        proposer = Proposer(campaign, sources=_known_sources(setup, proposer, strategy, seed))
     picks = [space.index_of(p) for p in proposer.initial_design(step_rng(seed, 0))]
     fit_s, fallbacks, warm = 0.0, 0, None
     step = 1
@@ -585,6 +640,26 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
             "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_s, "fit_fallbacks": fallbacks}
 
 
+_SOURCES: dict[str, Any] = {}  # every source row, read once per process and strategy
+
+
+def _known_sources(setup: Setup, proposer: Any, strategy: Strategy, seed: int) -> Any:
+    """The source rows one seed knows: ``transfer_fraction`` of each source's rows, drawn with the
+    seed's own generator (the same draw for every strategy and fraction order)."""
+    from .models.transfer import subsample
+
+    from .models.transfer import SourceData
+
+    key = json.dumps(strategy.model_params, sort_keys=True, default=str)
+    if key not in _SOURCES:
+        _SOURCES[key] = proposer.sources
+    known = subsample(_SOURCES[key], strategy.transfer_fraction, np.random.default_rng([seed, 271828]))
+    if strategy.permute_source:
+        rng = np.random.default_rng([seed, 314159])
+        known = tuple(SourceData.make(s.name, s.X, rng.permutation(s.y)) for s in known)
+    return known
+
+
 def warm_up(setup: Setup) -> None:
     """Import each strategy's model stack and fit it once on a few pool rows, untimed.
 
@@ -599,6 +674,8 @@ def warm_up(setup: Setup) -> None:
             campaign, values = build_campaign(data, setup.base_dir, setup.spec_path, setup.values_path,
                                               setup.values_column)
             proposer = Proposer(campaign)
+            if s.transfer_fraction is not None:  # the sources of seed 0's draw, not every row
+                proposer = Proposer(campaign, sources=_known_sources(setup, proposer, s, setup.seeds[0]))
             k = min(len(values), 5)
             proposer.build_model(0).fit(campaign.space.X[:k], proposer.internal(values[:k]))
         except Exception as exc:  # noqa: BLE001 - a warm-up only; the real run reports real problems
@@ -844,8 +921,53 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def transfer_table(result: dict[str, Any], reach: float | None = None, at: Sequence[int] = (10, 20)):
+    """--transfer-fraction: per strategy, the mean best value after ``at`` experiments (with its SE),
+    and the experiments until the best reached ``reach`` (default: the pool's top-1% value): median and
+    5-95% band over the seeds that got there, and how many did."""
+    from rich.table import Table
+    from rich.text import Text
+
+    goal, target = result["goal"], result["target_value"]
+    values = np.asarray(result.get("pool_values") or [], dtype=float)
+    if reach is None and len(values):
+        scores = np.sort(goal_scores(values, goal, target))[::-1]
+        k = max(1, math.ceil(0.01 * len(values)))
+        reach_score = float(scores[k - 1])
+        what = f"the pool's top 1% ({k} best)"
+    else:
+        reach_score = float(goal_scores([reach], goal, target)[0]) if reach is not None else math.inf
+        what = f"{reach:g}"
+    at = [a for a in at if a <= result["budget"]]
+    table = Table(title=Text(f"transfer: {result['campaign']}, {seeds_text(result['seeds'])}; best value "
+                             f"mean ± SE; experiments to reach {what}"), title_justify="left")
+    table.add_column("strategy", no_wrap=True)
+    for a in at:
+        table.add_column(f"best @{a}", justify="right")
+    table.add_column("to reach: median [p5-p95]", justify="right")
+    table.add_column("reached", justify="right")
+    for s in result["strategies"]:
+        runs = s["runs"]
+        cells = []
+        for a in at:
+            best = np.array([r["best_so_far"][a - 1] for r in runs], dtype=float)
+            se = best.std(ddof=1) / math.sqrt(len(best)) if len(best) > 1 else 0.0
+            cells.append(f"{best.mean():.2f} ± {se:.2f}")
+        to = []
+        for r in runs:
+            sc = goal_scores(r["best_so_far"], goal, target)
+            hit = np.nonzero(sc >= reach_score - 1e-12)[0]
+            to.append(int(hit[0]) + 1 if len(hit) else None)
+        got = [t for t in to if t is not None]
+        band = (f"{np.median(got):.0f} [{np.percentile(got, 5):.0f}-{np.percentile(got, 95):.0f}]" if got else "-")
+        table.add_row(s["name"], *cells, band, f"{len(got)}/{len(runs)}")
+    return table
+
+
 def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, strategies: str | None,
-                out: Path | None, workers: int, initial: int, console, first_seed: int = 0) -> dict[str, Any]:
+                out: Path | None, workers: int, initial: int, console, first_seed: int = 0,
+                transfer_fraction: str | None = None, reach: float | None = None,
+                permute_source: bool = False) -> dict[str, Any]:
     """``looplab benchmark``: validate, run with a progress bar, write JSON and plots, print the table."""
     from rich.progress import (
         BarColumn,
@@ -856,7 +978,8 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     )
 
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
-                    workers=workers, first_seed=first_seed)
+                    workers=workers, first_seed=first_seed, transfer_fraction=transfer_fraction,
+                    permute_source=permute_source)
     out_dir = Path(out) if out is not None else default_out_dir(setup)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -876,6 +999,8 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     path.write_text(json.dumps(_json_safe(result), indent=1))
     plots = write_plots(result, out_dir)
     console.print(summary_table(result))
+    if transfer_fraction:
+        console.print(transfer_table({**result, "pool_values": setup.values}, reach))
     console.print(f"random search needs on average {result['random_af_experiments']['0.5']} experiments for "
                   f"Top% 0.5 and {result['random_af_experiments']['0.8']} for 0.8 (N={setup.n_pool}); "
                   f"total wall time {result['wall_seconds']:.1f} s", soft_wrap=True)

@@ -210,6 +210,8 @@ def run(
                 progress.update(task, completed=done, best=best)
                 if r.proposed and not quiet:
                     timing = f" fit {r.fit_seconds:.2f}s acq {r.acquisition_seconds:.2f}s" if r.source == "model" else ""
+                    if r.weights:  # a transfer model's methods
+                        timing += " weights " + " ".join(f"{k} {v:.2f}" for k, v in r.weights.items())
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False)
 
@@ -526,13 +528,22 @@ def benchmark(
     out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
     workers: int = typer.Option(2, help="parallel processes"),
     initial: int = typer.Option(2, help="random initial experiments per run"),
+    transfer_fraction: Optional[str] = typer.Option(
+        None, help="transfer models: comma list of fractions of the source rows each seed knows (drawn at random "
+                   "per seed), e.g. 0.01,0.05,0.1,0.2; runs the base model without transfer on the same seeds"),
+    reach: Optional[float] = typer.Option(None, help="with --transfer-fraction: the objective value whose "
+                                                     "experiments-to-reach are reported (default: the pool's top 1%)"),
+    permute_source: bool = typer.Option(False, "--permute-source",
+                                        help="with --transfer-fraction: permute the known source rows' objective "
+                                             "across rows (a misleading source: the negative-transfer check)"),
 ) -> None:
     """Measure a pool campaign over many seeds against random search (Top%, EF, AF; JSON and plots)."""
     from .benchmark import run_command
 
     try:
         run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
-                    workers=workers, initial=initial, console=console, first_seed=first_seed)
+                    workers=workers, initial=initial, console=console, first_seed=first_seed,
+                    transfer_fraction=transfer_fraction, reach=reach, permute_source=permute_source)
     except LooplabError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -55,6 +55,7 @@ class StepReport:
     status: str = "running"
     message: str = ""
     source: str = ""
+    weights: dict | None = None  # a transfer model's method weights ({method: weight}) at this step
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -147,7 +148,8 @@ class Engine:
             raise
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
-        self.proposer = Proposer(campaign)
+        self.proposer = Proposer(campaign, store=self.store)
+        self._weights: dict | None = None  # a transfer model's method weights, for the step's log line
         self._marked_running: set[str] = set()
         self._marked_submitted: set[str] = set()
         self._model = None
@@ -288,10 +290,13 @@ class Engine:
         exps = exps + new
         report = self._report(exps, step, recorded=len(recorded), proposed=len(new), fit=fit_s, acq=acq_s,
                               source=source)
+        if source == "model":
+            report.weights = self._weights
         self.store.add_step(self.id, fence=self.fence, step=step, n_observed=report.n_observed, best=report.best,
                             fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
-        log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s",
-                 self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source)
+        log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
+                 self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source,
+                 _weights_text(self._weights) if source == "model" else "")
         return report
 
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
@@ -379,6 +384,8 @@ class Engine:
             self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, prop.fit_info,
                                     fence=self.fence)
             self._model, self._model_n = prop.model, len(done)
+        weights = getattr(prop.model, "weights", None)
+        self._weights = weights() if callable(weights) else None
         return prop.params, prop.source, prop.fit_seconds, prop.acquisition_seconds
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -399,6 +406,13 @@ class Engine:
                     return report
             elif report.in_flight and not report.recorded:
                 time.sleep(poll_interval)
+
+
+def _weights_text(weights: dict | None) -> str:
+    """ weights=none:0.12,prior-mean:0.88 (a transfer model's methods), or nothing."""
+    if not weights:
+        return ""
+    return " weights=" + ",".join(f"{k}:{v:.2f}" for k, v in weights.items())
 
 
 def _fmt(v: float | None) -> str:

@@ -41,8 +41,12 @@ class Proposal:
 class Proposer:
     """The campaign's choice of experiments: initial design, then model + acquisition."""
 
-    def __init__(self, campaign: Campaign):
+    def __init__(self, campaign: Campaign, *, store: Any = None, sources: Any = None):
+        """store: where a transfer model finds its campaign sources; sources: source data to use instead
+        of the model's own (the benchmark's random fraction of them)."""
         self.campaign = campaign
+        self.store = store
+        self._sources = sources
         self.spec = campaign.spec
         self.space = campaign.space
         self.goal = self.spec.objective.goal
@@ -118,12 +122,22 @@ class Proposer:
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
         return self.space.sample(n, "random", rng)
 
+    @property
+    def sources(self) -> Any:
+        """The model's source data (transfer learning), read once per campaign; None for other models."""
+        loader = getattr(self.campaign.plugin_classes["model"], "load_sources", None)
+        if self._sources is None and callable(loader):
+            self._sources = loader(self.campaign.plugin_configs["model"], campaign=self.campaign,
+                                   store=self.store, internal=self.internal)
+        return self._sources
+
     def build_model(self, step: int, warm_state: dict | None = None):
         model = plugins.build(self.campaign.plugin_classes["model"], self.campaign.plugin_configs["model"],
                               ModelContext(seed=int(step_rng(self.spec.seed, step).integers(2**31)),
                                            n_inputs=self.space.dim, pool=bool(self.space.is_pool),
                                            candidates=self.space.X if self.space.is_pool else None,
                                            groups=self.space.column_groups(),
+                                           sources=self.sources,
                                            inputs=self.space.scales(), y_sign=self.y_sign()))
         if warm_state and hasattr(model, "set_state"):
             model.set_state(warm_state)

@@ -279,7 +279,7 @@ def fit_model(row: Any, store: Store, exps: Sequence[Experiment]) -> ModelView:
     from .proposer import Proposer
 
     campaign = rebuild_campaign(row)
-    proposer = Proposer(campaign)
+    proposer = Proposer(campaign, store=store)
     done = [e for e in exps if e.status == "succeeded" and e.value is not None]
     X = campaign.space.encode([e.params for e in done])
     raw = np.array([e.value for e in done], dtype=float)
@@ -1095,6 +1095,9 @@ def _hyper_html(view: ModelView) -> str:
             parts.append(f"{key} {h[key]:.3g}")
     if isinstance(h.get("rank_weight"), (int, float)):
         parts.append(f"mixed with a GP on the inputs' ranks in the pool, weight {h['rank_weight']:.2f}")
+    if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
+        parts.append("transfer methods weighted by leave-one-out density: "
+                     + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
     if not parts:
         return ""
     return (f'<p class="caption">Hyperparameters used (inputs scaled to [0, 1], outputs standardised): '

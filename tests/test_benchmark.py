@@ -222,7 +222,7 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--budget", "41"], "--budget", "exceeds the pool size (40 candidates)"),
     (["--seeds", "0"], "--seeds", "must be at least 1"),
     (["--first-seed", "-1"], "--first-seed", "must be 0 or more (got -1)"),
-    (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, physics-gp, pinn, random-forest"),
+    (["--strategies", "gpp:ei:1"], "--strategies", "unknown model kind 'gpp'; did you mean 'gp'? installed: gp, physics-gp, pinn, random-forest, transfer"),
     (["--strategies", "gp:eii:1"], "--strategies", "unknown acquisition kind 'eii'"),
     (["--strategies", "gp:ucb(bta=4):1"], "--strategies", "acquisition.params.bta: unknown key"),
     (["--dataset", "missing.csv"], "--dataset", "file not found"),

@@ -32,7 +32,7 @@ BRANIN = (CAMPAIGNS / "branin_gp_ei.yaml").read_text()
 ALLOY = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
 
 INSTALLED_ACQUISITIONS = "ei, max-variance, pi, target, ucb"
-INSTALLED_MODELS = "gp, physics-gp, pinn, random-forest"
+INSTALLED_MODELS = "gp, physics-gp, pinn, random-forest, transfer"
 INSTALLED_ORACLES = "ase-emt, function, lookup, robot"
 
 # a small pool with the columns of the committed alloy pool (8 distinct candidates)

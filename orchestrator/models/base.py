@@ -56,6 +56,9 @@ class ModelContext:
     # the space's column groups (space.column_groups(): name, encoded columns, kind numeric | categorical |
     # descriptors), so a model can treat a categorical input's columns as one input; None: all numeric
     groups: Any = field(default=None, compare=False, repr=False)
+    # transfer learning: the campaign's source data, read and encoded once by the proposer (a tuple of
+    # models.transfer.SourceData) for models whose class has ``load_sources``; None otherwise
+    sources: Any = field(default=None, compare=False, repr=False)
     # the numeric inputs' physical scales (encoded column -> physical value), for models that need the
     # physical inputs (physics-informed models); categorical inputs are not listed
     inputs: tuple["InputScale", ...] = ()

@@ -1,0 +1,80 @@
+"""What a campaign's ``model: {kind: transfer, params: ...}`` may say.
+
+```yaml
+model:
+  kind: transfer
+  params:
+    method: auto                  # multi-task | prior-mean | latent-variable | fine-tune | auto
+    source:
+      - {path: data/arylation_90C.csv, objective: yield}
+      - {path: data/other.csv, objective: y, columns: {Base: base_name}}   # campaign input: source column
+      - {campaign: arylation-120C}   # every succeeded experiment of that campaign (same store)
+    base: gp                      # the target model where the method has one (gp | random-forest)
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+METHODS = ("multi-task", "prior-mean", "latent-variable", "fine-tune")
+Method = Literal["multi-task", "prior-mean", "latent-variable", "fine-tune", "auto"]
+
+
+class CsvSource(BaseModel):
+    """Earlier results in a CSV file: one row per experiment, the campaign's inputs and an objective column."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="CSV file, relative to the campaign file")
+    objective: str = Field(description="the column holding the source's objective (same goal as the campaign)")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="campaign input -> the source's column of it, for inputs whose column is named differently")
+    where: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keep only rows whose column equals this value, e.g. {Temp_C: 90} (all rows if empty)")
+
+
+class CampaignSource(BaseModel):
+    """Every succeeded experiment of another campaign in the same store (same inputs and objective goal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str = Field(description="name of a campaign in the same store")
+
+
+SourceSpec = Union[CsvSource, CampaignSource]
+
+
+class TransferConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method = Field(
+        default="auto", description="multi-task: one GP over source and target with a learned task covariance; "
+        "prior-mean: the source model is the target GP's prior mean (learned scale and offset); latent-variable: "
+        "the source model's prediction is an extra input of the base model; fine-tune: an MLP ensemble "
+        "pre-trained on the source, its last layer retrained on the target; auto: the mixture of the GP-based "
+        "methods and the base model alone, weighted by leave-one-out predictive density on the target data")
+    source: list[SourceSpec] = Field(min_length=1, description="one or more sources: {path, objective, columns} "
+                                                               "or {campaign: NAME}")
+    base: Literal["gp", "random-forest"] = Field(
+        default="gp", description="the target model (latent-variable, the 'no transfer' part of auto); the "
+        "GP-only methods (multi-task, prior-mean) always use a GP")
+    base_params: dict[str, Any] = Field(default_factory=dict, description="params of the base model")
+    multitask_rows: int = Field(
+        default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
+        "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "
+        "a random share (the same rows every step, drawn from the data's hash). The other methods use every row")
+    ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1,
+                              description="fine-tune: hidden layer widths (all but the last one are frozen "
+                                          "after pre-training)")
+    epochs: int = Field(default=300, ge=1, description="fine-tune: pre-training epochs (fine-tuning uses the same)")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v

@@ -1,0 +1,223 @@
+"""Source data: earlier results a transfer model learns from, read and encoded like the campaign's own.
+
+A source is a CSV file (``{path, objective, columns, where}``) or every succeeded experiment of another
+campaign in the same store (``{campaign: NAME}``). Its rows are encoded with the campaign's space, so a
+categorical level maps to the same column as in the campaign, and its objective is put in the
+campaign's maximisation convention (a ``min`` goal negated) by the caller (``Proposer.internal``).
+
+Pool campaigns: a source row need not be a candidate of the pool (e.g. another temperature's grid). Each
+input is encoded the way the pool encodes it: a categorical or descriptor input by copying the columns
+of a candidate with the same level, a numeric input by the pool's own affine scaling (values outside the
+pool's range land outside [0, 1]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from oracles.csvfile import CsvFileError, describe_columns, parse_number
+
+from ...errors import ConfigError, Problem
+from .config import CampaignSource, CsvSource, TransferConfig
+
+WHERE = "model.params.source"
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """One source, encoded: X [N, D] in the campaign's encoding, y [N] in the maximisation convention."""
+
+    name: str  # the CSV path or "campaign NAME"
+    X: np.ndarray
+    y: np.ndarray
+    digest: str  # sha256 of X and y: the key its fitted source model is cached under
+
+    @classmethod
+    def make(cls, name: str, X: np.ndarray, y: np.ndarray) -> "SourceData":
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+        h = hashlib.sha256()
+        h.update(np.asarray(X.shape, dtype=np.int64).tobytes())
+        h.update(X.tobytes())
+        h.update(y.tobytes())
+        return cls(name, X, y, h.hexdigest()[:16])
+
+    def subset(self, idx: np.ndarray) -> "SourceData":
+        return SourceData.make(self.name, self.X[idx], self.y[idx])
+
+
+def campaign_inputs(spec: Any) -> list[str]:
+    """The campaign's input names from its spec (pool inputs or parameter names)."""
+    if spec.space.pool is not None:
+        return list(spec.space.pool.inputs)
+    return [p.name for p in spec.space.parameters]
+
+
+def _read_csv(src: CsvSource, base_dir: Path) -> tuple[Path, list[str], list[tuple[int, list[str]]]]:
+    """The source's header and its records ``(line, cells)`` after ``where`` (the pool's own reader)."""
+    from oracles.csvfile import filter_rows, read_table
+
+    path = (Path(base_dir) / src.path).resolve()
+    header, records = read_table(path)
+    return path, header, filter_rows(header, records, {k: v for k, v in src.where.items() if k in header})
+
+
+def check_csv_columns(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
+    """Problems with the CSV sources' files and columns (``looplab validate``): missing files, inputs the
+    file does not have (named), a ``columns:`` key that is not a campaign input, a missing objective column."""
+    problems: list[Problem] = []
+    for i, src in enumerate(config.source):
+        if not isinstance(src, CsvSource):
+            continue
+        where = f"source[{i}]"
+        try:
+            path, header, _ = _read_csv(src, base_dir)
+        except CsvFileError as exc:
+            hint = "" if (Path(base_dir) / src.path).exists() else " (paths are relative to the campaign file)"
+            problems.append(Problem(f"{where}.path", f"{exc}{hint}"))
+            continue
+        for key in src.columns:
+            if key not in inputs:
+                problems.append(Problem(f"{where}.columns.{key}", f"'{key}' is not an input of the campaign "
+                                                                  f"(inputs: {', '.join(inputs)})"))
+        missing = [(n, src.columns.get(n, n)) for n in inputs if src.columns.get(n, n) not in header]
+        if missing:
+            named = ", ".join(f"'{c}'" + (f" (for input '{n}')" if c != n else "") for n, c in missing)
+            problems.append(Problem(f"{where}.path", f"{path.name} lacks the column(s) {named} of the campaign's "
+                                                     f"inputs ({describe_columns(header)}); add them, or map "
+                                                     "each input to a column with columns: {INPUT: COLUMN}"))
+        if src.objective not in header:
+            problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
+                                                          f"({describe_columns(header)})"))
+        for col in src.where:
+            if col not in header:
+                problems.append(Problem(f"{where}.where.{col}", f"{path.name} has no column '{col}'"))
+    return problems
+
+
+def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> tuple[str, list[dict], list[float]]:
+    problems = check_csv_columns(TransferConfig(source=[src]), inputs, base_dir)
+    if problems:
+        raise ConfigError([Problem(f"{WHERE}[{i}]" + p.path.removeprefix("source[0]"), p.message) for p in problems])
+    path, header, records = _read_csv(src, base_dir)
+    col = {name: header.index(name) for name in header}
+    params, values = [], []
+    for line, cells in records:
+        text = cells[col[src.objective]]
+        row = {n: cells[col[src.columns.get(n, n)]] for n in inputs}
+        if text == "" or any(v == "" for v in row.values()):
+            continue  # an incomplete line
+        y = parse_number(text)
+        if y is None:
+            raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
+                                                                  f"'{src.objective}' is not a number")])
+        params.append(row)  # text cells: encode_rows reads numbers where the space has numbers
+        values.append(y)
+    if len(values) < 2:
+        raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
+                                                    "matching `where`); a source needs at least 2")])
+    return str(path), params, values
+
+
+def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any
+                   ) -> tuple[str, list[dict], list[float]]:
+    if store is None:
+        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", "a campaign source needs a store: run the campaign "
+                                                             "with `looplab run --store URL` (not in a benchmark)")])
+    row = store.get_campaign(src.campaign)
+    if row is None:
+        names = [c.name for c in store.list_campaigns()]
+        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"no campaign '{src.campaign}' in the store"
+                                                             + (f" (campaigns: {', '.join(names)})" if names else ""))])
+    exps = [e for e in store.experiments(row.id, ["succeeded"]) if e.value is not None]
+    params, values = [], []
+    for e in exps:
+        missing = [n for n in inputs if n not in e.params]
+        if missing:
+            raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' lacks the input(s) "
+                                                                 f"{', '.join(missing)} of this campaign")])
+        params.append({n: e.params[n] for n in inputs})
+        values.append(float(e.value))
+    if len(values) < 2:
+        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
+                                                             "succeeded experiment(s); a source needs at least 2")])
+    return f"campaign {src.campaign}", params, values
+
+
+def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
+    """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools)."""
+    if not getattr(space, "is_pool", False):
+        problems = []
+        for p in space.parameters:
+            choices = getattr(p, "choices", None)
+            if choices is None:
+                continue
+            bad = sorted({str(r[p.name]) for r in rows} - {str(c) for c in choices})
+            if bad:
+                problems.append(Problem(where, f"input '{p.name}' has level(s) {', '.join(bad[:5])} that are not "
+                                               f"among its choices ({', '.join(map(str, choices))})"))
+        if problems:
+            raise ConfigError(problems)
+        fixed = [{n: _as_choice(space, n, r[n]) for n in space.names} for r in rows]
+        return space.encode(fixed)
+    X = np.zeros((len(rows), space.dim))
+    cands, CX = space.candidates, space.X
+    for g in space.column_groups():
+        values = [c[g.name] for c in cands]
+        if g.kind == "numeric":
+            v = np.array(values, dtype=float)
+            lo, hi = int(np.argmin(v)), int(np.argmax(v))
+            col = g.columns.start
+            slope = (CX[hi, col] - CX[lo, col]) / (v[hi] - v[lo]) if v[hi] > v[lo] else 0.0
+            try:
+                x = np.array([float(r[g.name]) for r in rows])
+            except (TypeError, ValueError):
+                raise ConfigError([Problem(where, f"input '{g.name}' is numeric in the pool but the source has "
+                                                  "text in it")]) from None
+            X[:, col] = CX[lo, col] + slope * (x - v[lo])
+            continue
+        first: dict[str, int] = {}
+        for j, v in enumerate(values):
+            first.setdefault(str(v), j)
+        bad = sorted({str(r[g.name]) for r in rows} - set(first))
+        if bad:
+            raise ConfigError([Problem(where, f"input '{g.name}' has level(s) {', '.join(bad[:5])} that the pool "
+                                              f"does not have (levels: {', '.join(sorted(first)[:10])})")])
+        X[:, g.columns] = CX[[first[str(r[g.name])] for r in rows]][:, g.columns]
+    return X
+
+
+def _as_choice(space: Any, name: str, value: Any) -> Any:
+    p = space._by_name[name]
+    choices = getattr(p, "choices", None)
+    if choices is None:
+        return float(value)
+    return next(c for c in choices if str(c) == str(value))
+
+
+def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], base_dir: Path, store: Any,
+                 internal: Callable[[np.ndarray], np.ndarray]) -> tuple[SourceData, ...]:
+    """Every source of ``config``, encoded with ``space``; raises ConfigError naming what is wrong."""
+    out = []
+    for i, src in enumerate(config.source):
+        if isinstance(src, CsvSource):
+            name, params, values = _csv_rows(src, i, inputs, base_dir)
+        else:
+            name, params, values = _campaign_rows(src, i, inputs, store)
+        X = encode_rows(space, params, f"{WHERE}[{i}]")
+        out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float))))
+    return tuple(out)
+
+
+def subsample(sources: Sequence[SourceData], fraction: float, rng: np.random.Generator) -> tuple[SourceData, ...]:
+    """``fraction`` of each source's rows drawn at random without replacement (at least 2 per source)."""
+    out = []
+    for s in sources:
+        k = min(len(s.y), max(2, int(round(fraction * len(s.y)))))
+        out.append(s.subset(np.sort(rng.choice(len(s.y), size=k, replace=False))))
+    return tuple(out)

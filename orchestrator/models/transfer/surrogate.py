@@ -1,0 +1,225 @@
+"""The ``transfer`` model: a campaign that learns from earlier data (other campaigns, cheaper
+calculations, related tasks) through one of four methods, or their mixture.
+
+Built every step by the proposer with ``ModelContext.sources`` (the sources already read and encoded
+with the campaign's space, see ``sources.py``). ``fit`` takes the target observations:
+
+1. each source's GP is fitted once (``source_model.py``; its hyperparameters are part of this model's
+   state, so later steps and a resumed campaign reuse them);
+2. the method's component (``components.py``, ``finetune.py``) is fitted on the target data;
+   ``auto`` fits the GP-based methods and the base model alone ("none") and weighs them by their exact
+   leave-one-out predictive densities on the target data (pseudo-BMA+, ``weights.py``; equal weights
+   below 3 target points); predictions are the mixture. Fine-tuning is not part of ``auto`` (its
+   leave-one-out would need N refits of the ensemble).
+
+``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
+report. State (JSON): the source GPs' hyperparameters by source hash, each component's state, the weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import plugins
+from ...errors import Problem
+from ..base import ModelContext, ModelError, check_training_data
+from .components import COMPONENTS, Setup
+from .config import METHODS, TransferConfig
+from .source_model import source_gp
+from .sources import SourceData, campaign_inputs, check_csv_columns, load_sources
+from .weights import loo_log_density, mix, pseudo_bma_plus
+
+log = logging.getLogger("looplab.models.transfer")
+
+STATE_VERSION = 1
+AUTO = ("none", "prior-mean", "latent-variable", "multi-task")
+
+
+class TransferSurrogate:
+    """Transfer learning from earlier data: multi-task GP, source model as prior mean or as an input, a
+    fine-tuned network, or (auto) their mixture weighted by leave-one-out density."""
+
+    Config = TransferConfig
+
+    def __init__(self, *, config: TransferConfig, context: ModelContext, sources: tuple[SourceData, ...]):
+        self.config = config
+        self.context = context
+        self.sources = tuple(sources)
+        self.method = config.method
+        self._state: dict[str, Any] = {}
+        self._parts: dict[str, Any] = {}
+        self._w: dict[str, float] = {}
+        self.fit_info: dict[str, Any] = {}
+
+    # -- plugin hooks ------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: TransferConfig, context: ModelContext | None) -> "TransferSurrogate":
+        sources = getattr(context, "sources", None) if context is not None else None
+        if not sources:
+            raise ModelError("the transfer model needs its sources: build it through the proposer (or pass "
+                             "ModelContext(sources=...))")
+        return cls(config=config, context=context, sources=sources)
+
+    @classmethod
+    def check_config(cls, config: TransferConfig, *, spec: Any, base_dir: Path) -> list[Problem]:
+        """``looplab validate``: the CSV sources' files and columns, the base model's params."""
+        problems = check_csv_columns(config, campaign_inputs(spec), base_dir)
+        try:
+            base = plugins.resolve("model", config.base)
+            plugins.config_model(base).model_validate(config.base_params)
+        except Exception as exc:  # noqa: BLE001 - reported as a problem of the params
+            problems.append(Problem("base_params", f"not valid for model '{config.base}': "
+                                                   f"{str(exc).splitlines()[0]}"))
+        return problems
+
+    @classmethod
+    def load_sources(cls, config: TransferConfig, *, campaign: Any, store: Any, internal: Any
+                     ) -> tuple[SourceData, ...]:
+        """Read and encode the sources once per campaign (the proposer calls this)."""
+        return load_sources(config, space=campaign.space, inputs=list(campaign.space.names),
+                            base_dir=Path(campaign.base_dir), store=store, internal=internal)
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _make_base(self, ctx: ModelContext) -> Any:
+        cls = plugins.resolve("model", self.config.base)
+        return plugins.build(cls, plugins.config_model(cls).model_validate(self.config.base_params), ctx)
+
+    def _make_gp(self, ctx: ModelContext) -> Any:
+        from ..gp import GPConfig, GPSurrogate
+
+        params = self.config.base_params if self.config.base == "gp" else {}
+        return GPSurrogate.from_config(GPConfig.model_validate(params), ctx)
+
+    def _setup(self) -> Setup:
+        cached = self._state.get("source_models", {})
+        gps, states = [], {}
+        groups = list(self.context.groups) if self.context.groups else None
+        for s in self.sources:
+            gp, st = source_gp(s, groups, cached.get(s.digest))
+            gps.append(gp)
+            states[s.digest] = st
+        self._state["source_models"] = states
+        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp, self.config.multitask_rows)
+
+    def _methods(self) -> tuple[str, ...]:
+        return AUTO if self.method == "auto" else (self.method,)
+
+    # -- fit / predict ---------------------------------------------------------------------
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "TransferSurrogate":
+        X, y = check_training_data(X, y)
+        t0 = time.perf_counter()
+        for s in self.sources:
+            if s.X.shape[1] != X.shape[1]:
+                raise ModelError(f"source {s.name} has {s.X.shape[1]} encoded inputs, the campaign {X.shape[1]}")
+        setup = self._setup()
+        prev = self._state.get("components", {})
+        parts: dict[str, Any] = {}
+        for name in self._methods():
+            if name == "fine-tune":
+                from .finetune import FineTune
+
+                part = FineTune(setup, self.config)
+            else:
+                try:
+                    part = COMPONENTS[name](setup)
+                except ImportError as exc:  # a GP model of the core not available in this install
+                    if self.method != "auto":
+                        raise ModelError(f"method '{name}' is not available: {exc}") from None
+                    log.warning("transfer: skipping method %s (%s)", name, exc)
+                    continue
+            part.set_state(prev.get(name) or {})
+            parts[name] = part.fit(X, y)
+        self._parts = parts
+        self._w = self._weigh(y)
+        self._state.update(schema_version=STATE_VERSION, method=self.method,
+                           components={k: _json(p.get_state()) for k, p in parts.items()}, weights=dict(self._w))
+        info: dict[str, Any] = {"seconds": time.perf_counter() - t0, "transfer_weights": dict(self._w),
+                                "fallback": any(bool(p.fit_info.get("fallback")) for p in parts.values())}
+        self.fit_info = info
+        return self
+
+    def _weigh(self, y: np.ndarray) -> dict[str, float]:
+        names = list(self._parts)
+        if len(names) == 1:
+            return {names[0]: 1.0}
+        loos = {k: self._parts[k].loo() for k in names}
+        usable = [k for k in names if loos[k] is not None and len(loos[k][0]) == len(y)]
+        if len(usable) < len(names):
+            log.warning("transfer: no leave-one-out for %s; equal weights",
+                        ", ".join(k for k in names if k not in usable))
+            return {k: 1.0 / len(names) for k in names}
+        lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
+        w = pseudo_bma_plus(lpd, np.random.default_rng([self.context.seed % (2**32), 12]))
+        return {k: float(v) for k, v in zip(names, w)}
+
+    def _require_fit(self) -> None:
+        if not self._parts:
+            raise RuntimeError("TransferSurrogate.predict called before fit")
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the target task at X [N, D], in y's units; arrays [N]."""
+        self._require_fit()
+        if len(self._parts) == 1:
+            return next(iter(self._parts.values())).predict(X)
+        preds = [p.predict(X) for p in self._parts.values()]
+        w = np.array([self._w[k] for k in self._parts])
+        return mix([m for m, _ in preds], [v for _, v in preds], w)
+
+    def condition(self, X: np.ndarray) -> "TransferSurrogate":
+        """A copy in which every component has fantasy observations at its own mean at X (weights kept)."""
+        self._require_fit()
+        other = object.__new__(TransferSurrogate)
+        other.__dict__.update(self.__dict__)
+        other._parts = {k: p.condition(X) for k, p in self._parts.items()}
+        return other
+
+    def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Leave-one-out means and variances at the target points (the weights fixed); None if a
+        component has none."""
+        self._require_fit()
+        loos = [p.loo() for p in self._parts.values()]
+        if any(v is None for v in loos):
+            return None
+        if len(loos) == 1:
+            return loos[0]
+        return mix([m for m, _ in loos], [v for _, v in loos], np.array([self._w[k] for k in self._parts]))
+
+    def weights(self) -> dict[str, float]:
+        """{method: weight} of the last fit (``none`` = the base model alone); a single method has 1.0."""
+        return dict(self._w)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        return _json(self._state) if self._state else {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state and state.get("schema_version") == STATE_VERSION:
+            known = {s.digest for s in self.sources}
+            self._state = {"source_models": {k: v for k, v in (state.get("source_models") or {}).items()
+                                             if k in known},
+                           "components": dict(state.get("components") or {})}
+
+
+def _json(obj: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays converted)."""
+    if isinstance(obj, dict):
+        return {str(k): _json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+__all__ = ["METHODS", "TransferSurrogate"]

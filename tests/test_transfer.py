@@ -1,0 +1,335 @@
+"""Transfer learning (the ``transfer`` model): sources, the methods, auto's weights, validation, resume.
+
+Real GPs (the GP core's numpy/GPflow fit), real tf-keras networks, real SQLite stores and subprocesses.
+Synthetic tasks: the target is f(x) = sin(6 x0) + cos(5 x1) + x2 on [0, 1]^3; a faithful source is
+2 f + 1 (same shape, other units), a misleading one the same values permuted across rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ROOT, write_campaign
+from orchestrator.cli import app
+from orchestrator.config import load_campaign
+from orchestrator.errors import ConfigError
+from orchestrator.models.base import ModelContext
+from orchestrator.models.transfer import SourceData, TransferConfig, TransferSurrogate, subsample
+from orchestrator.models.transfer.components import PriorMean, Setup
+from orchestrator.models.transfer.source_model import source_gp
+from orchestrator.proposer import Proposer
+
+
+def f(X: np.ndarray) -> np.ndarray:
+    return np.sin(6 * X[:, 0]) + np.cos(5 * X[:, 1]) + X[:, 2]
+
+
+def _model(src: SourceData, method: str = "auto", seed: int = 1, **kw) -> TransferSurrogate:
+    cfg = TransferConfig(source=[{"path": "unused.csv", "objective": "y"}], method=method, **kw)
+    return TransferSurrogate(config=cfg, context=ModelContext(seed=seed, n_inputs=src.X.shape[1], sources=(src,)),
+                             sources=(src,))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    Xs = rng.random((120, 3))
+    X = rng.random((15, 3))
+    Xt = rng.random((400, 3))
+    good = SourceData.make("good", Xs, 2 * f(Xs) + 1)
+    perm = SourceData.make("perm", Xs, rng.permutation(good.y))
+    return {"X": X, "y": f(X), "Xt": Xt, "good": good, "perm": perm}
+
+
+def rmse(m, Xt):
+    return float(np.sqrt(np.mean((m.predict(Xt)[0] - f(Xt)) ** 2)))
+
+
+# -- the methods ---------------------------------------------------------------------------------
+
+
+def test_prior_mean_is_the_source_model_where_there_is_no_target_data(data):
+    src = data["good"]
+    gp, _ = source_gp(src, None)
+    tm = _model(src, "prior-mean")
+    part = PriorMean(Setup(tm.context, (src,), [gp], tm._make_base, tm._make_gp))
+    m, v = part.predict(data["Xt"])  # no target data at all
+    np.testing.assert_allclose(m, gp.predict(data["Xt"])[0], rtol=0, atol=1e-9)
+    assert np.all(v > gp.predict(data["Xt"])[1])  # the source's own variance plus the residual GP's prior
+
+
+def test_source_gp_is_rebuilt_from_its_state_without_a_fit(data):
+    gp, state = source_gp(data["good"], None)
+    again, state2 = source_gp(data["good"], None, json.loads(json.dumps(state)))
+    assert state2 == state
+    np.testing.assert_array_equal(gp.predict(data["Xt"])[0], again.predict(data["Xt"])[0])
+
+
+@pytest.mark.parametrize("method", ["prior-mean", "latent-variable", "multi-task"])
+def test_each_gp_method_learns_from_a_faithful_source(data, method):
+    plain = _model(data["good"], "auto")
+    plain.fit(data["X"], data["y"])
+    base_rmse = rmse(plain._parts["none"], data["Xt"])
+    m = _model(data["good"], method).fit(data["X"], data["y"])
+    assert m.weights() == {method: 1.0}
+    # the source has the target's shape in other units: every method beats the GP on 15 points alone
+    assert rmse(m, data["Xt"]) < 0.6 * base_rmse, (method, rmse(m, data["Xt"]), base_rmse)
+
+
+def test_auto_follows_a_faithful_source_and_not_a_permuted_one(data):
+    good = _model(data["good"]).fit(data["X"], data["y"])
+    perm = _model(data["perm"]).fit(data["X"], data["y"])
+    wg, wp = good.weights(), perm.weights()
+    assert set(wg) == {"none", "prior-mean", "latent-variable", "multi-task"}
+    assert abs(sum(wg.values()) - 1) < 1e-9 and abs(sum(wp.values()) - 1) < 1e-9
+    assert wg["none"] < 0.05  # with a faithful source, no transfer gets almost no weight
+    # the permuted source: the method it misleads (its mean function is noise) gets a small weight, and
+    # no transfer gets more than with the faithful source
+    assert wp["prior-mean"] < 0.1
+    assert wp["none"] > 10 * wg["none"]
+    none = perm._parts["none"]
+    assert rmse(perm, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
+    assert rmse(good, data["Xt"]) < 0.3 * rmse(none, data["Xt"])
+
+
+def test_auto_conditions_every_part_and_keeps_the_weights(data):
+    m = _model(data["good"]).fit(data["X"], data["y"])
+    Xq = data["Xt"][:2]
+    c = m.condition(Xq)
+    assert c.weights() == m.weights()
+    _, v0 = m.predict(Xq)
+    _, v1 = c.predict(Xq)
+    assert np.all(v1 < v0)  # the fantasies reduce the variance where they are
+    np.testing.assert_array_equal(m.predict(Xq)[1], v0)  # the original is unchanged
+
+
+def test_state_round_trips_as_json_and_warm_starts_the_same_fit(data):
+    a = _model(data["good"], seed=3).fit(data["X"], data["y"])
+    state = json.loads(json.dumps(a.get_state()))
+    b = _model(data["good"], seed=3)
+    b.set_state(state)
+    b.fit(data["X"], data["y"])
+    c = _model(data["good"], seed=3)
+    c.set_state(state)
+    c.fit(data["X"], data["y"])
+    np.testing.assert_array_equal(b.predict(data["Xt"])[0], c.predict(data["Xt"])[0])
+    assert set(state["source_models"]) == {data["good"].digest}
+
+
+def test_fine_tune_keeps_the_first_layers_frozen(data):
+    from orchestrator.models.transfer.finetune import FineTune
+
+    m = _model(data["good"], "fine-tune", ensemble=2, hidden=[16, 16], epochs=150)
+    setup = Setup(m.context, (data["good"],), [], None, None)
+    ft = FineTune(setup, m.config)
+    pre = ft.pretrained()
+    ft.fit(data["X"], data["y"])
+    assert len(ft.members) == 2
+    for before, after in zip(pre, ft.members):
+        assert len(after) == 6  # kernel + bias of 2 hidden layers and the output
+        for w0, w1 in zip(before[:2], after[:2]):  # the first hidden layer: frozen
+            np.testing.assert_array_equal(w0, w1)
+        assert any(not np.array_equal(w0, w1) for w0, w1 in zip(before[2:], after[2:]))  # the last ones trained
+    # the members differ (their own initial weights) and fitting again gives the same networks
+    assert not np.array_equal(pre[0][0], pre[1][0])
+    ft2 = FineTune(setup, m.config).fit(data["X"], data["y"])
+    np.testing.assert_array_equal(ft.predict(data["Xt"])[0], ft2.predict(data["Xt"])[0])
+    # pre-training learned the source's shape: the fine-tuned ensemble beats the mean of the target data
+    assert rmse(ft, data["Xt"]) < 0.5 * float(np.std(f(data["Xt"])))
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+POOL = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{a + b}\n" for a in (0.0, 0.5, 1.0) for b in (1, 2) for c in "xy")
+
+CAMPAIGN = """\
+name: tl
+seed: 3
+space:
+  pool: {{path: pool.csv, inputs: [a, b, cat], categorical: [cat]}}
+objective: {{name: y, goal: {goal}}}
+oracle: {{kind: lookup}}
+model:
+  kind: transfer
+  params:
+    method: latent-variable
+    source: [{source}]
+acquisition: {{kind: ei, batch_size: 2}}
+initial: {{n: 2, method: random}}
+budget: {{max_experiments: 6}}
+"""
+
+
+def _pool_campaign(tmp_path, source_csv: str, source: str = "{path: src.csv, objective: y}", goal: str = "max"):
+    (tmp_path / "pool.csv").write_text(POOL)
+    (tmp_path / "src.csv").write_text(source_csv)
+    return write_campaign(tmp_path, CAMPAIGN.format(source=source, goal=goal))
+
+
+def test_source_rows_are_encoded_like_the_pool_even_off_its_grid(tmp_path):
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n2.0,2,x,-1\n")
+    campaign = load_campaign(path)
+    (src,) = Proposer(campaign).sources
+    space = campaign.space
+    # a candidate's row is the pool's own encoding; a = 2.0 lies beyond the pool's 0..1: 2.0 after scaling
+    np.testing.assert_array_equal(src.X[0], space.encode([{"a": 0.5, "b": 1.0, "cat": "y"}])[0])
+    assert src.X[1, 0] == pytest.approx(2.0) and src.X[1, 1] == pytest.approx(1.0)
+    assert list(src.X[1, 2:]) == [1.0, 0.0]  # level x
+    np.testing.assert_array_equal(src.y, [3.0, -1.0])
+
+
+def test_a_min_goal_negates_the_source_like_the_target(tmp_path):
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n", goal="min")
+    (src,) = Proposer(load_campaign(path)).sources
+    np.testing.assert_array_equal(src.y, [-3.0, 1.0])
+
+
+def test_columns_mapping_and_where(tmp_path):
+    csv = "A,b,cat,yield,T\n0.5,1,y,3,90\n1.0,2,x,-1,90\n0.0,1,x,7,120\n"
+    path = _pool_campaign(tmp_path, csv, "{path: src.csv, objective: yield, columns: {a: A}, where: {T: 90}}")
+    (src,) = Proposer(load_campaign(path)).sources
+    np.testing.assert_array_equal(src.y, [3.0, -1.0])
+
+
+def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
+    path = _pool_campaign(tmp_path, "a,cat,value\n0.5,y,3\n")
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error")]
+    assert any("model.params.source[0].path" in ln and "'b'" in ln and "src.csv" in ln for ln in lines), res.output
+    assert any("model.params.source[0].objective" in ln and "'y'" in ln for ln in lines), res.output
+    assert "Traceback" not in res.output
+
+
+def test_an_unknown_level_names_the_input(tmp_path):
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,z,3\n1.0,2,x,-1\n")
+    with pytest.raises(ConfigError) as exc:
+        Proposer(load_campaign(path)).sources
+    assert "'cat'" in str(exc.value) and "z" in str(exc.value)
+
+
+def test_a_campaign_source_needs_that_campaign_in_the_store(tmp_path):
+    from orchestrator.store import Store
+
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n", "{campaign: earlier}")
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    with pytest.raises(ConfigError) as exc:
+        Proposer(load_campaign(path), store=store).sources
+    assert "no campaign 'earlier'" in str(exc.value)
+
+
+def test_subsample_draws_a_fraction_per_source(data):
+    a = subsample([data["good"]], 0.1, np.random.default_rng(5))
+    b = subsample([data["good"]], 0.1, np.random.default_rng(5))
+    assert len(a[0].y) == 12 and a[0].digest == b[0].digest
+    assert subsample([data["good"]], 0.1, np.random.default_rng(6))[0].digest != a[0].digest
+
+
+# -- a campaign from another campaign, and SIGKILL + resume -------------------------------------------
+
+
+def _looplab(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="160")
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select id, params, status, value from experiments order by seq").fetchall()
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("select count(*) from experiments").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+ARYLATION = """\
+name: {name}
+seed: 4
+space:
+  pool:
+    path: {data}
+    inputs: [Base, Ligand, Solvent, Concentration]
+    categorical: [Base, Ligand, Solvent]
+    where: {{Temp_C: {temp}}}
+objective: {{name: yield, goal: max}}
+oracle: {{kind: lookup}}
+model: {model}
+acquisition: {{kind: ucb, params: {{beta: 0.3}}, batch_size: 2}}
+initial: {{n: 2, method: random}}
+budget: {{max_experiments: {budget}}}
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_proposes_what_an_uninterrupted_transfer_run_does(tmp_path):
+    from conftest import DATASETS
+
+    data = DATASETS / "direct_arylation" / "data.csv"
+    if not data.is_file():
+        pytest.skip("needs ../shared/datasets/direct_arylation")
+    # the source: another campaign in the same store (90 C, 16 experiments, plain GP)
+    src = write_campaign(tmp_path, ARYLATION.format(name="ar90", data=data, temp=90, model="{kind: gp}", budget=16),
+                         "ar90.yaml")
+    target = write_campaign(tmp_path, ARYLATION.format(
+        name="ar105", data=data, temp=105, budget=14,
+        model="{kind: transfer, params: {method: auto, source: [{campaign: ar90}]}}"), "ar105.yaml")
+    dbs = {k: tmp_path / f"{k}.db" for k in ("killed", "clean")}
+    for db in dbs.values():
+        p = _looplab("run", str(src), "--store", f"sqlite:///{db}")
+        assert p.wait(timeout=600) == 0, p.communicate()[1]
+    proc = _looplab("run", str(target), "--store", f"sqlite:///{dbs['killed']}")
+    deadline = time.time() + 600
+    while _count(dbs["killed"]) < 16 + 8 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()[1]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = _looplab("run", str(target), "--store", f"sqlite:///{dbs['killed']}")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert "weights none" in out  # the step lines show auto's weights
+    clean = _looplab("run", str(target), "--store", f"sqlite:///{dbs['clean']}")
+    _, err = clean.communicate(timeout=600)
+    assert clean.returncode == 0, err
+    got, want = _rows(dbs["killed"]), _rows(dbs["clean"])
+    assert len(got) == 16 + 14
+    assert [r[:2] for r in got] == [r[:2] for r in want]
+
+
+def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_seeds(tmp_path):
+    from orchestrator.benchmark import prepare, run_benchmark, transfer_table
+
+    src = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{2 * (a + b) + 1}\n" for a in (0.0, 0.25, 0.5, 0.75, 1.0)
+                                   for b in (1, 2) for c in "xy")
+    path = _pool_campaign(tmp_path, src)
+    with pytest.raises(ConfigError, match="--transfer-fraction"):
+        prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                transfer_fraction="0.5,abc")
+    setup = prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                    transfer_fraction="0.1,0.5", permute_source=True)
+    names = [s.name for s in setup.strategies]
+    assert names == ["gp (no transfer)", "transfer latent-variable 0.1 permuted",
+                     "transfer latent-variable 0.5 permuted"]
+    result = run_benchmark(setup)
+    runs = {s["name"]: s["runs"] for s in result["strategies"]}
+    # the same seeds and the same random initial rows for every strategy
+    assert {tuple(r["picks"][:2]) for rs in runs.values() for r in rs[:1]} == {tuple(runs["random"][0]["picks"][:2])}
+    assert all(len(r["picks"]) == 6 for rs in runs.values() for r in rs)
+    table = transfer_table({**result, "pool_values": setup.values}, reach=3.0, at=(4, 6))
+    assert table.row_count == 4
