@@ -195,3 +195,14 @@ def test_mixed_space_acquisition_enumerates_the_levels_and_refines_the_numbers()
                           geometry=geo)[0]
     assert int(np.argmax(x[1:])) == 2
     assert x[0] == pytest.approx(0.7, abs=0.05)
+
+
+def test_restore_rebuilds_a_fitted_gp_from_its_state_without_fitting():
+    X, y = _categorical_data(30, 4)
+    fitted = GPSurrogate(seed=0, groups=GROUPS).fit(X, y)
+    rebuilt = GPSurrogate(seed=5, groups=GROUPS).restore(X, y, fitted.get_state())
+    Xs, _ = _categorical_data(50, 5)
+    for a, b in zip(fitted.predict(Xs), rebuilt.predict(Xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="lengthscales"):
+        GPSurrogate(seed=0, groups=GROUPS, tie_categorical=True).restore(X, y, fitted.get_state())

@@ -209,6 +209,29 @@ class GPSurrogate:
         self._state["interactions"] = on
         return self
 
+    def restore(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "GPSurrogate":
+        """This GP conditioned on (X, y) with the hyperparameters of ``state`` (a previous exact fit's
+        ``get_state()``), without fitting them: a model rebuilt from its stored state, e.g. a transfer
+        source's GP. The exact GP only (no rank mixture); ``ValueError`` when the state does not fit."""
+        X, y = check_training_data(X, y)
+        self.set_state(state)
+        if not self._state or self._state.get("sparse"):
+            raise ValueError("restore takes the state of an exact fit of a GP with the same settings")
+        d = X.shape[1]
+        on = bool(self._state.get("interactions")) and d >= 2
+        self._pairs = np.triu_indices(d, k=1) if on else None
+        self._tie = self._kernel_tie(d)
+        if len(self._state["lengthscales"]) != self._tie.n_free:
+            raise ValueError(f"the state has {len(self._state['lengthscales'])} lengthscales, the data need "
+                             f"{self._tie.n_free}")
+        self._std = Standardizer(y)
+        with single_threaded_blas:
+            self._post = Posterior(self.kernel, self._features(X), self._std.forward(y),
+                                   self._tie.expand(np.array(self._state["lengthscales"], dtype=float)),
+                                   float(self._state["variance"]), float(self._state["noise"]))
+        self._ranked = None
+        return self
+
     def _kernel_tie(self, d: int) -> Tie:
         """The lengthscale of each kernel column: a categorical input's columns share one (when
         ``tie_categorical``); numeric inputs and product features have their own."""

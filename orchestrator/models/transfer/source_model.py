@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import Standardizer
-from ..gp import GPSurrogate, Posterior
+from ..gp import GPSurrogate
 from .sources import SourceData
 
 _CACHE: dict[str, GPSurrogate] = {}
@@ -32,14 +31,7 @@ def _new_gp(groups: list | None, seed: int) -> GPSurrogate:
 
 def _restore(gp: GPSurrogate, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> GPSurrogate:
     """``gp``'s exact posterior on (X, y) for the hyperparameters in ``state``, without fitting."""
-    gp.set_state(state)
-    gp._pairs = None
-    gp._tie = gp._kernel_tie(X.shape[1])
-    gp._std = Standardizer(y)
-    gp._post = Posterior(gp.kernel, X, gp._std.forward(y), gp._tie.expand(np.array(state["lengthscales"], dtype=float)),
-                         float(state["variance"]), float(state["noise"]))
-    gp._ranked = None
-    return gp
+    return gp.restore(X, y, state)
 
 
 def source_gp(source: SourceData, groups: list | None, state: dict[str, Any] | None = None
