@@ -206,3 +206,31 @@ def test_restore_rebuilds_a_fitted_gp_from_its_state_without_fitting():
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="lengthscales"):
         GPSurrogate(seed=0, groups=GROUPS, tie_categorical=True).restore(X, y, fitted.get_state())
+
+
+def test_fantasies_on_a_nearly_flat_kernel_do_not_break_the_cholesky_update():
+    """Very long lengthscales make the fantasies' covariance given the data a difference of large numbers
+    (a batch-2 run on direct arylation stopped on this): the update must still factor it."""
+    from orchestrator.models.gp.posterior import Posterior
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    z = rng.normal(size=40)
+    post = Posterior("matern52", X, z, np.full(3, 1e4), 500.0, 1e-6)
+    Xf = np.vstack([X[:1] + 1e-9, rng.random((1, 3))])
+    cond = post.condition(Xf)
+    assert np.all(np.isfinite(cond.L)) and cond.L.shape == (42, 42)
+    m, v = cond.predict(rng.random((5, 3)))
+    assert np.all(np.isfinite(m)) and np.all(v > 0)
+
+
+def test_cholesky_jitter_grows_until_a_rounded_indefinite_matrix_factors():
+    """A covariance whose diagonal is small and which is indefinite only by rounding: the jitter must grow
+    (1e-10, 1e-8, ... of the scale); it used to shrink (scale squared), and the factor failed."""
+    from orchestrator.models.gp.posterior import cholesky
+
+    K = np.array([[1e-6, 1e-6 + 1e-13], [1e-6 + 1e-13, 1e-6]])
+    assert np.linalg.eigvalsh(K)[0] < 0
+    for L in (cholesky(K), cholesky(K, scale=1.0)):
+        assert np.all(np.isfinite(L))
+        np.testing.assert_allclose(L @ L.T, K, atol=1e-9)

@@ -113,7 +113,12 @@ class Posterior:
         K22 = kernel_matrix(self.kind, Xf, Xf, self.ls, self.var)
         K22[np.diag_indices_from(K22)] += self.noise
         B = solve_triangular(self.L, K12, lower=True, check_finite=False)
-        L22 = cholesky(K22 - B.T @ B)
+        # the fantasies' covariance given the data: posterior covariance + noise. With long lengthscales (a
+        # nearly flat kernel) it is a small difference of large numbers, so the jitter scales with the
+        # prior variance, not with this matrix's own (possibly rounded-to-zero) diagonal
+        S = K22 - B.T @ B
+        S = 0.5 * (S + S.T)
+        L22 = cholesky(S, scale=self.var + self.noise)
         n, m = len(self.X), len(Xf)
         L = np.zeros((n + m, n + m))
         L[:n, :n] = self.L
@@ -169,14 +174,18 @@ class PoolPosterior:
         self._updates.append((c, d))
 
 
-def cholesky(K: np.ndarray) -> np.ndarray:
+def cholesky(K: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Lower Cholesky factor of K, adding jitter (1e-10, 1e-8, ..., 1e-2 times ``scale``, by default the
+    mean of K's diagonal) to the diagonal until it succeeds."""
+    if scale is None:
+        scale = float(np.mean(np.diag(K))) if K.size else 1.0
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
     jitter = 0.0
-    scale = float(np.mean(np.diag(K))) if K.size else 1.0
-    for _ in range(6):
+    for k in range(6):
         try:
             return np.linalg.cholesky(K + jitter * np.eye(len(K)))
         except np.linalg.LinAlgError:
-            jitter = scale * (1e-10 if jitter == 0.0 else jitter * 100)
+            jitter = scale * 10.0 ** (2 * k - 10)
     raise np.linalg.LinAlgError("kernel matrix is not positive definite even with jitter")
 
 
