@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from .errors import LeaseHeld, LeaseLost, StoreError
@@ -606,9 +606,17 @@ def _make_folder(path: Path, url: str) -> None:
 
 
 def _check_writable(engine) -> None:
-    """Fail now, not at the first write of a step, when a SQLite store cannot be written (read-only file)."""
-    with engine.begin() as conn:
-        conn.execute(update(CampaignRow).where(CampaignRow.id < 0).values(name=CampaignRow.name))
+    """Fail now, not at the first write of a step, when a SQLite store cannot be written (read-only file).
+    A database that another process holds locked is writable: that is not an error here (the store's
+    writes wait for the lock, and a driver that lost its lease finds out at its first write)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(CampaignRow).where(CampaignRow.id < 0).values(name=CampaignRow.name))
+    except OperationalError as exc:
+        text_ = str(getattr(exc, "orig", exc)).lower()
+        if "locked" in text_ or "busy" in text_:
+            return
+        raise
 
 
 def _open_error(url: str, exc: SQLAlchemyError) -> str:
