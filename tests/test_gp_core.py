@@ -234,3 +234,19 @@ def test_cholesky_jitter_grows_until_a_rounded_indefinite_matrix_factors():
     for L in (cholesky(K), cholesky(K, scale=1.0)):
         assert np.all(np.isfinite(L))
         np.testing.assert_allclose(L @ L.T, K, atol=1e-9)
+
+
+def test_lengthscales_without_a_gamma_prior_stop_at_the_floor_and_numeric_fits_have_no_bounds():
+    from orchestrator.models.gp.priors import MIN_LENGTHSCALE, lengthscale_bounds
+
+    assert lengthscale_bounds(lengthscale_prior("gamma", 3), 3) is None
+    b = lengthscale_bounds(auto_prior(["numeric", "categorical"]), 2)
+    assert b[0] == (None, None) and b[1][0] is not None
+    # a level seen once with a wildly different value pulls its lengthscale toward 0 without a prior
+    X, y = _categorical_data(12, 7)
+    y = y.copy()
+    y[0] += 50.0
+    gp = GPSurrogate(seed=0, groups=GROUPS).fit(X, y)
+    assert min(gp.get_state()["lengthscales"]) >= MIN_LENGTHSCALE * (1 - 1e-9)
+    cond = gp.condition(X[:1])  # the fantasy update stays well defined
+    assert np.all(np.isfinite(cond.predict(X)[1]))

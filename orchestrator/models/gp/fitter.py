@@ -22,6 +22,7 @@ import numpy as np
 from .kernels import Tie
 from .loss import ExactLoss
 from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
+from .priors import lengthscale_bounds
 from .priors import softplus
 
 
@@ -176,7 +177,12 @@ class Fitter:
                 return 1e30, np.zeros_like(u)
             return loss, grad
 
-        res = minimize(fun, self.unconstrained(), jac=True, method="L-BFGS-B",
+        bounds = lengthscale_bounds(self.prior, self.tie.n_free)
+        u0 = self.unconstrained()
+        if bounds is not None:  # variance and noise unbounded; a start below a floor moves up to it
+            bounds = bounds + [(None, None), (None, None)]
+            u0 = np.array([max(x, lo) if lo is not None else x for x, (lo, _) in zip(u0, bounds)])
+        res = minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": maxiter, "ftol": self.ftol})
         self.last_evaluations = loss_fn.evaluations
         loss = float(res.fun)

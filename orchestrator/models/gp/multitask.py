@@ -36,7 +36,8 @@ from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
 from .loss import gaussian_nll_parts
 from .posterior import cholesky
-from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_prior, softplus
+from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_bounds
+from .priors import lengthscale_prior, softplus
 
 STATE_VERSION = 1
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
@@ -199,9 +200,14 @@ class MultiTaskGP:
             return loss, grad
 
         best = None
+        bounds = lengthscale_bounds(prior, tie.n_free)
+        if bounds is not None:
+            bounds = bounds + [(None, None)] * (3 * T)
         with single_threaded_blas:
             for u0 in self._starts(tie.n_free, T):
-                res = minimize(fun, u0, jac=True, method="L-BFGS-B", options={"maxiter": self.maxiter})
+                if bounds is not None:
+                    u0 = np.array([max(x, lo) if lo is not None else x for x, (lo, _) in zip(u0, bounds)])
+                res = minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": self.maxiter})
                 if res.fun < 1e30 and (best is None or res.fun < best[0]):
                     best = (float(res.fun), res.x)
         if best is None:

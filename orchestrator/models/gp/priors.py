@@ -131,6 +131,24 @@ def auto_prior(kinds: list[str]) -> LengthscalePrior | PerLengthscalePrior:
     return PerLengthscalePrior(parts)
 
 
+# The shortest lengthscale a fit may reach where no Gamma prior keeps it from 0 (one-hot columns under
+# ``auto``, the ``none`` and ``dim-scaled`` presets): inputs live in [0, 1], and below this the kernel's
+# squared distances (|a|^2 + |b|^2 - 2 a.b, scaled by 1/l^2) lose every digit to rounding, so a point's
+# kernel with itself falls below the variance and fantasy updates fail. At 1e-3 a level that differs is
+# already uncorrelated (exp(-1000)).
+MIN_LENGTHSCALE = 1e-3
+
+
+def lengthscale_bounds(prior, n_free: int) -> list[tuple[float | None, None]] | None:
+    """L-BFGS-B bounds on the unconstrained lengthscales: a floor of MIN_LENGTHSCALE for every lengthscale
+    without a Gamma prior; None (no bounds at all) when every one has it, so numeric fits are unchanged."""
+    parts = prior.parts if isinstance(prior, PerLengthscalePrior) else (prior,) * n_free
+    if all(p.family == "gamma" for p in parts):
+        return None
+    low = float(inv_softplus(MIN_LENGTHSCALE))
+    return [(None, None) if p.family == "gamma" else (low, None) for p in parts]
+
+
 def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
     """The named preset for a kernel with ``n_inputs`` lengthscales (see the module docstring; ``auto``
     needs the lengthscales' kinds: :func:`auto_prior`)."""
