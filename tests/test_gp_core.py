@@ -239,8 +239,8 @@ def test_cholesky_jitter_grows_until_a_rounded_indefinite_matrix_factors():
 def test_lengthscales_without_a_gamma_prior_stop_at_the_floor_and_numeric_fits_have_no_bounds():
     from orchestrator.models.gp.priors import MIN_LENGTHSCALE, lengthscale_bounds
 
-    assert lengthscale_bounds(lengthscale_prior("gamma", 3), 3) is None
-    b = lengthscale_bounds(auto_prior(["numeric", "categorical"]), 2)
+    assert lengthscale_bounds(lengthscale_prior("gamma", 3), 3, 2) is None
+    b = lengthscale_bounds(auto_prior(["numeric", "categorical"]), 2, 0)
     assert b[0] == (None, None) and b[1][0] is not None
     # a level seen once with a wildly different value pulls its lengthscale toward 0 without a prior
     X, y = _categorical_data(12, 7)

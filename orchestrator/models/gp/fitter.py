@@ -20,9 +20,9 @@ import threading
 import numpy as np
 
 from .kernels import Tie
-from .loss import ExactLoss
+from .loss import ExactLoss, guarded
 from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
-from .priors import lengthscale_bounds
+from .priors import into_bounds, lengthscale_bounds
 from .priors import softplus
 
 
@@ -166,23 +166,9 @@ class Fitter:
         if self.backend == "tensorflow":
             return self._minimize_tf(maxiter)
         loss_fn = self.loss()
-
-        def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-            try:
-                with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # extreme line-search steps
-                    loss, grad = loss_fn(u)
-            except np.linalg.LinAlgError:
-                return 1e30, np.zeros_like(u)  # makes the line search step back
-            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-                return 1e30, np.zeros_like(u)
-            return loss, grad
-
-        bounds = lengthscale_bounds(self.prior, self.tie.n_free)
-        u0 = self.unconstrained()
-        if bounds is not None:  # variance and noise unbounded; a start below a floor moves up to it
-            bounds = bounds + [(None, None), (None, None)]
-            u0 = np.array([max(x, lo) if lo is not None else x for x, (lo, _) in zip(u0, bounds)])
-        res = minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds,
+        bounds = lengthscale_bounds(self.prior, self.tie.n_free, 2)  # variance and noise unbounded
+        res = minimize(guarded(loss_fn), into_bounds(self.unconstrained(), bounds), jac=True, method="L-BFGS-B",
+                       bounds=bounds,
                        options={"maxiter": maxiter, "ftol": self.ftol})
         self.last_evaluations = loss_fn.evaluations
         loss = float(res.fun)

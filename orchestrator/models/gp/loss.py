@@ -47,6 +47,23 @@ def gaussian_nll_parts(K: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray,
     return loss, c, W
 
 
+def guarded(loss_fn):
+    """``loss_fn`` for scipy's L-BFGS-B: a Cholesky failure or a non-finite value (an extreme line-search
+    step) becomes a loss of 1e30 with a zero gradient, which makes the line search step back."""
+
+    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                loss, grad = loss_fn(u)
+        except np.linalg.LinAlgError:
+            return 1e30, np.zeros_like(u)
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            return 1e30, np.zeros_like(u)
+        return loss, grad
+
+    return fun
+
+
 class ExactLoss:
     """Negative log marginal likelihood plus negative log priors of an exact GP, and its gradient in u."""
 

@@ -34,9 +34,9 @@ from oracles.blas import single_threaded_blas
 
 from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
-from .loss import gaussian_nll_parts
+from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
-from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, inv_softplus, lengthscale_bounds
+from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
 from .priors import lengthscale_prior, softplus
 
 STATE_VERSION = 1
@@ -189,25 +189,13 @@ class MultiTaskGP:
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
 
-        def fun(u):
-            try:
-                with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                    loss, grad = loss_fn(u)
-            except np.linalg.LinAlgError:
-                return 1e30, np.zeros_like(u)
-            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-                return 1e30, np.zeros_like(u)
-            return loss, grad
-
+        fun = guarded(loss_fn)
         best = None
-        bounds = lengthscale_bounds(prior, tie.n_free)
-        if bounds is not None:
-            bounds = bounds + [(None, None)] * (3 * T)
+        bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
         with single_threaded_blas:
             for u0 in self._starts(tie.n_free, T):
-                if bounds is not None:
-                    u0 = np.array([max(x, lo) if lo is not None else x for x, (lo, _) in zip(u0, bounds)])
-                res = minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": self.maxiter})
+                res = minimize(fun, into_bounds(u0, bounds), jac=True, method="L-BFGS-B", bounds=bounds,
+                               options={"maxiter": self.maxiter})
                 if res.fun < 1e30 and (best is None or res.fun < best[0]):
                     best = (float(res.fun), res.x)
         if best is None:

@@ -139,14 +139,22 @@ def auto_prior(kinds: list[str]) -> LengthscalePrior | PerLengthscalePrior:
 MIN_LENGTHSCALE = 1e-3
 
 
-def lengthscale_bounds(prior, n_free: int) -> list[tuple[float | None, None]] | None:
-    """L-BFGS-B bounds on the unconstrained lengthscales: a floor of MIN_LENGTHSCALE for every lengthscale
-    without a Gamma prior; None (no bounds at all) when every one has it, so numeric fits are unchanged."""
+def lengthscale_bounds(prior, n_free: int, n_other: int) -> list[tuple[float | None, None]] | None:
+    """L-BFGS-B bounds on the unconstrained parameters, the free lengthscales first and then ``n_other``
+    unbounded ones: a floor of MIN_LENGTHSCALE for every lengthscale without a Gamma prior; None (no bounds
+    at all) when every one has it, so numeric fits are unchanged."""
     parts = prior.parts if isinstance(prior, PerLengthscalePrior) else (prior,) * n_free
     if all(p.family == "gamma" for p in parts):
         return None
     low = float(inv_softplus(MIN_LENGTHSCALE))
-    return [(None, None) if p.family == "gamma" else (low, None) for p in parts]
+    return [(None, None) if p.family == "gamma" else (low, None) for p in parts] + [(None, None)] * n_other
+
+
+def into_bounds(u: np.ndarray, bounds: list | None) -> np.ndarray:
+    """A start vector moved up to the lower bounds it is below (L-BFGS-B wants a feasible start)."""
+    if bounds is None:
+        return u
+    return np.array([x if lo is None else max(x, lo) for x, (lo, _) in zip(u, bounds)])
 
 
 def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:

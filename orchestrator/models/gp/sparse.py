@@ -48,6 +48,7 @@ from scipy.special import expit
 from oracles.blas import single_threaded_blas
 
 from .fitter import gpflow_parts
+from .loss import guarded
 from .kernels import Tie, cross as _cross, cross_and_dk as _cross_and_dk, kernel_and_dk as _kernel_and_dk
 from .kernels import kernel_matrix, lengthscale_gradient as _ls_grad_sym
 from .priors import LengthscalePrior, inv_softplus as _inv_softplus, neg_log_prior, softplus as _softplus
@@ -240,17 +241,7 @@ class SGPRLoss:
 def _minimize(loss_fn, u0: np.ndarray, maxiter: int) -> tuple[float, np.ndarray]:
     from scipy.optimize import minimize
 
-    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-        try:
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # extreme line-search steps
-                loss, grad = loss_fn(u)
-        except np.linalg.LinAlgError:
-            return 1e30, np.zeros_like(u)
-        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-            return 1e30, np.zeros_like(u)
-        return loss, grad
-
-    res = minimize(fun, u0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+    res = minimize(guarded(loss_fn), u0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
     loss = float(res.fun)
     if not math.isfinite(loss) or loss >= 1e30:
         raise FloatingPointError(f"non-finite SGPR training loss ({loss}) or Cholesky failure at every step")
