@@ -188,7 +188,7 @@ class Proposer:
             n_raw = min(4096, max(1024, 256 * self.space.dim))
             raw_candidates = self.space.encode(self.space.sample(n_raw, "sobol", rng))
             A, b = self.space.linear_equalities()
-            onehot = tuple((g.columns.start, g.columns.stop) for g in (self.space.column_groups() or [])
+            onehot = tuple((g.columns.start, g.columns.stop) for g in self.space.column_groups()
                            if g.kind == "categorical")
             geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
             X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
