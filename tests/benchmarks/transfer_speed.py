@@ -5,8 +5,9 @@ Run: nice .venv/bin/python tests/benchmarks/transfer_speed.py [--rows 230,500,10
 Target: 20 rows of direct arylation at 105 C (../shared/datasets/direct_arylation), one-hot encoded by the
 campaign's pool. Sources: n rows drawn (with replacement above the 1,152 rows of 90 and 120 C) from the
 other two temperatures, a little noise added to repeated rows. For each n it prints the median wall time
-of one step with a warm start from the previous step's state, as the engine runs it (the source GP's fit
-happens once per campaign and is reported separately):
+of one step with a warm start from the previous step's state, as the engine runs it: each step sees two
+more target rows than the one before (a batch of 2 recorded), starting from ``--target`` rows (the source
+GP's fit happens once per campaign and is reported separately):
 
 - multi-task: ``method: multi-task`` (the multi-task GP sees at most ``multitask_rows`` = 400 source
   rows; above that the sources are thinned, so the step time stops growing);
@@ -48,8 +49,13 @@ def main() -> None:
     Xs = np.vstack([s.X for s in full])
     ys = np.concatenate([s.y for s in full])
     rng = np.random.default_rng(0)
-    tgt = rng.choice(space.size, size=args.target, replace=False)
-    X, y = space.X[tgt], values[tgt]
+    # the target rows every step sees, in the order they arrive: --target first, then 2 more per step
+    tgt = rng.choice(space.size, size=args.target + 2 * (args.repeat + 1), replace=False)
+
+    def target(r: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = tgt[:args.target + 2 * r]
+        return space.X[rows], values[rows]
+
     groups = space.column_groups()
     print(f"direct arylation 105 C: {args.target} target rows; sources from 90/120 C ({len(ys)} rows)")
     print(f"{'source rows':>11} {'source GP fit':>13} {'multi-task':>10} {'mt all rows':>11} {'auto':>8} "
@@ -74,6 +80,7 @@ def main() -> None:
                     sources=(src,))
                 if state:
                     model.set_state(state)
+                X, y = target(r)
                 t0 = time.perf_counter()
                 model.fit(X, y)
                 if r:  # the first fit has no warm start (and fits the source GP's posterior once)
