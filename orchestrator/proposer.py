@@ -154,8 +154,9 @@ class Proposer:
         model: a model already fitted on exactly these observations, to reuse; otherwise one
         is built (warm-started from ``warm_state``) and fitted.
         """
-        if len(values) < 2:
-            # too little data for a model (e.g. the initial design failed): sample at random
+        if len(values) < max(1, int(getattr(self.campaign.plugin_classes["model"], "min_observations", 2))):
+            # too little data for the model (e.g. the initial design failed): sample at random. Most models
+            # need two observations; one whose prior says most (physics-gp) declares ``min_observations``
             return Proposal(self.random(n, rng, used), "random")
         raw = np.asarray(values, dtype=float)
         fitted, fit_s, info = False, 0.0, {}

@@ -77,11 +77,17 @@ def _log_normal(y: np.ndarray, m: np.ndarray, v: np.ndarray) -> np.ndarray:
     return -0.5 * np.log(2 * math.pi * v) - 0.5 * (y - m) ** 2 / v
 
 
+NOISE_GUESS = 0.01  # relative measurement error assumed while there are no more measurements than constants
+
+
 class PhysicsGPSurrogate:
     """GP with a physical law as its mean (closed form with fitted constants, or a PINN ensemble), mixed
     with a plain GP by leave-one-out densities."""
 
     Config = PhysicsGPConfig
+    # the law with its constants' bounds is a prior that one measurement already sharpens: the proposer
+    # asks this model from the first observation on (others wait for two)
+    min_observations = 1
 
     def __init__(self, *, config: PhysicsGPConfig, context: ModelContext):
         self.config = config
@@ -164,13 +170,20 @@ class PhysicsGPSurrogate:
             log_c, ssr = self._start(), float(np.sum((self._law(X, self._start()) - raw) ** 2))
         else:
             log_c, ssr = best.x, 2.0 * float(best.cost)
-        sigma2 = ssr / (n - p) if n > p else float(np.var(raw)) + 1e-12
+        prior = np.array([self.phys.constants[k].prior_sd_log() ** 2 for k in self.names])
+        if n > p:
+            sigma2 = ssr / (n - p)
+        else:
+            # as many constants as measurements: the law fits them exactly and the residuals say nothing of
+            # the noise. Assume a 1% measurement error (NOISE_GUESS of the largest |value|) until a
+            # measurement more than constants tells: an exact fit is not a certain one, and the prior's
+            # whole width would send the next experiment exploring instead of testing the law's answer
+            sigma2 = (NOISE_GUESS * float(np.max(np.abs(raw)))) ** 2 + 1e-12
         J = self._jacobian(X, log_c)
         try:
             cov = sigma2 * np.linalg.pinv(J.T @ J)
         except np.linalg.LinAlgError:
-            cov = np.diag(np.array([self.phys.constants[k].prior_sd_log() ** 2 for k in self.names]))
-        prior = np.array([self.phys.constants[k].prior_sd_log() ** 2 for k in self.names])
+            cov = np.diag(prior)
         cov = np.minimum(cov, np.diag(prior)) if p == 1 else cov  # never wider than the prior
         return log_c, cov, math.sqrt(max(sigma2, 0.0))
 
@@ -225,7 +238,13 @@ class PhysicsGPSurrogate:
         self._law_train = self.y_sign * law
         # the residual GP against the law alone (plus noise): a GP fitted to residuals that are only noise
         # can find structure in them (a short lengthscale) and predict worse than the law
-        lp = gp_phys.loo()
+        # with no more measurements than constants the law fits every one exactly, and leave-one-out says
+        # nothing (a GP standardised on one value "predicts" it): the law alone until a measurement can
+        # check it
+        judge = len(y) > len(self.names)
+        if not judge:
+            self._wr = 0.0
+        lp = gp_phys.loo() if judge else None
         self._sigma = sigma
         if lp is not None:
             law_var = self._law_moments(X)[1]
@@ -239,8 +258,8 @@ class PhysicsGPSurrogate:
             if prev.get("gp_plain"):
                 plain.set_state(prev["gp_plain"])
             plain.fit(X, y)
-            lq = plain.loo()
-            phys_loo = self._physics_loo()
+            lq = plain.loo() if judge else None
+            phys_loo = self._physics_loo() if judge else None
             if phys_loo is not None and lq is not None:
                 d = _log_normal(y, *phys_loo) - _log_normal(y, lq[0], lq[1])
                 self._w = _pseudo_bma_plus(d, np.random.default_rng(self.seed))
