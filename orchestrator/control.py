@@ -342,7 +342,7 @@ def _apply(store: Store, row: Campaign, write: Callable[[Fence], None]) -> str |
     host, pid = socket.gethostname(), os.getpid()
     lease = store.lease(row.id)
     if lease is not None and lease["host"] == host and lease["pid"] == pid:
-        return "this process"  # an engine or API object of this very process drives it: it obeys the wish
+        return f"this process (pid {pid} on {host})"  # its own engine or API object drives it: obeys the wish
     try:
         generation = store.acquire_lease(row.id, host=host, pid=pid)
     except LeaseHeld as exc:

@@ -262,8 +262,8 @@ class Daemon:
                 self._unschedule(e)
                 with e.lock:
                     if e.active and e.engine is not None:
-                        self._paused(e, f"its file {path.name} was removed from the daemon's folder "
-                                        f"{self.directory}; put it back to resume")
+                        self._paused(e, f"its file {path.name} was removed from the daemon's folder; put it "
+                                        "back to resume")
                     self._close(e)
             for path in files:
                 try:
