@@ -239,3 +239,47 @@ def test_looplab_run_obeys_pause_resume_and_stop(tmp_path):
     assert f"paused by {control.who()}: lunch: nothing new is proposed until `looplab resume byrun`" in out
     assert f"campaign byrun: stopped (stopped by {control.who()}: done here)" in out
     assert status(Store(url), "byrun") == "stopped"
+
+
+def test_a_campaign_the_daemon_paused_after_failed_steps_says_so_in_the_store(tmp_path, monkeypatch):
+    real_step = Engine.step
+
+    def step(self):
+        if self.spec.name == "crashy":
+            raise RuntimeError("the instrument driver crashed")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    d, store, url, _ = daemon_on(tmp_path, e=long_campaign("crashy"))
+    try:
+        wait_for(lambda: status(store, "crashy") == "paused")
+    finally:
+        d.stop()
+    assert status_cell(url, "crashy") == (f"paused: paused by the daemon (pid {os.getpid()}): 3 failed steps in a "
+                                          "row: RuntimeError: the instrument driver crashed; fix the cause and "
+                                          "touch e.yaml to resume")
+
+
+def test_a_daemon_holds_a_gated_batch_and_dispatches_it_within_a_tick_of_approval(tmp_path):
+    gated = alloy_yaml(name="gate", budget=6, initial=2, batch_size=2, model="random-forest",
+                       extra="approval: required")
+    d, store, url, folder = daemon_on(tmp_path, g=gated)
+    try:
+        wait_for(lambda: count(store, "gate") == 2)
+        time.sleep(10 * TICK)  # ten ticks: nothing dispatched, nothing more proposed
+        row = store.get_campaign("gate")
+        assert [e.status for e in store.experiments(row.id)] == ["awaiting_approval"] * 2
+        code, out, _ = cli("status", "--store", url)
+        assert "2 await approval by a person (looplab approve gate)" in out
+        control.approve(store, "gate", ["gate-0000-00"])
+        took = wait_for(lambda: {e.id: e.status for e in store.experiments(row.id)}["gate-0000-00"] == "succeeded")
+        print(f"\napproved experiment recorded {took:.2f} s after the approval (tick {TICK} s)")
+        assert took < 3.0
+        # approval switched off in the file: what waits is approved, and the campaign runs to its end
+        (folder / "g.yaml").write_text(gated.replace("approval: required", "approval: none"))
+        wait_for(lambda: status(store, "gate") == "completed")
+        exps = store.experiments(row.id)
+        assert len(exps) == 6 and {e.status for e in exps} == {"succeeded"}
+        assert {r["by"] for r in store.reviews(row.id)} == {control.who(), "the campaign file (approval: none)"}
+    finally:
+        d.stop()
