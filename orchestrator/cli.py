@@ -133,7 +133,8 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
         console.print(Text("ok ", style="green") + Text(
             f"{f}: campaign '{s.name}', {c.space.describe()}; objective {s.objective.goal} {s.objective.name}; "
             f"oracle {s.oracle.kind}, model {s.model.kind}, acquisition {s.acquisition.kind} "
-            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"), soft_wrap=True)
+            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"
+            + ("; each batch waits for approval" if s.approval == "required" else "")), soft_wrap=True)
     if bad:
         raise typer.Exit(2)
 
@@ -405,7 +406,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
                       "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
-                      control.waits_text(c, exps), f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
+                      control.waits_text(c, exps, wish), f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     out.print(table)
     learned = [(c.name, st.constants(c.id)) for c in rows]
     learned = [(n, k) for n, k in learned if k]

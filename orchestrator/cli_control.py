@@ -11,7 +11,6 @@ from typing import Callable, Optional
 
 import typer
 
-from . import control
 from .cli import StoreOpt, _fail, app, console
 from .errors import LooplabError
 
@@ -19,7 +18,8 @@ NameArg = typer.Argument(..., help="campaign name (see: looplab status)")
 
 
 def _do(store: Optional[str], action: Callable) -> object:
-    """Open the existing store for writing and run ``action(store)``; a LooplabError is one line, exit 2."""
+    """Open the existing store for writing and run ``action(store)``; a LooplabError is one line, exit 2.
+    (The store and control modules load here, not when `looplab` starts.)"""
     from .store import open_existing
 
     st = None
@@ -31,6 +31,12 @@ def _do(store: Optional[str], action: Callable) -> object:
     finally:
         if st is not None:
             st.close()
+
+
+def _control():
+    from . import control
+
+    return control
 
 
 def _driver(st, name: str) -> str:
@@ -49,6 +55,8 @@ def approve(name: str = NameArg,
             store: Optional[str] = StoreOpt) -> None:
     """Approve experiments awaiting approval (approval: required): they are dispatched to the oracle."""
     def act(st):
+        from . import control
+
         done = control.approve(st, name, ids or None)
         if not done:
             return f"nothing awaits approval in campaign '{name}'"
@@ -64,6 +72,8 @@ def reject(name: str = NameArg,
            store: Optional[str] = StoreOpt) -> None:
     """Reject experiments awaiting approval: never run, not counted toward the budget, never proposed again."""
     def act(st):
+        from . import control
+
         done = control.reject(st, name, ids, reason=reason)
         return (f"rejected {len(done)} experiment(s) of '{name}': {', '.join(done)}; their points are not "
                 "proposed again, and the campaign proposes others in their place")
@@ -78,6 +88,8 @@ def edit(name: str = NameArg,
          store: Optional[str] = StoreOpt) -> None:
     """Change the params of an experiment awaiting approval (checked against the space); it keeps waiting."""
     def act(st):
+        from . import control
+
         before = next((e.params for e in st.experiments(control.campaign(st, name).id) if e.id == experiment_id),
                       None)
         exp = control.edit(st, name, experiment_id, control.parse_assignments(params))
@@ -95,13 +107,13 @@ def pause(name: str = NameArg,
           reason: str = typer.Option("", "--reason", help="why (shown by looplab status)"),
           store: Optional[str] = StoreOpt) -> None:
     """Pause a campaign: no new proposals from the next step on; results in flight are still recorded."""
-    console.print(_do(store, lambda st: control.pause(st, name, reason=reason)), soft_wrap=True)
+    console.print(_do(store, lambda st: _control().pause(st, name, reason=reason)), soft_wrap=True)
 
 
 @app.command()
 def resume(name: str = NameArg, store: Optional[str] = StoreOpt) -> None:
     """Resume a paused (or stopped) campaign."""
-    console.print(_do(store, lambda st: control.resume(st, name)), soft_wrap=True)
+    console.print(_do(store, lambda st: _control().resume(st, name)), soft_wrap=True)
 
 
 @app.command()
@@ -109,7 +121,7 @@ def stop(name: str = NameArg,
          reason: str = typer.Option("", "--reason", help="why (shown by looplab status)"),
          store: Optional[str] = StoreOpt) -> None:
     """End a campaign now: status stopped; what is in flight or awaiting approval is cancelled."""
-    console.print(_do(store, lambda st: control.stop(st, name, reason=reason)), soft_wrap=True)
+    console.print(_do(store, lambda st: _control().stop(st, name, reason=reason)), soft_wrap=True)
 
 
 @app.command()
@@ -117,4 +129,4 @@ def extend(name: str = NameArg,
            budget: int = typer.Option(..., "--budget", help="the new budget: more experiments than it has now"),
            store: Optional[str] = StoreOpt) -> None:
     """Raise a campaign's budget; a campaign that completed by its budget runs on to the new one."""
-    console.print(_do(store, lambda st: control.extend(st, name, budget)), soft_wrap=True)
+    console.print(_do(store, lambda st: _control().extend(st, name, budget)), soft_wrap=True)

@@ -29,8 +29,6 @@ import socket
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from oracles.base import Result
-
 from .errors import LeaseHeld, LooplabError
 from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Campaign, Control, Experiment, Fence, Store
 
@@ -280,6 +278,7 @@ def stop(store: Store, name: str, *, reason: str = "", by: str | None = None) ->
     control = store.set_control(row.id, state="stopped", reason=reason, by=by)
     message = asked("stopped", control)
     cancelled: list[Experiment] = []
+    from oracles.base import Result
 
     def end(fence: Fence) -> None:
         cancelled.extend(store.experiments(row.id, PENDING))
@@ -372,9 +371,10 @@ def state_text(store: Store, row: Campaign, lease: dict | None, control: Control
     return text
 
 
-def waits_text(row: Campaign, exps: Sequence[Experiment]) -> str:
+def waits_text(row: Campaign, exps: Sequence[Experiment], control: Control | None = None) -> str:
     """What waits for whom: experiments awaiting a person's approval, results awaited from the oracle (or, for
-    the ``manual`` oracle, from a person), a paused campaign awaiting resume. '-' when nothing waits."""
+    the ``manual`` oracle, from a person), a campaign a user paused awaiting resume (one the daemon paused says
+    why in its status). '-' when nothing waits."""
     parts = []
     awaiting = sum(e.status == AWAITING for e in exps)
     if awaiting:
@@ -384,7 +384,7 @@ def waits_text(row: Campaign, exps: Sequence[Experiment]) -> str:
         kind = (row.spec.get("oracle") or {}).get("kind", "?")
         whom = f"a person (looplab tell {row.name})" if kind == "manual" else f"the oracle '{kind}'"
         parts.append(f"{in_flight} await results from {whom}")
-    if row.status == "paused":
+    if row.status == "paused" and (control is None or control.state == "paused"):  # a user paused it
         parts.append(f"resume (looplab resume {row.name})")
     return "; ".join(parts) or "-"
 

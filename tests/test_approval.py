@@ -58,8 +58,8 @@ def statuses(store: Store, name: str) -> dict[str, str]:
     return {e.id: e.status for e in store.experiments(store.get_campaign(name).id)}
 
 
-def test_a_gated_batch_waits_until_approved_then_runs_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'g.db'}"
+def test_a_gated_batch_waits_until_approved_then_runs_once(tmp_path, any_store_url):
+    url = any_store_url  # SQLite, then a real PostgreSQL
     store = Store(url)
     with Engine(load_campaign(gated_alloy(tmp_path)), store) as engine:
         report = engine.step()

@@ -184,9 +184,10 @@ def test_a_removed_file_shows_paused_with_the_reason_and_resumes_when_put_back(t
         d.stop()
 
 
-def test_a_paused_engine_still_records_results_in_flight(tmp_path):
-    """Pause stops proposals, not results: an experiment dispatched before the pause is recorded after it."""
-    store = Store(f"sqlite:///{tmp_path / 'p.db'}")
+def test_a_paused_engine_still_records_results_in_flight(tmp_path, any_store_url):
+    """Pause stops proposals, not results: an experiment dispatched before the pause is recorded after it.
+    SQLite, then a real PostgreSQL."""
+    store = Store(any_store_url)
     spec = write_campaign(tmp_path, alloy_yaml(name="inflight", budget=20, initial=2, model="random-forest"))
     with Engine(load_campaign(spec), store) as engine:
         first = engine.step()  # proposes and dispatches the initial design; the lookup answers at the next poll
