@@ -218,17 +218,20 @@ def select_continuous(
     n_refine: int = 5,
     maxiter: int = 60,
     raw: bool = False,
+    excluded: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """q points [q, D]: for each, score the raw candidates (e.g. a scrambled Sobol set),
     refine the best ``n_refine`` with a local optimiser (numeric inputs; the levels of categorical inputs
     by enumeration, one input at a time, then the numeric inputs again), keep the best, add it as a
-    fantasy and repeat."""
+    fantasy and repeat. ``excluded``: points [N, D] -> [N] bool, True where a point must not be chosen
+    (scored -inf: e.g. near a point a person rejected)."""
     m, best = _with_pending(model, pending_X, best, raw)
     chosen = []
     for k in range(q):
         def score(Xs: np.ndarray, _m=m, _best=best) -> np.ndarray:
             mu, var = _m.predict(Xs)
-            return acq(mu, var, best=_best)
+            s = acq(mu, var, best=_best)
+            return s if excluded is None else np.where(excluded(Xs), -np.inf, s)
 
         s = score(raw_candidates)
         s = np.where(np.isfinite(s), s, -np.inf)

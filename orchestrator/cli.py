@@ -1,7 +1,8 @@
 """The ``looplab`` command line (typer + rich).
 
-Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot. User errors print one
-line per problem and exit with code 2; they never show a traceback.
+Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot; approve, reject, edit,
+pause, resume, stop, extend (in cli_control.py). User errors print one line per problem and exit with code 2;
+they never show a traceback.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
         console.print(Text("ok ", style="green") + Text(
             f"{f}: campaign '{s.name}', {c.space.describe()}; objective {s.objective.goal} {s.objective.name}; "
             f"oracle {s.oracle.kind}, model {s.model.kind}, acquisition {s.acquisition.kind} "
-            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"), soft_wrap=True)
+            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"
+            + ("; each batch waits for approval" if s.approval == "required" else "")), soft_wrap=True)
     if bad:
         raise typer.Exit(2)
 
@@ -204,6 +206,8 @@ def run(
             if callable(describe) and not quiet:
                 console.print(f"experiments run in: {describe()}", soft_wrap=True)
 
+            shown = ["running"]
+
             def on_step(r) -> None:
                 done = r.n_observed + r.n_failed
                 best = "-" if r.best is None else f"{r.best:.6g}"
@@ -214,6 +218,14 @@ def run(
                         timing += " weights " + " ".join(f"{k} {v:.2f}" for k, v in r.weights.items())
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False)
+                if not quiet and not r.done:  # what it waits for (a person, or a resume), once per change
+                    was, shown[0] = shown[0], r.status
+                    if r.status == "paused" and was != "paused":
+                        console.print(f"{r.message}: nothing new is proposed until `looplab resume {spec.name}`; "
+                                      "results in flight are still recorded", soft_wrap=True)
+                    elif r.awaiting and r.proposed:
+                        console.print(f"{r.awaiting} experiment(s) await approval: looplab approve {spec.name} "
+                                      f"[IDS] (or reject, or edit); waiting", soft_wrap=True)
 
             report = engine.run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
     except LooplabError as exc:
@@ -240,7 +252,8 @@ def _summary(engine, report) -> None:
     table.add_column()
     ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
     table.add_row("experiments", f"{len(exps)} ({report.n_observed} succeeded, {report.n_failed} failed, "
-                                 f"{report.in_flight} in flight) of a budget of {spec.budget.max_experiments}")
+                                 f"{report.in_flight} in flight) of a budget of "
+                                 f"{max(spec.budget.max_experiments, engine.store.control(engine.id).budget or 0)}")
     if best is not None:
         order = ended.index(best) + 1 if best in ended else best.seq + 1
         table.add_row(f"best {spec.objective.name}", f"{best.value:.6g} ({spec.objective.goal})")
@@ -361,7 +374,9 @@ def _wide_console() -> Console:
 @app.command()
 def status(name: Optional[str] = typer.Argument(None, help="campaign name (all campaigns if omitted)"),
            store: Optional[str] = StoreOpt) -> None:
-    """Show campaigns in the store (or one campaign's recent experiments)."""
+    """Show campaigns in the store (or one campaign's recent experiments), and what waits for whom."""
+    from . import control
+
     try:
         st = _existing_store(store)
         rows = [_campaign_or_fail(st, name)] if name else st.list_campaigns()
@@ -373,7 +388,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         return
     out = _wide_console()
     table = Table(title=f"campaigns in {st.display_url}", title_justify="left")
-    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "updated (UTC)"):
+    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "waiting for",
+                "updated (UTC)"):
         table.add_column(col)
     for c in rows:
         exps = st.experiments(c.id)
@@ -383,16 +399,14 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         key = {"max": lambda e: e.value, "min": lambda e: -e.value}.get(goal, lambda e: -abs(e.value - target))
         best = max(ok, key=key) if ok else None
         lease = st.lease(c.id)
-        state = c.status
-        if state == "running" and (lease is None or lease["lapsed"]):  # nobody drives it now
-            state = "unfinished"
-        table.add_row(c.name, state + (f": {c.message}" if c.message else ""),
+        wish = st.control(c.id)  # pause / stop / a raised budget (looplab pause, stop, extend)
+        table.add_row(c.name, control.state_text(st, c, lease, wish),
                       f"{sum(e.status in ('succeeded', 'failed', 'timed_out') for e in exps)}/"
-                      f"{c.spec['budget']['max_experiments']}",
+                      f"{control.budget_of(st, c, wish)}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
                       "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
-                      f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
+                      control.waits_text(c, exps, wish), f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     out.print(table)
     learned = [(c.name, st.constants(c.id)) for c in rows]
     learned = [(n, k) for n, k in learned if k]
@@ -415,6 +429,16 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
             t.add_row(str(e.seq + 1), e.id, e.status, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
                       "" if e.value is None else f"{e.value:.6g}", e.error or "")
         out.print(t)
+        waiting = st.experiments(rows[0].id, ["awaiting_approval"])
+        if waiting:  # the approval gate: every one, not only the latest
+            edited = {r["experiment_id"] for r in st.reviews(rows[0].id) if r["action"] == "edited"}
+            t = Table(title="awaiting approval (looplab approve | reject | edit)", title_justify="left")
+            for col in ("id", "params", "edited"):
+                t.add_column(col, overflow="fold")
+            for e in waiting:
+                t.add_row(e.id, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
+                          "yes" if e.id in edited else "")
+            out.print(t)
 
 
 EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",
@@ -591,6 +615,9 @@ def mock_robot_serve(
         raise typer.Exit(2)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+
+
+from . import cli_control  # noqa: E402,F401  (registers approve, reject, edit, pause, resume, stop, extend)
 
 
 def main() -> None:

@@ -393,6 +393,9 @@ class CampaignSpec(_Strict):
     initial: InitialSpec = Field(default_factory=InitialSpec)
     budget: BudgetSpec
     failures: FailureSpec = Field(default_factory=FailureSpec)
+    approval: Literal["none", "required"] = Field(default="none", description=(
+        "required: every proposed batch waits, not dispatched, until a person approves it (looplab approve), "
+        "edits it (looplab edit) or rejects it (looplab reject); none: batches are dispatched at once"))
     executor: ExecutorSpec | None = Field(default=None, description=(
         "where a synchronous oracle runs (default: the oracle's own choice: local processes for "
         "calculations, inline for lookups and analytic functions)"))

@@ -21,12 +21,18 @@ The folder is rescanned every ``rescan`` seconds:
 - a changed file is reopened under the usual rules (budget, failure policy,
   description and executor may change; anything else is refused, naming the
   fields, and the campaign goes on with the file it had);
-- a removed file pauses its campaign (its state stays in the store);
+- a removed file pauses its campaign (its state stays in the store, with status
+  ``paused`` and the reason; putting the file back resumes it);
+- a campaign that ``looplab extend`` (or ``resume``) made ``running`` again
+  after it had completed (or stopped) is picked up again;
 - a file with errors is reported once per version, with every problem, and
   retried when it changes. It never stops the other campaigns;
 - a campaign that another process is running (its lease in the store, see
   ``Store.acquire_lease``) waits, and is tried again at every scan: the daemon
   takes it over by itself once that process is gone.
+
+A user's ``looplab pause | resume | stop`` reaches a running campaign through the
+store: its engine reads the wish at every step, so it is obeyed at the next tick.
 
 A campaign whose tick raises is retried on its next tick; after
 ``MAX_TICK_ERRORS`` errors in a row it is paused until its file changes. A
@@ -255,6 +261,9 @@ class Daemon:
                                 "store; put the file back to resume)", e.name, path.name)
                 self._unschedule(e)
                 with e.lock:
+                    if e.active and e.engine is not None:
+                        self._paused(e, f"its file {path.name} was removed from the daemon's folder; put it "
+                                        "back to resume")
                     self._close(e)
             for path in files:
                 try:
@@ -264,6 +273,9 @@ class Daemon:
                 e = self.entries.get(path)
                 if e is not None and e.mtime == mtime:
                     if e.state == "waiting":  # another process had it: try to take it over (quietly)
+                        self._open(e)
+                    elif e.state in ("completed", "stopped") and self._reopened(e):
+                        log.info("campaign=%s is running again (looplab extend or resume): reopening", e.name)
                         self._open(e)
                     continue
                 if e is None:
@@ -328,6 +340,23 @@ class Daemon:
         log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
                  "resumed" if resumed else "started", sum(counts.values()))
         self._schedule(e)
+
+    def _reopened(self, e: Entry) -> bool:
+        """Whether an ended campaign is marked running again in the store (`looplab extend` raised the budget of
+        a completed one, or `looplab resume` undid a stop)."""
+        try:
+            row = self.store.get_campaign(e.name) if e.name else None
+        except Exception:  # the store is briefly unreachable: the next scan asks again
+            return False
+        return row is not None and row.status == "running"
+
+    def _paused(self, e: Entry, why: str) -> None:
+        """Say in the store that the daemon stopped driving the campaign, and why (under its lease)."""
+        try:
+            self.store.update_campaign(e.engine.id, fence=e.engine.fence, status="paused",
+                                       message=f"paused by the daemon (pid {os.getpid()}): {why}")
+        except Exception as exc:  # the store itself may be what fails; the log says it anyway
+            log.warning("campaign=%s could not record its pause in the store: %s", e.name, exc)
 
     def _wait(self, e: Entry, exc: Exception) -> None:
         """Another process drives the campaign: wait for it, and say so once."""
@@ -425,6 +454,8 @@ class Daemon:
                     e.state, e.message = "paused", f"{e.errors} failed steps in a row: {what}"
                     log.error("campaign=%s paused after %d failed steps in a row; every result so far is in "
                               "the store. Fix the cause and touch %s to resume", e.name, e.errors, e.path.name)
+                    if e.engine is not None:
+                        self._paused(e, f"{e.message}; fix the cause and touch {e.path.name} to resume")
                     self._close(e)
         if not e.active:
             self._unschedule(e)

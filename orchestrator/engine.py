@@ -33,7 +33,8 @@ from . import executors, plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
 from .proposer import Proposer, step_rng
-from .store import IN_FLIGHT, Experiment, Fence, Store
+from .control import asked
+from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, Store
 
 log = logging.getLogger("looplab.engine")
 
@@ -56,6 +57,7 @@ class StepReport:
     message: str = ""
     source: str = ""
     weights: dict | None = None  # a transfer model's method weights ({method: weight}) at this step
+    awaiting: int = 0  # experiments held for a person's approval (approval: required)
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -79,14 +81,17 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     """The stored campaign for ``campaign`` (created if new). Returns (row, resumed).
 
     Running the same file again resumes. A changed budget, failure policy,
-    description or executor is accepted (a user may extend a campaign, or move
-    it onto a cluster); any other change is refused, naming the fields.
+    description, executor or approval policy is accepted (a user may extend a
+    campaign, or move it onto a cluster); any other change is refused, naming the
+    fields. (A store written before ``approval`` existed has no such key: the same
+    as ``none``.)
     """
     spec = campaign.spec.model_dump(mode="json")
     row = store.get_campaign(campaign.name)
     if row is None:
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir)), False
-    diffs = [d for d in spec_differences(row.spec, spec) if not d.startswith(("budget.", "failures.", "description", "executor"))]
+    diffs = [d for d in spec_differences(row.spec, spec)
+             if not d.startswith(("budget.", "failures.", "description", "executor", "approval"))]
     if diffs:
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
@@ -154,6 +159,9 @@ class Engine:
         self._marked_submitted: set[str] = set()
         self._model = None
         self._model_n = -1
+        self._dispatched: set[str] = set()  # ids this process handed to the oracle (approved ones: exactly once)
+        now = self.store.get_campaign(self.spec.name)  # read under the lease: what the last holder left
+        self._status = now.status if now is not None else self.row.status
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
@@ -185,6 +193,7 @@ class Engine:
     def _submit(self, exps: list[Experiment]) -> None:
         if not exps:
             return
+        self._dispatched.update(e.id for e in exps)
         self.oracle.submit(self._to_oracle(exps))
         job_ids = getattr(self.oracle, "job_ids", None)
         if callable(job_ids):  # the oracle says which it accepted; the rest stay 'proposed' until it does
@@ -254,20 +263,33 @@ class Engine:
             self._mark_accepted()
         self._mark_running()
         exps = self.store.experiments(self.id)
+        control = self.store.control(self.id)  # what a user asked (looplab pause | resume | stop | extend)
+        if control.state == "stopped":
+            return self._finish(exps, "stopped", asked("stopped", control), recorded=len(recorded), cancel=True)
         status, message = self._stop_rules(exps)
         if status != "running":
             return self._finish(exps, status, message, recorded=len(recorded))
-        if self._retry_failures(exps):
+        if self._dispatch_approved(exps):
+            exps = self.store.experiments(self.id)
+        if control.state == "paused":  # no new proposals; results of what is in flight are still recorded
+            self._set_status("paused", asked("paused", control))
+            report = self._report(exps, None, recorded=len(recorded))
+            report.status, report.message = "paused", asked("paused", control)
+            return report
+        if self._status == "paused":  # resumed (by a user, or the daemon got its file back)
+            self._set_status("running", "")
+        max_experiments = max(self.spec.budget.max_experiments, control.budget or 0)
+        if self._retry_failures(exps, max_experiments):
             exps = self.store.experiments(self.id)
 
-        in_flight = [e for e in exps if e.status in IN_FLIGHT]
+        pending = [e for e in exps if e.status in PENDING]  # in flight, or held for approval
         budget = self.spec.budget
-        counted = [e for e in exps if e.status != "cancelled"]
-        remaining = budget.max_experiments - len(counted)
-        slots = (budget.max_in_flight or self.spec.acquisition.batch_size) - len(in_flight)
+        counted = [e for e in exps if e.status not in UNCOUNTED]
+        remaining = max_experiments - len(counted)
+        slots = (budget.max_in_flight or self.spec.acquisition.batch_size) - len(pending)
         n_new = min(self.spec.acquisition.batch_size, slots, remaining)
         report = self._report(exps, None, recorded=len(recorded))
-        if remaining <= 0 and not in_flight:
+        if remaining <= 0 and not pending:
             return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if n_new <= 0:
             return report
@@ -280,13 +302,19 @@ class Engine:
         else:
             proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
         if not proposals:
-            if not in_flight:
+            if not pending:
                 return self._finish(exps, "completed", "the search space is exhausted", recorded=len(recorded))
             return report
+        gated = self.spec.approval == "required"  # held, not dispatched, until a person approves them
         new = [Experiment(id=experiment_id(self.spec.name, step, i), seq=-1, step=step, position=i,
-                          params=p, status="proposed", source=source) for i, p in enumerate(proposals)]
+                          params=p, status=AWAITING if gated else "proposed", source=source)
+               for i, p in enumerate(proposals)]
         self.store.add_experiments(self.id, new, fence=self.fence)  # written BEFORE dispatch
-        self._submit(new)
+        if gated:
+            log.info("campaign=%s step=%d %d experiment(s) await approval: looplab approve %s [IDS] "
+                     "(or reject, or edit)", self.spec.name, step, len(new), self.spec.name)
+        else:
+            self._submit(new)
         exps = exps + new
         report = self._report(exps, step, recorded=len(recorded), proposed=len(new), fit=fit_s, acq=acq_s,
                               source=source)
@@ -307,22 +335,53 @@ class Engine:
                           n_failed=sum(e.status in ("failed", "timed_out") for e in exps),
                           in_flight=sum(e.status in IN_FLIGHT for e in exps),
                           best=best.value if best else None, fit_seconds=fit, acquisition_seconds=acq,
-                          source=source)
+                          source=source, status=self._status if self._status == "paused" else "running",
+                          awaiting=sum(e.status == AWAITING for e in exps))
 
-    def _finish(self, exps: list[Experiment], status: str, message: str, *, recorded: int) -> StepReport:
-        """End the campaign: a completed one cancels what is still in flight; a stopped one keeps it
-        (running it again after fixing the cause picks those experiments up)."""
-        in_flight = [e for e in exps if e.status in IN_FLIGHT]
-        if status == "completed" and in_flight:
-            for e in in_flight:
-                self.oracle.cancel(e.id)
+    def _finish(self, exps: list[Experiment], status: str, message: str, *, recorded: int,
+                cancel: bool | None = None) -> StepReport:
+        """End the campaign: a completed one (or one a user stopped: ``cancel``) cancels what is still in flight
+        or awaiting approval; one stopped by the failure policy keeps it (running it again after fixing the
+        cause picks those experiments up)."""
+        cancel = status == "completed" if cancel is None else cancel
+        pending = [e for e in exps if e.status in PENDING]
+        if cancel and pending:
+            for e in pending:
+                if e.status != AWAITING:  # the oracle never saw those
+                    self.oracle.cancel(e.id)
             self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
-                                                for e in in_flight], fence=self.fence)
+                                                for e in pending], fence=self.fence)
             exps = self.store.experiments(self.id)
-        self.store.update_campaign(self.id, fence=self.fence, status=status, message=message)
+        self._set_status(status, message, force=True)
         report = self._report(exps, None, recorded=recorded)
         report.done, report.status, report.message = True, status, message
         return report
+
+    def _set_status(self, status: str, message: str, *, force: bool = False) -> None:
+        """Write the campaign's status when it changes (``force``: always)."""
+        if force or status != self._status:
+            self.store.update_campaign(self.id, fence=self.fence, status=status, message=message)
+            if status != self._status:
+                log.info("campaign=%s %s%s", self.spec.name, status, f": {message}" if message else "")
+            self._status = status
+
+    def _dispatch_approved(self, exps: list[Experiment]) -> bool:
+        """Hand the oracle what a person approved since the last step (status ``proposed``, not yet dispatched
+        by this process), exactly once. Under ``approval: none`` (the policy was switched off) anything still
+        awaiting approval is approved first. Returns True if the store changed."""
+        changed = False
+        if self.spec.approval != "required" and any(e.status == AWAITING for e in exps):
+            ids, _ = self.store.review_experiments(self.id, None, action="approved", to_status="proposed",
+                                                   by="the campaign file (approval: none)", fence=self.fence)
+            changed = bool(ids)
+            if ids:
+                exps = self.store.experiments(self.id)
+        approved = [e for e in exps if e.status == "proposed" and e.id not in self._dispatched]
+        if approved:
+            log.info("campaign=%s dispatching %d approved experiment(s): %s", self.spec.name, len(approved),
+                     ", ".join(e.id for e in approved))
+            self._submit(approved)
+        return changed or bool(approved)
 
     def _stop_rules(self, exps: list[Experiment]) -> tuple[str, str]:
         best = self.best_experiment(exps)
@@ -338,7 +397,7 @@ class Engine:
                                "Fix the oracle, then raise the limit or run the campaign again to resume")
         return "running", ""
 
-    def _retry_failures(self, exps: list[Experiment]) -> bool:
+    def _retry_failures(self, exps: list[Experiment], max_experiments: int) -> bool:
         """Write and submit a retry for every failed experiment that the policy allows and lacks one.
 
         Derived from the store alone, so a crash between recording a failure and
@@ -348,11 +407,11 @@ class Engine:
         if not retries:
             return False
         have = {e.retry_of for e in exps if e.retry_of}
-        counted = sum(e.status != "cancelled" for e in exps)
+        counted = sum(e.status not in UNCOUNTED for e in exps)
         new = []
         for e in exps:
             if e.status in ("failed", "timed_out") and e.attempt < retries and e.id not in have:
-                if counted + len(new) >= self.spec.budget.max_experiments:
+                if counted + len(new) >= max_experiments:
                     break
                 root = e.id.split("-r")[0] if e.attempt else e.id
                 new.append(Experiment(id=f"{root}-r{e.attempt + 1}", seq=-1, step=e.step, position=e.position,
@@ -369,13 +428,14 @@ class Engine:
     def _propose(self, exps: list[Experiment], n: int, step: int,
                  rng: np.random.Generator) -> tuple[list[dict], str, float, float]:
         done = [e for e in exps if e.status == "succeeded" and e.value is not None]
-        busy = [e.params for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
+        busy = [e.params for e in exps if e.status in PENDING or e.status in ("failed", "timed_out")]
         # refit only when new observations arrived since the last fit
         model = self._model if self._model is not None and self._model_n == len(done) else None
         warm = self.store.latest_snapshot(self.id, before_step=step) if model is None else None
         prop = self.proposer.propose(observed=[e.params for e in done], values=[e.value for e in done],
                                      busy=busy, used=[e.params for e in exps], n=n, step=step, rng=rng,
-                                     model=model, warm_state=warm)
+                                     model=model, warm_state=warm,
+                                     rejected=[e.params for e in exps if e.status == "rejected"])
         if prop.fitted:
             if prop.fit_info.get("fallback"):
                 log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
@@ -394,17 +454,20 @@ class Engine:
             on_step: Callable[[StepReport], None] | None = None) -> StepReport:
         """Step until the campaign is done (or ``max_steps`` proposing steps have run)."""
         proposing = 0
+        waiting = None  # (status, awaiting) last reported: a change is reported once
         while True:
             report = self.step()
-            if on_step is not None and (report.proposed or report.recorded or report.done):
+            now = (report.status, report.awaiting)
+            if on_step is not None and (report.proposed or report.recorded or report.done or now != waiting):
                 on_step(report)
+            waiting = now
             if report.done:
                 return report
             if report.proposed:
                 proposing += 1
                 if max_steps is not None and proposing >= max_steps:
                     return report
-            elif report.in_flight and not report.recorded:
+            elif not report.recorded:  # waiting: on results, on a person's approval, or paused
                 time.sleep(poll_interval)
 
 

@@ -21,6 +21,11 @@ from .models.base import ModelContext
 
 Params = dict[str, Any]
 
+# a point a person rejected (approval: required) is never proposed again: in a pool, its row; in a continuous
+# space, anything whose realised encoding (integers rounded, constraints applied) lies within this Euclidean
+# distance of it in the encoded unit cube
+REJECTED_RADIUS = 0.02
+
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
     """The generator of proposing step ``step``: a resumed campaign redraws the same numbers."""
@@ -116,11 +121,35 @@ class Proposer:
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
         return self.space.sample(n, method, rng)
 
-    def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = ()) -> list[Params]:
+    def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = (),
+               rejected: Sequence[Params] = ()) -> list[Params]:
         if self.space.is_pool:
-            taken = {i for p in used if (i := self.space.index_of(p)) is not None}
+            taken = {i for p in [*used, *rejected] if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
-        return self.space.sample(n, "random", rng)
+        rows = self.space.sample(n, "random", rng)
+        near = self.near_rejected(rejected)
+        for _ in range(20):  # draw again in place of samples too close to a rejected point
+            if near is None or not rows:
+                break
+            rows = [r for r, bad in zip(rows, near(self.space.encode(rows))) if not bad]
+            if len(rows) < n:
+                rows += self.space.sample(n - len(rows), "random", rng)
+        return rows
+
+    def near_rejected(self, rejected: Sequence[Params]):
+        """None without rejected points; else a function of encoded points [N, D] -> [N] bool: True where the
+        point, as it would be realised (decoded: integers rounded, constraints applied), lies within
+        ``REJECTED_RADIUS`` of a rejected one. Continuous spaces only (a pool excludes the rows themselves)."""
+        if not rejected or self.space.is_pool:
+            return None
+        R = self.space.encode(list(rejected))
+
+        def near(X: np.ndarray) -> np.ndarray:
+            Xr = self.space.encode(self.space.decode(X))
+            d2 = np.sum((Xr[:, None, :] - R[None, :, :]) ** 2, axis=2)
+            return np.any(d2 < REJECTED_RADIUS**2, axis=1)
+
+        return near
 
     @property
     def sources(self) -> Any:
@@ -145,19 +174,20 @@ class Proposer:
 
     def propose(self, *, observed: Sequence[Params], values: Sequence[float], busy: Sequence[Params],
                 used: Sequence[Params], n: int, step: int, rng: np.random.Generator,
-                model: Any = None, warm_state: dict | None = None) -> Proposal:
+                model: Any = None, warm_state: dict | None = None, rejected: Sequence[Params] = ()) -> Proposal:
         """``n`` new experiments.
 
         observed/values: succeeded experiments and their measured objective (raw units);
         busy: experiments running or failed (added as fantasies: not proposed again);
         used: every experiment so far (a pool never proposes a candidate twice);
+        rejected: points a person rejected: never proposed again (see ``REJECTED_RADIUS``);
         model: a model already fitted on exactly these observations, to reuse; otherwise one
         is built (warm-started from ``warm_state``) and fitted.
         """
         if len(values) < max(1, int(getattr(self.campaign.plugin_classes["model"], "min_observations", 2))):
             # too little data for the model (e.g. the initial design failed): sample at random. Most models
             # need two observations; one whose prior says most (physics-gp) declares ``min_observations``
-            return Proposal(self.random(n, rng, used), "random")
+            return Proposal(self.random(n, rng, used, rejected), "random")
         raw = np.asarray(values, dtype=float)
         fitted, fit_s, info = False, 0.0, {}
         if model is None:
@@ -176,7 +206,7 @@ class Proposer:
         pending_X = self.space.encode(list(busy)) if busy else None
         if self.space.is_pool:
             available = np.ones(self.space.size, dtype=bool)
-            for p in used:
+            for p in [*used, *rejected]:
                 i = self.space.index_of(p)
                 if i is not None:
                     available[i] = False
@@ -193,6 +223,7 @@ class Proposer:
                            if g.kind == "categorical")
             geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
             X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
-                                  pending_X=pending_X, raw=self.raw_acquisition)
+                                  pending_X=pending_X, raw=self.raw_acquisition,
+                                  excluded=self.near_rejected(rejected))
             params = self.space.decode(X)
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)

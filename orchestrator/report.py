@@ -50,10 +50,11 @@ import numpy as np
 
 from .errors import ConfigError, LooplabError
 from .models.gp.posterior import loo_closed_form  # numpy/scipy only: TensorFlow is not imported by this
-from .store import IN_FLIGHT, STATUSES, Experiment, Store
+from .store import PENDING, STATUSES, UNCOUNTED, Experiment, Store
 
 # colour-blind-safe (Okabe-Ito) colours, one per experiment status
 STATUS_COLOURS = {
+    "awaiting_approval": "#F0E442",
     "proposed": "#999999",
     "submitted": "#56B4E9",
     "running": "#0072B2",
@@ -61,6 +62,7 @@ STATUS_COLOURS = {
     "failed": "#D55E00",
     "timed_out": "#E69F00",
     "cancelled": "#CC79A7",
+    "rejected": "#000000",
 }
 SOURCE_COLOURS = {"initial": "#999999", "model": "#0072B2", "random": "#CC79A7", "retry": "#E69F00"}
 PNG_NAMES = ("best_so_far.png", "timeline.png", "timings.png", "parity.png", "model.png")
@@ -293,7 +295,7 @@ def fit_model(row: Any, store: Store, exps: Sequence[Experiment]) -> ModelView:
         best = float(np.min(np.abs(raw - proposer.target)))
     else:
         best = float(np.max(y))
-    busy = [e for e in exps if e.status in IN_FLIGHT or e.status in ("failed", "timed_out")]
+    busy = [e for e in exps if e.status in PENDING or e.status in ("failed", "timed_out")]
     display = Display(Objective.from_spec(row.spec), proposer.raw_acquisition, campaign.spec.model.transform)
     return ModelView(campaign, proposer, model, done, X, y, display, hyper, best, busy)
 
@@ -437,7 +439,7 @@ def plot_timeline(exps: Sequence[Experiment], path: Path, end: datetime) -> Path
         if s is not None and s > c:
             ax.barh(y, (s - c) / unit, left=c / unit, height=height, color="#DDDDDD", edgecolor="none")
         stop = f if f is not None else end_s
-        if f is None and e.status in IN_FLIGHT:
+        if f is None and e.status in PENDING:
             open_ended = True
         ax.barh(y, max(stop - start_run, 0.0) / unit, left=start_run / unit, height=height, color=colour,
                 edgecolor="none", alpha=0.55 if f is None else 1.0)
@@ -855,7 +857,7 @@ def _esc(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
-CAMPAIGN_COLOURS = {"completed": "#009E73", "stopped": "#D55E00", "running": "#0072B2"}
+CAMPAIGN_COLOURS = {"completed": "#009E73", "stopped": "#D55E00", "running": "#0072B2", "paused": "#E69F00"}
 
 
 def _badge(status: str) -> str:
@@ -935,7 +937,7 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
     if exps:
         try:
             stamps = [t for e in exps for t in (e.created_at, e.submitted_at, e.finished_at) if t is not None]
-            in_flight = any(e.status in IN_FLIGHT for e in exps)
+            in_flight = any(e.status in PENDING for e in exps)
             last, first = max(stamps), min(stamps)
             # bars of experiments still in flight run on past the last event, but not to a report
             # written days later (that would squash the rest of the picture)
@@ -1134,9 +1136,10 @@ def _page(row: Any, spec: dict, objective: Objective, exps: list[Experiment], st
           counts: dict[str, int], best: Experiment | None, sections: list[Section], notes: list[str], url: str,
           now: datetime) -> str:
     budget = spec.get("budget") or {}
-    counted = sum(e.status != "cancelled" for e in exps)
+    counted = sum(e.status not in UNCOUNTED for e in exps)
     count_txt = ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in STATUSES if counts.get(s, 0)) or "none"
-    budget_txt = f"{counted} of {budget.get('max_experiments', '?')} experiments used (cancelled ones do not count)"
+    budget_txt = (f"{counted} of {budget.get('max_experiments', '?')} experiments used (cancelled and rejected ones "
+                  "do not count)")
     if budget.get("stop_at") is not None:
         budget_txt += f"; stops once the best reaches {budget['stop_at']:g}"
     model_steps = [s for s in steps if s["source"] == "model"]

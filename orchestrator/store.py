@@ -46,9 +46,17 @@ from .errors import LeaseHeld, LeaseLost, StoreError
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///looplab.db"
+# ``awaiting_approval``: proposed under ``approval: required`` and held back, not dispatched, until a person
+# approves it (it becomes ``proposed`` and is dispatched), edits it, or rejects it (``rejected``: never proposed
+# again, not counted toward the budget). IN_FLIGHT is what has been (or is being) handed to the oracle;
+# PENDING adds what waits for approval: neither is final.
+AWAITING = "awaiting_approval"
 IN_FLIGHT = ("proposed", "submitted", "running")
-FINAL = ("succeeded", "failed", "timed_out", "cancelled")
-STATUSES = IN_FLIGHT + FINAL
+PENDING = (AWAITING,) + IN_FLIGHT
+FINAL = ("succeeded", "failed", "timed_out", "cancelled", "rejected")
+STATUSES = PENDING + FINAL
+UNCOUNTED = ("cancelled", "rejected")  # experiments that do not count toward the budget
+CONTROL_STATES = ("running", "paused", "stopped")  # what a user asked a campaign to be (Store.set_control)
 
 
 def default_url() -> str:
@@ -130,6 +138,38 @@ class ExperimentRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ControlRow(Base):
+    """What a user asked of a campaign (``looplab pause | resume | stop | extend``), for its driver to obey at
+    its next step: ``state`` running | paused | stopped, and a raised budget (never below the file's). A table
+    of its own, so a store written before it existed needs no migration (it is created when missing)."""
+
+    __tablename__ = "campaign_control"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(200), default="")
+    budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReviewRow(Base):
+    """One decision of a person about an experiment held for approval: approved, rejected or edited (with the
+    params before and after). The experiments' own rows say where each one stands; this is the history."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    experiment_id: Mapped[str] = mapped_column(String(160), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # approved | rejected | edited
+    params: Mapped[dict] = mapped_column(JSON)  # the experiment's params when the decision was made
+    new_params: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # edited: the params it has now
+    reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SnapshotRow(Base):
@@ -239,6 +279,17 @@ class Experiment:
     finished_at: datetime | None = None
 
 
+@dataclass
+class Control:
+    """What a user asked of a campaign (see :class:`ControlRow`); the default: run, on the file's budget."""
+
+    state: str = "running"
+    reason: str = ""
+    by: str = ""
+    budget: int | None = None
+    updated_at: datetime | None = None
+
+
 def _campaign(row: CampaignRow) -> Campaign:
     return Campaign(row.id, row.name, row.spec, row.base_dir, row.status, row.message, row.created_at, row.updated_at)
 
@@ -295,13 +346,17 @@ class Store:
         self._writer = sessionmaker(self.engine.execution_options(looplab_write=True), expire_on_commit=False)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.empty = False
+        self._controls = True
         try:
             if create:
                 self._create_tables()
                 if writable and self.engine.dialect.name == "sqlite":
                     _check_writable(self.engine)
             else:
-                self.empty = not inspect(self.engine).has_table(CampaignRow.__tablename__)
+                found = inspect(self.engine)
+                self.empty = not found.has_table(CampaignRow.__tablename__)
+                # a store written before campaign control existed, opened only to be read: nothing asked of it
+                self._controls = not self.empty and found.has_table(ControlRow.__tablename__)
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
 
@@ -532,6 +587,89 @@ class Store:
                 updated.append(row.id)
         return updated
 
+    # -- approval -------------------------------------------------------------------------
+
+    def review_experiments(self, campaign_id: int, ids: Sequence[str] | None, *, action: str, to_status: str,
+                           reason: str = "", by: str = "",
+                           fence: Fence | None = None) -> tuple[list[str], dict[str, str | None]]:
+        """Decide about experiments awaiting approval, all or none, in one transaction: each of ``ids`` (every
+        experiment awaiting approval when None) moves to ``to_status`` and its decision (``action``) is
+        recorded. Returns (the ids changed, {id: its status, None if unknown} for each of ``ids`` that does not
+        await approval); when the second is not empty nothing was changed."""
+        now = utcnow()
+        with self._write() as s:
+            self._check(s, fence)
+            q = select(ExperimentRow).where(ExperimentRow.campaign_id == campaign_id)
+            q = q.where(ExperimentRow.status == AWAITING) if ids is None else q.where(ExperimentRow.id.in_(list(ids)))
+            rows = {r.id: r for r in s.scalars(q.order_by(ExperimentRow.seq).with_for_update())}
+            wanted = list(rows) if ids is None else list(dict.fromkeys(ids))
+            bad = {i: (rows[i].status if i in rows else None) for i in wanted
+                   if i not in rows or rows[i].status != AWAITING}
+            if bad:
+                return [], bad
+            for i in wanted:
+                row = rows[i]
+                row.status = to_status
+                if to_status in FINAL:
+                    row.finished_at = now
+                    row.error = f"{action} by {by}" + (f": {reason}" if reason else "")
+                s.add(ReviewRow(campaign_id=campaign_id, experiment_id=i, action=action, params=dict(row.params),
+                                reason=reason, by=by, created_at=now))
+            return wanted, {}
+
+    def edit_experiment(self, campaign_id: int, experiment_id: str, params: dict, *, by: str = "") -> str | None:
+        """Replace the params of an experiment awaiting approval (it keeps waiting), recording the params it had.
+        Returns None when done, else the experiment's status ('' if there is no such experiment): then nothing
+        was changed."""
+        with self._write() as s:
+            row = s.scalar(select(ExperimentRow).where(ExperimentRow.id == experiment_id,
+                                                       ExperimentRow.campaign_id == campaign_id).with_for_update())
+            if row is None or row.status != AWAITING:
+                return "" if row is None else row.status
+            s.add(ReviewRow(campaign_id=campaign_id, experiment_id=experiment_id, action="edited",
+                            params=dict(row.params), new_params=_json_safe(params), by=by))
+            row.params = _json_safe(params)
+            return None
+
+    def reviews(self, campaign_id: int) -> list[dict]:
+        """Every approval decision of the campaign, oldest first: experiment_id, action, params (before),
+        new_params (edited), reason, by, created_at."""
+        if not self._controls:
+            return []
+        with self._session() as s:
+            rows = s.scalars(select(ReviewRow).where(ReviewRow.campaign_id == campaign_id).order_by(ReviewRow.id))
+            return [{c: getattr(r, c) for c in ("experiment_id", "action", "params", "new_params", "reason", "by",
+                                                 "created_at")} for r in rows]
+
+    # -- campaign control -----------------------------------------------------------------
+
+    def control(self, campaign_id: int) -> Control:
+        """What a user asked of the campaign (the default when nothing was)."""
+        if self.empty or not self._controls:
+            return Control()
+        with self._session() as s:
+            row = s.get(ControlRow, campaign_id)
+            return Control(row.state, row.reason, row.by, row.budget, row.updated_at) if row else Control()
+
+    def set_control(self, campaign_id: int, *, state: str | None = None, budget: int | None = None,
+                    reason: str = "", by: str = "") -> Control:
+        """Record a user's wish (``state`` and/or a raised ``budget``; the rest kept) for the campaign's driver
+        to obey at its next step. No fence: a user's wish is written whoever drives the campaign."""
+        if state is not None and state not in CONTROL_STATES:
+            raise ValueError(f"state must be one of {CONTROL_STATES} (got {state!r})")
+        with self._write() as s:
+            row = s.get(ControlRow, campaign_id, with_for_update=True)
+            if row is None:
+                row = ControlRow(campaign_id=campaign_id, state="running", reason="", by="")
+                s.add(row)
+            if state is not None:
+                row.state, row.reason = state, reason
+            if budget is not None:
+                row.budget = budget
+            row.by, row.updated_at = by, utcnow()
+            s.flush()
+            return Control(row.state, row.reason, row.by, row.budget, row.updated_at)
+
     # -- snapshots and steps ------------------------------------------------------------
 
     def add_snapshot(self, campaign_id: int, step: int, kind: str, n_observations: int, state: dict,
@@ -572,8 +710,9 @@ class Store:
                     for r in rows]
 
 
-def open_existing(url: str | None = None) -> Store:
-    """Open a store that must already exist (for status, export, report).
+def open_existing(url: str | None = None, *, write: bool = False) -> Store:
+    """Open a store that must already exist (for status, export, report; ``write``: for the commands that
+    change a campaign in it, such as approve and pause, which add the tables they need if missing).
 
     A SQLite file that does not exist is an error: opening it would create an
     empty database at a mistyped path and report "no campaigns".
@@ -584,7 +723,7 @@ def open_existing(url: str | None = None) -> Store:
         if path and path != ":memory:" and not Path(path).expanduser().exists():
             raise StoreError(f"--store: no database at '{path}' (from {display_url(url)}); give the URL the campaign ran "
                              "with, e.g. --store sqlite:///runs/demo.db")
-    return Store(url, create=False, writable=False)
+    return Store(url, create=write, writable=write)
 
 
 def _make_folder(path: Path, url: str) -> None:

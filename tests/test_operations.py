@@ -31,7 +31,7 @@ def status(url: str) -> str:
     return p.stdout
 
 
-def test_status_after_a_daemon_stops_or_a_file_is_removed_says_unfinished(tmp_path):
+def test_status_after_a_daemon_stops_says_unfinished_and_after_a_file_is_removed_paused(tmp_path):
     folder = campaign_folder(tmp_path, long=alloy_yaml(name=LONG, seed=1, budget=40, model="random-forest"),
                              other=alloy_yaml(name="removed", seed=2, budget=40, model="random-forest"))
     url = f"sqlite:///{tmp_path / 'ops.db'}"
@@ -51,7 +51,10 @@ def test_status_after_a_daemon_stops_or_a_file_is_removed_says_unfinished(tmp_pa
     out = status(url)
     print(out)
     rows = [line for line in out.splitlines() if LONG in line or "removed" in line]
-    assert len(rows) == 2 and all("unfinished" in r and "running" not in r for r in rows), out
+    assert len(rows) == 2 and all("running" not in r for r in rows), out
+    # the daemon stopped: nobody drives it; the file removed: the daemon said in the store that it paused it
+    assert "unfinished" in rows[0] and LONG in rows[0], out
+    assert f"paused: paused by the daemon (pid {os.getpid()}): its file other.yaml was removed" in rows[1], out
     assert all(len(line) <= 400 for line in out.splitlines()), "a piped table should be as wide as its content"
 
 
