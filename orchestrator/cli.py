@@ -1,6 +1,7 @@
 """The ``looplab`` command line (typer + rich).
 
-Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot. User errors print one
+Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot; ask, tell and import
+(orchestrator/cli_manual.py). User errors print one
 line per problem and exit with code 2; they never show a traceback.
 """
 
@@ -591,6 +592,10 @@ def mock_robot_serve(
         raise typer.Exit(2)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+
+
+# ask, tell and import: the commands for people in the loop (their own module, registered on `app`)
+from . import cli_manual  # noqa: E402,F401
 
 
 def main() -> None:

@@ -319,6 +319,14 @@ class AcquisitionSpec(PluginSpec):
 class InitialSpec(_Strict):
     n: Int = Field(default=5, ge=1)
     method: Literal["random", "sobol", "lhs"] = "sobol"
+    data: str | None = Field(default=None, description=(
+        "a CSV of measurements made before the campaign (path relative to the campaign file): one column per "
+        "input and one for the objective (its name, or value); its rows become succeeded observations "
+        "(source imported) when the campaign is created, and the first proposal then comes from the model "
+        "(no initial design is drawn). Rows outside the space are refused with their line numbers"))
+    count_in_budget: StrictBool = Field(default=False, description=(
+        "whether imported rows (initial.data and `looplab import`) use up budget.max_experiments "
+        "(default false: the budget counts the campaign's own experiments)"))
 
 
 class BudgetSpec(_Strict):
@@ -767,6 +775,13 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
     if space is not None and getattr(space, "size", None) is not None:
         if spec.initial.n > space.size:
             problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
+    if space is not None and spec.initial.data is not None:
+        from .earlier import read_earlier  # local: keeps `import orchestrator.config` light
+
+        try:
+            read_earlier(Path(base_dir) / spec.initial.data, space, spec.objective.name, field="initial.data")
+        except ConfigError as exc:
+            problems += exc.problems
     return problems, space, classes, configs
 
 
