@@ -37,6 +37,8 @@ from .store import IN_FLIGHT, Experiment, Fence, Store
 
 log = logging.getLogger("looplab.engine")
 
+OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
+
 
 @dataclass
 class StepReport:
@@ -298,11 +300,18 @@ class Engine:
             return report
 
         # imported and off-plan experiments carry the step before theirs (imported data: -1), so they never
-        # shift the numbering (and the random numbers) of the engine's own steps
+        # shift the numbering (and the random numbers) of the engine's own steps; with enough of them (at least
+        # initial.n observations) the first step is the model's
         step = max(max((e.step for e in exps), default=-1) + 1, 0)
         rng = step_rng(self.spec.seed, step)
-        if not exps:  # a campaign with earlier (imported) data or off-plan results starts from the model
-            proposals, source = self.proposer.initial_design(rng), "initial"
+        own = [e for e in exps if e.source not in OUTSIDE]
+        measured = sum(e.status == "succeeded" for e in exps)
+        if not own and measured < self.spec.initial.n:
+            # earlier data (imported, off-plan) stands in for the initial design: only the points still missing
+            # up to initial.n are drawn (all of them, exactly as before, for a campaign without such data)
+            proposals = self.proposer.initial_design(rng, n=self.spec.initial.n - measured,
+                                                     used=[e.params for e in exps])
+            source = "initial"
             fit_s = acq_s = 0.0
         else:
             proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
