@@ -195,7 +195,7 @@ class Campaign:
         written. Returns their ids."""
         from .earlier import imported_experiments, read_earlier
 
-        rows = read_earlier(Path(path), self.campaign.space, self.objective, field=str(path))
+        rows = read_earlier(Path(path), self.campaign.space, self.objective, field="")
         made = self.store.add_measured(
             self.row.id, "imported", lambda count, last: imported_experiments(self.name, rows, start=count))
         return [e.id for e in made]
