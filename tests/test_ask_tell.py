@@ -205,3 +205,26 @@ def test_ask_while_another_process_holds_the_lease(tmp_path: Path):
         holder.wait()
     c.tell(first[1]["id"], -0.01)
     assert len(c.ask()) == 2  # the holder is gone (same host, pid dead): its lease is taken over
+
+
+def test_tell_off_plan_and_import_on_sqlite_and_postgresql(tmp_path: Path, any_store_url: str):
+    """The writes made without the lease (Store.tell, Store.add_measured) on both backends: all or nothing."""
+    spec = write_campaign(tmp_path, alloy_yaml(name="both", budget=8, model="random-forest", batch_size=2,
+                                               initial=2).replace("kind: lookup", "kind: manual"))
+    c = Campaign.open(spec, store=any_store_url)
+    first = c.ask()
+    before = c.experiments()
+    with pytest.raises(ConfigError):  # one good, one unknown: neither is written
+        from oracles.base import Result
+        from orchestrator.api import tell_results
+
+        tell_results(c.store, c.row, [Result(first[0]["id"], "succeeded", 1.0), Result("zz", "succeeded", 2.0)])
+    assert c.experiments() == before
+    c.tell(first[0]["id"], -0.01)
+    assert c.tell(params={"x_Cu": 0.0, "x_Ag": 0.0, "x_Au": 1.0}, value=0.0) == "both-x0000"
+    (tmp_path / "e.csv").write_text("x_Cu,x_Ag,x_Au,mixing_energy\n0.0,0.03125,0.96875,-0.0019\n")
+    assert c.import_data(tmp_path / "e.csv") == ["both-i0000"]
+    assert [(r["id"], r["status"], r["source"]) for r in c.experiments()] == [
+        (first[0]["id"], "succeeded", "initial"), (first[1]["id"], "proposed", "initial"),
+        ("both-x0000", "succeeded", "off-plan"), ("both-i0000", "succeeded", "imported")]
+    c.close()
