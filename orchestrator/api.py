@@ -95,7 +95,7 @@ class Campaign:
         st = store if isinstance(store, Store) else Store(store or default_url())
         if isinstance(spec, dict):
             folder = Path(base_dir or ".").resolve()
-            campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec")
+            campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec", data=True)
         elif Path(spec).suffix in (".yaml", ".yml") or Path(spec).is_file():
             campaign = load_campaign(spec)
         else:  # a name

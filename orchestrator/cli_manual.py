@@ -227,7 +227,8 @@ def tell(
 
 @app.command("import")
 def import_data(
-    name: str = typer.Argument(..., help="campaign name"),
+    name: str = typer.Argument(..., metavar="FILE|NAME", help="campaign name, or its YAML file (creates the "
+                                                               "campaign the first time)"),
     data: Path = typer.Argument(..., help="CSV of earlier measurements: one column per input and the objective "
                                           "(its name, or value)"),
     store: Optional[str] = StoreOpt,

@@ -733,8 +733,10 @@ class Campaign:
         return self.spec.name
 
 
-def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], Any, dict, dict]:
-    """Second pass: pool files, plugin kinds and plugin params."""
+def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
+                   ) -> tuple[list[Problem], Any, dict, dict]:
+    """Second pass: pool files, plugin kinds and plugin params; with ``data``, the rows of ``initial.data``
+    too (a campaign file; a stored campaign has its earlier data in the store, and the file may be gone)."""
     from .space import build_space  # local: keeps `import orchestrator.config` light
 
     problems: list[Problem] = []
@@ -775,7 +777,7 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
     if space is not None and getattr(space, "size", None) is not None:
         if spec.initial.n > space.size:
             problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
-    if space is not None and spec.initial.data is not None:
+    if data and space is not None and spec.initial.data is not None:
         from .earlier import read_earlier  # local: keeps `import orchestrator.config` light
 
         try:
@@ -799,8 +801,9 @@ def _check_executor(spec: CampaignSpec, oracle_class: type) -> list[Problem]:
     return []
 
 
-def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None) -> Campaign:
-    problems, space, classes, configs = check_campaign(spec, base_dir)
+def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None, *,
+                       data: bool = False) -> Campaign:
+    problems, space, classes, configs = check_campaign(spec, base_dir, data=data)
     if problems:
         raise ConfigError(problems, source)
     return Campaign(spec=spec, base_dir=base_dir, space=space, plugin_classes=classes, plugin_configs=configs)
@@ -810,4 +813,4 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read, validate and check a campaign file; raise ConfigError listing every problem."""
     data, base_dir = read_campaign_file(path)
     spec = parse_spec(data, str(path))
-    return campaign_from_spec(spec, base_dir, str(path))
+    return campaign_from_spec(spec, base_dir, str(path), data=True)

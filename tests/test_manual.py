@@ -429,3 +429,22 @@ def test_a_daemon_waits_for_results_told_from_another_process_without_spinning(t
         except subprocess.TimeoutExpired:
             d.kill()
             d.communicate()
+
+
+def test_a_campaign_whose_earlier_data_file_is_gone_still_opens(tmp_path: Path):
+    """initial.data is read once, when the campaign is created: afterwards it lives in the store."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    data = _bowl_csv(tmp_path / "early.csv", (0.5, 0.5))
+    spec = write_campaign(tmp_path, BOWL.format(name="gone", extra="").replace(
+        "initial: {n: 5}", "initial: {n: 5, data: early.csv}").replace("kind: gp", "kind: random-forest"),
+        "gone.yaml")
+    r = runner.invoke(app, ["validate", str(spec)])
+    assert r.exit_code == 0, r.output
+    assert len(Campaign.open(spec, store=url).experiments()) == 16
+    data.unlink()
+    c = Campaign.open("gone", store=url)
+    assert len(c.ask()) == 1 and len(c.experiments()) == 17
+    r = runner.invoke(app, ["status", "gone", "--store", url])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["validate", str(spec)])  # the file itself names a missing file: said so
+    assert r.exit_code == 2 and "initial.data" in r.output and "early.csv" in r.output
