@@ -203,10 +203,10 @@ class Campaign:
     # -- reading --------------------------------------------------------------------------------------
 
     def experiments(self, *, frame: bool = False) -> Any:
-        """Every experiment in order: ``[{"id", "status", "source", "value", **params}]`` (a pandas DataFrame
-        with ``frame=True``, which needs pandas installed)."""
-        records = [{"id": e.id, "status": e.status, "source": e.source, "value": e.value, **e.params}
-                   for e in self.store.experiments(self.row.id)]
+        """Every experiment in order: ``[{"id", "status", "source", "value", **params, "outputs"}]`` (a pandas
+        DataFrame with ``frame=True``, which needs pandas installed)."""
+        records = [{"id": e.id, "status": e.status, "source": e.source, "value": e.value, **e.params,
+                    "outputs": dict(e.outputs or {})} for e in self.store.experiments(self.row.id)]
         if frame:
             try:
                 import pandas as pd

@@ -50,7 +50,7 @@ def _open(target: str, store: Optional[str]):
     return Campaign(rebuild_campaign(row), st, row)
 
 
-def _show(c, batch: list[dict], title: str, csv_path: Optional[Path]) -> None:
+def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Optional[str] = None) -> None:
     names = list(c.campaign.space.names)
     console.print(title, soft_wrap=True)
     table = Table()
@@ -74,7 +74,8 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path]) -> None:
     except OSError as exc:
         _fail(LooplabError(f"--csv: cannot write '{csv_path}' ({exc.strerror or exc}); choose another path"))
     console.print(f"wrote {len(batch)} experiment(s) to {csv_path}: fill in the '{c.objective}' column, then "
-                  f"looplab tell {c.name} --csv {csv_path}", soft_wrap=True)
+                  f"looplab tell {c.name} --csv {csv_path}" + (f" --store {c.store.display_url}" if store else ""),
+                  soft_wrap=True)
 
 
 @app.command()
@@ -94,7 +95,7 @@ def ask(
         waiting = c.pending()
         if waiting:
             _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) still wait for results (tell them "
-                              "first; no new ones are proposed until then)", csv_path)
+                              "first; no new ones are proposed until then)", csv_path, store)
             return
         try:
             batch = c.ask(n, wait=wait)
@@ -113,7 +114,7 @@ def ask(
                       + (f" ({row.message})" if row.message else ""), soft_wrap=True)
         return
     note = getattr(c.campaign.plugin_configs.get("oracle"), "instructions", "")
-    _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path)
+    _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path, store)
     if note:
         console.print(f"instructions: {note}", soft_wrap=True)
 
