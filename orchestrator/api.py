@@ -120,11 +120,13 @@ class Campaign:
 
     # -- ask ----------------------------------------------------------------------------------------
 
-    def ask(self, n: int | None = None, *, wait: float = 10.0) -> list[dict]:
+    def ask(self, n: int | None = None, *, wait: float = 10.0, unless_waiting: bool = False) -> list[dict]:
         """The next ``n`` experiments (default: the campaign's batch size) as ``[{"id", "params"}]``,
         written to the store as ``proposed``; fewer (or none) when the budget is (nearly) used up or the
         campaign has ended. Experiments still waiting are pending for the acquisition (never proposed
         twice) and stay waiting: ask again without telling and you get *more* experiments.
+        ``unless_waiting``: propose nothing (return []) if experiments wait, as checked under the lease (two
+        `looplab ask` at once hand out one batch, not two).
         """
         from oracles.manual import ManualOracle
 
@@ -143,6 +145,8 @@ class Campaign:
                                     "read what waits with Campaign.pending() or `looplab ask`.)") from None
                 time.sleep(0.2)
         with engine:
+            if unless_waiting and self.store.experiments(self.row.id, IN_FLIGHT):
+                return []
             report = engine.step(n=n)
         if not report.proposed:
             return []

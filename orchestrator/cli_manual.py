@@ -98,13 +98,17 @@ def ask(
                               "first; no new ones are proposed until then)", csv_path, store)
             return
         try:
-            batch = c.ask(n, wait=wait)
+            batch = c.ask(n, wait=wait, unless_waiting=True)
+            waiting = [] if batch else c.pending()  # another `ask` proposed them meanwhile
         except LeaseHeld as exc:  # a daemon drives it: it proposes by itself, within a tick
             deadline = time.monotonic() + wait
-            while not (batch := c.pending()) and time.monotonic() < deadline:
+            while not (waiting := c.pending()) and time.monotonic() < deadline:
                 time.sleep(0.5)
-            if not batch:
+            if not waiting:
                 raise exc from None
+        if waiting:
+            _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) wait for results", csv_path, store)
+            return
     except LooplabError as exc:
         _fail(exc)
         return

@@ -448,3 +448,18 @@ def test_a_campaign_whose_earlier_data_file_is_gone_still_opens(tmp_path: Path):
     assert r.exit_code == 0
     r = runner.invoke(app, ["validate", str(spec)])  # the file itself names a missing file: said so
     assert r.exit_code == 2 and "initial.data" in r.output and "early.csv" in r.output
+
+
+def test_two_asks_at_once_hand_out_one_batch(tmp_path: Path):
+    """Two `looplab ask` processes started together on a new campaign: one proposes, the other waits for
+    the lease and then prints the same batch instead of proposing a second one."""
+    spec = write_campaign(tmp_path, HAND.format(name="twice", budget=8), "twice.yaml")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    Campaign.open(spec, store=url)  # created first, so both processes open the same campaign
+    procs = [subprocess.Popen([LOOPLAB, "ask", "twice", "--store", url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    st = Store(url)
+    assert [e.id for e in st.experiments(st.get_campaign("twice").id)] == ["twice-0000-00", "twice-0000-01"]
+    assert all("twice-0000-00" in out and "twice-0000-01" in out for out, _ in outs)
