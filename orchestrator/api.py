@@ -125,6 +125,8 @@ class Campaign:
         written to the store as ``proposed``; fewer (or none) when the budget is (nearly) used up or the
         campaign has ended. Experiments still waiting are pending for the acquisition (never proposed
         twice) and stay waiting: ask again without telling and you get *more* experiments.
+        The first ask of a new campaign returns its initial design (``initial.n`` experiments, whatever
+        ``n``, fewer when earlier data stands in for some of them), as the engine's first step does.
         ``unless_waiting``: propose nothing (return []) if experiments wait, as checked under the lease (two
         `looplab ask` at once hand out one batch, not two).
         """
