@@ -240,6 +240,12 @@ def import_data(
 ) -> None:
     """Add measurements made before as observations (every row must lie in the space; all or nothing)."""
     try:
+        if Path(name).suffix in (".yaml", ".yml") or Path(name).is_file():  # check the rows before creating it
+            from .config import load_campaign
+            from .earlier import read_earlier
+
+            campaign = load_campaign(name)
+            read_earlier(data, campaign.space, campaign.spec.objective.name, field="")
         c = _open(name, store)
         ids = c.import_data(data)
     except ConfigError as exc:

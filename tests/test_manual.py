@@ -463,3 +463,15 @@ def test_two_asks_at_once_hand_out_one_batch(tmp_path: Path):
     st = Store(url)
     assert [e.id for e in st.experiments(st.get_campaign("twice").id)] == ["twice-0000-00", "twice-0000-01"]
     assert all("twice-0000-00" in out and "twice-0000-01" in out for out, _ in outs)
+
+
+def test_import_into_a_new_campaign_file_creates_nothing_when_a_row_is_outside(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, BOWL.format(name="fresh", extra=""), "fresh.yaml")
+    (tmp_path / "d.csv").write_text("a,b,y\n0.5,0.5,1\n0.5,1.5,2\n")
+    r = runner.invoke(app, ["import", str(spec), str(tmp_path / "d.csv"), "--store", url])
+    assert r.exit_code == 2 and "d.csv, line 3: b = 1.5 is outside its bounds [0, 1]" in r.output, r.output
+    assert Store(url).get_campaign("fresh") is None
+    (tmp_path / "d.csv").write_text("a,b,y\n0.5,0.5,1\n0.5,1.0,2\n")
+    r = runner.invoke(app, ["import", str(spec), str(tmp_path / "d.csv"), "--store", url])
+    assert r.exit_code == 0 and "imported 2 row(s)" in r.output, r.output
