@@ -1,8 +1,8 @@
 """The ``looplab`` command line (typer + rich).
 
 Commands: run, validate, schema, status, export, report, benchmark, plugins, mock-robot; approve, reject, edit,
-pause, resume, stop, extend (in cli_control.py). User errors print one line per problem and exit with code 2;
-they never show a traceback.
+pause, resume, stop, extend (in cli_control.py); ask, tell and import (cli_manual.py). User errors print one
+line per problem and exit with code 2; they never show a traceback.
 """
 
 from __future__ import annotations
@@ -618,6 +618,7 @@ def mock_robot_serve(
 
 
 from . import cli_control  # noqa: E402,F401  (registers approve, reject, edit, pause, resume, stop, extend)
+from . import cli_manual  # noqa: E402,F401  (registers ask, tell and import: people in the loop)
 
 
 def main() -> None:

@@ -319,6 +319,14 @@ class AcquisitionSpec(PluginSpec):
 class InitialSpec(_Strict):
     n: Int = Field(default=5, ge=1)
     method: Literal["random", "sobol", "lhs"] = "sobol"
+    data: str | None = Field(default=None, description=(
+        "a CSV of measurements made before the campaign (path relative to the campaign file): one column per "
+        "input and one for the objective (its name, or value); its rows become succeeded observations "
+        "(source imported) when the campaign is created, and the first proposal then comes from the model "
+        "(no initial design is drawn). Rows outside the space are refused with their line numbers"))
+    count_in_budget: StrictBool = Field(default=False, description=(
+        "whether imported rows (initial.data and `looplab import`) use up budget.max_experiments "
+        "(default false: the budget counts the campaign's own experiments)"))
 
 
 class BudgetSpec(_Strict):
@@ -728,8 +736,10 @@ class Campaign:
         return self.spec.name
 
 
-def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], Any, dict, dict]:
-    """Second pass: pool files, plugin kinds and plugin params."""
+def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
+                   ) -> tuple[list[Problem], Any, dict, dict]:
+    """Second pass: pool files, plugin kinds and plugin params; with ``data``, the rows of ``initial.data``
+    too (a campaign file; a stored campaign has its earlier data in the store, and the file may be gone)."""
     from .space import build_space  # local: keeps `import orchestrator.config` light
 
     problems: list[Problem] = []
@@ -770,6 +780,13 @@ def check_campaign(spec: CampaignSpec, base_dir: Path) -> tuple[list[Problem], A
     if space is not None and getattr(space, "size", None) is not None:
         if spec.initial.n > space.size:
             problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
+    if data and space is not None and spec.initial.data is not None:
+        from .earlier import read_earlier  # local: keeps `import orchestrator.config` light
+
+        try:
+            read_earlier(Path(base_dir) / spec.initial.data, space, spec.objective.name, field="initial.data")
+        except ConfigError as exc:
+            problems += exc.problems
     return problems, space, classes, configs
 
 
@@ -787,8 +804,9 @@ def _check_executor(spec: CampaignSpec, oracle_class: type) -> list[Problem]:
     return []
 
 
-def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None) -> Campaign:
-    problems, space, classes, configs = check_campaign(spec, base_dir)
+def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = None, *,
+                       data: bool = False) -> Campaign:
+    problems, space, classes, configs = check_campaign(spec, base_dir, data=data)
     if problems:
         raise ConfigError(problems, source)
     return Campaign(spec=spec, base_dir=base_dir, space=space, plugin_classes=classes, plugin_configs=configs)
@@ -798,4 +816,4 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read, validate and check a campaign file; raise ConfigError listing every problem."""
     data, base_dir = read_campaign_file(path)
     spec = parse_spec(data, str(path))
-    return campaign_from_spec(spec, base_dir, str(path))
+    return campaign_from_spec(spec, base_dir, str(path), data=True)

@@ -38,6 +38,8 @@ from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, S
 
 log = logging.getLogger("looplab.engine")
 
+OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
+
 
 @dataclass
 class StepReport:
@@ -89,9 +91,17 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     spec = campaign.spec.model_dump(mode="json")
     row = store.get_campaign(campaign.name)
     if row is None:
-        return store.create_campaign(campaign.name, spec, str(campaign.base_dir)), False
+        earlier = []
+        if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
+            from .earlier import imported_experiments, read_earlier
+
+            rows = read_earlier(campaign.base_dir / campaign.spec.initial.data, campaign.space,
+                                campaign.spec.objective.name, field="initial.data")
+            earlier = imported_experiments(campaign.name, rows, start=0)
+        return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier), False
     diffs = [d for d in spec_differences(row.spec, spec)
-             if not d.startswith(("budget.", "failures.", "description", "executor", "approval"))]
+             if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
+                                  "initial.count_in_budget"))]
     if diffs:
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
@@ -113,8 +123,12 @@ def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 120) -> 
 class Engine:
     """Runs one campaign against one store."""
 
-    def __init__(self, campaign: Campaign, store: Store, *, campaign_row: Any | None = None):
+    def __init__(self, campaign: Campaign, store: Store, *, campaign_row: Any | None = None,
+                 oracle: Any = None):
+        """oracle: use this oracle object instead of building the campaign's own (the Python API's
+        ask/tell passes a :class:`oracles.manual.ManualOracle`: the experiments are the caller's to run)."""
         self.campaign = campaign
+        self._oracle_override = oracle
         self.spec: CampaignSpec = campaign.spec
         self.space = campaign.space
         self.store = store
@@ -142,13 +156,16 @@ class Engine:
         ctx = OracleContext(campaign=self.spec.name, base_dir=campaign.base_dir, objective=goal.name,
                             inputs=inputs, seed=self.spec.seed, pool_path=pool_path,
                             pool_where=getattr(self.space, "where", None) or None)
-        oracle_class, oracle_config = campaign.plugin_classes["oracle"], campaign.plugin_configs["oracle"]
+        oracle_class, oracle_config = campaign.plugin_classes.get("oracle"), campaign.plugin_configs.get("oracle")
         try:
-            if executors.executor_kind(oracle_class, self.spec.executor) in ("local", "dask"):
+            if self._oracle_override is not None:
+                self.oracle = self._oracle_override
+            elif executors.executor_kind(oracle_class, self.spec.executor) in ("local", "dask"):
                 # built here once, and discarded, so a plugin that cannot start says so now rather than
                 # failing every experiment in the workers (from_config is meant to be cheap)
                 plugins.build(oracle_class, oracle_config, ctx)
-            self.oracle = executors.build_oracle(oracle_class, oracle_config, ctx, self.spec.executor)
+            if self._oracle_override is None:
+                self.oracle = executors.build_oracle(oracle_class, oracle_config, ctx, self.spec.executor)
         except LooplabError:
             raise
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
@@ -252,8 +269,19 @@ class Engine:
 
     # -- the step --------------------------------------------------------------------------------
 
-    def step(self) -> StepReport:
-        """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
+    def counted(self, exps: list[Experiment]) -> list[Experiment]:
+        """The experiments that use up the budget: all but cancelled ones, and but imported earlier data
+        unless ``initial.count_in_budget`` says it counts."""
+        imported_count = self.spec.initial.count_in_budget
+        return [e for e in exps if e.status not in UNCOUNTED and (imported_count or e.source != "imported")]
+
+    def step(self, *, n: int | None = None) -> StepReport:
+        """Poll, record, check the stop rules, and propose + dispatch if a slot is free.
+
+        n: propose up to this many experiments now, whatever is in flight (the Python API's ``ask(n)``;
+        what is in flight is pending for the acquisition, as always); default: fill the free slots
+        (``budget.max_in_flight``, else the batch size), at most a batch.
+        """
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
             self.store.renew_lease(self.fence)  # LeaseLost if another process has taken the campaign over
             self._lease_renewed = time.monotonic()
@@ -284,20 +312,28 @@ class Engine:
 
         pending = [e for e in exps if e.status in PENDING]  # in flight, or held for approval
         budget = self.spec.budget
-        counted = [e for e in exps if e.status not in UNCOUNTED]
-        remaining = max_experiments - len(counted)
+        remaining = max_experiments - len(self.counted(exps))
         slots = (budget.max_in_flight or self.spec.acquisition.batch_size) - len(pending)
-        n_new = min(self.spec.acquisition.batch_size, slots, remaining)
+        n_new = min(self.spec.acquisition.batch_size, slots, remaining) if n is None else min(n, remaining)
         report = self._report(exps, None, recorded=len(recorded))
         if remaining <= 0 and not pending:
             return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if n_new <= 0:
             return report
 
-        step = (max(e.step for e in exps) + 1) if exps else 0
+        # imported and off-plan experiments carry the step before theirs (imported data: -1), so they never
+        # shift the numbering (and the random numbers) of the engine's own steps; with enough of them (at least
+        # initial.n observations) the first step is the model's
+        step = max(max((e.step for e in exps), default=-1) + 1, 0)
         rng = step_rng(self.spec.seed, step)
-        if not exps:
-            proposals, source = self.proposer.initial_design(rng), "initial"
+        own = [e for e in exps if e.source not in OUTSIDE]
+        measured = sum(e.status == "succeeded" for e in exps)
+        if not own and measured < self.spec.initial.n:
+            # earlier data (imported, off-plan) stands in for the initial design: only the points still missing
+            # up to initial.n are drawn (all of them, exactly as before, for a campaign without such data)
+            proposals = self.proposer.initial_design(rng, n=self.spec.initial.n - measured,
+                                                     used=[e.params for e in exps])
+            source = "initial"
             fit_s = acq_s = 0.0
         else:
             proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
@@ -407,7 +443,7 @@ class Engine:
         if not retries:
             return False
         have = {e.retry_of for e in exps if e.retry_of}
-        counted = sum(e.status not in UNCOUNTED for e in exps)
+        counted = len(self.counted(exps))
         new = []
         for e in exps:
             if e.status in ("failed", "timed_out") and e.attempt < retries and e.id not in have:

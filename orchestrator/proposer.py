@@ -115,10 +115,14 @@ class Proposer:
 
     # -- choices --------------------------------------------------------------------------------
 
-    def initial_design(self, rng: np.random.Generator) -> list[Params]:
-        n, method = self.spec.initial.n, self.spec.initial.method
+    def initial_design(self, rng: np.random.Generator, n: int | None = None,
+                       used: Sequence[Params] = ()) -> list[Params]:
+        """``n`` (default ``initial.n``) space-filling points; a pool's rows in ``used`` are left out."""
+        n = self.spec.initial.n if n is None else n
+        method = self.spec.initial.method
         if self.space.is_pool:
-            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
+            taken = {i for p in used if (i := self.space.index_of(p)) is not None}
+            return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, taken)]
         return self.space.sample(n, method, rng)
 
     def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = (),

@@ -387,13 +387,16 @@ class Store:
             row = s.scalar(select(CampaignRow).where(CampaignRow.name == name))
             return _campaign(row) if row else None
 
-    def create_campaign(self, name: str, spec: dict, base_dir: str) -> Campaign:
+    def create_campaign(self, name: str, spec: dict, base_dir: str,
+                        experiments: Sequence[Experiment] = ()) -> Campaign:
+        """A new campaign, with ``experiments`` (its imported earlier data) in the same transaction."""
         try:
             with self._write() as s:
                 row = CampaignRow(name=name, spec=_json_safe(spec), base_dir=base_dir,
                                   schema_version=SCHEMA_VERSION)
                 s.add(row)
                 s.flush()
+                self._insert(s, row.id, experiments)
                 return _campaign(row)
         except IntegrityError:  # another process created it first: that one is the campaign
             existing = self.get_campaign(name)
@@ -536,15 +539,77 @@ class Store:
         """Write new experiments (status proposed) in one transaction, before any dispatch."""
         with self._write() as s:
             self._check(s, fence)
-            seq = s.scalar(select(func.coalesce(func.max(ExperimentRow.seq), -1))
-                           .where(ExperimentRow.campaign_id == campaign_id))
-            for e in experiments:
-                seq += 1
-                e.seq = seq
-                e.created_at = utcnow()
-                s.add(ExperimentRow(id=e.id, campaign_id=campaign_id, seq=seq, step=e.step, position=e.position,
-                                    params=_json_safe(e.params), status=e.status, attempt=e.attempt,
-                                    retry_of=e.retry_of, source=e.source, created_at=e.created_at, outputs={}))
+            self._insert(s, campaign_id, experiments)
+
+    @staticmethod
+    def _insert(s: Any, campaign_id: int, experiments: Sequence[Experiment]) -> None:
+        """Add experiments after the campaign's last (their seq set here); a final one (imported, off-plan)
+        keeps its value, outputs and error."""
+        seq = s.scalar(select(func.coalesce(func.max(ExperimentRow.seq), -1))
+                       .where(ExperimentRow.campaign_id == campaign_id))
+        for e in experiments:
+            seq += 1
+            e.seq = seq
+            e.created_at = utcnow()
+            final = e.status in FINAL
+            s.add(ExperimentRow(id=e.id, campaign_id=campaign_id, seq=seq, step=e.step, position=e.position,
+                                params=_json_safe(e.params), status=e.status, attempt=e.attempt,
+                                retry_of=e.retry_of, source=e.source, created_at=e.created_at,
+                                value=e.value if final else None, outputs=_json_safe(e.outputs or {}),
+                                error=e.error, finished_at=e.created_at if final else None))
+
+    def add_measured(self, campaign_id: int, source: str, build: Any) -> list[Experiment]:
+        """Add experiments measured outside the engine's plan (``source`` imported or off-plan), in one
+        transaction, without the campaign's lease: ``build(count, last_step)`` makes them, given how many of
+        that source the campaign has (to number their ids) and its last step (-1 if none). Writing them
+        locks the lease row (PostgreSQL), so they are ordered with the lease holder's own writes."""
+        with self._write() as s:
+            s.execute(select(LeaseRow.campaign_id).where(LeaseRow.campaign_id == campaign_id).with_for_update())
+            count = s.scalar(select(func.count()).where(ExperimentRow.campaign_id == campaign_id,
+                                                        ExperimentRow.source == source))
+            last = s.scalar(select(func.coalesce(func.max(ExperimentRow.step), -1))
+                            .where(ExperimentRow.campaign_id == campaign_id))
+            experiments = list(build(int(count), int(last)))
+            self._insert(s, campaign_id, experiments)
+        return experiments
+
+    def tell(self, campaign_id: int, results: Sequence[Any]) -> dict[int, str]:
+        """Record results a person (or a script) reports, all or none, without the campaign's lease.
+
+        Only experiments of this campaign still in flight are touched (a conditional update in one
+        transaction, its rows locked), so a driver holding the lease (a daemon) is never contradicted: it
+        reads them at its next step. Returns {index in ``results``: problem}; when it is not empty, nothing
+        was written. Problems: an unknown id, an id of another campaign, an experiment already final.
+        """
+        now = utcnow()
+        ids = [r.experiment_id for r in results]
+        with self._write() as s:
+            rows = {r.id: r for r in s.scalars(select(ExperimentRow).where(ExperimentRow.id.in_(ids))
+                                               .with_for_update())}
+            problems: dict[int, str] = {}
+            for i, r in enumerate(results):
+                row = rows.get(r.experiment_id)
+                if row is None:
+                    problems[i] = f"no experiment '{r.experiment_id}' in the store"
+                elif row.campaign_id != campaign_id:
+                    other = s.scalar(select(CampaignRow.name).where(CampaignRow.id == row.campaign_id))
+                    problems[i] = f"experiment '{r.experiment_id}' belongs to campaign '{other}', not this one"
+                elif row.status in FINAL:
+                    told = f" ({row.value:g})" if row.value is not None else ""
+                    problems[i] = f"experiment '{r.experiment_id}' already has a result: {row.status}{told}"
+                elif row.status == AWAITING:
+                    problems[i] = (f"experiment '{r.experiment_id}' is awaiting approval and was not meant to run "
+                                   f"yet: approve it first (looplab approve CAMPAIGN {r.experiment_id})")
+            if problems:
+                return problems
+            for r in results:
+                row = rows[r.experiment_id]
+                row.status = r.status
+                row.value = r.value if r.status == "succeeded" else None
+                row.outputs = _json_safe(r.outputs or {})
+                row.error = r.error
+                row.finished_at = now
+        return {}
 
     def mark_submitted(self, ids: Sequence[str], job_ids: dict[str, str] | None = None, *,
                        fence: Fence | None = None) -> None:

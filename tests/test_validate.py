@@ -33,7 +33,7 @@ ALLOY = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
 
 INSTALLED_ACQUISITIONS = "ei, max-variance, pi, target, ucb"
 INSTALLED_MODELS = "gp, physics-gp, pinn, random-forest, transfer"
-INSTALLED_ORACLES = "ase-emt, function, lookup, robot"
+INSTALLED_ORACLES = "ase-emt, function, lookup, manual, robot"
 
 # a small pool with the columns of the committed alloy pool (8 distinct candidates)
 POOL_CSV = """x_Cu,x_Ag,x_Au,lattice_constant,mixing_energy

@@ -1,0 +1,261 @@
+"""The commands for people in the loop: ``looplab ask``, ``looplab tell`` and ``looplab import``.
+
+``ask FILE|NAME`` prints the batch waiting for a person (and writes it to ``--csv``, a worksheet with ``id``,
+one column per input and an empty column for the objective to fill in). The first time, from a FILE, it
+creates the campaign; while experiments still wait for results it prints those again instead of proposing
+more; once all are told it proposes the next batch (an engine step: see orchestrator/api.py).
+
+``tell NAME ID VALUE`` or ``tell NAME --csv results.csv`` records results (columns ``id`` and the
+objective's name or ``value``; a row whose value is empty is skipped, as not measured yet; other columns
+that are not inputs are kept as outputs). The whole file is checked before anything is written, then
+written in one transaction: a bad row (unknown id, an id of another campaign or already told, a duplicate
+id in the file, a value that is not a finite number), a missing column or an empty file is one line naming
+the line or column, exit code 2, and the store is unchanged. Results go straight to the store (a
+conditional update of experiments still in flight, see ``Store.tell``), so they can be told while a daemon
+runs the campaign: it reads them at its next tick.
+
+``import NAME data.csv`` adds measurements made before (see orchestrator/earlier.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _fmt_param, \
+    _wide_console, app, console
+from .errors import ConfigError, LeaseHeld, LooplabError, Problem
+
+
+def _open(target: str, store: Optional[str]):
+    """The API Campaign of a campaign file (created in the store the first time) or of a stored name."""
+    from .api import Campaign
+
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        from .store import Store
+
+        return Campaign.open(path, Store(store) if store else None)
+    from .report import rebuild_campaign
+
+    st = _existing_store(store)
+    row = _campaign_or_fail(st, target)
+    return Campaign(rebuild_campaign(row), st, row)
+
+
+def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Optional[str] = None) -> None:
+    names = list(c.campaign.space.names)
+    console.print(title, soft_wrap=True)
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for n in names:
+        table.add_column(n)
+    for e in batch:
+        table.add_row(e["id"], *(_fmt_param(e["params"].get(n)) for n in names))
+    _wide_console().print(table)
+    if csv_path is None:
+        return
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", *names, c.objective])
+            for e in batch:
+                w.writerow([e["id"], *(repr(v) if isinstance(v, float) else v
+                                       for v in (e["params"].get(n) for n in names)), ""])
+        os.replace(tmp, csv_path)  # a reader never sees half a worksheet
+    except OSError as exc:
+        _fail(LooplabError(f"--csv: cannot write '{csv_path}' ({exc.strerror or exc}); choose another path"))
+    console.print(f"wrote {len(batch)} experiment(s) to {csv_path}: fill in the '{c.objective}' column, then "
+                  f"looplab tell {c.name} --csv {csv_path}" + (f" --store {c.store.display_url}" if store else ""),
+                  soft_wrap=True)
+
+
+@app.command()
+def ask(
+    target: str = typer.Argument(..., metavar="FILE|NAME",
+                                 help="campaign YAML file (creates the campaign the first time) or campaign name"),
+    n: Optional[int] = typer.Option(None, "--n", help="experiments to propose (default: the batch size)"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write the batch to this CSV worksheet "
+                                                                "(id, one column per input, the objective)"),
+    store: Optional[str] = StoreOpt,
+    wait: float = typer.Option(10.0, help="seconds to wait while another process holds the campaign"),
+) -> None:
+    """Print the experiments waiting for a person (proposing the next batch once all are told)."""
+    _check_options(n=(n, 1, True), wait=(wait, 0, True))
+    try:
+        c = _open(target, store)
+        waiting = c.pending()
+        if waiting:
+            _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) still wait for results (tell them "
+                              "first; no new ones are proposed until then)", csv_path, store)
+            return
+        try:
+            batch = c.ask(n, wait=wait, unless_waiting=True)
+            waiting = [] if batch else c.pending()  # another `ask` proposed them meanwhile
+        except LeaseHeld as exc:  # a daemon drives it: it proposes by itself, within a tick
+            deadline = time.monotonic() + wait
+            while not (waiting := c.pending()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if not waiting:
+                raise exc from None
+        if waiting:
+            _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) wait for results", csv_path, store)
+            return
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    if not batch:
+        row = c.store.get_campaign(c.name)
+        console.print(f"campaign {c.name} has nothing more to ask: {row.status}"
+                      + (f" ({row.message})" if row.message else ""), soft_wrap=True)
+        return
+    note = getattr(c.campaign.plugin_configs.get("oracle"), "instructions", "")
+    _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path, store)
+    if note:
+        console.print(f"instructions: {note}", soft_wrap=True)
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise LooplabError(f"{where}: '{text}' is not a number") from None
+    if not math.isfinite(x):
+        raise LooplabError(f"{where}: {text} is not a finite number; tell only measured values")
+    return x
+
+
+def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
+    """The results of a CSV: (Results, where each came from, lines skipped for an empty value). Every
+    problem of the file at once, as a ConfigError naming lines and columns."""
+    from oracles.base import Result
+    from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table
+
+    from .earlier import objective_column
+
+    try:
+        header, records = read_table(path)
+    except CsvFileError as exc:
+        raise LooplabError(f"--csv: {exc}") from None
+    column, problem = objective_column(header, c.objective)
+    problems = []
+    if "id" not in header:
+        problems.append(Problem("--csv", f"{path.name} has no 'id' column ({describe_columns(header)}); use the "
+                                         "worksheet `looplab ask --csv` wrote"))
+    if problem:
+        problems.append(Problem("--csv", f"{path.name} {problem}"))
+    if problems:
+        raise ConfigError(problems)
+    if not records:
+        raise LooplabError(f"--csv: {path.name} holds no rows under its header; one row per experiment")
+    inputs = set(c.campaign.space.names)
+    others = [h for h in header if h not in inputs and h not in ("id", column)]
+    results, where, skipped, seen = [], [], [], {}
+    for line, cells in records:
+        row = dict(zip(header, cells))
+        at = f"{path.name}, line {line}"
+        eid, text = row["id"], row[column]
+        if not eid:
+            problems.append(Problem(at, "the id is empty"))
+            continue
+        if eid in seen:
+            problems.append(Problem(at, f"id '{eid}' is also on line {seen[eid]}; tell each experiment once"))
+            continue
+        seen[eid] = line
+        if text == "":
+            skipped.append(line)
+            continue
+        try:
+            value = _number(text, f"{at}: {column}")
+        except LooplabError as exc:
+            problems.append(Problem("", str(exc)))
+            continue
+        outputs = {}
+        for h in others:
+            x = parse_number(row[h])
+            outputs[h] = row[h] if x is None or not math.isfinite(x) else x
+        results.append(Result(eid, "succeeded", value, outputs))
+        where.append(at)
+    if problems:
+        raise ConfigError(problems)
+    if not results:
+        raise LooplabError(f"--csv: {path.name} has no value in its '{column}' column; fill in the measured "
+                           "values first")
+    return results, where, skipped
+
+
+@app.command()
+def tell(
+    name: str = typer.Argument(..., help="campaign name"),
+    experiment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="the experiment's id (from ask)"),
+    value: Optional[str] = typer.Argument(None, metavar="[VALUE]", help="its measured objective"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="a CSV of results instead: columns id and the "
+                                                                "objective's name (or value)"),
+    store: Optional[str] = StoreOpt,
+) -> None:
+    """Record measured results: one (ID VALUE) or a CSV of them; all or nothing."""
+    from oracles.base import Result
+
+    from .api import tell_results
+
+    try:
+        if csv_path is not None and (experiment_id is not None or value is not None):
+            raise LooplabError("give either ID VALUE or --csv FILE, not both")
+        if csv_path is None and (experiment_id is None or value is None):
+            raise LooplabError("missing the result: give ID VALUE (e.g. looplab tell NAME NAME-0000-00 0.42) or "
+                               "--csv results.csv")
+        c = _open(name, store)
+        skipped: list[int] = []
+        if csv_path is None:
+            results = [Result(experiment_id, "succeeded", _number(value, "VALUE"), {})]
+            where = ["ID"]
+        else:
+            results, where, skipped = read_results(csv_path, c)
+        tell_results(c.store, c.row, results, where=where)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    left = len(c.pending())
+    console.print(f"recorded {len(results)} result(s) for campaign {c.name}; {left} experiment(s) still wait"
+                  + (f"; skipped {len(skipped)} row(s) without a value (lines "
+                     f"{', '.join(map(str, skipped[:10]))}{'...' if len(skipped) > 10 else ''})" if skipped else ""),
+                  soft_wrap=True)
+
+
+@app.command("import")
+def import_data(
+    name: str = typer.Argument(..., metavar="FILE|NAME", help="campaign name, or its YAML file (creates the "
+                                                               "campaign the first time)"),
+    data: Path = typer.Argument(..., help="CSV of earlier measurements: one column per input and the objective "
+                                          "(its name, or value)"),
+    store: Optional[str] = StoreOpt,
+) -> None:
+    """Add measurements made before as observations (every row must lie in the space; all or nothing)."""
+    try:
+        if Path(name).suffix in (".yaml", ".yml") or Path(name).is_file():  # check the rows before creating it
+            from .config import load_campaign
+            from .earlier import read_earlier
+
+            campaign = load_campaign(name)
+            read_earlier(data, campaign.space, campaign.spec.objective.name, field="")
+        c = _open(name, store)
+        ids = c.import_data(data)
+    except ConfigError as exc:
+        for line in exc.format().splitlines():
+            _error_line(line)
+        _error_line(f"{data}: nothing was imported; fix or remove those rows and import again")
+        raise typer.Exit(2)
+    except LooplabError as exc:
+        _fail(exc)
+        return
+    counts = "count" if c.campaign.spec.initial.count_in_budget else "do not count"
+    console.print(f"imported {len(ids)} row(s) of {data} into campaign {c.name} ({ids[0]} to {ids[-1]}); they "
+                  f"{counts} toward its budget (initial.count_in_budget)", soft_wrap=True)

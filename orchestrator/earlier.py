@@ -1,0 +1,174 @@
+"""Measurements made outside the engine's plan: earlier data imported, and off-plan results.
+
+``initial: {data: earlier.csv}`` in a campaign file and ``looplab import NAME data.csv`` read a CSV with one
+column per input and one for the objective (its name, or ``value``); any other column is kept as an output.
+Each row must lie in the campaign's space:
+
+- pool campaigns: the inputs must equal a candidate's (numbers compared to 9 significant digits, text
+  levels as written); the experiment is stored with the candidate's own values, so the pool never proposes
+  it again;
+- parameter spaces: floats and ints within their bounds (ints whole), categorical levels among the
+  choices, sum constraints met (to 1e-6 of the total).
+
+Rows outside the space are refused, every one of them with its line number (the first 20 are printed, then
+"and N more"), and nothing is written. Rows inside become succeeded experiments with source ``imported``
+(ids ``<campaign>-i0000``...), step -1: they are observations for the model, not steps of the engine.
+
+A result told for params the engine never proposed (``Campaign.tell(params=..., value=...)``) goes through
+the same check and becomes a succeeded experiment with source ``off-plan`` (ids ``<campaign>-x0000``...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table
+
+from .config import CategoricalParameter, FloatParameter, IntParameter
+from .errors import ConfigError, Problem
+from .store import Experiment
+
+RELATIVE_TOLERANCE = 1e-9  # of a parameter's range: a bound written with a few digits fewer still counts
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measurement of a point of the space: where it came from (a line of a file, or None)."""
+
+    line: int | None
+    params: dict[str, Any]
+    value: float
+    outputs: dict[str, Any]
+
+
+def _number(cell: Any) -> float | None:
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return float(cell)
+    return parse_number(str(cell).strip())
+
+
+def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """``values`` (text cells of a CSV row or Python values) as a point of ``space``: (params, None), or
+    (None, what is wrong) naming the input."""
+    missing = [n for n in space.names if n not in values]
+    if missing:
+        return None, f"no value for {', '.join(missing)}"
+    if space.is_pool:
+        params = {}
+        for name in space.names:
+            cell = values[name]
+            if name in space.categorical:
+                params[name] = str(cell).strip()
+                continue
+            x = _number(cell)
+            if x is None or not math.isfinite(x):
+                return None, f"{name} = '{cell}' is not a finite number"
+            params[name] = x
+        i = space.index_of(params)
+        if i is None:
+            shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+            return None, f"{shown} is not a candidate of the pool {Path(space.path).name}"
+        return dict(space.candidates[i]), None
+    params = {}
+    for p in space.parameters:
+        cell = values[p.name]
+        if isinstance(p, CategoricalParameter):
+            text = str(cell).strip()
+            x = _number(cell)
+            found = [c for c in p.choices if str(c) == text
+                     or (x is not None and isinstance(c, (int, float)) and not isinstance(c, bool) and float(c) == x)]
+            if not found:
+                return None, (f"{p.name} = '{text}' is not one of its choices "
+                              f"({', '.join(str(c) for c in p.choices)})")
+            params[p.name] = found[0]
+            continue
+        x = _number(cell)
+        if x is None or not math.isfinite(x):
+            return None, f"{p.name} = '{cell}' is not a finite number"
+        slack = RELATIVE_TOLERANCE * (p.high - p.low)
+        if not p.low - slack <= x <= p.high + slack:
+            return None, f"{p.name} = {x:g} is outside its bounds [{p.low:g}, {p.high:g}]"
+        if isinstance(p, IntParameter):
+            if x != round(x):
+                return None, f"{p.name} = {x:g} is not a whole number (an int parameter)"
+            params[p.name] = int(round(x))
+        elif isinstance(p, FloatParameter):
+            params[p.name] = min(max(x, float(p.low)), float(p.high))
+    for c in space.constraints:
+        total = sum(float(params[n]) for n in c.parameters)
+        if abs(total - c.total) > 1e-6 * max(1.0, abs(c.total)):
+            return None, f"{' + '.join(c.parameters)} = {total:g}, but the sum constraint needs {c.total:g}"
+    return params, None
+
+
+def objective_column(header: list[str], objective: str) -> tuple[str | None, str | None]:
+    """The column holding the objective: its name, or ``value``; (column, None) or (None, problem)."""
+    found = [c for c in dict.fromkeys((objective, "value")) if c in header]
+    if len(found) == 2:
+        return None, (f"has both '{objective}' and 'value' columns; keep one of them for the objective")
+    if not found:
+        return None, f"has no column '{objective}' (the objective) or 'value' ({describe_columns(header)})"
+    return found[0], None
+
+
+def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[Measured]:
+    """Every row of the CSV at ``path`` as a measurement inside ``space``; ConfigError listing every row
+    outside it (with its line), or what is wrong with the file. ``field`` prefixes the problems (the YAML
+    field, or the file)."""
+    path = Path(path)
+    try:
+        header, records = read_table(path)
+    except CsvFileError as exc:
+        raise ConfigError([Problem(field, str(exc))]) from None
+    missing = [n for n in space.names if n not in header]
+    column, problem = objective_column(header, objective)
+    if missing or problem:
+        lines = []
+        if missing:
+            lines.append(Problem(field, f"{path.name} has no column for the input(s) {', '.join(missing)} "
+                                        f"({describe_columns(header)}); name one column after each input"))
+        if problem:
+            lines.append(Problem(field, f"{path.name} {problem}"))
+        raise ConfigError(lines)
+    if not records:
+        raise ConfigError([Problem(field, f"{path.name} holds no rows under its header; add the measurements, "
+                                          "one per line")])
+    others = [c for c in header if c not in space.names and c != column]
+    out, problems = [], []
+    for line, cells in records:
+        row = dict(zip(header, cells))
+        params, why = check_point(space, row)
+        y = parse_number(row[column])
+        if why is None and (y is None or not math.isfinite(y)):
+            why = f"the objective '{column}' = '{row[column]}' is not a finite number"
+        if why is not None:
+            problems.append(Problem(field, f"{path.name}, line {line}: {why}"))
+            continue
+        outputs = {}
+        for c in others:
+            x = parse_number(row[c])
+            outputs[c] = row[c] if x is None or not math.isfinite(x) else x
+        out.append(Measured(line, params, float(y), outputs))
+    if problems:  # every row outside, by line (ConfigError prints the first 20, then "and N more")
+        raise ConfigError(problems)
+    return out
+
+
+def imported_experiments(campaign: str, rows: list[Measured], *, start: int, source: str = "imported",
+                         step: int = -1) -> list[Experiment]:
+    """Succeeded experiments for measured rows, ids ``<campaign>-i<k>`` (``-x<k>`` for off-plan ones)."""
+    letter = "i" if source == "imported" else "x"
+    out = []
+    for k, m in enumerate(rows):
+        outputs = dict(m.outputs)
+        if m.line is not None:
+            outputs.setdefault("line", m.line)
+        out.append(Experiment(id=f"{campaign}-{letter}{start + k:04d}", seq=-1, step=step, position=start + k,
+                              params=dict(m.params), status="succeeded", value=float(m.value), outputs=outputs,
+                              source=source))
+    return out
