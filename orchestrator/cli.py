@@ -459,13 +459,7 @@ def export(name: str = typer.Argument(..., help="campaign name"),
             doc["constants"] = learned
         text = json.dumps(doc, indent=2)
     else:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:] + const_cols)
-        for rec in records:
-            w.writerow([rec[f] for f in EXPORT_FIELDS[:5]] + [rec["params"].get(p) for p in param_names]
-                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:] + const_cols])
-        text = buf.getvalue()
+        text = _export_csv(records, param_names, const_cols, row.spec["objective"]["name"])
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -474,6 +468,33 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         except OSError as exc:
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
+
+
+def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:
+    """One row per experiment: the bookkeeping fields, one column per parameter, the objective under its own
+    name (``value`` if that name is already a column), then one column per output the oracle reported
+    (``output_NAME`` when NAME is already a column; lists and mappings as JSON), then learned constants."""
+    head, tail = EXPORT_FIELDS[:5], EXPORT_FIELDS[6:]
+    taken = set(head + param_names + tail + const_cols)
+    value_col = "value" if objective in taken else objective
+    taken.add(value_col)
+    output_names = list(dict.fromkeys(k for rec in records for k in (rec["outputs"] or {})))
+    output_cols = [k if k not in taken else f"output_{k}" for k in output_names]
+
+    def cell(v):
+        if v is None:
+            return ""
+        return json.dumps(v) if isinstance(v, (dict, list)) else v
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head + param_names + [value_col] + tail + output_cols + const_cols)
+    for rec in records:
+        outputs = rec["outputs"] or {}
+        w.writerow([rec[f] for f in head] + [rec["params"].get(p) for p in param_names] + [cell(rec["value"])]
+                   + [cell(rec[f]) for f in tail] + [cell(outputs.get(k)) for k in output_names]
+                   + [cell(rec[f]) for f in const_cols])
+    return buf.getvalue()
 
 
 @app.command()

@@ -329,6 +329,12 @@ class Engine:
         if best is not None and self._reached(best.value):
             return "completed", f"stop_at reached (best {best.value:g})"
         ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+        patience = self.spec.budget.patience
+        if patience is not None and best is not None:
+            since = sum(e.seq > best.seq for e in ended)  # experiments ended after the best (failures count)
+            if since >= patience:
+                return "completed", (f"patience: the best ({best.value:g}, experiment {best.id}) has not improved "
+                                     f"over the last {since} experiments (budget.patience = {patience})")
         failed = [e for e in ended if e.status != "succeeded"]
         f = self.spec.failures
         if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
