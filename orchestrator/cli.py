@@ -243,7 +243,17 @@ def _summary(engine, report) -> None:
                                  f"{report.in_flight} in flight) of a budget of {spec.budget.max_experiments}")
     if best is not None:
         order = ended.index(best) + 1 if best in ended else best.seq + 1
-        table.add_row(f"best {spec.objective.name}", f"{best.value:.6g} ({spec.objective.goal})")
+        unit = f" {spec.objective.unit}" if spec.objective.unit else ""
+        table.add_row(f"best {spec.objective.name}", f"{best.value:.6g}{unit} ({spec.objective.goal}; measured)")
+        pred = engine.predicted_best(exps)
+        if pred:
+            from .predicted import describe
+
+            at = "the same point" if pred["params"] == best.params else \
+                ", ".join(f"{k}={_fmt_param(v)}" for k, v in pred["params"].items())
+            table.add_row("predicted best", f"{describe(pred, unit=spec.objective.unit)} (model mean ± sd over the "
+                                            f"{pred['n']} measured points, at {at}; measured there "
+                                            f"{pred['measured']:.6g})")
         table.add_row("best params", ", ".join(f"{k}={_fmt_param(v)}" for k, v in best.params.items()))
         table.add_row("found at", f"experiment {order} of {len(ended)} (id {best.id})")
         rank = getattr(engine.oracle, "rank", None)
@@ -373,7 +383,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         return
     out = _wide_console()
     table = Table(title=f"campaigns in {st.display_url}", title_justify="left")
-    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "updated (UTC)"):
+    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "predicted best", "run by",
+                "updated (UTC)"):
         table.add_column(col)
     for c in rows:
         exps = st.experiments(c.id)
@@ -391,7 +402,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       f"{c.spec['budget']['max_experiments']}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
-                      "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
+                      "-" if best is None else f"{best.value:.6g}{_unit(c.spec)}", _predicted_text(st, c),
+                      _lease_text(lease),
                       f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     out.print(table)
     learned = [(c.name, st.constants(c.id)) for c in rows]
@@ -415,6 +427,19 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
             t.add_row(str(e.seq + 1), e.id, e.status, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
                       "" if e.value is None else f"{e.value:.6g}", e.error or "")
         out.print(t)
+
+
+def _unit(spec: dict) -> str:
+    unit = (spec.get("objective") or {}).get("unit")
+    return f" {unit}" if unit else ""
+
+
+def _predicted_text(st, c) -> str:
+    """The model's predicted best as recorded with the campaign's latest fit (no refit: status stays fast)."""
+    from .predicted import describe
+
+    pred = st.latest_prediction(c.id)
+    return describe(pred, unit=(c.spec.get("objective") or {}).get("unit"), with_n=True) if pred else "-"
 
 
 EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",

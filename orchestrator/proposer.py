@@ -18,6 +18,7 @@ from acquisition.batch import Geometry, select_continuous, select_from_pool
 from . import plugins
 from .config import Campaign
 from .models.base import ModelContext
+from .predicted import predicted_best
 
 Params = dict[str, Any]
 
@@ -167,6 +168,10 @@ class Proposer:
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
                 info["constants"] = {k: [float(m), float(s)] for k, (m, s) in model.constants().items()}
+            try:  # recorded with the snapshot, so `looplab status` shows it without refitting
+                info["predicted_best"] = predicted_best(self, model, observed, raw)
+            except Exception:  # a model that cannot predict at its own data must not stop the campaign
+                info["predicted_best"] = None
         t0 = time.perf_counter()
         y = self.warp(self.internal(raw))
         best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))
