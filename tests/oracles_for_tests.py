@@ -111,3 +111,15 @@ class Async:
 
     def cancel(self, experiment_id):
         pass
+
+
+class IgnoresX3(SyncOracle):
+    """A bowl in x1 and x2 (minimum 0 at x1 = 0.3, x2 = 0.7) plus an offset per catalyst level (A: 0, B: 0.5,
+    C: 1.5); x3 is read and ignored, so a model's relevance must rank it last (tests/test_report_slices.py)."""
+
+    OFFSET = {"A": 0.0, "B": 0.5, "C": 1.5}
+
+    def evaluate(self, params):
+        x1, x2 = float(params["x1"]), float(params["x2"])
+        float(params["x3"])
+        return 4.0 * (x1 - 0.3) ** 2 + 2.0 * (x2 - 0.7) ** 2 + self.OFFSET[params["catalyst"]]
