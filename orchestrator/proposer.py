@@ -58,6 +58,13 @@ class Proposer:
             acq_config = acq_config.model_copy(update={"target": self.target})
         self.acquisition = plugins.build(acq_cls, acq_config)
         self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
+        # the oracle's rounding (oracles/base.py, ``realise``): continuous spaces only (a pool row is realisable)
+        oracle_cls = campaign.plugin_classes.get("oracle")
+        hook = getattr(oracle_cls, "realise", None)
+        self._realise = None
+        if callable(hook) and not self.space.is_pool:
+            oracle_config = campaign.plugin_configs.get("oracle")
+            self._realise = lambda p: dict(hook(oracle_config, dict(p)))
 
     # -- objective conventions ---------------------------------------------------------------
 
@@ -109,19 +116,56 @@ class Proposer:
             return -raw
         return -abs(raw - self.target)
 
+    # -- what an experiment realises ------------------------------------------------------------
+
+    def realise(self, params: Params) -> Params:
+        """The params the oracle will actually measure (its ``realise`` hook; unchanged without one)."""
+        return self._realise(params) if self._realise is not None else dict(params)
+
+    def key(self, params: Params) -> tuple:
+        """Identity of a point for de-duplication: its values, floats to 9 decimals."""
+        return tuple(round(float(v), 9) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                     for v in (params[n] for n in self.space.names))
+
+    def _fresh(self, params: Sequence[Params], taken: set[tuple]) -> list[Params]:
+        """Realise each proposal and keep those whose realised point is new (not in ``taken``, which grows)."""
+        out = []
+        for p in params:
+            r = self.realise(p)
+            k = self.key(r)
+            if k not in taken:
+                taken.add(k)
+                out.append(r)
+        return out
+
     # -- choices --------------------------------------------------------------------------------
 
     def initial_design(self, rng: np.random.Generator) -> list[Params]:
         n, method = self.spec.initial.n, self.spec.initial.method
         if self.space.is_pool:
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, set())]
-        return self.space.sample(n, method, rng)
+        points = self.space.sample(n, method, rng)
+        if self._realise is None:
+            return points
+        fresh = self._fresh(points, set())
+        return fresh + self._fresh_random(n - len(fresh), rng, {self.key(p) for p in fresh})
 
     def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = ()) -> list[Params]:
         if self.space.is_pool:
             taken = {i for p in used if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
-        return self.space.sample(n, "random", rng)
+        if self._realise is None:
+            return self.space.sample(n, "random", rng)
+        return self._fresh_random(n, rng, {self.key(self.realise(p)) for p in used})
+
+    def _fresh_random(self, n: int, rng: np.random.Generator, taken: set[tuple], tries: int = 20) -> list[Params]:
+        """Up to ``n`` random points whose realised params are new (fewer if the space is nearly exhausted)."""
+        out: list[Params] = []
+        for _ in range(tries):
+            if len(out) >= n:
+                break
+            out += self._fresh(self.space.sample(max(4 * (n - len(out)), 16), "random", rng), taken)
+        return out[:n]
 
     @property
     def sources(self) -> Any:
@@ -199,4 +243,25 @@ class Proposer:
             X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
                                   pending_X=pending_X, raw=self.raw_acquisition)
             params = self.space.decode(X)
+            if self._realise is not None:
+                params = self._realisable(params, raw_candidates, used, n, model, best, pending_X, rng)
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
+
+    def _realisable(self, params: list[Params], raw_candidates: np.ndarray, used: Sequence[Params], n: int,
+                    model: Any, best: float, pending_X: np.ndarray | None, rng: np.random.Generator) -> list[Params]:
+        """The proposals, realised by the oracle's hook; one whose realised point is already in the store (or
+        earlier in the batch) is replaced by the best of the candidates that realise to new points: the raw
+        candidates, realised and de-duplicated, scored as a pool (kriging believer over the kept proposals)."""
+        taken = {self.key(self.realise(p)) for p in used}
+        kept = self._fresh(params, taken)
+        if len(kept) >= n:
+            return kept[:n]
+        pool = self._fresh(self.space.decode(raw_candidates), set(taken))
+        if pool:
+            busy = [x for x in (pending_X, self.space.encode(kept) if kept else None) if x is not None]
+            idx = select_from_pool(model, self.acquisition, self.space.encode(pool), n - len(kept), best=best,
+                                   pending_X=np.vstack(busy) if busy else None, raw=self.raw_acquisition)
+            kept += self._fresh([pool[i] for i in idx], taken)
+        if len(kept) < n:
+            kept += self._fresh_random(n - len(kept), rng, taken)
+        return kept
