@@ -85,11 +85,16 @@ class Objective:
     name: str
     goal: str  # max | min | target
     target: float | None = None
+    unit: str | None = None  # objective.unit, shown on axes and table headers
 
     @classmethod
     def from_spec(cls, spec: dict) -> "Objective":
         o = spec.get("objective", {}) if isinstance(spec, dict) else {}
-        return cls(str(o.get("name", "objective")), str(o.get("goal", "max")), o.get("target_value"))
+        return cls(str(o.get("name", "objective")), str(o.get("goal", "max")), o.get("target_value"), o.get("unit"))
+
+    @property
+    def with_unit(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
 
     def score(self, raw: float) -> float:
         """Higher is better, for any goal (as Proposer.score)."""
@@ -399,7 +404,8 @@ def plot_best_so_far(exps: Sequence[Experiment], objective: Objective, spec: dic
         ax.text(0.5, 0.5, "no experiment has succeeded yet", transform=ax.transAxes, ha="center", va="center",
                 color="#555555")
     ax.set_xlabel("experiment number (order of creation)")
-    ax.set_ylabel(f"{objective.name} (measured{', log scale' if log else ''})")
+    ax.set_ylabel(f"{objective.name} ({objective.unit + ', ' if objective.unit else ''}measured"
+                  f"{', log scale' if log else ''})")
     ax.set_title(f"Best so far: {objective.describe()}", loc="left")
     if len(exps):
         ax.set_xlim(0.3, max(n) + 0.7)
@@ -621,7 +627,7 @@ def _plot_model_1d(view: ModelView, path: Path) -> tuple[Path, str]:
         ax1.scatter([e.params[p.name] for e in view.failed], [0.03] * len(view.failed), marker="x", s=40,
                     color=STATUS_COLOURS["failed"], transform=ax1.get_xaxis_transform(), zorder=4,
                     label="failed / timed out (no value)")
-    ax1.set_ylabel(d.label)
+    ax1.set_ylabel(_objective_label(view))
     ax1.set_title(f"Model over {p.name} ({len(view.exps)} observations)", loc="left")
     ax1.legend(fontsize=8, loc="best")
     ax1.grid(alpha=0.3)
@@ -635,7 +641,7 @@ def _plot_model_1d(view: ModelView, path: Path) -> tuple[Path, str]:
     if log:
         label += " (clipped)"
     ax2.set_ylabel(textwrap.fill(label, 22), fontsize=9)
-    ax2.set_xlabel(p.name + (" (log scale)" if getattr(p, "log", False) else ""))
+    ax2.set_xlabel(p.name + _unit_of(view.campaign.space, p.name) + (" (log scale)" if getattr(p, "log", False) else ""))
     ax2.legend(fontsize=8, loc="best")
     ax2.grid(alpha=0.3)
     if getattr(p, "log", False):
@@ -835,8 +841,9 @@ def _plot_model_2d(view: ModelView, path: Path) -> tuple[Path, str]:
             ax.scatter([next_xy[0]], [next_xy[1]], marker="P", s=110, color="#D55E00", edgecolor="white",
                        linewidth=0.8, zorder=5, clip_on=False)
         ax.set_title(titles[k], fontsize=10)
-        ax.set_xlabel(p1.name + (" (log scale)" if getattr(p1, "log", False) else ""), labelpad=1)
-        ax.set_ylabel(p2.name + (" (log scale)" if getattr(p2, "log", False) else ""))
+        ax.set_xlabel(p1.name + _unit_of(space, p1.name) + (" (log scale)" if getattr(p1, "log", False) else ""),
+                      labelpad=1)
+        ax.set_ylabel(p2.name + _unit_of(space, p2.name) + (" (log scale)" if getattr(p2, "log", False) else ""))
         if getattr(p1, "log", False):
             ax.set_xscale("log")
         if getattr(p2, "log", False):
@@ -1233,7 +1240,7 @@ def _top_table(exps: list[Experiment], objective: Objective) -> str:
         rows.append(f'<tr><td class="num">{r}</td><td class="num">{e.seq + 1}</td><td><code>{_esc(e.id)}</code></td>'
                     f"<td>{_esc(_fmt_params(e.params))}</td><td class=\"num\">{_esc(_fmt(e.value))}</td>"
                     f"<td>{_badge(e.status)}</td><td>{_esc(_dt(e.finished_at))}</td></tr>")
-    head = (f"<tr><th>rank</th><th>#</th><th>id</th><th>params</th><th>{_esc(objective.name)}</th><th>status</th>"
+    head = (f"<tr><th>rank</th><th>#</th><th>id</th><th>params</th><th>{_esc(objective.with_unit)}</th><th>status</th>"
             "<th>finished</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 

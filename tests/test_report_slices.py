@@ -54,6 +54,7 @@ def test_report_draws_slices_and_relevance_with_units(finished):
     html = (out / "report.html").read_text()
     assert "Slices through the predicted best" not in html  # the title is in the picture; the caption says it
     assert "with every other input held at the predicted best" in html and "Not drawn" not in html
+    assert "<th>loss (mJ)</th>" in html  # the objective's unit in the table of best experiments
     assert "1 / lengthscale" in html
 
 
