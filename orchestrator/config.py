@@ -316,9 +316,21 @@ class ModelSpec(PluginSpec):
     )
 
 
+MIN_DISTANCE = 1e-3  # acquisition.min_distance when not given
+
+
 class AcquisitionSpec(PluginSpec):
     kind: str = "ucb"  # with beta = 0.3: the best default on the pvlab benchmark pools (README)
     batch_size: Int = Field(default=1, ge=1, le=1000)
+    # None (not 1e-3) as the default, so a campaign stored before this field existed resumes unchanged
+    min_distance: Float | None = Field(
+        default=None, ge=0.0, lt=0.5, description="continuous spaces: a proposal closer than this to an "
+        "experiment already in the store, in every input (scaled to [0, 1] over its range), is replaced by the "
+        "best candidate farther away (default 0.001; 0: allow repeats)")
+
+    @property
+    def min_distance_value(self) -> float:
+        return MIN_DISTANCE if self.min_distance is None else self.min_distance
 
 
 class InitialSpec(_Strict):

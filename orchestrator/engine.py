@@ -155,6 +155,7 @@ class Engine:
         self._marked_submitted: set[str] = set()
         self._model = None
         self._model_n = -1
+        self._pred: dict | None = None  # the predicted best of the last fit, for the step's log line
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
@@ -331,9 +332,12 @@ class Engine:
             report.weights = self._weights
         self.store.add_step(self.id, fence=self.fence, step=step, n_observed=report.n_observed, best=report.best,
                             fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
-        log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
-                 self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source,
-                 _weights_text(self._weights) if source == "model" else "")
+        predicted = ""
+        if source == "model" and self._pred:
+            predicted = f" predicted_best={self._pred['mean']:.6g}±{self._pred['sd']:.3g}"
+        log.info("campaign=%s step=%d n_observed=%d best=%s%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
+                 self.spec.name, step, report.n_observed, _fmt(report.best), predicted, fit_s, acq_s, len(new),
+                 source, _weights_text(self._weights) if source == "model" else "")
         return report
 
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
@@ -430,6 +434,7 @@ class Engine:
             self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, info, fence=self.fence)
             if pred:
                 self.store.add_prediction(self.id, step, pred, fence=self.fence)
+            self._pred = pred
             self._model, self._model_n = prop.model, len(done)
         weights = getattr(prop.model, "weights", None)
         self._weights = weights() if callable(weights) else None

@@ -127,14 +127,14 @@ class Proposer:
         return tuple(round(float(v), 9) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                      for v in (params[n] for n in self.space.names))
 
-    def _fresh(self, params: Sequence[Params], taken: set[tuple]) -> list[Params]:
+    def _fresh(self, params: Sequence[Params], taken: "_Seen | set[tuple]") -> list[Params]:
         """Realise each proposal and keep those whose realised point is new (not in ``taken``, which grows)."""
+        seen = taken if isinstance(taken, _Seen) else _Seen(self, keys=taken)
         out = []
         for p in params:
             r = self.realise(p)
-            k = self.key(r)
-            if k not in taken:
-                taken.add(k)
+            if seen.new(r):
+                seen.add(r)
                 out.append(r)
         return out
 
@@ -243,20 +243,21 @@ class Proposer:
             X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
                                   pending_X=pending_X, raw=self.raw_acquisition)
             params = self.space.decode(X)
-            if self._realise is not None:
+            if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
                 params = self._realisable(params, raw_candidates, used, n, model, best, pending_X, rng)
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
 
     def _realisable(self, params: list[Params], raw_candidates: np.ndarray, used: Sequence[Params], n: int,
                     model: Any, best: float, pending_X: np.ndarray | None, rng: np.random.Generator) -> list[Params]:
         """The proposals, realised by the oracle's hook; one whose realised point is already in the store (or
-        earlier in the batch) is replaced by the best of the candidates that realise to new points: the raw
-        candidates, realised and de-duplicated, scored as a pool (kriging believer over the kept proposals)."""
-        taken = {self.key(self.realise(p)) for p in used}
+        earlier in the batch), or closer to one than ``acquisition.min_distance`` in every [0, 1]-scaled input,
+        is replaced by the best of the candidates that realise to new points: the raw candidates, realised and
+        de-duplicated, scored as a pool (kriging believer over the kept proposals)."""
+        taken = _Seen(self, used=used)
         kept = self._fresh(params, taken)
         if len(kept) >= n:
             return kept[:n]
-        pool = self._fresh(self.space.decode(raw_candidates), set(taken))
+        pool = self._fresh(self.space.decode(raw_candidates), taken.copy())
         if pool:
             busy = [x for x in (pending_X, self.space.encode(kept) if kept else None) if x is not None]
             idx = select_from_pool(model, self.acquisition, self.space.encode(pool), n - len(kept), best=best,
@@ -265,3 +266,38 @@ class Proposer:
         if len(kept) < n:
             kept += self._fresh_random(n - len(kept), rng, taken)
         return kept
+
+
+class _Seen:
+    """The points a proposal must not repeat: realised params already in the store or earlier in the batch,
+    equal (``Proposer.key``) or, with ``acquisition.min_distance`` d > 0, within d of one in every encoded
+    column (each in [0, 1]; a categorical input's one-hot columns therefore differ by 1 across levels)."""
+
+    def __init__(self, proposer: Proposer, *, used: Sequence[Params] = (), keys: set[tuple] | None = None):
+        self.proposer = proposer
+        self.tol = float(proposer.spec.acquisition.min_distance_value)
+        self.keys: set[tuple] = set(keys or ())
+        self.X = np.zeros((0, proposer.space.dim))
+        realised = [proposer.realise(p) for p in used]
+        for r in realised:
+            self.keys.add(proposer.key(r))
+        if self.tol > 0 and realised:
+            self.X = proposer.space.encode(realised)
+
+    def copy(self) -> "_Seen":
+        other = _Seen(self.proposer, keys=self.keys)
+        other.X = self.X.copy()
+        return other
+
+    def new(self, r: Params) -> bool:
+        if self.proposer.key(r) in self.keys:
+            return False
+        if self.tol <= 0 or not len(self.X):
+            return True
+        x = self.proposer.space.encode([r])[0]
+        return bool(np.min(np.max(np.abs(self.X - x), axis=1)) >= self.tol)
+
+    def add(self, r: Params) -> None:
+        self.keys.add(self.proposer.key(r))
+        if self.tol > 0:
+            self.X = np.vstack([self.X, self.proposer.space.encode([r])])
