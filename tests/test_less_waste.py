@@ -112,3 +112,37 @@ def test_bad_units_are_one_line_naming_the_field(tmp_path, where, value, field):
     assert result.exit_code == 2, result.output
     lines = [ln for ln in result.output.splitlines() if ln.startswith("error")]
     assert len(lines) == 1 and f": {field}: " in lines[0], result.output
+
+
+SPHERE = """
+name: repeat
+seed: 0
+space:
+  parameters:
+    - {{name: x, type: float, low: -1.0, high: 1.0}}
+objective: {{name: value, goal: min}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+model: {{kind: gp, params: {{restarts: 1}}}}
+acquisition: {{kind: ucb, params: {{beta: 0.0001}}{extra}}}
+budget: {{max_experiments: 10}}
+"""
+
+
+@pytest.mark.parametrize("extra,repeats", [(", min_distance: 0", True), ("", False)])
+def test_min_distance_replaces_a_repeat(tmp_path, extra, repeats):
+    """Near-pure exploitation (UCB with beta 1e-4) on x^2 measured at -1, -0.5, 0, 0.5, 1: the model's best is the
+    measured x = 0. With min_distance 0 the proposal repeats it; by default (0.001 of the range) it is
+    replaced by a candidate at least 0.002 away (in x's units)."""
+    from orchestrator.proposer import Proposer, step_rng
+
+    campaign = load_campaign(write_campaign(tmp_path, SPHERE.format(extra=extra)))
+    proposer = Proposer(campaign)
+    xs = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    observed = [{"x": x} for x in xs]
+    prop = proposer.propose(observed=observed, values=[x * x for x in xs], busy=[], used=observed, n=1, step=1,
+                            rng=step_rng(0, 1))
+    x = prop.params[0]["x"]
+    print(f"min_distance {'0' if extra else 'default'}: proposed x = {x:.6f}")
+    assert (abs(x) < 0.002) is repeats
+    if not repeats:
+        assert abs(x) < 0.2  # still where the model says the best is
