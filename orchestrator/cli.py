@@ -251,9 +251,8 @@ def _summary(engine, report) -> None:
 
             at = "the same point" if pred["params"] == best.params else \
                 ", ".join(f"{k}={_fmt_param(v)}" for k, v in pred["params"].items())
-            table.add_row("predicted best", f"{describe(pred, unit=spec.objective.unit)} (model mean ± sd over the "
-                                            f"{pred['n']} measured points, at {at}; measured there "
-                                            f"{pred['measured']:.6g})")
+            table.add_row("predicted best", f"{describe(pred, unit=spec.objective.unit)} at {at} (model mean ± sd "
+                                            f"of {pred['n']} points; measured there {pred['measured']:.6g})")
         units = {p.name: p.unit for p in spec.space.parameters or [] if getattr(p, "unit", None)}
         table.add_row("best params", ", ".join(f"{k}={_fmt_param(v)}" + (f" {units[k]}" if k in units else "")
                                                for k, v in best.params.items()))

@@ -74,26 +74,26 @@ def test_summary_status_and_store_show_the_predicted_best(tmp_path):
     """A short noisy campaign: a prediction is recorded at every fit and once more at the end over every
     result; the summary prints it next to the measured best, status reads it from the store."""
     url = f"sqlite:///{tmp_path / 's.db'}"
-    spec = noisy_branin_spec(3, 2.0, budget=12)
+    spec = noisy_branin_spec(3, 2.0, budget=8)
     spec["objective"]["unit"] = "mJ"
     import yaml
 
     path = write_campaign(tmp_path, yaml.safe_dump(spec))
     result = runner.invoke(app, ["run", str(path), "--store", url, "-q"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
-    m = re.search(r"predicted best\s+│\s+(-?[\d.]+) ± ([\d.]+) mJ \(model mean ± sd over the 12 measured points",
+    m = re.search(r"predicted best\s+│\s+(-?[\d.]+) ± ([\d.]+) mJ at .*\(model mean ± sd of 8 points",
                   result.output)
     assert m, result.output
     store = Store(url)
     row = store.get_campaign("noisy-3")
     last = store.latest_prediction(row.id)
-    assert last["n"] == 12 and last["mean"] == pytest.approx(float(m.group(1)), rel=1e-3)
+    assert last["n"] == 8 and last["mean"] == pytest.approx(float(m.group(1)), rel=1e-3)
     assert last["scale"] == "value" and last["over"] == "measured points"
     measured = {tuple(e.params.values()): e.value for e in store.experiments(row.id)}
     assert last["measured"] == measured[tuple(last["params"].values())]
     status = runner.invoke(app, ["status", "--store", url], env={"COLUMNS": "250"})
     assert status.exit_code == 0, status.output
-    assert f"{last['mean']:.4g} ± {last['sd']:.2g} mJ (model of 12 points)" in status.output, status.output
+    assert f"{last['mean']:.4g} ± {last['sd']:.2g} mJ (model of 8 points)" in status.output, status.output
     best = min(measured.values())
     assert f"{best:.6g} mJ" in status.output
 
