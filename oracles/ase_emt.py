@@ -43,6 +43,7 @@ experiment that needs them) and cached; ``from_config`` does no calculation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -307,6 +308,12 @@ def _build(symbol: str, prototype: str, a: float, c: float | None, cubic: bool):
     return bulk(symbol, prototype, a=a, cubic=cubic)
 
 
+@functools.lru_cache(maxsize=None)
+def _cell_atoms(prototype: str, cubic: bool) -> int:
+    """Atoms in one cell of the prototype (any element: the count depends on the structure only)."""
+    return len(_build("Cu", prototype, 4.0, 4.0 * _IDEAL_COVERA, cubic))
+
+
 def effective_lattice(atoms: Any, prototype: str, repeat: Sequence[int] = (1, 1, 1)) -> tuple[float, float | None]:
     """(a, c) of a structure: for fcc/bcc the cube root of the volume per conventional cell; for hcp the
     cell lengths divided by the repetition."""
@@ -539,6 +546,33 @@ class EMTOracle(SyncOracle):
                                                         "to the campaign file); create it or change the path"))
         return problems
 
+    # -- what an experiment realises -----------------------------------------------------------
+
+    @classmethod
+    def realise(cls, config: EMTConfig, params: dict[str, Any]) -> dict[str, Any]:
+        """The params an experiment actually measures: the fractions rounded to whole atoms of the supercell
+        (largest remainder, exactly as the calculation does), every other param unchanged. The proposer
+        applies this hook before it writes a proposal, so it never proposes a composition already measured
+        or in flight (see oracles/base.py, ``realise``)."""
+        pairs = [(e, n) for e, n in composition_map(config, list(params)) if n in params]
+        values = [max(float(params[n]), 0.0) for _, n in pairs]
+        total = sum(values)
+        if not pairs or not math.isfinite(total) or total <= 0:
+            return dict(params)  # the calculation refuses it; nothing to round
+        if config.repeat_param is not None:
+            try:
+                k = int(params[config.repeat_param])
+            except (KeyError, TypeError, ValueError):
+                return dict(params)
+            rep = (k, k, k)
+        else:
+            rep = (config.repeat,) * 3 if isinstance(config.repeat, int) else tuple(config.repeat)
+        n = _cell_atoms(config.prototype, config.cubic) * rep[0] * rep[1] * rep[2]
+        out = dict(params)
+        for (_, name), count in zip(pairs, largest_remainder([v / total for v in values], n)):
+            out[name] = count / n
+        return out
+
     # -- one experiment ------------------------------------------------------------------------
 
     def evaluate(self, params: dict[str, Any], experiment_id: str = "") -> dict[str, Any]:
@@ -594,7 +628,7 @@ class EMTOracle(SyncOracle):
 
         # sites and composition
         rep = self._repeat(params)
-        cell_atoms = len(_build(self.elements[0], proto, 4.0, 4.0 * _IDEAL_COVERA, cfg.cubic))
+        cell_atoms = _cell_atoms(proto, cfg.cubic)
         n = cell_atoms * rep[0] * rep[1] * rep[2]
         if n > cfg.max_atoms:
             raise ValueError(f"the supercell would have {n} atoms, more than max_atoms ({cfg.max_atoms})")

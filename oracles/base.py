@@ -11,6 +11,14 @@ A plugin whose experiment is a plain function call subclasses
 base class provides submit/poll/cancel, validates what ``evaluate`` returns and
 turns exceptions into failed results (the campaign goes on).
 
+An oracle that can only realise some points (whole atoms in a supercell, a
+dispenser's smallest step) may say so with a classmethod
+``realise(config, params) -> params``: ``config`` is its validated ``Config``
+(None for an oracle without one), ``params`` one proposal; it returns the params
+the experiment will actually measure, and must be idempotent. The proposer writes
+the realised params to the store and never proposes a point whose realised params
+equal those of an experiment already in the store (measured, in flight or failed).
+
 This package never imports ``orchestrator``: a plugin author needs only this.
 """
 

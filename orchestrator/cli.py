@@ -256,8 +256,19 @@ def _summary(engine, report) -> None:
                                  f"{max(spec.budget.max_experiments, engine.store.control(engine.id).budget or 0)}")
     if best is not None:
         order = ended.index(best) + 1 if best in ended else best.seq + 1
-        table.add_row(f"best {spec.objective.name}", f"{best.value:.6g} ({spec.objective.goal})")
-        table.add_row("best params", ", ".join(f"{k}={_fmt_param(v)}" for k, v in best.params.items()))
+        unit = f" {spec.objective.unit}" if spec.objective.unit else ""
+        table.add_row(f"best {spec.objective.name}", f"{best.value:.6g}{unit} ({spec.objective.goal}; measured)")
+        pred = engine.predicted_best(exps)
+        if pred:
+            from .predicted import describe
+
+            at = "the same point" if pred["params"] == best.params else \
+                ", ".join(f"{k}={_fmt_param(v)}" for k, v in pred["params"].items())
+            table.add_row("predicted best", f"{describe(pred, unit=spec.objective.unit)} at {at} (model mean ± sd "
+                                            f"of {pred['n']} points; measured there {pred['measured']:.6g})")
+        units = {p.name: p.unit for p in spec.space.parameters or [] if getattr(p, "unit", None)}
+        table.add_row("best params", ", ".join(f"{k}={_fmt_param(v)}" + (f" {units[k]}" if k in units else "")
+                                               for k, v in best.params.items()))
         table.add_row("found at", f"experiment {order} of {len(ended)} (id {best.id})")
         rank = getattr(engine.oracle, "rank", None)
         if callable(rank):
@@ -388,7 +399,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         return
     out = _wide_console()
     table = Table(title=f"campaigns in {st.display_url}", title_justify="left")
-    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "run by", "waiting for",
+    for col in ("name", "status", "done/budget", "failed", "in flight", "best", "predicted best", "run by",
+                "waiting for",
                 "updated (UTC)"):
         table.add_column(col)
     for c in rows:
@@ -405,8 +417,9 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       f"{control.budget_of(st, c, wish)}",
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
-                      "-" if best is None else f"{best.value:.6g}", _lease_text(lease),
-                      control.waits_text(c, exps, wish), f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
+                      "-" if best is None else f"{best.value:.6g}{_unit(c.spec)}", _predicted_text(st, c),
+                      _lease_text(lease), control.waits_text(c, exps, wish),
+                      f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     out.print(table)
     learned = [(c.name, st.constants(c.id)) for c in rows]
     learned = [(n, k) for n, k in learned if k]
@@ -439,6 +452,19 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                 t.add_row(e.id, ", ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()),
                           "yes" if e.id in edited else "")
             out.print(t)
+
+
+def _unit(spec: dict) -> str:
+    unit = (spec.get("objective") or {}).get("unit")
+    return f" {unit}" if unit else ""
+
+
+def _predicted_text(st, c) -> str:
+    """The model's predicted best as recorded with the campaign's latest fit (no refit: status stays fast)."""
+    from .predicted import describe
+
+    pred = st.latest_prediction(c.id)
+    return describe(pred, unit=(c.spec.get("objective") or {}).get("unit"), with_n=True) if pred else "-"
 
 
 EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "attempt", "retry_of", "source",
@@ -483,13 +509,7 @@ def export(name: str = typer.Argument(..., help="campaign name"),
             doc["constants"] = learned
         text = json.dumps(doc, indent=2)
     else:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(EXPORT_FIELDS[:5] + param_names + EXPORT_FIELDS[5:] + const_cols)
-        for rec in records:
-            w.writerow([rec[f] for f in EXPORT_FIELDS[:5]] + [rec["params"].get(p) for p in param_names]
-                       + ["" if rec[f] is None else rec[f] for f in EXPORT_FIELDS[5:] + const_cols])
-        text = buf.getvalue()
+        text = _export_csv(records, param_names, const_cols, row.spec["objective"]["name"])
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -498,6 +518,33 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         except OSError as exc:
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
+
+
+def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:
+    """One row per experiment: the bookkeeping fields, one column per parameter, the objective under its own
+    name (``value`` if that name is already a column), then one column per output the oracle reported
+    (``output_NAME`` when NAME is already a column; lists and mappings as JSON), then learned constants."""
+    head, tail = EXPORT_FIELDS[:5], EXPORT_FIELDS[6:]
+    taken = set(head + param_names + tail + const_cols)
+    value_col = "value" if objective in taken else objective
+    taken.add(value_col)
+    output_names = list(dict.fromkeys(k for rec in records for k in (rec["outputs"] or {})))
+    output_cols = [k if k not in taken else f"output_{k}" for k in output_names]
+
+    def cell(v):
+        if v is None:
+            return ""
+        return json.dumps(v) if isinstance(v, (dict, list)) else v
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head + param_names + [value_col] + tail + output_cols + const_cols)
+    for rec in records:
+        outputs = rec["outputs"] or {}
+        w.writerow([rec[f] for f in head] + [rec["params"].get(p) for p in param_names] + [cell(rec["value"])]
+                   + [cell(rec[f]) for f in tail] + [cell(outputs.get(k)) for k in output_names]
+                   + [cell(rec[f]) for f in const_cols])
+    return buf.getvalue()
 
 
 @app.command()

@@ -70,6 +70,7 @@ class FloatParameter(_Strict):
     low: Float
     high: Float
     log: StrictBool = False
+    unit: str | None = Field(default=None, min_length=1, max_length=40, description="the unit of this input, shown on plots and tables (e.g. K, mol/L)")
 
     @field_validator("high")
     @classmethod
@@ -98,6 +99,7 @@ class IntParameter(_Strict):
     type: Literal["int"]
     low: Int = Field(ge=-(2**53), le=2**53)  # integers a float holds exactly (models see floats)
     high: Int = Field(ge=-(2**53), le=2**53)
+    unit: str | None = Field(default=None, min_length=1, max_length=40, description="the unit of this input, shown on plots and tables (e.g. K, mol/L)")
 
     @field_validator("high")
     @classmethod
@@ -156,6 +158,7 @@ class CategoricalParameter(_Strict):
         "the molecule of each choice, {choice: SMILES}, for encoding: descriptors or fingerprints"))
     encoding: EncodingSpec = _encoding_field(
         "one-hot (default), descriptors or fingerprints (these need smiles: and pip install 'looplab[chem]')")
+    unit: str | None = Field(default=None, min_length=1, max_length=40, description="the unit of this input, shown on plots and tables (e.g. K, mol/L)")
 
     @field_validator("encoding", mode="before")
     @classmethod
@@ -285,6 +288,8 @@ class ObjectiveSpec(_Strict):
     name: str = Field(min_length=1)
     goal: Literal["max", "min", "target"] = "max"
     target_value: Float | None = None
+    unit: str | None = Field(default=None, min_length=1, max_length=40, description=(
+        "the objective's unit, shown on plots and tables (e.g. eV/atom)"))
 
     @model_validator(mode="after")
     def _target(self) -> "ObjectiveSpec":
@@ -311,9 +316,21 @@ class ModelSpec(PluginSpec):
     )
 
 
+MIN_DISTANCE = 1e-3  # acquisition.min_distance when not given
+
+
 class AcquisitionSpec(PluginSpec):
     kind: str = "ucb"  # with beta = 0.3: the best default on the pvlab benchmark pools (README)
     batch_size: Int = Field(default=1, ge=1, le=1000)
+    # None (not 1e-3) as the default, so a campaign stored before this field existed resumes unchanged
+    min_distance: Float | None = Field(
+        default=None, ge=0.0, lt=0.5, description="continuous spaces: a proposal closer than this to an "
+        "experiment already in the store, in every input (scaled to [0, 1] over its range), is replaced by the "
+        "best candidate farther away (default 0.001; 0: allow repeats)")
+
+    @property
+    def min_distance_value(self) -> float:
+        return MIN_DISTANCE if self.min_distance is None else self.min_distance
 
 
 class InitialSpec(_Strict):
@@ -338,6 +355,10 @@ class BudgetSpec(_Strict):
     )
     max_in_flight: Int | None = Field(
         default=None, ge=1, description="experiments allowed in flight at once (default: batch_size)"
+    )
+    patience: Int | None = Field(
+        default=None, ge=1, description="stop (completed) once the best measured objective has not improved "
+        "over this many experiments in a row (default: never)"
     )
 
 
@@ -655,7 +676,7 @@ def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
     return parse_yaml(text, str(path)), path.resolve().parent
 
 
-def parse_spec(data: Any, source: str | None = None) -> CampaignSpec:
+def parse_spec(data: Any, source: str | None = None, base_dir: Path | None = None) -> CampaignSpec:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ConfigError([Problem("", f"a campaign file must be a mapping of keys (got {got})")], source)
@@ -672,14 +693,16 @@ def parse_spec(data: Any, source: str | None = None) -> CampaignSpec:
             continue
         params = block.get("params") or {}
         if isinstance(params, dict):
-            problems += _check_plugin(role, block["kind"], params)[2]
+            problems += _check_plugin(role, block["kind"], params, base_dir)[2]
     raise ConfigError(problems, source)
 
 
-def _check_plugin(role: str, kind: str, params: dict) -> tuple[type | None, BaseModel | None, list[Problem]]:
-    """Resolve a plugin kind and validate its params with the plugin's own Config model."""
+def _check_plugin(role: str, kind: str, params: dict,
+                  base_dir: Path | None = None) -> tuple[type | None, BaseModel | None, list[Problem]]:
+    """Resolve a plugin kind (an import path may name a module in ``base_dir``, the campaign file's folder)
+    and validate its params with the plugin's own Config model."""
     try:
-        cls = plugins.resolve(role, kind)
+        cls = plugins.resolve(role, kind, search_dir=base_dir)
     except plugins.PluginNotFound as exc:
         return None, None, [Problem(f"{role}.kind", str(exc))]
     model = plugins.config_model(cls)
@@ -753,7 +776,7 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
     configs: dict[str, BaseModel] = {}
     for role in ("oracle", "model", "acquisition"):
         block: PluginSpec = getattr(spec, role)
-        cls, config, found = _check_plugin(role, block.kind, block.params)
+        cls, config, found = _check_plugin(role, block.kind, block.params, base_dir)
         problems += found
         if config is None:
             continue
@@ -815,5 +838,5 @@ def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = 
 def load_campaign(path: str | Path) -> Campaign:
     """Read, validate and check a campaign file; raise ConfigError listing every problem."""
     data, base_dir = read_campaign_file(path)
-    spec = parse_spec(data, str(path))
+    spec = parse_spec(data, str(path), base_dir)
     return campaign_from_spec(spec, base_dir, str(path), data=True)

@@ -32,6 +32,7 @@ from oracles.base import OracleContext, Result
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
 from .errors import ConfigError, LooplabError, Problem
+from .predicted import predicted_best
 from .proposer import Proposer, step_rng
 from .control import asked
 from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, Store
@@ -179,6 +180,7 @@ class Engine:
         self._dispatched: set[str] = set()  # ids this process handed to the oracle (approved ones: exactly once)
         now = self.store.get_campaign(self.spec.name)  # read under the lease: what the last holder left
         self._status = now.status if now is not None else self.row.status
+        self._pred: dict | None = None  # the predicted best of the last fit, for the step's log line
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
@@ -191,6 +193,42 @@ class Engine:
         exps = experiments if experiments is not None else self.store.experiments(self.id, ["succeeded"])
         done = [e for e in exps if e.status == "succeeded" and e.value is not None]
         return max(done, key=lambda e: (self.score(e.value), -e.seq)) if done else None
+
+    def predicted_best(self, experiments: list[Experiment] | None = None) -> dict | None:
+        """The model's predicted best over every succeeded experiment (orchestrator/predicted.py).
+
+        The model of the last step when it saw every result; else a GP rebuilt from the latest snapshot's
+        hyperparameters (``restore``: no fit, milliseconds) on all results; else, for models that cannot be
+        restored, the prediction recorded with the latest snapshot (it then says how many points it saw)."""
+        exps = experiments if experiments is not None else self.store.experiments(self.id, ["succeeded"])
+        done = [e for e in exps if e.status == "succeeded" and e.value is not None]
+        if len(done) < 2:
+            return None
+        observed, raw = [e.params for e in done], [e.value for e in done]
+        model = self._model if self._model is not None and self._model_n == len(done) else None
+        try:
+            if model is None:
+                state = self.store.latest_snapshot(self.id)
+                step = max(e.step for e in exps) + 1
+                candidate = self.proposer.build_model(step, state)
+                if state and callable(getattr(candidate, "restore", None)):
+                    y = self.proposer.warp(self.proposer.internal(np.asarray(raw, dtype=float)))
+                    model = candidate.restore(self.space.encode(observed), y, state)
+            if model is not None:
+                return predicted_best(self.proposer, model, observed, raw)
+        except Exception as exc:  # noqa: BLE001 - the summary must not fail on a model that cannot restore
+            log.info("campaign=%s predicted best not recomputed (%s: %s)", self.spec.name, type(exc).__name__, exc)
+        return self.store.latest_prediction(self.id)
+
+    def _record_final_prediction(self, exps: list[Experiment]) -> None:
+        """At the end, the predicted best over every result (if the last fit did not see them all)."""
+        done = sum(e.status == "succeeded" and e.value is not None for e in exps)
+        last = self.store.latest_prediction(self.id)
+        if last is None or last.get("n") == done:
+            return  # no model was ever fitted, or the last fit saw every result
+        pred = self.predicted_best(exps)
+        if pred and pred.get("n") == done:
+            self.store.add_prediction(self.id, max(e.step for e in exps), pred, fence=self.fence)
 
     def _reached(self, best_raw: float | None) -> bool:
         stop = self.spec.budget.stop_at
@@ -358,9 +396,12 @@ class Engine:
             report.weights = self._weights
         self.store.add_step(self.id, fence=self.fence, step=step, n_observed=report.n_observed, best=report.best,
                             fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
-        log.info("campaign=%s step=%d n_observed=%d best=%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
-                 self.spec.name, step, report.n_observed, _fmt(report.best), fit_s, acq_s, len(new), source,
-                 _weights_text(self._weights) if source == "model" else "")
+        predicted = ""
+        if source == "model" and self._pred:
+            predicted = f" predicted_best={self._pred['mean']:.6g}±{self._pred['sd']:.3g}"
+        log.info("campaign=%s step=%d n_observed=%d best=%s%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
+                 self.spec.name, step, report.n_observed, _fmt(report.best), predicted, fit_s, acq_s, len(new),
+                 source, _weights_text(self._weights) if source == "model" else "")
         return report
 
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
@@ -388,6 +429,7 @@ class Engine:
             self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
                                                 for e in pending], fence=self.fence)
             exps = self.store.experiments(self.id)
+        self._record_final_prediction(exps)
         self._set_status(status, message, force=True)
         report = self._report(exps, None, recorded=recorded)
         report.done, report.status, report.message = True, status, message
@@ -424,6 +466,12 @@ class Engine:
         if best is not None and self._reached(best.value):
             return "completed", f"stop_at reached (best {best.value:g})"
         ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+        patience = self.spec.budget.patience
+        if patience is not None and best is not None:
+            since = sum(e.seq > best.seq for e in ended)  # experiments ended after the best (failures count)
+            if since >= patience:
+                return "completed", (f"patience: the best ({best.value:g}, experiment {best.id}) has not improved "
+                                     f"over the last {since} experiments (budget.patience = {patience})")
         failed = [e for e in ended if e.status != "succeeded"]
         f = self.spec.failures
         if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
@@ -477,8 +525,12 @@ class Engine:
                 log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
                             self.spec.name, step)
             state = prop.model.get_state() if hasattr(prop.model, "get_state") else {}
-            self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, prop.fit_info,
-                                    fence=self.fence)
+            info = dict(prop.fit_info)
+            pred = info.pop("predicted_best", None)
+            self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, info, fence=self.fence)
+            if pred:
+                self.store.add_prediction(self.id, step, pred, fence=self.fence)
+            self._pred = pred
             self._model, self._model_n = prop.model, len(done)
         weights = getattr(prop.model, "weights", None)
         self._weights = weights() if callable(weights) else None

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -96,11 +98,24 @@ def _import_path(target: str) -> type:
     return obj
 
 
-def resolve(role: str, kind: str) -> type:
+def on_import_path(folder: str | Path) -> None:
+    """Let ``package.module:Class`` kinds name modules in ``folder`` (a campaign file's folder): it is added
+    at the END of sys.path, so an installed package of the same name still wins. Worker processes started
+    with spawn inherit sys.path."""
+    folder = str(Path(folder).resolve())
+    if folder not in sys.path:
+        sys.path.append(folder)
+        importlib.invalidate_caches()
+
+
+def resolve(role: str, kind: str, *, search_dir: str | Path | None = None) -> type:
     """The class for ``kind`` (an installed name or an import path); PluginNotFound when there is none, or
-    when what it names is not a class that can play ``role`` (see :func:`role_problem`)."""
+    when what it names is not a class that can play ``role`` (see :func:`role_problem`). An import path
+    may name a module in ``search_dir`` (the campaign file's folder) without PYTHONPATH."""
     plugins = installed(role)
     if ":" in kind:
+        if search_dir is not None:
+            on_import_path(search_dir)
         cls = _import_path(kind)
     elif kind in plugins:
         cls = plugins[kind].load()

@@ -18,6 +18,7 @@ from acquisition.batch import Geometry, select_continuous, select_from_pool
 from . import plugins
 from .config import Campaign
 from .models.base import ModelContext
+from .predicted import predicted_best
 
 Params = dict[str, Any]
 
@@ -62,6 +63,13 @@ class Proposer:
             acq_config = acq_config.model_copy(update={"target": self.target})
         self.acquisition = plugins.build(acq_cls, acq_config)
         self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
+        # the oracle's rounding (oracles/base.py, ``realise``): continuous spaces only (a pool row is realisable)
+        oracle_cls = campaign.plugin_classes.get("oracle")
+        hook = getattr(oracle_cls, "realise", None)
+        self._realise = None
+        if callable(hook) and not self.space.is_pool:
+            oracle_config = campaign.plugin_configs.get("oracle")
+            self._realise = lambda p: dict(hook(oracle_config, dict(p)))
 
     # -- objective conventions ---------------------------------------------------------------
 
@@ -113,31 +121,68 @@ class Proposer:
             return -raw
         return -abs(raw - self.target)
 
+    # -- what an experiment realises ------------------------------------------------------------
+
+    def realise(self, params: Params) -> Params:
+        """The params the oracle will actually measure (its ``realise`` hook; unchanged without one)."""
+        return self._realise(params) if self._realise is not None else dict(params)
+
+    def key(self, params: Params) -> tuple:
+        """Identity of a point for de-duplication: its values, floats to 9 decimals."""
+        return tuple(round(float(v), 9) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                     for v in (params[n] for n in self.space.names))
+
+    def _fresh(self, params: Sequence[Params], taken: "_Seen | set[tuple]") -> list[Params]:
+        """Realise each proposal and keep those whose realised point is new (not in ``taken``, which grows)."""
+        seen = taken if isinstance(taken, _Seen) else _Seen(self, keys=taken)
+        out = []
+        for p in params:
+            r = self.realise(p)
+            if seen.new(r):
+                seen.add(r)
+                out.append(r)
+        return out
+
     # -- choices --------------------------------------------------------------------------------
 
     def initial_design(self, rng: np.random.Generator, n: int | None = None,
                        used: Sequence[Params] = ()) -> list[Params]:
-        """``n`` (default ``initial.n``) space-filling points; a pool's rows in ``used`` are left out."""
+        """``n`` (default ``initial.n``) space-filling points; a pool's rows in ``used`` are left out, and
+        with an oracle that realises its params (whole atoms), so are realised points already in ``used``."""
         n = self.spec.initial.n if n is None else n
         method = self.spec.initial.method
         if self.space.is_pool:
             taken = {i for p in used if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, taken)]
-        return self.space.sample(n, method, rng)
+        points = self.space.sample(n, method, rng)
+        if self._realise is None:
+            return points
+        keys = {self.key(self.realise(p)) for p in used}
+        fresh = self._fresh(points, set(keys))
+        return fresh + self._fresh_random(n - len(fresh), rng, keys | {self.key(p) for p in fresh})
 
     def random(self, n: int, rng: np.random.Generator, used: Sequence[Params] = (),
                rejected: Sequence[Params] = ()) -> list[Params]:
         if self.space.is_pool:
             taken = {i for p in [*used, *rejected] if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
-        rows = self.space.sample(n, "random", rng)
+        keys = {self.key(self.realise(p)) for p in used} if self._realise is not None else set()
+
+        def draw(k: int) -> list[Params]:
+            if self._realise is None:
+                return self.space.sample(k, "random", rng)
+            out = self._fresh_random(k, rng, set(keys))
+            keys.update(self.key(p) for p in out)
+            return out
+
+        rows = draw(n)
         near = self.near_rejected(rejected)
         for _ in range(20):  # draw again in place of samples too close to a rejected point
             if near is None or not rows:
                 break
             rows = [r for r, bad in zip(rows, near(self.space.encode(rows))) if not bad]
             if len(rows) < n:
-                rows += self.space.sample(n - len(rows), "random", rng)
+                rows += draw(n - len(rows))
         return rows
 
     def near_rejected(self, rejected: Sequence[Params]):
@@ -154,6 +199,15 @@ class Proposer:
             return np.any(d2 < REJECTED_RADIUS**2, axis=1)
 
         return near
+
+    def _fresh_random(self, n: int, rng: np.random.Generator, taken: set[tuple], tries: int = 20) -> list[Params]:
+        """Up to ``n`` random points whose realised params are new (fewer if the space is nearly exhausted)."""
+        out: list[Params] = []
+        for _ in range(tries):
+            if len(out) >= n:
+                break
+            out += self._fresh(self.space.sample(max(4 * (n - len(out)), 16), "random", rng), taken)
+        return out[:n]
 
     @property
     def sources(self) -> Any:
@@ -202,6 +256,10 @@ class Proposer:
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
                 info["constants"] = {k: [float(m), float(s)] for k, (m, s) in model.constants().items()}
+            try:  # recorded with the snapshot, so `looplab status` shows it without refitting
+                info["predicted_best"] = predicted_best(self, model, observed, raw)
+            except Exception:  # a model that cannot predict at its own data must not stop the campaign
+                info["predicted_best"] = None
         t0 = time.perf_counter()
         y = self.warp(self.internal(raw))
         best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))
@@ -230,4 +288,61 @@ class Proposer:
                                   pending_X=pending_X, raw=self.raw_acquisition,
                                   excluded=self.near_rejected(rejected))
             params = self.space.decode(X)
+            if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
+                params = self._realisable(params, raw_candidates, used, n, model, best, pending_X, rng)
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
+
+    def _realisable(self, params: list[Params], raw_candidates: np.ndarray, used: Sequence[Params], n: int,
+                    model: Any, best: float, pending_X: np.ndarray | None, rng: np.random.Generator) -> list[Params]:
+        """The proposals, realised by the oracle's hook; one whose realised point is already in the store (or
+        earlier in the batch), or closer to one than ``acquisition.min_distance`` in every [0, 1]-scaled input,
+        is replaced by the best of the candidates that realise to new points: the raw candidates, realised and
+        de-duplicated, scored as a pool (kriging believer over the kept proposals)."""
+        taken = _Seen(self, used=used)
+        kept = self._fresh(params, taken)
+        if len(kept) >= n:
+            return kept[:n]
+        pool = self._fresh(self.space.decode(raw_candidates), taken.copy())
+        if pool:
+            busy = [x for x in (pending_X, self.space.encode(kept) if kept else None) if x is not None]
+            idx = select_from_pool(model, self.acquisition, self.space.encode(pool), n - len(kept), best=best,
+                                   pending_X=np.vstack(busy) if busy else None, raw=self.raw_acquisition)
+            kept += self._fresh([pool[i] for i in idx], taken)
+        if len(kept) < n:
+            kept += self._fresh_random(n - len(kept), rng, taken)
+        return kept
+
+
+class _Seen:
+    """The points a proposal must not repeat: realised params already in the store or earlier in the batch,
+    equal (``Proposer.key``) or, with ``acquisition.min_distance`` d > 0, within d of one in every encoded
+    column (each in [0, 1]; a categorical input's one-hot columns therefore differ by 1 across levels)."""
+
+    def __init__(self, proposer: Proposer, *, used: Sequence[Params] = (), keys: set[tuple] | None = None):
+        self.proposer = proposer
+        self.tol = float(proposer.spec.acquisition.min_distance_value)
+        self.keys: set[tuple] = set(keys or ())
+        self.X = np.zeros((0, proposer.space.dim))
+        realised = [proposer.realise(p) for p in used]
+        for r in realised:
+            self.keys.add(proposer.key(r))
+        if self.tol > 0 and realised:
+            self.X = proposer.space.encode(realised)
+
+    def copy(self) -> "_Seen":
+        other = _Seen(self.proposer, keys=self.keys)
+        other.X = self.X.copy()
+        return other
+
+    def new(self, r: Params) -> bool:
+        if self.proposer.key(r) in self.keys:
+            return False
+        if self.tol <= 0 or not len(self.X):
+            return True
+        x = self.proposer.space.encode([r])[0]
+        return bool(np.min(np.max(np.abs(self.X - x), axis=1)) >= self.tol)
+
+    def add(self, r: Params) -> None:
+        self.keys.add(self.proposer.key(r))
+        if self.tol > 0:
+            self.X = np.vstack([self.X, self.proposer.space.encode([r])])

@@ -66,7 +66,8 @@ STATUS_COLOURS = {
 }
 SOURCE_COLOURS = {"initial": "#999999", "model": "#0072B2", "random": "#CC79A7", "retry": "#E69F00"}
 PNG_NAMES = ("best_so_far.png", "timeline.png", "timings.png", "parity.png", "model.png")
-OPTIONAL_PNG_NAMES = ("constants.png",)  # only for models that learn physical constants
+OPTIONAL_PNG_NAMES = ("constants.png",  # only for models that learn physical constants
+                      "slices.png", "relevance.png")  # spaces the model is not drawn over (3+ inputs, categorical)
 MAX_LOO_REFITS = 60
 TOP_N = 10
 DPI = 110
@@ -86,11 +87,16 @@ class Objective:
     name: str
     goal: str  # max | min | target
     target: float | None = None
+    unit: str | None = None  # objective.unit, shown on axes and table headers
 
     @classmethod
     def from_spec(cls, spec: dict) -> "Objective":
         o = spec.get("objective", {}) if isinstance(spec, dict) else {}
-        return cls(str(o.get("name", "objective")), str(o.get("goal", "max")), o.get("target_value"))
+        return cls(str(o.get("name", "objective")), str(o.get("goal", "max")), o.get("target_value"), o.get("unit"))
+
+    @property
+    def with_unit(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
 
     def score(self, raw: float) -> float:
         """Higher is better, for any goal (as Proposer.score)."""
@@ -400,7 +406,8 @@ def plot_best_so_far(exps: Sequence[Experiment], objective: Objective, spec: dic
         ax.text(0.5, 0.5, "no experiment has succeeded yet", transform=ax.transAxes, ha="center", va="center",
                 color="#555555")
     ax.set_xlabel("experiment number (order of creation)")
-    ax.set_ylabel(f"{objective.name} (measured{', log scale' if log else ''})")
+    ax.set_ylabel(f"{objective.name} ({objective.unit + ', ' if objective.unit else ''}measured"
+                  f"{', log scale' if log else ''})")
     ax.set_title(f"Best so far: {objective.describe()}", loc="left")
     if len(exps):
         ax.set_xlim(0.3, max(n) + 0.7)
@@ -622,7 +629,7 @@ def _plot_model_1d(view: ModelView, path: Path) -> tuple[Path, str]:
         ax1.scatter([e.params[p.name] for e in view.failed], [0.03] * len(view.failed), marker="x", s=40,
                     color=STATUS_COLOURS["failed"], transform=ax1.get_xaxis_transform(), zorder=4,
                     label="failed / timed out (no value)")
-    ax1.set_ylabel(d.label)
+    ax1.set_ylabel(_objective_label(view))
     ax1.set_title(f"Model over {p.name} ({len(view.exps)} observations)", loc="left")
     ax1.legend(fontsize=8, loc="best")
     ax1.grid(alpha=0.3)
@@ -636,13 +643,122 @@ def _plot_model_1d(view: ModelView, path: Path) -> tuple[Path, str]:
     if log:
         label += " (clipped)"
     ax2.set_ylabel(textwrap.fill(label, 22), fontsize=9)
-    ax2.set_xlabel(p.name + (" (log scale)" if getattr(p, "log", False) else ""))
+    ax2.set_xlabel(p.name + _unit_of(view.campaign.space, p.name) + (" (log scale)" if getattr(p, "log", False) else ""))
     ax2.legend(fontsize=8, loc="best")
     ax2.grid(alpha=0.3)
     if getattr(p, "log", False):
         ax2.set_xscale("log")
     return _save(fig, path), ("Top: the model's mean with a ±2 sd band of the latent function and the measured "
                               "values; bottom: the acquisition function for the next single experiment.")
+
+
+def _unit_of(space: Any, name: str) -> str:
+    """`` (unit)`` of an input (its ``unit:`` in the campaign file), or nothing."""
+    p = next((p for p in getattr(space, "parameters", None) or [] if p.name == name), None)
+    unit = getattr(p, "unit", None)
+    return f" ({unit})" if unit else ""
+
+
+def _objective_label(view: ModelView) -> str:
+    unit = view.campaign.spec.objective.unit
+    return view.display.label + (f" ({unit})" if unit and view.display.invertible else "")
+
+
+def plot_slices(view: ModelView, path: Path) -> tuple[Path, str]:
+    """One panel per input: the model along that input through the predicted best, mean ± 2 sd, with the
+    measured points near the slice; a categorical input is one bar per level."""
+    from .predicted import near_slice, predicted_best, slices
+
+    space, d = view.campaign.space, view.display
+    pred = predicted_best(view.proposer, view.model, [e.params for e in view.exps], [e.value for e in view.exps])
+    i = [e.params for e in view.exps].index(pred["params"])
+    centre = view.X[i]
+    cuts = slices(space, view.model, centre)
+    n = len(cuts)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig = _figure(4.0 * ncols, 3.1 * nrows + 0.4)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    shown = np.array([e.value for e in view.exps]) if d.invertible else d.mean(view.y)
+    for ax, cut in zip(axes, cuts):
+        m, sd = d.mean(cut.mean), cut.sd
+        near = near_slice(view.X, centre, cut.columns)
+        at = centre[cut.columns]
+        if cut.kind == "numeric":
+            x = np.asarray(cut.axis, dtype=float)
+            ax.fill_between(x, m - 2 * sd, m + 2 * sd, color="#56B4E9", alpha=0.35, lw=0)
+            ax.plot(x, m, color="#0072B2", lw=1.5)
+            u = view.X[near, cut.columns.start]
+            xs = np.interp(u, np.linspace(0, 1, len(x)), x)
+            ax.scatter(xs, shown[near], s=16, color="black", zorder=3)
+            ax.axvline(float(np.interp(at[0], np.linspace(0, 1, len(x)), x)), color="#E69F00", ls="--", lw=1)
+            p = next((p for p in getattr(space, "parameters", None) or [] if p.name == cut.name), None)
+            if getattr(p, "log", False):
+                ax.set_xscale("log")
+        else:
+            pos = np.arange(len(cut.axis))
+            colours = ["#E69F00" if np.allclose(cut.X[k, cut.columns], at) else "#56B4E9" for k in pos]
+            ax.bar(pos, m, yerr=2 * sd, color=colours, edgecolor="#0072B2", capsize=4, alpha=0.8)
+            rows = view.X[near][:, cut.columns]
+            level = [int(np.argmin(np.sum((cut.X[:, cut.columns] - r) ** 2, axis=1))) for r in rows]
+            jitter = np.linspace(-0.15, 0.15, max(len(level), 1))[:len(level)]
+            ax.scatter(np.array(level, dtype=float) + jitter, shown[near], s=16, color="black", zorder=3)
+            ax.set_xticks(pos, [str(v) for v in cut.axis], rotation=30 if len(pos) > 4 else 0, fontsize=8)
+            lo = float(np.min(np.concatenate([m - 2 * sd, shown[near]])))
+            hi = float(np.max(np.concatenate([m + 2 * sd, shown[near]])))
+            ax.set_ylim(lo - 0.05 * (hi - lo + 1e-12), hi + 0.05 * (hi - lo + 1e-12))
+        ax.set_xlabel(cut.name + _unit_of(space, cut.name))
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for r in range(nrows):
+        axes[r * ncols].set_ylabel(_objective_label(view))
+    centre_text = _fmt_params(pred["params"])
+    fig.suptitle(textwrap.fill(f"Slices through the predicted best ({centre_text})", 40 * ncols), fontsize=10,
+                 x=0.01, ha="left")
+    return _save(fig, path), (
+        "Each panel varies one input over its whole range with every other input held at the predicted best "
+        f"(the measured point with the best model mean: {centre_text}; dashed line / orange bar). The line (or "
+        "bar) is the model's mean with a ±2 sd band (error bar) of the latent function; dots are the measured "
+        "values of experiments whose other inputs lie near the slice (within 0.2 in the [0, 1]-scaled "
+        "inputs, root-mean-square). A sum constraint is not kept along a slice.")
+
+
+def relevance_of(view: ModelView) -> tuple[dict[str, float], dict[str, float] | None]:
+    """(sensitivity of the model's mean per input, 1/lengthscale per input or None), each summing to 1."""
+    from .predicted import lengthscale_relevance, sensitivity
+
+    seed = int(view.campaign.spec.seed)
+    return (sensitivity(view.campaign.space, view.model, np.random.default_rng(seed)),
+            lengthscale_relevance(view.campaign.space, view.hyper))
+
+
+def plot_relevance(view: ModelView, path: Path) -> tuple[Path, str]:
+    sens, ls = relevance_of(view)
+    names = sorted(sens, key=lambda k: sens[k])
+    fig = _figure(7.0, 0.45 * len(names) + 1.4)
+    ax = fig.add_subplot()
+    y = np.arange(len(names))
+    h = 0.38 if ls else 0.7
+    ax.barh(y + (h / 2 if ls else 0), [sens[k] for k in names], height=h, color="#0072B2",
+            label="sensitivity of the model's mean")
+    if ls:
+        ax.barh(y - h / 2, [ls[k] for k in names], height=h, color="#E69F00", label="1 / lengthscale (GP)")
+    ax.set_yticks(y, [k + _unit_of(view.campaign.space, k) for k in names])
+    ax.set_xlabel("relevance (share of the total)")
+    ax.set_title("Which inputs matter", loc="left")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    caption = ("Sensitivity: at 64 random points of the space (of the pool), the standard deviation of the "
+               "model's mean along each input's whole range (every level of a categorical input), averaged, "
+               "then normalised to sum 1; it works for any model.")
+    if ls:
+        caption += (" 1 / lengthscale: the GP's inverse lengthscales (inputs scaled to [0, 1]; a categorical "
+                    "input's shortest one), normalised to sum 1: a long lengthscale means the model sees little "
+                    "change along that input. The GP's lengthscale prior keeps lengthscales within a few units, so this "
+                    "separates inputs less than the sensitivity does, and a categorical input's (one-hot) lengthscale "
+                    "is not on a numeric input's scale: compare numeric inputs among themselves.")
+    return _save(fig, path), caption
 
 
 def _marker_handles(with_next: bool, constraint: str | None = None, failed: bool = False) -> list:
@@ -727,8 +843,9 @@ def _plot_model_2d(view: ModelView, path: Path) -> tuple[Path, str]:
             ax.scatter([next_xy[0]], [next_xy[1]], marker="P", s=110, color="#D55E00", edgecolor="white",
                        linewidth=0.8, zorder=5, clip_on=False)
         ax.set_title(titles[k], fontsize=10)
-        ax.set_xlabel(p1.name + (" (log scale)" if getattr(p1, "log", False) else ""), labelpad=1)
-        ax.set_ylabel(p2.name + (" (log scale)" if getattr(p2, "log", False) else ""))
+        ax.set_xlabel(p1.name + _unit_of(space, p1.name) + (" (log scale)" if getattr(p1, "log", False) else ""),
+                      labelpad=1)
+        ax.set_ylabel(p2.name + _unit_of(space, p2.name) + (" (log scale)" if getattr(p2, "log", False) else ""))
         if getattr(p1, "log", False):
             ax.set_xscale("log")
         if getattr(p2, "log", False):
@@ -1060,8 +1177,18 @@ def _model_sections(store: Store, row: Any, exps: list[Experiment], succeeded: l
     # the model over the space
     kind, why = model_plot_kind(view.campaign.space)
     if kind is None:
-        notes.append(f"model over the space skipped: {why}")
-        space_html = f"<p>Not drawn: {_esc(why)}.</p>"
+        space_html = (f"<p>The model is not drawn over the whole space ({_esc(why)}); instead, slices through "
+                      "the predicted best and the inputs' relevance.</p>")
+        for name, plot, alt in (("slices.png", plot_slices, "one-dimensional slices of the model"),
+                                ("relevance.png", plot_relevance, "relevance of each input")):
+            try:
+                p, caption = plot(view, out_dir / name)
+                result.pngs.append(p)
+                space_html += _img(p, alt) + f'<p class="caption">{_esc(caption)}</p>'
+            except Exception as exc:
+                space_html += _section_fail(notes, alt, exc)
+        if view.display.note():
+            space_html += f'<p class="note">{_esc(view.display.note())}</p>'
     else:
         try:
             p, caption = plot_model(view, kind, out_dir / "model.png")
@@ -1115,7 +1242,7 @@ def _top_table(exps: list[Experiment], objective: Objective) -> str:
         rows.append(f'<tr><td class="num">{r}</td><td class="num">{e.seq + 1}</td><td><code>{_esc(e.id)}</code></td>'
                     f"<td>{_esc(_fmt_params(e.params))}</td><td class=\"num\">{_esc(_fmt(e.value))}</td>"
                     f"<td>{_badge(e.status)}</td><td>{_esc(_dt(e.finished_at))}</td></tr>")
-    head = (f"<tr><th>rank</th><th>#</th><th>id</th><th>params</th><th>{_esc(objective.name)}</th><th>status</th>"
+    head = (f"<tr><th>rank</th><th>#</th><th>id</th><th>params</th><th>{_esc(objective.with_unit)}</th><th>status</th>"
             "<th>finished</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -200,6 +200,20 @@ class StepRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PredictionRow(Base):
+    """The model's predicted best (orchestrator/predicted.py) after a fit, and once more when the campaign
+    ends (over every result), so `looplab status` shows it without refitting."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)  # the proposing step whose fit it comes from (last step at the end)
+    n_observations: Mapped[int] = mapped_column(Integer)
+    prediction: Mapped[dict] = mapped_column(JSON)  # {"params", "mean", "sd", "measured", "n", "scale", "over"}
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class LeaseRow(Base):
     """Which process drives a campaign: at most one at a time (a `looplab run` or a daemon).
 
@@ -761,6 +775,23 @@ class Store:
                              .order_by(SnapshotRow.step, SnapshotRow.id)).all()
         return [{"step": step, "n_observations": n, "constants": dict(info["constants"])}
                 for step, n, info in rows if isinstance(info, dict) and info.get("constants")]
+
+    def add_prediction(self, campaign_id: int, step: int, prediction: dict, *, fence: Fence | None = None) -> None:
+        with self._write() as s:
+            self._check(s, fence)
+            s.add(PredictionRow(campaign_id=campaign_id, step=step, n_observations=int(prediction.get("n", 0)),
+                                prediction=_json_safe(prediction)))
+
+    def latest_prediction(self, campaign_id: int) -> dict | None:
+        """The latest recorded predicted best (see :class:`PredictionRow`) with its ``step``; None before the
+        first model fit (or in a store written before predictions were recorded)."""
+        try:
+            with self._session() as s:
+                row = s.scalar(select(PredictionRow).where(PredictionRow.campaign_id == campaign_id)
+                               .order_by(PredictionRow.id.desc()).limit(1))
+                return {**row.prediction, "step": row.step} if row is not None else None
+        except SQLAlchemyError:  # an older store opened read-only has no predictions table
+            return None
 
     def add_step(self, campaign_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
         with self._write() as s:

@@ -142,3 +142,45 @@ class Tally(SyncOracle):
 
     def evaluate(self, params):
         return -((params["x1"] - 0.3) ** 2) - (params.get("x2", 0.5) - 0.5) ** 2
+
+
+class IgnoresX3(SyncOracle):
+    """A bowl in x1 and x2 (minimum 0 at x1 = 0.3, x2 = 0.7) plus an offset per catalyst level (A: 0, B: 0.5,
+    C: 1.5); x3 is read and ignored, so a model's relevance must rank it last (tests/test_report_slices.py)."""
+
+    OFFSET = {"A": 0.0, "B": 0.5, "C": 1.5}
+
+    def evaluate(self, params):
+        x1, x2 = float(params["x1"]), float(params["x2"])
+        float(params["x3"])
+        return 4.0 * (x1 - 0.3) ** 2 + 2.0 * (x2 - 0.7) ** 2 + self.OFFSET[params["catalyst"]]
+
+
+class WholeAtoms(SyncOracle):
+    """An EMT-like oracle on an 8-atom cell: fractions x_a + x_b + x_c = 1 are realised as whole atoms (multiples
+    of 1/8, 45 compositions), and it declares so with ``realise``; a smooth bowl with its minimum near
+    (0.25, 0.5, 0.25). It counts how often each realised composition is evaluated (in its process)."""
+
+    N = 8
+    seen: dict = {}
+    objective = "energy"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def realise(cls, config, params):
+        names = ("x_a", "x_b", "x_c")
+        total = sum(float(params[n]) for n in names)
+        raw = [float(params[n]) / total * cls.N for n in names]
+        counts = [math.floor(r + 1e-9) for r in raw]
+        for i in sorted(range(3), key=lambda i: -(raw[i] - counts[i]))[:cls.N - sum(counts)]:
+            counts[i] += 1
+        return {**params, **{n: c / cls.N for n, c in zip(names, counts)}}
+
+    def evaluate(self, params):
+        x = self.realise(None, params)
+        key = (x["x_a"], x["x_b"], x["x_c"])
+        WholeAtoms.seen[key] = WholeAtoms.seen.get(key, 0) + 1
+        return {"energy": (x["x_a"] - 0.25) ** 2 + (x["x_b"] - 0.5) ** 2 + 0.5 * (x["x_c"] - 0.25) ** 2,
+                "atoms": [int(round(v * self.N)) for v in key]}

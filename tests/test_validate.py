@@ -25,15 +25,21 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.config import load_campaign
 from orchestrator.errors import ConfigError
+from orchestrator.plugins import installed
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
 BRANIN = (CAMPAIGNS / "branin_gp_ei.yaml").read_text()
 ALLOY = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
 
-INSTALLED_ACQUISITIONS = "ei, max-variance, pi, target, ucb"
-INSTALLED_MODELS = "gp, physics-gp, pinn, random-forest, transfer"
-INSTALLED_ORACLES = "ase-emt, function, lookup, manual, robot"
+# what an unknown kind lists is every installed plugin of its role: the built-ins below, plus whatever a user
+# has pip-installed (e.g. the README's example plugin, tests/plugin_example), so the lists are read from the
+# entry points, and test_builtin_plugins_are_installed checks that the built-ins are among them
+BUILTIN = {"acquisition": "ei, max-variance, pi, target, ucb", "model": "gp, physics-gp, pinn, random-forest, transfer",
+           "oracle": "ase-emt, function, lookup, manual, robot"}
+INSTALLED_ACQUISITIONS = ", ".join(sorted(installed("acquisition")))
+INSTALLED_MODELS = ", ".join(sorted(installed("model")))
+INSTALLED_ORACLES = ", ".join(sorted(installed("oracle")))
 
 # a small pool with the columns of the committed alloy pool (8 distinct candidates)
 POOL_CSV = """x_Cu,x_Ag,x_Au,lattice_constant,mixing_energy
@@ -204,6 +210,11 @@ def test_unknown_kind_answers_close_matches_and_installed(campaign_file, old, ne
     role = field.split(".")[0]
     assert_invalid(out, path, field, f"unknown {role} kind '{new.split()[-1]}'", hint, f"installed: {installed}")
     assert len(out.error_lines()) == 1
+
+
+@pytest.mark.parametrize("role", sorted(BUILTIN))
+def test_builtin_plugins_are_installed(role):
+    assert set(BUILTIN[role].split(", ")) <= set(installed(role))
 
 
 def test_unknown_kind_without_close_match_still_lists_installed(campaign_file):
