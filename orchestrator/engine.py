@@ -15,14 +15,17 @@ campaign therefore proposes what the uninterrupted one would have.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
@@ -31,7 +34,7 @@ from oracles.base import OracleContext, Result
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
-from .errors import ConfigError, LooplabError, Problem
+from .errors import ConfigError, LeaseLost, LooplabError, Problem
 from .proposer import Proposer, step_rng
 from .store import IN_FLIGHT, Experiment, Fence, Store
 
@@ -56,6 +59,7 @@ class StepReport:
     message: str = ""
     source: str = ""
     weights: dict | None = None  # a transfer model's method weights ({method: weight}) at this step
+    deferred: bool = False  # a model step was due, but the fit gate said "not now" (see Engine.fit_gate)
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -154,6 +158,12 @@ class Engine:
         self._marked_submitted: set[str] = set()
         self._model = None
         self._model_n = -1
+        # the report of a step that found nothing to do (every slot in flight): while no result arrives, the
+        # next steps return it without reading the store (a daemon steps hundreds of waiting campaigns a second)
+        self._idle: StepReport | None = None
+        # None, or a callable the daemon sets: called before a model step, it returns a context manager to run
+        # the fit and acquisition in, or None for "not now" (the step then records, and proposes at a later call)
+        self.fit_gate: Callable[[], ContextManager | None] | None = None
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
@@ -222,6 +232,38 @@ class Engine:
             self.store.mark_running(fresh, fence=self.fence)
             self._marked_running.update(fresh)
 
+    def renew_lease(self) -> None:
+        """Tell the store this process still drives the campaign; LeaseLost if another one took it over."""
+        self.store.renew_lease(self.fence)
+        self._lease_renewed = time.monotonic()
+
+    @contextlib.contextmanager
+    def heartbeat(self):
+        """Renew the lease every quarter of its TTL from a thread of its own while the block runs, so a step
+        that outlasts the TTL (a slow synchronous oracle, a long fit) does not leave the campaign looking
+        abandoned. Losing the lease stops the beat; the step's next write then raises LeaseLost."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            period = max(0.05, self.store.lease_ttl / 4)
+            while not stop.wait(period):
+                if time.monotonic() - self._lease_renewed < period / 2:
+                    continue  # a step renewed it just now
+                try:
+                    self.renew_lease()
+                except LeaseLost:  # another process drives it now
+                    return
+                except Exception as exc:  # the store is briefly unreachable: the next beat tries again
+                    log.warning("campaign=%s could not renew its lease: %s", self.spec.name, exc)
+
+        thread = threading.Thread(target=beat, name=f"looplab-lease:{self.spec.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
     def close(self) -> None:
         """Release the oracle's executor (worker processes, a Dask client); in-flight work is abandoned,
         and resubmitted when the campaign runs again."""
@@ -246,13 +288,15 @@ class Engine:
     def step(self) -> StepReport:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free."""
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
-            self.store.renew_lease(self.fence)  # LeaseLost if another process has taken the campaign over
-            self._lease_renewed = time.monotonic()
+            self.renew_lease()  # LeaseLost if another process has taken the campaign over
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()
         self._mark_running()
+        if not results and self._idle is not None:
+            return dataclasses.replace(self._idle)  # nothing arrived: nothing changed in the store
+        self._idle = None
         exps = self.store.experiments(self.id)
         status, message = self._stop_rules(exps)
         if status != "running":
@@ -270,7 +314,8 @@ class Engine:
         if remaining <= 0 and not in_flight:
             return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if n_new <= 0:
-            return report
+            self._idle = report
+            return dataclasses.replace(report)
 
         step = (max(e.step for e in exps) + 1) if exps else 0
         rng = step_rng(self.spec.seed, step)
@@ -278,7 +323,12 @@ class Engine:
             proposals, source = self.proposer.initial_design(rng), "initial"
             fit_s = acq_s = 0.0
         else:
-            proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
+            gate = self.fit_gate() if self.fit_gate is not None else contextlib.nullcontext()
+            if gate is None:  # not now: what arrived is recorded; the proposal waits for a later step
+                report.deferred = True
+                return report
+            with gate:
+                proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
         if not proposals:
             if not in_flight:
                 return self._finish(exps, "completed", "the search space is exhausted", recorded=len(recorded))
@@ -392,7 +442,13 @@ class Engine:
 
     def run(self, *, poll_interval: float = 0.5, max_steps: int | None = None,
             on_step: Callable[[StepReport], None] | None = None) -> StepReport:
-        """Step until the campaign is done (or ``max_steps`` proposing steps have run)."""
+        """Step until the campaign is done (or ``max_steps`` proposing steps have run); the lease is renewed
+        from a thread of its own meanwhile (``heartbeat``)."""
+        with self.heartbeat():
+            return self._run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
+
+    def _run(self, *, poll_interval: float, max_steps: int | None,
+             on_step: Callable[[StepReport], None] | None) -> StepReport:
         proposing = 0
         while True:
             report = self.step()
