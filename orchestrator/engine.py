@@ -295,7 +295,7 @@ class Engine:
             self._mark_accepted()
         self._mark_running()
         if not results and self._idle is not None:
-            return dataclasses.replace(self._idle)  # nothing arrived: nothing changed in the store
+            return dataclasses.replace(self._idle, recorded=0)  # nothing arrived: nothing changed in the store
         self._idle = None
         exps = self.store.experiments(self.id)
         status, message = self._stop_rules(exps)
