@@ -119,11 +119,11 @@ class Daemon:
         # every campaign's tick: concurrent first imports from several threads are slow at best and can
         # deadlock. Until that is done, model steps wait (``_fit_gate``); polling, recording and initial
         # designs go on. Then each campaign's first fit (a plugin may import its own libraries there) runs one
-        # at a time, and at most workers - 1 fits at once, so one worker thread is always free for polling and
-        # recording. A tick whose fit must wait records what arrived and proposes at a later tick.
+        # at a time, and at most workers - 1 fits at once (no more than there are cores), so one worker thread
+        # is always free for polling and recording. A tick whose fit must wait records what arrived and proposes at a later tick.
         self._imported = threading.Event()
         self._first_fit = threading.Lock()
-        self._fits = threading.BoundedSemaphore(max(1, self.workers - 1))
+        self._fits = threading.BoundedSemaphore(max(1, min(self.workers - 1, os.cpu_count() or 1)))
         self.stopping = threading.Event()
 
     # -- start / stop -------------------------------------------------------------------------
