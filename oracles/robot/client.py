@@ -56,6 +56,7 @@ log = logging.getLogger("looplab.oracles.robot")
 
 CHUNK = 50  # ids per GET /jobs?ids=... while submitting (keeps URLs short)
 POLL_URL_CHARS = 6000  # at most this many characters of ids per GET /jobs?ids=... while polling
+FRESH = 0.2  # seconds: a shared poll this young is not asked again (a campaign stepping twice in a row)
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -545,8 +546,9 @@ class _SharedPolls:
     """The robot oracles of this process that poll one robot (same URL, same transport) share one request.
 
     An oracle that polls either uses the latest round (asked less than ``poll_share`` seconds ago and not
-    used by it before) or asks a new one about the outstanding ids of every oracle here, in as few requests
-    as the URL length allows. An id that is not in the round it uses was accepted after that round was
+    used by it before), or learns nothing new (it used the latest round, asked less than FRESH seconds ago:
+    a campaign that steps again right after recording or proposing; a lone oracle always asks), or asks a new one about the
+    outstanding ids of every oracle here, in as few requests as the URL length allows. An id that is not in the round it uses was accepted after that round was
     asked: it is left for the next one. Each oracle still decides alone what an answer means for its own
     experiments (results, strikes, lost jobs), so every result is handed out exactly once, as before.
     """
@@ -577,7 +579,10 @@ class _SharedPolls:
     def answers(self, oracle: RobotOracle, ids: list[str]) -> list[_Answer]:
         with self.lock:
             r = self.round
-            if r is None or r.seq <= oracle._seen or time.monotonic() - r.taken >= oracle.poll_share:
+            age = math.inf if r is None else time.monotonic() - r.taken
+            if r is not None and r.seq <= oracle._seen and age < FRESH and len(self.oracles) > 1:
+                return []  # it has this answer already, and the robot was asked just now: no news
+            if r is None or r.seq <= oracle._seen or age >= oracle.poll_share:
                 r = self.round = self._ask(oracle)
             oracle._seen = r.seq
         positions = sorted({r.index[i] for i in ids if i in r.index})

@@ -20,7 +20,8 @@ counts with the time it had waited so far (a lower bound), and the number of suc
 Run from the repository root (2 cores are shared: nice it)::
 
     nice -n 10 .venv/bin/python tests/benchmarks/scale.py --n 100 300 [--seconds 300] [--model gp]
-    nice -n 10 .venv/bin/python tests/benchmarks/scale.py --n 1000 --model random-forest
+    nice -n 10 .venv/bin/python tests/benchmarks/scale.py --n 1000 --model random-forest \
+        --model-params '{"n_estimators": 20}'
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ space:
     - {{name: x2, type: float, low: 0.0, high: 15.0}}
 objective: {{name: value, goal: min}}
 oracle: {{kind: robot, params: {{url: "{url}"}}}}
-model: {{kind: {model}}}
+model: {{kind: {model}, params: {params}}}
 acquisition: {{kind: ei, batch_size: 1}}
 initial: {{n: 2, method: sobol}}
 budget: {{max_experiments: 40}}
@@ -85,7 +86,7 @@ def pct(values: list[float]) -> str:
     return f"{p[0]:.2f} / {p[1]:.2f} / {p[2]:.2f}"
 
 
-def run(n: int, *, seconds: float, model: str, workers: int, interval: float, speedup: float,
+def run(n: int, *, seconds: float, model: str, params: dict, workers: int, interval: float, speedup: float,
         folder: Path) -> dict:
     import httpx
     import yaml
@@ -123,7 +124,7 @@ def run(n: int, *, seconds: float, model: str, workers: int, interval: float, sp
             time.sleep(0.2)
     for k in range(n):
         (folder / "campaigns" / f"s{k:04d}.yaml").write_text(
-            CAMPAIGN.format(name=f"s{k:04d}", seed=k, url=url, model=model))
+            CAMPAIGN.format(name=f"s{k:04d}", seed=k, url=url, model=model, params=json.dumps(params)))
     store_url = f"sqlite:///{folder / 'store.db'}"
     started = time.time()
     daemon = subprocess.Popen([sys.executable, "-m", "orchestrator", "daemon", str(folder / "campaigns"),
@@ -186,6 +187,8 @@ def run(n: int, *, seconds: float, model: str, workers: int, interval: float, sp
         if not in_flight and records:
             unproposed += 1
             proposal.append(stopped - records[-1])
+    if params:
+        model += " " + json.dumps(params)
     return {"n": n, "model": model, "seconds": seconds, "recording": recording, "proposal": proposal,
             "first": first, "unrecorded": unrecorded, "unproposed": unproposed, "no_step": no_step,
             "cpu": cpu, "peak_mb": peak, "fits": fits,
@@ -198,6 +201,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="+", default=[100, 300], help="numbers of campaigns (one run each)")
     ap.add_argument("--seconds", type=float, default=300.0, help="wall seconds each daemon runs")
     ap.add_argument("--model", default="gp", help="the campaigns' model kind (gp, random-forest, ...)")
+    ap.add_argument("--model-params", type=json.loads, default={}, help="the model's params, as JSON "
+                    "(e.g. '{\"n_estimators\": 20}')")
     ap.add_argument("--workers", type=int, default=2, help="the daemon's --workers")
     ap.add_argument("--interval", type=float, default=1.0, help="the daemon's --interval (seconds)")
     ap.add_argument("--speedup", type=float, default=1.0, help="the robot's lab seconds per real second")
@@ -211,7 +216,7 @@ def main() -> None:
     for n in args.n:
         folder = Path(tempfile.mkdtemp(prefix=f"looplab-scale-{n}-"))
         try:
-            r = run(n, seconds=args.seconds, model=args.model, workers=args.workers, interval=args.interval,
+            r = run(n, seconds=args.seconds, model=args.model, params=args.model_params, workers=args.workers, interval=args.interval,
                     speedup=args.speedup, folder=folder)
         finally:
             if not args.keep:
