@@ -115,13 +115,15 @@ class Daemon:
         self._scheduler: Any = None
         self._lock_fd: int | None = None
         self._scanned = threading.Event()
-        # Heavy libraries (TensorFlow, GPflow) are imported once, at start, by a thread of their own, outside
-        # every campaign's tick: concurrent first imports from several threads are slow at best and can
-        # deadlock. Until that is done, model steps wait (``_fit_gate``); polling, recording and initial
-        # designs go on. Then each campaign's first fit (a plugin may import its own libraries there) runs one
+        # Heavy libraries (TensorFlow, GPflow) are imported once, by a thread of their own, outside every
+        # campaign's tick (concurrent first imports from several threads are slow at best and can deadlock),
+        # once the campaigns found at start have ticked or one wants a fit (``_start_imports``). Until that
+        # is done, model steps wait (``_fit_gate``); polling, recording and initial designs go on. Then each campaign's first fit (a plugin may import its own libraries there) runs one
         # at a time, and at most workers - 1 fits at once (no more than there are cores), so one worker thread
         # is always free for polling and recording. A tick whose fit must wait records what arrived and proposes at a later tick.
         self._imported = threading.Event()
+        self._import_started = False
+        self._unticked: set[Path] = set()  # campaigns scheduled by the first scan that have not ticked yet
         self._first_fit = threading.Lock()
         self._fits = threading.BoundedSemaphore(max(1, min(self.workers - 1, os.cpu_count() or 1)))
         self.stopping = threading.Event()
@@ -143,7 +145,6 @@ class Daemon:
         self._scheduler.add_job(self.scan, "interval", seconds=self.rescan, id="looplab-scan",
                                 next_run_time=_now())
         threading.Thread(target=self._heartbeat, name="looplab-heartbeat", daemon=True).start()
-        threading.Thread(target=self._import_heavy, name="looplab-imports", daemon=True).start()
         log.info("daemon watching %s (store %s): %d worker thread(s), tick every %gs, rescan every %gs%s",
                  self.directory, getattr(self.store, "display_url", "?"), self.workers, self.interval, self.rescan,
                  "; only installed plugins" if self.plugins == "installed-only" else "")
@@ -176,6 +177,16 @@ class Daemon:
                     self._close(e)
         self._release_lock()
 
+    def _start_imports(self) -> None:
+        """Start the heavy imports (once): when a campaign first wants a model fit, or once every campaign
+        found at start has had its first tick. Not at once: an import holds Python's interpreter lock for
+        seconds, and the initial designs of hundreds of campaigns would wait for it."""
+        with self._entries_lock:
+            if self._import_started:
+                return
+            self._import_started = True
+        threading.Thread(target=self._import_heavy, name="looplab-imports", daemon=True).start()
+
     def _import_heavy(self) -> None:
         """Import TensorFlow and GPflow (quietly) once, so that no campaign's tick pays for it."""
         started = time.monotonic()
@@ -196,7 +207,10 @@ class Daemon:
         ("not now") while the heavy imports run, another campaign's first fit runs, or every fit slot is taken."""
 
         def gate():
-            if not self._imported.is_set() or not self._fits.acquire(blocking=False):
+            if not self._imported.is_set():
+                self._start_imports()
+                return None
+            if not self._fits.acquire(blocking=False):
                 return None
             first = not e.warm
             if first and not self._first_fit.acquire(blocking=False):
@@ -283,7 +297,10 @@ class Daemon:
         except Exception:  # never let the scan job die: the folder may be briefly unreadable
             log.exception("scanning %s failed; retrying in %gs", self.directory, self.rescan)
         finally:
-            self._scanned.set()
+            if not self._scanned.is_set():
+                self._scanned.set()
+                if not self._unticked:
+                    self._start_imports()
 
     def _scan(self) -> None:
         files = sorted({p.resolve() for pat in PATTERNS for p in self.directory.glob(pat) if p.is_file()})
@@ -403,6 +420,8 @@ class Daemon:
         scheduler = self._scheduler
         if scheduler is None:
             return
+        if not self._scanned.is_set():
+            self._unticked.add(e.path)
         scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
                           replace_existing=True, next_run_time=_now())
 
@@ -430,6 +449,10 @@ class Daemon:
         """Step one campaign until it waits on results, ends, or its time slice is used up."""
         with self._entries_lock:
             e = self.entries.get(path)
+            if self._unticked:
+                self._unticked.discard(path)
+                if not self._unticked and self._scanned.is_set():
+                    self._start_imports()
         if e is None or self.stopping.is_set():
             return
         with e.lock:
