@@ -216,8 +216,8 @@ def main() -> None:
     for n in args.n:
         folder = Path(tempfile.mkdtemp(prefix=f"looplab-scale-{n}-"))
         try:
-            r = run(n, seconds=args.seconds, model=args.model, params=args.model_params, workers=args.workers, interval=args.interval,
-                    speedup=args.speedup, folder=folder)
+            r = run(n, seconds=args.seconds, model=args.model, params=args.model_params, workers=args.workers,
+                    interval=args.interval, speedup=args.speedup, folder=folder)
         finally:
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
