@@ -6,7 +6,11 @@ APScheduler ``BackgroundScheduler`` (3.x): one interval job per campaign, run
 on a thread pool of ``workers`` threads, never two ticks of one campaign at once
 (``max_instances=1``, missed ticks coalesced). A tick calls ``Engine.step`` until
 the campaign is waiting on experiments in flight, is done, or has had its time
-slice, so one slow campaign cannot starve the others.
+slice, so one slow campaign cannot starve the others. No lock is shared by
+all ticks: heavy libraries are imported by a thread of their own, and only a
+model step goes through the fit gate (``_fit_gate``: a bounded number of fits
+at once, which defers a proposal rather than block a worker), so a slow import
+or fit never holds up other campaigns' polling and recording.
 
 Nothing the daemon needs lives only in its memory: experiments are written to
 the store before they are dispatched and results as they arrive, exactly as
