@@ -6,7 +6,11 @@ APScheduler ``BackgroundScheduler`` (3.x): one interval job per campaign, run
 on a thread pool of ``workers`` threads, never two ticks of one campaign at once
 (``max_instances=1``, missed ticks coalesced). A tick calls ``Engine.step`` until
 the campaign is waiting on experiments in flight, is done, or has had its time
-slice, so one slow campaign cannot starve the others.
+slice, so one slow campaign cannot starve the others. No lock is shared by
+all ticks: heavy libraries are imported by a thread of their own, and only a
+model step goes through the fit gate (``_fit_gate``: a bounded number of fits
+at once, which defers a proposal rather than block a worker), so a slow import
+or fit never holds up other campaigns' polling and recording.
 
 Nothing the daemon needs lives only in its memory: experiments are written to
 the store before they are dispatched and results as they arrive, exactly as
@@ -49,7 +53,6 @@ One daemon per folder: a lock file (``.looplab-daemon.lock``) refuses a second.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -122,9 +125,17 @@ class Daemon:
         self._scheduler: Any = None
         self._lock_fd: int | None = None
         self._scanned = threading.Event()
-        # each campaign's first model steps run one at a time: concurrent first imports of TensorFlow (or a
-        # plugin's own heavy libraries) from several threads are slow at best and can deadlock
-        self._warmup = threading.Lock()
+        # Heavy libraries (TensorFlow, GPflow) are imported once, by a thread of their own, outside every
+        # campaign's tick (concurrent first imports from several threads are slow at best and can deadlock),
+        # once the campaigns found at start have ticked or one wants a fit (``_start_imports``). Until that
+        # is done, model steps wait (``_fit_gate``); polling, recording and initial designs go on. Then each campaign's first fit (a plugin may import its own libraries there) runs one
+        # at a time, and at most workers - 1 fits at once (no more than there are cores), so one worker thread
+        # is always free for polling and recording. A tick whose fit must wait records what arrived and proposes at a later tick.
+        self._imported = threading.Event()
+        self._import_started = False
+        self._unticked: set[Path] = set()  # campaigns scheduled by the first scan that have not ticked yet
+        self._first_fit = threading.Lock()
+        self._fits = threading.BoundedSemaphore(max(1, min(self.workers - 1, os.cpu_count() or 1)))
         self.stopping = threading.Event()
 
     # -- start / stop -------------------------------------------------------------------------
@@ -176,6 +187,49 @@ class Daemon:
                     self._close(e)
         self._release_lock()
 
+    def _start_imports(self) -> None:
+        """Start the heavy imports (once): when a campaign first wants a model fit, or once every campaign
+        found at start has had its first tick. Not at once: an import holds Python's interpreter lock for
+        seconds, and the initial designs of hundreds of campaigns would wait for it."""
+        with self._entries_lock:
+            if self._import_started:
+                return
+            self._import_started = True
+        threading.Thread(target=self._import_heavy, name="looplab-imports", daemon=True).start()
+
+    def _import_heavy(self) -> None:
+        """Import TensorFlow and GPflow (quietly) once, so that no campaign's tick pays for it."""
+        started = time.monotonic()
+        try:
+            from .models.tf_quiet import import_tensorflow
+
+            import_tensorflow()
+            log.info("TensorFlow and GPflow imported in %.1f s", time.monotonic() - started)
+        except ImportError:
+            pass  # not installed: the models that need them say so at their first fit
+        except Exception:  # a broken installation: the models that need it fail at their first fit, with why
+            log.exception("importing TensorFlow failed")
+        finally:
+            self._imported.set()
+
+    def _fit_gate(self, e: Entry):
+        """The campaign's ``Engine.fit_gate``: a context manager holding this daemon's fit slots, or None
+        ("not now") while the heavy imports run, another campaign's first fit runs, or every fit slot is taken."""
+
+        def gate():
+            if not self._imported.is_set():
+                self._start_imports()
+                return None
+            if not self._fits.acquire(blocking=False):
+                return None
+            first = not e.warm
+            if first and not self._first_fit.acquire(blocking=False):
+                self._fits.release()
+                return None
+            return _Held(self._fits, self._first_fit if first else None)
+
+        return gate
+
     def _heartbeat(self) -> None:
         """Renew the lease of every campaign this daemon drives, every quarter of the lease's TTL, from its own
         thread: a campaign whose tick is busy (a long fit, a slow import) is still known to be in good hands.
@@ -184,14 +238,18 @@ class Daemon:
         period = max(0.05, getattr(self.store, "lease_ttl", 120.0) / 4)
         while not self.stopping.wait(period):
             with self._entries_lock:
-                engines = [(e.name, e.engine) for e in self.entries.values() if e.engine is not None]
-            for name, engine in engines:
-                try:
-                    self.store.renew_lease(engine.fence)
-                except LeaseLost:
-                    pass  # its tick finds out at its next write, and stops driving the campaign
-                except Exception as exc:  # the store is briefly unreachable: the next beat tries again
-                    log.warning("campaign=%s could not renew its lease: %s", name, exc)
+                engines = [e.engine for e in self.entries.values() if e.engine is not None]
+            if not engines:
+                continue
+            beat = time.monotonic()
+            try:  # one transaction for all (hundreds of campaigns must not take turns at the store's lock)
+                lost = self.store.renew_leases([engine.fence for engine in engines])
+            except Exception as exc:  # the store is briefly unreachable: the next beat tries again
+                log.warning("could not renew the leases of %d campaign(s): %s", len(engines), exc)
+                continue
+            for engine in engines:  # a lost one: its tick finds out at its next write, and stops driving it
+                if engine.id not in lost:
+                    engine._lease_renewed = beat
 
     def all_done(self) -> bool:
         with self._entries_lock:
@@ -249,7 +307,10 @@ class Daemon:
         except Exception:  # never let the scan job die: the folder may be briefly unreadable
             log.exception("scanning %s failed; retrying in %gs", self.directory, self.rescan)
         finally:
-            self._scanned.set()
+            if not self._scanned.is_set():
+                self._scanned.set()
+                if not self._unticked:
+                    self._start_imports()
 
     def _scan(self) -> None:
         files = sorted({p.resolve() for pat in PATTERNS for p in self.directory.glob(pat) if p.is_file()})
@@ -322,6 +383,7 @@ class Daemon:
                 return
             try:
                 e.engine = Engine(campaign, self.store, campaign_row=row)
+                e.engine.fit_gate = self._fit_gate(e)
             except (LeaseHeld, LeaseLost) as exc:  # another process runs it: try again at the next scan
                 self._wait(e, exc)
                 return
@@ -391,6 +453,8 @@ class Daemon:
         scheduler = self._scheduler
         if scheduler is None:
             return
+        if not self._scanned.is_set():
+            self._unticked.add(e.path)
         scheduler.add_job(self.tick, "interval", args=[e.path], seconds=self.interval, id=self._job_id(e),
                           replace_existing=True, next_run_time=_now())
 
@@ -418,9 +482,13 @@ class Daemon:
         """Step one campaign until it waits on results, ends, or its time slice is used up."""
         with self._entries_lock:
             e = self.entries.get(path)
+            if self._unticked:
+                self._unticked.discard(path)
+                if not self._unticked and self._scanned.is_set():
+                    self._start_imports()
         if e is None or self.stopping.is_set():
             return
-        with e.lock, (self._warmup if not e.warm else contextlib.nullcontext()):
+        with e.lock:
             if e.engine is None or not e.active:
                 return
             deadline = time.monotonic() + self.slice_seconds
@@ -437,8 +505,8 @@ class Daemon:
                                  "none" if report.best is None else f"{report.best:.6g}")
                         self._close(e)
                         break
-                    if not report.proposed and not report.recorded:
-                        break  # waiting on experiments in flight: the next tick polls again
+                    if report.deferred or (not report.proposed and not report.recorded):
+                        break  # waiting on experiments in flight, or for a fit slot: the next tick goes on
                     if time.monotonic() > deadline:
                         break
             except LeaseLost as exc:  # not a failed step: another process drives the campaign now
@@ -459,6 +527,20 @@ class Daemon:
                     self._close(e)
         if not e.active:
             self._unschedule(e)
+
+
+class _Held:
+    """Releases the fit slot (and the first-fit lock) that ``Daemon._fit_gate`` acquired."""
+
+    def __init__(self, *locks: Any):
+        self.locks = [lock for lock in locks if lock is not None]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        for lock in self.locks:
+            lock.release()
 
 
 def import_path_kinds(path: Path) -> str:

@@ -15,14 +15,17 @@ campaign therefore proposes what the uninterrupted one would have.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
@@ -31,7 +34,7 @@ from oracles.base import OracleContext, Result
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
-from .errors import ConfigError, LooplabError, Problem
+from .errors import ConfigError, LeaseLost, LooplabError, Problem
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
 from .control import asked
@@ -39,6 +42,7 @@ from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, S
 
 log = logging.getLogger("looplab.engine")
 
+IDLE_HOLD = 0.5  # seconds a waiting campaign's step may answer from memory (see Engine.__init__, _idle)
 OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
 
 
@@ -61,6 +65,7 @@ class StepReport:
     source: str = ""
     weights: dict | None = None  # a transfer model's method weights ({method: weight}) at this step
     awaiting: int = 0  # experiments held for a person's approval (approval: required)
+    deferred: bool = False  # a model step was due, but the fit gate said "not now" (see Engine.fit_gate)
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -181,6 +186,15 @@ class Engine:
         now = self.store.get_campaign(self.spec.name)  # read under the lease: what the last holder left
         self._status = now.status if now is not None else self.row.status
         self._pred: dict | None = None  # the predicted best of the last fit, for the step's log line
+        # the report of a step that found nothing to do (every slot in flight): while no result arrives, the
+        # next steps within IDLE_HOLD seconds return it without reading the store (a daemon steps hundreds of
+        # waiting campaigns a second). Not longer: other processes write to the store too (looplab tell,
+        # approve, pause, stop, extend), and a daemon obeys them within a tick
+        self._idle: StepReport | None = None
+        self._idle_at = 0.0
+        # None, or a callable the daemon sets: called before a model step, it returns a context manager to run
+        # the fit and acquisition in, or None for "not now" (the step then records, and proposes at a later call)
+        self.fit_gate: Callable[[], ContextManager | None] | None = None
         self._resubmit_in_flight()
 
     # -- objective conventions -------------------------------------------------------------
@@ -286,6 +300,38 @@ class Engine:
             self.store.mark_running(fresh, fence=self.fence)
             self._marked_running.update(fresh)
 
+    def renew_lease(self) -> None:
+        """Tell the store this process still drives the campaign; LeaseLost if another one took it over."""
+        self.store.renew_lease(self.fence)
+        self._lease_renewed = time.monotonic()
+
+    @contextlib.contextmanager
+    def heartbeat(self):
+        """Renew the lease every quarter of its TTL from a thread of its own while the block runs, so a step
+        that outlasts the TTL (a slow synchronous oracle, a long fit) does not leave the campaign looking
+        abandoned. Losing the lease stops the beat; the step's next write then raises LeaseLost."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            period = max(0.05, self.store.lease_ttl / 4)
+            while not stop.wait(period):
+                if time.monotonic() - self._lease_renewed < period / 2:
+                    continue  # a step renewed it just now
+                try:
+                    self.renew_lease()
+                except LeaseLost:  # another process drives it now
+                    return
+                except Exception as exc:  # the store is briefly unreachable: the next beat tries again
+                    log.warning("campaign=%s could not renew its lease: %s", self.spec.name, exc)
+
+        thread = threading.Thread(target=beat, name=f"looplab-lease:{self.spec.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
     def close(self) -> None:
         """Release the oracle's executor (worker processes, a Dask client); in-flight work is abandoned,
         and resubmitted when the campaign runs again."""
@@ -321,13 +367,15 @@ class Engine:
         (``budget.max_in_flight``, else the batch size), at most a batch.
         """
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
-            self.store.renew_lease(self.fence)  # LeaseLost if another process has taken the campaign over
-            self._lease_renewed = time.monotonic()
+            self.renew_lease()  # LeaseLost if another process has taken the campaign over
         results = list(self.oracle.poll())
         recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()
         self._mark_running()
+        if not results and self._idle is not None and time.monotonic() - self._idle_at < IDLE_HOLD:
+            return dataclasses.replace(self._idle, recorded=0)  # nothing arrived: nothing changed in the store
+        self._idle = None
         exps = self.store.experiments(self.id)
         control = self.store.control(self.id)  # what a user asked (looplab pause | resume | stop | extend)
         if control.state == "stopped":
@@ -357,7 +405,8 @@ class Engine:
         if remaining <= 0 and not pending:
             return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if n_new <= 0:
-            return report
+            self._idle, self._idle_at = report, time.monotonic()
+            return dataclasses.replace(report)
 
         # imported and off-plan experiments carry the step before theirs (imported data: -1), so they never
         # shift the numbering (and the random numbers) of the engine's own steps; with enough of them (at least
@@ -374,7 +423,12 @@ class Engine:
             source = "initial"
             fit_s = acq_s = 0.0
         else:
-            proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
+            gate = self.fit_gate() if self.fit_gate is not None else contextlib.nullcontext()
+            if gate is None:  # not now: what arrived is recorded; the proposal waits for a later step
+                report.deferred = True
+                return report
+            with gate:
+                proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
         if not proposals:
             if not pending:
                 return self._finish(exps, "completed", "the search space is exhausted", recorded=len(recorded))
@@ -540,7 +594,13 @@ class Engine:
 
     def run(self, *, poll_interval: float = 0.5, max_steps: int | None = None,
             on_step: Callable[[StepReport], None] | None = None) -> StepReport:
-        """Step until the campaign is done (or ``max_steps`` proposing steps have run)."""
+        """Step until the campaign is done (or ``max_steps`` proposing steps have run); the lease is renewed
+        from a thread of its own meanwhile (``heartbeat``)."""
+        with self.heartbeat():
+            return self._run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
+
+    def _run(self, *, poll_interval: float, max_steps: int | None,
+             on_step: Callable[[StepReport], None] | None) -> StepReport:
         proposing = 0
         waiting = None  # (status, awaiting) last reported: a change is reported once
         while True:

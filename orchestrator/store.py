@@ -480,6 +480,20 @@ class Store:
         with self._write() as s:
             self._check(s, fence)
 
+    def renew_leases(self, fences: Sequence[Fence]) -> set[int]:
+        """Renew many leases in one transaction (a daemon's heartbeat); returns the campaign ids whose lease
+        another process has taken over (nothing is raised for them)."""
+        lost = set()
+        now = utcnow()
+        with self._write() as s:
+            for fence in fences:
+                done = s.execute(update(LeaseRow).where(LeaseRow.campaign_id == fence.campaign_id,
+                                                        LeaseRow.generation == fence.generation,
+                                                        LeaseRow.pid != 0).values(renewed_at=now))
+                if done.rowcount != 1:
+                    lost.add(fence.campaign_id)
+        return lost
+
     def _check(self, s: Any, fence: Fence | None) -> None:
         """The fence of a write, as the first statement of its transaction: the lease's generation must still
         be ``fence.generation`` (which also renews the lease). The UPDATE locks the lease row (PostgreSQL) or

@@ -184,3 +184,47 @@ class WholeAtoms(SyncOracle):
         WholeAtoms.seen[key] = WholeAtoms.seen.get(key, 0) + 1
         return {"energy": (x["x_a"] - 0.25) ** 2 + (x["x_b"] - 0.5) ** 2 + 0.5 * (x["x_c"] - 0.25) ** 2,
                 "atoms": [int(round(v * self.N)) for v in key]}
+
+
+# experiment id -> time.monotonic() at which Timed made its result available
+READY: dict[str, float] = {}
+
+
+class Timed:
+    """An asynchronous oracle whose experiment at position p (of its step) is ready ``first + p * spacing``
+    seconds after it was submitted (value x1); READY records when each one became available."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        first: float = 1.0
+        spacing: float = 1.0
+
+    def __init__(self, *, first: float = 1.0, spacing: float = 1.0):
+        self.first, self.spacing = first, spacing
+        self._due: dict[str, tuple[float, object]] = {}
+
+    @classmethod
+    def from_config(cls, config, context: OracleContext):
+        return cls(**config.model_dump())
+
+    def submit(self, experiments):
+        now = time.monotonic()
+        for e in experiments:
+            if e.id not in self._due:
+                position = int(e.id.rsplit("-", 1)[1])
+                self._due[e.id] = (now + self.first + position * self.spacing, e)
+
+    def poll(self):
+        from oracles.base import Result
+
+        now = time.monotonic()
+        out = []
+        for i, (due, e) in list(self._due.items()):
+            if due <= now:
+                READY.setdefault(i, due)
+                out.append(Result(i, "succeeded", value=float(e.params["x1"])))
+                del self._due[i]
+        return out
+
+    def cancel(self, experiment_id):
+        self._due.pop(experiment_id, None)

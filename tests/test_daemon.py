@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,55 @@ def test_a_campaign_that_keeps_failing_is_paused_and_the_others_go_on(tmp_path, 
     assert states["fine"][0] == "completed" and len(stored(store, "fine")) == 8
     assert states["broken-step"] == ("paused", "3 failed steps in a row: RuntimeError: the instrument driver crashed")
     assert any("campaign=broken-step paused after 3 failed steps" in s for s in records.lines)
+
+
+TIMED = """
+name: {name}
+seed: 5
+space:
+  parameters:
+    - {{name: x1, type: float, low: 0.0, high: 1.0}}
+    - {{name: x2, type: float, low: 0.0, high: 1.0}}
+objective: {{name: value, goal: max}}
+oracle: {{kind: "oracles_for_tests:Timed", params: {{first: {first}, spacing: {spacing}}}}}
+model: {{kind: "models_for_tests:SlowForest", params: {{seconds: {seconds}, n_estimators: 10}}}}
+acquisition: {{kind: ucb, batch_size: 1}}
+initial: {{n: {n}, method: sobol}}
+budget: {{max_experiments: {budget}}}
+"""
+
+
+def test_a_slow_first_fit_does_not_delay_another_campaigns_recording(tmp_path, monkeypatch):
+    """Campaign 'slow' fits a model that sleeps 6 s; campaign 'steady' (its initial design only) has a result
+    ready every 0.7 s meanwhile. Each is recorded within 1.5 s of being ready, also during the slow fit (under
+    the old global warm-up lock, the first fit held every other campaign's tick for its whole length)."""
+    import models_for_tests
+    import oracles_for_tests
+
+    # neither model needs TensorFlow: skip the daemon's background import of it (its own thread in any case)
+    monkeypatch.setattr(Daemon, "_import_heavy", lambda self: self._imported.set())
+
+    folder = campaign_folder(
+        tmp_path, slow=TIMED.format(name="slow", first=0.1, spacing=0.1, seconds=6.0, n=2, budget=3),
+        steady=TIMED.format(name="steady", first=0.5, spacing=0.7, seconds=0.0, n=14, budget=14))
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+    d = Daemon(folder, store, interval=0.1, rescan=0.5, workers=2, exit_when_done=True)
+    offset = time.time() - time.monotonic()
+    d.start()
+    try:
+        assert d.wait(timeout=120)
+    finally:
+        d.stop()
+    assert {r["campaign"]: r["state"] for r in d.summary()} == {"slow": "completed", "steady": "completed"}
+    fits = [f for f in models_for_tests.FITS if f[1] - f[0] >= 6.0]
+    assert len(fits) == 1
+    fit_start, fit_end = fits[0]
+    row = store.get_campaign("steady")
+    delays = {}
+    for e in store.experiments(row.id):
+        ready = oracles_for_tests.READY[e.id]
+        recorded = e.finished_at.replace(tzinfo=timezone.utc).timestamp() - offset
+        delays[e.id] = (ready, recorded - ready)
+    during = [d_ for ready, d_ in delays.values() if fit_start <= ready <= fit_end - 1.0]
+    assert len(during) >= 5, (fit_start, fit_end, delays)  # the slow fit overlapped steady's results
+    assert max(d_ for _, d_ in delays.values()) < 1.5, delays

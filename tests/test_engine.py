@@ -282,3 +282,35 @@ def test_sqlite_store_is_in_wal_mode_and_keeps_model_snapshots(tmp_path, store_u
     state = json.loads(snaps[-1][0])
     # a 3-input pool: the GP's kernel sees x_Cu, x_Ag, x_Au and their 3 pairwise products (interactions: auto)
     assert state["schema_version"] == 1 and state["interactions"] is True and len(state["lengthscales"]) == 6
+
+
+def test_a_waiting_step_reads_nothing_and_reports_nothing_recorded(tmp_path, monkeypatch):
+    """Once every slot is in flight, a step that receives no result returns at once without reading the
+    store, and says it recorded nothing (a daemon tick keeps stepping while steps record or propose)."""
+    import time
+
+    path = tmp_path / "wait.yaml"
+    path.write_text("""
+name: waiting
+seed: 1
+space:
+  parameters:
+    - {name: x1, type: float, low: 0.0, high: 1.0}
+objective: {name: value, goal: max}
+oracle: {kind: "oracles_for_tests:Timed", params: {first: 0.2, spacing: 30.0}}
+model: {kind: random-forest, params: {n_estimators: 5}}
+acquisition: {kind: ucb, batch_size: 1}
+initial: {n: 2, method: sobol}
+budget: {max_experiments: 3}
+""")
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    with Engine(load_campaign(path), store) as engine:
+        assert engine.step().proposed == 2
+        time.sleep(0.3)
+        first = engine.step()  # the first result: recorded; the second is 30 s away, so every slot is busy
+        assert (first.recorded, first.proposed, first.in_flight) == (1, 0, 1)
+        reads = []
+        monkeypatch.setattr(store, "experiments", lambda *a, **k: reads.append(a) or [])
+        again = engine.step()
+        assert (again.recorded, again.proposed, again.in_flight, again.n_observed) == (0, 0, 1, 1)
+        assert reads == []

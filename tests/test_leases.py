@@ -284,3 +284,56 @@ def test_a_store_written_before_lease_generations_is_upgraded_and_still_readable
     store = Store(url)
     store.release_lease(cid, host=HOST, pid=os.getppid())
     assert store.acquire_lease(cid, host=HOST, pid=os.getpid()) == 3
+
+
+SLOW_RUN = """
+name: slow-run
+seed: 2
+space:
+  parameters:
+    - {name: x1, type: float, low: 0.0, high: 1.0}
+    - {name: x2, type: float, low: 0.0, high: 1.0}
+objective: {name: value, goal: max}
+oracle: {kind: "oracles_for_tests:Slow", params: {seconds: 1.5}}
+executor: {kind: inline}    # each experiment runs inside the step that submits it
+model: {kind: random-forest, params: {n_estimators: 10}}
+acquisition: {kind: ucb, batch_size: 1}
+initial: {n: 2, method: sobol}
+budget: {max_experiments: 3}
+"""
+
+
+def test_run_renews_its_lease_while_a_step_outlasts_the_ttl(tmp_path, monkeypatch):
+    """`Engine.run` (what `looplab run` does) with a 1 s lease TTL and an oracle that takes 1.5 s per
+    experiment, run inside the step: another host asking for the campaign all along is refused (the lease never looks abandoned),
+    and the run ends with its budget and its lease intact."""
+    import threading
+
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import Engine
+
+    monkeypatch.setenv("LOOPLAB_LEASE_TTL", "1")
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW_RUN)
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    store, other = Store(url), Store(url)
+    assert store.lease_ttl == 1.0
+    engine = Engine(load_campaign(path), store)
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault("report", engine.run(poll_interval=0.05)))
+    runner.start()
+    refused = 0
+    try:
+        while runner.is_alive():
+            try:
+                other.acquire_lease(engine.id, host="elsewhere", pid=4242)
+            except LeaseHeld:
+                refused += 1
+            else:
+                raise AssertionError("another host took the lease of a running `run`")
+            time.sleep(0.2)
+    finally:
+        runner.join()
+        engine.close()
+    assert outcome["report"].status == "completed" and outcome["report"].n_observed == 3
+    assert refused >= 15  # 3 experiments x 1.5 s, asked every 0.2 s

@@ -824,3 +824,60 @@ def test_experiments_the_robot_has_not_accepted_stay_proposed_until_it_does(robo
         report = engine.run(poll_interval=0.05)
     assert report.status == "completed"
     assert [j["posts"] for j in r.jobs()] == [1] * 6
+
+
+SHARED = """
+name: {name}
+seed: {seed}
+space:
+  parameters:
+    - {{name: x1, type: float, low: -5.0, high: 10.0}}
+    - {{name: x2, type: float, low: 0.0, high: 15.0}}
+objective: {{name: value, goal: min}}
+oracle: {{kind: robot, params: {{url: "{url}", poll_share: 1.0}}}}
+model: {{kind: random-forest, params: {{n_estimators: 10}}}}
+acquisition: {{kind: ucb, batch_size: 2}}
+initial: {{n: 2, method: sobol}}
+budget: {{max_experiments: 2}}
+"""
+
+
+def test_a_daemons_campaigns_share_one_poll_of_their_robot(robots, tmp_path, monkeypatch):
+    """12 campaigns of one daemon (ticks every 0.5 s) on one robot whose experiments take 8 s: while they
+    wait, the robot is asked about their jobs once per tick in all (a campaign that has seen the last
+    answer asks anew, for everyone), not 12 times per tick; every job is posted once and every result is
+    recorded once."""
+    from orchestrator.daemon import Daemon
+    from orchestrator.store import Store
+
+    monkeypatch.setattr(Daemon, "_import_heavy", lambda self: self._imported.set())  # no model step here
+    robot = robots(lab(stations=24, speedup=1, duration={"mean": 8, "jitter": 0}))
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    n = 12
+    for k in range(n):
+        (folder / f"c{k:02d}.yaml").write_text(SHARED.format(name=f"shared-{k:02d}", seed=k, url=robot.url))
+    store = Store(f"sqlite:///{tmp_path / 'daemon.db'}")
+    d = Daemon(folder, store, interval=0.5, rescan=60, workers=2, exit_when_done=True)
+    d.start()
+    try:
+        wait_for(lambda: robot.health()["jobs"] == 2 * n, 30, "every campaign's initial design on the robot")
+        time.sleep(1.0)
+        before = robot.health()["requests"]
+        time.sleep(5.0)
+        after = robot.health()["requests"]
+        assert robot.health()["counts"]["succeeded"] == 0  # the window saw waiting campaigns only
+        assert d.wait(timeout=60)
+    finally:
+        d.stop()
+    gets = after.get("GET /jobs", 0) - before.get("GET /jobs", 0)
+    assert 5 <= gets <= 12, (before, after)  # about 10 (one per tick); unshared: 12 x 10 = 120
+    assert after.get("POST /jobs", 0) == before.get("POST /jobs", 0)
+    jobs = robot.jobs()
+    assert len(jobs) == 2 * n and all(j["posts"] == 1 for j in jobs)
+    for k in range(n):
+        row = store.get_campaign(f"shared-{k:02d}")
+        assert row.status == "completed"
+        exps = store.experiments(row.id)
+        assert [e.status for e in exps] == ["succeeded", "succeeded"]
+        assert {e.value for e in exps} == {j["value"] for j in jobs if j["campaign"] == f"shared-{k:02d}"}

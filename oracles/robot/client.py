@@ -13,8 +13,14 @@ instrument and never raises into the engine:
   robot stays unreachable the experiments wait in an *outbox* that each later
   poll tries to deliver; only after ``outbox_deadline`` seconds are they
   reported failed, with the reason.
-* **poll** makes one short request per 50 outstanding ids (``poll_timeout``, no
-  retry loop) and returns each finished job's Result exactly once. An
+* **poll** asks the robot about every outstanding id (``GET /jobs?ids=``, a few
+  hundred ids per request, ``poll_timeout``, no retry loop) and returns each
+  finished job's Result exactly once. The robot oracles of one process (a
+  daemon's campaigns) share their polls: one request asks about the
+  outstanding ids of all of them, and its answer serves every other campaign
+  that polls within ``poll_share`` seconds and has not yet seen it; a
+  campaign that has seen it asks anew. A daemon with hundreds of campaigns on
+  one robot asks it once per tick, not once per campaign per tick. An
   unreachable robot means ``[]`` and one warning per outage. A malformed answer
   (not JSON, a missing field, a value that is not a finite number) is logged and
   asked again on later polls; after ``max_malformed`` malformed answers the
@@ -30,11 +36,14 @@ hold the robot's outputs plus its station and timings (lab seconds).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,7 +54,9 @@ from ..base import ConfigProblem, Experiment, OracleContext, Result
 
 log = logging.getLogger("looplab.oracles.robot")
 
-CHUNK = 50  # ids per GET /jobs?ids=... (keeps URLs short)
+CHUNK = 50  # ids per GET /jobs?ids=... while submitting (keeps URLs short)
+POLL_URL_CHARS = 6000  # at most this many characters of ids per GET /jobs?ids=... while polling
+FRESH = 0.2  # seconds: a shared poll this young is not asked again (a campaign stepping twice in a row)
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -108,6 +119,10 @@ class RobotOracle:
                                                    "it is reported failed")
         max_malformed: int = Field(default=5, ge=1, le=1000,
                                    description="malformed answers about an experiment before it is reported failed")
+        poll_share: float = Field(default=1.0, ge=0, le=60,
+                                  description="seconds one poll's answer may serve the other campaigns of this "
+                                              "process that poll the same robot (one request per robot, not one "
+                                              "per campaign); 0: each campaign asks for itself")
 
         @field_validator("url")
         @classmethod
@@ -122,7 +137,8 @@ class RobotOracle:
 
     def __init__(self, *, url: str = "http://127.0.0.1:8765", timeout: float = 5.0, poll_timeout: float = 2.0,
                  retries: int = 3, backoff: float = 0.25, backoff_max: float = 4.0, max_submit_seconds: float = 15.0,
-                 outbox_deadline: float = 600.0, max_malformed: int = 5, campaign: str = "", objective: str = "value",
+                 outbox_deadline: float = 600.0, max_malformed: int = 5, poll_share: float = 1.0,
+                 campaign: str = "", objective: str = "value",
                  transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.url = check_url(url)
@@ -149,6 +165,9 @@ class RobotOracle:
         self._running: set[str] = set()  # accepted ids the robot said are running
         self._down_since: float | None = None
         self._last_warning = -math.inf
+        self.poll_share = poll_share
+        self._shared = _SharedPolls.join(self) if poll_share > 0 else None
+        self._seen = 0  # the last shared answer this oracle used
 
     @classmethod
     def from_config(cls, config: RobotOracle.Config, context: OracleContext) -> RobotOracle:
@@ -209,6 +228,8 @@ class RobotOracle:
         return [i for i in self._running if i in self._accepted]
 
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.leave(self)
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -344,16 +365,32 @@ class RobotOracle:
 
     # -- polling -------------------------------------------------------------------------------------------
 
-    def _collect(self) -> None:
-        for chunk in _chunks(list(self._accepted), CHUNK):
+    def _ask(self, ids: list[str]) -> list[_Answer]:
+        """The robot's answer about ``ids``, one per request (an answer's ``error``: that request failed)."""
+        answers = []
+        for chunk in _url_chunks(ids):
             try:
                 jobs, orphans = self._jobs(chunk, self.poll_timeout)
-            except _Transient as exc:
-                self._down(exc.reason, exc.answered)
+                answers.append(_Answer(chunk, jobs, orphans))
+            except (_Transient, _Malformed, _Refused) as exc:
+                answers.append(_Answer(chunk, error=exc))
+                if isinstance(exc, _Transient):
+                    break  # not reachable now: the rest waits for the next poll
+        return answers
+
+    def _collect(self) -> None:
+        ids = list(self._accepted)
+        if not ids:
+            return
+        answers = self._shared.answers(self, ids) if self._shared is not None else self._ask(ids)
+        for answer in answers:
+            chunk, jobs, orphans = [i for i in answer.ids if i in self._accepted], answer.jobs, answer.orphans
+            if isinstance(answer.error, _Transient):
+                self._down(answer.error.reason, answer.error.answered)
                 return
-            except (_Malformed, _Refused) as exc:
+            if answer.error is not None:
                 for i in chunk:
-                    self._strike(i, f"malformed answer to GET /jobs: {exc}")
+                    self._strike(i, f"malformed answer to GET /jobs: {answer.error}")
                 continue
             self._up()
             for i in chunk:
@@ -482,7 +519,104 @@ class RobotOracle:
             self._last_warning = -math.inf
 
 
+# ----------------------------------------------------------------------------- shared polls
+
+
+@dataclass
+class _Answer:
+    """What one GET /jobs?ids= said: the jobs it returned by id, items naming no id, or why it failed."""
+
+    ids: list[str]
+    jobs: dict[str, dict] = field(default_factory=dict)
+    orphans: list[str] = field(default_factory=list)
+    error: Exception | None = None
+
+
+@dataclass
+class _Round:
+    """One shared poll: when it was asked, which ids it asked about, and the answers."""
+
+    seq: int
+    taken: float  # time.monotonic() when it was asked
+    answers: list[_Answer]
+    index: dict[str, int]  # id -> position of its answer in answers
+
+
+class _SharedPolls:
+    """The robot oracles of this process that poll one robot (same URL, same transport) share one request.
+
+    An oracle that polls either uses the latest round (asked less than ``poll_share`` seconds ago and not
+    used by it before), or learns nothing new (it used the latest round, asked less than FRESH seconds ago:
+    a campaign that steps again right after recording or proposing; a lone oracle always asks), or asks a new one about the
+    outstanding ids of every oracle here, in as few requests as the URL length allows. An id that is not in the round it uses was accepted after that round was
+    asked: it is left for the next one. Each oracle still decides alone what an answer means for its own
+    experiments (results, strikes, lost jobs), so every result is handed out exactly once, as before.
+    """
+
+    _registry: dict[tuple, _SharedPolls] = {}
+    _registry_lock = threading.Lock()
+    _seq = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.oracles: weakref.WeakSet[RobotOracle] = weakref.WeakSet()
+        self.lock = threading.Lock()  # one request at a time: the others wait for its answer and use it
+        self.round: _Round | None = None
+
+    @classmethod
+    def join(cls, oracle: RobotOracle) -> _SharedPolls:
+        key = (oracle.url, id(oracle._transport) if oracle._transport is not None else None)
+        with cls._registry_lock:
+            shared = cls._registry.get(key)
+            if shared is None:
+                shared = cls._registry[key] = cls()
+            shared.oracles.add(oracle)
+        return shared
+
+    def leave(self, oracle: RobotOracle) -> None:
+        with self._registry_lock:
+            self.oracles.discard(oracle)
+
+    def answers(self, oracle: RobotOracle, ids: list[str]) -> list[_Answer]:
+        with self.lock:
+            r = self.round
+            age = math.inf if r is None else time.monotonic() - r.taken
+            if r is not None and r.seq <= oracle._seen and age < FRESH and len(self.oracles) > 1:
+                return []  # it has this answer already, and the robot was asked just now: no news
+            if r is None or r.seq <= oracle._seen or age >= oracle.poll_share:
+                r = self.round = self._ask(oracle)
+            oracle._seen = r.seq
+        positions = sorted({r.index[i] for i in ids if i in r.index})
+        return [r.answers[k] for k in positions]
+
+    def _ask(self, oracle: RobotOracle) -> _Round:
+        with self._registry_lock:
+            others = list(self.oracles)
+        wanted = dict.fromkeys(oracle._accepted.copy())
+        for other in others:
+            if other is not oracle:
+                wanted.update(dict.fromkeys(other._accepted.copy()))
+        taken = time.monotonic()
+        answers = oracle._ask(list(wanted))
+        index = {i: k for k, a in enumerate(answers) for i in a.ids}
+        return _Round(next(self._seq), taken, answers, index)
+
+
 # ----------------------------------------------------------------------------- helpers
+
+
+def _url_chunks(ids: list[str]):
+    """``ids`` in runs whose comma-separated text stays within POLL_URL_CHARS (one GET each)."""
+    run: list[str] = []
+    size = 0
+    for i in ids:
+        if run and size + len(i) + 1 > POLL_URL_CHARS:
+            yield run
+            run, size = [], 0
+        run.append(i)
+        size += len(i) + 1
+    if run:
+        yield run
+
 
 
 def check_url(url: str) -> str:

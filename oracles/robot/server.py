@@ -12,7 +12,7 @@ Endpoints::
     GET    /jobs/{id}            one job (404 if unknown)
     GET    /jobs?status=&campaign=&ids=&limit=   jobs, oldest first (status and ids: comma-separated)
     DELETE /jobs/{id}            cancel a queued or running job
-    GET    /health               liveness, lab clock, station use (never faulted)
+    GET    /health               liveness, lab clock, station use, requests served (never faulted)
 
 Bad requests get a 4xx with a ``detail`` naming what is wrong, never a 500: a body over
 1 MB or a job whose params take over 64 kB of JSON is answered 413, JSON nested over
@@ -110,6 +110,9 @@ class Health(BaseModel):
     parameters: list[str]
     restarts: int = Field(description="times this database was opened before this run")
     db: str
+    requests: dict[str, int] = Field(default_factory=dict,
+                                     description="requests served since start (simulated 503s not counted), by method and route "
+                                                 "(e.g. 'GET /jobs'), so a client's polling can be measured")
 
 
 class ErrorDetail(BaseModel):
@@ -253,6 +256,15 @@ def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
         return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
     fault_rng = random.Random(f"{cfg.seed}-http")
     http = cfg.http
+    served: dict[str, int] = {}
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        path = request.url.path
+        route = "/jobs/{id}" if path.startswith("/jobs/") else path
+        key = f"{request.method} {route}"
+        served[key] = served.get(key, 0) + 1
+        return await call_next(request)
 
     @app.middleware("http")
     async def misbehave(request: Request, call_next):
@@ -324,7 +336,7 @@ def create_app(cfg: RobotConfig, lab: Lab, *, tick: float = 0.1):
 
     @app.get("/health", response_model=Health, summary="Liveness and lab state (never slowed or refused)")
     def health() -> Health:
-        return Health(**lab.health())
+        return Health(**lab.health(), requests=dict(served))
 
     return app
 

@@ -33,6 +33,11 @@ def _import_quietly() -> None:
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
+    # Python's own writes to stderr meanwhile (log records of other threads: the daemon imports TensorFlow
+    # in a thread of its own while campaigns run) go to the real stderr, through a duplicate of it
+    real = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                     errors="backslashreplace")
+    diverted = _divert(sys.stderr, real)
     try:
         os.dup2(devnull, 2)
         import gpflow  # noqa: F401
@@ -42,5 +47,26 @@ def _import_quietly() -> None:
         _ = tf.constant(0.0) + 0.0
     finally:
         os.dup2(saved, 2)
+        for restore in diverted:
+            restore()
+        real.close()
         os.close(saved)
         os.close(devnull)
+
+
+def _divert(stream, to) -> list:
+    """Point sys.stderr and every logging handler that writes to ``stream`` at ``to``; returns the undo steps."""
+    import logging
+
+    undo = []
+    loggers = [logging.getLogger()] + [lg for lg in list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(lg, logging.Logger)]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is stream:
+                handler.setStream(to)
+                undo.append(lambda h=handler: h.setStream(stream))
+    if sys.stderr is stream:
+        sys.stderr = to
+        undo.append(lambda: setattr(sys, "stderr", stream))
+    return undo

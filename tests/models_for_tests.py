@@ -1,0 +1,38 @@
+"""Model plugins used by the tests, loaded by import path (``models_for_tests:Name``) like a user's."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import Field
+
+from orchestrator.models.base import ModelContext
+from orchestrator.models.forest import ForestConfig, RandomForestSurrogate
+
+# (start, end) of every SlowForest fit in this process, in time.monotonic() seconds
+FITS: list[tuple[float, float]] = []
+
+
+class SlowForestConfig(ForestConfig):
+    seconds: float = Field(default=5.0, ge=0, description="seconds each fit sleeps before fitting")
+
+
+class SlowForest(RandomForestSurrogate):
+    """The random forest, with a fit that first sleeps ``seconds`` (a slow first fit or a slow import)."""
+
+    Config = SlowForestConfig
+
+    def __init__(self, *, seconds: float = 5.0, **kw):
+        super().__init__(**kw)
+        self.seconds = seconds
+
+    @classmethod
+    def from_config(cls, config: SlowForestConfig, context: ModelContext | None) -> "SlowForest":
+        return cls(**config.model_dump(), seed=context.seed if context is not None else 0)
+
+    def fit(self, X, y):
+        start = time.monotonic()
+        time.sleep(self.seconds)
+        super().fit(X, y)
+        FITS.append((start, time.monotonic()))
+        return self
