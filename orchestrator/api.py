@@ -37,7 +37,7 @@ from typing import Any, Sequence
 from oracles.base import Result
 
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
-from .store import IN_FLIGHT, Store, default_url
+from .store import AWAITING, IN_FLIGHT, Store, default_url
 
 
 def objective_value(value: Any, objective: str) -> tuple[float, dict]:
@@ -152,7 +152,9 @@ class Campaign:
             report = engine.step(n=n)
         if not report.proposed:
             return []
-        return [{"id": e.id, "params": dict(e.params)} for e in self.store.experiments(self.row.id, ["proposed"])
+        # with `approval: required` the batch waits for approval (`approve`) instead of being proposed
+        return [{"id": e.id, "params": dict(e.params)}
+                for e in self.store.experiments(self.row.id, ["proposed", AWAITING])
                 if e.step == report.step and e.source != "retry"]
 
     def pending(self) -> list[dict]:
@@ -272,6 +274,51 @@ class Campaign:
                 frame[k] = [o[k] for o in out]
             return frame
         return out[0] if isinstance(params, dict) else out
+
+    # -- approval and control (orchestrator.control; the same as looplab approve, reject, ...) ---------------
+
+    def awaiting(self) -> list[dict]:
+        """The experiments awaiting approval (``approval: required``), oldest first, as ``[{"id", "params"}]``."""
+        return [{"id": e.id, "params": dict(e.params)} for e in self.store.experiments(self.row.id, [AWAITING])]
+
+    def approve(self, ids: Sequence[str] | None = None) -> list[str]:
+        """Approve experiments awaiting approval (all of them when ``ids`` is None); returns the ids approved."""
+        from . import control
+
+        return control.approve(self.store, self.name, list(ids) if ids else None)
+
+    def reject(self, ids: Sequence[str], *, reason: str = "") -> list[str]:
+        """Reject experiments awaiting approval: not counted, and their points never proposed again."""
+        from . import control
+
+        return control.reject(self.store, self.name, list(ids), reason=reason)
+
+    def edit(self, id: str, **params: Any) -> dict:
+        """Change params of an experiment awaiting approval (checked against the space); returns it."""
+        from . import control
+
+        e = control.edit(self.store, self.name, id, params)
+        return {"id": e.id, "params": dict(e.params)}
+
+    def pause(self, *, reason: str = "") -> str:
+        from . import control
+
+        return control.pause(self.store, self.name, reason=reason)
+
+    def resume(self) -> str:
+        from . import control
+
+        return control.resume(self.store, self.name)
+
+    def stop(self, *, reason: str = "") -> str:
+        from . import control
+
+        return control.stop(self.store, self.name, reason=reason)
+
+    def extend(self, budget: int) -> str:
+        from . import control
+
+        return control.extend(self.store, self.name, budget)
 
     def close(self) -> None:
         self.store.close()

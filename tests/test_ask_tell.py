@@ -228,3 +228,32 @@ def test_tell_off_plan_and_import_on_sqlite_and_postgresql(tmp_path: Path, any_s
         (first[0]["id"], "succeeded", "initial"), (first[1]["id"], "proposed", "initial"),
         ("both-x0000", "succeeded", "off-plan"), ("both-i0000", "succeeded", "imported")]
     c.close()
+
+
+def test_ask_with_the_approval_gate_returns_the_waiting_batch_and_approve_and_reject_work(tmp_path: Path):
+    """With `approval: required`, ask() returns the batch it wrote as awaiting approval; approve and reject
+    from the API change the store as the CLI does; a rejected row is never asked again; telling a result of
+    an experiment that still awaits approval is refused and changes nothing."""
+    spec = write_campaign(tmp_path, alloy_yaml(name="gated", seed=3, budget=8, model="random-forest",
+                                               batch_size=2, initial=2, extra="approval: required"))
+    c = Campaign.open(spec, store=f"sqlite:///{tmp_path / 'g.db'}")
+    first = c.ask()
+    assert len(first) == 2 and [e["id"] for e in c.awaiting()] == [e["id"] for e in first]
+    value = _lookup()
+    with pytest.raises(LooplabError, match="awaiting approval"):
+        c.tell(first[0]["id"], value(first[0]["params"]))
+    assert all(e["status"] == "awaiting_approval" for e in c.experiments())
+    rejected = first[1]
+    assert c.reject([rejected["id"]], reason="no Au today") == [rejected["id"]]
+    assert c.approve() == [first[0]["id"]]
+    c.tell(first[0]["id"], value(first[0]["params"]))
+    seen = [rejected["params"]]
+    while batch := c.ask():
+        c.approve([e["id"] for e in batch])
+        for e in batch:
+            seen.append(e["params"])
+            c.tell(e["id"], value(e["params"]))
+    assert seen.count(rejected["params"]) == 1  # the rejected row never came back
+    statuses = [e["status"] for e in c.experiments()]
+    assert statuses.count("rejected") == 1 and statuses.count("succeeded") == 8
+    c.close()

@@ -163,6 +163,27 @@ def test_physics_gp_without_data_predicts_the_physics_with_the_prior_spread():
     assert 1e-3 <= lo < R < hi <= 0.02
 
 
+def test_physics_gp_answers_from_one_measurement_with_the_law_and_a_nonzero_spread():
+    """One measurement fixes the one constant: physics-gp predicts the law with it (no leave-one-out mixture on
+    one point, which would pull it toward a plain GP's flat mean), r's spread assumes a 1% measurement error
+    (not the zero of an exact fit), and the proposer asks it from the first observation (min_observations)."""
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    assert PhysicsGPSurrogate.min_observations == 1
+    cfg = PhysicsGPConfig.model_validate(COOLING)
+    m = PhysicsGPSurrogate.from_config(cfg, ctx(0))
+    X = enc([150.0], [25.0])
+    m.fit(X, cooling(np.array([150.0]), 25.0))
+    r, sd = m.constants()["r"]
+    assert r == pytest.approx(R, rel=1e-4)
+    # 1% of T(150 s) = 0.64 K of error, through dT/dr = -(T0 - T_env) t exp(-r t) = -5,316 K s: sd(r) ~ 1.2e-4
+    assert 5e-5 < sd < 3e-4
+    t = np.array([50.0, 250.0])
+    mean, var = m.predict(enc(t, [25.0, 25.0]))
+    assert np.allclose(mean, cooling(t, 25.0), atol=0.05)  # the law with the fitted r, not a mixture
+    assert np.all(np.sqrt(var) < 2.0)
+
+
 def test_physics_gp_learns_r_with_calibrated_interval_and_handles_a_min_goal():
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
 
