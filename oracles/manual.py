@@ -30,6 +30,9 @@ class ManualOracle:
     """Experiments performed by hand: results arrive through `looplab tell` (or Campaign.tell)."""
 
     Config = ManualConfig
+    # results are written to the store by other processes, never polled: an engine must read the store at
+    # every step (see Engine.step's idle shortcut)
+    results_in_store = True
 
     def __init__(self, *, instructions: str = ""):
         self.instructions = instructions

@@ -353,6 +353,11 @@ class Engine:
 
     # -- the step --------------------------------------------------------------------------------
 
+    def _store_driven(self) -> bool:
+        """Does what unblocks this campaign arrive in the store rather than from its oracle's poll (a person's
+        approval, results told by hand)? Then every step reads the store (no idle shortcut)."""
+        return self.spec.approval == "required" or bool(getattr(self.oracle, "results_in_store", False))
+
     def counted(self, exps: list[Experiment]) -> list[Experiment]:
         """The experiments that use up the budget: all but cancelled ones, and but imported earlier data
         unless ``initial.count_in_budget`` says it counts."""
@@ -373,7 +378,8 @@ class Engine:
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()
         self._mark_running()
-        if not results and self._idle is not None and time.monotonic() - self._idle_at < IDLE_HOLD:
+        if not results and self._idle is not None and time.monotonic() - self._idle_at < IDLE_HOLD \
+                and not self._store_driven():
             return dataclasses.replace(self._idle, recorded=0)  # nothing arrived: nothing changed in the store
         self._idle = None
         exps = self.store.experiments(self.id)

@@ -394,7 +394,13 @@ def test_a_daemon_waits_for_results_told_from_another_process_without_spinning(t
 
         first = _wait(waiting, 120, "the daemon's first batch")
         assert [e.id for e in first] == ["hand-d-0000-00", "hand-d-0000-01"]
-        time.sleep(1.0)
+        # the daemon imports TensorFlow/GPflow in a thread of its own once its campaigns have ticked (several
+        # CPU-seconds, once): wait for a quiet 2 s before measuring the waiting
+        for _ in range(30):
+            c_start = _cpu_seconds(d.pid)
+            time.sleep(2.0)
+            if _cpu_seconds(d.pid) - c_start < 0.5:
+                break
         t0, c0 = time.monotonic(), _cpu_seconds(d.pid)
         time.sleep(4.0)
         cpu = _cpu_seconds(d.pid) - c0
