@@ -202,7 +202,9 @@ def test_dask_local_cluster_keeps_the_contract():
 
 def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
     cluster, _ = dask_cluster
-    ex = DaskExecutor(recipe(hang_above=0.5), address=cluster.scheduler_address, workers=None, timeout=1.0)
+    # 5 s: the "fine" experiment's first run on a worker imports the oracle's modules, which took over 1 s on a
+    # loaded machine (a 1 s timeout failed it there); the hanging one is timed out all the same
+    ex = DaskExecutor(recipe(hang_above=0.5), address=cluster.scheduler_address, workers=None, timeout=5.0)
     try:
         ex.submit([Experiment("hangs", {"x1": 0.9, "x2": 0.5}), Experiment("fine", {"x1": 0.3, "x2": 0.5})])
         got = collect(ex, 2)
