@@ -363,7 +363,9 @@ def state_text(store: Store, row: Campaign, lease: dict | None, control: Control
     control = store.control(row.id) if control is None else control
     state = row.status
     if state == "running" and (lease is None or lease["lapsed"]):  # nobody drives it now
-        state = "unfinished"
+        # a campaign run by hand (looplab ask / tell) is driven by each `ask`: between them nobody holds it
+        manual = (row.spec.get("oracle") or {}).get("kind") == "manual"
+        state = "running by hand (looplab ask / tell)" if manual else "unfinished"
     text = state + (f": {row.message}" if row.message else "")
     if control.state in ("paused", "stopped") and row.status != control.state and row.status != "completed":
         text += (f" ({'stop' if control.state == 'stopped' else 'pause'} requested by {control.by}"

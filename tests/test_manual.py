@@ -87,6 +87,11 @@ def test_ask_writes_the_worksheet_and_reprints_what_waits(hand):
     assert "1 experiment(s) still wait for results" in r.output and "hand-0000-01" in r.output
     assert _snapshot(url) == before  # nothing proposed
     assert [r_[0] for r_ in csv.reader(open(tmp_path / "again.csv"))][1:] == ["hand-0000-01"]
+    # between asks nobody holds the campaign: status says it is run by hand (not "unfinished") and who it waits for
+    r = runner.invoke(app, ["status", "--store", url], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if line.startswith("│ hand "))
+    assert "running by hand" in row and "unfinished" not in row and "await results from a person" in row
 
 
 BAD_CSV = [
