@@ -100,16 +100,10 @@ def _existing_store(url: Optional[str]):
 
 
 def _campaign_or_fail(store, name: str):
-    row = store.get_campaign(name)
-    if row is None:
-        names = [c.name for c in store.list_campaigns()]
-        import difflib
+    """The stored campaign ``name``, or a LooplabError naming close matches (orchestrator.control.campaign)."""
+    from .control import campaign  # imports the store module: kept out of `looplab --help`
 
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise LooplabError(f"no campaign named '{name}' in {store.display_url}.{hint} Campaigns there: "
-                           f"{', '.join(names) or '(none)'}")
-    return row
+    return campaign(store, name)
 
 
 # ----------------------------------------------------------------------------- validate / schema
