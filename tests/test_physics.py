@@ -130,6 +130,35 @@ def test_pinn_recovers_r_on_clean_data_to_half_a_percent_and_warm_starts_from_js
     assert abs(warm.constants()["r"][0] - R) / R < 0.005
 
 
+@pytest.mark.parametrize("K, n", [(5, 10), (5, 20), (5, 4), (8, 3)])
+def test_pinn_perturbations_are_centred_orthogonal_and_unit_variance(K, n):
+    """The randomise-then-optimise perturbations: each data point's K perturbations sum to 0 (the ensemble's mean
+    stays at the fit to the measured data), their K - 1 directions are orthogonal with E[sum_k z_k z_k^T] =
+    (K - 1) I (each element's variance (K - 1) / K, as for centred independent draws), and a linear functional
+    g.z_k then has a sample variance whose relative spread matches perturbation_df."""
+    from orchestrator.models.pinn import perturbation_df, perturbations
+
+    Z = perturbations(np.random.default_rng(0), K, n)
+    assert Z.shape == (K, n)
+    assert np.abs(Z.sum(axis=0)).max() < 1e-12
+    m = min(K - 1, n)
+    G = Z.T @ Z  # [n, n]: (K - 1) n / m times a rank-m projection
+    assert np.linalg.matrix_rank(G) == m
+    assert np.allclose(G @ G, G * (K - 1) * n / m)
+    draws = np.array([perturbations(np.random.default_rng(s), K, n) for s in range(3000)])
+    assert np.abs(draws.mean(axis=0)).max() < 0.08  # no systematic sign (QR's signs corrected)
+    assert draws.var(axis=0).mean() == pytest.approx((K - 1) / K, rel=0.03)
+    g = np.random.default_rng(1).standard_normal(n)
+    v = (draws @ g).var(axis=1, ddof=1) / (g @ g)  # the ensemble's variance of a linear response, per draw
+    assert v.mean() == pytest.approx(1.0, rel=0.05)
+    df = perturbation_df(K, n)
+    if np.isinf(df):
+        assert v.std() < 1e-9  # exact: the perturbations span every direction of the data
+    else:
+        assert v.var() == pytest.approx(2.0 / df, rel=0.15)
+        assert 2.0 / df < 2.0 / (K - 1)  # steadier than K - 1 independent draws
+
+
 def test_pinn_fit_is_deterministic_and_follows_a_min_goal_sign():
     from orchestrator.models.pinn import PINNConfig, PINNSurrogate
 

@@ -18,9 +18,13 @@ y~_ki = y_i + sigma * z_ki with z_ki standard normal and sigma the measurement n
 (given as ``noise``, or estimated from the residuals of an unperturbed first phase as
 sqrt(SSR / (n - p)), p = the number of constants): randomise-then-optimise, whose
 spread approximates the sampling distribution of the least-squares constants.
-``constants()`` reports the ensemble's mean and sd * sqrt(1 + 1/K) (the spread of the
-truth around the mean of K draws); ``interval`` uses Student's t with K - 1 degrees
-of freedom.
+The perturbations are centred across the networks (each data point's K perturbations sum
+to zero), so the ensemble's mean is, to first order, the fit to the measured data itself,
+and orthogonal (``perturbations``), so the networks' sample sd estimates the sampling sd
+with more degrees of freedom than K independent draws would give. ``constants()`` reports
+the ensemble's mean and sd; ``interval`` uses Student's t with the degrees of freedom of
+that sd (``degrees_of_freedom``: the ensemble's, combined with the n - p of an estimated
+noise sd).
 
 Training is full-batch Adam in one compiled TensorFlow loop (float64), the networks
 batched as [K, ...] tensors, each phase finished by L-BFGS (scipy). A first fit starts with
@@ -69,6 +73,36 @@ class PINNConfig(PhysicsParams):
                              "brings in the law")
     noise: float | None = Field(default=None, gt=0, description="measurement noise sd in the objective's units "
                                 "(default: estimated from the fit's residuals)")
+
+
+def perturbations(rng: np.random.Generator, K: int, n: int) -> np.ndarray:
+    """[K, n] unit-variance perturbations of the n data points for K networks: centred and orthogonal.
+
+    Centred: each data point's K perturbations sum to zero, so the ensemble's mean stays (to first order) at the
+    fit to the measured data. With independent draws it would carry their average perturbation: an error of
+    1/K of the sampling variance on top of the estimator's own (1.37x least squares' median error at 20 points).
+
+    Orthogonal: the K - 1 directions the centred perturbations span are orthonormal in R^n (a random
+    m = min(K - 1, n)-dimensional subspace, spread over the networks by Helmert contrasts) and scaled so that
+    E[sum_k z_k z_k^T] = (K - 1) I, as for centred independent draws. A constant that responds linearly to the
+    data, c_k - c_mean = sigma g.z_k, then has a sample variance sigma^2 |g|^2 times the squared projection of g
+    onto that subspace, a Beta(m/2, (n - m)/2) variable scaled to mean one, instead of chi-square_{K-1} / (K - 1):
+    about 8 degrees of freedom instead of 4 at K = 5, n = 10, and exact when m = n.
+    """
+    from scipy.linalg import helmert
+
+    m = min(K - 1, n)
+    Q, R = np.linalg.qr(rng.standard_normal((n, m)))  # [n, m], orthonormal columns
+    Q = Q * np.where(np.diagonal(R) < 0, -1.0, 1.0)  # uniformly distributed (QR's signs are not)
+    H = helmert(K).T[:, :m]  # [K, m], orthonormal columns, each orthogonal to the ones vector
+    return math.sqrt((K - 1) * n / m) * (H @ Q.T)
+
+
+def perturbation_df(K: int, n: int) -> float:
+    """Degrees of freedom of the ensemble's variance under :func:`perturbations` (its relative variance is
+    2 (n - m) / (m (n + 2)), m = min(K - 1, n); df = 2 / relative variance; infinite when m = n)."""
+    m = min(K - 1, n)
+    return math.inf if m >= n else m * (n + 2) / (n - m)
 
 
 def _b64(a: np.ndarray) -> dict:
@@ -379,8 +413,8 @@ class PINNSurrogate:
                 pred = tr._predict(U_t, args[2], args[3]).numpy().mean(axis=0)
                 sigma = self._sigma(raw, pred, n, p, y_sd)
             sigma = cfg.noise if cfg.noise is not None else sigma
-            # phase 2: network k on its own perturbed copy of the data
-            Y = raw[None, :] + sigma * rng.standard_normal((self.K, n))
+            # phase 2: network k on its own perturbed copy of the data (see perturbations())
+            Y = raw[None, :] + sigma * perturbations(rng, self.K, n)
             if prev:
                 train(Y, cfg.warm_iterations, lr / 5)
             else:
@@ -429,7 +463,7 @@ class PINNSurrogate:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance over the ensemble at X [N, D], in y's units (y_sign applied); arrays [N]."""
         P = self.members(X) * self.y_sign
-        var = P.var(axis=0, ddof=1) * (1.0 + 1.0 / self.K) + 1e-8 * self._y_sd ** 2
+        var = P.var(axis=0, ddof=1) + 1e-8 * self._y_sd ** 2
         return P.mean(axis=0), var
 
     # -- constants ---------------------------------------------------------------------
@@ -441,15 +475,27 @@ class PINNSurrogate:
         return {n: self._consts[i] for i, n in enumerate(self.phys.constants)}
 
     def constants(self) -> dict[str, tuple[float, float]]:
-        """{name: (mean, sd)}: the ensemble mean, and its sd times sqrt(1 + 1/K)."""
-        return {n: (float(v.mean()), float(v.std(ddof=1) * math.sqrt(1 + 1 / self.K)))
-                for n, v in self.constant_samples().items()}
+        """{name: (mean, sd)}: the ensemble's mean and sd (centred perturbations: the mean is the fit to
+        the measured data, the sd the sampling sd of the constant)."""
+        return {n: (float(v.mean()), float(v.std(ddof=1))) for n, v in self.constant_samples().items()}
+
+    def degrees_of_freedom(self) -> float:
+        """Of the constants' sd (Satterthwaite): the ensemble's variance (:func:`perturbation_df`) times, when
+        the noise sd is estimated from n residuals, an independent chi-square_{n-p} / (n - p) factor; the
+        product's relative variance is (1 + 2 / df_ensemble) (1 + 2 / (n - p)) - 1 and df = 2 / that."""
+        n = int((self._state or {}).get("n_observations", 0))
+        p = len(self.phys.constants)
+        df_ens = perturbation_df(self.K, n) if n > 0 else float(self.K - 1)
+        rel = 0.0 if math.isinf(df_ens) else 2.0 / df_ens
+        if self.config.noise is None and n > p:
+            rel = (1.0 + rel) * (1.0 + 2.0 / (n - p)) - 1.0
+        return 2.0 / rel if rel > 0 else 1e6
 
     def interval(self, level: float = 0.9) -> dict[str, tuple[float, float]]:
-        """Student-t interval (K - 1 degrees of freedom) of each constant, clipped to its bounds."""
+        """Student-t interval of each constant (:meth:`degrees_of_freedom`), clipped to its bounds."""
         from scipy.stats import t as student
 
-        q = float(student.ppf(0.5 + level / 2, self.K - 1))
+        q = float(student.ppf(0.5 + level / 2, self.degrees_of_freedom()))
         bounds = self.phys.constants
         return {n: (max(m - q * s, bounds[n].low), min(m + q * s, bounds[n].high))
                 for n, (m, s) in self.constants().items()}
