@@ -333,3 +333,26 @@ def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_
     assert all(len(r["picks"]) == 6 for rs in runs.values() for r in rs)
     table = transfer_table({**result, "pool_values": setup.values}, reach=3.0, at=(4, 6))
     assert table.row_count == 4
+
+
+def test_auto_weighs_by_the_accuracy_of_leave_one_out_means_not_by_a_flattering_density():
+    """A method that is exactly right and very sure on most points (the many zero yields of a reaction pool)
+    but off on the rest wins on leave-one-out density; weighted by the accuracy of its means (the default,
+    weigh_by: accuracy), the method with the smaller mean squared error wins."""
+    from orchestrator.models.transfer.weights import loo_accuracy_log_density, loo_log_density, pseudo_bma_plus
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(15), rng.normal(50.0, 10.0, 5)]
+    sure = np.r_[np.zeros(15), y[15:] + np.array([3.0, -3.0, 3.0, -3.0, 3.0])]  # MSE 2.25
+    sure_var = np.r_[np.full(15, 1e-4), np.full(5, 9.0)]
+    steady = y + rng.normal(0.0, 1.0, 20)  # errors of sd 1 everywhere
+    steady_var = np.ones(20)
+    assert np.mean((sure - y) ** 2) > 2 * np.mean((steady - y) ** 2)
+    by_density = pseudo_bma_plus(np.array([loo_log_density(y, sure, sure_var), loo_log_density(y, steady, steady_var)]),
+                                 np.random.default_rng(1))
+    by_accuracy = pseudo_bma_plus(np.array([loo_accuracy_log_density(y, sure), loo_accuracy_log_density(y, steady)]),
+                                  np.random.default_rng(1))
+    assert by_density[0] > 0.9
+    assert by_accuracy[1] > 0.9
+    # the score depends on the errors only: shifting y and both means together changes nothing
+    assert np.allclose(loo_accuracy_log_density(y + 7.0, sure + 7.0), loo_accuracy_log_density(y, sure))

@@ -7,7 +7,8 @@ For each size n and repeat r, n target rows are drawn at random (seed r) from th
 its objective from the lookup data), every method is fitted on them with the campaign's sources (all
 their rows), and the RMSE and R^2 of its predicted mean on the remaining pool rows are printed as the
 mean over repeats. ``auto`` is fitted once; its parts are the single methods (none = the base model
-without transfer), so their numbers are those of the methods alone, with the same hyperparameter fits.
+without transfer), so their numbers are those of the methods alone, with the same hyperparameter fits;
+auto's weights are printed per size.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
           + ", ".join(f"{Path(s.name).name} ({len(s.y)} rows)" for s in proposer.sources))
     sizes = [int(v) for v in args.sizes.split(",")]
     table: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    weights: dict[int, dict[str, list[float]]] = {}  # auto's weight of each method, per size
     for n in sizes:
         for r in range(args.repeats):
             rng = np.random.default_rng([r, n])
@@ -55,6 +57,8 @@ def main() -> None:
             model.fit(X, y)
             preds = {k: p.predict(Xt)[0] for k, p in model._parts.items()}
             preds["auto"] = model.predict(Xt)[0]
+            for k, w in model.weights().items():
+                weights.setdefault(n, {}).setdefault(k, []).append(w)
             if args.fine_tune:
                 from orchestrator.models.transfer.finetune import FineTune
 
@@ -70,6 +74,9 @@ def main() -> None:
     for k, row in table.items():
         print(f"{k:<16}" + "".join(f"{np.mean([a for a, _ in row[n]]):>8.2f} / {np.mean([b for _, b in row[n]]):5.2f}"
                                    for n in sizes))
+    print("\nauto's weights (leave-one-out pseudo-BMA+), mean over repeats")
+    for n in sizes:
+        print(f"  n={n}: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in weights.get(n, {}).items()))
 
 
 if __name__ == "__main__":

@@ -57,13 +57,20 @@ class TransferConfig(BaseModel):
         "prior-mean: the source model is the target GP's prior mean (learned scale and offset); latent-variable: "
         "the source model's prediction is an extra input of the base model; fine-tune: an MLP ensemble "
         "pre-trained on the source, its last layer retrained on the target; auto: the mixture of the GP-based "
-        "methods and the base model alone, weighted by leave-one-out predictive density on the target data")
+        "methods and the base model alone, weighted by their leave-one-out predictions on the target data "
+        "(weigh_by)")
     source: list[SourceSpec] = Field(min_length=1, description="one or more sources: {path, objective, columns} "
                                                                "or {campaign: NAME}")
     base: Literal["gp", "random-forest"] = Field(
         default="gp", description="the target model (latent-variable, the 'no transfer' part of auto); the "
         "GP-only methods (multi-task, prior-mean) always use a GP")
     base_params: dict[str, Any] = Field(default_factory=dict, description="params of the base model")
+    weigh_by: Literal["accuracy", "density"] = Field(
+        default="accuracy", description="auto: how the methods' leave-one-out predictions on the target data are "
+        "scored for their pseudo-BMA+ weights: accuracy = of the means (each method's errors against its own mean "
+        "squared error: the weights follow the leave-one-out RMSE); density = the methods' own predictive "
+        "densities, which flatter a flexible method whose hyperparameters were fitted to the same points "
+        "(measured: models/transfer/weights.py)")
     multitask_rows: int = Field(
         default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
         "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "

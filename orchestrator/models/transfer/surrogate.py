@@ -8,8 +8,9 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
    state, so later steps and a resumed campaign reuse them);
 2. the method's component (``components.py``, ``finetune.py``) is fitted on the target data;
    ``auto`` fits the GP-based methods and the base model alone ("none") and weighs them by their exact
-   leave-one-out predictive densities on the target data (pseudo-BMA+, ``weights.py``; equal weights
-   below 3 target points); predictions are the mixture. Fine-tuning is not part of ``auto`` (its
+   leave-one-out predictions on the target data (pseudo-BMA+ on the accuracy of the means, or with
+   ``weigh_by: density`` on the methods' own predictive densities; ``weights.py``; equal weights below 3
+   target points); predictions are the mixture. Fine-tuning is not part of ``auto`` (its
    leave-one-out would need N refits of the ensemble).
 
 ``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
@@ -32,7 +33,7 @@ from .components import COMPONENTS, Setup
 from .config import METHODS, TransferConfig
 from .source_model import source_gp
 from .sources import SourceData, campaign_inputs, check_csv_columns, load_sources
-from .weights import loo_log_density, mix, pseudo_bma_plus
+from .weights import loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
 
@@ -156,7 +157,10 @@ class TransferSurrogate:
             log.warning("transfer: no leave-one-out for %s; equal weights",
                         ", ".join(k for k in names if k not in usable))
             return {k: 1.0 / len(names) for k in names}
-        lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
+        if self.config.weigh_by == "accuracy":
+            lpd = np.array([loo_accuracy_log_density(y, loos[k][0]) for k in names])
+        else:
+            lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
         w = pseudo_bma_plus(lpd, np.random.default_rng([self.context.seed % (2**32), 12]))
         return {k: float(v) for k, v in zip(names, w)}
 
