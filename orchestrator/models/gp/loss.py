@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit
 
-from .kernels import Tie, kernel_and_dk
+from .kernels import Kernel, Tie, additive_and_dk, as_kernel, kernel_and_dk, lengthscale_gradient
 from .priors import LengthscalePrior, neg_log_prior, softplus
 
 
@@ -67,9 +67,12 @@ def guarded(loss_fn):
 class ExactLoss:
     """Negative log marginal likelihood plus negative log priors of an exact GP, and its gradient in u."""
 
-    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, prior: LengthscalePrior, noise_floor: float,
-                 tie: Tie | None = None):
-        self.kind, self.prior, self.floor = kind, prior, noise_floor
+    def __init__(self, kind: "str | Kernel", X: np.ndarray, z: np.ndarray, prior: LengthscalePrior,
+                 noise_floor: float, tie: Tie | None = None):
+        self.kernel = as_kernel(kind)
+        self.kind, self.prior, self.floor = self.kernel.kind, prior, noise_floor
+        # the sum + product kernel has one more parameter, its additive share w = sigmoid(u[-1])
+        self.additive = self.kernel.additive
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)  # distances are shift-invariant; centring helps the gradient
         self.z = np.asarray(z, dtype=np.float64)
@@ -79,13 +82,24 @@ class ExactLoss:
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (u, Cholesky factor) of the last evaluation
         self.evaluations = 0
 
+    @property
+    def size(self) -> int:
+        """Length of u: free lengthscales, variance, noise (and the additive share)."""
+        return self.q + 2 + int(self.additive)
+
     def params(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
         """(free lengthscales [Q], variance, noise) at u."""
         q = self.q
         return softplus(u[:q]), float(softplus(u[q])), float(self.floor + softplus(u[q + 1]))
 
+    def weight(self, u: np.ndarray) -> float:
+        """The sum + product kernel's additive share w at u (0 for the product kernel)."""
+        return float(expit(u[self.q + 2])) if self.additive else 0.0
+
     def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
+        if self.additive:
+            return self._additive(u)
         n = self.n
         ls_free, var, noise = self.params(u)
         ls = self.tie.expand(ls_free)
@@ -108,3 +122,25 @@ class ExactLoss:
         g_noise += p_noise
         grad = np.concatenate([g_ls, [g_var, g_noise]]) * expit(u)  # chain rule through softplus
         return loss, grad
+
+    def _additive(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss and gradient of the sum + product kernel (``kernels.Kernel``); u ends with logit(w)."""
+        n, Xc = self.n, self.Xc
+        ls_free, var, noise = self.params(u)
+        w = self.weight(u)
+        ls = self.tie.expand(ls_free)
+        K, Gp, Gs, D = additive_and_dk(self.kernel.with_weight(w), self.X, ls, var)
+        Kn = K.copy()
+        Kn[np.diag_indices(n)] += noise
+        loss, c, W = gaussian_nll_parts(Kn, self.z)
+        self.last = (u.copy(), c)
+        g_noise = -0.5 * float(np.trace(W))
+        g_var = -0.5 * float(np.vdot(W, K)) / var
+        g_w = -0.5 * float(np.vdot(W, D))
+        S = lengthscale_gradient(W * Gp, Xc)  # the product part: every column
+        for (a, b), Gg in zip(self.kernel.groups, Gs):  # each group's own part: its columns
+            S[a:b] += lengthscale_gradient(W * Gg, Xc[:, a:b])
+        g_ls = self.tie.reduce(-0.5 * S / ls**3)
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
+        grad = np.concatenate([g_ls + p_ls, [g_var + p_var, g_noise + p_noise]]) * expit(u[: self.q + 2])
+        return loss + p_loss, np.concatenate([grad, [g_w * w * (1.0 - w)]])
