@@ -119,7 +119,7 @@ def cross(kind: "str | Kernel", A: np.ndarray, B: np.ndarray, ls: np.ndarray, va
     """k(A, B) [len(A), len(B)], built in place in ``out``. ``kind``: a kernel name, or a :class:`Kernel`
     (the sum + product kernel when it has groups): every caller of the exact GP goes through here."""
     if not isinstance(kind, str):
-        if kind.additive:
+        if kind.additive and kind.weight > 0.0:  # (w = 0: the product kernel, bit for bit)
             return additive_cross(kind, A, B, ls, var, out)
         kind = kind.kind
     return k_of_s(kind, sdist(kind, A, B, ls, out), var, tmp)
