@@ -89,18 +89,24 @@ def test_sum_product_kernel_against_values_by_hand():
 TIED = Tie.from_groups([1, 3, 2], [False, True, True])
 
 
-@pytest.mark.parametrize("kind,preset,tie", [("matern52", "gamma", Tie.none(6)), ("matern52", "auto", TIED),
-                                             ("matern32", "dim-scaled", TIED),
-                                             ("rbf", "auto", Tie.none(6))])
-def test_loss_and_gradient_equal_gpflow_training_loss_of_the_sum_of_products(kind, preset, tie):
+@pytest.mark.parametrize("kind,preset,tie,fixed", [("matern52", "gamma", Tie.none(6), None),
+                                                   ("matern52", "auto", TIED, None),
+                                                   ("matern32", "dim-scaled", TIED, None),
+                                                   ("rbf", "auto", Tie.none(6), None),
+                                                   ("matern52", "auto", Tie.none(6), 0.7)])
+def test_loss_and_gradient_equal_gpflow_training_loss_of_the_sum_of_products(kind, preset, tie, fixed):
     """GPflow's model: Sum([Matern over all columns, Matern on active_dims 0, 1-3, 4-5]), the parts'
-    variances var (1 - w) and var w / 3 and their lengthscales copies of the shared ones."""
+    variances var (1 - w) and var w / 3 and their lengthscales copies of the shared ones; the priors on
+    the lengthscales, on the total variance and the Beta(2, 2) on w added in numpy (the noise prior is
+    GPflow's). ``fixed``: w is a setting, not a parameter."""
     X, y = data(30, 0)
     z = (y - y.mean()) / y.std()
     kinds = ["numeric", "categorical", "categorical"] if tie is TIED else ["numeric"] + ["categorical"] * 5
     prior = auto_prior(kinds) if preset == "auto" else lengthscale_prior(preset, tie.n_free)
     q = tie.n_free
-    fitter = Fitter.get(6, Kernel(kind, RANGES), prior, 1e-6, tie)
+    form = Kernel(kind, RANGES) if fixed is None else Kernel(kind, RANGES, fixed, fixed=True)
+    size = q + 3 if fixed is None else q + 2
+    fitter = Fitter.get(6, form, prior, 1e-6, tie)
     import gpflow
     assert isinstance(fitter.kernel, gpflow.kernels.Sum) and len(fitter.kernel.kernels) == 4
     assert [list(k.active_dims) if not isinstance(k.active_dims, slice) else "all"
@@ -108,17 +114,18 @@ def test_loss_and_gradient_equal_gpflow_training_loss_of_the_sum_of_products(kin
     fitter.set_data(X, z)
     rng = np.random.default_rng(1)
     for _ in range(3):
-        u = rng.normal(size=q + 3)  # free lengthscales, variance, noise, logit of the additive share
+        u = rng.normal(size=size)  # free lengthscales, variance, noise (and the logit of the additive share)
         loss_tf, grad_tf = fitter.gpflow_loss_and_grad(u)
         loss_np, grad_np = fitter.loss()(u)
+        assert len(grad_np) == size
         assert loss_np == pytest.approx(loss_tf, rel=1e-10)
         np.testing.assert_allclose(grad_np, grad_tf, rtol=1e-8, atol=1e-10)
     # and the gradient is the loss's (finite differences)
-    loss_fn = ExactLoss(Kernel(kind, RANGES), X, z, prior, 1e-6, tie)
-    u = rng.normal(size=q + 3)
+    loss_fn = ExactLoss(form, X, z, prior, 1e-6, tie)
+    u = rng.normal(size=size)
     g = loss_fn(u)[1]
-    for k in range(q + 3):
-        e = np.zeros(q + 3)
+    for k in range(size):
+        e = np.zeros(size)
         e[k] = 1e-6
         assert g[k] == pytest.approx((loss_fn(u + e)[0] - loss_fn(u - e)[0]) / 2e-6, rel=1e-5, abs=1e-6)
 
@@ -186,6 +193,18 @@ def test_the_option_learns_the_main_effects_and_restores_from_its_state():
     plain = GPSurrogate(seed=0, groups=GROUPS).fit(X, y)
     assert "additive_weight" not in plain.get_state()
     assert not np.allclose(plain.predict(Xs)[0], mean)
+
+
+def test_the_beta_prior_keeps_the_share_inside_and_a_fixed_share_is_kept():
+    """Two points differing in every input: without the prior the marginal likelihood drives w to 0 (seen on
+    direct arylation); Beta(2, 2) keeps it near 1/2. A fixed share is the kernel's."""
+    X, y = data(2, 4)
+    gp = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive").fit(X, y)
+    assert 0.3 < gp.get_state()["additive_weight"] < 0.7
+    X, y = data(12, 4)
+    fixed = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive", additive_weight=0.8).fit(X, y)
+    assert fixed.get_state()["additive_weight"] == 0.8 and fixed._post.kind.weight == 0.8
+    assert 0.0 < fixed.predict(X)[1].min()
 
 
 def test_numeric_inputs_ignore_the_option():

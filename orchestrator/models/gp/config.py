@@ -38,6 +38,9 @@ class GPConfig(BaseModel):
         "lengthscales, with one more hyperparameter, the additive part's share of the variance (sum + product, "
         "as in mixed-variable GPs). Ignored when every input is numeric, and by the sparse GP (above "
         "sparse_above observations the product kernel is used)")
+    additive_weight: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="categorical_kernel: additive: the additive part's share of the "
+        "kernel variance, fixed; null = fitted with the other hyperparameters (Beta(2, 2) prior)")
     sparse_above: int | None = Field(
         default=2000, ge=0,
         description="above this many observations use a sparse GP (GPflow SGPR with inducing points); "

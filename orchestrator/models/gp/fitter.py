@@ -22,7 +22,7 @@ import numpy as np
 from .kernels import Kernel, Tie, as_kernel
 from .loss import ExactLoss, guarded
 from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
-from .priors import _gamma_logpdf
+from .priors import _gamma_logpdf, neg_log_weight_prior
 from .priors import into_bounds, lengthscale_bounds
 from .priors import softplus
 
@@ -72,7 +72,7 @@ class Fitter:
 
     def __init__(self, dim: int, kind: "str | Kernel", prior: LengthscalePrior | PerLengthscalePrior,
                  noise_floor: float, tie: Tie | None = None):
-        self.form = as_kernel(kind).with_weight(0.0)  # the kernel's form; its additive share is a parameter
+        self.form = as_kernel(kind).form()  # the kernel's form; its additive share is a parameter unless fixed
         self.dim, self.kind, self.prior, self.noise_floor = dim, self.form.kind, prior, noise_floor
         self.additive = self.form.additive
         self.tie = tie if tie is not None else Tie.none(dim)
@@ -92,7 +92,8 @@ class Fitter:
         self._gpr_params: tuple | None = None  # the parameters last copied into the GPflow model
         self.lock = threading.Lock()
         self._params = (np.full(self.tie.n_free, 0.3), 1.0, max(1e-2, 10 * noise_floor))
-        self.weight = 0.5 if self.additive else 0.0  # the sum + product kernel's additive share
+        # the sum + product kernel's additive share (fitted unless the form fixes it)
+        self.weight = (self.form.weight if self.form.fixed else 0.5) if self.additive else 0.0
         self._data: tuple[np.ndarray, np.ndarray] | None = None
         self.last_cholesky: np.ndarray | None = None  # factor of K + noise I at params(), when known
         self.last_evaluations = 0
@@ -123,7 +124,7 @@ class Fitter:
     def get(cls, dim: int, kind: "str | Kernel", prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
             tie: Tie | None = None) -> "Fitter":
         tie = tie if tie is not None else Tie.none(dim)
-        form = as_kernel(kind).with_weight(0.0)
+        form = as_kernel(kind).form()
         key = (dim, form.kind if not form.additive else form, prior, noise_floor, tie.key())
         with cls._cache_lock:
             if key not in cls._cache:
@@ -160,7 +161,7 @@ class Fitter:
         """Free lengthscales [Q], kernel variance, noise variance (and the sum + product kernel's additive
         share, kept when None)."""
         self._params = (np.array(ls, dtype=float).reshape(-1), float(var), float(noise))
-        if self.additive and weight is not None:
+        if self.form.fits_weight and weight is not None:
             self.weight = float(min(max(weight, 1e-6), 1.0 - 1e-6))
         self.last_cholesky = None
 
@@ -171,7 +172,7 @@ class Fitter:
     def unconstrained(self) -> np.ndarray:
         ls, var, noise = self._params
         u = np.concatenate([inv_softplus(ls), inv_softplus([var]), inv_softplus([noise - self.noise_floor])])
-        if self.additive:
+        if self.form.fits_weight:
             u = np.append(u, math.log(self.weight / (1.0 - self.weight)))
         return u
 
@@ -209,7 +210,7 @@ class Fitter:
 
         q = self.tie.n_free
         ls_free, var, noise = softplus(u[:q]), float(softplus(u[q])), float(self.noise_floor + softplus(u[q + 1]))
-        w = float(expit(u[q + 2]))
+        w = float(expit(u[q + 2])) if self.form.fits_weight else self.form.weight
         ls = self.tie.expand(ls_free)
         values = self._part_values(ls, var, w)
         x = np.concatenate([np.concatenate([inv_softplus(l_k), inv_softplus([v_k])]) for l_k, v_k in values]
@@ -243,7 +244,10 @@ class Fitter:
         g_ls = (self.tie.reduce(g_cols) + p_ls) * expit(u[:q])
         g_v_u = (g_var + p_var) * expit(u[q])
         total = float(loss.numpy()) + p_loss
-        return total, np.concatenate([g_ls, [g_v_u, g_noise, g_w * w * (1.0 - w)]])
+        if not self.form.fits_weight:
+            return total, np.concatenate([g_ls, [g_v_u, g_noise]])
+        w_loss, w_grad = neg_log_weight_prior(w)  # the Beta prior on the share
+        return total + w_loss, np.concatenate([g_ls, [g_v_u, g_noise, (g_w + w_grad) * w * (1.0 - w)]])
 
     def minimize(self, maxiter: int) -> float:
         """L-BFGS-B (scipy) on the training loss (negative log marginal likelihood + priors)."""
@@ -252,7 +256,7 @@ class Fitter:
         if self.backend == "tensorflow":
             return self._minimize_tf(maxiter)
         loss_fn = self.loss()
-        bounds = lengthscale_bounds(self.prior, self.tie.n_free, 2 + int(self.additive))  # the rest unbounded
+        bounds = lengthscale_bounds(self.prior, self.tie.n_free, 2 + int(self.form.fits_weight))  # the rest unbounded
         res = minimize(guarded(loss_fn), into_bounds(self.unconstrained(), bounds), jac=True, method="L-BFGS-B",
                        bounds=bounds,
                        options={"maxiter": maxiter, "ftol": self.ftol})
@@ -262,7 +266,7 @@ class Fitter:
             raise FloatingPointError(f"non-finite training loss ({loss}) or Cholesky failure at every step")
         u = res.x
         self._params = loss_fn.params(u)
-        if self.additive:
+        if self.form.fits_weight:
             self.weight = loss_fn.weight(u)
         self.last_cholesky = loss_fn.last[1] if loss_fn.last is not None and np.array_equal(loss_fn.last[0], u) \
             else None

@@ -12,6 +12,12 @@ either 0 (same level) or 2 / l^2 (different levels), whatever the two levels are
 numeric inputs inside the same Matérn. A parameter encoded by chemical descriptors is tied the same way
 (one isotropic lengthscale over its descriptor columns). The kernels below always take one lengthscale
 per column (``Tie.expand``); the losses fit the tied ones and sum their gradients (``Tie.reduce``).
+
+**The sum + product kernel** (:class:`Kernel` with groups; ``categorical_kernel: additive``) adds to the
+product kernel one kernel per input, on that input's columns only, with the same lengthscales. Every
+function that builds a kernel matrix for the exact GP (``cross``, ``kernel_matrix``) takes a kernel name or
+a :class:`Kernel`; the loss's derivatives are ``additive_and_dk``. ``kernel_and_dk`` and ``cross_and_dk``
+(the sparse and multi-task GPs') refuse it.
 """
 
 from __future__ import annotations
@@ -186,7 +192,8 @@ class Kernel:
         k(a, b) = var * ((1 - w) k_kind(a, b) + w / G * sum_g k_kind(a_g, b_g)),
 
     with ``groups`` the G column ranges [start, stop) of the inputs (a categorical input's one-hot columns
-    are one group, each numeric input its own) and ``weight`` w in [0, 1] the additive part's share.
+    are one group, each numeric input its own) and ``weight`` w in [0, 1] the additive part's share (fitted,
+    with a Beta prior, ``priors.WEIGHT_PRIOR``, or fixed).
     Both parts use the same lengthscales (one per column), so the additive form costs one hyperparameter
     (w) over the product kernel, and k(x, x) = var still. The product part models every interaction;
     the additive part says that each input has an effect of its own, so that a few points teach the GP
@@ -196,13 +203,22 @@ class Kernel:
     kind: str
     groups: tuple[tuple[int, int], ...] = ()
     weight: float = 0.0
+    fixed: bool = False  # w is a setting (``weight``), not fitted
 
     @property
     def additive(self) -> bool:
         return bool(self.groups)
 
+    @property
+    def fits_weight(self) -> bool:
+        return self.additive and not self.fixed
+
     def with_weight(self, weight: float) -> "Kernel":
-        return Kernel(self.kind, self.groups, float(weight))
+        return Kernel(self.kind, self.groups, float(weight), self.fixed)
+
+    def form(self) -> "Kernel":
+        """What a fit's shape depends on: the weight only when it is fixed."""
+        return self if self.fixed else self.with_weight(0.0)
 
 
 def as_kernel(kernel: "str | Kernel") -> Kernel:

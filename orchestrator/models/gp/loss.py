@@ -18,7 +18,7 @@ from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit
 
 from .kernels import Kernel, Tie, additive_and_dk, as_kernel, kernel_and_dk, lengthscale_gradient
-from .priors import LengthscalePrior, neg_log_prior, softplus
+from .priors import LengthscalePrior, neg_log_prior, neg_log_weight_prior, softplus
 
 
 def gaussian_nll_parts(K: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -71,8 +71,9 @@ class ExactLoss:
                  noise_floor: float, tie: Tie | None = None):
         self.kernel = as_kernel(kind)
         self.kind, self.prior, self.floor = self.kernel.kind, prior, noise_floor
-        # the sum + product kernel has one more parameter, its additive share w = sigmoid(u[-1])
+        # the sum + product kernel: one more parameter, its additive share w = sigmoid(u[-1]), unless it is fixed
         self.additive = self.kernel.additive
+        self.fits_weight = self.kernel.fits_weight
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)  # distances are shift-invariant; centring helps the gradient
         self.z = np.asarray(z, dtype=np.float64)
@@ -85,7 +86,7 @@ class ExactLoss:
     @property
     def size(self) -> int:
         """Length of u: free lengthscales, variance, noise (and the additive share)."""
-        return self.q + 2 + int(self.additive)
+        return self.q + 2 + int(self.fits_weight)
 
     def params(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
         """(free lengthscales [Q], variance, noise) at u."""
@@ -94,7 +95,9 @@ class ExactLoss:
 
     def weight(self, u: np.ndarray) -> float:
         """The sum + product kernel's additive share w at u (0 for the product kernel)."""
-        return float(expit(u[self.q + 2])) if self.additive else 0.0
+        if not self.fits_weight:
+            return self.kernel.weight if self.additive else 0.0
+        return float(expit(u[self.q + 2]))
 
     def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
@@ -143,4 +146,7 @@ class ExactLoss:
         g_ls = self.tie.reduce(-0.5 * S / ls**3)
         p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
         grad = np.concatenate([g_ls + p_ls, [g_var + p_var, g_noise + p_noise]]) * expit(u[: self.q + 2])
-        return loss + p_loss, np.concatenate([grad, [g_w * w * (1.0 - w)]])
+        if not self.fits_weight:
+            return loss + p_loss, grad
+        w_loss, w_grad = neg_log_weight_prior(w)
+        return loss + p_loss + w_loss, np.concatenate([grad, [(g_w + w_grad) * w * (1.0 - w)]])

@@ -21,7 +21,9 @@ Categorical inputs: the model learns the space's column groups from ``ModelConte
 categorical input's encoded columns (one-hot, or chemical descriptors) share one lengthscale
 when ``tie_categorical`` is on (off by default), and the lengthscales of one-hot columns carry no prior
 while numeric inputs keep Gamma(3, 6) (``lengthscale_prior: auto``; ``priors.py`` says why); see the
-README's Benchmarks section for what that was measured on.
+README's Benchmarks section for what that was measured on. With ``categorical_kernel: additive`` the exact GP's
+kernel is the sum + product kernel (``kernels.Kernel``): the product kernel plus one kernel per input, sharing
+the lengthscales, the additive part's share of the variance fitted with them (state ``additive_weight``).
 
 A fit that fails (non-finite loss, Cholesky failure) is retried with more jitter on the noise; if that
 fails too, the last good hyperparameters are kept and the failure is logged. The campaign never stops
@@ -85,7 +87,7 @@ class GPSurrogate:
 
     def __init__(self, *, kernel: str = "matern52", restarts: int = 2, restart_every: int = 1, maxiter: int = 200,
                  noise_floor: float = 1e-6, lengthscale_prior: bool | str = "auto", tie_categorical: bool = False,
-                 categorical_kernel: str = "product",
+                 categorical_kernel: str = "product", additive_weight: float | None = None,
                  sparse_above: int | None = 2000, inducing: int = 256, train_inducing: bool = False,
                  interactions: bool | str = False, rank_inputs: bool | str = False,
                  candidates: np.ndarray | None = None, groups: list | None = None, seed: int = 0):
@@ -109,6 +111,7 @@ class GPSurrogate:
             raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of product, additive")
         # the sum + product kernel only where an input is categorical (or descriptor-encoded)
         self.categorical_kernel = categorical_kernel if not _all_numeric(self.groups) else "product"
+        self.additive_weight = additive_weight  # None: fitted
         self._form: Kernel = Kernel(kernel)  # the exact GP's kernel form (set by fit: groups of the additive one)
         self._tie: Tie | None = None  # tied lengthscales of the kernel's columns (set by fit)
         self.sparse_above = sparse_above
@@ -264,6 +267,8 @@ class GPSurrogate:
                 or sum(g.columns.stop - g.columns.start for g in groups) != d:
             return Kernel(self.kernel)
         ranges = [(g.columns.start, g.columns.stop) for g in groups] + [(d + k, d + k + 1) for k in range(pairs)]
+        if self.additive_weight is not None:
+            return Kernel(self.kernel, tuple(ranges), float(self.additive_weight), fixed=True)
         return Kernel(self.kernel, tuple(ranges))
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> "GPSurrogate":
@@ -355,7 +360,8 @@ class GPSurrogate:
                 state["additive_weight"] = weight
         state["n_observations"] = n
         state["fits_since_restarts"] = 0 if restarted else int(prev.get("fits_since_restarts", 0)) + 1
-        form = form.with_weight(float(state.get("additive_weight", 0.5))) if form.additive else form
+        if form.fits_weight:
+            form = form.with_weight(float(state.get("additive_weight", 0.5)))
         post = Posterior(form, F, z, tie.expand(np.array(state["lengthscales"], dtype=float)),
                          float(state["variance"]), float(state["noise"]), L=chol)
         info = {"starts": ran, "restarted": restarted, "evaluations": evaluations, "failed_starts": len(errors),
