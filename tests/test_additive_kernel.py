@@ -131,8 +131,9 @@ def test_loss_and_gradient_equal_gpflow_training_loss_of_the_sum_of_products(kin
 
 
 def _fitted(n: int = 25, seed: int = 0) -> tuple[GPSurrogate, np.ndarray, np.ndarray]:
+    """The GP with the sum + product kernel, its share fitted (the default fixes it at 0.5)."""
     X, y = data(n, seed)
-    return GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive").fit(X, y), X, y
+    return GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive", additive_weight=None).fit(X, y), X, y
 
 
 def test_prediction_equals_gpflow_predict_f_of_the_fitted_sum_kernel():
@@ -187,7 +188,8 @@ def test_the_option_learns_the_main_effects_and_restores_from_its_state():
     Xs, ys = data(200, 3)
     mean, var = gp.predict(Xs)
     assert np.corrcoef(mean, ys)[0, 1] > 0.95 and np.all(var > 0)
-    again = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive").restore(X, y, gp.get_state())
+    again = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive", additive_weight=None).restore(
+        X, y, gp.get_state())
     np.testing.assert_allclose(again.predict(Xs)[0], mean, rtol=1e-9, atol=1e-12)
     # the product kernel (the default) predicts differently from the same data
     plain = GPSurrogate(seed=0, groups=GROUPS).fit(X, y)
@@ -199,8 +201,8 @@ def test_the_beta_prior_keeps_the_share_inside_and_a_fixed_share_is_kept():
     """Two points differing in every input: without the prior the marginal likelihood drives w to 0 (seen on
     direct arylation); Beta(2, 2) keeps it near 1/2. A fixed share is the kernel's."""
     X, y = data(2, 4)
-    gp = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive").fit(X, y)
-    assert 0.3 < gp.get_state()["additive_weight"] < 0.7
+    gp = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive", additive_weight=None).fit(X, y)
+    assert 0.3 < gp.get_state()["additive_weight"] < 0.7 and gp.get_state()["additive_weight"] != 0.5
     X, y = data(12, 4)
     fixed = GPSurrogate(seed=0, groups=GROUPS, categorical_kernel="additive", additive_weight=0.8).fit(X, y)
     assert fixed.get_state()["additive_weight"] == 0.8 and fixed._post.kind.weight == 0.8

@@ -39,8 +39,10 @@ class GPConfig(BaseModel):
         "as in mixed-variable GPs). Ignored when every input is numeric, and by the sparse GP (above "
         "sparse_above observations the product kernel is used)")
     additive_weight: float | None = Field(
-        default=None, gt=0.0, lt=1.0, description="categorical_kernel: additive: the additive part's share of the "
-        "kernel variance, fixed; null = fitted with the other hyperparameters (Beta(2, 2) prior)")
+        default=0.5, gt=0.0, lt=1.0, description="categorical_kernel: additive: the additive part's share of the "
+        "kernel variance, fixed; null = fitted with the other hyperparameters (Beta(2, 2) prior). Fixed at 0.5 by "
+        "default: at batch 2 on direct arylation 105 C (100 seeds) it beat the fitted share by 3 points of mean "
+        "best yield after 10 experiments (README, Categorical pools)")
     sparse_above: int | None = Field(
         default=2000, ge=0,
         description="above this many observations use a sparse GP (GPflow SGPR with inducing points); "

@@ -87,7 +87,7 @@ class GPSurrogate:
 
     def __init__(self, *, kernel: str = "matern52", restarts: int = 2, restart_every: int = 1, maxiter: int = 200,
                  noise_floor: float = 1e-6, lengthscale_prior: bool | str = "auto", tie_categorical: bool = False,
-                 categorical_kernel: str = "product", additive_weight: float | None = None,
+                 categorical_kernel: str = "product", additive_weight: float | None = 0.5,
                  sparse_above: int | None = 2000, inducing: int = 256, train_inducing: bool = False,
                  interactions: bool | str = False, rank_inputs: bool | str = False,
                  candidates: np.ndarray | None = None, groups: list | None = None, seed: int = 0):
