@@ -209,6 +209,29 @@ def test_the_beta_prior_keeps_the_share_inside_and_a_fixed_share_is_kept():
     assert 0.0 < fixed.predict(X)[1].min()
 
 
+def test_auto_is_the_sum_kernel_for_pools_with_a_one_hot_input_only():
+    from orchestrator.models.base import ModelContext
+    from orchestrator.models.gp import GPConfig
+
+    X, _ = data(20, 0)
+    numeric = [Group(f"x{i}", slice(i, i + 1), "numeric") for i in range(3)]
+    descriptors = [Group("t", slice(0, 1), "numeric"), Group("base", slice(1, 6), "descriptors")]
+
+    def chosen(pool: bool, groups: list) -> str:
+        context = ModelContext(seed=0, n_inputs=len(groups), pool=pool, candidates=X if pool else None,
+                               groups=groups)
+        return GPSurrogate.from_config(GPConfig(), context).categorical_kernel
+
+    assert GPConfig().categorical_kernel == "auto"
+    assert chosen(True, GROUPS) == "additive"
+    assert chosen(False, GROUPS) == "product"  # continuous spaces: not measured
+    assert chosen(True, numeric) == "product"
+    assert chosen(True, descriptors) == "product"  # descriptor encodings: not measured
+    assert GPSurrogate.from_config(GPConfig(categorical_kernel="product"),
+                                   ModelContext(seed=0, n_inputs=3, pool=True, candidates=X,
+                                                groups=GROUPS)).categorical_kernel == "product"
+
+
 def test_numeric_inputs_ignore_the_option():
     groups = [Group(f"x{i}", slice(i, i + 1), "numeric") for i in range(3)]
     rng = np.random.default_rng(0)

@@ -21,9 +21,11 @@ Categorical inputs: the model learns the space's column groups from ``ModelConte
 categorical input's encoded columns (one-hot, or chemical descriptors) share one lengthscale
 when ``tie_categorical`` is on (off by default), and the lengthscales of one-hot columns carry no prior
 while numeric inputs keep Gamma(3, 6) (``lengthscale_prior: auto``; ``priors.py`` says why); see the
-README's Benchmarks section for what that was measured on. With ``categorical_kernel: additive`` the exact GP's
-kernel is the sum + product kernel (``kernels.Kernel``): the product kernel plus one kernel per input, sharing
-the lengthscales, the additive part's share of the variance fitted with them (state ``additive_weight``).
+README's Benchmarks section for what that was measured on. With ``categorical_kernel: additive`` (``auto``,
+the default, chooses it for pool campaigns with a one-hot categorical input) the exact GP's kernel is the
+sum + product kernel (``kernels.Kernel``): the product kernel plus one kernel per input, sharing the
+lengthscales; the additive part's share of the variance is ``additive_weight`` (0.5), or fitted with them when
+that is None (state ``additive_weight``).
 
 A fit that fails (non-finite loss, Cholesky failure) is retried with more jitter on the noise; if that
 fails too, the last good hyperparameters are kept and the failure is logged. The campaign never stops
@@ -79,6 +81,11 @@ def _all_numeric(groups: list | None) -> bool:
     return groups is None or all(g.kind == "numeric" for g in groups)
 
 
+def _one_hot(groups: list | None) -> bool:
+    """Has the space a one-hot categorical input?"""
+    return groups is not None and any(g.kind == "categorical" for g in groups)
+
+
 class GPSurrogate:
     """Gaussian process (GPflow GPR), ARD Matérn kernel, L-BFGS hyperparameter fit with restarts;
     a sparse GP (GPflow SGPR) above ``sparse_above`` observations."""
@@ -107,8 +114,10 @@ class GPSurrogate:
             "gamma" if lengthscale_prior == "auto" else lengthscale_prior, 1)
         self._free_kinds: list[str] = []  # the kind of input of each free lengthscale (set by fit)
         self.tie_categorical = tie_categorical
-        if categorical_kernel not in ("product", "additive"):
-            raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of product, additive")
+        if categorical_kernel not in ("auto", "product", "additive"):
+            raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of auto, product, additive")
+        if categorical_kernel == "auto":  # (from_config resolves it with the campaign: pools only)
+            categorical_kernel = "additive" if _one_hot(self.groups) else "product"
         # the sum + product kernel only where an input is categorical (or descriptor-encoded)
         self.categorical_kernel = categorical_kernel if not _all_numeric(self.groups) else "product"
         self.additive_weight = additive_weight  # None: fitted
@@ -138,6 +147,9 @@ class GPSurrogate:
             params["interactions"] = bool(context is not None and context.pool and numeric
                                           and 2 <= context.n_inputs <= MAX_DIM_INTERACTIONS)
         candidates = context.candidates if context is not None and context.pool else None
+        if params["categorical_kernel"] == "auto":  # measured on categorical pools: the sum + product kernel
+            pool = context is not None and context.pool
+            params["categorical_kernel"] = "additive" if pool and _one_hot(groups) else "product"
         if params["rank_inputs"] == "auto":
             params["rank_inputs"] = candidates is not None and numeric and not pool_facts(candidates)[1]
         return cls(**params, candidates=candidates, groups=groups, seed=context.seed if context else 0)
