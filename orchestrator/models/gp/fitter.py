@@ -19,9 +19,10 @@ import threading
 
 import numpy as np
 
-from .kernels import Tie
+from .kernels import Kernel, Tie, as_kernel
 from .loss import ExactLoss, guarded
 from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
+from .priors import _gamma_logpdf, neg_log_weight_prior
 from .priors import into_bounds, lengthscale_bounds
 from .priors import softplus
 
@@ -50,6 +51,18 @@ def gpflow_parts(dim: int, kind: str, prior: LengthscalePrior | None, noise_floo
     return kernel, likelihood, X, Y
 
 
+def gpflow_additive(form: Kernel, dim: int, kind_cls) -> tuple:
+    """The sum + product kernel (``kernels.Kernel``) from GPflow kernels: a Matérn over every column plus one
+    per group on its ``active_dims``; (the Sum kernel, its parts: the product part first). Each part has
+    lengthscales and a variance of its own, set from the shared ones by ``Fitter``."""
+    import gpflow
+
+    prod = kind_cls(variance=1.0, lengthscales=np.full(dim, 0.3))
+    parts = [kind_cls(variance=1.0, lengthscales=np.full(b - a, 0.3), active_dims=list(range(a, b)))
+             for a, b in form.groups]
+    return gpflow.kernels.Sum([prod, *parts]), [prod, *parts]
+
+
 class Fitter:
     """One GPflow GPR per model shape, and L-BFGS-B on its training loss (evaluated in numpy)."""
 
@@ -57,21 +70,30 @@ class Fitter:
     _cache_lock = threading.Lock()
     backend: str = "numpy"
 
-    def __init__(self, dim: int, kind: str, prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
-                 tie: Tie | None = None):
-        self.dim, self.kind, self.prior, self.noise_floor = dim, kind, prior, noise_floor
+    def __init__(self, dim: int, kind: "str | Kernel", prior: LengthscalePrior | PerLengthscalePrior,
+                 noise_floor: float, tie: Tie | None = None):
+        self.form = as_kernel(kind).form()  # the kernel's form; its additive share is a parameter unless fixed
+        self.dim, self.kind, self.prior, self.noise_floor = dim, self.form.kind, prior, noise_floor
+        self.additive = self.form.additive
         self.tie = tie if tie is not None else Tie.none(dim)
-        # the lengthscale prior in numpy, not in GPflow: tied lengthscales, or a prior per lengthscale
-        self.numpy_prior = self.tie.index is not None or isinstance(prior, PerLengthscalePrior)
+        # the lengthscale prior in numpy, not in GPflow: tied lengthscales, a prior per lengthscale, or the
+        # sum + product kernel (whose GPflow parts each have their own copy of the shared parameters; the
+        # variance prior is then on the total variance, also in numpy)
+        self.numpy_prior = self.tie.index is not None or isinstance(prior, PerLengthscalePrior) or self.additive
         # first: gpflow_parts imports TensorFlow quietly (tf_quiet); the imports below then cost nothing
-        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, kind, None if self.numpy_prior else prior,
-                                                                    noise_floor)
+        self.kernel, self.likelihood, self.X, self.Y = gpflow_parts(dim, self.kind,
+                                                                    None if self.numpy_prior else prior, noise_floor)
         import gpflow
         import tensorflow as tf
+        self._parts = None
+        if self.additive:
+            self.kernel, self._parts = gpflow_additive(self.form, dim, type(self.kernel))
         self._gpr = gpflow.models.GPR((self.X, self.Y), kernel=self.kernel, likelihood=self.likelihood)
         self._gpr_params: tuple | None = None  # the parameters last copied into the GPflow model
         self.lock = threading.Lock()
         self._params = (np.full(self.tie.n_free, 0.3), 1.0, max(1e-2, 10 * noise_floor))
+        # the sum + product kernel's additive share (fitted unless the form fixes it)
+        self.weight = (self.form.weight if self.form.fixed else 0.5) if self.additive else 0.0
         self._data: tuple[np.ndarray, np.ndarray] | None = None
         self.last_cholesky: np.ndarray | None = None  # factor of K + noise I at params(), when known
         self.last_evaluations = 0
@@ -79,8 +101,10 @@ class Fitter:
 
         # The compiled GPflow loss (traced on first use only): the "tensorflow" backend and the reference
         # the numpy loss is tested against. Data live in variable-shaped Variables: traced once per process.
-        variables = [self.kernel.lengthscales.unconstrained_variable, self.kernel.variance.unconstrained_variable,
-                     self.likelihood.variance.unconstrained_variable]
+        kernels = self._parts if self.additive else [self.kernel]
+        variables = [v for k in kernels for v in (k.lengthscales.unconstrained_variable,
+                                                  k.variance.unconstrained_variable)]
+        variables.append(self.likelihood.variance.unconstrained_variable)
         shapes = [v.shape for v in variables]
         sizes = [max(1, int(np.prod(sh))) for sh in shapes]
         self._variables = variables
@@ -97,10 +121,11 @@ class Fitter:
         self._loss_and_grad = loss_and_grad
 
     @classmethod
-    def get(cls, dim: int, kind: str, prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
+    def get(cls, dim: int, kind: "str | Kernel", prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float,
             tie: Tie | None = None) -> "Fitter":
         tie = tie if tie is not None else Tie.none(dim)
-        key = (dim, kind, prior, noise_floor, tie.key())
+        form = as_kernel(kind).form()
+        key = (dim, form.kind if not form.additive else form, prior, noise_floor, tie.key())
         with cls._cache_lock:
             if key not in cls._cache:
                 cls._cache[key] = cls(dim, kind, prior, noise_floor, tie)
@@ -111,19 +136,33 @@ class Fitter:
         """The GPflow GPR with the current hyperparameters (its data are the Variables ``X`` and ``Y``)."""
         if self._gpr_params is not self._params:
             ls, var, noise = self._params
-            self.kernel.lengthscales.assign(self.tie.expand(ls))
-            self.kernel.variance.assign(var)
+            if self.additive:
+                for k, (ls_k, var_k) in zip(self._parts, self._part_values(self.tie.expand(ls), var, self.weight)):
+                    k.lengthscales.assign(ls_k)
+                    k.variance.assign(var_k)
+            else:
+                self.kernel.lengthscales.assign(self.tie.expand(ls))
+                self.kernel.variance.assign(var)
             self.likelihood.variance.assign(noise)
             self._gpr_params = self._params
         return self._gpr
+
+    def _part_values(self, ls: np.ndarray, var: float, w: float) -> list[tuple[np.ndarray, float]]:
+        """(lengthscales, variance) of each GPflow part of the sum + product kernel: the product part, then
+        one per group (lengthscales per column ``ls`` [P])."""
+        G = len(self.form.groups)
+        return [(ls, var * (1.0 - w))] + [(ls[a:b], var * w / G) for a, b in self.form.groups]
 
     def set_data(self, X: np.ndarray, z: np.ndarray) -> None:
         """Training data for ``minimize`` (numpy; copied into ``X``/``Y`` only by the tensorflow backend)."""
         self._data = (np.asarray(X, dtype=np.float64), np.asarray(z, dtype=np.float64))
 
-    def set_params(self, ls: np.ndarray, var: float, noise: float) -> None:
-        """Free lengthscales [Q], kernel variance, noise variance."""
+    def set_params(self, ls: np.ndarray, var: float, noise: float, weight: float | None = None) -> None:
+        """Free lengthscales [Q], kernel variance, noise variance (and the sum + product kernel's additive
+        share, kept when None)."""
         self._params = (np.array(ls, dtype=float).reshape(-1), float(var), float(noise))
+        if self.form.fits_weight and weight is not None:
+            self.weight = float(min(max(weight, 1e-6), 1.0 - 1e-6))
         self.last_cholesky = None
 
     def params(self) -> tuple[np.ndarray, float, float]:
@@ -132,12 +171,15 @@ class Fitter:
 
     def unconstrained(self) -> np.ndarray:
         ls, var, noise = self._params
-        return np.concatenate([inv_softplus(ls), inv_softplus([var]), inv_softplus([noise - self.noise_floor])])
+        u = np.concatenate([inv_softplus(ls), inv_softplus([var]), inv_softplus([noise - self.noise_floor])])
+        if self.form.fits_weight:
+            u = np.append(u, math.log(self.weight / (1.0 - self.weight)))
+        return u
 
     def loss(self) -> ExactLoss:
         if self._data is None:
             raise RuntimeError("Fitter.set_data must be called before fitting")
-        return ExactLoss(self.kind, *self._data, self.prior, self.noise_floor, self.tie)
+        return ExactLoss(self.form, *self._data, self.prior, self.noise_floor, self.tie)
 
     def gpflow_loss_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         """GPflow's compiled training loss and its gradient at the unconstrained parameters u (free
@@ -147,6 +189,8 @@ class Fitter:
         self.Y.assign(z[:, None])
         u = np.asarray(u, dtype=np.float64)
         q = self.tie.n_free
+        if self.additive:
+            return self._gpflow_additive_loss_and_grad(u)
         if not self.numpy_prior:
             loss, grad = self._loss_and_grad(u)
             self._gpr_params = None  # the GPflow parameters are now at u
@@ -159,6 +203,52 @@ class Fitter:
         g_ls = self.tie.reduce(grad[: self.dim]) + p_grad * (1.0 / (1.0 + np.exp(-u[:q])))
         return float(loss.numpy()) + float(np.sum(p_loss)), np.concatenate([g_ls, grad[self.dim:]])
 
+    def _gpflow_additive_loss_and_grad(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """GPflow's loss of the Sum kernel with its parts' parameters set from u = [free lengthscales, variance,
+        noise, logit(w)], plus the priors (numpy); the gradient by the chain rule through the shared values."""
+        from scipy.special import expit
+
+        q = self.tie.n_free
+        ls_free, var, noise = softplus(u[:q]), float(softplus(u[q])), float(self.noise_floor + softplus(u[q + 1]))
+        w = float(expit(u[q + 2])) if self.form.fits_weight else self.form.weight
+        ls = self.tie.expand(ls_free)
+        values = self._part_values(ls, var, w)
+        x = np.concatenate([np.concatenate([inv_softplus(l_k), inv_softplus([v_k])]) for l_k, v_k in values]
+                           + [[u[q + 1]]])
+        loss, grad = self._loss_and_grad(x)
+        self._gpr_params = None
+        grad = grad.numpy()
+        # back from each part's unconstrained parameters to the shared ones
+        g_cols, g_var, g_w, k = np.zeros(self.dim), 0.0, 0.0, 0
+        G = len(self.form.groups)
+        for j, (l_k, v_k) in enumerate(values):
+            n_k = len(l_k)
+            g_l = grad[k : k + n_k] / expit(inv_softplus(l_k))  # d loss / d lengthscale
+            g_v = float(grad[k + n_k] / expit(inv_softplus(v_k)))  # d loss / d variance of the part
+            if j == 0:
+                g_cols += g_l
+                g_w -= g_v * var
+            else:
+                a, b = self.form.groups[j - 1]
+                g_cols[a:b] += g_l
+                g_w += g_v * var / G
+            g_var += g_v * v_k / var
+            k += n_k + 1
+        g_noise = grad[k]
+        # GPflow's loss has the noise prior (the likelihood's); the lengthscale prior and the variance prior
+        # (on the total variance) are added here
+        p_loss, p_ls = self.prior.neg_log(ls_free)
+        a_v, b_v = VARIANCE_PRIOR
+        p_loss = float(np.sum(p_loss)) - float(_gamma_logpdf(var, a_v, b_v))
+        p_var = -((a_v - 1.0) / var - b_v)
+        g_ls = (self.tie.reduce(g_cols) + p_ls) * expit(u[:q])
+        g_v_u = (g_var + p_var) * expit(u[q])
+        total = float(loss.numpy()) + p_loss
+        if not self.form.fits_weight:
+            return total, np.concatenate([g_ls, [g_v_u, g_noise]])
+        w_loss, w_grad = neg_log_weight_prior(w)  # the Beta prior on the share
+        return total + w_loss, np.concatenate([g_ls, [g_v_u, g_noise, (g_w + w_grad) * w * (1.0 - w)]])
+
     def minimize(self, maxiter: int) -> float:
         """L-BFGS-B (scipy) on the training loss (negative log marginal likelihood + priors)."""
         from scipy.optimize import minimize
@@ -166,7 +256,7 @@ class Fitter:
         if self.backend == "tensorflow":
             return self._minimize_tf(maxiter)
         loss_fn = self.loss()
-        bounds = lengthscale_bounds(self.prior, self.tie.n_free, 2)  # variance and noise unbounded
+        bounds = lengthscale_bounds(self.prior, self.tie.n_free, 2 + int(self.form.fits_weight))  # the rest unbounded
         res = minimize(guarded(loss_fn), into_bounds(self.unconstrained(), bounds), jac=True, method="L-BFGS-B",
                        bounds=bounds,
                        options={"maxiter": maxiter, "ftol": self.ftol})
@@ -176,6 +266,8 @@ class Fitter:
             raise FloatingPointError(f"non-finite training loss ({loss}) or Cholesky failure at every step")
         u = res.x
         self._params = loss_fn.params(u)
+        if self.form.fits_weight:
+            self.weight = loss_fn.weight(u)
         self.last_cholesky = loss_fn.last[1] if loss_fn.last is not None and np.array_equal(loss_fn.last[0], u) \
             else None
         return loss
@@ -184,8 +276,8 @@ class Fitter:
         """The same fit on GPflow's compiled loss (untied lengthscales only; for benchmarks)."""
         from scipy.optimize import minimize
 
-        if self.tie.index is not None:
-            raise NotImplementedError("the tensorflow backend fits untied lengthscales only")
+        if self.tie.index is not None or self.additive:
+            raise NotImplementedError("the tensorflow backend fits untied lengthscales of the product kernel only")
         X, z = self._data
         self.X.assign(X)
         self.Y.assign(z[:, None])

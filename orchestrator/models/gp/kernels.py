@@ -12,6 +12,12 @@ either 0 (same level) or 2 / l^2 (different levels), whatever the two levels are
 numeric inputs inside the same Matérn. A parameter encoded by chemical descriptors is tied the same way
 (one isotropic lengthscale over its descriptor columns). The kernels below always take one lengthscale
 per column (``Tie.expand``); the losses fit the tied ones and sum their gradients (``Tie.reduce``).
+
+**The sum + product kernel** (:class:`Kernel` with groups; ``categorical_kernel: additive``) adds to the
+product kernel one kernel per input, on that input's columns only, with the same lengthscales. Every
+function that builds a kernel matrix for the exact GP (``cross``, ``kernel_matrix``) takes a kernel name or
+a :class:`Kernel`; the loss's derivatives are ``additive_and_dk``. ``kernel_and_dk`` and ``cross_and_dk``
+(the sparse and multi-task GPs') refuse it.
 """
 
 from __future__ import annotations
@@ -114,13 +120,18 @@ def k_of_s(kind: str, s: np.ndarray, var: float, tmp: np.ndarray | None = None) 
     return s
 
 
-def cross(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float,
+def cross(kind: "str | Kernel", A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float,
           out: np.ndarray | None = None, tmp: np.ndarray | None = None) -> np.ndarray:
-    """k(A, B) [len(A), len(B)], built in place in ``out``."""
+    """k(A, B) [len(A), len(B)], built in place in ``out``. ``kind``: a kernel name, or a :class:`Kernel`
+    (the sum + product kernel when it has groups): every caller of the exact GP goes through here."""
+    if not isinstance(kind, str):
+        if kind.additive and kind.weight > 0.0:  # (w = 0: the product kernel, bit for bit)
+            return additive_cross(kind, A, B, ls, var, out)
+        kind = kind.kind
     return k_of_s(kind, sdist(kind, A, B, ls, out), var, tmp)
 
 
-def kernel_matrix(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float) -> np.ndarray:
+def kernel_matrix(kind: "str | Kernel", A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float) -> np.ndarray:
     """k(A, B) [len(A), len(B)] for one lengthscale per column ``ls``."""
     return cross(kind, np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64), ls, var)
 
@@ -139,9 +150,18 @@ def _dk_factor(kind: str, s: np.ndarray, K: np.ndarray, var: float) -> np.ndarra
     return e
 
 
+def _product_only(kind: "str | Kernel", where: str) -> str:
+    if isinstance(kind, str):
+        return kind
+    if kind.additive:
+        raise NotImplementedError(f"{where} supports the product kernel only (categorical_kernel: product)")
+    return kind.kind
+
+
 def kernel_and_dk(kind: str, X: np.ndarray, ls: np.ndarray, var: float) -> tuple[np.ndarray, np.ndarray]:
     """K(X, X) (bit for bit what ``kernel_matrix`` gives) and G with
-    dK/d(ls_d) = G * (x_id - x_jd)^2 / ls_d^3 (elementwise)."""
+    dK/d(ls_d) = G * (x_id - x_jd)^2 / ls_d^3 (elementwise). Product kernels only (``additive_and_dk``)."""
+    kind = _product_only(kind, "kernel_and_dk")
     s = sdist(kind, X, X, ls)
     K = k_of_s(kind, s.copy(), var)
     return K, _dk_factor(kind, s, K, var)
@@ -149,7 +169,8 @@ def kernel_and_dk(kind: str, X: np.ndarray, ls: np.ndarray, var: float) -> tuple
 
 def cross_and_dk(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """k(A, B) and G with dk/d(ls_d) = G * (a_id - b_jd)^2 / ls_d^3."""
+    """k(A, B) and G with dk/d(ls_d) = G * (a_id - b_jd)^2 / ls_d^3 (product kernels only)."""
+    kind = _product_only(kind, "cross_and_dk")
     s = sdist(kind, A, B, ls)
     K = cross(kind, A, B, ls, var)
     return K, _dk_factor(kind, s, K, var)
@@ -159,3 +180,91 @@ def lengthscale_gradient(M: np.ndarray, Xc: np.ndarray) -> np.ndarray:
     """sum_ij M_ij (x_id - x_jd)^2 per column d, for symmetric M [N, N] and centred X [N, D]."""
     m = M.sum(axis=1)
     return 2.0 * (m @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, M @ Xc)
+
+
+# -- the additive (sum + product) kernel of categorical inputs -----------------------------------------------
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel's form: ``kind`` alone is the ARD product kernel above; with ``groups`` it is the sum + product
+    kernel of mixed and categorical inputs,
+
+        k(a, b) = var * ((1 - w) k_kind(a, b) + w / G * sum_g k_kind(a_g, b_g)),
+
+    with ``groups`` the G column ranges [start, stop) of the inputs (a categorical input's one-hot columns
+    are one group, each numeric input its own) and ``weight`` w in [0, 1] the additive part's share (fitted,
+    with a Beta prior, ``priors.WEIGHT_PRIOR``, or fixed).
+    Both parts use the same lengthscales (one per column), so the additive form costs one hyperparameter
+    (w) over the product kernel, and k(x, x) = var still. The product part models every interaction;
+    the additive part says that each input has an effect of its own, so that a few points teach the GP
+    which input matters (the "main effects" of a categorical pool) and a level never tried stays uncertain.
+    """
+
+    kind: str
+    groups: tuple[tuple[int, int], ...] = ()
+    weight: float = 0.0
+    fixed: bool = False  # w is a setting (``weight``), not fitted
+
+    @property
+    def additive(self) -> bool:
+        return bool(self.groups)
+
+    @property
+    def fits_weight(self) -> bool:
+        return self.additive and not self.fixed
+
+    def with_weight(self, weight: float) -> "Kernel":
+        return Kernel(self.kind, self.groups, float(weight), self.fixed)
+
+    def form(self) -> "Kernel":
+        """What a fit's shape depends on: the weight only when it is fixed."""
+        return self if self.fixed else self.with_weight(0.0)
+
+
+def as_kernel(kernel: "str | Kernel") -> Kernel:
+    return kernel if isinstance(kernel, Kernel) else Kernel(kernel)
+
+
+def _parts(kernel: Kernel, A: np.ndarray, B: np.ndarray, ls: np.ndarray):
+    """The product part's argument s [len(A), len(B)] and each group's s_g (``sdist`` on its columns)."""
+    ls = np.asarray(ls, dtype=np.float64)
+    sg = [sdist(kernel.kind, A[:, a:b], B[:, a:b], ls[a:b]) for a, b in kernel.groups]
+    if kernel.kind == "rbf":  # s is r^2: the groups' add up
+        s = np.sum(sg, axis=0)
+    else:  # s = c r: the product's s^2 is the sum of the groups' s_g^2
+        s = np.sqrt(np.sum([x * x for x in sg], axis=0))
+    return s, sg
+
+
+def additive_cross(kernel: Kernel, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """k(A, B) [len(A), len(B)] of the sum + product kernel (in ``out`` when given)."""
+    w, G = kernel.weight, len(kernel.groups)
+    s, sg = _parts(kernel, A, B, ls)
+    K = k_of_s(kernel.kind, s, var * (1.0 - w)) if w < 1.0 else np.zeros_like(s)
+    if w > 0.0:
+        for x in sg:
+            K += k_of_s(kernel.kind, x, var * w / G)
+    if out is None:
+        return K
+    out[...] = K
+    return out
+
+
+def additive_and_dk(kernel: Kernel, X: np.ndarray, ls: np.ndarray, var: float):
+    """K(X, X) of the sum + product kernel and what its gradient needs: (K, G, Gs, D) with
+    dK/d(ls_d) = (G + Gs[g]) * (x_id - x_jd)^2 / ls_d^3 for a column d of group g, and dK/dw = D.
+    (dK/dvar = K / var, as for every kernel here.)"""
+    w, G = kernel.weight, len(kernel.groups)
+    s, sg = _parts(kernel, X, X, ls)
+    P = k_of_s(kernel.kind, s.copy(), 1.0)  # the product part at unit variance
+    Gp = _dk_factor(kernel.kind, s, P * (var * (1.0 - w)), var * (1.0 - w))
+    S = np.zeros_like(P)  # the additive part at unit variance: the mean of the groups' kernels
+    Gs = []
+    for x in sg:
+        Kg = k_of_s(kernel.kind, x.copy(), 1.0)
+        S += Kg
+        Gs.append(_dk_factor(kernel.kind, x, Kg * (var * w / G), var * w / G))
+    S /= G
+    K = var * ((1.0 - w) * P + w * S)
+    return K, Gp, Gs, var * (S - P)

@@ -17,8 +17,8 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit
 
-from .kernels import Tie, kernel_and_dk
-from .priors import LengthscalePrior, neg_log_prior, softplus
+from .kernels import Kernel, Tie, additive_and_dk, as_kernel, kernel_and_dk, lengthscale_gradient
+from .priors import LengthscalePrior, neg_log_prior, neg_log_weight_prior, softplus
 
 
 def gaussian_nll_parts(K: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -67,9 +67,13 @@ def guarded(loss_fn):
 class ExactLoss:
     """Negative log marginal likelihood plus negative log priors of an exact GP, and its gradient in u."""
 
-    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, prior: LengthscalePrior, noise_floor: float,
-                 tie: Tie | None = None):
-        self.kind, self.prior, self.floor = kind, prior, noise_floor
+    def __init__(self, kind: "str | Kernel", X: np.ndarray, z: np.ndarray, prior: LengthscalePrior,
+                 noise_floor: float, tie: Tie | None = None):
+        self.kernel = as_kernel(kind)
+        self.kind, self.prior, self.floor = self.kernel.kind, prior, noise_floor
+        # the sum + product kernel: one more parameter, its additive share w = sigmoid(u[-1]), unless it is fixed
+        self.additive = self.kernel.additive
+        self.fits_weight = self.kernel.fits_weight
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)  # distances are shift-invariant; centring helps the gradient
         self.z = np.asarray(z, dtype=np.float64)
@@ -79,13 +83,26 @@ class ExactLoss:
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (u, Cholesky factor) of the last evaluation
         self.evaluations = 0
 
+    @property
+    def size(self) -> int:
+        """Length of u: free lengthscales, variance, noise (and the additive share)."""
+        return self.q + 2 + int(self.fits_weight)
+
     def params(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
         """(free lengthscales [Q], variance, noise) at u."""
         q = self.q
         return softplus(u[:q]), float(softplus(u[q])), float(self.floor + softplus(u[q + 1]))
 
+    def weight(self, u: np.ndarray) -> float:
+        """The sum + product kernel's additive share w at u (0 for the product kernel)."""
+        if not self.fits_weight:
+            return self.kernel.weight if self.additive else 0.0
+        return float(expit(u[self.q + 2]))
+
     def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
+        if self.additive:
+            return self._additive(u)
         n = self.n
         ls_free, var, noise = self.params(u)
         ls = self.tie.expand(ls_free)
@@ -108,3 +125,28 @@ class ExactLoss:
         g_noise += p_noise
         grad = np.concatenate([g_ls, [g_var, g_noise]]) * expit(u)  # chain rule through softplus
         return loss, grad
+
+    def _additive(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss and gradient of the sum + product kernel (``kernels.Kernel``); u ends with logit(w)."""
+        n, Xc = self.n, self.Xc
+        ls_free, var, noise = self.params(u)
+        w = self.weight(u)
+        ls = self.tie.expand(ls_free)
+        K, Gp, Gs, D = additive_and_dk(self.kernel.with_weight(w), self.X, ls, var)
+        Kn = K.copy()
+        Kn[np.diag_indices(n)] += noise
+        loss, c, W = gaussian_nll_parts(Kn, self.z)
+        self.last = (u.copy(), c)
+        g_noise = -0.5 * float(np.trace(W))
+        g_var = -0.5 * float(np.vdot(W, K)) / var
+        g_w = -0.5 * float(np.vdot(W, D))
+        S = lengthscale_gradient(W * Gp, Xc)  # the product part: every column
+        for (a, b), Gg in zip(self.kernel.groups, Gs):  # each group's own part: its columns
+            S[a:b] += lengthscale_gradient(W * Gg, Xc[:, a:b])
+        g_ls = self.tie.reduce(-0.5 * S / ls**3)
+        p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
+        grad = np.concatenate([g_ls + p_ls, [g_var + p_var, g_noise + p_noise]]) * expit(u[: self.q + 2])
+        if not self.fits_weight:
+            return loss + p_loss, grad
+        w_loss, w_grad = neg_log_weight_prior(w)
+        return loss + p_loss + w_loss, np.concatenate([grad, [(g_w + w_grad) * w * (1.0 - w)]])

@@ -24,7 +24,7 @@ from scipy.linalg.blas import dtrsm
 from oracles.blas import single_threaded_blas
 
 from ..base import Standardizer
-from .kernels import cross as _cross, kernel_matrix
+from .kernels import Kernel, cross as _cross, kernel_matrix
 from .threads import run_blocks as _run_blocks
 
 # a pool's [M, N] solve is kept for kriging-believer batches up to this many elements (256 MB)
@@ -34,7 +34,7 @@ POOL_CACHE_ELEMS = 1 << 25
 class Posterior:
     """GP posterior for fixed hyperparameters: data, Cholesky factor and weights."""
 
-    def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, ls: np.ndarray, var: float, noise: float,
+    def __init__(self, kind: "str | Kernel", X: np.ndarray, z: np.ndarray, ls: np.ndarray, var: float, noise: float,
                  L: np.ndarray | None = None):
         self.kind, self.X, self.z, self.ls, self.var, self.noise = kind, X, z, ls, var, noise
         if L is None:

@@ -21,7 +21,11 @@ Categorical inputs: the model learns the space's column groups from ``ModelConte
 categorical input's encoded columns (one-hot, or chemical descriptors) share one lengthscale
 when ``tie_categorical`` is on (off by default), and the lengthscales of one-hot columns carry no prior
 while numeric inputs keep Gamma(3, 6) (``lengthscale_prior: auto``; ``priors.py`` says why); see the
-README's Benchmarks section for what that was measured on.
+README's Benchmarks section for what that was measured on. With ``categorical_kernel: additive`` (``auto``,
+the default, chooses it for pool campaigns with a one-hot categorical input) the exact GP's kernel is the
+sum + product kernel (``kernels.Kernel``): the product kernel plus one kernel per input, sharing the
+lengthscales; the additive part's share of the variance is ``additive_weight`` (0.5), or fitted with them when
+that is None (state ``additive_weight``).
 
 A fit that fails (non-finite loss, Cholesky failure) is retried with more jitter on the noise; if that
 fails too, the last good hyperparameters are kept and the failure is logged. The campaign never stops
@@ -42,7 +46,7 @@ from oracles.blas import single_threaded_blas
 from ..base import ModelContext, Standardizer, check_training_data
 from .config import GPConfig
 from .fitter import Fitter
-from .kernels import Tie
+from .kernels import Kernel, Tie
 from .mixture import MixturePool, mix, pool_facts, pseudo_bma_plus_weight
 from .posterior import Posterior, PoolPosterior, loo_closed_form, loo_log_densities
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, lengthscale_prior as prior_preset
@@ -77,6 +81,11 @@ def _all_numeric(groups: list | None) -> bool:
     return groups is None or all(g.kind == "numeric" for g in groups)
 
 
+def _one_hot(groups: list | None) -> bool:
+    """Has the space a one-hot categorical input?"""
+    return groups is not None and any(g.kind == "categorical" for g in groups)
+
+
 class GPSurrogate:
     """Gaussian process (GPflow GPR), ARD Matérn kernel, L-BFGS hyperparameter fit with restarts;
     a sparse GP (GPflow SGPR) above ``sparse_above`` observations."""
@@ -85,6 +94,7 @@ class GPSurrogate:
 
     def __init__(self, *, kernel: str = "matern52", restarts: int = 2, restart_every: int = 1, maxiter: int = 200,
                  noise_floor: float = 1e-6, lengthscale_prior: bool | str = "auto", tie_categorical: bool = False,
+                 categorical_kernel: str = "product", additive_weight: float | None = 0.5,
                  sparse_above: int | None = 2000, inducing: int = 256, train_inducing: bool = False,
                  interactions: bool | str = False, rank_inputs: bool | str = False,
                  candidates: np.ndarray | None = None, groups: list | None = None, seed: int = 0):
@@ -104,6 +114,14 @@ class GPSurrogate:
             "gamma" if lengthscale_prior == "auto" else lengthscale_prior, 1)
         self._free_kinds: list[str] = []  # the kind of input of each free lengthscale (set by fit)
         self.tie_categorical = tie_categorical
+        if categorical_kernel not in ("auto", "product", "additive"):
+            raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of auto, product, additive")
+        if categorical_kernel == "auto":  # (from_config resolves it with the campaign: pools only)
+            categorical_kernel = "additive" if _one_hot(self.groups) else "product"
+        # the sum + product kernel only where an input is categorical (or descriptor-encoded)
+        self.categorical_kernel = categorical_kernel if not _all_numeric(self.groups) else "product"
+        self.additive_weight = additive_weight  # None: fitted
+        self._form: Kernel = Kernel(kernel)  # the exact GP's kernel form (set by fit: groups of the additive one)
         self._tie: Tie | None = None  # tied lengthscales of the kernel's columns (set by fit)
         self.sparse_above = sparse_above
         self.inducing = inducing
@@ -129,6 +147,9 @@ class GPSurrogate:
             params["interactions"] = bool(context is not None and context.pool and numeric
                                           and 2 <= context.n_inputs <= MAX_DIM_INTERACTIONS)
         candidates = context.candidates if context is not None and context.pool else None
+        if params["categorical_kernel"] == "auto":  # measured on categorical pools: the sum + product kernel
+            pool = context is not None and context.pool
+            params["categorical_kernel"] = "additive" if pool and _one_hot(groups) else "product"
         if params["rank_inputs"] == "auto":
             params["rank_inputs"] = candidates is not None and numeric and not pool_facts(candidates)[1]
         return cls(**params, candidates=candidates, groups=groups, seed=context.seed if context else 0)
@@ -197,6 +218,7 @@ class GPSurrogate:
                                                           and 2 <= d <= MAX_DIM_INTERACTIONS)
         self._pairs = np.triu_indices(d, k=1) if on else None
         self._tie = self._kernel_tie(d)
+        self._form = self._kernel_form(d)
         if self.lengthscale_prior == "auto":
             self.prior = auto_prior(self._free_kinds)
         else:
@@ -221,12 +243,14 @@ class GPSurrogate:
         on = bool(self._state.get("interactions")) and d >= 2
         self._pairs = np.triu_indices(d, k=1) if on else None
         self._tie = self._kernel_tie(d)
+        self._form = self._kernel_form(d)
         if len(self._state["lengthscales"]) != self._tie.n_free:
             raise ValueError(f"the state has {len(self._state['lengthscales'])} lengthscales, the data need "
                              f"{self._tie.n_free}")
         self._std = Standardizer(y)
         with single_threaded_blas:
-            self._post = Posterior(self.kernel, self._features(X), self._std.forward(y),
+            self._post = Posterior(self._form.with_weight(float(self._state.get("additive_weight", 0.0))),
+                                   self._features(X), self._std.forward(y),
                                    self._tie.expand(np.array(self._state["lengthscales"], dtype=float)),
                                    float(self._state["variance"]), float(self._state["noise"]))
         self._ranked = None
@@ -245,6 +269,19 @@ class GPSurrogate:
         kinds = [g.kind for g in groups] + ["numeric"] * pairs
         self._free_kinds = [k for k, w, t in zip(kinds, widths, tied) for _ in range(1 if t else w)]
         return Tie.from_groups(widths, tied)
+
+    def _kernel_form(self, d: int) -> Kernel:
+        """The exact GP's kernel: with ``categorical_kernel: additive`` the sum + product kernel over the
+        space's inputs (each group of columns one term; each product feature its own)."""
+        pairs = 0 if self._pairs is None else len(self._pairs[0])
+        groups = self.groups
+        if self.categorical_kernel != "additive" or not groups \
+                or sum(g.columns.stop - g.columns.start for g in groups) != d:
+            return Kernel(self.kernel)
+        ranges = [(g.columns.start, g.columns.stop) for g in groups] + [(d + k, d + k + 1) for k in range(pairs)]
+        if self.additive_weight is not None:
+            return Kernel(self.kernel, tuple(ranges), float(self.additive_weight), fixed=True)
+        return Kernel(self.kernel, tuple(ranges))
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> "GPSurrogate":
         t0 = time.perf_counter()
@@ -284,14 +321,19 @@ class GPSurrogate:
         tie = self._tie if self._tie is not None else Tie.none(F.shape[1])
         dim = tie.n_free  # free lengthscales
         starts = self._starts(dim, prev)
+        form = self._form if self._form.additive and sum(b - a for a, b in self._form.groups) == F.shape[1] \
+            else Kernel(self.kernel)
+        # the sum + product kernel's additive share: from the previous fit (or 1/2), random on restarts
+        rng_w = np.random.default_rng(self.seed + 1)
+        weights = [float(prev.get("additive_weight", 0.5))] + list(rng_w.uniform(0.1, 0.9, len(starts) - 1))
         due = self._restarts_due(n, dim, prev)
-        best: tuple[float, tuple, np.ndarray | None] | None = None
+        best: tuple[float, tuple, np.ndarray | None, float] | None = None
         errors: list[str] = []
         ran = evaluations = 0
         restarted = False
         # a failed fit is retried once with a noise floor 1000x higher (more jitter)
         for floor in (self.noise_floor, self.noise_floor * 1e3):
-            fitter = Fitter.get(F.shape[1], self.kernel, self.prior, floor, tie)
+            fitter = Fitter.get(F.shape[1], form, self.prior, floor, tie)
             with fitter.lock:
                 fitter.set_data(F, z)
                 for k, (ls, var, noise) in enumerate(starts):
@@ -304,11 +346,11 @@ class GPSurrogate:
                     restarted = restarted or k > 0
                     ran += 1
                     try:
-                        fitter.set_params(ls, var, max(noise, 2 * floor))
+                        fitter.set_params(ls, var, max(noise, 2 * floor), weights[k])
                         loss = fitter.minimize(self.maxiter)
                         evaluations += fitter.last_evaluations
                         if best is None or loss < best[0]:
-                            best = (loss, fitter.params(), fitter.last_cholesky)
+                            best = (loss, fitter.params(), fitter.last_cholesky, fitter.weight)
                     except Exception as exc:  # Cholesky failures, NaNs: try the next start
                         errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
             if best is not None:
@@ -324,11 +366,15 @@ class GPSurrogate:
                         "; ".join(errors[:3]))
             fallback = True
         else:
-            loss, (ls, var, noise), chol = best
+            loss, (ls, var, noise), chol, weight = best
             state = self._make_state(ls, var, noise, loss)
+            if form.additive:
+                state["additive_weight"] = weight
         state["n_observations"] = n
         state["fits_since_restarts"] = 0 if restarted else int(prev.get("fits_since_restarts", 0)) + 1
-        post = Posterior(self.kernel, F, z, tie.expand(np.array(state["lengthscales"], dtype=float)),
+        if form.fits_weight:
+            form = form.with_weight(float(state.get("additive_weight", 0.5)))
+        post = Posterior(form, F, z, tie.expand(np.array(state["lengthscales"], dtype=float)),
                          float(state["variance"]), float(state["noise"]), L=chol)
         info = {"starts": ran, "restarted": restarted, "evaluations": evaluations, "failed_starts": len(errors),
                 "fallback": fallback}
