@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,21 @@ def any_store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'looplab.db'}"
     return request.getfixturevalue("pg_url")
+
+
+# -- encoded categorical inputs for the GP core's tests ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Group:  # the shape of space.column_groups()'s items
+    name: str
+    columns: slice
+    kind: str
+
+
+def onehot(level: int, n: int) -> list[float]:
+    return [1.0 if i == level else 0.0 for i in range(n)]
+
+
+# one numeric input, then a categorical input with 3 levels, then one with 2 levels: 6 encoded columns, 3 groups
+GROUPS = [Group("t", slice(0, 1), "numeric"), Group("base", slice(1, 4), "categorical"),
+          Group("solvent", slice(4, 6), "categorical")]

@@ -6,7 +6,6 @@ campaign that runs with it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +19,9 @@ from orchestrator.models.gp.loss import ExactLoss
 from orchestrator.models.gp.priors import auto_prior
 from orchestrator.models.base import Standardizer
 
-from conftest import CAMPAIGNS, DATASETS
+from conftest import CAMPAIGNS, DATASETS, GROUPS, Group, onehot
 
 
-@dataclass(frozen=True)
-class Group:  # the shape of space.column_groups()'s items
-    name: str
-    columns: slice
-    kind: str
-
-
-def onehot(level: int, n: int) -> list[float]:
-    return [1.0 if i == level else 0.0 for i in range(n)]
-
-
-# a numeric input, a categorical input with 3 levels, one with 2 levels: 6 columns, 3 groups
-GROUPS = [Group("t", slice(0, 1), "numeric"), Group("base", slice(1, 4), "categorical"),
-          Group("solvent", slice(4, 6), "categorical")]
 RANGES = ((0, 1), (1, 4), (4, 6))
 
 

@@ -4,7 +4,6 @@ tied lengthscales against GPflow's training loss."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,21 +12,9 @@ from orchestrator.models.gp import Fitter, GPSurrogate, Tie, kernel_matrix, leng
 from orchestrator.models.gp.loss import ExactLoss
 from orchestrator.models.gp.priors import auto_prior
 
-
-@dataclass(frozen=True)
-class Group:  # the shape of space.column_groups()'s items
-    name: str
-    columns: slice
-    kind: str
+from conftest import GROUPS, Group, onehot
 
 
-def onehot(level: int, n: int) -> list[float]:
-    return [1.0 if i == level else 0.0 for i in range(n)]
-
-
-# one numeric input, then a categorical input with 3 levels, then one with 2 levels: 6 encoded columns
-GROUPS = [Group("t", slice(0, 1), "numeric"), Group("base", slice(1, 4), "categorical"),
-          Group("solvent", slice(4, 6), "categorical")]
 TIE = Tie.from_groups([1, 3, 2], [False, True, True])
 
 
