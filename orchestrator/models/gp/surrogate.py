@@ -116,8 +116,8 @@ class GPSurrogate:
         self.tie_categorical = tie_categorical
         if categorical_kernel not in ("auto", "product", "additive"):
             raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of auto, product, additive")
-        if categorical_kernel == "auto":  # (from_config resolves it with the campaign: pools only)
-            categorical_kernel = "additive" if _one_hot(self.groups) else "product"
+        if categorical_kernel == "auto":  # measured on categorical pools (a pool: its candidates are given)
+            categorical_kernel = "additive" if candidates is not None and _one_hot(self.groups) else "product"
         # the sum + product kernel only where an input is categorical (or descriptor-encoded)
         self.categorical_kernel = categorical_kernel if not _all_numeric(self.groups) else "product"
         self.additive_weight = additive_weight  # None: fitted
@@ -147,9 +147,6 @@ class GPSurrogate:
             params["interactions"] = bool(context is not None and context.pool and numeric
                                           and 2 <= context.n_inputs <= MAX_DIM_INTERACTIONS)
         candidates = context.candidates if context is not None and context.pool else None
-        if params["categorical_kernel"] == "auto":  # measured on categorical pools: the sum + product kernel
-            pool = context is not None and context.pool
-            params["categorical_kernel"] = "additive" if pool and _one_hot(groups) else "product"
         if params["rank_inputs"] == "auto":
             params["rank_inputs"] = candidates is not None and numeric and not pool_facts(candidates)[1]
         return cls(**params, candidates=candidates, groups=groups, seed=context.seed if context else 0)
