@@ -115,6 +115,31 @@ def test_loss_and_gradient_equal_gpflow_training_loss_of_the_sum_of_products(kin
         assert g[k] == pytest.approx((loss_fn(u + e)[0] - loss_fn(u - e)[0]) / 2e-6, rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["matern52", "matern32", "rbf"])
+def test_the_loss_over_every_pair_at_once_equals_the_loss_from_each_terms_matrix(kind, monkeypatch):
+    """``AdditivePairs`` (every pair's squared differences kept, the G + 1 terms in one pass) is the fast path of
+    small training sets; above its memory limit the loss builds each term's matrix (``additive_and_dk``).
+    Both are the same function: value and gradient agree to rounding, with a share fitted and fixed."""
+    from orchestrator.models.gp.kernels import AdditivePairs
+
+    X, y = data(40, 3)
+    z = (y - y.mean()) / y.std()
+    prior = auto_prior(["numeric"] + ["categorical"] * 5)
+    rng = np.random.default_rng(2)
+    for form in (Kernel(kind, RANGES), Kernel(kind, RANGES, 0.3, fixed=True)):
+        fast = ExactLoss(form, X, z, prior, 1e-6)
+        monkeypatch.setattr(AdditivePairs, "LIMIT", 0)
+        slow = ExactLoss(form, X, z, prior, 1e-6)
+        monkeypatch.undo()
+        assert fast.pairs is not None and slow.pairs is None
+        for _ in range(3):
+            u = rng.normal(size=fast.size)
+            (lf, gf), (ls_, gs) = fast(u), slow(u)
+            assert lf == pytest.approx(ls_, rel=1e-12)
+            np.testing.assert_allclose(gf, gs, rtol=1e-9, atol=1e-12)
+    assert AdditivePairs.fits(50, 21) and not AdditivePairs.fits(5_000, 21)
+
+
 def _fitted(n: int = 25, seed: int = 0) -> tuple[GPSurrogate, np.ndarray, np.ndarray]:
     """The GP with the sum + product kernel, its share fitted (the default fixes it at 0.5)."""
     X, y = data(n, seed)

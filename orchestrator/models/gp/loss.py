@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit
 
-from .kernels import Kernel, Tie, additive_and_dk, as_kernel, kernel_and_dk, lengthscale_gradient
+from .kernels import AdditivePairs, Kernel, Tie, additive_kernel_and_gradient, as_kernel, kernel_and_dk
 from .priors import LengthscalePrior, neg_log_prior, neg_log_weight_prior, softplus
 
 
@@ -80,6 +80,9 @@ class ExactLoss:
         self.n, self.dim = self.X.shape
         self.tie = tie if tie is not None else Tie.none(self.dim)
         self.q = self.tie.n_free
+        # the sum + product kernel: every pair's squared differences, once (when they fit in memory)
+        self.pairs = AdditivePairs(self.kernel, self.X) if self.additive and AdditivePairs.fits(self.n, self.dim) \
+            else None
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (u, Cholesky factor) of the last evaluation
         self.evaluations = 0
 
@@ -128,22 +131,20 @@ class ExactLoss:
 
     def _additive(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         """The loss and gradient of the sum + product kernel (``kernels.Kernel``); u ends with logit(w)."""
-        n, Xc = self.n, self.Xc
+        n = self.n
         ls_free, var, noise = self.params(u)
         w = self.weight(u)
         ls = self.tie.expand(ls_free)
-        K, Gp, Gs, D = additive_and_dk(self.kernel.with_weight(w), self.X, ls, var)
+        K, gradient = additive_kernel_and_gradient(self.kernel.with_weight(w), self.X, ls, var, self.pairs)
         Kn = K.copy()
-        Kn[np.diag_indices(n)] += noise
+        Kn.flat[:: n + 1] += noise
         loss, c, W = gaussian_nll_parts(Kn, self.z)
         self.last = (u.copy(), c)
         g_noise = -0.5 * float(np.trace(W))
         g_var = -0.5 * float(np.vdot(W, K)) / var
-        g_w = -0.5 * float(np.vdot(W, D))
-        S = lengthscale_gradient(W * Gp, Xc)  # the product part: every column
-        for (a, b), Gg in zip(self.kernel.groups, Gs):  # each group's own part: its columns
-            S[a:b] += lengthscale_gradient(W * Gg, Xc[:, a:b])
-        g_ls = self.tie.reduce(-0.5 * S / ls**3)
+        dls, dw = gradient(W)  # sum_ij W_ij dK_ij / d(ls_d), and / dw
+        g_ls = self.tie.reduce(-0.5 * dls)
+        g_w = -0.5 * dw
         p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
         grad = np.concatenate([g_ls + p_ls, [g_var + p_var, g_noise + p_noise]]) * expit(u[: self.q + 2])
         if not self.fits_weight:

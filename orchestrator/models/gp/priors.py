@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.special import gammaln
@@ -60,8 +61,13 @@ def inv_softplus(x: np.ndarray) -> np.ndarray:
     return np.where(x > 30.0, x, np.log(np.expm1(np.minimum(x, 30.0))))
 
 
+@lru_cache(maxsize=None)
+def _gamma_log_constant(a: float, b: float) -> float:
+    return a * math.log(b) - float(gammaln(a))
+
+
 def _gamma_logpdf(x, a: float, b: float):
-    return a * math.log(b) - gammaln(a) + (a - 1.0) * np.log(x) - b * x
+    return _gamma_log_constant(a, b) + (a - 1.0) * np.log(x) - b * x
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,20 @@ class PerLengthscalePrior:
     parts: tuple[LengthscalePrior, ...]
     family: str = "mixed"
 
+    @cached_property
+    def _by_part(self) -> tuple[tuple[LengthscalePrior, np.ndarray], ...]:
+        """Each distinct prior and the lengthscales it is on (computed once: a loss evaluates it every step)."""
+        return tuple((part, np.array([k for k, p in enumerate(self.parts) if p == part]))
+                     for part in dict.fromkeys(self.parts))
+
     def neg_log(self, ls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ls = np.asarray(ls, dtype=np.float64)
         loss, grad = np.empty_like(ls), np.empty_like(ls)
-        for part in set(self.parts):
-            on = np.array([p == part for p in self.parts])
-            loss[on], grad[on] = part.neg_log(ls[on])
+        for part, on in self._by_part:
+            if part.family == "none":
+                loss[on] = grad[on] = 0.0
+            else:
+                loss[on], grad[on] = part.neg_log(ls[on])
         return loss, grad
 
     def tfp(self):
