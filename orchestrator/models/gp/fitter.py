@@ -22,7 +22,7 @@ import numpy as np
 from .kernels import Kernel, Tie, as_kernel
 from .loss import ExactLoss, guarded
 from .priors import NOISE_PRIOR, VARIANCE_PRIOR, LengthscalePrior, PerLengthscalePrior, inv_softplus
-from .priors import _gamma_logpdf, neg_log_weight_prior
+from .priors import neg_log_gamma, neg_log_weight_prior
 from .priors import into_bounds, lengthscale_bounds
 from .priors import softplus
 
@@ -238,9 +238,8 @@ class Fitter:
         # GPflow's loss has the noise prior (the likelihood's); the lengthscale prior and the variance prior
         # (on the total variance) are added here
         p_loss, p_ls = self.prior.neg_log(ls_free)
-        a_v, b_v = VARIANCE_PRIOR
-        p_loss = float(np.sum(p_loss)) - float(_gamma_logpdf(var, a_v, b_v))
-        p_var = -((a_v - 1.0) / var - b_v)
+        v_loss, p_var = neg_log_gamma(var, VARIANCE_PRIOR)
+        p_loss = float(np.sum(p_loss)) + v_loss
         g_ls = (self.tie.reduce(g_cols) + p_ls) * expit(u[:q])
         g_v_u = (g_var + p_var) * expit(u[q])
         total = float(loss.numpy()) + p_loss

@@ -187,15 +187,17 @@ def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
     raise ValueError(f"unknown lengthscale prior {preset!r} (choose from {', '.join(PRESETS)})")
 
 
+def neg_log_gamma(x: float, ab: tuple[float, float]) -> tuple[float, float]:
+    """-log Gamma(x | a, b) (a: concentration, b: rate) and its derivative in x: the variance and noise priors."""
+    a, b = ab
+    return float(-_gamma_logpdf(x, a, b)), float(-((a - 1.0) / x - b))
+
+
 def neg_log_prior(ls: np.ndarray, var: float, noise: float, prior: LengthscalePrior | PerLengthscalePrior) -> tuple:
     """-log p(hyperparameters) and its gradient with respect to (lengthscales, variance, noise)."""
-    def term(x, ab):
-        a, b = ab
-        return -_gamma_logpdf(x, a, b), -((a - 1.0) / x - b)
-
     loss_ls, g_ls = prior.neg_log(ls)
-    loss_var, g_var = term(var, VARIANCE_PRIOR)
-    loss_noise, g_noise = term(noise, NOISE_PRIOR)
+    loss_var, g_var = neg_log_gamma(var, VARIANCE_PRIOR)
+    loss_noise, g_noise = neg_log_gamma(noise, NOISE_PRIOR)
     return float(np.sum(loss_ls) + loss_var + loss_noise), g_ls, float(g_var), float(g_noise)
 
 
