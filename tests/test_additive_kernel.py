@@ -219,7 +219,7 @@ def test_the_beta_prior_keeps_the_share_inside_and_a_fixed_share_is_kept():
     assert 0.0 < fixed.predict(X)[1].min()
 
 
-def test_auto_is_the_sum_kernel_for_pools_with_a_one_hot_input_only():
+def test_auto_is_the_sum_kernel_for_pools_with_a_categorical_input_only():
     from orchestrator.models.base import ModelContext
     from orchestrator.models.gp import GPConfig
 
@@ -236,7 +236,8 @@ def test_auto_is_the_sum_kernel_for_pools_with_a_one_hot_input_only():
     assert chosen(True, GROUPS) == "additive"
     assert chosen(False, GROUPS) == "product"  # continuous spaces: not measured
     assert chosen(True, numeric) == "product"
-    assert chosen(True, descriptors) == "product"  # descriptor encodings: not measured
+    assert chosen(True, descriptors) == "additive"  # measured on direct arylation with RDKit descriptors
+    assert chosen(False, descriptors) == "product"
     assert GPSurrogate.from_config(GPConfig(categorical_kernel="product"),
                                    ModelContext(seed=0, n_inputs=3, pool=True, candidates=X,
                                                 groups=GROUPS)).categorical_kernel == "product"

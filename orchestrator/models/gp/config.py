@@ -36,9 +36,10 @@ class GPConfig(BaseModel):
         "input: product = one ARD Matérn over all encoded columns; additive = that product kernel plus a sum of "
         "one Matérn per input (a categorical input's columns are one, each numeric input its own), sharing the "
         "lengthscales; the additive part's share of the variance is additive_weight (sum + product, as in "
-        "mixed-variable GPs). auto: additive for pool campaigns with a one-hot categorical input, where it was "
-        "measured (direct arylation 90/105/120 C and perovskites, 30 seeds at batch 1, 100 at batch 2: at or "
-        "above the product kernel everywhere; README, Categorical pools), product elsewhere. Ignored when every "
+        "mixed-variable GPs). auto: additive for pool campaigns with a categorical input, one-hot or encoded by "
+        "descriptors or fingerprints, where it was measured (direct arylation 90/105/120 C one-hot and with RDKit "
+        "descriptors, and perovskites, 30 seeds at batch 1, 100 at batch 2: at or above the product kernel "
+        "everywhere; README, Categorical pools), product elsewhere (continuous spaces: not measured). Ignored when every "
         "input is numeric, and by the sparse GP (above sparse_above observations the product kernel is used)")
     additive_weight: float | None = Field(
         default=0.5, gt=0.0, lt=1.0, description="categorical_kernel: additive: the additive part's share of the "

@@ -22,7 +22,8 @@ categorical input's encoded columns (one-hot, or chemical descriptors) share one
 when ``tie_categorical`` is on (off by default), and the lengthscales of one-hot columns carry no prior
 while numeric inputs keep Gamma(3, 6) (``lengthscale_prior: auto``; ``priors.py`` says why); see the
 README's Benchmarks section for what that was measured on. With ``categorical_kernel: additive`` (``auto``,
-the default, chooses it for pool campaigns with a one-hot categorical input) the exact GP's kernel is the
+the default, chooses it for pool campaigns with a categorical input, one-hot or descriptor-encoded) the
+exact GP's kernel is the
 sum + product kernel (``kernels.Kernel``): the product kernel plus one kernel per input, sharing the
 lengthscales; the additive part's share of the variance is ``additive_weight`` (0.5), or fitted with them when
 that is None (state ``additive_weight``).
@@ -81,9 +82,9 @@ def _all_numeric(groups: list | None) -> bool:
     return groups is None or all(g.kind == "numeric" for g in groups)
 
 
-def _one_hot(groups: list | None) -> bool:
-    """Has the space a one-hot categorical input?"""
-    return groups is not None and any(g.kind == "categorical" for g in groups)
+def _categorical(groups: list | None) -> bool:
+    """Has the space a categorical input (one-hot, or encoded by chemical descriptors or fingerprints)?"""
+    return groups is not None and any(g.kind in ("categorical", "descriptors") for g in groups)
 
 
 class GPSurrogate:
@@ -117,7 +118,7 @@ class GPSurrogate:
         if categorical_kernel not in ("auto", "product", "additive"):
             raise ValueError(f"categorical_kernel: {categorical_kernel!r} is not one of auto, product, additive")
         if categorical_kernel == "auto":  # measured on categorical pools (a pool: its candidates are given)
-            categorical_kernel = "additive" if candidates is not None and _one_hot(self.groups) else "product"
+            categorical_kernel = "additive" if candidates is not None and _categorical(self.groups) else "product"
         # the sum + product kernel only where an input is categorical (or descriptor-encoded)
         self.categorical_kernel = categorical_kernel if not _all_numeric(self.groups) else "product"
         self.additive_weight = additive_weight  # None: fitted
