@@ -39,8 +39,9 @@ class GPConfig(BaseModel):
         "mixed-variable GPs). auto: additive for pool campaigns with a categorical input, one-hot or encoded by "
         "descriptors or fingerprints, where it was measured (direct arylation 90/105/120 C one-hot and with RDKit "
         "descriptors, and perovskites, 30 seeds at batch 1, 100 at batch 2: at or above the product kernel "
-        "everywhere; README, Categorical pools), product elsewhere (continuous spaces: not measured). Ignored when every "
-        "input is numeric, and by the sparse GP (above sparse_above observations the product kernel is used)")
+        "everywhere; README, Categorical pools), product elsewhere (continuous spaces: not measured). Ignored "
+        "when every input is numeric, and by the sparse GP (above sparse_above observations the product kernel "
+        "is used)")
     additive_weight: float | None = Field(
         default=0.5, gt=0.0, lt=1.0, description="categorical_kernel: additive: the additive part's share of the "
         "kernel variance, fixed; null = fitted with the other hyperparameters (Beta(2, 2) prior). Fixed at 0.5 by "

@@ -17,8 +17,8 @@ per column (``Tie.expand``); the losses fit the tied ones and sum their gradient
 product kernel one kernel per input, on that input's columns only, with the same lengthscales. Every
 function that builds a kernel matrix for the exact GP (``cross``, ``kernel_matrix``) takes a kernel name or
 a :class:`Kernel`; the loss's derivatives come from ``additive_kernel_and_gradient`` (over every pair of
-training rows at once, :class:`AdditivePairs`, or from ``additive_and_dk``'s matrices for large sets). ``kernel_and_dk`` and ``cross_and_dk``
-(the sparse and multi-task GPs') refuse it.
+training rows at once, :class:`AdditivePairs`, or from ``additive_and_dk``'s matrices for large sets).
+``kernel_and_dk`` and ``cross_and_dk`` (the sparse and multi-task GPs') refuse it.
 """
 
 from __future__ import annotations
