@@ -273,7 +273,7 @@ def additive_and_dk(kernel: Kernel, X: np.ndarray, ls: np.ndarray, var: float):
 
 class AdditivePairs:
     """The sum + product kernel on one training set X [N, P], for its loss: the squared differences of every
-    pair of rows (i < j) are computed once per fit, so an evaluation at new lengthscales is one matrix product
+    pair of rows (i < j) are computed once per optimisation run (``loss.ExactLoss``), so an evaluation at new lengthscales is one matrix product
     [pairs, P] x [P, G + 1] and a few passes over [pairs, G + 1] arrays, where ``additive_and_dk`` builds
     G + 1 distance matrices and gradients one by one (about three times faster on a 576-candidate pool at
     50 points). It keeps pairs x P floats: ``fits`` says when that is small enough."""
@@ -351,17 +351,17 @@ def additive_kernel_and_gradient(kernel: Kernel, X: np.ndarray, ls: np.ndarray, 
                                  pairs: AdditivePairs | None = None):
     """K(X, X) of the sum + product kernel (weight ``kernel.weight``) and ``gradient(W)`` as
     :meth:`AdditivePairs.kernel_and_gradient` gives them; without ``pairs`` (a training set too large to keep
-    its pairs) from ``additive_and_dk``'s matrices."""
+    its pairs) from ``additive_and_dk``'s matrices. X: centred (distances are shift-invariant; centring helps
+    the gradient's sums), as ``loss.ExactLoss`` keeps it."""
     if pairs is not None:
         return pairs.kernel_and_gradient(ls, var, kernel.weight)
     ls = np.asarray(ls, dtype=np.float64)
     K, Gp, Gs, D = additive_and_dk(kernel, X, ls, var)
-    Xc = X - X.mean(axis=0)  # distances are shift-invariant; centring helps the sums
 
     def gradient(W: np.ndarray) -> tuple[np.ndarray, float]:
-        S = lengthscale_gradient(W * Gp, Xc)  # the product part: every column
+        S = lengthscale_gradient(W * Gp, X)  # the product part: every column
         for (a, b), Gg in zip(kernel.groups, Gs):  # each group's own part: its columns
-            S[a:b] += lengthscale_gradient(W * Gg, Xc[:, a:b])
+            S[a:b] += lengthscale_gradient(W * Gg, X[:, a:b])
         return S / ls**3, float(np.vdot(W, D))
 
     return K, gradient

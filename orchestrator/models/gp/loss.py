@@ -135,7 +135,7 @@ class ExactLoss:
         ls_free, var, noise = self.params(u)
         w = self.weight(u)
         ls = self.tie.expand(ls_free)
-        K, gradient = additive_kernel_and_gradient(self.kernel.with_weight(w), self.X, ls, var, self.pairs)
+        K, gradient = additive_kernel_and_gradient(self.kernel.with_weight(w), self.Xc, ls, var, self.pairs)
         Kn = K.copy()
         Kn.flat[:: n + 1] += noise
         loss, c, W = gaussian_nll_parts(Kn, self.z)

@@ -126,10 +126,7 @@ class PerLengthscalePrior:
         ls = np.asarray(ls, dtype=np.float64)
         loss, grad = np.empty_like(ls), np.empty_like(ls)
         for part, on in self._by_part:
-            if part.family == "none":
-                loss[on] = grad[on] = 0.0
-            else:
-                loss[on], grad[on] = part.neg_log(ls[on])
+            loss[on], grad[on] = part.neg_log(ls[on])
         return loss, grad
 
     def tfp(self):
