@@ -234,11 +234,29 @@ def write_locked(url: str) -> bool:
     return n > 0
 
 
+def stopped(pid: int, timeout: float = 5.0) -> None:
+    """Wait until every thread of ``pid`` is stopped: kill() returns before a busy process on another core has
+    taken SIGSTOP, and a thread still running could take the write lock after ``write_locked`` looked."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                continue
+        if states and all(s in "tTZX" for s in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s of SIGSTOP")
+
+
 def pause(proc: subprocess.Popen, url: str) -> None:
     """SIGSTOP ``proc`` at a moment it holds no transaction open (on SQLite a stopped writer would block the
     whole file, on PostgreSQL the lease row for up to 60 s: a limit of those databases, not of the lease)."""
     for _ in range(200):
         os.kill(proc.pid, signal.SIGSTOP)
+        stopped(proc.pid)
         if not write_locked(url):
             return
         os.kill(proc.pid, signal.SIGCONT)
