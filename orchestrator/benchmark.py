@@ -481,8 +481,8 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         problems.append(Problem("--first-seed", f"must be 0 or more (got {first_seed})"))
     if budget < 1:
         problems.append(Problem("--budget", f"must be at least 1 (got {budget})"))
-    if initial < 1:
-        problems.append(Problem("--initial", f"must be at least 1 (got {initial})"))
+    if initial < 0:
+        problems.append(Problem("--initial", f"must be 0 or more (got {initial})"))
     elif budget >= 1 and initial > budget:
         problems.append(Problem("--initial", f"{initial} initial experiments exceed the budget of {budget}"))
     if workers < 1:
@@ -613,7 +613,9 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
     proposer = Proposer(campaign)
     if strategy.transfer_fraction is not None:
         proposer = Proposer(campaign, sources=_known_sources(setup, proposer, strategy, seed))
-    picks = [space.index_of(p) for p in proposer.initial_design(step_rng(seed, 0))]
+    # --initial 0: no initial design; the model proposes the first batch if it can predict without
+    # observations (transfer from sources), else the proposer draws it at random
+    picks = [space.index_of(p) for p in proposer.initial_design(step_rng(seed, 0))] if setup.initial else []
     fit_s, fallbacks, warm = 0.0, 0, None
     step = 1
     while len(picks) < setup.budget:

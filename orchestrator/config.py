@@ -334,7 +334,10 @@ class AcquisitionSpec(PluginSpec):
 
 
 class InitialSpec(_Strict):
-    n: Int = Field(default=5, ge=1)
+    n: Int = Field(default=5, ge=0, description=(
+        "points of the initial design, drawn before the model proposes; 0: none, the model proposes from the "
+        "first step if it can predict without observations (a transfer model with prior-mean, multi-task or "
+        "auto: its first batch comes from the sources), otherwise the first batch is drawn at random"))
     method: Literal["random", "sobol", "lhs"] = "sobol"
     data: str | None = Field(default=None, description=(
         "a CSV of measurements made before the campaign (path relative to the campaign file): one column per "

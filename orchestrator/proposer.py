@@ -230,6 +230,25 @@ class Proposer:
             model.set_state(warm_state)
         return model
 
+    def min_observations(self) -> int:
+        """Observations the model needs before it proposes (fewer: random points). Most models need two; one
+        whose prior says most (physics-gp) declares ``min_observations``, and a transfer model whose sources
+        already predict the target declares 0 through ``min_observations_for(config)``."""
+        cls = self.campaign.plugin_classes["model"]
+        per_config = getattr(cls, "min_observations_for", None)
+        need = per_config(self.campaign.plugin_configs["model"]) if callable(per_config) \
+            else getattr(cls, "min_observations", 2)
+        return max(0, int(need))
+
+    def _predicted_incumbent(self, model: Any, rng: np.random.Generator) -> float:
+        """The incumbent before any observation: the model's best predicted mean over the candidates (the
+        pool, or random points of a continuous space), so EI looks for improvement on what it believes."""
+        X = self.space.X if self.space.is_pool else self.space.encode(self.space.sample(1024, "random", rng))
+        mean = model.predict(X)[0]
+        if self.raw_acquisition:  # the acquisition's incumbent is the closest distance to the target
+            return float(np.min(np.abs(mean - self.target)))
+        return float(np.max(mean))
+
     def propose(self, *, observed: Sequence[Params], values: Sequence[float], busy: Sequence[Params],
                 used: Sequence[Params], n: int, step: int, rng: np.random.Generator,
                 model: Any = None, warm_state: dict | None = None, rejected: Sequence[Params] = ()) -> Proposal:
@@ -242,9 +261,8 @@ class Proposer:
         model: a model already fitted on exactly these observations, to reuse; otherwise one
         is built (warm-started from ``warm_state``) and fitted.
         """
-        if len(values) < max(1, int(getattr(self.campaign.plugin_classes["model"], "min_observations", 2))):
-            # too little data for the model (e.g. the initial design failed): sample at random. Most models
-            # need two observations; one whose prior says most (physics-gp) declares ``min_observations``
+        if len(values) < self.min_observations():
+            # too little data for the model (e.g. the initial design failed, or initial.n is 0): sample at random
             return Proposal(self.random(n, rng, used, rejected), "random")
         raw = np.asarray(values, dtype=float)
         fitted, fit_s, info = False, 0.0, {}
@@ -262,8 +280,13 @@ class Proposer:
                 info["predicted_best"] = None
         t0 = time.perf_counter()
         y = self.warp(self.internal(raw))
-        best = float(np.min(np.abs(raw - self.target))) if self.raw_acquisition else float(np.max(y))
-        if getattr(self.acquisition, "incumbent", "observed") == "model" and not self.raw_acquisition:
+        if not len(y):  # a model that predicts before any observation: its best predicted mean is the incumbent
+            best = self._predicted_incumbent(model, rng)
+        elif self.raw_acquisition:
+            best = float(np.min(np.abs(raw - self.target)))
+        else:
+            best = float(np.max(y))
+        if getattr(self.acquisition, "incumbent", "observed") == "model" and not self.raw_acquisition and len(y):
             best = float(np.max(model.predict(self.space.encode(list(observed)))[0]))
         pending_X = self.space.encode(list(busy)) if busy else None
         if self.space.is_pool:

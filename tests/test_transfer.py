@@ -24,7 +24,7 @@ from conftest import ROOT, write_campaign
 from orchestrator.cli import app
 from orchestrator.config import load_campaign
 from orchestrator.errors import ConfigError
-from orchestrator.models.base import ModelContext
+from orchestrator.models.base import ModelContext, ModelError
 from orchestrator.models.transfer import SourceData, TransferConfig, TransferSurrogate, subsample
 from orchestrator.models.transfer.components import PriorMean, Setup
 from orchestrator.models.transfer.source_model import source_gp
@@ -149,6 +149,28 @@ def test_fine_tune_keeps_the_first_layers_frozen(data):
     assert rmse(ft, data["Xt"]) < 0.5 * float(np.std(f(data["Xt"])))
 
 
+def test_without_target_data_auto_predicts_from_the_sources_and_the_others_need_observations(data):
+    """``initial: {n: 0}``: prior-mean, multi-task and auto predict the target from the source alone (auto
+    mixes the first two), so their first batch comes from the source; the other methods need two rows."""
+    src, Xt = data["good"], data["Xt"]
+    empty_X, empty_y = np.zeros((0, 3)), np.zeros(0)
+    for method in ("auto", "multi-task", "prior-mean"):
+        assert TransferSurrogate.min_observations_for(TransferConfig(source=[{"path": "s.csv", "objective": "y"}],
+                                                                     method=method)) == 0
+        m = _model(src, method).fit(empty_X, empty_y)
+        mean, var = m.predict(Xt)
+        # the source is 2 f + 1: the shape of f, so the predictions rank the candidates as f does
+        assert np.corrcoef(mean, f(Xt))[0, 1] > 0.9, method
+        assert np.all(var > 0)
+        assert len(m.condition(Xt[:2]).predict(Xt)[0]) == len(Xt)  # a batch's fantasies work with no data
+    assert _model(src, "auto").fit(empty_X, empty_y).weights() == {"prior-mean": 0.5, "multi-task": 0.5}
+    for method in ("latent-variable", "fine-tune"):
+        cfg = TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method=method)
+        assert TransferSurrogate.min_observations_for(cfg) == 2
+    with pytest.raises(ModelError, match="latent-variable.*needs target observations"):
+        _model(src, "latent-variable").fit(empty_X, empty_y)
+
+
 # -- sources -------------------------------------------------------------------------------------
 
 POOL = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{a + b}\n" for a in (0.0, 0.5, 1.0) for b in (1, 2) for c in "xy")
@@ -227,6 +249,40 @@ def test_a_campaign_source_needs_that_campaign_in_the_store(tmp_path):
     with pytest.raises(ConfigError) as exc:
         Proposer(load_campaign(path), store=store).sources
     assert "no campaign 'earlier'" in str(exc.value)
+
+
+def test_initial_n_0_takes_the_first_batch_from_the_sources(tmp_path):
+    """With ``initial: {n: 0}`` a transfer campaign's first step is the model's (no random design): a source
+    that knows the pool (y = 2 (a + b) + 1, the target a + b) sends the first batch to the pool's best rows.
+    A model that cannot predict without observations (the plain GP) draws its first batch at random."""
+    from orchestrator.engine import Engine
+    from orchestrator.store import Store
+
+    src = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{2 * (a + b) + 1}\n" for a in (0.0, 0.5, 1.0) for b in (1, 2)
+                                   for c in "xy")
+    for method, acquisition in (("auto", "ei"), ("prior-mean", "ucb")):
+        path = _pool_campaign(tmp_path, src)
+        text = path.read_text().replace("method: latent-variable", f"method: {method}")
+        path.write_text(text.replace("initial: {n: 2, method: random}", "initial: {n: 0}")
+                        .replace("kind: ei", f"kind: {acquisition}"))
+        store = Store(f"sqlite:///{tmp_path / (method + '.db')}")
+        with Engine(load_campaign(path), store) as engine:
+            report = engine.run()
+        exps = store.experiments(engine.id)
+        assert report.status == "completed" and len(exps) == 6
+        first = [e for e in exps if e.step == 0]
+        assert [e.source for e in first] == ["model", "model"], method
+        # the two best rows of the pool (a = 1, b = 2, either level of cat): y = 3
+        assert sorted(e.value for e in first) == [3.0, 3.0], method
+    gp = write_campaign(tmp_path, CAMPAIGN.format(source="", goal="max").replace(
+        "  kind: transfer\n  params:\n    method: latent-variable\n    source: []\n", "  kind: gp\n").replace(
+        "initial: {n: 2, method: random}", "initial: {n: 0}"), name="gp.yaml")
+    assert "kind: gp" in gp.read_text()
+    store = Store(f"sqlite:///{tmp_path / 'gp.db'}")
+    with Engine(load_campaign(gp), store) as engine:
+        engine.run()
+    sources = [e.source for e in sorted(store.experiments(engine.id), key=lambda e: e.seq)]
+    assert sources[:2] == ["random", "random"] and set(sources[2:]) == {"model"}
 
 
 def test_subsample_draws_a_fraction_per_source(data):

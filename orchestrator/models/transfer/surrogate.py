@@ -33,12 +33,13 @@ from .components import COMPONENTS, Setup
 from .config import METHODS, TransferConfig
 from .source_model import source_gp
 from .sources import SourceData, campaign_inputs, check_csv_columns, load_sources
-from .weights import loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
+from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
 
 STATE_VERSION = 1
 AUTO = ("none", "prior-mean", "latent-variable", "multi-task")
+NO_TARGET_DATA = ("prior-mean", "multi-task")  # the methods that predict the target from the sources alone
 
 
 class TransferSurrogate:
@@ -58,6 +59,13 @@ class TransferSurrogate:
         self.fit_info: dict[str, Any] = {}
 
     # -- plugin hooks ------------------------------------------------------------------------
+
+    @classmethod
+    def min_observations_for(cls, config: TransferConfig) -> int:
+        """Target observations needed before the model proposes: none for the methods that predict the
+        target from the sources alone (prior-mean, multi-task, and auto, which then mixes those two), so a
+        campaign with ``initial: {n: 0}`` takes its first batch from the sources; two for the others."""
+        return 0 if config.method in NO_TARGET_DATA + ("auto",) else 2
 
     @classmethod
     def from_config(cls, config: TransferConfig, context: ModelContext | None) -> "TransferSurrogate":
@@ -115,7 +123,18 @@ class TransferSurrogate:
     # -- fit / predict ---------------------------------------------------------------------
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "TransferSurrogate":
-        X, y = check_training_data(X, y)
+        """Fit on the target observations X [N, D], y [N]; N may be 0 for the methods that predict from the
+        sources alone (``min_observations_for``): ``auto`` then mixes prior-mean and multi-task."""
+        X = np.asarray(X, dtype=np.float64)
+        if len(X) == 0 and X.ndim == 1:
+            X = X.reshape(0, self.context.n_inputs)
+        if len(X) or len(np.asarray(y).reshape(-1)):
+            X, y = check_training_data(X, y)
+        elif self.min_observations_for(self.config) > 0:
+            raise ModelError(f"method '{self.method}' needs target observations (prior-mean, multi-task and auto "
+                             "predict from the sources alone)")
+        else:
+            y = np.zeros(0)
         t0 = time.perf_counter()
         for s in self.sources:
             if s.X.shape[1] != X.shape[1]:
@@ -124,6 +143,8 @@ class TransferSurrogate:
         prev = self._state.get("components", {})
         parts: dict[str, Any] = {}
         for name in self._methods():
+            if not len(y) and name not in NO_TARGET_DATA:
+                continue
             if name == "fine-tune":
                 from .finetune import FineTune
 
@@ -151,6 +172,8 @@ class TransferSurrogate:
         names = list(self._parts)
         if len(names) == 1:
             return {names[0]: 1.0}
+        if len(y) < MIN_POINTS:  # too few target points to tell the methods apart
+            return {k: 1.0 / len(names) for k in names}
         loos = {k: self._parts[k].loo() for k in names}
         usable = [k for k in names if loos[k] is not None and len(loos[k][0]) == len(y)]
         if len(usable) < len(names):
