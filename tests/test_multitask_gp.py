@@ -120,3 +120,25 @@ def test_an_unrelated_source_does_not_hurt_the_target():
     assert rmse_mt < 1.1 * rmse_plain, (rmse_mt, rmse_plain)
     m, _ = mt.loo()
     assert len(m) == 25
+
+
+def test_a_shared_scale_carries_the_sources_levels_to_a_target_with_few_points():
+    """Three target points, all where f is low: standardised on their own (per-task) the target's mean is
+    their low mean, and far from them the prediction falls back to it; with scale="shared" (the same
+    objective in the same units) the source's levels carry over, so the prediction at the source's best is
+    near the truth there."""
+    rng = np.random.default_rng(5)
+    f = lambda X: 10.0 * np.sin(3 * X[:, 0]) + 2.0 * X[:, 1]  # noqa: E731
+    Xs = rng.random((80, 2))
+    Xt = np.array([[0.0, 0.1], [0.02, 0.8], [0.05, 0.4]])  # f near 0..2: the low end
+    X = np.vstack([Xs, Xt])
+    y = np.concatenate([f(Xs) + 1.0, f(Xt)])  # the source: the same objective, 1 unit higher
+    task = np.concatenate([np.ones(len(Xs), int), np.zeros(len(Xt), int)])
+    best = Xs[[int(np.argmax(f(Xs)))]]
+    errors = {}
+    for scale in ("per-task", "shared"):
+        mt = MultiTaskGP(seed=0, scale=scale).fit(X, y, task)
+        errors[scale] = abs(float(mt.predict(best)[0][0]) - float(f(best)[0]))
+    assert errors["shared"] < 2.5 and errors["shared"] < 0.5 * errors["per-task"], errors
+    with pytest.raises(Exception, match="scale must be one of"):
+        MultiTaskGP(scale="joint")

@@ -8,8 +8,9 @@ not help is switched off by a small w relative to kappa. Task 0 is the target; t
 (earlier campaigns, cheaper calculations, related tasks). This is the model of BoTorch's MultiTaskGP and
 BayBE's task parameters, with rank-one positive correlations.
 
-Each task's targets are standardised on their own (transfer carries shapes across tasks, not levels or
-units), each task has its own noise variance, and the hyperparameters u = [free lengthscales (Q), w (T),
+Each task's targets are standardised on their own (``scale="per-task"``: transfer carries shapes across
+tasks, not levels or units), or all by one mean and spread (``"shared"``: the tasks measure the same
+quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and the hyperparameters u = [free lengthscales (Q), w (T),
 kappa (T), noise (T)] maximise the marginal likelihood plus priors (lengthscales: the preset of
 ``priors.py``; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1); noise ~ Gamma(1.1, 0.05) above a floor) by
 L-BFGS-B from the previous step's values (the warm start). The default and the random starts run
@@ -45,6 +46,7 @@ from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_boun
 from .priors import lengthscale_prior, softplus
 
 STATE_VERSION = 1
+SCALES = ("per-task", "shared")
 MOVED = 2.0  # the warm start "moved far" when a lengthscale or a task's scale changed by more than this factor
 LS_FLAT = 5.0  # ... counting lengthscales above this (inputs on [0, 1] that barely matter) as this
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
@@ -111,9 +113,12 @@ class MultiTaskGP:
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
                  lengthscale_prior: str = "auto", tie_categorical: bool = False, restarts: int = 2,
-                 maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1):
+                 maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1, scale: str = "per-task"):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
+        if scale not in SCALES:
+            raise ModelError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
+        self.scale = scale
         self.seed, self.kernel, self.restarts, self.maxiter, self.noise_floor = seed, kernel, restarts, maxiter, \
             noise_floor
         self.groups = list(groups) if groups else None
@@ -212,10 +217,11 @@ class MultiTaskGP:
         t0 = time.perf_counter()
         T = int(task.max()) + 1 if len(task) else 1
         T = max(T, 1)
-        # per-task standardisation; a task with fewer than two points borrows the pooled scale
+        # per-task standardisation (a task with fewer than two points borrows the pooled scale), or one
+        # shared by every task (scale="shared": the tasks measure the same quantity in the same units)
         pooled_mean, pooled_std = float(np.mean(y)), float(np.std(y)) or 1.0
-        means, stds = np.zeros(T), np.ones(T)
-        for k in range(T):
+        means, stds = np.full(T, pooled_mean), np.full(T, pooled_std)
+        for k in range(T if self.scale == "per-task" else 0):
             yk = y[task == k]
             if len(yk) >= 2 and np.std(yk) > 1e-12 * max(1.0, abs(np.mean(yk))):
                 means[k], stds[k] = np.mean(yk), np.std(yk)

@@ -34,6 +34,7 @@ class Setup:
     make_base: Callable[[ModelContext], Any]  # the base model for a context
     make_gp: Callable[[ModelContext], Any]  # a GPSurrogate for a context (the GP-only methods' target GP)
     multitask_rows: int = 400  # at most this many source rows in the multi-task GP
+    multitask_scale: str = "per-task"  # the multi-task GP's standardisation: per-task | shared
 
     def source_mean(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sources' GPs' average prediction at X [N, D]: mean [N], variance [N]."""
@@ -131,7 +132,8 @@ class MultiTask(_Wrapped):
 
         ctx = setup.context
         self.sources = thin(setup.sources, setup.multitask_rows)
-        super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None))
+        super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None,
+                                     scale=setup.multitask_scale))
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MultiTask":
         X = np.asarray(X, dtype=np.float64)

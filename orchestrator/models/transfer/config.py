@@ -75,6 +75,10 @@ class TransferConfig(BaseModel):
         default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
         "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "
         "a random share (the same rows every step, drawn from the data's hash). The other methods use every row")
+    multitask_scale: Literal["per-task", "shared"] = Field(
+        default="per-task", description="multi-task: standardise each task's objective on its own (per-task: the "
+        "tasks' shapes carry over, not their levels or units) or all tasks by one mean and spread (shared: the "
+        "sources measure the same objective in the same units, so their levels carry over too)")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
     hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1,
                               description="fine-tune: hidden layer widths (all but the last one are frozen "

@@ -115,7 +115,8 @@ class TransferSurrogate:
             gps.append(gp)
             states[s.digest] = st
         self._state["source_models"] = states
-        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp, self.config.multitask_rows)
+        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp, self.config.multitask_rows,
+                     self.config.multitask_scale)
 
     def _methods(self) -> tuple[str, ...]:
         return AUTO if self.method == "auto" else (self.method,)
