@@ -412,3 +412,36 @@ def test_auto_weighs_by_the_accuracy_of_leave_one_out_means_not_by_a_flattering_
     assert by_accuracy[1] > 0.9
     # the score depends on the errors only: shifting y and both means together changes nothing
     assert np.allclose(loo_accuracy_log_density(y + 7.0, sure + 7.0), loo_accuracy_log_density(y, sure))
+
+
+def test_initial_n_0_in_a_continuous_space(tmp_path):
+    """Branin (minimise) with a source of 80 earlier points of the same function, 5 units higher: the first
+    batch, proposed from the source alone, lands near one of Branin's minima (0.398); a random point's
+    median is about 25."""
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.uniform(-5, 10, 80), rng.uniform(0, 15, 80)
+    b = (x2 - 5.1 / (4 * np.pi**2) * x1**2 + 5 / np.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x1) + 10
+    (tmp_path / "earlier.csv").write_text("x1,x2,value\n" + "".join(f"{a},{c},{v + 5}\n" for a, c, v in zip(x1, x2, b)))
+    path = write_campaign(tmp_path, """\
+name: branin-tl
+seed: 2
+space:
+  parameters:
+    - {name: x1, type: float, low: -5, high: 10}
+    - {name: x2, type: float, low: 0, high: 15}
+objective: {name: value, goal: min}
+oracle: {kind: function, params: {function: branin}}
+model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
+acquisition: {kind: ei, batch_size: 2}
+initial: {n: 0}
+budget: {max_experiments: 2}
+""")
+    from orchestrator.engine import Engine
+    from orchestrator.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'b.db'}")
+    with Engine(load_campaign(path), store) as engine:
+        engine.run()
+    first = store.experiments(engine.id)
+    assert [e.source for e in first] == ["model", "model"]
+    assert min(e.value for e in first) < 3.0, [(e.params, e.value) for e in first]
