@@ -857,35 +857,49 @@ def summary_table(result: dict[str, Any]):
     return table
 
 
+BANDS_UP_TO = 4  # strategies drawn with their 5-95% band; above it, medians only
+
+
 def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     i = np.asarray(result["experiments"])
     n = result["n_pool"]
     name = Path(result["dataset"]).name
+    k = len(result["strategies"])
+    bands = k <= BANDS_UP_TO  # with more strategies the bands would cover each other: medians only
     subtitle = (f"{result['campaign']} on {name}: N={n}, top set {result['top_set_size']}, "
-                f"{seeds_text(result['seeds'])}; median and 5-95% band")
+                f"{seeds_text(result['seeds'])}; median" + (" and 5-95% band" if bands else ""))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if k > len(colors):  # every strategy its own colour
+        colors = [plt.get_cmap("tab20")(j % 20) for j in range(k)]
+    outside = k > 6  # a long legend goes beside the axes, not over the curves
     paths = []
 
     def draw(key: str, ylabel: str, fname: str, extra: Callable[[Any], None]) -> None:
-        fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+        fig, ax = plt.subplots(figsize=(10.5 if outside else 7.5, 4.8), dpi=110)
         for j, s in enumerate(result["strategies"]):
             st = s["summary"][key]
             color = "0.45" if s["name"] == RANDOM else colors[j % len(colors)]
             label = "random search" if s["name"] == RANDOM else s["name"]
             ax.plot(i, st["median"], color=color, lw=2, label=label)
-            ax.fill_between(i, st["p5"], st["p95"], color=color, alpha=0.18, lw=0)
+            if bands:
+                ax.fill_between(i, st["p5"], st["p95"], color=color, alpha=0.18, lw=0)
         extra(ax)
         ax.set_xlabel("experiments")
         ax.set_ylabel(ylabel)
         ax.set_xlim(1, i[-1])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(subtitle, fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=9)
+        if outside:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        else:
+            ax.legend(loc="best", fontsize=9)
         fig.tight_layout()
         path = out_dir / fname
         fig.savefig(path)
