@@ -418,10 +418,12 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
     """Branin (minimise) with a source of 80 earlier points of the same function, 5 units higher: the first
     batch, proposed from the source alone, lands near one of Branin's minima (0.398); a random point's
     median is about 25."""
+    from oracles.functions import branin
+
     rng = np.random.default_rng(1)
     x1, x2 = rng.uniform(-5, 10, 80), rng.uniform(0, 15, 80)
-    b = (x2 - 5.1 / (4 * np.pi**2) * x1**2 + 5 / np.pi * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x1) + 10
-    (tmp_path / "earlier.csv").write_text("x1,x2,value\n" + "".join(f"{a},{c},{v + 5}\n" for a, c, v in zip(x1, x2, b)))
+    rows = "".join(f"{a},{c},{branin(np.array([a, c])) + 5}\n" for a, c in zip(x1, x2))
+    (tmp_path / "earlier.csv").write_text("x1,x2,value\n" + rows)
     path = write_campaign(tmp_path, """\
 name: branin-tl
 seed: 2
