@@ -1225,7 +1225,9 @@ def _hyper_html(view: ModelView) -> str:
     if isinstance(h.get("rank_weight"), (int, float)):
         parts.append(f"mixed with a GP on the inputs' ranks in the pool, weight {h['rank_weight']:.2f}")
     if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
-        parts.append("transfer methods weighted by leave-one-out density: "
+        cfg = view.campaign.plugin_configs.get("model")
+        by = {"accuracy": "the accuracy of their leave-one-out means", "density": "their leave-one-out densities"}
+        parts.append(f"transfer methods weighted by {by.get(getattr(cfg, 'weigh_by', ''), 'leave-one-out predictions')}: "
                      + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
     if not parts:
         return ""

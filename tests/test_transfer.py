@@ -274,6 +274,11 @@ def test_initial_n_0_takes_the_first_batch_from_the_sources(tmp_path):
         assert [e.source for e in first] == ["model", "model"], method
         # the two best rows of the pool (a = 1, b = 2, either level of cat): y = 3
         assert sorted(e.value for e in first) == [3.0, 3.0], method
+        if method == "auto":  # the report names the weighting rule and gives auto's weights
+            out = CliRunner().invoke(app, ["report", "tl", "--store", store.url, "--out", str(tmp_path / "rep")])
+            assert out.exit_code == 0, out.output
+            html = (tmp_path / "rep" / "report.html").read_text()
+            assert "weighted by the accuracy of their leave-one-out means: none 0." in html
     gp = write_campaign(tmp_path, CAMPAIGN.format(source="", goal="max").replace(
         "  kind: transfer\n  params:\n    method: latent-variable\n    source: []\n", "  kind: gp\n").replace(
         "initial: {n: 2, method: random}", "initial: {n: 0}"), name="gp.yaml")

@@ -44,7 +44,7 @@ NO_TARGET_DATA = ("prior-mean", "multi-task")  # the methods that predict the ta
 
 class TransferSurrogate:
     """Transfer learning from earlier data: multi-task GP, source model as prior mean or as an input, a
-    fine-tuned network, or (auto) their mixture weighted by leave-one-out density."""
+    fine-tuned network, or (auto) their mixture weighted by their leave-one-out predictions."""
 
     Config = TransferConfig
 
