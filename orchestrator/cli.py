@@ -592,7 +592,8 @@ def benchmark(
                                                         "the campaign's own); random search is always added"),
     out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
     workers: int = typer.Option(2, help="parallel processes"),
-    initial: int = typer.Option(2, help="random initial experiments per run (0: none; a transfer model proposes the first batch from its sources, other models draw it at random)"),
+    initial: int = typer.Option(2, help="random initial experiments per run (0: none; a transfer model proposes "
+                                        "the first batch from its sources, other models draw it at random)"),
     transfer_fraction: Optional[str] = typer.Option(
         None, help="transfer models: comma list of fractions of the source rows each seed knows (drawn at random "
                    "per seed), e.g. 0.01,0.05,0.1,0.2; runs the base model without transfer on the same seeds"),

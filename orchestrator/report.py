@@ -1227,7 +1227,8 @@ def _hyper_html(view: ModelView) -> str:
     if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
         cfg = view.campaign.plugin_configs.get("model")
         by = {"accuracy": "the accuracy of their leave-one-out means", "density": "their leave-one-out densities"}
-        parts.append(f"transfer methods weighted by {by.get(getattr(cfg, 'weigh_by', ''), 'leave-one-out predictions')}: "
+        rule = by.get(getattr(cfg, "weigh_by", ""), "leave-one-out predictions")
+        parts.append(f"transfer methods weighted by {rule}: "
                      + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
     if not parts:
         return ""

@@ -10,16 +10,17 @@ BayBE's task parameters, with rank-one positive correlations.
 
 Each task's targets are standardised on their own (``scale="per-task"``: transfer carries shapes across
 tasks, not levels or units), or all by one mean and spread (``"shared"``: the tasks measure the same
-quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and the hyperparameters u = [free lengthscales (Q), w (T),
-kappa (T), noise (T)] maximise the marginal likelihood plus priors (lengthscales: the preset of
-``priors.py``; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1); noise ~ Gamma(1.1, 0.05) above a floor) by
-L-BFGS-B from the previous step's values (the warm start). The default and the random starts run
-without a warm start, when the warm start failed or moved far (a lengthscale or a task's scale by more
-than 2x, a task's share of the shared component by more than 0.1), and when the observations have grown
-by ``regrow`` (10%) since they last ran: the source rows, which dominate N, do not change from step to
-step, so one or two new target rows rarely move the optimum, and each start costs a whole fit (230
-source rows: 0.2 s for the warm start alone, 2 s with three more starts). The loss and its gradient are in numpy;
-tests/test_multitask_gp.py checks both against the same model built from GPflow's kernels.
+quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and
+the hyperparameters u = [free lengthscales (Q), w (T), kappa (T), noise (T)] maximise the marginal
+likelihood plus priors (lengthscales: the preset of ``priors.py``; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
+noise ~ Gamma(1.1, 0.05) above a floor) by L-BFGS-B from the previous step's values (the warm start). The
+default and the random starts run without a warm start, when the warm start failed or moved far (a
+lengthscale or a task's scale by more than 2x, a task's share of the shared component by more than 0.1), and
+when the observations have grown by ``regrow`` (10%) since they last ran: the source rows, which dominate N,
+do not change from step to step, so one or two new target rows rarely move the optimum, and each start costs
+a whole fit (230 source rows: 0.2 s for the warm start alone, 2 s with three more starts). The loss and its
+gradient are in numpy; tests/test_multitask_gp.py checks both against the same model built from GPflow's
+kernels.
 
 Predictions are for the target task. ``condition`` adds fantasies on the target task (kriging believer
 batches). Cost: O((N_source + N_target)^3) per loss evaluation, the same as the exact GP on all rows.
