@@ -60,3 +60,24 @@ def test_the_mean_function_helps_where_it_is_right_and_a_wrong_one_degrades_to_a
     assert e_wrong < 1.5 * e_plain + 0.02, (e_wrong, e_plain)
     loo_m, loo_v = with_mean.loo()
     assert loo_m.shape == (8,) and np.all(loo_v > 0)
+
+
+def test_the_scale_is_never_negative():
+    """A mean function the data run against (y = -m): the scale stops at 0 rather than turning the mean
+    function upside down (in a closed loop that is how a misleading source leads a search to its lows);
+    the offset is then the data's level. positive=False gives the unconstrained fit."""
+    rng = np.random.default_rng(3)
+    X = rng.random((20, 2))
+    m = source(X)
+    y = -m + 5.0 + rng.normal(0.0, 0.05, 20)
+    spread = float(np.std(y))
+    a, b = fit_scale_offset(m, y, spread)
+    assert a == 0.0
+    assert b == pytest.approx(np.mean(y), abs=0.3 * spread)
+    a_free, _ = fit_scale_offset(m, y, spread, positive=False)
+    assert a_free == pytest.approx(-1.0, abs=0.1)
+    model = MeanGP(base=GPSurrogate(seed=0), mean=mean_fn).fit(X, y)
+    assert model.scale == 0.0
+    # the model is then a GP on the data alone: it follows y's shape, not the mean function's
+    Xg = rng.random((200, 2))
+    assert np.corrcoef(model.predict(Xg)[0], -source(Xg))[0, 1] > 0.8

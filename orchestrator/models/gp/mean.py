@@ -3,10 +3,16 @@ mean, with a learned scale and offset; the GP learns what the mean function miss
 
     f(x) = a * m(x) + b + g(x),   g ~ GP(0, k)   (the GP of ``surrogate.py``, on the residuals)
 
-The scale a and offset b are the posterior mean of a Bayesian linear regression of the observations on
+The scale a and offset b are the posterior mode of a Bayesian linear regression of the observations on
 m(X), with priors a ~ N(1, 1) and b ~ N(0, s^2) (s: the spread of the mean function and the data), so a
 few points cannot fling them far from "the mean function as it is", and many points fit them freely. The
-GP is then fitted to y - a m(X) - b with the usual hyperparameter fit (priors, restarts, warm start).
+scale is kept at 0 or above: the mean function is a model of the same objective, so it may be trusted
+less (a toward 0) but never turned upside down. A negative scale is what an unrelated mean function gets
+in a closed loop: the acquisition measures where a m(x) is high, the objective is not high there, the
+regression answers with a < 0, and the search then follows the mean function's low places instead
+(direct arylation with a permuted source and EI: a between -0.7 and -1.6 at every step of two seeds
+printed by hand). The GP is then fitted to y - a m(X) - b with the usual hyperparameter fit (priors,
+restarts, warm start).
 
 - With no observations the model predicts the mean function itself (a = 1, b = 0), with the mean
   function's own variance (if it has one) plus the GP's prior variance, set from the mean function's spread.
@@ -31,9 +37,11 @@ MeanFunction = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 STATE_VERSION = 1
 
 
-def fit_scale_offset(m: np.ndarray, y: np.ndarray, spread: float) -> tuple[float, float]:
-    """Posterior mean of (a, b) in y ~ a m + b + noise, priors a ~ N(1, 1), b ~ N(0, spread^2); the noise
-    variance is taken as a tenth of the data's variance (at least 1e-6 spread^2)."""
+def fit_scale_offset(m: np.ndarray, y: np.ndarray, spread: float, positive: bool = True) -> tuple[float, float]:
+    """Posterior mode of (a, b) in y ~ a m + b + noise, priors a ~ N(1, 1), b ~ N(0, spread^2), and with
+    ``positive`` a >= 0 (where the unconstrained mode has a < 0, the constrained one has a = 0 and b the
+    mode given a = 0: the posterior is Gaussian, so its mode on the boundary is there). The noise variance
+    is taken as a tenth of the data's variance (at least 1e-6 spread^2)."""
     m, y = np.asarray(m, float), np.asarray(y, float)
     if len(y) == 0:
         return 1.0, 0.0
@@ -44,6 +52,8 @@ def fit_scale_offset(m: np.ndarray, y: np.ndarray, spread: float) -> tuple[float
     H = A.T @ A / noise + prior_prec
     g = A.T @ y / noise + prior_prec @ prior_mean
     a, b = np.linalg.solve(H, g)
+    if positive and a < 0:
+        a, b = 0.0, g[1] / H[1, 1]
     return float(a), float(b)
 
 
@@ -83,6 +93,24 @@ class MeanGP:
         self.base.fit(X, y - (self.scale * m + self.offset))
         self.fit_info = {**self.base.fit_info, "scale": self.scale, "offset": self.offset,
                          "observations": self._n}
+        return self
+
+    def restore(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "MeanGP":
+        """This model conditioned on (X, y) with the scale, offset and GP hyperparameters of ``state`` (an
+        earlier fit's ``get_state()``), without fitting them; ``ValueError`` when the state does not fit."""
+        if not state or state.get("schema_version") != STATE_VERSION or state.get("kind") != "mean-gp":
+            raise ValueError("restore takes the state of a MeanGP's fit")
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        self._n = len(y)
+        if self._n == 0:
+            self.scale, self.offset = 1.0, 0.0
+            return self
+        m, _ = self._mean_at(X)
+        self._m_train = m
+        self._prior_var = float(max(np.std(m), np.std(y), np.abs(y - m).max(initial=0.0), 1e-9)) ** 2
+        self.scale, self.offset = float(state["scale"]), float(state["offset"])
+        self.base.restore(X, y - (self.scale * m + self.offset), state.get("gp") or {})
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
