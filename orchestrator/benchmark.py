@@ -355,6 +355,9 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
         if s.model != "transfer":
             out.append(s)
             continue
+        # the label names the params the strategy sets itself (besides the method), so that two strategies
+        # of the same method with different params are told apart in the tables
+        own = ", ".join(f"{k}={v}" for k, v in s.model_params.items() if k not in ("method", "source"))
         if default.model == "transfer":
             s = replace(s, model_params={**default.model_params, **s.model_params})
         base = s.model_params.get("base", "gp")
@@ -362,7 +365,7 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
                          dict(s.acquisition_params), label=f"{base} (no transfer)")
         if plain.name not in {o.name for o in out}:
             out.append(plain)
-        method = s.model_params.get("method", "auto")
+        method = s.model_params.get("method", "auto") + (f"({own})" if own else "")
         tag = " permuted" if permute else ""
         out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}")
                 for f in fractions]

@@ -1225,15 +1225,27 @@ def _hyper_html(view: ModelView) -> str:
     if isinstance(h.get("rank_weight"), (int, float)):
         parts.append(f"mixed with a GP on the inputs' ranks in the pool, weight {h['rank_weight']:.2f}")
     if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
-        cfg = view.campaign.plugin_configs.get("model")
-        by = {"accuracy": "the accuracy of their leave-one-out means", "density": "their leave-one-out densities"}
-        rule = by.get(getattr(cfg, "weigh_by", ""), "leave-one-out predictions")
-        parts.append(f"transfer methods weighted by {rule}: "
+        parts.append(f"transfer methods weighted {_transfer_rule(view, h)}: "
                      + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
     if not parts:
         return ""
     return (f'<p class="caption">Hyperparameters used (inputs scaled to [0, 1], outputs standardised): '
             f'{"; ".join(parts)}.</p>')
+
+
+def _transfer_rule(view: Any, h: dict) -> str:
+    """How auto weighed its methods at the last step (the transfer model's state says on which predictions)."""
+    cfg = view.campaign.plugin_configs.get("model")
+    density = getattr(cfg, "weigh_by", "accuracy") == "density"
+    on = str(h.get("weighed_on") or "leave-one-out")
+    if on.startswith("prequential"):
+        n = on.split()[-1]
+        if density:
+            return f"by the density each gave {n} results before they were measured"
+        return f"by the accuracy of what each predicted for {n} results before they were measured"
+    if on == "equal":
+        return "equally (too few results to tell them apart)"
+    return "by their leave-one-out densities" if density else "by the accuracy of their leave-one-out means"
 
 
 def _top_table(exps: list[Experiment], objective: Objective) -> str:

@@ -218,17 +218,7 @@ class MultiTaskGP:
         t0 = time.perf_counter()
         T = int(task.max()) + 1 if len(task) else 1
         T = max(T, 1)
-        # per-task standardisation (a task with fewer than two points borrows the pooled scale), or one
-        # shared by every task (scale="shared": the tasks measure the same quantity in the same units)
-        pooled_mean, pooled_std = float(np.mean(y)), float(np.std(y)) or 1.0
-        means, stds = np.full(T, pooled_mean), np.full(T, pooled_std)
-        for k in range(T if self.scale == "per-task" else 0):
-            yk = y[task == k]
-            if len(yk) >= 2 and np.std(yk) > 1e-12 * max(1.0, abs(np.mean(yk))):
-                means[k], stds[k] = np.mean(yk), np.std(yk)
-            else:
-                means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std
-        z = (y - means[task]) / stds[task]
+        means, stds, z = self._standardise(y, task, T)
         tie, kinds = self._tie(X.shape[1])
         prior = auto_prior(kinds) if self.lengthscale_prior == "auto" \
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
@@ -273,6 +263,42 @@ class MultiTaskGP:
         self.fit_info = {"seconds": time.perf_counter() - t0, "loss": self._state["loss"], "tasks": T,
                          "evaluations": loss_fn.evaluations, "fallback": best is None, "restarted": restarted,
                          "task_correlation": self.task_correlations()[0].tolist()}
+        return self
+
+    def _standardise(self, y: np.ndarray, task: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each task's mean and spread [T] and the standardised targets z [N]: per task (a task with fewer
+        than two points borrows the pooled scale), or one shared by every task (scale="shared": the tasks
+        measure the same quantity in the same units)."""
+        pooled_mean, pooled_std = float(np.mean(y)), float(np.std(y)) or 1.0
+        means, stds = np.full(T, pooled_mean), np.full(T, pooled_std)
+        for k in range(T if self.scale == "per-task" else 0):
+            yk = y[task == k]
+            if len(yk) >= 2 and np.std(yk) > 1e-12 * max(1.0, abs(np.mean(yk))):
+                means[k], stds[k] = np.mean(yk), np.std(yk)
+            else:
+                means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std
+        return means, stds, (y - means[task]) / stds[task]
+
+    def restore(self, X: np.ndarray, y: np.ndarray, task: np.ndarray, state: dict[str, Any]) -> "MultiTaskGP":
+        """This GP conditioned on (X, y, task) with the hyperparameters of ``state`` (an earlier fit's
+        ``get_state()``), without fitting them; ``ValueError`` when the state does not fit the data."""
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        task = np.asarray(task, dtype=int).reshape(-1)
+        if not state or state.get("kind") != "multitask" or state.get("schema_version") != STATE_VERSION:
+            raise ValueError("restore takes the state of a multi-task GP's fit")
+        T = len(state["w"])
+        tie, _ = self._tie(X.shape[1])
+        if len(y) == 0 or task.max() >= T or len(state["lengthscales"]) != tie.n_free:
+            raise ValueError("the state's tasks or lengthscales do not fit the data")
+        means, stds, z = self._standardise(y, task, T)
+        w, kappa = np.asarray(state["w"], dtype=float), np.asarray(state["kappa"], dtype=float)
+        self._state = dict(state)
+        self._fitted = {"X": X, "z": z, "task": task, "means": means, "stds": stds,
+                        "ls": tie.expand(np.asarray(state["lengthscales"], dtype=float)),
+                        "B": np.outer(w, w) + np.diag(kappa), "noise": np.asarray(state["noise"], dtype=float)}
+        with single_threaded_blas:
+            self._factor()
         return self
 
     def _factor(self) -> None:

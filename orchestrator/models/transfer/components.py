@@ -1,8 +1,10 @@
 """The pieces a transfer model mixes: each method as a surrogate of the target task.
 
 Every component has ``name``, ``fit(X, y)``, ``predict(X) -> (mean, var)``, ``condition(X)``,
-``loo() -> (mean, var) | None`` (leave-one-out predictions at the target points, noise included) and
-``get_state()/set_state()``. They are built from a :class:`Setup`: the step's model context, the
+``loo() -> (mean, var) | None`` (leave-one-out predictions at the target points, noise included),
+``get_state()/set_state()`` and ``rebuilt(X, y, state)`` (the component as an earlier step fitted it: its
+stored hyperparameters conditioned on that step's rows, without a fit; ``auto`` scores what it predicted
+for the rows measured since). They are built from a :class:`Setup`: the step's model context, the
 campaign's sources and their fitted source GPs.
 
 - ``none``: the base model alone (no transfer);
@@ -23,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..base import ModelContext
+from ..base import ModelContext, ModelError
 
 
 @dataclass
@@ -69,6 +71,19 @@ class _Wrapped:
     def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
         f = getattr(self.model, "loo", None)
         return f() if callable(f) else None
+
+    def rebuilt(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "_Wrapped | None":
+        """This component conditioned on (X, y) with the hyperparameters of ``state`` (an earlier fit's),
+        not fitted; None when its model cannot be rebuilt that way (no ``restore``, or the state does not
+        fit)."""
+        restore = getattr(self.model, "restore", None)
+        if not state or not callable(restore):
+            return None
+        try:
+            self.model = restore(self._x(X), np.asarray(y, dtype=float), state)
+        except (ValueError, KeyError, TypeError, ModelError):
+            return None
+        return self
 
     def get_state(self) -> dict[str, Any]:
         return self.model.get_state() if hasattr(self.model, "get_state") else {}
@@ -135,13 +150,24 @@ class MultiTask(_Wrapped):
         super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None,
                                      scale=setup.multitask_scale))
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "MultiTask":
+    def _rows(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sources' rows and the target's, with each row's task (0: the target; j + 1: source j)."""
         X = np.asarray(X, dtype=np.float64)
         Xa = np.vstack([s.X for s in self.sources] + [X])
         ya = np.concatenate([s.y for s in self.sources] + [np.asarray(y, dtype=float)])
         task = np.concatenate([np.full(len(s.y), j + 1) for j, s in enumerate(self.sources)]
                               + [np.zeros(len(X), dtype=int)]).astype(int)
-        self.model.fit(Xa, ya, task)
+        return Xa, ya, task
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "MultiTask":
+        self.model.fit(*self._rows(X, y))
+        return self
+
+    def rebuilt(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "MultiTask | None":
+        try:
+            self.model = self.model.restore(*self._rows(X, y), state)
+        except (ValueError, KeyError, TypeError):
+            return None
         return self
 
     def task_covariance(self) -> np.ndarray:

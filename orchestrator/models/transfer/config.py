@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 METHODS = ("multi-task", "prior-mean", "latent-variable", "fine-tune")
 Method = Literal["multi-task", "prior-mean", "latent-variable", "fine-tune", "auto"]
+AUTO_PARTS = ("none", "prior-mean", "latent-variable", "multi-task")  # what auto can mix (none: no transfer)
+AutoPart = Literal["none", "prior-mean", "latent-variable", "multi-task"]
 
 
 class CsvSource(BaseModel):
@@ -65,12 +67,24 @@ class TransferConfig(BaseModel):
         default="gp", description="the target model (latent-variable, the 'no transfer' part of auto); the "
         "GP-only methods (multi-task, prior-mean) always use a GP")
     base_params: dict[str, Any] = Field(default_factory=dict, description="params of the base model")
+    auto_methods: list[AutoPart] = Field(
+        default_factory=lambda: ["none", "prior-mean", "multi-task"], min_length=2,
+        description="auto: the methods it mixes (none = the base model without transfer; in a --strategies "
+        "param, joined by '+'). latent-variable is left out by default: its leave-one-out score flatters it "
+        "(an extra input fitted to the same points), it was never the best method on held-out rows, and in "
+        "closed-loop campaigns a misleading source misled it most (README, Transfer learning)")
     weigh_by: Literal["accuracy", "density"] = Field(
         default="accuracy", description="auto: how the methods' leave-one-out predictions on the target data are "
         "scored for their pseudo-BMA+ weights: accuracy = of the means (each method's errors against its own mean "
         "squared error: the weights follow the leave-one-out RMSE); density = the methods' own predictive "
         "densities, which flatter a flexible method whose hyperparameters were fitted to the same points "
         "(measured: models/transfer/weights.py)")
+    weigh_on: Literal["prequential", "leave-one-out"] = Field(
+        default="prequential", description="auto: which predictions of the target data the weights score. "
+        "prequential = what each method predicted for every result before it was measured (the methods as an "
+        "earlier step fitted them), from 3 such results on, leave-one-out before; leave-one-out = each "
+        "method's leave-one-out predictions at every target point, hyperparameters fitted to all of them, "
+        "which cannot see a method that leads the search to where it is wrong and then fits what it finds")
     multitask_rows: int = Field(
         default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
         "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "
@@ -84,6 +98,19 @@ class TransferConfig(BaseModel):
                               description="fine-tune: hidden layer widths (all but the last one are frozen "
                                           "after pre-training)")
     epochs: int = Field(default=300, ge=1, description="fine-tune: pre-training epochs (fine-tuning uses the same)")
+
+    @field_validator("auto_methods", mode="before")
+    @classmethod
+    def _joined(cls, v: Any) -> Any:
+        return [p.strip() for p in v.split("+")] if isinstance(v, str) else v
+
+    @field_validator("auto_methods")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        twice = sorted({p for p in v if v.count(p) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once; name each method once")
+        return v
 
     @field_validator("source", mode="before")
     @classmethod

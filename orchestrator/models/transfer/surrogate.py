@@ -7,10 +7,11 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
 1. each source's GP is fitted once (``source_model.py``; its hyperparameters are part of this model's
    state, so later steps and a resumed campaign reuse them);
 2. the method's component (``components.py``, ``finetune.py``) is fitted on the target data;
-   ``auto`` fits the GP-based methods and the base model alone ("none") and weighs them by their exact
-   leave-one-out predictions on the target data (pseudo-BMA+ on the accuracy of the means, or with
-   ``weigh_by: density`` on the methods' own predictive densities; ``weights.py``; equal weights below 3
-   target points); predictions are the mixture. Fine-tuning is not part of ``auto`` (its
+   ``auto`` fits the methods of ``auto_methods`` (by default the base model alone, "none", prior-mean
+   and multi-task) and weighs them by their exact leave-one-out predictions on the target data
+   (pseudo-BMA+ on the accuracy of the means, or with ``weigh_by: density`` on the methods' own
+   predictive densities; ``weights.py``; equal weights below 3 target points); predictions are the
+   mixture. Fine-tuning is not part of ``auto`` (its
    leave-one-out would need N refits of the ensemble).
 
 ``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
@@ -19,8 +20,10 @@ report. State (JSON): the source GPs' hyperparameters by source hash, each compo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from ... import plugins
 from ...errors import Problem
 from ..base import ModelContext, ModelError, check_training_data
 from .components import COMPONENTS, Setup
-from .config import METHODS, TransferConfig
+from .config import AUTO_PARTS, METHODS, TransferConfig
 from .source_model import source_gp
 from .sources import SourceData, campaign_inputs, check_csv_columns, load_sources
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
@@ -38,7 +41,6 @@ from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix,
 log = logging.getLogger("looplab.models.transfer")
 
 STATE_VERSION = 1
-AUTO = ("none", "prior-mean", "latent-variable", "multi-task")
 NO_TARGET_DATA = ("prior-mean", "multi-task")  # the methods that predict the target from the sources alone
 
 
@@ -63,9 +65,11 @@ class TransferSurrogate:
     @classmethod
     def min_observations_for(cls, config: TransferConfig) -> int:
         """Target observations needed before the model proposes: none for the methods that predict the
-        target from the sources alone (prior-mean, multi-task, and auto, which then mixes those two), so a
-        campaign with ``initial: {n: 0}`` takes its first batch from the sources; two for the others."""
-        return 0 if config.method in NO_TARGET_DATA + ("auto",) else 2
+        target from the sources alone (prior-mean, multi-task, and an auto that mixes either), so a campaign
+        with ``initial: {n: 0}`` takes its first batch from the sources; two for the others."""
+        if config.method == "auto":
+            return 0 if set(config.auto_methods) & set(NO_TARGET_DATA) else 2
+        return 0 if config.method in NO_TARGET_DATA else 2
 
     @classmethod
     def from_config(cls, config: TransferConfig, context: ModelContext | None) -> "TransferSurrogate":
@@ -119,21 +123,23 @@ class TransferSurrogate:
                      self.config.multitask_scale)
 
     def _methods(self) -> tuple[str, ...]:
-        return AUTO if self.method == "auto" else (self.method,)
+        if self.method == "auto":  # in a fixed order, whatever the campaign file's
+            return tuple(p for p in AUTO_PARTS if p in self.config.auto_methods)
+        return (self.method,)
 
     # -- fit / predict ---------------------------------------------------------------------
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "TransferSurrogate":
         """Fit on the target observations X [N, D], y [N]; N may be 0 for the methods that predict from the
-        sources alone (``min_observations_for``): ``auto`` then mixes prior-mean and multi-task."""
+        sources alone (``min_observations_for``): ``auto`` then mixes those two (of its ``auto_methods``)."""
         X = np.asarray(X, dtype=np.float64)
         if len(X) == 0 and X.ndim == 1:
             X = X.reshape(0, self.context.n_inputs)
         if len(X) or len(np.asarray(y).reshape(-1)):
             X, y = check_training_data(X, y)
         elif self.min_observations_for(self.config) > 0:
-            raise ModelError(f"method '{self.method}' needs target observations (prior-mean, multi-task and auto "
-                             "predict from the sources alone)")
+            raise ModelError(f"method '{self.method}' needs target observations (only prior-mean, multi-task and "
+                             "an auto that mixes either predict from the sources alone)")
         else:
             y = np.zeros(0)
         t0 = time.perf_counter()
@@ -142,6 +148,8 @@ class TransferSurrogate:
                 raise ModelError(f"source {s.name} has {s.X.shape[1]} encoded inputs, the campaign {X.shape[1]}")
         setup = self._setup()
         prev = self._state.get("components", {})
+        if self.method == "auto":
+            self._score_new_rows(setup, X, y, prev)
         parts: dict[str, Any] = {}
         for name in self._methods():
             if not len(y) and name not in NO_TARGET_DATA:
@@ -165,14 +173,65 @@ class TransferSurrogate:
         self._state.update(schema_version=STATE_VERSION, method=self.method,
                            components={k: _json(p.get_state()) for k, p in parts.items()}, weights=dict(self._w))
         info: dict[str, Any] = {"seconds": time.perf_counter() - t0, "transfer_weights": dict(self._w),
+                                "weighed_on": self._state.get("weighed_on"),
                                 "fallback": any(bool(p.fit_info.get("fallback")) for p in parts.values())}
         self.fit_info = info
         return self
 
+    def _score_new_rows(self, setup: Setup, X: np.ndarray, y: np.ndarray, prev: dict[str, Any]) -> None:
+        """Record, for each target row measured since the last fit, what each method predicted for it: the
+        method rebuilt from the last fit's state (its hyperparameters) on the rows that fit saw, not fitted
+        again. Rows are matched by their inputs, so results that arrive out of order are new rows too. The
+        records travel in the state, so a resumed campaign scores exactly what the uninterrupted one did."""
+        keys = [hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:16] for row in X]
+        pre = self._state.get("prequential")
+        if pre is None:  # the campaign's first fit (or a state from before these records): nothing to score
+            self._state["prequential"] = {"seen": keys, "y": [], "pred": []}
+            return
+        left = Counter(pre.get("seen") or [])
+        old, new = [], []
+        for i, k in enumerate(keys):
+            if left[k] > 0:
+                left[k] -= 1
+                old.append(i)
+            else:
+                new.append(i)
+        preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in self._methods() if new else ():
+            if name not in prev or (not old and name not in NO_TARGET_DATA):
+                continue
+            part = COMPONENTS[name](setup).rebuilt(X[old], y[old], prev[name])
+            if part is not None:
+                preds[name] = part.predict(X[new])
+        for j, i in enumerate(new):
+            pre["y"].append(float(y[i]))
+            pre["pred"].append({k: [float(m[j]), float(v[j])] for k, (m, v) in preds.items()})
+        pre["seen"] = keys
+
+    def _prequential_lpd(self, names: list[str]) -> np.ndarray | None:
+        """Log scores [K, R] of the methods' prequential predictions, over the R recorded rows that every
+        one of them predicted; None below MIN_POINTS such rows."""
+        pre = self._state.get("prequential") or {}
+        rows = [r for r, p in enumerate(pre.get("pred") or []) if all(k in p for k in names)]
+        if len(rows) < MIN_POINTS:
+            return None
+        y = np.array([pre["y"][r] for r in rows])
+        mv = {k: np.array([pre["pred"][r][k] for r in rows]) for k in names}
+        if self.config.weigh_by == "accuracy":
+            return np.array([loo_accuracy_log_density(y, mv[k][:, 0]) for k in names])
+        return np.array([loo_log_density(y, mv[k][:, 0], mv[k][:, 1]) for k in names])
+
     def _weigh(self, y: np.ndarray) -> dict[str, float]:
         names = list(self._parts)
+        self._state["weighed_on"] = "one method" if len(names) == 1 else "equal"
         if len(names) == 1:
             return {names[0]: 1.0}
+        rng = np.random.default_rng([self.context.seed % (2**32), 12])
+        if self.config.weigh_on == "prequential":
+            lpd = self._prequential_lpd(names)
+            if lpd is not None:
+                self._state["weighed_on"] = f"prequential {lpd.shape[1]}"
+                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng))}
         if len(y) < MIN_POINTS:  # too few target points to tell the methods apart
             return {k: 1.0 / len(names) for k in names}
         loos = {k: self._parts[k].loo() for k in names}
@@ -185,8 +244,8 @@ class TransferSurrogate:
             lpd = np.array([loo_accuracy_log_density(y, loos[k][0]) for k in names])
         else:
             lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
-        w = pseudo_bma_plus(lpd, np.random.default_rng([self.context.seed % (2**32), 12]))
-        return {k: float(v) for k, v in zip(names, w)}
+        self._state["weighed_on"] = "leave-one-out"
+        return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng))}
 
     def _require_fit(self) -> None:
         if not self._parts:
@@ -235,6 +294,10 @@ class TransferSurrogate:
             self._state = {"source_models": {k: v for k, v in (state.get("source_models") or {}).items()
                                              if k in known},
                            "components": dict(state.get("components") or {})}
+            if isinstance(state.get("prequential"), dict):
+                pre = state["prequential"]
+                self._state["prequential"] = {"seen": list(pre.get("seen") or []), "y": list(pre.get("y") or []),
+                                              "pred": [dict(p) for p in pre.get("pred") or []]}
 
 
 def _json(obj: Any) -> Any:
