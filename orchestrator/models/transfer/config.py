@@ -68,7 +68,7 @@ class TransferConfig(BaseModel):
         "GP-only methods (multi-task, prior-mean) always use a GP")
     base_params: dict[str, Any] = Field(default_factory=dict, description="params of the base model")
     auto_methods: list[AutoPart] = Field(
-        default_factory=lambda: ["none", "prior-mean", "multi-task"], min_length=2,
+        default_factory=lambda: ["none", "prior-mean", "multi-task"],
         description="auto: the methods it mixes (none = the base model without transfer; in a --strategies "
         "param, joined by '+'). latent-variable is left out by default: its leave-one-out score flatters it "
         "(an extra input fitted to the same points), it was never the best method on held-out rows, and in "
@@ -110,6 +110,9 @@ class TransferConfig(BaseModel):
         twice = sorted({p for p in v if v.count(p) > 1})
         if twice:
             raise ValueError(f"lists {', '.join(twice)} more than once; name each method once")
+        if len(v) < 2:
+            raise ValueError(f"auto mixes at least two methods, e.g. [none, prior-mean] (got {v}); for a single "
+                             "method set method: to it instead of auto")
         return v
 
     @field_validator("source", mode="before")
