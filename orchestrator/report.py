@@ -1243,8 +1243,8 @@ def _transfer_rule(view: Any, h: dict) -> str:
         if density:
             return f"by the density each gave {n} results before they were measured"
         return f"by the accuracy of what each predicted for {n} results before they were measured"
-    if on == "equal":
-        return "equally (too few results to tell them apart)"
+    if on in ("equal", "prior"):
+        return "by their prior weights (too few results to tell them apart)"
     return "by their leave-one-out densities" if density else "by the accuracy of their leave-one-out means"
 
 

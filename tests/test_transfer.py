@@ -166,6 +166,28 @@ def test_auto_scores_what_each_method_predicted_before_a_result_was_measured(dat
     assert len(_next_step(again, src, X[order], y[order]).get_state()["prequential"]["y"]) == 3
 
 
+def test_auto_starts_from_half_the_weight_on_no_transfer(data):
+    """none_prior: below three target points the weights are the prior (none 0.5, the rest shared); with
+    evidence they move (a faithful source takes the weight from none); the prior is validated."""
+    from pydantic import ValidationError
+
+    from orchestrator.models.transfer.weights import pseudo_bma_plus
+
+    two = _model(data["good"]).fit(data["X"][:2], data["y"][:2])
+    assert two.weights() == pytest.approx({"none": 0.5, "prior-mean": 0.25, "multi-task": 0.25})
+    assert two.get_state()["weighed_on"] == "prior"
+    assert _model(data["good"], none_prior=0.8).fit(data["X"][:2], data["y"][:2]).weights()["none"] == \
+        pytest.approx(0.8)
+    assert _model(data["good"]).fit(data["X"], data["y"]).weights()["none"] < 0.05
+    # the prior multiplies each draw's weights: equal scores give the prior back, scores move it
+    rng = np.random.default_rng(0)
+    assert pseudo_bma_plus(np.zeros((2, 5)), rng, prior=np.array([0.7, 0.3])) == pytest.approx([0.7, 0.3])
+    assert pseudo_bma_plus(np.array([[0.0] * 5, [1.0] * 5]), rng, prior=np.array([0.7, 0.3]))[1] > 0.9
+    for bad in (0.0, 1.0, -0.2):
+        with pytest.raises(ValidationError, match="none_prior"):
+            TransferConfig(source=[{"path": "s.csv", "objective": "y"}], none_prior=bad)
+
+
 def test_leave_one_out_weights_stay_available(data):
     m = _model(data["good"], weigh_on="leave-one-out").fit(data["X"][:6], data["y"][:6])
     m = _next_step(m, data["good"], data["X"][:12], data["y"][:12], weigh_on="leave-one-out")

@@ -73,6 +73,11 @@ class TransferConfig(BaseModel):
         "param, joined by '+'). latent-variable is left out by default: its leave-one-out score flatters it "
         "(an extra input fitted to the same points), it was never the best method on held-out rows, and in "
         "closed-loop campaigns a misleading source misled it most (README, Transfer learning)")
+    none_prior: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="auto: the prior weight of 'none' (no transfer); the transfer "
+        "methods share the rest. The weights start there and move with the evidence. With equal prior weights "
+        "the first few results, chosen while the methods still weigh about the same, went where a misleading "
+        "source was high (README, A misleading source)")
     weigh_by: Literal["accuracy", "density"] = Field(
         default="accuracy", description="auto: how the methods' leave-one-out predictions on the target data are "
         "scored for their pseudo-BMA+ weights: accuracy = of the means (each method's errors against its own mean "

@@ -8,11 +8,13 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
    state, so later steps and a resumed campaign reuse them);
 2. the method's component (``components.py``, ``finetune.py``) is fitted on the target data;
    ``auto`` fits the methods of ``auto_methods`` (by default the base model alone, "none", prior-mean
-   and multi-task) and weighs them by their exact leave-one-out predictions on the target data
-   (pseudo-BMA+ on the accuracy of the means, or with ``weigh_by: density`` on the methods' own
-   predictive densities; ``weights.py``; equal weights below 3 target points); predictions are the
-   mixture. Fine-tuning is not part of ``auto`` (its
-   leave-one-out would need N refits of the ensemble).
+   and multi-task) and predicts with their mixture. Its pseudo-BMA+ weights (``weights.py``) start at
+   the prior weights (``none_prior``, 0.5, for "none", the rest shared) and move with how well each
+   method predicted every target result before it was measured (``weigh_on: prequential``); until three
+   results have such predictions, with the exact leave-one-out predictions at the target points
+   (``weigh_on: leave-one-out`` throughout), and below 3 target points they stay at the prior. Either is
+   scored on the accuracy of the means, or with ``weigh_by: density`` on the predictive densities.
+   Fine-tuning is not part of ``auto`` (its leave-one-out would need N refits of the ensemble).
 
 ``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
 report. State (JSON): the source GPs' hyperparameters by source hash, each component's state, the weights.
@@ -221,31 +223,39 @@ class TransferSurrogate:
             return np.array([loo_accuracy_log_density(y, mv[k][:, 0]) for k in names])
         return np.array([loo_log_density(y, mv[k][:, 0], mv[k][:, 1]) for k in names])
 
+    def _prior(self, names: list[str]) -> np.ndarray:
+        """Prior weights [K]: ``none_prior`` for "none", the rest shared equally (equal without "none")."""
+        if "none" not in names:
+            return np.full(len(names), 1.0 / len(names))
+        rest = (1.0 - self.config.none_prior) / (len(names) - 1)
+        return np.array([self.config.none_prior if k == "none" else rest for k in names])
+
     def _weigh(self, y: np.ndarray) -> dict[str, float]:
         names = list(self._parts)
-        self._state["weighed_on"] = "one method" if len(names) == 1 else "equal"
+        self._state["weighed_on"] = "one method" if len(names) == 1 else "prior"
         if len(names) == 1:
             return {names[0]: 1.0}
         rng = np.random.default_rng([self.context.seed % (2**32), 12])
+        prior = self._prior(names)
         if self.config.weigh_on == "prequential":
             lpd = self._prequential_lpd(names)
             if lpd is not None:
                 self._state["weighed_on"] = f"prequential {lpd.shape[1]}"
-                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng))}
+                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
         if len(y) < MIN_POINTS:  # too few target points to tell the methods apart
-            return {k: 1.0 / len(names) for k in names}
+            return {k: float(v) for k, v in zip(names, prior)}
         loos = {k: self._parts[k].loo() for k in names}
         usable = [k for k in names if loos[k] is not None and len(loos[k][0]) == len(y)]
         if len(usable) < len(names):
-            log.warning("transfer: no leave-one-out for %s; equal weights",
+            log.warning("transfer: no leave-one-out for %s; the prior weights",
                         ", ".join(k for k in names if k not in usable))
-            return {k: 1.0 / len(names) for k in names}
+            return {k: float(v) for k, v in zip(names, prior)}
         if self.config.weigh_by == "accuracy":
             lpd = np.array([loo_accuracy_log_density(y, loos[k][0]) for k in names])
         else:
             lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
         self._state["weighed_on"] = "leave-one-out"
-        return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng))}
+        return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
 
     def _require_fit(self) -> None:
         if not self._parts:

@@ -3,7 +3,8 @@
 The K-model form of ``gp.mixture.pseudo_bma_plus_weight`` (Yao, Vehtari, Simpson and Gelman, Bayesian
 Analysis 13, 917 (2018)): with lpd[k, i] = log p_k(y_i | y_-i), each Bayesian-bootstrap draw a ~
 Dirichlet(1, ..., 1) over the N points gives the weights softmax_k(N * a . lpd[k]); the weights are the
-mean over draws. For two models this is exactly ``pseudo_bma_plus_weight``.
+mean over draws. For two models this is exactly ``pseudo_bma_plus_weight``. Prior weights multiply
+each draw's weights before they are normalised (``auto`` gives "no transfer" half, see config.py).
 """
 
 from __future__ import annotations
@@ -40,14 +41,18 @@ def loo_accuracy_log_density(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return loo_log_density(err, 0.0, np.full(len(err), mse))
 
 
-def pseudo_bma_plus(lpd: np.ndarray, rng: np.random.Generator, draws: int = BMA_DRAWS) -> np.ndarray:
-    """Weights [K] (summing to 1) of K models from their leave-one-out log densities lpd [K, N]."""
+def pseudo_bma_plus(lpd: np.ndarray, rng: np.random.Generator, draws: int = BMA_DRAWS,
+                    prior: np.ndarray | None = None) -> np.ndarray:
+    """Weights [K] (summing to 1) of K models from their log scores lpd [K, N] and their prior weights
+    [K] (equal if None): softmax_k(N a . lpd[k] + log prior[k]) averaged over the draws a. Below
+    MIN_POINTS points, the prior weights."""
     lpd = np.asarray(lpd, dtype=float)
     k, n = lpd.shape
+    log_prior = np.zeros(k) if prior is None else np.log(np.asarray(prior, dtype=float))
     if n < MIN_POINTS:
-        return np.full(k, 1.0 / k)
+        return softmax(log_prior)
     a = rng.dirichlet(np.ones(n), size=draws)  # [B, N]
-    return softmax(n * (a @ lpd.T), axis=1).mean(axis=0)
+    return softmax(n * (a @ lpd.T) + log_prior, axis=1).mean(axis=0)
 
 
 def mix(means: list[np.ndarray], variances: list[np.ndarray], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
