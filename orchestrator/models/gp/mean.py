@@ -64,7 +64,6 @@ class MeanGP:
         self.base, self.mean, self.learn_scale = base, mean, learn_scale
         self.scale, self.offset = 1.0, 0.0
         self._n = 0
-        self._prior_var = 1.0
         self._m_train = np.zeros(0)  # the mean function at the observations
         self.fit_info: dict[str, Any] = {}
 
@@ -87,7 +86,6 @@ class MeanGP:
         m, _ = self._mean_at(X)
         self._m_train = m
         spread = float(max(np.std(m), np.std(y), np.abs(y - m).max(initial=0.0), 1e-9))
-        self._prior_var = spread**2
         if self.learn_scale:
             self.scale, self.offset = fit_scale_offset(m, y, spread)
         self.base.fit(X, y - (self.scale * m + self.offset))
@@ -108,7 +106,6 @@ class MeanGP:
             return self
         m, _ = self._mean_at(X)
         self._m_train = m
-        self._prior_var = float(max(np.std(m), np.std(y), np.abs(y - m).max(initial=0.0), 1e-9)) ** 2
         self.scale, self.offset = float(state["scale"]), float(state["offset"])
         self.base.restore(X, y - (self.scale * m + self.offset), state.get("gp") or {})
         return self

@@ -48,7 +48,7 @@ NO_TARGET_DATA = ("prior-mean", "multi-task")  # the methods that predict the ta
 
 class TransferSurrogate:
     """Transfer learning from earlier data: multi-task GP, source model as prior mean or as an input, a
-    fine-tuned network, or (auto) their mixture weighted by their leave-one-out predictions."""
+    fine-tuned network, or (auto) their mixture, weighted by how well each predicted the target data."""
 
     Config = TransferConfig
 
@@ -150,7 +150,7 @@ class TransferSurrogate:
                 raise ModelError(f"source {s.name} has {s.X.shape[1]} encoded inputs, the campaign {X.shape[1]}")
         setup = self._setup()
         prev = self._state.get("components", {})
-        if self.method == "auto":
+        if self.method == "auto" and self.config.weigh_on == "prequential":
             self._score_new_rows(setup, X, y, prev)
         parts: dict[str, Any] = {}
         for name in self._methods():
@@ -219,9 +219,13 @@ class TransferSurrogate:
             return None
         y = np.array([pre["y"][r] for r in rows])
         mv = {k: np.array([pre["pred"][r][k] for r in rows]) for k in names}
+        return self._scores(y, [(mv[k][:, 0], mv[k][:, 1]) for k in names])
+
+    def _scores(self, y: np.ndarray, preds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Log scores [K, N] of K methods' predictions (mean, variance) of y [N], by ``weigh_by``."""
         if self.config.weigh_by == "accuracy":
-            return np.array([loo_accuracy_log_density(y, mv[k][:, 0]) for k in names])
-        return np.array([loo_log_density(y, mv[k][:, 0], mv[k][:, 1]) for k in names])
+            return np.array([loo_accuracy_log_density(y, m) for m, _ in preds])
+        return np.array([loo_log_density(y, m, v) for m, v in preds])
 
     def _prior(self, names: list[str]) -> np.ndarray:
         """Prior weights [K]: ``none_prior`` for "none", the rest shared equally (equal without "none")."""
@@ -250,10 +254,7 @@ class TransferSurrogate:
             log.warning("transfer: no leave-one-out for %s; the prior weights",
                         ", ".join(k for k in names if k not in usable))
             return {k: float(v) for k, v in zip(names, prior)}
-        if self.config.weigh_by == "accuracy":
-            lpd = np.array([loo_accuracy_log_density(y, loos[k][0]) for k in names])
-        else:
-            lpd = np.array([loo_log_density(y, *loos[k]) for k in names])
+        lpd = self._scores(y, [loos[k] for k in names])
         self._state["weighed_on"] = "leave-one-out"
         return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
 
