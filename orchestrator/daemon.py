@@ -88,6 +88,9 @@ class Entry:
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # set by the scan when the file is removed, before it waits for ``lock``: a tick in progress stops at its
+    # next step instead of running out its time slice (and maybe the whole budget) on a withdrawn campaign
+    withdrawn: threading.Event = field(default_factory=threading.Event)
 
     @property
     def active(self) -> bool:
@@ -317,6 +320,7 @@ class Daemon:
         with self._entries_lock:
             for path in [p for p in self.entries if p not in files]:
                 e = self.entries.pop(path)
+                e.withdrawn.set()
                 if e.active:
                     log.warning("campaign=%s file %s was removed: campaign paused (its state stays in the "
                                 "store; put the file back to resume)", e.name, path.name)
@@ -489,11 +493,11 @@ class Daemon:
         if e is None or self.stopping.is_set():
             return
         with e.lock:
-            if e.engine is None or not e.active:
+            if e.engine is None or not e.active or e.withdrawn.is_set():
                 return
             deadline = time.monotonic() + self.slice_seconds
             try:
-                while not self.stopping.is_set():
+                while not self.stopping.is_set() and not e.withdrawn.is_set():
                     report = e.engine.step()
                     e.errors = 0
                     if report.source == "model":

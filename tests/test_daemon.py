@@ -364,3 +364,22 @@ def test_a_slow_first_fit_does_not_delay_another_campaigns_recording(tmp_path, m
     during = [d_ for ready, d_ in delays.values() if fit_start <= ready <= fit_end - 1.0]
     assert len(during) >= 5, (fit_start, fit_end, delays)  # the slow fit overlapped steady's results
     assert max(d_ for _, d_ in delays.values()) < 1.5, delays
+
+
+def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
+    """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
+    ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""
+    folder = campaign_folder(tmp_path, gone=alloy_yaml(name="gone", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'gone.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, slice_seconds=600)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("gone") is not None and len(store.experiments(store.get_campaign("gone").id)) >= 8)
+        (folder / "gone.yaml").unlink()
+        cid = store.get_campaign("gone").id
+        wait_for(lambda: store.lease(cid) is None, timeout=60)
+    finally:
+        d.stop()
+    row = store.get_campaign("gone")
+    assert row.status == "paused" and "gone.yaml was removed" in row.message, (row.status, row.message)
+    assert len(store.experiments(cid)) < 60
