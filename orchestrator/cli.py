@@ -223,6 +223,8 @@ def run(
 
             report = engine.run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
     except LooplabError as exc:
+        if isinstance(exc, ConfigError) and not exc.source:  # found while running (e.g. a transfer source's rows)
+            exc.source = file.name
         _fail(exc)
         return
     except KeyboardInterrupt:

@@ -488,12 +488,17 @@ def json_schema() -> dict:
 _TAGGED = {"parameters"}  # list fields whose items are a tagged union (tag appears in loc)
 
 
-def _format_loc(loc: tuple) -> str:
+def _format_loc(loc: tuple, members: frozenset[str] = frozenset()) -> str:
+    """A pydantic error location as the YAML path (``model.params.source[0].objective``), without the names
+    pydantic puts in it for a union's member (``members``: the model class names, as in
+    ``source[0].CsvSource.objective``)."""
     out = ""
     skip_tag = False
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+            continue
+        if part in members:
             continue
         if skip_tag:
             skip_tag = False
@@ -518,6 +523,8 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
                         nxt.extend(_expand(args[0]))
                 elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
                     nxt.append(t.model_fields[part].annotation)
+                elif isinstance(t, type) and issubclass(t, BaseModel) and part == t.__name__:
+                    nxt.append(t)  # a union member named in the location: stay on it
                 elif isinstance(t, type) and issubclass(t, BaseModel):
                     lit = t.model_fields.get("type")
                     if lit is not None and part in typing.get_args(lit.annotation):
@@ -529,6 +536,22 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
             if isinstance(t, type) and issubclass(t, BaseModel):
                 keys += [k for k in t.model_fields if k not in keys]
     return keys
+
+
+def _model_names(root: Any) -> frozenset[str]:
+    """The class names of every pydantic model reachable from ``root``'s annotations (the names pydantic
+    puts in an error's location for a union's member)."""
+    seen: dict[str, Any] = {}
+    todo = [root]
+    while todo:
+        for t in _expand(todo.pop()):
+            args = typing.get_args(t)
+            if typing.get_origin(t) in (list, dict) and args:
+                todo.extend(args)
+            elif isinstance(t, type) and issubclass(t, BaseModel) and t.__name__ not in seen:
+                seen[t.__name__] = t
+                todo.extend(f.annotation for f in t.model_fields.values())
+    return frozenset(seen)
 
 
 def _expand(t: Any) -> list[Any]:
@@ -576,9 +599,10 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
     when no prefix is given); ``owner`` names it in messages (e.g. "acquisition 'ucb'").
     """
     problems = []
+    members = _model_names(CampaignSpec if model is None else model)
     for i, err in enumerate(exc.errors()):
         loc = tuple(err["loc"])
-        path = _format_loc(loc)
+        path = _format_loc(loc, members)
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
         etype = err["type"]

@@ -325,6 +325,31 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     assert "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("source_csv, source, where, words", [
+    # a constant objective (the wrong column, a placeholder) transfers nothing: an error, not a silent no-op
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,3\n", None, "model.params.source[0].objective", "same value (3) in all 2"),
+    ("a,b,cat,y\n0.5,1,y,inf\n1.0,2,x,3\n", None, "model.params.source[0].objective", "line 2: 'inf'"),
+    # written by pandas for a missing value: that row is skipped, so one usable row is left
+    ("a,b,cat,y\n0.5,1,y,nan\n1.0,2,x,3\n", None, "model.params.source[0]", "1 usable row(s)"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, campaign: earlier}", "model.params.source[0]",
+     "names both a path and a campaign"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, columns: [a]}", "model.params.source[0].columns",
+     "must be a mapping"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, weight: 2}", "model.params.source[0].weight",
+     "allowed keys: path, objective, columns, where"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: earlier, where: {T: 1}}", "model.params.source[0].where",
+     "allowed keys: campaign"),
+])
+def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
+    path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error")]
+    # one problem, at the field's path (no pydantic union member such as 'CsvSource' in it), in words
+    assert len(lines) == 1 and f"{path.name}: {where}: " in lines[0] and words in lines[0], res.output
+    assert "Source" not in lines[0].split(": ")[1] and "Traceback" not in res.output
+
+
 def test_an_unknown_level_names_the_input(tmp_path):
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,z,3\n1.0,2,x,-1\n")
     with pytest.raises(ConfigError) as exc:

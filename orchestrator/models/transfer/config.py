@@ -15,9 +15,9 @@ model:
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 METHODS = ("multi-task", "prior-mean", "latent-variable", "fine-tune")
 Method = Literal["multi-task", "prior-mean", "latent-variable", "fine-tune", "auto"]
@@ -39,6 +39,14 @@ class CsvSource(BaseModel):
         default_factory=dict,
         description="keep only rows whose column equals this value, e.g. {Temp_C: 90} (all rows if empty)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "campaign" in data:
+            raise ValueError("names both a path and a campaign: a source is either a CSV file {path, objective} "
+                             "or another campaign {campaign: NAME}; split it into two sources or remove one")
+        return data
+
 
 class CampaignSource(BaseModel):
     """Every succeeded experiment of another campaign in the same store (same inputs and objective goal)."""
@@ -48,7 +56,16 @@ class CampaignSource(BaseModel):
     campaign: str = Field(description="name of a campaign in the same store")
 
 
-SourceSpec = Union[CsvSource, CampaignSource]
+def _source_kind(value: Any) -> str:
+    """Which kind of source an entry is, so that an error speaks of that kind only: a mapping with
+    ``campaign`` and no ``path`` is a campaign; everything else is read as a CSV source."""
+    if isinstance(value, CampaignSource) or (isinstance(value, dict) and "campaign" in value and "path" not in value):
+        return "CampaignSource"
+    return "CsvSource"
+
+
+SourceSpec = Annotated[Union[Annotated[CsvSource, Tag("CsvSource")], Annotated[CampaignSource, Tag("CampaignSource")]],
+                       Discriminator(_source_kind)]
 
 
 class TransferConfig(BaseModel):

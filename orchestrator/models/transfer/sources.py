@@ -14,6 +14,7 @@ pool's range land outside [0, 1]).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -113,15 +114,42 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
         if text == "" or any(v == "" for v in row.values()):
             continue  # an incomplete line
         y = parse_number(text)
-        if y is None:
+        if y is None or math.isinf(y):
             raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
-                                                                  f"'{src.objective}' is not a number")])
+                                                                  f"'{src.objective}' is not a "
+                                                                  f"{'finite ' if y is not None else ''}number")])
+        if math.isnan(y):
+            continue  # 'nan' as a missing value (pandas writes them so): an incomplete line
         params.append(row)  # text cells: encode_rows reads numbers where the space has numbers
         values.append(y)
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
+    _not_constant(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
     return str(path), params, values
+
+
+def _not_constant(values: list[float], where: str, what: str) -> None:
+    """A source whose objective is the same everywhere has nothing to transfer; it is most likely the wrong
+    column (or a placeholder), so it is an error rather than a source that silently does nothing."""
+    if max(values) == min(values):
+        raise ConfigError([Problem(where, f"{what} has the same value ({values[0]:g}) in all {len(values)} usable "
+                                          "rows: a constant source tells the target nothing; check that it is "
+                                          "the objective's column, or remove the source")])
+
+
+def check_csv_values(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
+    """Problems with the CSV sources' rows (``looplab validate``, after ``check_csv_columns`` found none): an
+    objective that is not a finite number, fewer than 2 usable rows, a constant objective. (Whether the
+    rows' levels are the campaign's is checked when they are encoded, at the start of a run.)"""
+    problems: list[Problem] = []
+    for i, src in enumerate(config.source):
+        if isinstance(src, CsvSource):
+            try:
+                _csv_rows(src, i, inputs, base_dir)
+            except ConfigError as exc:
+                problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
+    return problems
 
 
 def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any
@@ -146,6 +174,7 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
                                                              "succeeded experiment(s); a source needs at least 2")])
+    _not_constant(values, f"{WHERE}[{i}].campaign", f"the objective of campaign '{src.campaign}'")
     return f"campaign {src.campaign}", params, values
 
 
@@ -179,6 +208,10 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
             except (TypeError, ValueError):
                 raise ConfigError([Problem(where, f"input '{g.name}' is numeric in the pool but the source has "
                                                   "text in it")]) from None
+            if not np.all(np.isfinite(x)):
+                raise ConfigError([Problem(where, f"input '{g.name}' has a value that is not a finite number "
+                                                  f"({x[~np.isfinite(x)][0]}) in row {int(np.argmin(np.isfinite(x))) + 1} "
+                                                  "of the source's usable rows; fill it in or drop the row")])
             X[:, col] = CX[lo, col] + slope * (x - v[lo])
             continue
         first: dict[str, int] = {}

@@ -37,7 +37,7 @@ from ..base import ModelContext, ModelError, check_training_data
 from .components import COMPONENTS, Setup
 from .config import AUTO_PARTS, METHODS, TransferConfig
 from .source_model import source_gp
-from .sources import SourceData, campaign_inputs, check_csv_columns, load_sources
+from .sources import SourceData, campaign_inputs, check_csv_columns, check_csv_values, load_sources
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
@@ -85,6 +85,8 @@ class TransferSurrogate:
     def check_config(cls, config: TransferConfig, *, spec: Any, base_dir: Path) -> list[Problem]:
         """``looplab validate``: the CSV sources' files and columns, the base model's params."""
         problems = check_csv_columns(config, campaign_inputs(spec), base_dir)
+        if not problems:
+            problems = check_csv_values(config, campaign_inputs(spec), base_dir)
         try:
             base = plugins.resolve("model", config.base)
             plugins.config_model(base).model_validate(config.base_params)
