@@ -319,6 +319,9 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
         # unless it gives its own
         if s.model == default.model and not s.model_params:
             s = replace(s, model_params=dict(default.model_params))
+        elif s.model == default.model == "transfer" and "source" not in s.model_params:
+            # a transfer strategy's params add to the campaign's: its sources come from the campaign file
+            s = replace(s, model_params={**default.model_params, **s.model_params})
         if s.acquisition == default.acquisition and not s.acquisition_params:
             s = replace(s, acquisition_params=dict(default.acquisition_params))
         if s.name not in {o.name for o in out}:
@@ -996,6 +999,11 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
         TimeElapsedColumn,
     )
 
+    if reach is not None and not math.isfinite(reach):
+        raise ConfigError([Problem("--reach", f"must be a finite number, a value of the objective (got {reach})")])
+    if reach is not None and not transfer_fraction:
+        raise ConfigError([Problem("--reach", "is reported with --transfer-fraction only; add it (e.g. "
+                                              "--transfer-fraction 1) or drop --reach")])
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
                     workers=workers, first_seed=first_seed, transfer_fraction=transfer_fraction,
                     permute_source=permute_source)

@@ -228,6 +228,8 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--dataset", "missing.csv"], "--dataset", "file not found"),
     (["--dataset", "SHORT"], "--dataset", "has 2 row(s); a benchmark needs at least 3"),
     (["--dataset", "FOLDER"], "--dataset", "is a folder, not a CSV file"),
+    (["--reach", "nan"], "--reach", "must be a finite number"),
+    (["--reach", "3"], "--reach", "is reported with --transfer-fraction only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)

@@ -510,6 +510,13 @@ def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_
                   strategies="transfer(method=auto):ei:2,transfer(method=auto,auto_methods=none+prior-mean):ei:2")
     assert [s.name for s in two.strategies] == ["gp (no transfer)", "transfer auto 0.5",
                                                 "transfer auto(auto_methods=none+prior-mean) 0.5"]
+    # without --transfer-fraction too, a transfer strategy's own params add to the campaign's (its sources)
+    own = prepare(path, dataset=None, seeds=2, budget=6, initial=2, workers=1,
+                  strategies="transfer(method=prior-mean):ei:2")
+    assert own.strategies[0].model_params["method"] == "prior-mean" and own.strategies[0].model_params["source"]
+    with pytest.raises(ConfigError) as bad:
+        prepare(path, dataset=None, seeds=2, budget=6, initial=2, workers=1, strategies="transfer(method=x):ei:2")
+    assert [p.path for p in bad.value.problems] == ["--strategies"] and "source" not in str(bad.value)
     result = run_benchmark(setup)
     runs = {s["name"]: s["runs"] for s in result["strategies"]}
     # the same seeds and the same random initial rows for every strategy
