@@ -58,6 +58,10 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
             first_bad = (line, what)
     if records and not numbers:
         return f"the objective column '{column}' of {file} holds no numbers; is it the right column?"
+    finite = {x for x in (parse_number(c[j]) for _, c in records) if x is not None and math.isfinite(x)}
+    if numbers >= 2 and len(finite) == 1:
+        return (f"the objective column '{column}' of {file} holds the same value ({finite.pop():g}) in all "
+                f"{numbers} rows: there is nothing to optimise; is it the right column?")
     if first_bad is not None:
         line, what = first_bad
         return (f"{file}, line {line}: the objective '{column}' is {what}; every candidate row needs "

@@ -441,6 +441,16 @@ class CampaignSpec(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _objective_is_not_an_input(self) -> "CampaignSpec":
+        inputs = list(self.space.pool.inputs) if self.space.pool is not None else \
+            [p.name for p in (self.space.parameters or [])]
+        if self.objective.name in inputs:
+            raise ValueError(f"objective.name: '{self.objective.name}' is also an input of the space; the objective "
+                             "is what each experiment measures, not one of its settings: name the measured "
+                             "quantity (e.g. a yield column) instead")
+        return self
+
 
 _SPEC_DEFS = {"oracle": "PluginSpec", "model": "ModelSpec", "acquisition": "AcquisitionSpec"}
 

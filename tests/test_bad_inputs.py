@@ -222,6 +222,9 @@ CLI_CASES = [
     Case("daemon-workers-zero", daemon_with("--workers", "0"), "--workers: must be at least 1 (got 0)"),
     Case("daemon-interval-negative", daemon_with("--interval", "-1"), "--interval: must be greater than 0"),
     Case("daemon-rescan-inf", daemon_with("--rescan", "inf"), "--rescan: must be a finite number"),
+    # -- a campaign that cannot mean what it says
+    Case("objective-named-as-an-input", edit("name: value", "name: x1"), "{file}: objective.name: ",
+         "'x1' is also an input of the space"),
 ]
 
 

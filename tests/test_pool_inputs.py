@@ -203,6 +203,13 @@ def test_an_all_text_objective(campaign_file, tmp_path):
     _one_error(campaign_file, pool, "oracle.params.column", "'mixing_energy' of bad.csv holds no numbers")
 
 
+def test_a_constant_objective_is_an_error_not_a_campaign_with_nothing_to_find(campaign_file, tmp_path):
+    rows = [r.rsplit(",", 1)[0] + ",0.25" for r in ROWS]
+    pool = _pool(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    _one_error(campaign_file, pool, "oracle.params.column",
+               f"holds the same value (0.25) in all {len(ROWS)} rows", "nothing to optimise")
+
+
 # ----------------------------------------------------------------------------- where: a row filter
 
 
