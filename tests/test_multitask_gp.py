@@ -142,29 +142,3 @@ def test_a_shared_scale_carries_the_sources_levels_to_a_target_with_few_points()
     assert errors["shared"] < 2.5 and errors["shared"] < 0.5 * errors["per-task"], errors
     with pytest.raises(Exception, match="scale must be one of"):
         MultiTaskGP(scale="joint")
-
-
-def test_starts_on_worker_threads_give_the_fit_of_one_start_after_another(monkeypatch):
-    """The default and random starts run together on the GP's threads; the fit (every hyperparameter, the
-    loss, whether it restarted) is bit for bit the one of running them in turn, from a cold start and from
-    a warm one whose data grew past the regrow threshold."""
-    import orchestrator.models.gp.multitask as multitask
-
-    Xs, ys, Xt, yt, _ = _pair(80, 12, 3)
-    task = np.concatenate([np.zeros(len(Xt), int), np.ones(len(Xs), int)])
-
-    def fits() -> list[dict]:
-        gp, out = MultiTaskGP(seed=5, restarts=3), []
-        for n in (8, 12):  # 8 -> 12 target rows: 88 -> 92 rows, under 10% growth: the warm start alone
-            keep = np.r_[np.arange(n), np.arange(len(Xt), len(task))]
-            gp.fit(np.vstack([Xt, Xs])[keep], np.concatenate([yt, ys])[keep], task[keep])
-            out.append({**gp.get_state(), "restarted": gp.fit_info["restarted"]})
-        gp.regrow = 0.0  # now every fit restarts: all starts at once
-        gp.fit(np.vstack([Xt, Xs]), np.concatenate([yt, ys]), task)
-        out.append({**gp.get_state(), "restarted": gp.fit_info["restarted"]})
-        return out
-
-    threaded = fits()
-    monkeypatch.setattr(multitask, "parallel", lambda tasks: [t() for t in tasks])
-    assert fits() == threaded
-    assert [f["restarted"] for f in threaded][0] and threaded[-1]["restarted"]

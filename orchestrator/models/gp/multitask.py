@@ -43,7 +43,6 @@ from ..base import ModelError
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
-from .threads import parallel
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
 from .priors import lengthscale_prior, softplus
 
@@ -224,36 +223,24 @@ class MultiTaskGP:
         prior = auto_prior(kinds) if self.lengthscale_prior == "auto" \
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
-        bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
-        losses: list[MultiTaskLoss] = []
 
-        def run(u0: np.ndarray) -> Any:
-            """One L-BFGS-B run from u0, with a loss of its own (the starts may run on several threads)."""
-            own = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
-            losses.append(own)
-            with single_threaded_blas:
-                return minimize(guarded(own), into_bounds(u0, bounds), jac=True, method="L-BFGS-B",
-                                bounds=bounds, options={"maxiter": self.maxiter})
-
+        fun = guarded(loss_fn)
         best = None
+        bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
         warm = self._warm(tie.n_free, T)
         due = self._restarts_due(len(y), tie.n_free, T)
-        starts = self._starts(tie.n_free, T)
         restarted = False
-        # Without a restart due, the warm start runs first and the others only if it failed or moved far.
-        # The starts that run together run on the GP's worker threads (their numpy and BLAS calls release
-        # the GIL): each is deterministic on its own, and the best is taken in the order of the starts, so
-        # the fit is the same as one start after another, in less time on two cores.
-        rounds = [starts] if due else [starts[:1], starts[1:]]
-        for k, batch in enumerate(rounds):
-            if k == 1:
-                if best is not None and not self._moved(loss_fn.params(best[1]), warm):
-                    break
-            restarted = restarted or k > 0 or (due and len(batch) > 1)
-            for res in parallel([lambda u0=u0: run(u0) for u0 in batch]):
+        with single_threaded_blas:
+            for k, u0 in enumerate(self._starts(tie.n_free, T)):
+                if k == 1 and not due:
+                    if best is not None and not self._moved(loss_fn.params(best[1]), warm):
+                        break
+                    due = True  # the warm start failed or moved far: the other starts run after all
+                restarted = restarted or k > 0
+                res = minimize(fun, into_bounds(u0, bounds), jac=True, method="L-BFGS-B", bounds=bounds,
+                               options={"maxiter": self.maxiter})
                 if res.fun < 1e30 and (best is None or res.fun < best[0]):
                     best = (float(res.fun), res.x)
-        loss_fn.evaluations = sum(f.evaluations for f in losses)
         if best is None:
             if not self._state:
                 raise ModelError("the multi-task GP's fit failed on every start")
