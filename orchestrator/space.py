@@ -273,11 +273,12 @@ class PoolSpace:
 
     def __init__(self, *, path: Path, inputs: list[str], rows: list[Params], categorical: Sequence[str] = (),
                  features: dict[str, tuple[list[str], np.ndarray]] | None = None,
-                 where: dict[str, Any] | None = None):
+                 where: dict[str, Any] | None = None, n_rows: int | None = None):
         self.path = path
         self.names = list(inputs)
         self.candidates = rows
         self.size = len(rows)
+        self.n_rows = len(rows) if n_rows is None else int(n_rows)  # the file's kept rows (repeats collapsed)
         self.categorical = [n for n in self.names if n in set(categorical)]
         self.features = dict(features or {})
         self.where = dict(where or {})
@@ -359,7 +360,11 @@ class PoolSpace:
         return chosen
 
     def describe(self) -> str:
-        return f"pool of {self.size} candidates over {', '.join(self.names)}"
+        repeats = ""
+        if self.n_rows > self.size:  # said, so that a forgotten `where:` (averaging other conditions) shows
+            repeats = (f" (from {self.n_rows} rows: rows with the same inputs are one candidate, their objectives "
+                       "averaged)")
+        return f"pool of {self.size} candidates{repeats} over {', '.join(self.names)}"
 
 
 def _key_value(v: Any) -> Any:
@@ -484,7 +489,7 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     if problems:
         raise ConfigError(problems)
     return PoolSpace(path=path, inputs=spec.inputs, rows=rows, categorical=spec.categorical, features=features,
-                     where=spec.where)
+                     where=spec.where, n_rows=len(records))
 
 
 def _rdkit_ready(encoding, where: str, problems: list[Problem]) -> bool:

@@ -191,6 +191,17 @@ def test_validate_in_a_subprocess_prints_one_line_and_no_traceback(campaign_file
 # ----------------------------------------------------------------------------- the objective column
 
 
+def test_repeated_inputs_are_one_candidate_and_validate_says_so(campaign_file, tmp_path):
+    """Rows with the same inputs are averaged by the lookup (replicates); validate says how many rows made
+    how many candidates, so that a forgotten `where:` (other conditions averaged in) is seen."""
+    pool = _pool(tmp_path, "\n".join([HEADER, *ROWS, ROWS[0], ROWS[1]]) + "\n")
+    path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", pool))
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.stderr
+    assert f"pool of {len(ROWS)} candidates (from {len(ROWS) + 2} rows: rows with the same inputs are one " \
+           "candidate, their objectives averaged)" in out.stdout
+
+
 def test_rows_with_an_empty_objective_are_named_by_validate(campaign_file, tmp_path):
     pool = _pool(tmp_path, _with_row("0.5,0.0,0.5,3.90,", at=3))
     _one_error(campaign_file, pool, "oracle.params.column", "bad.csv, line 5",
