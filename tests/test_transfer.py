@@ -582,3 +582,24 @@ budget: {max_experiments: 2}
     first = store.experiments(engine.id)
     assert [e.source for e in first] == ["model", "model"]
     assert min(e.value for e in first) < 3.0, [(e.params, e.value) for e in first]
+
+
+@pytest.mark.parametrize("cell, words", [("nan", "input 'x1' is nan in row 2"), ("inf", "input 'x1' is inf in row 2"),
+                                         ("warm", "holds text")])
+def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
+    (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
+    path = write_campaign(tmp_path, """\
+name: cont-tl
+space:
+  parameters:
+    - {name: x1, type: float, low: -5, high: 10}
+    - {name: x2, type: float, low: 0, high: 15}
+objective: {name: value, goal: min}
+oracle: {kind: function, params: {function: branin}}
+model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
+budget: {max_experiments: 8}
+""")
+    campaign = load_campaign(path)  # the file is valid: the rows are read when the run starts
+    with pytest.raises(ConfigError) as exc:
+        Proposer(campaign).sources
+    assert str(exc.value.problems[0]).startswith("model.params.source[0]: ") and words in str(exc.value), str(exc.value)

@@ -192,7 +192,16 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                                                f"among its choices ({', '.join(map(str, choices))})"))
         if problems:
             raise ConfigError(problems)
-        fixed = [{n: _as_choice(space, n, r[n]) for n in space.names} for r in rows]
+        try:
+            fixed = [{n: _as_choice(space, n, r[n]) for n in space.names} for r in rows]
+        except (TypeError, ValueError):
+            raise ConfigError([Problem(where, "a numeric input of the source holds text; fill in numbers or drop "
+                                              "those rows")]) from None
+        bad = next(((k, n) for k, r in enumerate(fixed) for n in space.names
+                    if isinstance(r[n], float) and not math.isfinite(r[n])), None)
+        if bad is not None:
+            raise ConfigError([Problem(where, f"input '{bad[1]}' is {fixed[bad[0]][bad[1]]} in row {bad[0] + 1} of the "
+                                              "source's usable rows; fill it in or drop the row")])
         return space.encode(fixed)
     X = np.zeros((len(rows), space.dim))
     cands, CX = space.candidates, space.X
