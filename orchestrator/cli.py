@@ -211,7 +211,7 @@ def run(
                     if r.weights:  # a transfer model's methods
                         timing += " weights " + " ".join(f"{k} {v:.2f}" for k, v in r.weights.items())
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
-                                  f"best {best}{timing}", highlight=False)
+                                  f"best {best}{timing}", highlight=False, soft_wrap=True)
                 if not quiet and not r.done:  # what it waits for (a person, or a resume), once per change
                     was, shown[0] = shown[0], r.status
                     if r.status == "paused" and was != "paused":
