@@ -350,6 +350,23 @@ def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv,
     assert "Source" not in lines[0].split(": ")[1] and "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("params, where, words", [
+    (["base_params: {kernel: linear}"], "model.params.base_params.kernel", "'matern52', 'matern32' or 'rbf'"),
+    (["base_params: {kernal: rbf}"], "model.params.base_params.kernal", "did you mean 'kernel'?"),
+    (["base: random-forest", "base_params: {n_estimators: 0}"], "model.params.base_params.n_estimators",
+     "greater than or equal to 2"),
+    (["method: fine-tune", "hidden: [32, 0]"], "model.params.hidden[1]", "greater than or equal to 1"),
+])
+def test_bad_params_of_the_base_model_and_the_network_name_their_field(tmp_path, params, where, words):
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n")
+    lines = params if params[0].startswith("method:") else ["method: latent-variable", *params]
+    path.write_text(path.read_text().replace("    method: latent-variable\n", "".join(f"    {x}\n" for x in lines)))
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error")]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert f"{path.name}: {where}: " in lines[0] and words in lines[0], lines[0]
+
+
 def test_an_unknown_level_names_the_input(tmp_path):
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,z,3\n1.0,2,x,-1\n")
     with pytest.raises(ConfigError) as exc:

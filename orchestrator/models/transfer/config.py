@@ -116,7 +116,7 @@ class TransferConfig(BaseModel):
         "tasks' shapes carry over, not their levels or units) or all tasks by one mean and spread (shared: the "
         "sources measure the same objective in the same units, so their levels carry over too)")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
-    hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1,
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64], min_length=1,
                               description="fine-tune: hidden layer widths (all but the last one are frozen "
                                           "after pre-training)")
     epochs: int = Field(default=300, ge=1, description="fine-tune: pre-training epochs (fine-tuning uses the same)")

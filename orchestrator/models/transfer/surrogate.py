@@ -87,9 +87,16 @@ class TransferSurrogate:
         problems = check_csv_columns(config, campaign_inputs(spec), base_dir)
         if not problems:
             problems = check_csv_values(config, campaign_inputs(spec), base_dir)
+        from pydantic import ValidationError
+
+        from ...config import problems_from_validation
+
         try:
-            base = plugins.resolve("model", config.base)
-            plugins.config_model(base).model_validate(config.base_params)
+            model = plugins.config_model(plugins.resolve("model", config.base))
+            model.model_validate(config.base_params)
+        except ValidationError as exc:  # each field of the base model's params, named
+            problems += problems_from_validation(exc, prefix="base_params", model=model,
+                                                 owner=f"model '{config.base}'")
         except Exception as exc:  # noqa: BLE001 - reported as a problem of the params
             problems.append(Problem("base_params", f"not valid for model '{config.base}': "
                                                    f"{str(exc).splitlines()[0]}"))
