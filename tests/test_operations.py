@@ -32,8 +32,11 @@ def status(url: str) -> str:
 
 
 def test_status_after_a_daemon_stops_says_unfinished_and_after_a_file_is_removed_paused(tmp_path):
-    folder = campaign_folder(tmp_path, long=alloy_yaml(name=LONG, seed=1, budget=40, model="random-forest"),
-                             other=alloy_yaml(name="removed", seed=2, budget=40, model="random-forest"))
+    # both budgets far away: with one fit slot (2 workers) one campaign's tick can hold it for its whole 5 s
+    # slice while the other waits (CI, 2026-12-02: LONG finished 40 experiments before the other had 6), and
+    # neither may finish before the status below is taken and the file removed
+    folder = campaign_folder(tmp_path, long=alloy_yaml(name=LONG, seed=1, budget=400, model="random-forest"),
+                             other=alloy_yaml(name="removed", seed=2, budget=400, model="random-forest"))
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     store = Store(url)
     d = Daemon(folder, store, interval=0.05, rescan=0.2)
