@@ -339,6 +339,7 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "allowed keys: path, objective, columns, where"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: earlier, where: {T: 1}}", "model.params.source[0].where",
      "allowed keys: campaign"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: tl}", "model.params.source[0].campaign", "is this campaign itself"),
 ])
 def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
     path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))

@@ -87,6 +87,9 @@ class TransferSurrogate:
         problems = check_csv_columns(config, campaign_inputs(spec), base_dir)
         if not problems:
             problems = check_csv_values(config, campaign_inputs(spec), base_dir)
+        problems += [Problem(f"source[{i}].campaign", f"'{src.campaign}' is this campaign itself: its own results are "
+                                                      "the target data; a source is another campaign's")
+                     for i, src in enumerate(config.source) if getattr(src, "campaign", None) == spec.name]
         from pydantic import ValidationError
 
         from ...config import problems_from_validation
