@@ -49,18 +49,20 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
     records = filter_rows(header, records, where)
     numbers = 0
     first_bad = None
+    distinct: set[float] = set()  # up to two of the finite values: is the column constant?
     for line, cells in records:
         x = parse_number(cells[j])
         if x is not None and math.isfinite(x):
             numbers += 1
+            if len(distinct) < 2:
+                distinct.add(x)
         elif first_bad is None:
             what = "empty" if cells[j] == "" else ("not finite" if x is not None else "text, not a number")
             first_bad = (line, what)
     if records and not numbers:
         return f"the objective column '{column}' of {file} holds no numbers; is it the right column?"
-    finite = {x for x in (parse_number(c[j]) for _, c in records) if x is not None and math.isfinite(x)}
-    if numbers >= 2 and len(finite) == 1:
-        return (f"the objective column '{column}' of {file} holds the same value ({finite.pop():g}) in all "
+    if numbers >= 2 and len(distinct) == 1:
+        return (f"the objective column '{column}' of {file} holds the same value ({distinct.pop():g}) in all "
                 f"{numbers} rows: there is nothing to optimise; is it the right column?")
     if first_bad is not None:
         line, what = first_bad

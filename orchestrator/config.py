@@ -17,6 +17,7 @@ such as ``space.parameters[1].high``; :func:`load_campaign` raises one
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import types
@@ -548,6 +549,7 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
     return keys
 
 
+@functools.lru_cache(maxsize=None)
 def _model_names(root: Any) -> frozenset[str]:
     """The class names of every pydantic model reachable from ``root``'s annotations (the names pydantic
     puts in an error's location for a union's member)."""

@@ -385,6 +385,21 @@ def test_a_campaign_source_needs_that_campaign_in_the_store(tmp_path):
     assert "no campaign 'earlier'" in str(exc.value)
 
 
+def _branin_campaign(tmp_path, rest: str):
+    """A continuous Branin campaign learning (prior-mean) from tmp_path/earlier.csv; ``rest``: its last keys."""
+    return write_campaign(tmp_path, """\
+name: branin-tl
+seed: 2
+space:
+  parameters:
+    - {name: x1, type: float, low: -5, high: 10}
+    - {name: x2, type: float, low: 0, high: 15}
+objective: {name: value, goal: min}
+oracle: {kind: function, params: {function: branin}}
+model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
+""" + rest)
+
+
 def test_initial_n_0_takes_the_first_batch_from_the_sources(tmp_path):
     """With ``initial: {n: 0}`` a transfer campaign's first step is the model's (no random design): a source
     that knows the pool (y = 2 (a + b) + 1, the target a + b) sends the first batch to the pool's best rows.
@@ -577,20 +592,8 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
     x1, x2 = rng.uniform(-5, 10, 80), rng.uniform(0, 15, 80)
     rows = "".join(f"{a},{c},{branin(np.array([a, c])) + 5}\n" for a, c in zip(x1, x2))
     (tmp_path / "earlier.csv").write_text("x1,x2,value\n" + rows)
-    path = write_campaign(tmp_path, """\
-name: branin-tl
-seed: 2
-space:
-  parameters:
-    - {name: x1, type: float, low: -5, high: 10}
-    - {name: x2, type: float, low: 0, high: 15}
-objective: {name: value, goal: min}
-oracle: {kind: function, params: {function: branin}}
-model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
-acquisition: {kind: ei, batch_size: 2}
-initial: {n: 0}
-budget: {max_experiments: 2}
-""")
+    path = _branin_campaign(tmp_path, "acquisition: {kind: ei, batch_size: 2}\ninitial: {n: 0}\n"
+                                      "budget: {max_experiments: 2}\n")
     from orchestrator.engine import Engine
     from orchestrator.store import Store
 
@@ -606,17 +609,7 @@ budget: {max_experiments: 2}
                                          ("warm", "holds text")])
 def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
     (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
-    path = write_campaign(tmp_path, """\
-name: cont-tl
-space:
-  parameters:
-    - {name: x1, type: float, low: -5, high: 10}
-    - {name: x2, type: float, low: 0, high: 15}
-objective: {name: value, goal: min}
-oracle: {kind: function, params: {function: branin}}
-model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
-budget: {max_experiments: 8}
-""")
+    path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")
     campaign = load_campaign(path)  # the file is valid: the rows are read when the run starts
     with pytest.raises(ConfigError) as exc:
         Proposer(campaign).sources

@@ -68,44 +68,55 @@ def _read_csv(src: CsvSource, base_dir: Path) -> tuple[Path, list[str], list[tup
     return path, header, filter_rows(header, records, {k: v for k, v in src.where.items() if k in header})
 
 
-def check_csv_columns(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
-    """Problems with the CSV sources' files and columns (``looplab validate``): missing files, inputs the
-    file does not have (named), a ``columns:`` key that is not a campaign input, a missing objective column."""
+def _column_problems(src: CsvSource, where: str, inputs: Sequence[str], path: Path, header: list[str]
+                     ) -> list[Problem]:
+    """What keeps a CSV source's columns from matching the campaign: inputs the file does not have (named),
+    a ``columns:`` key that is not a campaign input, a missing objective or ``where`` column."""
+    problems = []
+    for key in src.columns:
+        if key not in inputs:
+            problems.append(Problem(f"{where}.columns.{key}", f"'{key}' is not an input of the campaign "
+                                                              f"(inputs: {', '.join(inputs)})"))
+    missing = [(n, src.columns.get(n, n)) for n in inputs if src.columns.get(n, n) not in header]
+    if missing:
+        named = ", ".join(f"'{c}'" + (f" (for input '{n}')" if c != n else "") for n, c in missing)
+        problems.append(Problem(f"{where}.path", f"{path.name} lacks the column(s) {named} of the campaign's "
+                                                 f"inputs ({describe_columns(header)}); add them, or map "
+                                                 "each input to a column with columns: {INPUT: COLUMN}"))
+    if src.objective not in header:
+        problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
+                                                      f"({describe_columns(header)})"))
+    for col in src.where:
+        if col not in header:
+            problems.append(Problem(f"{where}.where.{col}", f"{path.name} has no column '{col}'"))
+    return problems
+
+
+def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
+    """Problems with the CSV sources (``looplab validate``), each file read once: a missing file, columns
+    that do not match the campaign, an objective that is not a finite number, fewer than 2 usable rows, a
+    constant objective. (Whether the rows' levels are the campaign's is checked when they are encoded, at
+    the start of a run.)"""
     problems: list[Problem] = []
     for i, src in enumerate(config.source):
-        if not isinstance(src, CsvSource):
-            continue
-        where = f"source[{i}]"
-        try:
-            path, header, _ = _read_csv(src, base_dir)
-        except CsvFileError as exc:
-            hint = "" if (Path(base_dir) / src.path).exists() else " (paths are relative to the campaign file)"
-            problems.append(Problem(f"{where}.path", f"{exc}{hint}"))
-            continue
-        for key in src.columns:
-            if key not in inputs:
-                problems.append(Problem(f"{where}.columns.{key}", f"'{key}' is not an input of the campaign "
-                                                                  f"(inputs: {', '.join(inputs)})"))
-        missing = [(n, src.columns.get(n, n)) for n in inputs if src.columns.get(n, n) not in header]
-        if missing:
-            named = ", ".join(f"'{c}'" + (f" (for input '{n}')" if c != n else "") for n, c in missing)
-            problems.append(Problem(f"{where}.path", f"{path.name} lacks the column(s) {named} of the campaign's "
-                                                     f"inputs ({describe_columns(header)}); add them, or map "
-                                                     "each input to a column with columns: {INPUT: COLUMN}"))
-        if src.objective not in header:
-            problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
-                                                          f"({describe_columns(header)})"))
-        for col in src.where:
-            if col not in header:
-                problems.append(Problem(f"{where}.where.{col}", f"{path.name} has no column '{col}'"))
+        if isinstance(src, CsvSource):
+            try:
+                _csv_rows(src, i, inputs, base_dir)
+            except ConfigError as exc:
+                problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
     return problems
 
 
 def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> tuple[str, list[dict], list[float]]:
-    problems = check_csv_columns(TransferConfig(source=[src]), inputs, base_dir)
+    where = f"{WHERE}[{i}]"
+    try:
+        path, header, records = _read_csv(src, base_dir)
+    except CsvFileError as exc:
+        hint = "" if (Path(base_dir) / src.path).exists() else " (paths are relative to the campaign file)"
+        raise ConfigError([Problem(f"{where}.path", f"{exc}{hint}")]) from None
+    problems = _column_problems(src, where, inputs, path, header)
     if problems:
-        raise ConfigError([Problem(f"{WHERE}[{i}]" + p.path.removeprefix("source[0]"), p.message) for p in problems])
-    path, header, records = _read_csv(src, base_dir)
+        raise ConfigError(problems)
     col = {name: header.index(name) for name in header}
     params, values = [], []
     for line, cells in records:
@@ -136,20 +147,6 @@ def _not_constant(values: list[float], where: str, what: str) -> None:
         raise ConfigError([Problem(where, f"{what} has the same value ({values[0]:g}) in all {len(values)} usable "
                                           "rows: a constant source tells the target nothing; check that it is "
                                           "the objective's column, or remove the source")])
-
-
-def check_csv_values(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
-    """Problems with the CSV sources' rows (``looplab validate``, after ``check_csv_columns`` found none): an
-    objective that is not a finite number, fewer than 2 usable rows, a constant objective. (Whether the
-    rows' levels are the campaign's is checked when they are encoded, at the start of a run.)"""
-    problems: list[Problem] = []
-    for i, src in enumerate(config.source):
-        if isinstance(src, CsvSource):
-            try:
-                _csv_rows(src, i, inputs, base_dir)
-            except ConfigError as exc:
-                problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
-    return problems
 
 
 def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any

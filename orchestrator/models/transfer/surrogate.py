@@ -37,7 +37,7 @@ from ..base import ModelContext, ModelError, check_training_data
 from .components import COMPONENTS, Setup
 from .config import AUTO_PARTS, METHODS, TransferConfig
 from .source_model import source_gp
-from .sources import SourceData, campaign_inputs, check_csv_columns, check_csv_values, load_sources
+from .sources import SourceData, campaign_inputs, check_csv_sources, load_sources
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
@@ -83,17 +83,16 @@ class TransferSurrogate:
 
     @classmethod
     def check_config(cls, config: TransferConfig, *, spec: Any, base_dir: Path) -> list[Problem]:
-        """``looplab validate``: the CSV sources' files and columns, the base model's params."""
-        problems = check_csv_columns(config, campaign_inputs(spec), base_dir)
-        if not problems:
-            problems = check_csv_values(config, campaign_inputs(spec), base_dir)
-        problems += [Problem(f"source[{i}].campaign", f"'{src.campaign}' is this campaign itself: its own results are "
-                                                      "the target data; a source is another campaign's")
-                     for i, src in enumerate(config.source) if getattr(src, "campaign", None) == spec.name]
+        """``looplab validate``: the CSV sources (files, columns, rows), no source that is the campaign
+        itself, the base model's params."""
         from pydantic import ValidationError
 
         from ...config import problems_from_validation
 
+        problems = check_csv_sources(config, campaign_inputs(spec), base_dir)
+        problems += [Problem(f"source[{i}].campaign", f"'{src.campaign}' is this campaign itself: its own results are "
+                                                      "the target data; a source is another campaign's")
+                     for i, src in enumerate(config.source) if getattr(src, "campaign", None) == spec.name]
         try:
             model = plugins.config_model(plugins.resolve("model", config.base))
             model.model_validate(config.base_params)
