@@ -142,3 +142,64 @@ def test_a_shared_scale_carries_the_sources_levels_to_a_target_with_few_points()
     assert errors["shared"] < 2.5 and errors["shared"] < 0.5 * errors["per-task"], errors
     with pytest.raises(Exception, match="scale must be one of"):
         MultiTaskGP(scale="joint")
+
+
+def test_random_starts_run_only_when_every_earlier_start_failed(monkeypatch):
+    """A first fit runs the default start alone; a refit on the same data runs the warm start alone; when
+    the default start fails (a non-finite loss), the random starts run and one of them is the fit."""
+    import orchestrator.models.gp.multitask as mod
+
+    Xs, ys, Xt, yt, _ = _pair(40, 5, 1)
+    X, y = np.vstack([Xt, Xs]), np.concatenate([yt, ys])
+    task = np.concatenate([np.zeros(len(Xt), int), np.ones(len(Xs), int)])
+    first = MultiTaskGP(seed=0).fit(X, y, task)
+    assert first.fit_info["starts"] == 1 and not first.fit_info["fallback"]
+    again = MultiTaskGP(seed=0)
+    again.set_state(first.get_state())
+    again.fit(X, y, task)
+    assert again.fit_info["starts"] == 1 and not again.fit_info["restarted"]
+
+    real, calls = mod.minimize, []
+
+    def failing_first(fun, x0, **kw):  # the default start's optimiser ends at a non-finite loss
+        calls.append(1)
+        res = real(fun, x0, **kw)
+        if len(calls) == 1:
+            res.fun = float("inf")
+        return res
+
+    monkeypatch.setattr(mod, "minimize", failing_first)
+    rescued = MultiTaskGP(seed=0, restarts=2).fit(X, y, task)
+    assert rescued.fit_info["starts"] == 2 and len(calls) == 2 and not rescued.fit_info["fallback"]
+    assert math.isfinite(rescued.get_state()["loss"])
+
+
+def test_a_one_hot_inputs_columns_share_one_lengthscale_by_default():
+    """A numeric input, a one-hot input of 4 levels and a descriptor-encoded input of 3 columns: by default
+    the one-hot columns share one lengthscale (5 free: 1 + 1 + 3); "all" ties the descriptors too (3 free),
+    "none" ties nothing (8 free). The tied fit learns which level is which: its predictions at the
+    levels follow the target's per-level offsets."""
+    from orchestrator.models.base import ModelError
+    from orchestrator.space import ColumnGroup
+
+    groups = [ColumnGroup("x", slice(0, 1), "numeric"), ColumnGroup("cat", slice(1, 5), "categorical"),
+              ColumnGroup("mol", slice(5, 8), "descriptors")]
+    rng = np.random.default_rng(4)
+    levels = rng.integers(0, 4, 90)
+    desc = rng.random((4, 3))
+    X = np.column_stack([rng.random(90), np.eye(4)[levels], desc[levels]])
+    offset = np.array([0.0, 2.0, -1.0, 1.0])
+    y = np.sin(4 * X[:, 0]) + offset[levels]
+    task = (np.arange(90) >= 20).astype(int)  # 20 target rows, 70 source rows of the same function
+    free = {}
+    for tie in ("one-hot", "all", "none"):
+        mt = MultiTaskGP(seed=0, groups=groups, **({} if tie == "one-hot" else {"tie_categorical": tie}))
+        mt.fit(X, y, task)
+        free[tie] = len(mt.get_state()["lengthscales"])
+        if tie == "one-hot":
+            at = np.column_stack([np.full(4, 0.5), np.eye(4), desc])
+            pred = mt.predict(at)[0]
+            assert np.corrcoef(pred, offset)[0, 1] > 0.95, pred
+    assert free == {"one-hot": 5, "all": 3, "none": 8}, free
+    with pytest.raises(ModelError, match="tie_categorical must be one of"):
+        MultiTaskGP(tie_categorical=True)

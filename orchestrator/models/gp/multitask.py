@@ -1,7 +1,7 @@
 """A multi-task GP: one GP over the observations of several tasks, with a learned task covariance.
 
 The intrinsic coregionalisation model (ICM): k((x, s), (x', t)) = B[s, t] * c(x, x'), with c the input
-kernel of ``kernels.py`` (Matérn or RBF, ARD, categorical inputs' lengthscales tied, unit variance) and
+kernel of ``kernels.py`` (Matérn or RBF, ARD, unit variance; a one-hot input's columns share one lengthscale) and
 B = w w^T + diag(kappa) the task covariance, w and kappa positive (softplus), so that every pair of tasks
 is positively correlated: a source can only pull the target in its own direction, and a source that does
 not help is switched off by a small w relative to kappa. Task 0 is the target; tasks 1.. are sources
@@ -14,11 +14,15 @@ quantity in the same units, so a source's levels carry over too); each task has 
 the hyperparameters u = [free lengthscales (Q), w (T), kappa (T), noise (T)] maximise the marginal
 likelihood plus priors (lengthscales: the preset of ``priors.py``; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
 noise ~ Gamma(1.1, 0.05) above a floor) by L-BFGS-B from the previous step's values (the warm start). The
-default and the random starts run without a warm start, when the warm start failed or moved far (a
-lengthscale or a task's scale by more than 2x, a task's share of the shared component by more than 0.1), and
-when the observations have grown by ``regrow`` (10%) since they last ran: the source rows, which dominate N,
-do not change from step to step, so one or two new target rows rarely move the optimum, and each start costs
-a whole fit (230 source rows: 0.2 s for the warm start alone, 2 s with three more starts). The loss and its
+default start runs when there is no warm start, when the warm start failed or moved far (a lengthscale or
+a task's scale by more than 2x, a task's share of the shared component by more than 0.1), and when the
+observations have grown by ``regrow`` (10%) since it last ran; the ``restarts`` random starts run only when
+every earlier start failed. The source rows, which dominate N, do not change from step to step, so one or
+two new target rows rarely move the optimum, and each start costs a whole fit (230 source rows: 0.05-0.3 s
+for the warm start, 0.2-1 s for the default start). Random starts on every restart (the rule until
+2026-12) cost 2-3 s a step and changed nothing: on direct arylation (multi-task, 5/10/20% of the sources,
+50 seeds) every pick was the same with RDKit descriptors, and with one-hot inputs best yield after 10
+experiments was +1.4 +/- 0.7 (5%) and +0.1 +/- 0.4 (20%) without them. The loss and its
 gradient are in numpy; tests/test_multitask_gp.py checks both against the same model built from GPflow's
 kernels.
 
@@ -48,6 +52,8 @@ from .priors import lengthscale_prior, softplus
 
 STATE_VERSION = 1
 SCALES = ("per-task", "shared")
+TIES = ("one-hot", "all", "none")  # whose columns share one lengthscale per input: one-hot inputs', every
+# categorical input's (descriptors too), nobody's
 MOVED = 2.0  # the warm start "moved far" when a lengthscale or a task's scale changed by more than this factor
 LS_FLAT = 5.0  # ... counting lengthscales above this (inputs on [0, 1] that barely matter) as this
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
@@ -113,7 +119,7 @@ class MultiTaskGP:
     """ICM multi-task GP; predictions for task 0 (the target). See the module docstring."""
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
-                 lengthscale_prior: str = "auto", tie_categorical: bool = False, restarts: int = 2,
+                 lengthscale_prior: str = "auto", tie_categorical: str = "one-hot", restarts: int = 2,
                  maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1, scale: str = "per-task"):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
@@ -125,6 +131,8 @@ class MultiTaskGP:
         self.groups = list(groups) if groups else None
         numeric = self.groups is None or all(g.kind == "numeric" for g in self.groups)
         self.lengthscale_prior = "gamma" if lengthscale_prior == "auto" and numeric else lengthscale_prior
+        if tie_categorical not in TIES:
+            raise ModelError(f"tie_categorical must be one of {', '.join(TIES)} (got {tie_categorical!r})")
         self.tie_categorical = tie_categorical
         self.regrow = regrow
         self._state: dict[str, Any] | None = None
@@ -149,7 +157,8 @@ class MultiTaskGP:
         if not g or sum(x.columns.stop - x.columns.start for x in g) != d:
             return Tie.none(d), ["numeric"] * d
         widths = [x.columns.stop - x.columns.start for x in g]
-        tied = [self.tie_categorical and x.kind != "numeric" for x in g]
+        tied = [self.tie_categorical == "all" and x.kind != "numeric"
+                 or self.tie_categorical == "one-hot" and x.kind == "categorical" for x in g]
         kinds = [x.kind for x, w, t in zip(g, widths, tied) for _ in range(1 if t else w)]
         return Tie.from_groups(widths, tied), kinds
 
@@ -229,14 +238,16 @@ class MultiTaskGP:
         bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
         warm = self._warm(tie.n_free, T)
         due = self._restarts_due(len(y), tie.n_free, T)
-        restarted = False
+        restarted, starts = False, 0
         with single_threaded_blas:
+            sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
             for k, u0 in enumerate(self._starts(tie.n_free, T)):
-                if k == 1 and not due:
-                    if best is not None and not self._moved(loss_fn.params(best[1]), warm):
-                        break
-                    due = True  # the warm start failed or moved far: the other starts run after all
-                restarted = restarted or k > 0
+                if k == 1 and warm is not None and not due and best is not None \
+                        and not self._moved(loss_fn.params(best[1]), warm):
+                    break  # the warm start converged near where it began: it is the fit
+                if k >= sure and best is not None:
+                    break  # the random starts are the fallback when every earlier start failed
+                restarted, starts = restarted or k > 0, starts + 1
                 res = minimize(fun, into_bounds(u0, bounds), jac=True, method="L-BFGS-B", bounds=bounds,
                                options={"maxiter": self.maxiter})
                 if res.fun < 1e30 and (best is None or res.fun < best[0]):
@@ -261,7 +272,8 @@ class MultiTaskGP:
                         "B": np.outer(w, w) + np.diag(kappa), "noise": noise}
         self._factor()
         self.fit_info = {"seconds": time.perf_counter() - t0, "loss": self._state["loss"], "tasks": T,
-                         "evaluations": loss_fn.evaluations, "fallback": best is None, "restarted": restarted,
+                         "evaluations": loss_fn.evaluations, "starts": starts, "fallback": best is None,
+                         "restarted": restarted,
                          "task_correlation": self.task_correlations()[0].tolist()}
         return self
 
