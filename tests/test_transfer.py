@@ -63,7 +63,7 @@ def test_prior_mean_is_the_source_model_where_there_is_no_target_data(data):
     src = data["good"]
     gp, _ = source_gp(src, None)
     tm = _model(src, "prior-mean")
-    part = PriorMean(Setup(tm.context, (src,), [gp], tm._make_base, tm._make_gp))
+    part = PriorMean(Setup(tm.context, (src,), lambda: [gp], tm._make_base, tm._make_gp))
     m, v = part.predict(data["Xt"])  # no target data at all
     np.testing.assert_allclose(m, gp.predict(data["Xt"])[0], rtol=0, atol=1e-9)
     assert np.all(v > gp.predict(data["Xt"])[1])  # the source's own variance plus the residual GP's prior
@@ -218,11 +218,27 @@ def test_state_round_trips_as_json_and_warm_starts_the_same_fit(data):
     assert set(state["source_models"]) == {data["good"].digest}
 
 
+def test_the_source_gp_is_fitted_only_for_the_methods_that_use_it(data, monkeypatch):
+    """multi-task learns from the source rows themselves: its steps never fit (or rebuild) a source GP, so
+    its first step costs its own fit alone; prior-mean fits the source GP once and keeps it in the state."""
+    import orchestrator.models.transfer.surrogate as mod
+
+    calls = []
+    real = mod.source_gp
+    monkeypatch.setattr(mod, "source_gp", lambda *a, **k: calls.append(1) or real(*a, **k))
+    mt = _model(data["good"], "multi-task").fit(data["X"], data["y"])
+    assert calls == [] and not mt.get_state().get("source_models")
+    pm = _model(data["good"], "prior-mean").fit(data["X"][:0], data["y"][:0])  # no target rows yet
+    assert calls == [1] and set(pm.get_state()["source_models"]) == {data["good"].digest}  # fitted in fit
+    pm.predict(data["Xt"])
+    assert calls == [1]
+
+
 def test_fine_tune_keeps_the_first_layers_frozen(data):
     from orchestrator.models.transfer.finetune import FineTune
 
     m = _model(data["good"], "fine-tune", ensemble=2, hidden=[16, 16], epochs=150)
-    setup = Setup(m.context, (data["good"],), [], None, None)
+    setup = Setup(m.context, (data["good"],), list, None, None)
     ft = FineTune(setup, m.config)
     pre = ft.pretrained()
     ft.fit(data["X"], data["y"])

@@ -5,7 +5,7 @@ Every component has ``name``, ``fit(X, y)``, ``predict(X) -> (mean, var)``, ``co
 ``get_state()/set_state()`` and ``rebuilt(X, y, state)`` (the component as an earlier step fitted it: its
 stored hyperparameters conditioned on that step's rows, without a fit; ``auto`` scores what it predicted
 for the rows measured since). They are built from a :class:`Setup`: the step's model context, the
-campaign's sources and their fitted source GPs.
+campaign's sources and their source GPs (fitted on first use).
 
 - ``none``: the base model alone (no transfer);
 - ``prior-mean``: the source GPs' mean prediction is the prior mean of the target GP (``MeanGP``: learned
@@ -21,6 +21,7 @@ The fine-tuned network is in ``finetune.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -32,11 +33,17 @@ from ..base import ModelContext, ModelError
 class Setup:
     context: ModelContext
     sources: tuple  # SourceData, in the campaign's order
-    source_gps: list  # a fitted GPSurrogate per source
+    fit_sources: Callable[[], list]  # a fitted GPSurrogate per source (called once, by the methods that use them)
     make_base: Callable[[ModelContext], Any]  # the base model for a context
     make_gp: Callable[[ModelContext], Any]  # a GPSurrogate for a context (the GP-only methods' target GP)
     multitask_rows: int = 400  # at most this many source rows in the multi-task GP
     multitask_scale: str = "per-task"  # the multi-task GP's standardisation: per-task | shared
+
+    @cached_property
+    def source_gps(self) -> list:
+        """The source GPs, fitted (or rebuilt from the campaign's state) on first use: multi-task and
+        fine-tune learn from the source rows themselves and never need them."""
+        return self.fit_sources()
 
     def source_mean(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sources' GPs' average prediction at X [N, D]: mean [N], variance [N]."""
@@ -110,6 +117,7 @@ class PriorMean(_Wrapped):
     def __init__(self, setup: Setup):
         from ..gp.mean import MeanGP
 
+        setup.source_gps  # noqa: B018 - fitted now, in the step's fit (and its state), not at a first prediction
         super().__init__(MeanGP(base=setup.make_gp(setup.context), mean=setup.source_mean))
 
 

@@ -124,6 +124,12 @@ class TransferSurrogate:
         return GPSurrogate.from_config(GPConfig.model_validate(params), ctx)
 
     def _setup(self) -> Setup:
+        return Setup(self.context, self.sources, self._source_gps, self._make_base, self._make_gp,
+                     self.config.multitask_rows, self.config.multitask_scale)
+
+    def _source_gps(self) -> list:
+        """Each source's GP: fitted the first time a method needs it, then rebuilt from its hyperparameters
+        in the state (``source_models``, keyed by the source data's hash)."""
         cached = self._state.get("source_models", {})
         gps, states = [], {}
         groups = list(self.context.groups) if self.context.groups else None
@@ -132,8 +138,7 @@ class TransferSurrogate:
             gps.append(gp)
             states[s.digest] = st
         self._state["source_models"] = states
-        return Setup(self.context, self.sources, gps, self._make_base, self._make_gp, self.config.multitask_rows,
-                     self.config.multitask_scale)
+        return gps
 
     def _methods(self) -> tuple[str, ...]:
         if self.method == "auto":  # in a fixed order, whatever the campaign file's
