@@ -124,6 +124,21 @@ def test_sparse_state_is_json_and_round_trips(data, sgpr):
     np.testing.assert_allclose(again.predict(Xs)[0], sgpr.predict(Xs)[0], atol=1e-4)
 
 
+def test_a_sparse_fit_is_restored_from_its_json_state_without_fitting(data, sgpr, monkeypatch):
+    """``restore`` rebuilds the sparse posterior from the state's hyperparameters and inducing points
+    (what a transfer model does with a sparse source GP at every step, and after a resume): its predictions
+    are the fitted model's to rounding, and no loss is evaluated."""
+    X, y = data
+    state = json.loads(json.dumps(sgpr.get_state()))
+    monkeypatch.setattr(sparse, "_minimize", lambda *a, **k: pytest.fail("restore must not fit"))
+    again = GPSurrogate(seed=9, sparse_above=100, inducing=96).restore(X, y, state)
+    Xs = np.random.default_rng(4).random((20, 3))
+    for a, b in zip(again.predict(Xs), sgpr.predict(Xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="inducing points"):
+        GPSurrogate(seed=9, sparse_above=100).restore(X, y, dict(state, inducing_points=[[0.5, 0.5]]))
+
+
 def test_sparse_fantasies_shrink_the_variance_there_and_keep_the_model(sgpr):
     rng = np.random.default_rng(5)
     cand = rng.random((2000, 3))

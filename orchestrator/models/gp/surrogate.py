@@ -230,13 +230,14 @@ class GPSurrogate:
         return self
 
     def restore(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "GPSurrogate":
-        """This GP conditioned on (X, y) with the hyperparameters of ``state`` (a previous exact fit's
+        """This GP conditioned on (X, y) with the hyperparameters of ``state`` (a previous fit's
         ``get_state()``), without fitting them: a model rebuilt from its stored state, e.g. a transfer
-        source's GP. The exact GP only (no rank mixture); ``ValueError`` when the state does not fit."""
+        source's GP. The exact GP (no rank mixture), or the sparse GP with the state's inducing points;
+        ``ValueError`` when the state does not fit."""
         X, y = check_training_data(X, y)
         self.set_state(state)
-        if not self._state or self._state.get("sparse"):
-            raise ValueError("restore takes the state of an exact fit of a GP with the same settings")
+        if not self._state:
+            raise ValueError("restore takes the state of a fit of a GP with the same settings")
         d = X.shape[1]
         on = bool(self._state.get("interactions")) and d >= 2
         self._pairs = np.triu_indices(d, k=1) if on else None
@@ -246,6 +247,18 @@ class GPSurrogate:
             raise ValueError(f"the state has {len(self._state['lengthscales'])} lengthscales, the data need "
                              f"{self._tie.n_free}")
         self._std = Standardizer(y)
+        if self._state.get("sparse"):
+            from .sparse import SparsePosterior
+
+            Z = np.array(self._state.get("inducing_points") or [], dtype=float)
+            if Z.ndim != 2 or Z.shape[1] != len(self._tie.expand(np.array(self._state["lengthscales"]))):
+                raise ValueError("the state's inducing points do not fit the data")
+            with single_threaded_blas:
+                self._post = SparsePosterior(self.kernel, self._features(X), self._std.forward(y), Z,
+                                             self._tie.expand(np.array(self._state["lengthscales"], dtype=float)),
+                                             float(self._state["variance"]), float(self._state["noise"]))
+            self._ranked = None
+            return self
         with single_threaded_blas:
             self._post = Posterior(self._form.with_weight(float(self._state.get("additive_weight", 0.0))),
                                    self._features(X), self._std.forward(y),

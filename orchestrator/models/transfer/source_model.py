@@ -1,7 +1,8 @@
 """The model of one source: a GP fitted once per campaign, cached by the source data's hash.
 
 The fit is the GP's own (``GPSurrogate``, the campaign's column groups, no rank mixture or product
-features), seeded from the data's hash. Its hyperparameters (JSON) travel in the transfer model's state,
+features; the sparse GP above 2,000 rows, rebuilt from its hyperparameters and inducing points), seeded
+from the data's hash. Its hyperparameters (JSON) travel in the transfer model's state,
 which the engine stores with every step's snapshot; a later step, or a campaign resumed after a crash in
 another process, rebuilds the posterior from those hyperparameters without fitting again. The posterior is
 always rebuilt from the JSON hyperparameters, also right after the first fit, so a resumed campaign
@@ -30,7 +31,7 @@ def _new_gp(groups: list | None, seed: int) -> GPSurrogate:
 
 
 def _restore(gp: GPSurrogate, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> GPSurrogate:
-    """``gp``'s exact posterior on (X, y) for the hyperparameters in ``state``, without fitting."""
+    """``gp``'s posterior on (X, y) for the hyperparameters in ``state``, without fitting."""
     return gp.restore(X, y, state)
 
 
@@ -44,16 +45,10 @@ def source_gp(source: SourceData, groups: list | None, state: dict[str, Any] | N
             hit = _CACHE.get(key)
         if hit is not None:
             return hit, state
-    gp = _new_gp(groups, seed)
-    if state and state.get("sparse"):  # a sparse source GP: fitted again from its hyperparameters
-        gp.set_state(state)
-        return gp.fit(source.X, source.y), state
     if not state:
+        gp = _new_gp(groups, seed)
         gp.fit(source.X, source.y)
-        state = gp.get_state()
-        if state.get("sparse"):  # above the GP's sparse_above: the sparse fit is kept as it is
-            return gp, state
-        state = json.loads(json.dumps(state))
+        state = json.loads(json.dumps(gp.get_state()))
     gp = _restore(_new_gp(groups, seed), source.X, source.y, state)
     with _LOCK:
         if len(_CACHE) >= _MAX:
