@@ -218,6 +218,16 @@ def test_state_round_trips_as_json_and_warm_starts_the_same_fit(data):
     assert set(state["source_models"]) == {data["good"].digest}
 
 
+def test_multitask_lengthscale_prior_reaches_the_multitask_gp_and_a_bad_one_is_named(data):
+    from pydantic import ValidationError
+
+    for prior, expected in (("auto", "gamma"), ("dim-scaled", "dim-scaled")):  # numeric inputs: auto is gamma
+        m = _model(data["good"], "multi-task", multitask_lengthscale_prior=prior).fit(data["X"], data["y"])
+        assert m._parts["multi-task"].model.get_state()["lengthscale_prior"] == expected
+    with pytest.raises(ValidationError, match="multitask_lengthscale_prior"):
+        TransferConfig(source=[{"path": "s.csv", "objective": "y"}], multitask_lengthscale_prior="dimscaled")
+
+
 def test_the_source_gp_is_fitted_only_for_the_methods_that_use_it(data, monkeypatch):
     """multi-task learns from the source rows themselves: its steps never fit (or rebuild) a source GP, so
     its first step costs its own fit alone; prior-mean fits the source GP once and keeps it in the state."""

@@ -38,6 +38,7 @@ class Setup:
     make_gp: Callable[[ModelContext], Any]  # a GPSurrogate for a context (the GP-only methods' target GP)
     multitask_rows: int = 400  # at most this many source rows in the multi-task GP
     multitask_scale: str = "per-task"  # the multi-task GP's standardisation: per-task | shared
+    multitask_lengthscale_prior: str = "auto"  # the multi-task GP's lengthscale prior (a GP core preset)
 
     @cached_property
     def source_gps(self) -> list:
@@ -156,7 +157,8 @@ class MultiTask(_Wrapped):
         ctx = setup.context
         self.sources = thin(setup.sources, setup.multitask_rows)
         super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None,
-                                     scale=setup.multitask_scale))
+                                     scale=setup.multitask_scale,
+                                     lengthscale_prior=setup.multitask_lengthscale_prior))
 
     def _rows(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sources' rows and the target's, with each row's task (0: the target; j + 1: source j)."""

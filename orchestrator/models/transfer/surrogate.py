@@ -125,7 +125,8 @@ class TransferSurrogate:
 
     def _setup(self) -> Setup:
         return Setup(self.context, self.sources, self._source_gps, self._make_base, self._make_gp,
-                     self.config.multitask_rows, self.config.multitask_scale)
+                     self.config.multitask_rows, self.config.multitask_scale,
+                     self.config.multitask_lengthscale_prior)
 
     def _source_gps(self) -> list:
         """Each source's GP: fitted the first time a method needs it, then rebuilt from its hyperparameters
