@@ -40,8 +40,17 @@ def status_cell(url: str, name: str) -> str:
     """The `status` column of `looplab status` for the campaign: what a user reads."""
     code, out, err = cli("status", "--store", url)
     assert code == 0, err
-    line = next(ln for ln in out.splitlines() if ln.startswith("│ " + name + " "))
-    return [c.strip() for c in line.split("│")][2]
+    lines = out.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("│ " + name + " "))
+    parts = [[c.strip() for c in lines[i].split("│")][2]]
+    # a long cell wraps onto the next lines of its row (rich shrinks the widest columns when the table is
+    # wider than the terminal, e.g. with a long "predicted best"): those lines have an empty name cell
+    for ln in lines[i + 1:]:
+        cells = [c.strip() for c in ln.split("│")]
+        if not ln.startswith("│") or len(cells) < 3 or cells[1]:
+            break
+        parts.append(cells[2])
+    return " ".join(p for p in parts if p)
 
 
 def wait_for(cond, timeout: float = 60.0) -> float:
