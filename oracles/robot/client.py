@@ -564,7 +564,9 @@ class _SharedPolls:
 
     @classmethod
     def join(cls, oracle: RobotOracle) -> _SharedPolls:
-        key = (oracle.url, id(oracle._transport) if oracle._transport is not None else None)
+        # the transport itself, not its id(): a transport freed after an earlier oracle could pass its id on
+        # to a new one, which then read that oracle's last round (a test's flake: a result left for later)
+        key = (oracle.url, oracle._transport)
         with cls._registry_lock:
             shared = cls._registry.get(key)
             if shared is None:
