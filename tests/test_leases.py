@@ -102,7 +102,7 @@ HAMMER = """
 import json, os, socket, sys, time
 from orchestrator.errors import LeaseHeld
 from orchestrator.store import Store
-url, start, ids = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+url, start, ids, done = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 store = Store(url)
 store.list_campaigns()  # connected and ready before the start
 while time.time() < start:
@@ -113,12 +113,18 @@ for cid in ids:
         won.append([cid, store.acquire_lease(cid, host=socket.gethostname(), pid=os.getpid())])
     except LeaseHeld:
         pass
-print(json.dumps(won))
+print(json.dumps(won), flush=True)
+# stay alive until every racer has raced: a winner that exited would leave leases naming a dead pid on
+# this host, which a racer that started late (a slow machine) may rightly take over
+open(os.path.join(done, str(os.getpid())), "w").close()
+deadline = time.time() + 120
+while len(os.listdir(done)) < int(sys.argv[5]) and time.time() < deadline:
+    time.sleep(0.01)
 """
 
 
 @pytest.mark.parametrize("trial", range(2))
-def test_processes_racing_for_dead_leases_never_both_win(any_store_url, trial):
+def test_processes_racing_for_dead_leases_never_both_win(any_store_url, trial, tmp_path):
     """Twenty campaigns whose lease names a dead pid; five processes take them at the same instant: every
     campaign is won by exactly one (the issue's SQLite run had 6 of 20 taken by two daemons)."""
     store = Store(any_store_url)
@@ -128,8 +134,10 @@ def test_processes_racing_for_dead_leases_never_both_win(any_store_url, trial):
         store.acquire_lease(cid, host=HOST, pid=dead)
     start = time.time() + 3.0
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, any_store_url, str(start), json.dumps(ids)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = tmp_path / "raced"
+    done.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, any_store_url, str(start), json.dumps(ids), str(done),
+                               "5"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(5)]
     won: dict[int, list] = {}
     for p in procs:
