@@ -168,8 +168,10 @@ class MultiTaskGP:
             return prev
         return None
 
-    def _restarts_due(self, n: int, q: int, T: int) -> bool:
-        """Do the default and random starts run even if the warm start converges near where it began?"""
+    def _default_start_due(self, n: int, q: int, T: int) -> bool:
+        """Does the default start run even if the warm start converges near where it began? (When there is
+        no warm start, or the observations grew by ``regrow`` since it last ran; the state keeps that count
+        as ``n_at_restarts``, its name from when random starts ran with it.)"""
         prev = self._warm(q, T)
         if prev is None:
             return True
@@ -237,7 +239,7 @@ class MultiTaskGP:
         best = None
         bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
         warm = self._warm(tie.n_free, T)
-        due = self._restarts_due(len(y), tie.n_free, T)
+        due = self._default_start_due(len(y), tie.n_free, T)
         restarted, starts = False, 0
         with single_threaded_blas:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start

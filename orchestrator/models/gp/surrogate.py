@@ -247,23 +247,19 @@ class GPSurrogate:
             raise ValueError(f"the state has {len(self._state['lengthscales'])} lengthscales, the data need "
                              f"{self._tie.n_free}")
         self._std = Standardizer(y)
-        if self._state.get("sparse"):
-            from .sparse import SparsePosterior
-
-            Z = np.array(self._state.get("inducing_points") or [], dtype=float)
-            if Z.ndim != 2 or Z.shape[1] != len(self._tie.expand(np.array(self._state["lengthscales"]))):
-                raise ValueError("the state's inducing points do not fit the data")
-            with single_threaded_blas:
-                self._post = SparsePosterior(self.kernel, self._features(X), self._std.forward(y), Z,
-                                             self._tie.expand(np.array(self._state["lengthscales"], dtype=float)),
-                                             float(self._state["variance"]), float(self._state["noise"]))
-            self._ranked = None
-            return self
+        ls = self._tie.expand(np.array(self._state["lengthscales"], dtype=float))
+        var, noise = float(self._state["variance"]), float(self._state["noise"])
         with single_threaded_blas:
-            self._post = Posterior(self._form.with_weight(float(self._state.get("additive_weight", 0.0))),
-                                   self._features(X), self._std.forward(y),
-                                   self._tie.expand(np.array(self._state["lengthscales"], dtype=float)),
-                                   float(self._state["variance"]), float(self._state["noise"]))
+            if self._state.get("sparse"):
+                from .sparse import SparsePosterior
+
+                Z = np.array(self._state.get("inducing_points") or [], dtype=float)
+                if Z.ndim != 2 or Z.shape[1] != len(ls):
+                    raise ValueError("the state's inducing points do not fit the data")
+                self._post = SparsePosterior(self.kernel, self._features(X), self._std.forward(y), Z, ls, var, noise)
+            else:
+                self._post = Posterior(self._form.with_weight(float(self._state.get("additive_weight", 0.0))),
+                                       self._features(X), self._std.forward(y), ls, var, noise)
         self._ranked = None
         return self
 

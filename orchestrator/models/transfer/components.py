@@ -118,7 +118,8 @@ class PriorMean(_Wrapped):
     def __init__(self, setup: Setup):
         from ..gp.mean import MeanGP
 
-        setup.source_gps  # noqa: B018 - fitted now, in the step's fit (and its state), not at a first prediction
+        # the source GPs are fitted here, in the step's fit (and so in its state), not at a first prediction
+        self.source_gps = setup.source_gps
         super().__init__(MeanGP(base=setup.make_gp(setup.context), mean=setup.source_mean))
 
 
