@@ -84,7 +84,8 @@ def _categorical_data(n: int, seed: int):
     return X, y
 
 
-@pytest.mark.parametrize("preset,tie", [("gamma", TIE), ("dim-scaled", TIE), ("auto", Tie.none(6)), ("auto", TIE)])
+@pytest.mark.parametrize("preset,tie", [("gamma", TIE), ("dim-scaled", TIE), ("long", TIE), ("auto", Tie.none(6)),
+                                         ("auto", TIE)])
 def test_tied_loss_and_gradient_equal_gpflow_training_loss(preset, tie):
     X, y = _categorical_data(30, 0)
     z = (y - y.mean()) / y.std()

@@ -203,3 +203,31 @@ def test_a_one_hot_inputs_columns_share_one_lengthscale_by_default():
     assert free == {"one-hot": 5, "all": 3, "none": 8}, free
     with pytest.raises(ModelError, match="tie_categorical must be one of"):
         MultiTaskGP(tie_categorical=True)
+
+
+def test_auto_puts_the_long_prior_on_descriptor_columns_only():
+    """Under "auto" the multi-task GP's descriptor lengthscales get Gamma(2, 0.2) (mode 5) and start at 3, the
+    numeric one Gamma(3, 6), the tied one-hot one none; the fitted descriptor lengthscales are then long on
+    a smooth function of the descriptors, where Gamma(3, 6) (the "gamma" preset) keeps them short."""
+    from orchestrator.models.gp.priors import LengthscalePrior, auto_prior, softplus
+    from orchestrator.space import ColumnGroup
+
+    groups = [ColumnGroup("x", slice(0, 1), "numeric"), ColumnGroup("cat", slice(1, 4), "categorical"),
+              ColumnGroup("mol", slice(4, 10), "descriptors")]
+    rng = np.random.default_rng(5)
+    n_mol = 12
+    desc = rng.random((n_mol, 6))
+    mols, levels = rng.integers(0, n_mol, 120), rng.integers(0, 3, 120)
+    X = np.column_stack([rng.random(120), np.eye(3)[levels], desc[mols]])
+    y = np.sin(3 * X[:, 0]) + desc[mols] @ np.linspace(0.5, 1.0, 6) + 0.2 * levels
+    task = (np.arange(120) >= 15).astype(int)
+    mt = MultiTaskGP(seed=0, groups=groups)
+    starts = mt._starts(8, 2, auto_prior(["numeric", "categorical"] + ["descriptors"] * 6, descriptors="long"))
+    assert np.allclose(softplus(starts[0][:8]), [1.0, 1.0] + [3.0] * 6)
+    mt.fit(X, y, task)
+    gamma = MultiTaskGP(seed=0, groups=groups, lengthscale_prior="gamma").fit(X, y, task)
+    ls, ls_gamma = (np.array(m.get_state()["lengthscales"]) for m in (mt, gamma))
+    assert np.median(ls[2:]) > 2.0 > np.median(ls_gamma[2:]), (ls, ls_gamma)
+    long = LengthscalePrior("gamma", 2.0, 0.2)
+    loss, grad = long.neg_log(np.array([5.0]))
+    assert abs(grad[0]) < 1e-12  # its mode is 5

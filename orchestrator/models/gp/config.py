@@ -20,12 +20,13 @@ class GPConfig(BaseModel):
         "only without a warm start")
     maxiter: int = Field(default=200, ge=1, description="L-BFGS iterations per start")
     noise_floor: float = Field(default=1e-6, gt=0, description="lower bound of the noise variance (standardised units)")
-    lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "none"] = Field(
+    lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "long", "none"] = Field(
         default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): auto = "
         "Gamma(3, 6) on numeric inputs (and descriptor columns), none on one-hot categorical columns, whose levels "
         "are sqrt(2) apart (measured: README, Benchmarks); gamma = Gamma(3, 6) on each; dim-scaled = "
         "LogNormal(sqrt(2) + ln(d)/2, sqrt(3)) with d the number of lengthscales (Hvarfner et al., ICML 2024); "
-        "none. true = gamma, false = none")
+        "long = Gamma(2, 0.2), mode 5 (EDBO's prior for many descriptor columns; the multi-task GP's auto on "
+        "descriptor columns); none. true = gamma, false = none")
     tie_categorical: bool = Field(
         default=False, description="one lengthscale per categorical input over all its encoded columns: an "
         "exchangeable kernel over its levels (one-hot) or an isotropic one over its descriptors. Off by default: "

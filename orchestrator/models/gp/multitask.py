@@ -12,7 +12,9 @@ Each task's targets are standardised on their own (``scale="per-task"``: transfe
 tasks, not levels or units), or all by one mean and spread (``"shared"``: the tasks measure the same
 quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and
 the hyperparameters u = [free lengthscales (Q), w (T), kappa (T), noise (T)] maximise the marginal
-likelihood plus priors (lengthscales: the preset of ``priors.py``; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
+likelihood plus priors (lengthscales: the preset of ``priors.py``; under ``auto``, Gamma(3, 6) on numeric
+columns, none on one-hot ones and ``descriptor_prior`` on descriptor columns: ``long``, Gamma(2, 0.2), by
+default, which keeps ~90 descriptor columns' substances correlated; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
 noise ~ Gamma(1.1, 0.05) above a floor) by L-BFGS-B from the previous step's values (the warm start). The
 default start runs when there is no warm start, when the warm start failed or moved far (a lengthscale or
 a task's scale by more than 2x, a task's share of the shared component by more than 0.1), and when the
@@ -48,7 +50,7 @@ from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
-from .priors import lengthscale_prior, softplus
+from .priors import LONG_LENGTHSCALE, lengthscale_prior, softplus, start_range
 
 STATE_VERSION = 1
 SCALES = ("per-task", "shared")
@@ -59,6 +61,8 @@ LS_FLAT = 5.0  # ... counting lengthscales above this (inputs on [0, 1] that bar
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
 KAPPA_PRIOR = (1.1, 1.0)    # on each task's own variance kappa_t
 NOISE_PRIOR = (1.1, 0.05)   # on each task's noise variance (standardised units)
+DESCRIPTOR_PRESETS = ("long", "gamma")  # for descriptor columns under "auto" (numeric: gamma; one-hot: none)
+LONG = LengthscalePrior("gamma", *LONG_LENGTHSCALE)
 
 
 def _gamma_neg_log(x: np.ndarray, ab: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +123,8 @@ class MultiTaskGP:
     """ICM multi-task GP; predictions for task 0 (the target). See the module docstring."""
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
-                 lengthscale_prior: str = "auto", tie_categorical: str = "one-hot", restarts: int = 2,
+                 lengthscale_prior: str = "auto", descriptor_prior: str = "long", tie_categorical: str = "one-hot",
+                 restarts: int = 2,
                  maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1, scale: str = "per-task"):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
@@ -131,6 +136,9 @@ class MultiTaskGP:
         self.groups = list(groups) if groups else None
         numeric = self.groups is None or all(g.kind == "numeric" for g in self.groups)
         self.lengthscale_prior = "gamma" if lengthscale_prior == "auto" and numeric else lengthscale_prior
+        if descriptor_prior not in DESCRIPTOR_PRESETS:
+            raise ModelError(f"descriptor_prior must be one of {', '.join(DESCRIPTOR_PRESETS)} (got {descriptor_prior!r})")
+        self.descriptor_prior = descriptor_prior
         if tie_categorical not in TIES:
             raise ModelError(f"tie_categorical must be one of {', '.join(TIES)} (got {tie_categorical!r})")
         self.tie_categorical = tie_categorical
@@ -146,7 +154,8 @@ class MultiTaskGP:
 
     def set_state(self, state: dict[str, Any]) -> None:
         if state and state.get("schema_version") == STATE_VERSION and state.get("kind") == "multitask" \
-                and state.get("kernel") == self.kernel and state.get("lengthscale_prior") == self.lengthscale_prior:
+                and state.get("kernel") == self.kernel and state.get("lengthscale_prior") == self.lengthscale_prior \
+                and state.get("descriptor_prior", "gamma") == self.descriptor_prior:
             self._state = dict(state)
 
     # -- fit --------------------------------------------------------------------------
@@ -194,10 +203,15 @@ class MultiTaskGP:
                 return True
         return bool(np.any(np.abs(w ** 2 / scale ** 2 - w0 ** 2 / np.maximum(scale0, 1e-12) ** 2) > 0.1))
 
-    def _starts(self, q: int, T: int) -> list[np.ndarray]:
+    def _starts(self, q: int, T: int, prior: LengthscalePrior | PerLengthscalePrior) -> list[np.ndarray]:
         """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones."""
         rng = np.random.default_rng(self.seed)
-        lo, first, hi = (0.05, 0.3, 1.5) if self.lengthscale_prior == "gamma" else (0.1, 1.0, 10.0)
+        # lengthscales start at 0.3 (in [0.05, 1.5]) with the gamma preset, at 3 (in [0.5, 30]) under the long
+        # prior (descriptor columns under auto), else at 1 (in [0.1, 10])
+        parts = prior.parts if isinstance(prior, PerLengthscalePrior) else (prior,) * q
+        ranges = [start_range(p) if self.lengthscale_prior == "gamma" or p == LONG else (0.1, 1.0, 10.0)
+                  for p in parts]
+        lo, first, hi = (np.log(np.array(v)) for v in zip(*ranges)) if q else (np.zeros(0),) * 3
         floor = self.noise_floor
 
         def pack(ls, w, kappa, noise):
@@ -208,9 +222,9 @@ class MultiTaskGP:
         prev = self._warm(q, T)
         if prev is not None:
             starts.append(pack(prev["lengthscales"], prev["w"], prev["kappa"], prev["noise"]))
-        starts.append(pack(np.full(q, first), np.full(T, 0.9), np.full(T, 0.2), np.full(T, 0.01 + floor)))
+        starts.append(pack(np.exp(first), np.full(T, 0.9), np.full(T, 0.2), np.full(T, 0.01 + floor)))
         for _ in range(self.restarts):
-            starts.append(pack(np.exp(rng.uniform(math.log(lo), math.log(hi), q)), rng.uniform(0.2, 1.5, T),
+            starts.append(pack(np.exp(rng.uniform(lo, hi, q)), rng.uniform(0.2, 1.5, T),
                                np.exp(rng.uniform(math.log(0.01), math.log(1.0), T)),
                                10 ** rng.uniform(-4, -1, T) + floor))
         return starts
@@ -231,7 +245,7 @@ class MultiTaskGP:
         T = max(T, 1)
         means, stds, z = self._standardise(y, task, T)
         tie, kinds = self._tie(X.shape[1])
-        prior = auto_prior(kinds) if self.lengthscale_prior == "auto" \
+        prior = auto_prior(kinds, descriptors=self.descriptor_prior) if self.lengthscale_prior == "auto" \
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
 
@@ -243,7 +257,7 @@ class MultiTaskGP:
         restarted, starts = False, 0
         with single_threaded_blas:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
-            for k, u0 in enumerate(self._starts(tie.n_free, T)):
+            for k, u0 in enumerate(self._starts(tie.n_free, T, prior)):
                 if k == 1 and warm is not None and not due and best is not None \
                         and not self._moved(loss_fn.params(best[1]), warm):
                     break  # the warm start converged near where it began: it is the fit
@@ -264,7 +278,8 @@ class MultiTaskGP:
             loss = best[0]
             ls, w, kappa, noise = loss_fn.params(best[1])
         self._state = {"schema_version": STATE_VERSION, "kind": "multitask", "kernel": self.kernel,
-                       "lengthscale_prior": self.lengthscale_prior, "lengthscales": [float(v) for v in ls],
+                       "lengthscale_prior": self.lengthscale_prior, "descriptor_prior": self.descriptor_prior,
+                       "lengthscales": [float(v) for v in ls],
                        "w": [float(v) for v in w], "kappa": [float(v) for v in kappa],
                        "noise": [float(v) for v in noise], "loss": loss if math.isfinite(loss) else None,
                        "n_observations": int(len(y)), "n_tasks": T,

@@ -15,6 +15,13 @@ Inputs live in the unit cube and outputs are standardised, so one set of priors 
                   so the kernel's correlations do not vanish as inputs are added; a one-hot categorical
                   input, whose levels are sqrt(2) apart, keeps a correlation between levels the data can
                   then shorten.
+  ``long``        Gamma(2, 0.2) on every lengthscale: mode 5, mean 10. For kernels over many correlated
+                  columns, such as chemical descriptors (RDKit's 2D descriptors of a base, a ligand and a
+                  solvent: about 90 columns), whose squared distances add up over the columns, so that
+                  lengthscales near 1 leave two substances all but uncorrelated. It is the prior EDBO
+                  (Shields et al., Nature 2021) chose for 50-100 descriptor columns, which BayBE uses for
+                  descriptor-encoded substances. The multi-task GP's ``auto`` puts it on descriptor columns
+                  (``auto_prior(kinds, descriptors="long")``; measured: README, Transfer learning).
   ``none``        no prior on the lengthscales (maximum marginal likelihood).
   ``auto``        (the default) ``gamma`` on the lengthscales of numeric inputs (and of chemical-descriptor
                   columns, which are numbers in [0, 1] too), ``none`` on those of one-hot categorical
@@ -45,11 +52,12 @@ from scipy.special import gammaln
 VARIANCE_PRIOR = (2.0, 1.0)
 NOISE_PRIOR = (1.1, 0.05)
 GAMMA_LENGTHSCALE = (3.0, 6.0)
+LONG_LENGTHSCALE = (2.0, 0.2)
 # Beta(a, b) prior on the additive share w of the sum + product kernel (kernels.Kernel): without it a few
 # points' marginal likelihood drives w to 0 or 1 (measured on direct arylation: w = 0 in most fits of 2-10
 # points), and the logistic transform then keeps it there
 WEIGHT_PRIOR = (2.0, 2.0)
-PRESETS = ("auto", "gamma", "dim-scaled", "none")
+PRESETS = ("auto", "gamma", "dim-scaled", "long", "none")
 
 
 def softplus(u: np.ndarray) -> np.ndarray:
@@ -137,13 +145,27 @@ class PerLengthscalePrior:
         return ", ".join(sorted({p.describe() for p in self.parts}))
 
 
-def auto_prior(kinds: list[str]) -> LengthscalePrior | PerLengthscalePrior:
-    """The ``auto`` preset for free lengthscales of these kinds (numeric | categorical | descriptors)."""
+def auto_prior(kinds: list[str], descriptors: str = "gamma") -> LengthscalePrior | PerLengthscalePrior:
+    """The ``auto`` preset for free lengthscales of these kinds (numeric | categorical | descriptors): the
+    ``gamma`` preset on numeric columns, none on one-hot categorical ones, and the ``descriptors`` preset
+    (``gamma`` or ``long``) on descriptor columns."""
     gamma, none = LengthscalePrior("gamma", *GAMMA_LENGTHSCALE), LengthscalePrior("none")
-    parts = tuple(none if k == "categorical" else gamma for k in kinds)
+    desc = lengthscale_prior(descriptors, len(kinds))
+    parts = tuple(none if k == "categorical" else desc if k == "descriptors" else gamma for k in kinds)
     if all(p == gamma for p in parts):
         return gamma  # numeric spaces: exactly the gamma preset
     return PerLengthscalePrior(parts)
+
+
+def start_range(part: LengthscalePrior) -> tuple[float, float, float]:
+    """(low, first, high) for a lengthscale under ``part``: the default start, and the range (log-uniform) of
+    random starts. Gamma(3, 6) lengthscales start at 0.3 and restart in [0.05, 1.5], ``long`` ones at 3 and
+    in [0.5, 30]; lengthscales without a Gamma prior at 1 and in [0.1, 10]."""
+    if part.family == "gamma" and (part.a, part.b) == LONG_LENGTHSCALE:
+        return 0.5, 3.0, 30.0
+    if part.family == "gamma":
+        return 0.05, 0.3, 1.5
+    return 0.1, 1.0, 10.0
 
 
 # The shortest lengthscale a fit may reach where no Gamma prior keeps it from 0 (one-hot columns under
@@ -179,6 +201,8 @@ def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
         return LengthscalePrior("gamma", *GAMMA_LENGTHSCALE)
     if preset == "dim-scaled":
         return LengthscalePrior("lognormal", math.sqrt(2.0) + 0.5 * math.log(max(1, n_inputs)), math.sqrt(3.0))
+    if preset == "long":
+        return LengthscalePrior("gamma", *LONG_LENGTHSCALE)
     if preset == "none":
         return LengthscalePrior("none")
     raise ValueError(f"unknown lengthscale prior {preset!r} (choose from {', '.join(PRESETS)})")

@@ -4,7 +4,7 @@ Inputs arrive in the unit cube (encoded by the search space); outputs are standa
 live in their own modules of this package:
 
 - ``kernels.py``: the Matérn and RBF kernels in numpy, and tied lengthscales (categorical inputs);
-- ``priors.py``: the hyperparameter priors, with the named lengthscale presets (gamma, dim-scaled);
+- ``priors.py``: the hyperparameter priors, with the named lengthscale presets (gamma, dim-scaled, long);
 - ``loss.py``: the exact GP's training loss and gradient in numpy (GPflow's, checked to 1e-8);
 - ``fitter.py``: the GPflow model of record and the L-BFGS-B fit;
 - ``posterior.py``: prediction, fantasies, pool updates and leave-one-out for fixed hyperparameters;
@@ -50,7 +50,8 @@ from .fitter import Fitter
 from .kernels import Kernel, Tie
 from .mixture import MixturePool, mix, pool_facts, pseudo_bma_plus_weight
 from .posterior import Posterior, PoolPosterior, loo_closed_form, loo_log_densities
-from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, lengthscale_prior as prior_preset
+from .priors import GAMMA_LENGTHSCALE, LengthscalePrior, PerLengthscalePrior, auto_prior, start_range
+from .priors import lengthscale_prior as prior_preset
 
 log = logging.getLogger("looplab.models.gp")
 
@@ -180,11 +181,11 @@ class GPSurrogate:
         """The warm start (or a default start), then ``restarts`` random starts."""
         rng = np.random.default_rng(self.seed)
         warm = self._warm(dim, prev)
-        # Gamma(3, 6) lengthscales start at 0.3 and restart in [0.05, 1.5]; lengthscales without that prior
-        # (one-hot columns under auto, or other presets) at 1 and in [0.1, 10]
+        # each lengthscale's default start and random-start range follow its prior (priors.start_range)
         parts = self.prior.parts if isinstance(self.prior, PerLengthscalePrior) else (self.prior,) * dim
-        gamma = np.array([p.family == "gamma" for p in parts]) if len(parts) == dim else np.full(dim, True)
-        lo, first, hi = np.where(gamma, 0.05, 0.1), np.where(gamma, 0.3, 1.0), np.where(gamma, 1.5, 10.0)
+        if len(parts) != dim:
+            parts = (LengthscalePrior("gamma", *GAMMA_LENGTHSCALE),) * dim
+        lo, first, hi = (np.array(v) for v in zip(*(start_range(p) for p in parts)))
         starts = [warm if warm is not None else (first.copy(), 1.0, max(1e-2, self.noise_floor))]
         for _ in range(self.restarts):
             ls = np.exp(rng.uniform(np.log(lo), np.log(hi), size=dim))

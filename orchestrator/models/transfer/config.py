@@ -115,12 +115,13 @@ class TransferConfig(BaseModel):
         default="per-task", description="multi-task: standardise each task's objective on its own (per-task: the "
         "tasks' shapes carry over, not their levels or units) or all tasks by one mean and spread (shared: the "
         "sources measure the same objective in the same units, so their levels carry over too)")
-    multitask_lengthscale_prior: Literal["auto", "gamma", "dim-scaled", "none"] = Field(
+    multitask_lengthscale_prior: Literal["auto", "gamma", "dim-scaled", "long", "none"] = Field(
         default="auto", description="multi-task: the prior on the input kernel's lengthscales (the GP core's "
-        "presets: auto = Gamma(3, 6) on numeric and descriptor columns, none on one-hot columns; dim-scaled = "
-        "Hvarfner et al.'s LogNormal whose median grows as sqrt(d)). With RDKit descriptors on direct arylation "
-        "dim-scaled learns more from the sources (auto +2.3 +/- 0.6 after 10 experiments at 5%), also from a "
-        "misleading one, and its fits are slower (README, Transfer learning)")
+        "presets: auto = Gamma(3, 6) on numeric columns, none on one-hot columns, and on descriptor columns long "
+        "when multi-task is the method, Gamma(3, 6) inside auto (long follows a misleading source further); "
+        "gamma = Gamma(3, 6) on each; long = Gamma(2, 0.2), mode 5, EDBO's and BayBE's prior for descriptors, "
+        "which keeps substances correlated across ~90 descriptor columns; dim-scaled = Hvarfner et al.'s "
+        "LogNormal whose median grows as sqrt(d)). Measured on direct arylation: README, Transfer learning")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
     hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64], min_length=1,
                               description="fine-tune: hidden layer widths (all but the last one are frozen "

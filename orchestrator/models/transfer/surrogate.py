@@ -124,9 +124,13 @@ class TransferSurrogate:
         return GPSurrogate.from_config(GPConfig.model_validate(params), ctx)
 
     def _setup(self) -> Setup:
+        # the multi-task GP's descriptor columns: the long prior when multi-task is the method (the source is
+        # trusted: it learns much more from it), Gamma(3, 6) inside auto (the source may mislead, and the
+        # long prior follows a misleading source further; measured: README, Transfer learning)
         return Setup(self.context, self.sources, self._source_gps, self._make_base, self._make_gp,
                      self.config.multitask_rows, self.config.multitask_scale,
-                     self.config.multitask_lengthscale_prior)
+                     self.config.multitask_lengthscale_prior,
+                     "gamma" if self.method == "auto" else "long")
 
     def _source_gps(self) -> list:
         """Each source's GP: fitted the first time a method needs it, then rebuilt from its hyperparameters
