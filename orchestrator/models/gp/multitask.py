@@ -50,7 +50,7 @@ from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
-from .priors import LONG_LENGTHSCALE, lengthscale_prior, softplus, start_range
+from .priors import LONG, lengthscale_prior, softplus, start_range
 
 STATE_VERSION = 1
 SCALES = ("per-task", "shared")
@@ -62,7 +62,6 @@ W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-c
 KAPPA_PRIOR = (1.1, 1.0)    # on each task's own variance kappa_t
 NOISE_PRIOR = (1.1, 0.05)   # on each task's noise variance (standardised units)
 DESCRIPTOR_PRESETS = ("long", "gamma")  # for descriptor columns under "auto" (numeric: gamma; one-hot: none)
-LONG = LengthscalePrior("gamma", *LONG_LENGTHSCALE)
 # L-BFGS-B stops when a step lowers the loss by less than FTOL times its value (scipy's default: 2.2e-9).
 # The loss is a few hundred nats with 230 source rows, so 1e-6 stops at improvements below ~1e-3 nats; on
 # direct arylation (105 C, RDKit descriptors, 50 seeds at 1/5/10/20% of the sources) it halved the fit

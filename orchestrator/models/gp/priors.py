@@ -21,7 +21,8 @@ Inputs live in the unit cube and outputs are standardised, so one set of priors 
                   lengthscales near 1 leave two substances all but uncorrelated. It is the prior EDBO
                   (Shields et al., Nature 2021) chose for 50-100 descriptor columns, which BayBE uses for
                   descriptor-encoded substances. The multi-task GP's ``auto`` puts it on descriptor columns
-                  (``auto_prior(kinds, descriptors="long")``; measured: README, Transfer learning).
+                  (``auto_prior(kinds, descriptors="long")``) when multi-task is the transfer method, not
+                  inside the transfer model's ``auto`` (measured: README, Transfer learning).
   ``none``        no prior on the lengthscales (maximum marginal likelihood).
   ``auto``        (the default) ``gamma`` on the lengthscales of numeric inputs (and of chemical-descriptor
                   columns, which are numbers in [0, 1] too), ``none`` on those of one-hot categorical
@@ -117,6 +118,9 @@ class LengthscalePrior:
         return "none"
 
 
+LONG = LengthscalePrior("gamma", *LONG_LENGTHSCALE)  # the ``long`` preset
+
+
 @dataclass(frozen=True)
 class PerLengthscalePrior:
     """One prior per free lengthscale (``parts[k]`` for lengthscale k): the ``auto`` preset's form."""
@@ -161,7 +165,7 @@ def start_range(part: LengthscalePrior) -> tuple[float, float, float]:
     """(low, first, high) for a lengthscale under ``part``: the default start, and the range (log-uniform) of
     random starts. Gamma(3, 6) lengthscales start at 0.3 and restart in [0.05, 1.5], ``long`` ones at 3 and
     in [0.5, 30]; lengthscales without a Gamma prior at 1 and in [0.1, 10]."""
-    if part.family == "gamma" and (part.a, part.b) == LONG_LENGTHSCALE:
+    if part == LONG:
         return 0.5, 3.0, 30.0
     if part.family == "gamma":
         return 0.05, 0.3, 1.5
@@ -202,7 +206,7 @@ def lengthscale_prior(preset: str, n_inputs: int) -> LengthscalePrior:
     if preset == "dim-scaled":
         return LengthscalePrior("lognormal", math.sqrt(2.0) + 0.5 * math.log(max(1, n_inputs)), math.sqrt(3.0))
     if preset == "long":
-        return LengthscalePrior("gamma", *LONG_LENGTHSCALE)
+        return LONG
     if preset == "none":
         return LengthscalePrior("none")
     raise ValueError(f"unknown lengthscale prior {preset!r} (choose from {', '.join(PRESETS)})")
