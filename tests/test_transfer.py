@@ -230,6 +230,13 @@ def test_multitask_lengthscale_prior_reaches_the_multitask_gp_and_a_bad_one_is_n
         assert m._parts["multi-task"].model.get_state()["descriptor_prior"] == expected
     with pytest.raises(ValidationError, match="multitask_lengthscale_prior"):
         TransferConfig(source=[{"path": "s.csv", "objective": "y"}], multitask_lengthscale_prior="dimscaled")
+    # the target kernel: shared by default, the target's own on request; a wrong one is named
+    for kind in ("shared", "own"):
+        extra = {} if kind == "shared" else {"multitask_target_kernel": kind}
+        m = _model(data["good"], "multi-task", **extra).fit(data["X"], data["y"])
+        assert m._parts["multi-task"].model.get_state()["target_kernel"] == kind
+    with pytest.raises(ValidationError, match="multitask_target_kernel"):
+        TransferConfig(source=[{"path": "s.csv", "objective": "y"}], multitask_target_kernel="mine")
 
 
 def test_the_source_gp_is_fitted_only_for_the_methods_that_use_it(data, monkeypatch):

@@ -8,6 +8,13 @@ not help is switched off by a small w relative to kappa. Task 0 is the target; t
 (earlier campaigns, cheaper calculations, related tasks). This is the model of BoTorch's MultiTaskGP and
 BayBE's task parameters, with rank-one positive correlations.
 
+With ``target_kernel="own"`` the target's own variance kappa_0 multiplies a kernel of the target's own
+instead, k((x, 0), (x', 0)) = w_0^2 c(x, x') + kappa_0 c_0(x, x'), c_0 with lengthscales of its own under
+the plain GP's prior (the linear model of coregionalisation, restricted to the target): the target can vary
+along inputs its sources ignore. It costs nothing measurable per evaluation (c_0 is on the target's rows
+only). Measured: a target with structure its source lacks is learned far better (tests); on direct
+arylation, whose temperatures share their structure, it transfers less (README, Transfer learning).
+
 Each task's targets are standardised on their own (``scale="per-task"``: transfer carries shapes across
 tasks, not levels or units), or all by one mean and spread (``"shared"``: the tasks measure the same
 quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and
@@ -62,6 +69,8 @@ W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-c
 KAPPA_PRIOR = (1.1, 1.0)    # on each task's own variance kappa_t
 NOISE_PRIOR = (1.1, 0.05)   # on each task's noise variance (standardised units)
 DESCRIPTOR_PRESETS = ("long", "gamma")  # for descriptor columns under "auto" (numeric: gamma; one-hot: none)
+TARGET_KERNELS = ("shared", "own")  # the target's own variance kappa_0 times the shared input kernel, or a
+# kernel of its own (own lengthscales, under the plain GP's prior)
 # L-BFGS-B stops when a step lowers the loss by less than FTOL times its value (scipy's default: 2.2e-9).
 # The loss is a few hundred nats with 230 source rows, so 1e-6 stops at improvements below ~1e-3 nats; on
 # direct arylation (105 C, RDKit descriptors, 50 seeds at 1/5/10/20% of the sources) it halved the fit
@@ -78,8 +87,12 @@ class MultiTaskLoss:
     """-log N(z | 0, (c(X, X) o B[t, t]) + diag(noise[t])) - log priors, and its gradient in u."""
 
     def __init__(self, kind: str, X: np.ndarray, z: np.ndarray, task: np.ndarray, n_tasks: int,
-                 prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float, tie: Tie):
+                 prior: LengthscalePrior | PerLengthscalePrior, noise_floor: float, tie: Tie,
+                 own_prior: LengthscalePrior | PerLengthscalePrior | None = None):
         self.kind, self.prior, self.floor, self.tie = kind, prior, noise_floor, tie
+        # target_kernel "own": kappa_0 multiplies a kernel of the target's own (lengthscales u[q + 3T:], prior
+        # ``own_prior``), on the target's rows only
+        self.own_prior = own_prior
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.Xc = self.X - self.X.mean(axis=0)
         self.z = np.asarray(z, dtype=np.float64)
@@ -87,7 +100,13 @@ class MultiTaskLoss:
         self.T = n_tasks
         self.E = np.eye(n_tasks)[self.task]  # [N, T] one-hot of each row's task
         self.q = tie.n_free
+        self.on = np.flatnonzero(self.task == 0)  # the target's rows
+        self.X0c = self.X[self.on] - self.X[self.on].mean(axis=0) if len(self.on) else self.X[:0]
         self.evaluations = 0
+
+    def own_lengthscales(self, u: np.ndarray) -> np.ndarray | None:
+        """The target kernel's free lengthscales [Q] at u (None: the target shares the input kernel)."""
+        return None if self.own_prior is None else softplus(u[self.q + 3 * self.T:])
 
     def params(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(free lengthscales [Q], w [T], kappa [T], noise [T]) at u."""
@@ -97,19 +116,28 @@ class MultiTaskLoss:
 
     def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
-        n, t = len(self.z), self.task
+        n, t, on = len(self.z), self.task, self.on
         ls_free, w, kappa, noise = self.params(u)
         ls = self.tie.expand(ls_free)
-        B = np.outer(w, w) + np.diag(kappa)
+        own = self.own_prior is not None
+        B = np.outer(w, w) + np.diag(kappa * (np.arange(self.T) > 0) if own else kappa)  # the shared kernel's
         C, G = kernel_and_dk(self.kind, self.X, ls, 1.0)  # input kernel (unit variance) and its dk factor
         Bm = B[t][:, t]
         K = C * Bm
+        if own:
+            ls0_free = self.own_lengthscales(u)
+            ls0 = self.tie.expand(ls0_free)
+            C0, G0 = kernel_and_dk(self.kind, self.X[on], ls0, 1.0)
+            K[np.ix_(on, on)] += kappa[0] * C0
         K[np.diag_indices(n)] += noise[t]
         loss, _, W = gaussian_nll_parts(K, self.z)  # W = alpha alpha^T - K^-1: dLoss/dK = -W / 2
         g_noise = -0.5 * (self.E.T @ np.diagonal(W))
         dB = -0.5 * (self.E.T @ (W * C) @ self.E)  # dLoss/dB [T, T], symmetric
         g_w = 2.0 * (dB @ w)
         g_kappa = np.diagonal(dB).copy()
+        if own:  # kappa_0 multiplies the target's own kernel
+            W0 = W[np.ix_(on, on)]
+            g_kappa[0] = -0.5 * float(np.vdot(W0, C0))
         M = W * G * Bm
         S = 2.0 * (M.sum(axis=1) @ (self.Xc * self.Xc)) - 2.0 * np.einsum("id,id->d", self.Xc, M @ self.Xc)
         g_ls = self.tie.reduce(-0.5 * S / ls**3)
@@ -119,7 +147,15 @@ class MultiTaskLoss:
         p_k, pg_k = _gamma_neg_log(kappa, KAPPA_PRIOR)
         p_n, pg_n = _gamma_neg_log(noise, NOISE_PRIOR)
         loss += float(np.sum(p_ls) + np.sum(p_w) + np.sum(p_k) + np.sum(p_n))
-        grad = np.concatenate([g_ls + pg_ls, g_w + pg_w, g_kappa + pg_k, g_noise + pg_n]) * expit(u)
+        parts = [g_ls + pg_ls, g_w + pg_w, g_kappa + pg_k, g_noise + pg_n]
+        if own:
+            M0 = W0 * G0 * kappa[0]
+            X0c = self.X0c
+            S0 = 2.0 * (M0.sum(axis=1) @ (X0c * X0c)) - 2.0 * np.einsum("id,id->d", X0c, M0 @ X0c)
+            p0, pg0 = self.own_prior.neg_log(ls0_free)
+            loss += float(np.sum(p0))
+            parts.append(self.tie.reduce(-0.5 * S0 / ls0**3) + pg0)
+        grad = np.concatenate(parts) * expit(u)
         return loss, grad
 
 
@@ -128,7 +164,7 @@ class MultiTaskGP:
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
                  lengthscale_prior: str = "auto", descriptor_prior: str = "long", tie_categorical: str = "one-hot",
-                 restarts: int = 2, ftol: float = FTOL,
+                 restarts: int = 2, ftol: float = FTOL, target_kernel: str = "shared",
                  maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1, scale: str = "per-task"):
         if kernel not in KINDS:
             raise ModelError(f"kernel must be one of {', '.join(KINDS)} (got {kernel!r})")
@@ -146,6 +182,9 @@ class MultiTaskGP:
         if tie_categorical not in TIES:
             raise ModelError(f"tie_categorical must be one of {', '.join(TIES)} (got {tie_categorical!r})")
         self.tie_categorical = tie_categorical
+        if target_kernel not in TARGET_KERNELS:
+            raise ModelError(f"target_kernel must be one of {', '.join(TARGET_KERNELS)} (got {target_kernel!r})")
+        self.target_kernel = target_kernel
         self.regrow = regrow
         self.ftol = ftol
         self._state: dict[str, Any] | None = None
@@ -160,7 +199,8 @@ class MultiTaskGP:
     def set_state(self, state: dict[str, Any]) -> None:
         if state and state.get("schema_version") == STATE_VERSION and state.get("kind") == "multitask" \
                 and state.get("kernel") == self.kernel and state.get("lengthscale_prior") == self.lengthscale_prior \
-                and state.get("descriptor_prior", "gamma") == self.descriptor_prior:
+                and state.get("descriptor_prior", "gamma") == self.descriptor_prior \
+                and state.get("target_kernel", "shared") == self.target_kernel:
             self._state = dict(state)
 
     # -- fit --------------------------------------------------------------------------
@@ -178,7 +218,8 @@ class MultiTaskGP:
 
     def _warm(self, q: int, T: int) -> dict | None:
         prev = self._state
-        if prev and len(prev.get("lengthscales", ())) == q and len(prev.get("w", ())) == T:
+        if prev and len(prev.get("lengthscales", ())) == q and len(prev.get("w", ())) == T \
+                and len(prev.get("own_lengthscales") or ()) == (q if self.target_kernel == "own" else 0):
             return prev
         return None
 
@@ -200,6 +241,9 @@ class MultiTaskGP:
         lengthscale drifts freely), kappa through the share (near zero, its ratio means nothing)."""
         ls, w, kappa = (np.asarray(v, dtype=float) for v in params[:3])
         ls0, w0, kappa0 = (np.asarray(prev[k], dtype=float) for k in ("lengthscales", "w", "kappa"))
+        if len(params) > 4 and params[4] is not None:  # the target kernel's own lengthscales count as lengthscales
+            ls = np.concatenate([ls, params[4]])
+            ls0 = np.concatenate([ls0, np.asarray(prev["own_lengthscales"], dtype=float)])
         ls, ls0 = np.minimum(ls, LS_FLAT), np.minimum(ls0, LS_FLAT)
         scale, scale0 = np.sqrt(w ** 2 + kappa), np.sqrt(w0 ** 2 + kappa0)
         for new, old in ((ls, ls0), (scale, scale0)):
@@ -208,31 +252,46 @@ class MultiTaskGP:
                 return True
         return bool(np.any(np.abs(w ** 2 / scale ** 2 - w0 ** 2 / np.maximum(scale0, 1e-12) ** 2) > 0.1))
 
-    def _starts(self, q: int, T: int, prior: LengthscalePrior | PerLengthscalePrior) -> list[np.ndarray]:
-        """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones."""
-        rng = np.random.default_rng(self.seed)
-        # lengthscales start at 0.3 (in [0.05, 1.5]) with the gamma preset, at 3 (in [0.5, 30]) under the long
-        # prior (descriptor columns under auto), else at 1 (in [0.1, 10])
+    def _ranges(self, q: int, prior: LengthscalePrior | PerLengthscalePrior) -> tuple[np.ndarray, ...]:
+        """log (low, first, high) of each lengthscale's start: 0.3 (in [0.05, 1.5]) with the gamma preset, 3
+        (in [0.5, 30]) under the long prior (descriptor columns under auto), else 1 (in [0.1, 10])."""
         parts = prior.parts if isinstance(prior, PerLengthscalePrior) else (prior,) * q
         ranges = [start_range(p) if self.lengthscale_prior == "gamma" or p == LONG else (0.1, 1.0, 10.0)
                   for p in parts]
-        lo, first, hi = (np.log(np.array(v)) for v in zip(*ranges)) if q else (np.zeros(0),) * 3
+        return tuple(np.log(np.array(v)) for v in zip(*ranges)) if q else (np.zeros(0),) * 3
+
+    def _starts(self, q: int, T: int, prior: LengthscalePrior | PerLengthscalePrior,
+                own_prior: LengthscalePrior | PerLengthscalePrior | None = None) -> list[np.ndarray]:
+        """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones (the
+        target kernel's own lengthscales last, when it has them: at the plain GP's starts)."""
+        rng = np.random.default_rng(self.seed)
+        lo, first, hi = self._ranges(q, prior)
+        lo0, first0, hi0 = self._ranges(q if own_prior is not None else 0, own_prior)
         floor = self.noise_floor
 
-        def pack(ls, w, kappa, noise):
+        def pack(ls, w, kappa, noise, own=()):
             return np.concatenate([inv_softplus(ls), inv_softplus(w), inv_softplus(kappa),
-                                   inv_softplus(np.maximum(np.asarray(noise) - floor, 1e-12))])
+                                   inv_softplus(np.maximum(np.asarray(noise) - floor, 1e-12)), inv_softplus(own)])
 
         starts = []
         prev = self._warm(q, T)
         if prev is not None:
-            starts.append(pack(prev["lengthscales"], prev["w"], prev["kappa"], prev["noise"]))
-        starts.append(pack(np.exp(first), np.full(T, 0.9), np.full(T, 0.2), np.full(T, 0.01 + floor)))
+            starts.append(pack(prev["lengthscales"], prev["w"], prev["kappa"], prev["noise"],
+                               prev.get("own_lengthscales") or ()))
+        starts.append(pack(np.exp(first), np.full(T, 0.9), np.full(T, 0.2), np.full(T, 0.01 + floor), np.exp(first0)))
         for _ in range(self.restarts):
             starts.append(pack(np.exp(rng.uniform(lo, hi, q)), rng.uniform(0.2, 1.5, T),
                                np.exp(rng.uniform(math.log(0.01), math.log(1.0), T)),
-                               10 ** rng.uniform(-4, -1, T) + floor))
+                               10 ** rng.uniform(-4, -1, T) + floor, np.exp(rng.uniform(lo0, hi0, len(lo0)))))
         return starts
+
+    def _own_prior(self, kinds: list[str], q: int) -> LengthscalePrior | PerLengthscalePrior | None:
+        """The prior on the target kernel's own lengthscales (None when the target shares the input kernel):
+        the plain GP's (under auto, Gamma(3, 6) on numeric and descriptor columns, none on one-hot ones)."""
+        if self.target_kernel != "own":
+            return None
+        return auto_prior(kinds, descriptors="gamma") if self.lengthscale_prior == "auto" \
+            else lengthscale_prior(self.lengthscale_prior, q)
 
     def fit(self, X: np.ndarray, y: np.ndarray, task: np.ndarray) -> "MultiTaskGP":
         """X [N, D] encoded inputs, y [N] (maximisation convention), task [N]: 0 = target, 1.. = sources."""
@@ -252,19 +311,24 @@ class MultiTaskGP:
         tie, kinds = self._tie(X.shape[1])
         prior = auto_prior(kinds, descriptors=self.descriptor_prior) if self.lengthscale_prior == "auto" \
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
-        loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie)
+        own_prior = self._own_prior(kinds, tie.n_free)
+        loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie, own_prior)
 
         fun = guarded(loss_fn)
         best = None
         bounds = lengthscale_bounds(prior, tie.n_free, 3 * T)
+        if own_prior is not None:
+            own_bounds = lengthscale_bounds(own_prior, tie.n_free, 0)
+            if bounds is not None or own_bounds is not None:
+                bounds = (bounds or [(None, None)] * (tie.n_free + 3 * T)) + (own_bounds or [(None, None)] * tie.n_free)
         warm = self._warm(tie.n_free, T)
         due = self._default_start_due(len(y), tie.n_free, T)
         restarted, starts = False, 0
         with single_threaded_blas:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
-            for k, u0 in enumerate(self._starts(tie.n_free, T, prior)):
+            for k, u0 in enumerate(self._starts(tie.n_free, T, prior, own_prior)):
                 if k == 1 and warm is not None and not due and best is not None \
-                        and not self._moved(loss_fn.params(best[1]), warm):
+                        and not self._moved((*loss_fn.params(best[1]), loss_fn.own_lengthscales(best[1])), warm):
                     break  # the warm start converged near where it began: it is the fit
                 if k >= sure and best is not None:
                     break  # the random starts are the fallback when every earlier start failed
@@ -278,10 +342,12 @@ class MultiTaskGP:
                 raise ModelError("the multi-task GP's fit failed on every start")
             prev = self._state
             ls, w, kappa, noise = (np.array(prev[k], dtype=float) for k in ("lengthscales", "w", "kappa", "noise"))
+            own = np.array(prev["own_lengthscales"], dtype=float) if own_prior is not None else None
             loss = float("nan")
         else:
             loss = best[0]
             ls, w, kappa, noise = loss_fn.params(best[1])
+            own = loss_fn.own_lengthscales(best[1])
         self._state = {"schema_version": STATE_VERSION, "kind": "multitask", "kernel": self.kernel,
                        "lengthscale_prior": self.lengthscale_prior, "descriptor_prior": self.descriptor_prior,
                        "lengthscales": [float(v) for v in ls],
@@ -289,9 +355,11 @@ class MultiTaskGP:
                        "noise": [float(v) for v in noise], "loss": loss if math.isfinite(loss) else None,
                        "n_observations": int(len(y)), "n_tasks": T,
                        "n_at_restarts": int(len(y)) if restarted or warm is None
-                       else int((warm or {}).get("n_at_restarts") or 0)}
+                       else int((warm or {}).get("n_at_restarts") or 0),
+                       "target_kernel": self.target_kernel,
+                       "own_lengthscales": None if own is None else [float(v) for v in own]}
         self._fitted = {"X": X, "z": z, "task": task, "means": means, "stds": stds, "ls": tie.expand(ls),
-                        "B": np.outer(w, w) + np.diag(kappa), "noise": noise}
+                        "noise": noise, **self._task_parts(w, kappa, None if own is None else tie.expand(own))}
         self._factor()
         self.fit_info = {"seconds": time.perf_counter() - t0, "loss": self._state["loss"], "tasks": T,
                          "evaluations": loss_fn.evaluations, "starts": starts, "fallback": best is None,
@@ -323,22 +391,40 @@ class MultiTaskGP:
             raise ValueError("restore takes the state of a multi-task GP's fit")
         T = len(state["w"])
         tie, _ = self._tie(X.shape[1])
-        if len(y) == 0 or task.max() >= T or len(state["lengthscales"]) != tie.n_free:
+        own = state.get("own_lengthscales") if self.target_kernel == "own" else None
+        if len(y) == 0 or task.max() >= T or len(state["lengthscales"]) != tie.n_free \
+                or state.get("target_kernel", "shared") != self.target_kernel \
+                or (self.target_kernel == "own" and len(own or ()) != tie.n_free):
             raise ValueError("the state's tasks or lengthscales do not fit the data")
         means, stds, z = self._standardise(y, task, T)
         w, kappa = np.asarray(state["w"], dtype=float), np.asarray(state["kappa"], dtype=float)
         self._state = dict(state)
         self._fitted = {"X": X, "z": z, "task": task, "means": means, "stds": stds,
                         "ls": tie.expand(np.asarray(state["lengthscales"], dtype=float)),
-                        "B": np.outer(w, w) + np.diag(kappa), "noise": np.asarray(state["noise"], dtype=float)}
+                        "noise": np.asarray(state["noise"], dtype=float),
+                        **self._task_parts(w, kappa, None if own is None else tie.expand(np.asarray(own, dtype=float)))}
         with single_threaded_blas:
             self._factor()
         return self
 
+    @staticmethod
+    def _task_parts(w: np.ndarray, kappa: np.ndarray, ls_own: np.ndarray | None) -> dict:
+        """B = w w^T + diag(kappa), the task covariance, and Bs, the shared input kernel's part of it (B less
+        kappa_0 when the target has a kernel of its own, which kappa_0 then multiplies)."""
+        B = np.outer(w, w) + np.diag(kappa)
+        if ls_own is None:
+            return {"B": B, "Bs": B, "ls_own": None, "kappa0": 0.0}
+        Bs = B.copy()
+        Bs[0, 0] -= kappa[0]
+        return {"B": B, "Bs": Bs, "ls_own": ls_own, "kappa0": float(kappa[0])}
+
     def _factor(self) -> None:
         f = self._fitted
-        B, t = f["B"], f["task"]
+        B, t = f["Bs"], f["task"]
         K = kernel_matrix(self.kernel, f["X"], f["X"], f["ls"], 1.0) * B[t][:, t]
+        if f["ls_own"] is not None:
+            on = np.flatnonzero(t == 0)
+            K[np.ix_(on, on)] += f["kappa0"] * kernel_matrix(self.kernel, f["X"][on], f["X"][on], f["ls_own"], 1.0)
         K[np.diag_indices_from(K)] += f["noise"][t]
         f["L"] = cholesky(K)
         f["alpha"] = cho_solve((f["L"], True), f["z"])
@@ -354,8 +440,12 @@ class MultiTaskGP:
         """Mean and variance of the target task's latent f at Xs, standardised units."""
         f = self._require_fit()
         B, t = f["B"], f["task"]
+        Xs = np.asarray(Xs, dtype=np.float64)
         with single_threaded_blas:
-            Ks = kernel_matrix(self.kernel, np.asarray(Xs, dtype=np.float64), f["X"], f["ls"], 1.0) * B[0, t][None, :]
+            Ks = kernel_matrix(self.kernel, Xs, f["X"], f["ls"], 1.0) * f["Bs"][0, t][None, :]
+            if f["ls_own"] is not None:
+                on = np.flatnonzero(t == 0)
+                Ks[:, on] += f["kappa0"] * kernel_matrix(self.kernel, Xs, f["X"][on], f["ls_own"], 1.0)
             mean = Ks @ f["alpha"]
             V = solve_triangular(f["L"], Ks.T, lower=True, check_finite=False)
             var = B[0, 0] - np.einsum("ij,ij->j", V, V)

@@ -40,6 +40,7 @@ class Setup:
     multitask_scale: str = "per-task"  # the multi-task GP's standardisation: per-task | shared
     multitask_lengthscale_prior: str = "auto"  # the multi-task GP's lengthscale prior (a GP core preset)
     multitask_descriptor_prior: str = "long"  # under "auto", the preset of its descriptor columns (long | gamma)
+    multitask_target_kernel: str = "shared"  # the target's own variance on the shared input kernel, or its own
 
     @cached_property
     def source_gps(self) -> list:
@@ -161,7 +162,8 @@ class MultiTask(_Wrapped):
         super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None,
                                      scale=setup.multitask_scale,
                                      lengthscale_prior=setup.multitask_lengthscale_prior,
-                                     descriptor_prior=setup.multitask_descriptor_prior))
+                                     descriptor_prior=setup.multitask_descriptor_prior,
+                                     target_kernel=setup.multitask_target_kernel))
 
     def _rows(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sources' rows and the target's, with each row's task (0: the target; j + 1: source j)."""

@@ -122,6 +122,10 @@ class TransferConfig(BaseModel):
         "gamma = Gamma(3, 6) on each; long = Gamma(2, 0.2), mode 5, EDBO's and BayBE's prior for descriptors, "
         "which keeps substances correlated across ~90 descriptor columns; dim-scaled = Hvarfner et al.'s "
         "LogNormal whose median grows as sqrt(d)). Measured on direct arylation: README, Transfer learning")
+    multitask_target_kernel: Literal["shared", "own"] = Field(
+        default="shared", description="multi-task: the target task's own variance multiplies the input kernel "
+        "every task shares (shared: intrinsic coregionalisation) or a kernel of the target's own, with its own "
+        "lengthscales under the plain GP's prior (own: the target can have a structure the sources lack)")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
     hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64], min_length=1,
                               description="fine-tune: hidden layer widths (all but the last one are frozen "

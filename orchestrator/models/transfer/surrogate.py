@@ -130,7 +130,7 @@ class TransferSurrogate:
         return Setup(self.context, self.sources, self._source_gps, self._make_base, self._make_gp,
                      self.config.multitask_rows, self.config.multitask_scale,
                      self.config.multitask_lengthscale_prior,
-                     "gamma" if self.method == "auto" else "long")
+                     "gamma" if self.method == "auto" else "long", self.config.multitask_target_kernel)
 
     def _source_gps(self) -> list:
         """Each source's GP: fitted the first time a method needs it, then rebuilt from its hyperparameters
