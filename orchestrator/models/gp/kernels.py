@@ -85,11 +85,18 @@ def sdist(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, out: np.ndarr
     """
     c = _SCALE[kind] / np.asarray(ls, dtype=np.float64)
     As = A * c
-    Bs = B * c
     out = np.empty((len(A), len(B))) if out is None else out
-    np.dot(As * -2.0, Bs.T, out=out)
-    out += np.einsum("ij,ij->i", As, As)[:, None]
-    out += np.einsum("ij,ij->i", Bs, Bs)[None, :]
+    if B is A:  # a @ a.T: BLAS's symmetric product (syrk), half the work of a general one and exactly
+        np.dot(As, As.T, out=out)  # symmetric; scaling by -2 after it is exact, so the values are the same
+        out *= -2.0
+        sq = np.einsum("ij,ij->i", As, As)
+        out += sq[:, None]
+        out += sq[None, :]
+    else:
+        Bs = B * c
+        np.dot(As * -2.0, Bs.T, out=out)
+        out += np.einsum("ij,ij->i", As, As)[:, None]
+        out += np.einsum("ij,ij->i", Bs, Bs)[None, :]
     np.maximum(out, 0.0, out=out)
     if kind != "rbf":
         np.sqrt(out, out=out)
@@ -164,8 +171,24 @@ def kernel_and_dk(kind: str, X: np.ndarray, ls: np.ndarray, var: float) -> tuple
     dK/d(ls_d) = G * (x_id - x_jd)^2 / ls_d^3 (elementwise). Product kernels only (``additive_and_dk``)."""
     kind = _product_only(kind, "kernel_and_dk")
     s = sdist(kind, X, X, ls)
-    K = k_of_s(kind, s.copy(), var)
-    return K, _dk_factor(kind, s, K, var)
+    return _k_and_dk(kind, s, var)
+
+
+def _k_and_dk(kind: str, s: np.ndarray, var: float) -> tuple[np.ndarray, np.ndarray]:
+    """k and G (as ``_dk_factor``) from the argument s (overwritten), with one exp over the block: G reuses
+    the factor var/3 exp(-s) (Matérn-5/2; var exp(-s) for Matérn-3/2) that ``k_of_s`` leaves in its scratch."""
+    if kind == "rbf":
+        K = k_of_s(kind, s, var)
+        return K, K
+    tmp = np.empty_like(s)
+    K = k_of_s(kind, s.copy(), var, tmp)
+    if kind == "matern52":  # G = var 5/3 (1 + s) exp(-s) = 5 (1 + s) tmp
+        s += 1.0
+        s *= tmp
+        s *= 5.0
+        return K, s
+    tmp *= 3.0  # matern32: G = 3 var exp(-s)
+    return K, tmp
 
 
 def cross_and_dk(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: float

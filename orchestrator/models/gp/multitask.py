@@ -138,7 +138,8 @@ class MultiTaskLoss:
         if own:  # kappa_0 multiplies the target's own kernel
             W0 = W[np.ix_(on, on)]
             g_kappa[0] = -0.5 * float(np.vdot(W0, C0))
-        M = W * G * Bm
+        M = np.multiply(W, G, out=G)  # G is not needed after this
+        M *= Bm
         S = 2.0 * (M.sum(axis=1) @ (self.Xc * self.Xc)) - 2.0 * np.einsum("id,id->d", self.Xc, M @ self.Xc)
         g_ls = self.tie.reduce(-0.5 * S / ls**3)
         # priors
@@ -403,8 +404,7 @@ class MultiTaskGP:
                         "ls": tie.expand(np.asarray(state["lengthscales"], dtype=float)),
                         "noise": np.asarray(state["noise"], dtype=float),
                         **self._task_parts(w, kappa, None if own is None else tie.expand(np.asarray(own, dtype=float)))}
-        with single_threaded_blas:
-            self._factor()
+        self._factor()
         return self
 
     @staticmethod
@@ -419,6 +419,13 @@ class MultiTaskGP:
         return {"B": B, "Bs": Bs, "ls_own": ls_own, "kappa0": float(kappa[0])}
 
     def _factor(self) -> None:
+        """The Cholesky factor of the training covariance and alpha = K^-1 z, with BLAS on one thread (as
+        the loss and ``restore``: OpenBLAS's last bits differ between one thread and two, and a resumed
+        campaign must propose exactly what an uninterrupted one does)."""
+        with single_threaded_blas:
+            self._set_factor()
+
+    def _set_factor(self) -> None:
         f = self._fitted
         B, t = f["Bs"], f["task"]
         K = kernel_matrix(self.kernel, f["X"], f["X"], f["ls"], 1.0) * B[t][:, t]
@@ -473,7 +480,8 @@ class MultiTaskGP:
         """Leave-one-out predictive means and variances (noise included) at the target's observations, in the
         target's units, hyperparameters fixed (the sources stay in the conditioning set)."""
         f = self._require_fit()
-        Kinv = cho_solve((f["L"], True), np.eye(len(f["z"])))
+        with single_threaded_blas:
+            Kinv = cho_solve((f["L"], True), np.eye(len(f["z"])))
         d = np.diag(Kinv)
         m = f["z"] - (Kinv @ f["z"]) / d
         v = 1.0 / d
