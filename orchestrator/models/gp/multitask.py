@@ -120,7 +120,8 @@ class MultiTaskLoss:
         ls_free, w, kappa, noise = self.params(u)
         ls = self.tie.expand(ls_free)
         own = self.own_prior is not None
-        B = np.outer(w, w) + np.diag(kappa * (np.arange(self.T) > 0) if own else kappa)  # the shared kernel's
+        # the task covariance on the shared input kernel (kappa_0 is on the target's own kernel when it has one)
+        B = np.outer(w, w) + np.diag(kappa * (np.arange(self.T) > 0) if own else kappa)
         C, G = kernel_and_dk(self.kind, self.X, ls, 1.0)  # input kernel (unit variance) and its dk factor
         Bm = B[t][:, t]
         K = C * Bm
