@@ -252,3 +252,23 @@ def test_pool_selection_fast_paths_pick_what_the_plain_loop_picks(acq, q, data, 
         plain = select_from_pool(_Plain(model), acq, pool, q, best=float(y[:60].max()), available=avail,
                                  pending_X=pend)
         assert fast == plain
+
+
+def test_the_gp_worker_threads_follow_the_callers_floating_point_error_state():
+    """numpy's error state is per thread. A loss evaluated under np.errstate(all="ignore") (loss.guarded, at
+    an extreme line-search step) must not print RuntimeWarnings from the sparse GP's worker threads: they
+    ran with numpy's default state, and a 5,000-row source GP's fit printed 'divide by zero'."""
+    import warnings
+
+    from orchestrator.models.gp.threads import parallel
+
+    def divide() -> float:
+        return float(np.float64(1.0) / np.zeros(1)[0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="ignore"):
+            assert parallel([divide, divide, divide]) == [np.inf] * 3
+    with np.errstate(divide="raise"):  # and a stricter state reaches them too
+        with pytest.raises(FloatingPointError):
+            parallel([divide, divide])

@@ -41,8 +41,17 @@ def parallel(tasks: list) -> list:
     with _executor_lock:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="looplab-gp")
-    futures = [_executor.submit(t) for t in tasks]
+    # numpy's floating-point error state is per thread: the workers take the caller's, so that a loss the
+    # optimiser evaluates under ``np.errstate(... "ignore")`` (``loss.guarded``: an extreme line-search step)
+    # does not print RuntimeWarnings from the worker threads
+    errors = np.geterr()
+    futures = [_executor.submit(_with_errstate, t, errors) for t in tasks]
     return [f.result() for f in futures]
+
+
+def _with_errstate(task, errors: dict):
+    with np.errstate(**errors):
+        return task()
 
 
 def run_blocks(n_rows: int, n_cols: int, work) -> None:
