@@ -53,7 +53,7 @@ from scipy.special import expit, gammaln
 from oracles.blas import single_threaded_blas
 
 from ..base import ModelError
-from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix
+from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix, pair_sq_diff_sums
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
@@ -141,8 +141,7 @@ class MultiTaskLoss:
             g_kappa[0] = -0.5 * float(np.vdot(W0, C0))
         M = np.multiply(W, G, out=G)  # G is not needed after this
         M *= Bm
-        S = 2.0 * (M.sum(axis=1) @ (self.Xc * self.Xc)) - 2.0 * np.einsum("id,id->d", self.Xc, M @ self.Xc)
-        g_ls = self.tie.reduce(-0.5 * S / ls**3)
+        g_ls = self.tie.reduce(-0.5 * pair_sq_diff_sums(M, self.Xc) / ls**3)
         # priors
         p_ls, pg_ls = self.prior.neg_log(ls_free)
         p_w, pg_w = _gamma_neg_log(w, W_PRIOR)
@@ -151,9 +150,7 @@ class MultiTaskLoss:
         loss += float(np.sum(p_ls) + np.sum(p_w) + np.sum(p_k) + np.sum(p_n))
         parts = [g_ls + pg_ls, g_w + pg_w, g_kappa + pg_k, g_noise + pg_n]
         if own:
-            M0 = W0 * G0 * kappa[0]
-            X0c = self.X0c
-            S0 = 2.0 * (M0.sum(axis=1) @ (X0c * X0c)) - 2.0 * np.einsum("id,id->d", X0c, M0 @ X0c)
+            S0 = pair_sq_diff_sums(W0 * G0 * kappa[0], self.X0c)
             p0, pg0 = self.own_prior.neg_log(ls0_free)
             loss += float(np.sum(p0))
             parts.append(self.tie.reduce(-0.5 * S0 / ls0**3) + pg0)
@@ -236,15 +233,15 @@ class MultiTaskGP:
         return n >= since * (1.0 + self.regrow) or n < since
 
     @staticmethod
-    def _moved(params: tuple, prev: dict) -> bool:
+    def _moved(params: tuple, prev: dict, own: np.ndarray | None = None) -> bool:
         """Did the fit move far from ``prev``: a lengthscale or a task's scale sqrt(w^2 + kappa) by more than
         MOVED times, or a task's shared share w^2 / (w^2 + kappa) by more than 0.1? Lengthscales are compared
         up to LS_FLAT (an input whose lengthscale is longer barely matters on the unit cube, and its
         lengthscale drifts freely), kappa through the share (near zero, its ratio means nothing)."""
         ls, w, kappa = (np.asarray(v, dtype=float) for v in params[:3])
         ls0, w0, kappa0 = (np.asarray(prev[k], dtype=float) for k in ("lengthscales", "w", "kappa"))
-        if len(params) > 4 and params[4] is not None:  # the target kernel's own lengthscales count as lengthscales
-            ls = np.concatenate([ls, params[4]])
+        if own is not None:  # the target kernel's own lengthscales count as lengthscales
+            ls = np.concatenate([ls, own])
             ls0 = np.concatenate([ls0, np.asarray(prev["own_lengthscales"], dtype=float)])
         ls, ls0 = np.minimum(ls, LS_FLAT), np.minimum(ls0, LS_FLAT)
         scale, scale0 = np.sqrt(w ** 2 + kappa), np.sqrt(w0 ** 2 + kappa0)
@@ -265,7 +262,9 @@ class MultiTaskGP:
     def _starts(self, q: int, T: int, prior: LengthscalePrior | PerLengthscalePrior,
                 own_prior: LengthscalePrior | PerLengthscalePrior | None = None) -> list[np.ndarray]:
         """Unconstrained start vectors: the previous fit's (when it fits), a default, then random ones (the
-        target kernel's own lengthscales last, when it has them: at the plain GP's starts)."""
+        target kernel's own lengthscales last, when it has them, by the same rule as the shared ones: under
+        ``auto`` with other than numeric inputs they start at 1, where the plain GP starts Gamma(3, 6)
+        lengthscales at 0.3)."""
         rng = np.random.default_rng(self.seed)
         lo, first, hi = self._ranges(q, prior)
         lo0, first0, hi0 = self._ranges(q if own_prior is not None else 0, own_prior)
@@ -330,7 +329,7 @@ class MultiTaskGP:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
             for k, u0 in enumerate(self._starts(tie.n_free, T, prior, own_prior)):
                 if k == 1 and warm is not None and not due and best is not None \
-                        and not self._moved((*loss_fn.params(best[1]), loss_fn.own_lengthscales(best[1])), warm):
+                        and not self._moved(loss_fn.params(best[1]), warm, loss_fn.own_lengthscales(best[1])):
                     break  # the warm start converged near where it began: it is the fit
                 if k >= sure and best is not None:
                     break  # the random starts are the fallback when every earlier start failed
