@@ -218,6 +218,31 @@ def test_state_round_trips_as_json_and_warm_starts_the_same_fit(data):
     assert set(state["source_models"]) == {data["good"].digest}
 
 
+def test_restore_rebuilds_every_method_from_the_state_without_a_fit(data, monkeypatch):
+    """``restore`` (the campaign summary's predicted best over every result): the same model as the fit on
+    the rows it saw, and on more rows a model that has learned from them, with no fit of anything."""
+    from orchestrator.models.gp import multitask
+    from orchestrator.models.gp import surrogate
+
+    X, y = data["X"], data["y"]
+    a = _model(data["good"], seed=3).fit(X[:10], y[:10])
+    state = json.loads(json.dumps(a.get_state()))
+
+    def no_fit(*args, **kw):
+        raise AssertionError("restore must not fit")
+
+    monkeypatch.setattr(multitask, "minimize", no_fit)
+    monkeypatch.setattr(surrogate.GPSurrogate, "fit", no_fit)
+    b = _model(data["good"], seed=3).restore(X[:10], y[:10], state)
+    assert b.weights() == a.weights() and set(b.weights()) == {"none", "prior-mean", "multi-task"}
+    np.testing.assert_allclose(b.predict(data["Xt"])[0], a.predict(data["Xt"])[0], rtol=0, atol=1e-9)
+    c = _model(data["good"], seed=3).restore(X, y, state)  # five more target rows
+    mean, _ = c.predict(X[10:])
+    assert np.max(np.abs(mean - y[10:])) < 0.25 * np.max(np.abs(a.predict(X[10:])[0] - y[10:]))  # 0.012 vs 0.10
+    with pytest.raises(ValueError, match="state of a transfer model"):
+        _model(data["good"]).restore(X, y, {})
+
+
 def test_multitask_lengthscale_prior_reaches_the_multitask_gp_and_a_bad_one_is_named(data):
     from pydantic import ValidationError
 

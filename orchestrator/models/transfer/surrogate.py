@@ -201,6 +201,30 @@ class TransferSurrogate:
         self.fit_info = info
         return self
 
+    def restore(self, X: np.ndarray, y: np.ndarray, state: dict[str, Any]) -> "TransferSurrogate":
+        """This model conditioned on the target observations (X, y) with the hyperparameters and weights of
+        ``state`` (an earlier fit's ``get_state()``), without fitting: each component rebuilt from its stored
+        state, the source GPs from theirs (milliseconds; the campaign summary's predicted best over every
+        result). ``ValueError`` when a component cannot be rebuilt (fine-tuning, or a state that does not
+        fit the data)."""
+        X, y = check_training_data(np.asarray(X, dtype=np.float64), y)
+        weights = {k: float(v) for k, v in ((state or {}).get("weights") or {}).items()}
+        comps = (state or {}).get("components") or {}
+        if (state or {}).get("schema_version") != STATE_VERSION or not weights:
+            raise ValueError("restore takes the state of a transfer model's fit")
+        self.set_state(state)
+        setup = self._setup()
+        parts: dict[str, Any] = {}
+        for name in weights:
+            part = COMPONENTS[name](setup).rebuilt(X, y, comps.get(name) or {}) if name in COMPONENTS else None
+            if part is None:
+                raise ValueError(f"the transfer method {name} cannot be rebuilt without a fit")
+            parts[name] = part
+        self._parts, self._w = parts, weights
+        self._state.update(schema_version=STATE_VERSION, method=self.method, components=dict(comps),
+                           weights=dict(weights))
+        return self
+
     def _score_new_rows(self, setup: Setup, X: np.ndarray, y: np.ndarray, prev: dict[str, Any]) -> None:
         """Record, for each target row measured since the last fit, what each method predicted for it: the
         method rebuilt from the last fit's state (its hyperparameters) on the rows that fit saw, not fitted
