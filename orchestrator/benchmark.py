@@ -354,10 +354,14 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
     fraction (all on the same seeds). A transfer strategy's params add to the campaign's (its sources
     come from the campaign). Strategies that are not transfer models stay as they are."""
     out: list[Strategy] = []
+    # transfer strategies that differ only in their acquisition or batch size are told apart by it (and so
+    # are their baselines without transfer)
+    acqs = {(s.acquisition, _fmt_params(s.acquisition_params), s.batch_size) for s in chosen if s.model == "transfer"}
     for s in chosen:
         if s.model != "transfer":
             out.append(s)
             continue
+        how = f" {s.acquisition}{_fmt_params(s.acquisition_params)}:{s.batch_size}" if len(acqs) > 1 else ""
         # the label names the params the strategy sets itself (besides the method), so that two strategies
         # of the same method with different params are told apart in the tables
         own = ", ".join(f"{k}={v}" for k, v in s.model_params.items() if k not in ("method", "source"))
@@ -365,12 +369,12 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
             s = replace(s, model_params={**default.model_params, **s.model_params})
         base = s.model_params.get("base", "gp")
         plain = Strategy(base, s.acquisition, s.batch_size, dict(s.model_params.get("base_params") or {}),
-                         dict(s.acquisition_params), label=f"{base} (no transfer)")
+                         dict(s.acquisition_params), label=f"{base} (no transfer){how}")
         if plain.name not in {o.name for o in out}:
             out.append(plain)
         method = s.model_params.get("method", "auto") + (f"({own})" if own else "")
         tag = " permuted" if permute else ""
-        out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}")
+        out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}{how}")
                 for f in fractions]
     return out
 
