@@ -171,6 +171,19 @@ def test_random_starts_run_only_when_every_earlier_start_failed(monkeypatch):
     again.set_state(first.get_state())
     again.fit(X, y, task)
     assert again.fit_info["starts"] == 1 and not again.fit_info["restarted"]
+    # a refit whose optimum is far from the warm start (the target's values negated: its correlation with
+    # the source, kept positive, is gone) still runs the warm start alone, until the observations grow by regrow
+    moved = MultiTaskGP(seed=0)
+    moved.set_state(first.get_state())
+    yp = np.concatenate([-yt, ys])
+    moved.fit(X, yp, task)
+    assert moved.fit_info["starts"] == 1
+    assert first.task_correlations()[0, 1] - moved.task_correlations()[0, 1] > 0.3  # 0.99 -> 0.12
+    grown = MultiTaskGP(seed=0, regrow=0.1)
+    grown.set_state(first.get_state())
+    extra = Xt[:5] + 0.01
+    grown.fit(np.vstack([X, extra]), np.concatenate([y, yt[:5]]), np.concatenate([task, np.zeros(5, int)]))
+    assert grown.fit_info["starts"] == 2 and grown.fit_info["restarted"]
 
     real, calls = mod.minimize, []
 

@@ -23,17 +23,22 @@ likelihood plus priors (lengthscales: the preset of ``priors.py``; under ``auto`
 columns, none on one-hot ones and ``descriptor_prior`` on descriptor columns: ``long``, Gamma(2, 0.2), by
 default, which keeps ~90 descriptor columns' substances correlated; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
 noise ~ Gamma(1.1, 0.05) above a floor) by L-BFGS-B from the previous step's values (the warm start). The
-default start runs when there is no warm start, when the warm start failed or moved far (a lengthscale or
-a task's scale by more than 2x, a task's share of the shared component by more than 0.1), and when the
-observations have grown by ``regrow`` (10%) since it last ran; the ``restarts`` random starts run only when
-every earlier start failed. The source rows, which dominate N, do not change from step to step, so one or
-two new target rows rarely move the optimum, and each start costs a whole fit (230 source rows: 0.05-0.3 s
-for the warm start, 0.2-1 s for the default start). Random starts on every restart (the rule until
-2026-12) cost 2-3 s a step and changed nothing: on direct arylation (multi-task, 5/10/20% of the sources,
-50 seeds) every pick was the same with RDKit descriptors, and with one-hot inputs best yield after 10
-experiments was +1.4 +/- 0.7 (5%) and +0.1 +/- 0.4 (20%) without them. The loss and its
-gradient are in numpy; tests/test_multitask_gp.py checks both against the same model built from GPflow's
-kernels.
+default start runs when there is no warm start, when the warm start failed, and when the observations have
+grown by ``regrow`` (10%) since it last ran; the ``restarts`` random starts run only when every earlier
+start failed. The source rows, which dominate N, do not change from step to step, so one or two new target
+rows rarely move the optimum far, and each start costs a whole fit (230 source rows: 0.05-0.3 s for the
+warm start, 0.2-0.5 s for the default start). Until 2026-12-02 the default start also ran after a warm
+start that had moved far (a lengthscale or a task's scale by more than 2x), which made those steps twice as
+slow: in tests/benchmarks/transfer_speed.py's slow steps it ended within 0.6 nats of the warm start's loss
+(5 of 5; better in 2, by 0.002 and 0.03 nats), and on direct arylation (RDKit descriptors, 1/5/10/20% of
+the sources; 105 C over 100 seeds, 90 and 120 C over 50) dropping it moved the best yields of multi-task
+and auto after 10 and 20 experiments by -0.6 to +0.6, each within 1.5 paired SE (the experiments to a
+yield of 90 by -0.4 to +0.3; one cell, multi-task at 10%, +0.33 +/- 0.14). Random starts on every restart
+(the rule until 2026-12-01) cost 2-3 s a step and changed nothing: on direct arylation (multi-task,
+5/10/20% of the sources, 50 seeds) every pick was the same with RDKit descriptors, and with one-hot inputs
+best yield after 10 experiments was +1.4 +/- 0.7 (5%) and +0.1 +/- 0.4 (20%) without them. The loss and
+its gradient are in numpy; tests/test_multitask_gp.py checks both against the same model built from
+GPflow's kernels.
 
 Predictions are for the target task. ``condition`` adds fantasies on the target task (kriging believer
 batches). Cost: O((N_source + N_target)^3) per loss evaluation, the same as the exact GP on all rows.
@@ -63,8 +68,6 @@ STATE_VERSION = 1
 SCALES = ("per-task", "shared")
 TIES = ("one-hot", "all", "none")  # whose columns share one lengthscale per input: one-hot inputs', every
 # categorical input's (descriptors too), nobody's
-MOVED = 2.0  # the warm start "moved far" when a lengthscale or a task's scale changed by more than this factor
-LS_FLAT = 5.0  # ... counting lengthscales above this (inputs on [0, 1] that barely matter) as this
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
 KAPPA_PRIOR = (1.1, 1.0)    # on each task's own variance kappa_t
 NOISE_PRIOR = (1.1, 0.05)   # on each task's noise variance (standardised units)
@@ -223,33 +226,14 @@ class MultiTaskGP:
         return None
 
     def _default_start_due(self, n: int, q: int, T: int) -> bool:
-        """Does the default start run even if the warm start converges near where it began? (When there is
-        no warm start, or the observations grew by ``regrow`` since it last ran; the state keeps that count
+        """Does the default start run after the warm start? (When there is no warm start, or the
+        observations grew by ``regrow`` since it last ran; the state keeps that count
         as ``n_at_restarts``, its name from when random starts ran with it.)"""
         prev = self._warm(q, T)
         if prev is None:
             return True
         since = int(prev.get("n_at_restarts") or 0)
         return n >= since * (1.0 + self.regrow) or n < since
-
-    @staticmethod
-    def _moved(params: tuple, prev: dict, own: np.ndarray | None = None) -> bool:
-        """Did the fit move far from ``prev``: a lengthscale or a task's scale sqrt(w^2 + kappa) by more than
-        MOVED times, or a task's shared share w^2 / (w^2 + kappa) by more than 0.1? Lengthscales are compared
-        up to LS_FLAT (an input whose lengthscale is longer barely matters on the unit cube, and its
-        lengthscale drifts freely), kappa through the share (near zero, its ratio means nothing)."""
-        ls, w, kappa = (np.asarray(v, dtype=float) for v in params[:3])
-        ls0, w0, kappa0 = (np.asarray(prev[k], dtype=float) for k in ("lengthscales", "w", "kappa"))
-        if own is not None:  # the target kernel's own lengthscales count as lengthscales
-            ls = np.concatenate([ls, own])
-            ls0 = np.concatenate([ls0, np.asarray(prev["own_lengthscales"], dtype=float)])
-        ls, ls0 = np.minimum(ls, LS_FLAT), np.minimum(ls0, LS_FLAT)
-        scale, scale0 = np.sqrt(w ** 2 + kappa), np.sqrt(w0 ** 2 + kappa0)
-        for new, old in ((ls, ls0), (scale, scale0)):
-            ratio = new / np.maximum(old, 1e-12)
-            if np.any(ratio > MOVED) or np.any(ratio < 1.0 / MOVED):
-                return True
-        return bool(np.any(np.abs(w ** 2 / scale ** 2 - w0 ** 2 / np.maximum(scale0, 1e-12) ** 2) > 0.1))
 
     def _ranges(self, q: int, prior: LengthscalePrior | PerLengthscalePrior) -> tuple[np.ndarray, ...]:
         """log (low, first, high) of each lengthscale's start: 0.3 (in [0.05, 1.5]) with the gamma preset, 3
@@ -328,9 +312,8 @@ class MultiTaskGP:
         with single_threaded_blas:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
             for k, u0 in enumerate(self._starts(tie.n_free, T, prior, own_prior)):
-                if k == 1 and warm is not None and not due and best is not None \
-                        and not self._moved(loss_fn.params(best[1]), warm, loss_fn.own_lengthscales(best[1])):
-                    break  # the warm start converged near where it began: it is the fit
+                if k == 1 and warm is not None and not due and best is not None:
+                    break  # the warm start converged: it is the fit
                 if k >= sure and best is not None:
                     break  # the random starts are the fallback when every earlier start failed
                 restarted, starts = restarted or k > 0, starts + 1
