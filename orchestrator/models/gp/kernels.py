@@ -202,9 +202,7 @@ def cross_and_dk(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: f
                  ) -> tuple[np.ndarray, np.ndarray]:
     """k(A, B) and G with dk/d(ls_d) = G * (a_id - b_jd)^2 / ls_d^3 (product kernels only)."""
     kind = _product_only(kind, "cross_and_dk")
-    s = sdist(kind, A, B, ls)
-    K = cross(kind, A, B, ls, var)
-    return K, _dk_factor(kind, s, K, var)
+    return _k_and_dk(kind, sdist(kind, A, B, ls), var)
 
 
 def lengthscale_gradient(M: np.ndarray, Xc: np.ndarray) -> np.ndarray:
