@@ -608,7 +608,8 @@ def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_
     # two that differ only in the acquisition are told apart by it, and each has its baseline
     acq = prepare(path, dataset=None, seeds=2, budget=6, initial=2, workers=1, transfer_fraction="0.5",
                   strategies="transfer(method=multi-task):ucb(beta=1):2,transfer(method=multi-task):ei:2")
-    assert [s.name for s in acq.strategies] == ["gp (no transfer) ucb(beta=1):2", "transfer multi-task 0.5 ucb(beta=1):2",
+    assert [s.name for s in acq.strategies] == ["gp (no transfer) ucb(beta=1):2",
+                                                "transfer multi-task 0.5 ucb(beta=1):2",
                                                 "gp (no transfer) ei:2", "transfer multi-task 0.5 ei:2"]
     # without --transfer-fraction too, a transfer strategy's own params add to the campaign's (its sources)
     own = prepare(path, dataset=None, seeds=2, budget=6, initial=2, workers=1,

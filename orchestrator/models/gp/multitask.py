@@ -313,7 +313,7 @@ class MultiTaskGP:
             sure = 2 if warm is not None else 1  # the warm start (when there is one) and the default start
             for k, u0 in enumerate(self._starts(tie.n_free, T, prior, own_prior)):
                 if k == 1 and warm is not None and not due and best is not None:
-                    break  # the warm start converged: it is the fit
+                    break  # the warm start's fit is the fit (the default start is not due)
                 if k >= sure and best is not None:
                     break  # the random starts are the fallback when every earlier start failed
                 restarted, starts = restarted or k > 0, starts + 1
