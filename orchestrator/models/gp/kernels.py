@@ -158,13 +158,6 @@ def _dk_factor(kind: str, s: np.ndarray, K: np.ndarray, var: float) -> np.ndarra
     return e
 
 
-def pair_sq_diff_sums(M: np.ndarray, Xc: np.ndarray) -> np.ndarray:
-    """sum_ij M_ij (x_id - x_jd)^2 for each column d [D], M [N, N] symmetric, Xc [N, D] (centred rows: the
-    sum is shift-invariant and centring keeps it accurate), by matrix products: the lengthscale gradient
-    of a product kernel is -S / (2 ls^3) with M = W o G."""
-    return 2.0 * (M.sum(axis=1) @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, M @ Xc)
-
-
 def _product_only(kind: "str | Kernel", where: str) -> str:
     if isinstance(kind, str):
         return kind
@@ -206,7 +199,9 @@ def cross_and_dk(kind: str, A: np.ndarray, B: np.ndarray, ls: np.ndarray, var: f
 
 
 def lengthscale_gradient(M: np.ndarray, Xc: np.ndarray) -> np.ndarray:
-    """sum_ij M_ij (x_id - x_jd)^2 per column d, for symmetric M [N, N] and centred X [N, D]."""
+    """sum_ij M_ij (x_id - x_jd)^2 for each column d [D], M [N, N] symmetric, Xc [N, D] (centred rows: the
+    sum is shift-invariant and centring keeps it accurate), by matrix products: the lengthscale gradient
+    of a product kernel is -S / (2 ls^3) with M = W o G (the exact, sparse, additive and multi-task GPs)."""
     m = M.sum(axis=1)
     return 2.0 * (m @ (Xc * Xc)) - 2.0 * np.einsum("id,id->d", Xc, M @ Xc)
 

@@ -18,7 +18,7 @@ from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 from scipy.special import expit
 
 from .kernels import AdditivePairs, Kernel, Tie, additive_kernel_and_gradient, as_kernel, kernel_and_dk
-from .kernels import pair_sq_diff_sums
+from .kernels import lengthscale_gradient
 from .priors import LengthscalePrior, neg_log_prior, neg_log_weight_prior, softplus
 
 
@@ -118,7 +118,7 @@ class ExactLoss:
         g_noise = -0.5 * float(np.trace(W))
         g_var = -0.5 * float(np.vdot(W, K)) / var
         W *= G  # M = W o G
-        g_ls = self.tie.reduce(-0.5 * pair_sq_diff_sums(W, self.Xc) / ls**3)
+        g_ls = self.tie.reduce(-0.5 * lengthscale_gradient(W, self.Xc) / ls**3)
         p_loss, p_ls, p_var, p_noise = neg_log_prior(ls_free, var, noise, self.prior)
         loss += p_loss
         g_ls = g_ls + p_ls

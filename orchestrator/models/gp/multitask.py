@@ -58,7 +58,7 @@ from scipy.special import expit, gammaln
 from oracles.blas import single_threaded_blas
 
 from ..base import ModelError
-from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix, pair_sq_diff_sums
+from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix, lengthscale_gradient
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
 from .priors import LengthscalePrior, PerLengthscalePrior, auto_prior, into_bounds, inv_softplus, lengthscale_bounds
@@ -104,7 +104,9 @@ class MultiTaskLoss:
         self.E = np.eye(n_tasks)[self.task]  # [N, T] one-hot of each row's task
         self.q = tie.n_free
         self.on = np.flatnonzero(self.task == 0)  # the target's rows
-        self.X0c = self.X[self.on] - self.X[self.on].mean(axis=0) if len(self.on) else self.X[:0]
+        # the target's rows, centred (for its own kernel's lengthscale gradient)
+        self.X0c = self.X[self.on] - self.X[self.on].mean(axis=0) if own_prior is not None and len(self.on) \
+            else self.X[:0]
         self.evaluations = 0
 
     def own_lengthscales(self, u: np.ndarray) -> np.ndarray | None:
@@ -144,7 +146,7 @@ class MultiTaskLoss:
             g_kappa[0] = -0.5 * float(np.vdot(W0, C0))
         M = np.multiply(W, G, out=G)  # G is not needed after this
         M *= Bm
-        g_ls = self.tie.reduce(-0.5 * pair_sq_diff_sums(M, self.Xc) / ls**3)
+        g_ls = self.tie.reduce(-0.5 * lengthscale_gradient(M, self.Xc) / ls**3)
         # priors
         p_ls, pg_ls = self.prior.neg_log(ls_free)
         p_w, pg_w = _gamma_neg_log(w, W_PRIOR)
@@ -153,7 +155,7 @@ class MultiTaskLoss:
         loss += float(np.sum(p_ls) + np.sum(p_w) + np.sum(p_k) + np.sum(p_n))
         parts = [g_ls + pg_ls, g_w + pg_w, g_kappa + pg_k, g_noise + pg_n]
         if own:
-            S0 = pair_sq_diff_sums(W0 * G0 * kappa[0], self.X0c)
+            S0 = lengthscale_gradient(W0 * G0 * kappa[0], self.X0c)
             p0, pg0 = self.own_prior.neg_log(ls0_free)
             loss += float(np.sum(p0))
             parts.append(self.tie.reduce(-0.5 * S0 / ls0**3) + pg0)

@@ -221,8 +221,7 @@ class TransferSurrogate:
                 raise ValueError(f"the transfer method {name} cannot be rebuilt without a fit")
             parts[name] = part
         self._parts, self._w = parts, weights
-        self._state.update(schema_version=STATE_VERSION, method=self.method, components=dict(comps),
-                           weights=dict(weights))
+        self._state.update(schema_version=STATE_VERSION, method=self.method, weights=dict(weights))
         return self
 
     def _score_new_rows(self, setup: Setup, X: np.ndarray, y: np.ndarray, prev: dict[str, Any]) -> None:
