@@ -190,12 +190,20 @@ class Daemon:
                     self._close(e)
         self._release_lock()
 
+    @staticmethod
+    def _needs_heavy_imports(e: Entry) -> bool:
+        """Whether the campaign's model may import TensorFlow: every model but those that declare
+        ``imports_tensorflow = False`` (the random forest), plugins included."""
+        cls = e.engine.campaign.plugin_classes.get("model") if e.engine is not None else None
+        return cls is not None and bool(getattr(cls, "imports_tensorflow", True))
+
     def _start_imports(self) -> None:
         """Start the heavy imports (once): when a campaign first wants a model fit, or once every campaign
         found at start has had its first tick. Not at once: an import holds Python's interpreter lock for
-        seconds, and the initial designs of hundreds of campaigns would wait for it."""
+        seconds, and the initial designs of hundreds of campaigns would wait for it. Not at all while no
+        campaign's model needs them (a daemon of random forests never pays 10-40 s of TensorFlow)."""
         with self._entries_lock:
-            if self._import_started:
+            if self._import_started or not any(self._needs_heavy_imports(e) for e in self.entries.values()):
                 return
             self._import_started = True
         threading.Thread(target=self._import_heavy, name="looplab-imports", daemon=True).start()
@@ -220,7 +228,7 @@ class Daemon:
         ("not now") while the heavy imports run, another campaign's first fit runs, or every fit slot is taken."""
 
         def gate():
-            if not self._imported.is_set():
+            if not self._imported.is_set() and self._needs_heavy_imports(e):
                 self._start_imports()
                 return None
             if not self._fits.acquire(blocking=False):

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the CLI's tables take the width their contents need when $COLUMNS is unset and stdout is no terminal, and
+# the tests read them whole; a $COLUMNS from the caller's shell (or pytest-xdist's workers, which set 80)
+# would cut them. Tests that want a width pass their own.
+os.environ.pop("COLUMNS", None)
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"

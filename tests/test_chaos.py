@@ -272,7 +272,8 @@ def test_a_daemon_paused_past_its_lease_writes_nothing_when_it_wakes(tmp_path, a
     url = any_store_url
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir()
-    (a_dir / "alloy.yaml").write_text(alloy_yaml(name="paused", seed=3, budget=budget))
+    # a forest: leases are the subject, and each daemon would spend 10-40 s importing TensorFlow for a GP
+    (a_dir / "alloy.yaml").write_text(alloy_yaml(name="paused", seed=3, budget=budget, model="random-forest"))
     shutil.copytree(a_dir, b_dir)
     a_log, b_log = tmp_path / "a.log", tmp_path / "b.log"
     a = daemon(a_dir, url, a_log, "--exit-when-done", ttl=ttl)

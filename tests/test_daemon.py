@@ -366,6 +366,31 @@ def test_a_slow_first_fit_does_not_delay_another_campaigns_recording(tmp_path, m
     assert max(d_ for _, d_ in delays.values()) < 1.5, delays
 
 
+def test_a_daemon_of_forests_never_imports_tensorflow_until_a_gp_campaign_arrives(tmp_path, monkeypatch):
+    """The background import of TensorFlow (10-40 s of a shared core) starts only when a campaign's model
+    needs it: a forest campaign runs to its budget without it; a GP campaign added later starts it, once."""
+    calls = []
+
+    def fake_import(self):
+        calls.append(time.monotonic())
+        self._imported.set()
+
+    monkeypatch.setattr(Daemon, "_import_heavy", fake_import)
+    folder = campaign_folder(tmp_path, rf=alloy_yaml(name="rf", seed=1, budget=9, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'heavy.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2)
+    d.start()
+    try:
+        wait_for(lambda: (row := store.get_campaign("rf")) is not None and row.status == "completed", timeout=60)
+        assert len(store.experiments(store.get_campaign("rf").id)) == 9  # four forest fits ran
+        assert calls == [] and not d._imported.is_set()
+        (folder / "gp.yaml").write_text(alloy_yaml(name="gp", seed=2, budget=7, model="gp"))
+        wait_for(lambda: (row := store.get_campaign("gp")) is not None and row.status == "completed", timeout=120)
+    finally:
+        d.stop()
+    assert len(calls) == 1
+
+
 def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
     ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""

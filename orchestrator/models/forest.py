@@ -23,6 +23,7 @@ class RandomForestSurrogate:
     """Random forest (scikit-learn); uncertainty is the spread of the trees' predictions."""
 
     Config = ForestConfig
+    imports_tensorflow = False  # a daemon of forests never waits for TensorFlow's import (orchestrator/daemon.py)
 
     def __init__(self, *, n_estimators: int = 200, min_samples_leaf: int = 1, max_features: float = 1.0,
                  seed: int = 0):
