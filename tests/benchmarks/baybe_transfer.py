@@ -20,8 +20,8 @@ looplab's own draws, so that every BayBE run is paired with a looplab run:
 
 It writes the best yield so far after each experiment, per seed, to a JSON whose layout is that of
 looplab's ``benchmark.json`` (``strategies[].runs[].best_so_far``), and ``compare`` pairs it with a
-looplab benchmark.json seed by seed: the mean best yield after 10 and 20 experiments, and looplab minus
-BayBE with its paired standard error.
+looplab benchmark.json seed by seed: the looplab strategies at BayBE's source fraction, the mean best yield after 10 and 20
+experiments, and looplab minus BayBE with its paired standard error.
 
 Installing BayBE (NOT a looplab dependency; keep it in its own venv)
 --------------------------------------------------------------------
@@ -43,6 +43,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -52,7 +53,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "datasets" / "direct_arylation" / "data.csv"
 INPUTS = ["Base", "Ligand", "Solvent", "Concentration"]
-DRAW_KEY = 271828  # looplab's benchmark: default_rng([seed, DRAW_KEY]) draws a seed's source rows
+# looplab's benchmark (orchestrator/benchmark.py, _known_sources) draws a seed's source rows with
+# default_rng([seed, 271828]); repeated here because BayBE's venv has no looplab to import it from
+DRAW_KEY = 271828
 
 
 def source_rows(df, sources: list[int], fraction: float, seed: int):
@@ -106,32 +109,58 @@ def run(args: argparse.Namespace) -> None:
                 best = max(best, y)
                 trace.append(best)
         runs.append({"seed": seed, "best_so_far": trace, "seconds": time.time() - t0})
-        print(f"seed {seed}: best {trace[9]:.1f} after 10, {trace[-1]:.1f} after {len(trace)} "
+        print(f"seed {seed}: best {trace[min(10, len(trace)) - 1]:.1f} after {min(10, len(trace))}, "
+              f"{trace[-1]:.1f} after {len(trace)} "
               f"({time.time() - t0:.0f} s)", flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"strategies": [{"name": f"baybe {args.fraction}", "runs": runs}]}))
+        Path(args.out).write_text(json.dumps({"strategies": [{"name": f"baybe {args.fraction}",
+                                                              "transfer_fraction": args.fraction, "runs": runs}]}))
+
+
+def _fraction(strategy: dict) -> float | None:
+    """A strategy's source fraction: its ``transfer_fraction`` (looplab, and this script's runs), or, for runs
+    written before this script stored it, the last word of its name ("baybe 0.2")."""
+    if strategy.get("transfer_fraction") is not None or strategy["name"].split()[0] != "baybe":
+        return strategy.get("transfer_fraction")
+    return float(strategy["name"].split()[-1])
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Each looplab strategy of the looplab JSON against BayBE's runs, on the seeds both have."""
-    def runs(path: str) -> dict[str, dict[int, list[float]]]:
-        data = json.loads(Path(path).read_text())
-        return {s["name"]: {r["seed"]: r["best_so_far"] for r in s["runs"]} for s in data["strategies"]}
+    """Each looplab strategy at BayBE's source fraction against BayBE's runs, on the seeds both have, after 10
+    experiments and after the last experiment both runs reached."""
+    def strategies(path: str) -> list[dict]:
+        try:
+            return json.loads(Path(path).read_text())["strategies"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _fail(f"{path}: not a benchmark JSON with 'strategies' ({exc})")
 
-    ours, baybe = runs(args.looplab), runs(args.baybe)
-    theirs = next(iter(baybe.values()))
-    for name, by_seed in ours.items():
+    baybe = strategies(args.baybe)[0]
+    fraction = _fraction(baybe)
+    theirs = {r["seed"]: r["best_so_far"] for r in baybe["runs"]}
+    paired = [s for s in strategies(args.looplab) if s.get("transfer_fraction") == fraction]
+    if not paired:
+        _fail(f"{args.looplab} has no strategy at BayBE's source fraction {fraction}: run looplab benchmark "
+              f"with --transfer-fraction {fraction}")
+    for strategy in paired:
+        by_seed = {r["seed"]: r["best_so_far"] for r in strategy["runs"]}
         seeds = sorted(set(by_seed) & set(theirs))
-        if not seeds or (args.match and args.match not in name):
+        if len(seeds) < 2:
+            print(f"{strategy['name']:<40} {len(seeds)} seed(s) in common: nothing to pair")
             continue
+        last = min(min(len(by_seed[s]), len(theirs[s])) for s in seeds)
         cells = []
-        for k in (10, 20):
+        for k in sorted({min(10, last), last}):
             a = np.array([by_seed[s][k - 1] for s in seeds])
             b = np.array([theirs[s][k - 1] for s in seeds])
             d = a - b
             cells.append(f"@{k}: {a.mean():5.1f} vs {b.mean():5.1f}, {d.mean():+5.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f}"
                          f" (ahead on {int(np.sum(d > 0))}, behind on {int(np.sum(d < 0))})")
-        print(f"{name:<40} {len(seeds)} seeds  " + "   ".join(cells))
+        print(f"{strategy['name']:<40} {len(seeds)} seeds  " + "   ".join(cells))
 
 
 def main() -> None:
@@ -148,8 +177,9 @@ def main() -> None:
     c = sub.add_parser("compare", help="pair a looplab benchmark.json with BayBE's runs, seed by seed")
     c.add_argument("looplab")
     c.add_argument("baybe")
-    c.add_argument("--match", default="", help="only looplab strategies whose name contains this")
     args = ap.parse_args()
+    if args.cmd == "run" and (args.budget < 2 or args.budget % 2):
+        ap.error(f"--budget: {args.budget} is not a positive even number (BayBE recommends batches of 2)")
     run(args) if args.cmd == "run" else compare(args)
 
 
