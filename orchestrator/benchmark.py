@@ -653,19 +653,27 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
 
 
 _SOURCES: dict[str, Any] = {}  # every source row, read once per process and strategy
+# the key of a seed's source draw; tests/benchmarks/baybe_transfer.py repeats it (and the draw, in pandas),
+# and tests/benchmarks/arylation_source_draws.json pins what both draw
+SOURCE_DRAW_KEY = 271828
+
+
+def source_draw(sources: Any, fraction: float, seed: int) -> Any:
+    """``fraction`` of each source's rows, as seed ``seed`` of ``--transfer-fraction`` knows them."""
+    from .models.transfer import subsample
+
+    return subsample(sources, fraction, np.random.default_rng([seed, SOURCE_DRAW_KEY]))
 
 
 def _known_sources(setup: Setup, proposer: Any, strategy: Strategy, seed: int) -> Any:
     """The source rows one seed knows: ``transfer_fraction`` of each source's rows, drawn with the
     seed's own generator (the same draw for every strategy and fraction order)."""
-    from .models.transfer import subsample
-
     from .models.transfer import SourceData
 
     key = json.dumps(strategy.model_params, sort_keys=True, default=str)
     if key not in _SOURCES:
         _SOURCES[key] = proposer.sources
-    known = subsample(_SOURCES[key], strategy.transfer_fraction, np.random.default_rng([seed, 271828]))
+    known = source_draw(_SOURCES[key], strategy.transfer_fraction, seed)
     if strategy.permute_source:
         rng = np.random.default_rng([seed, 314159])
         known = tuple(SourceData.make(s.name, s.X, rng.permutation(s.y)) for s in known)

@@ -510,6 +510,25 @@ def test_subsample_draws_a_fraction_per_source(data):
     assert subsample([data["good"]], 0.1, np.random.default_rng(6))[0].digest != a[0].digest
 
 
+def test_the_benchmark_still_draws_the_source_rows_baybe_transfer_py_is_paired_with():
+    """tests/benchmarks/baybe_transfer.py runs BayBE on the source rows each seed of --transfer-fraction
+    knows, re-drawn in pandas (BayBE's venv has no looplab); both sides check the same pinned draws, so a
+    change of the benchmark's draw cannot silently unpair the comparison."""
+    from conftest import DATASETS
+    from orchestrator.benchmark import source_draw
+
+    if not (DATASETS / "direct_arylation" / "data.csv").is_file():
+        pytest.skip("needs ../shared/datasets/direct_arylation")
+    pinned = json.loads((ROOT / "tests" / "benchmarks" / "arylation_source_draws.json").read_text())
+    sources = Proposer(load_campaign(ROOT / "campaigns" / "benchmarks" / "transfer" / "arylation_105.yaml")).sources
+    assert [len(s.y) for s in sources] == [576, 576]
+    assert {(d["seed"], d["fraction"]) for d in pinned["draws"]} >= {(0, 0.01), (0, 0.2), (29, 0.2)}
+    for d in pinned["draws"]:
+        drawn = source_draw(sources, d["fraction"], d["seed"])
+        assert [list(np.round(s.y, 4)) for s in drawn] == d["yields"], (d["seed"], d["fraction"])
+    assert [len(y) for y in pinned["draws"][1]["yields"]] == [115, 115]  # 20% of 576, rounded
+
+
 # -- a campaign from another campaign, and SIGKILL + resume -------------------------------------------
 
 

@@ -10,6 +10,8 @@ looplab's own draws, so that every BayBE run is paired with a looplab run:
 - for seed s and fraction f, each source knows round(f * rows) of its rows (at least 2), drawn as
   ``looplab benchmark --transfer-fraction`` draws them: numpy ``default_rng([s, 271828])``, one
   ``choice(rows, k, replace=False)`` per source, sources in temperature order, rows in the CSV's order;
+  before a run it checks that it draws the rows pinned in ``arylation_source_draws.json`` (looplab's own
+  draws, which ``tests/test_transfer.py`` checks looplab still makes), and exits 2 if not;
 - the known source rows are BayBE measurements of their tasks (a ``TaskParameter`` over the three
   temperatures, the target active), so BayBE's first batch already comes from its model; this is
   ``looplab benchmark --initial 0`` (and BayBE's own benchmark, which passes them as initial data);
@@ -53,9 +55,11 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "datasets" / "direct_arylation" / "data.csv"
 INPUTS = ["Base", "Ligand", "Solvent", "Concentration"]
-# looplab's benchmark (orchestrator/benchmark.py, _known_sources) draws a seed's source rows with
-# default_rng([seed, 271828]); repeated here because BayBE's venv has no looplab to import it from
+# looplab's benchmark (orchestrator/benchmark.py, SOURCE_DRAW_KEY) draws a seed's source rows with
+# default_rng([seed, 271828]); repeated here because BayBE's venv has no looplab to import it from.
+# PINNED holds draws of looplab's: `run` checks its own against them (tests/test_transfer.py checks looplab's)
 DRAW_KEY = 271828
+PINNED = Path(__file__).with_name("arylation_source_draws.json")
 
 
 def source_rows(df, sources: list[int], fraction: float, seed: int):
@@ -73,6 +77,20 @@ def source_rows(df, sources: list[int], fraction: float, seed: int):
     return out
 
 
+def check_draws(df, target: int, sources: list[int]) -> None:
+    """Exit 2 unless this script draws the source rows looplab's benchmark draws (the pinned seeds)."""
+    pinned = json.loads(PINNED.read_text())
+    if pinned["target"] != target or pinned["sources"] != sources:
+        return  # pinned for 105 C only; other targets use the same code path
+    for d in pinned["draws"]:
+        rows = source_rows(df, sources, d["fraction"], d["seed"])
+        got = [[round(float(v), 4) for v in rows[rows.Temp_C == str(t)]["yield"]] for t in sources]
+        if got != d["yields"]:
+            _fail(f"seed {d['seed']}, fraction {d['fraction']}: this script's source draw differs from "
+                  f"looplab's pinned one ({PINNED.name}); make source_rows() draw as "
+                  f"orchestrator.benchmark.source_draw does")
+
+
 def run(args: argparse.Namespace) -> None:
     import pandas as pd
     import torch
@@ -87,6 +105,7 @@ def run(args: argparse.Namespace) -> None:
     df = pd.read_csv(args.data)
     temps = sorted(int(t) for t in df.Temp_C.unique())
     sources = [t for t in temps if t != args.target]
+    check_draws(df, args.target, sources)
     params = [SubstanceParameter(name=c, data=dict(zip(df[c], df[c + "_SMILES"])), encoding="RDKIT2DDESCRIPTORS")
               for c in ("Base", "Ligand", "Solvent")]
     params.append(NumericalDiscreteParameter(name="Concentration", values=sorted(df.Concentration.unique())))
