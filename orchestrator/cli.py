@@ -167,6 +167,8 @@ def run(
         st = _store(store)
         row, resumed = open_campaign(st, campaign)
     except LooplabError as exc:
+        if isinstance(exc, ConfigError) and not exc.source:  # a transfer source's rows, read before the start
+            exc.source = file.name
         _fail(exc)
         return
     spec = campaign.spec

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError
+from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError, SourceNotReady
 
 log = logging.getLogger("looplab.daemon")
 
@@ -83,8 +83,10 @@ class Entry:
     mtime: float
     name: str | None = None
     engine: Any = None  # Engine while the campaign runs
-    state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it)
+    state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it,
+    #                     or a campaign it learns from has no results yet: ``for_source``)
     message: str = ""
+    for_source: bool = False
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -128,6 +130,8 @@ class Daemon:
         self._scheduler: Any = None
         self._lock_fd: int | None = None
         self._scanned = threading.Event()
+        self._scans = 0  # scans completed
+        self._idle_from: int | None = None  # scans completed when only campaigns waiting for a source were left
         # Heavy libraries (TensorFlow, GPflow) are imported once, by a thread of their own, outside every
         # campaign's tick (concurrent first imports from several threads are slow at best and can deadlock),
         # once the campaigns found at start have ticked or one wants a fit (``_start_imports``). Until that
@@ -264,7 +268,17 @@ class Daemon:
 
     def all_done(self) -> bool:
         with self._entries_lock:
-            return not any(e.active or e.state == "waiting" for e in self.entries.values())
+            entries = list(self.entries.values())
+        if any(e.active or (e.state == "waiting" and not e.for_source) for e in entries):
+            self._idle_from = None  # running, or waiting for another process's lease
+            return False
+        if not any(e.state == "waiting" for e in entries):
+            return True
+        # left: campaigns waiting for a source campaign that no campaign of this daemon runs now. Done once a
+        # whole scan has found them still waiting (the source may have ended after the last scan)
+        if self._idle_from is None:
+            self._idle_from = self._scans
+        return self._scans >= self._idle_from + 2
 
     def summary(self) -> list[dict]:
         """One row per campaign file: name, state, message, counts from the store."""
@@ -318,6 +332,7 @@ class Daemon:
         except Exception:  # never let the scan job die: the folder may be briefly unreadable
             log.exception("scanning %s failed; retrying in %gs", self.directory, self.rescan)
         finally:
+            self._scans += 1
             if not self._scanned.is_set():
                 self._scanned.set()
                 if not self._unticked:
@@ -382,9 +397,17 @@ class Daemon:
         with e.lock:
             try:
                 row, resumed = open_campaign(self.store, campaign)
+            except SourceNotReady as exc:  # a campaign it learns from has no results yet: retried every scan
+                if e.state != "waiting" or e.message != str(exc):
+                    log.warning("campaign=%s file=%s waits for its source campaign (not started until it has "
+                                "results): %s", name, e.path.name, exc)
+                e.name, e.state, e.message, e.for_source = name, "waiting", str(exc), True
+                return
             except LooplabError as exc:
+                e.for_source = False
                 self._refuse(e, _describe(exc))
                 return
+            e.for_source = False
             self._close(e)
             e.name, e.errors = name, 0
             if row.status in ("completed", "stopped"):
@@ -443,7 +466,7 @@ class Daemon:
             text = f"{exc}; this daemon takes it over by itself when that process is gone"
         if e.state != "waiting":
             log.warning("campaign=%s file=%s waits: %s", e.name, e.path.name, text)
-        e.state, e.message = "waiting", text
+        e.state, e.message, e.for_source = "waiting", text, False
 
     def _refuse(self, e: Entry, text: str) -> None:
         """A file that cannot be run. A campaign already running goes on with the version it had."""

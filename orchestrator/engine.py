@@ -97,6 +97,10 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     spec = campaign.spec.model_dump(mode="json")
     row = store.get_campaign(campaign.name)
     if row is None:
+        # a transfer model's sources are read now, so that a source that cannot be read (a campaign missing
+        # from the store, a level the pool lacks) stops the start before the campaign is stored: once
+        # stored, a fixed file would be refused as a different setup
+        _ = Proposer(campaign, store=store).sources
         earlier = []
         if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
             from .earlier import imported_experiments, read_earlier

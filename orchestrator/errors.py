@@ -49,6 +49,12 @@ class ConfigError(LooplabError):
         return "\n".join(lines)
 
 
+class SourceNotReady(ConfigError):
+    """A transfer source that is another campaign is not in the store yet, or has fewer than two results. The
+    CLI reports it like any invalid input (exit 2); a daemon waits for the source campaign, which may be one
+    of its own, and starts the campaign once the source has results."""
+
+
 class StoreError(LooplabError):
     """The state store cannot be opened or holds something unexpected."""
 

@@ -447,6 +447,65 @@ def test_a_campaign_source_needs_that_campaign_in_the_store(tmp_path):
     assert "no campaign 'earlier'" in str(exc.value)
 
 
+def test_a_source_that_cannot_be_read_stops_the_start_before_the_campaign_is_stored(tmp_path):
+    """Stored, the campaign would refuse the fixed file as a different setup; so the run says what is wrong
+    (exit 2, naming the file and the source), stores nothing, and the fixed file then starts."""
+    from orchestrator.store import Store
+
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n", "{campaign: earlier}")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert f"{path.name}: model.params.source[0].campaign: no campaign 'earlier'" in res.output
+    assert Store(db).list_campaigns() == []
+    path.write_text(path.read_text().replace("{campaign: earlier}", "{path: src.csv, objective: y}"))
+    res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert [c.name for c in Store(db).list_campaigns()] == [load_campaign(path).name]
+
+
+def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_path, caplog):
+    """The target's file sorts first, so the daemon meets it before its source campaign exists: it waits
+    (not invalid: a fixed file would be needed), starts once the source has results, and both complete. A
+    source no campaign will ever fill does not keep an exit-when-done daemon running."""
+    import logging
+
+    from orchestrator.daemon import Daemon
+    from orchestrator.store import Store
+
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "pool.csv").write_text(POOL)
+    (folder / "a_target.yaml").write_text(CAMPAIGN.format(source="{campaign: earlier}", goal="max"))
+    (folder / "b_source.yaml").write_text(CAMPAIGN.format(source="", goal="max").replace("name: tl", "name: earlier")
+                                          .replace("kind: transfer", "kind: gp").replace(
+                                              "  params:\n    method: latent-variable\n    source: []\n", ""))
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    caplog.set_level(logging.WARNING, logger="looplab")
+    d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2, exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=300), "the campaigns did not finish"
+    finally:
+        d.stop()
+    assert "a_target.yaml waits for its source campaign" in caplog.text and "no campaign 'earlier'" in caplog.text
+    assert {r["campaign"]: r["state"] for r in d.summary()} == {"tl": "completed", "earlier": "completed"}
+    assert len(store.experiments(store.get_campaign("tl").id)) == 6
+
+    (folder / "b_source.yaml").unlink()
+    (folder / "a_target.yaml").write_text(CAMPAIGN.format(source="{campaign: never}", goal="max")
+                                          .replace("name: tl", "name: tl2"))
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd2.db'}"), interval=0.05, workers=1, rescan=0.2,
+               exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=60), "a campaign waiting for a source nobody runs kept the daemon"
+    finally:
+        d.stop()
+    (row,) = d.summary()
+    assert row["state"] == "waiting" and "no campaign 'never'" in row["message"]
+
+
 def _branin_campaign(tmp_path, rest: str):
     """A continuous Branin campaign learning (prior-mean) from tmp_path/earlier.csv; ``rest``: its last keys."""
     return write_campaign(tmp_path, """\

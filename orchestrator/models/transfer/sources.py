@@ -23,7 +23,7 @@ import numpy as np
 
 from oracles.csvfile import CsvFileError, describe_columns, parse_number
 
-from ...errors import ConfigError, Problem
+from ...errors import ConfigError, Problem, SourceNotReady
 from .config import CampaignSource, CsvSource, TransferConfig
 
 WHERE = "model.params.source"
@@ -157,8 +157,10 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
     row = store.get_campaign(src.campaign)
     if row is None:
         names = [c.name for c in store.list_campaigns()]
-        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"no campaign '{src.campaign}' in the store"
-                                                             + (f" (campaigns: {', '.join(names)})" if names else ""))])
+        raise SourceNotReady([Problem(f"{WHERE}[{i}].campaign", f"no campaign '{src.campaign}' in the store"
+                                   + (f" (campaigns: {', '.join(names)})" if names else " (it holds no campaign)")
+                                   + "; run the source campaign into this --store first, or give its results "
+                                     "as a CSV source {path, objective}")])
     exps = [e for e in store.experiments(row.id, ["succeeded"]) if e.value is not None]
     params, values = [], []
     for e in exps:
@@ -169,8 +171,8 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
         params.append({n: e.params[n] for n in inputs})
         values.append(float(e.value))
     if len(values) < 2:
-        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
-                                                             "succeeded experiment(s); a source needs at least 2")])
+        raise SourceNotReady([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
+                                                                "succeeded experiment(s); a source needs at least 2")])
     _not_constant(values, f"{WHERE}[{i}].campaign", f"the objective of campaign '{src.campaign}'")
     return f"campaign {src.campaign}", params, values
 
