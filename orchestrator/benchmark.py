@@ -332,18 +332,23 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
 
 
 def parse_fractions(text: str | None) -> list[float]:
-    """'0.01,0.05' -> [0.01, 0.05] (--transfer-fraction); each in (0, 1]."""
-    if text is None or not text.strip():
+    """'0.01,0.05' -> [0.01, 0.05] (--transfer-fraction); each in (0, 1], each once. None (not given) -> []."""
+    if text is None:
         return []
+    example = "give fractions of the source rows, e.g. 0.01,0.05,0.1,0.2"
+    if not text.strip():
+        raise ConfigError([Problem("--transfer-fraction", f"is empty; {example}, or leave the option out")])
     out = []
     for item in text.split(","):
         try:
             f = float(item)
         except ValueError:
-            raise ConfigError([Problem("--transfer-fraction", f"'{item.strip()}' is not a number; give fractions "
-                                                              "of the source rows, e.g. 0.01,0.05,0.1,0.2")]) from None
+            raise ConfigError([Problem("--transfer-fraction", f"'{item.strip()}' is not a number; {example}")]
+                              ) from None
         if not 0 < f <= 1:
             raise ConfigError([Problem("--transfer-fraction", f"{f:g} is not in (0, 1]")])
+        if f in out:
+            raise ConfigError([Problem("--transfer-fraction", f"{f:g} is given twice; give each fraction once")])
         out.append(f)
     return out
 
@@ -1013,7 +1018,7 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
 
     if reach is not None and not math.isfinite(reach):
         raise ConfigError([Problem("--reach", f"must be a finite number, a value of the objective (got {reach})")])
-    if reach is not None and not transfer_fraction:
+    if reach is not None and transfer_fraction is None:
         raise ConfigError([Problem("--reach", "is reported with --transfer-fraction only; add it (e.g. "
                                               "--transfer-fraction 1) or drop --reach")])
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,

@@ -670,9 +670,12 @@ def test_benchmark_transfer_fraction_runs_with_and_without_transfer_on_the_same_
     src = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{2 * (a + b) + 1}\n" for a in (0.0, 0.25, 0.5, 0.75, 1.0)
                                    for b in (1, 2) for c in "xy")
     path = _pool_campaign(tmp_path, src)
-    with pytest.raises(ConfigError, match="--transfer-fraction"):
-        prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
-                transfer_fraction="0.5,abc")
+    for bad, words in (("0.5,abc", "'abc' is not a number"), ("", "is empty"), (" ", "is empty"),
+                       ("0.1,0.10", "0.1 is given twice")):
+        with pytest.raises(ConfigError) as exc:
+            prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
+                    transfer_fraction=bad)
+        assert str(exc.value).startswith("--transfer-fraction: ") and words in str(exc.value), str(exc.value)
     setup = prepare(path, dataset=None, seeds=2, budget=6, strategies=None, initial=2, workers=1,
                     transfer_fraction="0.1,0.5", permute_source=True)
     names = [s.name for s in setup.strategies]
