@@ -402,6 +402,11 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: earlier, where: {T: 1}}", "model.params.source[0].where",
      "allowed keys: campaign"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: tl}", "model.params.source[0].campaign", "is this campaign itself"),
+    # finite, but their variance overflows: every model standardises its data
+    ("a,b,cat,y\n0.5,1,y,1e300\n1.0,2,x,-1e300\n", None, "model.params.source[0].objective",
+     "too large to compute with"),
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: src.csv, objective: y}",
+     "model.params.source", "source[1] is the same as source[0]"),
 ])
 def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
     path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))

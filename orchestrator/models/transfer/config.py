@@ -152,3 +152,11 @@ class TransferConfig(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
+
+    @field_validator("source")
+    @classmethod
+    def _each_once(cls, v: list) -> list:
+        for j, s in enumerate(v):
+            if s in v[:j]:  # the same rows twice: two identical tasks, or a source counted twice in auto
+                raise ValueError(f"source[{j}] is the same as source[{v.index(s)}]; give each source once")
+        return v

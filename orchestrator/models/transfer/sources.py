@@ -142,7 +142,14 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
 
 def _not_constant(values: list[float], where: str, what: str) -> None:
     """A source whose objective is the same everywhere has nothing to transfer; it is most likely the wrong
-    column (or a placeholder), so it is an error rather than a source that silently does nothing."""
+    column (or a placeholder), so it is an error rather than a source that silently does nothing. Values so
+    large that their spread overflows (every model standardises its data) are an error too."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(np.std(np.asarray(values, dtype=float)))
+    if not math.isfinite(spread):
+        raise ConfigError([Problem(where, f"{what} holds values too large to compute with (from {min(values):g} "
+                                          f"to {max(values):g}: their variance overflows); rescale the column, "
+                                          "e.g. to other units")])
     if max(values) == min(values):
         raise ConfigError([Problem(where, f"{what} has the same value ({values[0]:g}) in all {len(values)} usable "
                                           "rows: a constant source tells the target nothing; check that it is "
