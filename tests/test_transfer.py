@@ -760,7 +760,7 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
 
 
 @pytest.mark.parametrize("cell, words", [("nan", "input 'x1' is nan in row 2"), ("inf", "input 'x1' is inf in row 2"),
-                                         ("warm", "holds text")])
+                                         ("warm", "input 'x1' is 'warm', not a number, in row 2")])
 def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
     (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
     path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")

@@ -198,11 +198,15 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                                                f"among its choices ({', '.join(map(str, choices))})"))
         if problems:
             raise ConfigError(problems)
-        try:
-            fixed = [{n: _as_choice(space, n, r[n]) for n in space.names} for r in rows]
-        except (TypeError, ValueError):
-            raise ConfigError([Problem(where, "a numeric input of the source holds text; fill in numbers or drop "
-                                              "those rows")]) from None
+        fixed = []
+        for k, r in enumerate(rows):
+            try:
+                fixed.append({n: _as_choice(space, n, r[n]) for n in space.names})
+            except (TypeError, ValueError):
+                name = next(n for n in space.names if not _is_choice(space, n, r[n]))
+                raise ConfigError([Problem(where, f"input '{name}' is '{r[name]}', not a number, in row {k + 1} of "
+                                                  "the source's usable rows; fill in a number or drop the row")]
+                                  ) from None
         bad = next(((k, n) for k, r in enumerate(fixed) for n in space.names
                     if isinstance(r[n], float) and not math.isfinite(r[n])), None)
         if bad is not None:
@@ -238,6 +242,14 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                                               f"does not have (levels: {', '.join(sorted(first)[:10])})")])
         X[:, g.columns] = CX[[first[str(r[g.name])] for r in rows]][:, g.columns]
     return X
+
+
+def _is_choice(space: Any, name: str, value: Any) -> bool:
+    try:
+        _as_choice(space, name, value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _as_choice(space: Any, name: str, value: Any) -> Any:
