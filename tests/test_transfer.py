@@ -485,14 +485,18 @@ def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_pat
     (folder / "b_source.yaml").write_text(CAMPAIGN.format(source="", goal="max").replace("name: tl", "name: earlier")
                                           .replace("kind: transfer", "kind: gp").replace(
                                               "  params:\n    method: latent-variable\n    source: []\n", ""))
+    def run_until_done(store: Store, timeout: float) -> Daemon:
+        d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2, exit_when_done=True)
+        d.start()
+        try:
+            assert d.wait(timeout=timeout), "the daemon did not finish"
+        finally:
+            d.stop()
+        return d
+
     store = Store(f"sqlite:///{tmp_path / 'd.db'}")
     caplog.set_level(logging.WARNING, logger="looplab")
-    d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2, exit_when_done=True)
-    d.start()
-    try:
-        assert d.wait(timeout=300), "the campaigns did not finish"
-    finally:
-        d.stop()
+    d = run_until_done(store, 300)
     assert "a_target.yaml waits for its source campaign" in caplog.text and "no campaign 'earlier'" in caplog.text
     assert {r["campaign"]: r["state"] for r in d.summary()} == {"tl": "completed", "earlier": "completed"}
     assert len(store.experiments(store.get_campaign("tl").id)) == 6
@@ -500,14 +504,7 @@ def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_pat
     (folder / "b_source.yaml").unlink()
     (folder / "a_target.yaml").write_text(CAMPAIGN.format(source="{campaign: never}", goal="max")
                                           .replace("name: tl", "name: tl2"))
-    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd2.db'}"), interval=0.05, workers=1, rescan=0.2,
-               exit_when_done=True)
-    d.start()
-    try:
-        assert d.wait(timeout=60), "a campaign waiting for a source nobody runs kept the daemon"
-    finally:
-        d.stop()
-    (row,) = d.summary()
+    (row,) = run_until_done(Store(f"sqlite:///{tmp_path / 'd2.db'}"), 60).summary()  # not kept by the wait
     assert row["state"] == "waiting" and "no campaign 'never'" in row["message"]
 
 
