@@ -404,10 +404,9 @@ class Daemon:
                 e.name, e.state, e.message, e.for_source = name, "waiting", str(exc), True
                 return
             except LooplabError as exc:
-                e.for_source = False
                 self._refuse(e, _describe(exc))
                 return
-            e.for_source = False
+            e.for_source = False  # a later wait (a lost lease) is not a wait for a source
             self._close(e)
             e.name, e.errors = name, 0
             if row.status in ("completed", "stopped"):

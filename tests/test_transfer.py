@@ -485,6 +485,7 @@ def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_pat
     (folder / "b_source.yaml").write_text(CAMPAIGN.format(source="", goal="max").replace("name: tl", "name: earlier")
                                           .replace("kind: transfer", "kind: gp").replace(
                                               "  params:\n    method: latent-variable\n    source: []\n", ""))
+
     def run_until_done(store: Store, timeout: float) -> Daemon:
         d = Daemon(folder, store, interval=0.05, workers=2, rescan=0.2, exit_when_done=True)
         d.start()

@@ -29,8 +29,8 @@ Installing BayBE (NOT a looplab dependency; keep it in its own venv)
 --------------------------------------------------------------------
     python3.11 -m venv /tmp/baybe-venv && /tmp/baybe-venv/bin/pip install "baybe[chem]==0.15.*"
 
-Command line (from the repository root; one campaign takes 2-4 minutes on one core)
------------------------------------------------------------------------------------
+Command line (from the repository root; one campaign takes 0.5-3 minutes on one core, up to 7)
+----------------------------------------------------------------------------------------------
     OMP_NUM_THREADS=1 /tmp/baybe-venv/bin/python tests/benchmarks/baybe_transfer.py run \\
         --fraction 0.2 --seeds 30 --out runs/baybe/b105_20.json
     .venv/bin/python tests/benchmarks/baybe_transfer.py compare runs/bench/benchmark.json runs/baybe/b105_20.json

@@ -136,11 +136,11 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
-    _not_constant(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
+    _check_objective(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
     return str(path), params, values
 
 
-def _not_constant(values: list[float], where: str, what: str) -> None:
+def _check_objective(values: list[float], where: str, what: str) -> None:
     """A source whose objective is the same everywhere has nothing to transfer; it is most likely the wrong
     column (or a placeholder), so it is an error rather than a source that silently does nothing. Values so
     large that their spread overflows (every model standardises its data) are an error too."""
@@ -180,7 +180,7 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
     if len(values) < 2:
         raise SourceNotReady([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
                                                                 "succeeded experiment(s); a source needs at least 2")])
-    _not_constant(values, f"{WHERE}[{i}].campaign", f"the objective of campaign '{src.campaign}'")
+    _check_objective(values, f"{WHERE}[{i}].campaign", f"the objective of campaign '{src.campaign}'")
     return f"campaign {src.campaign}", params, values
 
 
@@ -200,13 +200,15 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
             raise ConfigError(problems)
         fixed = []
         for k, r in enumerate(rows):
-            try:
-                fixed.append({n: _as_choice(space, n, r[n]) for n in space.names})
-            except (TypeError, ValueError):
-                name = next(n for n in space.names if not _is_choice(space, n, r[n]))
-                raise ConfigError([Problem(where, f"input '{name}' is '{r[name]}', not a number, in row {k + 1} of "
-                                                  "the source's usable rows; fill in a number or drop the row")]
-                                  ) from None
+            row = {}
+            for name in space.names:
+                try:
+                    row[name] = _as_choice(space, name, r[name])
+                except (TypeError, ValueError):
+                    raise ConfigError([Problem(where, f"input '{name}' is '{r[name]}', not a number, in row {k + 1} "
+                                                      "of the source's usable rows; fill in a number or drop the "
+                                                      "row")]) from None
+            fixed.append(row)
         bad = next(((k, n) for k, r in enumerate(fixed) for n in space.names
                     if isinstance(r[n], float) and not math.isfinite(r[n])), None)
         if bad is not None:
@@ -242,14 +244,6 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                                               f"does not have (levels: {', '.join(sorted(first)[:10])})")])
         X[:, g.columns] = CX[[first[str(r[g.name])] for r in rows]][:, g.columns]
     return X
-
-
-def _is_choice(space: Any, name: str, value: Any) -> bool:
-    try:
-        _as_choice(space, name, value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _as_choice(space: Any, name: str, value: Any) -> Any:
