@@ -118,12 +118,37 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, records
 
 
+def strict_float(text: Any) -> float:
+    """``float(text)`` without Python's digit separators: '2_5' is not 25 in a data file (ValueError)."""
+    if isinstance(text, str) and "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def parse_number(text: str) -> float | None:
-    """The cell as a float, or None when it is not a number (``nan``/``inf`` are numbers here)."""
+    """The cell as a float, or None when it is not a number (``nan``/``inf`` are numbers here; '2_5' is not)."""
     try:
-        return float(text)
+        return strict_float(text)
     except ValueError:
         return None
+
+
+def check_where(where: Any) -> Any:
+    """A ``where:`` filter ({column: value or [values]}) as written in a campaign file: each value text or a
+    finite number. ValueError naming the column otherwise: true/false would be read as 1/0, and an empty
+    value, inf or nan, or a nested list or mapping can never equal a cell."""
+    if not isinstance(where, dict):
+        return where  # the field's type check reports it
+    for column, wanted in where.items():
+        for w in wanted if isinstance(wanted, list) else [wanted]:
+            if isinstance(w, bool):
+                raise ValueError(f"{column}: {str(w).lower()} is a boolean, which would match the number "
+                                 f"{int(w)}; write {int(w)}, or '{str(w).lower()}' in quotes for text")
+            if w is None or isinstance(w, (list, dict)) or (isinstance(w, float) and not math.isfinite(w)):
+                what = "an empty value" if w is None else repr(w)
+                raise ValueError(f"{column}: {what} can never equal a cell; give text or a finite number (or a "
+                                 f"list of them), e.g. {{{column}: 105}}")
+    return where
 
 
 def cell_matches(text: str, wanted: Any) -> bool:

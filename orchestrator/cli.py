@@ -162,6 +162,14 @@ def run(
     from .engine import Engine, open_campaign
 
     _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
+    fh = None
+    if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
+        try:
+            fh = logging.FileHandler(log_file)
+        except OSError as exc:
+            _error_line(f"--log-file: cannot write to '{log_file}' ({exc.strerror}); give a file in a folder "
+                        "that exists and that you can write to")
+            raise typer.Exit(2) from None
     try:
         campaign = load_campaign(file)
         st = _store(store)
@@ -184,8 +192,7 @@ def run(
     handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
     handler.setLevel(logging.WARNING)
     handlers: list[logging.Handler] = [handler]
-    if log_file is not None:
-        fh = logging.FileHandler(log_file)
+    if fh is not None:
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         fh.setLevel(logging.INFO)
         handlers.append(fh)

@@ -124,8 +124,10 @@ def ask(
 
 
 def _number(text: str, where: str) -> float:
+    from oracles.csvfile import strict_float
+
     try:
-        x = float(text)
+        x = strict_float(text)
     except ValueError:
         raise LooplabError(f"{where}: '{text}' is not a number") from None
     if not math.isfinite(x):

@@ -132,6 +132,21 @@ class EncodingSpec(_Strict):
     bits: int = Field(default=1024, ge=64, le=16384, description="fingerprints: Morgan fingerprint length")
     radius: int = Field(default=2, ge=1, le=6, description="fingerprints: Morgan radius")
 
+    @model_validator(mode="after")
+    def _options_of_the_kind(self) -> "EncodingSpec":
+        """An option the kind does not read would be ignored: refuse it."""
+        reads = {"one-hot": (), "descriptors": ("components", "max_correlation"),
+                 "fingerprints": ("components", "max_correlation", "bits", "radius")}[self.kind]
+        # set and not at its default (a stored spec is dumped with every default, and read back)
+        unread = sorted(k for k in self.model_fields_set - {"kind"}
+                        if k not in reads and getattr(self, k) != type(self).model_fields[k].default)
+        if unread:
+            raise ValueError(f"{', '.join(unread)} {'is' if len(unread) == 1 else 'are'} not read by kind "
+                             f"{self.kind} (it reads {', '.join(reads) or 'no option'}); remove "
+                             f"{'it' if len(unread) == 1 else 'them'}"
+                             + (" or set kind: fingerprints" if set(unread) <= {"bits", "radius"} else ""))
+        return self
+
 
 def _short_form(schema: dict) -> None:
     """JSON Schema of an encoding field: the mapping, or a kind alone (``encoding: descriptors``)."""
@@ -243,6 +258,13 @@ class PoolSpec(_Strict):
     def _encoding_short_form(cls, value: Any) -> Any:
         return _expand_encoding(value)
 
+    @field_validator("where", mode="before")
+    @classmethod
+    def _where_values(cls, value: Any) -> Any:
+        from oracles.csvfile import check_where
+
+        return check_where(value)
+
     @field_validator("inputs", "categorical")
     @classmethod
     def _unique_names(cls, names: list[str]) -> list[str]:
@@ -296,6 +318,10 @@ class ObjectiveSpec(_Strict):
     def _target(self) -> "ObjectiveSpec":
         if self.goal == "target" and self.target_value is None:
             raise ValueError("goal: target needs target_value: (the value to get close to)")
+        if self.goal != "target" and self.target_value is not None:
+            raise ValueError(f"target_value is read only with goal: target (this objective's goal is {self.goal}); "
+                             f"remove it, set goal: target to get close to it, or use budget.stop_at to stop "
+                             "once a value is reached")
         return self
 
 
@@ -439,6 +465,12 @@ class CampaignSpec(_Strict):
             raise ValueError(
                 f"initial.n ({self.initial.n}) exceeds budget.max_experiments "
                 f"({self.budget.max_experiments}); lower initial.n or raise the budget"
+            )
+        if self.acquisition.batch_size > self.budget.max_experiments:
+            raise ValueError(
+                f"acquisition.batch_size ({self.acquisition.batch_size}) exceeds budget.max_experiments "
+                f"({self.budget.max_experiments}): no batch could be proposed whole; lower the batch size or "
+                "raise the budget"
             )
         return self
 
@@ -749,7 +781,10 @@ def _check_plugin(role: str, kind: str, params: dict,
     if booleans:
         return cls, None, booleans
     try:
-        return cls, model.model_validate(params), []
+        cfg = model.model_validate(params)
+        # after validation, so that text pydantic reads as a number ("inf", "1e999") is caught too
+        infinite = _non_finite(cfg.model_dump(), f"{role}.params")
+        return (cls, None, infinite) if infinite else (cls, cfg, [])
     except ValidationError as exc:
         return cls, None, problems_from_validation(exc, prefix=f"{role}.params", model=model,
                                                    owner=f"{role} '{kind}'")
@@ -762,6 +797,19 @@ def _check_plugin(role: str, kind: str, params: dict,
 def _exception_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _non_finite(value: Any, path: str) -> list[Problem]:
+    """Infinite and NaN numbers anywhere in a plugin's params (``.inf``, ``1e999``, ``.nan``): no plugin
+    setting means them, and pydantic would pass them on to the maths."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [Problem(path, f"must be a finite number, not {value}; write the value itself (e.g. 1e6 for a "
+                              "large one)")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{path}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}[{i}]")]
+    return []
 
 
 def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> list[Problem]:
@@ -828,8 +876,10 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
                 problems.append(Problem(f"{role}.params", f"{role} '{block.kind}' failed while checking its "
                                                           f"params ({_exception_line(exc)})"))
                 continue
-            for p in found:
-                problems.append(Problem(f"{role}.params.{p.path}" if p.path else f"{role}.params", p.message))
+            for p in found:  # relative to the params, unless it names another block of the file (model.transform)
+                absolute = p.path.split(".")[0] in CampaignSpec.model_fields and "." in p.path
+                problems.append(Problem(p.path if absolute else f"{role}.params.{p.path}" if p.path
+                                        else f"{role}.params", p.message))
 
     if "oracle" in classes:
         problems += _check_executor(spec, classes["oracle"])

@@ -381,6 +381,7 @@ def _column_problem(name: str, cells: list[tuple[int, str]], file: str) -> str |
     """What is wrong with the numeric input column ``name`` (its (line, cell) pairs), or None."""
     first_text = None
     numbers = 0
+    lo = hi = None  # (value, line) of the smallest and largest number
     for line, text in cells:
         if text == "":
             return f"{file}, line {line}: the cell of '{name}' is empty; fill it in or remove the row"
@@ -392,7 +393,12 @@ def _column_problem(name: str, cells: list[tuple[int, str]], file: str) -> str |
             return (f"{file}, line {line}: '{name}' is {text.lower()}; an input must be a finite number "
                     "(fix the cell or remove the row)")
         numbers += 1
+        lo = (x, line) if lo is None or x < lo[0] else lo
+        hi = (x, line) if hi is None or x > hi[0] else hi
     if first_text is None:
+        if lo is not None and not math.isfinite(hi[0] - lo[0]):  # the [0, 1] scaling would overflow
+            return (f"{file}: the column '{name}' spans {lo[0]:g} (line {lo[1]}) to {hi[0]:g} (line {hi[1]}), too "
+                    "wide a range to scale; check those cells (a typo, or another unit?)")
         return None
     if numbers:
         return (f"{file}: the column '{name}' mixes numbers and text (first text on line {first_text}); "
@@ -539,6 +545,8 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
                 problems.append(Problem(where, f"no parameter named '{n}' (parameters: {', '.join(names)})"))
             elif not isinstance(p, FloatParameter) or p.log:
                 problems.append(Problem(where, f"'{n}' must be a float parameter without log: true to be in a sum"))
+            elif n in c.parameters[:j]:
+                problems.append(Problem(where, f"'{n}' is listed twice in this constraint; list each parameter once"))
             elif n in used:
                 problems.append(Problem(where, f"'{n}' is already in another constraint"))
             used.add(n)

@@ -225,6 +225,25 @@ CLI_CASES = [
     # -- a campaign that cannot mean what it says
     Case("objective-named-as-an-input", edit("name: value", "name: x1"), "{file}: objective.name: ",
          "'x1' is also an input of the space"),
+    # -- found by the fuzz round of 2026-12-03: infinite plugin params, settings nothing reads
+    Case("acquisition-param-inf", edit("kind: ei", "kind: ucb\n  params: {beta: .inf}"),
+         "{file}: acquisition.params.beta: ", "must be a finite number, not inf"),
+    Case("acquisition-param-1e999", edit("kind: ei", "kind: ei\n  params: {xi: 1e999}"),
+         "{file}: acquisition.params.xi: ", "must be a finite number, not inf"),
+    Case("acquisition-param-text-inf", edit("kind: ei", "kind: ucb\n  params: {beta: inf}"),
+         "{file}: acquisition.params.beta: ", "must be a finite number, not inf"),
+    Case("model-param-inf", edit("kind: gp", "kind: gp\n  params: {noise_floor: .inf}"),
+         "{file}: model.params.noise_floor: ", "must be a finite number, not inf"),
+    Case("target-value-with-goal-min", edit("goal: min", "goal: min\n  target_value: 3"), "{file}: objective: ",
+         "target_value is read only with goal: target"),
+    Case("batch-over-the-budget", edit("batch_size: 1", "batch_size: 50"), "{file}: ",
+         "acquisition.batch_size (50) exceeds budget.max_experiments (30)"),
+    Case("sum-constraint-lists-one-twice", edit("objective:", "  constraints:\n    - {type: sum, parameters: [x1, x1],"
+                                                             " total: 5}\nobjective:"),
+         "{file}: space.constraints[0].parameters[1]: ", "'x1' is listed twice in this constraint"),
+    Case("log-file-is-a-folder", lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q",
+                                                 "--log-file", str(tmp)],
+         "--log-file: cannot write to", "(Is a directory)"),
 ]
 
 

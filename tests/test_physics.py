@@ -317,6 +317,14 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, settings: {T1: 3}}", "model.params.settings.T1: physics 'newton-cooling'"),
     ("{physics: newton-cooling, constants: {k: {low: 1}}}", "model.params.constants: physics 'newton-cooling' "
      "(orchestrator.models.physics:NewtonCooling) has no constant 'k'; its constants: r"),
+    # found by the fuzz round of 2026-12-03
+    ("{physics: newton-cooling, constants: {r: {low: 0.01, high: 0.1, initial: 5}}}",
+     "model.params.constants.r.initial: physics 'newton-cooling' (orchestrator.models.physics:NewtonCooling): 5 is "
+     "outside the constant's bounds [0.01, 0.1]"),
+    ("{physics: newton-cooling, settings: {T0: .inf}}", "model.params.settings.T0: must be a finite number, not inf"),
+    ("{physics: newton-cooling, inputs: {T_env: .inf}}", "model.params.inputs.T_env: must be a finite number, not inf"),
+    ("{physics: newton-cooling, gp: {kernal: rbf}}",
+     "model.params.gp: kernal: unknown key of the GP's params; did you mean 'kernel'?"),
 ])
 def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
     code, out = _validate(tmp_path, params=params)
@@ -331,9 +339,11 @@ def test_validate_accepts_physics_models_and_refuses_a_transform_or_target_witho
     code, out = _validate(tmp_path, params="{physics: 'physics_example:LogisticGrowth', inputs: {t: t}}")
     assert code == 0, out
     code, out = _validate(tmp_path, params="{physics: newton-cooling}", transform="log")
-    assert code == 2 and "model.params.transform: model 'physics-gp' fits the law's output itself" in out
+    assert code == 2 and "model.transform: model 'physics-gp' fits the law's output itself" in out, out
+    assert "model.params.transform" not in out  # the field is model.transform, not a param
     code, out = _validate(tmp_path, params="{physics: newton-cooling}", goal="target, target_value: 40")
-    assert code == 2 and "needs acquisition.kind: target" in " ".join(out.split())
+    assert code == 2 and "acquisition.kind: model 'physics-gp' with goal: target needs acquisition.kind: target" \
+        in " ".join(out.split()), out
 
 
 # ----------------------------------------------------------------------------- the engine records the constants

@@ -62,6 +62,16 @@ def test_a_bad_number_in_an_input_names_column_and_line(campaign_file, tmp_path,
     _one_error(campaign_file, pool, "space.pool.inputs[1]", "bad.csv", *fragments)
 
 
+def test_an_input_too_wide_to_scale_names_its_extremes(campaign_file, tmp_path):
+    # finite cells whose range overflows: the [0, 1] scaling made NaNs, and the run stopped later without a field
+    rows = list(ROWS)
+    rows[1] = "0.5,-1e308,0.5,3.90,-0.020"
+    rows[3] = "0.5,1e308,0.5,3.90,-0.020"
+    pool = _pool(tmp_path, "\n".join([HEADER, *rows]) + "\n")
+    _one_error(campaign_file, pool, "space.pool.inputs[1]", "'x_Ag' spans -1e+308 (line 3) to 1e+308 (line 5)",
+               "too wide a range to scale")
+
+
 def test_one_stray_text_cell_is_an_error_not_a_categorical_column(campaign_file, tmp_path):
     pool = _pool(tmp_path, _with_row("0.5,abc,0.5,3.90,-0.020", at=4))
     _one_error(campaign_file, pool, "space.pool.inputs[1]", "'x_Ag' mixes numbers and text",
@@ -278,3 +288,20 @@ def test_where_errors(tmp_path, where, field, fragment):
         build_space(SpaceSpec.model_validate({"pool": _filtered(tmp_path, where)}), tmp_path)
     assert len(err.value.problems) == 1
     assert str(err.value.problems[0]).startswith(f"{field}: {fragment}"), err.value
+
+
+@pytest.mark.parametrize("pool, words", [
+    # a boolean would match the number 1 (it kept the rows where the column is 1)
+    ({"where": {"T": True}}, "T: true is a boolean, which would match the number 1"),
+    ({"where": {"T": None}}, "T: an empty value can never equal a cell"),
+    ({"where": {"T": [[105]]}}, "T: [105] can never equal a cell"),
+    ({"where": {"T": float("nan")}}, "T: nan can never equal a cell"),
+    # an encoding option the kind does not read would be ignored
+    ({"categorical": ["x"], "smiles": {"x": "s"}, "encoding": {"kind": "descriptors", "bits": 512}},
+     "bits is not read by kind descriptors"),
+    ({"categorical": ["x"], "encoding": {"kind": "one-hot", "components": 3}}, "components is not read by kind one-hot"),
+], ids=["where-true", "where-empty", "where-nested", "where-nan", "descriptors-bits", "one-hot-components"])
+def test_pool_settings_that_cannot_mean_anything_are_refused(pool, words):
+    with pytest.raises(Exception) as err:
+        SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x"], **pool}})
+    assert words in str(err.value), str(err.value)

@@ -252,6 +252,10 @@ def check_params(params: PhysicsParams, spec: Any) -> list[Problem]:
         if not (0 < c.low < c.high):
             problems.append(Problem(f"constants.{name}", f"{where}: needs 0 < low < high (got low {c.low:g}, "
                                                         f"high {c.high:g})"))
+        elif c.initial is not None and not c.low <= c.initial <= c.high:
+            problems.append(Problem(f"constants.{name}.initial", f"{where}: {c.initial:g} is outside the constant's "
+                                                                f"bounds [{c.low:g}, {c.high:g}]; start inside them, "
+                                                                "or widen low/high"))
     for name in params.inputs:
         if name not in phys.inputs:
             problems.append(Problem(f"inputs.{name}", f"{where} has no input '{name}'; its inputs: "
@@ -329,12 +333,12 @@ def check_model_config(config: Any, *, spec: Any, model: str) -> list[Problem]:
     read as the law's output (no transform; goal max or min, or target with the target acquisition)."""
     problems = check_params(config, spec)
     if spec.model.transform != "none":
-        problems.append(Problem("transform", f"model '{model}' fits the law's output itself: use model.transform: "
-                                             f"none (got {spec.model.transform})"))
+        problems.append(Problem("model.transform", f"model '{model}' fits the law's output itself: use "
+                                                   f"model.transform: none (got {spec.model.transform})"))
     if spec.objective.goal == "target" and spec.acquisition.kind != "target":
-        problems.append(Problem("physics", f"model '{model}' with goal: target needs acquisition.kind: target "
-                                           "(which shows the model the measured values, not their distance to "
-                                           "the target)"))
+        problems.append(Problem("acquisition.kind", f"model '{model}' with goal: target needs acquisition.kind: "
+                                                    "target (which shows the model the measured values, not their "
+                                                    "distance to the target)"))
     return problems
 
 
