@@ -407,6 +407,17 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "too large to compute with"),
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: src.csv, objective: y}",
      "model.params.source", "source[1] is the same as source[0]"),
+    # found by the fuzz round of 2026-12-03 (each was accepted, exit 0)
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: a}", "model.params.source[0].objective",
+     "'a' is the column read as the campaign's input 'a'"),
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y, columns: {a: b}}",
+     "model.params.source[0].columns", "the inputs 'a', 'b' are all read from the column 'b'"),
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y, where: {cat: true}}",
+     "model.params.source[0].where", "cat: true is a boolean"),
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y, where: {b: .inf}}",
+     "model.params.source[0].where", "b: inf can never equal a cell"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: 'a b/c'}", "model.params.source[0].campaign",
+     "'a b/c' cannot be a campaign's name"),
 ])
 def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
     path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))
@@ -424,6 +435,12 @@ def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv,
     (["base: random-forest", "base_params: {n_estimators: 0}"], "model.params.base_params.n_estimators",
      "greater than or equal to 2"),
     (["method: fine-tune", "hidden: [32, 0]"], "model.params.hidden[1]", "greater than or equal to 1"),
+    # an option of a method the campaign does not use would be ignored
+    (["method: multi-task", "auto_methods: [none, prior-mean]"], "model.params",
+     "auto_methods is an option of auto, which this campaign does not use (method: multi-task)"),
+    (["method: auto", "epochs: 5"], "model.params", "epochs is an option of fine-tune"),
+    (["method: auto", "auto_methods: [none, prior-mean]", "multitask_rows: 50"], "model.params",
+     "multitask_rows is an option of multi-task and auto"),
 ])
 def test_bad_params_of_the_base_model_and_the_network_name_their_field(tmp_path, params, where, words):
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n")
@@ -758,7 +775,11 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
 
 
 @pytest.mark.parametrize("cell, words", [("nan", "input 'x1' is nan in row 2"), ("inf", "input 'x1' is inf in row 2"),
-                                         ("warm", "input 'x1' is 'warm', not a number, in row 2")])
+                                         ("warm", "input 'x1' is 'warm', not a number, in row 2"),
+                                         ("2_5", "input 'x1' is '2_5', not a number, in row 2"),
+                                         # 1e308 would overflow the source GP's kernel (it was a traceback)
+                                         ("1e308", "input 'x1' is 1e308 in row 2 of the source's usable rows, "
+                                                   "more than 1000 times the campaign's range")])
 def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
     (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
     path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")

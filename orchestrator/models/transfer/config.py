@@ -39,6 +39,13 @@ class CsvSource(BaseModel):
         default_factory=dict,
         description="keep only rows whose column equals this value, e.g. {Temp_C: 90} (all rows if empty)")
 
+    @field_validator("where", mode="before")
+    @classmethod
+    def _where_values(cls, value: Any) -> Any:
+        from oracles.csvfile import check_where
+
+        return check_where(value)
+
     @model_validator(mode="before")
     @classmethod
     def _not_both(cls, data: Any) -> Any:
@@ -55,6 +62,19 @@ class CampaignSource(BaseModel):
 
     campaign: str = Field(description="name of a campaign in the same store")
 
+    @field_validator("campaign")
+    @classmethod
+    def _a_campaign_name(cls, name: str) -> str:
+        import re
+
+        from ...config import NAME_PATTERN
+
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f"'{name}' cannot be a campaign's name (a name starts with a letter or digit and uses "
+                             "only letters, digits, '_', '-' and '.'); give the source campaign's name as "
+                             "`looplab status` lists it")
+        return name
+
 
 def _source_kind(value: Any) -> str:
     """Which kind of source an entry is, so that an error speaks of that kind only: a mapping with
@@ -66,6 +86,25 @@ def _source_kind(value: Any) -> str:
 
 SourceSpec = Annotated[Union[Annotated[CsvSource, Tag("CsvSource")], Annotated[CampaignSource, Tag("CampaignSource")]],
                        Discriminator(_source_kind)]
+
+
+# options that only some methods read (an auto that mixes multi-task reads multi-task's)
+OPTION_METHODS = {
+    **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on")},
+    **{k: ("multi-task", "auto") for k in ("multitask_rows", "multitask_scale", "multitask_lengthscale_prior",
+                                           "multitask_target_kernel")},
+    **{k: ("fine-tune",) for k in ("ensemble", "hidden", "epochs")},
+}
+
+
+def option_applies(key: str, method: str, auto_methods: Any = ("none", "prior-mean", "multi-task")) -> bool:
+    """Whether the transfer option ``key`` is read by ``method`` (for auto: by what it mixes)."""
+    used_by = OPTION_METHODS.get(key)
+    if not used_by or method in used_by and method != "auto":
+        return True
+    if method != "auto" or "auto" not in used_by:
+        return False
+    return used_by == ("auto",) or "multi-task" in (auto_methods or ())
 
 
 class TransferConfig(BaseModel):
@@ -131,6 +170,22 @@ class TransferConfig(BaseModel):
                               description="fine-tune: hidden layer widths (all but the last one are frozen "
                                           "after pre-training)")
     epochs: int = Field(default=300, ge=1, description="fine-tune: pre-training epochs (fine-tuning uses the same)")
+
+    @model_validator(mode="after")
+    def _options_of_the_method(self) -> "TransferConfig":
+        """An option given for a method the campaign does not use would be ignored: refuse it instead."""
+        for key in sorted(self.model_fields_set):
+            used_by = OPTION_METHODS.get(key)
+            field = type(self).model_fields[key]
+            default = field.default_factory() if field.default_factory is not None else field.default
+            if getattr(self, key) == default:  # as good as not given (e.g. a spec dumped with its defaults)
+                continue
+            if used_by and not option_applies(key, self.method, self.auto_methods):
+                raise ValueError(f"{key} is an option of {' and '.join(used_by)}, which this campaign does not use "
+                                 f"(method: {self.method}"
+                                 + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")
+                                 + f"); remove it, or set method: {used_by[0]}")
+        return self
 
     @field_validator("auto_methods", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from oracles.csvfile import CsvFileError, describe_columns, parse_number
+from oracles.csvfile import CsvFileError, describe_columns, parse_number, strict_float
 
 from ...errors import ConfigError, Problem, SourceNotReady
 from .config import CampaignSource, CsvSource, TransferConfig
@@ -86,6 +86,16 @@ def _column_problems(src: CsvSource, where: str, inputs: Sequence[str], path: Pa
     if src.objective not in header:
         problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
                                                       f"({describe_columns(header)})"))
+    read_as = {n: src.columns.get(n, n) for n in inputs}
+    as_input = [n for n, c in read_as.items() if c == src.objective]
+    if as_input:
+        problems.append(Problem(f"{where}.objective", f"'{src.objective}' is the column read as the campaign's input "
+                                                      f"'{as_input[0]}'; the objective must be another column"))
+    shared = sorted({c for c in read_as.values() if list(read_as.values()).count(c) > 1})
+    for c in shared:
+        names = [n for n, col in read_as.items() if col == c]
+        problems.append(Problem(f"{where}.columns", f"the inputs {', '.join(map(repr, names))} are all read from "
+                                                    f"the column '{c}'; each input needs a column of its own"))
     for col in src.where:
         if col not in header:
             problems.append(Problem(f"{where}.where.{col}", f"{path.name} has no column '{col}'"))
@@ -225,7 +235,7 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
             col = g.columns.start
             slope = (CX[hi, col] - CX[lo, col]) / (v[hi] - v[lo]) if v[hi] > v[lo] else 0.0
             try:
-                x = np.array([float(r[g.name]) for r in rows])
+                x = np.array([strict_float(r[g.name]) for r in rows])
             except (TypeError, ValueError):
                 raise ConfigError([Problem(where, f"input '{g.name}' is numeric in the pool but the source has "
                                                   "text in it")]) from None
@@ -250,8 +260,25 @@ def _as_choice(space: Any, name: str, value: Any) -> Any:
     p = space._by_name[name]
     choices = getattr(p, "choices", None)
     if choices is None:
-        return float(value)
+        return strict_float(value)
     return next(c for c in choices if str(c) == str(value))
+
+
+FAR = 1e3  # campaign ranges: a source input further than this from the campaign's own is a mistake
+
+
+def _check_range(space: Any, X: np.ndarray, rows: Sequence[dict], where: str) -> None:
+    """A numeric source input far outside the campaign's range (1e308 where the pool spans 1 to 5: a typo or
+    another unit) would overflow the GP's kernel; refuse it, naming the input, the value and the row. The
+    campaign's encoding spans about [0, 1] per input, so an encoded value beyond FAR is FAR ranges away."""
+    far = ~np.isfinite(X) | (np.abs(X) > FAR)
+    if not far.any():
+        return
+    k, col = (int(v) for v in np.argwhere(far)[0])
+    name = next((g.name for g in space.column_groups() if col in range(g.columns.start, g.columns.stop)), "?")
+    raise ConfigError([Problem(where, f"input '{name}' is {rows[k].get(name)} in row {k + 1} of the source's usable "
+                                      f"rows, more than {FAR:g} times the campaign's range of '{name}' away from it "
+                                      "(a typo, or another unit?); fix the value or drop the row")])
 
 
 def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], base_dir: Path, store: Any,
@@ -264,6 +291,7 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
         else:
             name, params, values = _campaign_rows(src, i, inputs, store)
         X = encode_rows(space, params, f"{WHERE}[{i}]")
+        _check_range(space, X, params, f"{WHERE}[{i}]")
         out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float))))
     return tuple(out)
 
