@@ -204,6 +204,17 @@ class Campaign:
         from .earlier import imported_experiments, read_earlier
 
         rows = read_earlier(Path(path), self.campaign.space, self.objective, field="")
+        # a filled-in `looplab ask` worksheet names experiments that already exist: importing it would add
+        # them again as new rows and leave the proposed ones waiting
+        known = {e.id for e in self.store.experiments(self.row.id)}
+        named = [(m.line, m.outputs.get("id")) for m in rows if str(m.outputs.get("id", "")) in known]
+        if named:
+            line, eid = named[0]
+            raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the id {eid} is an experiment of "
+                                           f"campaign {self.name} already ({len(named)} row(s) like it): this looks "
+                                           "like an `ask` worksheet; record it with `looplab tell "
+                                           f"{self.name} --csv {Path(path).name}` instead, or drop the id column "
+                                           "to import the rows as new measurements")])
         made = self.store.add_measured(
             self.row.id, "imported", lambda count, last: imported_experiments(self.name, rows, start=count))
         return [e.id for e in made]

@@ -321,7 +321,7 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
             s = replace(s, model_params=dict(default.model_params))
         elif s.model == default.model == "transfer" and "source" not in s.model_params:
             # a transfer strategy's params add to the campaign's: its sources come from the campaign file
-            s = replace(s, model_params={**default.model_params, **s.model_params})
+            s = replace(s, model_params=_transfer_params(default.model_params, s.model_params))
         if s.acquisition == default.acquisition and not s.acquisition_params:
             s = replace(s, acquisition_params=dict(default.acquisition_params))
         if s.name not in {o.name for o in out}:
@@ -329,6 +329,20 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def _transfer_params(campaign: dict, own: dict) -> dict:
+    """A transfer strategy's params: the campaign's, then its own; the campaign's options for a method the
+    strategy does not use are left out (a campaign of method auto with none_prior, benchmarked as
+    transfer(method=prior-mean), would otherwise be refused for an option prior-mean does not read)."""
+    from .models.transfer.config import option_applies
+
+    method = own.get("method", campaign.get("method", "auto"))
+    mixes = own.get("auto_methods", campaign.get("auto_methods", ("none", "prior-mean", "multi-task")))
+    if isinstance(mixes, str):
+        mixes = [m.strip() for m in mixes.split("+")]
+    kept = {k: v for k, v in campaign.items() if option_applies(k, method, mixes)}
+    return {**kept, **own}
 
 
 def parse_fractions(text: str | None) -> list[float]:
@@ -371,7 +385,7 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
         # of the same method with different params are told apart in the tables
         own = ", ".join(f"{k}={v}" for k, v in s.model_params.items() if k not in ("method", "source"))
         if default.model == "transfer":
-            s = replace(s, model_params={**default.model_params, **s.model_params})
+            s = replace(s, model_params=_transfer_params(default.model_params, s.model_params))
         base = s.model_params.get("base", "gp")
         plain = Strategy(base, s.acquisition, s.batch_size, dict(s.model_params.get("base_params") or {}),
                          dict(s.acquisition_params), label=f"{base} (no transfer){how}")
@@ -480,6 +494,10 @@ def build_campaign(spec_data: dict, base_dir: str | Path, source: str | None, va
     return campaign, values
 
 
+MAX_SEEDS = 100_000
+MAX_SEED = 2**32 - 1  # a campaign's seed (numpy's seed range)
+
+
 def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, budget: int,
             strategies: str | None, initial: int, workers: int, first_seed: int = 0,
             transfer_fraction: str | None = None, permute_source: bool = False) -> Setup:
@@ -494,6 +512,12 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
     if first_seed < 0:
         problems.append(Problem("--first-seed", f"must be 0 or more (got {first_seed})"))
+    elif seeds > MAX_SEEDS:
+        problems.append(Problem("--seeds", f"{seeds} is more than a benchmark can run ({MAX_SEEDS:,} at most; "
+                                           "30-100 give a paired standard error of a point or two)"))
+    elif first_seed + seeds - 1 > MAX_SEED:
+        problems.append(Problem("--first-seed", f"seeds {first_seed} to {first_seed + seeds - 1} run past the "
+                                                f"largest seed, {MAX_SEED}; give a smaller --first-seed or --seeds"))
     if budget < 1:
         problems.append(Problem("--budget", f"must be at least 1 (got {budget})"))
     if initial < 0:
@@ -551,7 +575,13 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     # the campaign's own strategy is named with its params (gp:ucb(beta=0.3):1), so the table says what ran
     default = Strategy(spec.model.kind, spec.acquisition.kind, spec.acquisition.batch_size,
                        dict(spec.model.params), dict(spec.acquisition.params))
+    if strategies is not None and not _split_top_level(strategies):
+        raise ConfigError([Problem("--strategies", f"'{strategies}' names no strategy; give e.g. gp:ei:1,"
+                                                   "random-forest:ucb:2, or leave the option out for the campaign's")])
     chosen = parse_strategies(strategies, default)
+    if not chosen:
+        raise ConfigError([Problem("--strategies", f"'{strategies}' names only random search, which every benchmark "
+                                                   "runs anyway; add a model strategy, e.g. gp:ei:1")])
     if fractions:
         if not any(c.model == "transfer" for c in chosen):
             raise ConfigError([Problem("--transfer-fraction", "needs a transfer model: the campaign's model (or a "
@@ -563,6 +593,11 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     from .config import campaign_from_spec
     from .space import build_space
 
+    too_big = [s for s in chosen if s.batch_size > budget]
+    if too_big:
+        raise ConfigError([Problem("--strategies" if strategies is not None else "--budget",
+                                   f"'{s.name}': its batch of {s.batch_size} exceeds the budget of {budget}; lower "
+                                   "the batch size or raise --budget") for s in too_big])
     file_problems: list[Problem] = []
     strategy_problems: list[Problem] = []
     base: dict | None = None

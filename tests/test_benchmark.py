@@ -230,6 +230,14 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--dataset", "FOLDER"], "--dataset", "is a folder, not a CSV file"),
     (["--reach", "nan"], "--reach", "must be a finite number"),
     (["--reach", "3"], "--reach", "is reported with --transfer-fraction only"),
+    # found by the fuzz round of 2026-12-03: a MemoryError, an UnboundLocalError, a seed blamed on the file,
+    # infinite and oversized strategies accepted
+    (["--seeds", "100000000000"], "--seeds", "is more than a benchmark can run (100,000 at most"),
+    (["--seeds", "3", "--first-seed", "4294967295"], "--first-seed", "seeds 4294967295 to 4294967297 run past"),
+    (["--strategies", " , "], "--strategies", "names no strategy"),
+    (["--strategies", "random"], "--strategies", "names only random search"),
+    (["--strategies", "gp:ucb(beta=inf):1"], "--strategies", "acquisition.params.beta: must be a finite number"),
+    (["--strategies", "gp:ei:11"], "--strategies", "its batch of 11 exceeds the budget of 10"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)

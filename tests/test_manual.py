@@ -104,6 +104,8 @@ BAD_CSV = [
     ("no value column", "id,weight\nhand-0000-01,1.0\n", "results.csv has no column 'y' (the objective) or 'value'"),
     ("both value columns", "id,y,value\nhand-0000-01,1.0,2.0\n", "has both 'y' and 'value' columns"),
     ("not a number", "id,y\nhand-0000-01,abc\n", "results.csv, line 2: y: 'abc' is not a number"),
+    # Python's float() reads '2_5' as 25: a data file does not mean that
+    ("digit separator", "id,y\nhand-0000-01,2_5\n", "results.csv, line 2: y: '2_5' is not a number"),
     ("nan", "id,value\nhand-0000-01,nan\n", "results.csv, line 2: value: nan is not a finite number"),
     ("inf", "id,y\nhand-0000-01,-inf\n", "results.csv, line 2: y: -inf is not a finite number"),
     ("duplicate id", "id,y\nhand-0000-01,1.0\nhand-0000-01,1.0\n",
@@ -135,6 +137,7 @@ BAD_ARGS = [
     (["hand-0000-01"], "missing the result: give ID VALUE"),
     (["hand-0000-01", "ten"], "VALUE: 'ten' is not a number"),
     (["hand-0000-01", "inf"], "VALUE: inf is not a finite number"),
+    (["hand-0000-01", "1_000"], "VALUE: '1_000' is not a number"),
     (["hand-0000-00", "1"], "ID: experiment 'hand-0000-00' already has a result"),
     (["hand-0000-01", "1", "--csv", "x.csv"], "give either ID VALUE or --csv FILE, not both"),
     (["--csv", "missing.csv"], "--csv: missing.csv: file not found"),
@@ -486,3 +489,18 @@ def test_import_into_a_new_campaign_file_creates_nothing_when_a_row_is_outside(t
     (tmp_path / "d.csv").write_text("a,b,y\n0.5,0.5,1\n0.5,1.0,2\n")
     r = runner.invoke(app, ["import", str(spec), str(tmp_path / "d.csv"), "--store", url])
     assert r.exit_code == 0 and "imported 2 row(s)" in r.output, r.output
+
+
+def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
+    """A filled-in ``ask`` worksheet names experiments that exist: ``import`` refuses it (it would add them again
+    and leave the proposed ones waiting) and says to ``tell`` it; nothing is written."""
+    tmp_path, url = hand
+    path = tmp_path / "sheet.csv"
+    before = _snapshot(url)
+    exp = [e for e in Store(url).experiments(Store(url).get_campaign("hand").id) if e.status != "succeeded"][0]
+    path.write_text("id," + ",".join(exp.params) + ",y\n" + f"{exp.id}," + ",".join(map(str, exp.params.values()))
+                    + ",1.5\n")
+    r = runner.invoke(app, ["import", "hand", str(path), "--store", url])
+    assert r.exit_code == 2 and f"the id {exp.id} is an experiment of campaign hand already" in r.output, r.output
+    assert "looplab tell hand --csv sheet.csv" in r.output and "Traceback" not in r.output
+    assert _snapshot(url) == before
