@@ -418,6 +418,13 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "model.params.source[0].where", "b: inf can never equal a cell"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: 'a b/c'}", "model.params.source[0].campaign",
      "'a b/c' cannot be a campaign's name"),
+    # the rows' inputs, encoded as the run will (validate used to pass these; the run stopped them)
+    ("a,b,cat,y\n0.5,1,y,3\nabc,2,x,1\n", None, "model.params.source[0]",
+     "input 'a' is numeric in the pool but the source has text in it"),
+    ("a,b,cat,y\n0.5,1,y,3\n1e308,2,x,1\n", None, "model.params.source[0]",
+     "input 'a' is 1e308 in row 2 of the source's usable rows, more than 1000 times"),
+    ("a,b,cat,y\n0.5,1,z,3\n1.0,2,x,1\n", None, "model.params.source[0]",
+     "input 'cat' has level(s) z that the pool does not have"),
 ])
 def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
     path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))
@@ -783,7 +790,6 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
 def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
     (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
     path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")
-    campaign = load_campaign(path)  # the file is valid: the rows are read when the run starts
-    with pytest.raises(ConfigError) as exc:
-        Proposer(campaign).sources
+    with pytest.raises(ConfigError) as exc:  # validate (load_campaign) encodes the rows as the run will
+        load_campaign(path)
     assert str(exc.value.problems[0]).startswith("model.params.source[0]: ") and words in str(exc.value), str(exc.value)

@@ -102,16 +102,19 @@ def _column_problems(src: CsvSource, where: str, inputs: Sequence[str], path: Pa
     return problems
 
 
-def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: Path) -> list[Problem]:
+def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: Path, space: Any = None
+                      ) -> list[Problem]:
     """Problems with the CSV sources (``looplab validate``), each file read once: a missing file, columns
     that do not match the campaign, an objective that is not a finite number, fewer than 2 usable rows, a
-    constant objective. (Whether the rows' levels are the campaign's is checked when they are encoded, at
-    the start of a run.)"""
+    constant objective; with the campaign's ``space``, also the rows' inputs as the run will encode them
+    (a level the pool lacks, text or a value far outside the campaign's range in a numeric input)."""
     problems: list[Problem] = []
     for i, src in enumerate(config.source):
         if isinstance(src, CsvSource):
             try:
-                _csv_rows(src, i, inputs, base_dir)
+                _, params, _ = _csv_rows(src, i, inputs, base_dir)
+                if space is not None:
+                    _check_range(space, encode_rows(space, params, f"{WHERE}[{i}]"), params, f"{WHERE}[{i}]")
             except ConfigError as exc:
                 problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
     return problems

@@ -89,7 +89,14 @@ class TransferSurrogate:
 
         from ...config import problems_from_validation
 
-        problems = check_csv_sources(config, campaign_inputs(spec), base_dir)
+        try:  # the campaign's space, to encode the sources' rows as the run will (its own problems are reported
+            # by the campaign's checks)
+            from ...space import build_space
+
+            space = build_space(spec.space, Path(base_dir))
+        except Exception:  # noqa: BLE001
+            space = None
+        problems = check_csv_sources(config, campaign_inputs(spec), base_dir, space)
         problems += [Problem(f"source[{i}].campaign", f"'{src.campaign}' is this campaign itself: its own results are "
                                                       "the target data; a source is another campaign's")
                      for i, src in enumerate(config.source) if getattr(src, "campaign", None) == spec.name]
