@@ -793,3 +793,23 @@ def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_pat
     with pytest.raises(ConfigError) as exc:  # validate (load_campaign) encodes the rows as the run will
         load_campaign(path)
     assert str(exc.value.problems[0]).startswith("model.params.source[0]: ") and words in str(exc.value), str(exc.value)
+
+
+def test_a_source_value_at_or_below_zero_of_a_log_scale_input_is_named(tmp_path):
+    # the log scale's encoding has no value there: it was "failed while checking its params (math domain error)"
+    (tmp_path / "earlier.csv").write_text("x1,x2,value\n1,2,3\n0,4,5\n2,3,4\n")
+    path = write_campaign(tmp_path, """\
+name: branin-log
+seed: 2
+space:
+  parameters:
+    - {name: x1, type: float, low: 0.01, high: 10, log: true}
+    - {name: x2, type: float, low: 0, high: 15}
+objective: {name: value, goal: min}
+oracle: {kind: function, params: {function: branin}}
+model: {kind: transfer, params: {method: prior-mean, source: [{path: earlier.csv, objective: value}]}}
+budget: {max_experiments: 8}
+""")
+    with pytest.raises(ConfigError) as exc:
+        load_campaign(path)
+    assert "input 'x1' is 0 in row 2 of the source's usable rows, but 'x1' is on a log scale" in str(exc.value)

@@ -227,6 +227,13 @@ def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
         if bad is not None:
             raise ConfigError([Problem(where, f"input '{bad[1]}' is {fixed[bad[0]][bad[1]]} in row {bad[0] + 1} of the "
                                               "source's usable rows; fill it in or drop the row")])
+        logs = [p.name for p in space.parameters if getattr(p, "log", False)]
+        bad = next(((k, n) for k, r in enumerate(fixed) for n in logs if r[n] <= 0), None)
+        if bad is not None:  # the log scale's encoding has no value there (it was "math domain error")
+            k, name = bad
+            raise ConfigError([Problem(where, f"input '{name}' is {fixed[k][name]:g} in row {k + 1} of the source's "
+                                              f"usable rows, but '{name}' is on a log scale (log: true): a source "
+                                              "value must be above 0; fix it or drop the row")])
         return space.encode(fixed)
     X = np.zeros((len(rows), space.dim))
     cands, CX = space.candidates, space.X
