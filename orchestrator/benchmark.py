@@ -335,12 +335,10 @@ def _transfer_params(campaign: dict, own: dict) -> dict:
     """A transfer strategy's params: the campaign's, then its own; the campaign's options for a method the
     strategy does not use are left out (a campaign of method auto with none_prior, benchmarked as
     transfer(method=prior-mean), would otherwise be refused for an option prior-mean does not read)."""
-    from .models.transfer.config import option_applies
+    from .models.transfer.config import option_applies, split_methods
 
     method = own.get("method", campaign.get("method", "auto"))
-    mixes = own.get("auto_methods", campaign.get("auto_methods", ("none", "prior-mean", "multi-task")))
-    if isinstance(mixes, str):
-        mixes = [m.strip() for m in mixes.split("+")]
+    mixes = split_methods(own.get("auto_methods", campaign.get("auto_methods", ("none", "prior-mean", "multi-task"))))
     kept = {k: v for k, v in campaign.items() if option_applies(k, method, mixes)}
     return {**kept, **own}
 

@@ -137,15 +137,26 @@ class EncodingSpec(_Strict):
         """An option the kind does not read would be ignored: refuse it."""
         reads = {"one-hot": (), "descriptors": ("components", "max_correlation"),
                  "fingerprints": ("components", "max_correlation", "bits", "radius")}[self.kind]
-        # set and not at its default (a stored spec is dumped with every default, and read back)
-        unread = sorted(k for k in self.model_fields_set - {"kind"}
-                        if k not in reads and getattr(self, k) != type(self).model_fields[k].default)
+        unread = [k for k in given_fields(self) if k != "kind" and k not in reads]
         if unread:
             raise ValueError(f"{', '.join(unread)} {'is' if len(unread) == 1 else 'are'} not read by kind "
                              f"{self.kind} (it reads {', '.join(reads) or 'no option'}); remove "
                              f"{'it' if len(unread) == 1 else 'them'}"
                              + (" or set kind: fingerprints" if set(unread) <= {"bits", "radius"} else ""))
         return self
+
+
+def given_fields(model: BaseModel) -> list[str]:
+    """The fields a model was given with a value other than their default, sorted: what a check of settings
+    that nothing would read looks at. A given default counts as not given, because a stored spec is dumped
+    with every default and read back."""
+    out = []
+    for key in sorted(model.model_fields_set):
+        field = type(model).model_fields[key]
+        default = field.default_factory() if field.default_factory is not None else field.default
+        if getattr(model, key) != default:
+            out.append(key)
+    return out
 
 
 def _short_form(schema: dict) -> None:

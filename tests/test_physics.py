@@ -324,7 +324,7 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, settings: {T0: .inf}}", "model.params.settings.T0: must be a finite number, not inf"),
     ("{physics: newton-cooling, inputs: {T_env: .inf}}", "model.params.inputs.T_env: must be a finite number, not inf"),
     ("{physics: newton-cooling, gp: {kernal: rbf}}",
-     "model.params.gp: kernal: unknown key of the GP's params; did you mean 'kernel'?"),
+     "model.params.gp: kernal: unknown key; did you mean 'kernel'? allowed keys: kernel,"),
 ])
 def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
     code, out = _validate(tmp_path, params=params)

@@ -58,26 +58,16 @@ class PhysicsGPConfig(PhysicsParams):
     @field_validator("gp")
     @classmethod
     def _gp(cls, v: dict) -> dict:
-        import difflib
-
         from pydantic import ValidationError
 
+        from ..config import problems_from_validation
         from .gp import GPConfig
 
         try:
             GPConfig.model_validate(v)
-        except ValidationError as exc:  # one line per key, naming the GP's keys (the nested dict has no schema)
-            lines = []
-            for err in exc.errors():
-                key = ".".join(str(p) for p in err["loc"])
-                if err["type"] == "extra_forbidden":
-                    close = difflib.get_close_matches(str(err["loc"][-1]), list(GPConfig.model_fields), n=1)
-                    hint = f"did you mean '{close[0]}'? " if close else ""
-                    lines.append(f"{key}: unknown key of the GP's params; {hint}allowed keys: "
-                                 f"{', '.join(GPConfig.model_fields)}")
-                else:
-                    lines.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
-            raise ValueError("; ".join(lines)) from None
+        except ValidationError as exc:  # named key by key, with the GP's keys (the nested dict has no schema)
+            problems = problems_from_validation(exc, model=GPConfig, owner="the GP")
+            raise ValueError("; ".join(f"{p.path}: {p.message}" for p in problems)) from None
         return v
 
 

@@ -97,6 +97,11 @@ OPTION_METHODS = {
 }
 
 
+def split_methods(v: Any) -> Any:
+    """``auto_methods`` as a list: a --strategies param joins the methods by '+' (none+prior-mean)."""
+    return [p.strip() for p in v.split("+")] if isinstance(v, str) else v
+
+
 def option_applies(key: str, method: str, auto_methods: Any = ("none", "prior-mean", "multi-task")) -> bool:
     """Whether the transfer option ``key`` is read by ``method`` (for auto: by what it mixes)."""
     used_by = OPTION_METHODS.get(key)
@@ -174,12 +179,10 @@ class TransferConfig(BaseModel):
     @model_validator(mode="after")
     def _options_of_the_method(self) -> "TransferConfig":
         """An option given for a method the campaign does not use would be ignored: refuse it instead."""
-        for key in sorted(self.model_fields_set):
+        from ...config import given_fields
+
+        for key in given_fields(self):
             used_by = OPTION_METHODS.get(key)
-            field = type(self).model_fields[key]
-            default = field.default_factory() if field.default_factory is not None else field.default
-            if getattr(self, key) == default:  # as good as not given (e.g. a spec dumped with its defaults)
-                continue
             if used_by and not option_applies(key, self.method, self.auto_methods):
                 raise ValueError(f"{key} is an option of {' and '.join(used_by)}, which this campaign does not use "
                                  f"(method: {self.method}"
@@ -190,7 +193,7 @@ class TransferConfig(BaseModel):
     @field_validator("auto_methods", mode="before")
     @classmethod
     def _joined(cls, v: Any) -> Any:
-        return [p.strip() for p in v.split("+")] if isinstance(v, str) else v
+        return split_methods(v)
 
     @field_validator("auto_methods")
     @classmethod

@@ -114,7 +114,7 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
             try:
                 _, params, _ = _csv_rows(src, i, inputs, base_dir)
                 if space is not None:
-                    _check_range(space, encode_rows(space, params, f"{WHERE}[{i}]"), params, f"{WHERE}[{i}]")
+                    encode_rows(space, params, f"{WHERE}[{i}]")
             except ConfigError as exc:
                 problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
     return problems
@@ -198,7 +198,14 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
 
 
 def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
-    """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools)."""
+    """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools); ConfigError naming
+    the input and row of a value that cannot be encoded or lies far outside the campaign's range."""
+    X = _encode(space, rows, where)
+    _check_range(space, X, rows, where)
+    return X
+
+
+def _encode(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
     if not getattr(space, "is_pool", False):
         problems = []
         for p in space.parameters:
@@ -301,7 +308,6 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
         else:
             name, params, values = _campaign_rows(src, i, inputs, store)
         X = encode_rows(space, params, f"{WHERE}[{i}]")
-        _check_range(space, X, params, f"{WHERE}[{i}]")
         out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float))))
     return tuple(out)
 
