@@ -217,7 +217,10 @@ def run(
                 progress.update(task, completed=done, best=best)
                 if r.proposed and not quiet:
                     timing = f" fit {r.fit_seconds:.2f}s acq {r.acquisition_seconds:.2f}s" if r.source == "model" else ""
-                    if r.weights:  # a transfer model's methods
+                    if r.scored_weights:  # auto's gate: "none" scored best, so it alone predicts
+                        timing += (" weights " + " ".join(f"{k} {v:.2f}" for k, v in r.scored_weights.items())
+                                   + ": none alone predicts")
+                    elif r.weights:  # a transfer model's methods
                         timing += " weights " + " ".join(f"{k} {v:.2f}" for k, v in r.weights.items())
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False, soft_wrap=True)

@@ -64,6 +64,7 @@ class StepReport:
     message: str = ""
     source: str = ""
     weights: dict | None = None  # a transfer model's method weights ({method: weight}) at this step
+    scored_weights: dict | None = None  # auto's weights from the scores when its gate left "none" alone to predict
     awaiting: int = 0  # experiments held for a person's approval (approval: required)
     deferred: bool = False  # a model step was due, but the fit gate said "not now" (see Engine.fit_gate)
 
@@ -182,6 +183,7 @@ class Engine:
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
         self.proposer = Proposer(campaign, store=self.store)
         self._weights: dict | None = None  # a transfer model's method weights, for the step's log line
+        self._scored: dict | None = None  # ... and the scored ones, when auto's gate set them aside
         self._marked_running: set[str] = set()
         self._marked_submitted: set[str] = set()
         self._model = None
@@ -457,7 +459,7 @@ class Engine:
         report = self._report(exps, step, recorded=len(recorded), proposed=len(new), fit=fit_s, acq=acq_s,
                               source=source)
         if source == "model":
-            report.weights = self._weights
+            report.weights, report.scored_weights = self._weights, self._scored
         self.store.add_step(self.id, fence=self.fence, step=step, n_observed=report.n_observed, best=report.best,
                             fit_seconds=fit_s, acquisition_seconds=acq_s, proposed=len(new), source=source)
         predicted = ""
@@ -465,7 +467,7 @@ class Engine:
             predicted = f" predicted_best={self._pred['mean']:.6g}±{self._pred['sd']:.3g}"
         log.info("campaign=%s step=%d n_observed=%d best=%s%s fit_s=%.3f acq_s=%.3f proposed=%d source=%s%s",
                  self.spec.name, step, report.n_observed, _fmt(report.best), predicted, fit_s, acq_s, len(new),
-                 source, _weights_text(self._weights) if source == "model" else "")
+                 source, _weights_text(self._weights, self._scored) if source == "model" else "")
         return report
 
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
@@ -596,8 +598,9 @@ class Engine:
                 self.store.add_prediction(self.id, step, pred, fence=self.fence)
             self._pred = pred
             self._model, self._model_n = prop.model, len(done)
-        weights = getattr(prop.model, "weights", None)
+        weights, scored = getattr(prop.model, "weights", None), getattr(prop.model, "scored_weights", None)
         self._weights = weights() if callable(weights) else None
+        self._scored = scored() if callable(scored) else None
         return prop.params, prop.source, prop.fit_seconds, prop.acquisition_seconds
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -629,11 +632,13 @@ class Engine:
                 time.sleep(poll_interval)
 
 
-def _weights_text(weights: dict | None) -> str:
-    """ weights=none:0.12,prior-mean:0.88 (a transfer model's methods), or nothing."""
+def _weights_text(weights: dict | None, scored: dict | None = None) -> str:
+    """ weights=none:0.12,prior-mean:0.88 (a transfer model's methods), or nothing; when auto's gate left
+    "none" alone to predict, weights=none:1.00,... scored=none:0.52,... (the weights the scores gave)."""
     if not weights:
         return ""
-    return " weights=" + ",".join(f"{k}:{v:.2f}" for k, v in weights.items())
+    text = " weights=" + ",".join(f"{k}:{v:.2f}" for k, v in weights.items())
+    return text + (" scored=" + ",".join(f"{k}:{v:.2f}" for k, v in scored.items()) if scored else "")
 
 
 def _fmt(v: float | None) -> str:

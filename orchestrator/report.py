@@ -1227,6 +1227,9 @@ def _hyper_html(view: ModelView) -> str:
     if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
         parts.append(f"transfer methods weighted {_transfer_rule(view, h)}: "
                      + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
+        if isinstance(h.get("scored_weights"), dict):  # auto's gate: no transfer scored best, so it predicts alone
+            parts.append("no transfer scored best, so it alone predicted (gate_on_none; the scores' weights: "
+                         + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["scored_weights"].items()) + ")")
     if not parts:
         return ""
     return (f'<p class="caption">Hyperparameters used (inputs scaled to [0, 1], outputs standardised): '

@@ -94,14 +94,40 @@ def test_auto_follows_a_faithful_source_and_not_a_permuted_one(data):
     assert set(wg) == {"none", "prior-mean", "multi-task"}  # the default auto_methods
     assert abs(sum(wg.values()) - 1) < 1e-9 and abs(sum(wp.values()) - 1) < 1e-9
     assert wg["none"] < 0.05  # with a faithful source, no transfer gets almost no weight
-    # the permuted source: the method it misleads (its mean function is noise) gets a small weight, and
-    # no transfer gets more than with the faithful source
-    assert wp["prior-mean"] < 0.15  # 0.12 (0.09 when latent-variable shares the weight)
-    assert max(wp, key=wp.get) == "none"
-    assert wp["none"] > 10 * wg["none"]
+    assert "scored_weights" not in good.get_state()  # a transfer method scored best: no gate
+    # the permuted source: the method it misleads (its mean function is noise) scores a small weight, and
+    # no transfer scores more than with the faithful source
+    scored = perm.get_state()["scored_weights"]
+    assert scored["prior-mean"] < 0.15  # 0.12 (0.09 when latent-variable shares the weight)
+    assert max(scored, key=scored.get) == "none"
+    assert scored["none"] > 10 * wg["none"]
+    # ... so the gate (gate_on_none, the default) leaves the prediction to no transfer alone
+    assert wp == {"none": 1.0, "prior-mean": 0.0, "multi-task": 0.0}
     none = perm._parts["none"]
-    assert rmse(perm, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
+    np.testing.assert_array_equal(perm.predict(data["Xt"])[0], none.predict(data["Xt"])[0])
+    np.testing.assert_array_equal(perm.predict(data["Xt"])[1], none.predict(data["Xt"])[1])
     assert rmse(good, data["Xt"]) < 0.3 * rmse(none, data["Xt"])
+
+
+def test_without_the_gate_auto_predicts_with_the_scored_mixture(data):
+    """gate_on_none: false keeps the weighted mixture when no transfer scores best; the gate never acts on
+    the prior weights (too few results to score), and is refused for a method that mixes nothing."""
+    from pydantic import ValidationError
+
+    mixed = _model(data["perm"], gate_on_none=False).fit(data["X"], data["y"])
+    gated = _model(data["perm"]).fit(data["X"], data["y"])
+    w = mixed.weights()
+    assert w == pytest.approx(gated.get_state()["scored_weights"]) and "scored_weights" not in mixed.get_state()
+    assert 0 < w["prior-mean"] < w["none"] < 1
+    none = mixed._parts["none"]
+    assert not np.allclose(mixed.predict(data["Xt"])[0], none.predict(data["Xt"])[0])
+    assert rmse(mixed, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
+    two = _model(data["perm"]).fit(data["X"][:2], data["y"][:2])
+    assert two.weights() == pytest.approx({"none": 0.5, "prior-mean": 0.25, "multi-task": 0.25})
+    with pytest.raises(ValidationError, match="gate_on_none is an option of auto"):
+        TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method="multi-task", gate_on_none=False)
+    with pytest.raises(ValidationError, match="gate_on_none"):
+        TransferConfig(source=[{"path": "s.csv", "objective": "y"}], gate_on_none="yes")
 
 
 def test_auto_mixes_the_methods_it_is_given():
@@ -813,3 +839,25 @@ budget: {max_experiments: 8}
     with pytest.raises(ConfigError) as exc:
         load_campaign(path)
     assert "input 'x1' is 0 in row 2 of the source's usable rows, but 'x1' is on a log scale" in str(exc.value)
+
+
+def test_the_step_line_and_the_log_show_when_the_gate_leaves_no_transfer_alone(tmp_path):
+    """A Branin campaign with auto and a permuted source (60 earlier points, values shuffled): once no transfer
+    scores best, each step's line shows the scored weights and that 'none' alone predicts, and the log line
+    carries both the weights used (none 1.00) and the scored ones."""
+    from oracles.functions import branin
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.uniform(-5, 10, 60), rng.uniform(0, 15, 60)
+    vals = rng.permutation([branin(np.array([a, c])) for a, c in zip(x1, x2)])
+    (tmp_path / "earlier.csv").write_text("x1,x2,value\n" + "".join(f"{a},{c},{v}\n" for a, c, v in zip(x1, x2, vals)))
+    path = _branin_campaign(tmp_path, "initial: {n: 4}\nbudget: {max_experiments: 16}\n")
+    path.write_text(path.read_text().replace("method: prior-mean", "method: auto"))
+    log_file = tmp_path / "run.log"
+    res = CliRunner().invoke(app, ["run", str(path), "--store", f"sqlite:///{tmp_path / 'g.db'}",
+                                   "--log-file", str(log_file)])
+    assert res.exit_code == 0, res.output
+    gated = [ln for ln in res.output.splitlines() if ln.endswith(": none alone predicts")]
+    assert gated, res.output
+    logged = [ln for ln in log_file.read_text().splitlines() if " scored=none:" in ln]
+    assert len(logged) == len(gated) and all("weights=none:1.00,prior-mean:0.00,multi-task:0.00" in ln for ln in logged)

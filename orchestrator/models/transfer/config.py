@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, field_validator, model_validator
 
 METHODS = ("multi-task", "prior-mean", "latent-variable", "fine-tune")
 Method = Literal["multi-task", "prior-mean", "latent-variable", "fine-tune", "auto"]
@@ -90,7 +90,7 @@ SourceSpec = Annotated[Union[Annotated[CsvSource, Tag("CsvSource")], Annotated[C
 
 # options that only some methods read (an auto that mixes multi-task reads multi-task's)
 OPTION_METHODS = {
-    **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on")},
+    **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on", "gate_on_none")},
     **{k: ("multi-task", "auto") for k in ("multitask_rows", "multitask_scale", "multitask_lengthscale_prior",
                                            "multitask_target_kernel")},
     **{k: ("fine-tune",) for k in ("ensemble", "hidden", "epochs")},
@@ -151,6 +151,12 @@ class TransferConfig(BaseModel):
         "earlier step fitted them), from 3 such results on, leave-one-out before; leave-one-out = each "
         "method's leave-one-out predictions at every target point, hyperparameters fitted to all of them, "
         "which cannot see a method that leads the search to where it is wrong and then fits what it finds")
+    gate_on_none: StrictBool = Field(
+        default=True, description="auto: once the weights come from scores (not the prior), predict with 'none' "
+        "alone whenever it has the largest weight, so that a transfer method steers the search only after it has "
+        "predicted the target results better than the model without transfer (the scored weights stay in the "
+        "model's state and the report). false: always predict with the weighted mixture. Measured: README, "
+        "Transfer learning")
     multitask_rows: int = Field(
         default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
         "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "

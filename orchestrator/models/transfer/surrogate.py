@@ -13,7 +13,8 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
    method predicted every target result before it was measured (``weigh_on: prequential``); until three
    results have such predictions, with the exact leave-one-out predictions at the target points
    (``weigh_on: leave-one-out`` throughout), and below 3 target points they stay at the prior. Either is
-   scored on the accuracy of the means, or with ``weigh_by: density`` on the predictive densities.
+   scored on the accuracy of the means, or with ``weigh_by: density`` on the predictive densities. Once the
+   weights come from scores, "none" alone predicts whenever it scored best (``gate_on_none``, ``_gate``).
    Fine-tuning is not part of ``auto`` (its leave-one-out would need N refits of the ensemble).
 
 ``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
@@ -199,11 +200,12 @@ class TransferSurrogate:
             part.set_state(prev.get(name) or {})
             parts[name] = part.fit(X, y)
         self._parts = parts
-        self._w = self._weigh(y)
+        self._w = self._gate(self._weigh(y))
         self._state.update(schema_version=STATE_VERSION, method=self.method,
                            components={k: _json(p.get_state()) for k, p in parts.items()}, weights=dict(self._w))
         info: dict[str, Any] = {"seconds": time.perf_counter() - t0, "transfer_weights": dict(self._w),
                                 "weighed_on": self._state.get("weighed_on"),
+                                "scored_weights": self._state.get("scored_weights"),
                                 "fallback": any(bool(p.fit_info.get("fallback")) for p in parts.values())}
         self.fit_info = info
         return self
@@ -309,6 +311,20 @@ class TransferSurrogate:
         self._state["weighed_on"] = "leave-one-out"
         return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
 
+    def _gate(self, w: dict[str, float]) -> dict[str, float]:
+        """``gate_on_none``: once the weights come from scores, "none" alone predicts while it has the largest
+        weight (the scored weights are kept in the state as ``scored_weights``). Traced on direct arylation
+        with a permuted source: early in a campaign the GP alone predicts the target no better than a flat line,
+        so the scores cannot tell it from a source-led method, and a quarter of weight on a wrong multi-task GP
+        kept steering EI; with the gate a transfer method steers only once it has out-predicted the GP."""
+        self._state.pop("scored_weights", None)
+        scored = self._state.get("weighed_on") not in ("prior", "one method")
+        if (self.method != "auto" or not self.config.gate_on_none or "none" not in w or not scored
+                or w["none"] < max(w.values())):
+            return w
+        self._state["scored_weights"] = dict(w)
+        return {k: float(k == "none") for k in w}
+
     def _require_fit(self) -> None:
         if not self._parts:
             raise RuntimeError("TransferSurrogate.predict called before fit")
@@ -316,34 +332,47 @@ class TransferSurrogate:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of the target task at X [N, D], in y's units; arrays [N]."""
         self._require_fit()
-        if len(self._parts) == 1:
-            return next(iter(self._parts.values())).predict(X)
-        preds = [p.predict(X) for p in self._parts.values()]
-        w = np.array([self._w[k] for k in self._parts])
+        parts = self._weighted()
+        if len(parts) == 1:
+            return next(iter(parts.values())).predict(X)
+        preds = [p.predict(X) for p in parts.values()]
+        w = np.array([self._w[k] for k in parts])
         return mix([m for m, _ in preds], [v for _, v in preds], w)
 
+    def _weighted(self) -> dict[str, Any]:
+        """The components that carry weight (all of them with a single method)."""
+        return {k: p for k, p in self._parts.items() if self._w.get(k, 1.0) > 0} or self._parts
+
     def condition(self, X: np.ndarray) -> "TransferSurrogate":
-        """A copy in which every component has fantasy observations at its own mean at X (weights kept)."""
+        """A copy in which every component that carries weight has fantasy observations at its own mean at X
+        (weights kept)."""
         self._require_fit()
         other = object.__new__(TransferSurrogate)
         other.__dict__.update(self.__dict__)
-        other._parts = {k: p.condition(X) for k, p in self._parts.items()}
+        other._parts = {k: p.condition(X) for k, p in self._weighted().items()}
         return other
 
     def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Leave-one-out means and variances at the target points (the weights fixed); None if a
         component has none."""
         self._require_fit()
-        loos = [p.loo() for p in self._parts.values()]
+        parts = self._weighted()
+        loos = [p.loo() for p in parts.values()]
         if any(v is None for v in loos):
             return None
         if len(loos) == 1:
             return loos[0]
-        return mix([m for m, _ in loos], [v for _, v in loos], np.array([self._w[k] for k in self._parts]))
+        return mix([m for m, _ in loos], [v for _, v in loos], np.array([self._w[k] for k in parts]))
 
     def weights(self) -> dict[str, float]:
-        """{method: weight} of the last fit (``none`` = the base model alone); a single method has 1.0."""
+        """{method: weight} the last fit predicts with (``none`` = the base model alone); a single method has
+        1.0; ``none`` 1.0 and the others 0 when the gate acted (``scored_weights``)."""
         return dict(self._w)
+
+    def scored_weights(self) -> dict[str, float] | None:
+        """The weights the scores gave when ``gate_on_none`` set them aside ("none" scored best), else None."""
+        scored = self._state.get("scored_weights")
+        return dict(scored) if scored else None
 
     # -- state ---------------------------------------------------------------------------------
 
