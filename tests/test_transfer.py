@@ -88,25 +88,42 @@ def test_each_gp_method_learns_from_a_faithful_source(data, method):
 
 
 def test_auto_follows_a_faithful_source_and_not_a_permuted_one(data):
+    # one fit on 15 target points: the weights from the leave-one-out predictions
     good = _model(data["good"]).fit(data["X"], data["y"])
     perm = _model(data["perm"]).fit(data["X"], data["y"])
     wg, wp = good.weights(), perm.weights()
+    assert perm.get_state()["weighed_on"] == "leave-one-out"
     assert set(wg) == {"none", "prior-mean", "multi-task"}  # the default auto_methods
     assert abs(sum(wg.values()) - 1) < 1e-9 and abs(sum(wp.values()) - 1) < 1e-9
     assert wg["none"] < 0.05  # with a faithful source, no transfer gets almost no weight
-    assert "scored_weights" not in good.get_state()  # a transfer method scored best: no gate
-    # the permuted source: the method it misleads (its mean function is noise) scores a small weight, and
-    # no transfer scores more than with the faithful source
+    # the permuted source: the method it misleads (its mean function is noise) gets a small weight, and
+    # no transfer gets more than with the faithful source
+    assert wp["prior-mean"] < 0.15  # 0.12 (0.09 when latent-variable shares the weight)
+    assert max(wp, key=wp.get) == "none"
+    assert wp["none"] > 10 * wg["none"]
+    none = perm._parts["none"]
+    assert rmse(perm, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
+    assert rmse(good, data["Xt"]) < 0.3 * rmse(none, data["Xt"])
+    # the gate waits for the weights weigh_on names (prequential): not on these leave-one-out ones ...
+    assert "scored_weights" not in perm.get_state() and wp["none"] < 1
+    # ... unless leave-one-out is the campaign's rule
+    assert _model(data["perm"], weigh_on="leave-one-out").fit(data["X"], data["y"]).weights()["none"] == 1.0
+
+
+def test_the_gate_leaves_no_transfer_alone_once_it_scored_best(data):
+    """gate_on_none (the default): once the prequential scores weigh the methods and no transfer scored best,
+    it alone predicts (weights none 1, the others 0; the scored weights kept in the state)."""
+    good = _two_steps(data["good"], data)
+    perm = _two_steps(data["perm"], data)
+    assert perm.get_state()["weighed_on"] == "prequential 6"
+    assert "scored_weights" not in good.get_state() and good.weights()["none"] < 0.05  # transfer scored best
     scored = perm.get_state()["scored_weights"]
-    assert scored["prior-mean"] < 0.15  # 0.12 (0.09 when latent-variable shares the weight)
-    assert max(scored, key=scored.get) == "none"
-    assert scored["none"] > 10 * wg["none"]
-    # ... so the gate (gate_on_none, the default) leaves the prediction to no transfer alone
-    assert wp == {"none": 1.0, "prior-mean": 0.0, "multi-task": 0.0}
+    assert max(scored, key=scored.get) == "none" and scored["none"] < 1
+    assert perm.weights() == {"none": 1.0, "prior-mean": 0.0, "multi-task": 0.0}
+    assert perm.scored_weights() == scored
     none = perm._parts["none"]
     np.testing.assert_array_equal(perm.predict(data["Xt"])[0], none.predict(data["Xt"])[0])
     np.testing.assert_array_equal(perm.predict(data["Xt"])[1], none.predict(data["Xt"])[1])
-    assert rmse(good, data["Xt"]) < 0.3 * rmse(none, data["Xt"])
 
 
 def test_without_the_gate_auto_predicts_with_the_scored_mixture(data):
@@ -114,8 +131,8 @@ def test_without_the_gate_auto_predicts_with_the_scored_mixture(data):
     the prior weights (too few results to score), and is refused for a method that mixes nothing."""
     from pydantic import ValidationError
 
-    mixed = _model(data["perm"], gate_on_none=False).fit(data["X"], data["y"])
-    gated = _model(data["perm"]).fit(data["X"], data["y"])
+    mixed = _two_steps(data["perm"], data, gate_on_none=False)
+    gated = _two_steps(data["perm"], data)
     w = mixed.weights()
     assert w == pytest.approx(gated.get_state()["scored_weights"]) and "scored_weights" not in mixed.get_state()
     assert 0 < w["prior-mean"] < w["none"] < 1
@@ -162,6 +179,12 @@ def _next_step(model: TransferSurrogate, src: SourceData, X: np.ndarray, y: np.n
     nxt = _model(src, **kw)
     nxt.set_state(json.loads(json.dumps(model.get_state())))
     return nxt.fit(X, y)
+
+
+def _two_steps(src: SourceData, data, **kw) -> TransferSurrogate:
+    """auto fitted on 9 target points, then (the next step) on all 15: weights from 6 prequential scores."""
+    first = _model(src, **kw).fit(data["X"][:9], data["y"][:9])
+    return _next_step(first, src, data["X"], data["y"], **kw)
 
 
 def test_auto_scores_what_each_method_predicted_before_a_result_was_measured(data):

@@ -152,7 +152,8 @@ class TransferConfig(BaseModel):
         "method's leave-one-out predictions at every target point, hyperparameters fitted to all of them, "
         "which cannot see a method that leads the search to where it is wrong and then fits what it finds")
     gate_on_none: StrictBool = Field(
-        default=True, description="auto: once the weights come from scores (not the prior), predict with 'none' "
+        default=True, description="auto: once the weights come from the scores weigh_on names (prequential: from "
+        "3 scored results on; not the prior, nor the leave-one-out scores before), predict with 'none' "
         "alone whenever it has the largest weight, so that a transfer method steers the search only after it has "
         "predicted the target results better than the model without transfer (the scored weights stay in the "
         "model's state and the report). false: always predict with the weighted mixture. Measured: README, "

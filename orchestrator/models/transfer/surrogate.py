@@ -14,7 +14,8 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
    results have such predictions, with the exact leave-one-out predictions at the target points
    (``weigh_on: leave-one-out`` throughout), and below 3 target points they stay at the prior. Either is
    scored on the accuracy of the means, or with ``weigh_by: density`` on the predictive densities. Once the
-   weights come from scores, "none" alone predicts whenever it scored best (``gate_on_none``, ``_gate``).
+   weights come from the scores ``weigh_on`` names, "none" alone predicts whenever it scored best
+   (``gate_on_none``, ``_gate``).
    Fine-tuning is not part of ``auto`` (its leave-one-out would need N refits of the ensemble).
 
 ``weights()`` -> {method: weight} (1.0 for a single method) is shown in each step's log line and in the
@@ -312,13 +313,16 @@ class TransferSurrogate:
         return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
 
     def _gate(self, w: dict[str, float]) -> dict[str, float]:
-        """``gate_on_none``: once the weights come from scores, "none" alone predicts while it has the largest
-        weight (the scored weights are kept in the state as ``scored_weights``). Traced on direct arylation
+        """``gate_on_none``: once the weights come from the scores ``weigh_on`` names (prequential: from 3 scored
+        results on), "none" alone predicts while it has the largest weight (the scored weights are kept in the
+        state as ``scored_weights``). Traced on direct arylation
         with a permuted source: early in a campaign the GP alone predicts the target no better than a flat line,
         so the scores cannot tell it from a source-led method, and a quarter of weight on a wrong multi-task GP
         kept steering EI; with the gate a transfer method steers only once it has out-predicted the GP."""
         self._state.pop("scored_weights", None)
-        scored = self._state.get("weighed_on") not in ("prior", "one method")
+        # the weights the campaign asked for: with weigh_on prequential, not the leave-one-out ones of its first
+        # steps (3-5 target points: too little to hand the search to one method; measured, README)
+        scored = str(self._state.get("weighed_on")).startswith(self.config.weigh_on)
         if (self.method != "auto" or not self.config.gate_on_none or "none" not in w or not scored
                 or w["none"] < max(w.values())):
             return w
