@@ -217,11 +217,10 @@ def run(
                 progress.update(task, completed=done, best=best)
                 if r.proposed and not quiet:
                     timing = f" fit {r.fit_seconds:.2f}s acq {r.acquisition_seconds:.2f}s" if r.source == "model" else ""
-                    if r.scored_weights:  # auto's gate: "none" scored best, so it alone predicts
-                        timing += (" weights " + " ".join(f"{k} {v:.2f}" for k, v in r.scored_weights.items())
-                                   + ": none alone predicts")
-                    elif r.weights:  # a transfer model's methods
-                        timing += " weights " + " ".join(f"{k} {v:.2f}" for k, v in r.weights.items())
+                    weights = r.scored_weights or r.weights  # a transfer model's methods (scored: the gate acted)
+                    if weights:
+                        timing += (" weights " + " ".join(f"{k} {v:.2f}" for k, v in weights.items())
+                                   + (": none alone predicts" if r.scored_weights else ""))
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False, soft_wrap=True)
                 if not quiet and not r.done:  # what it waits for (a person, or a resume), once per change

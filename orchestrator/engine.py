@@ -635,10 +635,12 @@ class Engine:
 def _weights_text(weights: dict | None, scored: dict | None = None) -> str:
     """ weights=none:0.12,prior-mean:0.88 (a transfer model's methods), or nothing; when auto's gate left
     "none" alone to predict, weights=none:1.00,... scored=none:0.52,... (the weights the scores gave)."""
+    def pairs(w: dict) -> str:
+        return ",".join(f"{k}:{v:.2f}" for k, v in w.items())
+
     if not weights:
         return ""
-    text = " weights=" + ",".join(f"{k}:{v:.2f}" for k, v in weights.items())
-    return text + (" scored=" + ",".join(f"{k}:{v:.2f}" for k, v in scored.items()) if scored else "")
+    return f" weights={pairs(weights)}" + (f" scored={pairs(scored)}" if scored else "")
 
 
 def _fmt(v: float | None) -> str:

@@ -315,10 +315,10 @@ class TransferSurrogate:
     def _gate(self, w: dict[str, float]) -> dict[str, float]:
         """``gate_on_none``: once the weights come from the scores ``weigh_on`` names (prequential: from 3 scored
         results on), "none" alone predicts while it has the largest weight (the scored weights are kept in the
-        state as ``scored_weights``). Traced on direct arylation
-        with a permuted source: early in a campaign the GP alone predicts the target no better than a flat line,
-        so the scores cannot tell it from a source-led method, and a quarter of weight on a wrong multi-task GP
-        kept steering EI; with the gate a transfer method steers only once it has out-predicted the GP."""
+        state as ``scored_weights``). Traced on direct arylation with a permuted source: early in a campaign the
+        GP alone predicts the target no better than a flat line, so the scores cannot tell it from a source-led
+        method, and a quarter of weight on a wrong multi-task GP kept steering EI; with the gate a transfer
+        method steers only once it has out-predicted the GP."""
         self._state.pop("scored_weights", None)
         # the weights the campaign asked for: with weigh_on prequential, not the leave-one-out ones of its first
         # steps (3-5 target points: too little to hand the search to one method; measured, README)
