@@ -163,6 +163,7 @@ def run(
 
     _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
     fh = None
+    made_log = log_file is not None and not log_file.exists()
     if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
         try:
             fh = logging.FileHandler(log_file)
@@ -177,6 +178,10 @@ def run(
     except LooplabError as exc:
         if isinstance(exc, ConfigError) and not exc.source:  # a transfer source's rows, read before the start
             exc.source = file.name
+        if fh is not None:  # nothing ran: leave no empty log file behind (one that was there stays as it was)
+            fh.close()
+            if made_log and log_file.stat().st_size == 0:
+                log_file.unlink()
         _fail(exc)
         return
     spec = campaign.spec

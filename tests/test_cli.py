@@ -202,3 +202,19 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
     assert result.exit_code == 2
     assert "--log-file: cannot write to" in result.output and "Traceback" not in result.output
     assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_campaign_that_fails_to_load_leaves_no_empty_log_file(tmp_path, existing):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nbudget: {max_experiments: -3}\n")
+    log_file = tmp_path / "run.log"
+    if existing:  # a log the user already had is left as it was
+        log_file.write_text("earlier lines\n")
+    result = runner.invoke(app, ["run", str(bad), "--store", f"sqlite:///{tmp_path / 's.db'}", "--log-file",
+                                 str(log_file)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    if existing:
+        assert log_file.read_text() == "earlier lines\n"
+    else:
+        assert not log_file.exists()
