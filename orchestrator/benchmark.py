@@ -510,10 +510,10 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         problems.append(Problem("--seeds", f"must be at least 1 (got {seeds})"))
     if first_seed < 0:
         problems.append(Problem("--first-seed", f"must be 0 or more (got {first_seed})"))
-    elif seeds > MAX_SEEDS:
+    if seeds > MAX_SEEDS:
         problems.append(Problem("--seeds", f"{seeds} is more than a benchmark can run ({MAX_SEEDS:,} at most; "
                                            "30-100 give a paired standard error of a point or two)"))
-    elif first_seed + seeds - 1 > MAX_SEED:
+    elif first_seed >= 0 and first_seed + seeds - 1 > MAX_SEED:
         problems.append(Problem("--first-seed", f"seeds {first_seed} to {first_seed + seeds - 1} run past the "
                                                 f"largest seed, {MAX_SEED}; give a smaller --first-seed or --seeds"))
     if budget < 1:

@@ -266,6 +266,15 @@ def test_every_bad_input_is_reported_at_once(tmp_path):
     assert "'gpp:ei:1'" in lines[1] and "'gp:ucb(bta=4):1'" in lines[2] and "did you mean 'beta'" in lines[2]
 
 
+def test_a_negative_first_seed_and_too_many_seeds_are_both_reported(tmp_path):
+    spec = _spec(tmp_path, _tiny_pool(tmp_path))
+    result = runner.invoke(app, ["benchmark", str(spec), "--budget", "10", "--first-seed", "-1", "--seeds",
+                                 "100000000000"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert [ln.split(":")[0] for ln in lines] == ["error --first-seed", "error --seeds"], lines
+
+
 def test_a_broken_campaign_file_reports_its_fields(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = write_campaign(tmp_path, f"""
