@@ -21,8 +21,8 @@ Inputs live in the unit cube and outputs are standardised, so one set of priors 
                   lengthscales near 1 leave two substances all but uncorrelated. It is the prior EDBO
                   (Shields et al., Nature 2021) chose for 50-100 descriptor columns, which BayBE uses for
                   descriptor-encoded substances. The multi-task GP's ``auto`` puts it on descriptor columns
-                  (``auto_prior(kinds, descriptors="long")``) when multi-task is the transfer method, not
-                  inside the transfer model's ``auto`` (measured: README, Transfer learning).
+                  (``auto_prior(kinds, descriptors="long")``), whether multi-task is the transfer method or
+                  one of the transfer model's ``auto`` methods (measured: README, Transfer learning).
   ``none``        no prior on the lengthscales (maximum marginal likelihood).
   ``auto``        (the default) ``gamma`` on the lengthscales of numeric inputs (and of chemical-descriptor
                   columns, which are numbers in [0, 1] too), ``none`` on those of one-hot categorical

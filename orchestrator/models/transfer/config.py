@@ -168,8 +168,8 @@ class TransferConfig(BaseModel):
         "sources measure the same objective in the same units, so their levels carry over too)")
     multitask_lengthscale_prior: Literal["auto", "gamma", "dim-scaled", "long", "none"] = Field(
         default="auto", description="multi-task: the prior on the input kernel's lengthscales (the GP core's "
-        "presets: auto = Gamma(3, 6) on numeric columns, none on one-hot columns, and on descriptor columns long "
-        "when multi-task is the method, Gamma(3, 6) inside auto (long follows a misleading source further); "
+        "presets: auto = Gamma(3, 6) on numeric columns, none on one-hot columns and long on descriptor columns "
+        "(with multi-task as the method and inside auto alike); "
         "gamma = Gamma(3, 6) on each; long = Gamma(2, 0.2), mode 5, EDBO's and BayBE's prior for descriptors, "
         "which keeps substances correlated across ~90 descriptor columns; dim-scaled = Hvarfner et al.'s "
         "LogNormal whose median grows as sqrt(d)). Measured on direct arylation: README, Transfer learning")
