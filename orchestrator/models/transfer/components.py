@@ -39,7 +39,6 @@ class Setup:
     multitask_rows: int = 400  # at most this many source rows in the multi-task GP
     multitask_scale: str = "per-task"  # the multi-task GP's standardisation: per-task | shared
     multitask_lengthscale_prior: str = "auto"  # the multi-task GP's lengthscale prior (a GP core preset)
-    multitask_descriptor_prior: str = "long"  # under "auto", the preset of its descriptor columns (long | gamma)
     multitask_target_kernel: str = "shared"  # the target's own variance on the shared input kernel, or its own
 
     @cached_property
@@ -162,7 +161,6 @@ class MultiTask(_Wrapped):
         super().__init__(MultiTaskGP(seed=ctx.seed, groups=list(ctx.groups) if ctx.groups else None,
                                      scale=setup.multitask_scale,
                                      lengthscale_prior=setup.multitask_lengthscale_prior,
-                                     descriptor_prior=setup.multitask_descriptor_prior,
                                      target_kernel=setup.multitask_target_kernel))
 
     def _rows(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -133,12 +133,12 @@ class TransferSurrogate:
         return GPSurrogate.from_config(GPConfig.model_validate(params), ctx)
 
     def _setup(self) -> Setup:
-        # the multi-task GP's descriptor columns get the long prior, inside auto too: it learns much more from
-        # a related source, and auto's gate on none keeps a misleading one from steering (until the gate,
-        # auto used Gamma(3, 6) there; measured: README, Transfer learning)
+        # the multi-task GP keeps its default descriptor prior, long, inside auto too: it learns much more from a
+        # related source, and auto's gate on none keeps a misleading one from steering (until the gate, auto
+        # used Gamma(3, 6) there; measured: README, Transfer learning)
         return Setup(self.context, self.sources, self._source_gps, self._make_base, self._make_gp,
                      self.config.multitask_rows, self.config.multitask_scale,
-                     self.config.multitask_lengthscale_prior, "long", self.config.multitask_target_kernel)
+                     self.config.multitask_lengthscale_prior, self.config.multitask_target_kernel)
 
     def _source_gps(self) -> list:
         """Each source's GP: fitted the first time a method needs it, then rebuilt from its hyperparameters
