@@ -20,8 +20,8 @@ tasks, not levels or units), or all by one mean and spread (``"shared"``: the ta
 quantity in the same units, so a source's levels carry over too); each task has its own noise variance, and
 the hyperparameters u = [free lengthscales (Q), w (T), kappa (T), noise (T)] maximise the marginal
 likelihood plus priors (lengthscales: the preset of ``priors.py``; under ``auto``, Gamma(3, 6) on numeric
-columns, none on one-hot ones and ``descriptor_prior`` on descriptor columns: ``long``, Gamma(2, 0.2), by
-default, which keeps ~90 descriptor columns' substances correlated; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
+columns, none on one-hot ones and ``long``, Gamma(2, 0.2), on descriptor columns, which keeps ~90
+descriptor columns' substances correlated; w ~ Gamma(2, 1); kappa ~ Gamma(1.1, 1);
 noise ~ Gamma(1.1, 0.05) above a floor) by L-BFGS-B from the previous step's values (the warm start). The
 default start runs when there is no warm start, when the warm start failed, and when the observations have
 grown by ``regrow`` (10%) since it last ran; the ``restarts`` random starts run only when every earlier
@@ -71,7 +71,9 @@ TIES = ("one-hot", "all", "none")  # whose columns share one lengthscale per inp
 W_PRIOR = (2.0, 1.0)        # Gamma(concentration, rate) on each task's shared-component weight w_t
 KAPPA_PRIOR = (1.1, 1.0)    # on each task's own variance kappa_t
 NOISE_PRIOR = (1.1, 0.05)   # on each task's noise variance (standardised units)
-DESCRIPTOR_PRESETS = ("long", "gamma")  # for descriptor columns under "auto" (numeric: gamma; one-hot: none)
+# descriptor columns' preset under "auto" (numeric: gamma; one-hot: none); it is in the state, so that a state
+# fitted under another one (builds before 2026-12-03 gave auto's multi-task GP gamma there) is not warm-started
+DESCRIPTOR_PRESET = "long"
 TARGET_KERNELS = ("shared", "own")  # the target's own variance kappa_0 times the shared input kernel, or a
 # kernel of its own (own lengthscales, under the plain GP's prior)
 # L-BFGS-B stops when a step lowers the loss by less than FTOL times its value (scipy's default: 2.2e-9).
@@ -167,7 +169,7 @@ class MultiTaskGP:
     """ICM multi-task GP; predictions for task 0 (the target). See the module docstring."""
 
     def __init__(self, *, seed: int = 0, groups: list | None = None, kernel: str = "matern52",
-                 lengthscale_prior: str = "auto", descriptor_prior: str = "long", tie_categorical: str = "one-hot",
+                 lengthscale_prior: str = "auto", tie_categorical: str = "one-hot",
                  restarts: int = 2, ftol: float = FTOL, target_kernel: str = "shared",
                  maxiter: int = 200, noise_floor: float = 1e-6, regrow: float = 0.1, scale: str = "per-task"):
         if kernel not in KINDS:
@@ -180,9 +182,6 @@ class MultiTaskGP:
         self.groups = list(groups) if groups else None
         numeric = self.groups is None or all(g.kind == "numeric" for g in self.groups)
         self.lengthscale_prior = "gamma" if lengthscale_prior == "auto" and numeric else lengthscale_prior
-        if descriptor_prior not in DESCRIPTOR_PRESETS:
-            raise ModelError(f"descriptor_prior must be one of {', '.join(DESCRIPTOR_PRESETS)} (got {descriptor_prior!r})")
-        self.descriptor_prior = descriptor_prior
         if tie_categorical not in TIES:
             raise ModelError(f"tie_categorical must be one of {', '.join(TIES)} (got {tie_categorical!r})")
         self.tie_categorical = tie_categorical
@@ -203,7 +202,7 @@ class MultiTaskGP:
     def set_state(self, state: dict[str, Any]) -> None:
         if state and state.get("schema_version") == STATE_VERSION and state.get("kind") == "multitask" \
                 and state.get("kernel") == self.kernel and state.get("lengthscale_prior") == self.lengthscale_prior \
-                and state.get("descriptor_prior", "gamma") == self.descriptor_prior \
+                and state.get("descriptor_prior", "gamma") == DESCRIPTOR_PRESET \
                 and state.get("target_kernel", "shared") == self.target_kernel:
             self._state = dict(state)
 
@@ -296,7 +295,7 @@ class MultiTaskGP:
         T = max(T, 1)
         means, stds, z = self._standardise(y, task, T)
         tie, kinds = self._tie(X.shape[1])
-        prior = auto_prior(kinds, descriptors=self.descriptor_prior) if self.lengthscale_prior == "auto" \
+        prior = auto_prior(kinds, descriptors=DESCRIPTOR_PRESET) if self.lengthscale_prior == "auto" \
             else lengthscale_prior(self.lengthscale_prior, tie.n_free)  # d: the kernel's lengthscales
         own_prior = self._own_prior(kinds, tie.n_free)
         loss_fn = MultiTaskLoss(self.kernel, X, z, task, T, prior, self.noise_floor, tie, own_prior)
@@ -335,7 +334,7 @@ class MultiTaskGP:
             ls, w, kappa, noise = loss_fn.params(best[1])
             own = loss_fn.own_lengthscales(best[1])
         self._state = {"schema_version": STATE_VERSION, "kind": "multitask", "kernel": self.kernel,
-                       "lengthscale_prior": self.lengthscale_prior, "descriptor_prior": self.descriptor_prior,
+                       "lengthscale_prior": self.lengthscale_prior, "descriptor_prior": DESCRIPTOR_PRESET,
                        "lengthscales": [float(v) for v in ls],
                        "w": [float(v) for v in w], "kappa": [float(v) for v in kappa],
                        "noise": [float(v) for v in noise], "loss": loss if math.isfinite(loss) else None,
