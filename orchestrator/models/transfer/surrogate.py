@@ -200,7 +200,7 @@ class TransferSurrogate:
             part.set_state(prev.get(name) or {})
             parts[name] = part.fit(X, y)
         self._parts = parts
-        self._w = self._gate(self._weigh(y))
+        self._w = self._gate(*self._weigh(y))
         self._state.update(schema_version=STATE_VERSION, method=self.method,
                            components={k: _json(p.get_state()) for k, p in parts.items()}, weights=dict(self._w))
         info: dict[str, Any] = {"seconds": time.perf_counter() - t0, "transfer_weights": dict(self._w),
@@ -287,41 +287,43 @@ class TransferSurrogate:
         rest = (1.0 - self.config.none_prior) / (len(names) - 1)
         return np.array([self.config.none_prior if k == "none" else rest for k in names])
 
-    def _weigh(self, y: np.ndarray) -> dict[str, float]:
+    def _weigh(self, y: np.ndarray) -> tuple[dict[str, float], bool]:
+        """The methods' weights, and whether they come from the scores ``weigh_on`` names (with prequential: not
+        the prior, nor the leave-one-out scores of the first steps). The state's ``weighed_on`` says which."""
         names = list(self._parts)
         self._state["weighed_on"] = "one method" if len(names) == 1 else "prior"
         if len(names) == 1:
-            return {names[0]: 1.0}
+            return {names[0]: 1.0}, False
         rng = np.random.default_rng([self.context.seed % (2**32), 12])
         prior = self._prior(names)
         if self.config.weigh_on == "prequential":
             lpd = self._prequential_lpd(names)
             if lpd is not None:
                 self._state["weighed_on"] = f"prequential {lpd.shape[1]}"
-                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
+                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}, True
         if len(y) < MIN_POINTS:  # too few target points to tell the methods apart
-            return {k: float(v) for k, v in zip(names, prior)}
+            return {k: float(v) for k, v in zip(names, prior)}, False
         loos = {k: self._parts[k].loo() for k in names}
         usable = [k for k in names if loos[k] is not None and len(loos[k][0]) == len(y)]
         if len(usable) < len(names):
             log.warning("transfer: no leave-one-out for %s; the prior weights",
                         ", ".join(k for k in names if k not in usable))
-            return {k: float(v) for k, v in zip(names, prior)}
+            return {k: float(v) for k, v in zip(names, prior)}, False
         lpd = self._scores(y, [loos[k] for k in names])
         self._state["weighed_on"] = "leave-one-out"
-        return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
+        w = {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
+        return w, self.config.weigh_on == "leave-one-out"
 
-    def _gate(self, w: dict[str, float]) -> dict[str, float]:
-        """``gate_on_none``: once the weights come from the scores ``weigh_on`` names (prequential: from 3 scored
-        results on), "none" alone predicts while it has the largest weight (the scored weights are kept in the
-        state as ``scored_weights``). Traced on direct arylation with a permuted source: early in a campaign the
-        GP alone predicts the target no better than a flat line, so the scores cannot tell it from a source-led
-        method, and a quarter of weight on a wrong multi-task GP kept steering EI; with the gate a transfer
-        method steers only once it has out-predicted the GP."""
+    def _gate(self, w: dict[str, float], scored: bool) -> dict[str, float]:
+        """``gate_on_none``: once the weights come from the scores ``weigh_on`` names (``scored``; prequential:
+        from 3 scored results on), "none" alone predicts while it has the largest weight (the scored weights are
+        kept in the state as ``scored_weights``). Traced on direct arylation with a permuted source: early in a
+        campaign the GP alone predicts the target no better than a flat line, so the scores cannot tell it from
+        a source-led method, and a quarter of weight on a wrong multi-task GP kept steering EI; with the gate a
+        transfer method steers only once it has out-predicted the GP. With weigh_on prequential, the gate does
+        not act on the leave-one-out weights of the first steps (3-5 target points: too little to hand the
+        search to one method; measured, README)."""
         self._state.pop("scored_weights", None)
-        # the weights the campaign asked for: with weigh_on prequential, not the leave-one-out ones of its first
-        # steps (3-5 target points: too little to hand the search to one method; measured, README)
-        scored = str(self._state.get("weighed_on")).startswith(self.config.weigh_on)
         if (self.method != "auto" or not self.config.gate_on_none or "none" not in w or not scored
                 or w["none"] < max(w.values())):
             return w
