@@ -296,23 +296,26 @@ class TransferSurrogate:
             return {names[0]: 1.0}, False
         rng = np.random.default_rng([self.context.seed % (2**32), 12])
         prior = self._prior(names)
+
+        def named(w: np.ndarray) -> dict[str, float]:
+            return {k: float(v) for k, v in zip(names, w)}
+
         if self.config.weigh_on == "prequential":
             lpd = self._prequential_lpd(names)
             if lpd is not None:
                 self._state["weighed_on"] = f"prequential {lpd.shape[1]}"
-                return {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}, True
+                return named(pseudo_bma_plus(lpd, rng, prior=prior)), True
         if len(y) < MIN_POINTS:  # too few target points to tell the methods apart
-            return {k: float(v) for k, v in zip(names, prior)}, False
+            return named(prior), False
         loos = {k: self._parts[k].loo() for k in names}
         usable = [k for k in names if loos[k] is not None and len(loos[k][0]) == len(y)]
         if len(usable) < len(names):
             log.warning("transfer: no leave-one-out for %s; the prior weights",
                         ", ".join(k for k in names if k not in usable))
-            return {k: float(v) for k, v in zip(names, prior)}, False
+            return named(prior), False
         lpd = self._scores(y, [loos[k] for k in names])
         self._state["weighed_on"] = "leave-one-out"
-        w = {k: float(v) for k, v in zip(names, pseudo_bma_plus(lpd, rng, prior=prior))}
-        return w, self.config.weigh_on == "leave-one-out"
+        return named(pseudo_bma_plus(lpd, rng, prior=prior)), self.config.weigh_on == "leave-one-out"
 
     def _gate(self, w: dict[str, float], scored: bool) -> dict[str, float]:
         """``gate_on_none``: once the weights come from the scores ``weigh_on`` names (``scored``; prequential:
