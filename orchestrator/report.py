@@ -1227,6 +1227,11 @@ def _hyper_html(view: ModelView) -> str:
     if isinstance(h.get("weights"), dict) and h["weights"]:  # the transfer model's methods
         parts.append(f"transfer methods weighted {_transfer_rule(view, h)}: "
                      + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["weights"].items()))
+        fit = h.get("source_fit")
+        if isinstance(fit, dict) and all(isinstance(fit.get(k), (int, float)) for k in ("scale", "r2", "rows")):
+            parts.append(f"the multi-task GP predicted the best source's own {int(fit['rows'])} rows with a "
+                         f"leave-one-out R² of {fit['r2']:.2f}, so the transfer methods' prior weight was scaled "
+                         f"by {fit['scale']:.2f} (source_check_rows)")
         if isinstance(h.get("scored_weights"), dict):  # auto's gate: no transfer scored best, so it predicts alone
             parts.append("no transfer scored best, so it alone predicted (gate_on_none; the scores' weights: "
                          + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["scored_weights"].items()) + ")")

@@ -139,8 +139,10 @@ def test_without_the_gate_auto_predicts_with_the_scored_mixture(data):
     none = mixed._parts["none"]
     assert not np.allclose(mixed.predict(data["Xt"])[0], none.predict(data["Xt"])[0])
     assert rmse(mixed, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
-    two = _model(data["perm"]).fit(data["X"][:2], data["y"][:2])
+    two = _model(data["perm"], source_check_rows=0).fit(data["X"][:2], data["y"][:2])
     assert two.weights() == pytest.approx({"none": 0.5, "prior-mean": 0.25, "multi-task": 0.25})
+    two = _model(data["perm"]).fit(data["X"][:2], data["y"][:2])  # the prior scaled by the source's fit: no gate
+    assert 0.5 < two.weights()["none"] < 1 and "scored_weights" not in two.get_state()
     with pytest.raises(ValidationError, match="gate_on_none is an option of auto"):
         TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method="multi-task", gate_on_none=False)
     with pytest.raises(ValidationError, match="gate_on_none"):
@@ -222,11 +224,11 @@ def test_auto_starts_from_half_the_weight_on_no_transfer(data):
 
     from orchestrator.models.transfer.weights import pseudo_bma_plus
 
-    two = _model(data["good"]).fit(data["X"][:2], data["y"][:2])
+    two = _model(data["good"], source_check_rows=0).fit(data["X"][:2], data["y"][:2])
     assert two.weights() == pytest.approx({"none": 0.5, "prior-mean": 0.25, "multi-task": 0.25})
     assert two.get_state()["weighed_on"] == "prior"
-    assert _model(data["good"], none_prior=0.8).fit(data["X"][:2], data["y"][:2]).weights()["none"] == \
-        pytest.approx(0.8)
+    assert _model(data["good"], none_prior=0.8, source_check_rows=0).fit(data["X"][:2], data["y"][:2]).weights()[
+        "none"] == pytest.approx(0.8)
     assert _model(data["good"]).fit(data["X"], data["y"]).weights()["none"] < 0.05
     # the prior multiplies each draw's weights: equal scores give the prior back, scores move it
     rng = np.random.default_rng(0)
@@ -235,6 +237,68 @@ def test_auto_starts_from_half_the_weight_on_no_transfer(data):
     for bad in (0.0, 1.0, -0.2):
         with pytest.raises(ValidationError, match="none_prior"):
             TransferConfig(source=[{"path": "s.csv", "objective": "y"}], none_prior=bad)
+
+
+def test_the_multitask_gp_scores_each_task_by_its_exact_leave_one_out_predictions(data):
+    """task_loo_r2 is the R^2 of each row predicted from every other row (hyperparameters fixed), checked by
+    conditioning on the other rows explicitly; a faithful source scores near 1, the same rows permuted near 0."""
+    from orchestrator.models.gp.multitask import MultiTaskGP
+
+    Xs, ys = data["good"].X, data["good"].y
+    scores = {}
+    for name, y_src in (("good", ys), ("perm", data["perm"].y)):
+        X = np.vstack([Xs, data["X"][:5]])
+        task = np.r_[np.ones(len(Xs), dtype=int), np.zeros(5, dtype=int)]
+        gp = MultiTaskGP(seed=0).fit(X, np.r_[y_src, data["y"][:5]], task)
+        r2, n = gp.task_loo_r2()
+        assert list(n) == [5, len(Xs)]
+        scores[name] = r2[1]
+        f_ = gp._fitted
+        K, z = f_["L"] @ f_["L"].T, f_["z"]
+        on = np.flatnonzero(task == 1)
+        loo = np.empty(len(on))
+        for j, i in enumerate(on):
+            rest = np.delete(np.arange(len(z)), i)
+            loo[j] = K[i, rest] @ np.linalg.solve(K[np.ix_(rest, rest)], z[rest])
+        by_hand = 1 - np.sum((z[on] - loo) ** 2) / np.sum((z[on] - z[on].mean()) ** 2)
+        assert r2[1] == pytest.approx(by_hand, abs=1e-6)
+    assert scores["good"] > 0.9 and scores["perm"] < 0.2, scores
+
+
+def test_a_source_whose_inputs_do_not_explain_its_objective_leaves_the_prior_to_no_transfer(data):
+    """source_check_rows (20): the transfer methods' prior weight is 1 - none_prior times (n r + 20) / (n + 20),
+    r the multi-task GP's leave-one-out R^2 of the source's n rows: a faithful source keeps about all of it, 120
+    permuted rows lose most of it, a few permuted rows cannot tell and keep most; 0 turns it off."""
+    from pydantic import ValidationError
+
+    X2, y2 = data["X"][:2], data["y"][:2]
+    good = _model(data["good"]).fit(X2, y2)
+    perm = _model(data["perm"]).fit(X2, y2)
+    fg, fp = good.get_state()["source_fit"], perm.get_state()["source_fit"]
+    assert fg["rows"] == fp["rows"] == 120
+    assert fg["r2"] > 0.9 and fg["scale"] == pytest.approx((120 * fg["r2"] + 20) / 140)
+    assert fp["r2"] < 0.2 and fp["scale"] == pytest.approx((120 * fp["r2"] + 20) / 140)
+    assert good.weights()["none"] == pytest.approx(1 - 0.5 * fg["scale"]) and good.weights()["none"] < 0.55
+    assert perm.weights()["none"] == pytest.approx(1 - 0.5 * fp["scale"]) and perm.weights()["none"] > 0.8
+    assert perm.weights()["prior-mean"] == pytest.approx(perm.weights()["multi-task"])
+    assert perm.fit_info["source_fit"] == fp
+    # six permuted rows: too few to condemn the source
+    few = SourceData.make("few", data["perm"].X[:6], data["perm"].y[:6])
+    assert _model(few).fit(X2, y2).weights()["none"] <= 1 - 0.5 * 20 / 26 + 1e-9
+    # off, or without multi-task to score the sources: the prior as given
+    assert _model(data["perm"], source_check_rows=0).fit(X2, y2).weights()["none"] == pytest.approx(0.5)
+    plain = _model(data["perm"], auto_methods=["none", "prior-mean"]).fit(X2, y2)
+    assert plain.weights()["none"] == pytest.approx(0.5) and "source_fit" not in plain.get_state()
+    # the evidence still moves the weights: with 15 target points a faithful source takes them from none
+    assert _model(data["good"]).fit(data["X"], data["y"]).weights()["none"] < 0.05
+    src = [{"path": "s.csv", "objective": "y"}]
+    with pytest.raises(ValidationError, match="source_check_rows .*add multi-task to auto_methods"):
+        TransferConfig(source=src, auto_methods=["none", "prior-mean"], source_check_rows=10)
+    with pytest.raises(ValidationError, match="source_check_rows is an option of auto"):
+        TransferConfig(source=src, method="multi-task", source_check_rows=10)
+    for bad in (-1, float("nan"), float("inf"), "many"):
+        with pytest.raises(ValidationError, match="source_check_rows"):
+            TransferConfig(source=src, source_check_rows=bad)
 
 
 def test_leave_one_out_weights_stay_available(data):

@@ -460,17 +460,40 @@ class MultiTaskGP:
         other._factor()
         return other
 
-    def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Leave-one-out predictive means and variances (noise included) at the target's observations, in the
-        target's units, hyperparameters fixed (the sources stay in the conditioning set)."""
+    def _loo_z(self) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-out means and variances (noise included) of every row, standardised units, hyperparameters
+        fixed (Rasmussen and Williams 2006, eq. 5.12)."""
         f = self._require_fit()
         with single_threaded_blas:
             Kinv = cho_solve((f["L"], True), np.eye(len(f["z"])))
         d = np.diag(Kinv)
-        m = f["z"] - (Kinv @ f["z"]) / d
-        v = 1.0 / d
+        return f["z"] - (Kinv @ f["z"]) / d, 1.0 / d
+
+    def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Leave-one-out predictive means and variances (noise included) at the target's observations, in the
+        target's units, hyperparameters fixed (the sources stay in the conditioning set)."""
+        f = self._require_fit()
+        m, v = self._loo_z()
         on = f["task"] == 0
         return m[on] * f["stds"][0] + f["means"][0], v[on] * f["stds"][0] ** 2
+
+    def task_loo_r2(self) -> tuple[np.ndarray, np.ndarray]:
+        """How well each task's rows are predicted from all the other rows: the leave-one-out R^2 [T]
+        (1 - the squared leave-one-out errors over the squared deviations from the task's mean; 0 for a task with
+        fewer than two rows or no spread) and each task's number of rows [T]. A source whose objective was
+        shuffled across its rows scores about 0; one with structure the inputs explain scores well above it."""
+        f = self._require_fit()
+        m, _ = self._loo_z()
+        z, task = f["z"], f["task"]
+        T = len(f["B"])
+        r2, n = np.zeros(T), np.zeros(T, dtype=int)
+        for k in range(T):
+            on = task == k
+            n[k] = int(on.sum())
+            spread = float(np.sum((z[on] - z[on].mean()) ** 2))
+            if n[k] >= 2 and spread > 0:
+                r2[k] = 1.0 - float(np.sum((z[on] - m[on]) ** 2)) / spread
+        return r2, n
 
     def task_covariance(self) -> np.ndarray:
         """B [T, T] in standardised units: w w^T + diag(kappa)."""

@@ -186,6 +186,11 @@ class MultiTask(_Wrapped):
     def task_covariance(self) -> np.ndarray:
         return self.model.task_covariance()
 
+    def source_fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each source's leave-one-out R^2 in this GP and its number of rows, in the order of the sources."""
+        r2, n = self.model.task_loo_r2()
+        return r2[1:], n[1:]
+
 
 def thin(sources: tuple, limit: int) -> tuple:
     """The sources with at most ``limit`` rows in all: each keeps its share (proportional to its size) of

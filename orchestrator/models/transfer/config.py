@@ -90,7 +90,8 @@ SourceSpec = Annotated[Union[Annotated[CsvSource, Tag("CsvSource")], Annotated[C
 
 # options that only some methods read (an auto that mixes multi-task reads multi-task's)
 OPTION_METHODS = {
-    **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on", "gate_on_none")},
+    **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on", "gate_on_none",
+                              "source_check_rows")},
     **{k: ("multi-task", "auto") for k in ("multitask_rows", "multitask_scale", "multitask_lengthscale_prior",
                                            "multitask_target_kernel")},
     **{k: ("fine-tune",) for k in ("ensemble", "hidden", "epochs")},
@@ -139,6 +140,13 @@ class TransferConfig(BaseModel):
         "methods share the rest. The weights start there and move with the evidence. With equal prior weights "
         "the first few results, chosen while the methods still weigh about the same, went where a misleading "
         "source was high (README, A misleading source)")
+    source_check_rows: float = Field(
+        default=20.0, ge=0.0, le=1e6, allow_inf_nan=False, description="auto, with multi-task among auto_methods: "
+        "scale the transfer methods' prior weight by how well the multi-task GP predicts the sources' own rows "
+        "(their leave-one-out R^2, at least 0; the best source's), shrunk toward 1 as if this many more rows had "
+        "been predicted perfectly, so that a few rows cannot condemn a source and many rows of a source whose "
+        "objective the inputs do not explain (R^2 about 0) leave the transfer methods little prior weight, which "
+        "'none' takes. 0: off (the prior is none_prior as given). Measured: README, A misleading source")
     weigh_by: Literal["accuracy", "density"] = Field(
         default="accuracy", description="auto: how the methods' leave-one-out predictions on the target data are "
         "scored for their pseudo-BMA+ weights: accuracy = of the means (each method's errors against its own mean "
@@ -189,6 +197,10 @@ class TransferConfig(BaseModel):
         from ...config import given_fields
 
         for key in given_fields(self):
+            if key == "source_check_rows" and self.method == "auto" and "multi-task" not in self.auto_methods:
+                raise ValueError(f"source_check_rows scales the prior by the multi-task GP's fit of the sources, "
+                                 f"which auto_methods {list(self.auto_methods)} leaves out; add multi-task to "
+                                 "auto_methods or remove source_check_rows")
             used_by = OPTION_METHODS.get(key)
             if used_by and not option_applies(key, self.method, self.auto_methods):
                 raise ValueError(f"{key} is an option of {' and '.join(used_by)}, which this campaign does not use "
