@@ -9,7 +9,8 @@ with the campaign's space, see ``sources.py``). ``fit`` takes the target observa
 2. the method's component (``components.py``, ``finetune.py``) is fitted on the target data;
    ``auto`` fits the methods of ``auto_methods`` (by default the base model alone, "none", prior-mean
    and multi-task) and predicts with their mixture. Its pseudo-BMA+ weights (``weights.py``) start at
-   the prior weights (``none_prior``, 0.5, for "none", the rest shared) and move with how well each
+   the prior weights (``none_prior``, 0.5, for "none", the rest shared, that rest scaled by how well the
+   multi-task GP predicts the sources' own rows: ``source_check_rows``, ``_source_fit``) and move with how well each
    method predicted every target result before it was measured (``weigh_on: prequential``); until three
    results have such predictions, with the exact leave-one-out predictions at the target points
    (``weigh_on: leave-one-out`` throughout), and below 3 target points they stay at the prior. Either is
