@@ -283,14 +283,21 @@ def test_a_source_whose_inputs_do_not_explain_its_objective_leaves_the_prior_to_
     assert perm.weights()["prior-mean"] == pytest.approx(perm.weights()["multi-task"])
     assert perm.fit_info["source_fit"] == fp
     # six permuted rows: too few to condemn the source
-    few = SourceData.make("few", data["perm"].X[:6], data["perm"].y[:6])
-    assert _model(few).fit(X2, y2).weights()["none"] <= 1 - 0.5 * 20 / 26 + 1e-9
+    few = _model(SourceData.make("few", data["perm"].X[:6], data["perm"].y[:6])).fit(X2, y2)
+    assert few.get_state()["source_fit"]["rows"] == 6
+    assert few.weights()["none"] <= 1 - 0.5 * 20 / 26 + 1e-9
     # off, or without multi-task to score the sources: the prior as given
     assert _model(data["perm"], source_check_rows=0).fit(X2, y2).weights()["none"] == pytest.approx(0.5)
     plain = _model(data["perm"], auto_methods=["none", "prior-mean"]).fit(X2, y2)
     assert plain.weights()["none"] == pytest.approx(0.5) and "source_fit" not in plain.get_state()
     # the evidence still moves the weights: with 15 target points a faithful source takes them from none
     assert _model(data["good"]).fit(data["X"], data["y"]).weights()["none"] < 0.05
+    # a benchmark strategy drops the campaign's option where it is not read
+    from orchestrator.models.transfer.config import option_applies
+
+    assert option_applies("source_check_rows", "auto", ["none", "multi-task"])
+    assert not option_applies("source_check_rows", "auto", ["none", "prior-mean"])
+    assert not option_applies("source_check_rows", "multi-task")
     src = [{"path": "s.csv", "objective": "y"}]
     with pytest.raises(ValidationError, match="source_check_rows .*add multi-task to auto_methods"):
         TransferConfig(source=src, auto_methods=["none", "prior-mean"], source_check_rows=10)

@@ -96,6 +96,8 @@ OPTION_METHODS = {
                                            "multitask_target_kernel")},
     **{k: ("fine-tune",) for k in ("ensemble", "hidden", "epochs")},
 }
+# auto's own options that read its multi-task GP: auto reads them only when it mixes multi-task
+READ_FROM_MULTITASK = ("source_check_rows",)
 
 
 def split_methods(v: Any) -> Any:
@@ -110,7 +112,7 @@ def option_applies(key: str, method: str, auto_methods: Any = ("none", "prior-me
         return True
     if method != "auto" or "auto" not in used_by:
         return False
-    return used_by == ("auto",) or "multi-task" in (auto_methods or ())
+    return used_by == ("auto",) and key not in READ_FROM_MULTITASK or "multi-task" in (auto_methods or ())
 
 
 class TransferConfig(BaseModel):
@@ -197,12 +199,12 @@ class TransferConfig(BaseModel):
         from ...config import given_fields
 
         for key in given_fields(self):
-            if key == "source_check_rows" and self.method == "auto" and "multi-task" not in self.auto_methods:
-                raise ValueError(f"source_check_rows scales the prior by the multi-task GP's fit of the sources, "
-                                 f"which auto_methods {list(self.auto_methods)} leaves out; add multi-task to "
-                                 "auto_methods or remove source_check_rows")
             used_by = OPTION_METHODS.get(key)
             if used_by and not option_applies(key, self.method, self.auto_methods):
+                if self.method == "auto" and key in READ_FROM_MULTITASK:
+                    raise ValueError(f"{key} reads auto's multi-task GP, which auto_methods "
+                                     f"{list(self.auto_methods)} leaves out; add multi-task to auto_methods or "
+                                     f"remove {key}")
                 raise ValueError(f"{key} is an option of {' and '.join(used_by)}, which this campaign does not use "
                                  f"(method: {self.method}"
                                  + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")

@@ -309,14 +309,13 @@ class TransferSurrogate:
         target; that is left to the scores of its predictions."""
         m = float(self.config.source_check_rows)
         part = self._parts.get("multi-task")
-        if m <= 0 or part is None or not hasattr(part, "source_fit"):
+        if m <= 0 or part is None:
             return None
         r2, n = part.source_fit()
-        if not len(n):
-            return None
-        scale = [(k * max(float(r), 0.0) + m) / (k + m) for r, k in zip(r2, n)]
+        r2 = np.maximum(r2, 0.0)
+        scale = (n * r2 + m) / (n + m)
         best = int(np.argmax(scale))
-        return {"scale": float(scale[best]), "r2": float(max(float(r2[best]), 0.0)), "rows": int(n[best])}
+        return {"scale": float(scale[best]), "r2": float(r2[best]), "rows": int(n[best])}
 
     def _weigh(self, y: np.ndarray) -> tuple[dict[str, float], bool]:
         """The methods' weights, and whether they come from the scores ``weigh_on`` names (with prequential: not
