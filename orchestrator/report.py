@@ -1232,9 +1232,16 @@ def _hyper_html(view: ModelView) -> str:
             parts.append(f"the multi-task GP predicted the best source's own {int(fit['rows'])} rows with a "
                          f"leave-one-out R² of {fit['r2']:.2f}, so the transfer methods' prior weight was scaled "
                          f"by {fit['scale']:.2f} (source_check_rows)")
-        if isinstance(h.get("scored_weights"), dict):  # auto's gate: no transfer scored best, so it predicts alone
-            parts.append("no transfer scored best, so it alone predicted (gate_on_none; the scores' weights: "
-                         + ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["scored_weights"].items()) + ")")
+        if isinstance(h.get("scored_weights"), dict):  # auto's gate: no transfer alone predicts
+            set_aside = ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["scored_weights"].items())
+            if h.get("gated_by") == "source check":
+                cfg = view.campaign.plugin_configs.get("model")
+                parts.append(f"that is below source_check_gate ({getattr(cfg, 'source_check_gate', 0.5):g}), so no "
+                             "transfer alone predicted: the transfer methods steer only once their predictions of "
+                             f"three results are scored and beat it (the weights set aside: {set_aside})")
+            else:
+                parts.append(f"no transfer scored best, so it alone predicted (gate_on_none; the scores' weights: "
+                             f"{set_aside})")
     if not parts:
         return ""
     return (f'<p class="caption">Hyperparameters used (inputs scaled to [0, 1], outputs standardised): '

@@ -88,9 +88,10 @@ def test_each_gp_method_learns_from_a_faithful_source(data, method):
 
 
 def test_auto_follows_a_faithful_source_and_not_a_permuted_one(data):
-    # one fit on 15 target points: the weights from the leave-one-out predictions
+    # one fit on 15 target points: the weights from the leave-one-out predictions (the permuted source without
+    # the source check's gate, which would leave none alone: test_a_source_check_that_fails_...)
     good = _model(data["good"]).fit(data["X"], data["y"])
-    perm = _model(data["perm"]).fit(data["X"], data["y"])
+    perm = _model(data["perm"], source_check_gate=0).fit(data["X"], data["y"])
     wg, wp = good.weights(), perm.weights()
     assert perm.get_state()["weighed_on"] == "leave-one-out"
     assert set(wg) == {"none", "prior-mean", "multi-task"}  # the default auto_methods
@@ -141,7 +142,7 @@ def test_without_the_gate_auto_predicts_with_the_scored_mixture(data):
     assert rmse(mixed, data["Xt"]) < 1.15 * rmse(none, data["Xt"])  # no worse than no transfer, about
     two = _model(data["perm"], source_check_rows=0).fit(data["X"][:2], data["y"][:2])
     assert two.weights() == pytest.approx({"none": 0.5, "prior-mean": 0.25, "multi-task": 0.25})
-    two = _model(data["perm"]).fit(data["X"][:2], data["y"][:2])  # the prior scaled by the source's fit: no gate
+    two = _model(data["perm"], source_check_gate=0).fit(data["X"][:2], data["y"][:2])  # the scaled prior: no gate
     assert 0.5 < two.weights()["none"] < 1 and "scored_weights" not in two.get_state()
     with pytest.raises(ValidationError, match="gate_on_none is an option of auto"):
         TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method="multi-task", gate_on_none=False)
@@ -279,8 +280,9 @@ def test_a_source_whose_inputs_do_not_explain_its_objective_leaves_the_prior_to_
     assert fg["r2"] > 0.9 and fg["scale"] == pytest.approx((120 * fg["r2"] + 20) / 140)
     assert fp["r2"] < 0.2 and fp["scale"] == pytest.approx((120 * fp["r2"] + 20) / 140)
     assert good.weights()["none"] == pytest.approx(1 - 0.5 * fg["scale"]) and good.weights()["none"] < 0.55
-    assert perm.weights()["none"] == pytest.approx(1 - 0.5 * fp["scale"]) and perm.weights()["none"] > 0.8
-    assert perm.weights()["prior-mean"] == pytest.approx(perm.weights()["multi-task"])
+    prior = perm.scored_weights()  # the prior, set aside by the source check's gate (its own test below)
+    assert prior["none"] == pytest.approx(1 - 0.5 * fp["scale"]) and prior["none"] > 0.8
+    assert prior["prior-mean"] == pytest.approx(prior["multi-task"])
     assert perm.fit_info["source_fit"] == fp
     # six permuted rows: too few to condemn the source
     few = _model(SourceData.make("few", data["perm"].X[:6], data["perm"].y[:6])).fit(X2, y2)
@@ -306,6 +308,71 @@ def test_a_source_whose_inputs_do_not_explain_its_objective_leaves_the_prior_to_
     for bad in (-1, float("nan"), float("inf"), "many"):
         with pytest.raises(ValidationError, match="source_check_rows"):
             TransferConfig(source=src, source_check_rows=bad)
+
+
+def test_a_source_check_that_fails_leaves_no_transfer_alone_until_the_transfer_methods_are_scored(data):
+    """source_check_gate (0.5): while the weights are the prior or the first steps' leave-one-out ones, "none"
+    alone predicts when the source check left the transfer methods less than half their prior weight. They are
+    still fitted and their predictions recorded, so the scores decide from 3 scored results on."""
+    from pydantic import ValidationError
+
+    X2, y2 = data["X"][:2], data["y"][:2]
+    perm = _model(data["perm"]).fit(X2, y2)
+    scale = perm.get_state()["source_fit"]["scale"]
+    assert scale < 0.2 and perm.get_state()["gated_by"] == "source check"
+    assert perm.weights() == {"none": 1.0, "prior-mean": 0.0, "multi-task": 0.0}
+    assert perm.scored_weights()["none"] == pytest.approx(1 - 0.5 * scale)
+    none = perm._parts["none"]
+    np.testing.assert_array_equal(perm.predict(data["Xt"])[0], none.predict(data["Xt"])[0])
+    assert perm.fit_info["gated_by"] == "source check"
+    # the threshold: a scale above it leaves the mixture; a faithful source, or six permuted rows, pass
+    assert "gated_by" not in _model(data["perm"], source_check_gate=scale / 2).fit(X2, y2).get_state()
+    for src in (data["good"], SourceData.make("few", data["perm"].X[:6], data["perm"].y[:6])):
+        m = _model(src).fit(X2, y2)
+        assert "gated_by" not in m.get_state() and 0 < m.weights()["multi-task"] < 0.5
+    # the leave-one-out weights of the first steps (9 points) are gated too; the methods' predictions of the
+    # next results are recorded all the same, and once scored the scores' gate (gate_on_none) takes over
+    first = _model(data["perm"]).fit(data["X"][:9], data["y"][:9])
+    assert first.get_state()["weighed_on"] == "leave-one-out" and first.get_state()["gated_by"] == "source check"
+    second = _next_step(first, data["perm"], data["X"], data["y"])
+    assert second.get_state()["weighed_on"] == "prequential 6"
+    assert {"prior-mean", "multi-task"} <= set(second.get_state()["prequential"]["pred"][0])
+    assert second.get_state()["gated_by"] == "scores"
+    # once scored, a failed source check no longer gates: without gate_on_none the scores' mixture predicts
+    mixed = _next_step(first, data["perm"], data["X"], data["y"], gate_on_none=False)
+    assert "gated_by" not in mixed.get_state() and 0 < mixed.weights()["prior-mean"] < mixed.weights()["none"] < 1
+    # validation: the share is a number in [0, 1]; the option needs the check it reads
+    src = [{"path": "s.csv", "objective": "y"}]
+    for bad in (-0.1, 1.5, float("nan"), "half"):
+        with pytest.raises(ValidationError, match="source_check_gate"):
+            TransferConfig(source=src, source_check_gate=bad)
+    with pytest.raises(ValidationError, match="source_check_gate reads the source check, which source_check_rows: 0"):
+        TransferConfig(source=src, source_check_rows=0, source_check_gate=0.3)
+    TransferConfig(source=src, source_check_rows=0, source_check_gate=0)  # both off: consistent
+    with pytest.raises(ValidationError, match="source_check_gate .*add multi-task to auto_methods"):
+        TransferConfig(source=src, auto_methods=["none", "prior-mean"], source_check_gate=0.3)
+    with pytest.raises(ValidationError, match="source_check_gate is an option of auto"):
+        TransferConfig(source=src, method="prior-mean", source_check_gate=0.3)
+
+
+def test_the_report_says_which_gate_left_no_transfer_alone(data):
+    """The report's model section explains the source check's gate with the scale it compared, and the
+    scores' gate with the scores' weights."""
+    from types import SimpleNamespace
+
+    from orchestrator.report import _hyper_html
+
+    cfg = TransferConfig(source=[{"path": "s.csv", "objective": "y"}])
+    campaign = SimpleNamespace(space=SimpleNamespace(names=["a", "b", "c"], dim=3), plugin_configs={"model": cfg})
+    checked = _model(data["perm"]).fit(data["X"][:2], data["y"][:2])
+    html = _hyper_html(SimpleNamespace(campaign=campaign, hyper=checked.get_state()))
+    scale = checked.get_state()["source_fit"]["scale"]
+    assert f"prior weight was scaled by {scale:.2f} (source_check_rows); that is below source_check_gate (0.5)" in html
+    assert f"the weights set aside: none {1 - 0.5 * scale:.2f}" in html and "scored best" not in html
+    scored = _two_steps(data["perm"], data)
+    html = _hyper_html(SimpleNamespace(campaign=campaign, hyper=scored.get_state()))
+    assert "no transfer scored best, so it alone predicted (gate_on_none" in html
+    assert "below source_check_gate" not in html
 
 
 def test_leave_one_out_weights_stay_available(data):

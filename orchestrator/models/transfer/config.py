@@ -91,13 +91,13 @@ SourceSpec = Annotated[Union[Annotated[CsvSource, Tag("CsvSource")], Annotated[C
 # options that only some methods read (an auto that mixes multi-task reads multi-task's)
 OPTION_METHODS = {
     **{k: ("auto",) for k in ("auto_methods", "none_prior", "weigh_by", "weigh_on", "gate_on_none",
-                              "source_check_rows")},
+                              "source_check_rows", "source_check_gate")},
     **{k: ("multi-task", "auto") for k in ("multitask_rows", "multitask_scale", "multitask_lengthscale_prior",
                                            "multitask_target_kernel")},
     **{k: ("fine-tune",) for k in ("ensemble", "hidden", "epochs")},
 }
 # auto's own options that read its multi-task GP: auto reads them only when it mixes multi-task
-READ_FROM_MULTITASK = ("source_check_rows",)
+READ_FROM_MULTITASK = ("source_check_rows", "source_check_gate")
 
 
 def split_methods(v: Any) -> Any:
@@ -149,6 +149,14 @@ class TransferConfig(BaseModel):
         "been predicted perfectly, so that a few rows cannot condemn a source and many rows of a source whose "
         "objective the inputs do not explain (R^2 about 0) leave the transfer methods little prior weight, which "
         "'none' takes. 0: off (the prior is none_prior as given). Measured: README, A misleading source")
+    source_check_gate: float = Field(
+        default=0.5, ge=0.0, le=1.0, allow_inf_nan=False, description="auto, with multi-task among auto_methods "
+        "and source_check_rows above 0: while the weights are not yet the scores weigh_on names (the prior, and "
+        "the leave-one-out weights of the first steps), predict with 'none' alone when the source check leaves "
+        "the transfer methods less than this share of their prior weight (a source whose own rows its inputs "
+        "explain little: R^2 below about 0.4 over 100 rows); the transfer methods are still fitted and scored, "
+        "and steer once their predictions of the target results beat 'none' (gate_on_none). 0: off. Measured: "
+        "README, A misleading source")
     weigh_by: Literal["accuracy", "density"] = Field(
         default="accuracy", description="auto: how the methods' leave-one-out predictions on the target data are "
         "scored for their pseudo-BMA+ weights: accuracy = of the means (each method's errors against its own mean "
@@ -209,6 +217,9 @@ class TransferConfig(BaseModel):
                                  f"(method: {self.method}"
                                  + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")
                                  + f"); remove it, or set method: {used_by[0]}")
+        if "source_check_gate" in given_fields(self) and self.source_check_gate > 0 and self.source_check_rows == 0:
+            raise ValueError("source_check_gate reads the source check, which source_check_rows: 0 turns off; "
+                             "set source_check_rows above 0 or remove source_check_gate")
         return self
 
     @field_validator("auto_methods", mode="before")
