@@ -1235,8 +1235,8 @@ def _hyper_html(view: ModelView) -> str:
         if isinstance(h.get("scored_weights"), dict):  # auto's gate: no transfer alone predicts
             set_aside = ", ".join(f"{_esc(str(k))} {v:.2f}" for k, v in h["scored_weights"].items())
             if h.get("gated_by") == "source check":
-                cfg = view.campaign.plugin_configs.get("model")
-                parts.append(f"that is below source_check_gate ({getattr(cfg, 'source_check_gate', 0.5):g}), so no "
+                gate = getattr(view.campaign.plugin_configs.get("model"), "source_check_gate", None)
+                parts.append(f"that is below source_check_gate{f' ({gate:g})' if gate is not None else ''}, so no "
                              "transfer alone predicted: the transfer methods steer only once their predictions of "
                              f"three results are scored and beat it (the weights set aside: {set_aside})")
             else:

@@ -206,7 +206,8 @@ class TransferConfig(BaseModel):
         """An option given for a method the campaign does not use would be ignored: refuse it instead."""
         from ...config import given_fields
 
-        for key in given_fields(self):
+        given = given_fields(self)
+        for key in given:
             used_by = OPTION_METHODS.get(key)
             if used_by and not option_applies(key, self.method, self.auto_methods):
                 if self.method == "auto" and key in READ_FROM_MULTITASK:
@@ -217,7 +218,7 @@ class TransferConfig(BaseModel):
                                  f"(method: {self.method}"
                                  + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")
                                  + f"); remove it, or set method: {used_by[0]}")
-        if "source_check_gate" in given_fields(self) and self.source_check_gate > 0 and self.source_check_rows == 0:
+        if "source_check_gate" in given and self.source_check_gate > 0 and self.source_check_rows == 0:
             raise ValueError("source_check_gate reads the source check, which source_check_rows: 0 turns off; "
                              "set source_check_rows above 0 or remove source_check_gate")
         return self
