@@ -582,6 +582,8 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     ("a,b,cat,y\n0.5,1,y,nan\n1.0,2,x,3\n", None, "model.params.source[0]", "1 usable row(s)"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, campaign: earlier}", "model.params.source[0]",
      "names both a path and a campaign"),
+    # was "path: required field is missing", wrong for a campaign source
+    ("a,b,cat,y\n0.5,1,y,3\n", "{objective: y}", "model.params.source[0]", "names neither a path nor a campaign"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, columns: [a]}", "model.params.source[0].columns",
      "must be a mapping"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, weight: 2}", "model.params.source[0].weight",

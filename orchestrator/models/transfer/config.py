@@ -48,10 +48,13 @@ class CsvSource(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _not_both(cls, data: Any) -> Any:
+    def _one_kind(cls, data: Any) -> Any:
         if isinstance(data, dict) and "campaign" in data:
             raise ValueError("names both a path and a campaign: a source is either a CSV file {path, objective} "
                              "or another campaign {campaign: NAME}; split it into two sources or remove one")
+        if isinstance(data, dict) and "path" not in data:
+            raise ValueError("names neither a path nor a campaign: a source is either a CSV file {path, objective} "
+                             "or another campaign in the same store {campaign: NAME}")
         return data
 
 
