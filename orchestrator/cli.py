@@ -124,10 +124,13 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
                 _error_line(line)
             continue
         s = c.spec
+        size = getattr(c.space, "size", None) if c.space.is_pool else None
+        over = (f" (more than the pool's {size} candidates: the campaign stops when every one is measured)"
+                if size is not None and s.budget.max_experiments > size else "")
         console.print(Text("ok ", style="green") + Text(
             f"{f}: campaign '{s.name}', {c.space.describe()}; objective {s.objective.goal} {s.objective.name}; "
             f"oracle {s.oracle.kind}, model {s.model.kind}, acquisition {s.acquisition.kind} "
-            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}"
+            f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}{over}"
             + ("; each batch waits for approval" if s.approval == "required" else "")), soft_wrap=True)
     if bad:
         raise typer.Exit(2)

@@ -644,6 +644,47 @@ def _short(value: Any, limit: int = 60) -> str:
 
 DETAILED = 100  # problems worded in full; the rest (a file of thousands of unknown keys) are only counted
 
+# the last part of an error's location when a value fits no member of a plain union such as bool | Literal[...]
+_UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|literal\[.*\]|list\[.*\]|dict\[.*\])$")
+
+
+def _member_words(err: dict) -> list[str]:
+    """What one member of a union accepts, in words: ["true", "false"], ["'auto'", "'gamma'"], ..."""
+    member = str(err["loc"][-1])
+    words = {"bool": ["true", "false"], "int": ["a whole number"], "float": ["a number"], "str": ["text"],
+             "none": ["empty"]}
+    if member in words:
+        return words[member]
+    if member.startswith("literal["):
+        return re.findall(r"'[^']*'|\d+", member[len("literal["):-1]) or [member]
+    return [err["msg"][0].lower() + err["msg"][1:]]
+
+
+def _merge_union_members(errors: list[dict]) -> list[dict]:
+    """pydantic reports a value that fits no member of a union like ``bool | Literal["auto", ...]`` once per
+    member, each with the member's name appended to the field's location ("lengthscale_prior.bool: input should
+    be a valid boolean", then "lengthscale_prior.literal[...]: ..."): one problem for the field reads better,
+    naming everything it accepts."""
+    groups: dict[tuple, list[dict]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        if loc and isinstance(loc[-1], str) and _UNION_MEMBER.match(loc[-1]):
+            groups.setdefault(loc[:-1], []).append(err)
+    out, merged = [], set()
+    for err in errors:
+        field = tuple(err["loc"])[:-1]
+        if len(groups.get(field, ())) < 2 or not any(err is g for g in groups[field]):
+            out.append(err)
+        elif field not in merged:
+            merged.add(field)
+            words = [w for g in groups[field] for w in _member_words(g)]
+            accepts = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+            out.append({"loc": field, "type": "union_members", "msg": f"must be {accepts}",
+                        "input": err.get("input")})
+    return out
+
+
+
 
 def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any = None,
                              owner: str = "") -> list[Problem]:
@@ -655,7 +696,7 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
     """
     problems = []
     members = _model_names(CampaignSpec if model is None else model)
-    for i, err in enumerate(exc.errors()):
+    for i, err in enumerate(_merge_union_members(exc.errors())):
         loc = tuple(err["loc"])
         path = _format_loc(loc, members)
         if prefix:
@@ -694,6 +735,8 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
             msg = f"must be {what} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "finite_number":
             msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
+        elif etype == "union_members":
+            msg = f"{msg} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "bool_type":
             msg = f"must be true or false (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "string_pattern_mismatch" and path.endswith("name"):

@@ -241,6 +241,10 @@ CLI_CASES = [
     Case("sum-constraint-lists-one-twice", edit("objective:", "  constraints:\n    - {type: sum, parameters: [x1, x1],"
                                                              " total: 5}\nobjective:"),
          "{file}: space.constraints[0].parameters[1]: ", "'x1' is listed twice in this constraint"),
+    # -- found by the fuzz round of 2026-12-04: one line per field of a union, not one per member
+    Case("union-field-one-line", edit("kind: gp", "kind: gp\n  params: {lengthscale_prior: wide}"),
+         "{file}: model.params.lengthscale_prior: ",
+         "must be true, false, 'auto', 'gamma', 'dim-scaled', 'long' or 'none' (got a string 'wide')"),
     Case("log-file-is-a-folder", lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q",
                                                  "--log-file", str(tmp)],
          "--log-file: cannot write to", "(Is a directory)"),

@@ -156,6 +156,19 @@ def test_cli_starts_without_tensorflow():
 def test_the_demo_campaign_validates():
     result = runner.invoke(app, ["validate", str(CAMPAIGNS / "alloy_emt_lookup.yaml")])
     assert result.exit_code == 0 and "pool of 561 candidates" in result.output
+    assert "more than the pool's" not in result.output
+
+
+def test_validate_says_when_the_budget_is_more_than_the_pool(tmp_path):
+    text = (CAMPAIGNS / "alloy_emt_lookup.yaml").read_text()
+    assert "max_experiments: 40" in text
+    path = tmp_path / "alloy.yaml"
+    path.write_text(text.replace("max_experiments: 40", "max_experiments: 1000"))
+    (tmp_path / "data").symlink_to(CAMPAIGNS / "data")
+    result = runner.invoke(app, ["validate", str(path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "budget 1000 (more than the pool's 561 candidates: the campaign stops when every one is measured)" \
+        in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("command", [["status"], ["export", "x"], ["report", "x"]])
