@@ -372,6 +372,11 @@ def daemon(
     console.print(table)
     for note in notes:
         console.print(note, soft_wrap=True)
+    if not table.row_count:
+        from .daemon import PATTERNS
+
+        console.print(f"no campaign file ({', '.join(PATTERNS)}) in {d.directory}: is it the right folder?",
+                      soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- status / export

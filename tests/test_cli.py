@@ -217,6 +217,16 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
     assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
 
 
+def test_a_daemon_that_ends_without_a_campaign_file_says_so(tmp_path):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a campaign")
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                 "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert f"no campaign file (*.yaml, *.yml) in {folder.resolve()}: is it the right folder?" in result.output
+
+
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_campaign_that_fails_to_load_leaves_no_empty_log_file(tmp_path, existing):
     bad = tmp_path / "bad.yaml"
