@@ -945,7 +945,9 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
         problems.append(Problem("budget.stop_at", f"for goal: target this is a distance and must be >= 0 (got {spec.budget.stop_at:g})"))
     if space is not None and getattr(space, "size", None) is not None:
         if spec.initial.n > space.size:
-            problems.append(Problem("initial.n", f"the pool has only {space.size} candidates (got {spec.initial.n})"))
+            many = f"{space.size} candidate" + ("s" if space.size != 1 else "")
+            problems.append(Problem("initial.n", f"is more than the pool's {many} (got {spec.initial.n}); lower "
+                                                 "initial.n or add candidates to the pool"))
     if data and space is not None and spec.initial.data is not None:
         from .earlier import read_earlier  # local: keeps `import orchestrator.config` light
 

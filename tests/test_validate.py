@@ -345,7 +345,7 @@ def test_unknown_key_points_at_the_misspelt_key_and_the_missing_one(campaign_fil
          ["file not found", "nowhere.csv"]),
         ("alloy", "kind: lookup", "kind: lookup\n  params: {match: fuzzy}", "oracle.params.match",
          ["'exact' or 'nearest'", "(got 'fuzzy')"]),
-        ("alloy", "n: 5", "n: 9", "initial.n", ["the pool has only 8 candidates (got 9)"]),
+        ("alloy", "n: 5", "n: 9", "initial.n", ["is more than the pool's 8 candidates (got 9)", "lower initial.n"]),
         ("branin", "kind: function\n  params: {function: branin}", "kind: lookup", "oracle.params.path",
          ["required", "the space is not a pool"]),
     ],
