@@ -193,6 +193,22 @@ def test_running_a_folder_says_so(tmp_path):
     assert result.exit_code == 2 and "is a folder, not a campaign file" in result.output
 
 
+def test_tensorflow_warnings_after_the_quiet_import_reach_stderr_whole():
+    """TensorFlow's logger, made while stderr was diverted during the quiet import, once kept the diverted
+    stream after it was closed: every later warning (e.g. tf.function retracing) printed "--- Logging error
+    --- ... I/O operation on closed file" with a call stack instead of the warning."""
+    code = ("from orchestrator.models.tf_quiet import import_tensorflow\n"
+            "import_tensorflow()\n"
+            "import tensorflow as tf\n"
+            "tf.get_logger().warning('a warning after the quiet import')\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LOOPLAB_TF_LOGS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "a warning after the quiet import" in out.stderr
+    assert "Logging error" not in out.stderr and "closed file" not in out.stderr, out.stderr
+
+
 def test_a_run_that_fits_the_gp_prints_nothing_on_stderr(tmp_path):
     """TensorFlow's C++ start-up chatter (oneDNN, CUDA notices) must not reach the user's terminal."""
     store = f"sqlite:///{tmp_path / 'quiet.db'}"

@@ -49,6 +49,10 @@ def _import_quietly() -> None:
         os.dup2(saved, 2)
         for restore in diverted:
             restore()
+        # handlers made during the import (TensorFlow's own logger adds one) took sys.stderr as it was then,
+        # the duplicate about to be closed: point them at the real stderr, or every later TensorFlow warning
+        # ends in "--- Logging error --- ... I/O operation on closed file"
+        _divert(real, sys.stderr)
         real.close()
         os.close(saved)
         os.close(devnull)
