@@ -4,7 +4,8 @@ and fine-tuned on the target.
 Each of ``ensemble`` networks (input -> ``hidden`` ReLU layers -> 1 linear output) is pre-trained on every
 source row (y standardised by the sources' mean and spread), from its own initial weights; the members
 are the parallel branches of one keras model, trained together (independent: the loss is their sum, and
-Adam scales each weight on its own) by full-batch Adam in one TensorFlow graph. For the target, every
+Adam scales each weight on its own) by full-batch Adam in one TensorFlow graph, traced once per shape
+and process and reused with each pre-training's own initial weights (``_trainer``). For the target, every
 layer but the last hidden one and the output is frozen, and those two are trained on the target rows (y
 standardised by the target's mean and spread) by full-batch Adam from their pre-trained weights, in
 numpy: with 64 units and tens of rows this takes milliseconds, where keras' graph tracing took seconds.
@@ -32,6 +33,8 @@ from .config import TransferConfig
 
 _PRETRAINED: dict[str, list[list[np.ndarray]]] = {}
 _LOCK = threading.Lock()
+_NETS: dict[tuple, tuple[Any, Any, Any]] = {}  # (inputs, hidden, ensemble, epochs) -> model, optimizer, training
+_NET_LOCK = threading.Lock()
 LEARNING_RATE = 1e-2
 FINE_TUNE_RATE = 3e-3
 VAR_FLOOR = 1e-4  # standardised units
@@ -39,15 +42,44 @@ VAR_FLOOR = 1e-4  # standardised units
 
 def pretrain(X: np.ndarray, z: np.ndarray, hidden: list[int], n: int, epochs: int, seed: int
              ) -> list[list[np.ndarray]]:
-    """Weights [kernel, bias per Dense layer] of ``n`` MLPs trained on (X [N, D], z [N]) with tf-keras."""
+    """Weights [kernel, bias per Dense layer] of ``n`` MLPs trained on (X [N, D], z [N]) with tf-keras, from
+    Glorot-uniform kernels and zero biases drawn with ``seed`` (keras' own defaults)."""
     from ..tf_quiet import import_tensorflow
 
     import_tensorflow()
     import tensorflow as tf
+
+    with _NET_LOCK:  # one shared network per shape: one training at a time
+        net, opt, train = _trainer(X.shape[1], tuple(hidden), n, epochs)
+        rng = np.random.default_rng(seed)
+        net.set_weights([_glorot(rng, w.shape) if w.ndim == 2 else np.zeros(w.shape, np.float32)
+                         for w in net.get_weights()])
+        for v in opt.variables:  # Adam's step count and moments, from zero as for a new optimizer
+            v.assign(tf.zeros_like(v))
+        train(tf.constant(X, dtype=tf.float32), tf.constant(np.asarray(z).reshape(-1, 1), dtype=tf.float32))
+        return [[w.astype(np.float64) for layer in _member_layers(net, k, len(hidden)) for w in layer.get_weights()]
+                for k in range(n)]
+
+
+def _glorot(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+
+def _trainer(d: int, hidden: tuple, n: int, epochs: int) -> tuple[Any, Any, Any]:
+    """The keras model of ``n`` parallel MLPs for ``d`` inputs, its Adam optimizer, and its full-batch
+    training (a tf.function traced once): made once per shape and process, and reused with new weights.
+
+    Why not a new model and tf.function per pre-training: each is traced anew and TensorFlow keeps every
+    trace, about 20 MB per pre-training (8 GB in one benchmark process of 400 fine-tune campaigns; a daemon
+    would grow the same way), and the tracing took two of its 2.5 seconds."""
+    key = (d, hidden, n, epochs)
+    if key in _NETS:
+        return _NETS[key]
+    import tensorflow as tf
     import tf_keras as keras
 
-    keras.utils.set_random_seed(seed % (2**31))
-    inp = keras.Input(shape=(X.shape[1],))
+    inp = keras.Input(shape=(d,))
     outs = []
     for k in range(n):
         h = inp
@@ -56,21 +88,19 @@ def pretrain(X: np.ndarray, z: np.ndarray, hidden: list[int], n: int, epochs: in
         outs.append(keras.layers.Dense(1, name=f"m{k}_out")(h))
     net = keras.Model(inp, keras.layers.Concatenate()(outs) if n > 1 else outs[0])
     opt = keras.optimizers.Adam(LEARNING_RATE)
-    Xt = tf.constant(X, dtype=tf.float32)
-    zt = tf.constant(np.asarray(z).reshape(-1, 1), dtype=tf.float32)
     variables = net.trainable_variables
+    opt.build(variables)  # its moments exist before the first trace, so they can be reset between uses
 
-    @tf.function
-    def run() -> None:
+    @tf.function(input_signature=[tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
+    def train(Xt: Any, zt: Any) -> None:
         for _ in tf.range(epochs):
             with tf.GradientTape() as tape:
                 # the sum over members of each one's mean squared error
                 loss = tf.reduce_sum(tf.reduce_mean(tf.square(net(Xt, training=True) - zt), axis=0))
             opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
-    run()
-    return [[w.astype(np.float64) for layer in _member_layers(net, k, len(hidden)) for w in layer.get_weights()]
-            for k in range(n)]
+    _NETS[key] = (net, opt, train)
+    return _NETS[key]
 
 
 def _member_layers(net: Any, k: int, depth: int) -> list[Any]:
