@@ -507,6 +507,23 @@ def test_pretraining_reuses_one_traced_network_per_shape_and_starts_each_from_it
     assert np.mean((F.forward(first[0], X) - z) ** 2) < 0.7 * np.var(z)  # it trained
 
 
+def test_pretrained_weights_are_kept_for_the_latest_source_sets_only(data, monkeypatch):
+    """A source that is another campaign changes with every result it records; a daemon must not keep one
+    set of pre-trained weights per step."""
+    from orchestrator.models.transfer import finetune as F
+
+    monkeypatch.setattr(F, "_PRETRAINED", F.OrderedDict())
+    monkeypatch.setattr(F, "PRETRAINED_KEPT", 2)
+    src = data["good"]
+    keys = []
+    for rows in (20, 21, 22, 20):  # three source sets, the first again at the end
+        m = _model(src.subset(np.arange(rows)), "fine-tune", ensemble=1, hidden=[4, 2], epochs=5)
+        ft = F.FineTune(Setup(m.context, m.sources, list, None, None), m.config)
+        ft.pretrained()
+        keys.append(ft._key())
+    assert list(F._PRETRAINED) == [keys[2], keys[0]]  # 21 rows evicted; 20 trained again, deterministically
+
+
 def test_without_target_data_auto_predicts_from_the_sources_and_the_others_need_observations(data):
     """``initial: {n: 0}``: prior-mean, multi-task and auto predict the target from the source alone (auto
     mixes the first two), so their first batch comes from the source; the other methods need two rows."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,10 @@ from ..base import Standardizer
 from .components import Setup
 from .config import TransferConfig
 
-_PRETRAINED: dict[str, list[list[np.ndarray]]] = {}
+# the pre-trained weights of the latest source sets (a source that is another campaign grows, so its hash
+# changes with every result it records: without a bound a daemon would keep one set of weights per step)
+_PRETRAINED: OrderedDict[str, list[list[np.ndarray]]] = OrderedDict()
+PRETRAINED_KEPT = 16
 _LOCK = threading.Lock()
 _NETS: dict[tuple, tuple[Any, Any, Any]] = {}  # (inputs, hidden, ensemble, epochs) -> model, optimizer, training
 _NET_LOCK = threading.Lock()
@@ -169,16 +173,21 @@ class FineTune:
         return h.hexdigest()[:16]
 
     def pretrained(self) -> list[list[np.ndarray]]:
-        """The pre-trained weights of every member (trained once per process and sources)."""
+        """The pre-trained weights of every member (trained once per process and sources; the latest
+        ``PRETRAINED_KEPT`` source sets are kept)."""
         key = self._key()
         with _LOCK:
             hit = _PRETRAINED.get(key)
+            if hit is not None:
+                _PRETRAINED.move_to_end(key)
         if hit is None:
             X = np.vstack([s.X for s in self.sources])
             y = np.concatenate([s.y for s in self.sources])
             hit = pretrain(X, Standardizer(y).forward(y), self.hidden, self.n, self.epochs, int(key[:8], 16))
             with _LOCK:
                 _PRETRAINED[key] = hit
+                while len(_PRETRAINED) > PRETRAINED_KEPT:
+                    _PRETRAINED.popitem(last=False)
         return hit
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "FineTune":
