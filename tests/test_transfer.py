@@ -508,8 +508,8 @@ def test_pretraining_reuses_one_traced_network_per_shape_and_starts_each_from_it
 
 
 def test_pretrained_weights_are_kept_for_the_latest_source_sets_only(data, monkeypatch):
-    """A source that is another campaign changes with every result it records; a daemon must not keep one
-    set of pre-trained weights per step."""
+    """A long-running process (a daemon of many fine-tune campaigns, a benchmark of many source draws) must
+    not keep a set of pre-trained weights for every source set it ever saw."""
     from orchestrator.models.transfer import finetune as F
 
     monkeypatch.setattr(F, "_PRETRAINED", F.OrderedDict())

@@ -32,8 +32,9 @@ from ..base import Standardizer
 from .components import Setup
 from .config import TransferConfig
 
-# the pre-trained weights of the latest source sets (a source that is another campaign grows, so its hash
-# changes with every result it records: without a bound a daemon would keep one set of weights per step)
+# the pre-trained weights of the latest source sets: without a bound a process keeps one set (about 0.3 MB)
+# per source set it ever saw: every fine-tune campaign of a daemon (and a campaign source read again, with
+# more rows, whenever its campaign is reopened), every source draw of a benchmark
 _PRETRAINED: OrderedDict[str, list[list[np.ndarray]]] = OrderedDict()
 PRETRAINED_KEPT = 16
 _LOCK = threading.Lock()
