@@ -524,24 +524,32 @@ def test_pretrained_weights_are_kept_for_the_latest_source_sets_only(data, monke
     assert list(F._PRETRAINED) == [keys[2], keys[0]]  # 21 rows evicted; 20 trained again, deterministically
 
 
-def test_without_target_data_auto_predicts_from_the_sources_and_the_others_need_observations(data):
-    """``initial: {n: 0}``: prior-mean, multi-task and auto predict the target from the source alone (auto
-    mixes the first two), so their first batch comes from the source; the other methods need two rows."""
+def test_without_target_data_the_source_led_methods_predict_and_latent_variable_needs_observations(data):
+    """``initial: {n: 0}``: prior-mean, multi-task, fine-tune and auto predict the target from the source
+    alone (auto mixes the first two), so their first batch comes from the source; latent-variable needs
+    two rows."""
     src, Xt = data["good"], data["Xt"]
     empty_X, empty_y = np.zeros((0, 3)), np.zeros(0)
-    for method in ("auto", "multi-task", "prior-mean"):
+    small = {"fine-tune": {"ensemble": 3, "hidden": [16, 16], "epochs": 150}}
+    for method in ("auto", "multi-task", "prior-mean", "fine-tune"):
         assert TransferSurrogate.min_observations_for(TransferConfig(source=[{"path": "s.csv", "objective": "y"}],
                                                                      method=method)) == 0
-        m = _model(src, method).fit(empty_X, empty_y)
+        m = _model(src, method, **small.get(method, {})).fit(empty_X, empty_y)
         mean, var = m.predict(Xt)
         # the source is 2 f + 1: the shape of f, so the predictions rank the candidates as f does
         assert np.corrcoef(mean, f(Xt))[0, 1] > 0.9, method
         assert np.all(var > 0)
         assert len(m.condition(Xt[:2]).predict(Xt)[0]) == len(Xt)  # a batch's fantasies work with no data
     assert _model(src, "auto").fit(empty_X, empty_y).weights() == {"prior-mean": 0.5, "multi-task": 0.5}
-    for method in ("latent-variable", "fine-tune"):
-        cfg = TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method=method)
-        assert TransferSurrogate.min_observations_for(cfg) == 2
+    # fine-tune without target rows is the pre-trained ensemble, in the source's units (2 f + 1)
+    ft = _model(src, "fine-tune", **small["fine-tune"]).fit(empty_X, empty_y)
+    assert abs(float(np.mean(ft.predict(Xt)[0])) - float(np.mean(2 * f(Xt) + 1))) < 0.3 * float(np.std(2 * f(Xt)))
+    # one target row: standardised by the sources' spread, and the fine-tuned members move toward it
+    one = _model(src, "fine-tune", **small["fine-tune"]).fit(data["X"][:1], data["y"][:1])
+    assert np.all(np.isfinite(one.predict(Xt)[0]))
+    assert abs(one.predict(data["X"][:1])[0][0] - data["y"][0]) < abs(ft.predict(data["X"][:1])[0][0] - data["y"][0])
+    cfg = TransferConfig(source=[{"path": "s.csv", "objective": "y"}], method="latent-variable")
+    assert TransferSurrogate.min_observations_for(cfg) == 2
     with pytest.raises(ModelError, match="latent-variable.*needs target observations"):
         _model(src, "latent-variable").fit(empty_X, empty_y)
 

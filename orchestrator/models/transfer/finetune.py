@@ -9,6 +9,7 @@ and process and reused with each pre-training's own initial weights (``_trainer`
 layer but the last hidden one and the output is frozen, and those two are trained on the target rows (y
 standardised by the target's mean and spread) by full-batch Adam from their pre-trained weights, in
 numpy: with 64 units and tens of rows this takes milliseconds, where keras' graph tracing took seconds.
+With no target row yet, the pre-trained members predict (the first batch from the sources).
 Prediction: the members' mean; variance: their spread plus a small floor (Lakshminarayanan et al.,
 NeurIPS 2017, without the per-member variance head).
 
@@ -192,10 +193,22 @@ class FineTune:
         return hit
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "FineTune":
+        """Fine-tune every member on the target rows (X [N, D], y [N]). With no target row the members are
+        the pre-trained networks, predicting the sources' objective in its units (a campaign with ``initial:
+        {n: 0}`` takes its first batch from them); with one, the target is standardised by the sources' mean
+        and spread, since one value has no spread of its own."""
         X = np.asarray(X, dtype=np.float64)
-        self._std = Standardizer(y)
-        z = self._std.forward(np.asarray(y, dtype=float))
-        self.members = [fine_tune(w, X, z, self.epochs) for w in self.pretrained()]
+        y = np.asarray(y, dtype=float).reshape(-1)
+        pre = self.pretrained()
+        if len(y) < 2:
+            self._std = Standardizer(np.concatenate([s.y for s in self.sources]))
+        else:
+            self._std = Standardizer(y)
+        if not len(y):
+            self.members = [list(w) for w in pre]
+            return self
+        z = self._std.forward(y)
+        self.members = [fine_tune(w, X, z, self.epochs) for w in pre]
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix,
 log = logging.getLogger("looplab.models.transfer")
 
 STATE_VERSION = 1
-NO_TARGET_DATA = ("prior-mean", "multi-task")  # the methods that predict the target from the sources alone
+NO_TARGET_DATA = ("prior-mean", "multi-task", "fine-tune")  # the methods that predict the target from the sources alone
 
 
 class TransferSurrogate:
@@ -71,8 +71,9 @@ class TransferSurrogate:
     @classmethod
     def min_observations_for(cls, config: TransferConfig) -> int:
         """Target observations needed before the model proposes: none for the methods that predict the
-        target from the sources alone (prior-mean, multi-task, and an auto that mixes either), so a campaign
-        with ``initial: {n: 0}`` takes its first batch from the sources; two for the others."""
+        target from the sources alone (prior-mean, multi-task, fine-tune, and an auto that mixes prior-mean or
+        multi-task), so a campaign with ``initial: {n: 0}`` takes its first batch from the sources; two for
+        latent-variable (and an auto of it alone)."""
         if config.method == "auto":
             return 0 if set(config.auto_methods) & set(NO_TARGET_DATA) else 2
         return 0 if config.method in NO_TARGET_DATA else 2
@@ -171,8 +172,9 @@ class TransferSurrogate:
         if len(X) or len(np.asarray(y).reshape(-1)):
             X, y = check_training_data(X, y)
         elif self.min_observations_for(self.config) > 0:
-            raise ModelError(f"method '{self.method}' needs target observations (only prior-mean, multi-task and "
-                             "an auto that mixes either predict from the sources alone)")
+            raise ModelError(f"method '{self.method}' needs target observations (only prior-mean, multi-task, "
+                             "fine-tune and an auto that mixes prior-mean or multi-task predict from the sources "
+                             "alone)")
         else:
             y = np.zeros(0)
         t0 = time.perf_counter()
