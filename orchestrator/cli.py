@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import logging
 import math
 import sys
@@ -84,6 +85,44 @@ def _fail(exc: LooplabError) -> None:
     else:
         _error_line(str(exc))
     raise typer.Exit(2)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _output_file(option: str, path: Path) -> Path:
+    """The file an output option (``export --out``, ``ask --csv``) may replace, symlinks followed: refused when
+    it is not a regular file (a folder, a device, a pipe), a SQLite database (a store) or a YAML file (a
+    campaign)."""
+    real = Path(os.path.realpath(path))
+    if not real.exists():
+        return real
+    if not real.is_file():
+        _fail(LooplabError(f"{option}: '{path}' exists and is not a regular file (a folder, device or pipe); "
+                           "choose a file path"))
+    try:
+        with open(real, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        _fail(LooplabError(f"{option}: cannot read '{path}' ({exc.strerror or exc}); choose another path"))
+    if head == SQLITE_MAGIC:
+        _fail(LooplabError(f"{option}: '{path}' is a SQLite database (a store?); writing would replace it: "
+                           "choose another path"))
+    if real.suffix.lower() in (".yaml", ".yml"):
+        _fail(LooplabError(f"{option}: '{path}' is a YAML file (a campaign file?); writing would replace it: "
+                           "choose a .csv path"))
+    return real
+
+
+def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:
+    """Ids of a worksheet's rows that hold a value in ``column`` for an experiment still waiting (typed in, not
+    yet told); a file that is not such a worksheet has none."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        return []
+    return [r["id"] for r in rows if r.get("id") in waiting and str(r.get(column) or "").strip()]
 
 
 def _store(url: Optional[str]):
@@ -499,6 +538,8 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     """Export every experiment of a campaign, in order, with params, result, status and timestamps."""
     if format not in ("csv", "json"):
         _fail(LooplabError(f"--format: expected csv or json (got '{format}')"))
+    if out is not None:
+        _output_file("--out", out)
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
@@ -533,8 +574,9 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
+        target = _output_file("--out", out)
         try:
-            out.write_text(text)
+            target.write_text(text)
         except OSError as exc:
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")

@@ -30,7 +30,7 @@ import typer
 from rich.table import Table
 
 from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _fmt_param, \
-    _wide_console, app, console
+    _output_file, _untold_values, _wide_console, app, console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -62,6 +62,7 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     _wide_console().print(table)
     if csv_path is None:
         return
+    csv_path = _output_file("--csv", csv_path)  # again: the store may have been created at that path meanwhile
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
         with open(tmp, "w", newline="") as fh:
@@ -90,9 +91,20 @@ def ask(
 ) -> None:
     """Print the experiments waiting for a person (proposing the next batch once all are told)."""
     _check_options(n=(n, 1, True), wait=(wait, 0, True))
+    if csv_path is not None:  # before anything is stored or proposed
+        csv_path = _output_file("--csv", csv_path)
+        if not csv_path.parent.is_dir():
+            _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
+                               "another path"))
     try:
         c = _open(target, store)
         waiting = c.pending()
+        if csv_path is not None and csv_path.exists():
+            typed = _untold_values(csv_path, c.objective, {e["id"] for e in waiting})
+            if typed:
+                _fail(LooplabError(f"--csv: '{csv_path}' holds {len(typed)} measured '{c.objective}' value(s) not "
+                                   f"yet told (e.g. {typed[0]}); writing would wipe them: looplab tell {c.name} "
+                                   f"--csv {csv_path} first, or choose another path"))
         if waiting:
             _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) still wait for results (tell them "
                               "first; no new ones are proposed until then)", csv_path, store)

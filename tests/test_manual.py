@@ -504,3 +504,51 @@ def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
     assert r.exit_code == 2 and f"the id {exp.id} is an experiment of campaign hand already" in r.output, r.output
     assert "looplab tell hand --csv sheet.csv" in r.output and "Traceback" not in r.output
     assert _snapshot(url) == before
+
+
+def test_ask_and_export_never_write_over_a_store_a_campaign_file_a_device_or_untold_values(hand):
+    """An output path that is the store, the campaign file, a device or a folder is refused (exit 2) before
+    anything is written, and so is a worksheet whose values for waiting experiments were typed in but not yet
+    told; a symlinked worksheet is written through the link."""
+    tmp_path, url = hand
+    db = tmp_path / "hand.db"
+    before, db_bytes, yaml_text = _snapshot(url), db.read_bytes()[:16], (tmp_path / "hand.yaml").read_text()
+    for args, phrase in [
+        (["ask", "hand", "--csv", str(db)], "is a SQLite database"),
+        (["ask", "hand", "--csv", str(tmp_path / "hand.yaml")], "is a YAML file"),
+        (["ask", "hand", "--csv", str(tmp_path)], "is not a regular file"),
+        (["ask", "hand", "--csv", "/dev/null"], "is not a regular file"),
+        (["export", "hand", "--out", str(db)], "is a SQLite database"),
+        (["export", "hand", "--out", str(tmp_path / "hand.yaml")], "is a YAML file"),
+    ]:
+        r = runner.invoke(app, [*args, "--store", url])
+        assert r.exit_code == 2, (args, r.output)
+        assert phrase in r.output and "Traceback" not in r.output, r.output
+    assert db.read_bytes()[:16] == b"SQLite format 3\x00" == db_bytes and _snapshot(url) == before
+    assert (tmp_path / "hand.yaml").read_text() == yaml_text
+    # a new campaign whose --csv is its own (new) store: refused, the store kept
+    fresh = tmp_path / "fresh.db"
+    spec = write_campaign(tmp_path, HAND.format(name="fresh", budget=4), "fresh.yaml")
+    r = runner.invoke(app, ["ask", str(spec), "--store", f"sqlite:///{fresh}", "--csv", str(fresh)])
+    assert r.exit_code == 2 and "is a SQLite database" in r.output, r.output
+    assert fresh.read_bytes()[:16] == b"SQLite format 3\x00"
+    # a folder that does not exist: refused before the campaign is stored
+    spec2 = write_campaign(tmp_path, HAND.format(name="nofolder", budget=4), "nofolder.yaml")
+    r = runner.invoke(app, ["ask", str(spec2), "--store", f"sqlite:///{tmp_path / 'n.db'}",
+                            "--csv", str(tmp_path / "nodir" / "ws.csv")])
+    assert r.exit_code == 2 and "does not exist" in r.output and not (tmp_path / "n.db").exists(), r.output
+    # a value typed into the worksheet for a waiting experiment: ask keeps it; once told, ask may rewrite
+    ws = tmp_path / "ws.csv"
+    rows = list(csv.reader(open(ws, newline="")))
+    rows[2][-1] = "7.25"  # hand-0000-01, still waiting
+    with open(ws, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    r = runner.invoke(app, ["ask", "hand", "--store", url, "--csv", str(ws)])
+    assert r.exit_code == 2 and "not yet told" in r.output and "hand-0000-01" in r.output, r.output
+    assert list(csv.reader(open(ws, newline="")))[2][-1] == "7.25"
+    assert runner.invoke(app, ["tell", "hand", "--csv", str(ws), "--store", url]).exit_code == 0
+    link = tmp_path / "link.csv"
+    link.symlink_to(ws)
+    r = runner.invoke(app, ["ask", "hand", "--store", url, "--csv", str(link)])
+    assert r.exit_code == 0, r.output
+    assert link.is_symlink() and list(csv.reader(open(ws, newline="")))[0] == ["id", "x1", "x2", "y"]
