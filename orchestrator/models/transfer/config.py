@@ -180,7 +180,7 @@ class TransferConfig(BaseModel):
         "model's state and the report). false: always predict with the weighted mixture. Measured: README, "
         "Transfer learning")
     multitask_rows: int = Field(
-        default=400, ge=10, description="multi-task: at most this many source rows (all sources together) enter "
+        default=400, ge=10, le=5000, description="multi-task: at most this many (10-5000) source rows (all sources together) enter "
         "the multi-task GP, whose fit costs O((source + target rows)^3) every step; above it each source keeps "
         "a random share (the same rows every step, drawn from the data's hash). The other methods use every row")
     multitask_scale: Literal["per-task", "shared"] = Field(
@@ -199,10 +199,14 @@ class TransferConfig(BaseModel):
         "every task shares (shared: intrinsic coregionalisation) or a kernel of the target's own, with its own "
         "lengthscales under the plain GP's prior (own: the target can have a structure the sources lack)")
     ensemble: int = Field(default=5, ge=1, le=20, description="fine-tune: networks in the deep ensemble")
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64], min_length=1,
-                              description="fine-tune: hidden layer widths (all but the last one are frozen "
-                                          "after pre-training)")
-    epochs: int = Field(default=300, ge=1, description="fine-tune: pre-training epochs (fine-tuning uses the same)")
+    # upper bounds: the ensemble's networks are trained in one process; [20000, 20000] took 23 GB and was killed
+    # by the kernel, 10^9 epochs never end. Tens of target rows and thousands of source rows need far less.
+    hidden: list[Annotated[int, Field(ge=1, le=2048)]] = Field(
+        default_factory=lambda: [64, 64], min_length=1, max_length=8,
+        description="fine-tune: hidden layer widths, 1-2048 each, at most 8 layers (all but the last one are "
+                    "frozen after pre-training)")
+    epochs: int = Field(default=300, ge=1, le=20000,
+                        description="fine-tune: pre-training epochs, at most 20000 (fine-tuning uses the same)")
 
     @model_validator(mode="after")
     def _options_of_the_method(self) -> "TransferConfig":
