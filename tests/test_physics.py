@@ -325,6 +325,13 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, inputs: {T_env: .inf}}", "model.params.inputs.T_env: must be a finite number, not inf"),
     ("{physics: newton-cooling, gp: {kernal: rbf}}",
      "model.params.gp: kernal: unknown key; did you mean 'kernel'? allowed keys: kernel,"),
+    # found by the fuzz round of 2026-12-04: the pinn block was first checked when the run fitted the model,
+    # after the campaign was stored, so the fixed file was refused as a different setup
+    ("{physics: newton-cooling, mean: pinn, pinn: {ensemble: 1}}",
+     "model.params.pinn.ensemble: input should be greater than or equal to 2 (got 1)"),
+    ("{physics: newton-cooling, mean: pinn, pinn: {widht: 8}}", "model.params.pinn.widht: unknown key; did you mean"),
+    ("{physics: newton-cooling, mean: closed-form, pinn: {width: 8}}",
+     "model.params.pinn: is read only with mean: pinn"),
 ])
 def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
     code, out = _validate(tmp_path, params=params)

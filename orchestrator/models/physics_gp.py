@@ -120,12 +120,31 @@ class PhysicsGPSurrogate:
 
     @classmethod
     def check_config(cls, config: PhysicsGPConfig, *, spec: Any, base_dir: Any) -> list:
-        problems = check_model_config(config, spec=spec, model="physics-gp")
-        if not problems and config.mean == "closed-form" and not build(config).has_solution:
-            from ..errors import Problem
+        from pydantic import ValidationError
 
+        from ..config import problems_from_validation
+        from ..errors import Problem
+
+        problems = check_model_config(config, spec=spec, model="physics-gp")
+        if problems:
+            return problems
+        has_solution = build(config).has_solution
+        if config.mean == "closed-form" and not has_solution:
             problems.append(Problem("mean", f"physics '{config.physics}' has no closed-form solution; use mean: "
                                             "pinn (or auto)"))
+        uses_pinn = config.mean == "pinn" or (config.mean == "auto" and not has_solution)
+        if config.pinn and not uses_pinn:  # it would be ignored
+            problems.append(Problem("pinn", f"is read only with mean: pinn (this model's mean is the closed-form "
+                                            f"solution of '{config.physics}'); remove it or set mean: pinn"))
+        if uses_pinn:  # checked here, not first when the run fits the model (the campaign stored by then)
+            from .pinn import PINNConfig
+
+            try:
+                PINNConfig.model_validate({**config.model_dump(include=set(PhysicsParams.model_fields)),
+                                           **config.pinn})
+            except ValidationError as exc:
+                problems += problems_from_validation(exc, prefix="pinn", model=PINNConfig,
+                                                     owner="physics-gp's pinn")
         return problems
 
     # -- the law --------------------------------------------------------------------------
