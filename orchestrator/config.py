@@ -315,6 +315,17 @@ class SpaceSpec(_Strict):
             raise ValueError("the space is empty: parameters: lists no parameter")
         if self.pool is not None and self.constraints:
             raise ValueError("constraints: apply to parameters:, not to a pool (filter the CSV instead)")
+        named = ([(f"parameters[{i}].name", p.name) for i, p in enumerate(self.parameters)] if self.parameters
+                 else [(f"pool.inputs[{i}]", n) for i, n in enumerate(self.pool.inputs)])
+        for where, name in named:
+            # worksheets (ask/tell) and exports have an 'id' column beside the inputs: an input of that name
+            # makes two columns 'id', and a campaign run by hand could not be told its results
+            if name.strip().lower() == "id":
+                raise ValueError(f"{where}: '{name}' is reserved (worksheets and exports have an 'id' column for "
+                                 "the experiment); rename the input")
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+                raise ValueError(f"{where}: {name!r} holds a control character (a line break or tab breaks CSV "
+                                 "headers and logs); rename the input")
         return self
 
 

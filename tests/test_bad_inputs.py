@@ -245,6 +245,11 @@ CLI_CASES = [
     Case("union-field-one-line", edit("kind: gp", "kind: gp\n  params: {lengthscale_prior: wide}"),
          "{file}: model.params.lengthscale_prior: ",
          "must be true, false, 'auto', 'gamma', 'dim-scaled', 'long' or 'none' (got a string 'wide')"),
+    # -- found by the fuzz round of 2026-12-04 (second): a parameter named id made a campaign run by hand untellable
+    Case("parameter-named-id", edit("{name: x1,", "{name: id,"), "{file}: space: parameters[0].name: ",
+         "'id' is reserved"),
+    Case("parameter-name-with-a-line-break", edit("{name: x1,", '{name: "x1\\n",'), "{file}: space: parameters[0].name: ",
+         "holds a control character"),
     Case("log-file-is-a-folder", lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q",
                                                  "--log-file", str(tmp)],
          "--log-file: cannot write to", "(Is a directory)"),
