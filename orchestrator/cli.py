@@ -62,8 +62,13 @@ def _error_line(line: str) -> None:
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 
 
+OPTION_MAX = 1e9  # any count or number of seconds above this is a typo (10^9 s is 31 years; 10^12 s overflowed
+# the scheduler's dates)
+
+
 def _check_options(**checks: tuple[float | None, float, bool]) -> None:
-    """Exit 2 with one line per option out of range: ``name=(value, lowest, lowest_allowed)``."""
+    """Exit 2 with one line per option out of range: ``name=(value, lowest, lowest_allowed)``, and at most
+    ``OPTION_MAX``."""
     problems = []
     for name, (value, low, inclusive) in checks.items():
         if value is None:
@@ -74,6 +79,8 @@ def _check_options(**checks: tuple[float | None, float, bool]) -> None:
         elif value < low or (value == low and not inclusive):
             bound = f"at least {low:g}" if inclusive else f"greater than {low:g}"
             problems.append(Problem(option, f"must be {bound} (got {value:g})"))
+        elif value > OPTION_MAX:
+            problems.append(Problem(option, f"must be at most {OPTION_MAX:g} (got {value:g})"))
     if problems:
         _fail(ConfigError(problems))
 

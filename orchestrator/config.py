@@ -399,7 +399,7 @@ class InitialSpec(_Strict):
 
 
 class BudgetSpec(_Strict):
-    max_experiments: Int = Field(ge=1)
+    max_experiments: Int = Field(ge=1, le=10**9)
     stop_at: Float | None = Field(
         default=None,
         description="stop once the best measured objective reaches this value "
