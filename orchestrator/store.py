@@ -905,4 +905,15 @@ def _mask(text_: str, url: str) -> str:
         password = make_url(url).password
     except Exception:
         return text_
-    return text_.replace(password, "***") if password else text_
+    if not password:
+        return text_
+    # only where the password stands as itself: in a URL (':pw@'), a conninfo ('password=pw') or quoted, and,
+    # when it is long enough not to be part of ordinary words, as a whole token; replacing every substring
+    # mangled the message and, by the letters it masked, gave a short password away
+    p = re.escape(password)
+    text_ = re.sub(rf":{p}@", ":***@", text_)
+    text_ = re.sub(rf"(password\s*=\s*)['\"]?{p}['\"]?", r"\1***", text_, flags=re.IGNORECASE)
+    text_ = re.sub(rf"(['\"]){p}\1", r"\1***\1", text_)
+    if len(password) >= 6:
+        text_ = re.sub(rf"(?<![\w]){p}(?![\w])", "***", text_)
+    return text_

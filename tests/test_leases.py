@@ -214,6 +214,19 @@ def test_a_missing_postgresql_driver_says_which_extra_to_install(tmp_path):
     assert "s3cret" not in out and "postgresql://" not in out
 
 
+def test_masking_a_short_password_leaves_the_rest_of_the_message_whole():
+    """Found by the fuzz round of 2026-12-04: every substring equal to the password was masked, so a password
+    'p' turned 'postgresql' into '***ostgresql', and the masked letters gave the password away."""
+    from orchestrator.store import _mask
+
+    msg = ("cannot open 'postgresql+psycopg://u:p@127.0.0.1:1/db': connection to server at \"127.0.0.1\", "
+           "port 1 failed: Connection refused")
+    assert _mask(msg, "postgresql://u:p@127.0.0.1:1/db") == msg.replace("u:p@", "u:***@")
+    assert _mask("password=to to server", "postgresql://u:to@h/db") == "password=*** to server"
+    assert _mask("auth failed for hunter2 (\"hunter2\")", "postgresql://u:hunter2@h/db") == \
+        'auth failed for *** ("***")'
+
+
 def test_store_urls_are_printed_without_their_password(postgres_server, tmp_path):
     port = postgres_server.rsplit(":", 1)[1]
     assert display_url(f"postgresql://looplab:hunter2@127.0.0.1:{port}/x") == \
