@@ -418,6 +418,11 @@ def daemon(
     console.print(table)
     for note in notes:
         console.print(note, soft_wrap=True)
+    invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
+    if exit_when_done and invalid:  # a script must see that some files did not run
+        _error_line(f"{len(invalid)} campaign file(s) were invalid and did not run ({', '.join(invalid[:3])}"
+                    f"{', ...' if len(invalid) > 3 else ''}): fix them (looplab validate) and start the daemon again")
+        raise typer.Exit(2)
     if not table.row_count:
         from .daemon import PATTERNS
 

@@ -257,3 +257,16 @@ def test_a_campaign_that_fails_to_load_leaves_no_empty_log_file(tmp_path, existi
         assert log_file.read_text() == "earlier lines\n"
     else:
         assert not log_file.exists()
+
+
+def test_an_exit_when_done_daemon_with_an_invalid_file_exits_2(tmp_path):
+    """Found by the fuzz round of 2026-12-04: a daemon whose every file was invalid ran nothing and exited 0, so
+    a script or CI job could not tell."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text("name: bad\nbudget: {max_experiments: -3}\n")
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                 "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert "1 campaign file(s) were invalid and did not run (bad.yaml" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
