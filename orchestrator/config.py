@@ -51,8 +51,15 @@ class _Strict(BaseModel):
 
 
 def _not_a_boolean(value: Any) -> Any:
-    if isinstance(value, bool):  # pydantic would read true as 1 (and YAML 1.1 read yes as true)
+    """Numbers are numbers: pydantic would read true as 1 (and YAML 1.1 read yes as true), and a quoted '7' as 7."""
+    if isinstance(value, bool):
         raise ValueError(f"must be a number, not the boolean {str(value).lower()}")
+    if isinstance(value, str):
+        try:
+            float(value.strip())
+        except ValueError:
+            return value  # not a number at all: pydantic's own message says so
+        raise ValueError(f"must be a number, not the string {value!r} (remove the quotes)")
     return value
 
 

@@ -250,6 +250,8 @@ CLI_CASES = [
          "'id' is reserved"),
     Case("parameter-name-with-a-line-break", edit("{name: x1,", '{name: "x1\\n",'), "{file}: space: parameters[0].name: ",
          "holds a control character"),
+    Case("quoted-number", edit("max_experiments: 30", "max_experiments: '30'"), "{file}: budget.max_experiments: ",
+         "must be a number, not the string '30' (remove the quotes)"),
     Case("daemon-interval-past-the-calendar", daemon_with("--interval", "1e12", "--exit-when-done"), "--interval: ",
          "must be at most 1e+09 (got 1e+12)"),
     Case("budget-too-large-for-the-store", edit("max_experiments: 30", "max_experiments: 100000000000000000000000"),
