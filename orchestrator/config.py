@@ -54,11 +54,7 @@ def _not_a_boolean(value: Any) -> Any:
     """Numbers are numbers: pydantic would read true as 1 (and YAML 1.1 read yes as true), and a quoted '7' as 7."""
     if isinstance(value, bool):
         raise ValueError(f"must be a number, not the boolean {str(value).lower()}")
-    if isinstance(value, str):
-        try:
-            float(value.strip())
-        except ValueError:
-            return value  # not a number at all: pydantic's own message says so
+    if isinstance(value, str) and _numeric_text(value):  # other text: pydantic's own message says what is wrong
         raise ValueError(f"must be a number, not the string {value!r} (remove the quotes)")
     return value
 
@@ -885,16 +881,29 @@ def _non_finite(value: Any, path: str) -> list[Problem]:
 
 
 def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> list[Problem]:
-    """A true/false given for a plugin's number field: pydantic would take it as 1 or 0."""
+    """A true/false given for a plugin's number field: pydantic would take it as 1 or 0; and a quoted number
+    ('0.5') for a field that takes numbers only, which pydantic would read as the number."""
     problems = []
     for key, value in params.items():
         field = model.model_fields.get(key) if isinstance(key, str) else None
-        if not isinstance(value, bool) or field is None:
+        if not isinstance(value, (bool, str)) or field is None:
             continue
         kinds = _expand(field.annotation)
-        if bool not in kinds and any(k in (int, float) for k in kinds):
+        numeric = any(k in (int, float) for k in kinds)
+        if isinstance(value, bool) and bool not in kinds and numeric:
             problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the boolean {str(value).lower()}"))
+        elif isinstance(value, str) and numeric and str not in kinds and _numeric_text(value):
+            problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the string {value!r} (remove the "
+                                                        "quotes)"))
     return problems
+
+
+def _numeric_text(value: str) -> bool:
+    """Text that reads as a finite number ('7', '0.5'; 'inf' and 'nan' have their own message)."""
+    try:
+        return math.isfinite(float(value.strip()))
+    except ValueError:
+        return False
 
 
 class Campaign:

@@ -252,6 +252,8 @@ CLI_CASES = [
          "holds a control character"),
     Case("quoted-number", edit("max_experiments: 30", "max_experiments: '30'"), "{file}: budget.max_experiments: ",
          "must be a number, not the string '30' (remove the quotes)"),
+    Case("quoted-number-in-plugin-params", edit("kind: gp", "kind: gp\n  params: {restarts: '1'}"),
+         "{file}: model.params.restarts: ", "must be a number, not the string '1' (remove the quotes)"),
     Case("daemon-interval-past-the-calendar", daemon_with("--interval", "1e12", "--exit-when-done"), "--interval: ",
          "must be at most 1e+09 (got 1e+12)"),
     Case("budget-too-large-for-the-store", edit("max_experiments: 30", "max_experiments: 100000000000000000000000"),
