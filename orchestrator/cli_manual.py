@@ -206,7 +206,7 @@ def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
     return results, where, skipped
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # tell ID -5: a negative value, not an option
 def tell(
     name: str = typer.Argument(..., help="campaign name"),
     experiment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="the experiment's id (from ask)"),

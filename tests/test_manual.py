@@ -552,3 +552,16 @@ def test_ask_and_export_never_write_over_a_store_a_campaign_file_a_device_or_unt
     r = runner.invoke(app, ["ask", "hand", "--store", url, "--csv", str(link)])
     assert r.exit_code == 0, r.output
     assert link.is_symlink() and list(csv.reader(open(ws, newline="")))[0] == ["id", "x1", "x2", "y"]
+
+
+def test_tell_takes_a_negative_value_without_a_double_dash(hand):
+    """Found by the fuzz round of 2026-12-04: `tell CAMPAIGN ID -5` said "No such option: -5"; energies and
+    overpotential differences are often negative. An option that does not exist is still refused."""
+    tmp_path, url = hand
+    r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "--bogus", "--store", url])
+    assert r.exit_code == 2 and "'--bogus' is not a number" in r.output, r.output
+    r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "-5.25", "--store", url])
+    assert r.exit_code == 0, r.output
+    st = Store(url)
+    exps = {e.id: e for e in st.experiments(st.get_campaign("hand").id)}
+    assert exps["hand-0000-01"].value == -5.25
