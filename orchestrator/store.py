@@ -59,6 +59,9 @@ UNCOUNTED = ("cancelled", "rejected")  # experiments that do not count toward th
 CONTROL_STATES = ("running", "paused", "stopped")  # what a user asked a campaign to be (Store.set_control)
 
 
+PG_CONNECT_TIMEOUT = 10  # seconds; the URL's own ?connect_timeout= wins
+
+
 def default_url() -> str:
     return os.environ.get("LOOPLAB_STORE", DEFAULT_URL)
 
@@ -341,6 +344,8 @@ class Store:
             # a process stopped (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for good:
             # the server ends such a session after 60 s, so a takeover is never blocked longer than that
             kwargs["connect_args"] = {"options": "-c idle_in_transaction_session_timeout=60000"}
+            if "connect_timeout" not in self.url:  # a port that accepts but never answers must not hang a command
+                kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
             kwargs["pool_pre_ping"] = True
         try:
             self.engine = create_engine(self.url, **kwargs)

@@ -358,3 +358,19 @@ def test_run_renews_its_lease_while_a_step_outlasts_the_ttl(tmp_path, monkeypatc
         engine.close()
     assert outcome["report"].status == "completed" and outcome["report"].n_observed == 3
     assert refused >= 15  # 3 experiments x 1.5 s, asked every 0.2 s
+
+
+def test_a_postgresql_port_that_never_answers_fails_within_the_connect_timeout(monkeypatch):
+    """Found by the fuzz round of 2026-12-04: a port that accepts the TCP connection but never answers (a
+    wrong service, a frozen server) hung `looplab status` for good."""
+    from orchestrator import store as store_mod
+
+    monkeypatch.setattr(store_mod, "PG_CONNECT_TIMEOUT", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)  # the kernel completes the handshake; nobody ever answers
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match="timeout"):
+            Store(f"postgresql://u:secret@127.0.0.1:{port}/db")
+        assert time.monotonic() - t0 < 30
