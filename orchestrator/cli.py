@@ -121,17 +121,6 @@ def _output_file(option: str, path: Path) -> Path:
     return real
 
 
-def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:
-    """Ids of a worksheet's rows that hold a value in ``column`` for an experiment still waiting (typed in, not
-    yet told); a file that is not such a worksheet has none."""
-    try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, csv.Error):
-        return []
-    return [r["id"] for r in rows if r.get("id") in waiting and str(r.get(column) or "").strip()]
-
-
 def _store(url: Optional[str]):
     from .store import Store
 
@@ -550,8 +539,7 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     """Export every experiment of a campaign, in order, with params, result, status and timestamps."""
     if format not in ("csv", "json"):
         _fail(LooplabError(f"--format: expected csv or json (got '{format}')"))
-    if out is not None:
-        _output_file("--out", out)
+    target = _output_file("--out", out) if out is not None else None
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
@@ -583,10 +571,9 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         text = json.dumps(doc, indent=2)
     else:
         text = _export_csv(records, param_names, const_cols, row.spec["objective"]["name"])
-    if out is None:
+    if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        target = _output_file("--out", out)
         try:
             target.write_text(text)
         except OSError as exc:

@@ -30,7 +30,7 @@ import typer
 from rich.table import Table
 
 from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _fmt_param, \
-    _output_file, _untold_values, _wide_console, app, console
+    _output_file, _wide_console, app, console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -48,6 +48,17 @@ def _open(target: str, store: Optional[str]):
     st = _existing_store(store)
     row = _campaign_or_fail(st, target)
     return Campaign(rebuild_campaign(row), st, row)
+
+
+def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:
+    """Ids of a worksheet's rows that hold a value in ``column`` for an experiment still waiting (typed in, not
+    yet told); a file that is not such a worksheet has none."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error):
+        return []
+    return [r["id"] for r in rows if r.get("id") in waiting and str(r.get(column) or "").strip()]
 
 
 def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Optional[str] = None) -> None:

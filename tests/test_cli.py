@@ -233,12 +233,19 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
     assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
 
 
-def test_a_daemon_that_ends_without_a_campaign_file_says_so(tmp_path):
+def _daemon_until_done(tmp_path, files: dict[str, str]):
+    """``daemon --exit-when-done`` on a folder holding ``files`` (name -> text)."""
     folder = tmp_path / "campaigns"
     folder.mkdir()
-    (folder / "notes.txt").write_text("not a campaign")
+    for name, text in files.items():
+        (folder / name).write_text(text)
     result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
                                  "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    return folder, result
+
+
+def test_a_daemon_that_ends_without_a_campaign_file_says_so(tmp_path):
+    folder, result = _daemon_until_done(tmp_path, {"notes.txt": "not a campaign"})
     assert result.exit_code == 0, result.output
     assert f"no campaign file (*.yaml, *.yml) in {folder.resolve()}: is it the right folder?" in result.output
 
@@ -262,11 +269,7 @@ def test_a_campaign_that_fails_to_load_leaves_no_empty_log_file(tmp_path, existi
 def test_an_exit_when_done_daemon_with_an_invalid_file_exits_2(tmp_path):
     """Found by the fuzz round of 2026-12-04: a daemon whose every file was invalid ran nothing and exited 0, so
     a script or CI job could not tell."""
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    (folder / "bad.yaml").write_text("name: bad\nbudget: {max_experiments: -3}\n")
-    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
-                                 "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    _, result = _daemon_until_done(tmp_path, {"bad.yaml": "name: bad\nbudget: {max_experiments: -3}\n"})
     assert result.exit_code == 2, result.output
     assert "1 campaign file(s) were invalid and did not run (bad.yaml" in " ".join(result.output.split())
     assert "Traceback" not in result.output
