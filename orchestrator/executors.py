@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -230,11 +231,15 @@ class DaskExecutor(_FutureOracle):
                                              silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
+                _check_is_dask_scheduler(address)
                 self._client = Client(address, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:
+        except LooplabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a peer that is not a scheduler can fail the handshake anyhow
             if self._cluster is not None:
                 self._cluster.close()
-            raise LooplabError(f"executor.address: cannot reach the Dask scheduler at '{address}' ({exc}); "
+            raise LooplabError(f"executor.address: cannot reach the Dask scheduler at '{address}' "
+                               f"({type(exc).__name__}: {str(exc)[:200]}); "
                                "start it (dask scheduler / dask worker) or use address: local") from None
         self.address = self._client.scheduler.address
 
@@ -273,6 +278,52 @@ class DaskExecutor(_FutureOracle):
         finally:
             if self._cluster is not None:
                 self._cluster.close()
+
+
+PROBE_SECONDS = 5.0
+
+
+def _check_is_dask_scheduler(address: str, wait: float = PROBE_SECONDS) -> None:
+    """Refuse, within ``wait`` seconds, a ``tcp://`` address whose peer is not a Dask scheduler.
+
+    A scheduler sends its handshake (a msgpack map naming ``pickle-protocol``) as soon as a
+    connection opens. A web server or a proxy that accepts and then waits for a request would
+    leave Dask's own handshake blocked past its timeout, and one that answers with text makes
+    Dask read the text as a frame length (a MemoryError of exabytes). Other schemes (tls://,
+    ucx://) are left to Dask.
+    """
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    where = f"executor.address: '{address}'"
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=wait)
+    except OSError as exc:
+        raise LooplabError(f"{where}: cannot connect ({exc.strerror or exc}); start the scheduler "
+                           "(dask scheduler, then dask worker ADDRESS), check the host and port, "
+                           "or use address: local") from None
+    deadline = time.monotonic() + wait
+    received = b""
+    try:
+        while b"pickle-protocol" not in received and len(received) < 4096:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    if b"pickle-protocol" not in received:
+        heard = "nothing" if not received else repr(received[:40])
+        raise LooplabError(f"{where}: something listens there but it is not a Dask scheduler (it sent "
+                           f"{heard} in {wait:g} s; a scheduler greets at once); point it at the "
+                           "scheduler's port (8786 by default), not its dashboard or another service")
 
 
 def is_synchronous(oracle_class: type) -> bool:

@@ -15,7 +15,7 @@ from oracles.base import Experiment, OracleContext
 from oracles.testing import check_oracle
 from orchestrator.config import load_campaign
 from orchestrator.engine import Engine
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, LooplabError
 from orchestrator.executors import DaskExecutor, LocalExecutor, OracleRecipe
 from orchestrator.store import FINAL, Store
 
@@ -198,6 +198,50 @@ def test_dask_local_cluster_keeps_the_contract():
         assert r.status == "succeeded" and r.value == pytest.approx(expected(0.1 * i))
         assert r.outputs["pid"] in worker_pids
     assert len(worker_pids) == 2
+
+
+@pytest.mark.parametrize("greeting", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_a_dask_address_that_is_not_a_scheduler_is_refused_within_seconds(greeting):
+    """A silent listener (a web server waiting for its request) used to hang the client; one that answers
+    with text made Dask read the text as a frame length and fail with a MemoryError of exabytes."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+
+    def accept():
+        conn, _ = server.accept()
+        held.append(conn)
+        if greeting:
+            conn.sendall(greeting)
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(LooplabError) as info:
+            DaskExecutor(recipe(), address=address, workers=None, timeout=None)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - started < 30
+    message = str(info.value)
+    assert message.startswith(f"executor.address: '{address}'") and "not a Dask scheduler" in message
+    assert ("HTTP/1.1" in message) == bool(greeting)
+
+
+def test_a_dask_address_nobody_listens_at_is_refused_naming_the_field():
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(LooplabError, match=r"executor.address: 'tcp://127.0.0.1:\d+': cannot connect"):
+        DaskExecutor(recipe(), address=f"tcp://127.0.0.1:{port}", workers=None, timeout=None)
 
 
 def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
