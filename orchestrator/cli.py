@@ -290,6 +290,8 @@ def run(
         for h in handlers:
             root.removeHandler(h)
     _summary(engine, report)
+    if report.by_failures:  # the campaign did not run to its end: a script must not take it for success
+        raise typer.Exit(1)
 
 
 def _summary(engine, report) -> None:

@@ -255,7 +255,10 @@ def resume(store: Store, name: str, *, by: str | None = None) -> str:
     if control.state == "running" and row.status not in ("paused", "stopped"):
         return f"campaign '{row.name}' is not paused or stopped: nothing to resume"
     by = by or who()
-    store.set_control(row.id, state="running", by=by)
+    # a stopped campaign's failures so far no longer count toward failures.max_failure_rate: whoever resumes
+    # it says the cause is fixed (else the failure policy would stop it again before a new experiment ran)
+    after = 1 + max((e.seq for e in store.experiments(row.id)), default=-1) if row.status == "stopped" else None
+    store.set_control(row.id, state="running", by=by, failures_from=after)
     holder = _apply(store, row, lambda fence: store.update_campaign(
         row.id, fence=fence, status="running", message=f"resumed by {by}"))
     if holder is None:

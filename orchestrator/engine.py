@@ -67,6 +67,7 @@ class StepReport:
     scored_weights: dict | None = None  # auto's weights from the scores when its gate left "none" alone to predict
     awaiting: int = 0  # experiments held for a person's approval (approval: required)
     deferred: bool = False  # a model step was due, but the fit gate said "not now" (see Engine.fit_gate)
+    by_failures: bool = False  # stopped by failures.max_failure_rate (not by a person)
 
 
 def experiment_id(name: str, step: int, position: int) -> str:
@@ -125,7 +126,7 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     return row, True
 
 
-def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 120) -> str:
+def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 200) -> str:
     """The ``n`` most frequent reasons, whole (a reason may hold colons, as in a URL), with their counts."""
     counts = Counter((e.error or e.status).strip().split("\n")[0] for e in failed)
     return "; ".join(f"{r if len(r) <= width else r[:width - 3] + '...'} ({k}x)" for r, k in counts.most_common(n))
@@ -392,9 +393,11 @@ class Engine:
         control = self.store.control(self.id)  # what a user asked (looplab pause | resume | stop | extend)
         if control.state == "stopped":
             return self._finish(exps, "stopped", asked("stopped", control), recorded=len(recorded), cancel=True)
-        status, message = self._stop_rules(exps)
+        status, message = self._stop_rules(exps, control.failures_from)
         if status != "running":
-            return self._finish(exps, status, message, recorded=len(recorded))
+            report = self._finish(exps, status, message, recorded=len(recorded))
+            report.by_failures = status == "stopped"
+            return report
         if self._dispatch_approved(exps):
             exps = self.store.experiments(self.id)
         if control.state == "paused":  # no new proposals; results of what is in flight are still recorded
@@ -527,7 +530,8 @@ class Engine:
             self._submit(approved)
         return changed or bool(approved)
 
-    def _stop_rules(self, exps: list[Experiment]) -> tuple[str, str]:
+    def _stop_rules(self, exps: list[Experiment], failures_from: int = 0) -> tuple[str, str]:
+        """failures_from: the failure rate counts the experiments from this seq on (a resume moves it)."""
         best = self.best_experiment(exps)
         if best is not None and self._reached(best.value):
             return "completed", f"stop_at reached (best {best.value:g})"
@@ -538,13 +542,17 @@ class Engine:
             if since >= patience:
                 return "completed", (f"patience: the best ({best.value:g}, experiment {best.id}) has not improved "
                                      f"over the last {since} experiments (budget.patience = {patience})")
-        failed = [e for e in ended if e.status != "succeeded"]
+        counted = [e for e in ended if e.seq >= failures_from]
+        failed = [e for e in counted if e.status != "succeeded"]
         f = self.spec.failures
-        if len(ended) >= f.min_experiments and len(failed) / len(ended) > f.max_failure_rate:
-            return "stopped", (f"{len(failed)} of {len(ended)} experiments failed (limit "
+        if len(counted) >= f.min_experiments and len(failed) / len(counted) > f.max_failure_rate:
+            since = f" since the last resume" if failures_from else ""
+            return "stopped", (f"{len(failed)} of {len(counted)} experiments{since} failed (limit "
                                f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: "
-                               f"{_failure_reasons(failed)}. "
-                               "Fix the oracle, then raise the limit or run the campaign again to resume")
+                               f"{_failure_reasons(failed)}. Fix the oracle, then `looplab resume "
+                               f"{self.spec.name}`: the failures so far stop counting, and a daemon picks it up "
+                               "(else run it again). Every experiment and its reason: looplab export "
+                               f"{self.spec.name}")
         return "running", ""
 
     def _retry_failures(self, exps: list[Experiment], max_experiments: int) -> bool:

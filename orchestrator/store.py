@@ -156,6 +156,10 @@ class ControlRow(Base):
     by: Mapped[str] = mapped_column(String(200), default="")
     budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # failures.max_failure_rate counts the experiments from this seq on: a resume of a stopped campaign moves it
+    # past every experiment so far, so a campaign stopped by its failures can run on once the oracle is fixed
+    # (deferred: a store written before it existed, opened only to be read, lacks the column)
+    failures_from: Mapped[int] = mapped_column(Integer, default=0, server_default="0", deferred=True)
 
 
 class ReviewRow(Base):
@@ -305,6 +309,7 @@ class Control:
     by: str = ""
     budget: int | None = None
     updated_at: datetime | None = None
+    failures_from: int = 0  # the failure rate counts the experiments from this seq on
 
 
 def _campaign(row: CampaignRow) -> Campaign:
@@ -366,6 +371,7 @@ class Store:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.empty = False
         self._controls = True
+        self._failure_column = True
         try:
             if create:
                 self._create_tables()
@@ -376,6 +382,8 @@ class Store:
                 self.empty = not found.has_table(CampaignRow.__tablename__)
                 # a store written before campaign control existed, opened only to be read: nothing asked of it
                 self._controls = not self.empty and found.has_table(ControlRow.__tablename__)
+                self._failure_column = self._controls and "failures_from" in {
+                    c["name"] for c in found.get_columns(ControlRow.__tablename__)}
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
 
@@ -389,6 +397,9 @@ class Store:
             columns = {c["name"] for c in inspect(conn).get_columns(LeaseRow.__tablename__)}
             if "generation" not in columns:  # a store written before leases had generations
                 conn.execute(text("ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 1"))
+            columns = {c["name"] for c in inspect(conn).get_columns(ControlRow.__tablename__)}
+            if "failures_from" not in columns:  # a store written before a resume reset the failure count
+                conn.execute(text("ALTER TABLE campaign_control ADD COLUMN failures_from INTEGER NOT NULL DEFAULT 0"))
 
     def _write(self):
         """One write transaction (see ``_writer``)."""
@@ -747,12 +758,17 @@ class Store:
             return Control()
         with self._session() as s:
             row = s.get(ControlRow, campaign_id)
-            return Control(row.state, row.reason, row.by, row.budget, row.updated_at) if row else Control()
+            return self._as_control(row) if row else Control()
+
+    def _as_control(self, row: ControlRow) -> Control:
+        after = row.failures_from if self._failure_column else 0
+        return Control(row.state, row.reason, row.by, row.budget, row.updated_at, after or 0)
 
     def set_control(self, campaign_id: int, *, state: str | None = None, budget: int | None = None,
-                    reason: str = "", by: str = "") -> Control:
+                    reason: str = "", by: str = "", failures_from: int | None = None) -> Control:
         """Record a user's wish (``state`` and/or a raised ``budget``; the rest kept) for the campaign's driver
-        to obey at its next step. No fence: a user's wish is written whoever drives the campaign."""
+        to obey at its next step. No fence: a user's wish is written whoever drives the campaign.
+        ``failures_from``: from now on the failure rate counts only the experiments from this seq on."""
         if state is not None and state not in CONTROL_STATES:
             raise ValueError(f"state must be one of {CONTROL_STATES} (got {state!r})")
         with self._write() as s:
@@ -764,9 +780,11 @@ class Store:
                 row.state, row.reason = state, reason
             if budget is not None:
                 row.budget = budget
+            if failures_from is not None:
+                row.failures_from = failures_from
             row.by, row.updated_at = by, utcnow()
             s.flush()
-            return Control(row.state, row.reason, row.by, row.budget, row.updated_at)
+            return self._as_control(row)
 
     # -- snapshots and steps ------------------------------------------------------------
 

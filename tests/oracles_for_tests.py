@@ -13,17 +13,22 @@ from oracles.base import OracleContext, SyncOracle
 
 
 class Flaky(SyncOracle):
-    """Sphere-like objective that raises whenever x1 > threshold (a broken region of the space)."""
+    """Sphere-like objective that raises whenever x1 > threshold (a broken region of the space), or always
+    while the file ``broken_while`` exists (an instrument that is broken, then repaired)."""
 
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
         threshold: float = 0.7
+        broken_while: str | None = None
 
-    def __init__(self, *, threshold: float = 0.7):
+    def __init__(self, *, threshold: float = 0.7, broken_while: str | None = None):
         super().__init__()
         self.threshold = threshold
+        self.broken_while = broken_while
 
     def evaluate(self, params):
+        if self.broken_while and os.path.exists(self.broken_while):
+            raise RuntimeError("instrument broken: lamp out")
         if params["x1"] > self.threshold:
             raise RuntimeError(f"instrument fault at x1={params['x1']:.3f}")
         return -((params["x1"] - 0.3) ** 2) - (params["x2"] - 0.5) ** 2

@@ -293,3 +293,23 @@ def test_a_daemon_holds_a_gated_batch_and_dispatches_it_within_a_tick_of_approva
         assert {r["by"] for r in store.reviews(row.id)} == {control.who(), "the campaign file (approval: none)"}
     finally:
         d.stop()
+
+
+def test_a_store_written_before_resume_reset_the_failure_count_is_upgraded_and_still_readable(tmp_path):
+    db = tmp_path / "old.db"
+    url = f"sqlite:///{db}"
+    store = Store(url)
+    cid = store.create_campaign("old", {"objective": {"goal": "min"}, "budget": {"max_experiments": 3}}, "").id
+    store.set_control(cid, state="paused", reason="lunch", by="ann")
+    store.close()
+    with sqlite3.connect(db) as conn:  # as written by looplab before campaign_control had failures_from
+        conn.execute("ALTER TABLE campaign_control DROP COLUMN failures_from")
+    read_only = Store(url, create=False)
+    assert read_only.control(cid).state == "paused" and read_only.control(cid).failures_from == 0
+    result = CliRunner().invoke(app, ["status", "--store", url], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "pause requested by ann: lunch" in result.output, result.output
+    with sqlite3.connect(db) as conn:  # a read command neither needs nor adds the column
+        assert "failures_from" not in [r[1] for r in conn.execute("pragma table_info(campaign_control)")]
+    store = Store(url)  # a writing one adds it
+    assert store.set_control(cid, state="running", failures_from=7).failures_from == 7
+    assert store.control(cid).state == "running" and store.control(cid).failures_from == 7

@@ -240,6 +240,33 @@ def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_
     assert len(exps) < 30
 
 
+def test_a_campaign_stopped_by_its_failures_runs_on_after_a_resume(tmp_path, any_store_url):
+    """Running it again alone stops it again at once (the rate is unchanged); `looplab resume` says the cause
+    is fixed, so the failures so far stop counting: a repair that did not work is caught by the same limit on
+    the experiments since the resume, and one that did lets the campaign run to its budget."""
+    from orchestrator import control
+
+    lamp = tmp_path / "lamp-out"
+    lamp.touch()
+    text_ = continuous("repaired", ("oracles_for_tests:Flaky", f"{{threshold: 2.0, broken_while: '{lamp}'}}"),
+                       [(0, 1), (0, 1)], goal="max", budget=20,
+                       extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
+    _, report, exps = run(tmp_path, text_, any_store_url)
+    assert report.status == "stopped" and report.by_failures and len(exps) == 5
+    assert "5 of 5 experiments failed" in report.message and "looplab resume repaired" in report.message
+    _, report, exps = run(tmp_path, text_, any_store_url)  # not resumed: stopped again, nothing new run
+    assert report.status == "stopped" and len(exps) == 5
+    control.resume(Store(any_store_url), "repaired")  # ... but the lamp is still out
+    _, report, exps = run(tmp_path, text_, any_store_url)
+    assert report.status == "stopped" and len(exps) == 10
+    assert "5 of 5 experiments since the last resume failed" in report.message
+    lamp.unlink()
+    control.resume(Store(any_store_url), "repaired")
+    _, report, exps = run(tmp_path, text_, any_store_url)
+    assert report.status == "completed" and not report.by_failures and len(exps) == 20
+    assert [e.status for e in exps].count("failed") == 10 and report.best > -0.05
+
+
 def test_failed_experiments_are_retried_per_policy(tmp_path, any_store_url):
     text_ = continuous("retry", ("oracles_for_tests:Flaky", "{threshold: 0.7}"), [(0, 1), (0, 1)], budget=12,
                        extra="failures: {retries: 2, max_failure_rate: 0.95}")
