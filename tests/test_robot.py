@@ -470,6 +470,34 @@ def test_client_survives_the_robot_being_down(robots, caplog):
     assert all(j["posts"] == 1 for j in r.jobs())
 
 
+def test_jobs_held_by_a_robot_that_stops_answering_fail_after_the_deadline_and_are_cancelled(robots):
+    """A robot killed while it holds accepted jobs used to leave the campaign waiting with no end. After
+    unreachable_deadline the jobs are failed with the reason; a robot that comes back is told to cancel them,
+    and a result it still reports is not handed out a second time."""
+    r = robots(lab(stations=1, speedup=1), name="dies")  # real-time: the jobs are still queued or running
+    oracle = RobotOracle(url=r.url, poll_timeout=0.3, retries=0, unreachable_deadline=1.0, campaign="c")
+    oracle.submit(oracle_experiments("q", 3))
+    assert set(oracle.job_ids()) == {"q-000", "q-001", "q-002"}
+    r.kill()
+    t0 = time.monotonic()
+    got = poll_until(oracle, 3, timeout=20)
+    assert 1.0 <= time.monotonic() - t0 < 10
+    for x in got:
+        assert x.status == "failed" and "unreachable_deadline = 1 s" in x.error and "not recorded" in x.error
+    assert oracle.job_ids() == {}
+    r.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(j["status"] in ("queued", "running") for j in r.jobs()):
+        assert oracle.poll() == []  # nothing is reported twice
+        time.sleep(0.05)
+    assert {j["status"] for j in r.jobs()} == {"cancelled"}
+
+
+def test_unreachable_deadline_follows_outbox_deadline_unless_set():
+    assert RobotOracle(outbox_deadline=42).unreachable_deadline == 42
+    assert RobotOracle(outbox_deadline=42, unreachable_deadline=7).unreachable_deadline == 7
+
+
 def test_outbox_deadline_fails_experiments_with_the_reason_once():
     oracle = RobotOracle(url=f"http://127.0.0.1:{free_port()}", retries=0, outbox_deadline=0.3, poll_timeout=0.2)
     oracle.submit(oracle_experiments("d", 2))

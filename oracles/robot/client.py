@@ -12,7 +12,11 @@ instrument and never raises into the engine:
   robot has, so a post whose answer was lost is not repeated either. If the
   robot stays unreachable the experiments wait in an *outbox* that each later
   poll tries to deliver; only after ``outbox_deadline`` seconds are they
-  reported failed, with the reason.
+  reported failed, with the reason. Experiments the robot had accepted are
+  reported failed once it has not answered for ``unreachable_deadline``
+  seconds (default: ``outbox_deadline``), and it is asked to cancel them if it
+  comes back: a campaign whose robot died ends by its failure policy or its
+  budget instead of waiting for ever.
 * **poll** asks the robot about every outstanding id (``GET /jobs?ids=``, a few
   hundred ids per request, ``poll_timeout``, no retry loop) and returns each
   finished job's Result exactly once. The robot oracles of one process (a
@@ -117,6 +121,11 @@ class RobotOracle:
         outbox_deadline: float = Field(default=600.0, gt=0,
                                        description="seconds an experiment may wait for an unreachable robot before "
                                                    "it is reported failed")
+        unreachable_deadline: float | None = Field(
+            default=None, gt=0, le=30 * 86400,
+            description="seconds the robot may go without answering while it holds accepted experiments before "
+                        "they are reported failed (a robot that comes back is asked to cancel them); default: "
+                        "outbox_deadline")
         max_malformed: int = Field(default=5, ge=1, le=1000,
                                    description="malformed answers about an experiment before it is reported failed")
         poll_share: float = Field(default=1.0, ge=0, le=60,
@@ -137,7 +146,8 @@ class RobotOracle:
 
     def __init__(self, *, url: str = "http://127.0.0.1:8765", timeout: float = 5.0, poll_timeout: float = 2.0,
                  retries: int = 3, backoff: float = 0.25, backoff_max: float = 4.0, max_submit_seconds: float = 15.0,
-                 outbox_deadline: float = 600.0, max_malformed: int = 5, poll_share: float = 1.0,
+                 outbox_deadline: float = 600.0, unreachable_deadline: float | None = None,
+                 max_malformed: int = 5, poll_share: float = 1.0,
                  campaign: str = "", objective: str = "value",
                  transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -149,6 +159,7 @@ class RobotOracle:
         self.backoff_max = backoff_max
         self.max_submit_seconds = max_submit_seconds
         self.outbox_deadline = outbox_deadline
+        self.unreachable_deadline = outbox_deadline if unreachable_deadline is None else unreachable_deadline
         self.max_malformed = max_malformed
         self.campaign = campaign
         self.objective = objective
@@ -510,6 +521,24 @@ class RobotOracle:
             self._last_warning = now
             log.warning("robot at %s unreachable (%s); %d experiment(s) waiting in the outbox, %d awaiting results; "
                         "retrying on later polls", self.url, reason, len(self._outbox), len(self._accepted))
+        if self._accepted and now - self._down_since >= self.unreachable_deadline:
+            self._give_up(reason, now - self._down_since)
+
+    def _give_up(self, reason: str, silent: float) -> None:
+        """Report what the robot holds as failed: it has not answered for ``unreachable_deadline`` seconds. It
+        may have run them, so it is asked (on later polls, if it comes back) to cancel what it still has."""
+        log.warning("robot at %s has not answered for %.0f s (unreachable_deadline = %g s): reporting the %d "
+                    "experiment(s) it holds as failed", self.url, silent, self.unreachable_deadline,
+                    len(self._accepted))
+        for i in list(self._accepted):
+            self._accepted.pop(i)
+            self._running.discard(i)
+            self._strikes.pop(i, None)
+            self._cancels.add(i)
+            self._done(Result(i, "failed", error=f"the robot at {self.url} accepted this experiment, then did not "
+                                                  f"answer for {silent:.0f} s (unreachable_deadline = "
+                                                  f"{self.unreachable_deadline:g} s); last error: {reason}. Its "
+                                                  "result, if the robot still has one, is not recorded"))
 
     def _up(self) -> None:
         if self._down_since is not None:
