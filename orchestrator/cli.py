@@ -124,14 +124,30 @@ def _output_file(option: str, path: Path) -> Path:
 def _store(url: Optional[str]):
     from .store import Store
 
-    return Store(url)
+    return Store(_file_url(url))
 
 
 def _existing_store(url: Optional[str]):
     """For commands that read a store: a mistyped SQLite path is an error, not a new empty database."""
     from .store import open_existing
 
-    return open_existing(url)
+    return open_existing(_file_url(url))
+
+
+def _file_url(url: Optional[str]) -> Optional[str]:
+    """A command's store must outlive it: an in-memory SQLite URL is refused, and sqlite://name.db (two
+    slashes, which SQLAlchemy reads as a host) gets the spelling it meant."""
+    from .store import default_url, is_memory_url
+
+    given = url or default_url()
+    if is_memory_url(given):
+        raise LooplabError(f"--store: '{given}' is a database in memory, which is gone when the command ends; "
+                           "give a file, e.g. --store sqlite:///runs/looplab.db")
+    if given.startswith("sqlite://") and not given.startswith("sqlite:///"):
+        path = given[len("sqlite://"):]
+        raise LooplabError(f"--store: '{given}' has two slashes; a SQLite file needs three (relative path: "
+                           f"sqlite:///{path}) or four (absolute: sqlite:////path/to/{path.rsplit('/', 1)[-1]})")
+    return url
 
 
 def _campaign_or_fail(store, name: str):
@@ -377,7 +393,7 @@ def daemon(
     root.setLevel(logging.INFO)
     d = None
     try:
-        d = Daemon(directory, _store(store), interval=interval, workers=workers, rescan=rescan,
+        d = Daemon(directory, lambda: _store(store), interval=interval, workers=workers, rescan=rescan,
                    exit_when_done=exit_when_done, plugins=plugins)
         signal.signal(signal.SIGTERM, lambda *_: d.stopping.set())
         d.start()
@@ -452,7 +468,9 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
 
     try:
         st = _existing_store(store)
-        rows = [_campaign_or_fail(st, name)] if name else st.list_campaigns()
+        from .store import check_spec
+
+        rows = [_campaign_or_fail(st, name)] if name else [check_spec(c) for c in st.list_campaigns()]
     except LooplabError as exc:
         _fail(exc)
         return
@@ -545,13 +563,13 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
+        exps = st.experiments(row.id)
+        # learned physical constants (pinn, physics-gp): those of the fit that proposed each experiment
+        learned = st.constants(row.id)
     except LooplabError as exc:
         _fail(exc)
         return
-    exps = st.experiments(row.id)
     param_names = list(dict.fromkeys(k for e in exps for k in e.params))
-    # learned physical constants (pinn, physics-gp): those of the fit that proposed each experiment
-    learned = st.constants(row.id)
     by_step = {h["step"]: h["constants"] for h in learned}
     const_names = list(dict.fromkeys(k for h in learned for k in h["constants"]))
     const_cols = [f"{k}_{what}" for k in const_names for what in ("mean", "sd")]
@@ -572,15 +590,30 @@ def export(name: str = typer.Argument(..., help="campaign name"),
             doc["constants"] = learned
         text = json.dumps(doc, indent=2)
     else:
-        text = _export_csv(records, param_names, const_cols, row.spec["objective"]["name"])
+        text = _export_csv(records, param_names, const_cols, row.spec["objective"].get("name", "value"))
     if target is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _write_stdout(text if text.endswith("\n") else text + "\n")
     else:
         try:
             target.write_text(text)
         except OSError as exc:
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
+
+
+def _write_stdout(text: str) -> None:
+    """Write to the standard output; a full disk or a closed pipe is one error line (exit 2), not a traceback
+    (and not a second one when Python flushes the output at exit)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unwritten goes nowhere
+        except (OSError, ValueError):
+            pass
+        _fail(LooplabError(f"standard output: cannot write ({exc.strerror or exc}); free some space or use "
+                           "--out FILE"))
 
 
 def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:

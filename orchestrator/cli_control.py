@@ -20,11 +20,12 @@ NameArg = typer.Argument(..., help="campaign name (see: looplab status)")
 def _do(store: Optional[str], action: Callable) -> object:
     """Open the existing store for writing and run ``action(store)``; a LooplabError is one line, exit 2.
     (The store and control modules load here, not when `looplab` starts.)"""
+    from .cli import _file_url
     from .store import open_existing
 
     st = None
     try:
-        st = open_existing(store, write=True)
+        st = open_existing(_file_url(store), write=True)
         return action(st)
     except LooplabError as exc:
         _fail(exc)

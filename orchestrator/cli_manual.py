@@ -29,8 +29,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _fmt_param, \
-    _output_file, _wide_console, app, console
+from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
+    _fmt_param, _output_file, _wide_console, app, console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -42,7 +42,7 @@ def _open(target: str, store: Optional[str]):
     if path.suffix in (".yaml", ".yml") or path.is_file():
         from .store import Store
 
-        return Campaign.open(path, Store(store) if store else None)
+        return Campaign.open(path, Store(_file_url(store)) if store else None)
     from .report import rebuild_campaign
 
     st = _existing_store(store)

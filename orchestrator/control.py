@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import LeaseHeld, LooplabError
-from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Campaign, Control, Experiment, Fence, Store
+from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Campaign, Control, Experiment, Fence, Store, check_spec
 
 
 def who() -> str:
@@ -51,7 +51,7 @@ def campaign(store: Store, name: str) -> Campaign:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise LooplabError(f"NAME: no campaign named '{name}' in {store.display_url}.{hint} Campaigns there: "
                            f"{', '.join(names) or '(none)'}")
-    return row
+    return check_spec(row)
 
 
 def budget_of(store: Store, row: Campaign, control: Control | None = None) -> int:

@@ -120,7 +120,9 @@ class Daemon:
         if not self.directory.is_dir():
             raise DaemonError(f"DIR: '{directory}' is not a folder; give the folder that holds the campaign "
                               "YAML files")
-        self.store = store
+        # a callable: the store is opened only once the arguments are known to be good (a refused daemon
+        # leaves no new database behind)
+        self.store = store() if callable(store) else store
         self.interval, self.workers, self.rescan = float(interval), int(workers), float(rescan)
         self.slice_seconds = float(slice_seconds)
         self.exit_when_done = exit_when_done

@@ -39,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -107,13 +108,38 @@ class Base(DeclarativeBase):
     pass
 
 
+@dataclass(frozen=True)
+class Damaged:
+    """What a JSON column held that is not JSON (a store edited or damaged by hand)."""
+
+    reason: str
+
+
+class CheckedJSON(TypeDecorator):
+    """JSON that reads a damaged value as :class:`Damaged` (for a clear error naming the row) instead of raising
+    a decoding error from inside SQLAlchemy."""
+
+    impl = JSON
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        inner = self.impl_instance.result_processor(dialect, coltype)
+
+        def process(value):
+            try:
+                return inner(value) if inner is not None else value
+            except ValueError as exc:  # json.JSONDecodeError
+                return Damaged(f"not JSON ({exc})")
+        return process
+
+
 class CampaignRow(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
     schema_version: Mapped[int] = mapped_column(Integer, default=SCHEMA_VERSION)
-    spec: Mapped[dict] = mapped_column(JSON)
+    spec: Mapped[dict] = mapped_column(CheckedJSON)
     base_dir: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="running")
     message: Mapped[str] = mapped_column(Text, default="")
@@ -129,10 +155,10 @@ class ExperimentRow(Base):
     seq: Mapped[int] = mapped_column(Integer)  # order of creation within the campaign
     step: Mapped[int] = mapped_column(Integer)  # the engine step (batch) that proposed it
     position: Mapped[int] = mapped_column(Integer)  # place within that batch
-    params: Mapped[dict] = mapped_column(JSON)
+    params: Mapped[dict] = mapped_column(CheckedJSON)
     status: Mapped[str] = mapped_column(String(20), index=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)  # the objective, as measured
-    outputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    outputs: Mapped[dict] = mapped_column(CheckedJSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     retry_of: Mapped[str | None] = mapped_column(String(160), nullable=True)
@@ -313,10 +339,49 @@ class Control:
 
 
 def _campaign(row: CampaignRow) -> Campaign:
+    if isinstance(row.spec, Damaged) or not isinstance(row.spec, dict):
+        raise damaged_campaign(row.name, row.id, _spec_problem(row.spec))
     return Campaign(row.id, row.name, row.spec, row.base_dir, row.status, row.message, row.created_at, row.updated_at)
 
 
+def damaged_campaign(name: str, row_id: int, problem: str) -> StoreError:
+    return StoreError(f"--store: the stored campaign '{name}' (row {row_id} of the table campaigns) is damaged: "
+                      f"its spec {problem}. looplab writes that row itself; restore the database from a copy, or "
+                      "run the campaign file against a new store")
+
+
+def check_spec(campaign: Campaign) -> Campaign:
+    """The campaign, if its stored spec has what the commands read from it (else StoreError)."""
+    problem = _spec_problem(campaign.spec)
+    if problem:
+        raise damaged_campaign(campaign.name, campaign.id, problem)
+    return campaign
+
+
+def _spec_problem(spec: Any) -> str:
+    """Why a stored spec cannot be a campaign's ('' if it can): what the commands read from the row."""
+    if isinstance(spec, Damaged):
+        return f"is {spec.reason}"
+    if not isinstance(spec, dict):
+        return f"is a {type(spec).__name__}, not a mapping"
+    objective, budget = spec.get("objective"), spec.get("budget")
+    if not isinstance(objective, dict) or objective.get("goal") not in ("min", "max", "target"):
+        return "has no objective.goal (min, max or target)"
+    if "name" in objective and not isinstance(objective["name"], str):
+        return "has an objective.name that is not text"
+    if not isinstance(budget, dict) or isinstance(budget.get("max_experiments"), bool) \
+            or not isinstance(budget.get("max_experiments"), int):
+        return "has no budget.max_experiments"
+    return ""
+
+
 def _experiment(row: ExperimentRow) -> Experiment:
+    for column in ("params", "outputs"):
+        value = getattr(row, column)
+        if isinstance(value, Damaged) or (value is not None and not isinstance(value, dict)):
+            what = value.reason if isinstance(value, Damaged) else f"a {type(value).__name__}, not a mapping"
+            raise StoreError(f"--store: experiment '{row.id}' (table experiments) is damaged: its {column} is "
+                             f"{what}. looplab writes that row itself; restore the database from a copy")
     return Experiment(row.id, row.seq, row.step, row.position, dict(row.params), row.status, row.value,
                       dict(row.outputs or {}), row.error, row.attempt, row.retry_of, row.job_id, row.source,
                       row.created_at, row.submitted_at, row.finished_at)
@@ -362,6 +427,13 @@ class Store:
         except (SQLAlchemyError, ArgumentError, ValueError) as exc:
             raise StoreError(f"--store: cannot use '{self.display_url}' as a database URL ({exc}); use e.g. "
                              "sqlite:///path/to/looplab.db or postgresql://user@host/db") from None
+        try:  # before anything is written (even SQLite's journal mode): another program's database is left alone
+            with self.engine.connect() as conn:
+                _check_is_looplab(conn, self.display_url)
+        except SQLAlchemyError as exc:
+            raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
+        finally:
+            self.engine.dispose()  # that connection had no pragmas: none of the pool's may be reused
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -875,6 +947,45 @@ def _make_folder(path: Path, url: str) -> None:
     except OSError as exc:
         raise StoreError(f"--store: cannot create the folder '{folder}' for {url} ({exc.strerror or exc}); "
                          "give a path in a folder you can write to") from None
+
+
+# columns a store of an earlier looplab may lack: they are added on its first write (Store._create_tables)
+ADDED_LATER = {("leases", "generation"), ("campaign_control", "failures_from")}
+
+
+def _check_is_looplab(conn, url: str) -> None:
+    """StoreError unless the database is empty or looplab's: a table of looplab's name must have looplab's
+    columns (any database), and a SQLite file must not be another program's (tables, none of them looplab's),
+    and no campaign in it may be written by a newer looplab. Nothing is written."""
+    found = inspect(conn)
+    names = set(found.get_table_names())
+    ours = set(Base.metadata.tables)
+    not_ours = f"--store: '{url}' is not a looplab store"
+    fix = "; give looplab a database of its own (nothing was written to this one)"
+    for table in sorted(names & ours):
+        have = {c["name"] for c in found.get_columns(table)}
+        missing = sorted({c.name for c in Base.metadata.tables[table].columns} - have
+                         - {c for t, c in ADDED_LATER if t == table})
+        if missing:
+            raise StoreError(f"{not_ours}: its table '{table}' lacks looplab's columns ({', '.join(missing[:4])})"
+                             f"{fix}")
+    others = sorted(names - ours - {"sqlite_sequence"})
+    if conn.dialect.name == "sqlite" and others and not names & ours:
+        what = "the mock robot's database" if {"jobs", "meta"} <= set(others) else "another program's database"
+        raise StoreError(f"{not_ours}: it is {what} (tables {', '.join(others[:5])}){fix}")
+    if CampaignRow.__tablename__ in names:
+        newest = conn.execute(select(func.max(CampaignRow.schema_version))).scalar()
+        if newest is not None and newest > SCHEMA_VERSION:
+            raise StoreError(f"--store: '{url}' was written by a newer looplab (store schema {newest}; this looplab "
+                             f"reads up to {SCHEMA_VERSION}): upgrade looplab to use it (nothing was written)")
+
+
+def is_memory_url(url: str) -> bool:
+    """A SQLite URL whose database lives in memory only (sqlite://, sqlite:///:memory:, mode=memory)."""
+    if not url.startswith("sqlite"):
+        return False
+    rest = url.split("://", 1)[-1]
+    return rest in ("", "/", "/:memory:") or rest.startswith("/:memory:?") or "mode=memory" in rest
 
 
 def _check_writable(engine) -> None:

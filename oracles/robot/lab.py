@@ -120,6 +120,13 @@ class Lab:
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
+        foreign = sorted({r[0] for r in self._conn.execute("select name from sqlite_master where type = 'table'")}
+                         - {"meta", "jobs", "sqlite_sequence"})
+        if foreign:  # before anything is written: another program's database (looplab's store, say) is left as it was
+            self._conn.close()
+            kind = "a looplab store" if "campaigns" in foreign else "another program's database"
+            raise ValueError(f"'{self.db_path}' is {kind} (it has the tables {', '.join(foreign[:5])}); give the "
+                             "robot a file of its own")
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=full")
         self._conn.executescript(_SCHEMA)

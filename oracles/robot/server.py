@@ -358,9 +358,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         hint = "; is another robot running? stop it or choose another --port" if exc.errno in (98, 48) else ""
         raise RobotConfigError([f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}){hint}"]) from None
-    sock.listen(2048)
     sock.set_inheritable(True)
-    return sock
+    return sock  # bound, not yet listening: the caller listens once the robot is ready
 
 
 def _url(host: str, port: int) -> str:
@@ -403,12 +402,13 @@ def serve(*, config_path: str | Path | None = None, host: str = "127.0.0.1", por
 
     if not 0 <= port <= 65535:
         raise RobotConfigError([f"--port: must be between 0 and 65535 (got {port})"])
-    cfg, lab = build(config_path, db)  # before listening: clients see "refused", not a silent wait, during a fit
+    sock = _bind(host, port)  # a port in use or a bad host is refused before the database is created
     try:
-        sock = _bind(host, port)
+        cfg, lab = build(config_path, db)  # before listening: clients see "refused", not a silent wait, during a fit
     except BaseException:
-        lab.close()
+        sock.close()
         raise
+    sock.listen(2048)
     port = sock.getsockname()[1]
     url = _url(host, port)
     app = create_app(cfg, lab)

@@ -1,0 +1,144 @@
+"""A store is looplab's alone: another program's database, a store of a newer looplab, a damaged row and a
+database in memory are refused in one line naming --store, and nothing is written to what was refused."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import CAMPAIGNS
+from typer.testing import CliRunner
+
+from oracles.robot.config import RobotConfigError
+from oracles.robot.server import serve
+from orchestrator.cli import app
+from orchestrator.store import Store
+
+DEMO = CAMPAIGNS / "branin_gp_ei.yaml"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+def one_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def finished_store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'done.db'}"
+    result = invoke("run", str(DEMO), "--store", url, "-q", "--max-steps", "1")
+    assert result.exit_code == 0, result.output
+    return url
+
+
+@pytest.mark.parametrize("tables, fragment", [
+    (["create table orders (id integer primary key, total real)"], "another program's database (tables orders)"),
+    (["create table campaigns (id integer primary key, title text)"], "its table 'campaigns' lacks looplab's columns"),
+    (["create table meta (key text primary key, value text)", "create table jobs (seq integer primary key)"],
+     "the mock robot's database (tables jobs, meta)"),
+])
+def test_another_programs_sqlite_file_is_refused_and_left_byte_for_byte(tmp_path, tables, fragment):
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        for sql in tables:
+            conn.execute(sql)
+    before = digest(db)
+    for args in (["run", str(DEMO), "-q", "--max-steps", "1"], ["status"], ["export", "branin-gp-ei"]):
+        line = one_error(invoke(*args, "--store", f"sqlite:///{db}"))
+        assert "--store:" in line and "is not a looplab store" in line and fragment in line, line
+        assert "nothing was written" in line
+    assert digest(db) == before  # not even SQLite's journal mode changed
+    assert not (tmp_path / "app.db-wal").exists()
+
+
+def test_a_store_of_a_newer_looplab_is_refused_by_readers_and_writers(tmp_path):
+    url = finished_store(tmp_path)
+    db = Path(url.removeprefix("sqlite:///"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("update campaigns set schema_version = 99")
+    before = digest(db)
+    for args in (["status"], ["extend", "branin-gp-ei", "--budget", "100"], ["run", str(DEMO), "-q"]):
+        line = one_error(invoke(*args, "--store", url))
+        assert "written by a newer looplab (store schema 99; this looplab reads up to 1)" in line, line
+    assert digest(db) == before
+
+
+@pytest.mark.parametrize("sql, fragment", [
+    ("update campaigns set spec = '{not json'", "its spec is not JSON"),
+    ("update campaigns set spec = '[1, 2]'", "its spec is a list, not a mapping"),
+    ("update campaigns set spec = '{\"name\": 5}'", "its spec has no objective.goal"),
+])
+def test_a_damaged_campaign_row_is_named_instead_of_a_traceback(tmp_path, sql, fragment):
+    url = finished_store(tmp_path)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute(sql)
+    for args in (["status"], ["status", "branin-gp-ei"], ["export", "branin-gp-ei"], ["report", "branin-gp-ei"]):
+        line = one_error(invoke(*args, "--store", url))
+        assert "the stored campaign 'branin-gp-ei' (row 1 of the table campaigns) is damaged" in line, line
+        assert fragment in line
+
+
+def test_a_damaged_experiment_row_is_named(tmp_path):
+    url = finished_store(tmp_path)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        conn.execute("update experiments set params = '{x1: 3' where seq = 1")
+    line = one_error(invoke("export", "branin-gp-ei", "--store", url))
+    assert "experiment 'branin-gp-ei-0000-01' (table experiments) is damaged: its params is not JSON" in line
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("sqlite://", "is a database in memory"),
+    ("sqlite:///:memory:", "is a database in memory"),
+    ("sqlite://runs.db", "has two slashes; a SQLite file needs three (relative path: sqlite:///runs.db)"),
+])
+def test_a_store_url_that_keeps_nothing_is_refused(tmp_path, monkeypatch, url, fragment):
+    monkeypatch.chdir(tmp_path)
+    for args in (["run", str(DEMO), "-q"], ["status"], ["pause", "x"]):
+        assert fragment in one_error(invoke(*args, "--store", url))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_python_api_may_still_use_a_store_in_memory():
+    store = Store("sqlite://")
+    assert store.create_campaign("scratch", {"objective": {"goal": "min"}}, "").name == "scratch"
+
+
+def test_a_refused_daemon_leaves_no_database_behind(tmp_path):
+    db = tmp_path / "d.db"
+    for args in (["daemon", str(tmp_path / "nowhere")], ["daemon", str(tmp_path), "--plugins", "sometimes"]):
+        one_error(invoke(*args, "--store", f"sqlite:///{db}", "--exit-when-done"))
+        assert not db.exists()
+
+
+def test_the_mock_robot_refuses_a_looplab_store_and_a_busy_port_before_writing(tmp_path):
+    url = finished_store(tmp_path)
+    db = Path(url.removeprefix("sqlite:///"))
+    before = digest(db)
+    with pytest.raises(RobotConfigError, match=r"--db: '.*done\.db' is a looplab store \(it has the tables "
+                                               r"campaign_control, campaigns"):
+        serve(port=0, db=db)
+    assert digest(db) == before
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    fresh = tmp_path / "robot.db"
+    try:
+        with pytest.raises(RobotConfigError, match="--port: cannot listen"):
+            serve(port=busy.getsockname()[1], db=fresh)
+    finally:
+        busy.close()
+    assert not fresh.exists()
+
