@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -25,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 import numpy as np
@@ -87,6 +89,43 @@ def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def data_files(campaign: Campaign) -> dict:
+    """Fingerprints of the data files the campaign reads its candidates and results from: the pool, and an
+    oracle's ``path`` param that names a file (a lookup table). {field: {"path": ..., "sha256": ...}}."""
+    found = {}
+    if campaign.space.is_pool:
+        found["space.pool.path"] = Path(campaign.space.path)
+    path = campaign.spec.oracle.params.get("path") if isinstance(campaign.spec.oracle.params, dict) else None
+    if isinstance(path, str) and (campaign.base_dir / path).is_file():
+        found["oracle.params.path"] = campaign.base_dir / path
+    out = {}
+    for field, file in found.items():
+        digest = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        out[field] = {"path": str(file), "sha256": digest.hexdigest()}
+    return out
+
+
+def _check_data_files(store: Store, row: Any, campaign: Campaign) -> None:
+    """Refuse to resume on a data file that changed since the campaign started (results measured on the old
+    one would be mixed with the new one's); record the fingerprints of a campaign started before they were."""
+    now = data_files(campaign)
+    then = store.campaign_files(row.id)
+    if then is None:
+        if now:
+            store.update_campaign(row.id, files=now)
+        return
+    changed = [Problem(field, f"the file {now[field]['path']} changed since the campaign started (its SHA-256 "
+                              f"differs from the one recorded then), so results of the old and the new file would "
+                              "be mixed; put the original back, or start a new campaign (another name or --store) "
+                              "on the new file")
+               for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
+    if changed:
+        raise ConfigError(changed)
+
+
 def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
     """The stored campaign for ``campaign`` (created if new). Returns (row, resumed).
 
@@ -110,7 +149,9 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
             rows = read_earlier(campaign.base_dir / campaign.spec.initial.data, campaign.space,
                                 campaign.spec.objective.name, field="initial.data")
             earlier = imported_experiments(campaign.name, rows, start=0)
-        return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier), False
+        return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
+                                     files=data_files(campaign)), False
+    _check_data_files(store, row, campaign)
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
                                   "initial.count_in_budget"))]

@@ -145,6 +145,9 @@ class CampaignRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # the data files the campaign reads its candidates and results from, {field: {"path", "sha256"}}: a run
+    # refuses a file that changed since (deferred: a store written before it existed lacks the column)
+    files: Mapped[dict | None] = mapped_column(JSON, nullable=True, deferred=True)
 
 
 class ExperimentRow(Base):
@@ -444,6 +447,7 @@ class Store:
         self.empty = False
         self._controls = True
         self._failure_column = True
+        self._files_column = True
         try:
             if create:
                 self._create_tables()
@@ -456,6 +460,8 @@ class Store:
                 self._controls = not self.empty and found.has_table(ControlRow.__tablename__)
                 self._failure_column = self._controls and "failures_from" in {
                     c["name"] for c in found.get_columns(ControlRow.__tablename__)}
+                self._files_column = not self.empty and "files" in {
+                    c["name"] for c in found.get_columns(CampaignRow.__tablename__)}
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
 
@@ -472,6 +478,9 @@ class Store:
             columns = {c["name"] for c in inspect(conn).get_columns(ControlRow.__tablename__)}
             if "failures_from" not in columns:  # a store written before a resume reset the failure count
                 conn.execute(text("ALTER TABLE campaign_control ADD COLUMN failures_from INTEGER NOT NULL DEFAULT 0"))
+            columns = {c["name"] for c in inspect(conn).get_columns(CampaignRow.__tablename__)}
+            if "files" not in columns:  # a store written before data files were fingerprinted
+                conn.execute(text("ALTER TABLE campaigns ADD COLUMN files JSON"))
 
     def _write(self):
         """One write transaction (see ``_writer``)."""
@@ -490,12 +499,13 @@ class Store:
             return _campaign(row) if row else None
 
     def create_campaign(self, name: str, spec: dict, base_dir: str,
-                        experiments: Sequence[Experiment] = ()) -> Campaign:
-        """A new campaign, with ``experiments`` (its imported earlier data) in the same transaction."""
+                        experiments: Sequence[Experiment] = (), files: dict | None = None) -> Campaign:
+        """A new campaign, with ``experiments`` (its imported earlier data) in the same transaction; ``files``:
+        the fingerprints of the data files it reads (see :meth:`campaign_files`)."""
         try:
             with self._write() as s:
                 row = CampaignRow(name=name, spec=_json_safe(spec), base_dir=base_dir,
-                                  schema_version=SCHEMA_VERSION)
+                                  schema_version=SCHEMA_VERSION, files=files)
                 s.add(row)
                 s.flush()
                 self._insert(s, row.id, experiments)
@@ -505,6 +515,14 @@ class Store:
             if existing is None:
                 raise
             return existing
+
+    def campaign_files(self, campaign_id: int) -> dict | None:
+        """The data files' fingerprints recorded for the campaign ({field: {"path", "sha256"}}), or None (a
+        campaign started before they were recorded, or a store opened read-only that lacks the column)."""
+        if self.empty or not self._files_column:
+            return None
+        with self._session() as s:
+            return s.scalar(select(CampaignRow.files).where(CampaignRow.id == campaign_id))
 
     def update_campaign(self, campaign_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
         fields["updated_at"] = utcnow()
@@ -950,7 +968,7 @@ def _make_folder(path: Path, url: str) -> None:
 
 
 # columns a store of an earlier looplab may lack: they are added on its first write (Store._create_tables)
-ADDED_LATER = {("leases", "generation"), ("campaign_control", "failures_from")}
+ADDED_LATER = {("leases", "generation"), ("campaign_control", "failures_from"), ("campaigns", "files")}
 
 
 def _check_is_looplab(conn, url: str) -> None:

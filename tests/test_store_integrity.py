@@ -40,6 +40,8 @@ def finished_store(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'done.db'}"
     result = invoke("run", str(DEMO), "--store", url, "-q", "--max-steps", "1")
     assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "done.db") as conn:  # the write-ahead log into the file: bytes compare
+        conn.execute("pragma wal_checkpoint(truncate)")
     return url
 
 
@@ -142,3 +144,50 @@ def test_the_mock_robot_refuses_a_looplab_store_and_a_busy_port_before_writing(t
         busy.close()
     assert not fresh.exists()
 
+
+
+# ----------------------------------------------------------------------------- the pool a campaign reads
+
+
+def pool_campaign(tmp_path: Path) -> tuple[Path, Path, str]:
+    from conftest import ALLOY_POOL, alloy_yaml
+
+    pool = tmp_path / "pool.csv"
+    pool.write_bytes(ALLOY_POOL.read_bytes())
+    spec = tmp_path / "alloy.yaml"
+    spec.write_text(alloy_yaml(name="alloy", budget=12, model="random-forest").replace(str(ALLOY_POOL), "pool.csv"))
+    return spec, pool, f"sqlite:///{tmp_path / 'a.db'}"
+
+
+@pytest.mark.parametrize("change", ["values", "shorter"])
+def test_a_pool_changed_after_the_start_is_refused_and_the_original_resumes(tmp_path, change):
+    spec, pool, url = pool_campaign(tmp_path)
+    assert invoke("run", str(spec), "--store", url, "-q", "--max-steps", "2").exit_code == 0
+    original = pool.read_text()
+    lines = original.splitlines()
+    if change == "values":  # every objective value negated: the old results would be mixed with new ones
+        lines = [lines[0]] + [",".join(r.split(",")[:-1] + [str(-float(r.split(",")[-1]))]) for r in lines[1:]]
+    else:
+        lines = lines[: len(lines) // 2]
+    pool.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "a.db"
+    before = Store(url).experiments(1)
+    line = one_error(invoke("run", str(spec), "--store", url, "-q"))
+    assert "space.pool.path: the file" in line and "pool.csv changed since the campaign started" in line, line
+    assert Store(url).experiments(1) == before and db.exists()
+    pool.write_text(original)
+    result = invoke("run", str(spec), "--store", url, "-q")
+    assert result.exit_code == 0 and len(Store(url).experiments(1)) == 12, result.output
+
+
+def test_a_campaign_started_before_pools_were_fingerprinted_records_its_pool_on_resume(tmp_path):
+    spec, pool, url = pool_campaign(tmp_path)
+    assert invoke("run", str(spec), "--store", url, "-q", "--max-steps", "1").exit_code == 0
+    with sqlite3.connect(tmp_path / "a.db") as conn:  # as written before the column existed
+        conn.execute("alter table campaigns drop column files")
+    assert Store(url, create=False).campaign_files(1) is None  # read-only: neither needed nor added
+    assert invoke("run", str(spec), "--store", url, "-q", "--max-steps", "1").exit_code == 0
+    files = Store(url).campaign_files(1)
+    assert set(files) == {"space.pool.path"} and files["space.pool.path"]["path"] == str(pool.resolve())
+    pool.write_text(pool.read_text().replace("\n", "\r\n"))  # the same values, saved by another program
+    assert "changed since the campaign started" in one_error(invoke("run", str(spec), "--store", url, "-q"))
