@@ -97,10 +97,10 @@ def _fail(exc: LooplabError) -> None:
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _output_file(option: str, path: Path) -> Path:
-    """The file an output option (``export --out``, ``ask --csv``) may replace, symlinks followed: refused when
-    it is not a regular file (a folder, a device, a pipe), a SQLite database (a store) or a YAML file (a
-    campaign)."""
+def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[str, ...] = ()) -> Path:
+    """The file an output option (``export --out``, ``ask --csv``, ``--log-file``) may write, symlinks
+    followed: refused when it is not a regular file (a folder, a device, a pipe), a SQLite database (a store),
+    a YAML file (a campaign) or has a suffix in ``data`` (a log appended to a pool's CSV)."""
     real = Path(os.path.realpath(path))
     if not real.exists():
         return real
@@ -113,12 +113,49 @@ def _output_file(option: str, path: Path) -> Path:
     except OSError as exc:
         _fail(LooplabError(f"{option}: cannot read '{path}' ({exc.strerror or exc}); choose another path"))
     if head == SQLITE_MAGIC:
-        _fail(LooplabError(f"{option}: '{path}' is a SQLite database (a store?); writing would replace it: "
+        _fail(LooplabError(f"{option}: '{path}' is a SQLite database (a store?); writing to it would damage it: "
                            "choose another path"))
     if real.suffix.lower() in (".yaml", ".yml"):
-        _fail(LooplabError(f"{option}: '{path}' is a YAML file (a campaign file?); writing would replace it: "
-                           "choose a .csv path"))
+        _fail(LooplabError(f"{option}: '{path}' is a YAML file (a campaign file?); writing to it would damage "
+                           f"it: choose a {suffix} path"))
+    if real.suffix.lower() in data:
+        _fail(LooplabError(f"{option}: '{path}' is a {real.suffix} file (data?); writing to it would damage it: "
+                           f"choose a {suffix} path"))
     return real
+
+
+class _LogFile(logging.FileHandler):
+    """A --log-file that stops, with one warning line, when it cannot be written any more (a full disk),
+    instead of printing a traceback for every log line."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            reason = getattr(exc, "strerror", None) or exc
+            _error_line(f"warning --log-file: cannot write to '{self.baseFilename}' ({reason}); its lines go to "
+                        "the terminal only from now on (the store has every result)")
+        try:
+            self.close()
+        except OSError:
+            pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+
+def _log_file(log_file: Path) -> logging.FileHandler:
+    """The handler of a --log-file (appended to), or exit 2 with one line naming the option."""
+    path = _output_file("--log-file", log_file, suffix=".log", data=(".csv", ".tsv", ".json", ".py"))
+    try:
+        return _LogFile(path)
+    except OSError as exc:
+        _error_line(f"--log-file: cannot write to '{log_file}' ({exc.strerror}); give a file in a folder "
+                    "that exists and that you can write to")
+        raise typer.Exit(2) from None
 
 
 def _store(url: Optional[str]):
@@ -219,12 +256,9 @@ def run(
     fh = None
     made_log = log_file is not None and not log_file.exists()
     if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
-        try:
-            fh = logging.FileHandler(log_file)
-        except OSError as exc:
-            _error_line(f"--log-file: cannot write to '{log_file}' ({exc.strerror}); give a file in a folder "
-                        "that exists and that you can write to")
-            raise typer.Exit(2) from None
+        if os.path.realpath(log_file) == os.path.realpath(file):
+            _fail(LooplabError(f"--log-file: '{log_file}' is the campaign file; choose a .log path"))
+        fh = _log_file(log_file)
     try:
         campaign = load_campaign(file)
         st = _store(store)
@@ -378,12 +412,7 @@ def daemon(
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        try:
-            handlers.append(logging.FileHandler(log_file))
-        except OSError as exc:
-            _error_line(f"--log-file: cannot write to '{log_file}' ({exc.strerror}); give a file in a folder "
-                        "that exists and that you can write to")
-            raise typer.Exit(2) from None
+        handlers.append(_log_file(log_file))
     for h in handlers:
         h.setFormatter(fmt)
     root = logging.getLogger("looplab")

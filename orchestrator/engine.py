@@ -108,15 +108,14 @@ def data_files(campaign: Campaign) -> dict:
     return out
 
 
-def _check_data_files(store: Store, row: Any, campaign: Campaign) -> None:
+def _check_data_files(store: Store, row: Any, campaign: Campaign) -> dict:
     """Refuse to resume on a data file that changed since the campaign started (results measured on the old
-    one would be mixed with the new one's); record the fingerprints of a campaign started before they were."""
+    one would be mixed with the new one's). Returns the fingerprints to record (those of a campaign started
+    before they were recorded), which the caller writes once every other check has passed."""
     now = data_files(campaign)
     then = store.campaign_files(row.id)
     if then is None:
-        if now:
-            store.update_campaign(row.id, files=now)
-        return
+        return now
     changed = [Problem(field, f"the file {now[field]['path']} changed since the campaign started (its SHA-256 "
                               f"differs from the one recorded then), so results of the old and the new file would "
                               "be mixed; put the original back, or start a new campaign (another name or --store) "
@@ -124,6 +123,7 @@ def _check_data_files(store: Store, row: Any, campaign: Campaign) -> None:
                for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
     if changed:
         raise ConfigError(changed)
+    return {}
 
 
 def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
@@ -151,7 +151,7 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
             earlier = imported_experiments(campaign.name, rows, start=0)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
                                      files=data_files(campaign)), False
-    _check_data_files(store, row, campaign)
+    record = _check_data_files(store, row, campaign)
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
                                   "initial.count_in_budget"))]
@@ -159,6 +159,8 @@ def open_campaign(store: Store, campaign: Campaign) -> tuple[Any, bool]:
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
                                              "the store; rename this campaign or use another --store")])
+    if record:
+        store.update_campaign(row.id, files=record)
     if row.spec != spec:
         store.update_campaign(row.id, spec=spec)
         if row.status in ("completed",):

@@ -229,8 +229,66 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
     result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{db}", "--log-file", str(log_file),
                                  "--exit-when-done"])
     assert result.exit_code == 2
-    assert "--log-file: cannot write to" in result.output and "Traceback" not in result.output
+    expected = "is not a regular file" if where == "folder" else "cannot write to"
+    assert "--log-file: " in result.output and expected in result.output and "Traceback" not in result.output
     assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
+
+
+@pytest.mark.parametrize("target, fragment", [
+    ("campaign", "is the campaign file"),
+    ("other.yaml", "is a YAML file (a campaign file?)"),
+    ("store", "is a SQLite database (a store?)"),
+    ("pool.csv", "is a .csv file (data?)"),
+    ("/dev/full", "is not a regular file"),
+])
+def test_a_log_file_that_would_damage_a_file_is_refused_before_the_start(tmp_path, target, fragment):
+    """Found by the fuzz round of 2026-12-04: --log-file CAMPAIGN.yaml appended log lines to the campaign file,
+    and --log-file /dev/full printed a logging traceback per line."""
+    spec = tmp_path / "b.yaml"
+    spec.write_text((ROOT / "campaigns" / "branin_gp_ei.yaml").read_text())
+    store = tmp_path / "s.db"
+    runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{store}", "-q", "--max-steps", "1"])
+    paths = {"campaign": spec, "store": store}
+    log = paths.get(target, tmp_path / target)
+    if target.endswith((".yaml", ".csv")):
+        log.write_text("x: 1\n")
+    before = {p: p.read_bytes() for p in (spec, log) if p.is_file() and p != store}
+    result = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{store}", "-q", "--log-file", str(log)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.output.startswith("error --log-file: ") and fragment in result.output, result.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert len(Store(f"sqlite:///{store}").experiments(1)) == 5  # the campaign did not go on
+
+
+def test_a_log_file_that_fills_up_mid_run_is_one_warning_not_a_traceback_per_line(tmp_path, capsys):
+    import errno
+    import logging
+
+    from orchestrator.cli import _log_file
+
+    handler = _log_file(tmp_path / "run.log")
+
+    class Full:
+        def write(self, _text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+    handler.stream = Full()
+    logger = logging.getLogger("looplab.test-full")
+    logger.addHandler(handler)
+    try:
+        for i in range(5):
+            logger.warning("line %d", i)
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err
+    assert err.count("warning --log-file: cannot write to") == 1 and "No space left on device" in err
 
 
 def _daemon_until_done(tmp_path, files: dict[str, str]):
