@@ -119,9 +119,16 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def strict_float(text: Any) -> float:
-    """``float(text)`` without Python's digit separators: '2_5' is not 25 in a data file (ValueError)."""
-    if isinstance(text, str) and "_" in text:
-        raise ValueError(f"could not convert string to float: {text!r}")
+    """``float(text)`` as a data file means it (ValueError otherwise): without Python's digit separators
+    ('2_5' is not 25), with ASCII digits only (Python reads the full-width '５' and the Arabic-Indic '١٢' as
+    5 and 12), and not a non-zero number too small for a float ('1e-400' is not 0)."""
+    if isinstance(text, str):
+        if "_" in text or not text.isascii():
+            raise ValueError(f"could not convert string to float: {text!r}")
+        x = float(text)
+        if x == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+            raise ValueError(f"{text!r} is too small for a float: it would be stored as 0")
+        return x
     return float(text)
 
 

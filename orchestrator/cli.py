@@ -62,6 +62,27 @@ def _error_line(line: str) -> None:
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 
 
+def _strict(kind: type):
+    """A parser of an int / float option, without what Python's int() and float() also accept: digit
+    separators ('1_0' is 10) and digits of other scripts (the full-width '５' is 5)."""
+    name = "integer" if kind is int else "number"
+
+    def parse(value):
+        if isinstance(value, kind) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        if "_" in text or not text.isascii():
+            raise typer.BadParameter(f"{text!r} is not a number: write it in plain ASCII digits, without '_'")
+        try:
+            return kind(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a valid {name}") from None
+
+    parse.__name__ = name
+    return parse
+
+
+INT, FLOAT = _strict(int), _strict(float)
 OPTION_MAX = 1e9  # any count or number of seconds above this is a typo (10^9 s is 31 years; 10^12 s overflowed
 # the scheduler's dates)
 
@@ -239,9 +260,11 @@ def schema() -> None:
 def run(
     file: Path = typer.Argument(..., help="campaign YAML file"),
     store: Optional[str] = StoreOpt,
-    max_steps: Optional[int] = typer.Option(None, help="stop after this many proposing steps (resume later); "
-                                                   "at least 1"),
-    poll_interval: float = typer.Option(0.5, help="seconds between polls while experiments run (> 0)"),
+    max_steps: Optional[int] = typer.Option(None, parser=INT,
+        help="stop after this many proposing steps (resume later); "
+             "at least 1"),
+    poll_interval: float = typer.Option(0.5, parser=FLOAT,
+        help="seconds between polls while experiments run (> 0)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-step lines, only the summary"),
     log_file: Optional[Path] = typer.Option(None, help="also write the structured per-step log lines to this file"),
 ) -> None:
@@ -391,10 +414,11 @@ def daemon(
     directory: Path = typer.Argument(..., help="folder of campaign YAML files (new, changed and removed files "
                                                "are picked up while it runs)"),
     store: Optional[str] = StoreOpt,
-    workers: int = typer.Option(2, help="campaigns stepped at the same time (threads)"),
-    interval: float = typer.Option(1.0, help="seconds between two ticks of one campaign (each tick polls, records "
-                                             "and proposes)"),
-    rescan: float = typer.Option(5.0, help="seconds between two scans of the folder"),
+    workers: int = typer.Option(2, parser=INT, help="campaigns stepped at the same time (threads)"),
+    interval: float = typer.Option(1.0, parser=FLOAT,
+        help="seconds between two ticks of one campaign (each tick polls, records "
+             "and proposes)"),
+    rescan: float = typer.Option(5.0, parser=FLOAT, help="seconds between two scans of the folder"),
     exit_when_done: bool = typer.Option(False, "--exit-when-done",
                                         help="exit once every campaign has ended (default: keep watching)"),
     log_file: Optional[Path] = typer.Option(None, help="also write the log lines to this file"),
@@ -499,6 +523,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         st = _existing_store(store)
         from .store import check_spec
 
+        if name is not None and not name.strip():
+            raise LooplabError("NAME: is empty; give a campaign's name, or leave NAME out to list them all")
         rows = [_campaign_or_fail(st, name)] if name else [check_spec(c) for c in st.list_campaigns()]
     except LooplabError as exc:
         _fail(exc)
@@ -714,22 +740,25 @@ def benchmark(
                                           "unless --dataset is given)"),
     dataset: Optional[Path] = typer.Option(None, help="CSV pool: every column but the last is an input, the "
                                                       "last is the objective"),
-    seeds: int = typer.Option(10, help="runs per strategy (seeds 0..N-1, the same for every strategy)"),
-    first_seed: int = typer.Option(0, help="start the seeds here: K..K+N-1 (fresh seeds, to check that a choice "
-                                           "made on seeds 0..N-1 holds)"),
-    budget: int = typer.Option(50, help="experiments per run, the initial ones included"),
+    seeds: int = typer.Option(10, parser=INT, help="runs per strategy (seeds 0..N-1, the same for every strategy)"),
+    first_seed: int = typer.Option(0, parser=INT,
+        help="start the seeds here: K..K+N-1 (fresh seeds, to check that a choice "
+             "made on seeds 0..N-1 holds)"),
+    budget: int = typer.Option(50, parser=INT, help="experiments per run, the initial ones included"),
     strategies: Optional[str] = typer.Option(None, help="comma list of model:acquisition:batch, e.g. "
                                                         "gp:ei:1,random-forest:ei:1,gp:ucb(beta=4):1 (default: "
                                                         "the campaign's own); random search is always added"),
     out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
-    workers: int = typer.Option(2, help="parallel processes"),
-    initial: int = typer.Option(2, help="random initial experiments per run (0: none; a transfer model proposes "
-                                        "the first batch from its sources, other models draw it at random)"),
+    workers: int = typer.Option(2, parser=INT, help="parallel processes"),
+    initial: int = typer.Option(2, parser=INT,
+        help="random initial experiments per run (0: none; a transfer model proposes "
+             "the first batch from its sources, other models draw it at random)"),
     transfer_fraction: Optional[str] = typer.Option(
         None, help="transfer models: comma list of fractions of the source rows each seed knows (drawn at random "
                    "per seed), e.g. 0.01,0.05,0.1,0.2; runs the base model without transfer on the same seeds"),
-    reach: Optional[float] = typer.Option(None, help="with --transfer-fraction: the objective value whose "
-                                                     "experiments-to-reach are reported (default: the pool's top 1%)"),
+    reach: Optional[float] = typer.Option(None, parser=FLOAT,
+        help="with --transfer-fraction: the objective value whose "
+             "experiments-to-reach are reported (default: the pool's top 1%)"),
     permute_source: bool = typer.Option(False, "--permute-source",
                                         help="with --transfer-fraction: permute the known source rows' objective "
                                              "across rows (a misleading source: the negative-transfer check)"),
@@ -756,7 +785,7 @@ app.add_typer(mock_robot_app, name="mock-robot")
 
 @mock_robot_app.command("serve")
 def mock_robot_serve(
-    port: int = typer.Option(8765, help="TCP port (0: any free port)"),
+    port: int = typer.Option(8765, parser=INT, help="TCP port (0: any free port)"),
     host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default; the API has no auth)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="robot config YAML (default: Branin on 2 stations, real-time clock)"),

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import typer
 
-from .cli import StoreOpt, _check_options, _fail, app, console
+from .cli import INT, StoreOpt, _check_options, _fail, app, console
 from .errors import LooplabError
 
 NameArg = typer.Argument(..., help="campaign name (see: looplab status)")
@@ -127,7 +127,7 @@ def stop(name: str = NameArg,
 
 @app.command()
 def extend(name: str = NameArg,
-           budget: int = typer.Option(..., "--budget", help="the new budget: more experiments than it has now"),
+           budget: int = typer.Option(..., "--budget", parser=INT, help="the new budget: more experiments than it has now"),
            store: Optional[str] = StoreOpt) -> None:
     """Raise a campaign's budget; a campaign that completed by its budget runs on to the new one."""
     _check_options(budget=(budget, 1, True))

@@ -29,7 +29,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .cli import StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
+from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
     _fmt_param, _output_file, _wide_console, app, console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
@@ -94,11 +94,11 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
 def ask(
     target: str = typer.Argument(..., metavar="FILE|NAME",
                                  help="campaign YAML file (creates the campaign the first time) or campaign name"),
-    n: Optional[int] = typer.Option(None, "--n", help="experiments to propose (default: the batch size)"),
+    n: Optional[int] = typer.Option(None, "--n", parser=INT, help="experiments to propose (default: the batch size)"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write the batch to this CSV worksheet "
                                                                 "(id, one column per input, the objective)"),
     store: Optional[str] = StoreOpt,
-    wait: float = typer.Option(10.0, help="seconds to wait while another process holds the campaign"),
+    wait: float = typer.Option(10.0, parser=FLOAT, help="seconds to wait while another process holds the campaign"),
 ) -> None:
     """Print the experiments waiting for a person (proposing the next batch once all are told)."""
     _check_options(n=(n, 1, True), wait=(wait, 0, True))
@@ -136,7 +136,15 @@ def ask(
         _fail(exc)
         return
     if not batch:
+        from .store import AWAITING
+
         row = c.store.get_campaign(c.name)
+        held = [e.id for e in c.store.experiments(row.id) if e.status == AWAITING]
+        if held and row.status not in ("completed", "stopped"):  # approval: required holds its batch for a person
+            console.print(f"campaign {c.name}: {len(held)} experiment(s) await approval ({', '.join(held[:5])}"
+                          f"{', ...' if len(held) > 5 else ''}): looplab approve {c.name} [IDS] (or reject, or edit), "
+                          "then ask again", soft_wrap=True)
+            return
         console.print(f"campaign {c.name} has nothing more to ask: {row.status}"
                       + (f" ({row.message})" if row.message else ""), soft_wrap=True)
         return
@@ -151,8 +159,10 @@ def _number(text: str, where: str) -> float:
 
     try:
         x = strict_float(text)
-    except ValueError:
-        raise LooplabError(f"{where}: '{text}' is not a number") from None
+    except ValueError as exc:
+        detail = (f" ({exc})" if "too small" in str(exc) else
+                  " (write it in plain ASCII digits, without '_')" if "_" in text or not text.isascii() else "")
+        raise LooplabError(f"{where}: '{text}' is not a number{detail}") from None
     if not math.isfinite(x):
         raise LooplabError(f"{where}: {text} is not a finite number; tell only measured values")
     return x

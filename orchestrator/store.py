@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SAWarning, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from .errors import LeaseHeld, LeaseLost, StoreError
@@ -421,7 +422,12 @@ class Store:
                 kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
             kwargs["pool_pre_ping"] = True
         try:
-            self.engine = create_engine(self.url, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", SAWarning)  # e.g. a query argument the driver would ignore
+                self.engine = create_engine(self.url, **kwargs)
+        except SAWarning as exc:
+            detail = str(exc).split(" (Background")[0].rstrip(".")
+            raise StoreError(f"--store: '{self.display_url}': {detail}; remove it from the URL") from None
         except ImportError as exc:
             if self.url.startswith("postgresql"):
                 raise StoreError(f"--store: PostgreSQL needs its driver, psycopg 3, which is not installed "

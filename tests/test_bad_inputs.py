@@ -260,7 +260,7 @@ CLI_CASES = [
          "{file}: budget.max_experiments: ", "less than or equal to 1000000000"),
     Case("log-file-is-a-folder", lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q",
                                                  "--log-file", str(tmp)],
-         "--log-file: cannot write to", "(Is a directory)"),
+         "--log-file: ", "exists and is not a regular file (a folder, device or pipe)"),
 ]
 
 

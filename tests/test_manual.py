@@ -565,3 +565,22 @@ def test_tell_takes_a_negative_value_without_a_double_dash(hand):
     st = Store(url)
     exps = {e.id: e for e in st.experiments(st.get_campaign("hand").id)}
     assert exps["hand-0000-01"].value == -5.25
+
+
+def test_numbers_in_other_scripts_digit_separators_and_underflow_are_refused(tmp_path):
+    """Found by the fuzz round of 2026-12-04: Python's float() reads the full-width '５' as 5, '١٢' as 12 and
+    '1_0' as 10, and '1e-400' became 0; tell, edit and the number options took them."""
+    store = f"sqlite:///{tmp_path / 'hand.db'}"
+    spec = tmp_path / "hand.yaml"
+    spec.write_text((ROOT / "campaigns" / "by_hand.yaml").read_text())
+    assert runner.invoke(app, ["ask", str(spec), "--store", store]).exit_code == 0
+    first = Store(store).experiments(1)[0].id
+    for value, fragment in (("５", "plain ASCII digits"), ("١٢", "plain ASCII digits"), ("1_0", "without '_'"),
+                            ("1e-400", "too small for a float: it would be stored as 0")):
+        result = runner.invoke(app, ["tell", "by-hand", first, value, "--store", store])
+        assert result.exit_code == 2 and f"VALUE: '{value}' is not a number" in result.output, result.output
+        assert fragment in result.output
+    for option in (["--n", "1_0"], ["--n", "３"]):
+        result = runner.invoke(app, ["ask", "by-hand", *option, "--store", store])
+        assert result.exit_code == 2 and "is not a number: write it in plain ASCII digits" in result.output
+    assert all(e.value is None for e in Store(store).experiments(1))

@@ -191,3 +191,9 @@ def test_a_campaign_started_before_pools_were_fingerprinted_records_its_pool_on_
     assert set(files) == {"space.pool.path"} and files["space.pool.path"]["path"] == str(pool.resolve())
     pool.write_text(pool.read_text().replace("\n", "\r\n"))  # the same values, saved by another program
     assert "changed since the campaign started" in one_error(invoke("run", str(spec), "--store", url, "-q"))
+
+
+def test_a_store_url_option_the_driver_would_ignore_is_refused(tmp_path):
+    url = finished_store(tmp_path)
+    line = one_error(invoke("status", "--store", url + "?foo=bar"))
+    assert "Query string argument(s) 'foo' are not accepted" in line and line.endswith("remove it from the URL")
