@@ -215,6 +215,19 @@ class Campaign:
                                            "like an `ask` worksheet; record it with `looplab tell "
                                            f"{self.name} --csv {Path(path).name}` instead, or drop the id column "
                                            "to import the rows as new measurements")])
+        # a file imported twice would count every measurement twice (the model would take them for repeats)
+        def key(params: dict, value: Any) -> tuple:
+            return tuple(sorted((k, str(v)) for k, v in params.items())), repr(float(value))
+
+        before = {key(e.params, e.value): e.id for e in self.store.experiments(self.row.id)
+                  if e.source == "imported" and e.value is not None}
+        again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
+        if again:
+            line, eid = again[0]
+            raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the same inputs and value as the "
+                                           f"imported experiment {eid} ({len(again)} of the file's {len(rows)} "
+                                           "row(s) are in the store already: was the file imported before?); "
+                                           "remove those rows to import the others")])
         made = self.store.add_measured(
             self.row.id, "imported", lambda count, last: imported_experiments(self.name, rows, start=count))
         return [e.id for e in made]

@@ -491,6 +491,24 @@ def test_import_into_a_new_campaign_file_creates_nothing_when_a_row_is_outside(t
     assert r.exit_code == 0 and "imported 2 row(s)" in r.output, r.output
 
 
+def test_a_file_imported_twice_is_refused_the_second_time(tmp_path: Path):
+    """Found by the fuzz round of 2026-12-04: the second import doubled every row (the model took them for
+    repeated measurements). A new row next to the old ones is refused too, naming the old ones' line."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, BOWL.format(name="twice", extra=""), "twice.yaml")
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n0.5,0.5,1\n0.25,1.0,2\n")
+    assert runner.invoke(app, ["import", str(spec), str(data), "--store", url]).exit_code == 0
+    data.write_text("a,b,y\n0.125,0.5,3\n0.5,0.5,1\n0.25,1.0,2\n")
+    r = runner.invoke(app, ["import", "twice", str(data), "--store", url])
+    assert r.exit_code == 2 and "d.csv, line 3: the same inputs and value as the imported experiment" in r.output
+    assert "2 of the file's 3 row(s) are in the store already" in r.output, r.output
+    assert len(Store(url).experiments(1)) == 2
+    data.write_text("a,b,y\n0.125,0.5,3\n0.5,0.5,1.5\n")  # a new point, and a repeat with another value
+    r = runner.invoke(app, ["import", "twice", str(data), "--store", url])
+    assert r.exit_code == 0 and len(Store(url).experiments(1)) == 4, r.output
+
+
 def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
     """A filled-in ``ask`` worksheet names experiments that exist: ``import`` refuses it (it would add them again
     and leave the proposed ones waiting) and says to ``tell`` it; nothing is written."""
