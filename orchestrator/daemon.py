@@ -89,6 +89,7 @@ class Entry:
     for_source: bool = False
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
+    people: tuple = ()  # what it last said the campaign waits on people for (said once per change)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # set by the scan when the file is removed, before it waits for ``lock``: a tick in progress stops at its
     # next step instead of running out its time slice (and maybe the whole budget) on a withdrawn campaign
@@ -541,6 +542,7 @@ class Daemon:
                                  "none" if report.best is None else f"{report.best:.6g}")
                         self._close(e)
                         break
+                    self._say_who_it_waits_for(e, report)
                     if report.deferred or (not report.proposed and not report.recorded):
                         break  # waiting on experiments in flight, or for a fit slot: the next tick goes on
                     if time.monotonic() > deadline:
@@ -563,6 +565,23 @@ class Daemon:
                     self._close(e)
         if not e.active:
             self._unschedule(e)
+
+
+    @staticmethod
+    def _say_who_it_waits_for(e: Entry, report: Any) -> None:
+        """Log once, when it changes, that a campaign waits for a person: its batch awaits approval, or its
+        oracle is ``manual`` and its experiments wait for results told by hand (a daemon cannot run those)."""
+        manual = e.engine.spec.oracle.kind == "manual"
+        people = (report.awaiting, report.in_flight if manual else 0)
+        if people == e.people:
+            return
+        e.people = people
+        if report.awaiting:
+            log.info("campaign=%s waits for a person: %d experiment(s) await approval (looplab approve %s [IDS], "
+                     "or reject, or edit)", e.name, report.awaiting, e.name)
+        if manual and report.in_flight:
+            log.info("campaign=%s waits for a person: %d experiment(s) to run by hand (looplab ask %s lists them; "
+                     "looplab tell %s ID VALUE records each)", e.name, report.in_flight, e.name, e.name)
 
 
 class _Held:

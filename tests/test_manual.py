@@ -439,10 +439,13 @@ def test_a_daemon_waits_for_results_told_from_another_process_without_spinning(t
     finally:
         d.send_signal(signal.SIGTERM)
         try:
-            d.communicate(timeout=30)
+            _, err = d.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             d.kill()
-            d.communicate()
+            _, err = d.communicate()
+    # it says what it waits for, once per change (it used to wait silently)
+    said = [line for line in err.splitlines() if "campaign=hand-d waits for a person" in line]
+    assert "2 experiment(s) to run by hand (looplab ask hand-d lists them" in said[0], err
 
 
 def test_a_campaign_whose_earlier_data_file_is_gone_still_opens(tmp_path: Path):
