@@ -507,6 +507,9 @@ class CampaignSpec(_Strict):
             raise ValueError(f"objective.name: '{self.objective.name}' is also an input of the space; the objective "
                              "is what each experiment measures, not one of its settings: name the measured "
                              "quantity (e.g. a yield column) instead")
+        if self.space.pool is not None and self.acquisition.min_distance:
+            raise ValueError("acquisition.min_distance: applies to continuous spaces; a pool's candidates are "
+                             "distinct rows and none is proposed twice: remove it")
         return self
 
 

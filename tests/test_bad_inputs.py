@@ -35,7 +35,14 @@ from orchestrator.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 BRANIN = (ROOT / "campaigns" / "branin_gp_ei.yaml").read_text()
-ORACLE = "kind: function\n  params: {function: branin}"  # the oracle block of BRANIN, to swap for another
+ORACLE = "kind: function\n  params: {function: branin}"
+ALLOY_POOL_CAMPAIGN = f"""name: alloy
+space:
+  pool: {{path: {ROOT / 'campaigns' / 'data' / 'alloy_cuagau_emt.csv'}, inputs: [x_Cu, x_Ag, x_Au]}}
+objective: {{name: mixing_energy, goal: min}}
+oracle: {{kind: lookup}}
+budget: {{max_experiments: 10}}
+"""  # the oracle block of BRANIN, to swap for another
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -258,6 +265,13 @@ CLI_CASES = [
          "must be at most 1e+09 (got 1e+12)"),
     Case("budget-too-large-for-the-store", edit("max_experiments: 30", "max_experiments: 100000000000000000000000"),
          "{file}: budget.max_experiments: ", "less than or equal to 1000000000"),
+    # settings the campaign would never read (found by the fuzz round of 2026-12-04)
+    Case("gp-categorical-option-on-a-numeric-space", edit("  kind: gp\n", "  kind: gp\n  params: {tie_categorical: true}\n"),
+         "{file}: model.params.tie_categorical: ", "every input of this campaign is numeric"),
+    Case("gp-rank-inputs-without-a-pool", edit("  kind: gp\n", "  kind: gp\n  params: {rank_inputs: true}\n"),
+         "{file}: model.params.rank_inputs: ", "this campaign's space is continuous"),
+    Case("min-distance-on-a-pool", generated(lambda: ALLOY_POOL_CAMPAIGN + "acquisition: {kind: ei, min_distance: 0.01}\n"),
+         "{file}: ", "acquisition.min_distance: applies to continuous spaces"),
     Case("log-file-is-a-folder", lambda tmp, _: ["run", _write(tmp, BRANIN), "--store", f"sqlite:///{tmp}/s.db", "-q",
                                                  "--log-file", str(tmp)],
          "--log-file: ", "exists and is not a regular file (a folder, device or pipe)"),

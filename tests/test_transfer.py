@@ -684,6 +684,12 @@ def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv,
     (["method: auto", "epochs: 5"], "model.params", "epochs is an option of fine-tune"),
     (["method: auto", "auto_methods: [none, prior-mean]", "multitask_rows: 50"], "model.params",
      "multitask_rows is an option of multi-task and auto"),
+    (["method: multi-task", "base: random-forest"], "model.params",
+     "base is the target model of latent-variable and of auto's none part, which this campaign does not use"),
+    (["method: fine-tune", "base_params: {kernel: rbf}"], "model.params",
+     "base_params are the params of the base model, which method fine-tune does not use"),
+    (["method: auto", "auto_methods: [prior-mean, multi-task]", "base: random-forest"], "model.params",
+     "auto_methods: ['prior-mean', 'multi-task']"),
 ])
 def test_bad_params_of_the_base_model_and_the_network_name_their_field(tmp_path, params, where, words):
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n")

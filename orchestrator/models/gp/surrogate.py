@@ -141,6 +141,32 @@ class GPSurrogate:
         self.fit_info: dict[str, Any] = {}
 
     @classmethod
+    def check_config(cls, config: GPConfig, *, spec: Any, base_dir: Any) -> list:
+        """Options the campaign's space would leave unread, refused rather than ignored: those of categorical
+        inputs on a space whose inputs are all numeric, and rank_inputs: true without a pool to rank."""
+        from pathlib import Path
+
+        from ...config import given_fields
+        from ...errors import Problem
+        from ...space import build_space
+
+        given = set(given_fields(config))
+        categorical = [k for k in ("tie_categorical", "categorical_kernel", "additive_weight") if k in given]
+        problems = []
+        if config.rank_inputs is True and getattr(spec.space, "pool", None) is None:
+            problems.append(Problem("rank_inputs", "ranks a pool's candidates, and this campaign's space is "
+                                                   "continuous (no pool): remove it"))
+        if categorical:
+            try:
+                space = build_space(spec.space, Path(base_dir))
+            except Exception:  # noqa: BLE001 - the space's own check reports it
+                return problems
+            if all(g.kind == "numeric" for g in space.column_groups()):
+                problems += [Problem(k, "is read only where an input is categorical, and every input of this "
+                                        "campaign is numeric: remove it") for k in categorical]
+        return problems
+
+    @classmethod
     def from_config(cls, config: GPConfig, context: ModelContext | None) -> "GPSurrogate":
         params = dict(config)
         groups = _groups_of(context)

@@ -225,6 +225,17 @@ class TransferConfig(BaseModel):
                                  f"(method: {self.method}"
                                  + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")
                                  + f"); remove it, or set method: {used_by[0]}")
+        # base: the model of latent-variable and of auto's "none"; base_params: theirs, and prior-mean's GP
+        methods = set(self.auto_methods) if self.method == "auto" else {self.method}
+        if "base" in given and not methods & {"none", "latent-variable"}:
+            raise ValueError(f"base is the target model of latent-variable and of auto's none part, which this "
+                             f"campaign does not use (method: {self.method}"
+                             + (f", auto_methods: {list(self.auto_methods)}" if self.method == "auto" else "")
+                             + "); multi-task, prior-mean and fine-tune have their own model: remove base")
+        readers = {"none", "latent-variable"} | ({"prior-mean"} if self.base == "gp" else set())
+        if "base_params" in given and self.base_params and not methods & readers:
+            raise ValueError(f"base_params are the params of the base model, which method {self.method} does not "
+                             "use (read by latent-variable, auto's none part and prior-mean's GP); remove them")
         if "source_check_gate" in given and self.source_check_gate > 0 and self.source_check_rows == 0:
             raise ValueError("source_check_gate reads the source check, which source_check_rows: 0 turns off; "
                              "set source_check_rows above 0 or remove source_check_gate")
