@@ -207,11 +207,26 @@ class CategoricalParameter(_Strict):
     @field_validator("choices")
     @classmethod
     def _unique(cls, choices: list) -> list:
-        seen = set()
+        """Each choice distinct as a CSV cell holds it (a worksheet, an export, `tell --csv` and a pool read
+        text, trimmed): 1 and '1', 'a' and 'a ', 1 and 1.0 would be one level there; an empty one is no level."""
+        seen: dict[str, Any] = {}
         for c in choices:
-            if c in seen:
-                raise ValueError(f"choice {c!r} is listed twice; each choice must be unique")
-            seen.add(c)
+            if isinstance(c, float) and not math.isfinite(c):
+                raise ValueError(f"choice {c!r} is not a finite number; quote it to use it as a name")
+            cell = str(c).strip()
+            if isinstance(c, float) and c == int(c):
+                cell = str(int(c))
+            if not cell:
+                raise ValueError(f"choice {c!r} is empty; a CSV cell could not tell it from a missing value: "
+                                 "give it a name")
+            if c != cell and isinstance(c, str):
+                raise ValueError(f"choice {c!r} has spaces at its ends, which a CSV cell loses; write "
+                                 f"{cell!r}")
+            if cell in seen:
+                same = type(seen[cell]) is type(c) and seen[cell] == c
+                twice = "is listed twice" if same else f"and {seen[cell]!r} are the same in a CSV cell"
+                raise ValueError(f"choice {c!r} {twice}; each choice must be unique")
+            seen[cell] = c
         return choices
 
     @model_validator(mode="after")
