@@ -98,6 +98,11 @@ class FunctionOracle(SyncOracle):
             return []
         if tf.dim is not None and len(params) != tf.dim:
             return [ConfigProblem("function", f"'{config.function}' takes {tf.dim} inputs but the space has {len(params)}")]
+        categorical = [p.name for p in params if getattr(p, "type", None) == "categorical"]
+        if categorical:  # every experiment would fail: the function reads each input as a number
+            return [ConfigProblem("function", f"'{config.function}' takes numbers, and the input "
+                                              f"{categorical[0]} is categorical; make it a float or int input, "
+                                              "or use another oracle")]
         return []
 
     def evaluate(self, params: dict[str, Any]) -> float:

@@ -171,6 +171,9 @@ class LookupOracle(SyncOracle):
             # the pool's own file is reported by the space (space.pool.path), once
             return [] if config.path is None else [ConfigProblem("path", str(exc))]
         problems = []
+        if config.column is not None and config.column in inputs:  # each experiment would "measure" its input
+            return [ConfigProblem("column", f"'{config.column}' is an input of the space; the looked-up column "
+                                            "is the measured result: name the objective's column")]
         if column not in header:
             note = "" if config.column else "; column defaults to objective.name, so set one of them"
             problems.append(ConfigProblem("column", f"'{column}' is not a column of {path.name} "

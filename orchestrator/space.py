@@ -555,6 +555,10 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
             lo, hi = sum(p.low for p in ps), sum(p.high for p in ps)
             if not lo - 1e-12 <= c.total <= hi + 1e-12:
                 problems.append(Problem(f"space.constraints[{k}].total", f"cannot be reached within the bounds (the parameters sum to between {lo:g} and {hi:g}, got total {c.total:g})"))
+            elif min(c.total - lo, hi - c.total) <= 1e-9 * max(1.0, hi - lo):
+                problems.append(Problem(f"space.constraints[{k}].total", f"{c.total:g} is the {'least' if c.total - lo < hi - c.total else 'most'} "
+                                        f"the parameters can sum to within their bounds ({lo:g} to {hi:g}): a single "
+                                        "point, nothing to search; widen the bounds or change the total"))
     features: dict[str, tuple[list[str], np.ndarray]] = {}
     for i, p in enumerate(spec.parameters):
         if isinstance(p, CategoricalParameter) and p.smiles is not None and p.encoding.kind != "one-hot":
@@ -563,5 +567,11 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
                                        f"space.parameters[{i}].smiles", f"space.parameters[{i}].encoding")
     if problems:
         raise ConfigError(problems)
-    return ParameterSpace(parameters=spec.parameters, constraints=spec.constraints,
-                          features={n: F for n, (_, F) in features.items()})
+    space = ParameterSpace(parameters=spec.parameters, constraints=spec.constraints,
+                           features={n: F for n, (_, F) in features.items()})
+    if spec.constraints:  # what the initial design and the optimiser will have to do, tried now
+        try:
+            space.sample(8, "random", np.random.default_rng(0))
+        except LooplabError as exc:
+            raise ConfigError([Problem("space.constraints", str(exc))]) from None
+    return space

@@ -237,7 +237,7 @@ space:
   constraints:
     - {type: sum, parameters: [a, b], total: 1.0}
 objective: {name: f}
-oracle: {kind: function, params: {function: sphere}}
+oracle: {kind: manual}
 model: {kind: random-forest}
 initial: {n: 2}
 budget: {max_experiments: 4}

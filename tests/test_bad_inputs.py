@@ -162,6 +162,20 @@ CLI_CASES = [
     Case("choice-empty", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
                               "{name: x2, type: categorical, choices: ['', b]}"),
          "{file}: space.parameters[1].choices: ", "choice '' is empty"),
+    Case("sum-constraint-with-a-single-point", edit("\nobjective:", "\n  constraints:\n    - {type: sum, parameters: "
+                                                    "[x1, x2], total: 25}\nobjective:"),
+         "{file}: space.constraints[0].total: ", "25 is the most the parameters can sum to"),
+    Case("sum-constraint-with-almost-no-room", edit("\nobjective:", "\n  constraints:\n    - {type: sum, parameters: "
+                                                    "[x1, x2], total: 24.999}\nobjective:"),
+         "{file}: space.constraints: ", "the bounds leave almost no room on the simplex"),
+    Case("function-on-a-categorical-input", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
+                                                 "{name: x2, type: categorical, choices: [a, b]}"),
+         "{file}: oracle.params.function: ", "'branin' takes numbers, and the input x2 is categorical"),
+    Case("gp-noise-floor-above-the-data", edit("  kind: gp\n", "  kind: gp\n  params: {noise_floor: 1e300}\n"),
+         "{file}: model.params.noise_floor: ", "less than or equal to 0.5"),
+    Case("lookup-column-is-an-input", generated(lambda: ALLOY_POOL_CAMPAIGN.replace(
+        "oracle: {kind: lookup}", "oracle: {kind: lookup, params: {column: x_Cu}}")),
+         "{file}: oracle.params.column: ", "'x_Cu' is an input of the space"),
     Case("choices-booleans", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
                                   "{name: x2, type: categorical, choices: [true, false]}"),
          "{file}: space.parameters[1].choices: ", "quote it ('true')"),
@@ -252,7 +266,7 @@ CLI_CASES = [
     Case("acquisition-param-text-inf", edit("kind: ei", "kind: ucb\n  params: {beta: inf}"),
          "{file}: acquisition.params.beta: ", "must be a finite number, not inf"),
     Case("model-param-inf", edit("kind: gp", "kind: gp\n  params: {noise_floor: .inf}"),
-         "{file}: model.params.noise_floor: ", "must be a finite number, not inf"),
+         "{file}: model.params.noise_floor: ", "(got inf)"),
     Case("target-value-with-goal-min", edit("goal: min", "goal: min\n  target_value: 3"), "{file}: objective: ",
          "target_value is read only with goal: target"),
     Case("batch-over-the-budget", edit("batch_size: 1", "batch_size: 50"), "{file}: ",
@@ -397,7 +411,8 @@ def test_a_choice_no_stays_the_string_no(tmp_path):
 
     path = tmp_path / "c.yaml"
     path.write_text(BRANIN.replace("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                   "{name: x2, type: categorical, choices: [YES, NO, maybe]}"))
+                                   "{name: x2, type: categorical, choices: [YES, NO, maybe]}")
+                    .replace(ORACLE, "kind: manual"))  # the Branin function takes numbers only
     spec = load_campaign(path).spec
     assert spec.space.parameters[1].choices == ["YES", "NO", "maybe"]
 

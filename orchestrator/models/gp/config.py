@@ -19,7 +19,10 @@ class GPConfig(BaseModel):
         "observations no more often than every 10th fit, above 1,000 only in those cases; the sparse GP restarts "
         "only without a warm start")
     maxiter: int = Field(default=200, ge=1, description="L-BFGS iterations per start")
-    noise_floor: float = Field(default=1e-6, gt=0, description="lower bound of the noise variance (standardised units)")
+    noise_floor: float = Field(default=1e-6, gt=0, le=0.5,
+                               description="lower bound of the noise variance, in standardised units (the "
+                                           "observations' variance is 1: a floor of 0.5 or more would call half "
+                                           "of it noise at least), at most 0.5")
     lengthscale_prior: bool | Literal["auto", "gamma", "dim-scaled", "long", "none"] = Field(
         default="auto", description="prior on the lengthscales (inputs in [0, 1]; see models/gp/priors.py): auto = "
         "Gamma(3, 6) on numeric inputs (and descriptor columns), none on one-hot categorical columns, whose levels "
