@@ -677,18 +677,21 @@ def _short(value: Any, limit: int = 60) -> str:
 DETAILED = 100  # problems worded in full; the rest (a file of thousands of unknown keys) are only counted
 
 # the last part of an error's location when a value fits no member of a plain union such as bool | Literal[...]
-_UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|literal\[.*\]|list\[.*\]|dict\[.*\])$")
+_UNION_MEMBER = re.compile(r"^(bool|int|float|str|none|constrained-(int|float|str)|literal\[.*\]|list\[.*\]"
+                           r"|tuple\[.*\]|dict\[.*\])$")
 
 
 def _member_words(err: dict) -> list[str]:
     """What one member of a union accepts, in words: ["true", "false"], ["'auto'", "'gamma'"], ..."""
     member = str(err["loc"][-1])
     words = {"bool": ["true", "false"], "int": ["a whole number"], "float": ["a number"], "str": ["text"],
-             "none": ["empty"]}
+             "none": ["empty"], "constrained-int": ["a whole number"], "constrained-float": ["a number"]}
     if member in words:
         return words[member]
     if member.startswith("literal["):
         return re.findall(r"'[^']*'|\d+", member[len("literal["):-1]) or [member]
+    if member.startswith("tuple["):
+        return [f"a list of {member.count(',') + 1} values"]
     return [err["msg"][0].lower() + err["msg"][1:]]
 
 
@@ -697,6 +700,27 @@ def _merge_union_members(errors: list[dict]) -> list[dict]:
     member, each with the member's name appended to the field's location ("lengthscale_prior.bool: input should
     be a valid boolean", then "lengthscale_prior.literal[...]: ..."): one problem for the field reads better,
     naming everything it accepts."""
+    # a value with the shape of one member (a list, for a tuple member) fails inside it: its errors alone say
+    # what is wrong (repeat: [0, 1, 1] -> "repeat[0]: greater than 0"), without the other members' complaints
+    members: dict[tuple, dict[str, list[dict]]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        k = next((i for i, part in enumerate(loc) if isinstance(part, str) and _UNION_MEMBER.match(part)), None)
+        if k is not None:
+            members.setdefault(loc[:k], {}).setdefault(loc[k], []).append(err)
+    inside = {field: [e for errs in by.values() for e in errs if len(e["loc"]) > len(field) + 1]
+              for field, by in members.items() if len(by) >= 2}
+    inside = {field: errs for field, errs in inside.items() if errs}
+    if inside:
+        kept = []
+        for err in errors:
+            loc = tuple(err["loc"])
+            field = next((f for f in inside if loc[:len(f)] == f and len(loc) > len(f)), None)
+            if field is None:
+                kept.append(err)
+            elif any(err is e for e in inside[field]):
+                kept.append({**err, "loc": field + loc[len(field) + 1:]})
+        errors = kept
     groups: dict[tuple, list[dict]] = {}
     for err in errors:
         loc = tuple(err["loc"])
@@ -709,6 +733,12 @@ def _merge_union_members(errors: list[dict]) -> list[dict]:
             out.append(err)
         elif field not in merged:
             merged.add(field)
+            # a member whose type fits but whose bound does not (repeat: 0 for a positive int) says it alone
+            bounds = [g for g in groups[field] if not g["type"].endswith(("_type", "_parsing"))
+                      and g["type"] not in ("literal_error", "int_from_float", "none_required")]
+            if len(bounds) == 1:
+                out.append({**bounds[0], "loc": field})
+                continue
             words = [w for g in groups[field] for w in _member_words(g)]
             accepts = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
             out.append({"loc": field, "type": "union_members", "msg": f"must be {accepts}",
@@ -765,6 +795,9 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
         elif etype in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
             what = "a whole number" if etype.startswith("int") else "a number"
             msg = f"must be {what} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
+        elif etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and \
+                isinstance(err.get("input"), float) and not math.isfinite(err["input"]):
+            msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
         elif etype == "finite_number":
             msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
         elif etype == "union_members":

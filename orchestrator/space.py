@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -426,6 +427,9 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     """Read, type and encode a pool CSV; raise ConfigError naming the field, file and line of a problem."""
     from oracles.csvfile import CsvFileError, describe_columns, filter_rows, read_table
 
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec.path)):
+        raise ConfigError([Problem("space.pool.path", f"'{spec.path}' is a URL; looplab reads a pool from a local "
+                                                      "file: download it and give its path")])
     path = (base_dir / spec.path).resolve()
     try:
         header, records = read_table(path)

@@ -266,7 +266,7 @@ CLI_CASES = [
     Case("acquisition-param-text-inf", edit("kind: ei", "kind: ucb\n  params: {beta: inf}"),
          "{file}: acquisition.params.beta: ", "must be a finite number, not inf"),
     Case("model-param-inf", edit("kind: gp", "kind: gp\n  params: {noise_floor: .inf}"),
-         "{file}: model.params.noise_floor: ", "(got inf)"),
+         "{file}: model.params.noise_floor: ", "must be a finite number (got inf)"),
     Case("target-value-with-goal-min", edit("goal: min", "goal: min\n  target_value: 3"), "{file}: objective: ",
          "target_value is read only with goal: target"),
     Case("batch-over-the-budget", edit("batch_size: 1", "batch_size: 50"), "{file}: ",
@@ -524,3 +524,13 @@ def test_the_robot_still_takes_a_good_batch_after_the_bad_ones(robot):
     assert response.status_code == 200 and response.json()["jobs"][0]["status"] in ("queued", "running")
     listed = robot.get("/jobs").json()
     assert all(len(json.dumps(j["params"])) < 64_000 for j in listed["jobs"])  # nothing oversized was stored
+
+
+def test_a_pool_path_that_is_a_url_says_so(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(ALLOY_POOL_CAMPAIGN.replace(str(ROOT / "campaigns" / "data" / "alloy_cuagau_emt.csv"),
+                                                "https://example.com/pool.csv"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "space.pool.path: 'https://example.com/pool.csv' is a URL; looplab reads a pool from a local file" \
+        in result.output, result.output

@@ -586,3 +586,24 @@ def test_structure_and_plugin_problems_are_reported_in_one_run(campaign_file):
     assert out.exit_code == 2
     assert "space.parameters[1].high: must be greater than low" in out.stderr
     assert "acquisition.kind: unknown acquisition kind 'ucbb'; did you mean 'ucb'?" in out.stderr
+
+
+@pytest.mark.parametrize("value, message", [
+    ([0, 1, 1], "repeat[0]: input should be greater than 0 (got 0)"),
+    (0, "repeat: input should be greater than 0 (got 0)"),
+    ("x", "repeat: must be a whole number or a list of 3 values (got a string 'x')"),
+])
+def test_a_union_of_a_number_and_a_tuple_names_what_is_wrong_once(value, message):
+    """Found by the fuzz round of 2026-12-04: the ASE oracle's repeat: [0, 1, 1] printed two lines naming
+    pydantic's union members (repeat.constrained-int, repeat.tuple[constrained-int, ...][0])."""
+    from pydantic import BaseModel, PositiveInt, ValidationError
+
+    from orchestrator.config import problems_from_validation
+
+    class Supercell(BaseModel):
+        repeat: PositiveInt | tuple[PositiveInt, PositiveInt, PositiveInt] = 1
+
+    with pytest.raises(ValidationError) as exc:
+        Supercell(repeat=value)
+    problems = problems_from_validation(exc.value, model=Supercell)
+    assert [f"{p.path}: {p.message}" for p in problems] == [message]
