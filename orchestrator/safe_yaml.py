@@ -139,6 +139,16 @@ Loader.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))
 Loader.add_constructor(_TAG + "int", Loader.construct_yaml_int)
 
 
+def _refuse_tag(loader: Loader, node: Any) -> Any:
+    raise StrictYAMLError(f"the tag {node.tag.replace(_TAG, '!!')} is not read in a campaign file (binary data, "
+                          "sets, pairs and ordered maps have no place there); write plain text, numbers, lists "
+                          "and mappings", node.start_mark)
+
+
+for _tag in ("binary", "set", "omap", "pairs", "timestamp"):  # explicit tags of YAML 1.1 the core schema lacks
+    Loader.add_constructor(_TAG + _tag, _refuse_tag)
+
+
 def load(text: str) -> Any:
     """Parse one YAML document (see the module docstring); errors are ``yaml.YAMLError``."""
     loader = Loader(text)

@@ -176,6 +176,8 @@ CLI_CASES = [
     Case("lookup-column-is-an-input", generated(lambda: ALLOY_POOL_CAMPAIGN.replace(
         "oracle: {kind: lookup}", "oracle: {kind: lookup, params: {column: x_Cu}}")),
          "{file}: oracle.params.column: ", "'x_Cu' is an input of the space"),
+    Case("yaml-binary-tag", edit("name: branin-gp-ei", "name: !!binary aGVsbG8="),
+         "{file}: line 3, column 7: ", "the tag !!binary is not read in a campaign file"),
     Case("choices-booleans", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
                                   "{name: x2, type: categorical, choices: [true, false]}"),
          "{file}: space.parameters[1].choices: ", "quote it ('true')"),

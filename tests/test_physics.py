@@ -332,6 +332,10 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, mean: pinn, pinn: {widht: 8}}", "model.params.pinn.widht: unknown key; did you mean"),
     ("{physics: newton-cooling, mean: closed-form, pinn: {width: 8}}",
      "model.params.pinn: is read only with mean: pinn"),
+    # an import path to something that is not a physics class is refused before it is called
+    ("{physics: 'os:getcwd'}", "model.params.physics: 'os:getcwd' is a builtin_function_or_method, not a class"),
+    ("{physics: 'collections:OrderedDict'}", "model.params.physics: 'collections:OrderedDict' is a class without "
+     "residual()"),
 ])
 def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
     code, out = _validate(tmp_path, params=params)

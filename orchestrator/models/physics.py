@@ -189,10 +189,10 @@ def resolve(kind: str) -> type:
     from .. import plugins
 
     if ":" in kind:
-        return plugins._import_path(kind)
+        return _physics_class(kind, plugins._import_path(kind))
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if kind in found:
-        return plugins._import_path(found[kind].value)
+        return _physics_class(kind, plugins._import_path(found[kind].value))
     if kind in BUILTINS:  # also when the package's entry points are not installed (a source checkout)
         return BUILTINS[kind]
     import difflib
@@ -202,6 +202,18 @@ def resolve(kind: str) -> type:
     hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
     raise plugins.PluginNotFound(f"unknown physics '{kind}'; {hint}installed: {', '.join(names)} "
                                  "(or give an import path package.module:ClassName)")
+
+
+def _physics_class(kind: str, obj: Any) -> type:
+    """``obj`` if it is a physics class (a class with ``residual``); it is not called before that is known
+    (``physics: os:system`` used to be called with the plugin's settings)."""
+    from .. import plugins
+
+    if not isinstance(obj, type) or not callable(getattr(obj, "residual", None)):
+        what = "a class without residual()" if isinstance(obj, type) else f"a {type(obj).__name__}, not a class"
+        raise plugins.PluginNotFound(f"'{kind}' is {what}; a physics plugin is a class with residual(x, y, dy, c) "
+                                     "(subclass orchestrator.models.physics.Physics)")
+    return obj
 
 
 def build(params: PhysicsParams) -> Physics:
