@@ -727,6 +727,7 @@ class Store:
             rows = {r.id: r for r in s.scalars(select(ExperimentRow).where(ExperimentRow.id.in_(ids))
                                                .with_for_update())}
             problems: dict[int, str] = {}
+            name = s.scalar(select(CampaignRow.name).where(CampaignRow.id == campaign_id))
             for i, r in enumerate(results):
                 row = rows.get(r.experiment_id)
                 if row is None:
@@ -734,12 +735,17 @@ class Store:
                 elif row.campaign_id != campaign_id:
                     other = s.scalar(select(CampaignRow.name).where(CampaignRow.id == row.campaign_id))
                     problems[i] = f"experiment '{r.experiment_id}' belongs to campaign '{other}', not this one"
+                elif row.status == "cancelled":
+                    why = f" ({row.error})" if row.error else ""
+                    problems[i] = (f"experiment '{r.experiment_id}' was cancelled{why}; a result for it is not "
+                                   "recorded (the campaign may have been stopped: looplab status "
+                                   f"{name} says, and looplab resume {name} goes on with new experiments)")
                 elif row.status in FINAL:
                     told = f" ({row.value:g})" if row.value is not None else ""
                     problems[i] = f"experiment '{r.experiment_id}' already has a result: {row.status}{told}"
                 elif row.status == AWAITING:
                     problems[i] = (f"experiment '{r.experiment_id}' is awaiting approval and was not meant to run "
-                                   f"yet: approve it first (looplab approve CAMPAIGN {r.experiment_id})")
+                                   f"yet: approve it first (looplab approve {name} {r.experiment_id})")
             if problems:
                 return problems
             for r in results:

@@ -605,3 +605,11 @@ def test_numbers_in_other_scripts_digit_separators_and_underflow_are_refused(tmp
         result = runner.invoke(app, ["ask", "by-hand", *option, "--store", store])
         assert result.exit_code == 2 and "is not a number: write it in plain ASCII digits" in result.output
     assert all(e.value is None for e in Store(store).experiments(1))
+
+
+def test_tell_after_stop_says_the_experiment_was_cancelled_and_why(hand):
+    tmp_path, url = hand
+    assert runner.invoke(app, ["stop", "hand", "--reason", "furnace broke", "--store", url]).exit_code == 0
+    r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "7", "--store", url])
+    assert r.exit_code == 2 and "experiment 'hand-0000-01' was cancelled (campaign ended: " in r.output, r.output
+    assert "furnace broke" in r.output and "looplab resume hand" in r.output
