@@ -59,6 +59,10 @@ def describe_columns(header: Sequence[str]) -> str:
         shown = ", ".join(header[:40]) + (f", ... ({len(header)} columns)" if len(header) > 40 else "")
         return f"columns: {shown}"
     if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in header[0] and all(part.strip() for part in header[0].split(sep)):
+                return (f"its header names a single column, which looks separated by {name}: save the file with "
+                        "commas as the separator")
         return "its header names a single column"
     return "its first line is not a header of column names"
 
@@ -103,8 +107,11 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise CsvFileError(f"{path.name} is empty: it needs a header line naming its columns, then one "
                            "record per line")
     if not all(0 < len(h) <= 200 and h.isprintable() for h in header):
+        tabs = len(header) == 1 and "\t" in header[0] and all(p.strip() for p in header[0].split("\t"))
         raise CsvFileError(f"{path.name} does not look like a CSV table: its first line is not a header of "
-                           "column names (short, printable, comma-separated names)")
+                           "column names (short, printable, comma-separated names)"
+                           + ("; it looks separated by tabs: save the file with commas as the separator"
+                              if tabs else ""))
     seen: set[str] = set()
     for name in header:
         if name in seen:

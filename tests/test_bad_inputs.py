@@ -536,3 +536,16 @@ def test_a_pool_path_that_is_a_url_says_so(tmp_path):
     assert result.exit_code == 2
     assert "space.pool.path: 'https://example.com/pool.csv' is a URL; looplab reads a pool from a local file" \
         in result.output, result.output
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_pool_separated_by_semicolons_or_tabs_says_so(tmp_path, sep, name):
+    pool = tmp_path / "p.csv"
+    pool.write_text(sep.join(["x_Cu", "x_Ag", "x_Au", "mixing_energy"]) + "\n" + sep.join(["0.5", "0.25", "0.25",
+                                                                                          "-0.1"]) + "\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(ALLOY_POOL_CAMPAIGN.replace(str(ROOT / "campaigns" / "data" / "alloy_cuagau_emt.csv"), "p.csv"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert f"looks separated by {name}: save the file with commas as the separator" in result.output, \
+        result.output
