@@ -493,6 +493,18 @@ def test_jobs_held_by_a_robot_that_stops_answering_fail_after_the_deadline_and_a
     assert {j["status"] for j in r.jobs()} == {"cancelled"}
 
 
+def test_a_password_in_the_robot_url_is_never_logged_or_stored_and_port_0_is_refused(caplog):
+    oracle = RobotOracle(url=f"http://lab:s3cret@127.0.0.1:{free_port()}", retries=0, outbox_deadline=0.2,
+                         poll_timeout=0.1, timeout=0.1, max_submit_seconds=1)
+    oracle.submit(oracle_experiments("pw", 1))
+    time.sleep(0.25)
+    failed = oracle.poll()
+    assert failed and "lab:***@127.0.0.1" in failed[0].error and "s3cret" not in failed[0].error
+    assert caplog.messages and not any("s3cret" in m for m in caplog.messages)
+    with pytest.raises(ValueError, match="has port 0, which no robot listens on"):
+        RobotOracle.Config(url="http://127.0.0.1:0")
+
+
 def test_unreachable_deadline_follows_outbox_deadline_unless_set():
     assert RobotOracle(outbox_deadline=42).unreachable_deadline == 42
     assert RobotOracle(outbox_deadline=42, unreachable_deadline=7).unreachable_deadline == 7

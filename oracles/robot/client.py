@@ -152,6 +152,7 @@ class RobotOracle:
                  transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.url = check_url(url)
+        self.shown_url = shown_url(self.url)  # in logs and stored errors: without a password
         self.timeout = timeout
         self.poll_timeout = poll_timeout
         self.retries = retries
@@ -213,7 +214,7 @@ class RobotOracle:
                     self._cancel_on_robot(i)
                 self._collect()
         except Exception:  # never raise into the engine; what is ready is still handed out
-            log.exception("robot oracle: unexpected error while polling %s", self.url)
+            log.exception("robot oracle: unexpected error while polling %s", self.shown_url)
         out = [r for i, r in self._ready.items() if i not in self._delivered]
         self._delivered.update(r.experiment_id for r in out)
         self._ready.clear()
@@ -307,7 +308,7 @@ class RobotOracle:
                 wait = min(delay, self.backoff_max)
             except Exception as exc:  # never raise into the engine: keep the experiments, say why
                 reason, answered = f"{type(exc).__name__}: {exc}", False
-                log.exception("robot oracle: unexpected error while submitting to %s", self.url)
+                log.exception("robot oracle: unexpected error while submitting to %s", self.shown_url)
                 wait = min(delay, self.backoff_max)
             for w in self._outbox.values():
                 w.last_error = reason
@@ -316,7 +317,7 @@ class RobotOracle:
                 self._down(reason, answered)
                 reachable = answered
                 break
-            log.debug("robot at %s: %s; retrying in %.2f s", self.url, reason, wait)
+            log.debug("robot at %s: %s; retrying in %.2f s", self.shown_url, reason, wait)
             self._sleep(wait)
             delay *= 2
         self._expire_outbox()
@@ -370,7 +371,7 @@ class RobotOracle:
         for i, w in list(self._outbox.items()):
             if now - w.since >= self.outbox_deadline:
                 del self._outbox[i]
-                self._done(Result(i, "failed", error=f"the robot at {self.url} did not accept the experiment within "
+                self._done(Result(i, "failed", error=f"the robot at {self.shown_url} did not accept the experiment within "
                                                      f"outbox_deadline = {self.outbox_deadline:g} s; last error: "
                                                      f"{w.last_error or 'unknown'}"))
 
@@ -429,7 +430,7 @@ class RobotOracle:
     def _lost(self, experiment_id: str) -> None:
         e = self._accepted.pop(experiment_id)
         log.warning("the robot at %s no longer knows experiment %s (was its database replaced?); submitting it again",
-                    self.url, experiment_id)
+                    self.shown_url, experiment_id)
         self._outbox[experiment_id] = _Waiting(e, self._clock())
 
     def _to_result(self, experiment_id: str, job: dict) -> Result | None:
@@ -466,7 +467,7 @@ class RobotOracle:
         s = self._strikes.setdefault(experiment_id, _Strikes())
         s.count += 1
         s.reason = reason
-        log.warning("robot at %s: malformed answer about %s (%d of %d allowed): %s", self.url, experiment_id,
+        log.warning("robot at %s: malformed answer about %s (%d of %d allowed): %s", self.shown_url, experiment_id,
                     s.count, self.max_malformed, reason)
         if s.count >= self.max_malformed:
             self._accepted.pop(experiment_id, None)
@@ -483,7 +484,7 @@ class RobotOracle:
             response = self._request("DELETE", f"/jobs/{experiment_id}", timeout=self.poll_timeout)
         except _Transient as exc:
             self._cancels.add(experiment_id)
-            log.info("robot at %s: could not cancel %s now (%s); will try again", self.url, experiment_id,
+            log.info("robot at %s: could not cancel %s now (%s); will try again", self.shown_url, experiment_id,
                         exc.reason)
             return
         except _Refused as exc:
@@ -515,12 +516,12 @@ class RobotOracle:
         if self._down_since is None:
             self._down_since = now
         if answered and now - self._down_since < 5.0:
-            log.info("robot at %s: %s; retrying", self.url, reason)
+            log.info("robot at %s: %s; retrying", self.shown_url, reason)
             return
         if now - self._last_warning >= 60.0:
             self._last_warning = now
             log.warning("robot at %s unreachable (%s); %d experiment(s) waiting in the outbox, %d awaiting results; "
-                        "retrying on later polls", self.url, reason, len(self._outbox), len(self._accepted))
+                        "retrying on later polls", self.shown_url, reason, len(self._outbox), len(self._accepted))
         if self._accepted and now - self._down_since >= self.unreachable_deadline:
             self._give_up(reason, now - self._down_since)
 
@@ -528,14 +529,14 @@ class RobotOracle:
         """Report what the robot holds as failed: it has not answered for ``unreachable_deadline`` seconds. It
         may have run them, so it is asked (on later polls, if it comes back) to cancel what it still has."""
         log.warning("robot at %s has not answered for %.0f s (unreachable_deadline = %g s): reporting the %d "
-                    "experiment(s) it holds as failed", self.url, silent, self.unreachable_deadline,
+                    "experiment(s) it holds as failed", self.shown_url, silent, self.unreachable_deadline,
                     len(self._accepted))
         for i in list(self._accepted):
             self._accepted.pop(i)
             self._running.discard(i)
             self._strikes.pop(i, None)
             self._cancels.add(i)
-            self._done(Result(i, "failed", error=f"the robot at {self.url} accepted this experiment, then did not "
+            self._done(Result(i, "failed", error=f"the robot at {self.shown_url} accepted this experiment, then did not "
                                                   f"answer for {silent:.0f} s (unreachable_deadline = "
                                                   f"{self.unreachable_deadline:g} s); last error: {reason}. Its "
                                                   "result, if the robot still has one, is not recorded"))
@@ -543,7 +544,7 @@ class RobotOracle:
     def _up(self) -> None:
         if self._down_since is not None:
             if self._last_warning > -math.inf:
-                log.warning("robot at %s reachable again after %.1f s", self.url, self._clock() - self._down_since)
+                log.warning("robot at %s reachable again after %.1f s", self.shown_url, self._clock() - self._down_since)
             self._down_since = None
             self._last_warning = -math.inf
 
@@ -663,9 +664,20 @@ def check_url(url: str) -> str:
     if not parts.hostname:
         raise ValueError(f"'{url}' names no host (e.g. http://127.0.0.1:8765)")
     if parts.query or parts.fragment:
-        raise ValueError(f"'{url}' must be a base URL without ?query or #fragment")
-    del port
+        raise ValueError(f"'{shown_url(url)}' must be a base URL without ?query or #fragment")
+    if port == 0:
+        raise ValueError(f"'{shown_url(url)}' has port 0, which no robot listens on; give the port the robot "
+                         "printed when it started (e.g. 8765)")
     return text.rstrip("/")
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ***: for logs, messages and stored errors."""
+    parts = urlsplit(url.strip())
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _chunks(items: list, n: int):
