@@ -937,9 +937,15 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
     problems = []
     for key, value in params.items():
         field = model.model_fields.get(key) if isinstance(key, str) else None
-        if not isinstance(value, (bool, str)) or field is None:
+        if field is None:
             continue
         kinds = _expand(field.annotation)
+        # nested models (a transfer source, a physics constant), alone, in a list or by name: checked the same way
+        for where, item, models in _nested(kinds, value, f"{prefix}.{key}"):
+            fits = [m for m in models if set(item) <= set(m.model_fields)] or models
+            problems += _booleans_for_numbers(fits[0], item, where)
+        if not isinstance(value, (bool, str)):
+            continue
         numeric = any(k in (int, float) for k in kinds)
         if isinstance(value, bool) and bool not in kinds and numeric:
             problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the boolean {str(value).lower()}"))
@@ -947,6 +953,23 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
             problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the string {value!r} (remove the "
                                                         "quotes)"))
     return problems
+
+
+def _nested(kinds: list, value: Any, where: str) -> list[tuple[str, dict, list]]:
+    """The mappings inside ``value`` that one of the models among ``kinds`` reads: (path, mapping, models)."""
+    def models(ts: list) -> list:
+        return [t for t in ts if isinstance(t, type) and issubclass(t, BaseModel)]
+
+    out = []
+    if isinstance(value, dict) and models(kinds):
+        out.append((where, value, models(kinds)))
+    for k in kinds:
+        origin, args = typing.get_origin(k), typing.get_args(k)
+        if origin is list and isinstance(value, list) and models(_expand(args[0])):
+            out += [(f"{where}[{j}]", v, models(_expand(args[0]))) for j, v in enumerate(value) if isinstance(v, dict)]
+        elif origin is dict and isinstance(value, dict) and len(args) == 2 and models(_expand(args[1])):
+            out += [(f"{where}.{n}", v, models(_expand(args[1]))) for n, v in value.items() if isinstance(v, dict)]
+    return out
 
 
 def _numeric_text(value: str) -> bool:

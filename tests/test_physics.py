@@ -332,6 +332,8 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, mean: pinn, pinn: {widht: 8}}", "model.params.pinn.widht: unknown key; did you mean"),
     ("{physics: newton-cooling, mean: closed-form, pinn: {width: 8}}",
      "model.params.pinn: is read only with mean: pinn"),
+    ("{physics: newton-cooling, constants: {r: {low: '0.01', high: 0.5}}}",
+     "model.params.constants.r.low: must be a number, not the string '0.01' (remove the quotes)"),
     # an import path to something that is not a physics class is refused before it is called
     ("{physics: 'os:getcwd'}", "model.params.physics: 'os:getcwd' is a builtin_function_or_method, not a class"),
     ("{physics: 'collections:OrderedDict'}", "model.params.physics: 'collections:OrderedDict' is a class without "
