@@ -271,6 +271,9 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{item}' is not key=value")])
+        if key.strip() in params:
+            raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{key.strip()}' is given twice; "
+                                                       "give it once")])
         try:
             params[key.strip()] = safe_yaml.load(value.strip())  # YAML 1.2: beta=yes stays text
         except yaml.YAMLError:

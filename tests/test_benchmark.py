@@ -95,7 +95,7 @@ def test_strategy_strings():
     many = parse_strategies("gp:ei:1, random-forest:ei:1,gp:ucb(beta=4,):1,random", default)
     assert [m.name for m in many] == ["gp:ei:1", "random-forest:ei:1", "gp:ucb(beta=4):1"]
     assert many[0].model_params == {"restarts": 3}  # same model kind: the campaign's params are kept
-    for bad in ("gp", "gp:ei:0", "gp:ei:x", "gp:ei:1:2", "g p:ei:1", "gp:ucb(beta):1"):
+    for bad in ("gp", "gp:ei:0", "gp:ei:x", "gp:ei:1:2", "g p:ei:1", "gp:ucb(beta):1", "gp:ucb(beta=1,beta=2):1"):
         with pytest.raises(ConfigError) as exc:
             parse_strategy(bad)
         assert str(exc.value).startswith("--strategies:")
