@@ -515,6 +515,22 @@ class EMTOracle(SyncOracle):
             elif getattr(params.get(name), "type", "float") == "categorical":
                 problems.append(ConfigProblem(where, f"'{name}' is categorical; a fraction must be a float parameter"))
 
+        for element, name in pairs:  # a fraction below 0 or above 1 cannot be a share of the atoms
+            p = params.get(name)
+            low, high = getattr(p, "low", 0.0), getattr(p, "high", 1.0)
+            if p is not None and getattr(p, "type", None) == "float" and (low < 0 or high > 1):
+                problems.append(ConfigProblem(
+                    f"fractions.{element}" if config.fractions else "elements",
+                    f"'{name}' (the fraction of {element}) ranges over [{low:g}, {high:g}]; a fraction lies in "
+                    "[0, 1]: set its low and high within that"))
+        read = {n for _, n in pairs} | {config.lattice_param, config.repeat_param}
+        unread = [n for n in names if n not in read]
+        if pairs and unread:  # the model would search an input the calculation never sees
+            problems.append(ConfigProblem(
+                "elements", f"the EMT calculation does not read the input(s) {', '.join(unread)}: each input "
+                            f"is the fraction of an element ({', '.join(e for e, _ in pairs)}), lattice_param or "
+                            "repeat_param; remove them from the space, or list their elements"))
+
         for field, kind in (("lattice_param", "float"), ("repeat_param", "int")):
             name = getattr(config, field)
             if name is None:
