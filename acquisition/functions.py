@@ -52,7 +52,7 @@ def log_h(z: np.ndarray) -> np.ndarray:
     zm = z[mid]
     out[mid] = -0.5 * zm**2 - _LOG_2PI_HALF + np.log1p(zm * _SQRT_HALF_PI * erfcx(-zm / math.sqrt(2.0)))
     far = z <= -1e6
-    zf = z[far]
+    zf = np.maximum(z[far], -1e150)  # below, z**2 overflows (a margin xi of 1e300): the same very low value
     out[far] = -0.5 * zf**2 - _LOG_2PI_HALF - 2.0 * np.log(-zf)
     return out
 

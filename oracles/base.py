@@ -117,7 +117,28 @@ def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
         return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}; expected a real number")
     if not math.isfinite(number):
         return Result(experiment_id, "failed", error=f"evaluate returned a non-finite value ({number})")
-    return Result(experiment_id, "succeeded", value=number, outputs=outputs)
+    return within_range(Result(experiment_id, "succeeded", value=number, outputs=outputs))
+
+
+# objective values beyond this magnitude cannot be modelled: their variance (the square) overflows a float
+MAX_OBJECTIVE = 1e150
+
+
+def value_range_problem(value: float) -> str:
+    """Why a finite objective value cannot be recorded ('' if it can)."""
+    if abs(value) > MAX_OBJECTIVE:
+        return (f"the value {value:g} is beyond +/-{MAX_OBJECTIVE:g}, too large to model (its square overflows a "
+                "float); report the objective in other units (or its logarithm)")
+    return ""
+
+
+def within_range(result: Result) -> Result:
+    """``result``, or a failed one saying why when its value is too large to model."""
+    if result.status == "succeeded" and result.value is not None:
+        why = value_range_problem(float(result.value))
+        if why:
+            return Result(result.experiment_id, "failed", outputs=dict(result.outputs or {}), error=why)
+    return result
 
 
 def _short(value: Any, limit: int = 80) -> str:

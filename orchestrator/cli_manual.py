@@ -284,9 +284,13 @@ def import_data(
         c = _open(name, store)
         ids = c.import_data(data)
     except ConfigError as exc:
-        for line in exc.format().splitlines():
-            _error_line(line)
-        _error_line(f"{data}: nothing was imported; fix or remove those rows and import again")
+        lines = exc.format().splitlines()
+        if len(lines) == 1:  # one problem: one line, saying that nothing was imported
+            _error_line(f"{lines[0]}; nothing was imported")
+        else:
+            for line in lines:
+                _error_line(line)
+            _error_line(f"{data}: nothing was imported; fix or remove those rows and import again")
         raise typer.Exit(2)
     except LooplabError as exc:
         _fail(exc)

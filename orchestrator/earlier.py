@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oracles.base import value_range_problem
 from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table
 
 from .config import CategoricalParameter, FloatParameter, IntParameter
@@ -146,6 +147,8 @@ def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[
         y = parse_number(row[column])
         if why is None and (y is None or not math.isfinite(y)):
             why = f"the objective '{column}' = '{row[column]}' is not a finite number"
+        elif why is None and value_range_problem(y):
+            why = f"the objective '{column}': {value_range_problem(y)}"
         if why is not None:
             problems.append(Problem(field, f"{path.name}, line {line}: {why}"))
             continue

@@ -32,7 +32,7 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from oracles.base import Experiment as OracleExperiment
-from oracles.base import OracleContext, Result
+from oracles.base import OracleContext, Result, within_range
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
@@ -423,7 +423,7 @@ class Engine:
         """
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
             self.renew_lease()  # LeaseLost if another process has taken the campaign over
-        results = list(self.oracle.poll())
+        results = [within_range(r) for r in self.oracle.poll()]  # any oracle's: a robot's, a plugin's
         recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()

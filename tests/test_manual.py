@@ -613,3 +613,20 @@ def test_tell_after_stop_says_the_experiment_was_cancelled_and_why(hand):
     r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "7", "--store", url])
     assert r.exit_code == 2 and "experiment 'hand-0000-01' was cancelled (campaign ended: " in r.output, r.output
     assert "furnace broke" in r.output and "looplab resume hand" in r.output
+
+
+def test_a_value_too_large_to_model_is_refused_by_tell_and_import_and_fails_from_an_oracle(hand, tmp_path):
+    """Found by the fuzz round of 2026-12-04: values near 1e300 (a noise of 1e300) overflowed the model's
+    variance and printed numpy warnings, then nan predictions."""
+    from oracles.base import to_result
+
+    _, url = hand
+    r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "1e200", "--store", url])
+    assert r.exit_code == 2 and "the value 1e+200 is beyond +/-1e+150, too large to model" in r.output, r.output
+    data = tmp_path / "big.csv"
+    data.write_text("x1,x2,y\n1,2,3\n1,3,-1e160\n")
+    r = runner.invoke(app, ["import", "hand", str(data), "--store", url])
+    assert r.exit_code == 2 and "big.csv, line 3: the objective 'y': the value -1e+160 is beyond" in r.output
+    got = to_result("e", {"y": 1e151, "note": 1}, "y")
+    assert got.status == "failed" and "too large to model" in got.error and got.outputs == {"note": 1}
+    assert to_result("e", 1e150, "y").status == "succeeded"
