@@ -491,6 +491,19 @@ class EMTOracle(SyncOracle):
         listed = ", ".join(names)
         problems: list[ConfigProblem] = []
 
+        # options the calculation would not read: the EOS fit's without bulk_modulus, the relaxation's without it
+        given = {k for k in config.model_fields_set
+                 if getattr(config, k) != type(config).model_fields[k].get_default(call_default_factory=True)}
+        prop = config.property or spec.objective.name
+        for key in sorted(given & {"eos", "eos_points", "eos_strain"}):
+            if prop != "bulk_modulus":
+                problems.append(ConfigProblem(key, f"is read only for property bulk_modulus (this campaign's is "
+                                                   f"{prop}); remove it"))
+        for key in sorted(given & {"relax_cell", "optimizer", "fmax", "steps", "require_converged"}):
+            if not config.relax:
+                problems.append(ConfigProblem(key, "is an option of the relaxation, which relax: false turns off; "
+                                                   "remove it or set relax: true"))
+
         pairs = composition_map(config, names)
         if not pairs:
             problems.append(ConfigProblem(

@@ -383,6 +383,9 @@ def problems_of(tmp_path: Path, text: str) -> dict[str, str]:
     ({"lattice_param": "a"}, INPUTS, "mixing_energy", "oracle.params.lattice_param", ("no parameter 'a'",)),
     ({"repeat": 10}, INPUTS, "mixing_energy", "oracle.params.repeat", ("4000 atoms", "max_atoms")),
     ({"prototype": "diamond"}, INPUTS, "mixing_energy", "oracle.params.prototype", ("fcc", "bcc", "hcp")),
+    ({"eos_points": 9}, INPUTS, "mixing_energy", "oracle.params.eos_points",
+     ("read only for property bulk_modulus", "mixing_energy")),
+    ({"relax": False, "fmax": 0.05}, INPUTS, "mixing_energy", "oracle.params.fmax", ("relax: false turns off",)),
     # found by the fuzz round of 2026-12-04: the model searched x_Ag, which the calculation never read
     ({"elements": ["Cu", "Au"]}, INPUTS, "mixing_energy", "oracle.params.elements",
      ("does not read the input(s) x_Ag", "fraction of an element (Cu, Au)")),
