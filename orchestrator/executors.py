@@ -250,9 +250,30 @@ class DaskExecutor(_FutureOracle):
         return f"dask: {where} at {self.address}, {n} worker(s){limit}"
 
     def _start(self, experiment: Experiment) -> Any:
+        self._check_connected()
         # the key makes a resubmission of the same id (after a restart of the engine) the same task
-        return self._client.submit(evaluate_in_worker, self.recipe, experiment, key=f"looplab-{experiment.id}",
-                                   pure=False)
+        try:
+            return self._client.submit(evaluate_in_worker, self.recipe, experiment, key=f"looplab-{experiment.id}",
+                                       pure=False)
+        except Exception as exc:  # noqa: BLE001 - the client closed between the check and the submit
+            self._check_connected(exc)
+            raise
+
+    def poll(self) -> list[Result]:
+        self._check_connected()
+        return super().poll()
+
+    def _check_connected(self, exc: Exception | None = None) -> None:
+        """A scheduler that went away (killed, its machine down) closes the client after its reconnect
+        timeout: stop the run with one line instead of a traceback, or of recording every experiment in
+        flight as failed. They stay in flight in the store, and a run started once the scheduler is back
+        submits them again."""
+        status = getattr(self._client, "status", "running")
+        if status in ("closing", "closed") or (exc is not None and "closed" in str(exc).lower()):
+            raise LooplabError(f"executor.address: the Dask scheduler at {self.address} went away (the client "
+                               f"is {status}); every result so far is in the store and the {len(self._futures)} "
+                               "experiment(s) in flight are kept: start the scheduler and its workers again, then "
+                               "run the campaign again to resume")
 
     def _result_of(self, experiment_id: str, future: Any) -> Result | None:
         status = future.status
@@ -266,6 +287,8 @@ class DaskExecutor(_FutureOracle):
             exc = future.exception(timeout=5)
             return Result(experiment_id, "failed", error=f"dask task failed: {type(exc).__name__}: {exc}")
         if status in ("cancelled", "lost"):
+            if getattr(self._client, "status", "running") != "running":  # reconnecting: lost with the scheduler,
+                return None  # kept in flight (poll stops the run once the client gives up)
             return Result(experiment_id, "failed", error=f"dask task {status} (the scheduler or its worker went away)")
         if self.timeout is not None and time.monotonic() - self._started[experiment_id] > self.timeout:
             future.cancel()

@@ -244,6 +244,24 @@ def test_a_dask_address_nobody_listens_at_is_refused_naming_the_field():
         DaskExecutor(recipe(), address=f"tcp://127.0.0.1:{port}", workers=None, timeout=None)
 
 
+def test_a_dask_client_whose_scheduler_went_away_stops_the_run_with_one_line_and_keeps_the_experiments():
+    """Found on 2026-12-04: a scheduler killed mid-campaign left a traceback (ClosedClientError at the next
+    submit) once the client gave up reconnecting. Now poll and submit raise a LooplabError naming
+    executor.address, and the experiments in flight stay in flight (the next run submits them again)."""
+    ex = DaskExecutor(recipe(seconds=30.0), address="local", workers=1, timeout=None)
+    try:
+        ex.submit([Experiment("slow", {"x1": 0.3, "x2": 0.5})])
+        ex._client.close()  # what distributed does after its reconnect timeout
+        with pytest.raises(LooplabError, match=r"executor.address: the Dask scheduler at tcp://127.0.0.1:\d+ went "
+                                               r"away \(the client is closed\); .* the 1 experiment\(s\) in flight "
+                                               r"are kept"):
+            ex.poll()
+        with pytest.raises(LooplabError, match="went away"):
+            ex.submit([Experiment("next", {"x1": 0.1, "x2": 0.5})])
+    finally:
+        ex.close()
+
+
 def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
     cluster, _ = dask_cluster
     # 5 s: the "fine" experiment's first run on a worker imports the oracle's modules, which took over 1 s on a
