@@ -459,15 +459,17 @@ class Store:
                 self._create_tables()
                 if writable and self.engine.dialect.name == "sqlite":
                     _check_writable(self.engine)
-            else:
-                found = inspect(self.engine)
+            found = inspect(self.engine)
+            if not create:
                 self.empty = not found.has_table(CampaignRow.__tablename__)
                 # a store written before campaign control existed, opened only to be read: nothing asked of it
                 self._controls = not self.empty and found.has_table(ControlRow.__tablename__)
-                self._failure_column = self._controls and "failures_from" in {
-                    c["name"] for c in found.get_columns(ControlRow.__tablename__)}
-                self._files_column = not self.empty and "files" in {
-                    c["name"] for c in found.get_columns(CampaignRow.__tablename__)}
+            # columns of later versions are added when a write first needs them (not when the store is
+            # opened): a command refused after opening an older store leaves it byte for byte as it was
+            self._failure_column = self._controls and "failures_from" in {
+                c["name"] for c in found.get_columns(ControlRow.__tablename__)}
+            self._files_column = not self.empty and "files" in {
+                c["name"] for c in found.get_columns(CampaignRow.__tablename__)}
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
 
@@ -481,12 +483,26 @@ class Store:
             columns = {c["name"] for c in inspect(conn).get_columns(LeaseRow.__tablename__)}
             if "generation" not in columns:  # a store written before leases had generations
                 conn.execute(text("ALTER TABLE leases ADD COLUMN generation INTEGER NOT NULL DEFAULT 1"))
-            columns = {c["name"] for c in inspect(conn).get_columns(ControlRow.__tablename__)}
-            if "failures_from" not in columns:  # a store written before a resume reset the failure count
-                conn.execute(text("ALTER TABLE campaign_control ADD COLUMN failures_from INTEGER NOT NULL DEFAULT 0"))
-            columns = {c["name"] for c in inspect(conn).get_columns(CampaignRow.__tablename__)}
-            if "files" not in columns:  # a store written before data files were fingerprinted
-                conn.execute(text("ALTER TABLE campaigns ADD COLUMN files JSON"))
+
+    def _add_column(self, table: str, column: str, ddl: str) -> None:
+        """Add a column a later version introduced, just before a write that needs it (see __init__)."""
+        with self.engine.execution_options(looplab_write=True).begin() as conn:
+            if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+                try:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+                except SQLAlchemyError as exc:  # another process added it first
+                    if not any(w in str(exc).lower() for w in ("duplicate column", "already exists")):
+                        raise
+
+    def _need_failure_column(self) -> None:
+        if not self._failure_column:  # a store written before a resume reset the failure count
+            self._add_column(ControlRow.__tablename__, "failures_from", "INTEGER NOT NULL DEFAULT 0")
+            self._failure_column = True
+
+    def _need_files_column(self) -> None:
+        if not self._files_column:  # a store written before data files were fingerprinted
+            self._add_column(CampaignRow.__tablename__, "files", "JSON")
+            self._files_column = True
 
     def _write(self):
         """One write transaction (see ``_writer``)."""
@@ -508,6 +524,7 @@ class Store:
                         experiments: Sequence[Experiment] = (), files: dict | None = None) -> Campaign:
         """A new campaign, with ``experiments`` (its imported earlier data) in the same transaction; ``files``:
         the fingerprints of the data files it reads (see :meth:`campaign_files`)."""
+        self._need_files_column()
         try:
             with self._write() as s:
                 row = CampaignRow(name=name, spec=_json_safe(spec), base_dir=base_dir,
@@ -531,6 +548,8 @@ class Store:
             return s.scalar(select(CampaignRow.files).where(CampaignRow.id == campaign_id))
 
     def update_campaign(self, campaign_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
+        if "files" in fields:
+            self._need_files_column()
         fields["updated_at"] = utcnow()
         if "spec" in fields:
             fields["spec"] = _json_safe(fields["spec"])
@@ -873,6 +892,7 @@ class Store:
         ``failures_from``: from now on the failure rate counts only the experiments from this seq on."""
         if state is not None and state not in CONTROL_STATES:
             raise ValueError(f"state must be one of {CONTROL_STATES} (got {state!r})")
+        self._need_failure_column()  # a new row is inserted with it
         with self._write() as s:
             row = s.get(ControlRow, campaign_id, with_for_update=True)
             if row is None:

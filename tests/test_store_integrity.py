@@ -197,3 +197,24 @@ def test_a_store_url_option_the_driver_would_ignore_is_refused(tmp_path):
     url = finished_store(tmp_path)
     line = one_error(invoke("status", "--store", url + "?foo=bar"))
     assert "Query string argument(s) 'foo' are not accepted" in line and line.endswith("remove it from the URL")
+
+
+def test_a_refused_command_leaves_an_older_store_byte_for_byte_and_a_write_upgrades_it(tmp_path):
+    """Columns a later version added are added by the first write that needs them, not when the store is
+    opened: the fuzz round found every refused `edit`, `approve` or `pause` against an older store changing
+    its bytes (the upgrade ran first)."""
+    url = finished_store(tmp_path)
+    db = tmp_path / "done.db"
+    with sqlite3.connect(db) as conn:  # as written before these columns existed
+        conn.execute("alter table campaigns drop column files")
+        conn.execute("alter table campaign_control drop column failures_from")
+        conn.execute("vacuum")
+    before = digest(db)
+    for args in (["pause", "nosuch"], ["extend", "branin-gp-ei", "--budget", "1"], ["edit", "branin-gp-ei", "x",
+                                                                                  "x1=1"], ["status"]):
+        result = invoke(*args, "--store", url)
+        assert result.exit_code in (0, 2) and "Traceback" not in result.output, result.output
+    assert digest(db) == before
+    assert invoke("pause", "branin-gp-ei", "--store", url).exit_code == 0  # a write: the column is added
+    with sqlite3.connect(db) as conn:
+        assert "failures_from" in [r[1] for r in conn.execute("pragma table_info(campaign_control)")]
