@@ -145,6 +145,18 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     return real
 
 
+def _not_the_store(log_file: Path, store: Optional[str]) -> None:
+    """--log-file must not be the SQLite file of --store (which may not exist yet: then both would write it)."""
+    from .store import default_url
+
+    url = store or default_url()
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and os.path.realpath(Path(path).expanduser()) == os.path.realpath(log_file):
+            _fail(LooplabError(f"--log-file: '{log_file}' is the store's database file (--store {url}); choose "
+                               "a .log path"))
+
+
 class _LogFile(logging.FileHandler):
     """A --log-file that stops, with one warning line, when it cannot be written any more (a full disk),
     instead of printing a traceback for every log line."""
@@ -281,6 +293,7 @@ def run(
     if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
         if os.path.realpath(log_file) == os.path.realpath(file):
             _fail(LooplabError(f"--log-file: '{log_file}' is the campaign file; choose a .log path"))
+        _not_the_store(log_file, store)
         fh = _log_file(log_file)
     try:
         campaign = load_campaign(file)
@@ -436,6 +449,7 @@ def daemon(
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
+        _not_the_store(log_file, store)
         handlers.append(_log_file(log_file))
     for h in handlers:
         h.setFormatter(fmt)

@@ -237,9 +237,11 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
 @pytest.mark.parametrize("target, fragment", [
     ("campaign", "is the campaign file"),
     ("other.yaml", "is a YAML file (a campaign file?)"),
-    ("store", "is a SQLite database (a store?)"),
+    ("store", "is the store's database file"),
     ("pool.csv", "is a .csv file (data?)"),
     ("/dev/full", "is not a regular file"),
+    ("new-store", "is the store's database file"),  # a store not created yet: both would write the file
+    ("other.db", "is a SQLite database (a store?)"),
 ])
 def test_a_log_file_that_would_damage_a_file_is_refused_before_the_start(tmp_path, target, fragment):
     """Found by the fuzz round of 2026-12-04: --log-file CAMPAIGN.yaml appended log lines to the campaign file,
@@ -248,16 +250,26 @@ def test_a_log_file_that_would_damage_a_file_is_refused_before_the_start(tmp_pat
     spec.write_text((ROOT / "campaigns" / "branin_gp_ei.yaml").read_text())
     store = tmp_path / "s.db"
     runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{store}", "-q", "--max-steps", "1"])
-    paths = {"campaign": spec, "store": store}
+    if target == "new-store":
+        store = tmp_path / "new.db"
+    paths = {"campaign": spec, "store": store, "new-store": store}
     log = paths.get(target, tmp_path / target)
     if target.endswith((".yaml", ".csv")):
         log.write_text("x: 1\n")
+    if target == "other.db":
+        import sqlite3
+
+        with sqlite3.connect(log) as conn:
+            conn.execute("create table t (x)")
     before = {p: p.read_bytes() for p in (spec, log) if p.is_file() and p != store}
     result = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{store}", "-q", "--log-file", str(log)])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert result.output.startswith("error --log-file: ") and fragment in result.output, result.output
     assert {p: p.read_bytes() for p in before} == before
-    assert len(Store(f"sqlite:///{store}").experiments(1)) == 5  # the campaign did not go on
+    if target == "new-store":
+        assert not store.exists()
+    else:
+        assert len(Store(f"sqlite:///{store}").experiments(1)) == 5  # the campaign did not go on
 
 
 def test_a_log_file_that_fills_up_mid_run_is_one_warning_not_a_traceback_per_line(tmp_path, capsys):
