@@ -130,13 +130,27 @@ def strict_float(text: Any) -> float:
     ('2_5' is not 25), with ASCII digits only (Python reads the full-width '５' and the Arabic-Indic '١٢' as
     5 and 12), and not a non-zero number too small for a float ('1e-400' is not 0)."""
     if isinstance(text, str):
-        if "_" in text or not text.isascii():
+        if not plain_digits(text):
             raise ValueError(f"could not convert string to float: {text!r}")
         x = float(text)
         if x == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):
             raise ValueError(f"{text!r} is too small for a float: it would be stored as 0")
         return x
     return float(text)
+
+
+def plain_digits(text: str) -> bool:
+    """Text without what Python's int() and float() also read: '_' separators and digits of other scripts."""
+    return "_" not in text and text.isascii()
+
+
+def number_hint(text: Any, exc: Exception) -> str:
+    """What to write instead of a number ``strict_float`` (or int) refused with ``exc`` ('' if nothing)."""
+    if "too small" in str(exc):
+        return str(exc)
+    if isinstance(text, str) and not plain_digits(text):
+        return "write it in plain ASCII digits, without '_'"
+    return ""
 
 
 def parse_number(text: str) -> float | None:

@@ -363,9 +363,9 @@ def tell_results(store: Store, row: Any, results: Sequence[Result], *,
     ``where[i]`` (e.g. "results.csv, line 3") or its id. Returns the ids recorded."""
     from oracles.base import value_range_problem
 
-    too_large = {i: value_range_problem(float(r.value)) for i, r in enumerate(results)
-                 if r.status == "succeeded" and r.value is not None and value_range_problem(float(r.value))}
-    problems = too_large or store.tell(row.id, results)
+    ranges = {i: value_range_problem(float(r.value)) for i, r in enumerate(results)
+              if r.status == "succeeded" and r.value is not None}
+    problems = {i: why for i, why in ranges.items() if why} or store.tell(row.id, results)
     if problems:
         raise ConfigError([Problem(where[i] if where else "id", message) for i, message in sorted(problems.items())])
     return [r.experiment_id for r in results]

@@ -70,8 +70,10 @@ def _strict(kind: type):
     def parse(value):
         if isinstance(value, kind) and not isinstance(value, bool):
             return value
+        from oracles.csvfile import plain_digits
+
         text = str(value).strip()
-        if "_" in text or not text.isascii():
+        if not plain_digits(text):
             raise typer.BadParameter(f"{text!r} is not a number: write it in plain ASCII digits, without '_'")
         try:
             return kind(text)

@@ -155,14 +155,13 @@ def ask(
 
 
 def _number(text: str, where: str) -> float:
-    from oracles.csvfile import strict_float
+    from oracles.csvfile import number_hint, strict_float
 
     try:
         x = strict_float(text)
     except ValueError as exc:
-        detail = (f" ({exc})" if "too small" in str(exc) else
-                  " (write it in plain ASCII digits, without '_')" if "_" in text or not text.isascii() else "")
-        raise LooplabError(f"{where}: '{text}' is not a number{detail}") from None
+        hint = number_hint(text, exc)
+        raise LooplabError(f"{where}: '{text}' is not a number{f' ({hint})' if hint else ''}") from None
     if not math.isfinite(x):
         raise LooplabError(f"{where}: {text} is not a finite number; tell only measured values")
     return x

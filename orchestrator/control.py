@@ -199,15 +199,13 @@ def _value(space: Any, name: str, key: str, value: Any) -> Any:
 def _number(key: str, value: Any) -> float:
     if isinstance(value, bool):
         raise LooplabError(f"{key}: must be a number, not the boolean {value}")
-    from oracles.csvfile import strict_float
+    from oracles.csvfile import number_hint, strict_float
 
     try:
         x = strict_float(value)
     except (TypeError, ValueError) as exc:
-        text = str(value)
-        detail = (f"; {exc}" if "too small" in str(exc) else
-                  "; write it in plain ASCII digits, without '_'" if "_" in text or not text.isascii() else "")
-        raise LooplabError(f"{key}: must be a number (got '{value}'{detail})") from None
+        hint = number_hint(value, exc)
+        raise LooplabError(f"{key}: must be a number (got '{value}'{f'; {hint}' if hint else ''})") from None
     if not math.isfinite(x):
         raise LooplabError(f"{key}: must be a finite number (got {value})")
     return x

@@ -589,7 +589,7 @@ class Engine:
         failed = [e for e in counted if e.status != "succeeded"]
         f = self.spec.failures
         if len(counted) >= f.min_experiments and len(failed) / len(counted) > f.max_failure_rate:
-            since = f" since the last resume" if failures_from else ""
+            since = " since the last resume" if failures_from else ""
             return "stopped", (f"{len(failed)} of {len(counted)} experiments{since} failed (limit "
                                f"failures.max_failure_rate = {f.max_failure_rate:g}); reasons: "
                                f"{_failure_reasons(failed)}. Fix the oracle, then `looplab resume "

@@ -438,7 +438,7 @@ class Store:
                              "sqlite:///path/to/looplab.db or postgresql://user@host/db") from None
         try:  # before anything is written (even SQLite's journal mode): another program's database is left alone
             with self.engine.connect() as conn:
-                _check_is_looplab(conn, self.display_url)
+                columns = _check_is_looplab(conn, self.display_url)
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
         finally:
@@ -459,17 +459,16 @@ class Store:
                 self._create_tables()
                 if writable and self.engine.dialect.name == "sqlite":
                     _check_writable(self.engine)
-            found = inspect(self.engine)
             if not create:
-                self.empty = not found.has_table(CampaignRow.__tablename__)
+                self.empty = CampaignRow.__tablename__ not in columns
                 # a store written before campaign control existed, opened only to be read: nothing asked of it
-                self._controls = not self.empty and found.has_table(ControlRow.__tablename__)
+                self._controls = not self.empty and ControlRow.__tablename__ in columns
             # columns of later versions are added when a write first needs them (not when the store is
-            # opened): a command refused after opening an older store leaves it byte for byte as it was
-            self._failure_column = self._controls and "failures_from" in {
-                c["name"] for c in found.get_columns(ControlRow.__tablename__)}
-            self._files_column = not self.empty and "files" in {
-                c["name"] for c in found.get_columns(CampaignRow.__tablename__)}
+            # opened): a command refused after opening an older store leaves it byte for byte as it was. A
+            # table that was not there has just been created whole.
+            self._failure_column = self._controls and "failures_from" in columns.get(ControlRow.__tablename__,
+                                                                                    {"failures_from"})
+            self._files_column = not self.empty and "files" in columns.get(CampaignRow.__tablename__, {"files"})
         except SQLAlchemyError as exc:
             raise StoreError(_mask(_open_error(self.display_url, exc), self.url)) from None
 
@@ -999,21 +998,23 @@ def _make_folder(path: Path, url: str) -> None:
                          "give a path in a folder you can write to") from None
 
 
-# columns a store of an earlier looplab may lack: they are added on its first write (Store._create_tables)
+# columns a store of an earlier looplab may lack: generation is added when a store is opened for writing
+# (Store._create_tables), the others by the first write that needs them (Store._add_column)
 ADDED_LATER = {("leases", "generation"), ("campaign_control", "failures_from"), ("campaigns", "files")}
 
 
-def _check_is_looplab(conn, url: str) -> None:
-    """StoreError unless the database is empty or looplab's: a table of looplab's name must have looplab's
-    columns (any database), and a SQLite file must not be another program's (tables, none of them looplab's),
-    and no campaign in it may be written by a newer looplab. Nothing is written."""
+def _check_is_looplab(conn, url: str) -> dict[str, set[str]]:
+    """The columns of each of looplab's tables the database has; StoreError unless it is empty or looplab's:
+    a table of looplab's name must have looplab's columns (any database), a SQLite file must not be another
+    program's (tables, none of them looplab's), and no campaign in it may be written by a newer looplab.
+    Nothing is written."""
     found = inspect(conn)
     names = set(found.get_table_names())
     ours = set(Base.metadata.tables)
     not_ours = f"--store: '{url}' is not a looplab store"
     fix = "; give looplab a database of its own (nothing was written to this one)"
-    for table in sorted(names & ours):
-        have = {c["name"] for c in found.get_columns(table)}
+    columns = {table: {c["name"] for c in found.get_columns(table)} for table in sorted(names & ours)}
+    for table, have in columns.items():
         missing = sorted({c.name for c in Base.metadata.tables[table].columns} - have
                          - {c for t, c in ADDED_LATER if t == table})
         if missing:
@@ -1028,6 +1029,7 @@ def _check_is_looplab(conn, url: str) -> None:
         if newest is not None and newest > SCHEMA_VERSION:
             raise StoreError(f"--store: '{url}' was written by a newer looplab (store schema {newest}; this looplab "
                              f"reads up to {SCHEMA_VERSION}): upgrade looplab to use it (nothing was written)")
+    return columns
 
 
 def is_memory_url(url: str) -> bool:
