@@ -300,7 +300,8 @@ def run(
     try:
         campaign = load_campaign(file)
         st = _store(store)
-        row, resumed = open_campaign(st, campaign)
+        notes: list[str] = []
+        row, resumed = open_campaign(st, campaign, notes)
     except LooplabError as exc:
         if isinstance(exc, ConfigError) and not exc.source:  # a transfer source's rows, read before the start
             exc.source = file.name
@@ -310,6 +311,8 @@ def run(
                 log_file.unlink()
         _fail(exc)
         return
+    for note in notes:
+        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
     spec = campaign.spec
     counts = st.counts(row.id)
     verb = "resuming" if resumed else "starting"

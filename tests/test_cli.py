@@ -136,6 +136,67 @@ def test_running_a_changed_file_under_an_existing_name_exits_2(finished):
     assert "acquisition.kind: differs from the campaign of the same name" in result.output
 
 
+def _edit_stored_spec(url: str, name: str, edit) -> None:
+    """Change a stored campaign's spec as an older looplab might have stored it (raw SQL, as a store file holds it)."""
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    spec = json.loads(con.execute("select spec from campaigns where name = ?", (name,)).fetchone()[0])
+    edit(spec)
+    con.execute("update campaigns set spec = ? where name = ?", (json.dumps(spec), name))
+    con.commit()
+    con.close()
+
+
+def test_a_campaign_stored_before_a_refusal_resumes_with_the_fixed_file(tmp_path):
+    """A setting this version refuses (min_distance on a pool, a noise floor above 0.5), stored by an older
+    version: the file without it resumes the campaign, with a note naming the fields, and keeps its results.
+    A changed space is still refused, whatever else was refused."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, alloy_yaml(name="old", budget=6))
+    assert runner.invoke(app, ["run", str(spec), "--store", url, "-q"]).exit_code == 0
+
+    def older(s):
+        s["acquisition"]["min_distance"] = 0.1
+        s["model"]["params"]["noise_floor"] = 0.9
+    _edit_stored_spec(url, "old", older)
+    before = [(e.id, e.value) for e in _experiments(url, "old")]
+    assert runner.invoke(app, ["extend", "old", "--budget", "8", "--store", url]).exit_code == 0
+
+    moved = write_campaign(tmp_path, alloy_yaml(name="old", budget=8).replace("x_Cu, x_Ag, x_Au", "x_Ag, x_Cu, x_Au"),
+                           "moved.yaml")
+    result = runner.invoke(app, ["run", str(moved), "--store", url, "-q"])
+    assert result.exit_code == 2 and "space.pool.inputs: differs from the campaign" in result.output
+
+    result = runner.invoke(app, ["run", str(spec), "--store", url, "-q"])
+    assert result.exit_code == 0, result.output
+    assert ("resumes with this file's acquisition.min_distance, model.params.noise_floor: the stored values are "
+            "refused by this version") in " ".join(result.output.split())
+    after = [(e.id, e.value) for e in _experiments(url, "old")]
+    assert after[:6] == before and len(after) == 8
+    st = Store(url)
+    stored = st.get_campaign("old").spec
+    st.close()
+    assert stored["acquisition"]["min_distance"] is None and "noise_floor" not in stored["model"]["params"]
+
+
+def test_a_stored_setting_that_still_passes_is_not_replaced(finished, tmp_path):
+    """The leniency is only for a stored value that is refused: a valid stored setting must still match."""
+    _, url, spec = finished
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(spec.read_text().replace("kind: gp}", "kind: gp, params: {noise_floor: 0.01}}"))
+    result = runner.invoke(app, ["run", str(changed), "--store", url])
+    assert result.exit_code == 2 and "model.params.noise_floor: differs from the campaign" in result.output, result.output
+
+
+def _experiments(url: str, name: str) -> list:
+    st = Store(url)
+    try:
+        return st.experiments(st.get_campaign(name).id)
+    finally:
+        st.close()
+
+
 def test_plugins_lists_the_built_ins():
     result = runner.invoke(app, ["plugins"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -630,3 +630,4 @@ def test_a_value_too_large_to_model_is_refused_by_tell_and_import_and_fails_from
     got = to_result("e", {"y": 1e151, "note": 1}, "y")
     assert got.status == "failed" and "too large to model" in got.error and got.outputs == {"note": 1}
     assert to_result("e", 1e150, "y").status == "succeeded"
+
