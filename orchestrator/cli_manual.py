@@ -150,8 +150,31 @@ def ask(
         return
     note = getattr(c.campaign.plugin_configs.get("oracle"), "instructions", "")
     _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path, store)
+    if n is not None and len(batch) != n:
+        console.print(f"--n {n}: {len(batch)} proposed, {_why_not_n(c, batch, n)}", soft_wrap=True)
     if note:
         console.print(f"instructions: {note}", soft_wrap=True)
+
+
+def _why_not_n(c, batch: list[dict], n: int) -> str:
+    """Why ``ask --n N`` proposed another number than N: the budget left, or a first ask's initial design."""
+    from .store import UNCOUNTED
+
+    spec = c.campaign.spec
+    if len(batch) > n:
+        return (f"the campaign's initial design, proposed whole by the first ask (initial.n: {spec.initial.n}); "
+                "--n applies from the next ask on")
+    row = c.store.get_campaign(c.name)
+    exps = c.store.experiments(row.id)
+    used = sum(1 for e in exps if e.status not in UNCOUNTED
+               and (spec.initial.count_in_budget or e.source != "imported")) - len(batch)
+    if used + len(batch) >= spec.budget.max_experiments:
+        return (f"all that is left of the budget ({spec.budget.max_experiments} experiments, {used} already made or "
+                f"waiting); raise it with looplab extend {c.name} --budget N")
+    size = getattr(c.campaign.space, "size", None)
+    if size is not None:
+        return f"all the pool's candidates not yet used ({size} in the pool)"
+    return "all the acquisition could place apart from the experiments already made (acquisition.min_distance)"
 
 
 def _number(text: str, where: str) -> float:

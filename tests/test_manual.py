@@ -631,3 +631,25 @@ def test_a_value_too_large_to_model_is_refused_by_tell_and_import_and_fails_from
     assert got.status == "failed" and "too large to model" in got.error and got.outputs == {"note": 1}
     assert to_result("e", 1e150, "y").status == "succeeded"
 
+
+
+def test_ask_says_why_it_proposed_another_number_than_n(tmp_path):
+    """--n is a wish: the first ask proposes the initial design whole, and no ask goes past the budget; each
+    says so, rather than silently handing over another number."""
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    spec = write_campaign(tmp_path, HAND.format(name="n", budget=7), "n.yaml")
+
+    def ask(n: int, told: list[str]) -> str:
+        for i, eid in enumerate(told):
+            assert runner.invoke(app, ["tell", "n", eid, str(i + 1.5), "--store", url]).exit_code == 0
+        r = runner.invoke(app, ["ask", str(spec), "--store", url, "--n", str(n)])
+        assert r.exit_code == 0, r.output
+        return " ".join(r.output.split())
+
+    text = ask(1, [])
+    assert "2 experiment(s) to run" in text and "--n 1: 2 proposed, the campaign's initial design" in text
+    text = ask(2, ["n-0000-00", "n-0000-01"])
+    assert "2 experiment(s) to run" in text and "proposed," not in text  # as many as asked: no note
+    text = ask(10, ["n-0001-00", "n-0001-01"])
+    assert "3 experiment(s) to run" in text
+    assert "--n 10: 3 proposed, all that is left of the budget (7 experiments, 4 already made or waiting)" in text
