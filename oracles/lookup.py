@@ -71,6 +71,18 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
     return None
 
 
+def _log_problem(file: str, header: list[str], records: list, column: str, where: dict) -> list[ConfigProblem]:
+    """``model.transform: log`` on a table whose objective reaches zero or below (the log is undefined there)."""
+    j = header.index(column)
+    low = min(((parse_number(cells[j]), line) for line, cells in filter_rows(header, records, where)
+               if parse_number(cells[j]) is not None), default=None)
+    if low is None or low[0] > 0:
+        return []
+    return [ConfigProblem("model.transform", f"log needs positive values, and the objective column '{column}' of "
+                                             f"{file} holds {low[0]:g} (line {low[1]}); use yeo-johnson (a power "
+                                             "transform defined for any sign), copula, or none")]
+
+
 class LookupTable:
     """The rows of a CSV keyed by their inputs, duplicates averaged.
 
@@ -186,7 +198,11 @@ class LookupOracle(SyncOracle):
         if any(name not in header for name in where):
             return []  # reported by the space (space.pool.where)
         msg = objective_problem(path.name, header, records, column, where)
-        return [ConfigProblem("column", msg)] if msg else []
+        if msg:
+            return [ConfigProblem("column", msg)]
+        if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
+            return _log_problem(path.name, header, records, column, where)
+        return []
 
     def evaluate(self, params: dict[str, Any]) -> dict[str, Any]:
         i = self.table.find(params, nearest=self.match == "nearest")

@@ -7,6 +7,7 @@ runner drives one directly in memory. Both therefore choose exactly alike.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -19,6 +20,8 @@ from . import plugins
 from .config import Campaign
 from .models.base import ModelContext
 from .predicted import predicted_best
+
+log = logging.getLogger("looplab.proposer")
 
 Params = dict[str, Any]
 
@@ -67,6 +70,7 @@ class Proposer:
         oracle_cls = campaign.plugin_classes.get("oracle")
         hook = getattr(oracle_cls, "realise", None)
         self._realise = None
+        self._warned_log = False  # model.transform: log met a value at or below zero (warned once)
         if callable(hook) and not self.space.is_pool:
             oracle_config = campaign.plugin_configs.get("oracle")
             self._realise = lambda p: dict(hook(oracle_config, dict(p)))
@@ -104,14 +108,36 @@ class Proposer:
 
             return norm.ppf((rankdata(y) - 0.5) / len(y))
         if kind == "log":
-            # y is in the maximisation convention: a min goal's values are negated, so undo the sign
-            sign = 1.0 if self.goal != "min" else -1.0
-            pos = sign * y
-            shift = max(0.0, -pos.min()) + 1e-9 * max(1.0, float(np.abs(pos).max()))
-            return sign * np.log(pos + shift)
+            return self._log(y)
         from scipy.stats import yeojohnson
 
         return yeojohnson(y)[0]
+
+    def _log(self, y: np.ndarray) -> np.ndarray:
+        """``model.transform: log`` of values in the maximisation convention.
+
+        A target goal's values are minus the distance to the target: the log of the distance, negated (its
+        zero, the target hit, sits 1% of the largest distance below the nearest). A max or min goal's
+        measured values are logged as they are; the log is not defined at or below zero, so a measured value
+        there (from an oracle whose values ``looplab validate`` could not read in advance) shifts all of them
+        to start 1% of their range above zero, with a warning once per campaign. The former shift, to 1e-9
+        above zero, made that one value a -20 outlier that the model then chased.
+        """
+        if self.goal == "target":
+            d = -y
+            return -np.log(d + 0.01 * max(float(d.max()), 1e-12))
+        sign = 1.0 if self.goal == "max" else -1.0  # a min goal's values were negated: undo the sign
+        pos = sign * y
+        low = float(pos.min())
+        if low > 0:
+            return sign * np.log(pos)
+        if not self._warned_log:
+            self._warned_log = True
+            log.warning("campaign=%s model.transform: log needs positive values, and %s was measured at %g; the "
+                        "values are shifted to start at 1%% of their range above zero (yeo-johnson is a power "
+                        "transform defined for any sign)", self.spec.name, self.spec.objective.name, low)
+        span = float(pos.max()) - low
+        return sign * np.log(pos - low + (0.01 * span if span > 0 else 1.0))
 
     def score(self, raw: float) -> float:
         """Higher is better, for any goal."""

@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import alloy_yaml, write_campaign
+from conftest import ROOT, alloy_yaml, write_campaign
 from orchestrator.config import load_campaign
+from orchestrator.errors import ConfigError
 from orchestrator.proposer import Proposer
 
 
+BRANIN = (ROOT / "campaigns" / "branin_gp_ei.yaml").read_text()
+
+
 def proposer(tmp_path, transform: str, goal: str = "min") -> Proposer:
-    text = alloy_yaml(name="p").replace("model: {kind: gp}", f"model: {{kind: gp, transform: {transform}}}")
-    text = text.replace("goal: min", f"goal: {goal}")
+    """A continuous campaign (its oracle's values are not known in advance) with the given transform and goal."""
+    text = BRANIN.replace("  kind: gp\n", f"  kind: gp\n  transform: {transform}\n")
+    text = text.replace("goal: min", f"goal: {goal}" + ("\n  target_value: 5.0" if goal == "target" else ""))
     return Proposer(load_campaign(write_campaign(tmp_path, text)))
 
 
@@ -31,6 +36,38 @@ def test_log_transform_compresses_decades(tmp_path):
     p = proposer(tmp_path, "log", "min")
     w = p.warp(p.internal(np.array([1e3, 1e4, 1e5, 1e6])))
     np.testing.assert_allclose(np.diff(w), [-np.log(10)] * 3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("goal", ["min", "max"])
+def test_log_of_a_value_at_or_below_zero_warns_once_and_makes_no_outlier(tmp_path, goal, caplog):
+    """The log is undefined at zero: the values are shifted to start 1% of their range above zero (the old
+    shift, to 1e-9 above, put the zero at -20 on a scale where the others spanned 2.3), with one warning."""
+    p = proposer(tmp_path, "log", goal)
+    raw = np.array([0.0, 1.0, 5.0, 10.0])
+    with caplog.at_level("WARNING", logger="looplab.proposer"):
+        w = p.warp(p.internal(raw))
+        p.warp(p.internal(raw - 3.0))
+    assert [r.getMessage().count("log needs positive values") for r in caplog.records] == [1]
+    assert "value was measured at 0" in caplog.records[0].getMessage()
+    np.testing.assert_array_equal(np.argsort(w), np.argsort(p.internal(raw)))
+    assert np.ptp(w) == pytest.approx(np.log(101.0), rel=1e-9)  # (10 + 0.1) / 0.1: a bounded range
+
+
+def test_log_of_a_target_goal_is_the_log_distance(tmp_path):
+    p = proposer(tmp_path, "log", "target")
+    raw = np.array([5.0, 5.1, 6.0, 15.0])  # distances 0, 0.1, 1, 10 from the target 5
+    w = p.warp(p.internal(raw))
+    np.testing.assert_array_equal(np.argsort(-w), [0, 1, 2, 3])  # nearer is better
+    np.testing.assert_allclose(np.diff(w[1:]), [-np.log(1.1 / 0.2), -np.log(10.1 / 1.1)])
+
+
+def test_log_on_a_table_that_reaches_zero_is_refused(tmp_path):
+    """A lookup oracle's values are known: validate refuses log on a column that holds zero or less."""
+    text = alloy_yaml(name="p").replace("model: {kind: gp}", "model: {kind: gp, transform: log}")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(write_campaign(tmp_path, text))
+    assert "model.transform: log needs positive values, and the objective column 'mixing_energy'" in str(err.value)
+    assert "use yeo-johnson" in str(err.value)
 
 
 def test_copula_gives_normal_scores_of_ranks(tmp_path):
