@@ -344,6 +344,7 @@ def run(
                 console.print(f"experiments run in: {describe()}", soft_wrap=True)
 
             shown = ["running"]
+            by_hand = bool(getattr(engine.oracle, "results_in_store", False))  # the manual oracle: a person tells
 
             def on_step(r) -> None:
                 done = r.n_observed + r.n_failed
@@ -357,14 +358,19 @@ def run(
                                    + (": none alone predicts" if r.scored_weights else ""))
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False, soft_wrap=True)
-                if not quiet and not r.done:  # what it waits for (a person, or a resume), once per change
-                    was, shown[0] = shown[0], r.status
+                if not r.done:  # what it waits for (a person, or a resume), once per change; -q too: the run
+                    was, shown[0] = shown[0], r.status  # would otherwise sit silent
+                    at = "" if store is None else f" --store {st.display_url}"
                     if r.status == "paused" and was != "paused":
                         console.print(f"{r.message}: nothing new is proposed until `looplab resume {spec.name}`; "
                                       "results in flight are still recorded", soft_wrap=True)
                     elif r.awaiting and r.proposed:
                         console.print(f"{r.awaiting} experiment(s) await approval: looplab approve {spec.name} "
-                                      f"[IDS] (or reject, or edit); waiting", soft_wrap=True)
+                                      f"[IDS]{at} (or reject, or edit); waiting", soft_wrap=True)
+                    elif r.proposed and r.in_flight and by_hand:
+                        console.print(f"{r.in_flight} experiment(s) wait for results told by hand: looplab ask "
+                                      f"{spec.name}{at} lists them, looplab tell {spec.name} ID VALUE{at} records "
+                                      "one; waiting (Ctrl-C stops; the same command resumes)", soft_wrap=True)
 
             report = engine.run(poll_interval=poll_interval, max_steps=max_steps, on_step=on_step)
     except LooplabError as exc:

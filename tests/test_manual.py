@@ -653,3 +653,31 @@ def test_ask_says_why_it_proposed_another_number_than_n(tmp_path):
     text = ask(10, ["n-0001-00", "n-0001-01"])
     assert "3 experiment(s) to run" in text
     assert "--n 10: 3 proposed, all that is left of the budget (7 experiments, 4 already made or waiting)" in text
+
+
+def test_run_of_a_manual_campaign_says_it_waits_for_a_person_and_goes_on_when_told(tmp_path):
+    """`looplab run` on a manual campaign waits for results told by hand; it says so once per batch (with -q
+    too: it would otherwise sit silent), and goes on by itself once they are told."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spec = write_campaign(tmp_path, HAND.format(name="r", budget=8), "r.yaml")
+    proc = subprocess.Popen([LOOPLAB, "run", str(spec), "--store", url, "--max-steps", "2", "-q",
+                             "--poll-interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, COLUMNS="300"))
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lines.append(proc.stdout.readline())
+            if "wait for results told by hand" in lines[-1]:
+                break
+        assert "2 experiment(s) wait for results told by hand: looplab ask r --store" in lines[-1], lines
+        assert "looplab tell r ID VALUE --store" in lines[-1]
+        for i in range(2):
+            r = runner.invoke(app, ["tell", "r", f"r-0000-0{i}", str(branin(1.0 + i, 2.0)), "--store", url])
+            assert r.exit_code == 0, r.output
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.count("wait for results told by hand") == 1  # --max-steps 2 ends the run as the second batch is proposed
+    assert "campaign r: running" in out and "2 succeeded" in out
