@@ -29,6 +29,7 @@ or ``looplab run`` driving the campaign proposes by itself: read its experiments
 
 from __future__ import annotations
 
+import difflib
 import math
 import time
 from pathlib import Path
@@ -47,8 +48,8 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
     if isinstance(value, dict):
         keys = [k for k in (objective, "value") if k in value]
         if not keys:
-            raise LooplabError(f"the outputs hold no '{objective}' (the objective) or 'value' "
-                               f"(keys: {', '.join(map(str, value)) or 'none'})")
+            names = f"'{objective}' (the objective)" + (" or 'value'" if objective != "value" else "")
+            raise LooplabError(f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
         outputs = {str(k): v for k, v in value.items() if k != keys[0]}
         value = value[keys[0]]
     if isinstance(value, bool) or isinstance(value, str) or not hasattr(value, "__float__"):
@@ -92,6 +93,9 @@ class Campaign:
         from .config import campaign_from_spec, load_campaign, parse_spec
         from .engine import open_campaign
 
+        if not isinstance(spec, (str, Path, dict)):
+            raise LooplabError(f"spec: expected a campaign file's path, a spec dict or a campaign's name (got a "
+                               f"{type(spec).__name__})")
         st = store if isinstance(store, Store) else Store(store or default_url())
         if isinstance(spec, dict):
             folder = Path(base_dir or ".").resolve()
@@ -187,6 +191,15 @@ class Campaign:
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
         from .earlier import Measured, check_point, imported_experiments
 
+        if not isinstance(params, dict):
+            raise LooplabError(f"params: expected a dict of input values (got a {type(params).__name__})")
+        names = self.campaign.space.names
+        unknown = [str(k) for k in params if k not in names]
+        if unknown:  # a misspelt input would otherwise be ignored, and the point measured be recorded elsewhere
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            raise LooplabError(f"params: {', '.join(unknown)} {'is not an input' if len(unknown) == 1 else 'are not inputs'}"
+                               f" of campaign {self.name}" + (f" (did you mean '{close[0]}'?)" if close else "")
+                               + f"; its inputs: {', '.join(names)}")
         point, why = check_point(self.campaign.space, params)
         if why is not None:
             raise LooplabError(f"params: {why}")

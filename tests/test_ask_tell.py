@@ -115,7 +115,9 @@ budget: {max_experiments: 4}
     for params, match in [({"x": 1.5, "k": 3, "c": "b"}, "x = 1.5 is outside its bounds"),
                           ({"x": 0.5, "k": 2.5, "c": "b"}, "not a whole number"),
                           ({"x": 0.5, "k": 2, "c": "z"}, "'z' is not one of its choices"),
-                          ({"x": 0.5, "k": 2}, "no value for c")]:
+                          ({"x": 0.5, "k": 2}, "no value for c"),
+                          ({"x": 0.5, "k": 2, "c": "b", "kk": 4}, "kk is not an input of campaign offplan .did you "
+                                                                   "mean 'k'..; its inputs: x, k, c")]:
         with pytest.raises(LooplabError, match=match):
             c.tell(params=params, value=1.0)
     with pytest.raises(LooplabError, match="not both"):
@@ -177,6 +179,9 @@ def test_open_by_name_and_dict(tmp_path: Path):
         Campaign.open(changed, store=url)
     with pytest.raises(LooplabError, match="neither a campaign file"):
         Campaign.open("nothere", store=url)
+    for wrong in (None, [spec], 3):
+        with pytest.raises(LooplabError, match="spec: expected a campaign file's path, a spec dict or a campaign's"):
+            Campaign.open(wrong, store=url)
 
 
 def test_ask_while_another_process_holds_the_lease(tmp_path: Path):
