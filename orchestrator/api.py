@@ -67,7 +67,26 @@ def _as_records(params: Any) -> tuple[list[dict], bool]:
     to_dict = getattr(params, "to_dict", None)
     if callable(to_dict):  # a pandas DataFrame
         return list(to_dict("records")), True
+    if not isinstance(params, (list, tuple)):
+        raise LooplabError("params: expected a dict of input values, a list of them or a DataFrame (got "
+                           f"{type(params).__name__} {params!r:.60})")
+    wrong = next((p for p in params if not isinstance(p, dict)), None)
+    if wrong is not None:
+        raise LooplabError(f"params: expected a list of dicts of input values (it holds {type(wrong).__name__} "
+                           f"{wrong!r:.60})")
+    if not params:
+        raise LooplabError("params: the list is empty; give at least one point")
     return [dict(p) for p in params], False
+
+
+def _unknown_inputs(space: Any, params: dict, where: str, campaign: str) -> None:
+    """LooplabError if ``params`` names something that is not an input (a misspelt input would be ignored)."""
+    unknown = [str(k) for k in params if k not in space.names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], space.names, n=1)
+        raise LooplabError(f"{where}: {', '.join(unknown)} {'is not an input' if len(unknown) == 1 else 'are not inputs'}"
+                           f" of campaign {campaign}" + (f" (did you mean '{close[0]}'?)" if close else "")
+                           + f"; its inputs: {', '.join(space.names)}")
 
 
 class Campaign:
@@ -193,13 +212,7 @@ class Campaign:
 
         if not isinstance(params, dict):
             raise LooplabError(f"params: expected a dict of input values (got a {type(params).__name__})")
-        names = self.campaign.space.names
-        unknown = [str(k) for k in params if k not in names]
-        if unknown:  # a misspelt input would otherwise be ignored, and the point measured be recorded elsewhere
-            close = difflib.get_close_matches(unknown[0], names, n=1)
-            raise LooplabError(f"params: {', '.join(unknown)} {'is not an input' if len(unknown) == 1 else 'are not inputs'}"
-                               f" of campaign {self.name}" + (f" (did you mean '{close[0]}'?)" if close else "")
-                               + f"; its inputs: {', '.join(names)}")
+        _unknown_inputs(self.campaign.space, params, "params", self.name)
         point, why = check_point(self.campaign.space, params)
         if why is not None:
             raise LooplabError(f"params: {why}")
@@ -291,6 +304,8 @@ class Campaign:
         records, is_frame = _as_records(params)
         points = []
         for i, r in enumerate(records):
+            if not is_frame:  # a DataFrame may carry other columns (ids, measured values); a dict is only a point
+                _unknown_inputs(self.campaign.space, r, f"params[{i}]", self.name)
             point, why = check_point(self.campaign.space, r)
             if why is not None:
                 raise LooplabError(f"params[{i}]: {why}")
@@ -322,13 +337,13 @@ class Campaign:
         """Approve experiments awaiting approval (all of them when ``ids`` is None); returns the ids approved."""
         from . import control
 
-        return control.approve(self.store, self.name, list(ids) if ids else None)
+        return control.approve(self.store, self.name, [ids] if isinstance(ids, str) else list(ids) if ids else None)
 
     def reject(self, ids: Sequence[str], *, reason: str = "") -> list[str]:
         """Reject experiments awaiting approval: not counted, and their points never proposed again."""
         from . import control
 
-        return control.reject(self.store, self.name, list(ids), reason=reason)
+        return control.reject(self.store, self.name, [ids] if isinstance(ids, str) else list(ids), reason=reason)
 
     def edit(self, id: str, **params: Any) -> dict:
         """Change params of an experiment awaiting approval (checked against the space); returns it."""

@@ -317,7 +317,9 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
     control = store.control(row.id)
     current = budget_of(store, row, control)
     counted = sum(e.status not in UNCOUNTED for e in store.experiments(row.id))
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= current:
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise LooplabError(f"--budget: expected a whole number of experiments (got {budget!r})")
+    if budget <= current:
         raise LooplabError(f"--budget: {budget} is not above the campaign's budget of {current} ({counted} "
                            f"experiment(s) counted so far); give a larger number (to lower a budget, edit "
                            f"budget.max_experiments in the campaign file)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ALLOY_POOL, alloy_yaml, write_campaign
+from conftest import ALLOY_POOL, ROOT, alloy_yaml, write_campaign
 from oracles.lookup import LookupTable
 from orchestrator import Campaign
 from orchestrator.cli import app
@@ -163,6 +163,24 @@ budget: {max_experiments: 20}
     with pytest.raises(LooplabError, match="outside its bounds"):
         c.predict({"x": 2.0})
     c.close()
+
+
+def test_predict_names_what_is_wrong_with_its_points(tmp_path: Path):
+    spec = write_campaign(tmp_path, (ROOT / "campaigns" / "branin_gp_ei.yaml").read_text())
+    c = Campaign.open(spec, store=f"sqlite:///{tmp_path / 's.db'}")
+    for i, e in enumerate(c.ask()):
+        c.tell(e["id"], float(i))
+    assert set(c.predict({"x1": 1.0, "x2": 2.0})) == {"mean", "sd", "acquisition"}
+    for params, message in [({"x1": 1.0, "x2": 2.0, "x_2": 3.0}, "params[0]: x_2 is not an input of campaign "
+                                                                 "branin-gp-ei (did you mean 'x2'?)"),
+                            ([], "params: the list is empty"),
+                            (3, "params: expected a dict of input values, a list of them or a DataFrame (got int 3)"),
+                            ([{"x1": 1, "x2": 2}, "x1=3"], "it holds str 'x1=3'")]:
+        with pytest.raises(LooplabError) as err:
+            c.predict(params)
+        assert message in str(err.value)
+    with pytest.raises(LooplabError, match="expected a whole number of experiments .got 'a'."):
+        c.extend("a")
 
 
 def test_open_by_name_and_dict(tmp_path: Path):
