@@ -697,11 +697,13 @@ def _write_stdout(text: str) -> None:
 
 
 def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:
-    """One row per experiment: the bookkeeping fields, one column per parameter, the objective under its own
-    name (``value`` if that name is already a column), then one column per output the oracle reported
+    """One row per experiment: the bookkeeping fields, one column per parameter (``param_NAME`` when NAME is a
+    bookkeeping field), the objective under its own name (``value`` if that name is already a column), then one column per output the oracle reported
     (``output_NAME`` when NAME is already a column; lists and mappings as JSON), then learned constants."""
     head, tail = EXPORT_FIELDS[:5], EXPORT_FIELDS[6:]
-    taken = set(head + param_names + tail + const_cols)
+    # an input named like a bookkeeping column (a pool column 'status' or 'step') gets the prefix param_
+    param_cols = [p if p not in EXPORT_FIELDS else f"param_{p}" for p in param_names]
+    taken = set(head + param_cols + tail + const_cols)
     value_col = "value" if objective in taken else objective
     taken.add(value_col)
     output_names = list(dict.fromkeys(k for rec in records for k in (rec["outputs"] or {})))
@@ -714,7 +716,7 @@ def _export_csv(records: list[dict], param_names: list[str], const_cols: list[st
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(head + param_names + [value_col] + tail + output_cols + const_cols)
+    w.writerow(head + param_cols + [value_col] + tail + output_cols + const_cols)
     for rec in records:
         outputs = rec["outputs"] or {}
         w.writerow([rec[f] for f in head] + [rec["params"].get(p) for p in param_names] + [cell(rec["value"])]

@@ -356,6 +356,13 @@ class ObjectiveSpec(_Strict):
 
     @model_validator(mode="after")
     def _target(self) -> "ObjectiveSpec":
+        if self.name.strip().lower() == "id":  # the worksheet would have two columns 'id' (see SpaceSpec)
+            raise ValueError(f"name: '{self.name}' is reserved (worksheets and exports have an 'id' column for the "
+                             "experiment); name the measured quantity (e.g. yield)")
+        for field, text in (("name", self.name), ("unit", self.unit or "")):
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+                raise ValueError(f"{field}: {text!r} holds a control character (a line break or tab breaks CSV "
+                                 "headers, tables and logs); remove it")
         if self.goal == "target" and self.target_value is None:
             raise ValueError("goal: target needs target_value: (the value to get close to)")
         if self.goal != "target" and self.target_value is not None:

@@ -285,6 +285,10 @@ CLI_CASES = [
          "'id' is reserved"),
     Case("parameter-name-with-a-line-break", edit("{name: x1,", '{name: "x1\\n",'), "{file}: space: parameters[0].name: ",
          "holds a control character"),
+    # -- found on 2026-12-04 (evening): an objective named id made a worksheet with two columns 'id'
+    Case("objective-named-id", edit("  name: value", "  name: ID"), "{file}: objective: name: ", "'ID' is reserved"),
+    Case("objective-unit-with-a-line-break", edit("  goal: min", '  goal: min\n  unit: "eV\\n"'),
+         "{file}: objective: unit: ", "holds a control character"),
     Case("quoted-number", edit("max_experiments: 30", "max_experiments: '30'"), "{file}: budget.max_experiments: ",
          "must be a number, not the string '30' (remove the quotes)"),
     Case("quoted-number-in-plugin-params", edit("kind: gp", "kind: gp\n  params: {restarts: '1'}"),
@@ -296,6 +300,8 @@ CLI_CASES = [
     # settings the campaign would never read (found by the fuzz round of 2026-12-04)
     Case("gp-categorical-option-on-a-numeric-space", edit("  kind: gp\n", "  kind: gp\n  params: {tie_categorical: true}\n"),
          "{file}: model.params.tie_categorical: ", "every input of this campaign is numeric"),
+    Case("gp-inducing-without-the-sparse-gp", edit("  kind: gp\n", "  kind: gp\n  params: {sparse_above: null, inducing: 64}\n"),
+         "{file}: model.params.inducing: ", "sparse_above: null keeps the exact GP always"),
     Case("gp-rank-inputs-without-a-pool", edit("  kind: gp\n", "  kind: gp\n  params: {rank_inputs: true}\n"),
          "{file}: model.params.rank_inputs: ", "this campaign's space is continuous"),
     Case("min-distance-on-a-pool", generated(lambda: ALLOY_POOL_CAMPAIGN + "acquisition: {kind: ei, min_distance: 0.01}\n"),

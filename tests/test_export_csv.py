@@ -34,7 +34,7 @@ def test_csv_names_the_objective_and_keeps_the_outputs(tmp_path):
 
 def test_csv_output_columns_that_clash_and_lists(tmp_path):
     """An output named like a column gets an ``output_`` prefix; a list is written as JSON; an objective
-    named like a bookkeeping column keeps the name ``value``."""
+    named like a bookkeeping column keeps the name ``value``; an input named like one gets ``param_``."""
     from orchestrator.engine import Engine
     from orchestrator.config import load_campaign
     from oracles.base import Result
@@ -44,6 +44,7 @@ name: clash
 space:
   parameters:
     - {name: x, type: float, low: 0.0, high: 1.0}
+    - {name: step, type: float, low: 0.0, high: 1.0}
 objective: {name: status, goal: min}
 oracle: {kind: function, params: {function: sphere}}
 initial: {n: 2}
@@ -61,4 +62,6 @@ budget: {max_experiments: 2}
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [float(r["value"]) for r in rows] == [0.5, 1.5] and rows[0]["status"] == "succeeded"
+    assert rows[0]["step"] == "0" and 0.0 <= float(rows[0]["param_step"]) <= 1.0  # the step, then the input
+    assert list(rows[0]).count("step") == 1
     assert rows[0]["output_x"] == "9" and rows[0]["output_seq"] == "s" and json.loads(rows[0]["spectrum"]) == [1, 2]

@@ -607,6 +607,25 @@ def test_columns_mapping_and_where(tmp_path):
     np.testing.assert_array_equal(src.y, [3.0, -1.0])
 
 
+def test_the_pool_file_is_a_source_only_with_other_rows(tmp_path):
+    """The direct-arylation layout: one file, the pool keeps one temperature and a source another. Rows
+    shared with the pool are refused, naming the pool's filter."""
+    rows = "".join(f"{a},{b},{c},{a + b + t / 100},{t}\n" for t in (90, 105) for a in (0.0, 1.0) for b in (1, 2)
+                   for c in "xy")
+    (tmp_path / "all.csv").write_text("a,b,cat,y,T\n" + rows)
+    text = CAMPAIGN.format(source="{path: all.csv, objective: y, where: {T: 90}}", goal="max").replace(
+        "pool: {path: pool.csv,", "pool: {path: all.csv, where: {T: 105},")
+    (src,) = Proposer(load_campaign(write_campaign(tmp_path, text))).sources
+    assert len(src.y) == 8
+    leak = write_campaign(tmp_path, text.replace("where: {T: 90}}", "where: {T: [90, 105]}}"), "leak.yaml")
+    res = CliRunner().invoke(app, ["validate", str(leak)])
+    assert res.exit_code == 2
+    assert ("model.params.source[0]: 8 of its 16 rows (lines 10, 11, 12, ... of all.csv) are the pool's own "
+            "candidates with their 'y'") in res.output
+    assert "the pool keeps the rows with T = 105: select the source's with another value (where: {T: VALUE})" \
+        in " ".join(res.output.split())
+
+
 def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     path = _pool_campaign(tmp_path, "a,cat,value\n0.5,y,3\n")
     res = CliRunner().invoke(app, ["validate", str(path)])
@@ -657,6 +676,9 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "input 'a' is 1e308 in row 2 of the source's usable rows, more than 1000 times"),
     ("a,b,cat,y\n0.5,1,z,3\n1.0,2,x,1\n", None, "model.params.source[0]",
      "input 'cat' has level(s) z that the pool does not have"),
+    # found on 2026-12-04 (evening): the pool's own rows as a source (a leak of the answers, not transfer)
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: pool.csv, objective: y}", "model.params.source[0]",
+     "12 of its 12 rows (lines 2, 3, 4, ... of pool.csv) are the pool's own candidates with their 'y'"),
 ])
 def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv, source, where, words):
     path = _pool_campaign(tmp_path, source_csv, *([source] if source else []))

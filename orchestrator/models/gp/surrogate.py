@@ -142,8 +142,9 @@ class GPSurrogate:
 
     @classmethod
     def check_config(cls, config: GPConfig, *, spec: Any, base_dir: Any) -> list:
-        """Options the campaign's space would leave unread, refused rather than ignored: those of categorical
-        inputs on a space whose inputs are all numeric, and rank_inputs: true without a pool to rank."""
+        """Options the campaign would leave unread, refused rather than ignored: those of categorical inputs on a
+        space whose inputs are all numeric, rank_inputs: true without a pool to rank, and the sparse GP's
+        options with sparse_above: null (never sparse)."""
         from pathlib import Path
 
         from ...config import given_fields
@@ -153,6 +154,10 @@ class GPSurrogate:
         given = set(given_fields(config))
         categorical = [k for k in ("tie_categorical", "categorical_kernel", "additive_weight") if k in given]
         problems = []
+        if config.sparse_above is None:  # the exact GP always: the sparse GP's own options are never read
+            problems += [Problem(k, "is read only by the sparse GP, and sparse_above: null keeps the exact GP "
+                                    "always: remove it, or set sparse_above") for k in ("inducing", "train_inducing")
+                         if k in given]
         if config.rank_inputs is True and getattr(spec.space, "pool", None) is None:
             problems.append(Problem("rank_inputs", "ranks a pool's candidates, and this campaign's space is "
                                                    "continuous (no pool): remove it"))

@@ -120,6 +120,45 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
     return problems
 
 
+def target_rows_problems(config: TransferConfig, spec: Any, base_dir: Path) -> list[Problem]:
+    """CSV sources that hold the campaign's own answers: rows of the pool file its lookup oracle reads, with
+    the looked-up column as their objective. The model would know those results before measuring them (a
+    leak, not transfer). The same file with other rows (``where: {Temp_C: 90}`` against the pool's 105) is
+    a source like any other."""
+    from oracles.csvfile import filter_rows, read_table
+
+    pool = spec.space.pool
+    params = spec.oracle.params if isinstance(spec.oracle.params, dict) else {}
+    if pool is None or spec.oracle.kind != "lookup":
+        return []
+    table = (Path(base_dir) / (params.get("path") or pool.path)).resolve()
+    column = params.get("column") or spec.objective.name
+    problems = []
+    for i, src in enumerate(config.source):
+        if not isinstance(src, CsvSource) or src.objective != column or (Path(base_dir) / src.path).resolve() != table:
+            continue
+        try:
+            _, header, kept = _read_csv(src, base_dir)
+            if params.get("path"):  # a lookup table of its own: every one of its rows is an answer
+                answers = {line for line, _ in kept}
+            else:
+                answers = {line for line, _ in filter_rows(header, read_table(table)[1], dict(pool.where or {}))}
+        except (CsvFileError, KeyError, OSError):
+            continue  # the file's own problems are reported by the other checks
+        leaked = sorted(line for line, _ in kept if line in answers)
+        if leaked:
+            lines = ", ".join(map(str, leaked[:3])) + (", ..." if len(leaked) > 3 else "")
+            kept_by = ", ".join(f"{k} = {v}" for k, v in pool.where.items()) if pool.where else ""
+            first = next(iter(pool.where), "")
+            hint = (f"; the pool keeps the rows with {kept_by}: select the source's with another value (where: "
+                    f"{{{first}: VALUE}})" if pool.where else "; select other rows with where:, or name another file")
+            problems.append(Problem(f"source[{i}]", f"{len(leaked)} of its {len(kept)} rows (lines {lines} of "
+                                                     f"{table.name}) are the pool's own candidates with their "
+                                                     f"'{column}', the results the lookup oracle returns: the model "
+                                                     f"would know them before they are measured{hint}"))
+    return problems
+
+
 def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> tuple[str, list[dict], list[float]]:
     where = f"{WHERE}[{i}]"
     try:
