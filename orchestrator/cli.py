@@ -255,8 +255,22 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
             f"oracle {s.oracle.kind}, model {s.model.kind}, acquisition {s.acquisition.kind} "
             f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}{over}"
             + ("; each batch waits for approval" if s.approval == "required" else "")), soft_wrap=True)
+        for name in _constant_inputs(c):
+            err_console.print(Text("note ", style="yellow") + Text(
+                f"{f}: space.pool.inputs: '{name}' has the same value in every candidate, so it cannot tell them "
+                "apart (a source of a transfer model may still vary in it); remove it unless that is meant"),
+                soft_wrap=True)
     if bad:
         raise typer.Exit(2)
+
+
+def _constant_inputs(campaign) -> list[str]:
+    """The pool's inputs that hold one value in every candidate (a column kept constant by ``where``)."""
+    space = campaign.space
+    if not space.is_pool or len(space.candidates) < 2:
+        return []
+    first = space.candidates[0]
+    return [n for n in space.names if all(c[n] == first[n] for c in space.candidates)]
 
 
 @app.command()

@@ -153,6 +153,18 @@ def test_the_unbroken_examples_are_valid(campaign_file):
         assert out.stderr == ""
 
 
+def test_a_pool_input_that_never_varies_is_noted(tmp_path):
+    """Valid (a transfer source may vary in it), but it cannot tell candidates apart: validate says so."""
+    (tmp_path / "p.csv").write_text("a,T,y\n1,105,1\n2,105,2\n3,105,3\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nspace:\n  pool: {path: p.csv, inputs: [a, T]}\nobjective: {name: y}\n"
+                    "oracle: {kind: lookup}\nbudget: {max_experiments: 3}\ninitial: {n: 1}\n")
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+    assert "note " in out.stderr and "'T' has the same value in every candidate" in " ".join(out.stderr.split())
+    assert "'a'" not in out.stderr
+
+
 @pytest.mark.parametrize("path", sorted(CAMPAIGNS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_campaign_in_the_repository_validates(path):
     out = run_inprocess("validate", path)
