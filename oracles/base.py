@@ -157,10 +157,12 @@ def run_experiment(oracle: "SyncOracle", experiment: Experiment) -> Result:
     t0 = time.perf_counter()
     try:
         returned = oracle.evaluate_experiment(experiment)
-    except Exception as exc:  # the plugin's failure is the experiment's, not the campaign's
+    except (Exception, SystemExit) as exc:  # the plugin's failure is the experiment's, not the campaign's (a
+        # sys.exit() in evaluate used to end the whole run with that exit code, silently)
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-        result = Result(experiment.id, "failed", error=f"{type(exc).__name__}: {exc}{where}")
+        what = f"evaluate called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        result = Result(experiment.id, "failed", error=f"{what}{where}")
     else:
         result = to_result(experiment.id, returned, getattr(oracle, "objective", "value"))
     outputs = dict(result.outputs)

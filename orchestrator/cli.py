@@ -403,6 +403,14 @@ def run(
     _summary(engine, report)
     if report.by_failures:  # the campaign did not run to its end: a script must not take it for success
         raise typer.Exit(1)
+    if report.done and report.n_observed == 0 and report.n_failed:  # ended, and not one result to show for it
+        from .engine import _failure_reasons
+
+        failed = [e for e in engine.store.experiments(engine.id) if e.status in ("failed", "timed_out")]
+        err_console.print(Text("error ", style="red") + Text(
+            f"campaign {spec.name}: none of its {report.n_failed} experiment(s) succeeded; reasons: "
+            f"{_failure_reasons(failed)}"), soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _summary(engine, report) -> None:

@@ -34,6 +34,15 @@ class Flaky(SyncOracle):
         return -((params["x1"] - 0.3) ** 2) - (params["x2"] - 0.5) ** 2
 
 
+class Exits(SyncOracle):
+    """Calls sys.exit(3) in evaluate, as a script turned into a plugin might."""
+
+    def evaluate(self, params):
+        import sys
+
+        sys.exit(3)
+
+
 class Garbage(SyncOracle):
     """Returns a different kind of garbage depending on where it is asked."""
 

@@ -231,6 +231,26 @@ def test_garbage_results_fail_with_the_reason(tmp_path, store_url):
         assert phrase in errors
 
 
+def test_an_oracle_calling_sys_exit_fails_its_experiments_and_a_run_without_one_success_exits_1(tmp_path):
+    """sys.exit() in a plugin's evaluate used to end `looplab run` itself with that code, silently, the
+    experiments left submitted. Now each fails with the reason; a run that ends without a single success
+    exits 1 with one line giving the reasons (a script must not take it for success)."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    spec = write_campaign(tmp_path, continuous("exits", ("oracles_for_tests:Exits", "{}"), [(0, 1), (0, 1)], budget=6))
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    assert result.exit_code == 1, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert len(errors) == 1 and "campaign exits: none of its 6 experiment(s) succeeded; reasons: evaluate called " \
+        "sys.exit(3) at oracles_for_tests.py" in errors[0], result.output
+    st = Store(url)
+    assert [e.status for e in st.experiments(st.get_campaign("exits").id)] == ["failed"] * 6
+    st.close()
+
+
 def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
