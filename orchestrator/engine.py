@@ -701,6 +701,11 @@ class Engine:
 
     # -- the loop ---------------------------------------------------------------------------------
 
+    def _unbounded(self) -> bool:
+        """Does the oracle run in a pool (local or Dask) with no time limit per experiment?"""
+        return isinstance(self.oracle, (executors.LocalExecutor, executors.DaskExecutor)) \
+            and getattr(self.oracle, "timeout", 0) is None
+
     def run(self, *, poll_interval: float = 0.5, max_steps: int | None = None,
             on_step: Callable[[StepReport], None] | None = None) -> StepReport:
         """Step until the campaign is done (or ``max_steps`` proposing steps have run); the lease is renewed
@@ -712,8 +717,18 @@ class Engine:
              on_step: Callable[[StepReport], None] | None) -> StepReport:
         proposing = 0
         waiting = None  # (status, awaiting) last reported: a change is reported once
+        quiet_since, warned = time.monotonic(), False  # since the last result or proposal; said once per run
         while True:
             report = self.step()
+            if report.recorded or report.proposed:
+                quiet_since = time.monotonic()
+            elif (not warned and report.in_flight and self._unbounded()
+                  and time.monotonic() - quiet_since > LONG_WAIT):
+                warned = True
+                log.warning("campaign=%s no result for %d s from %d experiment(s) in flight, and executor.timeout is "
+                            "not set: an experiment that never ends holds the campaign for ever; set "
+                            "executor.timeout (seconds) to fail such experiments", self.spec.name, LONG_WAIT,
+                            report.in_flight)
             now = (report.status, report.awaiting)
             if on_step is not None and (report.proposed or report.recorded or report.done or now != waiting):
                 on_step(report)
@@ -726,6 +741,9 @@ class Engine:
                     return report
             elif not report.recorded:  # waiting: on results, on a person's approval, or paused
                 time.sleep(poll_interval)
+
+
+LONG_WAIT = 60  # seconds without a result before a run with no executor.timeout says so (once)
 
 
 def _weights_text(weights: dict | None, scored: dict | None = None) -> str:

@@ -251,6 +251,24 @@ def test_an_oracle_calling_sys_exit_fails_its_experiments_and_a_run_without_one_
     st.close()
 
 
+def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tmp_path, monkeypatch, caplog):
+    """An experiment that never ends holds a campaign without executor.timeout for ever; the run says so
+    once (after LONG_WAIT without a result), naming the setting. With a timeout it does not."""
+    import orchestrator.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LONG_WAIT", 1.5)
+    text_ = continuous("quiet", ("oracles_for_tests:Slow", "{seconds: 1.0}"), [(0, 1)], budget=2).replace(
+        "initial: {n: 5, method: sobol}", "initial: {n: 2, method: sobol}") + "executor: {kind: local, workers: 2}\n"
+    with caplog.at_level("WARNING", logger="looplab.engine"):
+        slow = text_.replace("{seconds: 1.0}", "{seconds: 4.0}").replace("name: quiet", "name: quiet2")
+        run(tmp_path, slow, f"sqlite:///{tmp_path / 'b.db'}")
+        said = [r.getMessage() for r in caplog.records if "executor.timeout is not set" in r.getMessage()]
+        assert len(said) == 1 and "campaign=quiet2 no result for 1 s from 2 experiment(s) in flight" in said[0]
+        bounded = slow.replace("workers: 2}", "workers: 2, timeout: 60}").replace("name: quiet2", "name: quiet3")
+        run(tmp_path, bounded, f"sqlite:///{tmp_path / 'c.db'}")
+        assert len([r for r in caplog.records if "executor.timeout is not set" in r.getMessage()]) == 1
+
+
 def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
