@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +20,7 @@ from acquisition.batch import Geometry, select_continuous, select_from_pool
 
 from . import plugins
 from .config import Campaign
+from .errors import LooplabError
 from .models.base import ModelContext
 from .predicted import predicted_best
 
@@ -294,8 +297,10 @@ class Proposer:
         fitted, fit_s, info = False, 0.0, {}
         if model is None:
             t0 = time.perf_counter()
-            model = self.build_model(step, warm_state)
-            model.fit(self.space.encode(list(observed)), self.warp(self.internal(raw)))
+            model = self._model_call("to start", lambda: self.build_model(step, warm_state))
+            X_obs = self.space.encode(list(observed))
+            self._model_call(f"to fit {len(raw)} observations", lambda: model.fit(X_obs, self.warp(self.internal(raw))))
+            self._check_predictions(model, X_obs[:5])
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
@@ -323,8 +328,9 @@ class Proposer:
                     available[i] = False
             if not available.any():
                 return Proposal([], "model", fit_s, 0.0, model, fitted, info)
-            idx = select_from_pool(model, self.acquisition, self.space.X, n, best=best, available=available,
-                                   pending_X=pending_X, raw=self.raw_acquisition)
+            idx = self._model_call("while the acquisition chose the next experiments", lambda: select_from_pool(
+                model, self.acquisition, self.space.X, n, best=best, available=available, pending_X=pending_X,
+                raw=self.raw_acquisition))
             params = [dict(self.space.candidates[i]) for i in idx]
         else:
             n_raw = min(4096, max(1024, 256 * self.space.dim))
@@ -333,13 +339,52 @@ class Proposer:
             onehot = tuple((g.columns.start, g.columns.stop) for g in self.space.column_groups()
                            if g.kind == "categorical")
             geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
-            X = select_continuous(model, self.acquisition, raw_candidates, n, best=best, geometry=geo,
-                                  pending_X=pending_X, raw=self.raw_acquisition,
-                                  excluded=self.near_rejected(rejected))
+            X = self._model_call("while the acquisition chose the next experiments", lambda: select_continuous(
+                model, self.acquisition, raw_candidates, n, best=best, geometry=geo, pending_X=pending_X,
+                raw=self.raw_acquisition, excluded=self.near_rejected(rejected)))
             params = self.space.decode(X)
             if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
                 params = self._realisable(params, raw_candidates, used, n, model, best, pending_X, rng)
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
+
+    def _model_call(self, what: str, call: Any) -> Any:
+        """``call()``; a model's (or an acquisition's) exception becomes one line naming the model kind, where it
+        was raised, and that the campaign is kept (it used to end the run in a traceback)."""
+        try:
+            return call()
+        except LooplabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported as the user's to fix
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+            raise LooplabError(f"model.kind: model '{self.spec.model.kind}' failed {what} ({type(exc).__name__}: "
+                               f"{exc}{where}); the campaign and its results are kept: fix the model, or choose "
+                               "another kind, and run again") from None
+
+    def _check_predictions(self, model: Any, X: np.ndarray) -> None:
+        """A fitted model's predictions at a few observed points must be a mean and a variance per point,
+        finite, the variance not below zero; otherwise the acquisition would rank nonsense silently."""
+        if not len(X):
+            return
+        out = self._model_call("to predict at its own observations", lambda: model.predict(X))
+        problem = ""
+        try:
+            mean, var = out
+            mean = np.asarray(mean, dtype=float).reshape(-1)
+            var = np.asarray(var, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            problem = f"returned {type(out).__name__}, not a pair (mean, variance) of arrays"
+        else:
+            if mean.shape != (len(X),) or var.shape != (len(X),):
+                problem = (f"returned {mean.size} mean(s) and {var.size} variance(s) for {len(X)} point(s); "
+                           "predict(X) gives one of each per row of X")
+            elif not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
+                problem = "returned a mean or variance that is not finite (nan or inf)"
+            elif np.any(var < -1e-9 * max(1.0, float(np.max(np.abs(var))))):
+                problem = f"returned a negative variance ({float(np.min(var)):g})"
+        if problem:
+            raise LooplabError(f"model.kind: model '{self.spec.model.kind}' predict(X) {problem}; the campaign and "
+                               "its results are kept: fix the model, or choose another kind, and run again")
 
     def _realisable(self, params: list[Params], raw_candidates: np.ndarray, used: Sequence[Params], n: int,
                     model: Any, best: float, pending_X: np.ndarray | None, rng: np.random.Generator) -> list[Params]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from pydantic import Field
 
 from orchestrator.models.base import ModelContext
@@ -36,3 +38,33 @@ class SlowForest(RandomForestSurrogate):
         super().fit(X, y)
         FITS.append((start, time.monotonic()))
         return self
+
+
+class FitRaises:
+    """A user's model whose fit raises (its maths failed on these data)."""
+
+    def fit(self, X, y):
+        raise ValueError("singular matrix in my model")
+
+    def predict(self, X):
+        return np.zeros(len(X)), np.ones(len(X))
+
+
+class NanPredict:
+    """A user's model that fits, then predicts nan: the acquisition would rank nonsense."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), np.nan), np.ones(len(X))
+
+
+class WrongShape:
+    """A user's model that predicts three values whatever it is asked."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return np.zeros(3), np.ones(3)

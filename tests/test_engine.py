@@ -269,6 +269,33 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
         assert len([r for r in caplog.records if "executor.timeout is not set" in r.getMessage()]) == 1
 
 
+@pytest.mark.parametrize("kind, words", [
+    ("FitRaises", "failed to fit 5 observations (ValueError: singular matrix in my model at models_for_tests.py:"),
+    ("NanPredict", "predict(X) returned a mean or variance that is not finite (nan or inf)"),
+    ("WrongShape", "predict(X) returned 3 mean(s) and 3 variance(s) for 5 point(s)"),
+])
+def test_a_model_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, kind, words):
+    """A user's model that raises in fit was a traceback; one that predicts nan or the wrong number of values
+    was accepted, and the acquisition ranked nonsense. Each is one error line naming the model, exit 2, with the
+    results so far kept; the campaign resumes with a model that works."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    text_ = continuous("m", ("function", "{function: sphere}"), [(0, 1), (0, 1)], budget=8,
+                       model=f'"models_for_tests:{kind}"')
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    result = CliRunner().invoke(app, ["run", str(write_campaign(tmp_path, text_)), "--store", url, "-q"])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    joined = " ".join(result.output.split())
+    assert len(errors) == 1 and f"model.kind: model 'models_for_tests:{kind}'" in errors[0] and words in joined
+    assert "Traceback" not in result.output
+    st = Store(url)
+    assert [e.status for e in st.experiments(st.get_campaign("m").id)] == ["succeeded"] * 5
+    st.close()
+
+
 def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
