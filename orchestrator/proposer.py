@@ -68,6 +68,8 @@ class Proposer:
         if getattr(acq_cls, "uses_raw_objective", False) and getattr(acq_config, "target", 0) is None:
             acq_config = acq_config.model_copy(update={"target": self.target})
         self.acquisition = plugins.build(acq_cls, acq_config)
+        if not type(self.acquisition).__module__.startswith("acquisition."):  # a user's: its scores are checked
+            self.acquisition = CheckedAcquisition(self.acquisition, self.spec.acquisition.kind)
         self.raw_acquisition = bool(getattr(self.acquisition, "uses_raw_objective", False))
         # the oracle's rounding (oracles/base.py, ``realise``): continuous spaces only (a pool row is realisable)
         oracle_cls = campaign.plugin_classes.get("oracle")
@@ -328,9 +330,9 @@ class Proposer:
                     available[i] = False
             if not available.any():
                 return Proposal([], "model", fit_s, 0.0, model, fitted, info)
-            idx = self._model_call("while the acquisition chose the next experiments", lambda: select_from_pool(
+            idx = self._model_call("while choosing the next experiments", lambda: select_from_pool(
                 model, self.acquisition, self.space.X, n, best=best, available=available, pending_X=pending_X,
-                raw=self.raw_acquisition))
+                raw=self.raw_acquisition), role="acquisition")
             params = [dict(self.space.candidates[i]) for i in idx]
         else:
             n_raw = min(4096, max(1024, 256 * self.space.dim))
@@ -339,17 +341,18 @@ class Proposer:
             onehot = tuple((g.columns.start, g.columns.stop) for g in self.space.column_groups()
                            if g.kind == "categorical")
             geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
-            X = self._model_call("while the acquisition chose the next experiments", lambda: select_continuous(
+            X = self._model_call("while choosing the next experiments", lambda: select_continuous(
                 model, self.acquisition, raw_candidates, n, best=best, geometry=geo, pending_X=pending_X,
-                raw=self.raw_acquisition, excluded=self.near_rejected(rejected)))
+                raw=self.raw_acquisition, excluded=self.near_rejected(rejected)), role="acquisition")
             params = self.space.decode(X)
             if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
-                params = self._realisable(params, raw_candidates, used, n, model, best, pending_X, rng)
+                params = self._model_call("while choosing the next experiments", lambda: self._realisable(
+                    params, raw_candidates, used, n, model, best, pending_X, rng), role="acquisition")
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
 
-    def _model_call(self, what: str, call: Any) -> Any:
-        """``call()``; a model's (or an acquisition's) exception becomes one line naming the model kind, where it
-        was raised, and that the campaign is kept (it used to end the run in a traceback)."""
+    def _model_call(self, what: str, call: Any, role: str = "model") -> Any:
+        """``call()``; a model's (or an acquisition's) exception becomes one line naming the plugin kind, where
+        it was raised, and that the campaign is kept (it used to end the run in a traceback)."""
         try:
             return call()
         except LooplabError:
@@ -357,9 +360,10 @@ class Proposer:
         except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported as the user's to fix
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-            raise LooplabError(f"model.kind: model '{self.spec.model.kind}' failed {what} ({type(exc).__name__}: "
-                               f"{exc}{where}); the campaign and its results are kept: fix the model, or choose "
-                               "another kind, and run again") from None
+            who = (f"model.kind: model '{self.spec.model.kind}'" if role == "model" else
+                   f"acquisition.kind: acquisition '{self.spec.acquisition.kind}' (with model '{self.spec.model.kind}')")
+            raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{where}); the campaign and its "
+                               "results are kept: fix the plugin, or choose another kind, and run again") from None
 
     def _check_predictions(self, model: Any, X: np.ndarray) -> None:
         """A fitted model's predictions at a few observed points must be a mean and a variance per point,
@@ -405,6 +409,32 @@ class Proposer:
         if len(kept) < n:
             kept += self._fresh_random(n - len(kept), rng, taken)
         return kept
+
+
+class CheckedAcquisition:
+    """A plugin acquisition whose scores are checked: one number per candidate, never nan or +inf (-inf, a
+    candidate ruled out, is allowed). Otherwise one line naming it: nan scores used to be ranked silently."""
+
+    def __init__(self, inner: Any, kind: str):
+        self._inner, self._kind = inner, kind
+
+    def __getattr__(self, name: str) -> Any:  # uses_raw_objective, incumbent, params...
+        return getattr(self._inner, name)
+
+    def __call__(self, mean: np.ndarray, variance: np.ndarray, *, best: float) -> np.ndarray:
+        scores = self._inner(mean, variance, best=best)
+        n = int(np.size(mean))
+        try:
+            out = np.asarray(scores, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            out = None
+        problem = ("returned " + type(scores).__name__ + ", not an array of numbers" if out is None else
+                   f"returned {out.size} score(s) for {n} candidate(s); give one per candidate" if out.size != n else
+                   "returned nan or +inf scores" if np.isnan(out).any() or np.isposinf(out).any() else "")
+        if problem:
+            raise LooplabError(f"acquisition.kind: acquisition '{self._kind}' {problem}; the campaign and its "
+                               "results are kept: fix the plugin, or choose another kind, and run again")
+        return out
 
 
 class _Seen:

@@ -68,3 +68,17 @@ class WrongShape:
 
     def predict(self, X):
         return np.zeros(3), np.ones(3)
+
+
+class NanAcquisition:
+    """A user's acquisition that scores every candidate nan."""
+
+    def __call__(self, mean, variance, *, best):
+        return np.full(len(mean), np.nan)
+
+
+class RaisingAcquisition:
+    """A user's acquisition that raises."""
+
+    def __call__(self, mean, variance, *, best):
+        raise RuntimeError("my acquisition broke")

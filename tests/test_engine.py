@@ -296,6 +296,25 @@ def test_a_model_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, 
     st.close()
 
 
+@pytest.mark.parametrize("kind, words", [
+    ("NanAcquisition", "acquisition 'models_for_tests:NanAcquisition' returned nan or +inf scores"),
+    ("RaisingAcquisition", "acquisition 'models_for_tests:RaisingAcquisition' (with model 'gp') failed while choosing "
+                           "the next experiments (RuntimeError: my acquisition broke at models_for_tests.py:"),
+])
+def test_an_acquisition_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, kind, words):
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    text_ = continuous("a", ("function", "{function: sphere}"), [(0, 1), (0, 1)], budget=8,
+                       acq=f'"models_for_tests:{kind}"')
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    result = CliRunner().invoke(app, ["run", str(write_campaign(tmp_path, text_)), "--store", url, "-q"])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert len(errors) == 1 and words in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
 def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
