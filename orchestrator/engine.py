@@ -44,6 +44,8 @@ from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, S
 
 log = logging.getLogger("looplab.engine")
 
+RESULT_STATUSES = ("succeeded", "failed", "timed_out", "cancelled")  # what an oracle may report (oracles.base.Status)
+
 IDLE_HOLD = 0.5  # seconds a waiting campaign's step may answer from memory (see Engine.__init__, _idle)
 OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
 
@@ -358,12 +360,59 @@ class Engine:
         if not exps:
             return
         self._dispatched.update(e.id for e in exps)
-        self.oracle.submit(self._to_oracle(exps))
+        self._oracle_call(f"to submit {len(exps)} experiment(s)", lambda: self.oracle.submit(self._to_oracle(exps)),
+                          "they stay in the store as proposed and are submitted again when the campaign runs again")
         job_ids = getattr(self.oracle, "job_ids", None)
         if callable(job_ids):  # the oracle says which it accepted; the rest stay 'proposed' until it does
             self._mark_accepted()
         else:
             self.store.mark_submitted([e.id for e in exps], fence=self.fence)
+
+    def _oracle_call(self, what: str, call: Callable[[], Any], after: str) -> Any:
+        """``call()``; an oracle plugin's exception becomes one line naming it, where it was raised and what
+        happens to the experiments (``after``), instead of a traceback."""
+        try:
+            return call()
+        except (LooplabError, LeaseLost):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the user's to fix
+            import traceback
+
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+            raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' failed {what} ({type(exc).__name__}: "
+                               f"{exc}{where}); {after}") from None
+
+    def _polled(self) -> list[Any]:
+        """The oracle's poll(), checked: a list of oracles.base.Result, each for an experiment of this campaign
+        that is in flight or already ended, with a known status. Anything else is one line naming the oracle (a
+        result under an unknown id was ignored, and the run waited for ever; an unknown status was stored)."""
+        got = self._oracle_call("to poll for results", self.oracle.poll,
+                                "the experiments in flight are kept and polled again when the campaign runs again")
+        kept = "the experiments in flight are kept; fix the oracle and run the campaign again"
+        if got is None or isinstance(got, (str, bytes, dict)) or not hasattr(got, "__iter__"):
+            raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned "
+                               f"{type(got).__name__}, not a list of oracles.base.Result; {kept}")
+        results = list(got)
+        wrong = next((r for r in results if not isinstance(r, Result)), None)
+        if wrong is not None:
+            raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned a "
+                               f"{type(wrong).__name__} ({wrong!r:.60}) among its results; each must be an "
+                               f"oracles.base.Result(experiment_id, status, value, outputs, error); {kept}")
+        bad = next((r for r in results if r.status not in RESULT_STATUSES), None)
+        if bad is not None:
+            raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned the status "
+                               f"{bad.status!r} for {bad.experiment_id}; a result is one of "
+                               f"{', '.join(RESULT_STATUSES)}; {kept}")
+        if results:
+            known = {e.id for e in self.store.experiments(self.id)}
+            stray = [r.experiment_id for r in results if r.experiment_id not in known]
+            if stray:
+                raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned results for "
+                                   f"{len(stray)} experiment(s) this campaign does not have ({', '.join(map(str, stray[:3]))}"
+                                   f"{', ...' if len(stray) > 3 else ''}); a result carries the id of the experiment "
+                                   f"it was given in submit(); {kept}")
+        return results
 
     def _resubmit_in_flight(self) -> None:
         """Pick up what the previous holder of the lease left in flight (read after taking the lease, so
@@ -468,7 +517,7 @@ class Engine:
         """
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
             self.renew_lease()  # LeaseLost if another process has taken the campaign over
-        results = [within_range(r) for r in self.oracle.poll()]  # any oracle's: a robot's, a plugin's
+        results = [within_range(r) for r in self._polled()]  # any oracle's: a robot's, a plugin's
         recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()
@@ -582,7 +631,13 @@ class Engine:
         if cancel and pending:
             for e in pending:
                 if e.status != AWAITING:  # the oracle never saw those
-                    self.oracle.cancel(e.id)
+                    try:
+                        self.oracle.cancel(e.id)
+                    except LooplabError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - the store records the cancel; say the oracle did not
+                        log.warning("campaign=%s oracle '%s' failed to cancel %s (%s: %s); recorded as cancelled",
+                                    self.spec.name, self.spec.oracle.kind, e.id, type(exc).__name__, exc)
             self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
                                                 for e in pending], fence=self.fence)
             exps = self.store.experiments(self.id)

@@ -242,3 +242,44 @@ class Timed:
 
     def cancel(self, experiment_id):
         self._due.pop(experiment_id, None)
+
+
+class AsyncBroken:
+    """An asynchronous oracle plugin with one of a plugin author's mistakes (``mistake``), made while the file
+    ``while_exists`` exists (then fixed, without changing the campaign)."""
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        mistake: str
+        while_exists: str
+
+    def __init__(self, *, mistake: str, while_exists: str):
+        self._mistake, self.while_exists, self._pending = mistake, while_exists, []
+
+    @property
+    def mistake(self) -> str:
+        return self._mistake if os.path.exists(self.while_exists) else "none"
+
+    def submit(self, experiments):
+        if self.mistake == "submit-raises":
+            raise ConnectionError("instrument offline")
+        self._pending += list(experiments)
+
+    def poll(self):
+        from oracles.base import Result
+
+        out, self._pending = self._pending, []
+        if self.mistake == "poll-raises":
+            raise TimeoutError("instrument did not answer")
+        if self.mistake == "poll-none":
+            return None
+        if self.mistake == "poll-text":
+            return ["done" for _ in out]
+        if self.mistake == "unknown-id":
+            return [Result("other-" + e.id, "succeeded", value=1.0) for e in out]
+        if self.mistake == "bad-status":
+            return [Result(e.id, "great", value=1.0) for e in out]
+        return [Result(e.id, "succeeded", value=e.params["x1"]) for e in out]
+
+    def cancel(self, experiment_id):
+        pass

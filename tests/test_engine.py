@@ -315,6 +315,43 @@ def test_an_acquisition_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp
     assert len(errors) == 1 and words in " ".join(result.output.split()) and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("mistake, words", [
+    ("submit-raises", "failed to submit 5 experiment(s) (ConnectionError: instrument offline at oracles_for_tests.py:"),
+    ("poll-raises", "failed to poll for results (TimeoutError: instrument did not answer at oracles_for_tests.py:"),
+    ("poll-none", "poll() returned NoneType, not a list of oracles.base.Result"),
+    ("poll-text", "poll() returned a str ('done') among its results"),
+    ("unknown-id", "poll() returned results for 5 experiment(s) this campaign does not have (other-async-0000-00,"),
+    ("bad-status", "poll() returned the status 'great' for async-0000-00"),
+])
+def test_an_async_oracle_plugin_that_misbehaves_is_one_line_and_keeps_its_experiments(tmp_path, mistake, words):
+    """Each was a traceback, a silent hang (results under unknown ids) or a stored status 'great'. Now one line
+    naming the oracle, exit 2, and the experiments stay in flight, submitted again when the campaign runs again."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    broken = tmp_path / "broken"
+    broken.touch()
+    text_ = continuous("async", ("oracles_for_tests:AsyncBroken", f"{{mistake: {mistake}, while_exists: '{broken}'}}"),
+                       [(0, 1)], budget=6)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    spec = write_campaign(tmp_path, text_)
+    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert len(errors) == 1 and "oracle.kind: oracle 'oracles_for_tests:AsyncBroken'" in errors[0]
+    assert words in " ".join(result.output.split()) and "Traceback" not in result.output
+    st = Store(url)
+    assert {e.status for e in st.experiments(st.get_campaign("async").id)} <= {"proposed", "submitted"}
+    st.close()
+    broken.unlink()  # the plugin is fixed: the same campaign runs on, its first experiments submitted again
+    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    assert result.exit_code == 0, result.output
+    st = Store(url)
+    assert [e.status for e in st.experiments(st.get_campaign("async").id)] == ["succeeded"] * 6
+    st.close()
+
+
 def test_too_many_failures_stop_the_campaign_with_a_clear_message(tmp_path, any_store_url):
     text_ = continuous("doomed", ("oracles_for_tests:Flaky", "{threshold: -1.0}"), [(0, 1), (0, 1)], budget=30,
                        extra="failures: {max_failure_rate: 0.5, min_experiments: 5}")
