@@ -92,10 +92,12 @@ def _unknown_inputs(space: Any, params: dict, where: str, campaign: str) -> None
 class Campaign:
     """One campaign in a store, driven from Python (see the module docstring)."""
 
-    def __init__(self, campaign: Any, store: Store, row: Any):
+    def __init__(self, campaign: Any, store: Store, row: Any, notes: Sequence[str] = ()):
         self.campaign = campaign  # orchestrator.config.Campaign: spec, space, plugins
         self.store = store
         self.row = row
+        # what opening it had to say: a stored setting this version refuses, replaced (stored_spec.py)
+        self.notes = list(notes)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -129,9 +131,12 @@ class Campaign:
                 names = ", ".join(c.name for c in st.list_campaigns()) or "(none)"
                 raise LooplabError(f"'{spec}' is neither a campaign file nor a campaign in {st.display_url} "
                                    f"(campaigns there: {names})")
-            return cls(rebuild_campaign(row), st, row)
-        row, _ = open_campaign(st, campaign)
-        return cls(campaign, st, row)
+            notes: list[str] = []
+            rebuilt = rebuild_campaign(row, notes)
+            return cls(rebuilt, st, row, notes)
+        notes = []
+        row, _ = open_campaign(st, campaign, notes)
+        return cls(campaign, st, row, notes)
 
     @property
     def name(self) -> str:

@@ -28,9 +28,10 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
-    _fmt_param, _output_file, _wide_console, app, console
+    _fmt_param, _output_file, _wide_console, app, console, err_console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -42,12 +43,17 @@ def _open(target: str, store: Optional[str]):
     if path.suffix in (".yaml", ".yml") or path.is_file():
         from .store import Store
 
-        return Campaign.open(path, Store(_file_url(store)) if store else None)
-    from .report import rebuild_campaign
+        c = Campaign.open(path, Store(_file_url(store)) if store else None)
+    else:
+        from .report import rebuild_campaign
 
-    st = _existing_store(store)
-    row = _campaign_or_fail(st, target)
-    return Campaign(rebuild_campaign(row), st, row)
+        st = _existing_store(store)
+        row = _campaign_or_fail(st, target)
+        notes: list[str] = []
+        c = Campaign(rebuild_campaign(row, notes), st, row, notes)
+    for note in c.notes:  # a stored setting this version refuses, replaced (stored_spec.py)
+        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
+    return c
 
 
 def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:

@@ -41,6 +41,7 @@ from .predicted import predicted_best
 from .proposer import Proposer, step_rng
 from .control import asked
 from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, Store
+from .stored_spec import refused_since
 
 log = logging.getLogger("looplab.engine")
 
@@ -139,7 +140,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     campaign, or move it onto a cluster); any other change is refused, naming the
     fields. (A store written before ``approval`` existed has no such key: the same
     as ``none``.) A field whose stored value today's checks refuse is taken from the file
-    (``_refused_since``), with a note: appended to ``notes`` if given, else logged.
+    (``stored_spec.refused_since``), with a note: appended to ``notes`` if given, else logged.
     """
     spec = campaign.spec.model_dump(mode="json")
     row = store.get_campaign(campaign.name)
@@ -161,7 +162,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
                                   "initial.count_in_budget"))]
-    fixed = _refused_since(row.spec, campaign.base_dir, diffs) if diffs else []
+    fixed = refused_since(row.spec, campaign.base_dir, diffs) if diffs else []
     diffs = [d for d in diffs if d not in fixed]
     if fixed and not diffs:
         note = (f"campaign '{campaign.name}' resumes with this file's {', '.join(fixed)}: the stored "
@@ -183,37 +184,6 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             store.update_campaign(row.id, status="running", message="budget changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
-
-
-# Where a stored setup that today's checks refuse may be replaced by the file's on resume: the model, the
-# acquisition, the oracle's params and the initial design decide which experiments are made, not what a
-# result means. The space, the objective and the plugin kinds are never replaced (the results would change
-# meaning).
-_REPLACEABLE = ("model.params.", "acquisition.", "oracle.params.", "initial.")
-_NEVER_REPLACED = ("model.kind", "acquisition.kind", "oracle.kind")
-
-
-def _refused_since(stored: dict, base_dir: Path, diffs: list[str]) -> list[str]:
-    """Those of ``diffs`` (fields where the file and the stored spec differ) that a resume may take from the
-    file: fields whose stored value today's checks refuse (a setting nothing read, or one that could only
-    fail, refused by a later build), in the blocks of ``_REPLACEABLE``. A stored spec that still passes
-    every check gives none: the file must then match it."""
-    from .config import check_campaign, parse_spec
-
-    try:
-        problems = check_campaign(parse_spec(stored, "the stored campaign"), base_dir)[0]
-    except ConfigError as exc:
-        problems = exc.problems
-    except Exception:  # noqa: BLE001 - a stored spec today's code cannot even read: nothing is excused
-        return []
-    # a check across blocks names its field at the start of the message ("acquisition.min_distance: ...")
-    refused = [p.path or p.message.split(":", 1)[0] for p in problems]
-    refused = [r for r in refused if r and " " not in r]
-
-    def covered(d: str) -> bool:
-        return any(d == p or d.startswith(p + ".") or p.startswith(d + ".") for p in refused)
-
-    return [d for d in diffs if d.startswith(_REPLACEABLE) and d not in _NEVER_REPLACED and covered(d)]
 
 
 def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 200) -> str:

@@ -262,16 +262,33 @@ class ModelView:
         return np.asarray(self.proposer.acquisition(mean, var, best=self._acq_best), dtype=float)
 
 
-def rebuild_campaign(row: Any):
+def rebuild_campaign(row: Any, notes: list[str] | None = None):
     """The Campaign of a stored row; raises ConfigError if it cannot be rebuilt here.
 
     The report needs the space, the model and the acquisition, not the oracle: an oracle plugin
-    that is not installed where the report runs (a lab's own package) does not stop it.
+    that is not installed where the report runs (a lab's own package) does not stop it. A model,
+    acquisition or initial setting that this version refuses (stored by an older one) takes its
+    default, with a note appended to ``notes`` (see ``stored_spec``).
     """
+    from .stored_spec import relaxed, relaxed_note
+
+    base_dir = Path(row.base_dir or ".")
+    try:
+        return _rebuild(row.spec, base_dir)
+    except ConfigError:
+        spec, removed = relaxed(row.spec, base_dir)
+        if not removed:
+            raise
+        campaign = _rebuild(spec, base_dir)
+        if notes is not None:
+            notes.append(relaxed_note(row.name, removed))
+        return campaign
+
+
+def _rebuild(data: dict, base_dir: Path):
     from .config import Campaign, campaign_from_spec, check_campaign, parse_spec
 
-    spec = parse_spec(row.spec, "stored spec")
-    base_dir = Path(row.base_dir or ".")
+    spec = parse_spec(data, "stored spec")
     try:
         return campaign_from_spec(spec, base_dir, "stored spec")
     except ConfigError:
@@ -282,11 +299,11 @@ def rebuild_campaign(row: Any):
         return Campaign(spec=spec, base_dir=base_dir, space=space, plugin_classes=classes, plugin_configs=configs)
 
 
-def fit_model(row: Any, store: Store, exps: Sequence[Experiment]) -> ModelView:
+def fit_model(row: Any, store: Store, exps: Sequence[Experiment], notes: list[str] | None = None) -> ModelView:
     """Fit the campaign's model on its succeeded experiments, warm-started from the latest snapshot."""
     from .proposer import Proposer
 
-    campaign = rebuild_campaign(row)
+    campaign = rebuild_campaign(row, notes)
     proposer = Proposer(campaign, store=store)
     done = [e for e in exps if e.status == "succeeded" and e.value is not None]
     X = campaign.space.encode([e.params for e in done])
@@ -1127,7 +1144,7 @@ def _model_sections(store: Store, row: Any, exps: list[Experiment], succeeded: l
         notes.append(msg)
         return f'<p class="note">Skipped: {_esc(msg)}.</p>', f'<p class="note">Skipped: {_esc(msg)}.</p>'
     try:
-        view = fit_model(row, store, exps)
+        view = fit_model(row, store, exps, notes)
     except ConfigError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
         missing_pool = any(p.path == "space.pool.path" for p in exc.problems)

@@ -681,3 +681,29 @@ def test_run_of_a_manual_campaign_says_it_waits_for_a_person_and_goes_on_when_to
     assert proc.returncode == 0, err
     assert out.count("wait for results told by hand") == 1  # --max-steps 2 ends the run as the second batch is proposed
     assert "campaign r: running" in out and "2 succeeded" in out
+
+
+def test_a_campaign_stored_with_a_setting_now_refused_is_told_asked_and_reported_by_name(hand):
+    """A model setting this version refuses, as an older version stored it (a noise floor above 0.5): tell,
+    ask and report by name rebuild the campaign with that setting's default and say so, instead of refusing
+    the campaign (a person could not tell their result)."""
+    import json
+    import sqlite3
+
+    tmp_path, url = hand
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+        spec = json.loads(con.execute("select spec from campaigns where name = 'hand'").fetchone()[0])
+        spec["model"] = {"kind": "gp", "params": {"noise_floor": 0.9}, "transform": "none"}
+        con.execute("update campaigns set spec = ? where name = 'hand'", (json.dumps(spec),))
+    note = "the stored model.params.noise_floor is refused by this version of looplab"
+    r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "3.5", "--store", url])
+    assert r.exit_code == 0, r.output
+    assert note in " ".join(r.output.split()) and "its default is used here" in " ".join(r.output.split())
+    r = runner.invoke(app, ["ask", "hand", "--store", url])
+    assert r.exit_code == 0 and note in " ".join(r.output.split()) and "experiment(s) to run" in r.output, r.output
+    for eid, v in (("hand-0001-00", 1.0), ("hand-0001-01", 2.0)):
+        assert runner.invoke(app, ["tell", "hand", eid, str(v), "--store", url]).exit_code == 0
+    r = runner.invoke(app, ["report", "hand", "--store", url, "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert note in " ".join(r.output.split())
+    assert "cannot be rebuilt" not in r.output  # the model sections are there
