@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -231,19 +232,24 @@ def test_garbage_results_fail_with_the_reason(tmp_path, store_url):
         assert phrase in errors
 
 
-def test_an_oracle_calling_sys_exit_fails_its_experiments_and_a_run_without_one_success_exits_1(tmp_path):
-    """sys.exit() in a plugin's evaluate used to end `looplab run` itself with that code, silently, the
-    experiments left submitted. Now each fails with the reason; a run that ends without a single success
-    exits 1 with one line giving the reasons (a script must not take it for success)."""
+def _cli_run(tmp_path: Path, text_: str, url: str) -> tuple[Any, list[str]]:
+    """`looplab run FILE -q` in this process: the result, and its error lines."""
     from typer.testing import CliRunner
 
     from orchestrator.cli import app
 
-    spec = write_campaign(tmp_path, continuous("exits", ("oracles_for_tests:Exits", "{}"), [(0, 1), (0, 1)], budget=6))
+    result = CliRunner().invoke(app, ["run", str(write_campaign(tmp_path, text_)), "--store", url, "-q"])
+    return result, [ln for ln in result.output.splitlines() if ln.startswith("error")]
+
+
+def test_an_oracle_calling_sys_exit_fails_its_experiments_and_a_run_without_one_success_exits_1(tmp_path):
+    """sys.exit() in a plugin's evaluate used to end `looplab run` itself with that code, silently, the
+    experiments left submitted. Now each fails with the reason; a run that ends without a single success
+    exits 1 with one line giving the reasons (a script must not take it for success)."""
     url = f"sqlite:///{tmp_path / 'e.db'}"
-    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    result, errors = _cli_run(tmp_path, continuous("exits", ("oracles_for_tests:Exits", "{}"), [(0, 1), (0, 1)],
+                                                   budget=6), url)
     assert result.exit_code == 1, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
     assert len(errors) == 1 and "campaign exits: none of its 6 experiment(s) succeeded; reasons: evaluate called " \
         "sys.exit(3) at oracles_for_tests.py" in errors[0], result.output
     st = Store(url)
@@ -269,50 +275,30 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
         assert len([r for r in caplog.records if "executor.timeout is not set" in r.getMessage()]) == 1
 
 
-@pytest.mark.parametrize("kind, words", [
-    ("FitRaises", "failed to fit 5 observations (ValueError: singular matrix in my model at models_for_tests.py:"),
-    ("NanPredict", "predict(X) returned a mean or variance that is not finite (nan or inf)"),
-    ("WrongShape", "predict(X) returned 3 mean(s) and 3 variance(s) for 5 point(s)"),
+@pytest.mark.parametrize("role, kind, words", [
+    ("model", "FitRaises", "model.kind: model 'models_for_tests:FitRaises' failed to fit 5 observations (ValueError: "
+                           "singular matrix in my model at models_for_tests.py:"),
+    ("model", "NanPredict", "model 'models_for_tests:NanPredict' predict(X) returned a mean or variance that is not "
+                            "finite (nan or inf)"),
+    ("model", "WrongShape", "model 'models_for_tests:WrongShape' predict(X) returned 3 mean(s) and 3 variance(s) for "
+                            "5 point(s)"),
+    ("acq", "NanAcquisition", "acquisition.kind: acquisition 'models_for_tests:NanAcquisition' returned nan or +inf"),
+    ("acq", "RaisingAcquisition", "acquisition 'models_for_tests:RaisingAcquisition' (with model 'gp') failed while "
+                                  "choosing the next experiments (RuntimeError: my acquisition broke at models_for_tests.py:"),
 ])
-def test_a_model_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, kind, words):
-    """A user's model that raises in fit was a traceback; one that predicts nan or the wrong number of values
-    was accepted, and the acquisition ranked nonsense. Each is one error line naming the model, exit 2, with the
-    results so far kept; the campaign resumes with a model that works."""
-    from typer.testing import CliRunner
-
-    from orchestrator.cli import app
-
+def test_a_model_or_acquisition_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, role, kind, words):
+    """A user's model that raises in fit (or an acquisition that raises) was a traceback; nan predictions or
+    scores, or the wrong number of them, were ranked silently. Each is one error line naming the plugin, exit 2,
+    with the results so far kept."""
     text_ = continuous("m", ("function", "{function: sphere}"), [(0, 1), (0, 1)], budget=8,
-                       model=f'"models_for_tests:{kind}"')
+                       **{role: f'"models_for_tests:{kind}"'})
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    result = CliRunner().invoke(app, ["run", str(write_campaign(tmp_path, text_)), "--store", url, "-q"])
+    result, errors = _cli_run(tmp_path, text_, url)
     assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
-    joined = " ".join(result.output.split())
-    assert len(errors) == 1 and f"model.kind: model 'models_for_tests:{kind}'" in errors[0] and words in joined
-    assert "Traceback" not in result.output
+    assert len(errors) == 1 and words in " ".join(result.output.split()) and "Traceback" not in result.output
     st = Store(url)
     assert [e.status for e in st.experiments(st.get_campaign("m").id)] == ["succeeded"] * 5
     st.close()
-
-
-@pytest.mark.parametrize("kind, words", [
-    ("NanAcquisition", "acquisition 'models_for_tests:NanAcquisition' returned nan or +inf scores"),
-    ("RaisingAcquisition", "acquisition 'models_for_tests:RaisingAcquisition' (with model 'gp') failed while choosing "
-                           "the next experiments (RuntimeError: my acquisition broke at models_for_tests.py:"),
-])
-def test_an_acquisition_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp_path, kind, words):
-    from typer.testing import CliRunner
-
-    from orchestrator.cli import app
-
-    text_ = continuous("a", ("function", "{function: sphere}"), [(0, 1), (0, 1)], budget=8,
-                       acq=f'"models_for_tests:{kind}"')
-    url = f"sqlite:///{tmp_path / 'a.db'}"
-    result = CliRunner().invoke(app, ["run", str(write_campaign(tmp_path, text_)), "--store", url, "-q"])
-    assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
-    assert len(errors) == 1 and words in " ".join(result.output.split()) and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("mistake, words", [
@@ -326,26 +312,20 @@ def test_an_acquisition_plugin_that_fails_is_one_line_and_keeps_the_campaign(tmp
 def test_an_async_oracle_plugin_that_misbehaves_is_one_line_and_keeps_its_experiments(tmp_path, mistake, words):
     """Each was a traceback, a silent hang (results under unknown ids) or a stored status 'great'. Now one line
     naming the oracle, exit 2, and the experiments stay in flight, submitted again when the campaign runs again."""
-    from typer.testing import CliRunner
-
-    from orchestrator.cli import app
-
     broken = tmp_path / "broken"
     broken.touch()
     text_ = continuous("async", ("oracles_for_tests:AsyncBroken", f"{{mistake: {mistake}, while_exists: '{broken}'}}"),
                        [(0, 1)], budget=6)
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    spec = write_campaign(tmp_path, text_)
-    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    result, errors = _cli_run(tmp_path, text_, url)
     assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error")]
     assert len(errors) == 1 and "oracle.kind: oracle 'oracles_for_tests:AsyncBroken'" in errors[0]
     assert words in " ".join(result.output.split()) and "Traceback" not in result.output
     st = Store(url)
     assert {e.status for e in st.experiments(st.get_campaign("async").id)} <= {"proposed", "submitted"}
     st.close()
     broken.unlink()  # the plugin is fixed: the same campaign runs on, its first experiments submitted again
-    result = CliRunner().invoke(app, ["run", str(spec), "--store", url, "-q"])
+    result, _ = _cli_run(tmp_path, text_, url)
     assert result.exit_code == 0, result.output
     st = Store(url)
     assert [e.status for e in st.experiments(st.get_campaign("async").id)] == ["succeeded"] * 6
