@@ -903,6 +903,11 @@ def _check_plugin(role: str, kind: str, params: dict,
     except plugins.PluginNotFound as exc:
         return None, None, [Problem(f"{role}.kind", str(exc))]
     model = plugins.config_model(cls)
+    unbuildable = _required_arguments(cls, model)
+    if unbuildable:  # it could never be built from any params: say so now, not at the first step of a run
+        return cls, None, [Problem(f"{role}.kind", f"'{kind}' needs the argument(s) {', '.join(unbuildable)} to be "
+                                                   "built, and its Config declares no such params: give them "
+                                                   "defaults, or declare them in a Config (a pydantic model)")]
     booleans = _booleans_for_numbers(model, params, f"{role}.params")
     if booleans:
         return cls, None, booleans
@@ -918,6 +923,23 @@ def _check_plugin(role: str, kind: str, params: dict,
         return cls, None, [Problem(f"{role}.params", f"{role} '{kind}' failed while checking its params "
                                                      f"({_exception_line(exc)}); check the values, or report "
                                                      "this to the plugin's authors")]
+
+
+def _required_arguments(cls: type, model: type[BaseModel]) -> list[str]:
+    """Constructor arguments without a default that no param can supply (``plugins.build`` passes the
+    validated params as keywords). A class with ``from_config`` builds itself: none."""
+    import inspect
+
+    if callable(getattr(cls, "from_config", None)) or not isinstance(cls, type):
+        return []
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return []
+    fields = set(getattr(model, "model_fields", {}))
+    return [name for i, (name, p) in enumerate(signature.parameters.items())
+            if i > 0 and p.default is inspect.Parameter.empty and name not in fields
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _exception_line(exc: BaseException) -> str:

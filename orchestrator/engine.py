@@ -711,7 +711,7 @@ class Engine:
             if prop.fit_info.get("fallback"):
                 log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",
                             self.spec.name, step)
-            state = prop.model.get_state() if hasattr(prop.model, "get_state") else {}
+            state = self.proposer.model_state(prop.model)
             info = dict(prop.fit_info)
             pred = info.pop("predicted_best", None)
             self.store.add_snapshot(self.id, step, self.spec.model.kind, len(done), state, info, fence=self.fence)

@@ -7,6 +7,7 @@ runner drives one directly in memory. Both therefore choose exactly alike.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -306,7 +307,7 @@ class Proposer:
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
-                info["constants"] = {k: [float(m), float(s)] for k, (m, s) in model.constants().items()}
+                info["constants"] = self._constants(model)
             try:  # recorded with the snapshot, so `looplab status` shows it without refitting
                 info["predicted_best"] = predicted_best(self, model, observed, raw)
             except Exception:  # a model that cannot predict at its own data must not stop the campaign
@@ -364,6 +365,34 @@ class Proposer:
                    f"acquisition.kind: acquisition '{self.spec.acquisition.kind}' (with model '{self.spec.model.kind}')")
             raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{where}); the campaign and its "
                                "results are kept: fix the plugin, or choose another kind, and run again") from None
+
+    def model_state(self, model: Any) -> dict:
+        """The model's ``get_state()`` (its hyperparameters, stored with every step), checked: a dict that JSON
+        can hold; {} for a model without one. Otherwise one line naming the model (it was a traceback)."""
+        if not hasattr(model, "get_state"):
+            return {}
+        state = self._model_call("to give its state (get_state)", model.get_state)
+        problem = "" if isinstance(state, dict) else f"returned {type(state).__name__}, not a dict"
+        if not problem:
+            try:
+                json.dumps(state)
+            except (TypeError, ValueError) as exc:
+                problem = f"returned what JSON cannot hold ({exc}); give numbers, text and lists (array.tolist())"
+        if problem:
+            raise LooplabError(f"model.kind: model '{self.spec.model.kind}' get_state() {problem}; the campaign and "
+                               "its results are kept: fix the plugin, or choose another kind, and run again")
+        return state
+
+    def _constants(self, model: Any) -> dict:
+        """A physics-informed model's ``constants()`` as {name: [mean, sd]}; one line naming the model when it is
+        not {name: (mean, sd)} of numbers."""
+        got = self._model_call("to give its learned constants (constants)", model.constants)
+        try:
+            return {str(k): [float(m), float(sd)] for k, (m, sd) in dict(got).items()}
+        except (TypeError, ValueError) as exc:
+            raise LooplabError(f"model.kind: model '{self.spec.model.kind}' constants() must return {{name: (mean, "
+                               f"sd)}} with numbers ({type(exc).__name__}: {exc}); the campaign and its results are "
+                               "kept: fix the plugin and run again") from None
 
     def _check_predictions(self, model: Any, X: np.ndarray) -> None:
         """A fitted model's predictions at a few observed points must be a mean and a variance per point,

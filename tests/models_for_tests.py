@@ -82,3 +82,27 @@ class RaisingAcquisition:
 
     def __call__(self, mean, variance, *, best):
         raise RuntimeError("my acquisition broke")
+
+
+class StateNumpy:
+    """A user's model whose get_state() holds a numpy array (JSON cannot)."""
+
+    def fit(self, X, y):
+        self.m = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.m), np.ones(len(X))
+
+    def get_state(self):
+        return {"w": np.arange(3)}
+
+    def set_state(self, state):
+        pass
+
+
+class NeedsArgument(StateNumpy):
+    """A model whose constructor needs an argument no param can give (no Config)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
