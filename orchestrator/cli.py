@@ -108,6 +108,17 @@ def _check_options(**checks: tuple[float | None, float, bool]) -> None:
         _fail(ConfigError(problems))
 
 
+DAY = 86400.0  # seconds: the longest wait between two polls or scans that makes sense
+
+
+def _at_most(**checks: tuple[float | None, float, str]) -> None:
+    """Exit 2 with one line per option above its sensible bound: ``name=(value, highest, why)``."""
+    problems = [Problem("--" + name.replace("_", "-"), f"must be at most {high:g} s (got {value:g}): {why}")
+                for name, (value, high, why) in checks.items() if value is not None and value > high]
+    if problems:
+        _fail(ConfigError(problems))
+
+
 def _fail(exc: LooplabError) -> None:
     if isinstance(exc, ConfigError):
         for line in exc.format().splitlines():
@@ -304,6 +315,7 @@ def run(
     from .engine import Engine, open_campaign
 
     _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
+    _at_most(poll_interval=(poll_interval, DAY, "polling less often than daily would leave results unrecorded for days"))
     fh = None
     made_log = log_file is not None and not log_file.exists()
     if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
@@ -478,6 +490,8 @@ def daemon(
     from .daemon import Daemon
 
     _check_options(workers=(workers, 1, True), interval=(interval, 0, False), rescan=(rescan, 0, False))
+    _at_most(interval=(interval, DAY, "a campaign ticked less often than daily leaves results unrecorded for days"),
+             rescan=(rescan, DAY, "a folder scanned less often than daily misses new campaign files for days"))
     # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

@@ -251,11 +251,13 @@ CLI_CASES = [
     Case("poll-interval-negative", run_with("--poll-interval", "-1"), "--poll-interval: must be greater than 0"),
     Case("poll-interval-zero", run_with("--poll-interval", "0"), "--poll-interval: must be greater than 0"),
     Case("poll-interval-nan", run_with("--poll-interval", "nan"), "--poll-interval: must be a finite number"),
+    Case("poll-interval-of-years", run_with("--poll-interval", "1e9"), "--poll-interval: must be at most 86400 s"),
     Case("max-steps-not-a-number", run_with("--max-steps", "x"), "Invalid value for '--max-steps'", "--help"),
     Case("unknown-option", run_with("--max-step", "3"), "No such option: --max-step",
          "(Possible options: --max-steps)"),
     Case("daemon-workers-zero", daemon_with("--workers", "0"), "--workers: must be at least 1 (got 0)"),
     Case("daemon-interval-negative", daemon_with("--interval", "-1"), "--interval: must be greater than 0"),
+    Case("daemon-rescan-of-weeks", daemon_with("--rescan", "1e6"), "--rescan: must be at most 86400 s"),
     Case("daemon-rescan-inf", daemon_with("--rescan", "inf"), "--rescan: must be a finite number"),
     # -- a campaign that cannot mean what it says
     Case("objective-named-as-an-input", edit("name: value", "name: x1"), "{file}: objective.name: ",
