@@ -62,14 +62,14 @@ class PINNConfig(PhysicsParams):
     width: int = Field(default=32, ge=4, le=512, description="units per hidden layer")
     depth: int = Field(default=2, ge=1, le=8, description="hidden layers (tanh)")
     collocation: int = Field(default=128, ge=8, le=20000, description="collocation points for the residual")
-    physics_weight: float = Field(default=10.0, gt=0, description="weight of the mean squared residual")
-    condition_weight: float = Field(default=10.0, ge=0, description="weight of the initial/boundary conditions")
-    iterations: int = Field(default=1000, ge=10, description="Adam steps of a first fit (half unperturbed, "
+    physics_weight: float = Field(default=10.0, gt=0, le=1e6, description="weight of the mean squared residual")
+    condition_weight: float = Field(default=10.0, ge=0, le=1e6, description="weight of the initial/boundary conditions")
+    iterations: int = Field(default=1000, ge=10, le=100_000, description="Adam steps of a first fit (half unperturbed, "
                             "half on the perturbed data)")
-    warm_iterations: int = Field(default=200, ge=0, description="Adam steps of a warm-started fit")
+    warm_iterations: int = Field(default=200, ge=0, le=100_000, description="Adam steps of a warm-started fit")
     learning_rate: float = Field(default=0.01, gt=0, le=1)
-    lbfgs: int = Field(default=300, ge=0, description="L-BFGS iterations that finish each training phase")
-    data_warmup: int = Field(default=300, ge=0, description="Adam steps on the data alone before a first fit "
+    lbfgs: int = Field(default=300, ge=0, le=10_000, description="L-BFGS iterations that finish each training phase")
+    data_warmup: int = Field(default=300, ge=0, le=100_000, description="Adam steps on the data alone before a first fit "
                              "brings in the law")
     noise: float | None = Field(default=None, gt=0, description="measurement noise sd in the objective's units "
                                 "(default: estimated from the fit's residuals)")

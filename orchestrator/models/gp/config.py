@@ -18,7 +18,7 @@ class GPConfig(BaseModel):
         "(1 = every fit); they also run when there is no warm start or its optimum moved far from it. Above 500 "
         "observations no more often than every 10th fit, above 1,000 only in those cases; the sparse GP restarts "
         "only without a warm start")
-    maxiter: int = Field(default=200, ge=1, description="L-BFGS iterations per start")
+    maxiter: int = Field(default=200, ge=1, le=10_000, description="L-BFGS iterations per start (a fit converges in tens to hundreds)")
     noise_floor: float = Field(default=1e-6, gt=0, le=0.5,
                                description="lower bound of the noise variance, in standardised units (the "
                                            "observations' variance is 1: a floor of 0.5 or more would call half "
