@@ -408,8 +408,9 @@ class AcquisitionSpec(PluginSpec):
 
 
 class InitialSpec(_Strict):
-    n: Int = Field(default=5, ge=0, description=(
-        "points of the initial design, drawn before the model proposes; 0: none, the model proposes from the "
+    n: Int = Field(default=5, ge=0, le=10_000, description=(
+        "points of the initial design, drawn before the model proposes, all in the first step (at most 10,000: "
+        "50 million were accepted and the first step filled the memory); 0: none, the model proposes from the "
         "first step if it can predict without observations (a transfer model with prior-mean, multi-task or "
         "auto: its first batch comes from the sources), otherwise the first batch is drawn at random"))
     method: Literal["random", "sobol", "lhs"] = "sobol"

@@ -304,6 +304,9 @@ CLI_CASES = [
          "{file}: model.params.tie_categorical: ", "every input of this campaign is numeric"),
     Case("model-plugin-that-cannot-be-built", edit("  kind: gp\n", "  kind: models_for_tests:NeedsArgument\n"),
          "{file}: model.kind: ", "'models_for_tests:NeedsArgument' needs the argument(s) alpha to be built"),
+    Case("initial-design-of-millions", generated(lambda: BRANIN.replace("max_experiments: 30", "max_experiments: 50000000")
+                                                 .replace("n: 5", "n: 50000000")),
+         "{file}: initial.n: ", "less than or equal to 10000"),
     Case("gp-maxiter-past-any-fit", edit("  kind: gp\n", "  kind: gp\n  params: {maxiter: 1000000000}\n"),
          "{file}: model.params.maxiter: ", "less than or equal to 10000"),
     Case("gp-inducing-without-the-sparse-gp", edit("  kind: gp\n", "  kind: gp\n  params: {sparse_above: null, inducing: 64}\n"),
