@@ -374,10 +374,15 @@ class Proposer:
         state = self._model_call("to give its state (get_state)", model.get_state)
         problem = "" if isinstance(state, dict) else f"returned {type(state).__name__}, not a dict"
         if not problem:
+            def arrays(o: Any) -> Any:  # numpy arrays and scalars are stored as lists and numbers (DESIGN.md)
+                if hasattr(o, "tolist"):
+                    return o.tolist()
+                raise TypeError(f"a {type(o).__name__} is neither JSON nor an array")
+
             try:
-                json.dumps(state)
+                json.dumps(state, default=arrays)
             except (TypeError, ValueError) as exc:
-                problem = f"returned what JSON cannot hold ({exc}); give numbers, text and lists (array.tolist())"
+                problem = f"returned what JSON cannot hold ({exc}); give numbers, text, lists and arrays"
         if problem:
             raise LooplabError(f"model.kind: model '{self.spec.model.kind}' get_state() {problem}; the campaign and "
                                "its results are kept: fix the plugin, or choose another kind, and run again")

@@ -392,8 +392,9 @@ def _experiment(row: ExperimentRow) -> Experiment:
 
 
 def _json_safe(value: Any) -> Any:
-    """Round-trip through JSON so only JSON types reach the database."""
-    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    """Round-trip through JSON so only JSON types reach the database (numpy scalars and arrays as numbers and
+    lists, anything else as its text)."""
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 class Store:

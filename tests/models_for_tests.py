@@ -84,8 +84,8 @@ class RaisingAcquisition:
         raise RuntimeError("my acquisition broke")
 
 
-class StateNumpy:
-    """A user's model whose get_state() holds a numpy array (JSON cannot)."""
+class StateObject:
+    """A user's model whose get_state() holds an object that is neither JSON nor an array."""
 
     def fit(self, X, y):
         self.m = float(np.mean(y))
@@ -95,13 +95,13 @@ class StateNumpy:
         return np.full(len(X), self.m), np.ones(len(X))
 
     def get_state(self):
-        return {"w": np.arange(3)}
+        return {"w": np.arange(3), "solver": object()}
 
     def set_state(self, state):
         pass
 
 
-class NeedsArgument(StateNumpy):
+class NeedsArgument(StateObject):
     """A model whose constructor needs an argument no param can give (no Config)."""
 
     def __init__(self, alpha):

@@ -282,8 +282,8 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
                             "finite (nan or inf)"),
     ("model", "WrongShape", "model 'models_for_tests:WrongShape' predict(X) returned 3 mean(s) and 3 variance(s) for "
                             "5 point(s)"),
-    ("model", "StateNumpy", "model 'models_for_tests:StateNumpy' get_state() returned what JSON cannot hold (Object "
-                            "of type ndarray is not JSON serializable)"),
+    ("model", "StateObject", "model 'models_for_tests:StateObject' get_state() returned what JSON cannot hold (a "
+                             "object is neither JSON nor an array)"),
     ("acq", "NanAcquisition", "acquisition.kind: acquisition 'models_for_tests:NanAcquisition' returned nan or +inf"),
     ("acq", "RaisingAcquisition", "acquisition 'models_for_tests:RaisingAcquisition' (with model 'gp') failed while "
                                   "choosing the next experiments (RuntimeError: my acquisition broke at models_for_tests.py:"),
