@@ -663,6 +663,11 @@ def test_robot_config_errors_name_the_field(tmp_path):
         {"ground_truth": {"kind": "function", "function": "branin", "parameters": ["a"]}})
     assert "duration.jitter: must be smaller than mean" in errors({"duration": {"mean": 10, "jitter": 20}})
     assert "faults.probability: input should be less than or equal to 1" in errors({"faults": {"probability": 2}})
+    assert "seed: must be a number, not the boolean true" in errors({"seed": True})  # was read as seed 1
+    yes = tmp_path / "yes.yaml"
+    yes.write_text("seed: yes\nstations: 2\n")  # YAML 1.1 read yes as true, and so as seed 1
+    with pytest.raises(RobotConfigError, match="seed: input should be a valid integer.*'yes'"):
+        load_config(yes)
     path = tmp_path / "emu.yaml"
     path.write_text("ground_truth: {kind: emulator, path: nowhere.csv}\n")
     with pytest.raises(RobotConfigError, match=r"ground_truth\.path: CSV file .*nowhere\.csv' not found"):

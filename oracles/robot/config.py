@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,7 +48,40 @@ class RobotConfigError(Exception):
 
 
 class _Strict(BaseModel):
+    """Unknown keys are refused, and so is a boolean where a number is meant (``seed: true`` was read as 1)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(value, bool) and field is not None and _numeric_only(field.annotation):
+                    raise ValueError(f"{name}: must be a number, not the boolean {str(value).lower()}")
+        return data
+
+
+def _numeric_only(annotation: Any) -> bool:
+    """Is this field's type int or float (or Optional of one), with no bool in it?"""
+    import typing
+
+    args = typing.get_args(annotation) or (annotation,)
+    kinds = {a for a in args if a is not type(None)}
+    return bool(kinds) and all(a in (int, float) for a in kinds)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true and false. YAML 1.1 also reads yes, no, on and
+    off as booleans, so ``seed: yes`` became 1 (looplab's own campaign files are read the YAML 1.2 way too)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
 
 
 # ----------------------------------------------------------------------------- ground truths
@@ -296,7 +330,7 @@ def load_config(path: str | Path | None) -> tuple[RobotConfig, Path]:
         except (OSError, UnicodeDecodeError) as exc:
             raise RobotConfigError([f"cannot read the file: {exc}"], str(path)) from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
