@@ -374,9 +374,10 @@ class Engine:
             raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned the status "
                                f"{bad.status!r} for {bad.experiment_id}; a result is one of "
                                f"{', '.join(RESULT_STATUSES)}; {kept}")
-        if results:
+        unsent = [r for r in results if r.experiment_id not in self._dispatched]  # usually none: no store read
+        if unsent:
             known = {e.id for e in self.store.experiments(self.id)}
-            stray = [r.experiment_id for r in results if r.experiment_id not in known]
+            stray = [r.experiment_id for r in unsent if r.experiment_id not in known]
             if stray:
                 raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' poll() returned results for "
                                    f"{len(stray)} experiment(s) this campaign does not have ({', '.join(map(str, stray[:3]))}"
