@@ -146,6 +146,13 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def raised_at(exc: BaseException) -> str:
+    """' at FILE:LINE' of the innermost frame that raised ``exc`` ('' without a traceback): where a plugin's
+    failure happened, for one-line errors."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+
+
 def run_experiment(oracle: "SyncOracle", experiment: Experiment) -> Result:
     """Run one experiment through ``oracle.evaluate_experiment`` and make a Result of it.
 
@@ -159,10 +166,8 @@ def run_experiment(oracle: "SyncOracle", experiment: Experiment) -> Result:
         returned = oracle.evaluate_experiment(experiment)
     except (Exception, SystemExit) as exc:  # the plugin's failure is the experiment's, not the campaign's (a
         # sys.exit() in evaluate used to end the whole run with that exit code, silently)
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
         what = f"evaluate called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
-        result = Result(experiment.id, "failed", error=f"{what}{where}")
+        result = Result(experiment.id, "failed", error=f"{what}{raised_at(exc)}")
     else:
         result = to_result(experiment.id, returned, getattr(oracle, "objective", "value"))
     outputs = dict(result.outputs)

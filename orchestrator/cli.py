@@ -59,6 +59,10 @@ err_console = Console(stderr=True, highlight=False, markup=False)
 def _error_line(line: str) -> None:
     err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
+
+def _note(line: str) -> None:
+    err_console.print(Text("note ", style="yellow") + Text(line), soft_wrap=True)
+
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 
 
@@ -267,10 +271,8 @@ def validate(files: list[Path] = typer.Argument(..., help="campaign YAML files")
             f"(batch {s.acquisition.batch_size}); budget {s.budget.max_experiments}{over}"
             + ("; each batch waits for approval" if s.approval == "required" else "")), soft_wrap=True)
         for name in _constant_inputs(c):
-            err_console.print(Text("note ", style="yellow") + Text(
-                f"{f}: space.pool.inputs: '{name}' has the same value in every candidate, so it cannot tell them "
-                "apart (a source of a transfer model may still vary in it); remove it unless that is meant"),
-                soft_wrap=True)
+            _note(f"{f}: space.pool.inputs: '{name}' has the same value in every candidate, so it cannot tell them "
+                  "apart (a source of a transfer model may still vary in it); remove it unless that is meant")
     if bad:
         raise typer.Exit(2)
 
@@ -338,7 +340,7 @@ def run(
         _fail(exc)
         return
     for note in notes:
-        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
+        _note(note)
     spec = campaign.spec
     counts = st.counts(row.id)
     verb = "resuming" if resumed else "starting"
@@ -734,8 +736,9 @@ def _write_stdout(text: str) -> None:
 
 def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:
     """One row per experiment: the bookkeeping fields, one column per parameter (``param_NAME`` when NAME is a
-    bookkeeping field), the objective under its own name (``value`` if that name is already a column), then one column per output the oracle reported
-    (``output_NAME`` when NAME is already a column; lists and mappings as JSON), then learned constants."""
+    bookkeeping field), the objective under its own name (``value`` if that name is already a column), then
+    one column per output the oracle reported (``output_NAME`` when NAME is already a column; lists and
+    mappings as JSON), then learned constants."""
     head, tail = EXPORT_FIELDS[:5], EXPORT_FIELDS[6:]
     # an input named like a bookkeeping column (a pool column 'status' or 'step') gets the prefix param_
     param_cols = [p if p not in EXPORT_FIELDS else f"param_{p}" for p in param_names]
@@ -776,7 +779,7 @@ def report(name: str = typer.Argument(..., help="campaign name"),
         _fail(exc)
         return
     for note in result.notes:
-        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
+        _note(note)
     print(result.html)
 
 

@@ -28,10 +28,9 @@ from typing import Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
-    _fmt_param, _output_file, _wide_console, app, console, err_console
+    _fmt_param, _note, _output_file, _wide_console, app, console
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -52,7 +51,7 @@ def _open(target: str, store: Optional[str]):
         notes: list[str] = []
         c = Campaign(rebuild_campaign(row, notes), st, row, notes)
     for note in c.notes:  # a stored setting this version refuses, replaced (stored_spec.py)
-        err_console.print(Text("note ", style="yellow") + Text(note), soft_wrap=True)
+        _note(note)
     return c
 
 
@@ -164,16 +163,13 @@ def ask(
 
 def _why_not_n(c, batch: list[dict], n: int) -> str:
     """Why ``ask --n N`` proposed another number than N: the budget left, or a first ask's initial design."""
-    from .store import UNCOUNTED
+    from .engine import counted
 
     spec = c.campaign.spec
     if len(batch) > n:
         return (f"the campaign's initial design, proposed whole by the first ask (initial.n: {spec.initial.n}); "
                 "--n applies from the next ask on")
-    row = c.store.get_campaign(c.name)
-    exps = c.store.experiments(row.id)
-    used = sum(1 for e in exps if e.status not in UNCOUNTED
-               and (spec.initial.count_in_budget or e.source != "imported")) - len(batch)
+    used = len(counted(c.store.experiments(c.row.id), spec)) - len(batch)
     if used + len(batch) >= spec.budget.max_experiments:
         return (f"all that is left of the budget ({spec.budget.max_experiments} experiments, {used} already made or "
                 f"waiting); raise it with looplab extend {c.name} --budget N")

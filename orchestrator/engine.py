@@ -32,7 +32,7 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from oracles.base import Experiment as OracleExperiment
-from oracles.base import OracleContext, Result, within_range
+from oracles.base import OracleContext, Result, raised_at, within_range
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
@@ -47,6 +47,7 @@ log = logging.getLogger("looplab.engine")
 
 RESULT_STATUSES = ("succeeded", "failed", "timed_out", "cancelled")  # what an oracle may report (oracles.base.Status)
 
+LONG_WAIT = 60  # seconds without a result before a run with no executor.timeout says so (once)
 IDLE_HOLD = 0.5  # seconds a waiting campaign's step may answer from memory (see Engine.__init__, _idle)
 OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
 
@@ -184,6 +185,13 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             store.update_campaign(row.id, status="running", message="budget changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
+
+
+def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:
+    """The experiments that use up the budget: all but cancelled ones, and but imported earlier data unless
+    ``initial.count_in_budget`` says it counts."""
+    imported_count = spec.initial.count_in_budget
+    return [e for e in exps if e.status not in UNCOUNTED and (imported_count or e.source != "imported")]
 
 
 def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 200) -> str:
@@ -346,12 +354,8 @@ class Engine:
         except (LooplabError, LeaseLost):
             raise
         except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the user's to fix
-            import traceback
-
-            tb = traceback.extract_tb(exc.__traceback__)
-            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
             raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' failed {what} ({type(exc).__name__}: "
-                               f"{exc}{where}); {after}") from None
+                               f"{exc}{raised_at(exc)}); {after}") from None
 
     def _polled(self) -> list[Any]:
         """The oracle's poll(), checked: a list of oracles.base.Result, each for an experiment of this campaign
@@ -474,10 +478,7 @@ class Engine:
         return self.spec.approval == "required" or bool(getattr(self.oracle, "results_in_store", False))
 
     def counted(self, exps: list[Experiment]) -> list[Experiment]:
-        """The experiments that use up the budget: all but cancelled ones, and but imported earlier data
-        unless ``initial.count_in_budget`` says it counts."""
-        imported_count = self.spec.initial.count_in_budget
-        return [e for e in exps if e.status not in UNCOUNTED and (imported_count or e.source != "imported")]
+        return counted(exps, self.spec)
 
     def step(self, *, n: int | None = None) -> StepReport:
         """Poll, record, check the stop rules, and propose + dispatch if a slot is free.
@@ -767,9 +768,6 @@ class Engine:
                     return report
             elif not report.recorded:  # waiting: on results, on a person's approval, or paused
                 time.sleep(poll_interval)
-
-
-LONG_WAIT = 60  # seconds without a result before a run with no executor.timeout says so (once)
 
 
 def _weights_text(weights: dict | None, scored: dict | None = None) -> str:

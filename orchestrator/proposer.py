@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from acquisition.batch import Geometry, select_continuous, select_from_pool
+from oracles.base import raised_at
 
 from . import plugins
 from .config import Campaign
@@ -359,11 +358,9 @@ class Proposer:
         except LooplabError:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported as the user's to fix
-            tb = traceback.extract_tb(exc.__traceback__)
-            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
             who = (f"model.kind: model '{self.spec.model.kind}'" if role == "model" else
                    f"acquisition.kind: acquisition '{self.spec.acquisition.kind}' (with model '{self.spec.model.kind}')")
-            raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{where}); the campaign and its "
+            raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{raised_at(exc)}); the campaign and its "
                                "results are kept: fix the plugin, or choose another kind, and run again") from None
 
     def model_state(self, model: Any) -> dict:

@@ -55,7 +55,7 @@ def refused_since(stored: dict, base_dir: Path, diffs: list[str]) -> list[str]:
 
 def relaxed(stored: dict, base_dir: Path) -> tuple[dict, list[str]]:
     """``stored`` with each refused, replaceable setting removed (so it takes its default), and the fields
-    removed. ([], stored) when there is none, or when a refused field lies elsewhere or inside a list."""
+    removed. (stored, []) when there is none, or when a refused field lies elsewhere or inside a list."""
     refused = refused_fields(stored, base_dir)
     if not refused or not all(_replaceable(f) and "[" not in f for f in refused):
         return stored, []
