@@ -31,6 +31,22 @@ def write_campaign(tmp_path: Path, text: str, name: str = "campaign.yaml") -> Pa
     return path
 
 
+def edit_stored_spec(url: str, name: str, edit) -> None:
+    """Change campaign ``name``'s stored spec in place (``edit(spec)``), as an older looplab might have stored
+    it: raw SQL on the SQLite file, as the store holds it."""
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        spec = json.loads(con.execute("select spec from campaigns where name = ?", (name,)).fetchone()[0])
+        edit(spec)
+        con.execute("update campaigns set spec = ? where name = ?", (json.dumps(spec), name))
+        con.commit()
+    finally:
+        con.close()
+
+
 def alloy_yaml(*, name: str = "alloy", seed: int = 0, budget: int = 30, model: str = "gp",
                batch_size: int = 1, initial: int = 5, extra: str = "") -> str:
     """A pool campaign over the committed alloy pool (absolute path, so it works from tmp_path)."""

@@ -11,7 +11,6 @@ import csv
 import os
 import re
 import signal
-import json
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, alloy_yaml, write_campaign
+from conftest import ROOT, alloy_yaml, edit_stored_spec, write_campaign
 from typer.testing import CliRunner
 
 from orchestrator import control
@@ -267,10 +266,7 @@ approval: required
         assert snapshot(tmp_path / "m.db") == before, args
     # a model setting this version refuses (as a later or earlier version may have stored it): edit reads only
     # the space
-    with sqlite3.connect(tmp_path / "m.db") as conn:
-        stored = json.loads(conn.execute("select spec from campaigns").fetchone()[0])
-        stored["model"]["transform"] = "no-such-transform"
-        conn.execute("update campaigns set spec = ?", (json.dumps(stored),))
+    edit_stored_spec(url, "mix", lambda spec: spec["model"].update(transform="no-such-transform"))
     code, out, err = cli("edit", "mix", "mix-0000-00", "a=0.25", "b=0.75", "n=5", "solvent=ethanol", "--store", url)
     assert code == 0, err
     e = {e.id: e for e in store.experiments(store.get_campaign("mix").id)}["mix-0000-00"]

@@ -63,6 +63,16 @@ def edit(old: str, new: str) -> Make:
     return lambda tmp, _: ["validate", _write(tmp, BRANIN.replace(old, new, 1))]
 
 
+def gp_params(params: str) -> Make:
+    """``validate`` the Branin example with these params of its GP (``"maxiter: 5"``)."""
+    return edit("  kind: gp\n", f"  kind: gp\n  params: {{{params}}}\n")
+
+
+def x2_choices(choices: str) -> Make:
+    """``validate`` the Branin example with x2 categorical, these choices (``"[a, b]"``)."""
+    return edit("{name: x2, type: float, low: 0.0, high: 15.0}", f"{{name: x2, type: categorical, choices: {choices}}}")
+
+
 def oracle(kind: str, params: str = "{}") -> Make:
     """``validate`` the Branin example with another oracle (plugins of tests/bad_inputs/plugins)."""
     return edit(ORACLE, f"kind: {kind}\n  params: {params}")
@@ -150,17 +160,13 @@ CLI_CASES = [
     Case("low-true", edit("low: -5.0", "low: true"), "{file}: space.parameters[0].low: ", "not the boolean true"),
     Case("log-yes", edit("high: 10.0}", "high: 10.0, log: yes}"), "{file}: space.parameters[0].log: ",
          "must be true or false (got a string 'yes'); looplab reads YAML 1.2"),
-    Case("choices-the-same-in-a-csv-cell", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                                "{name: x2, type: categorical, choices: [1, '1', b]}"),
+    Case("choices-the-same-in-a-csv-cell", x2_choices("[1, '1', b]"),
          "{file}: space.parameters[1].choices: ", "choice '1' and 1 are the same in a CSV cell"),
-    Case("choices-one-and-one-point-zero", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                                "{name: x2, type: categorical, choices: [1, 1.0, b]}"),
+    Case("choices-one-and-one-point-zero", x2_choices("[1, 1.0, b]"),
          "{file}: space.parameters[1].choices: ", "choice 1.0 and 1 are the same in a CSV cell"),
-    Case("choice-with-spaces-at-its-ends", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                                "{name: x2, type: categorical, choices: [a, 'a ', b]}"),
+    Case("choice-with-spaces-at-its-ends", x2_choices("[a, 'a ', b]"),
          "{file}: space.parameters[1].choices: ", "choice 'a ' has spaces at its ends"),
-    Case("choice-empty", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                              "{name: x2, type: categorical, choices: ['', b]}"),
+    Case("choice-empty", x2_choices("['', b]"),
          "{file}: space.parameters[1].choices: ", "choice '' is empty"),
     Case("sum-constraint-with-a-single-point", edit("\nobjective:", "\n  constraints:\n    - {type: sum, parameters: "
                                                     "[x1, x2], total: 25}\nobjective:"),
@@ -168,18 +174,16 @@ CLI_CASES = [
     Case("sum-constraint-with-almost-no-room", edit("\nobjective:", "\n  constraints:\n    - {type: sum, parameters: "
                                                     "[x1, x2], total: 24.999}\nobjective:"),
          "{file}: space.constraints: ", "the bounds leave almost no room on the simplex"),
-    Case("function-on-a-categorical-input", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                                 "{name: x2, type: categorical, choices: [a, b]}"),
+    Case("function-on-a-categorical-input", x2_choices("[a, b]"),
          "{file}: oracle.params.function: ", "'branin' takes numbers, and the input x2 is categorical"),
-    Case("gp-noise-floor-above-the-data", edit("  kind: gp\n", "  kind: gp\n  params: {noise_floor: 1e300}\n"),
+    Case("gp-noise-floor-above-the-data", gp_params("noise_floor: 1e300"),
          "{file}: model.params.noise_floor: ", "less than or equal to 0.5"),
     Case("lookup-column-is-an-input", generated(lambda: ALLOY_POOL_CAMPAIGN.replace(
         "oracle: {kind: lookup}", "oracle: {kind: lookup, params: {column: x_Cu}}")),
          "{file}: oracle.params.column: ", "'x_Cu' is an input of the space"),
     Case("yaml-binary-tag", edit("name: branin-gp-ei", "name: !!binary aGVsbG8="),
          "{file}: line 3, column 7: ", "the tag !!binary is not read in a campaign file"),
-    Case("choices-booleans", edit("{name: x2, type: float, low: 0.0, high: 15.0}",
-                                  "{name: x2, type: categorical, choices: [true, false]}"),
+    Case("choices-booleans", x2_choices("[true, false]"),
          "{file}: space.parameters[1].choices: ", "quote it ('true')"),
     Case("plugin-param-boolean", edit("{function: branin}", "{function: branin, noise: true}"),
          "{file}: oracle.params.noise: ", "not the boolean true"),
@@ -300,18 +304,18 @@ CLI_CASES = [
     Case("budget-too-large-for-the-store", edit("max_experiments: 30", "max_experiments: 100000000000000000000000"),
          "{file}: budget.max_experiments: ", "less than or equal to 1000000000"),
     # settings the campaign would never read (found by the fuzz round of 2026-12-04)
-    Case("gp-categorical-option-on-a-numeric-space", edit("  kind: gp\n", "  kind: gp\n  params: {tie_categorical: true}\n"),
+    Case("gp-categorical-option-on-a-numeric-space", gp_params("tie_categorical: true"),
          "{file}: model.params.tie_categorical: ", "every input of this campaign is numeric"),
     Case("model-plugin-that-cannot-be-built", edit("  kind: gp\n", "  kind: models_for_tests:NeedsArgument\n"),
          "{file}: model.kind: ", "'models_for_tests:NeedsArgument' needs the argument(s) alpha to be built"),
     Case("initial-design-of-millions", generated(lambda: BRANIN.replace("max_experiments: 30", "max_experiments: 50000000")
                                                  .replace("n: 5", "n: 50000000")),
          "{file}: initial.n: ", "less than or equal to 10000"),
-    Case("gp-maxiter-past-any-fit", edit("  kind: gp\n", "  kind: gp\n  params: {maxiter: 1000000000}\n"),
+    Case("gp-maxiter-past-any-fit", gp_params("maxiter: 1000000000"),
          "{file}: model.params.maxiter: ", "less than or equal to 10000"),
-    Case("gp-inducing-without-the-sparse-gp", edit("  kind: gp\n", "  kind: gp\n  params: {sparse_above: null, inducing: 64}\n"),
+    Case("gp-inducing-without-the-sparse-gp", gp_params("sparse_above: null, inducing: 64"),
          "{file}: model.params.inducing: ", "sparse_above: null keeps the exact GP always"),
-    Case("gp-rank-inputs-without-a-pool", edit("  kind: gp\n", "  kind: gp\n  params: {rank_inputs: true}\n"),
+    Case("gp-rank-inputs-without-a-pool", gp_params("rank_inputs: true"),
          "{file}: model.params.rank_inputs: ", "this campaign's space is continuous"),
     Case("min-distance-on-a-pool", generated(lambda: ALLOY_POOL_CAMPAIGN + "acquisition: {kind: ei, min_distance: 0.01}\n"),
          "{file}: ", "acquisition.min_distance: applies to continuous spaces"),

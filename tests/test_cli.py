@@ -14,7 +14,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CAMPAIGNS, ROOT, alloy_yaml, write_campaign
+from conftest import CAMPAIGNS, ROOT, alloy_yaml, edit_stored_spec, write_campaign
 from orchestrator.cli import app
 from orchestrator.store import Store
 
@@ -136,18 +136,6 @@ def test_running_a_changed_file_under_an_existing_name_exits_2(finished):
     assert "acquisition.kind: differs from the campaign of the same name" in result.output
 
 
-def _edit_stored_spec(url: str, name: str, edit) -> None:
-    """Change a stored campaign's spec as an older looplab might have stored it (raw SQL, as a store file holds it)."""
-    import sqlite3
-
-    con = sqlite3.connect(url.removeprefix("sqlite:///"))
-    spec = json.loads(con.execute("select spec from campaigns where name = ?", (name,)).fetchone()[0])
-    edit(spec)
-    con.execute("update campaigns set spec = ? where name = ?", (json.dumps(spec), name))
-    con.commit()
-    con.close()
-
-
 def test_a_campaign_stored_before_a_refusal_resumes_with_the_fixed_file(tmp_path):
     """A setting this version refuses (min_distance on a pool, a noise floor above 0.5), stored by an older
     version: the file without it resumes the campaign, with a note naming the fields, and keeps its results.
@@ -159,7 +147,7 @@ def test_a_campaign_stored_before_a_refusal_resumes_with_the_fixed_file(tmp_path
     def older(s):
         s["acquisition"]["min_distance"] = 0.1
         s["model"]["params"]["noise_floor"] = 0.9
-    _edit_stored_spec(url, "old", older)
+    edit_stored_spec(url, "old", older)
     before = [(e.id, e.value) for e in _experiments(url, "old")]
     assert runner.invoke(app, ["extend", "old", "--budget", "8", "--store", url]).exit_code == 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import ROOT, write_campaign
+from conftest import ROOT, edit_stored_spec, write_campaign
 from orchestrator import Campaign
 from orchestrator.cli import app
 from orchestrator.config import load_campaign
@@ -687,14 +687,9 @@ def test_a_campaign_stored_with_a_setting_now_refused_is_told_asked_and_reported
     """A model setting this version refuses, as an older version stored it (a noise floor above 0.5): tell,
     ask and report by name rebuild the campaign with that setting's default and say so, instead of refusing
     the campaign (a person could not tell their result)."""
-    import json
-    import sqlite3
-
     tmp_path, url = hand
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
-        spec = json.loads(con.execute("select spec from campaigns where name = 'hand'").fetchone()[0])
-        spec["model"] = {"kind": "gp", "params": {"noise_floor": 0.9}, "transform": "none"}
-        con.execute("update campaigns set spec = ? where name = 'hand'", (json.dumps(spec),))
+    edit_stored_spec(url, "hand", lambda spec: spec.update(model={"kind": "gp", "params": {"noise_floor": 0.9},
+                                                                  "transform": "none"}))
     note = "the stored model.params.noise_floor is refused by this version of looplab"
     r = runner.invoke(app, ["tell", "hand", "hand-0000-01", "3.5", "--store", url])
     assert r.exit_code == 0, r.output
