@@ -336,15 +336,22 @@ class SpaceSpec(_Strict):
         named = ([(f"parameters[{i}].name", p.name) for i, p in enumerate(self.parameters)] if self.parameters
                  else [(f"pool.inputs[{i}]", n) for i, n in enumerate(self.pool.inputs)])
         for where, name in named:
-            # worksheets (ask/tell) and exports have an 'id' column beside the inputs: an input of that name
-            # makes two columns 'id', and a campaign run by hand could not be told its results
-            if name.strip().lower() == "id":
-                raise ValueError(f"{where}: '{name}' is reserved (worksheets and exports have an 'id' column for "
-                                 "the experiment); rename the input")
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-                raise ValueError(f"{where}: {name!r} holds a control character (a line break or tab breaks CSV "
-                                 "headers and logs); rename the input")
+            problem = _column_name_problem(where, name, "rename the input")
+            if problem:
+                raise ValueError(problem)
         return self
+
+
+def _column_name_problem(where: str, text: str, fix: str, *, reserved: bool = True) -> str:
+    """Why a name that becomes a column of worksheets, exports and logs cannot be one ('' if it can): 'id' is
+    taken (worksheets and exports key experiments by it: two columns 'id' and a campaign run by hand could not be
+    told its results), and a control character breaks a CSV header or a log line."""
+    if reserved and text.strip().lower() == "id":
+        return (f"{where}: '{text}' is reserved (worksheets and exports have an 'id' column for the experiment); "
+                f"{fix}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return f"{where}: {text!r} holds a control character (a line break or tab breaks CSV headers and logs); {fix}"
+    return ""
 
 
 class ObjectiveSpec(_Strict):
@@ -356,13 +363,10 @@ class ObjectiveSpec(_Strict):
 
     @model_validator(mode="after")
     def _target(self) -> "ObjectiveSpec":
-        if self.name.strip().lower() == "id":  # the worksheet would have two columns 'id' (see SpaceSpec)
-            raise ValueError(f"name: '{self.name}' is reserved (worksheets and exports have an 'id' column for the "
-                             "experiment); name the measured quantity (e.g. yield)")
-        for field, text in (("name", self.name), ("unit", self.unit or "")):
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-                raise ValueError(f"{field}: {text!r} holds a control character (a line break or tab breaks CSV "
-                                 "headers, tables and logs); remove it")
+        problem = (_column_name_problem("name", self.name, "name the measured quantity (e.g. yield)")
+                   or _column_name_problem("unit", self.unit or "", "remove it", reserved=False))
+        if problem:
+            raise ValueError(problem)
         if self.goal == "target" and self.target_value is None:
             raise ValueError("goal: target needs target_value: (the value to get close to)")
         if self.goal != "target" and self.target_value is not None:
