@@ -282,6 +282,11 @@ def tell(
     except LooplabError as exc:
         _fail(exc)
         return
+    kind = c.campaign.spec.oracle.kind
+    if kind != "manual":  # allowed (a robot's result read off its screen), but not what the oracle measured
+        _note(f"campaign {c.name}'s oracle is '{kind}', which measures its experiments itself: the told value "
+              f"stands in for its measurement of {len(results)} experiment(s); a result the oracle still "
+              "returns for them is ignored")
     left = len(c.pending())
     console.print(f"recorded {len(results)} result(s) for campaign {c.name}; {left} experiment(s) still wait"
                   + (f"; skipped {len(skipped)} row(s) without a value (lines "

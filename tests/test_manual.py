@@ -702,3 +702,20 @@ def test_a_campaign_stored_with_a_setting_now_refused_is_told_asked_and_reported
     assert r.exit_code == 0, r.output
     assert note in " ".join(r.output.split())
     assert "cannot be rebuilt" not in r.output  # the model sections are there
+
+
+def test_tell_on_a_campaign_whose_oracle_measures_itself_says_the_value_stands_in_for_it(tmp_path):
+    """Telling a result of a function-oracle experiment still in flight is allowed (a robot's result can be
+    read off its screen), but it was silent: it now says whose measurement the told value replaces."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    spec = write_campaign(tmp_path, HAND.format(name="f", budget=8).replace(
+        'kind: manual, params: {instructions: "measure y at (x1, x2)"}', "kind: function, params: {function: branin}"),
+        "f.yaml")
+    assert runner.invoke(app, ["run", str(spec), "--store", url, "-q", "--max-steps", "1"]).exit_code == 0
+    waiting = [e.id for e in Store(url).experiments(1) if e.status not in ("succeeded", "failed")]
+    assert waiting, "the first step's experiments should still be in flight"
+    r = runner.invoke(app, ["tell", "f", waiting[0], "5", "--store", url])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "campaign f's oracle is 'function', which measures its experiments itself" in text, text
+    assert {e.id: e.value for e in Store(url).experiments(1)}[waiting[0]] == 5.0
