@@ -93,32 +93,27 @@ OPTION_MAX = 1e9  # any count or number of seconds above this is a typo (10^9 s 
 # the scheduler's dates)
 
 
-def _check_options(**checks: tuple[float | None, float, bool]) -> None:
-    """Exit 2 with one line per option out of range: ``name=(value, lowest, lowest_allowed)``, and at most
-    ``OPTION_MAX``."""
-    problems = []
-    for name, (value, low, inclusive) in checks.items():
-        if value is None:
-            continue
-        option = "--" + name.replace("_", "-")
-        if not math.isfinite(value):
-            problems.append(Problem(option, f"must be a finite number (got {value})"))
-        elif value < low or (value == low and not inclusive):
-            bound = f"at least {low:g}" if inclusive else f"greater than {low:g}"
-            problems.append(Problem(option, f"must be {bound} (got {value:g})"))
-        elif value > OPTION_MAX:
-            problems.append(Problem(option, f"must be at most {OPTION_MAX:g} (got {value:g})"))
-    if problems:
-        _fail(ConfigError(problems))
-
-
 DAY = 86400.0  # seconds: the longest wait between two polls or scans that makes sense
 
 
-def _at_most(**checks: tuple[float | None, float, str]) -> None:
-    """Exit 2 with one line per option above its sensible bound: ``name=(value, highest, why)``."""
-    problems = [Problem("--" + name.replace("_", "-"), f"must be at most {high:g} s (got {value:g}): {why}")
-                for name, (value, high, why) in checks.items() if value is not None and value > high]
+def _check_options(**checks: tuple) -> None:
+    """Exit 2 with one line per option out of range. Each check is ``name=(value, lowest, lowest_allowed)``,
+    at most ``OPTION_MAX``; or ``name=(value, lowest, lowest_allowed, highest, why)`` for an option with a
+    sensible bound of its own (seconds), ``why`` saying what a larger value would do."""
+    problems = []
+    for name, (value, low, inclusive, *bound) in checks.items():
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        high, why = bound if bound else (OPTION_MAX, "")
+        if not math.isfinite(value):
+            problems.append(Problem(option, f"must be a finite number (got {value})"))
+        elif value < low or (value == low and not inclusive):
+            least = f"at least {low:g}" if inclusive else f"greater than {low:g}"
+            problems.append(Problem(option, f"must be {least} (got {value:g})"))
+        elif value > high:
+            problems.append(Problem(option, f"must be at most {high:g}{' s' if why else ''} (got {value:g})"
+                                            + (f": {why}" if why else "")))
     if problems:
         _fail(ConfigError(problems))
 
@@ -316,8 +311,9 @@ def run(
     from .config import load_campaign
     from .engine import Engine, open_campaign
 
-    _check_options(max_steps=(max_steps, 1, True), poll_interval=(poll_interval, 0, False))
-    _at_most(poll_interval=(poll_interval, DAY, "polling less often than daily would leave results unrecorded for days"))
+    _check_options(max_steps=(max_steps, 1, True),
+                   poll_interval=(poll_interval, 0, False, DAY,
+                                  "polling less often than daily would leave results unrecorded for days"))
     fh = None
     made_log = log_file is not None and not log_file.exists()
     if log_file is not None:  # opened first: a log file that cannot be written must not leave a stored campaign
@@ -491,9 +487,11 @@ def daemon(
 
     from .daemon import Daemon
 
-    _check_options(workers=(workers, 1, True), interval=(interval, 0, False), rescan=(rescan, 0, False))
-    _at_most(interval=(interval, DAY, "a campaign ticked less often than daily leaves results unrecorded for days"),
-             rescan=(rescan, DAY, "a folder scanned less often than daily misses new campaign files for days"))
+    _check_options(workers=(workers, 1, True),
+                   interval=(interval, 0, False, DAY,
+                             "a campaign ticked less often than daily leaves results unrecorded for days"),
+                   rescan=(rescan, 0, False, DAY,
+                           "a folder scanned less often than daily misses new campaign files for days"))
     # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

@@ -32,11 +32,11 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from oracles.base import Experiment as OracleExperiment
-from oracles.base import OracleContext, Result, raised_at, within_range
+from oracles.base import OracleContext, Result, within_range
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec
-from .errors import ConfigError, LeaseLost, LooplabError, Problem
+from .errors import ConfigError, LeaseLost, LooplabError, Problem, plugin_call
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
 from .control import asked
@@ -347,15 +347,9 @@ class Engine:
             self.store.mark_submitted([e.id for e in exps], fence=self.fence)
 
     def _oracle_call(self, what: str, call: Callable[[], Any], after: str) -> Any:
-        """``call()``; an oracle plugin's exception becomes one line naming it, where it was raised and what
-        happens to the experiments (``after``), instead of a traceback."""
-        try:
-            return call()
-        except (LooplabError, LeaseLost):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the user's to fix
-            raise LooplabError(f"oracle.kind: oracle '{self.spec.oracle.kind}' failed {what} ({type(exc).__name__}: "
-                               f"{exc}{raised_at(exc)}); {after}") from None
+        """``call()`` of the oracle plugin (see errors.plugin_call); ``after`` says what happens to the
+        experiments."""
+        return plugin_call(call, f"oracle.kind: oracle '{self.spec.oracle.kind}'", what, after)
 
     def _polled(self) -> list[Any]:
         """The oracle's poll(), checked: a list of oracles.base.Result, each for an experiment of this campaign

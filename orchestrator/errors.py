@@ -7,6 +7,7 @@ those into one readable line each and exit code 2, never a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 
 class LooplabError(Exception):
@@ -67,3 +68,18 @@ class LeaseLost(StoreError):
     """This process's lease on a campaign was taken over by another process (it was paused or cut off for
     longer than the lease's TTL): it must stop driving that campaign. Raised by every store write made under
     a lease that is no longer current, in the same transaction, so nothing is written."""
+
+
+def plugin_call(call: Callable[[], Any], who: str, what: str, after: str) -> Any:
+    """``call()`` of a plugin's method (an oracle's, a model's, an acquisition's). An exception of the plugin
+    becomes one LooplabError line instead of a traceback: ``who`` (the field and kind, e.g. "model.kind:
+    model 'mine'") failed ``what`` (e.g. "to fit"), the exception and where it was raised, then ``after``
+    (what happens to the campaign). looplab's own errors pass through."""
+    from oracles.base import raised_at
+
+    try:
+        return call()
+    except LooplabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the user's to fix
+        raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{raised_at(exc)}); {after}") from None

@@ -16,11 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from acquisition.batch import Geometry, select_continuous, select_from_pool
-from oracles.base import raised_at
 
 from . import plugins
 from .config import Campaign
-from .errors import LooplabError
+from .errors import LooplabError, plugin_call
 from .models.base import ModelContext
 from .predicted import predicted_best
 
@@ -351,17 +350,12 @@ class Proposer:
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
 
     def _model_call(self, what: str, call: Any, role: str = "model") -> Any:
-        """``call()``; a model's (or an acquisition's) exception becomes one line naming the plugin kind, where
-        it was raised, and that the campaign is kept (it used to end the run in a traceback)."""
-        try:
-            return call()
-        except LooplabError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported as the user's to fix
-            who = (f"model.kind: model '{self.spec.model.kind}'" if role == "model" else
-                   f"acquisition.kind: acquisition '{self.spec.acquisition.kind}' (with model '{self.spec.model.kind}')")
-            raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{raised_at(exc)}); the campaign and its "
-                               "results are kept: fix the plugin, or choose another kind, and run again") from None
+        """``call()`` of the model plugin (or the acquisition's, ``role``; see errors.plugin_call): its
+        exception is one line saying the campaign is kept (it used to end the run in a traceback)."""
+        who = (f"model.kind: model '{self.spec.model.kind}'" if role == "model" else
+               f"acquisition.kind: acquisition '{self.spec.acquisition.kind}' (with model '{self.spec.model.kind}')")
+        return plugin_call(call, who, what, "the campaign and its results are kept: fix the plugin, or choose "
+                                            "another kind, and run again")
 
     def model_state(self, model: Any) -> dict:
         """The model's ``get_state()`` (its hyperparameters, stored with every step), checked: a dict that JSON

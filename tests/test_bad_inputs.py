@@ -300,7 +300,7 @@ CLI_CASES = [
     Case("quoted-number-in-plugin-params", edit("kind: gp", "kind: gp\n  params: {restarts: '1'}"),
          "{file}: model.params.restarts: ", "must be a number, not the string '1' (remove the quotes)"),
     Case("daemon-interval-past-the-calendar", daemon_with("--interval", "1e12", "--exit-when-done"), "--interval: ",
-         "must be at most 1e+09 (got 1e+12)"),
+         "must be at most 86400 s (got 1e+12): a campaign ticked less often than daily"),
     Case("budget-too-large-for-the-store", edit("max_experiments: 30", "max_experiments: 100000000000000000000000"),
          "{file}: budget.max_experiments: ", "less than or equal to 1000000000"),
     # settings the campaign would never read (found by the fuzz round of 2026-12-04)
