@@ -86,9 +86,9 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 header = [h.strip() for h in next(reader, [])]
                 for cells in reader:
                     line = reader.line_num
-                    if not cells or not any(c.strip() for c in cells):
-                        continue  # blank line
-                    records.append((line, [c.strip() for c in cells]))
+                    cells = [c.strip() for c in cells]
+                    if any(cells):  # else a blank line
+                        records.append((line, cells))
             except csv.Error as exc:
                 text = str(exc)
                 if "field larger than field limit" in text:
