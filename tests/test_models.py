@@ -118,6 +118,29 @@ def test_gp_handles_constant_and_single_observations():
     assert np.all(np.isfinite(mean)) and np.all(var > 0)
 
 
+@pytest.mark.parametrize("scale", [1e-13, 1e-100, 1e120])
+def test_gp_predictions_scale_with_the_objective_however_small(data, scale):
+    """Found by the fuzz round of 2026-12-04 (evening): an objective around 1e-13 (a diffusivity in m^2/s)
+    had a spread below the Standardizer's absolute floor of 1e-12, so the GP modelled it as flat. The
+    model must not depend on the objective's unit: y * scale predicts scale times what y predicts."""
+    X, y = data
+    rng = np.random.default_rng(3)
+    Xs = rng.random((50, 3))
+    mean, var = GPSurrogate(seed=1).fit(X, y).predict(Xs)
+    ms, vs = GPSurrogate(seed=1).fit(X, y * scale).predict(Xs)
+    np.testing.assert_allclose(ms / scale, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vs / scale ** 2, var, rtol=1e-4, atol=1e-8)
+
+
+def test_a_spread_below_rounding_is_taken_for_a_constant():
+    from orchestrator.models.base import spread_of
+
+    assert spread_of(np.array([1.0, 1.0 + 1e-15])) == 0.0  # rounding of a constant
+    assert spread_of(np.array([3e-13, 3.2e-13])) == pytest.approx(1e-14)  # small units, not a constant
+    assert spread_of(np.array([0.0, 1e-160])) == 0.0  # its square would underflow
+    assert spread_of(np.array([2.5])) == 0.0
+
+
 def test_bad_training_data_is_a_clear_error():
     from orchestrator.models.base import ModelError
 

@@ -101,13 +101,21 @@ def check_training_data(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     return X, y
 
 
+def spread_of(y: np.ndarray) -> float:
+    """The standard deviation of ``y``, or 0 when it is no more than rounding: below 1e-12 of y's magnitude,
+    or below 1e-150 (its square would underflow). Relative, so an objective measured in small units (a
+    diffusivity of 1e-13 m^2/s) is not taken for a constant: an absolute floor of 1e-12 made the GP
+    model such objectives as flat."""
+    std = float(np.std(y))
+    return std if std > max(1e-12 * abs(float(np.mean(y))), 1e-150) else 0.0
+
+
 class Standardizer:
-    """y -> (y - mean) / std, with std = 1 when y is constant or has one value."""
+    """y -> (y - mean) / std, with std = 1 when y is constant (see :func:`spread_of`) or has one value."""
 
     def __init__(self, y: np.ndarray):
         self.mean = float(np.mean(y))
-        std = float(np.std(y))
-        self.std = std if std > 1e-12 * max(1.0, abs(self.mean)) else 1.0
+        self.std = spread_of(y) or 1.0
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         return (y - self.mean) / self.std

@@ -57,7 +57,7 @@ from scipy.special import expit, gammaln
 
 from oracles.blas import single_threaded_blas
 
-from ..base import ModelError
+from ..base import ModelError, spread_of
 from .kernels import KINDS, Tie, kernel_and_dk, kernel_matrix, lengthscale_gradient
 from .loss import gaussian_nll_parts, guarded
 from .posterior import cholesky
@@ -356,11 +356,11 @@ class MultiTaskGP:
         """Each task's mean and spread [T] and the standardised targets z [N]: per task (a task with fewer
         than two points borrows the pooled scale), or one shared by every task (scale="shared": the tasks
         measure the same quantity in the same units)."""
-        pooled_mean, pooled_std = float(np.mean(y)), float(np.std(y)) or 1.0
+        pooled_mean, pooled_std = float(np.mean(y)), spread_of(y) or 1.0
         means, stds = np.full(T, pooled_mean), np.full(T, pooled_std)
         for k in range(T if self.scale == "per-task" else 0):
             yk = y[task == k]
-            if len(yk) >= 2 and np.std(yk) > 1e-12 * max(1.0, abs(np.mean(yk))):
+            if len(yk) >= 2 and spread_of(yk) > 0:
                 means[k], stds[k] = np.mean(yk), np.std(yk)
             else:
                 means[k], stds[k] = (np.mean(yk) if len(yk) else pooled_mean), pooled_std

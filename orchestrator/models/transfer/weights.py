@@ -37,7 +37,7 @@ def loo_accuracy_log_density(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """
     y = np.asarray(y, dtype=float)
     err = y - np.asarray(mean, dtype=float)
-    mse = max(float(np.mean(err ** 2)), 1e-12 * max(1.0, float(np.mean(y ** 2))))
+    mse = max(float(np.mean(err ** 2)), 1e-12 * float(np.mean(y ** 2)), 1e-300)  # relative: y may be tiny
     return loo_log_density(err, 0.0, np.full(len(err), mse))
 
 
