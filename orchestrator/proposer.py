@@ -18,7 +18,7 @@ import numpy as np
 from acquisition.batch import Geometry, select_continuous, select_from_pool
 
 from . import plugins
-from .config import Campaign
+from .config import Campaign, CategoricalParameter, IntParameter
 from .errors import LooplabError, plugin_call
 from .models.base import ModelContext
 from .predicted import predicted_best
@@ -74,6 +74,10 @@ class Proposer:
         oracle_cls = campaign.plugin_classes.get("oracle")
         hook = getattr(oracle_cls, "realise", None)
         self._realise = None
+        # a space of int and categorical parameters only has finitely many points: a design or a random draw
+        # must not repeat one (on two 0/1 ints, initial.n: 10 measured 4 points 2-3 times each)
+        self._discrete = not self.space.is_pool and all(
+            isinstance(p, (IntParameter, CategoricalParameter)) for p in self.space.parameters)
         self._warned_log = False  # model.transform: log met a value at or below zero (warned once)
         if callable(hook) and not self.space.is_pool:
             oracle_config = campaign.plugin_configs.get("oracle")
@@ -185,7 +189,7 @@ class Proposer:
             taken = {i for p in used if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, method, rng, taken)]
         points = self.space.sample(n, method, rng)
-        if self._realise is None:
+        if self._realise is None and not self._discrete:
             return points
         keys = {self.key(self.realise(p)) for p in used}
         fresh = self._fresh(points, set(keys))
@@ -196,10 +200,11 @@ class Proposer:
         if self.space.is_pool:
             taken = {i for p in [*used, *rejected] if (i := self.space.index_of(p)) is not None}
             return [dict(self.space.candidates[i]) for i in self.space.sample_indices(n, "random", rng, taken)]
-        keys = {self.key(self.realise(p)) for p in used} if self._realise is not None else set()
+        dedupe = self._realise is not None or self._discrete
+        keys = {self.key(self.realise(p)) for p in [*used, *rejected]} if dedupe else set()
 
         def draw(k: int) -> list[Params]:
-            if self._realise is None:
+            if not dedupe:
                 return self.space.sample(k, "random", rng)
             out = self._fresh_random(k, rng, set(keys))
             keys.update(self.key(p) for p in out)
@@ -213,6 +218,8 @@ class Proposer:
             rows = [r for r, bad in zip(rows, near(self.space.encode(rows))) if not bad]
             if len(rows) < n:
                 rows += draw(n - len(rows))
+        if near is not None and rows:  # never a rejected point, even if that leaves fewer (or none: exhausted)
+            rows = [r for r, bad in zip(rows, near(self.space.encode(rows))) if not bad]
         return rows
 
     def near_rejected(self, rejected: Sequence[Params]):

@@ -224,6 +224,56 @@ budget: {max_experiments: 20}
         rejected.append(p)
 
 
+TINY = """
+name: {name}
+seed: 0
+space:
+  parameters:
+    - {{name: a, type: int, low: 0, high: 1}}
+    - {{name: b, type: int, low: 0, high: 1}}
+objective: {{name: value, goal: min}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+model: {{kind: random-forest}}
+acquisition: {{kind: ei, batch_size: 1}}
+initial: {{n: {n}}}
+budget: {{max_experiments: 10}}
+{extra}
+"""
+
+
+def test_a_small_space_whose_every_point_was_rejected_completes_as_exhausted(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (evening): on two 0/1 ints with every proposal rejected, the
+    random draws (no observation yet, so no model) came back to rejected points for ever, and the campaign
+    never ended. Each of the 4 points is proposed once; then the campaign is completed, exhausted."""
+    from orchestrator import Campaign
+
+    spec = write_campaign(tmp_path, TINY.format(name="tiny", n=2, extra="approval: required"), "tiny.yaml")
+    with Campaign.open(spec, store=f"sqlite:///{tmp_path / 't.db'}") as c:
+        proposed = []
+        for _ in range(6):
+            c.ask()
+            waiting = c.awaiting()
+            if not waiting:
+                break
+            proposed += [(e["params"]["a"], e["params"]["b"]) for e in waiting]
+            c.reject([e["id"] for e in waiting], reason="no")
+        assert sorted(proposed) == [(0, 0), (0, 1), (1, 0), (1, 1)], proposed
+        row = c.store.get_campaign("tiny")
+        assert row.status == "completed" and "exhausted" in (row.message or ""), (row.status, row.message)
+
+
+def test_an_initial_design_larger_than_a_finite_space_measures_each_point_once(tmp_path):
+    """initial.n: 10 on a space of 4 points measured each point 2-3 times, silently; now each once, and the
+    campaign ends exhausted after 4 experiments."""
+    spec = write_campaign(tmp_path, TINY.format(name="tiny", n=10, extra=""), "tiny.yaml")
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    code, out, err = cli("run", str(spec), "--store", url, "-q")
+    assert code == 0, out + err
+    exps = Store(url).experiments(1)
+    assert sorted((e.params["a"], e.params["b"]) for e in exps) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert "the search space is exhausted" in out
+
+
 def test_edit_is_validated_against_the_space(tmp_path):
     """A continuous space: bounds, whole numbers, levels, the sum constraint; each refusal names the param."""
     spec = write_campaign(tmp_path, """
