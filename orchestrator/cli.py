@@ -8,6 +8,7 @@ line per problem and exit with code 2; they never show a traceback.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -892,4 +893,14 @@ def main() -> None:
         app()
     except LooplabError as exc:  # pragma: no cover - commands catch their own
         _error_line(str(exc))
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # any path a command is given (a campaign file, --store, --out, --csv, --log-file, a folder): Python's
+        # Path.exists() and is_file() raise on a name over the file system's limit instead of saying False
+        name = str(exc.filename or "a path")
+        shown = name if len(name) <= 80 else name[:60] + "..." + name[-12:]
+        _error_line(f"'{shown}': file name too long (each name in a path is at most 255 bytes on most file "
+                    "systems); choose a shorter name")
         sys.exit(2)

@@ -568,3 +568,24 @@ def test_a_pool_separated_by_semicolons_or_tabs_says_so(tmp_path, sep, name):
     assert result.exit_code == 2
     assert f"looks separated by {name}: save the file with commas as the separator" in result.output, \
         result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "{long}.yaml"],
+    ["run", str(ROOT / "campaigns" / "branin_gp_ei.yaml"), "--store", "sqlite:///{tmp}/{long}.db"],
+    ["status", "--store", "sqlite:///{tmp}/{long}.db"],
+    ["daemon", "{tmp}/{long}", "--store", "sqlite:///{tmp}/s.db"],
+    ["run", str(ROOT / "campaigns" / "branin_gp_ei.yaml"), "--store", "sqlite:///{tmp}/s.db", "--log-file",
+     "{tmp}/{long}.log"],
+])
+def test_a_file_name_over_the_file_systems_limit_is_one_line(tmp_path, args):
+    """Found by the fuzz round of 2026-12-04 (evening): Python's Path.exists() raises on a name over 255 bytes
+    (ENAMETOOLONG) instead of saying False, and eight commands ended in a traceback."""
+    long = "a" * 300
+    argv = [a.format(long=long, tmp=tmp_path) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", *argv], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error '") and "file name too long" in lines[0], lines
+    assert not (tmp_path / "s.db").exists()  # nothing was stored
