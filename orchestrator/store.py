@@ -95,9 +95,9 @@ def lease_ttl() -> float:
         ttl = float(raw)
     except ValueError:
         ttl = -1.0
-    if not ttl > 0 or ttl == float("inf"):
-        raise StoreError(f"LOOPLAB_LEASE_TTL: expected a number of seconds > 0 (got '{raw}'); unset it to use "
-                         f"the default {LEASE_TTL:g} s")
+    if not 0 < ttl <= 7 * 86400:  # the lease is renewed every ttl/4 s; a week is more than any use of it
+        raise StoreError(f"LOOPLAB_LEASE_TTL: expected a number of seconds > 0 and at most 604800 (a week; "
+                         f"got '{raw}'); unset it to use the default {LEASE_TTL:g} s")
     return ttl
 
 

@@ -374,3 +374,19 @@ def test_a_postgresql_port_that_never_answers_fails_within_the_connect_timeout(m
         with pytest.raises(StoreError, match="timeout"):
             Store(f"postgresql://u:secret@127.0.0.1:{port}/db")
         assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "nan", "inf", "1e300", "604801"])
+def test_a_lease_ttl_from_the_environment_that_makes_no_sense_is_refused(tmp_path, monkeypatch, raw):
+    """1e300 used to be taken: the renewal thread's wait of ttl/4 overflowed (a traceback from that thread)
+    and the run went on without renewing its lease. The bound is a week."""
+    from orchestrator.store import lease_ttl
+
+    Store(f"sqlite:///{tmp_path / 's.db'}").close()
+    monkeypatch.setenv("LOOPLAB_LEASE_TTL", raw)
+    with pytest.raises(StoreError, match=r"LOOPLAB_LEASE_TTL: expected a number of seconds > 0 and at most 604800"):
+        lease_ttl()
+    result = CliRunner().invoke(app, ["status", "--store", f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 2 and "LOOPLAB_LEASE_TTL" in result.output, result.output
+    monkeypatch.setenv("LOOPLAB_LEASE_TTL", "604800")
+    assert lease_ttl() == 604800.0
