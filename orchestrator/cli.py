@@ -58,6 +58,9 @@ err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def _error_line(line: str) -> None:
+    if line.startswith("--store:") and os.environ.get("LOOPLAB_STORE") and \
+            not any(a == "--store" or a.startswith("--store=") for a in sys.argv[1:]):
+        line = "--store (from $LOOPLAB_STORE):" + line[len("--store:"):]  # the user gave no --store: say whence
     err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
 
 
@@ -455,7 +458,7 @@ def _summary(engine, report) -> None:
         rank = getattr(engine.oracle, "rank", None)
         if callable(rank):
             r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
-            table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.2g}%)")
+            table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.3g}%)")
     console.print(table)
 
 

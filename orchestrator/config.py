@@ -817,10 +817,12 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
         elif etype == "bool_type":
             msg = f"must be true or false (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "string_pattern_mismatch" and path.endswith("name"):
-            msg = (
-                f"must start with a letter or digit and use only letters, digits, '_', '-' "
-                f"and '.' (got {_short(err.get('input'))})"
-            )
+            value = err.get("input")
+            if isinstance(value, str) and len(value) > 100 and re.match(NAME_PATTERN, value[:100]):
+                msg = f"must be at most 100 characters long (got {len(value)}); choose a shorter name"
+            else:
+                msg = (f"must start with a letter or digit and use only letters, digits, '_', '-' "
+                       f"and '.' (got {_short(value)})")
         elif etype in ("model_type", "dict_type"):
             msg = f"must be a mapping of keys (got {_what(err.get('input'))})"
         elif etype == "list_type":

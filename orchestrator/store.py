@@ -65,7 +65,7 @@ PG_CONNECT_TIMEOUT = 10  # seconds; the URL's own ?connect_timeout= wins
 
 
 def default_url() -> str:
-    return os.environ.get("LOOPLAB_STORE", DEFAULT_URL)
+    return os.environ.get("LOOPLAB_STORE") or DEFAULT_URL  # set but empty: as if unset
 
 
 def display_url(url: str) -> str:

@@ -392,3 +392,23 @@ def test_an_exit_when_done_daemon_with_an_invalid_file_exits_2(tmp_path):
     assert result.exit_code == 2, result.output
     assert "1 campaign file(s) were invalid and did not run (bad.yaml" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_a_bad_store_url_from_the_environment_is_named_as_such_and_an_empty_one_is_unset(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (evening): LOOPLAB_STORE=garbage was blamed on --store, which the
+    user had not given; LOOPLAB_STORE="" was taken as the URL ''. And a campaign name over 100 characters was
+    refused for its characters, not its length."""
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120, env=dict(os.environ, COLUMNS="300", **env))
+
+    p = run("status", LOOPLAB_STORE="garbage")
+    assert p.returncode == 2 and p.stderr.startswith("error --store (from $LOOPLAB_STORE): cannot use 'garbage'"), \
+        p.stderr
+    p = run("status", "--store", "garbage", LOOPLAB_STORE="garbage")
+    assert p.returncode == 2 and p.stderr.startswith("error --store: cannot use 'garbage'"), p.stderr
+    p = run("status", LOOPLAB_STORE="")
+    assert p.returncode == 2 and "no database at 'looplab.db'" in p.stderr, p.stderr  # the default URL
+    long = write_campaign(tmp_path, alloy_yaml(name="n" * 300, model="random-forest"), "long.yaml")
+    p = run("validate", str(long))
+    assert p.returncode == 2 and "name: must be at most 100 characters long (got 300)" in p.stderr, p.stderr
