@@ -36,7 +36,7 @@ class ConfigError(LooplabError):
     """
 
     def __init__(self, problems: list[Problem], source: str | None = None):
-        self.problems = list(problems)
+        self.problems = list(dict.fromkeys(problems))  # each once: two checks may find the same thing
         self.source = source
         super().__init__(self.format())
 

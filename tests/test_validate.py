@@ -619,3 +619,15 @@ def test_a_union_of_a_number_and_a_tuple_names_what_is_wrong_once(value, message
         Supercell(repeat=value)
     problems = problems_from_validation(exc.value, model=Supercell)
     assert [f"{p.path}: {p.message}" for p in problems] == [message]
+
+
+def test_a_problem_two_checks_find_is_said_once():
+    """Found by the fuzz round of 2026-12-04 (evening): a tab in a parameter name, in a file with several other
+    problems, was found by two checks and printed twice. A ConfigError says each problem once, in order."""
+    from orchestrator.errors import Problem
+
+    tab, unit = Problem("space.parameters[1].name", "holds a tab"), Problem("objective.unit", "holds a newline")
+    err = ConfigError([tab, unit, tab], source="c.yaml")
+    assert err.problems == [tab, unit]
+    assert err.format().splitlines() == ["c.yaml: space.parameters[1].name: holds a tab",
+                                         "c.yaml: objective.unit: holds a newline"]
