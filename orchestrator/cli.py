@@ -612,9 +612,12 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
         best = max(ok, key=key) if ok else None
         lease = st.lease(c.id)
         wish = st.control(c.id)  # pause / stop / a raised budget (looplab pause, stop, extend)
+        finished = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+        free = [] if (c.spec.get("initial") or {}).get("count_in_budget") else \
+            [e for e in finished if e.source == "imported"]  # earlier data that does not use up the budget
         table.add_row(c.name, control.state_text(st, c, lease, wish),
-                      f"{sum(e.status in ('succeeded', 'failed', 'timed_out') for e in exps)}/"
-                      f"{control.budget_of(st, c, wish)}",
+                      f"{len(finished) - len(free)}/{control.budget_of(st, c, wish)}"
+                      + (f" (+{len(free)} imported)" if free else ""),
                       str(sum(e.status in ("failed", "timed_out") for e in exps)),
                       str(sum(e.status in ("proposed", "submitted", "running") for e in exps)),
                       "-" if best is None else f"{best.value:.6g}{_unit(c.spec)}", _predicted_text(st, c),

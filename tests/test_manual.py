@@ -510,6 +510,9 @@ def test_a_file_imported_twice_is_refused_the_second_time(tmp_path: Path):
     data.write_text("a,b,y\n0.125,0.5,3\n0.5,0.5,1.5\n")  # a new point, and a repeat with another value
     r = runner.invoke(app, ["import", "twice", str(data), "--store", url])
     assert r.exit_code == 0 and len(Store(url).experiments(1)) == 4, r.output
+    # status counts toward the budget only what uses it up (initial.count_in_budget is false): it said 4/10
+    r = runner.invoke(app, ["status", "--store", url], env={"COLUMNS": "300"})
+    assert "0/10 (+4 imported)" in r.output, r.output
 
 
 def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
