@@ -166,10 +166,12 @@ def _why_not_n(c, batch: list[dict], n: int) -> str:
     from .engine import counted
 
     spec = c.campaign.spec
-    if len(batch) > n:
+    exps = c.store.experiments(c.row.id)
+    ids = {b["id"] for b in batch}
+    if len(batch) > n or (ids and all(e.source == "initial" for e in exps if e.id in ids)):
         return (f"the campaign's initial design, proposed whole by the first ask (initial.n: {spec.initial.n}); "
                 "--n applies from the next ask on")
-    used = len(counted(c.store.experiments(c.row.id), spec)) - len(batch)
+    used = len(counted(exps, spec)) - len(batch)
     if used + len(batch) >= spec.budget.max_experiments:
         return (f"all that is left of the budget ({spec.budget.max_experiments} experiments, {used} already made or "
                 f"waiting); raise it with looplab extend {c.name} --budget N")

@@ -656,6 +656,10 @@ def test_ask_says_why_it_proposed_another_number_than_n(tmp_path):
     text = ask(10, ["n-0001-00", "n-0001-01"])
     assert "3 experiment(s) to run" in text
     assert "--n 10: 3 proposed, all that is left of the budget (7 experiments, 4 already made or waiting)" in text
+    # a first ask for more than the initial design: it says so (it blamed the pool or the budget)
+    other = write_campaign(tmp_path, HAND.format(name="m", budget=7), "m.yaml")
+    r = runner.invoke(app, ["ask", str(other), "--store", url, "--n", "5"])
+    assert "--n 5: 2 proposed, the campaign's initial design" in " ".join(r.output.split()), r.output
 
 
 def test_run_of_a_manual_campaign_says_it_waits_for_a_person_and_goes_on_when_told(tmp_path):
