@@ -449,6 +449,10 @@ def _read_header_and_count(path: Path) -> tuple[list[str], int]:
     return header, len(records)
 
 
+# the fields of the campaign that a benchmark sets from its options (see _spec_for)
+OPTION_OF = {"initial.n": "--initial", "budget.max_experiments": "--budget"}
+
+
 def _spec_for(setup_data: dict, strategy: Strategy, *, seed: int, budget: int, initial: int) -> dict:
     data = json.loads(json.dumps(setup_data))  # a deep copy of plain data
     data["seed"] = int(seed)
@@ -608,7 +612,14 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
             campaign_from_spec(parse_spec(data_s, str(spec_path)), base_dir, str(spec_path))
         except ConfigError as exc:
             for prob in exc.problems:
-                if strategies is not None and prob.path.startswith(("model.", "acquisition.")):
+                if prob.path in OPTION_OF:  # set from the command line, not the file: name the option
+                    message = prob.message
+                    for field, option in OPTION_OF.items():
+                        message = message.replace(field, option)
+                    prob = Problem(OPTION_OF[prob.path], message)
+                    if prob not in strategy_problems:
+                        strategy_problems.append(prob)
+                elif strategies is not None and prob.path.startswith(("model.", "acquisition.")):
                     text = str(prob).replace(" (or give an import path package.module:ClassName)", "")
                     strategy_problems.append(Problem("--strategies", f"'{s.name}': {text}"))
                 elif prob not in file_problems:

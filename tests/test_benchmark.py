@@ -255,6 +255,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     assert "Traceback" not in result.output
 
 
+def test_an_initial_design_larger_than_the_pool_names_the_option_that_set_it(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (evening): the problem was blamed on the file's initial.n, and
+    quoted --initial's value as the file's."""
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--budget", "41", "--initial", "41",
+                                 "--out", str(tmp_path / "o")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "error --initial: is more than the pool's 40 candidates (got 41); lower --initial" in result.output
+    assert "initial.n" not in result.output, result.output
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
