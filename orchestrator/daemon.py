@@ -392,6 +392,15 @@ class Daemon:
             self._refuse(e, _describe(exc))
             return
         name = campaign.name
+        if e.name and e.name != name:  # the file now names another campaign: the one it named is left, and said so
+            log.warning("campaign=%s file %s now names campaign '%s': campaign %s paused (its state stays in the "
+                        "store; a file naming it again resumes it)", e.name, e.path.name, name, e.name)
+            with e.lock:
+                if e.active and e.engine is not None:
+                    self._paused(e, f"its file {e.path.name} now names campaign '{name}'; a file naming "
+                                    f"'{e.name}' again resumes it")
+                self._close(e)
+            e.name = None
         clash = [o for o in self.entries.values() if o is not e and o.name == name]
         if clash:
             self._refuse(e, f"name: campaign '{name}' is already run from {clash[0].path.name}; give each "

@@ -391,6 +391,27 @@ def test_a_daemon_of_forests_never_imports_tensorflow_until_a_gp_campaign_arrive
     assert len(calls) == 1
 
 
+def test_a_file_that_comes_to_name_another_campaign_pauses_the_one_it_named(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (evening): with `name:` edited in a watched file, the daemon started
+    the new campaign and left the old one 'running' in the store, its lease held, for ever, without a word.
+    It is paused, with the reason, as for a removed file."""
+    folder = campaign_folder(tmp_path, f1=alloy_yaml(name="f1", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, slice_seconds=0.5)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("f1") is not None and len(store.experiments(store.get_campaign("f1").id)) >= 4)
+        path = folder / "f1.yaml"
+        path.write_text(path.read_text().replace("name: f1", "name: f1renamed"))
+        wait_for(lambda: store.get_campaign("f1renamed") is not None, timeout=60)
+        cid = store.get_campaign("f1").id
+        wait_for(lambda: store.lease(cid) is None, timeout=60)
+    finally:
+        d.stop()
+    row = store.get_campaign("f1")
+    assert row.status == "paused" and "f1.yaml now names campaign 'f1renamed'" in row.message, (row.status, row.message)
+
+
 def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
     ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""
