@@ -39,8 +39,10 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 import statistics
 import textwrap
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -221,7 +223,8 @@ def parity_metrics(measured: np.ndarray, predicted: np.ndarray, sd: np.ndarray) 
     res = measured - predicted
     ss_tot = float(np.sum((measured - measured.mean()) ** 2))
     r2 = 1.0 - float(np.sum(res**2)) / ss_tot if ss_tot > 0 else float("nan")
-    rho = float(spearmanr(measured, predicted).statistic) if len(measured) > 2 else float("nan")
+    varies = len(measured) > 2 and np.ptp(measured) > 0 and np.ptp(predicted) > 0  # else no rank correlation
+    rho = float(spearmanr(measured, predicted).statistic) if varies else float("nan")
     return Parity(float(np.sqrt(np.mean(res**2))), r2, rho, float(np.mean(np.abs(res) <= 2 * np.asarray(sd))))
 
 
@@ -1024,7 +1027,25 @@ class ReportResult:
 
 
 def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None = None) -> ReportResult:
-    """Write the PNGs and ``report.html`` for the stored campaign ``row`` into ``out_dir``."""
+    """Write the PNGs and ``report.html`` for the stored campaign ``row`` into ``out_dir``. Characters the
+    plots' font cannot draw (CJK names, say) are one note, not a matplotlib warning per glyph."""
+    with warnings.catch_warnings(record=True) as caught:  # the filters as they are: only recorded
+        result = _write_report(store, row, out_dir, now=now)
+    missing = []
+    for w in caught:
+        glyph = re.match(r"Glyph (\d+) .* missing from", str(w.message))
+        if glyph:
+            missing.append(chr(int(glyph.group(1))))
+        else:  # anything else is shown as it would have been
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        shown = "".join(dict.fromkeys(missing))
+        result.notes.append(f"the plots' font has no glyph for some characters of the names ({shown[:40]}): "
+                            "they are drawn as boxes in the PNGs (report.html shows them)")
+    return result
+
+
+def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None = None) -> ReportResult:
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

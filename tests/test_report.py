@@ -378,3 +378,34 @@ def test_the_report_model_is_the_engines_model_under_an_output_transform(tmp_pat
     assert result.exit_code == 0, result.output
     page = (tmp_path / "out" / "report.html").read_text()
     assert "copula(−mixing_energy)" in page and "model.transform: copula" in page
+
+
+def test_names_the_plots_font_cannot_draw_are_one_note_and_a_constant_objective_no_warning(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (evening): CJK names printed a matplotlib warning per glyph
+    (with source lines), and results all equal printed scipy's ConstantInputWarning."""
+    import warnings
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spec = write_campaign(tmp_path, """
+name: cjk
+seed: 1
+space:
+  parameters:
+    - {name: 温度, type: float, low: 0.0, high: 1.0}
+    - {name: 时间, type: float, low: 0.0, high: 1.0}
+objective: {name: 收率, goal: max}
+oracle: {kind: function, params: {function: sphere}}
+model: {kind: random-forest, params: {n_estimators: 20}}
+initial: {n: 4, method: sobol}
+budget: {max_experiments: 6}
+""", "cjk.yaml")
+    _run(Store(url), spec)
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "report", "cjk", "--store", url, "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "Glyph" not in proc.stderr, proc.stderr
+    assert "note the plots' font has no glyph for some characters of the names (" in proc.stderr + proc.stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant input to spearmanr warned
+        m = parity_metrics(np.full(4, 2.0), np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4))
+    assert np.isnan(m.spearman)
