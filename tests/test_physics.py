@@ -334,6 +334,10 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
      "model.params.pinn: is read only with mean: pinn"),
     ("{physics: newton-cooling, constants: {r: {low: '0.01', high: 0.5}}}",
      "model.params.constants.r.low: must be a number, not the string '0.01' (remove the quotes)"),
+    # found by the fuzz round of 2026-12-04 (evening): finite but too large to model, the run blamed the model
+    ("{physics: newton-cooling, settings: {T0: 1.0e+300}}", "model.params.physics: physics 'newton-cooling' "
+     "(orchestrator.models.physics:NewtonCooling): its solution reaches "),
+    ("{physics: newton-cooling, inputs: {T_env: 1.0e+308}}", "on the space, beyond +/-1e+150, too large to model; check the settings and fixed inputs"),
     # an import path to something that is not a physics class is refused before it is called
     ("{physics: 'os:getcwd'}", "model.params.physics: 'os:getcwd' is a builtin_function_or_method, not a class"),
     ("{physics: 'collections:OrderedDict'}", "model.params.physics: 'collections:OrderedDict' is a class without "

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from oracles.base import MAX_OBJECTIVE
+
 from ..errors import Problem
 
 GROUP = "looplab.physics"
@@ -334,6 +336,9 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
             s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
             if s.shape != (n,) or not np.all(np.isfinite(s)):
                 return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
+            if np.max(np.abs(s)) > MAX_OBJECTIVE:  # finite, but the model's variances would overflow
+                return (f"its solution reaches {float(np.max(np.abs(s))):.3g} on the space, beyond +/-"
+                        f"{MAX_OBJECTIVE:g}, too large to model; check the settings and fixed inputs (their units?)")
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return f"its residual does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
