@@ -25,15 +25,25 @@ Two processes: ``ask`` takes the campaign's lease for the duration of one step (
 and releases it. If another process holds it, ``ask`` waits up to ``wait`` seconds (another ``ask`` ends
 within a few seconds) and then raises :class:`~orchestrator.errors.LeaseHeld` naming the holder (a daemon
 or ``looplab run`` driving the campaign proposes by itself: read its experiments with :meth:`pending`).
+
+Threads: a ``Campaign`` object may be shared between threads, and several objects of one campaign may be used
+from several threads; their methods take turns (one lock per campaign and store in a process), so two threads
+asking at once get one step each, one after the other, with distinct experiments.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
+import threading
 import time
+import warnings
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from oracles.base import Result
 
@@ -41,23 +51,96 @@ from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 from .store import AWAITING, IN_FLIGHT, Store, default_url
 
 
+class NothingProposed(UserWarning):
+    """``Campaign.ask`` proposed nothing although the campaign still runs; the message says why (experiments
+    waiting fill ``budget.max_in_flight``, the budget is used up while experiments wait, a pause, ...)."""
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int (or Fraction) of more digits than Python turns into text (int_max_str_digits)
+        text = f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _bad_argument(name: str, message: str) -> ConfigError:
+    """The error for a wrong argument of the Python API: which argument, what is wrong, what to give instead."""
+    return ConfigError([Problem(name, message)])
+
+
+def _check(name: str, ok: bool, what: str, got: Any) -> None:
+    """The check of an argument's type or value: unless ``ok``, ConfigError ``name: expected WHAT (got TYPE VALUE)``."""
+    if not ok:
+        raise _bad_argument(name, f"expected {what} (got {type(got).__name__} {_shown(got)})")
+
+
 def objective_value(value: Any, objective: str) -> tuple[float, dict]:
     """A told result as (value, outputs): a number, or a dict holding the objective (under its name or
-    ``value``) and other outputs. LooplabError saying what is wrong otherwise (not a number, nan, inf)."""
+    ``value``) and other outputs. ConfigError naming ``value`` otherwise: not a number, nan, inf, too large
+    for a float (10**400), or a non-zero number too small for one (Decimal("1e-400") would be stored as 0)."""
     outputs: dict = {}
     if isinstance(value, dict):
         keys = [k for k in (objective, "value") if k in value]
         if not keys:
             names = f"'{objective}' (the objective)" + (" or 'value'" if objective != "value" else "")
-            raise LooplabError(f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
+            raise _bad_argument("value", f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
         outputs = {str(k): v for k, v in value.items() if k != keys[0]}
         value = value[keys[0]]
     if isinstance(value, bool) or isinstance(value, str) or not hasattr(value, "__float__"):
-        raise LooplabError(f"the value {value!r} is not a number")
-    number = float(value)
+        raise _bad_argument("value", f"the value {_shown(value)} is not a number")
+    try:
+        number: float | None = float(value)
+    except OverflowError:  # an int or a Fraction beyond a float's range
+        number = None
+    except (TypeError, ValueError) as exc:
+        raise _bad_argument("value", f"the value {_shown(value)} is not a number ({exc})") from None
+    if number is None or (math.isinf(number) and isinstance(value, Decimal) and value.is_finite()):
+        raise _bad_argument("value", f"the value {_shown(value)} is too large for a float (beyond +/-1.8e308); "
+                                    "report the objective in other units (or its logarithm)")
     if not math.isfinite(number):
-        raise LooplabError(f"the value {number} is not a finite number")
+        raise _bad_argument("value", f"the value {number} is not a finite number")
+    if number == 0.0 and value != 0:
+        raise _bad_argument("value", f"the value {_shown(value)} is too small for a float: it would be stored as 0; "
+                                    "report the objective in other units (or its logarithm)")
     return number, outputs
+
+
+def _ids(name: str, ids: Any) -> list[str]:
+    """``ids`` (one experiment id, or a list of them; not empty) as a list of str; ConfigError naming ``name``."""
+    if isinstance(ids, str):
+        return [ids]
+    _check(name, isinstance(ids, Iterable) and not isinstance(ids, (bytes, Mapping)),
+           "an experiment id or a list of them", ids)
+    ids = list(ids)
+    wrong = next((i for i in ids if not isinstance(i, str)), None)
+    if wrong is not None:
+        raise _bad_argument(name, f"expected experiment ids (str); the list holds {type(wrong).__name__} "
+                                 f"{_shown(wrong)}")
+    if not ids:
+        raise _bad_argument(name, "the list is empty; give the id of at least one experiment")
+    return ids
+
+
+_LOCKS: dict[tuple[str, str], threading.RLock] = {}  # (store URL, campaign name): the lock of its Campaign objects
+_LOCKS_GUARD = threading.Lock()
+
+
+def _campaign_lock(url: str, name: str) -> threading.RLock:
+    """The lock shared by every Campaign object of this process for one campaign of one store."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((url, name), threading.RLock())
+
+
+def _serialized(method: Callable) -> Callable:
+    """``method`` run holding the campaign's lock: threads sharing a Campaign (or holding Campaign objects of the
+    same campaign) take turns. Two engine steps of one process at once would take the campaign's lease from each
+    other (it is this process's either way), and one of them would fail with LeaseLost."""
+    @functools.wraps(method)
+    def locked(self: "Campaign", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 def _as_records(params: Any) -> tuple[list[dict], bool]:
@@ -98,6 +181,7 @@ class Campaign:
         self.row = row
         # what opening it had to say: a stored setting this version refuses, replaced (stored_spec.py)
         self.notes = list(notes)
+        self._lock = _campaign_lock(store.url, row.name)  # threads take turns (see _serialized)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -114,9 +198,12 @@ class Campaign:
         from .config import campaign_from_spec, load_campaign, parse_spec
         from .engine import open_campaign
 
-        if not isinstance(spec, (str, Path, dict)):
-            raise LooplabError(f"spec: expected a campaign file's path, a spec dict or a campaign's name (got a "
-                               f"{type(spec).__name__})")
+        _check("spec", isinstance(spec, (str, Path, dict)), "a campaign file's path, a spec dict or a campaign's name",
+               spec)
+        _check("store", store is None or isinstance(store, (str, Store)),
+               "a store URL such as 'sqlite:///runs/lab.db', a Store, or None (the default store)", store)
+        _check("base_dir", base_dir is None or isinstance(base_dir, (str, Path)),
+               "the folder (a str or Path) relative paths of a dict spec are read from", base_dir)
         st = store if isinstance(store, Store) else Store(store or default_url())
         if isinstance(spec, dict):
             folder = Path(base_dir or ".").resolve()
@@ -148,22 +235,32 @@ class Campaign:
 
     # -- ask ----------------------------------------------------------------------------------------
 
+    @_serialized
     def ask(self, n: int | None = None, *, wait: float = 10.0, unless_waiting: bool = False) -> list[dict]:
-        """The next ``n`` experiments (default: the campaign's batch size) as ``[{"id", "params"}]``,
-        written to the store as ``proposed``; fewer (or none) when the budget is (nearly) used up or the
-        campaign has ended. Experiments still waiting are pending for the acquisition (never proposed
-        twice) and stay waiting: ask again without telling and you get *more* experiments.
+        """New experiments as ``[{"id", "params"}]``, written to the store as ``proposed``.
+
+        Default (``n`` None): as the engine's step, fill the free slots: at most ``budget.max_in_flight``
+        experiments (default: the batch size) wait for results at once, so ``ask()`` proposes that many
+        minus those still waiting (at most a batch), and none while as many wait: tell results first.
+        ``ask(n)``: ``n`` more experiments, whatever waits. Experiments still waiting are pending for the
+        acquisition (never proposed twice) and stay waiting. Fewer (or none) when the budget is (nearly)
+        used up or the campaign has ended. When nothing is proposed though the campaign still runs, a
+        :class:`NothingProposed` warning says why (slots full, budget used up while experiments wait, paused).
         The first ask of a new campaign returns its initial design (``initial.n`` experiments, whatever
         ``n``, fewer when earlier data stands in for some of them), as the engine's first step does.
-        ``unless_waiting``: propose nothing (return []) if experiments wait, as checked under the lease (two
-        `looplab ask` at once hand out one batch, not two).
+        ``wait``: seconds to wait while another process holds the campaign (see the module docstring).
+        ``unless_waiting``: propose nothing (return [], no warning) if experiments wait, as checked under the
+        lease (two `looplab ask` at once hand out one batch, not two; the command explains it itself).
         """
         from oracles.manual import ManualOracle
 
         from .engine import Engine
 
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise LooplabError(f"n: expected a whole number of experiments >= 1 (got {n!r})")
+        _check("n", n is None or (isinstance(n, Integral) and not isinstance(n, bool) and n >= 1),
+               "a whole number of experiments >= 1, or None (fill the free slots)", n)
+        _check("wait", isinstance(wait, Real) and not isinstance(wait, bool) and 0 <= wait < math.inf,
+               "a finite number of seconds >= 0", wait)
+        n, wait = (None if n is None else int(n)), float(wait)  # numpy's numbers as Python's
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -179,18 +276,49 @@ class Campaign:
                 return []
             report = engine.step(n=n)
         if not report.proposed:
+            why = None if unless_waiting else self._why_none(report, n)
+            if why:
+                warnings.warn(why, NothingProposed, stacklevel=3)  # 3: the caller of the _serialized wrapper
             return []
         # with `approval: required` the batch waits for approval (`approve`) instead of being proposed
         return [{"id": e.id, "params": dict(e.params)}
                 for e in self.store.experiments(self.row.id, ["proposed", AWAITING])
                 if e.step == report.step and e.source != "retry"]
 
+    def _why_none(self, report: Any, n: int | None) -> str | None:
+        """Why a step of a campaign that still runs proposed nothing (None once it has ended: completed, stopped)."""
+        from .control import budget_of
+        from .engine import counted
+
+        if report.done:
+            return None
+        head = f"campaign {self.name}: ask() proposed nothing"
+        if report.status == "paused":
+            return f"{head}: it is {report.message or 'paused'}; resume() it first"
+        exps = self.store.experiments(self.row.id)
+        waiting = report.in_flight + report.awaiting
+        what = (f"{report.in_flight} experiment(s) wait for results"
+                + (f", {report.awaiting} for approval (approve() or reject() them)" if report.awaiting else ""))
+        budget = budget_of(self.store, self.row)
+        if len(counted(exps, self.campaign.spec)) >= budget:
+            return (f"{head}: its budget of {budget} experiments is used up and {what}; tell their results "
+                    "(or raise the budget with extend())")
+        limit = self.campaign.spec.budget.max_in_flight or self.campaign.spec.acquisition.batch_size
+        if n is None and waiting >= limit:
+            return (f"{head}: {what}, as many as may wait at once (budget.max_in_flight: {limit}; default: the "
+                    "batch size); tell some results first, ask(n=...) for more regardless, or raise "
+                    "budget.max_in_flight")
+        return (f"{head}: the acquisition found no point apart from the experiments made or waiting (a pool's "
+                f"candidates used up, or acquisition.min_distance); {what}")
+
+    @_serialized
     def pending(self) -> list[dict]:
         """The experiments waiting for a result (in flight), oldest first, as ``[{"id", "params"}]``."""
         return [{"id": e.id, "params": dict(e.params)} for e in self.store.experiments(self.row.id, IN_FLIGHT)]
 
     # -- tell ---------------------------------------------------------------------------------------
 
+    @_serialized
     def tell(self, id: str | None = None, value: Any = None, *, params: dict | None = None) -> str:
         """Record a result; returns the experiment's id.
 
@@ -200,8 +328,9 @@ class Campaign:
         its own id ``<campaign>-x<k>``, source ``off-plan``); it counts as an observation and toward the
         budget. The params must lie in the space (a pool candidate; within bounds and constraints).
         Raises LooplabError (nothing written) for an unknown id, an experiment already told, a value that
-        is not a finite number.
+        is not a finite number (or one a float cannot hold: 10**400, Decimal("1e-400")).
         """
+        _check("id", id is None or isinstance(id, str), "the id (a str) of an experiment from ask()", id)
         number, outputs = objective_value(value, self.objective)
         if params is not None:
             if id is not None:
@@ -215,8 +344,7 @@ class Campaign:
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
         from .earlier import Measured, check_point, imported_experiments
 
-        if not isinstance(params, dict):
-            raise LooplabError(f"params: expected a dict of input values (got a {type(params).__name__})")
+        _check("params", isinstance(params, dict), "a dict of input values", params)
         _unknown_inputs(self.campaign.space, params, "params", self.name)
         point, why = check_point(self.campaign.space, params)
         if why is not None:
@@ -228,12 +356,14 @@ class Campaign:
                                                      step=last))
         return made[0].id
 
+    @_serialized
     def import_data(self, path: str | Path) -> list[str]:
         """Measurements made before (a CSV, see orchestrator/earlier.py) as succeeded experiments with
         source ``imported``; every row must lie in the space, else ConfigError listing them and nothing is
         written. Returns their ids."""
         from .earlier import imported_experiments, read_earlier
 
+        _check("path", isinstance(path, (str, Path)), "the path (a str or Path) of a CSV file of measurements", path)
         rows = read_earlier(Path(path), self.campaign.space, self.objective, field="")
         # a filled-in `looplab ask` worksheet names experiments that already exist: importing it would add
         # them again as new rows and leave the proposed ones waiting
@@ -250,21 +380,25 @@ class Campaign:
         def key(params: dict, value: Any) -> tuple:
             return tuple(sorted((k, str(v)) for k, v in params.items())), repr(float(value))
 
-        before = {key(e.params, e.value): e.id for e in self.store.experiments(self.row.id)
-                  if e.source == "imported" and e.value is not None}
-        again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
-        if again:
-            line, eid = again[0]
-            raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the same inputs and value as the "
-                                           f"imported experiment {eid} ({len(again)} of the file's {len(rows)} "
-                                           "row(s) are in the store already: was the file imported before?); "
-                                           "remove those rows to import the others")])
-        made = self.store.add_measured(
-            self.row.id, "imported", lambda count, last: imported_experiments(self.name, rows, start=count))
-        return [e.id for e in made]
+        def build(count: int, last: int) -> list:
+            # checked inside the store's write transaction: two imports of one file at once (two processes)
+            # both passed a check made before it, and stored every row twice
+            before = {key(e.params, e.value): e.id for e in self.store.experiments(self.row.id)
+                      if e.source == "imported" and e.value is not None}
+            again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
+            if again:
+                line, eid = again[0]
+                raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the same inputs and value as the "
+                                               f"imported experiment {eid} ({len(again)} of the file's {len(rows)} "
+                                               "row(s) are in the store already: was the file imported before?); "
+                                               "remove those rows to import the others")])
+            return imported_experiments(self.name, rows, start=count)
+
+        return [e.id for e in self.store.add_measured(self.row.id, "imported", build)]
 
     # -- reading --------------------------------------------------------------------------------------
 
+    @_serialized
     def experiments(self, *, frame: bool = False) -> Any:
         """Every experiment in order: ``[{"id", "status", "source", "value", **params, "outputs"}]`` (a pandas
         DataFrame with ``frame=True``, which needs pandas installed)."""
@@ -278,6 +412,7 @@ class Campaign:
             return pd.DataFrame.from_records(records)
         return records
 
+    @_serialized
     def best(self) -> dict | None:
         """The best measured experiment ``{"id", "params", "value", "source"}`` for the goal, or None."""
         goal, target = self.campaign.spec.objective.goal, self.campaign.spec.objective.target_value
@@ -291,6 +426,7 @@ class Campaign:
         e = max(done, key=lambda e: (score(e.value), -e.seq))
         return {"id": e.id, "params": dict(e.params), "value": e.value, "source": e.source}
 
+    @_serialized
     def predict(self, params: Any) -> Any:
         """The model's prediction at points of the space, fitted on every observation as the engine's next
         step would fit it: ``[{"mean", "sd", "acquisition"}]`` per point (a dict, a list of dicts or a
@@ -334,49 +470,65 @@ class Campaign:
 
     # -- approval and control (orchestrator.control; the same as looplab approve, reject, ...) ---------------
 
+    @_serialized
     def awaiting(self) -> list[dict]:
         """The experiments awaiting approval (``approval: required``), oldest first, as ``[{"id", "params"}]``."""
         return [{"id": e.id, "params": dict(e.params)} for e in self.store.experiments(self.row.id, [AWAITING])]
 
-    def approve(self, ids: Sequence[str] | None = None) -> list[str]:
-        """Approve experiments awaiting approval (all of them when ``ids`` is None); returns the ids approved."""
+    @_serialized
+    def approve(self, ids: str | Sequence[str] | None = None) -> list[str]:
+        """Approve experiments awaiting approval: an id, a list of them, or all of them when ``ids`` is None
+        (an empty list is refused, never taken for all); returns the ids approved."""
         from . import control
 
-        return control.approve(self.store, self.name, [ids] if isinstance(ids, str) else list(ids) if ids else None)
+        return control.approve(self.store, self.name, None if ids is None else _ids("ids", ids))
 
-    def reject(self, ids: Sequence[str], *, reason: str = "") -> list[str]:
-        """Reject experiments awaiting approval: not counted, and their points never proposed again."""
+    @_serialized
+    def reject(self, ids: str | Sequence[str], *, reason: str = "") -> list[str]:
+        """Reject experiments awaiting approval (an id or a list of them; there is no "all"): not counted,
+        and their points never proposed again."""
         from . import control
 
-        return control.reject(self.store, self.name, [ids] if isinstance(ids, str) else list(ids), reason=reason)
+        _check("ids", ids is not None, "the ids of the experiments to reject (there is no 'all': see awaiting())", ids)
+        _check("reason", isinstance(reason, str), "a text (str)", reason)
+        return control.reject(self.store, self.name, _ids("ids", ids), reason=reason)
 
+    @_serialized
     def edit(self, id: str, **params: Any) -> dict:
         """Change params of an experiment awaiting approval (checked against the space); returns it."""
         from . import control
 
+        _check("id", isinstance(id, str), "the id (a str) of an experiment awaiting approval", id)
         e = control.edit(self.store, self.name, id, params)
         return {"id": e.id, "params": dict(e.params)}
 
+    @_serialized
     def pause(self, *, reason: str = "") -> str:
         from . import control
 
+        _check("reason", isinstance(reason, str), "a text (str)", reason)
         return control.pause(self.store, self.name, reason=reason)
 
+    @_serialized
     def resume(self) -> str:
         from . import control
 
         return control.resume(self.store, self.name)
 
+    @_serialized
     def stop(self, *, reason: str = "") -> str:
         from . import control
 
+        _check("reason", isinstance(reason, str), "a text (str)", reason)
         return control.stop(self.store, self.name, reason=reason)
 
+    @_serialized
     def extend(self, budget: int) -> str:
         from . import control
 
         return control.extend(self.store, self.name, budget)
 
+    @_serialized
     def close(self) -> None:
         self.store.close()
 
@@ -404,4 +556,4 @@ def tell_results(store: Store, row: Any, results: Sequence[Result], *,
     return [r.experiment_id for r in results]
 
 
-__all__ = ["Campaign", "objective_value", "tell_results"]
+__all__ = ["Campaign", "NothingProposed", "objective_value", "tell_results"]

@@ -721,8 +721,11 @@ class Store:
         """Add experiments measured outside the engine's plan (``source`` imported or off-plan), in one
         transaction, without the campaign's lease: ``build(count, last_step)`` makes them, given how many of
         that source the campaign has (to number their ids) and its last step (-1 if none). Writing them
-        locks the lease row (PostgreSQL), so they are ordered with the lease holder's own writes."""
+        locks the lease row (PostgreSQL), so they are ordered with the lease holder's own writes, and the
+        campaign's row, so two such writes are ordered even when no process holds the lease: ``build`` may
+        read the store (through another session) and see every earlier write (SQLite: BEGIN IMMEDIATE)."""
         with self._write() as s:
+            s.execute(select(CampaignRow.id).where(CampaignRow.id == campaign_id).with_for_update())
             s.execute(select(LeaseRow.campaign_id).where(LeaseRow.campaign_id == campaign_id).with_for_update())
             count = s.scalar(select(func.count()).where(ExperimentRow.campaign_id == campaign_id,
                                                         ExperimentRow.source == source))

@@ -280,3 +280,236 @@ def test_ask_with_the_approval_gate_returns_the_waiting_batch_and_approve_and_re
     statuses = [e["status"] for e in c.experiments()]
     assert statuses.count("rejected") == 1 and statuses.count("succeeded") == 8
     c.close()
+
+
+HAND = """
+name: {name}
+seed: 0
+space:
+  parameters:
+    - {{name: temperature_C, type: float, low: 40.0, high: 120.0}}
+    - {{name: time_min, type: float, low: 5.0, high: 60.0}}
+objective: {{name: yield_pct, goal: max}}
+oracle: {{kind: manual}}
+model: {{kind: random-forest}}
+acquisition: {{kind: ei, batch_size: {batch}}}
+initial: {{n: 3}}
+budget: {{max_experiments: {budget}{in_flight}}}
+"""
+
+
+def _hand(tmp_path: Path, name: str = "hand", *, batch: int = 3, budget: int = 15, max_in_flight: int | None = None,
+          extra: str = "") -> Campaign:
+    in_flight = f", max_in_flight: {max_in_flight}" if max_in_flight else ""
+    spec = write_campaign(tmp_path, HAND.format(name=name, batch=batch, budget=budget, in_flight=in_flight) + extra,
+                          f"{name}.yaml")
+    return Campaign.open(spec, store=f"sqlite:///{tmp_path / (name + '.db')}")
+
+
+def _silently(call):
+    """call() with a NothingProposed warning turned into an error: it must say nothing."""
+    import warnings
+
+    from orchestrator.api import NothingProposed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NothingProposed)
+        return call()
+
+
+def test_ask_fills_the_free_slots_and_says_why_it_proposes_nothing(tmp_path: Path):
+    """ask() proposes as the engine's step: up to budget.max_in_flight experiments (default: the batch size) wait
+    at once, so asking again without telling proposes only the free slots, and none once they are full: then a
+    NothingProposed warning says why (the slots, the budget used up, a pause), never a silent []. ask(n) proposes
+    n more whatever waits; a campaign that has ended returns [] without a warning."""
+    from orchestrator.api import NothingProposed
+
+    c = _hand(tmp_path, batch=2, max_in_flight=3)
+    first = c.ask()  # the initial design: initial.n = 3 experiments, which fill max_in_flight: 3
+    assert [e["id"] for e in first] == ["hand-0000-00", "hand-0000-01", "hand-0000-02"]
+    with pytest.warns(NothingProposed, match=r"campaign hand: ask\(\) proposed nothing: 3 experiment\(s\) wait for "
+                                             r"results, as many as may wait at once \(budget.max_in_flight: 3"):
+        assert c.ask() == []
+    c.tell(first[0]["id"], 50.0)
+    assert [e["id"] for e in _silently(c.ask)] == ["hand-0001-00"]  # 1 slot free of 3 (the batch would be 2)
+    c.tell(first[1]["id"], 60.0)
+    c.tell(first[2]["id"], 70.0)
+    assert [e["id"] for e in _silently(c.ask)] == ["hand-0002-00", "hand-0002-01"]  # 2 free: a batch of 2
+    with pytest.warns(NothingProposed, match="tell some results first, ask.n=....* or raise budget.max_in_flight"):
+        assert c.ask() == []
+    more = _silently(lambda: c.ask(n=4))  # n: more experiments whatever waits, around the waiting ones
+    assert [e["id"] for e in more] == [f"hand-0003-0{i}" for i in range(4)]
+    assert len(c.pending()) == 7
+    assert len(_silently(lambda: c.ask(n=100))) == 5  # what is left of the budget of 15: 3 + 1 + 2 + 4 + 5
+    with pytest.warns(NothingProposed, match="its budget of 15 experiments is used up and 12 experiment.s. wait for "
+                                             r"results; tell their results \(or raise the budget with extend\(\)\)"):
+        assert c.ask(n=1) == []
+    c.pause(reason="lunch")
+    with pytest.warns(NothingProposed, match="it is paused by .*: lunch; resume.. it first"):
+        assert c.ask() == []
+    c.resume()
+    for e in c.pending():
+        c.tell(e["id"], 1.0)
+    assert _silently(c.ask) == []  # completed: the budget is reached; the end of a `while c.ask()` loop, quietly
+    assert c.store.get_campaign("hand").status == "completed"
+    c.close()
+
+
+def test_ask_with_the_default_max_in_flight_says_the_batch_size_limits_it(tmp_path: Path):
+    """The repro of the report: batch size 3, no max_in_flight; ask() twice, then after telling 2 of 3."""
+    from orchestrator.api import NothingProposed
+
+    c = _hand(tmp_path)
+    first = c.ask()
+    with pytest.warns(NothingProposed, match=r"3 experiment\(s\) wait for results, as many as may wait at once "
+                                             r"\(budget.max_in_flight: 3; default: the batch size\)"):
+        assert c.ask() == []
+    c.tell(first[0]["id"], 1.0)
+    c.tell(first[1]["id"], 2.0)
+    assert len(_silently(c.ask)) == 2
+    with pytest.warns(NothingProposed, match="max_in_flight: 3"):
+        assert c.ask() == []
+    c.close()
+
+
+def test_threads_sharing_a_campaign_take_turns(tmp_path: Path):
+    """Four threads ask and tell at once through one Campaign object (and two through a second object of the same
+    campaign): every call succeeds (no LeaseLost: the steps of one process take turns), each thread gets its own
+    experiments, and every result is recorded."""
+    import threading
+
+    c = _hand(tmp_path, budget=40)
+    for e in c.ask():
+        c.tell(e["id"], e["params"]["time_min"] / 10)
+    other = Campaign.open("hand", store=c.store.url)
+    start = threading.Barrier(6)
+    got: dict[int, list[str]] = {}
+    errors: list[str] = []
+
+    def worker(k: int, campaign: Campaign) -> None:
+        try:
+            start.wait()
+            mine = []
+            for _ in range(2):
+                batch = campaign.ask(n=2)
+                for e in batch:
+                    campaign.tell(e["id"], e["params"]["temperature_C"] / 10)
+                mine += [e["id"] for e in batch]
+            got[k] = mine
+        except Exception as exc:  # noqa: BLE001 - any error is the failure this test looks for
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(k, c if k < 4 else other)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and sorted(got) == list(range(6))
+    ids = [i for k in got for i in got[k]]
+    assert all(len(got[k]) == 4 for k in got) and len(set(ids)) == 24
+    rows = c.experiments()
+    assert len(rows) == 27 and all(r["status"] == "succeeded" for r in rows)
+    assert len({(r["temperature_C"], r["time_min"]) for r in rows}) == 27
+    other.close()
+    c.close()
+
+
+def test_wrong_arguments_are_errors_naming_the_argument(tmp_path: Path):
+    """A wrong type or value of an argument is a ConfigError naming the argument, what it expects and what it got
+    (never a TypeError, AttributeError or OverflowError from deep inside), and nothing is written."""
+    c = _hand(tmp_path, name="args", extra="approval: required\n")
+    batch = c.ask()
+    eid = batch[0]["id"]
+    url = c.store.url
+    calls = [
+        (lambda: Campaign.open(tmp_path / "args.yaml", store=5),
+         "store", "expected a store URL such as 'sqlite:///runs/lab.db', a Store, or None (the default store) "
+                  "(got int 5)"),
+        (lambda: Campaign.open({"name": "z"}, store=url, base_dir=5),
+         "base_dir", "expected the folder (a str or Path) relative paths of a dict spec are read from (got int 5)"),
+        (lambda: c.ask(wait="x"), "wait", "expected a finite number of seconds >= 0 (got str 'x')"),
+        (lambda: c.ask(wait=-1), "wait", "expected a finite number of seconds >= 0 (got int -1)"),
+        (lambda: c.ask(wait=float("nan")), "wait", "expected a finite number of seconds >= 0 (got float nan)"),
+        (lambda: c.ask(n=0), "n", "expected a whole number of experiments >= 1, or None (fill the free slots) "
+                                  "(got int 0)"),
+        (lambda: c.import_data(5), "path", "expected the path (a str or Path) of a CSV file of measurements "
+                                           "(got int 5)"),
+        (lambda: c.approve(5), "ids", "expected an experiment id or a list of them (got int 5)"),
+        (lambda: c.approve([]), "ids", "the list is empty; give the id of at least one experiment"),
+        (lambda: c.approve([eid, 5]), "ids", "expected experiment ids (str); the list holds int 5"),
+        (lambda: c.reject(None), "ids", "expected the ids of the experiments to reject (there is no 'all': see "
+                                        "awaiting()) (got NoneType None)"),
+        (lambda: c.reject([]), "ids", "the list is empty; give the id of at least one experiment"),
+        (lambda: c.reject(eid, reason=5), "reason", "expected a text (str) (got int 5)"),
+        (lambda: c.edit(5, temperature_C=50.0), "id", "expected the id (a str) of an experiment awaiting approval "
+                                                      "(got int 5)"),
+        (lambda: c.pause(reason=["x"]), "reason", "expected a text (str) (got list ['x'])"),
+        (lambda: c.tell(5, 1.0), "id", "expected the id (a str) of an experiment from ask() (got int 5)"),
+        (lambda: c.tell(params=[1.0, 2.0], value=1.0), "params", "expected a dict of input values "
+                                                                  "(got list [1.0, 2.0])"),
+    ]
+    before = c.experiments()
+    for call, field, message in calls:
+        with pytest.raises(ConfigError) as err:
+            call()
+        assert [(p.path, p.message) for p in err.value.problems] == [(field, message)]
+    assert c.experiments() == before and len(c.awaiting()) == 3
+    assert Store(url).get_campaign("z") is None
+    assert c.approve(eid) == [eid]  # one id, as a str, still works
+    c.close()
+
+
+def test_tell_refuses_a_value_a_float_cannot_hold(tmp_path: Path):
+    """10**400 (an int, a Fraction, a Decimal) is too large for a float, and Decimal("1e-400") or
+    Fraction(1, 10**400) would be stored as 0 (the CLI refuses '1e-400' alike): ConfigErrors naming the value,
+    nothing recorded. Zero itself, and Decimal or Fraction values a float holds, are recorded."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    c = _hand(tmp_path, name="tiny")
+    a, b, d = (e["id"] for e in c.ask())
+    for value, message in [(10**400, "the value 1000000000.* is too large for a float .beyond \\+/-1.8e308."),
+                           (-10**400, "the value -1000000000.* is too large for a float"),
+                           (Fraction(10**400, 3), "the value Fraction.1000.* is too large for a float"),
+                           (Decimal("1e400"), "the value Decimal..1E.400.. is too large for a float"),
+                           ({"yield_pct": 10**400}, "the value 1000.* is too large for a float"),
+                           (Decimal("1e-400"), "the value Decimal..1E-400.. is too small for a float: it would be "
+                                               "stored as 0"),
+                           (Decimal("-1e-400"), "the value Decimal..-1E-400.. is too small for a float"),
+                           (Fraction(1, 10**400), "the value Fraction.1, 1000.* is too small for a float")]:
+        with pytest.raises(ConfigError, match="^value: " + message):
+            c.tell(a, value)
+    assert [e["id"] for e in c.pending()] == [a, b, d]
+    c.tell(a, Decimal("0"))
+    c.tell(b, Fraction(3, 2))
+    c.tell(d, Decimal("-1e-300"))
+    assert [e["value"] for e in c.experiments()] == [0.0, 1.5, -1e-300]
+    c.close()
+
+
+def test_one_file_imported_by_four_processes_at_once_is_stored_once(tmp_path: Path, any_store_url: str):
+    """Found by the fuzz round of 2026-12-04 (evening): the check that refuses a file imported twice read the
+    store before the write transaction, so four processes importing one file at once stored its rows 2-4
+    times. It is made inside the transaction now: one import succeeds, the others are refused."""
+    spec = write_campaign(tmp_path, alloy_yaml(name="race", budget=8, model="random-forest").replace(
+        "kind: lookup", "kind: manual"))
+    Campaign.open(spec, store=any_store_url).close()
+    data = tmp_path / "d.csv"
+    data.write_text("x_Cu,x_Ag,x_Au,mixing_energy\n0.5,0.25,0.25,-0.01\n1.0,0.0,0.0,0.0\n")
+    code = textwrap.dedent(f"""
+        import sys
+        from orchestrator import Campaign
+        from orchestrator.errors import ConfigError
+        c = Campaign.open("race", store={any_store_url!r})
+        try:
+            print("imported", len(c.import_data({str(data)!r})))
+        except ConfigError as exc:
+            print("refused", "was the file imported before?" in str(exc))
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    lines = sorted(out.strip() for out, _ in outs)
+    assert lines == ["imported 2", "refused True", "refused True", "refused True"], outs
+    c = Campaign.open("race", store=any_store_url)
+    assert sorted(e["x_Cu"] for e in c.experiments() if e["source"] == "imported") == [0.5, 1.0]
