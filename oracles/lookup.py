@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import ConfigProblem, OracleContext, SyncOracle
+from .base import ConfigProblem, OracleContext, SyncOracle, value_range_problem
 from .csvfile import CsvFileError, describe_columns, filter_rows, parse_number, read_table
 
 
@@ -36,6 +36,11 @@ def _cell(text: str) -> Any:
         return text.strip()
 
 
+def _value(param: Any) -> Any:
+    """An experiment's param as the table's cells are read: text as a cell (a number if it is one), else a float."""
+    return _cell(param) if isinstance(param, str) else float(param)
+
+
 def _key(values: list[Any]) -> tuple:
     return tuple(round(v, 9) if isinstance(v, float) else str(v) for v in values)
 
@@ -43,12 +48,13 @@ def _key(values: list[Any]) -> tuple:
 def objective_problem(file: str, header: list[str], records: list, column: str, where: dict | None = None
                       ) -> str | None:
     """What keeps ``column`` of a table (``read_table``'s header and records, filtered by ``where``) from
-    being an objective, or None: every kept row needs a finite number there; the first empty, text or
-    non-finite cell is named by its line."""
+    being an objective, or None: every kept row needs a finite number there, within the range a model can
+    take (``value_range_problem``); the first empty, text, non-finite or too large cell is named by its line."""
     j = header.index(column)
     records = filter_rows(header, records, where)
     numbers = 0
     first_bad = None
+    first_huge = None  # (line, why) of the first value too large to model
     distinct: set[float] = set()  # up to two of the finite values: is the column constant?
     for line, cells in records:
         x = parse_number(cells[j])
@@ -56,6 +62,8 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
             numbers += 1
             if len(distinct) < 2:
                 distinct.add(x)
+            if first_huge is None and value_range_problem(x):
+                first_huge = (line, value_range_problem(x))
         elif first_bad is None:
             what = "empty" if cells[j] == "" else ("not finite" if x is not None else "text, not a number")
             first_bad = (line, what)
@@ -68,6 +76,9 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
         line, what = first_bad
         return (f"{file}, line {line}: the objective '{column}' is {what}; every candidate row needs "
                 "a measured value (fill it in or remove the row)")
+    if first_huge is not None:
+        line, why = first_huge
+        return f"{file}, line {line}: the objective '{column}': {why}"
     return None
 
 
@@ -81,6 +92,31 @@ def _log_problem(file: str, header: list[str], records: list, column: str, where
     return [ConfigProblem("model.transform", f"log needs positive values, and the objective column '{column}' of "
                                              f"{file} holds {low[0]:g} (line {low[1]}); use yeo-johnson (a power "
                                              "transform defined for any sign), copula, or none")]
+
+
+def _missing_choices(file: str, header: list[str], records: list, parameters: list) -> list[ConfigProblem]:
+    """A categorical parameter's choice that its column of the table never holds: no experiment with it could
+    be answered (exact finds no row; nearest needs the level to match, or would answer with another level's
+    value when the levels are numbers)."""
+    problems = []
+    for i, p in enumerate(parameters):
+        if p.type != "categorical":
+            continue
+        j = header.index(p.name)
+        held: dict[tuple, str] = {}  # each level the column holds, as first written
+        for _, cells in records:
+            held.setdefault(_key([_cell(cells[j])]), cells[j].strip())
+        missing = [c for c in p.choices if _key([_value(c)]) not in held]
+        if missing:
+            levels = list(held.values())
+            shown = ", ".join(levels[:10]) + (f", ... ({len(levels)} levels)" if len(levels) > 10 else "")
+            them = "them" if len(missing) > 1 else "it"
+            problems.append(ConfigProblem(
+                f"space.parameters[{i}].choices",
+                f"{', '.join(repr(c) for c in missing)} {'are' if len(missing) > 1 else 'is'} not in the column "
+                f"'{p.name}' of {file} (it holds {shown}), so the lookup oracle could not answer an experiment "
+                f"with {them}; remove {them} from the choices or add rows for {them} to {file}"))
+    return problems
 
 
 class LookupTable:
@@ -122,7 +158,7 @@ class LookupTable:
             self._M = (M - lo) / self._span
 
     def find(self, params: dict[str, Any], nearest: bool) -> int | None:
-        values = [_cell(str(params[n])) if isinstance(params[n], str) else float(params[n]) for n in self.inputs]
+        values = [_value(params[n]) for n in self.inputs]
         i = self.index.get(_key(values))
         if i is not None or not nearest or not self._numeric:
             return i
@@ -169,6 +205,26 @@ class LookupOracle(SyncOracle):
 
     @classmethod
     def check_config(cls, config: LookupConfig, *, spec: Any, base_dir: Path) -> list[ConfigProblem]:
+        return cls._match_problems(config, spec) + cls._table_problems(config, spec, base_dir)
+
+    @staticmethod
+    def _match_problems(config: LookupConfig, spec: Any) -> list[ConfigProblem]:
+        """match: exact on a space with a float parameter: its points almost never equal a row, so every
+        experiment would fail ("no row matches"). A space of int and categorical parameters may use exact."""
+        if spec.space.pool is not None or config.match != "exact":
+            return []
+        floats = [p.name for p in spec.space.parameters if p.type == "float"]
+        if not floats:
+            return []
+        default = "" if "match" in config.model_fields_set else " (the default)"
+        return [ConfigProblem("match", f"exact{default} needs each proposed point to equal a row of the table, "
+                                       f"but the float parameter '{floats[0]}' takes values between the rows, so "
+                                       "almost every experiment would find no row; use match: nearest (the closest "
+                                       "row), or make the space a pool of the table (space.pool: {path: ..., "
+                                       "inputs: [...]})")]
+
+    @classmethod
+    def _table_problems(cls, config: LookupConfig, spec: Any, base_dir: Path) -> list[ConfigProblem]:
         pool = spec.space.pool
         pool_path = (Path(base_dir) / pool.path).resolve() if pool is not None else None
         path = cls._resolve(config, base_dir, pool_path)
@@ -200,9 +256,11 @@ class LookupOracle(SyncOracle):
         msg = objective_problem(path.name, header, records, column, where)
         if msg:
             return [ConfigProblem("column", msg)]
+        if pool is None:
+            problems += _missing_choices(path.name, header, records, spec.space.parameters)
         if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
-            return _log_problem(path.name, header, records, column, where)
-        return []
+            problems += _log_problem(path.name, header, records, column, where)
+        return problems
 
     def evaluate(self, params: dict[str, Any]) -> dict[str, Any]:
         i = self.table.find(params, nearest=self.match == "nearest")

@@ -9,7 +9,8 @@
 Then, over the L levels: columns constant over the levels are dropped; a column whose absolute
 correlation with an earlier kept column exceeds ``max_correlation`` is dropped (greedy, in column order);
 with ``components: K``, the kept columns (standardised) are replaced by their first K principal components
-(signs fixed so the largest loading is positive); finally each column is scaled to [0, 1] over the levels.
+(signs fixed so the largest loading is positive), or by as many as the levels span when that is fewer
+(L levels span at most L - 1 directions); finally each column is scaled to [0, 1] over the levels.
 Every step is deterministic, and results are cached per process, keyed by the SMILES and the settings.
 
 RDKit is optional (``pip install 'looplab[chem]'``); without it :func:`level_features` raises
@@ -119,7 +120,7 @@ def reduce_columns(X: np.ndarray, *, max_correlation: float = 0.95, components: 
         if all(abs(float(Z[:, j] @ Z[:, k]) / len(Z)) <= max_correlation for k in kept):
             kept.append(j)
     X, Z = X[:, kept], Z[:, kept]
-    if components is not None and components < X.shape[1]:
+    if components is not None:  # also when K >= the kept columns: they may span fewer directions than K
         _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
         # never more components than the levels span: L levels have at most L - 1 directions, and a
         # component of (numerically) zero variance would become noise once scaled to [0, 1]

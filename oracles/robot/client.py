@@ -30,6 +30,11 @@ instrument and never raises into the engine:
   asked again on later polls; after ``max_malformed`` malformed answers the
   experiment is reported failed with the reason. A job the robot no longer
   knows (its database was replaced) goes back to the outbox.
+* **not a robot**: a URL that answers ``GET /jobs`` with 404 or 405 (every
+  looplab robot serves it), or whose first answers are not the robot's JSON
+  (an HTML page, another program's API), is not a looplab robot: asking again
+  only repeats the answer, so the experiments concerned fail at once, with one
+  line naming ``oracle.params.url``, logged once.
 * **cancel** removes an experiment from the outbox, or asks the robot to cancel
   it (one attempt now, retried on later polls if the robot is unreachable).
 
@@ -43,6 +48,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import threading
 import time
 import weakref
@@ -76,6 +82,10 @@ class _Transient(Exception):
 
 class _Malformed(Exception):
     """The robot answered, but the answer makes no sense."""
+
+
+class _NotARobot(Exception):
+    """The URL answers, but not as a looplab robot (a wrong URL or port); the message is the one line to show."""
 
 
 class _Refused(Exception):
@@ -177,6 +187,9 @@ class RobotOracle:
         self._running: set[str] = set()  # accepted ids the robot said are running
         self._down_since: float | None = None
         self._last_warning = -math.inf
+        self._robot_answered = False  # GET /jobs has answered as a robot does (until then, any other answer
+        # means the URL is not a robot)
+        self._said_not_a_robot = False
         self.poll_share = poll_share
         self._shared = _SharedPolls.join(self) if poll_share > 0 else None
         self._seen = 0  # the last shared answer this oracle used
@@ -269,9 +282,22 @@ class RobotOracle:
         return response
 
     def _jobs(self, ids: list[str], timeout: float) -> tuple[dict[str, dict], list[str]]:
-        """The robot's jobs among ``ids``: (well-formed jobs by id, problems with items naming no id)."""
-        response = self._request("GET", "/jobs", params={"ids": ",".join(ids)}, timeout=timeout)
-        items = _json_list(response)
+        """The robot's jobs among ``ids``: (well-formed jobs by id, problems with items naming no id).
+
+        Raises _NotARobot when the URL answers 404 or 405 (every looplab robot serves GET /jobs), or has never
+        answered as a robot and does not now (an HTML page, another program's JSON)."""
+        response = None
+        try:
+            response = self._request("GET", "/jobs", params={"ids": ",".join(ids)}, timeout=timeout)
+            items = _json_list(response)
+        except (_Refused, _Malformed) as exc:
+            missing = isinstance(exc, _Refused) and exc.status in (404, 405)
+            if missing or not self._robot_answered:
+                what = str(exc) if isinstance(exc, _Refused) else f"HTTP {response.status_code}: {_detail(response)}"
+                raise _NotARobot(f"oracle.params.url: {self.shown_url} is not a looplab robot (GET /jobs answered "
+                                 f"{what}); check the URL and its port") from None
+            raise
+        self._robot_answered = True
         jobs: dict[str, dict] = {}
         orphans: list[str] = []
         for k, item in enumerate(items):
@@ -297,6 +323,9 @@ class RobotOracle:
             try:
                 self._deliver_once(timeout)
                 self._up()
+                break
+            except _NotARobot as exc:  # asking again would get the same answer
+                self._not_a_robot(str(exc), list(self._outbox))
                 break
             except _Transient as exc:
                 reason, answered = exc.reason, exc.answered
@@ -384,7 +413,7 @@ class RobotOracle:
             try:
                 jobs, orphans = self._jobs(chunk, self.poll_timeout)
                 answers.append(_Answer(chunk, jobs, orphans))
-            except (_Transient, _Malformed, _Refused) as exc:
+            except (_Transient, _Malformed, _Refused, _NotARobot) as exc:
                 answers.append(_Answer(chunk, error=exc))
                 if isinstance(exc, _Transient):
                     break  # not reachable now: the rest waits for the next poll
@@ -400,6 +429,9 @@ class RobotOracle:
             if isinstance(answer.error, _Transient):
                 self._down(answer.error.reason, answer.error.answered)
                 return
+            if isinstance(answer.error, _NotARobot):
+                self._not_a_robot(str(answer.error), chunk)
+                continue
             if answer.error is not None:
                 for i in chunk:
                     self._strike(i, f"malformed answer to GET /jobs: {answer.error}")
@@ -476,6 +508,18 @@ class RobotOracle:
             self._done(Result(experiment_id, "failed",
                               error=f"the robot's answer about this experiment was malformed {s.count} times "
                                     f"(max_malformed = {self.max_malformed}); last: {reason}"))
+
+    def _not_a_robot(self, reason: str, ids: list[str]) -> None:
+        """Fail ``ids`` at once with ``reason`` (the URL is not a robot); the reason is logged once."""
+        if not self._said_not_a_robot:
+            self._said_not_a_robot = True
+            log.warning("%s", reason)
+        for i in ids:
+            self._outbox.pop(i, None)
+            self._accepted.pop(i, None)
+            self._strikes.pop(i, None)
+            self._running.discard(i)
+            self._done(Result(i, "failed", error=reason))
 
     # -- cancelling -------------------------------------------------------------------------------------
 
@@ -686,18 +730,28 @@ def _chunks(items: list, n: int):
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    return _line(repr(value), limit)
+
+
+def _line(text: str, limit: int) -> str:
+    """``text`` on one line (runs of white space made one space), cut to ``limit`` characters."""
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _detail(response: httpx.Response) -> str:
+    """What an answer says, on one line: its JSON ``detail``, else an HTML page's title, else the start of its
+    text (an error page's whole HTML made every warning a screenful)."""
     try:
         detail = response.json().get("detail")
     except Exception:
         detail = None
-    if detail is None:
-        detail = response.text[:200] or response.reason_phrase
-    return detail if isinstance(detail, str) else _short(detail, 200)
+    if detail is not None:
+        return _line(detail, 200) if isinstance(detail, str) else _short(detail, 200)
+    title = re.search(r"<title[^>]*>(.*?)</title>", response.text, re.IGNORECASE | re.DOTALL)
+    if title:
+        return f"an HTML page titled '{_line(title.group(1), 60)}'"
+    return _line(response.text, 80) or response.reason_phrase
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -1,0 +1,151 @@
+"""`looplab validate` refuses lookup-oracle campaigns whose experiments could only fail at run time.
+
+Each case used to pass validate and then fail every (or some) experiment of the run: ``match: exact`` on a
+continuous space ("no row ... matches"), an objective column beyond the model's range ("beyond +/-1e+150"),
+a categorical choice the table lacks. Also: a SMILES encoding's ``components`` larger than the levels can
+give was ignored (no reduction at all) instead of keeping what the levels span.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ALLOY_POOL
+from test_validate import assert_invalid, run_inprocess
+
+from orchestrator.config import load_campaign
+
+
+def _write(tmp_path: Path, space: str, oracle: str, *, csv: str | None = None, objective: str = "y",
+           name: str = "c.yaml") -> Path:
+    if csv is not None:
+        (tmp_path / "t.csv").write_text(csv)
+    path = tmp_path / name
+    path.write_text(f"name: checks\nseed: 0\nspace:\n{space}\nobjective: {{name: {objective}, goal: max}}\n"
+                    f"oracle: {oracle}\nmodel: {{kind: random-forest}}\ninitial: {{n: 2}}\n"
+                    "budget: {max_experiments: 4}\n")
+    return path
+
+
+ALLOY_FLOATS = """  parameters:
+    - {name: x_Cu, type: float, low: 0.0, high: 1.0}
+    - {name: x_Ag, type: float, low: 0.0, high: 1.0}
+    - {name: x_Au, type: float, low: 0.0, high: 1.0}"""
+
+
+# ----------------------------------------------------------------------------- match: exact on a float space
+
+
+@pytest.mark.parametrize("match, said", [("", "exact (the default) needs"), (", match: exact", "exact needs")])
+def test_exact_match_on_a_space_with_a_float_parameter_is_refused(tmp_path, match, said):
+    path = _write(tmp_path, ALLOY_FLOATS, f"{{kind: lookup, params: {{path: {ALLOY_POOL}{match}}}}}",
+                  objective="mixing_energy")
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "oracle.params.match", said, "the float parameter 'x_Cu'",
+                   "use match: nearest", "make the space a pool of the table (space.pool:")
+    assert len(out.error_lines()) == 1, out.stderr
+
+
+def test_nearest_on_floats_and_exact_on_int_and_categorical_levels_are_accepted(tmp_path, store_url):
+    path = _write(tmp_path, ALLOY_FLOATS, f"{{kind: lookup, params: {{path: {ALLOY_POOL}, match: nearest}}}}",
+                  objective="mixing_energy")
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+
+    # every combination of an int and a categorical parameter is a row: exact is right, and every experiment
+    # finds its row
+    rows = "\n".join(f"{n},{s},{n * 10 + ord(s)}" for n in (1, 2, 3) for s in "ab")
+    path = _write(tmp_path, "  parameters:\n    - {name: n, type: int, low: 1, high: 3}\n"
+                            "    - {name: s, type: categorical, choices: [a, b]}",
+                  "{kind: lookup, params: {path: t.csv}}", csv=f"n,s,y\n{rows}\n", name="levels.yaml")
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+    out = run_inprocess("run", path, "--store", store_url, "--quiet")
+    assert out.exit_code == 0, out.output
+    assert "0 failed" in out.output and "4 succeeded" in out.output, out.output
+
+
+# ----------------------------------------------------------------------------- objective values too large
+
+
+@pytest.mark.parametrize("values, line", [(["3e+200", "3.1e+200", "-4e+200"], 2), (["1.5", "2.5", "-2e+151"], 4)])
+def test_objective_values_beyond_the_models_range_are_refused_naming_the_first_line(tmp_path, values, line):
+    csv = "a,b,y\n" + "".join(f"{k},{k % 2},{v}\n" for k, v in enumerate(values))
+    path = _write(tmp_path, "  pool: {path: t.csv, inputs: [a, b]}", "{kind: lookup}", csv=csv)
+    out = run_inprocess("validate", path)
+    value = values[line - 2]
+    assert_invalid(out, path, "oracle.params.column",
+                   f"t.csv, line {line}: the objective 'y': the value {float(value):g} is beyond +/-1e+150",
+                   "report the objective in other units (or its logarithm)")
+    assert len(out.error_lines()) == 1, out.stderr
+
+
+def test_objective_values_within_the_range_are_accepted(tmp_path):
+    csv = "a,b,y\n0,0,3e+140\n1,1,-1e+150\n2,0,1e-300\n"
+    path = _write(tmp_path, "  pool: {path: t.csv, inputs: [a, b]}", "{kind: lookup}", csv=csv)
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0, out.output
+
+
+# ----------------------------------------------------------------------------- categorical choices
+
+
+NEAR_CSV = "a,s,y\n0.1,p,1\n0.5,p,2\n0.9,q,3\n"
+
+
+@pytest.mark.parametrize("match", ["nearest", "exact"])
+def test_a_choice_the_table_lacks_is_refused_naming_it(tmp_path, match):
+    space = ("  parameters:\n    - {name: a, type: float, low: 0, high: 1}\n"
+             "    - {name: s, type: categorical, choices: [p, q, r]}")
+    path = _write(tmp_path, space, f"{{kind: lookup, params: {{path: t.csv, match: {match}}}}}", csv=NEAR_CSV)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].choices",
+                   "'r' is not in the column 's' of t.csv (it holds p, q)",
+                   "the lookup oracle could not answer an experiment with it",
+                   "remove it from the choices or add rows for it to t.csv")
+    # with exact, the float parameter is refused as well (each problem on its own line)
+    assert len(out.error_lines()) == (1 if match == "nearest" else 2), out.stderr
+
+
+def test_numeric_levels_the_table_lacks_are_refused_too(tmp_path):
+    """Numbers as levels: nearest would have answered level 4 with level 2's row, silently."""
+    space = ("  parameters:\n    - {name: a, type: float, low: 0, high: 1}\n"
+             "    - {name: s, type: categorical, choices: [1, 2.0, '3', 4]}")
+    csv = "a,s,y\n0.1,1,1\n0.5,2,2\n0.9,1.0,3\n"
+    path = _write(tmp_path, space, "{kind: lookup, params: {path: t.csv, match: nearest}}", csv=csv)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].choices", "'3', 4 are not in the column 's' of t.csv "
+                   "(it holds 1, 2)", "remove them from the choices or add rows for them")
+
+
+def test_every_choice_in_the_table_is_accepted_and_each_is_found(tmp_path):
+    space = ("  parameters:\n    - {name: a, type: float, low: 0, high: 1}\n"
+             "    - {name: s, type: categorical, choices: [p, q]}")
+    path = _write(tmp_path, space, "{kind: lookup, params: {path: t.csv, match: nearest}}", csv=NEAR_CSV)
+    campaign = load_campaign(path)  # no ConfigError
+    from oracles.lookup import LookupOracle
+
+    oracle = LookupOracle(path=tmp_path / "t.csv", inputs=("a", "s"), column="y", match="nearest")
+    assert oracle.evaluate({"a": 0.45, "s": "p"})["y"] == 2.0
+    assert oracle.evaluate({"a": 0.45, "s": "q"})["y"] == 3.0
+    assert campaign.spec.space.parameters[1].choices == ["p", "q"]
+
+
+# ----------------------------------------------------------------------------- encodings: components
+
+
+def test_components_beyond_what_the_levels_span_keep_what_they_span(tmp_path):
+    """components: 50 on 3 levels used to be ignored (no reduction: 7 correlated descriptor columns); it
+    keeps the 2 principal components the 3 levels span, as components: 2 does."""
+    pytest.importorskip("rdkit", reason="RDKit is the optional looplab[chem] extra (in the dev extra)")
+    features = {}
+    for k in (2, 50):
+        path = _write(tmp_path, "  parameters:\n    - {name: solvent, type: categorical, choices: [water, "
+                                "ethanol, hexane], smiles: {water: O, ethanol: CCO, hexane: CCCCCC}, encoding: "
+                                f"{{kind: descriptors, components: {k}}}}}\n"
+                                "    - {name: x, type: float, low: 0, high: 1}",
+                      "{kind: manual}", name=f"k{k}.yaml")
+        features[k] = load_campaign(path).space.features["solvent"]
+    assert features[50].shape == (3, 2)
+    assert (features[50] == features[2]).all()
