@@ -1,0 +1,1 @@
+L ask hand.yaml --n -3 --store sqlite:///new.db

@@ -1,0 +1,1 @@
+L ask hand.yaml --n 1000000 --store sqlite:///new.db

@@ -1,0 +1,1 @@
+L ask hand --wait -1 --store sqlite:///multi.db

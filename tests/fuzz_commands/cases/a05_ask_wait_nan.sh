@@ -1,0 +1,1 @@
+L ask hand --wait nan --store sqlite:///multi.db

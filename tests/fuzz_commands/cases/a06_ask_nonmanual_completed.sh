@@ -1,0 +1,1 @@
+L ask branin-rf --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L ask nosuch --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L ask gated --store sqlite:///multi.db

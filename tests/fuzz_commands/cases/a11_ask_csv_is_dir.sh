@@ -1,0 +1,2 @@
+mkdir out
+L ask hand --csv out --store sqlite:///multi.db

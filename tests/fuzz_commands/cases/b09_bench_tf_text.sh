@@ -1,0 +1,1 @@
+L benchmark alloy.yaml --seeds 1 --budget 6 --workers 1 --out bo --transfer-fraction abc

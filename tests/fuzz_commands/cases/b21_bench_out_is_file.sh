@@ -1,0 +1,2 @@
+echo x > bo
+L benchmark alloy.yaml --seeds 1 --budget 6 --workers 1 --out bo

@@ -1,0 +1,1 @@
+L benchmark transfer.yaml --seeds 1 --budget 4 --workers 1 --out bo --transfer-fraction 0

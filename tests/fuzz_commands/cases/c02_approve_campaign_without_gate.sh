@@ -1,0 +1,1 @@
+L approve hand --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L approve gated hand-0000-01 --store sqlite:///multi.db

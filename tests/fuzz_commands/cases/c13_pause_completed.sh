@@ -1,0 +1,1 @@
+L pause branin-rf --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L resume branin-rf --store sqlite:///multi.db

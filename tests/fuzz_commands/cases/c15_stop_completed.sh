@@ -1,0 +1,1 @@
+L stop branin-rf --store sqlite:///multi.db

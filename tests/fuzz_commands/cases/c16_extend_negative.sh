@@ -1,0 +1,1 @@
+L extend hand --budget -5 --store sqlite:///multi.db

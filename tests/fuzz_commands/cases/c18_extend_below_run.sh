@@ -1,0 +1,1 @@
+L extend branin-rf --budget 3 --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L extend hand --budget 3000000000 --store sqlite:///multi.db

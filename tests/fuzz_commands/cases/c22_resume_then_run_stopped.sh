@@ -1,0 +1,1 @@
+L resume hand --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L approve gated "gated-%" --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L daemon nodir --store sqlite:///d.db --exit-when-done

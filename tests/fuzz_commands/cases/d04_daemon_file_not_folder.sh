@@ -1,0 +1,1 @@
+L daemon branin_rf.yaml --store sqlite:///d.db --exit-when-done

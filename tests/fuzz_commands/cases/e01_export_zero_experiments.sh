@@ -1,0 +1,1 @@
+L export empty --store sqlite:///empty.db

@@ -1,0 +1,1 @@
+L report empty --store sqlite:///empty.db --out rep

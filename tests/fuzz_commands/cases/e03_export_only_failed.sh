@@ -1,0 +1,1 @@
+L export allfail --store sqlite:///allfail.db -f json

@@ -1,0 +1,1 @@
+L report allfail --store sqlite:///allfail.db --out rep

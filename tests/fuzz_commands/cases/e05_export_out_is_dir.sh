@@ -1,0 +1,2 @@
+mkdir o
+L export branin-rf --store sqlite:///multi.db --out o

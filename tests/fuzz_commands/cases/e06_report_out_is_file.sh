@@ -1,0 +1,2 @@
+echo hi > rep
+L report branin-rf --store sqlite:///multi.db --out rep

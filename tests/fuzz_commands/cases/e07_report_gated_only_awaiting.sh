@@ -1,0 +1,1 @@
+L report gated --store sqlite:///multi.db --out rep

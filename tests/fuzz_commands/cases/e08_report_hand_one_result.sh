@@ -1,0 +1,1 @@
+L report hand --store sqlite:///multi.db --out rep

@@ -1,0 +1,1 @@
+L export branin-rf --store sqlite:///multi.db --out ""

@@ -1,0 +1,2 @@
+echo hi > f
+L report branin-rf --store sqlite:///multi.db --out f/sub

@@ -1,0 +1,1 @@
+L report "" --store sqlite:///multi.db --out rep

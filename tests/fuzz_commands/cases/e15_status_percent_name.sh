@@ -1,0 +1,1 @@
+L status "%" --store sqlite:///multi.db

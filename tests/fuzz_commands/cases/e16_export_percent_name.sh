@@ -1,0 +1,1 @@
+L export "%" --store sqlite:///multi.db

@@ -1,0 +1,2 @@
+printf 'temperature_C,time_min,yield_pct\n50,20,30\n50,20,30\n50,20,31\n' > d.csv
+L import hand d.csv --store sqlite:///multi.db

@@ -1,0 +1,2 @@
+: > d.csv
+L import hand d.csv --store sqlite:///multi.db

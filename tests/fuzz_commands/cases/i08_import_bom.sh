@@ -1,0 +1,2 @@
+printf '\xef\xbb\xbftemperature_C,time_min,yield_pct\n50,20,30\n' > d.csv
+L import hand d.csv --store sqlite:///multi.db

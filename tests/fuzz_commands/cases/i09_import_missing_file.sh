@@ -1,0 +1,1 @@
+L import hand nofile.csv --store sqlite:///multi.db

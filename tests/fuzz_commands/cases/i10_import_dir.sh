@@ -1,0 +1,2 @@
+mkdir d
+L import hand d --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L mock-robot serve --port -1 --db r.db

@@ -1,0 +1,1 @@
+L mock-robot serve --port 70000 --db r.db

@@ -1,0 +1,2 @@
+mkdir rdb
+L mock-robot serve --port $(free_port) --db rdb

@@ -1,0 +1,1 @@
+L mock-robot serve --port $(free_port) --host 999.1.1.1 --db r.db

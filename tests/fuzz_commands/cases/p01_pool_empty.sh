@@ -1,0 +1,2 @@
+printf '' > p.csv
+L validate pc.yaml

@@ -1,0 +1,2 @@
+printf 'a,b,y\n' > p.csv
+L validate pc.yaml

@@ -1,0 +1,2 @@
+printf 'a,b,y,note\n1,2,3,caf\xe9\n2,1,5,x\n3,3,1,x\n4,0,2,x\n' > p.csv
+L validate pc.yaml

@@ -1,0 +1,2 @@
+printf 'a,b,y\n"1\n",2,3\n2,1,5\n3,3,1\n4,0,2\n5,5,7\n' > p.csv
+L validate pc.yaml

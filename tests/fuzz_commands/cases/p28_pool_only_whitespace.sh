@@ -1,0 +1,2 @@
+printf '   \n\n  \n' > p.csv
+L validate pc.yaml

@@ -1,0 +1,1 @@
+L run nofile.yaml --store sqlite:///n.db

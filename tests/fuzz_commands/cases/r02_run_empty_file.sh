@@ -1,0 +1,2 @@
+: > e.yaml
+L run e.yaml --store sqlite:///n.db

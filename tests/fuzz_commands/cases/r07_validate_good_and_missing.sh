@@ -1,0 +1,1 @@
+L validate branin_rf.yaml nofile.yaml

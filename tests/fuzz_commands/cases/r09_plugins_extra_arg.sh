@@ -1,0 +1,1 @@
+L plugins foo

@@ -1,0 +1,1 @@
+L runn branin_rf.yaml

@@ -1,0 +1,2 @@
+mkdir x.yaml
+L run x.yaml --store sqlite:///n.db

@@ -1,0 +1,1 @@
+L run branin_rf.yaml --store sqlite:///multi.db -q

@@ -1,0 +1,1 @@
+L run branin_rf.yaml --store sqlite:///n.db -q --poll-interval 1e-300

@@ -1,0 +1,1 @@
+L run branin_rf.yaml --store postgresql://u:p@127.0.0.1:1/db -q

@@ -1,0 +1,3 @@
+$PY -c "
+import sqlite3; c=sqlite3.connect('fin.db'); c.execute('update campaigns set schema_version=99'); c.commit()"
+L extend branin-rf --budget 10 --store sqlite:///fin.db

@@ -1,0 +1,2 @@
+: > z.db
+L status --store sqlite:///z.db

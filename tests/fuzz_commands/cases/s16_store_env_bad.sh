@@ -1,0 +1,1 @@
+LOOPLAB_STORE=bogus://x L status

@@ -1,0 +1,1 @@
+L status --store postgresql://u:p@no-such-host.invalid/db

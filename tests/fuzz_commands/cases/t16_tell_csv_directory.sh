@@ -1,0 +1,2 @@
+mkdir d.csv
+L tell hand --csv d.csv --store sqlite:///multi.db

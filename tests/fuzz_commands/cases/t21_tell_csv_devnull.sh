@@ -1,0 +1,1 @@
+L tell hand --csv /dev/null --store sqlite:///multi.db

@@ -1,0 +1,1 @@
+L tell hand "hand-%" 5 --store sqlite:///multi.db

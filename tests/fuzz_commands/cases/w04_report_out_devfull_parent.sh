@@ -1,0 +1,1 @@
+L report branin-rf --store sqlite:///multi.db --out /dev/full/rep

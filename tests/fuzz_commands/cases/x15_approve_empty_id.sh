@@ -1,0 +1,1 @@
+L approve gated "" --store sqlite:///multi.db

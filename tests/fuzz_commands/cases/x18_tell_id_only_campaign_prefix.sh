@@ -1,0 +1,1 @@
+L tell hand hand --store sqlite:///multi.db

@@ -1,0 +1,3 @@
+# the main file deleted, -wal left behind
+rm multi.db
+L status --store sqlite:///multi.db

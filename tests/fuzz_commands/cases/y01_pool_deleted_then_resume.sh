@@ -1,0 +1,3 @@
+L run alloy.yaml --store sqlite:///a.db -q --max-steps 2 > /dev/null
+rm pool.csv
+L run alloy.yaml --store sqlite:///a.db -q

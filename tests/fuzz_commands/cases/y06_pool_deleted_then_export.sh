@@ -1,0 +1,3 @@
+L run alloy.yaml --store sqlite:///a.db -q --max-steps 2 > /dev/null
+rm pool.csv
+L export alloy --store sqlite:///a.db --out e.csv
