@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from conftest import ALLOY_POOL, ROOT, alloy_yaml, write_campaign
 from oracles.lookup import LookupTable
 from orchestrator import Campaign
+from orchestrator.api import NothingProposed
 from orchestrator.cli import app
 from orchestrator.errors import ConfigError, LeaseHeld, LooplabError
 from orchestrator.store import Store
@@ -90,7 +91,9 @@ def test_ask_is_pending_aware_and_tell_validates(tmp_path: Path):
     got = [e for e in Store(c.store.url).experiments(c.row.id) if e.id == a[0]["id"]][0]
     assert (got.status, got.value, got.outputs) == ("succeeded", -0.01, {"lattice_constant": 3.9})
     # the budget: 2 + 2 + 3 = 7 proposed, 3 left, then nothing more
-    assert len(c.ask(n=5)) == 3 and c.ask() == []
+    assert len(c.ask(n=5)) == 3
+    with pytest.warns(NothingProposed, match="its budget of 10 experiments is used up and 7 experiment"):
+        assert c.ask() == []
     c.close()
 
 
@@ -133,7 +136,8 @@ budget: {max_experiments: 4}
     assert c.tell(params={"x": 0.25, "k": 1, "c": "a"}, value=1.0) == "offplan-x0001"
     rows = c.experiments()
     assert [r["source"] for r in rows] == ["off-plan", "initial", "model", "model", "off-plan"]
-    assert c.ask() == []
+    with pytest.warns(NothingProposed, match="its budget of 4 experiments is used up"):
+        assert c.ask() == []
     c.close()
 
 
@@ -310,7 +314,6 @@ def _silently(call):
     """call() with a NothingProposed warning turned into an error: it must say nothing."""
     import warnings
 
-    from orchestrator.api import NothingProposed
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", NothingProposed)
@@ -322,7 +325,6 @@ def test_ask_fills_the_free_slots_and_says_why_it_proposes_nothing(tmp_path: Pat
     at once, so asking again without telling proposes only the free slots, and none once they are full: then a
     NothingProposed warning says why (the slots, the budget used up, a pause), never a silent []. ask(n) proposes
     n more whatever waits; a campaign that has ended returns [] without a warning."""
-    from orchestrator.api import NothingProposed
 
     c = _hand(tmp_path, batch=2, max_in_flight=3)
     first = c.ask()  # the initial design: initial.n = 3 experiments, which fill max_in_flight: 3
@@ -357,7 +359,6 @@ def test_ask_fills_the_free_slots_and_says_why_it_proposes_nothing(tmp_path: Pat
 
 def test_ask_with_the_default_max_in_flight_says_the_batch_size_limits_it(tmp_path: Path):
     """The repro of the report: batch size 3, no max_in_flight; ask() twice, then after telling 2 of 3."""
-    from orchestrator.api import NothingProposed
 
     c = _hand(tmp_path)
     first = c.ask()
