@@ -239,6 +239,31 @@ def test_physics_gp_learns_r_with_calibrated_interval_and_handles_a_min_goal():
     assert abs(ts[np.argmax(var)] - 1 / r) < 10 and var[0] < 1e-9
 
 
+def test_physics_gp_learns_the_same_constant_from_values_in_small_units():
+    """An objective in small units (T0 and T_env x 1e-13) is the same law: the least-squares fit of r stopped at
+    its start (its tolerances are absolute) and every variance sat at an absolute floor of 1e-12. Both are
+    relative to the values' size now, below 1 (unchanged above)."""
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    rng = np.random.default_rng(3)
+    t, env = rng.uniform(0, 300, 12), rng.uniform(10, 40, 12)
+    noise = 0.5 * rng.standard_normal(12)
+    grid = enc(np.linspace(0, 300, 5), np.full(5, 25.0))
+    fits = {}
+    for s in (1.0, 1e-13):
+        cfg = PhysicsGPConfig.model_validate({**COOLING, "settings": {"T0": 100.0 * s}})
+        scales = (InputScale("t", 0, 0.0, 300.0), InputScale("T_env", 1, 10.0 * s, 40.0 * s))
+        m = PhysicsGPSurrogate.from_config(cfg, ModelContext(seed=0, n_inputs=2, inputs=scales, y_sign=1.0))
+        m.fit(enc(t, env), (cooling(t, env) + noise) * s)
+        mean, var = m.predict(grid)
+        fits[s] = (m.constants()["r"], mean / s, var / s ** 2)
+    (r1, sd1), mean1, var1 = fits[1.0]
+    (r13, sd13), mean13, var13 = fits[1e-13]
+    assert r13 == pytest.approx(r1, rel=1e-6) and sd13 == pytest.approx(sd1, rel=1e-4)
+    np.testing.assert_allclose(mean13, mean1, rtol=1e-6)
+    np.testing.assert_allclose(var13, var1, rtol=1e-3)
+
+
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
     from orchestrator.models.gp import GPConfig, GPSurrogate
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate

@@ -112,6 +112,7 @@ class PhysicsGPSurrogate:
         self.names = list(self.phys.constants)
         self._state: dict[str, Any] = {}
         self._fitted = False
+        self._vfloor = 1e-12  # the least variance predicted (y's units squared; see fit)
         self.fit_info: dict[str, Any] = {}
 
     @classmethod
@@ -183,10 +184,14 @@ class PhysicsGPSurrogate:
         for q in (0.2, 0.4, 0.6, 0.8):  # a coarse grid over the bounds: the least-squares surface is not convex
             starts.append(lo + q * (hi - lo))
         best = None
+        # residuals in units of the values' own size when it is below 1 (as before above it): least_squares'
+        # tolerances are absolute, so values of 1e-13 (a diffusivity in m^2/s) stopped it at its start
+        unit = min(1.0, float(np.sqrt(np.mean(raw ** 2)))) or 1.0
         for s in starts:
             s = np.clip(s, lo + 1e-9, hi - 1e-9)
             try:
-                r = least_squares(lambda lc: self._law(X, lc) - raw, s, bounds=(lo, hi), method="trf", x_scale=1.0)
+                r = least_squares(lambda lc: (self._law(X, lc) - raw) / unit, s, bounds=(lo, hi), method="trf",
+                                  x_scale=1.0)
             except (ValueError, FloatingPointError):
                 continue
             if np.isfinite(r.cost) and (best is None or r.cost < best.cost):
@@ -195,7 +200,7 @@ class PhysicsGPSurrogate:
         if best is None:
             log_c, ssr = self._start(), float(np.sum((self._law(X, self._start()) - raw) ** 2))
         else:
-            log_c, ssr = best.x, 2.0 * float(best.cost)
+            log_c, ssr = best.x, 2.0 * float(best.cost) * unit ** 2
         prior = np.array([self.phys.constants[k].prior_sd_log() ** 2 for k in self.names])
         if n > p:
             sigma2 = ssr / (n - p)
@@ -204,7 +209,7 @@ class PhysicsGPSurrogate:
             # the noise. Assume a 1% measurement error (NOISE_GUESS of the largest |value|) until a
             # measurement more than constants tells: an exact fit is not a certain one, and the prior's
             # whole width would send the next experiment exploring instead of testing the law's answer
-            sigma2 = (NOISE_GUESS * float(np.max(np.abs(raw)))) ** 2 + 1e-12
+            sigma2 = (NOISE_GUESS * float(np.max(np.abs(raw)))) ** 2 + self._vfloor
         J = self._jacobian(X, log_c)
         try:
             cov = sigma2 * np.linalg.pinv(J.T @ J)
@@ -244,6 +249,9 @@ class PhysicsGPSurrogate:
         t0 = time.perf_counter()
         prev = self._state
         raw = y / self.y_sign
+        # variance floors relative to the values' size when it is below 1 (as before above it): a floor of
+        # 1e-12 swamped the variances of values around 1e-13
+        self._vfloor = 1e-12 * min(1.0, max(float(np.mean(raw ** 2)), 1e-280))
         self._pinn_model = None
         if self.mean == "closed-form":
             self._log_c, self._cov, sigma = self._fit_law(X, raw)
@@ -339,14 +347,14 @@ class PhysicsGPSurrogate:
         wr = self._wr  # the law + residual GP, or the law alone
         m1, v1 = self.y_sign * lm + wr * gm, lv + wr * gv + wr * (1 - wr) * gm ** 2
         if self.config.variance == "law":
-            return m1, np.maximum(lv, 1e-12)
+            return m1, np.maximum(lv, self._vfloor)
         if gp_plain is None or self._w >= 1.0:
             return m1, v1
         m2, v2 = gp_plain.predict(X)
         w = self._w
         m = w * m1 + (1 - w) * m2
         v = w * (v1 + m1 ** 2) + (1 - w) * (v2 + m2 ** 2) - m ** 2
-        return m, np.maximum(v, 1e-12)
+        return m, np.maximum(v, self._vfloor)
 
     def loo(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Leave-one-out predictive means and variances (noise included) at the observations, in y's units:
@@ -365,7 +373,7 @@ class PhysicsGPSurrogate:
             return None
         w = self._w
         m = w * m1 + (1 - w) * lq[0]
-        return m, np.maximum(w * (v1 + m1 ** 2) + (1 - w) * (lq[1] + lq[0] ** 2) - m ** 2, 1e-12)
+        return m, np.maximum(w * (v1 + m1 ** 2) + (1 - w) * (lq[1] + lq[0] ** 2) - m ** 2, self._vfloor)
 
     def _physics_loo(self) -> tuple[np.ndarray, np.ndarray] | None:
         """LOO means and variances (noise included) of the physics component: the mixture of the law + the
