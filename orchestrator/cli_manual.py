@@ -181,6 +181,25 @@ def _why_not_n(c, batch: list[dict], n: int) -> str:
     return "all the acquisition could place apart from the experiments already made (acquisition.min_distance)"
 
 
+def _changed_input(row: dict, names: list[str], params: dict | None) -> tuple[str, str, str] | None:
+    """The first of a worksheet row's input cells that differs from the stored params (name, cell, stored);
+    an empty cell, or an id not in the store (Store.tell names it), is not compared."""
+    from oracles.csvfile import parse_number
+
+    for name in names if params is not None and names else ():
+        cell, was = row[name], params.get(name)
+        if cell == "" or was is None:
+            continue
+        x = parse_number(cell)
+        if isinstance(was, (int, float)) and not isinstance(was, bool) and x is not None:
+            same = abs(x - float(was)) <= 1e-6 * max(1.0, abs(x), abs(float(was)))  # a spreadsheet's rounding
+        else:
+            same = cell == str(was)
+        if not same:
+            return name, cell, _fmt_param(was)
+    return None
+
+
 def _number(text: str, where: str) -> float:
     from oracles.csvfile import number_hint, strict_float
 
@@ -219,6 +238,8 @@ def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
         raise LooplabError(f"--csv: {path.name} holds no rows under its header; one row per experiment")
     inputs = set(c.campaign.space.names)
     others = [h for h in header if h not in inputs and h not in ("id", column)]
+    shown = [h for h in header if h in inputs]  # the worksheet's input columns: checked against the store
+    stored = {e.id: e.params for e in c.store.experiments(c.row.id)} if shown else {}
     results, where, skipped, seen = [], [], [], {}
     for line, cells in records:
         row = dict(zip(header, cells))
@@ -238,6 +259,14 @@ def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
             value = _number(text, f"{at}: {column}")
         except LooplabError as exc:
             problems.append(Problem("", str(exc)))
+            continue
+        changed = _changed_input(row, shown, stored.get(eid))
+        if changed:  # measured elsewhere than proposed: the value would be stored at the proposed params
+            name, cell, was = changed
+            problems.append(Problem(at, f"{name} is {cell} here but {was} in experiment {eid} as proposed; a "
+                                        "result is recorded at the params it was proposed with: measure those, "
+                                        "or record this one with looplab import (a new measurement) and leave "
+                                        f"{eid} to tell later"))
             continue
         outputs = {}
         for h in others:

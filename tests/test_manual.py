@@ -115,6 +115,10 @@ BAD_CSV = [
     ("header only", "id,y\n", "results.csv holds no rows"),
     ("no values", "id,y\nhand-0000-01,\n", "results.csv has no value in its 'y' column"),
     ("ragged row", "id,y\nhand-0000-01,1.0,3\n", "results.csv, line 2: 3 fields"),
+    # found by the fuzz round of 2026-12-04 (night): an input cell changed in the worksheet (measured elsewhere)
+    # was ignored, and the value stored at the proposed params
+    ("an input changed", "id,x1,x2,y\nhand-0000-01,99,,1.0\n",
+     "results.csv, line 2: x1 is 99 here but"),
 ]
 
 
@@ -162,7 +166,7 @@ def test_a_good_csv_is_recorded_whole_with_outputs_and_blank_rows_skipped(hand):
     r = runner.invoke(app, ["ask", "hand", "--store", url, "--n", "3"])  # still waiting: re-printed, not more
     assert r.exit_code == 0 and "still wait" in r.output
     path = tmp_path / "results.csv"
-    path.write_text("id,x1,x2,y,operator\nhand-0000-01,0,0,7.25,ana\n")
+    path.write_text("id,x1,x2,y,operator\nhand-0000-01,,,7.25,ana\n")  # inputs left empty: not compared
     r = runner.invoke(app, ["tell", "hand", "--csv", str(path), "--store", url])
     assert r.exit_code == 0, r.output
     st = Store(url)
