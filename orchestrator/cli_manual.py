@@ -140,9 +140,9 @@ def ask(
     except LooplabError as exc:
         _fail(exc)
         return
-    if not batch:
-        from .store import AWAITING
+    from .store import AWAITING
 
+    if not batch:
         row = c.store.get_campaign(c.name)
         held = [e.id for e in c.store.experiments(row.id) if e.status == AWAITING]
         if held and row.status not in ("completed", "stopped"):  # approval: required holds its batch for a person
@@ -152,6 +152,12 @@ def ask(
             return
         console.print(f"campaign {c.name} has nothing more to ask: {row.status}"
                       + (f" ({row.message})" if row.message else ""), soft_wrap=True)
+        return
+    ids = {b["id"] for b in batch}
+    if any(e.status == AWAITING for e in c.store.experiments(c.row.id) if e.id in ids):
+        # approval: required: proposed, but not to run yet (no worksheet: tell would refuse them)
+        _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) proposed, awaiting approval: looplab "
+                        f"approve {c.name} [IDS] (or reject, or edit), then ask again for the worksheet", None, store)
         return
     note = getattr(c.campaign.plugin_configs.get("oracle"), "instructions", "")
     _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path, store)

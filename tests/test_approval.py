@@ -476,3 +476,19 @@ def test_a_store_written_before_the_gate_existed_is_read_and_upgraded(tmp_path, 
     code, out, err = cli("extend", "gated", "--budget", "9", "--store", url)
     assert code == 0 and "raised from 4 to 9" in out, err
     assert control.budget_of(store, store.get_campaign("gated")) == 9
+
+
+def test_ask_under_the_gate_says_the_batch_awaits_approval_and_writes_no_worksheet(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (night): the proposing ask said '2 experiment(s) to run' and wrote
+    the worksheet, though tell refuses experiments awaiting approval. After approve, ask writes it."""
+    spec = write_campaign(tmp_path, alloy_yaml(name="g", budget=6, model="random-forest", initial=2,
+                                               extra="approval: required").replace("kind: lookup", "kind: manual"),
+                          "g.yaml")
+    url, sheet = f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "w.csv"
+    code, out, err = cli("ask", str(spec), "--store", url, "--csv", str(sheet))
+    assert code == 0, err
+    assert "2 experiment(s) proposed, awaiting approval: looplab approve g" in " ".join(out.split()), out
+    assert "to run" not in out and not sheet.exists()
+    assert cli("approve", "g", "--store", url)[0] == 0
+    code, out, err = cli("ask", "g", "--store", url, "--csv", str(sheet))
+    assert code == 0 and sheet.exists() and len(sheet.read_text().splitlines()) == 3, out + err
