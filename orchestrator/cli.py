@@ -676,12 +676,21 @@ EXPORT_FIELDS = ["seq", "id", "step", "position", "status", "value", "error", "a
 
 @app.command()
 def export(name: str = typer.Argument(..., help="campaign name"),
-           format: str = typer.Option("csv", "--format", "-f", help="csv or json"),
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write [default: standard output]"),
+           format: Optional[str] = typer.Option(None, "--format", "-f", help="csv or json [default: the --out "
+                                                                           "file's suffix, else csv]"),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write ('-' or none: standard "
+                                                                        "output)"),
            store: Optional[str] = StoreOpt) -> None:
     """Export every experiment of a campaign, in order, with params, result, status and timestamps."""
-    if format not in ("csv", "json"):
+    if format is not None and format not in ("csv", "json"):
         _fail(LooplabError(f"--format: expected csv or json (got '{format}')"))
+    out = None if out is not None and str(out) == "-" else out
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    if format is None:
+        format = "json" if suffix == "json" else "csv"
+    elif suffix in ("csv", "json") and suffix != format:  # a .json file of CSV text (or the reverse)
+        _fail(LooplabError(f"--out: '{out}' ends in .{suffix} but --format is {format}; give --format {suffix}, "
+                           f"or a file ending in .{format}"))
     target = _output_file("--out", out) if out is not None else None
     try:
         st = _existing_store(store)

@@ -65,3 +65,17 @@ budget: {max_experiments: 2}
     assert rows[0]["step"] == "0" and 0.0 <= float(rows[0]["param_step"]) <= 1.0  # the step, then the input
     assert list(rows[0]).count("step") == 1
     assert rows[0]["output_x"] == "9" and rows[0]["output_seq"] == "s" and json.loads(rows[0]["spectrum"]) == [1, 2]
+
+
+def test_the_format_follows_the_out_suffix_a_clash_is_refused_and_dash_is_stdout(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (night): `-o x.json` wrote CSV into x.json, `-f json -o y.csv`
+    JSON into y.csv, and `-o -` a file named '-'."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, alloy_yaml(name="exp", budget=6, model="random-forest"))
+    assert runner.invoke(app, ["run", str(spec), "--store", url, "-q"]).exit_code == 0
+    r = runner.invoke(app, ["export", "exp", "--store", url, "-o", str(tmp_path / "x.json")])
+    assert r.exit_code == 0 and len(json.loads((tmp_path / "x.json").read_text())["experiments"]) == 6, r.output
+    r = runner.invoke(app, ["export", "exp", "--store", url, "-f", "json", "-o", str(tmp_path / "y.csv")])
+    assert r.exit_code == 2 and "ends in .csv but --format is json" in r.output and not (tmp_path / "y.csv").exists()
+    r = runner.invoke(app, ["export", "exp", "--store", url, "-o", "-"])
+    assert r.exit_code == 0 and r.stdout.startswith("seq,id,") and not (tmp_path / "-").exists(), r.output
