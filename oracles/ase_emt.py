@@ -553,6 +553,17 @@ class EMTOracle(SyncOracle):
             elif name in params and params[name].type != kind:
                 problems.append(ConfigProblem(field, f"'{name}' must be a {kind} parameter (it is "
                                                      f"{params[name].type})"))
+            elif any(name in c.parameters for c in (spec.space.constraints or ())):
+                # a length (or a count) in a sum of fractions: the stored points broke the sum, and an EMT cell
+                # of a 0.5 A lattice made the run hang
+                problems.append(ConfigProblem(field, f"'{name}' is in a sum constraint with the composition's "
+                                                     "fractions; give the lattice constant (or the repetition) a "
+                                                     "parameter of its own, outside the constraint"))
+            elif field == "lattice_param" and name in params and getattr(params[name], "low", 1.0) < 1.0:
+                # below 1 A the atoms overlap: EMT's neighbour lists grow huge and a calculation can run for hours
+                problems.append(ConfigProblem(field, f"'{name}' ranges down to {params[name].low:g}; a lattice "
+                                                     "constant is a length in angstrom, about 2.5-6 for metals: "
+                                                     "give it a low of 1 or more"))
 
         if config.property is None and spec.objective.name not in PROPERTIES:
             problems.append(ConfigProblem(

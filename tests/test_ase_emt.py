@@ -381,6 +381,9 @@ def problems_of(tmp_path: Path, text: str) -> dict[str, str]:
     ({"ase_db": "out.sqlite"}, INPUTS, "mixing_energy", "oracle.params.ase_db", (".db",)),
     ({"ase_db": "no/such/folder/s.db"}, INPUTS, "mixing_energy", "oracle.params.ase_db", ("does not exist",)),
     ({"lattice_param": "a"}, INPUTS, "mixing_energy", "oracle.params.lattice_param", ("no parameter 'a'",)),
+    # found by the fuzz round of 2026-12-04 (night): the stored points broke the sum, and the run hung in EMT
+    ({"lattice_param": "x_Cu"}, INPUTS, "mixing_energy", "oracle.params.lattice_param",
+     ("'x_Cu' is in a sum constraint", "a parameter of its own")),
     ({"repeat": 10}, INPUTS, "mixing_energy", "oracle.params.repeat", ("4000 atoms", "max_atoms")),
     ({"prototype": "diamond"}, INPUTS, "mixing_energy", "oracle.params.prototype", ("fcc", "bcc", "hcp")),
     ({"eos_points": 9}, INPUTS, "mixing_energy", "oracle.params.eos_points",
@@ -395,6 +398,18 @@ def test_config_errors_name_the_field(tmp_path, params, names, objective, path, 
     assert path in problems, problems
     for f in fragments:
         assert f in problems[path], problems[path]
+
+
+def test_a_lattice_parameter_below_one_angstrom_is_refused(tmp_path):
+    """Found by the fuzz round of 2026-12-04 (night): a range down to 0 failed at run time, and 0.5 A ran EMT
+    for as long as it was let (its neighbour lists grow huge when the atoms overlap)."""
+    spec = yaml.safe_load(live_yaml({"lattice_param": "a"}, ("x_Cu", "x_Ag")))
+    spec["space"]["parameters"].append({"name": "a", "type": "float", "low": 0.5, "high": 6.0})
+    problems = problems_of(tmp_path, yaml.safe_dump(spec))
+    assert "give it a low of 1 or more" in problems["oracle.params.lattice_param"], problems
+    spec["space"]["parameters"][-1]["low"] = 3.0
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(spec))
+    load_campaign(tmp_path / "ok.yaml")  # valid
 
 
 def test_validate_prints_the_unsupported_element(tmp_path):
