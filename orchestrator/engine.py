@@ -643,6 +643,10 @@ class Engine:
         """failures_from: the failure rate counts the experiments from this seq on (a resume moves it)."""
         best = self.best_experiment(exps)
         if best is not None and self._reached(best.value):
+            obj = self.spec.objective
+            if obj.goal == "target":  # stop_at is a distance to the target there: say so
+                return "completed", (f"stop_at reached (best {best.value:g}, within {self.spec.budget.stop_at:g} "
+                                     f"of the target {obj.target_value:g})")
             return "completed", f"stop_at reached (best {best.value:g})"
         ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
         patience = self.spec.budget.patience

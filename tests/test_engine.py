@@ -197,6 +197,19 @@ def test_stop_at_ends_the_campaign_early(tmp_path, store_url):
     assert len(exps) < 60 and report.best <= -0.0140
 
 
+def test_stop_at_of_a_target_goal_is_a_distance_and_says_so(tmp_path, store_url):
+    """Found by the fuzz round of 2026-12-04 (night): 'stop_at reached (best 15.6)' with a target of 50 read
+    as a bug; for goal: target stop_at is how close to the target, and the message now says it."""
+    text_ = alloy_yaml(name="near", budget=30).replace(
+        "objective: {name: mixing_energy, goal: min}",
+        "objective: {name: mixing_energy, goal: target, target_value: 0.03}").replace(
+        "acquisition: {kind: ei", "acquisition: {kind: target").replace(
+        "budget: {max_experiments: 30}", "budget: {max_experiments: 30, stop_at: 0.01}")
+    _, report, exps = run(tmp_path, text_, store_url)
+    assert report.status == "completed" and "within 0.01 of the target 0.03" in report.message, report.message
+    assert min(abs(e.value - 0.03) for e in exps) <= 0.01
+
+
 def test_random_forest_campaign_improves_on_its_initial_design(tmp_path, store_url):
     _, report, exps = run(tmp_path, alloy_yaml(name="rf", model="random-forest", budget=30), store_url)
     initial_best = min(e.value for e in exps if e.source == "initial")
