@@ -223,6 +223,11 @@ def composition_map(config: EMTConfig, names: Sequence[str]) -> list[tuple[str, 
     return [(n[len(prefix):], n) for n in names if n.startswith(prefix) and len(n) > len(prefix) and n not in skip]
 
 
+# eV/A: after a relaxation, a force this large means the atoms overlap (a converged one is below fmax, about 0.05;
+# one cut short by steps at a sane lattice constant stays near 1)
+FAR_FROM_EQUILIBRIUM = 10.0
+
+
 def largest_remainder(fractions: Sequence[float], n: int) -> list[int]:
     """Integer counts summing to ``n`` closest to ``fractions * n`` (Hamilton's method).
 
@@ -719,6 +724,12 @@ class EMTOracle(SyncOracle):
             raise RuntimeError(f"the relaxation did not converge within steps = {cfg.steps} (max force "
                                f"{max_force:.3g} eV/A, fmax = {cfg.fmax:g}); raise steps or fmax, or set "
                                "require_converged: false")
+        if cfg.relax and not converged and max_force > FAR_FROM_EQUILIBRIUM:
+            # not a slow relaxation but a structure far from any crystal (a lattice constant of 1 A): its energy
+            # (-24,646 eV/atom for Ag at 1 A) is meaningless, and it became a campaign's best
+            raise RuntimeError(f"the relaxation ended far from equilibrium (max force {max_force:.3g} eV/A after "
+                               f"{n_steps} steps; fmax = {cfg.fmax:g}): the energy of such a structure means "
+                               "nothing; check the lattice constant and cell, or raise steps")
 
         # properties
         energy = float(atoms.get_potential_energy())

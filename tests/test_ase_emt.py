@@ -333,6 +333,17 @@ def test_require_converged_fails_a_relaxation_cut_short():
     assert loose.status == "succeeded" and loose.outputs["converged"] is False and loose.outputs["n_steps"] == 1
 
 
+def test_a_relaxation_left_far_from_equilibrium_fails_instead_of_giving_a_meaningless_energy():
+    """Found by the fuzz round of 2026-12-04 (night): pure Ag at a lattice constant of 1 A, relaxed for 30 steps,
+    succeeded with -24,646 eV/atom (max force 119 eV/A) and became the campaign's best."""
+    result = run_experiment(make(steps=30, lattice_param="a", **SMALL), Experiment("e", {**comp(0.0, 1.0, 0.0),
+                                                                                          "a": 1.0}))
+    assert result.status == "failed" and "far from equilibrium" in result.error, (result.status, result.error)
+    sane = run_experiment(make(steps=30, lattice_param="a", **SMALL), Experiment("e", {**comp(0.0, 1.0, 0.0),
+                                                                                       "a": 4.0}))
+    assert sane.status == "succeeded" and abs(sane.value) < 0.1, (sane.status, sane.value, sane.error)
+
+
 # ----------------------------------------------------------------------------- config errors
 
 
