@@ -502,12 +502,16 @@ class RobotOracle:
         log.warning("robot at %s: malformed answer about %s (%d of %d allowed): %s", self.shown_url, experiment_id,
                     s.count, self.max_malformed, reason)
         if s.count >= self.max_malformed:
-            self._accepted.pop(experiment_id, None)
-            self._outbox.pop(experiment_id, None)
-            self._strikes.pop(experiment_id, None)
-            self._done(Result(experiment_id, "failed",
-                              error=f"the robot's answer about this experiment was malformed {s.count} times "
-                                    f"(max_malformed = {self.max_malformed}); last: {reason}"))
+            self._fail(experiment_id, f"the robot's answer about this experiment was malformed {s.count} times "
+                                      f"(max_malformed = {self.max_malformed}); last: {reason}")
+
+    def _fail(self, experiment_id: str, error: str) -> None:
+        """Forget ``experiment_id`` (outbox, accepted, strikes, running) and report it failed with ``error``."""
+        self._outbox.pop(experiment_id, None)
+        self._accepted.pop(experiment_id, None)
+        self._strikes.pop(experiment_id, None)
+        self._running.discard(experiment_id)
+        self._done(Result(experiment_id, "failed", error=error))
 
     def _not_a_robot(self, reason: str, ids: list[str]) -> None:
         """Fail ``ids`` at once with ``reason`` (the URL is not a robot); the reason is logged once."""
@@ -515,11 +519,7 @@ class RobotOracle:
             self._said_not_a_robot = True
             log.warning("%s", reason)
         for i in ids:
-            self._outbox.pop(i, None)
-            self._accepted.pop(i, None)
-            self._strikes.pop(i, None)
-            self._running.discard(i)
-            self._done(Result(i, "failed", error=reason))
+            self._fail(i, reason)
 
     # -- cancelling -------------------------------------------------------------------------------------
 
@@ -576,14 +576,10 @@ class RobotOracle:
                     "experiment(s) it holds as failed", self.shown_url, silent, self.unreachable_deadline,
                     len(self._accepted))
         for i in list(self._accepted):
-            self._accepted.pop(i)
-            self._running.discard(i)
-            self._strikes.pop(i, None)
             self._cancels.add(i)
-            self._done(Result(i, "failed", error=f"the robot at {self.shown_url} accepted this experiment, then did not "
-                                                  f"answer for {silent:.0f} s (unreachable_deadline = "
-                                                  f"{self.unreachable_deadline:g} s); last error: {reason}. Its "
-                                                  "result, if the robot still has one, is not recorded"))
+            self._fail(i, f"the robot at {self.shown_url} accepted this experiment, then did not answer for "
+                          f"{silent:.0f} s (unreachable_deadline = {self.unreachable_deadline:g} s); last error: "
+                          f"{reason}. Its result, if the robot still has one, is not recorded")
 
     def _up(self) -> None:
         if self._down_since is not None:
