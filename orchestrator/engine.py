@@ -94,14 +94,18 @@ def spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def data_files(campaign: Campaign) -> dict:
-    """Fingerprints of the data files the campaign reads its candidates and results from: the pool, and an
-    oracle's ``path`` param that names a file (a lookup table). {field: {"path": ..., "sha256": ...}}."""
+    """Fingerprints of the data files the campaign reads its candidates and results from: the pool, an
+    oracle's ``path`` param that names a file (a lookup table), and those a model declares (a transfer
+    model's CSV sources). {field: {"path": ..., "sha256": ...}}."""
     found = {}
     if campaign.space.is_pool:
         found["space.pool.path"] = Path(campaign.space.path)
     path = campaign.spec.oracle.params.get("path") if isinstance(campaign.spec.oracle.params, dict) else None
     if isinstance(path, str) and (campaign.base_dir / path).is_file():
         found["oracle.params.path"] = campaign.base_dir / path
+    model_files = getattr(campaign.plugin_classes["model"], "data_files", None)
+    if callable(model_files):
+        found.update(model_files(campaign.plugin_configs["model"], campaign.base_dir))
     out, digests = {}, {}
     for field, file in found.items():
         key = os.path.realpath(file)
@@ -130,7 +134,8 @@ def _check_data_files(store: Store, row: Any, campaign: Campaign) -> dict:
                for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
     if changed:
         raise ConfigError(changed)
-    return {}
+    added = {field: now[field] for field in now if field not in then}  # files fingerprinted since it started
+    return then | added if added else {}
 
 
 def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = None) -> tuple[Any, bool]:
@@ -148,8 +153,10 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     if row is None:
         # a transfer model's sources are read now, so that a source that cannot be read (a campaign missing
         # from the store, a level the pool lacks) stops the start before the campaign is stored: once
-        # stored, a fixed file would be refused as a different setup
-        _ = Proposer(campaign, store=store).sources
+        # stored, a fixed file would be refused as a different setup. A source campaign's experiments are
+        # recorded with the data files: the campaign learns from them only, also after the source grows
+        sources = Proposer(campaign, store=store).sources
+        _source_notes(store, campaign, sources, None, notes)
         earlier = []
         if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
             from .earlier import imported_experiments, read_earlier
@@ -158,7 +165,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
                                 campaign.spec.objective.name, field="initial.data")
             earlier = imported_experiments(campaign.name, rows, start=0)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
-                                     files=data_files(campaign)), False
+                                     files=data_files(campaign) | _source_record(campaign, sources)), False
     record = _check_data_files(store, row, campaign)
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
@@ -177,6 +184,9 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
                                              "the store; rename this campaign or use another --store")])
+    added = _resumed_sources(store, row, campaign, notes)
+    if added:
+        record = (record or store.campaign_files(row.id) or {}) | added
     if record:
         store.update_campaign(row.id, files=record)
     if row.spec != spec:
@@ -185,6 +195,61 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             store.update_campaign(row.id, status="running", message="budget changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
+
+
+def _source_record(campaign: Campaign, sources: Any) -> dict:
+    """The model's record of its sources for the store (a transfer model's source campaigns' experiment ids)."""
+    make = getattr(campaign.plugin_classes["model"], "source_record", None)
+    return make(campaign.plugin_configs["model"], sources) if callable(make) and sources else {}
+
+
+def _resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str] | None) -> dict:
+    """On resume: a note for each source campaign that has grown since the start (its new results are not
+    used), and the source record to add for a campaign started before it was recorded."""
+    if not callable(getattr(campaign.plugin_classes["model"], "source_record", None)):
+        return {}
+    then = store.campaign_files(row.id) or {}
+    sources = Proposer(campaign, store=store).sources  # as recorded, or all for a campaign without the record
+    _source_notes(store, campaign, sources, then, notes)
+    return {k: v for k, v in _source_record(campaign, sources).items() if k not in then}
+
+
+def _goal(objective: dict) -> str:
+    goal = objective.get("goal")
+    if goal == "target":
+        return f"seeks {objective.get('target_value')} in '{objective.get('name')}'"
+    return f"{goal or 'max'}imises '{objective.get('name')}'"
+
+
+def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | None, notes: list[str] | None) -> None:
+    """Notes on the source campaigns: one whose objective or goal differs from this campaign's (its values are
+    used as this objective's), one with results newer than this campaign's start (not used)."""
+    said = []
+    ours = campaign.spec.objective.model_dump(mode="json")
+    for key, rec in _source_record(campaign, sources).items():
+        source = store.get_campaign(rec["campaign"])
+        theirs = source.spec.get("objective") if source is not None and isinstance(source.spec, dict) else None
+        if isinstance(theirs, dict) and theirs.get("name") != ours["name"]:
+            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(ours)}: its "
+                        f"measured values are used as values of '{ours['name']}' (a transfer model learns how the "
+                        "two relate; remove the source if they are not the same kind of quantity)")
+        elif isinstance(theirs, dict) and _goal(theirs) != _goal(ours):
+            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(ours)}: its "
+                        "results are used as measured (they tell the model about the objective where that campaign "
+                        "looked, which may be far from where this one looks)")
+        if then and key in then and source is not None:
+            current = {e.id for e in store.experiments(source.id, ["succeeded"]) if e.value is not None}
+            newer = len(current - set(then[key].get("experiments", [])))
+            if newer:
+                said.append(f"source campaign '{rec['campaign']}' has {newer} result(s) newer than this campaign's "
+                            "start; they are not used (a campaign learns from its sources as they were when it "
+                            "started, so that a resumed run proposes what an uninterrupted one would); to use them, "
+                            "start a new campaign (another name or --store)")
+    for note in said:
+        if notes is None:
+            log.warning("campaign=%s %s", campaign.name, note)
+        else:
+            notes.append(note)
 
 
 def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:

@@ -1099,3 +1099,56 @@ def test_the_step_line_and_the_log_show_when_the_gate_leaves_no_transfer_alone(t
     assert gated, res.output
     logged = [ln for ln in log_file.read_text().splitlines() if " scored=none:" in ln]
     assert len(logged) == len(gated) and all("weights=none:1.00,prior-mean:0.00,multi-task:0.00" in ln for ln in logged)
+
+
+def _source_campaign(folder: Path, budget: int) -> Path:
+    text = (CAMPAIGN.format(source="", goal="max").replace("name: tl", "name: earlier")
+            .replace("kind: transfer", "kind: gp")
+            .replace("  params:\n    method: latent-variable\n    source: []\n", "")
+            .replace("max_experiments: 6", f"max_experiments: {budget}"))
+    return write_campaign(folder, text, "earlier.yaml")
+
+
+def test_a_campaign_learns_from_a_source_campaign_as_it_was_when_it_started(tmp_path):
+    """The source campaign grows between two runs of the target: the resumed target reads the same source
+    rows as at its start (recorded in the store), so it proposes what an uninterrupted run would, and says
+    that the newer results are not used. A source that minimises where the target maximises is noted."""
+    from orchestrator.store import Store
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    runner = CliRunner()
+    source = _source_campaign(tmp_path, 4)
+    (tmp_path / "pool.csv").write_text(POOL)
+    assert runner.invoke(app, ["run", str(source), "--store", db, "--quiet"]).exit_code == 0
+    target = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier}", goal="min"))
+    res = runner.invoke(app, ["run", str(target), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "source campaign 'earlier' maximises 'y' where this one minimises 'y': its results are used" in said
+    store = Store(db)
+    first = Proposer(load_campaign(target), store=store).sources[0]
+    recorded = store.campaign_files(store.get_campaign("tl").id)["model.params.source[0].campaign"]
+    assert recorded == {"campaign": "earlier", "experiments": list(first.ids)} and len(first.ids) == 4
+
+    source.write_text(source.read_text().replace("max_experiments: 4", "max_experiments: 8"))
+    assert runner.invoke(app, ["run", str(source), "--store", db, "--quiet"]).exit_code == 0
+    assert len(store.experiments(store.get_campaign("earlier").id, ["succeeded"])) == 8
+    res = runner.invoke(app, ["run", str(target), "--store", db, "--quiet"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "source campaign 'earlier' has 4 result(s) newer than this campaign's start; they are not used" in said
+    again = Proposer(load_campaign(target), store=store).sources[0]
+    assert again.digest == first.digest and again.ids == first.ids
+    assert len(store.experiments(store.get_campaign("tl").id, ["succeeded"])) == 6
+
+
+def test_a_source_csv_changed_since_the_start_is_refused_on_resume(tmp_path):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(path), "--store", db, "--quiet", "--max-steps", "1"]).exit_code == 0
+    (tmp_path / "src.csv").write_text("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,8\n")
+    res = runner.invoke(app, ["run", str(path), "--store", db, "--quiet"])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.output.split())
+    assert "model.params.source[0].path: the file" in said and "changed since the campaign started" in said

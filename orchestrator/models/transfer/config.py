@@ -8,7 +8,7 @@ model:
     source:
       - {path: data/arylation_90C.csv, objective: yield}
       - {path: data/other.csv, objective: y, columns: {Base: base_name}}   # campaign input: source column
-      - {campaign: arylation-120C}   # every succeeded experiment of that campaign (same store)
+      - {campaign: arylation-120C}   # its succeeded experiments when this one starts (same store)
     base: gp                      # the target model where the method has one (gp | random-forest)
 ```
 """

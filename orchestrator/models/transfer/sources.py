@@ -1,9 +1,10 @@
 """Source data: earlier results a transfer model learns from, read and encoded like the campaign's own.
 
-A source is a CSV file (``{path, objective, columns, where}``) or every succeeded experiment of another
-campaign in the same store (``{campaign: NAME}``). Its rows are encoded with the campaign's space, so a
-categorical level maps to the same column as in the campaign, and its objective is put in the
-campaign's maximisation convention (a ``min`` goal negated) by the caller (``Proposer.internal``).
+A source is a CSV file (``{path, objective, columns, where}``) or the succeeded experiments of another
+campaign in the same store (``{campaign: NAME}``), as they were when the campaign started
+(``frozen_sources``). Its rows are encoded with the campaign's space, so a categorical level maps to the
+same column as in the campaign, and its objective is put in the campaign's maximisation convention (a
+``min`` goal negated) by the caller (``Proposer.internal``).
 
 Pool campaigns: a source row need not be a candidate of the pool (e.g. another temperature's grid). Each
 input is encoded the way the pool encodes it: a categorical or descriptor input by copying the columns
@@ -37,19 +38,20 @@ class SourceData:
     X: np.ndarray
     y: np.ndarray
     digest: str  # sha256 of X and y: the key its fitted source model is cached under
+    ids: tuple[str, ...] = ()  # a campaign source's experiment ids, in the order of the rows (see ``frozen``)
 
     @classmethod
-    def make(cls, name: str, X: np.ndarray, y: np.ndarray) -> "SourceData":
+    def make(cls, name: str, X: np.ndarray, y: np.ndarray, ids: Sequence[str] = ()) -> "SourceData":
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         h = hashlib.sha256()
         h.update(np.asarray(X.shape, dtype=np.int64).tobytes())
         h.update(X.tobytes())
         h.update(y.tobytes())
-        return cls(name, X, y, h.hexdigest()[:16])
+        return cls(name, X, y, h.hexdigest()[:16], tuple(ids))
 
     def subset(self, idx: np.ndarray) -> "SourceData":
-        return SourceData.make(self.name, self.X[idx], self.y[idx])
+        return SourceData.make(self.name, self.X[idx], self.y[idx], [self.ids[k] for k in idx] if self.ids else ())
 
 
 def campaign_inputs(spec: Any) -> list[str]:
@@ -208,32 +210,58 @@ def _check_objective(values: list[float], where: str, what: str) -> None:
                                           "the objective's column, or remove the source")])
 
 
-def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any
-                   ) -> tuple[str, list[dict], list[float]]:
+def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any, frozen: Sequence[str] | None
+                   ) -> tuple[str, list[dict], list[float], list[str]]:
+    """The source campaign's succeeded experiments: all of them, or only those in ``frozen`` (the ids this
+    campaign learnt from when it started, see ``frozen_sources``), in the store's order."""
+    where = f"{WHERE}[{i}].campaign"
     if store is None:
-        raise ConfigError([Problem(f"{WHERE}[{i}].campaign", "a campaign source needs a store: run the campaign "
-                                                             "with `looplab run --store URL` (not in a benchmark)")])
+        raise ConfigError([Problem(where, "a campaign source needs a store: run the campaign with "
+                                          "`looplab run --store URL` (not in a benchmark)")])
     row = store.get_campaign(src.campaign)
     if row is None:
         names = [c.name for c in store.list_campaigns()]
-        raise SourceNotReady([Problem(f"{WHERE}[{i}].campaign", f"no campaign '{src.campaign}' in the store"
-                                   + (f" (campaigns: {', '.join(names)})" if names else " (it holds no campaign)")
-                                   + "; run the source campaign into this --store first, or give its results "
-                                     "as a CSV source {path, objective}")])
+        raise SourceNotReady([Problem(where, f"no campaign '{src.campaign}' in the store"
+                                             + (f" (campaigns: {', '.join(names)})" if names else
+                                                " (it holds no campaign)")
+                                             + "; run the source campaign into this --store first, or give its "
+                                               "results as a CSV source {path, objective}")])
     exps = [e for e in store.experiments(row.id, ["succeeded"]) if e.value is not None]
+    if frozen is not None:
+        keep = set(frozen)
+        exps = [e for e in exps if e.id in keep]
+        if len(exps) < len(keep):
+            raise ConfigError([Problem(where, f"{len(keep) - len(exps)} of the {len(keep)} results of campaign "
+                                              f"'{src.campaign}' this campaign started from are no longer in the "
+                                              "store, so the source it learns from changed since it started; "
+                                              "put that store back, or start a new campaign (another name or "
+                                              "--store)")])
     params, values = [], []
     for e in exps:
         missing = [n for n in inputs if n not in e.params]
         if missing:
-            raise ConfigError([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' lacks the input(s) "
-                                                                 f"{', '.join(missing)} of this campaign")])
+            raise ConfigError([Problem(where, f"campaign '{src.campaign}' lacks the input(s) {', '.join(missing)} "
+                                              "of this campaign")])
         params.append({n: e.params[n] for n in inputs})
         values.append(float(e.value))
     if len(values) < 2:
-        raise SourceNotReady([Problem(f"{WHERE}[{i}].campaign", f"campaign '{src.campaign}' has {len(values)} "
-                                                                "succeeded experiment(s); a source needs at least 2")])
-    _check_objective(values, f"{WHERE}[{i}].campaign", f"the objective of campaign '{src.campaign}'")
-    return f"campaign {src.campaign}", params, values
+        raise SourceNotReady([Problem(where, f"campaign '{src.campaign}' has {len(values)} succeeded "
+                                             "experiment(s); a source needs at least 2")])
+    _check_objective(values, where, f"the objective of campaign '{src.campaign}'")
+    return f"campaign {src.campaign}", params, values, [e.id for e in exps]
+
+
+def frozen_key(i: int) -> str:
+    """The key, in the campaign's recorded data files (``Store.campaign_files``), of source ``i``'s ids."""
+    return f"{WHERE}[{i}].campaign"
+
+
+def frozen_sources(sources: Sequence[SourceData], config: TransferConfig) -> dict:
+    """What to record when a campaign starts: each campaign source's experiment ids. A campaign learns from a
+    source campaign as it was at its start, also when it is resumed after the source grew, so that a resumed
+    run proposes what an uninterrupted one would (``load_sources(frozen=...)`` reads only those)."""
+    return {frozen_key(i): {"campaign": src.campaign, "experiments": list(s.ids)}
+            for i, (src, s) in enumerate(zip(config.source, sources)) if isinstance(src, CampaignSource)}
 
 
 def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
@@ -338,16 +366,23 @@ def _check_range(space: Any, X: np.ndarray, rows: Sequence[dict], where: str) ->
 
 
 def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], base_dir: Path, store: Any,
-                 internal: Callable[[np.ndarray], np.ndarray]) -> tuple[SourceData, ...]:
-    """Every source of ``config``, encoded with ``space``; raises ConfigError naming what is wrong."""
+                 internal: Callable[[np.ndarray], np.ndarray], frozen: dict | None = None
+                 ) -> tuple[SourceData, ...]:
+    """Every source of ``config``, encoded with ``space``; raises ConfigError naming what is wrong. ``frozen``:
+    the ids recorded when the campaign started (``frozen_sources``); a campaign source without them (a new
+    campaign, or one started before they were recorded) gives all its succeeded experiments."""
     out = []
     for i, src in enumerate(config.source):
+        ids: list[str] = []
         if isinstance(src, CsvSource):
             name, params, values = _csv_rows(src, i, inputs, base_dir)
         else:
-            name, params, values = _campaign_rows(src, i, inputs, store)
+            record = (frozen or {}).get(frozen_key(i))
+            keep = record.get("experiments") if isinstance(record, dict) and record.get("campaign") == src.campaign \
+                else None
+            name, params, values, ids = _campaign_rows(src, i, inputs, store, keep)
         X = encode_rows(space, params, f"{WHERE}[{i}]")
-        out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float))))
+        out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float)), ids))
     return tuple(out)
 
 

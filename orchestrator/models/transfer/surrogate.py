@@ -39,9 +39,10 @@ from ... import plugins
 from ...errors import Problem
 from ..base import ModelContext, ModelError, check_training_data
 from .components import COMPONENTS, Setup
-from .config import AUTO_PARTS, METHODS, TransferConfig
+from .config import AUTO_PARTS, METHODS, CsvSource, TransferConfig
 from .source_model import source_gp
-from .sources import SourceData, campaign_inputs, check_csv_sources, load_sources, target_rows_problems
+from .sources import (SourceData, campaign_inputs, check_csv_sources, frozen_sources, load_sources,
+                      target_rows_problems)
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
@@ -120,9 +121,24 @@ class TransferSurrogate:
     @classmethod
     def load_sources(cls, config: TransferConfig, *, campaign: Any, store: Any, internal: Any
                      ) -> tuple[SourceData, ...]:
-        """Read and encode the sources once per campaign (the proposer calls this)."""
+        """Read and encode the sources once per campaign (the proposer calls this); a campaign source as it was
+        when the campaign started (``frozen_sources``)."""
+        row = store.get_campaign(campaign.name) if store is not None and not getattr(store, "empty", False) else None
         return load_sources(config, space=campaign.space, inputs=list(campaign.space.names),
-                            base_dir=Path(campaign.base_dir), store=store, internal=internal)
+                            base_dir=Path(campaign.base_dir), store=store, internal=internal,
+                            frozen=store.campaign_files(row.id) if row is not None else None)
+
+    @classmethod
+    def source_record(cls, config: TransferConfig, sources: Any) -> dict:
+        """What the store records when the campaign starts: the campaign sources' experiment ids."""
+        return frozen_sources(sources, config)
+
+    @classmethod
+    def data_files(cls, config: TransferConfig, base_dir: Path) -> dict[str, Path]:
+        """The CSV sources, fingerprinted with the campaign's other data files (``engine.data_files``): a
+        source file changed since the start would make a resumed campaign learn from other data."""
+        return {f"model.params.source[{i}].path": Path(base_dir) / src.path for i, src in enumerate(config.source)
+                if isinstance(src, CsvSource) and (Path(base_dir) / src.path).is_file()}
 
     # -- building -----------------------------------------------------------------------------
 
