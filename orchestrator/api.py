@@ -335,11 +335,34 @@ class Campaign:
         if params is not None:
             if id is not None:
                 raise LooplabError("tell: give an experiment id or params, not both")
-            return self._tell_off_plan(params, number, outputs)
+            made = self._tell_off_plan(params, number, outputs)
+            self.settle()
+            return made
         if id is None:
             raise LooplabError("tell: give the id of an experiment (from ask), or params= for an off-plan one")
         tell_results(self.store, self.row, [Result(str(id), "succeeded", number, outputs)])
+        self.settle()
         return str(id)
+
+    def settle(self) -> str | None:
+        """End the campaign if the results told so far complete it (its budget used up with nothing waiting,
+        or a stop rule such as ``budget.stop_at``), as the next ask would; returns "STATUS: why", or None
+        while it runs on. ``tell`` calls it. A process driving the campaign (``looplab run``, a daemon)
+        settles it at its own next step instead."""
+        from oracles.manual import ManualOracle
+
+        from .engine import Engine
+
+        row = self.store.get_campaign(self.name)
+        if row is None or row.status != "running":
+            return None
+        try:
+            engine = Engine(self.campaign, self.store, campaign_row=self.row, oracle=ManualOracle())
+        except LeaseHeld:
+            return None
+        with engine:
+            report = engine.settle()
+        return None if report is None else f"{report.status}: {report.message}"
 
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
         from .earlier import Measured, check_point, imported_experiments

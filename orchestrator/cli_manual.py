@@ -325,9 +325,11 @@ def tell(
               f"stands in for its measurement of {len(results)} experiment(s); a result the oracle still "
               "returns for them is ignored")
     left = len(c.pending())
+    ended = c.settle()
     console.print(f"recorded {len(results)} result(s) for campaign {c.name}; {left} experiment(s) still wait"
                   + (f"; skipped {len(skipped)} row(s) without a value (lines "
-                     f"{', '.join(map(str, skipped[:10]))}{'...' if len(skipped) > 10 else ''})" if skipped else ""),
+                     f"{', '.join(map(str, skipped[:10]))}{'...' if len(skipped) > 10 else ''})" if skipped else "")
+                  + (f"; the campaign is {ended}" if ended else ""),
                   soft_wrap=True)
 
 

@@ -641,6 +641,22 @@ class Engine:
                  source, _weights_text(self._weights, self._scored) if source == "model" else "")
         return report
 
+    def settle(self) -> StepReport | None:
+        """End the campaign now if it is due to (a stop rule, or its budget used up with nothing waiting),
+        without polling, proposing, dispatching or retrying; None if it runs on. What a told result does: an
+        ask/tell campaign has no step until its next ask, and `status` would show it running meanwhile."""
+        exps = self.store.experiments(self.id)
+        control = self.store.control(self.id)
+        if control.state in ("stopped", "paused"):
+            return None
+        status, message = self._stop_rules(exps, control.failures_from)
+        if status != "running":
+            return self._finish(exps, status, message, recorded=0)
+        budget = max(self.spec.budget.max_experiments, control.budget or 0)
+        if len(self.counted(exps)) >= budget and not any(e.status in PENDING for e in exps):
+            return self._finish(exps, "completed", "budget reached", recorded=0)
+        return None
+
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
                 fit: float = 0.0, acq: float = 0.0, source: str = "") -> StepReport:
         best = self.best_experiment(exps)

@@ -514,3 +514,40 @@ def test_one_file_imported_by_four_processes_at_once_is_stored_once(tmp_path: Pa
     assert lines == ["imported 2", "refused True", "refused True", "refused True"], outs
     c = Campaign.open("race", store=any_store_url)
     assert sorted(e["x_Cu"] for e in c.experiments() if e["source"] == "imported") == [0.5, 1.0]
+
+
+def test_a_told_result_that_completes_the_campaign_ends_it_at_once(tmp_path: Path):
+    """An ask/tell campaign has no step between tells: the tell that uses up the budget (here one lowered
+    below what was asked, in the file) or reaches budget.stop_at ends it then, so `status` does not show it
+    running until the next ask; the tell says so."""
+    c = _hand(tmp_path, batch=3, budget=15)
+    first = c.ask()
+    c.tell(first[0]["id"], 50.0)
+    more = c.ask(n=2)
+    spec = tmp_path / "hand.yaml"
+    spec.write_text(spec.read_text().replace("max_experiments: 15", "max_experiments: 3"))
+    c.close()
+    url = f"sqlite:///{tmp_path / 'hand.db'}"
+    c = Campaign.open(spec, store=url)  # the file's lower budget: 5 asked, 1 told
+    for e in first[1:] + more[:1]:
+        c.tell(e["id"], 40.0)
+        assert c.store.get_campaign("hand").status == "running"  # one still waits
+    res = CliRunner().invoke(app, ["tell", "hand", more[1]["id"], "45", "--store", url])
+    assert res.exit_code == 0, res.output
+    assert "0 experiment(s) still wait; the campaign is completed: budget reached" in " ".join(res.output.split())
+    row = c.store.get_campaign("hand")
+    assert (row.status, row.message) == ("completed", "budget reached")
+    assert _silently(c.ask) == []
+    c.close()
+
+    spec = write_campaign(tmp_path, HAND.format(name="goal", batch=3, budget=15, in_flight=", stop_at: 60"),
+                          "goal.yaml")
+    c = Campaign.open(spec, store=url)
+    batch = c.ask()
+    c.tell(batch[0]["id"], 30.0)
+    assert c.store.get_campaign("goal").status == "running"
+    c.tell(batch[1]["id"], 61.0)  # reaches stop_at: the campaign ends; what still waits is cancelled
+    row = c.store.get_campaign("goal")
+    assert (row.status, row.message) == ("completed", "stop_at reached (best 61)")
+    assert [e.status for e in c.store.experiments(row.id)] == ["succeeded", "succeeded", "cancelled"]
+    c.close()
