@@ -50,6 +50,7 @@ import os
 import random
 import sqlite3
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,6 +364,7 @@ def bulk_modulus(atoms: Any, *, eos: str = "birchmurnaghan", points: int = 7, st
     """
     from ase.eos import EquationOfState
     from ase.units import GPa
+    from scipy.optimize import OptimizeWarning
 
     probe = atoms.copy()
     probe.calc = _emt()
@@ -372,8 +374,16 @@ def bulk_modulus(atoms: Any, *, eos: str = "birchmurnaghan", points: int = 7, st
         probe.set_cell(cell0 * factor ** (1.0 / 3.0), scale_atoms=True)
         volumes.append(probe.get_volume())
         energies.append(probe.get_potential_energy())
-    v0, _e0, b = EquationOfState(volumes, energies, eos=eos).fit(warn=False)
+    with warnings.catch_warnings(record=True) as caught:  # scipy's, printed during a run otherwise
+        warnings.simplefilter("always", OptimizeWarning)
+        v0, _e0, b = EquationOfState(volumes, energies, eos=eos).fit(warn=False)
     b_gpa = float(b) / GPa
+    if any(issubclass(w.category, OptimizeWarning) for w in caught):
+        # the fit's covariance could not be estimated: E(V) is flat over the strained volumes (Ag at a = 9 A,
+        # beyond the potential's cutoff, gave B = 2.6e-7 GPa), so B is not determined by the energies
+        raise ValueError(f"the {eos} equation-of-state fit is undetermined (B = {b_gpa:.3g} GPa): the energy "
+                         f"hardly changes over +-{strain:g} of the volume (atoms out of each other's reach?); relax "
+                         "the structure first (relax: true) or choose a lattice constant nearer equilibrium")
     if not (math.isfinite(b_gpa) and b_gpa > 0 and math.isfinite(float(v0))):
         raise ValueError(f"the {eos} equation-of-state fit failed (B = {b_gpa:g} GPa, V0 = {float(v0):g}); "
                          "relax the structure first (relax: true) or change eos_strain/eos")

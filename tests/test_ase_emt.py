@@ -176,6 +176,21 @@ def test_bulk_modulus_of_silver_matches_the_ase_eos_tutorial():
     assert v0 == pytest.approx(16.78, rel=0.01)  # the tutorial's V0 = 16.781 A^3/atom
 
 
+def test_a_flat_equation_of_state_is_an_error_not_a_warning_and_a_number():
+    """Ag at a = 9 A: the atoms are beyond EMT's cutoff, E(V) is flat, and scipy could not estimate the fit's
+    covariance (a warning printed during the run) while B came out as 2.6e-7 GPa. Now it is an error naming
+    why, with no warning printed; a lattice constant near equilibrium fits as before."""
+    import warnings
+
+    from ase.build import bulk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="fit is undetermined .B = 2.58e-07 GPa.: the energy hardly changes"):
+            bulk_modulus(bulk("Ag", "fcc", a=9.0))
+        assert bulk_modulus(bulk("Ag", "fcc", a=4.09))[0] == pytest.approx(100.1, rel=0.01)
+
+
 # ----------------------------------------------------------------------------- decoration
 
 
