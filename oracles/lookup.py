@@ -119,6 +119,34 @@ def _missing_choices(file: str, header: list[str], records: list, parameters: li
     return problems
 
 
+def _missing_ints(file: str, header: list[str], records: list, parameters: list) -> list[ConfigProblem]:
+    """Under ``match: exact``: an int parameter's values (low to high) that its column of the table never
+    holds. An experiment at one of them finds no row and fails (nearest answers it with the closest row)."""
+    problems = []
+    for i, p in enumerate(parameters):
+        if p.type != "int":
+            continue
+        j = header.index(p.name)
+        held = set()
+        for _, cells in records:
+            v = _cell(cells[j])
+            if isinstance(v, float) and v.is_integer() and p.low <= v <= p.high:
+                held.add(int(v))
+        size = p.high - p.low + 1
+        if len(held) == size:
+            continue
+        first = [v for v in range(p.low, min(p.high, p.low + len(held) + 10) + 1) if v not in held][:5]
+        shown = ", ".join(map(str, sorted(held)[:10])) + (", ..." if len(held) > 10 else "")
+        problems.append(ConfigProblem(
+            f"space.parameters[{i}]",
+            f"'{p.name}' takes the {size:,} whole values from {p.low} to {p.high}, but the column '{p.name}' of {file} "
+            f"holds {len(held):,} of them ({shown or 'none'}), so with match: exact an experiment at "
+            f"{', '.join(map(str, first))}{', ...' if size - len(held) > len(first) else ''} would find no row; set "
+            "low and high to the table's values, use match: nearest (the closest row), or make the space a pool of "
+            "the table (space.pool: {path: ..., inputs: [...]})"))
+    return problems
+
+
 class LookupTable:
     """The rows of a CSV keyed by their inputs, duplicates averaged.
 
@@ -258,6 +286,8 @@ class LookupOracle(SyncOracle):
             return [ConfigProblem("column", msg)]
         if pool is None:
             problems += _missing_choices(path.name, header, records, spec.space.parameters)
+            if config.match == "exact":
+                problems += _missing_ints(path.name, header, records, spec.space.parameters)
         if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
             problems += _log_problem(path.name, header, records, column, where)
         return problems

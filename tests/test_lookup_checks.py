@@ -132,6 +132,24 @@ def test_every_choice_in_the_table_is_accepted_and_each_is_found(tmp_path):
     assert campaign.spec.space.parameters[1].choices == ["p", "q"]
 
 
+@pytest.mark.parametrize("high, said", [(4, "an experiment at 3 would find no row"),
+                                         (10**6, "an experiment at 3, 5, 6, 7, 8, ... would find no row")])
+def test_under_exact_an_int_value_the_table_lacks_is_refused_naming_it(tmp_path, high, said):
+    """An int parameter from 1 to 4 over a table of n = 1, 2, 4: an experiment at n = 3 failed at run time
+    ("no row matches"). Nearest answers it with the closest row, so it is accepted there."""
+    space = (f"  parameters:\n    - {{name: n, type: int, low: 1, high: {high}}}\n"
+             "    - {name: m, type: int, low: 1, high: 2}")
+    csv = "n,m,y\n1,1,3\n2,1,4\n4,1,5\n1,2,3\n2,2,3\n4,2,1\n"
+    path = _write(tmp_path, space, "{kind: lookup, params: {path: t.csv, match: exact}}", csv=csv)
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[0]", f"'n' takes the {high:,} whole values from 1 to {high}",
+                   "the column 'n' of t.csv holds 3 of them (1, 2, 4)", said,
+                   "set low and high to the table's values, use match: nearest")
+    assert len(out.error_lines()) == 1, out.stderr  # 'm' (1 and 2, both held) is fine
+    path.write_text(path.read_text().replace("match: exact", "match: nearest"))
+    assert run_inprocess("validate", path).exit_code == 0
+
+
 # ----------------------------------------------------------------------------- encodings: components
 
 
