@@ -161,16 +161,26 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     return real
 
 
-def _not_the_store(log_file: Path, store: Optional[str]) -> None:
-    """--log-file must not be the SQLite file of --store (which may not exist yet: then both would write it)."""
+def _sqlite_file(store: Optional[str]) -> Optional[Path]:
+    """The SQLite file of --store (or $LOOPLAB_STORE), None for another database or an in-memory one."""
     from .store import default_url
 
     url = store or default_url()
     if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
-        if path and os.path.realpath(Path(path).expanduser()) == os.path.realpath(log_file):
-            _fail(LooplabError(f"--log-file: '{log_file}' is the store's database file (--store {url}); choose "
-                               "a .log path"))
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return Path(path).expanduser()
+    return None
+
+
+def _not_the_store(log_file: Path, store: Optional[str]) -> None:
+    """--log-file must not be the SQLite file of --store (which may not exist yet: then both would write it)."""
+    from .store import default_url
+
+    path = _sqlite_file(store)
+    if path is not None and os.path.realpath(path) == os.path.realpath(log_file):
+        _fail(LooplabError(f"--log-file: '{log_file}' is the store's database file (--store "
+                           f"{store or default_url()}); choose a .log path"))
 
 
 class _LogFile(logging.FileHandler):
@@ -510,6 +520,8 @@ def daemon(
         root.addHandler(h)
     root.setLevel(logging.INFO)
     d = None
+    new_file = _sqlite_file(store)
+    new_file = new_file if new_file is not None and not new_file.exists() else None
     try:
         d = Daemon(directory, lambda: _store(store), interval=interval, workers=workers, rescan=rescan,
                    exit_when_done=exit_when_done, plugins=plugins)
@@ -545,6 +557,10 @@ def daemon(
         console.print(note, soft_wrap=True)
     invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
     if exit_when_done and invalid:  # a script must see that some files did not run
+        if new_file is not None and not d.store.list_campaigns():  # a refused start leaves no new database
+            d.store.close()
+            for path in (new_file, *(Path(f"{new_file}{end}") for end in ("-wal", "-shm", "-journal"))):
+                path.unlink(missing_ok=True)
         _error_line(f"{len(invalid)} campaign file(s) were invalid and did not run ({', '.join(invalid[:3])}"
                     f"{', ...' if len(invalid) > 3 else ''}): fix them (looplab validate) and start the daemon again")
         raise typer.Exit(2)

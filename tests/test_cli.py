@@ -392,6 +392,17 @@ def test_an_exit_when_done_daemon_with_an_invalid_file_exits_2(tmp_path):
     assert result.exit_code == 2, result.output
     assert "1 campaign file(s) were invalid and did not run (bad.yaml" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+    assert not (tmp_path / "d.db").exists()  # the store it created for nothing is gone (it was left, empty)
+
+
+def test_an_exit_when_done_daemon_with_an_invalid_file_leaves_an_existing_store_as_it_was(tmp_path):
+    from orchestrator.store import Store
+
+    Store(f"sqlite:///{tmp_path / 'd.db'}").close()
+    before = (tmp_path / "d.db").read_bytes()
+    _, result = _daemon_until_done(tmp_path, {"bad.yaml": "name: bad\nbudget: {max_experiments: -3}\n"})
+    assert result.exit_code == 2, result.output
+    assert (tmp_path / "d.db").read_bytes() == before
 
 
 def test_a_bad_store_url_from_the_environment_is_named_as_such_and_an_empty_one_is_unset(tmp_path):
