@@ -151,8 +151,11 @@ class PhysicsGPSurrogate:
     # -- the law --------------------------------------------------------------------------
 
     def _law(self, X: np.ndarray, log_c: np.ndarray) -> np.ndarray:
-        """The law's prediction of the measured value at X [N, D] with constants exp(log_c): [N]."""
-        return np.asarray(self.phys.solution(self._map(X), dict(zip(self.names, np.exp(log_c)))), dtype=float)
+        """The law's prediction of the measured value at X [N, D] with constants exp(log_c): [N]. Where it
+        overflows (exp(-r t) at t < 0 and r near its upper bound) it is inf, without numpy's warning: the fit
+        skips such constants (least squares refuses a start whose residuals are not finite)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(self.phys.solution(self._map(X), dict(zip(self.names, np.exp(log_c)))), dtype=float)
 
     def _jacobian(self, X: np.ndarray, log_c: np.ndarray) -> np.ndarray:
         """d law / d log c at X: [N, C], by central differences."""
