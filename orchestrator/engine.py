@@ -214,37 +214,12 @@ def _resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str
     return {k: v for k, v in _source_record(campaign, sources).items() if k not in then}
 
 
-def _goal(objective: dict) -> str:
-    goal = objective.get("goal")
-    if goal == "target":
-        return f"seeks {objective.get('target_value')} in '{objective.get('name')}'"
-    return f"{goal or 'max'}imises '{objective.get('name')}'"
-
-
 def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | None, notes: list[str] | None) -> None:
-    """Notes on the source campaigns: one whose objective or goal differs from this campaign's (its values are
-    used as this objective's), one with results newer than this campaign's start (not used)."""
-    said = []
-    ours = campaign.spec.objective.model_dump(mode="json")
-    for key, rec in _source_record(campaign, sources).items():
-        source = store.get_campaign(rec["campaign"])
-        theirs = source.spec.get("objective") if source is not None and isinstance(source.spec, dict) else None
-        if isinstance(theirs, dict) and theirs.get("name") != ours["name"]:
-            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(ours)}: its "
-                        f"measured values are used as values of '{ours['name']}' (a transfer model learns how the "
-                        "two relate; remove the source if they are not the same kind of quantity)")
-        elif isinstance(theirs, dict) and _goal(theirs) != _goal(ours):
-            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(ours)}: its "
-                        "results are used as measured (they tell the model about the objective where that campaign "
-                        "looked, which may be far from where this one looks)")
-        if then and key in then and source is not None:
-            current = {e.id for e in store.experiments(source.id, ["succeeded"]) if e.value is not None}
-            newer = len(current - set(then[key].get("experiments", [])))
-            if newer:
-                said.append(f"source campaign '{rec['campaign']}' has {newer} result(s) newer than this campaign's "
-                            "start; they are not used (a campaign learns from its sources as they were when it "
-                            "started, so that a resumed run proposes what an uninterrupted one would); to use them, "
-                            "start a new campaign (another name or --store)")
+    """The model's notes on its sources (a transfer model's: a source campaign with another objective, or with
+    results newer than the campaign's start), appended to ``notes``, else logged."""
+    make = getattr(campaign.plugin_classes["model"], "source_notes", None)
+    said = make(campaign.plugin_configs["model"], store=store, sources=sources,
+                objective=campaign.spec.objective.model_dump(mode="json"), then=then) if callable(make) else []
     for note in said:
         if notes is None:
             log.warning("campaign=%s %s", campaign.name, note)

@@ -264,6 +264,41 @@ def frozen_sources(sources: Sequence[SourceData], config: TransferConfig) -> dic
             for i, (src, s) in enumerate(zip(config.source, sources)) if isinstance(src, CampaignSource)}
 
 
+def _goal(objective: dict) -> str:
+    goal = objective.get("goal")
+    if goal == "target":
+        return f"seeks {objective.get('target_value')} in '{objective.get('name')}'"
+    return f"{goal or 'max'}imises '{objective.get('name')}'"
+
+
+def source_campaign_notes(config: TransferConfig, *, store: Any, sources: Sequence[SourceData], objective: dict,
+                          then: dict | None) -> list[str]:
+    """Notes on the source campaigns when a campaign starts or resumes: one whose objective or goal differs
+    from the campaign's ``objective`` (its values are used as this objective's), and, given the record of
+    the campaign's start (``then``), one with results newer than that (not used)."""
+    said = []
+    for key, rec in frozen_sources(sources, config).items():
+        source = store.get_campaign(rec["campaign"])
+        theirs = source.spec.get("objective") if source is not None and isinstance(source.spec, dict) else None
+        if isinstance(theirs, dict) and theirs.get("name") != objective["name"]:
+            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(objective)}: its "
+                        f"measured values are used as values of '{objective['name']}' (a transfer model learns how "
+                        "the two relate; remove the source if they are not the same kind of quantity)")
+        elif isinstance(theirs, dict) and _goal(theirs) != _goal(objective):
+            said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(objective)}: its "
+                        "results are used as measured (they tell the model about the objective where that campaign "
+                        "looked, which may be far from where this one looks)")
+        if then and key in then and source is not None:
+            current = {e.id for e in store.experiments(source.id, ["succeeded"]) if e.value is not None}
+            newer = len(current - set(then[key].get("experiments", [])))
+            if newer:
+                said.append(f"source campaign '{rec['campaign']}' has {newer} result(s) newer than this campaign's "
+                            "start; they are not used (a campaign learns from its sources as they were when it "
+                            "started, so that a resumed run proposes what an uninterrupted one would); to use them, "
+                            "start a new campaign (another name or --store)")
+    return said
+
+
 def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
     """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools); ConfigError naming
     the input and row of a value that cannot be encoded or lies far outside the campaign's range."""

@@ -42,7 +42,7 @@ from .components import COMPONENTS, Setup
 from .config import AUTO_PARTS, METHODS, CsvSource, TransferConfig
 from .source_model import source_gp
 from .sources import (SourceData, campaign_inputs, check_csv_sources, frozen_sources, load_sources,
-                      target_rows_problems)
+                      source_campaign_notes, target_rows_problems)
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
@@ -132,6 +132,11 @@ class TransferSurrogate:
     def source_record(cls, config: TransferConfig, sources: Any) -> dict:
         """What the store records when the campaign starts: the campaign sources' experiment ids."""
         return frozen_sources(sources, config)
+
+    @classmethod
+    def source_notes(cls, config: TransferConfig, **kw: Any) -> list[str]:
+        """Notes on the source campaigns when the campaign starts or resumes (``source_campaign_notes``)."""
+        return source_campaign_notes(config, **kw)
 
     @classmethod
     def data_files(cls, config: TransferConfig, base_dir: Path) -> dict[str, Path]:
