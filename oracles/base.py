@@ -70,6 +70,7 @@ class OracleContext:
     seed: int = 0
     pool_path: Path | None = None
     pool_where: dict | None = None  # the pool's row filter ({column: value or [values]}), if any
+    pool_categorical: tuple[str, ...] = ()  # the pool's declared categorical inputs: levels as written (text)
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -151,10 +151,14 @@ class LookupTable:
     """The rows of a CSV keyed by their inputs, duplicates averaged.
 
     ``where`` keeps only the rows whose cells equal given values (the pool's row filter); rows whose
-    objective is not a finite number are left out (``looplab validate`` reports them).
+    objective is not a finite number are left out (``looplab validate`` reports them). ``text``: inputs
+    keyed by their cells' text, as a pool keeps a declared categorical column (levels ``1``, ``01`` and
+    ``1.0`` are three); the others by their number where the cell is one.
     """
 
-    def __init__(self, path: Path, inputs: tuple[str, ...], column: str, where: dict | None = None):
+    def __init__(self, path: Path, inputs: tuple[str, ...], column: str, where: dict | None = None,
+                 text: Sequence[str] = ()):
+        self.text = frozenset(text)
         try:
             header, records = read_table(path)
         except CsvFileError as exc:
@@ -169,7 +173,7 @@ class LookupTable:
             y = parse_number(cells[col[column]])
             if y is None or not math.isfinite(y):
                 continue
-            values = [_cell(cells[col[n]]) for n in inputs]
+            values = [cells[col[n]] if n in self.text else _cell(cells[col[n]]) for n in inputs]
             entry = sums.setdefault(_key(values), [values, 0.0, 0])
             entry[1] += y
             entry[2] += 1
@@ -186,7 +190,7 @@ class LookupTable:
             self._M = (M - lo) / self._span
 
     def find(self, params: dict[str, Any], nearest: bool) -> int | None:
-        values = [_value(params[n]) for n in self.inputs]
+        values = [str(params[n]).strip() if n in self.text else _value(params[n]) for n in self.inputs]
         i = self.index.get(_key(values))
         if i is not None or not nearest or not self._numeric:
             return i
@@ -207,7 +211,7 @@ class LookupOracle(SyncOracle):
     default_executor = "inline"  # microseconds per experiment: a process hop would only add latency
 
     def __init__(self, *, path: Path, inputs: tuple[str, ...], column: str, noise: float = 0.0,
-                 match: str = "exact", seed: int = 0, where: dict | None = None):
+                 match: str = "exact", seed: int = 0, where: dict | None = None, text: Sequence[str] = ()):
         super().__init__()
         self.path = Path(path)
         self.inputs = tuple(inputs)
@@ -217,7 +221,7 @@ class LookupOracle(SyncOracle):
         self.match = match
         self.seed = seed
         self.where = dict(where or {})
-        self.table = LookupTable(self.path, self.inputs, column, self.where)
+        self.table = LookupTable(self.path, self.inputs, column, self.where, text)
 
     @staticmethod
     def _resolve(config: LookupConfig, base_dir: Path, pool_path: Path | None) -> Path | None:
@@ -229,7 +233,8 @@ class LookupOracle(SyncOracle):
     def from_config(cls, config: LookupConfig, context: OracleContext) -> "LookupOracle":
         path = cls._resolve(config, context.base_dir, context.pool_path)
         return cls(path=path, inputs=context.inputs, column=config.column or context.objective,
-                   noise=config.noise, match=config.match, seed=context.seed, where=context.pool_where)
+                   noise=config.noise, match=config.match, seed=context.seed, where=context.pool_where,
+                   text=context.pool_categorical)
 
     @classmethod
     def check_config(cls, config: LookupConfig, *, spec: Any, base_dir: Path) -> list[ConfigProblem]:

@@ -477,7 +477,7 @@ def pool_values(space, values_path: str | Path, column: str):
     """The pool without candidates lacking a numeric objective, and the objective of each (aligned)."""
     from oracles.lookup import LookupTable
 
-    table = LookupTable(Path(values_path), tuple(space.names), column, space.where)
+    table = LookupTable(Path(values_path), tuple(space.names), column, space.where, space.categorical)
     keep, values = [], []
     for i, cand in enumerate(space.candidates):
         j = table.find(cand, nearest=False)

@@ -275,7 +275,8 @@ class Engine:
         pool_path = getattr(self.space, "path", None)
         ctx = OracleContext(campaign=self.spec.name, base_dir=campaign.base_dir, objective=goal.name,
                             inputs=inputs, seed=self.spec.seed, pool_path=pool_path,
-                            pool_where=getattr(self.space, "where", None) or None)
+                            pool_where=getattr(self.space, "where", None) or None,
+                            pool_categorical=tuple(self.space.categorical) if self.space.is_pool else ())
         oracle_class, oracle_config = campaign.plugin_classes.get("oracle"), campaign.plugin_configs.get("oracle")
         try:
             if self._oracle_override is not None:

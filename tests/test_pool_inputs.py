@@ -277,6 +277,26 @@ def test_the_engine_gives_the_lookup_oracle_the_pool_filter(tmp_path):
     assert values == [2.0, 3.0, 4.0]  # the 105 C rows, not averages over the three temperatures
 
 
+def test_the_lookup_oracle_tells_categorical_levels_apart_by_their_text_as_the_pool_does(tmp_path):
+    """Levels 1, 01 and 1.0 (and inf, Infinity) of a declared categorical column are five candidates of the
+    pool; the lookup oracle read them as numbers, so each was answered with the mean of its numeric twins
+    (found by the fuzz round of 2026-12-05: every result of the campaign was wrong, without a word)."""
+    from orchestrator.engine import Engine
+    from orchestrator.store import Store
+
+    rows = {"1": 0.0, "01": 0.5, "1.0": 0.2, "inf": 0.9, "Infinity": 0.3}
+    (tmp_path / "t.csv").write_text("c,y\n" + "".join(f"{c},{y}\n" for c, y in rows.items()))
+    (tmp_path / "c.yaml").write_text(
+        "name: levels\nspace:\n  pool: {path: t.csv, inputs: [c], categorical: [c]}\n"
+        "objective: {name: y, goal: max}\noracle: {kind: lookup}\ninitial: {n: 5, method: random}\n"
+        "budget: {max_experiments: 5}\n")
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    with Engine(load_campaign(tmp_path / "c.yaml"), store) as engine:
+        engine.run(poll_interval=0.01)
+    got = {e.params["c"]: e.value for e in store.experiments(engine.id)}
+    assert got == rows
+
+
 @pytest.mark.parametrize("where,field,fragment", [
     ({"Temp": 105}, "space.pool.where.Temp", "column 'Temp' is not in t.csv"),
     ({"Temp_C": 100}, "space.pool.where", "no row of t.csv has Temp_C = 100"),
