@@ -169,7 +169,7 @@ def _sweep_levels(score: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, geo
             s = score(variants)
             s = np.where(np.isfinite(s), s, -np.inf)
             j = int(np.argmax(s))
-            if s[j] > sx + 1e-12 * max(1.0, abs(sx)):
+            if s[j] > sx + 1e-12 * abs(sx):  # relative: scores of an objective in tiny units are tiny
                 x, sx, improved = variants[j], float(s[j]), True
         if not improved:
             break

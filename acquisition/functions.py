@@ -25,7 +25,8 @@ from scipy.special import erfcx, log_ndtr, ndtr
 
 _LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
-_VAR_FLOOR = 1e-18
+_VAR_FLOOR = 1e-18  # relative to the largest variance scored at once (see _sigma)
+_TINY = 1e-300
 
 
 class _Params(BaseModel):
@@ -33,7 +34,12 @@ class _Params(BaseModel):
 
 
 def _sigma(variance: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(np.asarray(variance, dtype=float), _VAR_FLOOR))
+    """The predictive sd, floored at 1e-9 of the largest one scored at once: relative, because an objective
+    in tiny units (values of 1e-25) has variances far below any absolute floor, which made every candidate's
+    sd the floor and EI the same for all (the pool was then proposed in file order)."""
+    v = np.asarray(variance, dtype=float)
+    top = float(np.max(v)) if v.size else 0.0
+    return np.sqrt(np.maximum(v, max(_VAR_FLOOR * top, _TINY) if np.isfinite(top) else _VAR_FLOOR))
 
 
 def log_h(z: np.ndarray) -> np.ndarray:

@@ -123,3 +123,24 @@ def test_target_closeness_matches_numerical_integral(mean, var, best):
 def test_target_prefers_the_candidate_nearer_the_target():
     v = TargetCloseness(target=0.0)(np.array([0.1, 1.0, -0.1]), np.array([0.04, 0.04, 0.04]), best=0.5)
     assert v[0] > v[1] and v[2] > v[1]
+
+
+@pytest.mark.parametrize("acq", [ExpectedImprovement(), UpperConfidenceBound(beta=2.0)])
+def test_the_choice_is_the_same_for_an_objective_in_tiny_units(acq):
+    """The same GP data times 1e-25: every variance was below the absolute floor of 1e-18, so every candidate's
+    sd was the floor, EI the same for all, and the pool was proposed in file order (fuzz round of 2026-12-05).
+    The floor is relative now; a batch picks the same candidates at every scale."""
+    from acquisition.batch import select_from_pool
+    from orchestrator.models.gp import GPSurrogate
+
+    rng = np.random.default_rng(0)
+    pool = rng.random((300, 2))
+    X = pool[:8]
+    y = -((X[:, 0] - 0.7) ** 2) - (X[:, 1] - 0.3) ** 2
+    avail = np.ones(len(pool), dtype=bool)
+    avail[:8] = False
+    picks = {}
+    for scale in (1.0, 1e-25, 1e25):
+        model = GPSurrogate(seed=0).fit(X, y * scale)
+        picks[scale] = select_from_pool(model, acq, pool, 3, best=float(np.max(y * scale)), available=avail)
+    assert picks[1e-25] == picks[1.0] == picks[1e25], picks
