@@ -215,11 +215,13 @@ def _resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str
 
 
 def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | None, notes: list[str] | None) -> None:
-    """The model's notes on its sources (a transfer model's: a source campaign with another objective, or with
-    results newer than the campaign's start), appended to ``notes``, else logged."""
+    """The model's notes on its sources (a transfer model's: rows left out, a source campaign with another
+    objective or more inputs, or with results newer than the campaign's start), appended to ``notes``, else
+    logged."""
     make = getattr(campaign.plugin_classes["model"], "source_notes", None)
     said = make(campaign.plugin_configs["model"], store=store, sources=sources,
-                objective=campaign.spec.objective.model_dump(mode="json"), then=then) if callable(make) else []
+                objective=campaign.spec.objective.model_dump(mode="json"), inputs=list(campaign.space.names),
+                then=then) if callable(make) and sources else []
     for note in said:
         if notes is None:
             log.warning("campaign=%s %s", campaign.name, note)

@@ -673,7 +673,7 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     ("a,b,cat,y\n0.5,1,y,3\nabc,2,x,1\n", None, "model.params.source[0]",
      "input 'a' is numeric in the pool but the source has text in it"),
     ("a,b,cat,y\n0.5,1,y,3\n1e308,2,x,1\n", None, "model.params.source[0]",
-     "input 'a' is 1e308 in row 2 of the source's usable rows, more than 1000 times"),
+     "input 'a' is 1e308 at src.csv, line 3, more than 1000 times"),
     ("a,b,cat,y\n0.5,1,z,3\n1.0,2,x,1\n", None, "model.params.source[0]",
      "input 'cat' has level(s) z that the pool does not have"),
     # found on 2026-12-04 (evening): the pool's own rows as a source (a leak of the answers, not transfer)
@@ -1045,18 +1045,28 @@ def test_initial_n_0_in_a_continuous_space(tmp_path):
     assert min(e.value for e in first) < 3.0, [(e.params, e.value) for e in first]
 
 
-@pytest.mark.parametrize("cell, words", [("nan", "input 'x1' is nan in row 2"), ("inf", "input 'x1' is inf in row 2"),
-                                         ("warm", "input 'x1' is 'warm', not a number, in row 2"),
-                                         ("2_5", "input 'x1' is '2_5', not a number, in row 2"),
+@pytest.mark.parametrize("cell, words", [("inf", "input 'x1' is inf at earlier.csv, line 3"),
+                                         ("warm", "input 'x1' is 'warm', not a number, at earlier.csv, line 3"),
+                                         ("2_5", "input 'x1' is '2_5', not a number, at earlier.csv, line 3"),
                                          # 1e308 would overflow the source GP's kernel (it was a traceback)
-                                         ("1e308", "input 'x1' is 1e308 in row 2 of the source's usable rows, "
-                                                   "more than 1000 times the campaign's range")])
+                                         ("1e308", "input 'x1' is 1e308 at earlier.csv, line 3, more than 1000 "
+                                                   "times the campaign's range")])
 def test_a_continuous_campaign_names_a_source_input_that_is_not_a_number(tmp_path, cell, words):
     (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
     path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")
     with pytest.raises(ConfigError) as exc:  # validate (load_campaign) encodes the rows as the run will
         load_campaign(path)
     assert str(exc.value.problems[0]).startswith("model.params.source[0]: ") and words in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", ""])
+def test_a_source_row_with_a_missing_input_is_skipped_as_incomplete(tmp_path, cell):
+    """The README says empty and `nan` cells mark a source row as incomplete: an empty input was skipped, but
+    `nan` in an input was refused (found by the fuzz round of 2026-12-05)."""
+    (tmp_path / "earlier.csv").write_text(f"x1,x2,value\n1,2,3\n{cell},4,5\n2,3,4\n")
+    path = _branin_campaign(tmp_path, "budget: {max_experiments: 8}\n")
+    (src,) = Proposer(load_campaign(path)).sources
+    assert len(src.y) == 2
 
 
 def test_a_source_value_at_or_below_zero_of_a_log_scale_input_is_named(tmp_path):
@@ -1076,7 +1086,7 @@ budget: {max_experiments: 8}
 """)
     with pytest.raises(ConfigError) as exc:
         load_campaign(path)
-    assert "input 'x1' is 0 in row 2 of the source's usable rows, but 'x1' is on a log scale" in str(exc.value)
+    assert "input 'x1' is 0 at earlier.csv, line 3, but 'x1' is on a log scale" in str(exc.value)
 
 
 def test_the_step_line_and_the_log_show_when_the_gate_leaves_no_transfer_alone(tmp_path):
@@ -1152,3 +1162,29 @@ def test_a_source_csv_changed_since_the_start_is_refused_on_resume(tmp_path):
     assert res.exit_code == 2, res.output
     said = " ".join(res.output.split())
     assert "model.params.source[0].path: the file" in said and "changed since the campaign started" in said
+
+
+def test_the_start_notes_a_csv_sources_incomplete_rows_and_a_source_campaigns_extra_inputs(tmp_path):
+    """Found by the fuzz round of 2026-12-05: 109 of 121 source rows without an objective were left out
+    without a word (only the report counted the rest), and a source campaign with an input this campaign
+    lacks was pooled over it silently."""
+    from orchestrator.store import Store
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    runner = CliRunner()
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,\n0.0,1,x,7\n0.5,2,x,nan\n1.0,1,y,2\n")
+    res = runner.invoke(app, ["run", str(path), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert ("source[0] src.csv: 3 of its 5 rows are used; 2 incomplete row(s) (an empty or nan cell in an input "
+            "or the objective) are left out") in " ".join(res.output.split())
+
+    source = _source_campaign(tmp_path, 4)
+    assert runner.invoke(app, ["run", str(source), "--store", db, "--quiet"]).exit_code == 0
+    target = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier}", goal="max")
+                            .replace("name: tl", "name: fewer").replace("inputs: [a, b, cat]", "inputs: [a, cat]"),
+                            "fewer.yaml")
+    res = runner.invoke(app, ["run", str(target), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert ("source campaign 'earlier' has the input(s) b, which this campaign lacks: its results are pooled over "
+            "them") in " ".join(res.output.split())
+    assert Store(db).get_campaign("fewer") is not None

@@ -39,16 +39,17 @@ class SourceData:
     y: np.ndarray
     digest: str  # sha256 of X and y: the key its fitted source model is cached under
     ids: tuple[str, ...] = ()  # a campaign source's experiment ids, in the order of the rows (see ``frozen``)
+    note: str = ""  # what the run says of it when it starts (rows left out as incomplete)
 
     @classmethod
-    def make(cls, name: str, X: np.ndarray, y: np.ndarray, ids: Sequence[str] = ()) -> "SourceData":
+    def make(cls, name: str, X: np.ndarray, y: np.ndarray, ids: Sequence[str] = (), note: str = "") -> "SourceData":
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         h = hashlib.sha256()
         h.update(np.asarray(X.shape, dtype=np.int64).tobytes())
         h.update(X.tobytes())
         h.update(y.tobytes())
-        return cls(name, X, y, h.hexdigest()[:16], tuple(ids))
+        return cls(name, X, y, h.hexdigest()[:16], tuple(ids), note)
 
     def subset(self, idx: np.ndarray) -> "SourceData":
         return SourceData.make(self.name, self.X[idx], self.y[idx], [self.ids[k] for k in idx] if self.ids else ())
@@ -114,9 +115,9 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
     for i, src in enumerate(config.source):
         if isinstance(src, CsvSource):
             try:
-                _, params, _ = _csv_rows(src, i, inputs, base_dir)
+                _, params, _, lines, _ = _csv_rows(src, i, inputs, base_dir)
                 if space is not None:
-                    encode_rows(space, params, f"{WHERE}[{i}]")
+                    encode_rows(space, params, f"{WHERE}[{i}]", lines)
             except ConfigError as exc:
                 problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
     return problems
@@ -161,7 +162,10 @@ def target_rows_problems(config: TransferConfig, spec: Any, base_dir: Path) -> l
     return problems
 
 
-def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> tuple[str, list[dict], list[float]]:
+def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
+              ) -> tuple[str, list[dict], list[float], list[str], int]:
+    """The source's usable rows: params (text cells), objective values, each row's place ("FILE, line N"),
+    and how many rows (after ``where``) were left out as incomplete."""
     where = f"{WHERE}[{i}]"
     try:
         path, header, records = _read_csv(src, base_dir)
@@ -172,12 +176,12 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
     if problems:
         raise ConfigError(problems)
     col = {name: header.index(name) for name in header}
-    params, values = [], []
+    params, values, lines = [], [], []
     for line, cells in records:
         text = cells[col[src.objective]]
         row = {n: cells[col[src.columns.get(n, n)]] for n in inputs}
-        if text == "" or any(v == "" for v in row.values()):
-            continue  # an incomplete line
+        if text == "" or any(v == "" or v.lower() == "nan" for v in row.values()):
+            continue  # an incomplete line: an empty or `nan` cell (pandas writes missing values so)
         y = parse_number(text)
         if y is None or math.isinf(y):
             raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
@@ -187,11 +191,12 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path) -> 
             continue  # 'nan' as a missing value (pandas writes them so): an incomplete line
         params.append(row)  # text cells: encode_rows reads numbers where the space has numbers
         values.append(y)
+        lines.append(f"{path.name}, line {line}")
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
     _check_objective(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
-    return str(path), params, values
+    return str(path), params, values, lines, len(records) - len(values)
 
 
 def _check_objective(values: list[float], where: str, what: str) -> None:
@@ -271,15 +276,31 @@ def _goal(objective: dict) -> str:
     return f"{goal or 'max'}imises '{objective.get('name')}'"
 
 
-def source_campaign_notes(config: TransferConfig, *, store: Any, sources: Sequence[SourceData], objective: dict,
-                          then: dict | None) -> list[str]:
-    """Notes on the source campaigns when a campaign starts or resumes: one whose objective or goal differs
-    from the campaign's ``objective`` (its values are used as this objective's), and, given the record of
-    the campaign's start (``then``), one with results newer than that (not used)."""
-    said = []
+def _stored_inputs(spec: dict) -> list[str]:
+    """A stored campaign spec's input names (pool inputs or parameter names)."""
+    space = spec.get("space") or {}
+    if isinstance(space.get("pool"), dict):
+        return list(space["pool"].get("inputs") or [])
+    return [p.get("name") for p in space.get("parameters") or [] if isinstance(p, dict)]
+
+
+def source_notes(config: TransferConfig, *, store: Any, sources: Sequence[SourceData], objective: dict,
+                 inputs: Sequence[str], then: dict | None) -> list[str]:
+    """Notes on the sources when a campaign starts or resumes: a CSV source's rows left out as incomplete; a
+    source campaign whose objective or goal differs from the campaign's ``objective`` (its values are used
+    as this objective's), or with inputs the campaign lacks (its results are pooled over them), or, given
+    the record of the campaign's start (``then``), with results newer than that (not used)."""
+    said = [s.note for s in sources if s.note]
     for key, rec in frozen_sources(sources, config).items():
         source = store.get_campaign(rec["campaign"])
-        theirs = source.spec.get("objective") if source is not None and isinstance(source.spec, dict) else None
+        spec = source.spec if source is not None and isinstance(source.spec, dict) else {}
+        extra = [n for n in _stored_inputs(spec) if n not in inputs]
+        if extra:
+            said.append(f"source campaign '{rec['campaign']}' has the input(s) {', '.join(extra)}, which this "
+                        "campaign lacks: its results are pooled over them (two of its results at the same values "
+                        "of this campaign's inputs may differ by what those did); keep them fixed in the source, "
+                        "or add them to this campaign's space")
+        theirs = spec.get("objective")
         if isinstance(theirs, dict) and theirs.get("name") != objective["name"]:
             said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(objective)}: its "
                         f"measured values are used as values of '{objective['name']}' (a transfer model learns how "
@@ -299,15 +320,19 @@ def source_campaign_notes(config: TransferConfig, *, store: Any, sources: Sequen
     return said
 
 
-def encode_rows(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
+def encode_rows(space: Any, rows: Sequence[dict], where: str, places: Sequence[str] = ()) -> np.ndarray:
     """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools); ConfigError naming
-    the input and row of a value that cannot be encoded or lies far outside the campaign's range."""
-    X = _encode(space, rows, where)
-    _check_range(space, X, rows, where)
+    the input and row (``places[k]``: its file line or experiment) of a value that cannot be encoded or lies
+    far outside the campaign's range."""
+    def at(k: int) -> str:
+        return places[k] if k < len(places) else f"row {k + 1} of the source's usable rows"
+
+    X = _encode(space, rows, where, at)
+    _check_range(space, X, rows, where, at)
     return X
 
 
-def _encode(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
+def _encode(space: Any, rows: Sequence[dict], where: str, at: Callable[[int], str]) -> np.ndarray:
     if not getattr(space, "is_pool", False):
         problems = []
         for p in space.parameters:
@@ -327,22 +352,21 @@ def _encode(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                 try:
                     row[name] = _as_choice(space, name, r[name])
                 except (TypeError, ValueError):
-                    raise ConfigError([Problem(where, f"input '{name}' is '{r[name]}', not a number, in row {k + 1} "
-                                                      "of the source's usable rows; fill in a number or drop the "
-                                                      "row")]) from None
+                    raise ConfigError([Problem(where, f"input '{name}' is '{r[name]}', not a number, at {at(k)}; "
+                                                      "fill in a number or drop the row")]) from None
             fixed.append(row)
         bad = next(((k, n) for k, r in enumerate(fixed) for n in space.names
                     if isinstance(r[n], float) and not math.isfinite(r[n])), None)
         if bad is not None:
-            raise ConfigError([Problem(where, f"input '{bad[1]}' is {fixed[bad[0]][bad[1]]} in row {bad[0] + 1} of the "
-                                              "source's usable rows; fill it in or drop the row")])
+            raise ConfigError([Problem(where, f"input '{bad[1]}' is {fixed[bad[0]][bad[1]]} at {at(bad[0])}; fill it "
+                                              "in or drop the row")])
         logs = [p.name for p in space.parameters if getattr(p, "log", False)]
         bad = next(((k, n) for k, r in enumerate(fixed) for n in logs if r[n] <= 0), None)
         if bad is not None:  # the log scale's encoding has no value there (it was "math domain error")
             k, name = bad
-            raise ConfigError([Problem(where, f"input '{name}' is {fixed[k][name]:g} in row {k + 1} of the source's "
-                                              f"usable rows, but '{name}' is on a log scale (log: true): a source "
-                                              "value must be above 0; fix it or drop the row")])
+            raise ConfigError([Problem(where, f"input '{name}' is {fixed[k][name]:g} at {at(k)}, but '{name}' is on "
+                                              "a log scale (log: true): a source value must be above 0; fix it or "
+                                              "drop the row")])
         return space.encode(fixed)
     X = np.zeros((len(rows), space.dim))
     cands, CX = space.candidates, space.X
@@ -360,8 +384,8 @@ def _encode(space: Any, rows: Sequence[dict], where: str) -> np.ndarray:
                                                   "text in it")]) from None
             if not np.all(np.isfinite(x)):
                 raise ConfigError([Problem(where, f"input '{g.name}' has a value that is not a finite number "
-                                                  f"({x[~np.isfinite(x)][0]}) in row {int(np.argmin(np.isfinite(x))) + 1} "
-                                                  "of the source's usable rows; fill it in or drop the row")])
+                                                  f"({x[~np.isfinite(x)][0]}) at {at(int(np.argmin(np.isfinite(x))))}; "
+                                                  "fix it or drop the row")])
             X[:, col] = CX[lo, col] + slope * (x - v[lo])
             continue
         first: dict[str, int] = {}
@@ -386,7 +410,7 @@ def _as_choice(space: Any, name: str, value: Any) -> Any:
 FAR = 1e3  # campaign ranges: a source input further than this from the campaign's own is a mistake
 
 
-def _check_range(space: Any, X: np.ndarray, rows: Sequence[dict], where: str) -> None:
+def _check_range(space: Any, X: np.ndarray, rows: Sequence[dict], where: str, at: Callable[[int], str]) -> None:
     """A numeric source input far outside the campaign's range (1e308 where the pool spans 1 to 5: a typo or
     another unit) would overflow the GP's kernel; refuse it, naming the input, the value and the row. The
     campaign's encoding spans about [0, 1] per input, so an encoded value beyond FAR is FAR ranges away."""
@@ -395,9 +419,9 @@ def _check_range(space: Any, X: np.ndarray, rows: Sequence[dict], where: str) ->
         return
     k, col = (int(v) for v in np.argwhere(far)[0])
     name = next((g.name for g in space.column_groups() if col in range(g.columns.start, g.columns.stop)), "?")
-    raise ConfigError([Problem(where, f"input '{name}' is {rows[k].get(name)} in row {k + 1} of the source's usable "
-                                      f"rows, more than {FAR:g} times the campaign's range of '{name}' away from it "
-                                      "(a typo, or another unit?); fix the value or drop the row")])
+    raise ConfigError([Problem(where, f"input '{name}' is {rows[k].get(name)} at {at(k)}, more than {FAR:g} times "
+                                      f"the campaign's range of '{name}' away from it (a typo, or another unit?); fix "
+                                      "the value or drop the row")])
 
 
 def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], base_dir: Path, store: Any,
@@ -409,15 +433,21 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
     out = []
     for i, src in enumerate(config.source):
         ids: list[str] = []
+        note = ""
         if isinstance(src, CsvSource):
-            name, params, values = _csv_rows(src, i, inputs, base_dir)
+            name, params, values, places, skipped = _csv_rows(src, i, inputs, base_dir)
+            if skipped:
+                note = (f"source[{i}] {Path(name).name}: {len(values)} of its {len(values) + skipped} rows"
+                        f"{' (after where)' if src.where else ''} are used; {skipped} incomplete row(s) (an empty "
+                        "or nan cell in an input or the objective) are left out")
         else:
             record = (frozen or {}).get(frozen_key(i))
             keep = record.get("experiments") if isinstance(record, dict) and record.get("campaign") == src.campaign \
                 else None
             name, params, values, ids = _campaign_rows(src, i, inputs, store, keep)
-        X = encode_rows(space, params, f"{WHERE}[{i}]")
-        out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float)), ids))
+            places = [f"experiment {e}" for e in ids]
+        X = encode_rows(space, params, f"{WHERE}[{i}]", places)
+        out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float)), ids, note))
     return tuple(out)
 
 

@@ -42,7 +42,7 @@ from .components import COMPONENTS, Setup
 from .config import AUTO_PARTS, METHODS, CsvSource, TransferConfig
 from .source_model import source_gp
 from .sources import (SourceData, campaign_inputs, check_csv_sources, frozen_sources, load_sources,
-                      source_campaign_notes, target_rows_problems)
+                      source_notes, target_rows_problems)
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
 log = logging.getLogger("looplab.models.transfer")
@@ -135,8 +135,8 @@ class TransferSurrogate:
 
     @classmethod
     def source_notes(cls, config: TransferConfig, **kw: Any) -> list[str]:
-        """Notes on the source campaigns when the campaign starts or resumes (``source_campaign_notes``)."""
-        return source_campaign_notes(config, **kw)
+        """Notes on the sources when the campaign starts or resumes (``sources.source_notes``)."""
+        return source_notes(config, **kw)
 
     @classmethod
     def data_files(cls, config: TransferConfig, base_dir: Path) -> dict[str, Path]:
