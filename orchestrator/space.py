@@ -463,10 +463,11 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     for i, name in enumerate(spec.inputs):
         column_cells = [(line, cells[col[name]]) for line, cells in records]
         if name in spec.categorical:
-            bad = next((line for line, text in column_cells if _is_missing(text)), None)
+            bad = next(((line, text) for line, text in column_cells if _is_missing(text)), None)
             if bad is not None:
-                problems.append(Problem(f"space.pool.inputs[{i}]", f"{file}, line {bad}: the categorical input "
-                                                                   f"'{name}' is empty; fill it in or remove the row"))
+                what = "is empty" if bad[1] == "" else f"is '{bad[1]}', read as a missing value (rename the level)"
+                problems.append(Problem(f"space.pool.inputs[{i}]", f"{file}, line {bad[0]}: the categorical input "
+                                                                   f"'{name}' {what}; fill it in or remove the row"))
         else:
             msg = _column_problem(name, column_cells, file)
             if msg:

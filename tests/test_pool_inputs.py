@@ -325,3 +325,17 @@ def test_pool_settings_that_cannot_mean_anything_are_refused(pool, words):
     with pytest.raises(Exception) as err:
         SpaceSpec.model_validate({"pool": {"path": "p.csv", "inputs": ["x"], **pool}})
     assert words in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("cell, said", [("", "the categorical input 'c' is empty; fill it in"),
+                                        ("nan", "the categorical input 'c' is 'nan', read as a missing value "
+                                                "(rename the level); fill it in")])
+def test_a_missing_categorical_level_is_named_as_what_it_is(tmp_path, cell, said):
+    """A level `nan` was called "empty" (fuzz round of 2026-12-05)."""
+    from orchestrator.errors import ConfigError
+
+    (tmp_path / "t.csv").write_text(f"c,x,y\na,1,1\n{cell},2,2\n")
+    with pytest.raises(ConfigError) as err:
+        build_space(SpaceSpec.model_validate({"pool": {"path": "t.csv", "inputs": ["c", "x"],
+                                                       "categorical": ["c"]}}), tmp_path)
+    assert str(err.value.problems[0]) == f"space.pool.inputs[0]: t.csv, line 3: {said} or remove the row"
