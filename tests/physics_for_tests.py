@@ -43,3 +43,18 @@ class CoolingOracle(SyncOracle):
         t, env = float(params["t"]), float(params["T_env"])
         rng = np.random.default_rng(zlib.crc32(f"{t:.9g},{env:.9g}".encode()))
         return env + (100.0 - env) * math.exp(-0.005 * t) + 0.5 * float(rng.standard_normal())
+
+
+class SolutionRaisesOnBigBatches(Physics):
+    """Newton cooling whose closed form refuses more than 50 points: passes validate's 8-point sample, then
+    fails when the acquisition scores its candidates."""
+
+    from orchestrator.models.physics import NewtonCooling as _Cool
+
+    inputs, output, constants, derivatives = _Cool.inputs, _Cool.output, _Cool.constants, _Cool.derivatives
+    residual = _Cool.residual
+
+    def solution(self, x, c):
+        if np.size(x["t"]) > 50:
+            raise ValueError("solution refuses big batches")
+        return x["T_env"] + (100.0 - x["T_env"]) * np.exp(-c["r"] * x["t"])

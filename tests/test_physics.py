@@ -287,6 +287,23 @@ def test_physics_gp_fits_where_the_law_overflows_for_some_constants_without_a_wa
     np.testing.assert_allclose(mean, y, rtol=1e-3)
 
 
+def test_a_closed_form_that_raises_is_named_as_the_physics_not_the_acquisition():
+    """Its error was reported as "acquisition.kind: acquisition 'target' failed" (fuzz round of 2026-12-05):
+    the acquisition asked for the predictions, but the physics plugin raised."""
+    from orchestrator.errors import LooplabError
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    cfg = PhysicsGPConfig.model_validate({"physics": "physics_for_tests:SolutionRaisesOnBigBatches"})
+    t, env = np.array([0.0, 100.0, 200.0]), np.array([20.0, 25.0, 30.0])
+    m = PhysicsGPSurrogate.from_config(cfg, ctx(0)).fit(enc(t, env), cooling(t, env))
+    assert m.predict(enc(t, env))[0].shape == (3,)
+    with pytest.raises(LooplabError) as exc:
+        m.predict(enc(np.linspace(0, 300, 60), np.full(60, 25.0)))
+    assert str(exc.value).startswith("model.params.physics: physics 'physics_for_tests:SolutionRaisesOnBigBatches' "
+                                     "solution() failed on 60 point(s) (ValueError: solution refuses big batches at "
+                                     "physics_for_tests.py:"), str(exc.value)
+
+
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
     from orchestrator.models.gp import GPConfig, GPSurrogate
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate

@@ -34,10 +34,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from ..errors import LooplabError, plugin_call
 from .base import ModelContext, check_training_data
 from .physics import InputMap, PhysicsParams, build, check_model_config
 
 STATE_VERSION = 1
+
+
+class PhysicsLawError(LooplabError, ValueError):
+    """The physics plugin's closed form raised: one line naming ``model.params.physics``. A ValueError too, so
+    the least-squares fit skips constants where the law cannot be evaluated, as it did before."""
 
 
 class PhysicsGPConfig(PhysicsParams):
@@ -154,8 +160,16 @@ class PhysicsGPSurrogate:
         """The law's prediction of the measured value at X [N, D] with constants exp(log_c): [N]. Where it
         overflows (exp(-r t) at t < 0 and r near its upper bound) it is inf, without numpy's warning: the fit
         skips such constants (least squares refuses a start whose residuals are not finite)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(self.phys.solution(self._map(X), dict(zip(self.names, np.exp(log_c)))), dtype=float)
+        def call() -> np.ndarray:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return np.asarray(self.phys.solution(self._map(X), dict(zip(self.names, np.exp(log_c)))), dtype=float)
+
+        try:  # the plugin's exception named as the physics', whoever asked (the fit, or the acquisition)
+            return plugin_call(call, f"model.params.physics: physics '{self.config.physics}' solution()",
+                               f"on {len(X)} point(s)", "the campaign and its results are kept: fix the plugin, or "
+                                                       "choose another physics, and run again")
+        except LooplabError as exc:
+            raise PhysicsLawError(str(exc)) from None
 
     def _jacobian(self, X: np.ndarray, log_c: np.ndarray) -> np.ndarray:
         """d law / d log c at X: [N, C], by central differences."""
