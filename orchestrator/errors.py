@@ -82,4 +82,19 @@ def plugin_call(call: Callable[[], Any], who: str, what: str, after: str) -> Any
     except LooplabError:
         raise
     except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the user's to fix
-        raise LooplabError(f"{who} failed {what} ({type(exc).__name__}: {exc}{raised_at(exc)}); {after}") from None
+        raise LooplabError(f"{who} failed {what} ({_traced(exc) or f'{type(exc).__name__}: {exc}{raised_at(exc)}'}); "
+                           f"{after}") from None
+
+
+def _traced(exc: Exception) -> str | None:
+    """TensorFlow's error from inside a traced function (its text: "in user code:", the frames, then the
+    original exception) as one line: the original exception and the file:line of its last frame (a
+    physics plugin's residual); None for any other error."""
+    import re
+
+    text = str(exc)
+    if "in user code:" not in text:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+)', text)
+    last = [line.strip() for line in text.strip().splitlines() if line.strip()][-1]
+    return last + (f" at {frames[-1][0].replace(chr(92), '/').rsplit('/', 1)[-1]}:{frames[-1][1]}" if frames else "")

@@ -304,6 +304,27 @@ def test_a_closed_form_that_raises_is_named_as_the_physics_not_the_acquisition()
                                      "physics_for_tests.py:"), str(exc.value)
 
 
+def test_an_error_inside_a_traced_function_is_one_line_naming_its_frame():
+    """A PINN whose physics residual raised printed TensorFlow's 12-line "in user code:" stack (fuzz round of
+    2026-12-05); now the original exception and the plugin's file:line."""
+    import tensorflow as tf
+
+    from orchestrator.errors import LooplabError, plugin_call
+
+    @tf.function
+    def traced(x):
+        if x.shape[0] > 2:
+            raise ValueError("residual refuses big batches")
+        return x
+
+    with pytest.raises(LooplabError) as exc:
+        plugin_call(lambda: traced(tf.zeros(5)), "model.kind: model 'pinn'", "to fit", "kept")
+    said = str(exc.value)
+    assert "\n" not in said and "in user code" not in said, said
+    assert said.startswith("model.kind: model 'pinn' failed to fit (ValueError: residual refuses big batches at "
+                           "test_physics.py:"), said
+
+
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
     from orchestrator.models.gp import GPConfig, GPSurrogate
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
