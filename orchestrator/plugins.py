@@ -111,11 +111,12 @@ def on_import_path(folder: str | Path) -> None:
 def resolve(role: str, kind: str, *, search_dir: str | Path | None = None) -> type:
     """The class for ``kind`` (an installed name or an import path); PluginNotFound when there is none, or
     when what it names is not a class that can play ``role`` (see :func:`role_problem`). An import path
-    may name a module in ``search_dir`` (the campaign file's folder) without PYTHONPATH."""
+    may name a module in ``search_dir`` (the campaign file's folder) without PYTHONPATH; so may the import paths
+    inside the plugin's params (a physics plugin's), whatever the kind: the folder is added either way."""
     plugins = installed(role)
+    if search_dir is not None:
+        on_import_path(search_dir)
     if ":" in kind:
-        if search_dir is not None:
-            on_import_path(search_dir)
         cls = _import_path(kind)
     elif kind in plugins:
         cls = plugins[kind].load()

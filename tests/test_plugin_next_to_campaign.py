@@ -61,3 +61,38 @@ def test_an_installed_package_of_the_same_name_still_wins(tmp_path):
     out = subprocess.run([sys.executable, "-m", "orchestrator", "validate", str(tmp_path / "campaign.yaml")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+PHYSICS = '''
+import numpy as np
+
+from orchestrator.models.physics import NewtonCooling
+
+
+class MyCooling(NewtonCooling):
+    """Newton cooling under another name, in the campaign's folder."""
+'''
+
+
+def test_a_physics_plugin_next_to_the_campaign_file_is_found_with_a_built_in_oracle(tmp_path):
+    """The folder was put on the import path only while an import-path oracle was resolved, so the same
+    physics plugin was found with `oracle: my_module:Class` and not with `oracle: function` (fuzz round of
+    2026-12-05)."""
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "my_cooling.py").write_text(PHYSICS)
+    (folder / "campaign.yaml").write_text("""
+name: cooling-next-to-me
+space:
+  parameters:
+    - {name: t, type: float, low: 0.0, high: 300.0}
+    - {name: T_env, type: float, low: 10.0, high: 40.0}
+objective: {name: T, goal: min}
+oracle: {kind: function, params: {function: sphere}}
+model: {kind: physics-gp, params: {physics: "my_cooling:MyCooling"}}
+budget: {max_experiments: 5}
+""")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    ok = subprocess.run([sys.executable, "-m", "orchestrator", "validate", str(folder / "campaign.yaml")],
+                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
