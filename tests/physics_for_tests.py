@@ -58,3 +58,21 @@ class SolutionRaisesOnBigBatches(Physics):
         if np.size(x["t"]) > 50:
             raise ValueError("solution refuses big batches")
         return x["T_env"] + (100.0 - x["T_env"]) * np.exp(-c["r"] * x["t"])
+
+
+class CoolingFromTenSeconds(Physics):
+    """Newton cooling whose law is defined only for t > 5 (a log(t - 5) term, times 0): fine on a pool whose t
+    starts at 10, not finite on [0, 1]."""
+
+    from orchestrator.models.physics import NewtonCooling as _Cool
+
+    inputs, output, constants, derivatives = _Cool.inputs, _Cool.output, _Cool.constants, _Cool.derivatives
+
+    def residual(self, x, y, dy, c):
+        import tensorflow as tf
+
+        return dy["t"] - c["r"] * (x["T_env"] - y) + 0.0 * tf.math.log(x["t"] - 5.0)
+
+    def solution(self, x, c):
+        t = np.asarray(x["t"], dtype=float)
+        return x["T_env"] + (100.0 - x["T_env"]) * np.exp(-c["r"] * t) + 0.0 * np.log(t - 5.0)

@@ -325,6 +325,22 @@ def test_an_error_inside_a_traced_function_is_one_line_naming_its_frame():
                            "test_physics.py:"), said
 
 
+def test_on_a_pool_the_law_is_checked_on_the_pools_own_range(tmp_path):
+    """The sample check gave every pool input the range [0, 1], so a law defined for t > 5 was refused on a
+    pool whose t runs from 10 to 560 ("its residual is not finite on a sample batch"; fuzz round of
+    2026-12-05). A parameter space with the same range passed."""
+    from orchestrator.config import load_campaign
+
+    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
+                   for t in (10, 100, 300, 560) for env in (15, 30))
+    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
+    (tmp_path / "c.yaml").write_text(
+        "name: from-ten\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
+        "oracle: {kind: lookup}\nmodel: {kind: physics-gp, params: {physics: 'physics_for_tests:CoolingFromTenSeconds'}}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 4}\n")
+    assert load_campaign(tmp_path / "c.yaml").spec.model.kind == "physics-gp"  # no ConfigError
+
+
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
     from orchestrator.models.gp import GPConfig, GPSurrogate
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate

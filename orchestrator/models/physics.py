@@ -31,6 +31,7 @@ The PINN divides the residual by ``output scale / span of the first input in
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,7 +239,7 @@ def module_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def check_params(params: PhysicsParams, spec: Any) -> list[Problem]:
+def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None) -> list[Problem]:
     """Every problem with a physics block in a campaign: the plugin resolves, its settings validate, its
     inputs map to numeric campaign parameters, and its residual runs on a sample batch."""
     from pydantic import ValidationError
@@ -275,7 +276,7 @@ def check_params(params: PhysicsParams, spec: Any) -> list[Problem]:
             problems.append(Problem(f"inputs.{name}", f"{where} has no input '{name}'; its inputs: "
                                                      f"{', '.join(phys.inputs)}"))
     ranges = {}
-    numeric = _numeric_parameters(spec)
+    numeric = _numeric_parameters(spec, base_dir)
     for name in phys.inputs:
         target = params.inputs.get(name, name)
         if isinstance(target, (int, float)):
@@ -295,11 +296,30 @@ def check_params(params: PhysicsParams, spec: Any) -> list[Problem]:
     return problems
 
 
-def _numeric_parameters(spec: Any) -> dict[str, tuple[float, float]]:
+def _numeric_parameters(spec: Any, base_dir: Any = None) -> dict[str, tuple[float, float]]:
+    """Each numeric parameter's range; a pool's from its file's rows (after ``where``), where they read as
+    numbers (a law may hold only on the pool's range, as log(t - 5) for t from 10), else (0, 1)."""
     space = spec.space
     if space.parameters is not None:
         return {p.name: (float(p.low), float(p.high)) for p in space.parameters if hasattr(p, "low")}
-    return {n: (0.0, 1.0) for n in space.pool.inputs}  # a pool's ranges are known once its CSV is read
+    ranges = {n: (0.0, 1.0) for n in space.pool.inputs if n not in set(space.pool.categorical or ())}
+    if base_dir is None:
+        return ranges
+    from oracles.csvfile import CsvFileError, filter_rows, parse_number, read_table
+
+    try:
+        header, records = read_table(Path(base_dir) / space.pool.path)
+        records = filter_rows(header, records, dict(space.pool.where or {}))
+    except (CsvFileError, KeyError, OSError, ValueError):
+        return ranges  # the pool's own problems are reported by the space
+    for name in ranges:
+        if name in header:
+            j = header.index(name)
+            values = [parse_number(cells[j]) for _, cells in records]
+            finite = [v for v in values if v is not None and math.isfinite(v)]
+            if finite and len(finite) == len(values):
+                ranges[name] = (min(finite), max(finite))
+    return ranges
 
 
 def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int = 8) -> str | None:
@@ -345,10 +365,10 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
     return None
 
 
-def check_model_config(config: Any, *, spec: Any, model: str) -> list[Problem]:
+def check_model_config(config: Any, *, spec: Any, model: str, base_dir: Any = None) -> list[Problem]:
     """The ``check_config`` of ``pinn`` and ``physics-gp``: the physics block, and an objective the model can
     read as the law's output (no transform; goal max or min, or target with the target acquisition)."""
-    problems = check_params(config, spec)
+    problems = check_params(config, spec, base_dir)
     if spec.model.transform != "none":
         problems.append(Problem("model.transform", f"model '{model}' fits the law's output itself: use "
                                                    f"model.transform: none (got {spec.model.transform})"))

@@ -132,7 +132,7 @@ class PhysicsGPSurrogate:
         from ..config import problems_from_validation
         from ..errors import Problem
 
-        problems = check_model_config(config, spec=spec, model="physics-gp")
+        problems = check_model_config(config, spec=spec, model="physics-gp", base_dir=base_dir)
         if problems:
             return problems
         has_solution = build(config).has_solution

@@ -302,7 +302,7 @@ class PINNSurrogate:
 
     @classmethod
     def check_config(cls, config: PINNConfig, *, spec: Any, base_dir: Any) -> list:
-        return check_model_config(config, spec=spec, model="pinn")
+        return check_model_config(config, spec=spec, model="pinn", base_dir=base_dir)
 
     # -- physical inputs ---------------------------------------------------------------
 
