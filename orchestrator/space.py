@@ -532,6 +532,24 @@ def _encode_levels(name: str, levels: list[str], smiles: list[str], encoding, ou
     return []
 
 
+def _twin_levels(p: Any, features: dict, where: str) -> list[Problem]:
+    """Choices of a parameter space whose features are identical (one molecule under two names, CCO and OCC):
+    a point decodes to the choice with the nearest features, always the first of them, so the others could
+    never be proposed by the model. (In a pool each candidate is its own row: both stay proposable.)"""
+    if p.name not in features:
+        return []
+    levels, F = features[p.name]
+    first: dict[bytes, str] = {}
+    for level, row in zip(levels, F):
+        twin = first.setdefault(np.asarray(row, dtype=float).tobytes(), level)
+        if twin != level:
+            return [Problem(where, f"'{twin}' ({p.smiles[twin]}) and '{level}' ({p.smiles[level]}) of '{p.name}' have "
+                                   f"the same {p.encoding.kind} (the same molecule?): the model cannot tell them apart "
+                                   f"and would only ever propose '{twin}'; make them one choice, or use encoding: "
+                                   "one-hot")]
+    return []
+
+
 def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
     if spec.pool is not None:
         return load_pool(spec.pool, base_dir)
@@ -570,6 +588,7 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
             levels = [str(c) for c in p.choices]
             problems += _encode_levels(p.name, levels, [p.smiles[c] for c in levels], p.encoding, features,
                                        f"space.parameters[{i}].smiles", f"space.parameters[{i}].encoding")
+            problems += _twin_levels(p, features, f"space.parameters[{i}].smiles")
     if problems:
         raise ConfigError(problems)
     space = ParameterSpace(parameters=spec.parameters, constraints=spec.constraints,

@@ -93,6 +93,21 @@ def test_a_parameter_choice_without_smiles_fails_validation():
         SpaceSpec.model_validate({"parameters": [_param(smiles=smiles, encoding="descriptors")]})
 
 
+@pytest.mark.parametrize("kind", ["descriptors", "fingerprints"])
+def test_two_choices_with_the_same_molecule_are_refused_in_a_parameter_space(kind):
+    """eth1: CCO and eth2: OCC decode to eth1 always: the model never proposed eth2, though the initial design
+    measured it best (fuzz round of 2026-12-05)."""
+    spec = SpaceSpec.model_validate({"parameters": [
+        {"name": "c", "type": "categorical", "choices": ["eth1", "eth2", "meth"],
+         "smiles": {"eth1": "CCO", "eth2": "OCC", "meth": "C"}, "encoding": kind}]})
+    with pytest.raises(ConfigError) as exc:
+        build_space(spec, Path("."))
+    assert str(exc.value.problems[0]) == (
+        f"space.parameters[0].smiles: 'eth1' (CCO) and 'eth2' (OCC) of 'c' have the same {kind} (the same "
+        "molecule?): the model cannot tell them apart and would only ever propose 'eth1'; make them one choice, "
+        "or use encoding: one-hot")
+
+
 POOL = """Base,Base_SMILES,Solvent,Solvent_SMILES,x,yield
 K,[K+].[OH-],water,O,1,10
 Cs,[Cs+].[OH-],water,O,1,20
