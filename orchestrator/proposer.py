@@ -8,6 +8,7 @@ runner drives one directly in memory. Both therefore choose exactly alike.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import time
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class Proposer:
         self.campaign = campaign
         self.store = store
         self._sources = sources
+        self._warned_bounds: set[tuple[str, str]] = set()  # learned constants said to sit at a bound
         self.spec = campaign.spec
         self.space = campaign.space
         self.goal = self.spec.objective.goal
@@ -313,6 +315,7 @@ class Proposer:
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
                 info["constants"] = self._constants(model)
+                info.update(self._at_bounds(model, info["constants"]))
             try:  # recorded with the snapshot, so `looplab status` shows it without refitting
                 info["predicted_best"] = predicted_best(self, model, observed, raw)
             except Exception:  # a model that cannot predict at its own data must not stop the campaign
@@ -396,6 +399,27 @@ class Proposer:
             raise LooplabError(f"model.kind: model '{self.spec.model.kind}' constants() must return {{name: (mean, "
                                f"sd)}} with numbers ({type(exc).__name__}: {exc}); the campaign and its results are "
                                "kept: fix the plugin and run again") from None
+
+    def _at_bounds(self, model: Any, constants: dict) -> dict:
+        """{"at_bound": {name: "low 1e-05" or "high 1"}} for a learned constant within 1% of one of its bounds
+        (a physics plugin's Constant low/high): the data may want a value beyond it, and the value is then
+        the bound's, not a measurement's. Logged once per campaign and constant; {} when none is."""
+        bounds = getattr(getattr(model, "phys", None), "constants", None)
+        if not isinstance(bounds, dict):
+            return {}
+        at = {}
+        for name, (m, _) in constants.items():
+            b = bounds.get(name)
+            for side, edge in (("low", getattr(b, "low", None)), ("high", getattr(b, "high", None))):
+                if edge and m > 0 and abs(math.log(m / edge)) < 0.01:
+                    at[name] = f"{side} {edge:g}"
+                    if (name, side) not in self._warned_bounds:
+                        self._warned_bounds.add((name, side))
+                        log.warning("campaign=%s the learned constant %s = %.6g sits at its %s bound "
+                                    "(model.params.constants.%s.%s = %g): the data may want a value beyond it; "
+                                    "widen the bound if that is physically possible", self.spec.name, name, m,
+                                    "lower" if side == "low" else "upper", name, side, edge)
+        return {"at_bound": at} if at else {}
 
     def _check_predictions(self, model: Any, X: np.ndarray) -> None:
         """A fitted model's predictions at a few observed points must be a mean and a variance per point,

@@ -1124,7 +1124,12 @@ def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None
             body += ('<p class="caption">The physical constants the model learned at each fit, with ±2 standard '
                      'deviations, against the number of experiments it was fitted on. Latest: '
                      + ", ".join(f"{_esc(k)} = {m:.6g} ± {sd:.3g}" for k, (m, sd) in last["constants"].items())
-                     + f' (after {last["n_observations"]} experiments).</p>')
+                     + f' (after {last["n_observations"]} experiments).'
+                     + "".join(f" <b>{_esc(k)} sits at its {'lower' if e.startswith('low') else 'upper'} bound "
+                               f"(model.params.constants.{_esc(k)}.{_esc(e.split()[0])} = {_esc(e.split()[1])})</b>: "
+                               "the data may want a value beyond it; widen the bound if that is physically possible."
+                               for k, e in last.get("at_bound", {}).items())
+                     + '</p>')
         except Exception as exc:
             body = _section_fail(notes, "learned constants", exc)
         sections.append(Section("constants", "Learned constants", body))

@@ -930,12 +930,14 @@ class Store:
 
     def constants(self, campaign_id: int) -> list[dict]:
         """The learned physical constants recorded with each model snapshot, in step order:
-        [{"step", "n_observations", "constants": {name: [mean, sd]}}], snapshots without constants left out."""
+        [{"step", "n_observations", "constants": {name: [mean, sd]}, "at_bound": {name: "low 1e-05"}}],
+        snapshots without constants left out (``at_bound``: the constants that sat at one of their bounds)."""
         with self._session() as s:
             rows = s.execute(select(SnapshotRow.step, SnapshotRow.n_observations, SnapshotRow.fit_info)
                              .where(SnapshotRow.campaign_id == campaign_id)
                              .order_by(SnapshotRow.step, SnapshotRow.id)).all()
-        return [{"step": step, "n_observations": n, "constants": dict(info["constants"])}
+        return [{"step": step, "n_observations": n, "constants": dict(info["constants"]),
+                 "at_bound": dict(info.get("at_bound") or {})}
                 for step, n, info in rows if isinstance(info, dict) and info.get("constants")]
 
     def add_prediction(self, campaign_id: int, step: int, prediction: dict, *, fence: Fence | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import re
 
@@ -339,6 +340,48 @@ def test_on_a_pool_the_law_is_checked_on_the_pools_own_range(tmp_path):
         "oracle: {kind: lookup}\nmodel: {kind: physics-gp, params: {physics: 'physics_for_tests:CoolingFromTenSeconds'}}\n"
         "initial: {n: 2}\nbudget: {max_experiments: 4}\n")
     assert load_campaign(tmp_path / "c.yaml").spec.model.kind == "physics-gp"  # no ConfigError
+
+
+def test_a_learned_constant_at_its_bound_is_flagged_in_the_log_and_status(tmp_path, caplog):
+    """Data made with r = 1e-6, below newton-cooling's default lower bound 1e-5: status reported r = 1e-05
+    +- 8.6e-06 as if measured (fuzz round of 2026-12-05). The run logs it once, status and report say so."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-1e-6 * t):.6f}\n"
+                   for t in (0, 1e4, 3e4, 1e5, 3e5, 1e6) for env in (15, 25, 35))
+    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
+    (tmp_path / "c.yaml").write_text(
+        "name: pinned\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
+        "oracle: {kind: lookup}\nmodel: {kind: physics-gp, params: {physics: newton-cooling}}\n"
+        "initial: {n: 3}\nbudget: {max_experiments: 6}\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    caplog.set_level(logging.WARNING, logger="looplab")
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert caplog.text.count("the learned constant r = 1e-05 sits at its lower bound (model.params.constants.r.low "
+                             "= 1e-05)") == 1, caplog.text
+    res = CliRunner().invoke(app, ["status", "--store", db], env={"COLUMNS": "200"})
+    said = " ".join(res.output.split())
+    assert "1e-05 (at its lower bound)" in said and "widen the bound if that is physically possible" in said, said
+
+
+def test_a_constant_the_data_do_not_determine_keeps_the_priors_spread():
+    """Every t so late that exp(-r t) = 0 at the fit's starts: the law is flat in r there and the fit stays at
+    its start. Its sd was 0 (the pseudo-inverse of a zero curvature): "r = 0.00316 +- 0, 0.00% relative sd"."""
+    from orchestrator.models.physics import NewtonCooling
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    t, env = np.repeat([1e6, 4e6, 1e7], 3), np.tile([15.0, 25.0, 35.0], 3)
+    y = env + (100.0 - env) * np.exp(-1e-6 * t)
+    scales = (InputScale("t", 0, 0.0, 1e7), InputScale("T_env", 1, 10.0, 40.0))
+    m = PhysicsGPSurrogate.from_config(PhysicsGPConfig.model_validate({"physics": "newton-cooling"}),
+                                       ModelContext(seed=0, n_inputs=2, inputs=scales, y_sign=1.0))
+    m.fit(np.c_[t / 1e7, (env - 10.0) / 30.0], y)
+    r, sd = m.constants()["r"]
+    prior_sd_log = NewtonCooling.constants["r"].prior_sd_log()
+    assert sd / r == pytest.approx(prior_sd_log, rel=0.05), (r, sd)
 
 
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():

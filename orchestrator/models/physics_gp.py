@@ -228,11 +228,15 @@ class PhysicsGPSurrogate:
             # whole width would send the next experiment exploring instead of testing the law's answer
             sigma2 = (NOISE_GUESS * float(np.max(np.abs(raw)))) ** 2 + self._vfloor
         J = self._jacobian(X, log_c)
+        # the Laplace approximation with the prior's spread (log scale) as a Gaussian prior: a constant the data
+        # do not determine (the law flat in it: exp(-r t) = 0 at every measured t) keeps the prior's sd; the
+        # pseudo-inverse alone gave it sd 0, a certainty the data never gave
+        if not (np.all(np.isfinite(J)) and sigma2 > 0):
+            return log_c, np.diag(prior), math.sqrt(max(sigma2, 0.0))
         try:
-            cov = sigma2 * np.linalg.pinv(J.T @ J)
+            cov = np.linalg.inv(J.T @ J / sigma2 + np.diag(1.0 / prior))
         except np.linalg.LinAlgError:
             cov = np.diag(prior)
-        cov = np.minimum(cov, np.diag(prior)) if p == 1 else cov  # never wider than the prior
         return log_c, cov, math.sqrt(max(sigma2, 0.0))
 
     # -- state ----------------------------------------------------------------------------
