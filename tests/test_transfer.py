@@ -1188,3 +1188,34 @@ def test_the_start_notes_a_csv_sources_incomplete_rows_and_a_source_campaigns_ex
     assert ("source campaign 'earlier' has the input(s) b, which this campaign lacks: its results are pooled over "
             "them") in " ".join(res.output.split())
     assert Store(db).get_campaign("fewer") is not None
+
+
+def test_prior_mean_predicts_a_source_in_tiny_units_as_the_same_source_in_units_of_one(data):
+    """A source (and target) in units of 1e-25: the mean GP's absolute floors (a no-data variance of 1e-12,
+    a spread of 1e-9) swamped the source's predictions, and the first batch went to the corners (fuzz round
+    of 2026-12-05). The floors are relative now."""
+    src, Xt = data["good"], data["Xt"][:50]
+    preds = {}
+    for scale in (1.0, 1e-25):
+        s = SourceData.make("s", src.X, src.y * scale)
+        gp, _ = source_gp(s, None)
+        tm = _model(s, "prior-mean")
+        part = PriorMean(Setup(tm.context, (s,), lambda gp=gp: [gp], tm._make_base, tm._make_gp))
+        preds[scale] = part.predict(Xt)
+        if scale == 1.0:
+            part.fit(data["X"], data["y"])
+        else:
+            part.fit(data["X"], data["y"] * scale)
+        preds[(scale, "fit")] = part.predict(Xt)
+    for key in (1e-25, (1e-25, "fit")):
+        one = preds[1.0] if key == 1e-25 else preds[(1.0, "fit")]
+        np.testing.assert_allclose(preds[key][0] / 1e-25, one[0], rtol=1e-3, atol=1e-4 * float(np.std(one[0])))
+        np.testing.assert_allclose(preds[key][1] / 1e-50, one[1], rtol=1e-2)
+
+
+def test_a_source_whose_values_vary_only_below_1e_150_is_refused_as_constant(tmp_path):
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3e-300\n1.0,2,x,1e-300\n0.0,1,x,2e-300\n")
+    with pytest.raises(ConfigError) as exc:
+        load_campaign(path)
+    assert "varies only by rounding or by less than 1e-150" in str(exc.value) and "to a model it is constant" \
+        in str(exc.value), str(exc.value)

@@ -45,7 +45,7 @@ def fit_scale_offset(m: np.ndarray, y: np.ndarray, spread: float, positive: bool
     m, y = np.asarray(m, float), np.asarray(y, float)
     if len(y) == 0:
         return 1.0, 0.0
-    noise = max(0.1 * float(np.var(y)), 1e-6 * spread**2, 1e-12)
+    noise = max(0.1 * float(np.var(y)), 1e-6 * spread**2, 1e-300)  # relative: values may be in tiny units
     A = np.column_stack([m, np.ones_like(m)])
     prior_prec = np.diag([1.0, 1.0 / spread**2])
     prior_mean = np.array([1.0, 0.0])
@@ -85,7 +85,8 @@ class MeanGP:
             return self
         m, _ = self._mean_at(X)
         self._m_train = m
-        spread = float(max(np.std(m), np.std(y), np.abs(y - m).max(initial=0.0), 1e-9))
+        spread = float(max(np.std(m), np.std(y), np.abs(y - m).max(initial=0.0),
+                           1e-9 * max(np.abs(m).max(initial=0.0), np.abs(y).max(initial=0.0)), 1e-150))
         if self.learn_scale:
             self.scale, self.offset = fit_scale_offset(m, y, spread)
         self.base.fit(X, y - (self.scale * m + self.offset))
@@ -120,7 +121,7 @@ class MeanGP:
 
     def _no_data_variance(self, m: np.ndarray) -> np.ndarray:
         """Before any observation: the residual's prior variance, from the mean function's spread."""
-        return np.full(len(m), max(float(np.var(m)), 1e-12))
+        return np.full(len(m), max(float(np.var(m)), 1e-12 * float(np.mean(m * m)) if len(m) else 0.0, 1e-300))
 
     def condition(self, X: np.ndarray) -> "MeanGP":
         """Fantasies at the predicted mean (the residual GP's kriging believer; a and b kept)."""

@@ -213,6 +213,12 @@ def _check_objective(values: list[float], where: str, what: str) -> None:
         raise ConfigError([Problem(where, f"{what} has the same value ({values[0]:g}) in all {len(values)} usable "
                                           "rows: a constant source tells the target nothing; check that it is "
                                           "the objective's column, or remove the source")])
+    from ..base import spread_of
+
+    if spread_of(np.asarray(values, dtype=float)) == 0.0:  # below rounding, or below 1e-150: constant to a model
+        raise ConfigError([Problem(where, f"{what} varies only by rounding or by less than 1e-150 (from "
+                                          f"{min(values):g} to {max(values):g}): to a model it is constant; rescale "
+                                          "the column (other units), or remove the source")])
 
 
 def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: Any, frozen: Sequence[str] | None
