@@ -1219,3 +1219,17 @@ def test_a_source_whose_values_vary_only_below_1e_150_is_refused_as_constant(tmp
         load_campaign(path)
     assert "varies only by rounding or by less than 1e-150" in str(exc.value) and "to a model it is constant" \
         in str(exc.value), str(exc.value)
+
+
+def test_an_exit_when_done_daemon_whose_campaign_never_got_its_source_exits_2(tmp_path):
+    """Two campaigns sourcing each other (or one sourcing a campaign nobody runs) never start; the daemon
+    ended with exit 0, so a script could not tell (fuzz round of 2026-12-05)."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "pool.csv").write_text(POOL)
+    (folder / "a.yaml").write_text(CAMPAIGN.format(source="{campaign: never}", goal="max"))
+    res = CliRunner().invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                   "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "300"})
+    assert res.exit_code == 2, res.output
+    assert "1 campaign file(s) never started: they wait for a source campaign that no campaign of this daemon " \
+           "runs (a.yaml" in " ".join(res.output.split())
