@@ -470,6 +470,11 @@ def _summary(engine, report) -> None:
             r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
             table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.3g}%)")
     console.print(table)
+    values = [e.value for e in exps if e.status == "succeeded" and e.value is not None]
+    if len(values) >= 3 and len(set(values)) == 1:  # a model learns nothing from it: most likely a wrong setup
+        _note(f"all {len(values)} results of campaign {spec.name} are the same value ({values[0]:g}): the oracle "
+              f"may not read the inputs, or '{spec.objective.name}' may be the wrong output; check the oracle's "
+              "settings (looplab export shows each experiment's outputs)")
 
 
 def _fmt_param(v) -> str:

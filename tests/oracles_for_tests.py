@@ -283,3 +283,10 @@ class AsyncBroken:
 
     def cancel(self, experiment_id):
         pass
+
+
+class Constant(SyncOracle):
+    """Answers 5 to every experiment: an oracle that does not read its inputs (a misconfigured one)."""
+
+    def evaluate(self, params):
+        return 5.0

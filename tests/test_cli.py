@@ -423,3 +423,17 @@ def test_a_bad_store_url_from_the_environment_is_named_as_such_and_an_empty_one_
     long = write_campaign(tmp_path, alloy_yaml(name="n" * 300, model="random-forest"), "long.yaml")
     p = run("validate", str(long))
     assert p.returncode == 2 and "name: must be at most 100 characters long (got 300)" in p.stderr, p.stderr
+
+
+def test_a_run_whose_results_are_all_the_same_says_so(tmp_path):
+    """An oracle that answers the same value to every experiment (a misconfigured one) ran to the end without a
+    word (fuzz round of 2026-12-05)."""
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: flat\nspace:\n  parameters:\n    - {name: x, type: float, low: 0, high: 0.9}\n"
+                    "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Constant'}\n"
+                    "model: {kind: random-forest}\ninitial: {n: 3}\nbudget: {max_experiments: 4}\n"
+                    "executor: {kind: inline}\n")
+    res = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 's.db'}", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "all 4 results of campaign flat are the same value (5): the oracle may not read the inputs" in \
+        " ".join(res.output.split())
