@@ -190,7 +190,12 @@ def resolve(kind: str) -> type:
     from importlib.metadata import entry_points
 
     from .. import plugins
+    from .tf_quiet import import_tensorflow
 
+    if ":" in kind or kind not in BUILTINS:
+        # a plugin module may import TensorFlow at its top (the README's example does): imported quietly first,
+        # its start-up chatter does not reach the terminal (a physics model imports it anyway)
+        import_tensorflow()
     if ":" in kind:
         return _physics_class(kind, plugins._import_path(kind))
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
