@@ -376,6 +376,29 @@ class Daemon:
                     log.info("file=%s changed: reopening", path.name)
                 self._open(e)
 
+    def _check_sources_ended(self, e: Entry, campaign: Any) -> None:
+        """A new campaign whose source campaign runs in this daemon waits until that one has ended
+        (SourceNotReady): a campaign learns from its source as it is when it starts (``engine.open_campaign``),
+        so starting at the source's first two results would leave it those two for good."""
+        from .models.transfer.sources import WHERE
+
+        sources = getattr(campaign.plugin_configs.get("model"), "source", None) or []
+        wanted = {getattr(src, "campaign", None): i for i, src in enumerate(sources)} if isinstance(sources, list) \
+            else {}
+        wanted.pop(None, None)
+        if not wanted or self.store.get_campaign(campaign.name) is not None:
+            return
+        with self._entries_lock:
+            running = [o.name for o in self.entries.values()
+                       if o is not e and o.name in wanted and o.state not in ("completed", "stopped", "invalid")]
+        if running:
+            from .errors import Problem
+
+            raise SourceNotReady([Problem(f"{WHERE}[{wanted[n]}].campaign",
+                                          f"campaign '{n}' runs in this daemon and has not ended: this campaign "
+                                          "starts once it has, to learn from all its results")
+                                  for n in running])
+
     def _open(self, e: Entry) -> None:
         from .config import load_campaign
         from .engine import Engine, open_campaign
@@ -408,6 +431,7 @@ class Daemon:
             return
         with e.lock:
             try:
+                self._check_sources_ended(e, campaign)
                 row, resumed = open_campaign(self.store, campaign)
             except SourceNotReady as exc:  # a campaign it learns from has no results yet: retried every scan
                 if e.state != "waiting" or e.message != str(exc):

@@ -789,6 +789,11 @@ def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_pat
     assert "a_target.yaml waits for its source campaign" in caplog.text and "no campaign 'earlier'" in caplog.text
     assert {r["campaign"]: r["state"] for r in d.summary()} == {"tl": "completed", "earlier": "completed"}
     assert len(store.experiments(store.get_campaign("tl").id)) == 6
+    # it started once its source had ended, so it learnt from all of the source's results (started at the
+    # source's first two, it would have kept those two for good)
+    assert "campaign 'earlier' runs in this daemon and has not ended" in caplog.text
+    recorded = store.campaign_files(store.get_campaign("tl").id)["model.params.source[0].campaign"]
+    assert len(recorded["experiments"]) == 6
 
     (folder / "b_source.yaml").unlink()
     (folder / "a_target.yaml").write_text(CAMPAIGN.format(source="{campaign: never}", goal="max")
