@@ -261,40 +261,37 @@ def test_where_keeps_the_matching_rows_and_the_lookup_honours_it(tmp_path):
     assert both.size == 1  # water/x=1 at 90 and 120: one candidate
 
 
-def test_the_engine_gives_the_lookup_oracle_the_pool_filter(tmp_path):
+def _run_lookup(tmp_path, campaign: str) -> list:
+    """Run the campaign (its YAML text; a lookup on t.csv) to its end; its experiments."""
     from orchestrator.engine import Engine
     from orchestrator.store import Store
 
-    (tmp_path / "t.csv").write_text(TEMPS)
-    (tmp_path / "c.yaml").write_text(
-        "name: where-lookup\nspace:\n  pool: {path: t.csv, inputs: [solvent, x], categorical: [solvent], "
-        "where: {Temp_C: 105}}\nobjective: {name: y, goal: max}\noracle: {kind: lookup}\n"
-        "initial: {n: 3, method: random}\nbudget: {max_experiments: 3}\n")
+    (tmp_path / "c.yaml").write_text(campaign)
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     with Engine(load_campaign(tmp_path / "c.yaml"), store) as engine:
         engine.run(poll_interval=0.01)
-    values = sorted(e.value for e in store.experiments(engine.id))
-    assert values == [2.0, 3.0, 4.0]  # the 105 C rows, not averages over the three temperatures
+    return store.experiments(engine.id)
+
+
+def test_the_engine_gives_the_lookup_oracle_the_pool_filter(tmp_path):
+    (tmp_path / "t.csv").write_text(TEMPS)
+    exps = _run_lookup(tmp_path, "name: where-lookup\nspace:\n  pool: {path: t.csv, inputs: [solvent, x], "
+                                 "categorical: [solvent], where: {Temp_C: 105}}\nobjective: {name: y, goal: max}\n"
+                                 "oracle: {kind: lookup}\ninitial: {n: 3, method: random}\n"
+                                 "budget: {max_experiments: 3}\n")
+    assert sorted(e.value for e in exps) == [2.0, 3.0, 4.0]  # the 105 C rows, not averages over the temperatures
 
 
 def test_the_lookup_oracle_tells_categorical_levels_apart_by_their_text_as_the_pool_does(tmp_path):
     """Levels 1, 01 and 1.0 (and inf, Infinity) of a declared categorical column are five candidates of the
     pool; the lookup oracle read them as numbers, so each was answered with the mean of its numeric twins
     (found by the fuzz round of 2026-12-05: every result of the campaign was wrong, without a word)."""
-    from orchestrator.engine import Engine
-    from orchestrator.store import Store
-
     rows = {"1": 0.0, "01": 0.5, "1.0": 0.2, "inf": 0.9, "Infinity": 0.3}
     (tmp_path / "t.csv").write_text("c,y\n" + "".join(f"{c},{y}\n" for c, y in rows.items()))
-    (tmp_path / "c.yaml").write_text(
-        "name: levels\nspace:\n  pool: {path: t.csv, inputs: [c], categorical: [c]}\n"
-        "objective: {name: y, goal: max}\noracle: {kind: lookup}\ninitial: {n: 5, method: random}\n"
-        "budget: {max_experiments: 5}\n")
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    with Engine(load_campaign(tmp_path / "c.yaml"), store) as engine:
-        engine.run(poll_interval=0.01)
-    got = {e.params["c"]: e.value for e in store.experiments(engine.id)}
-    assert got == rows
+    exps = _run_lookup(tmp_path, "name: levels\nspace:\n  pool: {path: t.csv, inputs: [c], categorical: [c]}\n"
+                                 "objective: {name: y, goal: max}\noracle: {kind: lookup}\n"
+                                 "initial: {n: 5, method: random}\nbudget: {max_experiments: 5}\n")
+    assert {e.params["c"]: e.value for e in exps} == rows
 
 
 @pytest.mark.parametrize("where,field,fragment", [
