@@ -662,13 +662,14 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
             last = history[-1]
             for k, (m, sd) in last["constants"].items():
                 edge = last.get("at_bound", {}).get(k)
-                t.add_row(cname, k, f"{m:.6g}" + (f" (at its {'lower' if edge.startswith('low') else 'upper'} bound)" if edge else ""), f"{sd:.3g}",
+                side, value = edge.split() if edge else ("", "")
+                where = "lower" if side == "low" else "upper"
+                t.add_row(cname, k, f"{m:.6g}" + (f" (at its {where} bound)" if edge else ""), f"{sd:.3g}",
                           f"{100 * sd / abs(m):.2f}%" if m else "-", str(last["n_observations"]), str(len(history)))
                 if edge:
-                    side, value = edge.split()
-                    pinned.append(f"campaign {cname}: the learned {k} sits at its {'lower' if side == 'low' else 'upper'} "
-                                  f"bound (model.params.constants.{k}.{side} = {value}): the data may want a value "
-                                  "beyond it, so it is the bound's, not a measurement; widen the bound if that is "
+                    pinned.append(f"campaign {cname}: the learned {k} sits at its {where} bound "
+                                  f"(model.params.constants.{k}.{side} = {value}): the data may want a value beyond "
+                                  "it, so it is the bound's, not a measurement; widen the bound if that is "
                                   "physically possible")
         out.print(t)
         for line in pinned:
