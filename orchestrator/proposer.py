@@ -411,7 +411,7 @@ class Proposer:
         for name, (m, _) in constants.items():
             b = bounds.get(name)
             for side, edge in (("low", getattr(b, "low", None)), ("high", getattr(b, "high", None))):
-                if edge and m > 0 and abs(math.log(m / edge)) < 0.01:
+                if edge and edge > 0 and 0 < m < math.inf and abs(math.log(m) - math.log(edge)) < 0.01:
                     at[name] = f"{side} {edge:g}"
                     if (name, side) not in self._warned_bounds:
                         self._warned_bounds.add((name, side))

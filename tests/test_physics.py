@@ -384,6 +384,21 @@ def test_a_constant_the_data_do_not_determine_keeps_the_priors_spread():
     assert sd / r == pytest.approx(prior_sd_log, rel=0.05), (r, sd)
 
 
+def test_the_bound_check_takes_bounds_whose_ratio_overflows():
+    """Bounds 1e-300 and 1e300 (the campaign fuzz case p_const_huge): r / 1e300 underflowed to 0 and the log
+    of it was a traceback."""
+    from types import SimpleNamespace
+
+    from orchestrator.models.physics import Constant
+    from orchestrator.proposer import Proposer
+
+    fake = SimpleNamespace(_warned_bounds=set(), spec=SimpleNamespace(name="c"))
+    model = SimpleNamespace(phys=SimpleNamespace(constants={"r": Constant(1e-300, 1e300)}))
+    assert Proposer._at_bounds(fake, model, {"r": [0.5, 0.1]}) == {}
+    assert Proposer._at_bounds(fake, model, {"r": [1e300, 0.1]}) == {"at_bound": {"r": "high 1e+300"}}
+    assert Proposer._at_bounds(fake, model, {"r": [float("inf"), 0.1]}) == {}
+
+
 def test_physics_gp_with_a_wrong_law_is_no_worse_than_the_plain_gp():
     from orchestrator.models.gp import GPConfig, GPSurrogate
     from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
