@@ -354,7 +354,7 @@ class Campaign:
         from .engine import Engine
 
         row = self.store.get_campaign(self.name)
-        if row is None or row.status != "running":
+        if row is None or row.status not in ("running", "paused"):
             return None
         try:
             engine = Engine(self.campaign, self.store, campaign_row=self.row, oracle=ManualOracle())

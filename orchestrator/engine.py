@@ -625,11 +625,13 @@ class Engine:
         ask/tell campaign has no step until its next ask, and `status` would show it running meanwhile."""
         exps = self.store.experiments(self.id)
         control = self.store.control(self.id)
-        if control.state in ("stopped", "paused"):
+        if control.state == "stopped":  # `looplab stop` ended it already
             return None
-        status, message = self._stop_rules(exps, control.failures_from)
+        status, message = self._stop_rules(exps, control.failures_from)  # as a step: paused or not
         if status != "running":
             return self._finish(exps, status, message, recorded=0)
+        if control.state == "paused":  # the budget is checked once it is resumed, as a step does
+            return None
         budget = max(self.spec.budget.max_experiments, control.budget or 0)
         if len(self.counted(exps)) >= budget and not any(e.status in PENDING for e in exps):
             return self._finish(exps, "completed", "budget reached", recorded=0)

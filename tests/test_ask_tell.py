@@ -546,6 +546,7 @@ def test_a_told_result_that_completes_the_campaign_ends_it_at_once(tmp_path: Pat
     batch = c.ask()
     c.tell(batch[0]["id"], 30.0)
     assert c.store.get_campaign("goal").status == "running"
+    c.pause(reason="lunch")  # a stop rule ends a paused campaign too, as a step would (found by round seven)
     c.tell(batch[1]["id"], 61.0)  # reaches stop_at: the campaign ends; what still waits is cancelled
     row = c.store.get_campaign("goal")
     assert (row.status, row.message) == ("completed", "stop_at reached (best 61)")
