@@ -562,16 +562,17 @@ def daemon(
         console.print(note, soft_wrap=True)
     invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
     waiting = [r["file"] for r in d.summary() if r["state"] == "waiting"]
+    if exit_when_done and new_file is not None and not d.store.list_campaigns():
+        # nothing ran (no campaign file, or none valid): the store created at the start is removed again
+        d.store.close()
+        for path in (new_file, *(Path(f"{new_file}{end}") for end in ("-wal", "-shm", "-journal"))):
+            path.unlink(missing_ok=True)
     if exit_when_done and waiting and not invalid:  # ended waiting for a source no campaign here fills
         _error_line(f"{len(waiting)} campaign file(s) never started: they wait for a source campaign that no "
                     f"campaign of this daemon runs ({', '.join(waiting[:3])}{', ...' if len(waiting) > 3 else ''}; "
                     "the reasons are above): run their sources first, or fix the source names")
         raise typer.Exit(2)
     if exit_when_done and invalid:  # a script must see that some files did not run
-        if new_file is not None and not d.store.list_campaigns():  # a refused start leaves no new database
-            d.store.close()
-            for path in (new_file, *(Path(f"{new_file}{end}") for end in ("-wal", "-shm", "-journal"))):
-                path.unlink(missing_ok=True)
         _error_line(f"{len(invalid)} campaign file(s) were invalid and did not run ({', '.join(invalid[:3])}"
                     f"{', ...' if len(invalid) > 3 else ''}): fix them (looplab validate) and start the daemon again")
         raise typer.Exit(2)

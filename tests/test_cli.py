@@ -367,6 +367,7 @@ def test_a_daemon_that_ends_without_a_campaign_file_says_so(tmp_path):
     folder, result = _daemon_until_done(tmp_path, {"notes.txt": "not a campaign"})
     assert result.exit_code == 0, result.output
     assert f"no campaign file (*.yaml, *.yml) in {folder.resolve()}: is it the right folder?" in result.output
+    assert not (tmp_path / "d.db").exists()  # nothing ran: the store it created is removed (round seven)
 
 
 @pytest.mark.parametrize("existing", [False, True])
