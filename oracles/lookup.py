@@ -147,6 +147,36 @@ def _missing_ints(file: str, header: list[str], records: list, parameters: list)
     return problems
 
 
+def _unanswered_candidates(config: Any, pool: Any, pool_path: Path, path: Path, column: str) -> list[ConfigProblem]:
+    """A pool looked up in a table of its own: candidates the table has no row for (a categorical level
+    it lacks, as written; under exact, also numbers it lacks) could only fail when proposed."""
+    try:
+        header, records = read_table(pool_path)
+        records = filter_rows(header, records, dict(pool.where or {}))
+        table = LookupTable(path, tuple(pool.inputs), column, dict(pool.where or {}), tuple(pool.categorical or ()))
+    except (CsvFileError, KeyError, OSError, ValueError):
+        return []  # the files' own problems are reported by the other checks
+    col = {name: header.index(name) for name in header}
+    text = set(pool.categorical or ())
+    seen, missing = set(), []
+    for line, cells in records:
+        params = {n: cells[col[n]] if n in text else _cell(cells[col[n]]) for n in pool.inputs}
+        key = _key(list(params.values()))
+        if key in seen:
+            continue
+        seen.add(key)
+        if table.find(params, nearest=config.match == "nearest") is None:
+            missing.append((line, params))
+    if not missing:
+        return []
+    shown = "; ".join(f"line {line}: " + ", ".join(f"{k}={v}" for k, v in params.items())
+                      for line, params in missing[:3])
+    return [ConfigProblem("path", f"{path.name} has no row for {len(missing)} of the pool's {len(seen)} candidates "
+                                  f"({shown}{'; ...' if len(missing) > 3 else ''} of {pool_path.name}), so the lookup "
+                                  "oracle could not answer them; add their rows, or drop them from the pool (a "
+                                  "categorical level is matched as written: 01 is not 1)")]
+
+
 class LookupTable:
     """The rows of a CSV keyed by their inputs, duplicates averaged.
 
@@ -293,6 +323,8 @@ class LookupOracle(SyncOracle):
             problems += _missing_choices(path.name, header, records, spec.space.parameters)
             if config.match == "exact":
                 problems += _missing_ints(path.name, header, records, spec.space.parameters)
+        elif config.path is not None and path != pool_path:
+            problems += _unanswered_candidates(config, pool, pool_path, path, column)
         if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
             problems += _log_problem(path.name, header, records, column, where)
         return problems

@@ -167,3 +167,21 @@ def test_components_beyond_what_the_levels_span_keep_what_they_span(tmp_path):
         features[k] = load_campaign(path).space.features["solvent"]
     assert features[50].shape == (3, 2)
     assert (features[50] == features[2]).all()
+
+
+def test_a_pool_looked_up_in_a_table_of_its_own_needs_a_row_for_every_candidate(tmp_path):
+    """Pool levels 1, 01, 1.0 and 2 against a table holding 1 and 2: validate said ok, then the run failed 4 of
+    8 experiments ("no row ... matches"; fuzz round seven). Levels are matched as written."""
+    (tmp_path / "pool.csv").write_text("cat,x,y\n1,0,1\n01,0,10\n1.0,0,100\n1,1,2\n01,1,20\n1.0,1,200\n2,0,5\n"
+                                       "2,1,6\n")
+    (tmp_path / "t.csv").write_text("cat,x,y\n1,0,1\n1,1,2\n2,0,5\n2,1,6\n")
+    path = _write(tmp_path, "  pool: {path: pool.csv, inputs: [cat, x], categorical: [cat]}",
+                  "{kind: lookup, params: {path: t.csv}}")
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "oracle.params.path", "t.csv has no row for 4 of the pool's 8 candidates (line 3: "
+                   "cat=01, x=0.0; line 4: cat=1.0, x=0.0; line 6: cat=01, x=1.0; ... of pool.csv)",
+                   "add their rows, or drop them from the pool")
+    (tmp_path / "t.csv").write_text((tmp_path / "pool.csv").read_text())  # every candidate has its row
+    (tmp_path / "t2.csv").write_text((tmp_path / "pool.csv").read_text())
+    path.write_text(path.read_text().replace("path: t.csv", "path: t2.csv"))
+    assert run_inprocess("validate", path).exit_code == 0
