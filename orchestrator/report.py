@@ -288,6 +288,21 @@ def rebuild_campaign(row: Any, notes: list[str] | None = None):
         return campaign
 
 
+def changed_files_notes(store: Store, row: Any, campaign: Any) -> list[str]:
+    """A note for each data file (the pool, a lookup table, a transfer CSV source) changed since the campaign
+    recorded it: the report's model is fitted with the file as it is now, unlike the run's."""
+    from .engine import data_files
+
+    then = store.campaign_files(row.id) or {}
+    try:
+        now = data_files(campaign)
+    except OSError:
+        return []
+    return [f"{field}: {now[field]['path']} changed since the campaign recorded it (its SHA-256 differs): this "
+            "report's model is fitted with the file as it is now, not as the run read it"
+            for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
+
+
 def _rebuild(data: dict, base_dir: Path):
     from .config import Campaign, campaign_from_spec, check_campaign, parse_spec
 
@@ -307,6 +322,8 @@ def fit_model(row: Any, store: Store, exps: Sequence[Experiment], notes: list[st
     from .proposer import Proposer
 
     campaign = rebuild_campaign(row, notes)
+    if notes is not None:
+        notes += changed_files_notes(store, row, campaign)
     proposer = Proposer(campaign, store=store)
     done = [e for e in exps if e.status == "succeeded" and e.value is not None]
     X = campaign.space.encode([e.params for e in done])

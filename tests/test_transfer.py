@@ -1238,3 +1238,16 @@ def test_an_exit_when_done_daemon_whose_campaign_never_got_its_source_exits_2(tm
     assert res.exit_code == 2, res.output
     assert "1 campaign file(s) never started: they wait for a source campaign that no campaign of this daemon " \
            "runs (a.yaml" in " ".join(res.output.split())
+
+
+def test_a_report_on_a_changed_source_file_says_its_model_uses_the_file_as_it_is_now(tmp_path):
+    """`run` refuses to resume on a changed CSV source; `report` rebuilt the model on it without a word
+    (fuzz round seven)."""
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n")
+    assert CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"]).exit_code == 0
+    (tmp_path / "src.csv").write_text("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,8\n")
+    res = CliRunner().invoke(app, ["report", "tl", "--store", db, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "model.params.source[0].path:" in res.output and "changed since the campaign recorded it" in \
+        " ".join(res.output.split()), res.output
