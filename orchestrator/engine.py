@@ -546,6 +546,8 @@ class Engine:
             return report
         if self._dispatch_approved(exps):
             exps = self.store.experiments(self.id)
+        if control.state == "paused" and self._used_up(exps, control):  # nothing left to pause: it has ended
+            return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if control.state == "paused":  # no new proposals; results of what is in flight are still recorded
             self._set_status("paused", asked("paused", control))
             report = self._report(exps, None, recorded=len(recorded))
@@ -563,7 +565,7 @@ class Engine:
         slots = (budget.max_in_flight or self.spec.acquisition.batch_size) - len(pending)
         n_new = min(self.spec.acquisition.batch_size, slots, remaining) if n is None else min(n, remaining)
         report = self._report(exps, None, recorded=len(recorded))
-        if remaining <= 0 and not pending:
+        if self._used_up(exps, control):
             return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
         if n_new <= 0:
             self._idle, self._idle_at = report, time.monotonic()
@@ -630,12 +632,15 @@ class Engine:
         status, message = self._stop_rules(exps, control.failures_from)  # as a step: paused or not
         if status != "running":
             return self._finish(exps, status, message, recorded=0)
-        if control.state == "paused":  # the budget is checked once it is resumed, as a step does
-            return None
-        budget = max(self.spec.budget.max_experiments, control.budget or 0)
-        if len(self.counted(exps)) >= budget and not any(e.status in PENDING for e in exps):
+        if self._used_up(exps, control):
             return self._finish(exps, "completed", "budget reached", recorded=0)
         return None
+
+    def _used_up(self, exps: list[Experiment], control: Any) -> bool:
+        """The budget is used up and nothing waits (in flight or for approval): the campaign has ended, paused
+        or not (a paused campaign with nothing left kept a daemon with --exit-when-done running for good)."""
+        budget = max(self.spec.budget.max_experiments, control.budget or 0)
+        return len(self.counted(exps)) >= budget and not any(e.status in PENDING for e in exps)
 
     def _report(self, exps: list[Experiment], step: int | None, *, recorded: int, proposed: int = 0,
                 fit: float = 0.0, acq: float = 0.0, source: str = "") -> StepReport:
