@@ -227,6 +227,16 @@ class CategoricalParameter(_Strict):
                 twice = "is listed twice" if same else f"and {seen[cell]!r} are the same in a CSV cell"
                 raise ValueError(f"choice {c!r} {twice}; each choice must be unique")
             seen[cell] = c
+        numbers: dict[float, Any] = {}
+        for cell, c in seen.items():  # '1' and '01': a lookup table reads a parameter's cells as numbers
+            try:
+                number = float(cell)
+            except ValueError:
+                continue
+            if number in numbers:
+                raise ValueError(f"choices {numbers[number]!r} and {c!r} are the same number ({number:g}): a lookup "
+                                 "table (and any reader of numbers) cannot tell them apart; rename one")
+            numbers[number] = c
         return choices
 
     @model_validator(mode="after")

@@ -164,6 +164,8 @@ CLI_CASES = [
          "{file}: space.parameters[1].choices: ", "choice '1' and 1 are the same in a CSV cell"),
     Case("choices-one-and-one-point-zero", x2_choices("[1, 1.0, b]"),
          "{file}: space.parameters[1].choices: ", "choice 1.0 and 1 are the same in a CSV cell"),
+    Case("choices-the-same-number", x2_choices("['1', '01', b]"),  # a lookup read both as 1 (round seven)
+         "{file}: space.parameters[1].choices: ", "choices '1' and '01' are the same number (1)"),
     Case("choice-with-spaces-at-its-ends", x2_choices("[a, 'a ', b]"),
          "{file}: space.parameters[1].choices: ", "choice 'a ' has spaces at its ends"),
     Case("choice-empty", x2_choices("['', b]"),
