@@ -76,3 +76,15 @@ class CoolingFromTenSeconds(Physics):
     def solution(self, x, c):
         t = np.asarray(x["t"], dtype=float)
         return x["T_env"] + (100.0 - x["T_env"]) * np.exp(-c["r"] * t) + 0.0 * np.log(t - 5.0)
+
+
+class SolutionRaises(Physics):
+    """Newton cooling whose residual is fine and whose closed form always raises."""
+
+    from orchestrator.models.physics import NewtonCooling as _Cool
+
+    inputs, output, constants, derivatives = _Cool.inputs, _Cool.output, _Cool.constants, _Cool.derivatives
+    residual = _Cool.residual
+
+    def solution(self, x, c):
+        raise ValueError("t too large for my closed form")

@@ -469,6 +469,10 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: 'physics_for_tests:Raises'}",
      "model.params.physics: physics 'physics_for_tests:Raises' (physics_for_tests:Raises): its residual does not "
      "run on a sample batch: KeyError: 'time'"),
+    # found by round seven: the closed form's error was blamed on the residual
+    ("{physics: 'physics_for_tests:SolutionRaises'}",
+     "model.params.physics: physics 'physics_for_tests:SolutionRaises' (physics_for_tests:SolutionRaises): its "
+     "closed form solution() does not run on a sample batch: ValueError: t too large for my closed form"),
     ("{physics: newton-coolin}",
      "model.params.physics: unknown physics 'newton-coolin'; did you mean 'newton-cooling'?"),
     ("{physics: newton-cooling, inputs: {T_env: temp}}",

@@ -358,7 +358,11 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
             if set(x0) != set(phys.inputs) or tf.convert_to_tensor(y0).shape.rank != 1:
                 return "conditions must return (inputs, values) pairs with every input and values [N]"
         if phys.has_solution:
-            s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
+            try:
+                s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
+            except Exception as exc:  # the closed form's own failure, not the residual's
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                return f"its closed form solution() does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
             if s.shape != (n,) or not np.all(np.isfinite(s)):
                 return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
             if np.max(np.abs(s)) > MAX_OBJECTIVE:  # finite, but the model's variances would overflow
