@@ -324,8 +324,8 @@ def tell(
         _note(f"campaign {c.name}'s oracle is '{kind}', which measures its experiments itself: the told value "
               f"stands in for its measurement of {len(results)} experiment(s); a result the oracle still "
               "returns for them is ignored")
+    ended = c.settle()  # first: an ending cancels what still waits
     left = len(c.pending())
-    ended = c.settle()
     console.print(f"recorded {len(results)} result(s) for campaign {c.name}; {left} experiment(s) still wait"
                   + (f"; skipped {len(skipped)} row(s) without a value (lines "
                      f"{', '.join(map(str, skipped[:10]))}{'...' if len(skipped) > 10 else ''})" if skipped else "")

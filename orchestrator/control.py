@@ -323,6 +323,12 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
         raise LooplabError(f"--budget: {budget} is not above the campaign's budget of {current} ({counted} "
                            f"experiment(s) counted so far); give a larger number (to lower a budget, edit "
                            f"budget.max_experiments in the campaign file)")
+    if row.status == "completed" and row.message and not row.message.startswith(("budget reached", "budget extended",
+                                                                                  "the search space is exhausted")):
+        # ended by a stop rule (stop_at, patience): a higher budget would end it again at its next step
+        raise LooplabError(f"NAME: campaign '{row.name}' completed because {row.message}, not because of its budget; "
+                           "a higher budget would end it again at once: change that rule in the campaign file "
+                           "(budget.stop_at or budget.patience) and run it again")
     by = by or who()
     store.set_control(row.id, budget=budget, by=by)
     text = f"budget of '{row.name}' raised from {current} to {budget}"

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, alloy_yaml, write_campaign
 from typer.testing import CliRunner
 
@@ -313,3 +315,24 @@ def test_a_store_written_before_resume_reset_the_failure_count_is_upgraded_and_s
     store = Store(url)  # a writing one adds it
     assert store.set_control(cid, state="running", failures_from=7).failures_from == 7
     assert store.control(cid).state == "running" and store.control(cid).failures_from == 7
+
+
+def test_extend_refuses_a_campaign_that_a_stop_rule_ended(tmp_path):
+    """A campaign completed by budget.stop_at: extend said it runs again, and the next ask ended it at once
+    (fuzz round seven). The rule, not the budget, is what to change."""
+    from orchestrator import Campaign
+    from orchestrator.control import extend
+    from orchestrator.errors import LooplabError
+
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: ext\nspace:\n  parameters:\n    - {name: x, type: float, low: 0, high: 1}\n"
+                    "objective: {name: y, goal: max}\noracle: {kind: manual}\nmodel: {kind: random-forest}\n"
+                    "acquisition: {kind: ucb, batch_size: 2}\ninitial: {n: 2}\n"
+                    "budget: {max_experiments: 4, stop_at: 10}\n")
+    c = Campaign.open(spec, store=f"sqlite:///{tmp_path / 's.db'}")
+    first = c.ask()
+    c.tell(first[0]["id"], 11.0)
+    assert c.store.get_campaign("ext").status == "completed"
+    with pytest.raises(LooplabError, match="completed because stop_at reached .best 11., not because of its budget"):
+        extend(c.store, "ext", 10)
+    c.close()
