@@ -790,8 +790,8 @@ def test_a_daemon_starts_a_campaign_once_its_source_campaign_has_results(tmp_pat
     assert {r["campaign"]: r["state"] for r in d.summary()} == {"tl": "completed", "earlier": "completed"}
     assert len(store.experiments(store.get_campaign("tl").id)) == 6
     # it started once its source had ended, so it learnt from all of the source's results (started at the
-    # source's first two, it would have kept those two for good)
-    assert "campaign 'earlier' runs in this daemon and has not ended" in caplog.text
+    # source's first two, it would have kept those two for good; the rule itself is tested below, without
+    # the timing of a live daemon)
     recorded = store.campaign_files(store.get_campaign("tl").id)["model.params.source[0].campaign"]
     assert len(recorded["experiments"]) == 6
 
@@ -1251,3 +1251,29 @@ def test_a_report_on_a_changed_source_file_says_its_model_uses_the_file_as_it_is
     assert res.exit_code == 0, res.output
     assert "model.params.source[0].path:" in res.output and "changed since the campaign recorded it" in \
         " ".join(res.output.split()), res.output
+
+
+def test_a_new_campaign_waits_while_its_source_campaign_runs_in_the_same_daemon(tmp_path):
+    """The daemon's rule, without a live daemon's timing: a source campaign that this daemon runs (its entry
+    running, paused or waiting) keeps a new target waiting; once the source has ended the target may start."""
+    from orchestrator.daemon import Daemon, Entry
+    from orchestrator.errors import SourceNotReady
+    from orchestrator.store import Store
+
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "pool.csv").write_text(POOL)
+    target_file = folder / "a_target.yaml"
+    target_file.write_text(CAMPAIGN.format(source="{campaign: earlier}", goal="max"))
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd.db'}"), interval=0.05, rescan=0.2)
+    target = Entry(path=target_file, mtime=0.0)
+    source = Entry(path=folder / "b_source.yaml", mtime=0.0, name="earlier", state="running")
+    d.entries = {target.path: target, source.path: source}
+    campaign = load_campaign(target_file)
+    for state in ("running", "paused", "waiting"):
+        source.state = state
+        with pytest.raises(SourceNotReady, match="campaign 'earlier' runs in this daemon and has not ended"):
+            d._check_sources_ended(target, campaign)
+    for state in ("completed", "stopped"):
+        source.state = state
+        d._check_sources_ended(target, campaign)  # no wait
