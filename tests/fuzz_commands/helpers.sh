@@ -56,6 +56,14 @@ sys.stdout.buffer.write((head + bytes(r.randrange(256) for _ in range(n)))[:n])
 PYEOF
 }
 
+# start_robot CONFIG CAMPAIGN: a mock robot on a free port (written into CAMPAIGN's @PORT@) serving CONFIG,
+# its output in robot.out; sets port and rpid; ends the case (exit 3) if the robot does not start
+start_robot() {
+  port=$(free_port); sed -i "s/@PORT@/$port/" "$2"
+  $LL mock-robot serve --port $port --config "$1" > robot.out 2>&1 & rpid=$!
+  wait_http http://127.0.0.1:$port/health || { echo "the robot did not start: $(cat robot.out)" >&2; kill $rpid; exit 3; }
+}
+
 # wait_http URL [SECONDS]: until URL answers (a mock robot's /health), at most SECONDS (60); 1 if it never did
 wait_http() { $PY - "$1" "${2:-60}" <<'PYEOF'
 import sys, time, urllib.request

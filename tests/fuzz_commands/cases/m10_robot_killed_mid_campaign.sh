@@ -1,9 +1,7 @@
 # the robot is killed (SIGKILL) once the campaign has results from it: the run must end (the failure policy
 # stops the campaign, exit 1), not wait forever; with the robot back, resume and run again finish the
 # campaign, the experiments the robot held included
-port=$(free_port); sed -i "s/@PORT@/$port/" rob.yaml
-$LL mock-robot serve --port $port --config robot.yaml > robot.out 2>&1 & rpid=$!
-wait_http http://127.0.0.1:$port/health || { echo "the robot did not start: $(cat robot.out)" >&2; kill $rpid; exit 3; }
+start_robot robot.yaml rob.yaml
 timeout 120 $LL run rob.yaml --store sqlite:///s.db -q --poll-interval 0.3 > run.out 2> run.err & pid=$!
 wait_sql s.db "select count(*) >= 3 from experiments where status = 'succeeded'" 100
 kill -9 $rpid; echo "robot killed at $(date +%T)" >&2

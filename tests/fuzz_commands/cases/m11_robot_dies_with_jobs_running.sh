@@ -1,7 +1,5 @@
 # the robot dies while it holds running jobs; the failure policy never stops the campaign: does run wait forever?
-port=$(free_port); sed -i "s/@PORT@/$port/" robnf.yaml
-$LL mock-robot serve --port $port --config robot_slow.yaml > robot.out 2>&1 & rpid=$!
-wait_http http://127.0.0.1:$port/health || { echo "the robot did not start: $(cat robot.out)" >&2; kill $rpid; exit 3; }
+start_robot robot_slow.yaml robnf.yaml
 timeout 100 $LL run robnf.yaml --store sqlite:///s.db -q --poll-interval 0.3 > run.out 2> run.err & pid=$!
 wait_sql s.db "select count(*) >= 3 from experiments where status = 'running'" 60
 kill -9 $rpid; echo "robot killed at $(date +%T)" >&2
