@@ -119,6 +119,11 @@ def data_files(campaign: Campaign) -> dict:
     return out
 
 
+def changed_files(now: dict, then: dict) -> list[str]:
+    """The fields of ``data_files`` whose file differs from the fingerprint recorded in ``then``."""
+    return [field for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
+
+
 def _check_data_files(store: Store, row: Any, campaign: Campaign) -> dict:
     """Refuse to resume on a data file that changed since the campaign started (results measured on the old
     one would be mixed with the new one's). Returns the fingerprints to record (those of a campaign started
@@ -131,7 +136,7 @@ def _check_data_files(store: Store, row: Any, campaign: Campaign) -> dict:
                               f"differs from the one recorded then), so results of the old and the new file would "
                               "be mixed; put the original back, or start a new campaign (another name or --store) "
                               "on the new file")
-               for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
+               for field in changed_files(now, then)]
     if changed:
         raise ConfigError(changed)
     added = {field: now[field] for field in now if field not in then}  # files fingerprinted since it started

@@ -291,16 +291,15 @@ def rebuild_campaign(row: Any, notes: list[str] | None = None):
 def changed_files_notes(store: Store, row: Any, campaign: Any) -> list[str]:
     """A note for each data file (the pool, a lookup table, a transfer CSV source) changed since the campaign
     recorded it: the report's model is fitted with the file as it is now, unlike the run's."""
-    from .engine import data_files
+    from .engine import changed_files, data_files
 
-    then = store.campaign_files(row.id) or {}
     try:
         now = data_files(campaign)
     except OSError:
         return []
     return [f"{field}: {now[field]['path']} changed since the campaign recorded it (its SHA-256 differs): this "
             "report's model is fitted with the file as it is now, not as the run read it"
-            for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
+            for field in changed_files(now, store.campaign_files(row.id) or {})]
 
 
 def _rebuild(data: dict, base_dir: Path):
