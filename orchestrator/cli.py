@@ -438,6 +438,8 @@ def run(
 
 
 def _summary(engine, report) -> None:
+    from .engine import same_value_note
+
     spec = engine.spec
     exps = engine.store.experiments(engine.id)
     best = engine.best_experiment(exps)
@@ -470,11 +472,9 @@ def _summary(engine, report) -> None:
             r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
             table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.3g}%)")
     console.print(table)
-    values = [e.value for e in exps if e.status == "succeeded" and e.value is not None]
-    if len(values) >= 3 and len(set(values)) == 1:  # a model learns nothing from it: most likely a wrong setup
-        _note(f"all {len(values)} results of campaign {spec.name} are the same value ({values[0]:g}): the oracle "
-              f"may not read the inputs, or '{spec.objective.name}' may be the wrong output; check the oracle's "
-              "settings (looplab export shows each experiment's outputs)")
+    same = same_value_note(spec.name, spec.objective.name, exps)  # a model learns nothing: most likely a wrong setup
+    if same:
+        _note(same)
 
 
 def _fmt_param(v) -> str:
@@ -576,6 +576,11 @@ def daemon(
         _error_line(f"{len(invalid)} campaign file(s) were invalid and did not run ({', '.join(invalid[:3])}"
                     f"{', ...' if len(invalid) > 3 else ''}): fix them (looplab validate) and start the daemon again")
         raise typer.Exit(2)
+    failed = [r["file"] for r in d.summary() if r["failed"]]
+    if exit_when_done and failed:  # as `looplab run` exits 1: a script must not take them for successes
+        _error_line(f"{len(failed)} campaign(s) ended on their failures ({', '.join(failed[:3])}"
+                    f"{', ...' if len(failed) > 3 else ''}; the reasons are above): see looplab status NAME")
+        raise typer.Exit(1)
     if not table.row_count:
         from .daemon import PATTERNS
 
@@ -631,8 +636,12 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                 "waiting for",
                 "updated (UTC)"):
         table.add_column(col)
+    from .engine import same_value_note
+
+    same_notes = []  # campaigns whose results are all one value: they learn nothing, most likely a wrong setup
     for c in rows:
         exps = st.experiments(c.id)
+        same_notes.append(same_value_note(c.name, c.spec["objective"]["name"], exps))
         goal = c.spec["objective"]["goal"]
         target = c.spec["objective"].get("target_value")
         ok = [e for e in exps if e.status == "succeeded" and e.value is not None]
@@ -652,6 +661,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
                       _lease_text(lease), control.waits_text(c, exps, wish),
                       f"{c.updated_at:%Y-%m-%d %H:%M:%S}")
     out.print(table)
+    for same in filter(None, same_notes):
+        _note(same)
     learned = [(c.name, st.constants(c.id)) for c in rows]
     learned = [(n, k) for n, k in learned if k]
     if learned:  # models that learn physical constants (pinn, physics-gp) record them with every fit

@@ -87,6 +87,7 @@ class Entry:
     #                     or a campaign it learns from has no results yet: ``for_source``)
     message: str = ""
     for_source: bool = False
+    failed: bool = False  # ended in this daemon on its failure rate, or with failures and no result
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
     people: tuple = ()  # what it last said the campaign waits on people for (said once per change)
@@ -295,7 +296,7 @@ class Daemon:
                 if row is not None:
                     counts = self.store.counts(row.id)
             rows.append({"file": e.path.name, "campaign": e.name, "state": e.state, "message": e.message,
-                         "counts": counts})
+                         "counts": counts, "failed": e.failed})
         return rows
 
     # -- the lock -------------------------------------------------------------------------
@@ -570,9 +571,17 @@ class Daemon:
                         e.warm = True
                     if report.done:
                         e.state, e.message = report.status, report.message
+                        # ended on its failures, or with no result at all: not a success (`run` exits 1)
+                        e.failed = report.by_failures or (report.n_observed == 0 and report.n_failed > 0)
                         log.info("campaign=%s %s: %s; %d succeeded, %d failed, best %s", e.name, report.status,
                                  report.message, report.n_observed, report.n_failed,
                                  "none" if report.best is None else f"{report.best:.6g}")
+                        from .engine import same_value_note
+
+                        same = same_value_note(e.name, e.engine.spec.objective.name,
+                                               self.store.experiments(e.engine.id))
+                        if same:
+                            log.warning("campaign=%s %s", e.name, same)
                         self._close(e)
                         break
                     self._say_who_it_waits_for(e, report)

@@ -241,6 +241,18 @@ def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:
     return [e for e in exps if e.status not in UNCOUNTED and (imported_count or e.source != "imported")]
 
 
+def same_value_note(name: str, objective: str, exps: list[Experiment]) -> str | None:
+    """A note when every one of three or more results is the same value: a model learns nothing from them, and
+    most likely the oracle does not read the inputs or the objective names the wrong output. Said by ``run``,
+    ``status`` and the daemon when a campaign ends."""
+    values = [e.value for e in exps if e.status == "succeeded" and e.value is not None]
+    if len(values) < 3 or len(set(values)) != 1:
+        return None
+    return (f"all {len(values)} results of campaign {name} are the same value ({values[0]:g}): the oracle may not "
+            f"read the inputs, or '{objective}' may be the wrong output; check the oracle's settings (looplab export "
+            "shows each experiment's outputs)")
+
+
 def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 200) -> str:
     """The ``n`` most frequent reasons, whole (a reason may hold colons, as in a URL), with their counts."""
     counts = Counter((e.error or e.status).strip().split("\n")[0] for e in failed)
@@ -854,4 +866,4 @@ def _fmt(v: float | None) -> str:
     return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
 
 
-__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id"]
+__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id", "same_value_note"]

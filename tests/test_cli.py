@@ -438,3 +438,37 @@ def test_a_run_whose_results_are_all_the_same_says_so(tmp_path):
     assert res.exit_code == 0, res.output
     assert "all 4 results of campaign flat are the same value (5): the oracle may not read the inputs" in \
         " ".join(res.output.split())
+
+
+def test_a_daemon_and_status_say_when_every_result_is_the_same(tmp_path):
+    """The note of the run above was said by `looplab run` only: a daemon and `status` said nothing (fuzz round
+    seven, 2026-12-05)."""
+    folder, result = _daemon_until_done(tmp_path, {"flat.yaml": (
+        "name: flat\nspace:\n  parameters:\n    - {name: x, type: float, low: 0, high: 0.9}\n"
+        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Constant'}\n"
+        "model: {kind: random-forest}\ninitial: {n: 3}\nbudget: {max_experiments: 4}\nexecutor: {kind: inline}\n")})
+    assert result.exit_code == 0, result.output
+    said = "all 4 results of campaign flat are the same value (5): the oracle may not read the inputs"
+    assert said in " ".join(result.output.split())
+    status = runner.invoke(app, ["status", "--store", f"sqlite:///{tmp_path / 'd.db'}"], env={"COLUMNS": "400"})
+    assert status.exit_code == 0 and said in " ".join(status.output.split()), status.output
+
+
+def test_an_exit_when_done_daemon_exits_1_when_a_campaign_ended_on_its_failures(tmp_path):
+    """A campaign stopped by failures.max_failure_rate made `looplab run` exit 1 but a daemon exit 0, so a
+    script could not tell (fuzz round seven, 2026-12-05)."""
+    folder, result = _daemon_until_done(tmp_path, {
+        "broken.yaml": ("name: broken\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+                        "    - {name: x2, type: float, low: 0, high: 1}\n"
+                        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Flaky', params: "
+                        "{threshold: -1}}\nmodel: {kind: random-forest}\ninitial: {n: 4}\n"
+                        "budget: {max_experiments: 8}\nfailures: {max_failure_rate: 0.5, min_experiments: 4}\n"
+                        "executor: {kind: inline}\n"),
+        "fine.yaml": ("name: fine\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+                      "    - {name: x2, type: float, low: 0, high: 1}\n"
+                      "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Flaky', params: "
+                      "{threshold: 2}}\nmodel: {kind: random-forest}\ninitial: {n: 3}\n"
+                      "budget: {max_experiments: 4}\nexecutor: {kind: inline}\n")})
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "1 campaign(s) ended on their failures (broken.yaml" in out and "Traceback" not in out
