@@ -199,7 +199,8 @@ class LookupTable:
         records = filter_rows(header, records, where)
         col = {name: header.index(name) for name in header}
         sums: dict[tuple, list] = {}
-        for _, cells in records:
+        self.lines: dict[tuple, list[int]] = {}  # the file's lines of each key (more than one: averaged)
+        for line, cells in records:
             y = parse_number(cells[col[column]])
             if y is None or not math.isfinite(y):
                 continue
@@ -207,6 +208,7 @@ class LookupTable:
             entry = sums.setdefault(_key(values), [values, 0.0, 0])
             entry[1] += y
             entry[2] += 1
+            self.lines.setdefault(_key(values), []).append(line)
         self.inputs = inputs
         self.rows = [v for v, _, _ in sums.values()]
         self.values = np.array([s / c for _, s, c in sums.values()])
@@ -328,6 +330,34 @@ class LookupOracle(SyncOracle):
         if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
             problems += _log_problem(path.name, header, records, column, where)
         return problems
+
+    @classmethod
+    def config_notes(cls, config: LookupConfig, *, spec: Any, base_dir: Path) -> list[ConfigProblem]:
+        """A table of its own (not the pool's file) with rows of the same inputs: their objectives are averaged,
+        which the user may not have meant (other conditions in the same file, a forgotten filter). A pool's own
+        file says so in its description ("from N rows ... averaged")."""
+        pool = spec.space.pool
+        pool_path = (Path(base_dir) / pool.path).resolve() if pool is not None else None
+        path = cls._resolve(config, base_dir, pool_path)
+        if config.path is None or path is None or path == pool_path:
+            return []
+        inputs = tuple(pool.inputs) if pool is not None else tuple(p.name for p in spec.space.parameters)
+        try:
+            table = LookupTable(path, inputs, config.column or spec.objective.name,
+                                dict(pool.where or {}) if pool is not None else None,
+                                tuple(pool.categorical or ()) if pool is not None else ())
+        except (KeyError, OSError, ValueError):
+            return []  # reported by check_config
+        repeated = [lines for lines in table.lines.values() if len(lines) > 1]
+        if not repeated:
+            return []
+        rows = sum(len(lines) for lines in table.lines.values())
+        example = ", ".join(map(str, repeated[0][:4])) + (", ..." if len(repeated[0]) > 4 else "")
+        how = " (or make it the pool's file too and keep one condition with space.pool.where)" if pool else ""
+        return [ConfigProblem("path", f"{path.name} has {rows} rows for {len(table.lines)} distinct inputs: "
+                                      f"{len(repeated)} input(s) have several rows (e.g. lines {example}), and the "
+                                      "oracle answers with their mean; if those rows are other conditions, remove "
+                                      f"them from {path.name}{how}")]
 
     def evaluate(self, params: dict[str, Any]) -> dict[str, Any]:
         i = self.table.find(params, nearest=self.match == "nearest")

@@ -1047,6 +1047,31 @@ class Campaign:
         return self.spec.name
 
 
+def campaign_notes(campaign: Campaign) -> list[str]:
+    """What a user should know of a valid campaign before it runs, each naming its field: a pool input with one
+    value in every candidate, the pool's own notes (two levels that are one molecule), and each plugin's
+    ``config_notes`` (a lookup table that averages repeated rows). Said by ``looplab validate`` and when a
+    campaign starts (``engine.open_campaign``)."""
+    space = campaign.space
+    notes = list(getattr(space, "notes", []))
+    if space.is_pool and len(space.candidates) >= 2:
+        first = space.candidates[0]
+        notes += [f"space.pool.inputs: '{n}' has the same value in every candidate, so it cannot tell them apart (a "
+                  "source of a transfer model may still vary in it); remove it unless that is meant"
+                  for n in space.names if all(c[n] == first[n] for c in space.candidates)]
+    for role in ("oracle", "model", "acquisition"):
+        hook = getattr(campaign.plugin_classes.get(role), "config_notes", None)
+        if not callable(hook):
+            continue
+        try:
+            found = hook(campaign.plugin_configs[role], spec=campaign.spec, base_dir=campaign.base_dir) or []
+        except Exception:  # a note is advice: a hook that fails must not stop a valid campaign
+            continue
+        notes += [f"{role}.params.{p.path}: {p.message}" if p.path else f"{role}.params: {p.message}"
+                  for p in found]
+    return notes
+
+
 def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
                    ) -> tuple[list[Problem], Any, dict, dict]:
     """Second pass: pool files, plugin kinds and plugin params; with ``data``, the rows of ``initial.data``

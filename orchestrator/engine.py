@@ -35,7 +35,7 @@ from oracles.base import Experiment as OracleExperiment
 from oracles.base import OracleContext, Result, within_range
 
 from . import executors, plugins
-from .config import Campaign, CampaignSpec
+from .config import Campaign, CampaignSpec, campaign_notes
 from .errors import ConfigError, LeaseLost, LooplabError, Problem, plugin_call
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
@@ -160,6 +160,8 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         # from the store, a level the pool lacks) stops the start before the campaign is stored: once
         # stored, a fixed file would be refused as a different setup. A source campaign's experiments are
         # recorded with the data files: the campaign learns from them only, also after the source grows
+        for note in campaign_notes(campaign):  # valid, but maybe not what is meant: said once, at the start
+            _say(campaign, note, notes)
         sources = Proposer(campaign, store=store).sources
         _source_notes(store, campaign, sources, None, notes)
         earlier = []
@@ -181,10 +183,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         note = (f"campaign '{campaign.name}' resumes with this file's {', '.join(fixed)}: the stored "
                 f"value{' is' if len(fixed) == 1 else 's are'} refused by this version of looplab (the campaign was "
                 "stored before that check existed); the results so far are kept")
-        if notes is None:
-            log.warning("campaign=%s %s", campaign.name, note)
-        else:
-            notes.append(note)
+        _say(campaign, note, notes)
     if diffs:
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
@@ -228,10 +227,15 @@ def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | N
                 objective=campaign.spec.objective.model_dump(mode="json"), inputs=list(campaign.space.names),
                 then=then) if callable(make) and sources else []
     for note in said:
-        if notes is None:
-            log.warning("campaign=%s %s", campaign.name, note)
-        else:
-            notes.append(note)
+        _say(campaign, note, notes)
+
+
+def _say(campaign: Campaign, note: str, notes: list[str] | None) -> None:
+    """A note for the user: appended to ``notes`` if given (the CLI prints them), else logged (a daemon)."""
+    if notes is None:
+        log.warning("campaign=%s %s", campaign.name, note)
+    else:
+        notes.append(note)
 
 
 def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:

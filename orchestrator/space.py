@@ -274,8 +274,9 @@ class PoolSpace:
 
     def __init__(self, *, path: Path, inputs: list[str], rows: list[Params], categorical: Sequence[str] = (),
                  features: dict[str, tuple[list[str], np.ndarray]] | None = None,
-                 where: dict[str, Any] | None = None, n_rows: int | None = None):
+                 where: dict[str, Any] | None = None, n_rows: int | None = None, notes: Sequence[str] = ()):
         self.path = path
+        self.notes = list(notes)  # what a user should know of a valid pool (said by validate and at the start)
         self.names = list(inputs)
         self.candidates = rows
         self.size = len(rows)
@@ -489,6 +490,7 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     encode = spec.encoding.kind != "one-hot"
     if encode and spec.smiles and not _rdkit_ready(spec.encoding, "space.pool.encoding", problems):
         encode = False  # said once for the pool, not once per input
+    notes = []
     for name, column in spec.smiles.items():
         pairs = [(line, cells[col[name]], cells[col[column]]) for line, cells in records]
         found = _smiles_of_levels(name, column, pairs, file)
@@ -497,10 +499,34 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
         elif encode:
             problems += _encode_levels(name, *found, spec.encoding, features, f"space.pool.smiles.{name}",
                                        "space.pool.encoding")
+            notes += _twin_pool_levels(name, dict(zip(*found)), features, spec.encoding.kind)
     if problems:
         raise ConfigError(problems)
     return PoolSpace(path=path, inputs=spec.inputs, rows=rows, categorical=spec.categorical, features=features,
-                     where=spec.where, n_rows=len(records))
+                     where=spec.where, n_rows=len(records), notes=notes)
+
+
+def _twin_pool_levels(name: str, smiles: dict[str, str], features: dict, kind: str) -> list[str]:
+    """A note for a pool input two of whose levels have identical features (one molecule under two names):
+    both stay proposable (each candidate is its own row), but the model sees their candidates as one point
+    and cannot learn how their results differ. Not refused: two suppliers of one solvent may be meant."""
+    if name not in features:
+        return []
+    levels, F = features[name]
+    first: dict[bytes, str] = {}
+    twins = []
+    for level, row in zip(levels, F):
+        twin = first.setdefault(np.asarray(row, dtype=float).tobytes(), level)
+        if twin != level:
+            twins.append((twin, level))
+    if not twins:
+        return []
+    a, b = twins[0]
+    more = f" (and {len(twins) - 1} more such pair(s))" if len(twins) > 1 else ""
+    return [f"space.pool.smiles.{name}: the levels '{a}' ({smiles[a]}) and '{b}' ({smiles[b]}) have the same "
+            f"{kind}{more} (the same molecule?): the model sees their candidates as one point and cannot learn "
+            "how their results differ; if they are one substance make them one level, if they differ (a supplier, "
+            "a purity) use encoding: one-hot"]
 
 
 def _rdkit_ready(encoding, where: str, problems: list[Problem]) -> bool:

@@ -108,6 +108,19 @@ def test_two_choices_with_the_same_molecule_are_refused_in_a_parameter_space(kin
         "or use encoding: one-hot")
 
 
+def test_two_pool_levels_with_the_same_molecule_are_noted(tmp_path):
+    """In a pool both stay proposable (each candidate is its own row), so it is not refused; but the model sees
+    their candidates as one point, which a user should hear of (fuzz round seven, 2026-12-05: accepted silently).
+    """
+    space = _pool_space(tmp_path, POOL + "K,[K+].[OH-],eth2,OCC,2,50\n", encoding={"kind": "descriptors"})
+    assert space.size == 5
+    assert space.notes == [
+        "space.pool.smiles.Solvent: the levels 'eth2' (OCC) and 'ethanol' (CCO) have the same descriptors (the same "
+        "molecule?): the model sees their candidates as one point and cannot learn how their results differ; if "
+        "they are one substance make them one level, if they differ (a supplier, a purity) use encoding: one-hot"]
+    assert _pool_space(tmp_path, encoding={"kind": "descriptors"}).notes == []  # distinct molecules: nothing said
+
+
 POOL = """Base,Base_SMILES,Solvent,Solvent_SMILES,x,yield
 K,[K+].[OH-],water,O,1,10
 Cs,[Cs+].[OH-],water,O,1,20

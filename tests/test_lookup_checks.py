@@ -185,3 +185,26 @@ def test_a_pool_looked_up_in_a_table_of_its_own_needs_a_row_for_every_candidate(
     (tmp_path / "t2.csv").write_text((tmp_path / "pool.csv").read_text())
     path.write_text(path.read_text().replace("path: t.csv", "path: t2.csv"))
     assert run_inprocess("validate", path).exit_code == 0
+
+
+def test_a_table_of_its_own_whose_repeated_rows_are_averaged_is_noted(tmp_path, store_url):
+    """A separate table with other conditions' rows (a T=120 row besides T=100) was averaged without a word: the
+    candidate (1, 0) was answered (1 + 999) / 2 = 500 (fuzz round seven). When the pool's own file repeats, the
+    pool's description says so; a table of its own now gets a note, from validate and when the run starts."""
+    (tmp_path / "pool.csv").write_text("a,b\n1,0\n1,1\n2,0\n2,1\n")
+    table = "a,b,y,T\n1,0,1,100\n1,1,2,100\n2,0,3,100\n2,1,4,100\n1,0,999,120\n"
+    path = _write(tmp_path, "  pool: {path: pool.csv, inputs: [a, b]}", "{kind: lookup, params: {path: t.csv}}",
+                  csv=table)
+    said = ("oracle.params.path: t.csv has 5 rows for 4 distinct inputs: 1 input(s) have several rows (e.g. lines 2, "
+            "6), and the oracle answers with their mean; if those rows are other conditions, remove them from t.csv")
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0 and said in " ".join(out.stderr.split()), out.output
+    from orchestrator.engine import open_campaign
+    from orchestrator.store import Store
+
+    notes: list[str] = []
+    open_campaign(Store(store_url), load_campaign(path), notes)
+    assert any(said in n for n in notes), notes
+    (tmp_path / "t.csv").write_text(table.replace("1,0,999,120\n", ""))  # one row each: nothing to say
+    out = run_inprocess("validate", path)
+    assert out.exit_code == 0 and out.stderr == "", out.output
