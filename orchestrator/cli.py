@@ -173,6 +173,27 @@ def _sqlite_file(store: Optional[str]) -> Optional[Path]:
     return None
 
 
+def _new_sqlite_file(store: Optional[str]) -> Optional[Path]:
+    """The SQLite file of --store if it does not exist yet (opening the store will create it), else None."""
+    path = _sqlite_file(store)
+    return path if path is not None and not path.exists() else None
+
+
+def _remove_if_empty(st, new_file: Optional[Path]) -> None:
+    """Remove the SQLite store this command created (``new_file``) if no campaign was stored in it: a command
+    that stopped on an error leaves no empty database behind."""
+    if new_file is None or st is None:
+        return
+    try:
+        if st.list_campaigns():
+            return
+        st.close()
+    except Exception:  # a store that cannot even list its campaigns: left as it is, for the user to look at
+        return
+    for path in (new_file, *(Path(f"{new_file}{end}") for end in ("-wal", "-shm", "-journal"))):
+        path.unlink(missing_ok=True)
+
+
 def _not_the_store(log_file: Path, store: Optional[str]) -> None:
     """--log-file must not be the SQLite file of --store (which may not exist yet: then both would write it)."""
     from .store import default_url
@@ -325,6 +346,8 @@ def run(
             _fail(LooplabError(f"--log-file: '{log_file}' is the campaign file; choose a .log path"))
         _not_the_store(log_file, store)
         fh = _log_file(log_file)
+    st = None
+    new_file = _new_sqlite_file(store)
     try:
         campaign = load_campaign(file)
         st = _store(store)
@@ -333,6 +356,7 @@ def run(
     except LooplabError as exc:
         if isinstance(exc, ConfigError) and not exc.source:  # a transfer source's rows, read before the start
             exc.source = file.name
+        _remove_if_empty(st, new_file)  # refused before it was stored (a missing source campaign)
         if fh is not None:  # nothing ran: leave no empty log file behind (one that was there stays as it was)
             fh.close()
             if made_log and log_file.stat().st_size == 0:
@@ -515,8 +539,7 @@ def daemon(
         root.addHandler(h)
     root.setLevel(logging.INFO)
     d = None
-    new_file = _sqlite_file(store)
-    new_file = new_file if new_file is not None and not new_file.exists() else None
+    new_file = _new_sqlite_file(store)
     try:
         d = Daemon(directory, lambda: _store(store), interval=interval, workers=workers, rescan=rescan,
                    exit_when_done=exit_when_done, plugins=plugins)
@@ -552,11 +575,8 @@ def daemon(
         console.print(note, soft_wrap=True)
     invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
     waiting = [r["file"] for r in d.summary() if r["state"] == "waiting"]
-    if exit_when_done and new_file is not None and not d.store.list_campaigns():
-        # nothing ran (no campaign file, or none valid): the store created at the start is removed again
-        d.store.close()
-        for path in (new_file, *(Path(f"{new_file}{end}") for end in ("-wal", "-shm", "-journal"))):
-            path.unlink(missing_ok=True)
+    if exit_when_done:  # nothing ran (no campaign file, or none valid): the store created at the start is removed
+        _remove_if_empty(d.store, new_file)
     if exit_when_done and waiting and not invalid:  # ended waiting for a source no campaign here fills
         _error_line(f"{len(waiting)} campaign file(s) never started: they wait for a source campaign that no "
                     f"campaign of this daemon runs ({', '.join(waiting[:3])}{', ...' if len(waiting) > 3 else ''}; "

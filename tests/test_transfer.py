@@ -750,6 +750,10 @@ def test_a_source_that_cannot_be_read_stops_the_start_before_the_campaign_is_sto
     res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
     assert res.exit_code == 2, res.output
     assert f"{path.name}: model.params.source[0].campaign: no campaign 'earlier'" in res.output
+    assert not (tmp_path / "s.db").exists()  # the store it created for nothing is removed (fuzz round seven)
+    Store(db).close()  # an existing store is left in place, still empty
+    res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
+    assert res.exit_code == 2 and (tmp_path / "s.db").exists()
     assert Store(db).list_campaigns() == []
     path.write_text(path.read_text().replace("{campaign: earlier}", "{path: src.csv, objective: y}"))
     res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
