@@ -34,8 +34,10 @@ from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
-def _open(target: str, store: Optional[str]):
-    """The API Campaign of a campaign file (created in the store the first time) or of a stored name."""
+def _open(target: str, store: Optional[str], source_notes: bool = False):
+    """The API Campaign of a campaign file (created in the store the first time) or of a stored name.
+    ``source_notes``: for a stored name too, the notes a file's resume gives on a transfer model's sources (a
+    source campaign's results newer than this campaign's start, which are not used); they read the sources."""
     from .api import Campaign
 
     path = Path(target)
@@ -49,7 +51,12 @@ def _open(target: str, store: Optional[str]):
         st = _existing_store(store)
         row = _campaign_or_fail(st, target)
         notes: list[str] = []
-        c = Campaign(rebuild_campaign(row, notes), st, row, notes)
+        campaign = rebuild_campaign(row, notes)
+        if source_notes:
+            from .engine import resumed_sources
+
+            resumed_sources(st, row, campaign, notes)
+        c = Campaign(campaign, st, row, notes)
     for note in c.notes:  # a stored setting this version refuses, replaced (stored_spec.py)
         _note(note)
     return c
@@ -113,7 +120,7 @@ def ask(
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
                                "another path"))
     try:
-        c = _open(target, store)
+        c = _open(target, store, source_notes=True)
         waiting = c.pending()
         if csv_path is not None and csv_path.exists():
             typed = _untold_values(csv_path, c.objective, {e["id"] for e in waiting})

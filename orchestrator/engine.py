@@ -188,7 +188,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
                                              "the store; rename this campaign or use another --store")])
-    added = _resumed_sources(store, row, campaign, notes)
+    added = resumed_sources(store, row, campaign, notes)
     if added:
         record = (record or store.campaign_files(row.id) or {}) | added
     if record:
@@ -207,7 +207,7 @@ def _source_record(campaign: Campaign, sources: Any) -> dict:
     return make(campaign.plugin_configs["model"], sources) if callable(make) and sources else {}
 
 
-def _resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str] | None) -> dict:
+def resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str] | None) -> dict:
     """On resume: a note for each source campaign that has grown since the start (its new results are not
     used), and the source record to add for a campaign started before it was recorded."""
     if not callable(getattr(campaign.plugin_classes["model"], "source_record", None)):
@@ -870,4 +870,4 @@ def _fmt(v: float | None) -> str:
     return "none" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
 
 
-__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id", "same_value_note"]
+__all__ = ["Engine", "StepReport", "open_campaign", "experiment_id", "resumed_sources", "same_value_note"]

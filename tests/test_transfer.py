@@ -1159,6 +1159,8 @@ def test_a_campaign_learns_from_a_source_campaign_as_it_was_when_it_started(tmp_
     again = Proposer(load_campaign(target), store=store).sources[0]
     assert again.digest == first.digest and again.ids == first.ids
     assert len(store.experiments(store.get_campaign("tl").id, ["succeeded"])) == 6
+    res = runner.invoke(app, ["ask", "tl", "--store", db])  # by its name (no file): said too (round seven)
+    assert "source campaign 'earlier' has 4 result(s) newer than this campaign's start" in " ".join(res.output.split())
 
 
 def test_a_source_csv_changed_since_the_start_is_refused_on_resume(tmp_path):
