@@ -56,6 +56,11 @@ class NothingProposed(UserWarning):
     waiting fill ``budget.max_in_flight``, the budget is used up while experiments wait, a pause, ...)."""
 
 
+class RecordedAfterEnd(UserWarning):
+    """``Campaign.tell(params=...)`` recorded an off-plan measurement in a campaign that has ended (completed or
+    stopped): the data are kept, beyond the budget; the campaign stays ended (``looplab extend`` raises it)."""
+
+
 def _shown(value: Any, limit: int = 60) -> str:
     try:
         text = repr(value)
@@ -336,7 +341,8 @@ class Campaign:
             if id is not None:
                 raise LooplabError("tell: give an experiment id or params, not both")
             made = self._tell_off_plan(params, number, outputs)
-            self.settle()
+            if self.settle() is None:
+                self._said_after_end(made)
             return made
         if id is None:
             raise LooplabError("tell: give the id of an experiment (from ask), or params= for an off-plan one")
@@ -363,6 +369,20 @@ class Campaign:
         with engine:
             report = engine.settle()
         return None if report is None else f"{report.status}: {report.message}"
+
+    def _said_after_end(self, made: str) -> None:
+        """Warn (RecordedAfterEnd) when the off-plan experiment ``made`` went into a campaign that had ended."""
+        from .engine import counted
+
+        row = self.store.get_campaign(self.name)
+        if row is None or row.status not in ("completed", "stopped"):
+            return
+        used = len(counted(self.store.experiments(row.id), self.campaign.spec))
+        budget = max(self.campaign.spec.budget.max_experiments, self.store.control(row.id).budget or 0)
+        warnings.warn(RecordedAfterEnd(
+            f"campaign {self.name} is {row.status} ({row.message or 'ended'}): the off-plan result {made} is "
+            f"recorded as data ({used} experiment(s) of a budget of {budget}); the campaign stays {row.status}"),
+            stacklevel=3)
 
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
         from .earlier import Measured, check_point, imported_experiments
@@ -579,4 +599,4 @@ def tell_results(store: Store, row: Any, results: Sequence[Result], *,
     return [r.experiment_id for r in results]
 
 
-__all__ = ["Campaign", "NothingProposed", "objective_value", "tell_results"]
+__all__ = ["Campaign", "NothingProposed", "RecordedAfterEnd", "objective_value", "tell_results"]

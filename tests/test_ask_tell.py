@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import ALLOY_POOL, ROOT, alloy_yaml, write_campaign
 from oracles.lookup import LookupTable
 from orchestrator import Campaign
-from orchestrator.api import NothingProposed
+from orchestrator.api import NothingProposed, RecordedAfterEnd
 from orchestrator.cli import app
 from orchestrator.errors import ConfigError, LeaseHeld, LooplabError
 from orchestrator.store import Store
@@ -138,6 +138,15 @@ budget: {max_experiments: 4}
     assert [r["source"] for r in rows] == ["off-plan", "initial", "model", "model", "off-plan"]
     with pytest.warns(NothingProposed, match="its budget of 4 experiments is used up"):
         assert c.ask() == []
+    for eid in ("offplan-0001-00", "offplan-0001-01"):
+        c.tell(eid, 0.5)  # the budget is used up with nothing waiting: completed
+    assert c.store.get_campaign("offplan").status == "completed"
+    # an off-plan result told after the end is kept as data, and said (fuzz round seven: accepted silently)
+    with pytest.warns(RecordedAfterEnd, match=r"campaign offplan is completed \(budget reached\): the off-plan "
+                                              r"result offplan-x0002 is recorded as data \(6 experiment\(s\) of a "
+                                              r"budget of 4\); the campaign stays completed"):
+        assert c.tell(params={"x": 0.75, "k": 2, "c": "a"}, value=0.2) == "offplan-x0002"
+    assert c.store.get_campaign("offplan").status == "completed"
     c.close()
 
 
