@@ -57,8 +57,8 @@ class NothingProposed(UserWarning):
 
 
 class RecordedAfterEnd(UserWarning):
-    """``Campaign.tell(params=...)`` recorded an off-plan measurement in a campaign that has ended (completed or
-    stopped): the data are kept, beyond the budget; the campaign stays ended (``looplab extend`` raises it)."""
+    """``Campaign.tell(params=...)`` or ``import_data`` recorded measurements in a campaign that has ended
+    (completed or stopped): the data are kept, beyond the budget; the campaign stays ended."""
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -342,7 +342,7 @@ class Campaign:
                 raise LooplabError("tell: give an experiment id or params, not both")
             made = self._tell_off_plan(params, number, outputs)
             if self.settle() is None:
-                self._said_after_end(made)
+                self._said_after_end(f"the off-plan result {made} is")
             return made
         if id is None:
             raise LooplabError("tell: give the id of an experiment (from ask), or params= for an off-plan one")
@@ -370,8 +370,9 @@ class Campaign:
             report = engine.settle()
         return None if report is None else f"{report.status}: {report.message}"
 
-    def _said_after_end(self, made: str) -> None:
-        """Warn (RecordedAfterEnd) when the off-plan experiment ``made`` went into a campaign that had ended."""
+    def _said_after_end(self, what: str) -> None:
+        """Warn (RecordedAfterEnd) when measurements (``what``: "the off-plan result ID is") went into a campaign
+        that had ended: its message may quote a best they have since beaten."""
         from .engine import counted
 
         row = self.store.get_campaign(self.name)
@@ -380,7 +381,7 @@ class Campaign:
         used = len(counted(self.store.experiments(row.id), self.campaign.spec))
         budget = max(self.campaign.spec.budget.max_experiments, self.store.control(row.id).budget or 0)
         warnings.warn(RecordedAfterEnd(
-            f"campaign {self.name} is {row.status} ({row.message or 'ended'}): the off-plan result {made} is "
+            f"campaign {self.name} is {row.status} ({row.message or 'ended'}): {what} "
             f"recorded as data ({used} experiment(s) of a budget of {budget}); the campaign stays {row.status}"),
             stacklevel=3)
 
@@ -437,7 +438,9 @@ class Campaign:
                                                "remove those rows to import the others")])
             return imported_experiments(self.name, rows, start=count)
 
-        return [e.id for e in self.store.add_measured(self.row.id, "imported", build)]
+        ids = [e.id for e in self.store.add_measured(self.row.id, "imported", build)]
+        self._said_after_end(f"the {len(ids)} imported row(s) are")
+        return ids
 
     # -- reading --------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import csv
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +32,7 @@ from rich.table import Table
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
     _fmt_param, _note, _output_file, _wide_console, app, console
+from .api import RecordedAfterEnd
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
 
@@ -357,7 +359,9 @@ def import_data(
             campaign = load_campaign(name)
             read_earlier(data, campaign.space, campaign.spec.objective.name, field="")
         c = _open(name, store)
-        ids = c.import_data(data)
+        with warnings.catch_warnings(record=True) as caught:  # RecordedAfterEnd: said as a note below
+            warnings.simplefilter("always", RecordedAfterEnd)
+            ids = c.import_data(data)
     except ConfigError as exc:
         lines = exc.format().splitlines()
         if len(lines) == 1:  # one problem: one line, saying that nothing was imported
@@ -373,3 +377,8 @@ def import_data(
     counts = "count" if c.campaign.spec.initial.count_in_budget else "do not count"
     console.print(f"imported {len(ids)} row(s) of {data} into campaign {c.name} ({ids[0]} to {ids[-1]}); they "
                   f"{counts} toward its budget (initial.count_in_budget)", soft_wrap=True)
+    for w in caught:
+        if issubclass(w.category, RecordedAfterEnd):
+            _note(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

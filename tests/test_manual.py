@@ -519,6 +519,24 @@ def test_a_file_imported_twice_is_refused_the_second_time(tmp_path: Path):
     assert "0/10 (+4 imported)" in r.output, r.output
 
 
+def test_an_import_into_an_ended_campaign_says_it_stays_ended(tmp_path: Path):
+    """Rows imported after budget.stop_at ended the campaign went in without a word, and its status went on
+    quoting the old best ("stop_at reached (best -2)") beside a better one (fuzz round seven)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, BOWL.format(name="ended", extra="").replace(
+        "max_experiments: 10}", "max_experiments: 10, stop_at: 2}"), "ended.yaml")
+    (tmp_path / "d1.csv").write_text("a,b,y\n0.5,0.5,3\n")
+    (tmp_path / "d2.csv").write_text("a,b,y\n0.25,0.5,5\n")
+    assert runner.invoke(app, ["import", str(spec), str(tmp_path / "d1.csv"), "--store", url]).exit_code == 0
+    r = runner.invoke(app, ["ask", "ended", "--store", url])
+    assert "completed (stop_at reached (best 3))" in " ".join(r.output.split()), r.output
+    r = runner.invoke(app, ["import", "ended", str(tmp_path / "d2.csv"), "--store", url])
+    assert r.exit_code == 0, r.output
+    assert ("note campaign ended is completed (stop_at reached (best 3)): the 1 imported row(s) are recorded as "
+            "data (0 experiment(s) of a budget of 10); the campaign stays completed") in " ".join(r.output.split())
+    assert Store(url).get_campaign("ended").status == "completed" and len(Store(url).experiments(1)) == 2
+
+
 def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
     """A filled-in ``ask`` worksheet names experiments that exist: ``import`` refuses it (it would add them again
     and leave the proposed ones waiting) and says to ``tell`` it; nothing is written."""
