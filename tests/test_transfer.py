@@ -1305,3 +1305,23 @@ def test_a_large_source_whose_gp_is_fitted_at_the_first_step_is_noted(method, sa
                 "the first step, which takes a while (measured on 2 cores: 10 s for 6,000 rows, 134 s for 50,000), "
                 "and is kept in the store for every later step"]
     assert notes == (expected if said else [])
+
+
+@pytest.mark.parametrize("method, scale, said", [("multi-task", None, True), ("auto", None, True),
+                                                 ("multi-task", "shared", False), ("multi-task", "per-task", False),
+                                                 ("prior-mean", None, False)])
+def test_acquisition_target_with_a_per_task_multi_task_gp_is_noted(tmp_path, method, scale, said):
+    """Fuzz round six: goal and acquisition target with a multi-task GP under the default per-task scaling
+    proposed the source's maximum after one target result; multitask_scale: shared hit the target at the second
+    experiment. validate now says so, unless the scaling was chosen."""
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n")
+    text = path.read_text().replace("goal: max}", "goal: target, target_value: 2}").replace(
+        "kind: ei", "kind: target").replace("method: latent-variable", f"method: {method}")
+    if scale:
+        text = text.replace("    source: [", f"    multitask_scale: {scale}\n    source: [")
+    path.write_text(text)
+    out = CliRunner().invoke(app, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    note = ("model.params.multitask_scale: per-task (the default) learns the target's level and spread from its own "
+            "results alone")
+    assert (note in " ".join(out.output.split())) == said, out.output

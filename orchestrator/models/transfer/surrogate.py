@@ -119,6 +119,22 @@ class TransferSurrogate:
         return problems
 
     @classmethod
+    def config_notes(cls, config: TransferConfig, *, spec: Any, base_dir: Path) -> list[Problem]:
+        """``acquisition.kind: target`` with a multi-task GP under the default per-task scaling: the target's
+        level and spread are learned from its own few results, so the predicted values the acquisition compares
+        with target_value are poorly placed at first (fuzz round six: with one target result the next proposal
+        was the source's maximum; with multitask_scale: shared the target was hit at the second experiment)."""
+        mixes = config.method == "multi-task" or config.method == "auto" and "multi-task" in config.auto_methods
+        if spec.acquisition.kind != "target" or not mixes or "multitask_scale" in config.model_fields_set:
+            return []
+        return [Problem("multitask_scale", "per-task (the default) learns the target's level and spread from its "
+                                           "own results alone, so with few of them the predicted values that "
+                                           "acquisition 'target' compares with target_value are poorly placed; if "
+                                           "the sources measure the same objective in the same units, set "
+                                           "multitask_scale: shared (their level carries over), else per-task to "
+                                           "silence this note")]
+
+    @classmethod
     def load_sources(cls, config: TransferConfig, *, campaign: Any, store: Any, internal: Any
                      ) -> tuple[SourceData, ...]:
         """Read and encode the sources once per campaign (the proposer calls this); a campaign source as it was
