@@ -651,7 +651,7 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
     same_notes = []  # campaigns whose results are all one value: they learn nothing, most likely a wrong setup
     for c in rows:
         exps = st.experiments(c.id)
-        same_notes.append(same_value_note(c.name, c.spec["objective"]["name"], exps))
+        same_notes.append(same_value_note(c.name, c.spec["objective"].get("name", "the objective"), exps))
         goal = c.spec["objective"]["goal"]
         target = c.spec["objective"].get("target_value")
         ok = [e for e in exps if e.status == "succeeded" and e.value is not None]
