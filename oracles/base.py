@@ -25,6 +25,8 @@ This package never imports ``orchestrator``: a plugin author needs only this.
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -109,16 +111,77 @@ def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
                                 f"(keys: {', '.join(map(str, returned)) or 'none'})")
         value = returned[objective]
         outputs = {str(k): v for k, v in returned.items() if k != objective}
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's too
+    if boolean or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         return Result(experiment_id, "failed",
                       error=f"evaluate returned {type(value).__name__} ({_short(value)}); expected a real number")
     try:
         number = float(value)
+    except OverflowError:  # an int (10**400) or a Fraction beyond a float's range
+        number = math.inf
     except (TypeError, ValueError):
         return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}; expected a real number")
+    if math.isinf(number) and _finite_number(value):  # 10**400, Decimal("1e400"): a number, but not a float's
+        return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}, too large for a float "
+                                                     "(beyond +/-1.8e308); report the objective in other units "
+                                                     "(or its logarithm)")
     if not math.isfinite(number):
         return Result(experiment_id, "failed", error=f"evaluate returned a non-finite value ({number})")
-    return within_range(Result(experiment_id, "succeeded", value=number, outputs=outputs))
+    if number == 0.0 and _nonzero(value):  # Decimal("1e-400") would be stored as 0
+        return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}, too small for a float (it "
+                                                     "would be stored as 0); report the objective in other units "
+                                                     "(or its logarithm)")
+    return checked(Result(experiment_id, "succeeded", value=number, outputs=outputs))
+
+
+def _finite_number(value: Any) -> bool:
+    """Whether ``value`` (whose float overflowed) is itself a finite number: an int, a Fraction, a finite Decimal."""
+    finite = getattr(value, "is_finite", None)
+    return finite() if callable(finite) else isinstance(value, numbers.Rational)
+
+
+def _nonzero(value: Any) -> bool:
+    try:
+        return bool(value != 0)
+    except Exception:  # noqa: BLE001 - an object that cannot say: taken as the 0 it converted to
+        return False
+
+
+def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    """``outputs`` as JSON types, as the store keeps them: keys as text; tuples, lists and numpy arrays as lists;
+    numpy scalars as numbers; NaN and infinities as null (missing: JSON has no NaN, and PostgreSQL refuses it);
+    anything else as its text. ValueError naming the key of a circular reference, or of nesting deeper than 50."""
+    def clean(v: Any, where: str, depth: int, seen: frozenset) -> Any:
+        if depth > 50:
+            raise ValueError(f"'{where}' nests deeper than 50 levels")
+        if isinstance(v, (dict, list, tuple)):
+            if id(v) in seen:
+                raise ValueError(f"'{where}' holds itself (a circular reference)")
+            seen = seen | {id(v)}
+            if isinstance(v, dict):
+                return {str(k): clean(x, f"{where}.{k}", depth + 1, seen) for k, x in v.items()}
+            return [clean(x, f"{where}[{i}]", depth + 1, seen) for i, x in enumerate(v)]
+        if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalars and arrays
+            return clean(v.tolist(), where, depth, seen)
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        return str(v)
+
+    return {str(k): clean(v, str(k), 0, frozenset()) for k, v in (outputs or {}).items()}
+
+
+def checked(result: Result) -> Result:
+    """``result`` as the store can keep it: outputs as JSON (``json_outputs``) and a value a model can take
+    (``within_range``); a failed result saying why when its outputs cannot be JSON. The engine passes every
+    oracle's results through it (a plugin's, a robot's)."""
+    try:
+        outputs = json_outputs(result.outputs)
+    except ValueError as exc:
+        return Result(result.experiment_id, "failed", error=f"the outputs are not JSON: {exc}; return numbers, text, "
+                                                            "lists and dicts of them")
+    return within_range(Result(result.experiment_id, result.status, result.value, outputs, result.error))
 
 
 # objective values beyond this magnitude cannot be modelled: their variance (the square) overflows a float
@@ -143,7 +206,10 @@ def within_range(result: Result) -> Result:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python turns into text (int_max_str_digits)
+        return f"an int of more than {sys.get_int_max_str_digits()} digits"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -45,7 +45,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from oracles.base import Result
+from oracles.base import Result, json_outputs
 
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 from .store import AWAITING, IN_FLIGHT, Store, default_url
@@ -91,6 +91,10 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
             names = f"'{objective}' (the objective)" + (" or 'value'" if objective != "value" else "")
             raise _bad_argument("value", f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
         outputs = {str(k): v for k, v in value.items() if k != keys[0]}
+        try:
+            json_outputs(outputs)
+        except ValueError as exc:  # a circular reference: the store could not write it
+            raise _bad_argument("value", f"the outputs are not JSON: {exc}") from None
         value = value[keys[0]]
     if isinstance(value, bool) or isinstance(value, str) or not hasattr(value, "__float__"):
         raise _bad_argument("value", f"the value {_shown(value)} is not a number")

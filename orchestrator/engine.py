@@ -32,7 +32,7 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from oracles.base import Experiment as OracleExperiment
-from oracles.base import OracleContext, Result, within_range
+from oracles.base import OracleContext, Result, checked
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec, campaign_notes
@@ -547,7 +547,7 @@ class Engine:
         """
         if time.monotonic() - self._lease_renewed > self.store.lease_ttl / 4:
             self.renew_lease()  # LeaseLost if another process has taken the campaign over
-        results = [within_range(r) for r in self._polled()]  # any oracle's: a robot's, a plugin's
+        results = [checked(r) for r in self._polled()]  # any oracle's: a robot's, a plugin's
         recorded = self.store.record_results(self.id, results, fence=self.fence) if results else []
         if callable(getattr(self.oracle, "job_ids", None)):
             self._mark_accepted()

@@ -393,8 +393,17 @@ def _experiment(row: ExperimentRow) -> Experiment:
 
 def _json_safe(value: Any) -> Any:
     """Round-trip through JSON so only JSON types reach the database (numpy scalars and arrays as numbers and
-    lists, anything else as its text)."""
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    lists, NaN and infinities as null: JSON has no such numbers and PostgreSQL refuses them; anything else as
+    its text)."""
+    return _finite(json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not (value == value and abs(value) != float("inf")) else value
 
 
 class Store:

@@ -290,3 +290,29 @@ class Constant(SyncOracle):
 
     def evaluate(self, params):
         return 5.0
+
+
+class OddNumbers(SyncOracle):
+    """Values and outputs at the edges of what a float and JSON hold, by where it is asked (fuzz round eight):
+    10**400, Decimal("1e-400"), numpy's True, outputs that hold themselves, and (k = 4) a smooth objective with
+    outputs holding NaN and infinities."""
+
+    def evaluate(self, params):
+        from decimal import Decimal
+
+        import numpy as np
+
+        x = params["k"] / 10 + 0.05
+        y = -((x - 0.3) ** 2)
+        if x < 0.1:
+            return 10**400
+        if x < 0.2:
+            return Decimal("1e-400")
+        if x < 0.3:
+            return np.bool_(True)
+        if x < 0.5:
+            loop: dict = {"a": 1}
+            loop["self"] = loop
+            return {"value": y, "extra": loop}
+        return {"value": y, "width": float("nan"), "peaks": [1.0, float("inf"), np.float64("-inf")],
+                "nested": {"k": np.nan}}

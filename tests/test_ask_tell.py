@@ -489,6 +489,10 @@ def test_tell_refuses_a_value_a_float_cannot_hold(tmp_path: Path):
                            (Fraction(1, 10**400), "the value Fraction.1, 1000.* is too small for a float")]:
         with pytest.raises(ConfigError, match="^value: " + message):
             c.tell(a, value)
+    loop: dict = {}
+    loop["me"] = loop  # outputs that hold themselves: the store could not write them (fuzz round eight)
+    with pytest.raises(ConfigError, match="^value: the outputs are not JSON: 'notes.me' holds itself"):
+        c.tell(a, {"yield_pct": 1.0, "notes": loop})
     assert [e["id"] for e in c.pending()] == [a, b, d]
     c.tell(a, Decimal("0"))
     c.tell(b, Fraction(3, 2))

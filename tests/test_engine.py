@@ -457,3 +457,34 @@ budget: {max_experiments: 3}
         again = engine.step()
         assert (again.recorded, again.proposed, again.in_flight, again.n_observed) == (0, 0, 1, 1)
         assert reads == []
+
+
+def test_values_beyond_a_float_and_outputs_beyond_json_fail_or_are_kept_as_null(tmp_path, any_store_url):
+    """Fuzz round eight: 10**400 from an inline oracle aborted the run ("failed to submit ... OverflowError"), its
+    experiments stuck as proposed for good; Decimal("1e-400") was stored as 0 and numpy's True as 1.0; outputs
+    holding themselves ended the run in a traceback; NaN and infinities in outputs were stored as NaN tokens
+    (not JSON: `export --format json` wrote them, PostgreSQL refuses them). Now the values fail their experiment
+    with the reason, and non-finite outputs are stored as null (missing)."""
+    text_ = ("name: odd\nseed: 0\nspace:\n  parameters:\n    - {name: k, type: int, low: 0, high: 4}\n"
+             "objective: {name: value, goal: max}\noracle: {kind: 'oracles_for_tests:OddNumbers'}\n"
+             "model: {kind: random-forest}\ninitial: {n: 5}\nbudget: {max_experiments: 5}\n"
+             "failures: {max_failure_rate: 1.0}\nexecutor: {kind: inline}\n")
+    _, _, exps = run(tmp_path, text_, any_store_url)
+    bands = set()
+    for e in exps:
+        x = e.params["k"] / 10 + 0.05
+        if x < 0.1:
+            assert e.status == "failed" and "too large for a float (beyond +/-1.8e308)" in e.error, e
+        elif x < 0.2:
+            assert e.status == "failed" and "Decimal('1E-400'), too small for a float (it would be stored as 0)" \
+                in e.error, e
+        elif x < 0.3:
+            assert e.status == "failed" and "evaluate returned bool_ (True); expected a real number" in e.error, e
+        elif x < 0.5:
+            assert e.status == "failed" and "the outputs are not JSON: 'extra.self' holds itself" in e.error, e
+        else:
+            assert e.status == "succeeded" and e.value == pytest.approx(-((x - 0.3) ** 2)), e
+            assert e.outputs["width"] is None and e.outputs["peaks"] == [1.0, None, None]
+            assert e.outputs["nested"] == {"k": None}
+        bands.add(min(int(x * 10), 4))
+    assert bands == {0, 1, 2, 3, 4}  # every kind was asked
