@@ -586,6 +586,30 @@ def test_malformed_answers_are_retried_then_failed_with_the_reason(caplog):
     assert oracle.poll() == []
 
 
+def test_a_huge_integer_value_and_a_job_listed_twice_differently_are_malformed_answers(caplog):
+    """Fuzz round eight: a succeeded job whose value was a 401-digit JSON integer made every poll log an
+    OverflowError traceback, and the run never ended; a job listed twice with other values was recorded with the
+    last one, silently. Both are malformed answers now (struck, then failed with the reason); a job listed twice
+    the same is one job."""
+    def answer(n: int, ids: list[str]) -> httpx.Response:
+        body = '{"count": 4, "jobs": [%s]}' % ", ".join([
+            json.dumps(job("h1")).replace('"value": 1.5', '"value": 1' + "0" * 400),
+            json.dumps(job("d1", value=1.0)), json.dumps(job("d1", value=-1e6)),
+            json.dumps(job("s1", value=2.0)), json.dumps(job("s1", value=2.0))])
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    oracle = RobotOracle(url="http://robot.test", transport=httpx.MockTransport(FakeRobot(answer)), max_malformed=2)
+    oracle.submit([Experiment(i, {"x": 1}) for i in ("h1", "d1", "s1")])
+    first = {x.experiment_id: x for x in oracle.poll()}
+    assert [(i, x.status, x.value) for i, x in first.items()] == [("s1", "succeeded", 2.0)]
+    assert "Traceback" not in caplog.text and "OverflowError" not in caplog.text
+    second = {x.experiment_id: x for x in oracle.poll()}
+    assert set(second) == {"h1", "d1"} and all(x.status == "failed" for x in second.values())
+    assert "value 1000000000" in second["h1"].error and "is too large for a float (beyond +/-1.8e308)" in \
+        second["h1"].error
+    assert "GET /jobs listed d1 twice, differently" in second["d1"].error and "malformed 2 times" in second["d1"].error
+
+
 def test_refused_experiments_fail_alone_and_lost_jobs_are_submitted_again():
     def answer(n: int, ids: list[str]) -> httpx.Response:
         # the robot lost r2 after accepting it (its database was replaced), until it is posted again

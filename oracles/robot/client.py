@@ -302,7 +302,11 @@ class RobotOracle:
         orphans: list[str] = []
         for k, item in enumerate(items):
             if isinstance(item, dict) and isinstance(item.get("id"), str):
-                jobs[item["id"]] = item
+                first = jobs.setdefault(item["id"], item)
+                if first is not item and first != item:  # which one holds? neither is taken: a malformed answer
+                    jobs[item["id"]] = {_CONTRADICTION: f"GET /jobs listed {item['id']} twice, differently "
+                                                        f"({_short(first.get(_CONTRADICTION, first), 60)} and "
+                                                        f"{_short(item, 60)})"}
             else:
                 orphans.append(f"jobs[{k}] is not a job with an id (got {_short(item)})")
         return jobs, orphans
@@ -466,6 +470,8 @@ class RobotOracle:
         self._outbox[experiment_id] = _Waiting(e, self._clock())
 
     def _to_result(self, experiment_id: str, job: dict) -> Result | None:
+        if _CONTRADICTION in job:
+            raise _Malformed(job[_CONTRADICTION])
         status = job.get("status")
         if status not in JOB_STATUSES:
             raise _Malformed(f"status {_short(status)} is not one of {', '.join(JOB_STATUSES)}")
@@ -487,9 +493,15 @@ class RobotOracle:
             if "value" not in job:
                 raise _Malformed("a succeeded job without a value")
             value = job["value"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise _Malformed(f"value {_short(value)} is not a finite number")
-            return Result(experiment_id, "succeeded", value=float(value), outputs=outputs)
+            try:
+                number = float(value)
+            except OverflowError:  # a JSON integer of hundreds of digits: math.isfinite raised, every poll
+                raise _Malformed(f"value {_short(value)} is too large for a float (beyond +/-1.8e308)") from None
+            if not math.isfinite(number):
+                raise _Malformed(f"value {_short(value)} is not a finite number")
+            return Result(experiment_id, "succeeded", value=number, outputs=outputs)
         if status == "failed":
             return Result(experiment_id, "failed", outputs=outputs,
                           error=error or "the robot reported a failure without a reason")
@@ -726,7 +738,13 @@ def _chunks(items: list, n: int):
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    return _line(repr(value), limit)
+    try:
+        return _line(repr(value), limit)
+    except ValueError:  # an int of more digits than Python turns into text
+        return "an int of thousands of digits"
+
+
+_CONTRADICTION = object()  # the key of a job that GET /jobs listed twice, differently (no JSON key can equal it)
 
 
 def _line(text: str, limit: int) -> str:
