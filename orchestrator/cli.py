@@ -419,7 +419,8 @@ def run(
                     elif r.awaiting and r.proposed:
                         console.print(f"{r.awaiting} experiment(s) await approval: looplab approve {spec.name} "
                                       f"[IDS]{at} (or reject, or edit); waiting", soft_wrap=True)
-                    elif r.proposed and r.in_flight and by_hand:
+                    elif r.in_flight and by_hand and (r.proposed or not shown[1:]):  # also when resumed with a
+                        shown.append("hand")  # batch out already (handed out by `looplab ask`): it said nothing
                         console.print(f"{r.in_flight} experiment(s) wait for results told by hand: looplab ask "
                                       f"{spec.name}{at} lists them, looplab tell {spec.name} ID VALUE{at} records "
                                       "one; waiting (Ctrl-C stops; the same command resumes)", soft_wrap=True)

@@ -715,6 +715,23 @@ def test_run_of_a_manual_campaign_says_it_waits_for_a_person_and_goes_on_when_to
     assert "campaign r: running" in out and "2 succeeded" in out, out + err
 
 
+def test_run_of_a_manual_campaign_whose_batch_was_handed_out_by_ask_says_what_it_waits_for(tmp_path):
+    """Fuzz round eight: after `looplab ask` handed out the batch, `looplab run` printed only "resuming ..." and
+    sat silent (it said what it waits for only when it proposed the batch itself)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spec = write_campaign(tmp_path, HAND.format(name="r", budget=8), "r.yaml")
+    assert runner.invoke(app, ["ask", str(spec), "--store", url]).exit_code == 0
+    proc = subprocess.Popen([LOOPLAB, "run", str(spec), "--store", url, "-q", "--poll-interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, COLUMNS="300"))
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    assert lines[0].startswith("resuming campaign 'r'"), lines
+    assert lines[1].startswith("2 experiment(s) wait for results told by hand: looplab ask r --store"), lines
+
+
 def test_a_campaign_stored_with_a_setting_now_refused_is_told_asked_and_reported_by_name(hand):
     """A model setting this version refuses, as an older version stored it (a noise floor above 0.5): tell,
     ask and report by name rebuild the campaign with that setting's default and say so, instead of refusing
