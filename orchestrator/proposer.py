@@ -311,6 +311,7 @@ class Proposer:
             X_obs = self.space.encode(list(observed))
             self._model_call(f"to fit {len(raw)} observations", lambda: model.fit(X_obs, self.warp(self.internal(raw))))
             self._check_predictions(model, X_obs[:5])
+            self._check_predictions(model, self._probe_points(), "at points it has not measured")
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
@@ -331,6 +332,9 @@ class Proposer:
         if getattr(self.acquisition, "incumbent", "observed") == "model" and not self.raw_acquisition and len(y):
             best = float(np.max(model.predict(self.space.encode(list(observed)))[0]))
         pending_X = self.space.encode(list(busy)) if busy else None
+        checked = self.acquisition if isinstance(self.acquisition, CheckedAcquisition) else None
+        if checked is not None:
+            checked.scored = False
         if self.space.is_pool:
             available = np.ones(self.space.size, dtype=bool)
             for p in [*used, *rejected]:
@@ -357,6 +361,8 @@ class Proposer:
             if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
                 params = self._model_call("while choosing the next experiments", lambda: self._realisable(
                     params, raw_candidates, used, n, model, best, pending_X, rng), role="acquisition")
+        if checked is not None and params:
+            checked.check_chosen()
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
 
     def _model_call(self, what: str, call: Any, role: str = "model") -> Any:
@@ -421,15 +427,17 @@ class Proposer:
                                     "lower" if side == "low" else "upper", name, side, edge)
         return {"at_bound": at} if at else {}
 
-    def _check_predictions(self, model: Any, X: np.ndarray) -> None:
-        """A fitted model's predictions at a few observed points must be a mean and a variance per point,
-        finite, the variance not below zero; otherwise the acquisition would rank nonsense silently."""
+    def _check_predictions(self, model: Any, X: np.ndarray, where: str = "at its own observations") -> None:
+        """A fitted model's predictions at a few points (observed ones, and ``_probe_points``) must be a mean
+        and a variance per point, 1-D arrays, finite, the variance not below zero; otherwise the acquisition
+        would rank nonsense silently (nan away from the data), or fail naming itself (an (n, 1) column)."""
         if not len(X):
             return
-        out = self._model_call("to predict at its own observations", lambda: model.predict(X))
+        out = self._model_call(f"to predict {where}", lambda: model.predict(X))
         problem = ""
         try:
             mean, var = out
+            shapes = (np.shape(mean), np.shape(var))
             mean = np.asarray(mean, dtype=float).reshape(-1)
             var = np.asarray(var, dtype=float).reshape(-1)
         except (TypeError, ValueError):
@@ -438,13 +446,24 @@ class Proposer:
             if mean.shape != (len(X),) or var.shape != (len(X),):
                 problem = (f"returned {mean.size} mean(s) and {var.size} variance(s) for {len(X)} point(s); "
                            "predict(X) gives one of each per row of X")
+            elif shapes != ((len(X),), (len(X),)):
+                problem = (f"returned a mean of shape {shapes[0]} and a variance of shape {shapes[1]} for "
+                           f"{len(X)} point(s); predict(X) gives two 1-D arrays of shape ({len(X)},)")
             elif not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
-                problem = "returned a mean or variance that is not finite (nan or inf)"
+                problem = f"returned a mean or variance that is not finite (nan or inf) {where}"
             elif np.any(var < -1e-9 * max(1.0, float(np.max(np.abs(var))))):
-                problem = f"returned a negative variance ({float(np.min(var)):g})"
+                problem = f"returned a negative variance ({float(np.min(var)):g}) {where}"
         if problem:
             raise LooplabError(f"model.kind: model '{self.spec.model.kind}' predict(X) {problem}; the campaign and "
                                "its results are kept: fix the model, or choose another kind, and run again")
+
+    def _probe_points(self) -> np.ndarray:
+        """Five fixed points of the space, encoded, where a fitted model's predictions are checked besides its
+        observations: pool candidates spread over the pool, or points drawn with a fixed seed (the campaign's
+        own random stream is not touched, so the proposals stay what they were)."""
+        if self.space.is_pool:
+            return self.space.X[np.unique(np.linspace(0, self.space.size - 1, 5).astype(int))]
+        return self.space.encode(self.space.sample(5, "random", np.random.default_rng(0)))
 
     def _realisable(self, params: list[Params], raw_candidates: np.ndarray, used: Sequence[Params], n: int,
                     model: Any, best: float, pending_X: np.ndarray | None, rng: np.random.Generator) -> list[Params]:
@@ -473,6 +492,7 @@ class CheckedAcquisition:
 
     def __init__(self, inner: Any, kind: str):
         self._inner, self._kind = inner, kind
+        self.scored = False  # a score above -inf since the proposer last reset it: some candidate was not ruled out
 
     def __getattr__(self, name: str) -> Any:  # uses_raw_objective, incumbent, params...
         return getattr(self._inner, name)
@@ -490,7 +510,16 @@ class CheckedAcquisition:
         if problem:
             raise LooplabError(f"acquisition.kind: acquisition '{self._kind}' {problem}; the campaign and its "
                                "results are kept: fix the plugin, or choose another kind, and run again")
+        self.scored = self.scored or bool(np.any(out > -np.inf))
         return out
+
+    def check_chosen(self) -> None:
+        """After a step's choice: if every score the plugin gave was -inf, it ruled out every candidate, and
+        what was proposed is nobody's choice (it was proposed silently, marked as the model's)."""
+        if not self.scored:
+            raise LooplabError(f"acquisition.kind: acquisition '{self._kind}' scored every candidate -inf (ruled "
+                               "out), so none is its choice; the campaign and its results are kept: fix the plugin "
+                               "(or end the campaign: looplab stop NAME), and run again")
 
 
 class _Seen:

@@ -297,7 +297,13 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
                             "5 point(s)"),
     ("model", "StateObject", "model 'models_for_tests:StateObject' get_state() returned what JSON cannot hold (a "
                              "object is neither JSON nor an array)"),
+    ("model", "NanAwayFromData", "model 'models_for_tests:NanAwayFromData' predict(X) returned a mean or variance "
+                                 "that is not finite (nan or inf) at points it has not measured"),
+    ("model", "ColumnMean", "model 'models_for_tests:ColumnMean' predict(X) returned a mean of shape (5, 1) and a "
+                            "variance of shape (5,) for 5 point(s); predict(X) gives two 1-D arrays of shape (5,)"),
     ("acq", "NanAcquisition", "acquisition.kind: acquisition 'models_for_tests:NanAcquisition' returned nan or +inf"),
+    ("acq", "RulesOutAll", "acquisition.kind: acquisition 'models_for_tests:RulesOutAll' scored every candidate -inf "
+                           "(ruled out), so none is its choice"),
     ("acq", "RaisingAcquisition", "acquisition 'models_for_tests:RaisingAcquisition' (with model 'gp') failed while "
                                   "choosing the next experiments (RuntimeError: my acquisition broke at models_for_tests.py:"),
 ])
