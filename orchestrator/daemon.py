@@ -343,9 +343,11 @@ class Daemon:
                     self._start_imports()
 
     def _scan(self) -> None:
-        files = sorted({p.resolve() for pat in PATTERNS for p in self.directory.glob(pat) if p.is_file()})
+        found = {p for pat in PATTERNS for p in self.directory.glob(pat)}
+        files = sorted({p.resolve() for p in found if p.is_file()})
+        broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
         with self._entries_lock:
-            for path in [p for p in self.entries if p not in files]:
+            for path in [p for p in self.entries if p not in files and p not in broken]:
                 e = self.entries.pop(path)
                 e.withdrawn.set()
                 if e.active:
@@ -376,6 +378,15 @@ class Daemon:
                     e.mtime = mtime
                     log.info("file=%s changed: reopening", path.name)
                 self._open(e)
+            for link in broken:  # skipped silently before: said once, and counted as an invalid file
+                if link not in self.entries:
+                    e = self.entries[link] = Entry(path=link, mtime=0.0)
+                    try:
+                        target = os.readlink(link)
+                    except OSError:
+                        target = "?"
+                    self._refuse(e, f"{link}: a link to {target}, which is not a file (it does not exist, or the "
+                                    "links loop); fix the link or remove it")
 
     def _check_sources_ended(self, e: Entry, campaign: Any) -> None:
         """A new campaign whose source campaign runs in this daemon waits until that one has ended

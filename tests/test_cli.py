@@ -472,3 +472,20 @@ def test_an_exit_when_done_daemon_exits_1_when_a_campaign_ended_on_its_failures(
     out = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
     assert "1 campaign(s) ended on their failures (broken.yaml" in out and "Traceback" not in out
+
+
+def test_a_campaign_file_that_is_a_broken_link_is_an_invalid_file_of_the_daemon(tmp_path):
+    """A dangling link (or a loop of links) among a daemon's campaign files was skipped without a word, and
+    --exit-when-done exited 0 as if every file had run (fuzz round eight)."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "gone.yaml").symlink_to(tmp_path / "nowhere" / "x.yaml")
+    (folder / "a.yml").symlink_to(folder / "b.yml")
+    (folder / "b.yml").symlink_to(folder / "a.yml")
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                 "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"gone.yaml: a link to {tmp_path / 'nowhere' / 'x.yaml'}, which is not a file (it does not exist, or the " \
+           "links loop); fix the link or remove it" in out
+    assert "3 campaign file(s) were invalid and did not run (a.yml, b.yml, gone.yaml)" in out
