@@ -738,7 +738,10 @@ class Engine:
         ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
         patience = self.spec.budget.patience
         if patience is not None and best is not None:
-            since = sum(e.seq > best.seq for e in ended)  # experiments ended after the best (failures count)
+            # the campaign's experiments ended after the best (failures count); imported rows have no order in
+            # time (their file's order), so they never use up patience: four imported rows with the best first
+            # ended a campaign before its first experiment
+            since = sum(e.seq > best.seq and e.source != "imported" for e in ended)
             if since >= patience:
                 return "completed", (f"patience: the best ({best.value:g}, experiment {best.id}) has not improved "
                                      f"over the last {since} experiments (budget.patience = {patience})")

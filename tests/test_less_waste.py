@@ -146,3 +146,24 @@ def test_min_distance_replaces_a_repeat(tmp_path, extra, repeats):
     assert (abs(x) < 0.002) is repeats
     if not repeats:
         assert abs(x) < 0.2  # still where the model says the best is
+
+
+def test_imported_rows_do_not_use_up_patience(tmp_path):
+    """Four imported rows with the best first ended a campaign with patience 2 before its first experiment,
+    and the same rows in another order did not (fuzz round eight): imported rows have their file's order, not
+    the order they were measured in. Now patience counts the campaign's own experiments after the best."""
+    (tmp_path / "early.csv").write_text("x1,x2,value\n3.14,2.27,0.4\n0,0,55.6\n1,1,27.7\n2,2,9.6\n")
+    spec = write_campaign(tmp_path, "name: early\nseed: 1\nspace:\n  parameters:\n"
+                                    "    - {name: x1, type: float, low: -5.0, high: 10.0}\n"
+                                    "    - {name: x2, type: float, low: 0.0, high: 15.0}\n"
+                                    "objective: {name: value, goal: min}\noracle: {kind: function, params: "
+                                    "{function: branin}}\nmodel: {kind: random-forest}\n"
+                                    "initial: {n: 0, data: early.csv}\nbudget: {max_experiments: 6, patience: 2}\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = runner.invoke(app, ["run", str(spec), "--store", url, "-q"])
+    assert result.exit_code == 0, result.output
+    st = Store(url)
+    exps = st.experiments(st.get_campaign("early").id)
+    own = [e for e in exps if e.source != "imported"]
+    assert len(own) >= 2, [(e.id, e.value) for e in exps]
+    assert st.get_campaign("early").message.startswith("patience: the best")
