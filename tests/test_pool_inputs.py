@@ -78,6 +78,15 @@ def test_one_stray_text_cell_is_an_error_not_a_categorical_column(campaign_file,
                "first text on line 6", "space.pool.categorical")
 
 
+@pytest.mark.parametrize("cell, said", [("1e-400", "'1e-400' is too small for a float: it would be stored as 0"),
+                                        ("1_0", "write it in plain ASCII digits, without '_'")])
+def test_a_number_a_float_cannot_hold_is_not_called_text(campaign_file, tmp_path, cell, said):
+    """Fuzz round eight: a cell of 1e-400 was refused as "mixes numbers and text"."""
+    pool = _pool(tmp_path, _with_row(f"0.5,{cell},0.5,3.90,-0.020", at=4))
+    _one_error(campaign_file, pool, "space.pool.inputs[1]", "line 6: the cell of 'x_Ag' is a number a float cannot "
+               "hold as written: " + said)
+
+
 def test_an_undeclared_text_column_must_be_declared(campaign_file, tmp_path):
     text = POOL_CSV.replace("x_Ag", "phase", 1)
     rows = [r.split(",") for r in text.splitlines()]
