@@ -210,8 +210,9 @@ def _changed_input(row: dict, names: list[str], params: dict | None) -> tuple[st
             same = abs(x - float(was)) <= 1e-6 * max(1.0, abs(x), abs(float(was)))  # a spreadsheet's rounding
         else:
             same = cell == str(was)
-        if not same:
-            return name, cell, _fmt_param(was)
+        if not same:  # the stored value in full where its short form reads as the cell (49.47 for 49.470066)
+            shown = _fmt_param(was)
+            return name, cell, shown if shown != cell else repr(was)
     return None
 
 

@@ -137,6 +137,18 @@ def test_every_bad_tell_csv_is_one_line_exit_2_and_changes_nothing(hand, case, t
     assert _snapshot(url) == before
 
 
+def test_an_input_rounded_in_the_worksheet_is_shown_in_full(hand):
+    """Fuzz round eight: 'x1 is 49.47 here but 49.47 in experiment ...' (the stored value, shortened, read as the
+    cell); the stored value is now shown whole where its short form would."""
+    tmp_path, url = hand
+    st = Store(url)
+    x1 = next(e.params["x1"] for e in st.experiments(1) if e.id == "hand-0000-01")
+    path = tmp_path / "results.csv"
+    path.write_text(f"id,x1,y\nhand-0000-01,{x1:.4g},1.0\n")
+    r = runner.invoke(app, ["tell", "hand", "--csv", str(path), "--store", url])
+    assert r.exit_code == 2 and f"x1 is {x1:.4g} here but {x1!r} in experiment hand-0000-01" in r.output, r.output
+
+
 BAD_ARGS = [
     (["hand-0000-01"], "missing the result: give ID VALUE"),
     (["hand-0000-01", "ten"], "VALUE: 'ten' is not a number"),
