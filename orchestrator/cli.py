@@ -540,6 +540,12 @@ def daemon(
         root.addHandler(h)
     root.setLevel(logging.INFO)
     d = None
+    db = _sqlite_file(store)
+    if db is not None and db.suffix.lower() in (".yaml", ".yml") and directory.is_dir() \
+            and os.path.realpath(db.parent) == os.path.realpath(directory):
+        _fail(LooplabError(f"--store: '{db}' is in the daemon's folder and ends in {db.suffix}, so the daemon would "
+                           "read its own database as a campaign file; give the store another name (runs.db) or "
+                           "another folder"))
     new_file = _new_sqlite_file(store)
     try:
         d = Daemon(directory, lambda: _store(store), interval=interval, workers=workers, rescan=rescan,

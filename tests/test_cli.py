@@ -489,3 +489,15 @@ def test_a_campaign_file_that_is_a_broken_link_is_an_invalid_file_of_the_daemon(
     assert f"gone.yaml: a link to {tmp_path / 'nowhere' / 'x.yaml'}, which is not a file (it does not exist, or the " \
            "links loop); fix the link or remove it" in out
     assert "3 campaign file(s) were invalid and did not run (a.yml, b.yml, gone.yaml)" in out
+
+
+def test_a_daemon_store_named_like_a_campaign_file_in_its_folder_is_refused(tmp_path):
+    """Fuzz round eight: --store sqlite:///FOLDER/store.yml made the daemon create its database in the folder,
+    then report it as a campaign file with a YAML syntax error, leaving the file behind."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{folder / 'store.yml'}",
+                                 "--exit-when-done"])
+    assert result.exit_code == 2 and "--store: " in result.output and "would read its own database as a " \
+        "campaign file" in " ".join(result.output.split()), result.output
+    assert list(folder.iterdir()) == []
