@@ -383,3 +383,13 @@ def import_data(
             _note(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if c.campaign.spec.initial.count_in_budget and not caught:  # still running: did the rows use the budget up?
+        from .control import budget_of
+        from .engine import counted
+
+        row = c.store.get_campaign(c.name)
+        used, budget = len(counted(c.store.experiments(row.id), c.campaign.spec)), budget_of(c.store, row)
+        if used >= budget:
+            _note(f"campaign {c.name} has {used} experiment(s) counted toward its budget of {budget} now (the imported "
+                  "rows count: initial.count_in_budget), so it proposes no more; `looplab extend "
+                  f"{c.name} --budget N` raises the budget")

@@ -269,6 +269,23 @@ def test_imported_rows_do_not_count_toward_the_budget_unless_asked(tmp_path: Pat
         assert n == expected, counts
 
 
+def test_an_import_that_uses_up_the_budget_says_so(tmp_path: Path):
+    """Fuzz round eight: with count_in_budget: true an import took a campaign to 6 of a budget of 4 without a
+    word."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    text = BOWL.format(name="full", extra="").replace(
+        "initial: {n: 5}", "initial: {n: 2, count_in_budget: true}").replace("max_experiments: 10", "max_experiments: 3")
+    spec = write_campaign(tmp_path, text, "full.yaml")
+    (tmp_path / "d.csv").write_text("a,b,y\n0.5,0.5,1\n0.25,1.0,2\n")
+    r = runner.invoke(app, ["import", str(spec), str(tmp_path / "d.csv"), "--store", url])
+    assert r.exit_code == 0 and "note" not in r.output, r.output  # 2 of 3: it runs on
+    (tmp_path / "d.csv").write_text("a,b,y\n0.75,0.5,1\n0.125,1.0,2\n")
+    r = runner.invoke(app, ["import", "full", str(tmp_path / "d.csv"), "--store", url])
+    assert r.exit_code == 0 and ("note campaign full has 4 experiment(s) counted toward its budget of 3 now (the "
+                                 "imported rows count: initial.count_in_budget), so it proposes no more") in \
+        " ".join(r.output.split()), r.output
+
+
 def test_rows_outside_the_space_are_refused_with_their_lines(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     spec = write_campaign(tmp_path, BOWL.format(name="bowl", extra=""), "bowl.yaml")
