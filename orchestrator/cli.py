@@ -526,6 +526,12 @@ def daemon(
                              "a campaign ticked less often than daily leaves results unrecorded for days"),
                    rescan=(rescan, 0, False, DAY,
                            "a folder scanned less often than daily misses new campaign files for days"))
+    db = _sqlite_file(store)  # checked before the log handlers are added: _fail exits
+    if db is not None and db.suffix.lower() in (".yaml", ".yml") and directory.is_dir() \
+            and os.path.realpath(db.parent) == os.path.realpath(directory):
+        _fail(LooplabError(f"--store: '{db}' is in the daemon's folder and ends in {db.suffix}, so the daemon would "
+                           "read its own database as a campaign file; give the store another name (runs.db) or "
+                           "another folder"))
     # one plain line per event (a daemon's output is read in log files and journals, not only terminals)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -540,12 +546,6 @@ def daemon(
         root.addHandler(h)
     root.setLevel(logging.INFO)
     d = None
-    db = _sqlite_file(store)
-    if db is not None and db.suffix.lower() in (".yaml", ".yml") and directory.is_dir() \
-            and os.path.realpath(db.parent) == os.path.realpath(directory):
-        _fail(LooplabError(f"--store: '{db}' is in the daemon's folder and ends in {db.suffix}, so the daemon would "
-                           "read its own database as a campaign file; give the store another name (runs.db) or "
-                           "another folder"))
     new_file = _new_sqlite_file(store)
     try:
         d = Daemon(directory, lambda: _store(store), interval=interval, workers=workers, rescan=rescan,
