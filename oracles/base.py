@@ -121,6 +121,9 @@ def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
         number = math.inf
     except (TypeError, ValueError):
         return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}; expected a real number")
+    except Exception as exc:  # noqa: BLE001 - the object's own __float__ failed: the experiment's failure
+        return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}, whose float() raised "
+                                                     f"{type(exc).__name__}: {exc}; expected a real number")
     if math.isinf(number) and _finite_number(value):  # 10**400, Decimal("1e400"): a number, but not a float's
         return Result(experiment_id, "failed", error=f"evaluate returned {_short(value)}, too large for a float "
                                                      "(beyond +/-1.8e308); report the objective in other units "
@@ -136,8 +139,11 @@ def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
 
 def _finite_number(value: Any) -> bool:
     """Whether ``value`` (whose float overflowed) is itself a finite number: an int, a Fraction, a finite Decimal."""
-    finite = getattr(value, "is_finite", None)
-    return finite() if callable(finite) else isinstance(value, numbers.Rational)
+    try:
+        finite = getattr(value, "is_finite", None)
+        return bool(finite()) if callable(finite) else isinstance(value, numbers.Rational)
+    except Exception:  # noqa: BLE001 - an object that cannot say: taken as the infinity it converted to
+        return False
 
 
 def _nonzero(value: Any) -> bool:
@@ -152,6 +158,14 @@ def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     numpy scalars as numbers; NaN and infinities as null (missing: JSON has no NaN, and PostgreSQL refuses it);
     anything else as its text. ValueError naming the key of a circular reference, or of nesting deeper than 50."""
     def clean(v: Any, where: str, depth: int, seen: frozenset) -> Any:
+        try:
+            return convert(v, where, depth, seen)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an object whose tolist, str or keys raise
+            raise ValueError(f"'{where}' could not be read ({type(exc).__name__}: {exc})") from None
+
+    def convert(v: Any, where: str, depth: int, seen: frozenset) -> Any:
         if depth > 50:
             raise ValueError(f"'{where}' nests deeper than 50 levels")
         if isinstance(v, (dict, list, tuple)):
@@ -165,6 +179,8 @@ def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
             return clean(v.tolist(), where, depth, seen)
         if isinstance(v, float):
             return v if math.isfinite(v) else None
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > 1024:  # beyond a float
+            return _short(v)  # as text: an int of thousands of digits cannot even be written (int_max_str_digits)
         if v is None or isinstance(v, (bool, int, str)):
             return v
         return str(v)
@@ -210,6 +226,8 @@ def _short(value: Any, limit: int = 80) -> str:
         text = repr(value)
     except ValueError:  # an int of more digits than Python turns into text (int_max_str_digits)
         return f"an int of more than {sys.get_int_max_str_digits()} digits"
+    except Exception as exc:  # noqa: BLE001 - an object whose own repr raises
+        return f"a {type(value).__name__} whose repr raised {type(exc).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -236,7 +254,11 @@ def run_experiment(oracle: "SyncOracle", experiment: Experiment) -> Result:
         what = f"evaluate called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
         result = Result(experiment.id, "failed", error=f"{what}{raised_at(exc)}")
     else:
-        result = to_result(experiment.id, returned, getattr(oracle, "objective", "value"))
+        try:
+            result = to_result(experiment.id, returned, getattr(oracle, "objective", "value"))
+        except Exception as exc:  # noqa: BLE001 - what evaluate returned could not even be inspected
+            result = Result(experiment.id, "failed", error=f"evaluate returned what could not be read "
+                                                           f"({type(exc).__name__}: {exc})")
     outputs = dict(result.outputs)
     outputs.setdefault("wall_seconds", round(time.perf_counter() - t0, 6))
     return Result(result.experiment_id, result.status, result.value, outputs, result.error)

@@ -139,6 +139,20 @@ def strict_float(text: Any) -> float:
     return float(text)
 
 
+def unreadable_number(text: str) -> str:
+    """Why a cell that Python's float() reads is not taken as a number here (too small for a float, digit
+    separators, other scripts' digits): a phrase for the error; '' for a number, and for text."""
+    try:
+        strict_float(text)
+    except ValueError as exc:
+        try:
+            float(text)
+        except (ValueError, OverflowError):
+            return ""  # text
+        return number_hint(text, exc)
+    return ""
+
+
 def plain_digits(text: str) -> bool:
     """Text without what Python's int() and float() also read: '_' separators and digits of other scripts."""
     return "_" not in text and text.isascii()

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import ConfigProblem, OracleContext, SyncOracle, value_range_problem
-from .csvfile import CsvFileError, describe_columns, filter_rows, parse_number, read_table
+from .csvfile import CsvFileError, describe_columns, filter_rows, parse_number, read_table, unreadable_number
 
 
 class LookupConfig(BaseModel):
@@ -65,7 +65,9 @@ def objective_problem(file: str, header: list[str], records: list, column: str, 
             if first_huge is None and value_range_problem(x):
                 first_huge = (line, value_range_problem(x))
         elif first_bad is None:
-            what = "empty" if cells[j] == "" else ("not finite" if x is not None else "text, not a number")
+            hint = unreadable_number(cells[j])  # a number a float cannot hold as written (1e-400)
+            what = ("empty" if cells[j] == "" else "not finite" if x is not None else
+                    f"a number a float cannot hold as written ({hint})" if hint else "text, not a number")
             first_bad = (line, what)
     if records and not numbers:
         return f"the objective column '{column}' of {file} holds no numbers; is it the right column?"

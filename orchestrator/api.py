@@ -96,14 +96,16 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
         except ValueError as exc:  # a circular reference: the store could not write it
             raise _bad_argument("value", f"the outputs are not JSON: {exc}") from None
         value = value[keys[0]]
-    if isinstance(value, bool) or isinstance(value, str) or not hasattr(value, "__float__"):
+    boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's too
+    if boolean or isinstance(value, str) or not hasattr(value, "__float__"):
         raise _bad_argument("value", f"the value {_shown(value)} is not a number")
     try:
         number: float | None = float(value)
     except OverflowError:  # an int or a Fraction beyond a float's range
         number = None
-    except (TypeError, ValueError) as exc:
-        raise _bad_argument("value", f"the value {_shown(value)} is not a number ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - TypeError, ValueError, or the object's own __float__ failing
+        raise _bad_argument("value", f"the value {_shown(value)} is not a number ({type(exc).__name__}: {exc})") \
+            from None
     if number is None or (math.isinf(number) and isinstance(value, Decimal) and value.is_finite()):
         raise _bad_argument("value", f"the value {_shown(value)} is too large for a float (beyond +/-1.8e308); "
                                     "report the objective in other units (or its logarithm)")

@@ -175,8 +175,8 @@ def _sqlite_file(store: Optional[str]) -> Optional[Path]:
 
 def _new_sqlite_file(store: Optional[str]) -> Optional[Path]:
     """The SQLite file of --store if it does not exist yet (opening the store will create it), else None."""
-    path = _sqlite_file(store)
-    return path if path is not None and not path.exists() else None
+    path = _sqlite_file(store)  # a link (even a dangling one) is the user's: never removed as "ours"
+    return path if path is not None and not path.exists() and not path.is_symlink() else None
 
 
 def _remove_if_empty(st, new_file: Optional[Path]) -> None:

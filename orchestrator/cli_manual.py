@@ -210,9 +210,10 @@ def _changed_input(row: dict, names: list[str], params: dict | None) -> tuple[st
             same = abs(x - float(was)) <= 1e-6 * max(1.0, abs(x), abs(float(was)))  # a spreadsheet's rounding
         else:
             same = cell == str(was)
-        if not same:  # the stored value in full where its short form reads as the cell (49.47 for 49.470066)
-            shown = _fmt_param(was)
-            return name, cell, shown if shown != cell else repr(was)
+        if not same:  # the stored value in full where its short form reads as the cell (49.47 for 49.470066;
+            shown = _fmt_param(was)  # also when the cell is written 49.470, 4.947e1 or +49.47)
+            alike = shown == cell or x is not None and parse_number(shown) == x
+            return name, cell, repr(was) if alike else shown
     return None
 
 

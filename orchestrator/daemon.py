@@ -135,6 +135,7 @@ class Daemon:
         self._lock_fd: int | None = None
         self._scanned = threading.Event()
         self._scans = 0  # scans completed
+        self._skipped: set[Path] = set()  # folders and devices named like campaign files, said once
         self._idle_from: int | None = None  # scans completed when only campaigns waiting for a source were left
         # Heavy libraries (TensorFlow, GPflow) are imported once, by a thread of their own, outside every
         # campaign's tick (concurrent first imports from several threads are slow at best and can deadlock),
@@ -346,6 +347,10 @@ class Daemon:
         found = {p for pat in PATTERNS for p in self.directory.glob(pat)}
         files = sorted({p.resolve() for p in found if p.is_file()})
         broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
+        for p in sorted(p for p in found if p.exists() and not p.is_file() and p not in self._skipped):
+            self._skipped.add(p)  # a folder (or a device) named like a campaign file: not one, said once
+            log.warning("file=%s is %s, not a campaign file: skipped", p.name,
+                        "a folder" if p.is_dir() else "not a regular file (a device?)")
         with self._entries_lock:
             for path in [p for p in self.entries if p not in files and p not in broken]:
                 e = self.entries.pop(path)
@@ -587,12 +592,16 @@ class Daemon:
                         log.info("campaign=%s %s: %s; %d succeeded, %d failed, best %s", e.name, report.status,
                                  report.message, report.n_observed, report.n_failed,
                                  "none" if report.best is None else f"{report.best:.6g}")
-                        from .engine import same_value_note
+                        from .engine import _failure_reasons, same_value_note
 
-                        same = same_value_note(e.name, e.engine.spec.objective.name,
-                                               self.store.experiments(e.engine.id))
+                        exps = self.store.experiments(e.engine.id)
+                        same = same_value_note(e.name, e.engine.spec.objective.name, exps)
                         if same:
                             log.warning("campaign=%s %s", e.name, same)
+                        if e.failed and not report.by_failures:  # a failure-rate stop gives its reasons itself
+                            failed = [x for x in exps if x.status in ("failed", "timed_out")]
+                            log.error("campaign=%s none of its %d experiment(s) succeeded; reasons: %s", e.name,
+                                      len(failed), _failure_reasons(failed))
                         self._close(e)
                         break
                     self._say_who_it_waits_for(e, report)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from oracles.base import value_range_problem
-from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table
+from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table, unreadable_number
 
 from .config import CategoricalParameter, FloatParameter, IntParameter
 from .errors import ConfigError, Problem
@@ -53,6 +53,13 @@ def _number(cell: Any) -> float | None:
     return parse_number(str(cell).strip())
 
 
+def _not_a_number(name: str, cell: Any) -> str:
+    """Why ``cell`` of ``name`` is not a finite number: a number a float cannot hold as written (1e-400 would be
+    stored as 0), or not a finite number at all."""
+    hint = unreadable_number(str(cell).strip()) if isinstance(cell, str) else ""
+    return f"{name} = '{cell}': {hint}" if hint else f"{name} = '{cell}' is not a finite number"
+
+
 def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """``values`` (text cells of a CSV row or Python values) as a point of ``space``: (params, None), or
     (None, what is wrong) naming the input."""
@@ -68,7 +75,7 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
                 continue
             x = _number(cell)
             if x is None or not math.isfinite(x):
-                return None, f"{name} = '{cell}' is not a finite number"
+                return None, _not_a_number(name, cell)
             params[name] = x
         i = space.index_of(params)
         if i is None:
@@ -90,7 +97,7 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
             continue
         x = _number(cell)
         if x is None or not math.isfinite(x):
-            return None, f"{p.name} = '{cell}' is not a finite number"
+            return None, _not_a_number(p.name, cell)
         slack = RELATIVE_TOLERANCE * (p.high - p.low)
         if not p.low - slack <= x <= p.high + slack:
             return None, f"{p.name} = {x:g} is outside its bounds [{p.low:g}, {p.high:g}]"
@@ -146,7 +153,7 @@ def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[
         params, why = check_point(space, row)
         y = parse_number(row[column])
         if why is None and (y is None or not math.isfinite(y)):
-            why = f"the objective '{column}' = '{row[column]}' is not a finite number"
+            why = _not_a_number(f"the objective '{column}'", row[column])
         elif why is None and value_range_problem(y):
             why = f"the objective '{column}': {value_range_problem(y)}"
         if why is not None:

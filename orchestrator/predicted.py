@@ -76,6 +76,8 @@ def predicted_best(proposer: Any, model: Any, observed: Sequence[Params], raw: S
     convert, scale = _to_objective(proposer, raw)
     mean = float(convert(m[i]))
     spread = float(abs(convert(m[i] + sd[i]) - convert(m[i] - sd[i])) / 2.0)
+    if not (math.isfinite(mean) and math.isfinite(spread)):  # a plugin's nan away from the checked points: no
+        return None  # answer (stored, nan would be null, and every reader would have to guard against it)
     measured = float(raw[i]) if scale == "value" else float(abs(raw[i] - proposer.target))
     return {"params": dict(observed[i]), "mean": mean, "sd": spread, "measured": measured, "n": int(len(raw)),
             "scale": scale, "over": "measured points"}
@@ -83,8 +85,8 @@ def predicted_best(proposer: Any, model: Any, observed: Sequence[Params], raw: S
 
 def describe(pred: dict | None, *, unit: str | None = None, with_n: bool = False) -> str:
     """``0.402 ± 0.011`` (or ``|Δ target| 0.01 ± 0.02``), optionally ``(model after 38 experiments)``."""
-    if not pred:
-        return "-"
+    if not pred or not isinstance(pred.get("mean"), (int, float)) or not isinstance(pred.get("sd"), (int, float)):
+        return "-"  # none, or one stored with nan (null since 2026-12-05) by an older build
     u = f" {unit}" if unit else ""
     text = f"{pred['mean']:.4g} ± {pred['sd']:.2g}{u}"
     if pred.get("scale") == "distance":

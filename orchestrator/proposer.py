@@ -400,8 +400,12 @@ class Proposer:
         not {name: (mean, sd)} of numbers."""
         got = self._model_call("to give its learned constants (constants)", model.constants)
         try:
-            return {str(k): [float(m), float(sd)] for k, (m, sd) in dict(got).items()}
-        except (TypeError, ValueError) as exc:
+            out = {str(k): [float(m), float(sd)] for k, (m, sd) in dict(got).items()}
+            bad = next((k for k, pair in out.items() if not all(map(math.isfinite, pair))), None)
+            if bad is not None:  # stored, nan would be null, which status, report and export cannot show
+                raise ValueError(f"{bad} is {out[bad][0]:g} ± {out[bad][1]:g}, not finite")
+            return out
+        except (TypeError, ValueError, OverflowError) as exc:
             raise LooplabError(f"model.kind: model '{self.spec.model.kind}' constants() must return {{name: (mean, "
                                f"sd)}} with numbers ({type(exc).__name__}: {exc}); the campaign and its results are "
                                "kept: fix the plugin and run again") from None

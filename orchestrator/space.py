@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from oracles.csvfile import parse_number
+from oracles.csvfile import parse_number, unreadable_number
 
 from .config import (
     CategoricalParameter,
@@ -389,7 +389,7 @@ def _column_problem(name: str, cells: list[tuple[int, str]], file: str) -> str |
             return f"{file}, line {line}: the cell of '{name}' is empty; fill it in or remove the row"
         x = parse_number(text)
         if x is None:
-            hint = _number_hint(text)
+            hint = unreadable_number(text)
             if hint:  # a number after all, that a float cannot hold (1e-400), or in other digits: not text
                 return (f"{file}, line {line}: the cell of '{name}' is a number a float cannot hold as written: "
                         f"{hint}; fix the cell (other units?) or remove the row")
@@ -411,21 +411,6 @@ def _column_problem(name: str, cells: list[tuple[int, str]], file: str) -> str |
                 f"fix that cell, or declare the column in space.pool.categorical if it holds levels")
     return (f"{file}: the column '{name}' holds text; declare it as categorical (space.pool.categorical: "
             f"[{name}]) to use its values as levels")
-
-
-def _number_hint(text: str) -> str:
-    """Why ``strict_float`` refuses a cell that is a number in Python's eyes ('' for text)."""
-    from oracles.csvfile import number_hint, strict_float
-
-    try:
-        strict_float(text)
-    except ValueError as exc:
-        try:
-            float(text)
-        except ValueError:
-            return ""  # text
-        return number_hint(text, exc)
-    return ""
 
 
 def _smiles_of_levels(name: str, column: str, pairs: list[tuple[int, str, str]], file: str

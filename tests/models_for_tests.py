@@ -139,3 +139,17 @@ class RulesOutAll:
 
     def __call__(self, mean, variance, *, best):
         return np.full(len(mean), -np.inf)
+
+
+class NanAfterChecks:
+    """A user's model whose predictions pass the engine's checks after a fit (its first two predict calls), then
+    turn nan (fuzz round nine: the predicted best, stored with nan as null, crashed `run`'s summary and every
+    later `looplab status` of the store)."""
+
+    def fit(self, X, y):
+        self.m, self.calls = float(np.mean(y)), 0
+        return self
+
+    def predict(self, X):
+        self.calls += 1
+        return np.full(len(X), self.m if self.calls <= 2 else np.nan), np.ones(len(X))

@@ -294,8 +294,9 @@ class Constant(SyncOracle):
 
 class OddNumbers(SyncOracle):
     """Values and outputs at the edges of what a float and JSON hold, by where it is asked (fuzz round eight):
-    10**400, Decimal("1e-400"), numpy's True, outputs that hold themselves, and (k = 4) a smooth objective with
-    outputs holding NaN and infinities."""
+    10**400, Decimal("1e-400"), numpy's True, outputs that hold themselves, (k = 4) a smooth objective with
+    outputs holding NaN and infinities, then a value whose float() raises, an output int of 5,000 digits, and an
+    output whose str() raises."""
 
     def evaluate(self, params):
         from decimal import Decimal
@@ -314,5 +315,19 @@ class OddNumbers(SyncOracle):
             loop: dict = {"a": 1}
             loop["self"] = loop
             return {"value": y, "extra": loop}
-        return {"value": y, "width": float("nan"), "peaks": [1.0, float("inf"), np.float64("-inf")],
-                "nested": {"k": np.nan}}
+        if x < 0.6:
+            return {"value": y, "width": float("nan"), "peaks": [1.0, float("inf"), np.float64("-inf")],
+                    "nested": {"k": np.nan}}
+
+        class Odd:  # a value whose float() fails, or an output whose text fails (fuzz round nine)
+            def __float__(self):
+                return 1 / 0
+
+            def __str__(self):
+                raise RuntimeError("no text")
+
+        if x < 0.7:
+            return Odd()
+        if x < 0.8:
+            return {"value": y, "count": 10**5000}
+        return {"value": y, "extra": Odd()}

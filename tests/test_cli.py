@@ -501,3 +501,17 @@ def test_a_daemon_store_named_like_a_campaign_file_in_its_folder_is_refused(tmp_
     assert result.exit_code == 2 and "--store: " in result.output and "would read its own database as a " \
         "campaign file" in " ".join(result.output.split()), result.output
     assert list(folder.iterdir()) == []
+
+
+def test_a_folder_or_device_named_like_a_campaign_file_is_skipped_with_a_warning(tmp_path, caplog):
+    """Fuzz round nine: a folder named x.yaml, or a link to /dev/null, was skipped without a word."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "data.yaml").mkdir()
+    (folder / "null.yml").symlink_to("/dev/null")
+    result = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                 "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if "not a campaign file: skipped" in r.getMessage()]
+    assert sorted(said) == ["file=data.yaml is a folder, not a campaign file: skipped",
+                            "file=null.yml is not a regular file (a device?), not a campaign file: skipped"]

@@ -471,9 +471,9 @@ def test_values_beyond_a_float_and_outputs_beyond_json_fail_or_are_kept_as_null(
     holding themselves ended the run in a traceback; NaN and infinities in outputs were stored as NaN tokens
     (not JSON: `export --format json` wrote them, PostgreSQL refuses them). Now the values fail their experiment
     with the reason, and non-finite outputs are stored as null (missing)."""
-    text_ = ("name: odd\nseed: 0\nspace:\n  parameters:\n    - {name: k, type: int, low: 0, high: 4}\n"
+    text_ = ("name: odd\nseed: 0\nspace:\n  parameters:\n    - {name: k, type: int, low: 0, high: 7}\n"
              "objective: {name: value, goal: max}\noracle: {kind: 'oracles_for_tests:OddNumbers'}\n"
-             "model: {kind: random-forest}\ninitial: {n: 5}\nbudget: {max_experiments: 5}\n"
+             "model: {kind: random-forest}\ninitial: {n: 8}\nbudget: {max_experiments: 8}\n"
              "failures: {max_failure_rate: 1.0}\nexecutor: {kind: inline}\n")
     _, _, exps = run(tmp_path, text_, any_store_url)
     bands = set()
@@ -488,9 +488,34 @@ def test_values_beyond_a_float_and_outputs_beyond_json_fail_or_are_kept_as_null(
             assert e.status == "failed" and "evaluate returned bool_ (True); expected a real number" in e.error, e
         elif x < 0.5:
             assert e.status == "failed" and "the outputs are not JSON: 'extra.self' holds itself" in e.error, e
-        else:
+        elif x < 0.6:
             assert e.status == "succeeded" and e.value == pytest.approx(-((x - 0.3) ** 2)), e
             assert e.outputs["width"] is None and e.outputs["peaks"] == [1.0, None, None]
             assert e.outputs["nested"] == {"k": None}
-        bands.add(min(int(x * 10), 4))
-    assert bands == {0, 1, 2, 3, 4}  # every kind was asked
+        elif x < 0.7:  # fuzz round nine: these three aborted the run, or failed as "the worker process died"
+            assert e.status == "failed" and "whose float() raised ZeroDivisionError" in e.error, e
+        elif x < 0.8:
+            assert e.status == "succeeded" and e.outputs["count"].startswith("an int of more than"), e
+        else:
+            assert e.status == "failed" and "'extra' could not be read (RuntimeError: no text)" in e.error, e
+        bands.add(int(x * 10))
+    assert bands == set(range(8))  # every kind was asked
+
+
+def test_a_predicted_best_that_is_not_finite_is_left_out_and_status_still_reads_the_store(tmp_path):
+    """Fuzz round nine: nan in the predicted best was stored as null (NaN is not JSON), then `run`'s summary and
+    `looplab status` of the whole store failed with a TypeError. Now no predicted best is recorded."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    text_ = continuous("m", ("function", "{function: sphere}"), [(0, 1), (0, 1)], budget=7,
+                       model='"models_for_tests:NanAfterChecks"', acq="ucb")
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    result, errors = _cli_run(tmp_path, text_, url)
+    assert result.exit_code == 0 and not errors and "Traceback" not in result.output, result.output
+    status = CliRunner().invoke(app, ["status", "--store", url], env={"COLUMNS": "300"})
+    assert status.exit_code == 0 and "Traceback" not in status.output, status.output
+    st = Store(url)
+    assert len(st.experiments(st.get_campaign("m").id, ["succeeded"])) == 7
+    st.close()

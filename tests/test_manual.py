@@ -144,9 +144,20 @@ def test_an_input_rounded_in_the_worksheet_is_shown_in_full(hand):
     st = Store(url)
     x1 = next(e.params["x1"] for e in st.experiments(1) if e.id == "hand-0000-01")
     path = tmp_path / "results.csv"
-    path.write_text(f"id,x1,y\nhand-0000-01,{x1:.4g},1.0\n")
-    r = runner.invoke(app, ["tell", "hand", "--csv", str(path), "--store", url])
-    assert r.exit_code == 2 and f"x1 is {x1:.4g} here but {x1!r} in experiment hand-0000-01" in r.output, r.output
+    for cell in (f"{x1:.4g}", f"{x1:.4g}0", f"+{x1:.4g}"):  # the last two: fuzz round nine
+        path.write_text(f"id,x1,y\nhand-0000-01,{cell},1.0\n")
+        r = runner.invoke(app, ["tell", "hand", "--csv", str(path), "--store", url])
+        assert r.exit_code == 2 and f"x1 is {cell} here but {x1!r} in experiment hand-0000-01" in r.output, r.output
+
+
+def test_an_imported_value_a_float_cannot_hold_says_so(tmp_path: Path):
+    """Fuzz round nine: an imported objective of 1e-400 was 'not a finite number'; it is a number that would be
+    stored as 0."""
+    spec = write_campaign(tmp_path, BOWL.format(name="tiny", extra=""), "tiny.yaml")
+    (tmp_path / "d.csv").write_text("a,b,y\n0.5,0.5,1e-400\n")
+    r = runner.invoke(app, ["import", str(spec), str(tmp_path / "d.csv"), "--store", f"sqlite:///{tmp_path / 's.db'}"])
+    assert r.exit_code == 2 and "d.csv, line 2: the objective 'y' = '1e-400': '1e-400' is too small for a float: " \
+        "it would be stored as 0" in " ".join(r.output.split()), r.output
 
 
 BAD_ARGS = [

@@ -751,6 +751,10 @@ def test_a_source_that_cannot_be_read_stops_the_start_before_the_campaign_is_sto
     assert res.exit_code == 2, res.output
     assert f"{path.name}: model.params.source[0].campaign: no campaign 'earlier'" in res.output
     assert not (tmp_path / "s.db").exists()  # the store it created for nothing is removed (fuzz round seven)
+    link = tmp_path / "link.db"  # a link the user made is never removed as the run's own (fuzz round nine)
+    link.symlink_to(tmp_path / "target.db")
+    res = CliRunner().invoke(app, ["run", str(path), "--store", f"sqlite:///{link}", "--quiet"])
+    assert res.exit_code == 2 and link.is_symlink()
     Store(db).close()  # an existing store is left in place, still empty
     res = CliRunner().invoke(app, ["run", str(path), "--store", db, "--quiet"])
     assert res.exit_code == 2 and (tmp_path / "s.db").exists()
