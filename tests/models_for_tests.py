@@ -153,3 +153,14 @@ class NanAfterChecks:
     def predict(self, X):
         self.calls += 1
         return np.full(len(X), self.m if self.calls <= 2 else np.nan), np.ones(len(X))
+
+
+class NanConstant(StateObject):
+    """A user's physics-informed model whose learned constant is nan (stored as null, status and the report could
+    not show it)."""
+
+    def get_state(self):
+        return {}
+
+    def constants(self):
+        return {"r": (float("nan"), 1.0)}

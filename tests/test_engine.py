@@ -301,6 +301,8 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
                                  "that is not finite (nan or inf) at points it has not measured"),
     ("model", "ColumnMean", "model 'models_for_tests:ColumnMean' predict(X) returned a mean of shape (5, 1) and a "
                             "variance of shape (5,) for 5 point(s); predict(X) gives two 1-D arrays of shape (5,)"),
+    ("model", "NanConstant", "model 'models_for_tests:NanConstant' constants() must return {name: (mean, sd)} with "
+                             "numbers (ValueError: r is nan ± 1, not finite)"),
     ("acq", "NanAcquisition", "acquisition.kind: acquisition 'models_for_tests:NanAcquisition' returned nan or +inf"),
     ("acq", "RulesOutAll", "acquisition.kind: acquisition 'models_for_tests:RulesOutAll' scored every candidate -inf "
                            "(ruled out), so none is its choice"),
