@@ -156,7 +156,8 @@ def _nonzero(value: Any) -> bool:
 def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     """``outputs`` as JSON types, as the store keeps them: keys as text; tuples, lists and numpy arrays as lists;
     numpy scalars as numbers; NaN and infinities as null (missing: JSON has no NaN, and PostgreSQL refuses it);
-    anything else as its text. ValueError naming the key of a circular reference, or of nesting deeper than 50."""
+    an int beyond a float's range, and anything else, as its text. ValueError naming the key of a circular
+    reference, of nesting deeper than 50, or of an object whose conversion raises."""
     def clean(v: Any, where: str, depth: int, seen: frozenset) -> Any:
         try:
             return convert(v, where, depth, seen)
@@ -176,7 +177,7 @@ def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
                 return {str(k): clean(x, f"{where}.{k}", depth + 1, seen) for k, x in v.items()}
             return [clean(x, f"{where}[{i}]", depth + 1, seen) for i, x in enumerate(v)]
         if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalars and arrays
-            return clean(v.tolist(), where, depth, seen)
+            return clean(v.tolist(), where, depth + 1, seen)  # + 1: a tolist() that returns itself ends
         if isinstance(v, float):
             return v if math.isfinite(v) else None
         if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > 1024:  # beyond a float
