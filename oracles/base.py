@@ -110,7 +110,7 @@ def to_result(experiment_id: str, returned: Any, objective: str) -> Result:
                           error=f"evaluate returned a dict without the objective '{objective}' "
                                 f"(keys: {', '.join(map(str, returned)) or 'none'})")
         value = returned[objective]
-        outputs = {str(k): v for k, v in returned.items() if k != objective}
+        outputs = {k: v for k, v in returned.items() if k != objective}  # keys made text by checked()
     boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's too
     if boolean or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         return Result(experiment_id, "failed",
@@ -174,7 +174,7 @@ def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"'{where}' holds itself (a circular reference)")
             seen = seen | {id(v)}
             if isinstance(v, dict):
-                return {str(k): clean(x, f"{where}.{k}", depth + 1, seen) for k, x in v.items()}
+                return {str(k): clean(x, f"{where}.{k}", depth + 1, seen) for k, x in _text_keys(v, f"'{where}'")}
             return [clean(x, f"{where}[{i}]", depth + 1, seen) for i, x in enumerate(v)]
         if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):  # numpy scalars and arrays
             return clean(v.tolist(), where, depth + 1, seen)  # + 1: a tolist() that returns itself ends
@@ -186,7 +186,17 @@ def json_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
             return v
         return str(v)
 
-    return {str(k): clean(v, str(k), 0, frozenset()) for k, v in (outputs or {}).items()}
+    return {str(k): clean(v, str(k), 0, frozenset()) for k, v in _text_keys(dict(outputs or {}), "the outputs")}
+
+
+def _text_keys(d: dict, where: str) -> list:
+    """``d``'s items; ValueError when two keys are the same as text ({1: a, "1": b}: one would silently replace
+    the other when the keys become JSON's text)."""
+    seen: dict[str, Any] = {}
+    for k in d:
+        if seen.setdefault(str(k), k) is not k:
+            raise ValueError(f"two keys of {where} are the same as text ({seen[str(k)]!r} and {k!r})")
+    return list(d.items())
 
 
 def checked(result: Result) -> Result:

@@ -30,10 +30,10 @@ class LookupConfig(BaseModel):
 
 
 def _cell(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text.strip()
+    """A table cell as a number, read as the pool reads one (strictly: '0.000_000' and full-width digits are
+    not numbers, and 1e-400 is not 0), else its text."""
+    x = parse_number(text)
+    return x if x is not None else text.strip()
 
 
 def _value(param: Any) -> Any:

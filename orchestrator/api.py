@@ -90,10 +90,9 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
         if not keys:
             names = f"'{objective}' (the objective)" + (" or 'value'" if objective != "value" else "")
             raise _bad_argument("value", f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
-        outputs = {str(k): v for k, v in value.items() if k != keys[0]}
-        try:
-            json_outputs(outputs)
-        except ValueError as exc:  # a circular reference: the store could not write it
+        try:  # as the store keeps them (keys as text, nan as null)
+            outputs = json_outputs({k: v for k, v in value.items() if k != keys[0]})
+        except ValueError as exc:  # a circular reference, 1 and "1" as keys: the store could not keep them
             raise _bad_argument("value", f"the outputs are not JSON: {exc}") from None
         value = value[keys[0]]
     boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's too

@@ -311,7 +311,9 @@ class Proposer:
             X_obs = self.space.encode(list(observed))
             self._model_call(f"to fit {len(raw)} observations", lambda: model.fit(X_obs, self.warp(self.internal(raw))))
             self._check_predictions(model, X_obs[:5])
-            self._check_predictions(model, self._probe_points(), "at points it has not measured")
+            probe = self._probe_points()
+            self._check_predictions(model, probe, "at points it has not measured")
+            self._check_predictions(model, probe[:1], "for a single point")  # scalars for one row: the optimiser's
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot

@@ -164,3 +164,16 @@ class NanConstant(StateObject):
 
     def constants(self):
         return {"r": (float("nan"), 1.0)}
+
+
+class ScalarForOne(StateObject):
+    """A user's model that returns Python scalars when asked about one point (fuzz round nine: the error named the
+    built-in acquisition, at batch.py, not the model's shapes)."""
+
+    def predict(self, X):
+        if len(X) == 1:
+            return self.m, 1.0
+        return np.full(len(X), self.m), np.ones(len(X))
+
+    def get_state(self):
+        return {}

@@ -329,5 +329,5 @@ class OddNumbers(SyncOracle):
         if x < 0.7:
             return Odd()
         if x < 0.8:
-            return {"value": y, "count": 10**5000}
+            return {"value": y, "count": 10**5000, "keys": {(1, 2): "a tuple", None: "none"}}
         return {"value": y, "extra": Odd()}

@@ -498,6 +498,9 @@ def test_tell_refuses_a_value_a_float_cannot_hold(tmp_path: Path):
     loop["me"] = loop  # outputs that hold themselves: the store could not write them (fuzz round eight)
     with pytest.raises(ConfigError, match="^value: the outputs are not JSON: 'notes.me' holds itself"):
         c.tell(a, {"yield_pct": 1.0, "notes": loop})
+    with pytest.raises(ConfigError, match="^value: the outputs are not JSON: two keys of the outputs are the same "
+                                          "as text .1 and '1'."):  # one replaced the other (fuzz round nine)
+        c.tell(a, {"yield_pct": 1.0, 1: "int", "1": "text"})
     assert [e["id"] for e in c.pending()] == [a, b, d]
     c.tell(a, Decimal("0"))
     c.tell(b, Fraction(3, 2))

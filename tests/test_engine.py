@@ -301,6 +301,8 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
                                  "that is not finite (nan or inf) at points it has not measured"),
     ("model", "ColumnMean", "model 'models_for_tests:ColumnMean' predict(X) returned a mean of shape (5, 1) and a "
                             "variance of shape (5,) for 5 point(s); predict(X) gives two 1-D arrays of shape (5,)"),
+    ("model", "ScalarForOne", "model 'models_for_tests:ScalarForOne' predict(X) returned a mean of shape () and a "
+                              "variance of shape () for 1 point(s); predict(X) gives two 1-D arrays of shape (1,)"),
     ("model", "NanConstant", "model 'models_for_tests:NanConstant' constants() must return {name: (mean, sd)} with "
                              "numbers (ValueError: r is nan ± 1, not finite)"),
     ("acq", "NanAcquisition", "acquisition.kind: acquisition 'models_for_tests:NanAcquisition' returned nan or +inf"),
@@ -498,6 +500,7 @@ def test_values_beyond_a_float_and_outputs_beyond_json_fail_or_are_kept_as_null(
             assert e.status == "failed" and "whose float() raised ZeroDivisionError" in e.error, e
         elif x < 0.8:
             assert e.status == "succeeded" and e.outputs["count"].startswith("an int of more than"), e
+            assert e.outputs["keys"] == {"(1, 2)": "a tuple", "None": "none"}
         else:
             assert e.status == "failed" and "'extra' could not be read (RuntimeError: no text)" in e.error, e
         bands.add(int(x * 10))

@@ -77,3 +77,14 @@ def test_sync_oracle_submit_is_idempotent_and_poll_delivers_once():
     assert o.poll() == []
     o.cancel("e3")
     assert [(r.experiment_id, r.status) for r in o.poll()] == [("e3", "cancelled")]
+
+
+def test_outputs_whose_keys_are_the_same_as_text_fail_the_experiment():
+    """{1: a, "1": b}: one replaced the other without a word when the keys became text (fuzz round nine)."""
+    from oracles.base import to_result
+
+    r = to_result("e", {"value": 1.0, 1: "int", "1": "text"}, "value")
+    assert r.status == "failed" and r.error.startswith(
+        "the outputs are not JSON: two keys of the outputs are the same as text (1 and '1')"), r
+    ok = to_result("e", {"value": 1.0, 2: "int", "1": "text", "nested": {None: 1}}, "value")
+    assert ok.status == "succeeded" and ok.outputs == {"2": "int", "1": "text", "nested": {"None": 1}}
