@@ -142,8 +142,8 @@ class RulesOutAll:
 
 
 class NanAfterChecks:
-    """A user's model whose predictions pass the engine's checks after a fit (its first two predict calls), then
-    turn nan (fuzz round nine: the predicted best, stored with nan as null, crashed `run`'s summary and every
+    """A user's model whose predictions pass the engine's checks after a fit (its first three predict calls: the
+    observed points, five unmeasured ones, one point), then turn nan (fuzz round nine: the predicted best, stored with nan as null, crashed `run`'s summary and every
     later `looplab status` of the store)."""
 
     def fit(self, X, y):
@@ -152,7 +152,7 @@ class NanAfterChecks:
 
     def predict(self, X):
         self.calls += 1
-        return np.full(len(X), self.m if self.calls <= 2 else np.nan), np.ones(len(X))
+        return np.full(len(X), self.m if self.calls <= 3 else np.nan), np.ones(len(X))
 
 
 class NanConstant(StateObject):
