@@ -378,13 +378,13 @@ class Campaign:
     def _said_after_end(self, what: str) -> None:
         """Warn (RecordedAfterEnd) when measurements (``what``: "the off-plan result ID is") went into a campaign
         that had ended: its message may quote a best they have since beaten."""
+        from .control import budget_of
         from .engine import counted
 
         row = self.store.get_campaign(self.name)
         if row is None or row.status not in ("completed", "stopped"):
             return
-        used = len(counted(self.store.experiments(row.id), self.campaign.spec))
-        budget = max(self.campaign.spec.budget.max_experiments, self.store.control(row.id).budget or 0)
+        used, budget = len(counted(self.store.experiments(row.id), self.campaign.spec)), budget_of(self.store, row)
         warnings.warn(RecordedAfterEnd(
             f"campaign {self.name} is {row.status} ({row.message or 'ended'}): {what} "
             f"recorded as data ({used} experiment(s) of a budget of {budget}); the campaign stays {row.status}"),

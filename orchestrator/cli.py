@@ -395,7 +395,7 @@ def run(
             if callable(describe) and not quiet:
                 console.print(f"experiments run in: {describe()}", soft_wrap=True)
 
-            shown = ["running"]
+            shown = {"status": "running", "hand": False}  # what was said last: once per change
             by_hand = bool(getattr(engine.oracle, "results_in_store", False))  # the manual oracle: a person tells
 
             def on_step(r) -> None:
@@ -411,7 +411,7 @@ def run(
                     console.print(f"step {r.step:>3} {r.source:<7} observed {r.n_observed:>4} failed {r.n_failed:>3} "
                                   f"best {best}{timing}", highlight=False, soft_wrap=True)
                 if not r.done:  # what it waits for (a person, or a resume), once per change; -q too: the run
-                    was, shown[0] = shown[0], r.status  # would otherwise sit silent
+                    was, shown["status"] = shown["status"], r.status  # would otherwise sit silent
                     at = "" if store is None else f" --store {st.display_url}"
                     if r.status == "paused" and was != "paused":
                         console.print(f"{r.message}: nothing new is proposed until `looplab resume {spec.name}`; "
@@ -419,8 +419,8 @@ def run(
                     elif r.awaiting and r.proposed:
                         console.print(f"{r.awaiting} experiment(s) await approval: looplab approve {spec.name} "
                                       f"[IDS]{at} (or reject, or edit); waiting", soft_wrap=True)
-                    elif r.in_flight and by_hand and (r.proposed or not shown[1:]):  # also when resumed with a
-                        shown.append("hand")  # batch out already (handed out by `looplab ask`): it said nothing
+                    elif r.in_flight and by_hand and (r.proposed or not shown["hand"]):  # also when resumed
+                        shown["hand"] = True  # with a batch that `looplab ask` handed out: it said nothing
                         console.print(f"{r.in_flight} experiment(s) wait for results told by hand: looplab ask "
                                       f"{spec.name}{at} lists them, looplab tell {spec.name} ID VALUE{at} records "
                                       "one; waiting (Ctrl-C stops; the same command resumes)", soft_wrap=True)

@@ -379,12 +379,14 @@ def import_data(
     counts = "count" if c.campaign.spec.initial.count_in_budget else "do not count"
     console.print(f"imported {len(ids)} row(s) of {data} into campaign {c.name} ({ids[0]} to {ids[-1]}); they "
                   f"{counts} toward its budget (initial.count_in_budget)", soft_wrap=True)
+    ended = False
     for w in caught:
         if issubclass(w.category, RecordedAfterEnd):
+            ended = True
             _note(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if c.campaign.spec.initial.count_in_budget and not caught:  # still running: did the rows use the budget up?
+    if c.campaign.spec.initial.count_in_budget and not ended:  # still running: did the rows use the budget up?
         from .control import budget_of
         from .engine import counted
 

@@ -7,6 +7,7 @@ runner drives one directly in memory. Both therefore choose exactly alike.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import logging
@@ -311,9 +312,8 @@ class Proposer:
             X_obs = self.space.encode(list(observed))
             self._model_call(f"to fit {len(raw)} observations", lambda: model.fit(X_obs, self.warp(self.internal(raw))))
             self._check_predictions(model, X_obs[:5])
-            probe = self._probe_points()
-            self._check_predictions(model, probe, "at points it has not measured")
-            self._check_predictions(model, probe[:1], "for a single point")  # scalars for one row: the optimiser's
+            self._check_predictions(model, self._probe_points, "at points it has not measured")
+            self._check_predictions(model, self._probe_points[:1], "for a single point")  # scalars for one row
             fit_s = time.perf_counter() - t0
             fitted, info = True, dict(getattr(model, "fit_info", {}) or {})
             if hasattr(model, "constants"):  # physics-informed models: recorded with the snapshot
@@ -463,10 +463,11 @@ class Proposer:
             raise LooplabError(f"model.kind: model '{self.spec.model.kind}' predict(X) {problem}; the campaign and "
                                "its results are kept: fix the model, or choose another kind, and run again")
 
+    @functools.cached_property
     def _probe_points(self) -> np.ndarray:
         """Five fixed points of the space, encoded, where a fitted model's predictions are checked besides its
         observations: pool candidates spread over the pool, or points drawn with a fixed seed (the campaign's
-        own random stream is not touched, so the proposals stay what they were)."""
+        own random stream is not touched, so the proposals stay what they were); made once per proposer."""
         if self.space.is_pool:
             return self.space.X[np.unique(np.linspace(0, self.space.size - 1, 5).astype(int))]
         return self.space.encode(self.space.sample(5, "random", np.random.default_rng(0)))

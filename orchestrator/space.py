@@ -514,15 +514,7 @@ def _twin_pool_levels(name: str, smiles: dict[str, str], features: dict, kind: s
     """A note for a pool input two of whose levels have identical features (one molecule under two names):
     both stay proposable (each candidate is its own row), but the model sees their candidates as one point
     and cannot learn how their results differ. Not refused: two suppliers of one solvent may be meant."""
-    if name not in features:
-        return []
-    levels, F = features[name]
-    first: dict[bytes, str] = {}
-    twins = []
-    for level, row in zip(levels, F):
-        twin = first.setdefault(np.asarray(row, dtype=float).tobytes(), level)
-        if twin != level:
-            twins.append((twin, level))
+    twins = _twins(*features[name]) if name in features else []
     if not twins:
         return []
     a, b = twins[0]
@@ -566,18 +558,24 @@ def _twin_levels(p: Any, features: dict, where: str) -> list[Problem]:
     """Choices of a parameter space whose features are identical (one molecule under two names, CCO and OCC):
     a point decodes to the choice with the nearest features, always the first of them, so the others could
     never be proposed by the model. (In a pool each candidate is its own row: both stay proposable.)"""
-    if p.name not in features:
+    twins = _twins(*features[p.name]) if p.name in features else []
+    if not twins:
         return []
-    levels, F = features[p.name]
+    twin, level = twins[0]
+    return [Problem(where, f"'{twin}' ({p.smiles[twin]}) and '{level}' ({p.smiles[level]}) of '{p.name}' have the "
+                           f"same {p.encoding.kind} (the same molecule?): the model cannot tell them apart and would "
+                           f"only ever propose '{twin}'; make them one choice, or use encoding: one-hot")]
+
+
+def _twins(levels: Sequence[str], F: np.ndarray) -> list[tuple[str, str]]:
+    """Pairs (first, later) of levels whose feature rows are identical (one molecule under two names)."""
     first: dict[bytes, str] = {}
+    pairs = []
     for level, row in zip(levels, F):
         twin = first.setdefault(np.asarray(row, dtype=float).tobytes(), level)
         if twin != level:
-            return [Problem(where, f"'{twin}' ({p.smiles[twin]}) and '{level}' ({p.smiles[level]}) of '{p.name}' have "
-                                   f"the same {p.encoding.kind} (the same molecule?): the model cannot tell them apart "
-                                   f"and would only ever propose '{twin}'; make them one choice, or use encoding: "
-                                   "one-hot")]
-    return []
+            pairs.append((twin, level))
+    return pairs
 
 
 def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:

@@ -13,6 +13,7 @@ recognisably the same experiment.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -403,7 +404,7 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_finite(v) for v in value]
-    return None if isinstance(value, float) and not (value == value and abs(value) != float("inf")) else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 class Store:
