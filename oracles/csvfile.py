@@ -203,6 +203,27 @@ def cell_matches(text: str, wanted: Any) -> bool:
     return text == str(wanted)
 
 
+def unmatched_where(header: Sequence[str], records: list[tuple[int, list[str]]],
+                    where: Mapping[str, Any] | None, file: str) -> list[tuple[str, str]]:
+    """(column, message) per ``where:`` value that equals no cell of its column (a typo such as 150 for 105, or
+    '1_0' for 10, in a list of allowed values would otherwise drop out silently), naming the values the
+    column does hold. Columns missing from the header are left to the caller."""
+    out = []
+    for name, wanted in (where or {}).items():
+        if name not in header:
+            continue
+        j = header.index(name)
+        cells = [cells[j] for _, cells in records]
+        for w in wanted if isinstance(wanted, (list, tuple)) else [wanted]:
+            if not any(cell_matches(c, w) for c in cells):
+                held = sorted(set(cells), key=lambda c: (parse_number(c) is None, parse_number(c) or 0.0, c))
+                shown = ", ".join(held[:12]) + (f", ... ({len(held)} values)" if len(held) > 12 else "")
+                hint = " (written as text; a number is written without '_')" if isinstance(w, str) and \
+                    parse_number(w.replace("_", "")) is not None and "_" in w else ""
+                out.append((name, f"no row of {file} has {w!r}{hint}; the column holds {shown or 'no values'}"))
+    return out
+
+
 def filter_rows(header: Sequence[str], records: list[tuple[int, list[str]]],
                 where: Mapping[str, Any] | None) -> list[tuple[int, list[str]]]:
     """The records whose cells equal ``where``'s values (a value or a list of allowed values per column).

@@ -430,7 +430,7 @@ def _smiles_of_levels(name: str, column: str, pairs: list[tuple[int, str, str]],
 
 def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     """Read, type and encode a pool CSV; raise ConfigError naming the field, file and line of a problem."""
-    from oracles.csvfile import CsvFileError, describe_columns, filter_rows, read_table
+    from oracles.csvfile import CsvFileError, describe_columns, filter_rows, read_table, unmatched_where
 
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec.path)):
         raise ConfigError([Problem("space.pool.path", f"'{spec.path}' is a URL; looplab reads a pool from a local "
@@ -457,6 +457,9 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
                                                                  f"({describe_columns(header)})"))
     if problems:
         raise ConfigError(problems)
+    unmatched = unmatched_where(header, records, spec.where, file)
+    if unmatched:
+        raise ConfigError([Problem(f"space.pool.where.{name}", f"{m}; check the value") for name, m in unmatched])
     records = filter_rows(header, records, spec.where)
     if not records:
         if spec.where:

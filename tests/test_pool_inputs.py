@@ -305,7 +305,12 @@ def test_the_lookup_oracle_tells_categorical_levels_apart_by_their_text_as_the_p
 
 @pytest.mark.parametrize("where,field,fragment", [
     ({"Temp": 105}, "space.pool.where.Temp", "column 'Temp' is not in t.csv"),
-    ({"Temp_C": 100}, "space.pool.where", "no row of t.csv has Temp_C = 100"),
+    ({"Temp_C": 100}, "space.pool.where.Temp_C", "no row of t.csv has 100; the column holds 90, 105, 120"),
+    # one value of a list that matches nothing was dropped without a word (a typo: 150 for 105)
+    ({"Temp_C": [90, 150]}, "space.pool.where.Temp_C", "no row of t.csv has 150; the column holds 90, 105, 120"),
+    ({"solvent": ["water", "DMSO"]}, "space.pool.where.solvent", "no row of t.csv has 'DMSO'; the column holds dmso, water"),
+    # each value is in the file, but no row has both
+    ({"Temp_C": 90, "solvent": "dmso"}, "space.pool.where", "no row of t.csv has Temp_C = 90, solvent = dmso"),
 ])
 def test_where_errors(tmp_path, where, field, fragment):
     from orchestrator.errors import ConfigError
