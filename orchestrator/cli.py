@@ -16,7 +16,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -134,11 +134,19 @@ def _fail(exc: LooplabError) -> None:
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[str, ...] = ()) -> Path:
+def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[str, ...] = (),
+                 ours: tuple[str, ...] = ()) -> Path:
     """The file an output option (``export --out``, ``ask --csv``, ``--log-file``) may write, symlinks
-    followed: refused when it is not a regular file (a folder, a device, a pipe), a SQLite database (a store),
-    a YAML file (a campaign) or has a suffix in ``data`` (a log appended to a pool's CSV)."""
+    followed: refused when it is not a regular file (a folder, a device, a pipe), a SQLite database (a store)
+    or one of its -wal/-shm/-journal files, a YAML file (a campaign), has a suffix in ``data`` (a log appended
+    to a pool's CSV), or, given ``ours`` (the starts of what this command writes), is a non-empty file that
+    starts otherwise (a pool, a source, anybody's spreadsheet: replacing it would lose it)."""
     real = Path(os.path.realpath(path))
+    for end in ("-wal", "-shm", "-journal"):
+        base = real.with_name(real.name[: -len(end)]) if real.name.endswith(end) else None
+        if base is not None and base.is_file() and _head(base) == SQLITE_MAGIC:
+            _fail(LooplabError(f"{option}: '{path}' belongs to the SQLite database '{base.name}' (its {end[1:]} "
+                               "file); writing to it would damage the store: choose another path"))
     if not real.exists():
         return real
     if not real.is_file():
@@ -158,7 +166,35 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     if real.suffix.lower() in data:
         _fail(LooplabError(f"{option}: '{path}' is a {real.suffix} file (data?); writing to it would damage it: "
                            f"choose a {suffix} path"))
+    if ours and real.stat().st_size > 0:
+        first = _head(real, 200).decode("utf-8", "replace").lstrip("\ufeff").splitlines()[0:1] or [""]
+        if not any(first[0].startswith(start) for start in ours):
+            _fail(LooplabError(f"{option}: '{path}' exists and was not written by this command (it starts "
+                               f"'{first[0][:40]}'); writing would replace it: choose another path, or remove "
+                               "the file first"))
     return real
+
+
+def _head(path: Path, n: int = len(SQLITE_MAGIC)) -> bytes:
+    """The first ``n`` bytes of a file (b"" when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _not_a_data_file(option: str, real: Path, st: Any, row: Any) -> None:
+    """Refuse to write an output over a data file the campaign reads (its pool, lookup table, transfer
+    sources: fingerprinted in the store when it started), found whatever its first line."""
+    for field, rec in (st.campaign_files(row.id) or {}).items():
+        try:
+            same = real.exists() and os.path.samefile(real, rec.get("path", ""))
+        except OSError:
+            same = False
+        if same:
+            _fail(LooplabError(f"{option}: '{real}' is the campaign's {field} file; writing to it would destroy "
+                               "the campaign's data: choose another path"))
 
 
 def _sqlite_file(store: Optional[str]) -> Optional[Path]:
@@ -758,10 +794,12 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     elif suffix in ("csv", "json") and suffix != format:  # a .json file of CSV text (or the reverse)
         _fail(LooplabError(f"--out: '{out}' ends in .{suffix} but --format is {format}; give --format {suffix}, "
                            f"or a file ending in .{format}"))
-    target = _output_file("--out", out) if out is not None else None
+    target = None if out is None else _output_file("--out", out, ours=('{', 'seq,') if format == "json" else ('seq,',))
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
+        if target is not None:
+            _not_a_data_file("--out", target, st, row)
         exps = st.experiments(row.id)
         # learned physical constants (pinn, physics-gp): those of the fit that proposed each experiment
         learned = st.constants(row.id)
@@ -815,6 +853,14 @@ def _write_stdout(text: str) -> None:
                            "--out FILE"))
 
 
+def _free(name: str, prefix: str, taken: set) -> str:
+    """``name``, prefixed again until no column has it yet; then taken."""
+    while name in taken:
+        name = prefix + name
+    taken.add(name)
+    return name
+
+
 def _export_csv(records: list[dict], param_names: list[str], const_cols: list[str], objective: str) -> str:
     """One row per experiment: the bookkeeping fields, one column per parameter (``param_NAME`` when NAME is a
     bookkeeping field), the objective under its own name (``value`` if that name is already a column), then
@@ -822,12 +868,15 @@ def _export_csv(records: list[dict], param_names: list[str], const_cols: list[st
     mappings as JSON), then learned constants."""
     head, tail = EXPORT_FIELDS[:5], EXPORT_FIELDS[6:]
     # an input named like a bookkeeping column (a pool column 'status' or 'step') gets the prefix param_
-    param_cols = [p if p not in EXPORT_FIELDS else f"param_{p}" for p in param_names]
-    taken = set(head + param_cols + tail + const_cols)
-    value_col = "value" if objective in taken else objective
+    # (param_param_step when another input is called param_step: no two columns share a name)
+    taken = set(EXPORT_FIELDS) | set(param_names) | set(const_cols)
+    param_cols = [_free(f"param_{p}", "param_", taken) if p in EXPORT_FIELDS else p for p in param_names]
+    value_col = _free("value", "value_", taken) if objective in taken else objective
     taken.add(value_col)
     output_names = list(dict.fromkeys(k for rec in records for k in (rec["outputs"] or {})))
-    output_cols = [k if k not in taken else f"output_{k}" for k in output_names]
+    earlier = set(head + param_cols + [value_col] + tail + const_cols)
+    taken |= set(output_names)
+    output_cols = [_free(f"output_{k}", "output_", taken) if k in earlier else k for k in output_names]
 
     def cell(v):
         if v is None:

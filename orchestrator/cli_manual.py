@@ -31,7 +31,7 @@ import typer
 from rich.table import Table
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
-    _fmt_param, _note, _output_file, _wide_console, app, console
+    _fmt_param, _not_a_data_file, _note, _output_file, _wide_console, app, console
 from .api import RecordedAfterEnd
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
@@ -87,7 +87,8 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     _wide_console().print(table)
     if csv_path is None:
         return
-    csv_path = _output_file("--csv", csv_path)  # again: the store may have been created at that path meanwhile
+    csv_path = _output_file("--csv", csv_path, ours=("id,", '"id",'))  # again: the store may have been created there
+    _not_a_data_file("--csv", csv_path, c.store, c.row)
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
         with open(tmp, "w", newline="") as fh:
@@ -117,7 +118,7 @@ def ask(
     """Print the experiments waiting for a person (proposing the next batch once all are told)."""
     _check_options(n=(n, 1, True), wait=(wait, 0, True))
     if csv_path is not None:  # before anything is stored or proposed
-        csv_path = _output_file("--csv", csv_path)
+        csv_path = _output_file("--csv", csv_path, ours=("id,", '"id",'))
         if not csv_path.parent.is_dir():
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
                                "another path"))

@@ -36,6 +36,7 @@ backend), and TensorFlow is only imported when a GP is fitted.
 
 from __future__ import annotations
 
+import os
 import base64
 import html
 import math
@@ -1061,6 +1062,19 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
     return result
 
 
+def _clear(path: Path) -> None:
+    """Remove an earlier output file (or a link, pipe or device by its name) before it is written anew: writing
+    would follow a link to whatever it points at, and wait forever on a pipe. A folder by that name is the
+    user's: refused."""
+    if not path.is_symlink() and path.is_dir():
+        raise ReportError(f"--out: '{path}' is a folder, where the report writes a file; move it away or "
+                          "choose another folder")
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ReportError(f"--out: cannot replace '{path}' ({exc.strerror or exc}); choose another folder") from None
+
+
 def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None = None) -> ReportResult:
     out_dir = Path(out_dir)
     try:
@@ -1070,8 +1084,8 @@ def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None
         probe.unlink()
     except OSError as exc:
         raise ReportError(f"--out: cannot write into '{out_dir}' ({exc.strerror or exc}); choose another folder") from None
-    for name in PNG_NAMES + OPTIONAL_PNG_NAMES:  # no stale pictures from an earlier report
-        (out_dir / name).unlink(missing_ok=True)
+    for name in ("report.html", *PNG_NAMES, *OPTIONAL_PNG_NAMES):  # no stale pictures from an earlier report;
+        _clear(out_dir / name)  # a link is removed, not written through (it may point at the store)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     spec = row.spec if isinstance(row.spec, dict) else {}
     objective = Objective.from_spec(spec)
@@ -1171,8 +1185,10 @@ def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None
     sections.append(Section("timings", "Step timings", timing_body))
 
     page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.display_url, now)
-    try:
-        result.html.write_text(page, encoding="utf-8")
+    tmp = result.html.with_name(".report.html.tmp")
+    try:  # written whole, then moved into place: a failure leaves the earlier page, never a truncated one
+        tmp.write_bytes(page.encode("utf-8", "replace"))
+        os.replace(tmp, result.html)
     except OSError as exc:
         raise ReportError(f"--out: cannot write '{result.html}' ({exc.strerror or exc})") from None
     return result
