@@ -857,6 +857,8 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "'\\t'" in problem:  # PyYAML refuses tabs wherever they stand before a value
+            problem += "; YAML indents and separates with spaces: replace the tab with spaces"
         if isinstance(exc, (safe_yaml.StrictYAMLError, yaml.constructor.ConstructorError)):
             raise ConfigError([Problem("", f"{where}: {problem}")], source) from None
         raise ConfigError([Problem("", f"YAML syntax error at {where}: {problem}")], source) from None
@@ -885,8 +887,17 @@ def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
                                            f"{limit / 1e3:,.0f} kB (a few kB is usual): is it the right file?")],
                               str(path))
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem("", f"cannot read the file: {exc}")], str(path)) from None
+    except UnicodeDecodeError as exc:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[1:2] == b"\x00" or data[:1] == b"\x00"
+        line = data[:exc.start].count(b"\n") + 1
+        what = "UTF-16 text" if utf16 else f"UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})"
+        raise ConfigError([Problem("", f"the file is {'' if utf16 else 'not '}{what}; save it as UTF-8 (in most "
+                                       "editors: Save As, encoding UTF-8)")], str(path)) from None
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read the file: {exc.strerror or exc}")], str(path)) from None
+    if "\x00" in text:  # UTF-16 without its byte-order mark decodes as UTF-8 with a NUL after every letter
+        raise ConfigError([Problem("", f"the file holds NUL bytes (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
+                                       "it is UTF-16 or binary, not UTF-8 text; save it as UTF-8")], str(path))
     return parse_yaml(text, str(path)), path.resolve().parent
 
 

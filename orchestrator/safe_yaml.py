@@ -36,6 +36,9 @@ _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _INT = re.compile(r"^(?:[-+]?[0-9]+(?:_[0-9]+)*|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:_[0-9]+)*(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_NUMBER = re.compile(f"^(?:{_FLOAT.pattern[1:-1]}|{_INT.pattern[1:-1]})$")  # what !!float may tag
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -95,6 +98,11 @@ class Loader(yaml.SafeLoader):
     def construct_mapping(self, node: Any, deep: bool = False) -> dict:
         if isinstance(node, MappingNode):
             seen: dict[Any, Any] = {}
+            merges = [k for k, _ in node.value if k.tag == _TAG + "merge"]
+            if len(merges) > 1:  # YAML 1.1 loaders keep the last one silently
+                raise StrictYAMLError(f"the merge key << appears twice in one mapping (first at line "
+                                      f"{merges[0].start_mark.line + 1}); merge several with <<: [*a, *b]",
+                                      merges[1].start_mark)
             for key_node, _ in node.value:
                 if key_node.tag == _TAG + "merge":
                     continue
@@ -108,8 +116,37 @@ class Loader(yaml.SafeLoader):
                                           f"{first.start_mark.line + 1}); keep one of them", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_scalar(self, node: Any) -> Any:
+        value = super().construct_scalar(node)
+        if isinstance(value, str) and _SURROGATE.search(value):  # a "\ud800" escape: no file or page can hold it
+            bad = _SURROGATE.search(value).group()
+            raise StrictYAMLError(f"the text {_short(value.encode('unicode_escape').decode())!r} holds \\u{ord(bad):04x}, "
+                                  "half of a UTF-16 pair, which is not a character; remove the escape or write the "
+                                  "character itself", node.start_mark)
+        return value
+
+    def _explicit(self, node: Any, kind: str, rule: Any, what: str) -> str:
+        """The text of a scalar tagged ``!!kind``, refused unless it is what YAML 1.2 reads as that kind (an
+        explicit tag would otherwise bring back YAML 1.1's readings: !!bool yes, !!float 1:30 = 90)."""
+        text = super().construct_scalar(node)
+        if not rule.match(text):
+            raise StrictYAMLError(f"!!{kind} {_short(text)!r} is not {what}; write the value without the tag",
+                                  node.start_mark)
+        return text
+
+    def construct_yaml_bool(self, node: Any) -> bool:
+        return self._explicit(node, "bool", _BOOL, "true or false").lower() == "true"
+
+    def construct_yaml_float(self, node: Any) -> float:
+        text = self._explicit(node, "float", _NUMBER, "a number (such as 2.5, 1e3 or .inf)")
+        return float(self.construct_yaml_int(node)) if _INT.match(text) else super().construct_yaml_float(node)
+
+    def construct_yaml_null(self, node: Any) -> None:
+        self._explicit(node, "null", _NULL, "null (~, null or nothing)")
+        return None
+
     def construct_yaml_int(self, node: Any) -> int:
-        text = self.construct_scalar(node).replace("_", "")
+        text = self._explicit(node, "int", _INT, "an integer (such as 12)").replace("_", "")
         sign = -1 if text.startswith("-") else 1
         digits = text.lstrip("+-")
         try:
@@ -136,7 +173,8 @@ Loader.yaml_implicit_resolvers = {
 Loader.add_implicit_resolver(_TAG + "bool", _BOOL, list("tTfF"))
 Loader.add_implicit_resolver(_TAG + "int", _INT, list("-+0123456789"))  # before float: '10' is an int
 Loader.add_implicit_resolver(_TAG + "float", _FLOAT, list("-+0123456789."))
-Loader.add_constructor(_TAG + "int", Loader.construct_yaml_int)
+for _kind in ("bool", "int", "float", "null"):
+    Loader.add_constructor(_TAG + _kind, getattr(Loader, f"construct_yaml_{_kind}"))
 
 
 def _refuse_tag(loader: Loader, node: Any) -> Any:

@@ -445,6 +445,44 @@ def test_anchors_within_the_budget_still_work():
     assert data["p"] == {"low": 0, "high": 1, "name": "x"} and data["q"] == {"low": 0, "high": 1}
 
 
+@pytest.mark.parametrize("text,fragment", [
+    # explicit tags brought back YAML 1.1's readings, or a traceback (fuzz round of 2026-12-05)
+    ("!!bool maybe", "!!bool 'maybe' is not true or false"),
+    ("!!bool yes", "!!bool 'yes' is not true or false"),
+    ("!!float abc", "!!float 'abc' is not a number"),
+    ("!!float 1:30", "!!float '1:30' is not a number"),  # 1.1: 90.0
+    ('!!float ""', "!!float '' is not a number"),
+    ("!!int 1.5", "!!int '1.5' is not an integer"),  # it said "has too many digits"
+    ("!!null x", "!!null 'x' is not null"),
+    ('"a\\ud800b"', "half of a UTF-16 pair"),  # a lone surrogate crashed report, status and export later
+    ("{<<: {a: 1}, <<: {b: 2}}", "the merge key << appears twice in one mapping"),  # the last one won
+])
+def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_line(text, fragment):
+    with pytest.raises(safe_yaml.StrictYAMLError) as err:
+        safe_yaml.load(f"v: {text}")
+    assert fragment in str(err.value) and "line 1" in str(err.value), err.value
+
+
+@pytest.mark.parametrize("text,value", [("!!bool true", True), ("!!float 5", 5.0), ("!!float 0x1f", 31.0),
+                                        ("!!float -.inf", float("-inf")), ("!!int 1_000", 1000), ("!!str 5", "5"),
+                                        ("!!null", None), ('"caf\\u00e9"', "caf\u00e9")])
+def test_explicit_tags_that_agree_with_yaml_1_2_are_read(text, value):
+    assert safe_yaml.load(f"v: {text}") == {"v": value}
+
+
+@pytest.mark.parametrize("data,fragment", [
+    (b"name: t\nseed:\t1\n", "replace the tab with spaces"),
+    ("name: caf\u00e9\n".encode("latin-1"), "the file is not UTF-8 text (byte 0xe9 on line 1); save it as UTF-8"),
+    ("name: t\n".encode("utf-16"), "the file is UTF-16 text; save it as UTF-8"),
+    ("name: t\n".encode("utf-16-le"), "the file holds NUL bytes (line 1): it is UTF-16 or binary"),
+])
+def test_tabs_and_other_encodings_say_how_to_fix_the_file(tmp_path, data, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output, result.output
+
+
 # ----------------------------------------------------------------------------- a stopped campaign's reasons
 
 
