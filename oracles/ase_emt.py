@@ -485,7 +485,7 @@ class EMTOracle(SyncOracle):
             raise ValueError(f"the objective '{objective}' is not a property the EMT oracle computes "
                              f"({', '.join(PROPERTIES)}); set property: to choose one")
         self.elements = tuple(e for e, _ in self.composition)
-        self.db_path = (self.base_dir / config.ase_db).resolve() if config.ase_db else None
+        self.db_path = Path(os.path.realpath(self.base_dir / config.ase_db)) if config.ase_db else None
 
     @classmethod
     def from_config(cls, config: EMTConfig, context: OracleContext) -> EMTOracle:
@@ -595,7 +595,7 @@ class EMTOracle(SyncOracle):
                                                         f"({config.max_atoms}); lower repeat or raise max_atoms"))
 
         if config.ase_db is not None:
-            folder = (Path(base_dir) / config.ase_db).resolve().parent
+            folder = Path(os.path.realpath(Path(base_dir) / config.ase_db)).parent
             if not folder.is_dir():
                 problems.append(ConfigProblem("ase_db", f"the folder {folder} does not exist (paths are relative "
                                                         "to the campaign file); create it or change the path"))

@@ -8,6 +8,7 @@ Gaussian ``noise`` simulates measurement error (seeded, so reproducible).
 
 from __future__ import annotations
 
+import os
 import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -260,7 +261,7 @@ class LookupOracle(SyncOracle):
     @staticmethod
     def _resolve(config: LookupConfig, base_dir: Path, pool_path: Path | None) -> Path | None:
         if config.path is not None:
-            return (Path(base_dir) / config.path).resolve()
+            return Path(os.path.realpath(Path(base_dir) / config.path))
         return pool_path
 
     @classmethod
@@ -293,7 +294,7 @@ class LookupOracle(SyncOracle):
     @classmethod
     def _table_problems(cls, config: LookupConfig, spec: Any, base_dir: Path) -> list[ConfigProblem]:
         pool = spec.space.pool
-        pool_path = (Path(base_dir) / pool.path).resolve() if pool is not None else None
+        pool_path = Path(os.path.realpath(Path(base_dir) / pool.path)) if pool is not None else None
         path = cls._resolve(config, base_dir, pool_path)
         if path is None:
             return [ConfigProblem("path", "required: the space is not a pool, so name the CSV to look results up in")]
@@ -339,7 +340,7 @@ class LookupOracle(SyncOracle):
         which the user may not have meant (other conditions in the same file, a forgotten filter). A pool's own
         file says so in its description ("from N rows ... averaged")."""
         pool = spec.space.pool
-        pool_path = (Path(base_dir) / pool.path).resolve() if pool is not None else None
+        pool_path = Path(os.path.realpath(Path(base_dir) / pool.path)) if pool is not None else None
         path = cls._resolve(config, base_dir, pool_path)
         if config.path is None or path is None or path == pool_path:
             return []

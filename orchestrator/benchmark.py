@@ -535,7 +535,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     n_rows = 0
     ds_path: Path | None = None
     if dataset is not None:
-        ds_path = Path(dataset).expanduser().resolve()
+        ds_path = Path(os.path.realpath(Path(dataset).expanduser()))
         if not ds_path.exists():
             problems.append(Problem("--dataset", f"file not found: {dataset}"))
         else:  # a folder, a device or a bad CSV is reported by read_table as what it is
@@ -632,7 +632,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
 
     # the lookup oracle's own file and column when it names them, else the pool's file and the objective
     oracle_params = spec_data["oracle"].get("params") or {}
-    values_path = (Path(base_dir) / oracle_params["path"]).resolve() if oracle_params.get("path") else space.path
+    values_path = Path(os.path.realpath(Path(base_dir) / oracle_params["path"])) if oracle_params.get("path") else space.path
     column = oracle_params.get("column") or spec_data["objective"]["name"]
     try:
         space, values = pool_values(space, values_path, column)

@@ -31,7 +31,8 @@ import typer
 from rich.table import Table
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
-    _fmt_param, _not_a_data_file, _note, _output_file, _wide_console, app, console
+    _fmt_param, _new_sqlite_file, _not_a_data_file, _note, _output_file, _remove_if_empty, _store, _wide_console, app, \
+    console
 from .api import RecordedAfterEnd
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
@@ -122,6 +123,7 @@ def ask(
         if not csv_path.parent.is_dir():
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
                                "another path"))
+    new_file = _new_sqlite_file(store)
     try:
         c = _open(target, store, source_notes=True)
         waiting = c.pending()
@@ -148,6 +150,8 @@ def ask(
             _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) wait for results", csv_path, store)
             return
     except LooplabError as exc:
+        if new_file is not None and new_file.exists():  # refused before the campaign was stored
+            _remove_if_empty(_store(store), new_file)
         _fail(exc)
         return
     from .store import AWAITING

@@ -16,6 +16,7 @@ such as ``space.parameters[1].high``; :func:`load_campaign` raises one
 
 from __future__ import annotations
 
+import os
 import difflib
 import functools
 import math
@@ -898,7 +899,7 @@ def read_campaign_file(path: str | Path) -> tuple[Any, Path]:
     if "\x00" in text:  # UTF-16 without its byte-order mark decodes as UTF-8 with a NUL after every letter
         raise ConfigError([Problem("", f"the file holds NUL bytes (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
                                        "it is UTF-16 or binary, not UTF-8 text; save it as UTF-8")], str(path))
-    return parse_yaml(text, str(path)), path.resolve().parent
+    return parse_yaml(text, str(path)), Path(os.path.realpath(path)).parent
 
 
 def parse_spec(data: Any, source: str | None = None, base_dir: Path | None = None) -> CampaignSpec:

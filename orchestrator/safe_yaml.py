@@ -120,9 +120,12 @@ class Loader(yaml.SafeLoader):
         value = super().construct_scalar(node)
         if isinstance(value, str) and _SURROGATE.search(value):  # a "\ud800" escape: no file or page can hold it
             bad = _SURROGATE.search(value).group()
-            raise StrictYAMLError(f"the text {_short(value.encode('unicode_escape').decode())!r} holds \\u{ord(bad):04x}, "
+            raise StrictYAMLError(f"the text '{_short(value.encode('unicode_escape').decode())}' holds \\u{ord(bad):04x}, "
                                   "half of a UTF-16 pair, which is not a character; remove the escape or write the "
                                   "character itself", node.start_mark)
+        if isinstance(value, str) and "\x00" in value:  # a "\0" escape: no path, name or level holds one
+            raise StrictYAMLError(f"the text '{_short(value.encode('unicode_escape').decode())}' holds a NUL "
+                                  "character (\\0), which no file name or value may hold; remove it", node.start_mark)
         return value
 
     def _explicit(self, node: Any, kind: str, rule: Any, what: str) -> str:

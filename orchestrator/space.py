@@ -15,6 +15,7 @@ column that mixes numbers and text, an all-text column not declared, an empty,
 
 from __future__ import annotations
 
+import os
 import csv
 import math
 import re
@@ -435,7 +436,7 @@ def load_pool(spec: PoolSpec, base_dir: Path) -> PoolSpace:
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(spec.path)):
         raise ConfigError([Problem("space.pool.path", f"'{spec.path}' is a URL; looplab reads a pool from a local "
                                                       "file: download it and give its path")])
-    path = (base_dir / spec.path).resolve()
+    path = Path(os.path.realpath(base_dir / spec.path))  # a loop of links: not found, no OSError
     try:
         header, records = read_table(path)
     except CsvFileError as exc:

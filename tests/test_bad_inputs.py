@@ -456,6 +456,7 @@ def test_anchors_within_the_budget_still_work():
     ("!!null x", "!!null 'x' is not null"),
     ('"a\\ud800b"', "half of a UTF-16 pair"),  # a lone surrogate crashed report, status and export later
     ("{<<: {a: 1}, <<: {b: 2}}", "the merge key << appears twice in one mapping"),  # the last one won
+    ('"pool.csv\\0"', "holds a NUL character"),  # a path with one was a traceback (embedded null byte)
 ])
 def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_line(text, fragment):
     with pytest.raises(safe_yaml.StrictYAMLError) as err:
@@ -481,6 +482,30 @@ def test_tabs_and_other_encodings_say_how_to_fix_the_file(tmp_path, data, fragme
     path.write_bytes(data)
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("field", ["space.pool.path", "oracle.params.path", "initial.data",
+                                   "model.params.source[0].path"])
+def test_a_loop_of_links_is_a_file_that_cannot_be_opened_not_a_traceback(tmp_path, field):
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "pool.csv").write_text("x,y\n1,2\n2,3\n3,1\n")
+    pool = "loop1" if field == "space.pool.path" else "pool.csv"
+    extra = {"oracle.params.path": ("oracle: {kind: lookup}", "oracle: {kind: lookup, params: {path: loop1}}"),
+             "initial.data": ("initial: {n: 1}", "initial: {n: 1, data: loop1}"),
+             "model.params.source[0].path": ("model: {kind: gp}", "model: {kind: transfer, params: {method: "
+                                             "prior-mean, source: [{path: loop1, objective: y}]}}")}.get(field)
+    text = (f"name: loops\nspace:\n  pool: {{path: {pool}, inputs: [x]}}\nobjective: {{name: y, goal: max}}\n"
+            "oracle: {kind: lookup}\nmodel: {kind: gp}\ninitial: {n: 1}\nbudget: {max_experiments: 2}\n")
+    if extra:
+        text = text.replace(*extra)
+    (tmp_path / "c.yaml").write_text(text)
+    for command in (["validate"], ["run", "-q"], ["ask"]):
+        result = CliRunner().invoke(app, [command[0], str(tmp_path / "c.yaml"), *command[1:], "--store",
+                                          f"sqlite:///{tmp_path / 's.db'}"][: 2 if command == ["validate"] else None])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert f"{field}: " in result.output and "Too many levels of symbolic links" in result.output, result.output
+        assert not (tmp_path / "s.db").exists()  # a refused run or ask leaves no empty store behind
 
 
 # ----------------------------------------------------------------------------- a stopped campaign's reasons

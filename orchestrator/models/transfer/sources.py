@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -66,7 +67,7 @@ def _read_csv(src: CsvSource, base_dir: Path) -> tuple[Path, list[str], list[tup
     """The source's header and its records ``(line, cells)`` after ``where`` (the pool's own reader)."""
     from oracles.csvfile import filter_rows, read_table
 
-    path = (Path(base_dir) / src.path).resolve()
+    path = Path(os.path.realpath(Path(base_dir) / src.path))
     header, records = read_table(path)
     return path, header, filter_rows(header, records, {k: v for k, v in src.where.items() if k in header})
 
@@ -134,11 +135,11 @@ def target_rows_problems(config: TransferConfig, spec: Any, base_dir: Path) -> l
     params = spec.oracle.params if isinstance(spec.oracle.params, dict) else {}
     if pool is None or spec.oracle.kind != "lookup":
         return []
-    table = (Path(base_dir) / (params.get("path") or pool.path)).resolve()
+    table = Path(os.path.realpath(Path(base_dir) / (params.get("path") or pool.path)))
     column = params.get("column") or spec.objective.name
     problems = []
     for i, src in enumerate(config.source):
-        if not isinstance(src, CsvSource) or src.objective != column or (Path(base_dir) / src.path).resolve() != table:
+        if not isinstance(src, CsvSource) or src.objective != column or Path(os.path.realpath(Path(base_dir) / src.path)) != table:
             continue
         try:
             _, header, kept = _read_csv(src, base_dir)
