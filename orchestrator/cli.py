@@ -832,7 +832,7 @@ def export(name: str = typer.Argument(..., help="campaign name"),
         _write_stdout(text if text.endswith("\n") else text + "\n")
     else:
         try:
-            target.write_text(text)
+            target.write_text(text, encoding="utf-8")
         except OSError as exc:
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
@@ -842,8 +842,14 @@ def _write_stdout(text: str) -> None:
     """Write to the standard output; a full disk or a closed pipe is one error line (exit 2), not a traceback
     (and not a second one when Python flushes the output at exit)."""
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:  # data: UTF-8 whatever the terminal's encoding (an ASCII one escaped the levels)
+            sys.stdout.flush()
+            buffer.write(text.encode("utf-8", "backslashreplace"))
+            buffer.flush()
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     except OSError as exc:
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unwritten goes nowhere
@@ -871,7 +877,7 @@ def _export_csv(records: list[dict], param_names: list[str], const_cols: list[st
     # (param_param_step when another input is called param_step: no two columns share a name)
     taken = set(EXPORT_FIELDS) | set(param_names) | set(const_cols)
     param_cols = [_free(f"param_{p}", "param_", taken) if p in EXPORT_FIELDS else p for p in param_names]
-    value_col = _free("value", "value_", taken) if objective in taken else objective
+    value_col = "value" if objective in taken - {"value"} else objective  # 'value' is no input's column
     taken.add(value_col)
     output_names = list(dict.fromkeys(k for rec in records for k in (rec["outputs"] or {})))
     earlier = set(head + param_cols + [value_col] + tail + const_cols)
@@ -1019,15 +1025,57 @@ from . import cli_control  # noqa: E402,F401  (registers approve, reject, edit, 
 from . import cli_manual  # noqa: E402,F401  (registers ask, tell and import: people in the loop)
 
 
+def _sane_streams() -> None:
+    """Standard streams that never stop a command: a closed one (``>&-``) writes nowhere, and text that the
+    stream's encoding cannot show (PYTHONIOENCODING=ascii, a C locale) is written escaped, not raised."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w"))
+        elif hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
+def _store_trouble(exc: BaseException) -> Optional[str]:
+    """What a database error raised past a command means for its user, or None if it is not one."""
+    try:
+        from sqlalchemy.exc import DBAPIError
+    except ImportError:  # pragma: no cover - a dependency
+        return None
+    if not isinstance(exc, DBAPIError):
+        return None
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = text.lower()
+    if "locked" in low:
+        why = ("another program holds the SQLite file's write lock (a database browser with unsaved changes, a "
+               "backup tool?); close it and run the command again")
+    elif "disk" in low or "full" in low or "i/o" in low:
+        why = "the disk is full or failing, or the file cannot grow (a quota?); free space and run the command again"
+    elif "readonly" in low or "read-only" in low or "read only" in low or "permission" in low:
+        why = "the store cannot be written by this user; give a writable --store"
+    else:
+        why = "the database server is unreachable or refused the query; once it is back, run the command again"
+    return (f"the store failed mid-command ({text}): {why}. What was recorded before stays recorded; a campaign "
+            "resumes where it stopped")
+
+
 def main() -> None:
+    _sane_streams()
     try:
         app()
     except LooplabError as exc:  # pragma: no cover - commands catch their own
         _error_line(str(exc))
         sys.exit(2)
     except OSError as exc:
+        if exc.errno == errno.ENOENT and _cwd_gone():
+            _error_line("the current folder no longer exists (removed while the shell stood in it): cd to an "
+                        "existing folder and run the command again")
+            sys.exit(2)
         if exc.errno != errno.ENAMETOOLONG:
-            raise
+            _unexpected(exc)
         # any path a command is given (a campaign file, --store, --out, --csv, --log-file, a folder): Python's
         # Path.exists() and is_file() raise on a name over the file system's limit instead of saying False
         name = str(exc.filename or "a path")
@@ -1035,3 +1083,39 @@ def main() -> None:
         _error_line(f"'{shown}': file name too long (each name in a path is at most 255 bytes on most file "
                     "systems); choose a shorter name")
         sys.exit(2)
+    except Exception as exc:  # the last guard: one line and a saved traceback, never a bare one
+        _unexpected(exc)
+
+
+def _cwd_gone() -> bool:
+    try:
+        os.getcwd()
+        return False
+    except OSError:
+        return True
+
+
+def _unexpected(exc: BaseException) -> None:
+    """An error no command caught: the store's trouble said plainly (exit 1), anything else one line with the
+    traceback saved to a file for a bug report (exit 1). LOOPLAB_TRACEBACK=1 raises it instead."""
+    if os.environ.get("LOOPLAB_TRACEBACK"):
+        raise exc
+    said = _store_trouble(exc)
+    if said is not None:
+        _error_line(said)
+        sys.exit(1)
+    import tempfile
+    import traceback
+
+    where = "(it could not be saved)"
+    try:
+        fd, path = tempfile.mkstemp(prefix="looplab-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(" ".join(sys.argv) + "\n\n" + "".join(traceback.format_exception(exc)))
+        where = path
+    except OSError:
+        pass
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    _error_line(f"unexpected {type(exc).__name__}: {first} (a looplab bug or an unforeseen condition; the "
+                f"traceback is in {where}: please report it). What was recorded before stays recorded.")
+    sys.exit(1)

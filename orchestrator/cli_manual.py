@@ -92,7 +92,7 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     _not_a_data_file("--csv", csv_path, c.store, c.row)
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
-        with open(tmp, "w", newline="") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["id", *names, c.objective])
             for e in batch:

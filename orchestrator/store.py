@@ -440,6 +440,11 @@ class Store:
             detail = str(exc).split(" (Background")[0].rstrip(".")
             raise StoreError(f"--store: '{self.display_url}': {detail}; remove it from the URL") from None
         except ImportError as exc:
+            scheme = self.url.split("://", 1)[0]
+            if self.url.startswith("postgresql") and scheme != "postgresql+psycopg":  # +psycopg2, +asyncpg, ...
+                raise StoreError(f"--store: looplab talks to PostgreSQL through psycopg 3, not the driver "
+                                 f"'{scheme.split('+', 1)[-1]}' ({exc}); begin the URL with postgresql:// instead of "
+                                 f"{scheme}://") from None
             if self.url.startswith("postgresql"):
                 raise StoreError(f"--store: PostgreSQL needs its driver, psycopg 3, which is not installed "
                                  f"({exc}); install it with: pip install 'looplab[postgres]'") from None

@@ -1,0 +1,94 @@
+"""The command line in unfriendly surroundings (fuzz round of 2026-12-05): a store that fails mid-command, a
+deleted current folder, an ASCII-only terminal, closed standard streams, a driver looplab does not use, and
+an error nobody foresaw. Each is one line and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator import cli
+from orchestrator.cli import app
+
+LOOPLAB = str(Path(sys.executable).parent / "looplab")
+ENV = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ("database is locked", "another program holds the SQLite file's write lock"),
+    ("disk I/O error", "the disk is full or failing"),
+    ("attempt to write a readonly database", "cannot be written by this user"),
+    ("server closed the connection unexpectedly", "the database server is unreachable"),
+])
+def test_a_store_failing_mid_command_is_said_plainly(message, fragment):
+    from sqlalchemy.exc import OperationalError
+
+    said = cli._store_trouble(OperationalError("UPDATE experiments ...", {}, sqlite3.OperationalError(message)))
+    assert said.startswith(f"the store failed mid-command ({message}): ") and fragment in said
+    assert cli._store_trouble(ValueError("no")) is None
+
+
+def test_an_unforeseen_error_is_one_line_with_its_traceback_saved(monkeypatch, capsys):
+    def broken():
+        raise RuntimeError("something nobody foresaw\nsecond line")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.delenv("LOOPLAB_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error unexpected RuntimeError: something nobody foresaw (") and "second line" not in err
+    saved = Path(err.split("the traceback is in ")[1].split(":")[0])
+    assert "Traceback" in saved.read_text() and "broken" in saved.read_text()
+    saved.unlink()
+
+
+def test_a_deleted_current_folder_is_named(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    campaign = Path(__file__).resolve().parents[1] / "campaigns" / "branin_gp_ei.yaml"  # its store: ./looplab.db
+    proc = subprocess.Popen([sys.executable, "-c", f"import os, subprocess, sys; os.chdir({str(gone)!r}); "
+                             f"os.rmdir({str(gone)!r}); r = subprocess.run([{LOOPLAB!r}, 'run', {str(campaign)!r}, '-q'], "
+                             "capture_output=True, text=True); print(r.returncode); print(r.stderr)"],
+                            stdout=subprocess.PIPE, text=True, env=ENV)
+    out = proc.communicate(timeout=120)[0]
+    assert out.startswith("2\n") and "the current folder no longer exists" in out and "Traceback" not in out, out
+
+
+def test_an_ascii_terminal_neither_crashes_nor_changes_exported_data(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: accents\nspace:\n  parameters:\n    - {name: s, type: categorical, "
+                                     "choices: [caf\u00e9, \u65e5\u672c]}\nobjective: {name: y, goal: max}\n"
+                                     "oracle: {kind: manual}\ninitial: {n: 2, method: random}\n"
+                                     "budget: {max_experiments: 2}\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    env = dict(ENV, PYTHONIOENCODING="ascii")
+    ask = subprocess.run([LOOPLAB, "ask", str(tmp_path / "c.yaml"), "--store", url, "--csv",
+                          str(tmp_path / "w.csv")], capture_output=True, env=env, timeout=120)
+    assert ask.returncode == 0 and b"Traceback" not in ask.stderr, ask.stderr
+    assert "caf\u00e9" in (tmp_path / "w.csv").read_text(encoding="utf-8")  # the worksheet is UTF-8
+    for command in (["status", "accents"], ["export", "accents"]):
+        r = subprocess.run([LOOPLAB, *command, "--store", url], capture_output=True, env=env, timeout=120)
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert "caf\u00e9" in r.stdout.decode("utf-8") and "\u65e5\u672c" in r.stdout.decode("utf-8")
+
+
+def test_closed_standard_streams_end_cleanly(tmp_path):
+    for command in (["validate", str(tmp_path / "missing.yaml")], ["--help"]):
+        r = subprocess.run(f"{LOOPLAB} {' '.join(command)} >&- 2>&-", shell=True, env=ENV, timeout=120,
+                           capture_output=False)
+        assert r.returncode == (2 if command[0] == "validate" else 0)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "postgresql+asyncpg", "postgresql+pg8000"])
+def test_another_postgres_driver_is_told_to_use_the_plain_url(scheme):
+    r = runner.invoke(app, ["status", "--store", f"{scheme}://u@127.0.0.1:1/db"])
+    assert r.exit_code == 2 and "looplab talks to PostgreSQL through psycopg 3" in r.output, r.output
+    assert f"begin the URL with postgresql:// instead of {scheme}://" in r.output
