@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -64,13 +65,24 @@ Int = Annotated[int, BeforeValidator(_not_a_boolean)]
 Float = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
+def _trimmed(value: str) -> str:
+    """A name of an input or objective: spaces at its ends would make it a column that no worksheet, import
+    or CSV header written by hand matches."""
+    if value != value.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in value):  # those: said by the space
+        raise ValueError(f"{value!r} has spaces at its ends; write {value.strip()!r}")
+    return value
+
+
+Label = Annotated[str, Field(min_length=1), AfterValidator(_trimmed)]
+
+
 # ----------------------------------------------------------------------------- space
 
 
 class FloatParameter(_Strict):
     """A real-valued input in [low, high], optionally searched on a log scale."""
 
-    name: str = Field(min_length=1)
+    name: Label
     type: Literal["float"]
     low: Float
     high: Float
@@ -100,7 +112,7 @@ class FloatParameter(_Strict):
 class IntParameter(_Strict):
     """An integer input in [low, high] (both included)."""
 
-    name: str = Field(min_length=1)
+    name: Label
     type: Literal["int"]
     low: Int = Field(ge=-(2**53), le=2**53)  # integers a float holds exactly (models see floats)
     high: Int = Field(ge=-(2**53), le=2**53)
@@ -182,7 +194,7 @@ def _expand_encoding(value: Any) -> Any:
 class CategoricalParameter(_Strict):
     """An input taking one of a list of choices (one-hot encoded for models, or by a SMILES per choice)."""
 
-    name: str = Field(min_length=1)
+    name: Label
     type: Literal["categorical"]
     choices: list[Union[str, int, float]] = Field(min_length=2)
     smiles: dict[str, str] | None = Field(default=None, description=(
@@ -366,7 +378,7 @@ def _column_name_problem(where: str, text: str, fix: str, *, reserved: bool = Tr
 
 
 class ObjectiveSpec(_Strict):
-    name: str = Field(min_length=1)
+    name: Label
     goal: Literal["max", "min", "target"] = "max"
     target_value: Float | None = None
     unit: str | None = Field(default=None, min_length=1, max_length=40, description=(
@@ -521,6 +533,14 @@ class CampaignSpec(_Strict):
     executor: ExecutorSpec | None = Field(default=None, description=(
         "where a synchronous oracle runs (default: the oracle's own choice: local processes for "
         "calculations, inline for lookups and analytic functions)"))
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_file_name(cls, value: str) -> str:
+        if value.lower().endswith((".yaml", ".yml")):  # `looplab ask NAME` would look for that file
+            raise ValueError(f"'{value}' ends like a campaign file's name, so commands given it (ask, tell, "
+                             f"import) would look for a file; name it e.g. '{value.rsplit('.', 1)[0]}'")
+        return value
 
     @model_validator(mode="after")
     def _budget_covers_initial(self) -> "CampaignSpec":
@@ -1124,6 +1144,19 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
 
     if spec.acquisition.kind == "target" and spec.objective.goal != "target":
         problems.append(Problem("acquisition.kind", "'target' needs objective.goal: target (with target_value)"))
+    # settings nothing would read: refused rather than ignored
+    if spec.model.transform != "none" and getattr(classes.get("acquisition"), "uses_raw_objective", False):
+        problems.append(Problem("model.transform", f"acquisition '{spec.acquisition.kind}' models the raw objective, "
+                                                   f"so the transform '{spec.model.transform}' would never be "
+                                                   "applied; remove it"))
+    # (judged against the defaults, not the keys written: a stored spec holds every key)
+    if spec.oracle.kind == "manual" and spec.failures != FailureSpec():
+        problems.append(Problem("failures", "the manual oracle's results are values a person tells, never failed "
+                                            "experiments, so nothing would be retried or counted; remove the "
+                                            "failures block"))
+    if spec.initial.n == 0 and spec.initial.method != InitialSpec.model_fields["method"].default:
+        problems.append(Problem("initial.method", "there is no initial design to draw (initial.n is 0); remove "
+                                                  "method, or give initial.n"))
 
     if spec.budget.stop_at is not None and spec.objective.goal == "target" and spec.budget.stop_at < 0:
         problems.append(Problem("budget.stop_at", f"for goal: target this is a distance and must be >= 0 (got {spec.budget.stop_at:g})"))

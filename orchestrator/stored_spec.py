@@ -3,7 +3,8 @@
 A campaign stored by an older looplab may hold a setting that a later check refuses: one nothing read
 (``min_distance`` on a pool), or one that could only fail (a noise floor above 0.5). Its results are
 still good. The model, the acquisition, the oracle's params and the initial design decide which
-experiments are made, not what a result means, so a refused setting there may be replaced: by the
+experiments are made, not what a result means (so do the output transform and the failure rules), so a
+refused setting there may be replaced: by the
 campaign file's value when the campaign resumes (``engine.open_campaign``), or by its default when a
 command rebuilds the campaign from the store alone (``report``, ``ask NAME``, ``tell``). The space,
 the objective and the plugin kinds are never replaced: the results would change meaning.
@@ -17,7 +18,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-REPLACEABLE = ("model.params.", "acquisition.", "oracle.params.", "initial.")
+REPLACEABLE = ("model.params.", "model.transform", "acquisition.", "oracle.params.", "initial.", "failures")
 NEVER_REPLACED = ("model.kind", "acquisition.kind", "oracle.kind")
 
 

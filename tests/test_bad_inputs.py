@@ -291,6 +291,20 @@ CLI_CASES = [
     # -- found by the fuzz round of 2026-12-04 (second): a parameter named id made a campaign run by hand untellable
     Case("parameter-named-id", edit("{name: x1,", "{name: id,"), "{file}: space: parameters[0].name: ",
          "'id' is reserved"),
+    # -- found on 2026-12-05 (round ten): ask wrote a worksheet whose ' y ' column tell then refused
+    Case("objective-name-with-edge-spaces", edit("name: value", "name: ' value '"), "{file}: objective.name: ",
+         "' value ' has spaces at its ends; write 'value'"),
+    Case("campaign-named-like-a-file", edit("name: branin-gp-ei", "name: other.yaml"), "{file}: name: ",
+         "ends like a campaign file's name"),
+    Case("transform-with-the-target-acquisition", lambda tmp, _: ["validate", _write(tmp, (
+        BRANIN.replace("goal: min", "goal: target\n  target_value: 1.0").replace("kind: gp\n", "kind: gp\n  "
+                       "transform: log\n").replace("kind: ei", "kind: target")))]),
+         "{file}: model.transform: ", "acquisition 'target' models the raw objective"),
+    Case("initial-method-without-a-design", edit("  n: 5\n  method: sobol", "  n: 0\n  method: lhs"),
+         "{file}: initial.method: ", "there is no initial design to draw (initial.n is 0)"),
+    Case("failures-of-the-manual-oracle", lambda tmp, _: ["validate", _write(tmp, BRANIN.replace(
+        ORACLE, "kind: manual") + "failures: {retries: 3}\n")], "{file}: failures: ",
+         "the manual oracle's results are values a person tells"),
     Case("parameter-name-with-a-line-break", edit("{name: x1,", '{name: "x1\\n",'), "{file}: space: parameters[0].name: ",
          "holds a control character"),
     # -- found on 2026-12-04 (evening): an objective named id made a worksheet with two columns 'id'
