@@ -298,7 +298,7 @@ CLI_CASES = [
          "ends like a campaign file's name"),
     Case("transform-with-the-target-acquisition", lambda tmp, _: ["validate", _write(tmp, (
         BRANIN.replace("goal: min", "goal: target\n  target_value: 1.0").replace("kind: gp\n", "kind: gp\n  "
-                       "transform: log\n").replace("kind: ei", "kind: target")))]),
+                       "transform: log\n").replace("kind: ei", "kind: target")))],
          "{file}: model.transform: ", "acquisition 'target' models the raw objective"),
     Case("initial-method-without-a-design", edit("  n: 5\n  method: sobol", "  n: 0\n  method: lhs"),
          "{file}: initial.method: ", "there is no initial design to draw (initial.n is 0)"),
