@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import stat
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -173,6 +174,22 @@ def parse_number(text: str) -> float | None:
         return strict_float(text)
     except ValueError:
         return None
+
+
+def output_cell(text: str) -> Any:
+    """An extra column's cell (kept as an output by import and tell --csv): the number it says, or its text
+    where a number would lose what it says: an identifier with leading zeros (000123), more digits than a
+    float holds (a 20-digit barcode), or no finite number at all."""
+    x = parse_number(text)
+    if x is None or not math.isfinite(x):
+        return text
+    body = text.strip().lstrip("+-")
+    mantissa = re.split(r"[eE]", body)[0]
+    digits = mantissa.replace(".", "").replace("_", "").lstrip("0")
+    whole = mantissa.split(".")[0]
+    if (len(whole) > 1 and whole.startswith("0")) or len(digits.rstrip("0") if "." in mantissa else digits) > 15:
+        return text
+    return x
 
 
 def check_where(where: Any) -> Any:

@@ -239,7 +239,7 @@ def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
     """The results of a CSV: (Results, where each came from, lines skipped for an empty value). Every
     problem of the file at once, as a ConfigError naming lines and columns."""
     from oracles.base import Result
-    from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table
+    from oracles.csvfile import CsvFileError, describe_columns, output_cell, parse_number, read_table
 
     from .earlier import objective_column
 
@@ -292,8 +292,7 @@ def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
             continue
         outputs = {}
         for h in others:
-            x = parse_number(row[h])
-            outputs[h] = row[h] if x is None or not math.isfinite(x) else x
+            outputs[h] = output_cell(row[h])
         results.append(Result(eid, "succeeded", value, outputs))
         where.append(at)
     if problems:

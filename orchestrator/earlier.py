@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from oracles.base import value_range_problem
-from oracles.csvfile import CsvFileError, describe_columns, parse_number, read_table, unreadable_number
+from oracles.csvfile import CsvFileError, describe_columns, output_cell, parse_number, read_table, \
+    unreadable_number
 
 from .config import CategoricalParameter, FloatParameter, IntParameter
 from .errors import ConfigError, Problem
@@ -161,8 +162,7 @@ def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[
             continue
         outputs = {}
         for c in others:
-            x = parse_number(row[c])
-            outputs[c] = row[c] if x is None or not math.isfinite(x) else x
+            outputs[c] = output_cell(row[c])
         out.append(Measured(line, params, float(y), outputs))
     if problems:  # every row outside, by line (ConfigError prints the first 20, then "and N more")
         raise ConfigError(problems)

@@ -208,6 +208,23 @@ def test_a_good_csv_is_recorded_whole_with_outputs_and_blank_rows_skipped(hand):
     assert r.exit_code == 0 and "recorded 1 result(s)" in r.output and "skipped 2 row(s)" in r.output, r.output
 
 
+def test_extra_cells_that_a_number_would_change_are_kept_as_text(hand):
+    """An identifier 000123 was stored as 123.0 and a 20-digit barcode as 1.2345678901234567e+19 (fuzz round of
+    2026-12-05); numbers that say no more than their value are still numbers."""
+    tmp_path, url = hand
+    path = tmp_path / "results.csv"
+    path.write_text("id,y,sample,barcode,mass,ratio\nhand-0000-01,7.25,000123,12345678901234567890,1.10,1e-3\n")
+    assert runner.invoke(app, ["tell", "hand", "--csv", str(path), "--store", url]).exit_code == 0
+    (tmp_path / "d.csv").write_text("x1,x2,y,sample,count\n1,2,3,007,42\n")
+    assert runner.invoke(app, ["import", "hand", str(tmp_path / "d.csv"), "--store", url]).exit_code == 0
+    st = Store(url)
+    by_id = {e.id: e for e in st.experiments(st.get_campaign("hand").id)}
+    assert by_id["hand-0000-01"].outputs == {"sample": "000123", "barcode": "12345678901234567890", "mass": 1.1,
+                                             "ratio": 0.001}
+    imported = [e for e in by_id.values() if e.source == "imported"][0]
+    assert imported.outputs["sample"] == "007" and imported.outputs["count"] == 42.0
+
+
 # ----------------------------------------------------------------------------- earlier data
 
 BOWL = """
