@@ -610,6 +610,24 @@ def test_a_huge_integer_value_and_a_job_listed_twice_differently_are_malformed_a
     assert "GET /jobs listed d1 twice, differently" in second["d1"].error and "malformed 2 times" in second["d1"].error
 
 
+def test_a_robot_answering_with_renamed_ids_is_malformed_not_lost(caplog):
+    """Fuzz round ten: a robot that lists each job under another id (r1-v2) made every poll take r1 for lost and
+    post it again: 149 posts of 2 experiments in 60 s, and no end. Ids it was not asked about are a malformed
+    answer now; a robot that lists every job, the asked ones among them, is still read."""
+    def answer(n: int, ids: list[str]) -> httpx.Response:
+        jobs = [job(f"{i}-v2") for i in ids if i.startswith("r")] + [job(i) for i in ids if i.startswith("a")]
+        return httpx.Response(200, json={"count": len(jobs) + 1, "jobs": jobs + [job("someone-elses")]})
+
+    robot = FakeRobot(answer)
+    oracle = RobotOracle(url="http://robot.test", transport=httpx.MockTransport(robot), max_malformed=2)
+    oracle.submit([Experiment(i, {"x": 1}) for i in ("r1", "a1")])
+    first = {x.experiment_id: x for x in oracle.poll()}
+    assert [(i, x.status, x.value) for i, x in first.items()] == [("a1", "succeeded", 1.5)]
+    second = {x.experiment_id: x for x in oracle.poll()}
+    assert second["r1"].status == "failed" and "listed job id(s) it was not asked about" in second["r1"].error
+    assert robot.posts == {"r1": 1, "a1": 1} and "submitting it again" not in caplog.text
+
+
 def test_refused_experiments_fail_alone_and_lost_jobs_are_submitted_again():
     def answer(n: int, ids: list[str]) -> httpx.Response:
         # the robot lost r2 after accepting it (its database was replaced), until it is posted again

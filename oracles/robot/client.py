@@ -272,6 +272,8 @@ class RobotOracle:
             response = self._http().request(method, path, timeout=timeout, **kw)
         except httpx.TimeoutException as exc:
             raise _Transient(f"no answer within {timeout:g} s ({type(exc).__name__})") from None
+        except httpx.DecodingError as exc:  # e.g. Content-Encoding: gzip over a body that is not gzip
+            raise _Malformed(f"the answer's body could not be decoded ({exc})") from None
         except httpx.TransportError as exc:
             raise _Transient(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
         if response.status_code >= 500 or response.status_code in (408, 429):
@@ -293,7 +295,8 @@ class RobotOracle:
         except (_Refused, _Malformed) as exc:
             missing = isinstance(exc, _Refused) and exc.status in (404, 405)
             if missing or not self._robot_answered:
-                what = str(exc) if isinstance(exc, _Refused) else f"HTTP {response.status_code}: {_detail(response)}"
+                what = str(exc) if isinstance(exc, _Refused) or response is None else \
+                    f"HTTP {response.status_code}: {_detail(response)}"
                 raise _NotARobot(f"oracle.params.url: {self.shown_url} is not a looplab robot (GET /jobs answered "
                                  f"{what}); check the URL and its port") from None
             raise
@@ -309,6 +312,11 @@ class RobotOracle:
                                                         f"{_short(item, 60)})"}
             else:
                 orphans.append(f"jobs[{k}] is not a job with an id (got {_short(item)})")
+        asked = set(ids)
+        strangers = [i for i in jobs if i not in asked]
+        if strangers:  # ids it was not asked about (renamed or prefixed): the asked ones must not seem lost
+            orphans.append(f"GET /jobs?ids=... listed job id(s) it was not asked about ({_short(strangers, 80)}); "
+                           "a robot answers with the ids looplab posted")
         return jobs, orphans
 
     # -- submitting -------------------------------------------------------------------------------------
