@@ -23,6 +23,7 @@ import csv
 import math
 import os
 import time
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -213,8 +214,8 @@ def _changed_input(row: dict, names: list[str], params: dict | None) -> tuple[st
         x = parse_number(cell)
         if isinstance(was, (int, float)) and not isinstance(was, bool) and x is not None:
             same = abs(x - float(was)) <= 1e-6 * max(1.0, abs(x), abs(float(was)))  # a spreadsheet's rounding
-        else:
-            same = cell == str(was)
+        else:  # one text in either Unicode form (macOS tools write é as e + a combining accent)
+            same = unicodedata.normalize("NFC", cell) == unicodedata.normalize("NFC", str(was))
         if not same:  # the stored value in full where its short form reads as the cell (49.47 for 49.470066;
             shown = _fmt_param(was)  # also when the cell is written 49.470, 4.947e1 or +49.47)
             alike = shown == cell or x is not None and parse_number(shown) == x

@@ -21,6 +21,7 @@ the same check and becomes a succeeded experiment with source ``off-plan`` (ids 
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,8 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
         if isinstance(p, CategoricalParameter):
             text = str(cell).strip()
             x = _number(cell)
-            found = [c for c in p.choices if str(c) == text
+            nfc = unicodedata.normalize("NFC", text)  # é as e + a combining accent is é
+            found = [c for c in p.choices if unicodedata.normalize("NFC", str(c)) == nfc
                      or (x is not None and isinstance(c, (int, float)) and not isinstance(c, bool) and float(c) == x)]
             if not found:
                 return None, (f"{p.name} = '{text}' is not one of its choices "

@@ -825,3 +825,28 @@ def test_tell_on_a_campaign_whose_oracle_measures_itself_says_the_value_stands_i
     text = " ".join(r.output.split())
     assert "campaign f's oracle is 'function', which measures its experiments itself" in text, text
     assert {e.id: e.value for e in Store(url).experiments(1)}[waiting[0]] == 5.0
+
+
+def test_a_level_in_another_unicode_form_is_the_same_level(tmp_path):
+    """macOS tools write é as e + a combining accent (NFD): tell refused 'café here but café', and import
+    'café is not one of its choices' (fuzz round of 2026-12-05)."""
+    import unicodedata
+
+    (tmp_path / "c.yaml").write_text("name: nfd\nspace:\n  parameters:\n    - {name: s, type: categorical, choices: "
+                                     "[caf\u00e9, plain]}\nobjective: {name: y, goal: max}\noracle: {kind: manual}\n"
+                                     "initial: {n: 2, method: random}\nbudget: {max_experiments: 4}\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert runner.invoke(app, ["ask", str(tmp_path / "c.yaml"), "--store", url, "--csv",
+                               str(tmp_path / "w.csv")]).exit_code == 0
+    text = (tmp_path / "w.csv").read_text(encoding="utf-8")
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    filled = "id,s,y\n" + "".join(f"{i},{unicodedata.normalize('NFD', s)},{k}\n" for k, (i, s, _) in enumerate(rows))
+    (tmp_path / "w.csv").write_text(filled, encoding="utf-8")
+    r = runner.invoke(app, ["tell", "nfd", "--csv", str(tmp_path / "w.csv"), "--store", url])
+    assert r.exit_code == 0 and "recorded 2 result(s)" in r.output, r.output
+    (tmp_path / "d.csv").write_text("s,y\n" + unicodedata.normalize("NFD", "caf\u00e9") + ",9\n", encoding="utf-8")
+    r = runner.invoke(app, ["import", "nfd", str(tmp_path / "d.csv"), "--store", url])
+    assert r.exit_code == 0, r.output
+    st = Store(url)
+    imported = [e for e in st.experiments(st.get_campaign("nfd").id) if e.source == "imported"]
+    assert [e.params["s"] for e in imported] == ["caf\u00e9"]  # stored as the choice itself
