@@ -350,3 +350,18 @@ def test_a_missing_categorical_level_is_named_as_what_it_is(tmp_path, cell, said
         build_space(SpaceSpec.model_validate({"pool": {"path": "t.csv", "inputs": ["c", "x"],
                                                        "categorical": ["c"]}}), tmp_path)
     assert str(err.value.problems[0]) == f"space.pool.inputs[0]: t.csv, line 3: {said} or remove the row"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (",x,y\n0,1,2\n1,2,3\n", "the header leaves the first column without a name (a row index"),  # pandas' index
+    ("x,,y\n1,0,2\n", "the header leaves column 2 without a name"),
+    ("sep=,\nx,y\n1,2\n", "the first line 'sep=,' is Excel's separator hint, not a header; delete that line"),
+])
+def test_a_spreadsheets_quirks_in_a_header_are_named_with_their_fix(tmp_path, text, fragment):
+    """Fuzz round of 2026-12-05: each was "does not look like a CSV table", with no cell named and no fix."""
+    from oracles.csvfile import CsvFileError, read_table
+
+    (tmp_path / "p.csv").write_text(text)
+    with pytest.raises(CsvFileError) as err:
+        read_table(tmp_path / "p.csv")
+    assert str(err.value).startswith(f"p.csv: {fragment}"), err.value
