@@ -219,7 +219,7 @@ class Campaign:
             folder = Path(base_dir or ".").resolve()
             campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec", data=True)
         elif Path(spec).suffix in (".yaml", ".yml") or Path(spec).is_file():
-            campaign = load_campaign(spec)
+            campaign = load_campaign(spec, initial_data=False)  # read by the engine if it creates it
         else:  # a name
             from .report import rebuild_campaign
 

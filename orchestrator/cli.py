@@ -385,7 +385,7 @@ def run(
     st = None
     new_file = _new_sqlite_file(store)
     try:
-        campaign = load_campaign(file)
+        campaign = load_campaign(file, initial_data=False)  # read by the engine if it creates it
         st = _store(store)
         notes: list[str] = []
         row, resumed = open_campaign(st, campaign, notes)
@@ -522,7 +522,7 @@ def _summary(engine, report) -> None:
         if callable(rank):
             r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
             table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.3g}%)")
-    console.print(table)
+    _wide_console().print(table)
     same = same_value_note(spec.name, spec.objective.name, exps)  # a model learns nothing: most likely a wrong setup
     if same:
         _note(same)
@@ -613,7 +613,7 @@ def daemon(
         table.add_row(r["campaign"] or "-", state, exps, r["file"])
         if r["message"]:
             notes.append(f"{r['file']}: {r['message']}")
-    console.print(table)
+    _wide_console().print(table)
     for note in notes:
         console.print(note, soft_wrap=True)
     invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
@@ -659,9 +659,10 @@ def _wide_console() -> Console:
     would cut every table to 80 columns; there, tables take the width their contents need."""
     import os
 
-    if console.is_terminal or os.environ.get("COLUMNS"):
+    if (console.is_terminal or os.environ.get("COLUMNS")) and console.width >= 60:
         return console
-    return Console(highlight=False, markup=False, width=1000)
+    # a terminal (or $COLUMNS) narrower than 60: rich would cut every cell to "…"; wrapped lines lose nothing
+    return Console(highlight=False, markup=False, width=1000 if not console.is_terminal else 100)
 
 
 @app.command()
@@ -930,7 +931,7 @@ def list_plugins() -> None:
     table.add_column("description")
     for info in all_installed():
         table.add_row(info.role, info.kind, info.source, info.description())
-    console.print(table)
+    _wide_console().print(table)
 
 
 # ----------------------------------------------------------------------------- benchmark

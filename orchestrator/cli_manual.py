@@ -151,6 +151,8 @@ def ask(
             _show(c, waiting, f"campaign {c.name}: {len(waiting)} experiment(s) wait for results", csv_path, store)
             return
     except LooplabError as exc:
+        if isinstance(exc, ConfigError) and not exc.source and target.endswith((".yaml", ".yml")):
+            exc.source = target  # a problem found when the campaign is created (its initial.data) names the file
         if new_file is not None and new_file.exists():  # refused before the campaign was stored
             _remove_if_empty(_store(store), new_file)
         _fail(exc)

@@ -803,6 +803,9 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
     members = _model_names(CampaignSpec if model is None else model)
     for i, err in enumerate(_merge_union_members(exc.errors())):
         loc = tuple(err["loc"])
+        key = loc[-2] if len(loc) >= 2 and loc[-1] == "[key]" else None  # a mapping's key, not a value
+        if key is not None:
+            loc = loc[:-2]
         path = _format_loc(loc, members)
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
@@ -854,6 +857,12 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
             else:
                 msg = (f"must start with a letter or digit and use only letters, digits, '_', '-' "
                        f"and '.' (got {_short(value)})")
+        elif etype == "string_type" and isinstance(err.get("input"), (int, float)):  # YAML read it as a number
+            text = str(err["input"]).lower() if isinstance(err["input"], bool) else str(err["input"])
+            if key is not None:
+                msg = f"the key {text} must be text (YAML reads it as {_what(err['input'])}); quote it: '{text}':"
+            else:
+                msg = f"must be text (got {_what(err['input'])}); quote it: '{text}'"
         elif etype in ("model_type", "dict_type"):
             msg = f"must be a mapping of keys (got {_what(err.get('input'))})"
         elif etype == "list_type":
@@ -1197,8 +1206,10 @@ def campaign_from_spec(spec: CampaignSpec, base_dir: Path, source: str | None = 
     return Campaign(spec=spec, base_dir=base_dir, space=space, plugin_classes=classes, plugin_configs=configs)
 
 
-def load_campaign(path: str | Path) -> Campaign:
-    """Read, validate and check a campaign file; raise ConfigError listing every problem."""
+def load_campaign(path: str | Path, *, initial_data: bool = True) -> Campaign:
+    """Read, validate and check a campaign file; raise ConfigError listing every problem. ``initial_data``:
+    also read the rows of ``initial.data`` (validate does; a run reads them when it creates the campaign and
+    never again, so a resume does not need the file)."""
     data, base_dir = read_campaign_file(path)
     spec = parse_spec(data, str(path), base_dir)
-    return campaign_from_spec(spec, base_dir, str(path), data=True)
+    return campaign_from_spec(spec, base_dir, str(path), data=initial_data)

@@ -427,7 +427,7 @@ class Daemon:
                                 "(--plugins installed-only); install the plugin as a package and use its name")
                 return
         try:
-            campaign = load_campaign(e.path)
+            campaign = load_campaign(e.path, initial_data=False)  # read by the engine if it creates it
         except LooplabError as exc:
             self._refuse(e, _describe(exc))
             return

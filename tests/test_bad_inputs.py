@@ -668,3 +668,23 @@ def test_a_file_name_over_the_file_systems_limit_is_one_line(tmp_path, args):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error '") and "file name too long" in lines[0], lines
     assert not (tmp_path / "s.db").exists()  # nothing was stored
+
+
+@pytest.mark.parametrize("smiles, fragment", [
+    ({1: "C", "b": "CC"}, "space.parameters[1].smiles: the key 1 must be text (YAML reads it as an integer 1); "
+                          "quote it: '1':"),
+    ({1.5: "C", "b": "CC"}, "space.parameters[1].smiles: the key 1.5 must be text"),
+])
+def test_a_number_where_text_is_wanted_names_the_mapping_and_says_to_quote_it(tmp_path, smiles, fragment):
+    """The path was garbled (smiles[1].[key], smiles.1.5.[key]) and no fix was given (fuzz round of 2026-12-05)."""
+    from orchestrator.config import load_campaign
+    from orchestrator.errors import ConfigError
+
+    keys = ", ".join(f"{k}: {v}" for k, v in smiles.items())
+    path = tmp_path / "c.yaml"
+    path.write_text(BRANIN.replace("{name: x2, type: float, low: 0.0, high: 15.0}",
+                                   f"{{name: x2, type: categorical, choices: [a, b], smiles: {{{keys}}}}}")
+                    .replace(ORACLE, "kind: manual"))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    assert any(str(p).startswith(fragment) for p in err.value.problems), err.value

@@ -92,3 +92,15 @@ def test_another_postgres_driver_is_told_to_use_the_plain_url(scheme):
     r = runner.invoke(app, ["status", "--store", f"{scheme}://u@127.0.0.1:1/db"])
     assert r.exit_code == 2 and "looplab talks to PostgreSQL through psycopg 3" in r.output, r.output
     assert f"begin the URL with postgresql:// instead of {scheme}://" in r.output
+
+
+@pytest.mark.parametrize("columns", ["0", "20", "40"])
+def test_a_narrow_terminal_wraps_tables_instead_of_cutting_their_cells(tmp_path, columns):
+    """At COLUMNS=0 status printed nothing, at 20-40 every cell was empty or "…" (fuzz round of 2026-12-05)."""
+    spec = tmp_path / "b.yaml"
+    spec.write_text((Path(__file__).resolve().parents[1] / "campaigns" / "branin_gp_ei.yaml").read_text()
+                    .replace("max_experiments: 30", "max_experiments: 3").replace("n: 5", "n: 3"))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert runner.invoke(app, ["run", str(spec), "--store", url, "-q"]).exit_code == 0
+    r = runner.invoke(app, ["status", "branin-gp-ei", "--store", url], env={"COLUMNS": columns})
+    assert r.exit_code == 0 and "branin-gp-ei-0000-02" in r.output and "succeeded" in r.output, r.output

@@ -850,3 +850,27 @@ def test_a_level_in_another_unicode_form_is_the_same_level(tmp_path):
     st = Store(url)
     imported = [e for e in st.experiments(st.get_campaign("nfd").id) if e.source == "imported"]
     assert [e.params["s"] for e in imported] == ["caf\u00e9"]  # stored as the choice itself
+
+
+def test_initial_data_is_read_once_so_a_resume_does_not_need_the_file(tmp_path):
+    """The README says the file is read when the campaign is created; a resume still read it, and refused to go
+    on once it was moved away (fuzz round of 2026-12-05). A new campaign still names a missing file."""
+    (tmp_path / "earlier.csv").write_text("x,y\n1,2\n2,3\n")
+    text = ("name: once\nspace:\n  parameters:\n    - {name: x, type: float, low: 0, high: 5}\n"
+            "objective: {name: y, goal: max}\noracle: {kind: function, params: {function: sphere}}\n"
+            "initial: {n: 1, data: earlier.csv}\nbudget: {max_experiments: 4}\n")
+    (tmp_path / "c.yaml").write_text(text)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = runner.invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", url, "-q", "--max-steps", "1"])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "earlier.csv").unlink()
+    for command in (["run", str(tmp_path / "c.yaml"), "-q"], ["ask", str(tmp_path / "c.yaml")]):
+        r = runner.invoke(app, [*command, "--store", url])
+        assert r.exit_code == 0 and "initial.data" not in r.output, r.output
+    st = Store(url)
+    assert sum(e.source == "imported" for e in st.experiments(st.get_campaign("once").id)) == 2
+    other = f"sqlite:///{tmp_path / 'new.db'}"
+    for command in (["run", str(tmp_path / "c.yaml"), "-q"], ["ask", str(tmp_path / "c.yaml")]):
+        r = runner.invoke(app, [*command, "--store", other])
+        assert r.exit_code == 2 and f"c.yaml: initial.data: {tmp_path / 'earlier.csv'}: file not found" in r.output
+        assert not (tmp_path / "new.db").exists()
