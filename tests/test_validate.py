@@ -521,7 +521,7 @@ def test_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"name: \xff\xfe\x00bad\n")
     out = run_inprocess("validate", path)
-    assert_invalid(out, path, "", "cannot read the file")
+    assert_invalid(out, path, "", "the file is not UTF-8 text (byte 0xff on line 1); save it as UTF-8")
 
 
 def test_load_campaign_raises_config_error_with_paths(campaign_file):
