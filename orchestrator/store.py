@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import errno
 import os
 import re
 import socket
@@ -1007,7 +1008,13 @@ def _make_folder(path: Path, url: str) -> None:
     if path.is_dir():
         raise StoreError(f"--store: '{path}' (from {url}) is a folder; give a database file, e.g. "
                          f"sqlite:///{path / 'looplab.db'}")
-    folder = path.resolve().parent
+    try:
+        folder = path.resolve().parent
+    except (RuntimeError, OSError) as exc:  # a loop of links (a link to a file not made yet is fine)
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
+        raise StoreError(f"--store: '{path}' (from {url}) is a loop of symbolic links; give the database file "
+                         "itself") from None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

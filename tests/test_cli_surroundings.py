@@ -104,3 +104,16 @@ def test_a_narrow_terminal_wraps_tables_instead_of_cutting_their_cells(tmp_path,
     assert runner.invoke(app, ["run", str(spec), "--store", url, "-q"]).exit_code == 0
     r = runner.invoke(app, ["status", "branin-gp-ei", "--store", url], env={"COLUMNS": columns})
     assert r.exit_code == 0 and "branin-gp-ei-0000-02" in r.output and "succeeded" in r.output, r.output
+
+
+def test_a_store_path_that_is_a_loop_of_links_is_named(tmp_path):
+    """It was a RuntimeError from Path.resolve (fuzz round of 2026-12-05); a link to a file not made yet still
+    works: SQLite makes the file behind it."""
+    (tmp_path / "loop1.db").symlink_to(tmp_path / "loop2.db")
+    (tmp_path / "loop2.db").symlink_to(tmp_path / "loop1.db")
+    spec = Path(__file__).resolve().parents[1] / "campaigns" / "branin_gp_ei.yaml"
+    r = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 'loop1.db'}", "-q"])
+    assert r.exit_code == 2 and "is a loop of symbolic links; give the database file itself" in r.output, r.output
+    (tmp_path / "link.db").symlink_to(tmp_path / "later.db")
+    r = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 'link.db'}", "-q", "--max-steps", "1"])
+    assert r.exit_code == 0 and (tmp_path / "later.db").is_file(), r.output
