@@ -12,9 +12,9 @@ recognisably the same experiment.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
-import errno
 import os
 import re
 import socket
