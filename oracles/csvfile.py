@@ -108,14 +108,14 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise CsvFileError(f"{path.name} is empty: it needs a header line naming its columns, then one "
                            "record per line")
     if header[0].lower().startswith("sep=") and not any(h.strip() for h in header[1:]):
-        raise CsvFileError(f"{path.name}: the first line '{','.join(header)[:10]}' is Excel's separator hint, not a header; "
-                           "delete that line so that the column names come first")
+        raise CsvFileError(f"{path.name}: the first line '{','.join(header)[:10]}' is Excel's separator hint, not "
+                           "a header; delete that line so that the column names come first")
     blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
     if blank and len(header) >= 2 and all(0 < len(h) <= 200 and h.isprintable() for h in header if h.strip()):
         which = "the first column" if blank == [1] else \
             f"column{'s' if len(blank) > 1 else ''} {', '.join(map(str, blank[:5]))}"
-        raise CsvFileError(f"{path.name}: the header leaves {which} without a name (a row index a spreadsheet or pandas wrote?); name it, or remove the "
-                           "column (pandas: to_csv(..., index=False))")
+        raise CsvFileError(f"{path.name}: the header leaves {which} without a name (a row index a spreadsheet or "
+                           "pandas wrote?); name it, or remove the column (pandas: to_csv(..., index=False))")
     if not all(0 < len(h) <= 200 and h.isprintable() for h in header):
         tabs = len(header) == 1 and "\t" in header[0] and all(p.strip() for p in header[0].split("\t"))
         raise CsvFileError(f"{path.name} does not look like a CSV table: its first line is not a header of "
@@ -194,7 +194,7 @@ def output_cell(text: str) -> Any:
         return text
     body = text.strip().lstrip("+-")
     mantissa = re.split(r"[eE]", body)[0]
-    digits = mantissa.replace(".", "").replace("_", "").lstrip("0")
+    digits = mantissa.replace(".", "").lstrip("0")  # ('_' is no number here: parse_number refused it)
     whole = mantissa.split(".")[0]
     if (len(whole) > 1 and whole.startswith("0")) or len(digits.rstrip("0") if "." in mantissa else digits) > 15:
         return text

@@ -1048,7 +1048,8 @@ def _store_trouble(exc: BaseException) -> Optional[str]:
         return None
     if not isinstance(exc, DBAPIError):
         return None
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__  # a driver's error may say nothing
     low = text.lower()
     if "locked" in low:
         why = ("another program holds the SQLite file's write lock (a database browser with unsaved changes, a "

@@ -66,6 +66,9 @@ def _open(target: str, store: Optional[str], source_notes: bool = False):
     return c
 
 
+WORKSHEET_STARTS = ("id,", '"id",')  # the first line of ask's worksheet, as written or resaved by a spreadsheet
+
+
 def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:
     """Ids of a worksheet's rows that hold a value in ``column`` for an experiment still waiting (typed in, not
     yet told); a file that is not such a worksheet has none."""
@@ -89,7 +92,7 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     _wide_console().print(table)
     if csv_path is None:
         return
-    csv_path = _output_file("--csv", csv_path, ours=("id,", '"id",'))  # again: the store may have been created there
+    csv_path = _output_file("--csv", csv_path, ours=WORKSHEET_STARTS)  # again: the store may have been created there
     _not_a_data_file("--csv", csv_path, c.store, c.row)
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
@@ -120,7 +123,7 @@ def ask(
     """Print the experiments waiting for a person (proposing the next batch once all are told)."""
     _check_options(n=(n, 1, True), wait=(wait, 0, True))
     if csv_path is not None:  # before anything is stored or proposed
-        csv_path = _output_file("--csv", csv_path, ours=("id,", '"id",'))
+        csv_path = _output_file("--csv", csv_path, ours=WORKSHEET_STARTS)
         if not csv_path.parent.is_dir():
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
                                "another path"))

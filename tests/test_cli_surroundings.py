@@ -35,6 +35,14 @@ def test_a_store_failing_mid_command_is_said_plainly(message, fragment):
     assert cli._store_trouble(ValueError("no")) is None
 
 
+def test_a_store_error_that_says_nothing_is_still_one_line():
+    """The review found it: an empty driver message made the last guard itself raise IndexError."""
+    from sqlalchemy.exc import OperationalError
+
+    said = cli._store_trouble(OperationalError("", {}, sqlite3.OperationalError("")))
+    assert said.startswith("the store failed mid-command (OperationalError): ")
+
+
 def test_an_unforeseen_error_is_one_line_with_its_traceback_saved(monkeypatch, capsys):
     def broken():
         raise RuntimeError("something nobody foresaw\nsecond line")
