@@ -74,11 +74,12 @@ def test_outputs_never_replace_a_file_another_program_wrote(folder, content):
 def test_outputs_never_write_the_stores_own_files(folder, end):
     tmp, url = folder
     side = tmp / f"s.db{end}"
-    before = side.read_bytes() if side.exists() else None
     _refused(runner.invoke(app, ["export", "look", "--store", url, "--out", str(side)]), "--out",
              f"belongs to the SQLite database 's.db' (its {end[1:]} file)")
     _refused(runner.invoke(app, ["ask", "hand", "--store", url, "--csv", str(side)]), "--csv", "belongs to the SQLite")
-    assert (side.read_bytes() if side.exists() else None) == before
+    # SQLite itself may remove or rewrite its side file when a command closes the store: what matters is
+    # that neither command wrote its CSV into it
+    assert not side.exists() or not side.read_bytes().startswith((b"seq,", b"id,"))
     r = runner.invoke(app, ["status", "look", "--store", url])
     assert r.exit_code == 0 and "3" in r.output, r.output
 
