@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,3 +125,96 @@ budget: {{max_experiments: 4}}
     with sqlite3.connect(db) as conn:
         rows = conn.execute("select status, error from experiments order by seq").fetchall()
     assert rows == [("failed", reason)] * 4
+
+
+@pytest.fixture
+def endless_server():
+    """A real TCP server on loopback that answers every request with 200 and a JSON body that never ends: sent a
+    byte every 0.2 s (each within any read timeout), or in 64 kB chunks as fast as the client reads them. The
+    fixture gives a function: ``url = endless_server("trickle")`` or ``endless_server("flood")``. Stops at
+    teardown."""
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.1)
+    mode = []
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: 1000000000000\r\n\r\n{\"count\": 0, \"jobs\": [")
+                while not stop.is_set():
+                    if mode[0] == "trickle":
+                        stop.wait(0.2)
+                        conn.sendall(b" ")
+                    else:
+                        conn.sendall(b" " * 65536)
+            except OSError:
+                return  # the client gave up and closed the connection
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    def start(how: str) -> str:
+        mode.append(how)
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    stop.set()
+    time.sleep(0.3)
+    listener.close()
+
+
+def test_a_robot_trickling_its_answer_is_a_timeout_and_the_run_ends(endless_server, tmp_path):
+    """Fuzz round ten: a robot that sent its answer a byte at a time held `looplab run` for ever (httpx's timeout
+    bounds each read, not the whole answer). The whole answer must now arrive within the request's timeout; the
+    experiments wait in the outbox and fail after outbox_deadline, as with a robot that does not answer."""
+    spec = tmp_path / "trickle.yaml"
+    spec.write_text(f"""name: robot-trickle
+seed: 0
+space:
+  parameters:
+    - {{name: x1, type: float, low: -5.0, high: 10.0}}
+objective: {{name: value, goal: min}}
+oracle:
+  kind: robot
+  params: {{url: "{endless_server('trickle')}", timeout: 1, poll_timeout: 1, retries: 1, backoff: 0.1,
+           outbox_deadline: 4, max_submit_seconds: 3}}
+model: {{kind: random-forest}}
+acquisition: {{kind: ei, batch_size: 2}}
+initial: {{n: 2}}
+budget: {{max_experiments: 2}}
+""")
+    db = tmp_path / "s.db"
+    env = dict(os.environ, COLUMNS="400", NO_COLOR="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(spec), "--store", f"sqlite:///{db}",
+                           "--poll-interval", "0.2"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert "the answer did not arrive whole within 1 s" in output, output
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select status, error from experiments order by seq").fetchall()
+    assert [status for status, _ in rows] == ["failed", "failed"], output
+    assert all("did not arrive whole within 1 s" in error for _, error in rows), rows
+
+
+def test_an_answer_that_never_ends_is_malformed_past_64_mb(endless_server):
+    """The answer is read into memory: a robot (or a wrong URL) streaming without end must not fill it."""
+    oracle = RobotOracle(url=endless_server("flood"), timeout=60, retries=1, backoff=0.01, max_malformed=1,
+                         campaign="c")
+    try:
+        oracle.submit([Experiment("e0", {"x1": 0.0})])
+        got = oracle.poll()
+    finally:
+        oracle.close()
+    assert [(r.status, "the answer is longer than 64 MB" in r.error) for r in got] == [("failed", True)], got

@@ -67,6 +67,7 @@ log = logging.getLogger("looplab.oracles.robot")
 CHUNK = 50  # ids per GET /jobs?ids=... while submitting (keeps URLs short)
 POLL_URL_CHARS = 6000  # at most this many characters of ids per GET /jobs?ids=... while polling
 FRESH = 0.2  # seconds: a shared poll this young is not asked again (a campaign stepping twice in a row)
+MAX_ANSWER_BYTES = 64 * 2**20  # a longer answer is malformed (a few hundred jobs take a few hundred kB)
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -268,8 +269,14 @@ class RobotOracle:
         return self._client
 
     def _request(self, method: str, path: str, *, timeout: float, **kw: Any) -> httpx.Response:
+        """One request whose whole answer arrives within ``timeout`` seconds (httpx's own timeout bounds each
+        read, so a robot trickling its answer a byte at a time would otherwise hold the run for ever) and is
+        at most MAX_ANSWER_BYTES long."""
+        deadline = time.monotonic() + timeout
         try:
-            response = self._http().request(method, path, timeout=timeout, **kw)
+            with self._http().stream(method, path, timeout=timeout, **kw) as streamed:
+                # an answer made in memory (httpx.MockTransport in the tests) arrives already whole
+                response = streamed if streamed.is_stream_consumed else _whole(streamed, deadline, timeout)
         except httpx.TimeoutException as exc:
             raise _Transient(f"no answer within {timeout:g} s ({type(exc).__name__})") from None
         except httpx.DecodingError as exc:  # e.g. Content-Encoding: gzip over a body that is not gzip
@@ -759,6 +766,21 @@ def _line(text: str, limit: int) -> str:
     """``text`` on one line (runs of white space made one space), cut to ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _whole(streamed: httpx.Response, deadline: float, timeout: float) -> httpx.Response:
+    """The streamed answer read whole by ``deadline`` (monotonic seconds), decoded as its headers say."""
+    raw = bytearray()
+    for chunk in streamed.iter_raw():
+        raw += chunk
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise _Malformed(f"the answer is longer than {MAX_ANSWER_BYTES // 2**20} MB")
+        if time.monotonic() > deadline:
+            raise _Transient(f"the answer did not arrive whole within {timeout:g} s ({len(raw)} bytes had come)")
+    # httpx reads a body given whole at once, decoding it as the headers say (gzip and the like): a body that
+    # does not decode raises httpx.DecodingError here
+    return httpx.Response(streamed.status_code, headers=streamed.headers, content=bytes(raw),
+                          request=streamed.request)
 
 
 def _detail(response: httpx.Response) -> str:
