@@ -47,7 +47,7 @@ log = logging.getLogger("looplab.engine")
 
 RESULT_STATUSES = ("succeeded", "failed", "timed_out", "cancelled")  # what an oracle may report (oracles.base.Status)
 
-LONG_WAIT = 60  # seconds without a result before a run with no executor.timeout says so (once)
+LONG_WAIT = 60  # seconds without a result before a run says what it waits for (once; see _say_long_wait)
 IDLE_HOLD = 0.5  # seconds a waiting campaign's step may answer from memory (see Engine.__init__, _idle)
 OUTSIDE = ("imported", "off-plan")  # sources of experiments measured outside the engine's plan (earlier.py)
 
@@ -821,6 +821,24 @@ class Engine:
         return isinstance(self.oracle, (executors.LocalExecutor, executors.DaskExecutor)) \
             and getattr(self.oracle, "timeout", 0) is None
 
+    def _say_long_wait(self, in_flight: int) -> bool:
+        """Say (once per run) why a run has had no result for LONG_WAIT seconds, where nothing else says so: a
+        pool with no executor.timeout, or an asynchronous oracle (a plugin's poll(), the robot's jobs); not
+        experiments a person tells (``results_in_store``), whose wait the command line already names."""
+        if self._unbounded():
+            log.warning("campaign=%s no result for %d s from %d experiment(s) in flight, and executor.timeout is "
+                        "not set: an experiment that never ends holds the campaign for ever; set "
+                        "executor.timeout (seconds) to fail such experiments", self.spec.name, LONG_WAIT, in_flight)
+        elif not isinstance(self.oracle, (executors.LocalExecutor, executors.DaskExecutor)) \
+                and not getattr(self.oracle, "results_in_store", False):
+            log.warning("campaign=%s no result for %d s from %d experiment(s) in flight: oracle '%s' reports them "
+                        "when its poll() returns them, and the run waits until it does (Ctrl-C stops the run and "
+                        "loses nothing; the same command resumes)", self.spec.name, LONG_WAIT, in_flight,
+                        self.spec.oracle.kind)
+        else:
+            return False
+        return True
+
     def run(self, *, poll_interval: float = 0.5, max_steps: int | None = None,
             on_step: Callable[[StepReport], None] | None = None) -> StepReport:
         """Step until the campaign is done (or ``max_steps`` proposing steps have run); the lease is renewed
@@ -837,13 +855,8 @@ class Engine:
             report = self.step()
             if report.recorded or report.proposed:
                 quiet_since = time.monotonic()
-            elif (not warned and report.in_flight and self._unbounded()
-                  and time.monotonic() - quiet_since > LONG_WAIT):
-                warned = True
-                log.warning("campaign=%s no result for %d s from %d experiment(s) in flight, and executor.timeout is "
-                            "not set: an experiment that never ends holds the campaign for ever; set "
-                            "executor.timeout (seconds) to fail such experiments", self.spec.name, LONG_WAIT,
-                            report.in_flight)
+            elif not warned and report.in_flight and time.monotonic() - quiet_since > LONG_WAIT:
+                warned = self._say_long_wait(report.in_flight)
             now = (report.status, report.awaiting)
             if on_step is not None and (report.proposed or report.recorded or report.done or now != waiting):
                 on_step(report)

@@ -288,6 +288,28 @@ def test_a_run_without_an_executor_timeout_says_once_when_results_stop_coming(tm
         assert len([r for r in caplog.records if "executor.timeout is not set" in r.getMessage()]) == 1
 
 
+def test_a_run_on_an_asynchronous_oracle_says_once_when_results_stop_coming(tmp_path, monkeypatch, caplog):
+    """Fuzz round ten: an asynchronous plugin that never reported held the run with no word. After LONG_WAIT
+    without a result the run now names the oracle and how to stop; an oracle that answers at once says nothing."""
+    import orchestrator.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LONG_WAIT", 1.5)
+    text_ = continuous("late", ("oracles_for_tests:Timed", "{first: 4.0, spacing: 0.0}"), [(0, 1)], budget=4
+                       ).replace("initial: {n: 5, method: sobol}", "initial: {n: 2, method: sobol}")
+    text_ = text_.replace("batch_size: 1", "batch_size: 2")
+    with caplog.at_level("WARNING", logger="looplab.engine"):
+        _, report, exps = run(tmp_path, text_, f"sqlite:///{tmp_path / 'a.db'}", poll_interval=0.1)
+        said = [r.getMessage() for r in caplog.records if "no result for" in r.getMessage()]
+        assert [e.status for e in exps] == ["succeeded"] * 4 and report.done
+        assert said == ["campaign=late no result for 1 s from 2 experiment(s) in flight: oracle "
+                        "'oracles_for_tests:Timed' reports them when its poll() returns them, and the run waits "
+                        "until it does (Ctrl-C stops the run and loses nothing; the same command resumes)"]
+        prompt = text_.replace("oracles_for_tests:Timed", "oracles_for_tests:Async").replace(
+            ", params: {first: 4.0, spacing: 0.0}", "").replace("name: late", "name: prompt")
+        run(tmp_path, prompt, f"sqlite:///{tmp_path / 'b.db'}", poll_interval=0.1)
+        assert len([r for r in caplog.records if "no result for" in r.getMessage()]) == 1
+
+
 @pytest.mark.parametrize("role, kind, words", [
     ("model", "FitRaises", "model.kind: model 'models_for_tests:FitRaises' failed to fit 5 observations (ValueError: "
                            "singular matrix in my model at models_for_tests.py:"),
