@@ -523,7 +523,8 @@ def _summary(engine, report) -> None:
             r, n = rank(best.value, spec.objective.goal, spec.objective.target_value)
             table.add_row("rank in pool", f"{r} of {n} (top {100.0 * r / n:.3g}%)")
     _wide_console().print(table)
-    same = same_value_note(spec.name, spec.objective.name, exps)  # a model learns nothing: most likely a wrong setup
+    same = same_value_note(spec.name, spec.objective.name, exps,  # a model learns nothing: most likely a wrong setup
+                           spec.objective.target_value)
     if same:
         _note(same)
 
@@ -695,7 +696,8 @@ def status(name: Optional[str] = typer.Argument(None, help="campaign name (all c
     same_notes = []  # campaigns whose results are all one value: they learn nothing, most likely a wrong setup
     for c in rows:
         exps = st.experiments(c.id)
-        same_notes.append(same_value_note(c.name, c.spec["objective"].get("name", "the objective"), exps))
+        same_notes.append(same_value_note(c.name, c.spec["objective"].get("name", "the objective"), exps,
+                                          c.spec["objective"].get("target_value")))
         goal = c.spec["objective"]["goal"]
         target = c.spec["objective"].get("target_value")
         ok = [e for e in exps if e.status == "succeeded" and e.value is not None]

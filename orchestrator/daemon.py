@@ -595,7 +595,8 @@ class Daemon:
                         from .engine import _failure_reasons, same_value_note
 
                         exps = self.store.experiments(e.engine.id)
-                        same = same_value_note(e.name, e.engine.spec.objective.name, exps)
+                        same = same_value_note(e.name, e.engine.spec.objective.name, exps,
+                                               e.engine.spec.objective.target_value)
                         if same:
                             log.warning("campaign=%s %s", e.name, same)
                         if e.failed and not report.by_failures:  # a failure-rate stop gives its reasons itself

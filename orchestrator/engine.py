@@ -245,16 +245,31 @@ def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:
     return [e for e in exps if e.status not in UNCOUNTED and (imported_count or e.source != "imported")]
 
 
-def same_value_note(name: str, objective: str, exps: list[Experiment]) -> str | None:
+def same_value_note(name: str, objective: str, exps: list[Experiment], target: float | None = None) -> str | None:
     """A note when every one of three or more results is the same value: a model learns nothing from them, and
     most likely the oracle does not read the inputs or the objective names the wrong output. Said by ``run``,
-    ``status`` and the daemon when a campaign ends."""
+    ``status`` and the daemon when a campaign ends. With ``target`` (goal: target), also when the results differ
+    but are all equally far from it in floating point (``far_target_note``)."""
     values = [e.value for e in exps if e.status == "succeeded" and e.value is not None]
+    if target is not None and (far := far_target_note(name, values, target)):
+        return far
     if len(values) < 3 or len(set(values)) != 1:
         return None
     return (f"all {len(values)} results of campaign {name} are the same value ({values[0]:g}): the oracle may not "
             f"read the inputs, or '{objective}' may be the wrong output; check the oracle's settings (looplab export "
             "shows each experiment's outputs)")
+
+
+def far_target_note(name: str, values: list[float], target: float) -> str | None:
+    """A note when results that differ are all equally far from objective.target_value in floating point (a
+    target of 1e300 for values near 1): the goal then ranks every result the same, and the campaign cannot tell
+    better from worse."""
+    if len(set(values)) < 2 or len({abs(v - target) for v in values}) != 1:
+        return None
+    return (f"the {len(values)} results of campaign {name} ({min(values):g} to {max(values):g}) are all equally "
+            f"far from objective.target_value ({target:g}) in floating point, so the goal ranks them all the same "
+            "and the campaign cannot tell better from worse; set target_value to the value you want to reach, on "
+            "the scale of the results")
 
 
 def _failure_reasons(failed: list[Experiment], n: int = 3, width: int = 200) -> str:
@@ -318,6 +333,7 @@ class Engine:
         self._weights: dict | None = None  # a transfer model's method weights, for the step's log line
         self._scored: dict | None = None  # ... and the scored ones, when auto's gate set them aside
         self._marked_running: set[str] = set()
+        self._far_target_said = False
         self._marked_submitted: set[str] = set()
         self._model = None
         self._model_n = -1
@@ -557,6 +573,12 @@ class Engine:
             return dataclasses.replace(self._idle, recorded=0)  # nothing arrived: nothing changed in the store
         self._idle = None
         exps = self.store.experiments(self.id)
+        if recorded and self.target is not None and not self._far_target_said:
+            far = far_target_note(self.spec.name, [e.value for e in exps if e.status == "succeeded"
+                                                   and e.value is not None], self.target)
+            if far:
+                self._far_target_said = True  # once per run; said again when the campaign ends
+                log.warning("campaign=%s %s", self.spec.name, far)
         control = self.store.control(self.id)  # what a user asked (looplab pause | resume | stop | extend)
         if control.state == "stopped":
             return self._finish(exps, "stopped", asked("stopped", control), recorded=len(recorded), cancel=True)

@@ -440,6 +440,26 @@ def test_a_run_whose_results_are_all_the_same_says_so(tmp_path):
         " ".join(res.output.split())
 
 
+def test_a_target_beyond_the_results_float_precision_is_said_during_the_run_and_at_its_end(tmp_path):
+    """Fuzz round ten: target_value 1e300 for results near 1 made every |result - target| the same float, so
+    the goal ranked every result alike; the run went on to its budget with no word."""
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: far\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+                    "objective: {name: y, goal: target, target_value: 1e300}\n"
+                    "oracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\ninitial: {n: 3}\n"
+                    "budget: {max_experiments: 4}\n")
+    res = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 's.db'}"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    text_ = " ".join(res.output.split())
+    assert "results of campaign far (" in text_ and ") are all equally far from objective.target_value (1e+300) " \
+        "in floating point, so the goal ranks them all the same" in text_
+    assert text_.count("are all equally far") == 2  # when the first results came, and at the end
+    near = spec.read_text().replace("1e300", "0.5").replace("name: far", "name: near")
+    spec.write_text(near)
+    res = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 's.db'}"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0 and "equally far" not in res.output, res.output
+
+
 def test_a_daemon_and_status_say_when_every_result_is_the_same(tmp_path):
     """The note of the run above was said by `looplab run` only: a daemon and `status` said nothing (fuzz round
     seven, 2026-12-05)."""
