@@ -15,6 +15,8 @@ import os
 import logging
 import math
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -1068,6 +1070,47 @@ def _store_trouble(exc: BaseException) -> Optional[str]:
 
 def main() -> None:
     _sane_streams()
+    try:
+        _guarded()
+    except SystemExit as done:
+        _leave_threads(done.code)
+        raise
+
+
+def _leave_threads(code: object, wait: float = 5.0) -> None:
+    """Exit without waiting for ever on threads a plugin left running. Python waits at exit for every thread
+    not started with daemon=True: a plugin's forgotten worker thread kept `looplab run` from ever returning
+    after the campaign was done (fuzz round ten). Such threads get ``wait`` seconds to end; then the command
+    says so and exits at once with its own exit code (the store is closed by then: nothing is lost)."""
+    deadline = time.monotonic() + wait
+    for thread in _lingering():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = _lingering()
+    if not left:
+        return
+    names = ", ".join(f"'{t.name}'" for t in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    _note(f"a plugin left {len(left)} thread(s) running ({names}), not started with daemon=True; looplab does "
+          "not wait for them and exits (start a plugin's threads with daemon=True, or stop them in its close())")
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+def _lingering() -> list[threading.Thread]:
+    """Threads Python would wait for at exit: not daemons, and not the workers of a concurrent.futures pool
+    (the GP's own, or a plugin's), which Python's exit tells to stop and which end once their task is done."""
+    from concurrent.futures import thread as pool
+
+    workers = getattr(pool, "_threads_queues", {})  # the live pool workers (a private table; none if renamed)
+    return [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
+            and t not in workers]
+
+
+def _guarded() -> None:
     try:
         app()
     except LooplabError as exc:  # pragma: no cover - commands catch their own

@@ -331,3 +331,16 @@ class OddNumbers(SyncOracle):
         if x < 0.8:
             return {"value": y, "count": 10**5000, "keys": {(1, 2): "a tuple", None: "none"}}
         return {"value": y, "extra": Odd()}
+
+
+class LeavesThread(SyncOracle):
+    """Starts a worker thread that is not a daemon and never ends (a plugin's forgotten helper thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        threading.Thread(target=time.sleep, args=(3600,), name="instrument-watcher").start()
+
+    def evaluate(self, params):
+        return -((params["x1"] - 0.3) ** 2)

@@ -125,3 +125,22 @@ def test_a_store_path_that_is_a_loop_of_links_is_named(tmp_path):
     (tmp_path / "link.db").symlink_to(tmp_path / "later.db")
     r = runner.invoke(app, ["run", str(spec), "--store", f"sqlite:///{tmp_path / 'link.db'}", "-q", "--max-steps", "1"])
     assert r.exit_code == 0 and (tmp_path / "later.db").is_file(), r.output
+
+
+def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
+    """Fuzz round ten: a plugin that started a thread without daemon=True kept `looplab run` from returning
+    after the campaign was done (Python waits at exit for such threads). The command now waits a few seconds,
+    says which thread it leaves, and exits with its own code; the campaign's results are stored."""
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: threads\nseed: 0\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+                    "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:LeavesThread'}\n"
+                    "executor: {kind: inline}\nmodel: {kind: random-forest}\ninitial: {n: 2}\n"
+                    "budget: {max_experiments: 3}\n")
+    env = dict(ENV, PYTHONPATH=str(Path(__file__).parent))
+    r = subprocess.run([LOOPLAB, "run", str(spec), "--store", f"sqlite:///{tmp_path / 's.db'}", "-q"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "note a plugin left 1 thread(s) running ('instrument-watcher'), not started with daemon=True; " \
+        "looplab does not wait for them and exits" in r.stderr, r.stderr
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("select count(*) from experiments where status = 'succeeded'").fetchone() == (3,)
