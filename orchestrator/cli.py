@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import ConfigError, LooplabError, Problem
+from .errors import ConfigError, LooplabError, Problem, reveal
 
 
 # click's UsageError, whether typer uses click or its own copy of it (typer >= 0.2x)
@@ -63,11 +63,11 @@ def _error_line(line: str) -> None:
     if line.startswith("--store:") and os.environ.get("LOOPLAB_STORE") and \
             not any(a == "--store" or a.startswith("--store=") for a in sys.argv[1:]):
         line = "--store (from $LOOPLAB_STORE):" + line[len("--store:"):]  # the user gave no --store: say whence
-    err_console.print(Text("error ", style="red") + Text(line), soft_wrap=True)
+    err_console.print(Text("error ", style="red") + Text(reveal(line)), soft_wrap=True)
 
 
 def _note(line: str) -> None:
-    err_console.print(Text("note ", style="yellow") + Text(line), soft_wrap=True)
+    err_console.print(Text("note ", style="yellow") + Text(reveal(line)), soft_wrap=True)
 
 StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 

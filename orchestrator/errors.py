@@ -6,6 +6,8 @@ those into one readable line each and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,6 +25,31 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+
+# scripts whose letters look like Latin ones: a word mixing them with ASCII letters is most likely a look-alike
+# typed or pasted by accident ('yіeld' with a Cyrillic і), which a message would otherwise print unchanged
+# (Greek only its letters shaped like Latin ones: lambda_max or delta_H are names a chemist writes on purpose)
+LOOK_ALIKE_SCRIPTS = ("CYRILLIC", "ARMENIAN", "CHEROKEE", "COPTIC", "FULLWIDTH", "MATHEMATICAL")
+GREEK_LOOK_ALIKES = "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαγικνορυχ"
+_INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp"}  # format and control characters, spaces other than the plain one
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def reveal(line: str) -> str:
+    """``line`` as a user can read it: characters that print as nothing or as a plain space (a zero-width
+    space, a no-break space, a byte-order mark, a direction override) written as \\uXXXX, and each word that
+    mixes ASCII letters with look-alike letters of another script followed by what those letters are."""
+    shown = "".join(c if c in " \n\t" or unicodedata.category(c) not in _INVISIBLE or c.isascii() and c.isprintable()
+                    else f"\\u{ord(c):04x}" for c in line)
+    notes = []
+    for word in dict.fromkeys(_WORD.findall(shown)):
+        odd = [c for c in dict.fromkeys(word) if not c.isascii() and c.isalpha() and (
+            c in GREEK_LOOK_ALIKES or unicodedata.name(c, "").split(" ")[0] in LOOK_ALIKE_SCRIPTS)]
+        if odd and any(c.isascii() and c.isalpha() for c in word):
+            notes.append(f"'{word}' holds " + ", ".join(f"U+{ord(c):04X} {unicodedata.name(c)}" for c in odd[:3])
+                         + (" and more" if len(odd) > 3 else ""))
+    return shown + (f" (look-alike letters: {'; '.join(notes[:3])})" if notes else "")
 
 
 SHOWN = 20  # problems printed per file; a file of 100,000 unknown keys prints 21 lines, not 100,000

@@ -386,6 +386,20 @@ def test_objective_that_is_not_a_lookup_column(campaign_file):
                    "lattice_constant, mixing_energy", "objective.name")
 
 
+def test_look_alike_letters_and_invisible_characters_in_a_name_are_shown(campaign_file):
+    """Fuzz round ten: an objective named with a Cyrillic і ('yіeld') or a key holding a zero-width space was
+    quoted in the message exactly as the right name looks, so the user could not see what was wrong."""
+    path = campaign_file(broken(ALLOY, "name: mixing_energy", "name: mixing_\u0435nergy"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "oracle.params.column", "'mixing_\u0435nergy' is not a column of pool.csv",
+                   "(look-alike letters: 'mixing_\u0435nergy' holds U+0435 CYRILLIC SMALL LETTER IE)")
+    path = campaign_file(broken(BRANIN, "high: 15.0}", "hi\u200bgh: 15.0}"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].hi\\u200bgh", "unknown key")
+    greek = campaign_file(broken(ALLOY, "name: mixing_energy", "name: \u03bb_max"))  # a name on purpose
+    assert "look-alike" not in run_inprocess("validate", greek).stderr
+
+
 def test_pool_csv_missing(campaign_file):
     path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "data/missing.csv"))
     out = run_inprocess("validate", path)
