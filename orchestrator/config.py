@@ -646,10 +646,12 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
         nxt: list[Any] = []
         for c in candidates:
             for t in _expand(c):
+                args = typing.get_args(t)
                 if isinstance(part, int):
-                    args = typing.get_args(t)
                     if typing.get_origin(t) is list and args:
                         nxt.extend(_expand(args[0]))
+                elif typing.get_origin(t) is dict and len(args) == 2:
+                    nxt.extend(_expand(args[1]))  # a mapping's entry by its name (a physics constant 'r')
                 elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
                     nxt.append(t.model_fields[part].annotation)
                 elif isinstance(t, type) and issubclass(t, BaseModel) and part == t.__name__:
@@ -1019,8 +1021,9 @@ def _non_finite(value: Any, path: str) -> list[Problem]:
 
 
 def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> list[Problem]:
-    """A true/false given for a plugin's number field: pydantic would take it as 1 or 0; and a quoted number
-    ('0.5') for a field that takes numbers only, which pydantic would read as the number."""
+    """A true/false given for a plugin's number field: pydantic would take it as 1 or 0; a quoted number ('0.5')
+    for a field that takes numbers only, which pydantic would read as the number; and text or a number for a
+    true/false field, which pydantic would read as one ('yes', 'off', 1)."""
     problems = []
     for key, value in params.items():
         field = model.model_fields.get(key) if isinstance(key, str) else None
@@ -1031,9 +1034,13 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
         for where, item, models in _nested(kinds, value, f"{prefix}.{key}"):
             fits = [m for m in models if set(item) <= set(m.model_fields)] or models
             problems += _booleans_for_numbers(fits[0], item, where)
+        numeric = any(k in (int, float) for k in kinds)
+        if bool in kinds and not numeric and str not in kinds and not isinstance(value, bool) \
+                and isinstance(value, (str, int, float)):  # pydantic would read 'yes', 'on', 'f', 1 or 0.0
+            problems.append(Problem(f"{prefix}.{key}", f"must be true or false (got {_what(value)}){_yaml11_hint(value)}"))
+            continue
         if not isinstance(value, (bool, str)):
             continue
-        numeric = any(k in (int, float) for k in kinds)
         if isinstance(value, bool) and bool not in kinds and numeric:
             problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the boolean {str(value).lower()}"))
         elif isinstance(value, str) and numeric and str not in kinds and _numeric_text(value):

@@ -485,6 +485,9 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: newton-cooling, constants: {r: {low: 0.01, high: 0.1, initial: 5}}}",
      "model.params.constants.r.initial: physics 'newton-cooling' (orchestrator.models.physics:NewtonCooling): 5 is "
      "outside the constant's bounds [0.01, 0.1]"),
+    # found by fuzz round ten: the unknown key was said as "model 'physics-gp' takes no params"
+    ("{physics: newton-cooling, constants: {r: {lo: 0.01, high: 0.1}}}",
+     "model.params.constants.r.lo: unknown key; did you mean 'low'? allowed keys: low, high, initial"),
     ("{physics: newton-cooling, settings: {T0: .inf}}", "model.params.settings.T0: must be a finite number, not inf"),
     ("{physics: newton-cooling, inputs: {T_env: .inf}}", "model.params.inputs.T_env: must be a finite number, not inf"),
     ("{physics: newton-cooling, gp: {kernal: rbf}}",

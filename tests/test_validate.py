@@ -400,6 +400,17 @@ def test_look_alike_letters_and_invisible_characters_in_a_name_are_shown(campaig
     assert "look-alike" not in run_inprocess("validate", greek).stderr
 
 
+@pytest.mark.parametrize("value, got", [("yes", "a string 'yes'"), ("'on'", "a string 'on'"), ("1", "an integer 1"),
+                                        ("'true'", "a string 'true'")])
+def test_a_plugin_boolean_takes_only_true_or_false(campaign_file, value, got):
+    """Fuzz round ten: pydantic reads 'yes', 'on', 'f', 1 and 0 as booleans, so `relax: on` in a plugin's params
+    was taken, where looplab's own fields (YAML 1.2) refuse it."""
+    live = (CAMPAIGNS / "alloy_emt_live.yaml").read_text()
+    path = campaign_file(broken(live, "relax: true ", f"relax: {value} "))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "oracle.params.relax", f"must be true or false (got {got})")
+
+
 def test_pool_csv_missing(campaign_file):
     path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "data/missing.csv"))
     out = run_inprocess("validate", path)
