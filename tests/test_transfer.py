@@ -626,6 +626,25 @@ def test_the_pool_file_is_a_source_only_with_other_rows(tmp_path):
         in " ".join(res.output.split())
 
 
+def test_a_copy_of_the_pool_under_another_name_is_refused_and_related_data_is_not(tmp_path):
+    """Fuzz round ten: the pool's rows copied to another file passed the leak check, which compared paths. Rows
+    that hold exactly the lookup's answers at the pool's candidates are a copy whatever the file's name; data
+    that agrees with the pool only in part (zero yields at two temperatures) is a source like any other."""
+    lines = POOL.splitlines()
+    copied = "\n".join([lines[0], *lines[1::2]]) + "\n"  # half the pool's rows, in a file of their own
+    path = _pool_campaign(tmp_path, copied)
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert ("model.params.source[0]: 6 of its 6 rows at the pool's candidates hold exactly the 'y' the lookup "
+            "oracle returns there (from pool.csv): it looks like a copy of the pool") in " ".join(res.output.split())
+    header, *rows = POOL.splitlines()
+    related = [r if k % 3 else ",".join(r.split(",")[:-1] + [str(float(r.split(",")[-1]) + 0.5)])
+               for k, r in enumerate(rows)]  # the same value at 8 of the 12 candidates: related, not a copy
+    path = _pool_campaign(tmp_path, "\n".join([header, *related]) + "\n")
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 0, res.output
+
+
 def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     path = _pool_campaign(tmp_path, "a,cat,value\n0.5,y,3\n")
     res = CliRunner().invoke(app, ["validate", str(path)])
