@@ -36,6 +36,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 import threading
 import time
 import warnings
@@ -216,7 +217,7 @@ class Campaign:
                "the folder (a str or Path) relative paths of a dict spec are read from", base_dir)
         st = store if isinstance(store, Store) else Store(store or default_url())
         if isinstance(spec, dict):
-            folder = Path(base_dir or ".").resolve()
+            folder = Path(os.path.realpath(base_dir or "."))
             campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec", data=True)
         elif Path(spec).suffix in (".yaml", ".yml") or Path(spec).is_file():
             campaign = load_campaign(spec, initial_data=False)  # read by the engine if it creates it

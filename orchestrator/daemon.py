@@ -118,7 +118,7 @@ class Daemon:
             problems.append(f"--workers must be at least 1 (got {workers})")
         if problems:
             raise DaemonError("; ".join(problems))
-        self.directory = Path(directory).expanduser().resolve()
+        self.directory = Path(os.path.realpath(Path(directory).expanduser()))  # not resolve(): a loop of links raises
         if not self.directory.is_dir():
             raise DaemonError(f"DIR: '{directory}' is not a folder; give the folder that holds the campaign "
                               "YAML files")
@@ -345,7 +345,7 @@ class Daemon:
 
     def _scan(self) -> None:
         found = {p for pat in PATTERNS for p in self.directory.glob(pat)}
-        files = sorted({p.resolve() for p in found if p.is_file()})
+        files = sorted({Path(os.path.realpath(p)) for p in found if p.is_file()})
         broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
         for p in sorted(p for p in found if p.exists() and not p.is_file() and p not in self._skipped):
             self._skipped.add(p)  # a folder (or a device) named like a campaign file: not one, said once

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,7 +103,7 @@ def on_import_path(folder: str | Path) -> None:
     """Let ``package.module:Class`` kinds name modules in ``folder`` (a campaign file's folder): it is added
     at the END of sys.path, so an installed package of the same name still wins. Worker processes started
     with spawn inherit sys.path."""
-    folder = str(Path(folder).resolve())
+    folder = os.path.realpath(folder)
     if folder not in sys.path:
         sys.path.append(folder)
         importlib.invalidate_caches()

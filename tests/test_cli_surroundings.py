@@ -127,6 +127,15 @@ def test_a_store_path_that_is_a_loop_of_links_is_named(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "later.db").is_file(), r.output
 
 
+def test_a_daemon_folder_that_is_a_loop_of_links_is_named(tmp_path):
+    """The review of round ten: the daemon's folder was still read with Path.resolve, which raises RuntimeError
+    on a loop of links (the command's last guard caught it as an unexpected error, exit 1)."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    r = runner.invoke(app, ["daemon", str(tmp_path / "a"), "--exit-when-done"])
+    assert r.exit_code == 2 and f"DIR: '{tmp_path / 'a'}' is not a folder" in " ".join(r.output.split()), r.output
+
+
 def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
     """Fuzz round ten: a plugin that started a thread without daemon=True kept `looplab run` from returning
     after the campaign was done (Python waits at exit for such threads). The command now waits a few seconds,
