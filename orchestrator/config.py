@@ -1035,9 +1035,14 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
             fits = [m for m in models if set(item) <= set(m.model_fields)] or models
             problems += _booleans_for_numbers(fits[0], item, where)
         numeric = any(k in (int, float) for k in kinds)
-        if bool in kinds and not numeric and str not in kinds and not isinstance(value, bool) \
-                and isinstance(value, (str, int, float)):  # pydantic would read 'yes', 'on', 'f', 1 or 0.0
-            problems.append(Problem(f"{prefix}.{key}", f"must be true or false (got {_what(value)}){_yaml11_hint(value)}"))
+        # a true/false field, perhaps with named values (bool | Literal["auto"]): pydantic would read 'yes', 'on',
+        # 'f', 1 or 0.0 as a boolean
+        names = [a for k in kinds if typing.get_origin(k) is Literal for a in typing.get_args(k)]
+        if bool in kinds and all(k in (bool, type(None)) or typing.get_origin(k) is Literal for k in kinds) \
+                and not isinstance(value, bool) and isinstance(value, (str, int, float)) and value not in names:
+            words = ["true", "false", *map(repr, names)]
+            allowed = ", ".join(words[:-1]) + " or " + words[-1]
+            problems.append(Problem(f"{prefix}.{key}", f"must be {allowed} (got {_what(value)}){_yaml11_hint(value)}"))
             continue
         if not isinstance(value, (bool, str)):
             continue

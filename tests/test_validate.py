@@ -411,6 +411,19 @@ def test_a_plugin_boolean_takes_only_true_or_false(campaign_file, value, got):
     assert_invalid(out, path, "oracle.params.relax", f"must be true or false (got {got})")
 
 
+def test_a_boolean_with_named_values_takes_them_and_true_or_false_only(campaign_file):
+    """bool | Literal["auto"] fields (the GP's interactions, rank_inputs, lengthscale_prior): their named values
+    are valid (fuzz round eleven caught the first version of the check above refusing them); 'yes' and 1 are
+    not, and the message lists the names."""
+    gp = broken(BRANIN, "  kind: gp\n", "  kind: gp\n  params: {interactions: auto, lengthscale_prior: gamma}\n")
+    assert run_inprocess("validate", campaign_file(gp)).exit_code == 0
+    path = campaign_file(gp.replace("interactions: auto", "interactions: 1").replace("gamma", "yes"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "model.params.interactions", "must be true, false or 'auto' (got an integer 1)")
+    assert_invalid(out, path, "model.params.lengthscale_prior",
+                   "must be true, false, 'auto', 'gamma', 'dim-scaled', 'long' or 'none' (got a string 'yes')")
+
+
 def test_pool_csv_missing(campaign_file):
     path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "data/missing.csv"))
     out = run_inprocess("validate", path)
