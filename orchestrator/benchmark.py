@@ -468,7 +468,7 @@ def _spec_for(setup_data: dict, strategy: Strategy, *, seed: int, budget: int, i
         data["model"] = {**block, "kind": strategy.model, "params": params}
         data["acquisition"] = {"kind": strategy.acquisition, "params": dict(strategy.acquisition_params),
                                "batch_size": strategy.batch_size}
-    data["initial"] = {"n": int(initial), "method": "random"}
+    data["initial"] = {"n": int(initial), "method": "random"} if int(initial) else {"n": 0}  # 0: no design to draw
     data["budget"] = {"max_experiments": int(budget)}
     return data
 

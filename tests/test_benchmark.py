@@ -267,6 +267,19 @@ def test_an_initial_design_larger_than_the_pool_names_the_option_that_set_it(tmp
     assert "initial.n" not in result.output, result.output
 
 
+def test_initial_0_runs_with_no_initial_design(tmp_path):
+    """Fuzz round eleven: `--initial 0` (documented: no initial design) was refused with an error about the
+    file's initial.method, since the benchmark set method: random beside n: 0 (refused since round ten)."""
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool, model="random-forest")
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--seeds", "1", "--budget", "4",
+                                 "--initial", "0", "--out", str(out)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "benchmark.json").read_text())
+    assert data["initial"] == 0 and len(data["strategies"][0]["runs"][0]["picks"]) == 4
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
