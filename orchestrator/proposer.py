@@ -13,7 +13,7 @@ import math
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .models.base import ModelContext
 from .predicted import predicted_best
 
 log = logging.getLogger("looplab.proposer")
+SLOW_BATCH = 20.0  # seconds of choosing one batch before the run says how far it is (once per batch)
 
 Params = dict[str, Any]
 
@@ -347,7 +348,7 @@ class Proposer:
                 return Proposal([], "model", fit_s, 0.0, model, fitted, info)
             idx = self._model_call("while choosing the next experiments", lambda: select_from_pool(
                 model, self.acquisition, self.space.X, n, best=best, available=available, pending_X=pending_X,
-                raw=self.raw_acquisition), role="acquisition")
+                raw=self.raw_acquisition, progress=self._progress()), role="acquisition")
             params = [dict(self.space.candidates[i]) for i in idx]
         else:
             n_raw = min(4096, max(1024, 256 * self.space.dim))
@@ -358,7 +359,8 @@ class Proposer:
             geo = Geometry(mask=self.space.refine_mask(), A_eq=A, b_eq=b, onehot=onehot)
             X = self._model_call("while choosing the next experiments", lambda: select_continuous(
                 model, self.acquisition, raw_candidates, n, best=best, geometry=geo, pending_X=pending_X,
-                raw=self.raw_acquisition, excluded=self.near_rejected(rejected)), role="acquisition")
+                raw=self.raw_acquisition, excluded=self.near_rejected(rejected), progress=self._progress()),
+                role="acquisition")
             params = self.space.decode(X)
             if self._realise is not None or self.spec.acquisition.min_distance_value > 0:
                 params = self._model_call("while choosing the next experiments", lambda: self._realisable(
@@ -366,6 +368,20 @@ class Proposer:
         if checked is not None and params:
             checked.check_chosen()
         return Proposal(params, "model", fit_s, time.perf_counter() - t0, model, fitted, info)
+
+    def _progress(self) -> Callable[[int, int], None]:
+        """A batch's progress callback: once a batch has taken SLOW_BATCH seconds, it says (once) how far it is,
+        so that a large batch (a 1,000-well plate) is not minutes of silence. No time left is promised: each
+        point takes longer than the one before (every chosen point joins the model as a fantasy)."""
+        start, said = time.monotonic(), []
+
+        def tick(done: int, q: int) -> None:
+            elapsed = time.monotonic() - start
+            if not said and done < q and elapsed > SLOW_BATCH:
+                said.append(True)
+                log.warning("campaign=%s choosing a batch of %d experiments on the model takes a while: %d of %d "
+                            "chosen after %.0f s, each next one slower", self.spec.name, q, done, q, elapsed)
+        return tick
 
     def _model_call(self, what: str, call: Any, role: str = "model") -> Any:
         """``call()`` of the model plugin (or the acquisition's, ``role``; see errors.plugin_call): its

@@ -103,3 +103,41 @@ def test_pool_models_get_the_rank_mixture_unless_the_pool_is_a_mixture(tmp_path)
         results[name] = (prop.model.rank_weight, prop.fit_info.get("rank_weight"))
     assert results["box"][0] is not None and results["box"][1] == results["box"][0]
     assert results["alloy"] == (None, None)
+
+
+def test_a_large_batch_says_how_far_it_is_and_refines_fewer_starts_per_point(tmp_path, monkeypatch, caplog):
+    """Fuzz round ten: batch_size 1000 on a continuous space chose for minutes without a word (3 minutes for
+    the first batch, longer for each next one). A batch past SLOW_BATCH seconds now says how far it is, once,
+    and a batch past BIG_BATCH points refines fewer starts per point."""
+    import acquisition.batch as batch
+    import orchestrator.proposer as proposer_module
+
+    path = write_campaign(tmp_path, """
+name: plate
+seed: 0
+space:
+  parameters:
+    - {name: x1, type: float, low: 0, high: 1}
+    - {name: x2, type: float, low: 0, high: 1}
+objective: {name: y, goal: max}
+oracle: {kind: function, params: {function: sphere}}
+model: {kind: gp}
+acquisition: {kind: ei, batch_size: 40}
+initial: {n: 4}
+budget: {max_experiments: 100}
+""")
+    refined = []
+    real_refine = batch._refine
+    monkeypatch.setattr(batch, "_refine", lambda *a, **k: refined.append(1) or real_refine(*a, **k))
+    monkeypatch.setattr(proposer_module, "SLOW_BATCH", 0.0)
+    rng = np.random.default_rng(0)
+    observed = [{"x1": a, "x2": b} for a, b in rng.random((4, 2))]
+    with caplog.at_level("WARNING", logger="looplab.proposer"):
+        proposal = Proposer(load_campaign(path)).propose(
+            observed=observed, values=[-(p["x1"] - 0.3) ** 2 for p in observed], busy=[], used=observed, n=40,
+            step=1, rng=rng)
+    assert len(proposal.params) == 40
+    said = [r.getMessage() for r in caplog.records if "takes a while" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("campaign=plate choosing a batch of 40 experiments on the model "
+                                                 "takes a while: 1 of 40 chosen after ")
+    assert len(refined) == 40 * (5 * batch.BIG_BATCH // 40)  # 2 starts per point, not 5
