@@ -23,6 +23,7 @@ import math
 import re
 import types
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -57,8 +58,17 @@ def _not_a_boolean(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(f"must be a number, not the boolean {str(value).lower()}")
     if isinstance(value, str) and _numeric_text(value):  # other text: pydantic's own message says what is wrong
-        raise ValueError(f"must be a number, not the string {value!r} (remove the quotes)")
+        raise ValueError(f"must be a number, not the string {value!r} {_number_fix(value)}")
     return value
+
+
+def _number_fix(text: str) -> str:
+    """How to make numeric text a number: remove the quotes, or, for digits of another script (Python's float()
+    reads the full-width '１０' and the Arabic-Indic '١٠'; YAML reads them as text, quoted or not), retype them."""
+    other = next((c for c in text if not c.isascii()), None)
+    if other is None:
+        return "(remove the quotes)"
+    return f"(it holds U+{ord(other):04X} {unicodedata.name(other, 'a character')}: write it with the digits 0-9)"
 
 
 Int = Annotated[int, BeforeValidator(_not_a_boolean)]
@@ -641,6 +651,23 @@ def _format_loc(loc: tuple, members: frozenset[str] = frozenset()) -> str:
 
 def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
     """Field names of the model at ``loc`` (walking the annotations of ``root``, CampaignSpec by default)."""
+    keys: list[str] = []
+    for c in _annotations_at(loc, root):
+        for t in _expand(c):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys += [k for k in t.model_fields if k not in keys]
+    return keys
+
+
+def _whole_number_field(loc: tuple, root: Any = None) -> bool:
+    """Does the field at ``loc`` take whole numbers only (an int, not a float)?"""
+    kinds = [t for c in _annotations_at(loc, root) for t in _expand(c)]
+    return int in kinds and float not in kinds
+
+
+def _annotations_at(loc: tuple, root: Any = None) -> list[Any]:
+    """The annotations a value at ``loc`` may have (walking the annotations of ``root``, CampaignSpec by
+    default, through models, lists, mappings and tagged unions)."""
     candidates: list[Any] = [CampaignSpec if root is None else root]
     for part in loc:
         nxt: list[Any] = []
@@ -661,12 +688,7 @@ def _allowed_keys(loc: tuple, root: Any = None) -> list[str]:
                     if lit is not None and part in typing.get_args(lit.annotation):
                         nxt.append(t)  # a union tag: stay on this member
         candidates = nxt
-    keys: list[str] = []
-    for c in candidates:
-        for t in _expand(c):
-            if isinstance(t, type) and issubclass(t, BaseModel):
-                keys += [k for k in t.model_fields if k not in keys]
-    return keys
+    return candidates
 
 
 @functools.lru_cache(maxsize=None)
@@ -843,11 +865,11 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
         elif etype in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
             what = "a whole number" if etype.startswith("int") else "a number"
             msg = f"must be {what} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
-        elif etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal") and \
-                isinstance(err.get("input"), float) and not math.isfinite(err["input"]):
-            msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
-        elif etype == "finite_number":
-            msg = f"must be a finite number (got {_short(err.get('input'))}); write a number such as 1.5 or 1e-3"
+        elif etype == "finite_number" or (
+                etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+                and isinstance(err.get("input"), float) and not math.isfinite(err["input"])):
+            example = "a whole number such as 10" if _whole_number_field(loc, model) else "a number such as 1.5 or 1e-3"
+            msg = f"must be a finite number (got {_short(err.get('input'))}); write {example}"
         elif etype == "union_members":
             msg = f"{msg} (got {_what(err.get('input'))}){_yaml11_hint(err.get('input'))}"
         elif etype == "bool_type":
@@ -1049,8 +1071,8 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
         if isinstance(value, bool) and bool not in kinds and numeric:
             problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the boolean {str(value).lower()}"))
         elif isinstance(value, str) and numeric and str not in kinds and _numeric_text(value):
-            problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the string {value!r} (remove the "
-                                                        "quotes)"))
+            problems.append(Problem(f"{prefix}.{key}", f"must be a number, not the string {value!r} "
+                                                        f"{_number_fix(value)}"))
     return problems
 
 

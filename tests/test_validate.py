@@ -424,6 +424,33 @@ def test_a_boolean_with_named_values_takes_them_and_true_or_false_only(campaign_
                    "must be true, false, 'auto', 'gamma', 'dim-scaled', 'long' or 'none' (got a string 'yes')")
 
 
+@pytest.mark.parametrize("old, new, field, said", [
+    ("max_experiments: 30", "max_experiments: .inf", "budget.max_experiments", "(got inf); write a whole number "
+                                                                                 "such as 10"),
+    ("  kind: gp\n", "  kind: gp\n  params: {maxiter: .nan}\n", "model.params.maxiter",
+     "(got nan); write a whole number such as 10"),
+    ("  kind: gp\n", "  kind: gp\n  params: {noise_floor: .nan}\n", "model.params.noise_floor",
+     "(got nan); write a number such as 1.5 or 1e-3"),
+])
+def test_a_non_finite_number_is_told_the_kind_of_number_to_write(campaign_file, old, new, field, said):
+    """Fuzz round eleven: a whole-number field given .inf or .nan was told to write 'a number such as 1.5',
+    which it then refuses as not whole."""
+    path = campaign_file(broken(BRANIN, old, new))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, field, f"must be a finite number {said}")
+
+
+def test_digits_of_another_script_are_told_to_be_retyped_not_unquoted(campaign_file):
+    """Fuzz round eleven: an unquoted `high: １０` (full-width digits, which YAML reads as text) was told to
+    remove quotes it did not have."""
+    path = campaign_file(broken(BRANIN, "high: 15.0}", "high: \uff11\uff15}"))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "space.parameters[1].high", "must be a number, not the string '\uff11\uff15' (it "
+                   "holds U+FF11 FULLWIDTH DIGIT ONE: write it with the digits 0-9)")
+    path = campaign_file(broken(BRANIN, "high: 15.0}", "high: '15'}"))
+    assert_invalid(run_inprocess("validate", path), path, "space.parameters[1].high", "(remove the quotes)")
+
+
 def test_pool_csv_missing(campaign_file):
     path = campaign_file(broken(ALLOY, "data/alloy_cuagau_emt.csv", "data/missing.csv"))
     out = run_inprocess("validate", path)
