@@ -62,6 +62,11 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _code_points(value: Any) -> str:
+    """The non-ASCII characters of a name as code points: 'caf' + U+00E9, 'cafe' + U+0301."""
+    return "".join(c if c.isascii() else f"+U+{ord(c):04X}" for c in str(value))
+
+
 def _number_fix(text: str) -> str:
     """How to make numeric text a number: remove the quotes, or, for digits of another script (Python's float()
     reads the full-width '１０' and the Arabic-Indic '١٠'; YAML reads them as text, quoted or not), retype them."""
@@ -250,6 +255,14 @@ class CategoricalParameter(_Strict):
                 twice = "is listed twice" if same else f"and {seen[cell]!r} are the same in a CSV cell"
                 raise ValueError(f"choice {c!r} {twice}; each choice must be unique")
             seen[cell] = c
+        forms: dict[str, Any] = {}
+        for cell, c in seen.items():  # 'café' typed and 'cafe' + U+0301 pasted: tell and import match levels
+            same = unicodedata.normalize("NFC", cell)  # in NFC, so they could not tell these two apart
+            if same in forms:
+                raise ValueError(f"choices {forms[same]!r} and {c!r} are the same text written in two Unicode "
+                                 f"forms ({_code_points(forms[same])} and {_code_points(c)}); a result told or "
+                                 "imported for one would be taken as the other: keep one")
+            forms[same] = c
         numbers: dict[float, Any] = {}
         for cell, c in seen.items():  # '1' and '01': a lookup table reads a parameter's cells as numbers
             try:
