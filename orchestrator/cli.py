@@ -69,7 +69,16 @@ def _error_line(line: str) -> None:
 def _note(line: str) -> None:
     err_console.print(Text("note ", style="yellow") + Text(reveal(line)), soft_wrap=True)
 
-StoreOpt = typer.Option(None, "--store", help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
+def _given_store(value: Optional[str]) -> Optional[str]:
+    """--store "" (an unset shell variable: --store "$STORE") is a mistake, not a request for the default."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty; give a database URL, e.g. --store sqlite:///runs/looplab.db, or leave "
+                                 "--store out for $LOOPLAB_STORE or sqlite:///looplab.db")
+    return value
+
+
+StoreOpt = typer.Option(None, "--store", callback=_given_store,
+                        help="SQLAlchemy database URL (default: $LOOPLAB_STORE, else sqlite:///looplab.db)")
 
 
 def _strict(kind: type):

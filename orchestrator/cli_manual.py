@@ -20,8 +20,10 @@ runs the campaign: it reads them at its next tick.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+import sys
 import time
 import unicodedata
 import warnings
@@ -32,8 +34,8 @@ import typer
 from rich.table import Table
 
 from .cli import FLOAT, INT, StoreOpt, _campaign_or_fail, _check_options, _error_line, _existing_store, _fail, _file_url, \
-    _fmt_param, _new_sqlite_file, _not_a_data_file, _note, _output_file, _remove_if_empty, _store, _wide_console, app, \
-    console
+    _fmt_param, _new_sqlite_file, _not_a_data_file, _note, _output_file, _remove_if_empty, _store, _wide_console, \
+    _write_stdout, app, console, err_console
 from .api import RecordedAfterEnd
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
 
@@ -80,8 +82,23 @@ def _untold_values(path: Path, column: str, waiting: set[str]) -> list[str]:
     return [r["id"] for r in rows if r.get("id") in waiting and str(r.get(column) or "").strip()]
 
 
+def _worksheet(c, batch: list[dict], names: list[str], end: str = "\r\n") -> str:
+    """The batch as a worksheet's text: id, the inputs, an empty objective column to fill in."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator=end)
+    w.writerow(["id", *names, c.objective])
+    for e in batch:
+        w.writerow([e["id"], *(repr(v) if isinstance(v, float) else v for v in (e["params"].get(n) for n in names)),
+                    ""])
+    return out.getvalue()
+
+
 def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Optional[str] = None) -> None:
     names = list(c.campaign.space.names)
+    if csv_path is not None and str(csv_path) == "-":  # the worksheet alone on the standard output, as export's
+        err_console.print(title, soft_wrap=True)
+        _write_stdout(_worksheet(c, batch, names, end="\n"))
+        return
     console.print(title, soft_wrap=True)
     table = Table()
     table.add_column("id", no_wrap=True)
@@ -97,11 +114,7 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["id", *names, c.objective])
-            for e in batch:
-                w.writerow([e["id"], *(repr(v) if isinstance(v, float) else v
-                                       for v in (e["params"].get(n) for n in names)), ""])
+            fh.write(_worksheet(c, batch, names))
         os.replace(tmp, csv_path)  # a reader never sees half a worksheet
     except OSError as exc:
         _fail(LooplabError(f"--csv: cannot write '{csv_path}' ({exc.strerror or exc}); choose another path"))
@@ -116,13 +129,14 @@ def ask(
                                  help="campaign YAML file (creates the campaign the first time) or campaign name"),
     n: Optional[int] = typer.Option(None, "--n", parser=INT, help="experiments to propose (default: the batch size)"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="also write the batch to this CSV worksheet "
-                                                                "(id, one column per input, the objective)"),
+                                                                "(id, one column per input, the objective); - "
+                                                                "writes it alone to the standard output"),
     store: Optional[str] = StoreOpt,
     wait: float = typer.Option(10.0, parser=FLOAT, help="seconds to wait while another process holds the campaign"),
 ) -> None:
     """Print the experiments waiting for a person (proposing the next batch once all are told)."""
     _check_options(n=(n, 1, True), wait=(wait, 0, True))
-    if csv_path is not None:  # before anything is stored or proposed
+    if csv_path is not None and str(csv_path) != "-":  # before anything is stored or proposed
         csv_path = _output_file("--csv", csv_path, ours=WORKSHEET_STARTS)
         if not csv_path.parent.is_dir():
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
@@ -131,7 +145,7 @@ def ask(
     try:
         c = _open(target, store, source_notes=True)
         waiting = c.pending()
-        if csv_path is not None and csv_path.exists():
+        if csv_path is not None and str(csv_path) != "-" and csv_path.exists():
             typed = _untold_values(csv_path, c.objective, {e["id"] for e in waiting})
             if typed:
                 _fail(LooplabError(f"--csv: '{csv_path}' holds {len(typed)} measured '{c.objective}' value(s) not "
@@ -181,10 +195,11 @@ def ask(
         return
     note = getattr(c.campaign.plugin_configs.get("oracle"), "instructions", "")
     _show(c, batch, f"campaign {c.name}: {len(batch)} experiment(s) to run", csv_path, store)
+    said = err_console if csv_path is not None and str(csv_path) == "-" else console  # stdout holds the CSV
     if n is not None and len(batch) != n:
-        console.print(f"--n {n}: {len(batch)} proposed, {_why_not_n(c, batch, n)}", soft_wrap=True)
+        said.print(f"--n {n}: {len(batch)} proposed, {_why_not_n(c, batch, n)}", soft_wrap=True)
     if note:
-        console.print(f"instructions: {note}", soft_wrap=True)
+        said.print(f"instructions: {note}", soft_wrap=True)
 
 
 def _why_not_n(c, batch: list[dict], n: int) -> str:
@@ -239,6 +254,20 @@ def _number(text: str, where: str) -> float:
     if not math.isfinite(x):
         raise LooplabError(f"{where}: {text} is not a finite number; tell only measured values")
     return x
+
+
+def _read_results_from_stdin(c) -> tuple[list, list[str], list[int]]:
+    """tell --csv -: the worksheet from the standard input (ask --csv - > batch.csv, filled in, piped back),
+    read whole into a file named 'stdin' in a folder of its own, so its messages say 'stdin, line N'."""
+    import tempfile
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise LooplabError("--csv -: the standard input is a terminal; pipe the worksheet in (looplab tell NAME "
+                           "--csv - < batch.csv) or give its file name")
+    with tempfile.TemporaryDirectory(prefix="looplab-tell-") as folder:
+        path = Path(folder) / "stdin"
+        path.write_bytes(sys.stdin.buffer.read())
+        return read_results(path, c)
 
 
 def read_results(path: Path, c) -> tuple[list, list[str], list[int]]:
@@ -315,7 +344,8 @@ def tell(
     experiment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="the experiment's id (from ask)"),
     value: Optional[str] = typer.Argument(None, metavar="[VALUE]", help="its measured objective"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="a CSV of results instead: columns id and the "
-                                                                "objective's name (or value)"),
+                                                                "objective's name (or value); - reads it from "
+                                                                "the standard input"),
     store: Optional[str] = StoreOpt,
 ) -> None:
     """Record measured results: one (ID VALUE) or a CSV of them; all or nothing."""
@@ -334,6 +364,8 @@ def tell(
         if csv_path is None:
             results = [Result(experiment_id, "succeeded", _number(value, "VALUE"), {})]
             where = ["ID"]
+        elif str(csv_path) == "-":
+            results, where, skipped = _read_results_from_stdin(c)
         else:
             results, where, skipped = read_results(csv_path, c)
         tell_results(c.store, c.row, results, where=where)

@@ -874,3 +874,38 @@ def test_initial_data_is_read_once_so_a_resume_does_not_need_the_file(tmp_path):
         r = runner.invoke(app, [*command, "--store", other])
         assert r.exit_code == 2 and f"c.yaml: initial.data: {tmp_path / 'earlier.csv'}: file not found" in r.output
         assert not (tmp_path / "new.db").exists()
+
+
+def test_ask_and_tell_with_csv_dash_use_the_standard_streams(tmp_path):
+    """Fuzz round eleven: `ask --csv -` wrote a file named '-' where `export --out -` means the standard output.
+    Now the worksheet alone goes to stdout (what is said about it to stderr), and `tell --csv -` reads it back
+    from stdin."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+    asked = subprocess.run([LOOPLAB, "ask", str(ROOT / "campaigns" / "by_hand.yaml"), "--store", url, "--csv", "-"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    rows = list(csv.reader(asked.stdout.splitlines()))
+    assert rows[0] == ["id", "temperature_C", "time_min", "yield_pct"] and len(rows) == 4, asked.stdout
+    assert "3 experiment(s) to run" in asked.stderr and "instructions:" in asked.stderr
+    assert not (tmp_path / "-").exists()
+    filled = "".join(",".join(r[:-1] + [str(40 + k)]) + "\n" for k, r in enumerate(rows[1:]))
+    told = subprocess.run([LOOPLAB, "tell", "by-hand", "--store", url, "--csv", "-"], input="id,temperature_C,"
+                          "time_min,yield_pct\n" + filled, capture_output=True, text=True, env=env, timeout=120)
+    assert told.returncode == 0 and "recorded 3 result(s)" in told.stdout, told.stdout + told.stderr
+    st = Store(url)
+    assert sorted(e.value for e in st.experiments(st.get_campaign("by-hand").id)) == [40.0, 41.0, 42.0]
+    st.close()
+    bad = subprocess.run([LOOPLAB, "tell", "by-hand", "--store", url, "--csv", "-"], input="id,yield_pct\nx,abc\n",
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "stdin, line 2: yield_pct: 'abc' is not a number" in bad.stderr, bad.stderr
+
+
+def test_an_empty_store_url_is_refused_not_taken_for_the_default(tmp_path):
+    """Fuzz round eleven: `run --store ""` (an unset shell variable) ran the campaign in ./looplab.db."""
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="300")
+    env.pop("LOOPLAB_STORE", None)
+    r = subprocess.run([LOOPLAB, "run", str(ROOT / "campaigns" / "branin_gp_ei.yaml"), "--store", ""], cwd=tmp_path,
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "error Invalid value for '--store': is empty; give a database URL" in r.stderr
+    assert list(tmp_path.iterdir()) == []
