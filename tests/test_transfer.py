@@ -677,6 +677,12 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "too large to compute with"),
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: src.csv, objective: y}",
      "model.params.source", "source[1] is the same as source[0]"),
+    # fuzz round eleven: the same rows by another spelling of the path or of `where` were two sources
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: ./src.csv, objective: y}",
+     "model.params.source[1]", "holds the same 2 rows as source[0] (the same file or a copy of it"),
+    ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y, where: {cat: [x, y]}}, "
+                                          "{path: src.csv, objective: y}",
+     "model.params.source[1]", "holds the same 2 rows as source[0]"),
     # found by the fuzz round of 2026-12-03 (each was accepted, exit 0)
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: a}", "model.params.source[0].objective",
      "'a' is the column read as the campaign's input 'a'"),

@@ -113,14 +113,23 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
     constant objective; with the campaign's ``space``, also the rows' inputs as the run will encode them
     (a level the pool lacks, text or a value far outside the campaign's range in a numeric input)."""
     problems: list[Problem] = []
+    seen: dict[str, int] = {}  # the rows of each source, by a digest: the same rows twice are one source twice
     for i, src in enumerate(config.source):
         if isinstance(src, CsvSource):
             try:
-                _, params, _, lines, _ = _csv_rows(src, i, inputs, base_dir)
+                _, params, values, lines, _ = _csv_rows(src, i, inputs, base_dir)
                 if space is not None:
                     encode_rows(space, params, f"{WHERE}[{i}]", lines)
             except ConfigError as exc:
                 problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
+                continue
+            rows = sorted(repr((tuple(_same_cell(r[n]) for n in inputs), y)) for r, y in zip(params, values))
+            digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+            if digest in seen:  # the same file spelt another way, other `where` words for the same rows, a copy
+                problems.append(Problem(f"source[{i}]", f"holds the same {len(rows)} rows as source[{seen[digest]}] "
+                                                        "(the same file or a copy of it, with the same rows "
+                                                        "selected); give each source once"))
+            seen.setdefault(digest, i)
     return problems
 
 
