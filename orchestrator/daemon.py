@@ -87,6 +87,7 @@ class Entry:
     #                     or a campaign it learns from has no results yet: ``for_source``)
     message: str = ""
     for_source: bool = False
+    sources: frozenset = frozenset()  # the campaigns it learns from ({campaign: NAME} sources), once read
     failed: bool = False  # ended in this daemon on its failure rate, or with failures and no result
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
@@ -99,6 +100,23 @@ class Entry:
     @property
     def active(self) -> bool:
         return self.state == "running"
+
+
+def _path_back(start: str, goal: str, learns_from: dict) -> list[str]:
+    """The chain of sources from campaign ``start`` back to ``goal`` ([start, ..., goal]), or [] if none."""
+    todo, came = [start], {start: None}
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            chain = [name]
+            while came[chain[-1]] is not None:
+                chain.append(came[chain[-1]])
+            return chain[::-1]
+        for src in learns_from.get(name, ()):
+            if src not in came:
+                came[src] = name
+                todo.append(src)
+    return []
 
 
 class Daemon:
@@ -403,14 +421,23 @@ class Daemon:
         wanted = {getattr(src, "campaign", None): i for i, src in enumerate(sources)} if isinstance(sources, list) \
             else {}
         wanted.pop(None, None)
+        e.sources = frozenset(wanted)
         if not wanted or self.store.get_campaign(campaign.name) is not None:
             return
         with self._entries_lock:
             running = [o.name for o in self.entries.values()
                        if o is not e and o.name in wanted and o.state not in ("completed", "stopped", "invalid")]
-        if running:
-            from .errors import Problem
+            learns_from = {o.name: o.sources for o in self.entries.values() if o.name is not None}
+        from .errors import Problem
 
+        for n in running:
+            cycle = _path_back(n, campaign.name, learns_from)
+            if cycle:  # each waits for the other to end: neither would ever start
+                raise ConfigError([Problem(f"{WHERE}[{wanted[n]}].campaign", f"campaign '{n}' learns from this "
+                                           f"campaign too ({' -> '.join([campaign.name, *cycle])}), so neither "
+                                           "could ever start: each starts once the other has ended; remove one "
+                                           "of the sources")])
+        if running:
             raise SourceNotReady([Problem(f"{WHERE}[{wanted[n]}].campaign",
                                           f"campaign '{n}' runs in this daemon and has not ended: this campaign "
                                           "starts once it has, to learn from all its results")

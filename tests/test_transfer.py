@@ -1314,6 +1314,24 @@ def test_a_new_campaign_waits_while_its_source_campaign_runs_in_the_same_daemon(
         d._check_sources_ended(target, campaign)  # no wait
 
 
+def test_two_campaigns_that_are_each_others_source_in_one_daemon_are_a_cycle_said_plainly(tmp_path):
+    """Fuzz round eleven: two campaigns that each learn from the other both waited, and the daemon ended saying
+    they waited for 'a source campaign that no campaign of this daemon runs' and that each runs in it. The
+    second one read is now invalid, naming the cycle."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "pool.csv").write_text(POOL)
+    for name, other in (("cyc-a", "cyc-b"), ("cyc-b", "cyc-a")):
+        (folder / f"{name}.yaml").write_text(CAMPAIGN.format(source=f"{{campaign: {other}}}", goal="max")
+                                             .replace("name: tl", f"name: {name}"))
+    res = CliRunner().invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'd.db'}",
+                                   "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "300"})
+    text_ = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "cyc-b.yaml: model.params.source[0].campaign: campaign 'cyc-a' learns from this campaign too (cyc-b -> " \
+           "cyc-a -> cyc-b), so neither could ever start" in text_, res.output
+
+
 @pytest.mark.parametrize("method, said", [("prior-mean", True), ("auto", True), ("multi-task", False),
                                           ("fine-tune", False)])
 def test_a_large_source_whose_gp_is_fitted_at_the_first_step_is_noted(method, said):
