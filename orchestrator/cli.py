@@ -647,9 +647,9 @@ def daemon(
                     f"{', ...' if len(failed) > 3 else ''}; the reasons are above): see looplab status NAME")
         raise typer.Exit(1)
     if not table.row_count:
-        from .daemon import PATTERNS
+        from .daemon import CAMPAIGN_FILES
 
-        console.print(f"no campaign file ({', '.join(PATTERNS)}) in {d.directory}: is it the right folder?",
+        console.print(f"no campaign file ({CAMPAIGN_FILES}) in {d.directory}: is it the right folder?",
                       soft_wrap=True)
 
 

@@ -67,7 +67,6 @@ log = logging.getLogger("looplab.daemon")
 
 LOCK_NAME = ".looplab-daemon.lock"
 MAX_TICK_ERRORS = 3
-PATTERNS = ("*.yaml", "*.yml")
 PLUGIN_POLICIES = ("any", "installed-only")
 
 
@@ -100,6 +99,15 @@ class Entry:
     @property
     def active(self) -> bool:
         return self.state == "running"
+
+
+CAMPAIGN_FILES = "*.yaml or *.yml, any case, not hidden"
+
+
+def _campaign_file_name(name: str) -> bool:
+    """A campaign file's name: ends in .yaml or .yml in any case (B.YAML, saved by some tools), and is not
+    hidden (.a.yaml: an editor's backup or lock file, or a file put aside on purpose)."""
+    return not name.startswith(".") and name.lower().endswith((".yaml", ".yml"))
 
 
 def _path_back(start: str, goal: str, learns_from: dict) -> list[str]:
@@ -362,7 +370,10 @@ class Daemon:
                     self._start_imports()
 
     def _scan(self) -> None:
-        found = {p for pat in PATTERNS for p in self.directory.glob(pat)}
+        try:
+            found = {p for p in self.directory.iterdir() if _campaign_file_name(p.name)}
+        except OSError:  # the folder was removed (or made unreadable) meanwhile: as if it were empty
+            found = set()
         files = sorted({Path(os.path.realpath(p)) for p in found if p.is_file()})
         broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
         for p in sorted(p for p in found if p.exists() and not p.is_file() and p not in self._skipped):

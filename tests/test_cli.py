@@ -366,8 +366,22 @@ def _daemon_until_done(tmp_path, files: dict[str, str]):
 def test_a_daemon_that_ends_without_a_campaign_file_says_so(tmp_path):
     folder, result = _daemon_until_done(tmp_path, {"notes.txt": "not a campaign"})
     assert result.exit_code == 0, result.output
-    assert f"no campaign file (*.yaml, *.yml) in {folder.resolve()}: is it the right folder?" in result.output
+    assert f"no campaign file (*.yaml or *.yml, any case, not hidden) in {folder.resolve()}: is it the right " \
+        "folder?" in " ".join(result.output.split())
     assert not (tmp_path / "d.db").exists()  # nothing ran: the store it created is removed (round seven)
+
+
+def test_a_daemon_runs_upper_case_yaml_files_and_leaves_hidden_ones_alone(tmp_path):
+    """Round ten's review: B.YAML (as some tools save it) was ignored, and .a.yaml (an editor's backup, or a file
+    put aside) was run."""
+    flat = ("name: {}\nspace:\n  parameters:\n    - {{name: x, type: float, low: 0, high: 0.9}}\n"
+            "objective: {{name: y, goal: max}}\noracle: {{kind: 'oracles_for_tests:Async'}}\n"
+            "model: {{kind: random-forest}}\ninitial: {{n: 2}}\nbudget: {{max_experiments: 2}}\n")
+    folder, result = _daemon_until_done(tmp_path, {"B.YAML": flat.format("upper"), ".a.yaml": flat.format("hidden")})
+    assert result.exit_code == 0, result.output
+    st = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    assert [c.name for c in st.list_campaigns()] == ["upper"]
+    st.close()
 
 
 @pytest.mark.parametrize("existing", [False, True])
