@@ -144,3 +144,26 @@ def test_the_choice_is_the_same_for_an_objective_in_tiny_units(acq):
         model = GPSurrogate(seed=0).fit(X, y * scale)
         picks[scale] = select_from_pool(model, acq, pool, 3, best=float(np.max(y * scale)), available=avail)
     assert picks[1e-25] == picks[1.0] == picks[1e25], picks
+
+
+def test_the_level_sweep_scores_levels_in_blocks_and_picks_the_first_best_of_all():
+    """A categorical input of 10,000 levels made the sweep build all its variants at once (1.6 GB; fuzz round
+    ten's 4.7 GB campaign); it now scores blocks of LEVEL_BLOCK levels and must pick what one argmax over every
+    level picks: the first of equal best scores, here level 1,300 of 1,500 (in the third block)."""
+    from acquisition.batch import LEVEL_BLOCK, Geometry, _sweep_levels
+
+    n_levels = 1500
+    assert n_levels > 2 * LEVEL_BLOCK
+    weights = np.zeros(n_levels)
+    weights[[1300, 1400]] = 2.0  # a tie: the first wins
+    weights[100] = 1.0
+
+    def score(X):
+        return X[:, 1:] @ weights + 0.1 * X[:, 0]
+
+    x0 = np.zeros(1 + n_levels)
+    x0[0], x0[1 + 5] = 0.5, 1.0
+    geo = Geometry(mask=np.array([True] + [False] * n_levels), A_eq=np.zeros((0, 1 + n_levels)), b_eq=np.zeros(0),
+                   onehot=((1, 1 + n_levels),))
+    x, sx = _sweep_levels(score, x0, geo)
+    assert np.flatnonzero(x[1:]).tolist() == [1300] and x[0] == 0.5 and sx == pytest.approx(2.05)
