@@ -310,6 +310,11 @@ def stop(store: Store, name: str, *, reason: str = "", by: str | None = None) ->
             "or awaiting approval, asking the oracle to cancel what it has)")
 
 
+# how the message of a campaign ended by a stop rule, not by its budget, starts (engine._stop_rules): a higher
+# budget would end such a campaign again at its next step
+STOP_RULE_ENDINGS = ("stop_at reached", "patience:")
+
+
 def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> str:
     """Raise the campaign's budget to ``budget`` (more than it is now). A campaign completed by its budget runs
     again (a daemon watching its file picks it up at its next scan)."""
@@ -323,8 +328,7 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
         raise LooplabError(f"--budget: {budget} is not above the campaign's budget of {current} ({counted} "
                            f"experiment(s) counted so far); give a larger number (to lower a budget, edit "
                            f"budget.max_experiments in the campaign file)")
-    if row.status == "completed" and row.message and not row.message.startswith(("budget reached", "budget extended",
-                                                                                  "the search space is exhausted")):
+    if row.status == "completed" and (row.message or "").startswith(STOP_RULE_ENDINGS):
         # ended by a stop rule (stop_at, patience): a higher budget would end it again at its next step
         raise LooplabError(f"NAME: campaign '{row.name}' completed because {row.message}, not because of its budget; "
                            "a higher budget would end it again at once: change that rule in the campaign file "

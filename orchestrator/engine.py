@@ -748,6 +748,7 @@ class Engine:
             self._submit(approved)
         return changed or bool(approved)
 
+    # the messages of a campaign ended by a stop rule start with control.STOP_RULE_ENDINGS: `extend` reads them
     def _stop_rules(self, exps: list[Experiment], failures_from: int = 0) -> tuple[str, str]:
         """failures_from: the failure rate counts the experiments from this seq on (a resume moves it)."""
         best = self.best_experiment(exps)
