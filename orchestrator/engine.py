@@ -768,7 +768,10 @@ class Engine:
             if since >= patience:
                 return "completed", (f"patience: the best ({best.value:g}, experiment {best.id}) has not improved "
                                      f"over the last {since} experiments (budget.patience = {patience})")
-        counted = [e for e in ended if e.seq >= failures_from]
+        # a failure the policy retries is not (yet) a failed experiment: its retry's outcome counts instead
+        retries, retried = self.spec.failures.retries, {e.retry_of for e in exps if e.retry_of}
+        counted = [e for e in ended if e.seq >= failures_from and e.id not in retried
+                   and (e.status == "succeeded" or e.attempt >= retries)]
         failed = [e for e in counted if e.status != "succeeded"]
         f = self.spec.failures
         if len(counted) >= f.min_experiments and len(failed) / len(counted) > f.max_failure_rate:

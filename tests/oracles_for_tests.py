@@ -344,3 +344,25 @@ class LeavesThread(SyncOracle):
 
     def evaluate(self, params):
         return -((params["x1"] - 0.3) ** 2)
+
+
+class FirstTryFails:
+    """An asynchronous oracle whose first attempt at every experiment fails (a transient fault: a bubble in
+    the line) and whose retries (ids ending -r1, -r2, ...) succeed with x1."""
+
+    def __init__(self) -> None:
+        self._pending: list = []
+
+    def submit(self, experiments):
+        self._pending += list(experiments)
+
+    def poll(self):
+        from oracles.base import Result
+
+        out = [Result(e.id, "succeeded", value=e.params["x1"]) if "-r" in e.id else
+               Result(e.id, "failed", error="bubble in the line") for e in self._pending]
+        self._pending = []
+        return out
+
+    def cancel(self, experiment_id):
+        pass

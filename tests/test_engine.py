@@ -426,6 +426,19 @@ def test_failed_experiments_are_retried_per_policy(tmp_path, any_store_url):
         assert e.params == original.params and e.attempt == original.attempt + 1 <= 2
 
 
+def test_failures_the_policy_retries_do_not_count_toward_the_failure_rate(tmp_path, store_url):
+    """Round nine's note: a failure was counted toward failures.max_failure_rate before its retry ran, so an
+    oracle with transient faults (every first try fails, every retry succeeds) was stopped for failing 50% of
+    its experiments although each one succeeded."""
+    text_ = continuous("transient", ("oracles_for_tests:FirstTryFails", "{}"), [(0, 1)], budget=8,
+                       extra="failures: {retries: 1, max_failure_rate: 0.3, min_experiments: 2}")
+    text_ = text_.replace("params: {}", "").replace("initial: {n: 5, method: sobol}", "initial: {n: 2}")
+    _, report, exps = run(tmp_path, text_, store_url, poll_interval=0.01)
+    assert report.status == "completed" and not report.by_failures, report.message
+    assert [e.status for e in exps].count("succeeded") == 4 and [e.status for e in exps].count("failed") == 4
+    assert all(e.retry_of for e in exps if e.status == "succeeded")
+
+
 # ----------------------------------------------------------------------------- the store
 
 
