@@ -1084,6 +1084,7 @@ def main() -> None:
     except SystemExit as done:
         _leave_threads(done.code)
         raise
+    _leave_threads(0)  # click ends with SystemExit; this in case a command returns
 
 
 def _leave_threads(code: object, wait: float = 5.0) -> None:
