@@ -148,9 +148,12 @@ def target_rows_problems(config: TransferConfig, spec: Any, base_dir: Path) -> l
     column = params.get("column") or spec.objective.name
     problems = []
     for i, src in enumerate(config.source):
-        if isinstance(src, CsvSource) and Path(os.path.realpath(Path(base_dir) / src.path)) != table:
-            problems += _copied_answers(src, i, table, column, spec, base_dir)
-        if not isinstance(src, CsvSource) or src.objective != column or Path(os.path.realpath(Path(base_dir) / src.path)) != table:
+        if not isinstance(src, CsvSource):
+            continue
+        if Path(os.path.realpath(Path(base_dir) / src.path)) != table:
+            problems += _copied_answers(src, i, table, column, spec, base_dir)  # a copy of its rows, perhaps
+            continue
+        if src.objective != column:
             continue
         try:
             _, header, kept = _read_csv(src, base_dir)
