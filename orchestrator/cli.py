@@ -165,10 +165,10 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
                            "choose a file path"))
     try:
         with open(real, "rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
+            head = fh.read(200)  # enough for a store's magic and for the first line of what ``ours`` writes
     except OSError as exc:
         _fail(LooplabError(f"{option}: cannot read '{path}' ({exc.strerror or exc}); choose another path"))
-    if head == SQLITE_MAGIC:
+    if head.startswith(SQLITE_MAGIC):
         _fail(LooplabError(f"{option}: '{path}' is a SQLite database (a store?); writing to it would damage it: "
                            "choose another path"))
     if real.suffix.lower() in (".yaml", ".yml"):
@@ -177,8 +177,8 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     if real.suffix.lower() in data:
         _fail(LooplabError(f"{option}: '{path}' is a {real.suffix} file (data?); writing to it would damage it: "
                            f"choose a {suffix} path"))
-    if ours and real.stat().st_size > 0:
-        first = _head(real, 200).decode("utf-8", "replace").lstrip("\ufeff").splitlines()[0:1] or [""]
+    if ours and head:
+        first = head.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[0:1] or [""]
         if not any(first[0].startswith(start) for start in ours):
             _fail(LooplabError(f"{option}: '{path}' exists and was not written by this command (it starts "
                                f"'{first[0][:40]}'); writing would replace it: choose another path, or remove "
