@@ -239,10 +239,11 @@ def unmatched_where(header: Sequence[str], records: list[tuple[int, list[str]]],
         if name not in header:
             continue
         j = header.index(name)
-        cells = [cells[j] for _, cells in records]
+        distinct = {cells[j] for _, cells in records}  # a where column holds few values (temperatures, plates)
         for w in wanted if isinstance(wanted, (list, tuple)) else [wanted]:
-            if not any(cell_matches(c, w) for c in cells):
-                held = sorted(set(cells), key=lambda c: (parse_number(c) is None, parse_number(c) or 0.0, c))
+            if not any(cell_matches(c, w) for c in distinct):
+                numbers = {c: parse_number(c) for c in distinct}
+                held = sorted(distinct, key=lambda c: (numbers[c] is None, numbers[c] or 0.0, c))
                 shown = ", ".join(held[:12]) + (f", ... ({len(held)} values)" if len(held) > 12 else "")
                 hint = " (written as text; a number is written without '_')" if isinstance(w, str) and \
                     parse_number(w.replace("_", "")) is not None and "_" in w else ""
