@@ -195,10 +195,15 @@ def _head(path: Path, n: int = len(SQLITE_MAGIC)) -> bytes:
         return b""
 
 
-def _not_a_data_file(option: str, real: Path, st: Any, row: Any) -> None:
+def _not_a_data_file(option: str, real: Path, st: Any, row: Any, campaign: Any = None) -> None:
     """Refuse to write an output over a data file the campaign reads (its pool, lookup table, transfer
-    sources: fingerprinted in the store when it started), found whatever its first line."""
-    for field, rec in (st.campaign_files(row.id) or {}).items():
+    sources: fingerprinted in the store when it started; and, given the loaded ``campaign``, its
+    initial.data, read once and not fingerprinted), found whatever its first line."""
+    files = dict(st.campaign_files(row.id) or {})
+    data = getattr(getattr(getattr(campaign, "spec", None), "initial", None), "data", None)
+    if data:
+        files["initial.data"] = {"path": str(Path(campaign.base_dir) / data)}
+    for field, rec in files.items():
         try:
             same = real.exists() and os.path.samefile(real, rec.get("path", ""))
         except OSError:

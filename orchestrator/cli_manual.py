@@ -110,7 +110,7 @@ def _show(c, batch: list[dict], title: str, csv_path: Optional[Path], store: Opt
     if csv_path is None:
         return
     csv_path = _output_file("--csv", csv_path, ours=WORKSHEET_STARTS)  # again: the store may have been created there
-    _not_a_data_file("--csv", csv_path, c.store, c.row)
+    _not_a_data_file("--csv", csv_path, c.store, c.row, c.campaign)
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:

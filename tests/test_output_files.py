@@ -54,6 +54,19 @@ def test_ask_csv_never_writes_over_the_campaigns_pool(folder):
     assert r.exit_code == 0 and next(csv.reader(io.StringIO((tmp / "ws.csv").read_text()))) == ["id", "x", "y"]
 
 
+def test_ask_csv_never_writes_over_the_campaigns_initial_data(folder):
+    """Round ten's review: initial.data (read once, not fingerprinted) was kept only by the sniff of its first
+    line, so a file starting 'id,' like a worksheet would have been replaced."""
+    tmp, url = folder
+    earlier = "id,x,y\n1,0.1,3\n"
+    (tmp / "earlier.csv").write_text(earlier)
+    (tmp / "data.yaml").write_text(CAMPAIGN.format(name="data", oracle="manual").replace(
+        "initial: {n: 2, method: random}", "initial: {n: 2, method: random, data: earlier.csv}"))
+    r = runner.invoke(app, ["ask", str(tmp / "data.yaml"), "--store", url, "--csv", str(tmp / "earlier.csv")])
+    _refused(r, "--csv", "is the campaign's initial.data file")
+    assert (tmp / "earlier.csv").read_text() == earlier
+
+
 @pytest.mark.parametrize("content", ["a,b\n1,2\n", "notes of Tuesday\n"])
 def test_outputs_never_replace_a_file_another_program_wrote(folder, content):
     tmp, url = folder
