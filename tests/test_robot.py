@@ -610,6 +610,19 @@ def test_a_huge_integer_value_and_a_job_listed_twice_differently_are_malformed_a
     assert "GET /jobs listed d1 twice, differently" in second["d1"].error and "malformed 2 times" in second["d1"].error
 
 
+def test_an_integer_of_thousands_of_digits_anywhere_is_a_malformed_answer_said_as_such(caplog):
+    """Round nine's note: a 5,000-digit integer in any field (not only the value) made the answer 'not JSON',
+    quoting the start of a well-formed body."""
+    def answer(n: int, ids: list[str]) -> httpx.Response:
+        body = json.dumps({"count": 1, "jobs": [job("g1")]}).replace('"station": 1', '"station": 1' + "0" * 5000)
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    oracle = RobotOracle(url="http://robot.test", transport=httpx.MockTransport(FakeRobot(answer)), max_malformed=1)
+    oracle.submit([Experiment("g1", {"x": 1})])
+    (got,) = oracle.poll()
+    assert got.status == "failed" and "an integer of more than 4,300 digits" in got.error, got.error
+
+
 def test_a_robot_answering_with_renamed_ids_is_malformed_not_lost(caplog):
     """Fuzz round ten: a robot that lists each job under another id (r1-v2) made every poll take r1 for lost and
     post it again: 149 posts of 2 experiments in 60 s, and no end. Ids it was not asked about are a malformed

@@ -808,7 +808,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _json_list(response: httpx.Response) -> list:
     try:
         body = response.json()
-    except ValueError:
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python's limit on converting a long integer (4,300 digits)
+            raise _Malformed("it holds an integer of more than 4,300 digits, which no measurement needs") from None
         raise _Malformed(f"not JSON (got {_short(response.text)})") from None
     if not isinstance(body, dict) or not isinstance(body.get("jobs"), list):
         raise _Malformed(f"expected an object with a 'jobs' list (got {_short(body)})")
