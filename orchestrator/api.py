@@ -85,20 +85,29 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
     """A told result as (value, outputs): a number, or a dict holding the objective (under its name or
     ``value``) and other outputs. ConfigError naming ``value`` otherwise: not a number, nan, inf, too large
     for a float (10**400), or a non-zero number too small for one (Decimal("1e-400") would be stored as 0)."""
+    from oracles.base import value_range_problem
+
     outputs: dict = {}
     if isinstance(value, dict):
         keys = [k for k in (objective, "value") if k in value]
         if not keys:
             names = f"'{objective}' (the objective)" + (" or 'value'" if objective != "value" else "")
             raise _bad_argument("value", f"the outputs hold no {names} (keys: {', '.join(map(str, value)) or 'none'})")
+        if len(keys) == 2:  # `tell --csv` with both columns is refused the same way
+            raise _bad_argument("value", f"the outputs hold both '{objective}' (the objective) and 'value': keep one "
+                                         "of them for the objective (rename the other)")
+        blank = next((k for k in value if isinstance(k, str) and not k.strip()), None)
+        if blank is not None:  # an export's header would have a blank cell, which import refuses
+            raise _bad_argument("value", f"the outputs hold a key {blank!r} with no name; name each output")
         try:  # as the store keeps them (keys as text, nan as null)
             outputs = json_outputs({k: v for k, v in value.items() if k != keys[0]})
         except ValueError as exc:  # a circular reference, 1 and "1" as keys: the store could not keep them
             raise _bad_argument("value", f"the outputs are not JSON: {exc}") from None
         value = value[keys[0]]
-    boolean = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's too
-    if boolean or isinstance(value, str) or not hasattr(value, "__float__"):
-        raise _bad_argument("value", f"the value {_shown(value)} is not a number")
+    kind = getattr(getattr(value, "dtype", None), "kind", "")  # numpy's: b boolean, c complex
+    if isinstance(value, (bool, str, complex)) or kind in ("b", "c") or not hasattr(value, "__float__"):
+        real = "real " if kind == "c" or isinstance(value, complex) else ""
+        raise _bad_argument("value", f"the value {_shown(value)} is not a {real}number")
     try:
         number: float | None = float(value)
     except OverflowError:  # an int or a Fraction beyond a float's range
@@ -114,6 +123,9 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
     if number == 0.0 and value != 0:
         raise _bad_argument("value", f"the value {_shown(value)} is too small for a float: it would be stored as 0; "
                                     "report the objective in other units (or its logarithm)")
+    too_large = value_range_problem(number)  # beyond 1e150: tell refuses it for an experiment and off-plan alike
+    if too_large:
+        raise _bad_argument("value", too_large)
     return number, outputs
 
 
@@ -211,7 +223,7 @@ class Campaign:
 
         _check("spec", isinstance(spec, (str, Path, dict)), "a campaign file's path, a spec dict or a campaign's name",
                spec)
-        _check("store", store is None or isinstance(store, (str, Store)),
+        _check("store", store is None or isinstance(store, Store) or isinstance(store, str) and store.strip() != "",
                "a store URL such as 'sqlite:///runs/lab.db', a Store, or None (the default store)", store)
         _check("base_dir", base_dir is None or isinstance(base_dir, (str, Path)),
                "the folder (a str or Path) relative paths of a dict spec are read from", base_dir)
@@ -269,6 +281,7 @@ class Campaign:
 
         _check("n", n is None or (isinstance(n, Integral) and not isinstance(n, bool) and n >= 1),
                "a whole number of experiments >= 1, or None (fill the free slots)", n)
+        _check("unless_waiting", isinstance(unless_waiting, bool), "True or False", unless_waiting)
         _check("wait", isinstance(wait, Real) and not isinstance(wait, bool) and 0 <= wait < math.inf,
                "a finite number of seconds >= 0", wait)
         n, wait = (None if n is None else int(n)), float(wait)  # numpy's numbers as Python's
@@ -578,7 +591,15 @@ class Campaign:
     def extend(self, budget: int) -> str:
         from . import control
 
-        return control.extend(self.store, self.name, budget)
+        _check("budget", isinstance(budget, Integral) and not isinstance(budget, bool), "a whole number of "
+               "experiments", budget)
+        try:
+            return control.extend(self.store, self.name, int(budget))  # numpy's integers as Python's
+        except LooplabError as exc:  # control's messages name the command line's option
+            text = str(exc)
+            if not text.startswith("--budget:"):
+                raise
+            raise _bad_argument("budget", text.removeprefix("--budget:").strip()) from None
 
     @_serialized
     def close(self) -> None:

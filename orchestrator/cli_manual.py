@@ -253,6 +253,10 @@ def _number(text: str, where: str) -> float:
         raise LooplabError(f"{where}: '{text}' is not a number{f' ({hint})' if hint else ''}") from None
     if not math.isfinite(x):
         raise LooplabError(f"{where}: {text} is not a finite number; tell only measured values")
+    from oracles.base import value_range_problem
+
+    if value_range_problem(x):  # said here, naming VALUE (tell_results would name the id)
+        raise LooplabError(f"{where}: {value_range_problem(x)}")
     return x
 
 

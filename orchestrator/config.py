@@ -972,6 +972,11 @@ def parse_spec(data: Any, source: str | None = None, base_dir: Path | None = Non
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ConfigError([Problem("", f"a campaign file must be a mapping of keys (got {got})")], source)
+    unordered = _sets_in(data)
+    if unordered:  # a spec dict from Python: YAML has no sets
+        raise ConfigError([Problem(path, "is a set, whose order changes from one Python process to the next (the "
+                                         "campaign would differ from itself when opened again); give a list")
+                           for path in unordered], source)
     try:
         return CampaignSpec.model_validate(data)
     except ValidationError as exc:
@@ -987,6 +992,17 @@ def parse_spec(data: Any, source: str | None = None, base_dir: Path | None = Non
         if isinstance(params, dict):
             problems += _check_plugin(role, block["kind"], params, base_dir)[2]
     raise ConfigError(problems, source)
+
+
+def _sets_in(value: Any, path: str = "") -> list[str]:
+    """The paths of the sets (and frozensets) inside a spec's mappings and lists."""
+    if isinstance(value, (set, frozenset)):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _sets_in(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for j, v in enumerate(value) for p in _sets_in(v, f"{path}[{j}]")]
+    return []
 
 
 def _check_plugin(role: str, kind: str, params: dict,

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -192,7 +193,7 @@ def test_predict_names_what_is_wrong_with_its_points(tmp_path: Path):
         with pytest.raises(LooplabError) as err:
             c.predict(params)
         assert message in str(err.value)
-    with pytest.raises(LooplabError, match="expected a whole number of experiments .got 'a'."):
+    with pytest.raises(LooplabError, match="budget: expected a whole number of experiments .got str 'a'."):
         c.extend("a")
 
 
@@ -457,6 +458,23 @@ def test_wrong_arguments_are_errors_naming_the_argument(tmp_path: Path):
         (lambda: c.tell(5, 1.0), "id", "expected the id (a str) of an experiment from ask() (got int 5)"),
         (lambda: c.tell(params=[1.0, 2.0], value=1.0), "params", "expected a dict of input values "
                                                                   "(got list [1.0, 2.0])"),
+        # fuzz round twelve
+        (lambda: Campaign.open(tmp_path / "args.yaml", store=""), "store", "expected a store URL such as "
+         "'sqlite:///runs/lab.db', a Store, or None (the default store) (got str '')"),
+        (lambda: c.ask(unless_waiting="no"), "unless_waiting", "expected True or False (got str 'no')"),
+        (lambda: c.extend(2.5), "budget", "expected a whole number of experiments (got float 2.5)"),
+        (lambda: c.extend(np.int64(3)), "budget", "3 is not above the campaign's budget of 15 (3 experiment(s) "
+                                                  "counted so far); give a larger number (to lower a budget, edit "
+                                                  "budget.max_experiments in the campaign file)"),
+        (lambda: c.tell(eid, np.complex128(5 + 3j)), "value", "the value (5+3j) is not a real number"),
+        (lambda: c.tell(eid, {"yield_pct": 5.0, "value": 7.0}), "value", "the outputs hold both 'yield_pct' (the "
+                                                                         "objective) and 'value': keep one of them "
+                                                                         "for the objective (rename the other)"),
+        (lambda: c.tell(eid, {"yield_pct": 5.0, " ": 7.0}), "value", "the outputs hold a key ' ' with no name; "
+                                                                      "name each output"),
+        (lambda: c.tell(params={"temperature_C": 50.0, "time_min": 10.0}, value=1e200), "value",
+         "the value 1e+200 is beyond +/-1e+150, too large to model (its square overflows a float); report the "
+         "objective in other units (or its logarithm)"),
     ]
     before = c.experiments()
     for call, field, message in calls:
@@ -465,6 +483,11 @@ def test_wrong_arguments_are_errors_naming_the_argument(tmp_path: Path):
         assert [(p.path, p.message) for p in err.value.problems] == [(field, message)]
     assert c.experiments() == before and len(c.awaiting()) == 3
     assert Store(url).get_campaign("z") is None
+    spec = {"name": "sets", "space": {"parameters": [{"name": "c", "type": "categorical", "choices": {"a", "b"}}]},
+            "objective": {"name": "y", "goal": "max"}, "oracle": {"kind": "manual"}, "budget": {"max_experiments": 4}}
+    with pytest.raises(ConfigError, match=r"space.parameters\[0\].choices: is a set, whose order changes from one "
+                                          "Python process to the next"):
+        Campaign.open(spec, store=url)
     assert c.approve(eid) == [eid]  # one id, as a str, still works
     c.close()
 
