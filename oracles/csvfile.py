@@ -108,8 +108,17 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise CsvFileError(f"{path.name} is empty: it needs a header line naming its columns, then one "
                            "record per line")
     if header[0].lower().startswith("sep=") and not any(h.strip() for h in header[1:]):
-        raise CsvFileError(f"{path.name}: the first line '{','.join(header)[:10]}' is Excel's separator hint, not "
+        first = ",".join(header)[:10]
+        if first[4:5] not in ("", ","):  # sep=; or sep=<tab>: a spreadsheet's export in its own dialect
+            raise CsvFileError(f"{path.name}: the first line '{first}' is Excel's hint that the file is separated "
+                               f"by {first[4:5]!r}, not by commas; save it as comma-separated CSV (CSV UTF-8, with "
+                               "decimal points, not commas)")
+        raise CsvFileError(f"{path.name}: the first line '{first}' is Excel's separator hint, not "
                            "a header; delete that line so that the column names come first")
+    if len(header) == 1 and ";" in header[0] and all(p.strip() for p in header[0].split(";")):
+        raise CsvFileError(f"{path.name}: its header '{header[0][:40]}' looks separated by semicolons (a "
+                           "spreadsheet's export where the decimal mark is a comma); save it as comma-separated "
+                           "CSV, with decimal points")
     blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
     if blank and len(header) >= 2 and all(0 < len(h) <= 200 and h.isprintable() for h in header if h.strip()):
         which = "the first column" if blank == [1] else \
