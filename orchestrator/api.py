@@ -430,10 +430,16 @@ class Campaign:
         rows = read_earlier(Path(path), self.campaign.space, self.objective, field="")
         # a filled-in `looplab ask` worksheet names experiments that already exist: importing it would add
         # them again as new rows and leave the proposed ones waiting
-        known = {e.id for e in self.store.experiments(self.row.id)}
+        known = {e.id: e for e in self.store.experiments(self.row.id)}
         named = [(m.line, m.outputs.get("id")) for m in rows if str(m.outputs.get("id", "")) in known]
         if named:
             line, eid = named[0]
+            told = sum(known[str(i)].status == "succeeded" for _, i in named)
+            if told == len(named):  # every one has its result already: the campaign's own export, say
+                raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the id {eid} is an experiment of "
+                                               f"campaign {self.name} that has its result already, as have all "
+                                               f"{len(named)} row(s) with such ids (an export of this campaign?): "
+                                               "they are in the store; import measurements made elsewhere")])
             raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the id {eid} is an experiment of "
                                            f"campaign {self.name} already ({len(named)} row(s) like it): this looks "
                                            "like an `ask` worksheet; record it with `looplab tell "
@@ -446,15 +452,18 @@ class Campaign:
         def build(count: int, last: int) -> list:
             # checked inside the store's write transaction: two imports of one file at once (two processes)
             # both passed a check made before it, and stored every row twice
-            before = {key(e.params, e.value): e.id for e in self.store.experiments(self.row.id)
-                      if e.source == "imported" and e.value is not None}
+            # (any experiment with a result: an export of the campaign with its id column dropped holds its own)
+            before = {key(e.params, e.value): e for e in self.store.experiments(self.row.id)
+                      if e.status == "succeeded" and e.value is not None}
             again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
             if again:
-                line, eid = again[0]
+                line, e = again[0]
+                whence = "was the file imported before?" if e.source == "imported" else \
+                    "is the file an export of this campaign?"
                 raise ConfigError([Problem("", f"{Path(path).name}, line {line}: the same inputs and value as the "
-                                               f"imported experiment {eid} ({len(again)} of the file's {len(rows)} "
-                                               "row(s) are in the store already: was the file imported before?); "
-                                               "remove those rows to import the others")])
+                                               f"{'imported ' if e.source == 'imported' else ''}experiment {e.id} "
+                                               f"({len(again)} of the file's {len(rows)} row(s) are in the store "
+                                               f"already: {whence}); remove those rows to import the others")])
             return imported_experiments(self.name, rows, start=count)
 
         ids = [e.id for e in self.store.add_measured(self.row.id, "imported", build)]

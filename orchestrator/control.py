@@ -254,13 +254,21 @@ def pause(store: Store, name: str, *, reason: str = "", by: str | None = None) -
             f"flight finish and are recorded; `looplab status {row.name}` shows when it is paused")
 
 
+# how the message of a campaign ended by a stop rule, not by its budget, starts (engine._stop_rules): a higher
+# budget would end such a campaign again at its next step
+STOP_RULE_ENDINGS = ("stop_at reached", "patience:")
+
+
 def resume(store: Store, name: str, *, by: str | None = None) -> str:
     """Undo a pause or a stop: the campaign runs on (a daemon watching its file picks a stopped one up again
     at its next scan; else `looplab run FILE`)."""
     row = campaign(store, name)
     if row.status == "completed":
+        how = ("change that rule in the campaign file (budget.stop_at or budget.patience) and run it again"
+               if (row.message or "").startswith(STOP_RULE_ENDINGS) else
+               f"raise its budget: looplab extend {row.name} --budget N")  # extend refuses a stop rule's ending
         raise LooplabError(f"NAME: campaign '{row.name}' has completed ({row.message or 'done'}); to run it "
-                           f"further raise its budget: looplab extend {row.name} --budget N")
+                           f"further {how}")
     control = store.control(row.id)
     if control.state == "running" and row.status not in ("paused", "stopped"):
         return f"campaign '{row.name}' is not paused or stopped: nothing to resume"
@@ -308,11 +316,6 @@ def stop(store: Store, name: str, *, reason: str = "", by: str | None = None) ->
                f"cancelled{note}"
     return (f"stop of '{row.name}' requested: {holder} applies it at its next step (it cancels what is in flight "
             "or awaiting approval, asking the oracle to cancel what it has)")
-
-
-# how the message of a campaign ended by a stop rule, not by its budget, starts (engine._stop_rules): a higher
-# budget would end such a campaign again at its next step
-STOP_RULE_ENDINGS = ("stop_at reached", "patience:")
 
 
 def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> str:

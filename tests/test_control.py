@@ -335,4 +335,10 @@ def test_extend_refuses_a_campaign_that_a_stop_rule_ended(tmp_path):
     assert c.store.get_campaign("ext").status == "completed"
     with pytest.raises(LooplabError, match="completed because stop_at reached .best 11., not because of its budget"):
         extend(c.store, "ext", 10)
+    from orchestrator.control import resume
+
+    # fuzz round twelve: resume sent such a campaign to extend, which refuses it
+    with pytest.raises(LooplabError, match=r"has completed \(stop_at reached \(best 11\)\); to run it further change "
+                                           r"that rule in the campaign file \(budget.stop_at or budget.patience\)"):
+        resume(c.store, "ext")
     c.close()

@@ -609,6 +609,31 @@ def test_an_ask_worksheet_is_not_imported_as_new_rows(hand):
     assert _snapshot(url) == before
 
 
+def test_a_campaigns_own_export_is_not_imported_into_it_with_or_without_its_ids(hand):
+    """Fuzz round twelve: importing a campaign's own export was refused as 'an ask worksheet' with two fixes
+    that did not fit, and with its id column dropped it was imported, every measurement a second time."""
+    tmp_path, url = hand
+    before = _snapshot(url)
+    assert runner.invoke(app, ["export", "hand", "--out", str(tmp_path / "mine.csv"), "--store", url]).exit_code == 0
+    exported = list(csv.DictReader((tmp_path / "mine.csv").open()))
+    told = [row for row in exported if row["status"] == "succeeded"]  # the export's rows with a result, whole
+    with (tmp_path / "told.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(exported[0]))
+        w.writeheader()
+        w.writerows(told)
+    r = runner.invoke(app, ["import", "hand", str(tmp_path / "told.csv"), "--store", url])
+    assert r.exit_code == 2 and "that has its result already, as have all 1 row(s) with such ids (an export of " \
+        "this campaign?)" in " ".join(r.output.split()), r.output
+    with (tmp_path / "noid.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["x1", "x2", "y"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(told)
+    r = runner.invoke(app, ["import", "hand", str(tmp_path / "noid.csv"), "--store", url])
+    assert r.exit_code == 2 and "the same inputs and value as the experiment hand-0000-00 (1 of the file's 1 " \
+        "row(s) are in the store already: is the file an export of this campaign?)" in " ".join(r.output.split())
+    assert _snapshot(url) == before
+
+
 def test_ask_and_export_never_write_over_a_store_a_campaign_file_a_device_or_untold_values(hand):
     """An output path that is the store, the campaign file, a device or a folder is refused (exit 2) before
     anything is written, and so is a worksheet whose values for waiting experiments were typed in but not yet
