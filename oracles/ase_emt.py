@@ -413,6 +413,25 @@ def _db_text(value: str) -> str:
     return value
 
 
+def looplab_store_at(path: Path | str) -> str:
+    """Why ``path`` may not be an ASE database ('' if it may): it is a looplab store (ASE would add its tables
+    to the store, which is looplab's alone)."""
+    import sqlite3
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                return ""
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {t for (t,) in conn.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        return ""
+    return "is a looplab store (it holds campaigns and experiments)" if {"campaigns", "experiments"} <= tables else ""
+
+
 def write_structure(path: Path | str, atoms: Any, *, experiment_id: str, key_value_pairs: dict[str, Any],
                     data: dict[str, Any] | None = None, timeout: float = 120.0) -> int:
     """Write ``atoms`` to the ASE database ``path`` as the one row of ``experiment_id``; returns its row id.
@@ -425,6 +444,9 @@ def write_structure(path: Path | str, atoms: Any, *, experiment_id: str, key_val
     """
     from ase.db import connect
 
+    store = looplab_store_at(path)
+    if store:
+        raise RuntimeError(f"ase_db: {Path(path).name} {store}; give ASE a database file of its own")
     key = _db_text(experiment_id)
     kvp = {"experiment_id": key, **key_value_pairs}
     deadline = time.monotonic() + timeout
@@ -595,10 +617,16 @@ class EMTOracle(SyncOracle):
                                                         f"({config.max_atoms}); lower repeat or raise max_atoms"))
 
         if config.ase_db is not None:
-            folder = Path(os.path.realpath(Path(base_dir) / config.ase_db)).parent
-            if not folder.is_dir():
-                problems.append(ConfigProblem("ase_db", f"the folder {folder} does not exist (paths are relative "
+            db = Path(os.path.realpath(Path(base_dir) / config.ase_db))
+            if not db.parent.is_dir():
+                problems.append(ConfigProblem("ase_db", f"the folder {db.parent} does not exist (paths are relative "
                                                         "to the campaign file); create it or change the path"))
+            elif looplab_store_at(db):
+                problems.append(ConfigProblem("ase_db", f"{db.name} {looplab_store_at(db)}: ASE would write its "
+                                                        "tables into it; give ASE a database file of its own"))
+        if "cubic" in given and config.prototype == "hcp":
+            problems.append(ConfigProblem("cubic", "is read for fcc and bcc only (hcp always uses its 2-atom cell); "
+                                                   "remove it"))
         return problems
 
     # -- what an experiment realises -----------------------------------------------------------

@@ -415,6 +415,9 @@ def problems_of(tmp_path: Path, text: str) -> dict[str, str]:
     ({"eos_points": 9}, INPUTS, "mixing_energy", "oracle.params.eos_points",
      ("read only for property bulk_modulus", "mixing_energy")),
     ({"relax": False, "fmax": 0.05}, INPUTS, "mixing_energy", "oracle.params.fmax", ("relax: false turns off",)),
+    # fuzz round twelve: accepted, and never read
+    ({"prototype": "hcp", "cubic": False}, INPUTS, "mixing_energy", "oracle.params.cubic",
+     ("is read for fcc and bcc only (hcp always uses its 2-atom cell); remove it",)),
     # found by the fuzz round of 2026-12-04: the model searched x_Ag, which the calculation never read
     ({"elements": ["Cu", "Au"]}, INPUTS, "mixing_energy", "oracle.params.elements",
      ("does not read the input(s) x_Ag", "fraction of an element (Cu, Au)")),
@@ -501,6 +504,22 @@ def test_ase_db_survives_several_processes_writing_at_once(tmp_path):
     assert len(ids) == len(set(ids)) == 12 + 3 * 12
     assert {i for i in ids if i.startswith("shared-")} == {f"shared-{i:03d}" for i in range(12)}
     assert not Path(f"{path}.lock").exists()
+
+
+def test_the_ase_database_may_not_be_the_looplab_store(tmp_path):
+    """Fuzz round twelve: ase_db naming the store's file (ase_db: s.db with --store sqlite:///s.db) made ASE write
+    its tables into the store. The oracle refuses to write there (the experiment fails with the reason), and
+    validate refuses such a campaign once the store exists."""
+    from ase.build import bulk
+
+    from orchestrator.store import Store
+
+    Store(f"sqlite:///{tmp_path / 's.db'}").close()
+    with pytest.raises(RuntimeError, match=r"ase_db: s.db is a looplab store \(it holds campaigns and experiments\); "
+                                           "give ASE a database file of its own"):
+        write_structure(tmp_path / "s.db", bulk("Cu", "fcc", a=3.6), experiment_id="e1", key_value_pairs={})
+    problems = problems_of(tmp_path, live_yaml({"ase_db": "s.db"}, INPUTS, "mixing_energy"))
+    assert "is a looplab store" in problems["oracle.params.ase_db"], problems
 
 
 def test_write_structure_quotes_ids_that_read_as_numbers(tmp_path):
