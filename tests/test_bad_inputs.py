@@ -563,6 +563,10 @@ ROBOT_CASES = [
     RobotCase("param-overflows-the-truth", jobs({"x1": 1e200, "x2": 1.0}), 200,
               "invalid params: the ground truth cannot be computed at x1=1e+200, x2=1.0 (OverflowError"),
     RobotCase("param-1e308", jobs({"x1": 1e308, "x2": 1e308}), 200, "the ground truth cannot be computed"),
+    # fuzz round twelve: a campaign input the robot never reads ran to the end, reporting its "best" value
+    RobotCase("a-param-the-truth-does-not-read", jobs({"x1": 1.0, "x2": 1.0, "catalyst_mg": 2.0}), 200,
+              "invalid params: unknown parameter(s) 'catalyst_mg': this robot's ground truth takes x1, x2 and would "
+              "ignore the rest"),
     RobotCase("integer-beyond-a-float", raw(b'{"experiments": [{"id": "e0", "params": {"x1": 1' + b"0" * 400
                                             + b', "x2": 1}}]}'), 200,
               "parameter 'x1' is too large for a number (an integer of 401 digits)"),

@@ -719,6 +719,9 @@ def test_robot_config_errors_name_the_field(tmp_path):
     assert "duration.jitter: must be smaller than mean" in errors({"duration": {"mean": 10, "jitter": 20}})
     assert "faults.probability: input should be less than or equal to 1" in errors({"faults": {"probability": 2}})
     assert "seed: must be a number, not the boolean true" in errors({"seed": True})  # was read as seed 1
+    # fuzz round twelve: scikit-learn's "Found array with 0 feature(s)", naming no field
+    assert "ground_truth.inputs: is empty; list the CSV's input columns" in errors(
+        {"ground_truth": {"kind": "emulator", "path": "t.csv", "inputs": []}})
     yes = tmp_path / "yes.yaml"
     yes.write_text("seed: yes\nstations: 2\n")  # YAML 1.1 read yes as true, and so as seed 1
     with pytest.raises(RobotConfigError, match="seed: input should be a valid integer.*'yes'"):

@@ -128,6 +128,9 @@ class EmulatorTruth(_Strict):
     @model_validator(mode="after")
     def _names(self) -> EmulatorTruth:
         if self.inputs is not None:
+            if not self.inputs:
+                raise ValueError("inputs: is empty; list the CSV's input columns, or leave inputs out to read every "
+                                 "column but the output")
             _unique(self.inputs, "inputs")
         if self.parameters is not None:
             _unique(self.parameters, "parameters")

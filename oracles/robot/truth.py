@@ -58,7 +58,7 @@ class Truth:
     def evaluate(self, params: dict[str, Any]) -> float:
         try:
             with np.errstate(over="raise", invalid="raise"):  # numpy overflow: an error, not a silent inf
-                return self._value(params)
+                value = self._value(params)  # first: a missing parameter is said before an unknown one
         except InvalidParams:
             raise
         except (ArithmeticError, ValueError) as exc:
@@ -66,6 +66,12 @@ class Truth:
             why = str(exc).splitlines()[0][:120] if str(exc) else ""
             raise InvalidParams(f"the ground truth cannot be computed at {given} ({type(exc).__name__}: {why}); "
                                 "keep the parameters within the ranges the lab supports") from None
+        unknown = [str(k) for k in params if k not in self.parameters]
+        if unknown:  # a campaign input the instrument never sets: its best value would be reported as if it mattered
+            raise InvalidParams(f"unknown parameter(s) {', '.join(map(repr, unknown))}: this robot's ground truth "
+                                f"takes {', '.join(self.parameters)} and would ignore the rest; remove them from the "
+                                "campaign's space (or name the robot's parameters in its config)")
+        return value
 
     def _value(self, params: dict[str, Any]) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
