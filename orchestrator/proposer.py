@@ -26,6 +26,7 @@ from .models.base import ModelContext
 from .predicted import predicted_best
 
 log = logging.getLogger("looplab.proposer")
+LARGE_DATA = 5000  # observations above which the run says, once, that each step's fit takes a while
 SLOW_BATCH = 20.0  # seconds of choosing one batch before the run says how far it is (once per batch)
 
 Params = dict[str, Any]
@@ -63,6 +64,7 @@ class Proposer:
         self._sources = sources
         self._warned_bounds: set[tuple[str, str]] = set()  # learned constants said to sit at a bound
         self.spec = campaign.spec
+        self._said_large = False
         self.space = campaign.space
         self.goal = self.spec.objective.goal
         self.target = self.spec.objective.target_value
@@ -308,6 +310,11 @@ class Proposer:
         raw = np.asarray(values, dtype=float)
         fitted, fit_s, info = False, 0.0, {}
         if model is None:
+            if len(raw) > LARGE_DATA and not self._said_large:  # a long silent first step otherwise (50,000 rows
+                self._said_large = True  # of initial.data: 40 s per random-forest fit, twice for a batch of 2)
+                log.warning("campaign=%s: model '%s' is fitted on all %d observations at every step (and refitted "
+                            "with each point of a batch, as a fantasy), so each step takes a while", self.spec.name,
+                            self.spec.model.kind, len(raw))
             t0 = time.perf_counter()
             model = self._model_call("to start", lambda: self.build_model(step, warm_state))
             X_obs = self.space.encode(list(observed))

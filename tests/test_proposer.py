@@ -141,3 +141,32 @@ budget: {max_experiments: 100}
     assert len(said) == 1 and said[0].startswith("campaign=plate choosing a batch of 40 experiments on the model "
                                                  "takes a while: 1 of 40 chosen after ")
     assert len(refined) == 40 * (5 * batch.BIG_BATCH // 40)  # 2 starts per point, not 5
+
+
+def test_a_model_fitted_on_many_observations_says_so_once(tmp_path, monkeypatch, caplog):
+    """Fuzz round twelve: 50,000 rows of initial.data made the first `ask` silent for over 150 s (a random
+    forest refitted on all of them for each point of the batch). Above LARGE_DATA observations the proposer
+    says so, once."""
+    import orchestrator.proposer as proposer_module
+
+    monkeypatch.setattr(proposer_module, "LARGE_DATA", 3)
+    path = write_campaign(tmp_path, """
+name: many
+space:
+  parameters:
+    - {name: x1, type: float, low: 0, high: 1}
+objective: {name: y, goal: max}
+oracle: {kind: manual}
+model: {kind: random-forest}
+initial: {n: 2}
+budget: {max_experiments: 10}
+""")
+    proposer = Proposer(load_campaign(path))
+    observed = [{"x1": x} for x in (0.1, 0.4, 0.7, 0.9)]
+    with caplog.at_level("WARNING", logger="looplab.proposer"):
+        for step in (1, 2):
+            proposer.propose(observed=observed, values=[0.1, 0.5, 0.2, 0.3], busy=[], used=observed, n=1, step=step,
+                             rng=np.random.default_rng(step))
+    said = [r.getMessage() for r in caplog.records if "is fitted on all" in r.getMessage()]
+    assert said == ["campaign=many: model 'random-forest' is fitted on all 4 observations at every step (and refitted "
+                    "with each point of a batch, as a fantasy), so each step takes a while"]
