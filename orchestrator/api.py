@@ -227,10 +227,19 @@ class Campaign:
                "a store URL such as 'sqlite:///runs/lab.db', a Store, or None (the default store)", store)
         _check("base_dir", base_dir is None or isinstance(base_dir, (str, Path)),
                "the folder (a str or Path) relative paths of a dict spec are read from", base_dir)
-        st = store if isinstance(store, Store) else Store(store or default_url())
         if isinstance(spec, dict):
             folder = Path(os.path.realpath(base_dir or "."))
-            campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec", data=True)
+            if not folder.is_dir():
+                raise _bad_argument("base_dir", f"'{base_dir}' is not a folder; give the folder the dict spec's "
+                                                "relative paths are read from (default: the current folder)")
+        st = store if isinstance(store, Store) else Store(store or default_url())
+        if isinstance(spec, dict):
+            try:
+                campaign = campaign_from_spec(parse_spec(spec, "spec"), folder, "spec", data=True)
+            except ConfigError as exc:  # a dict has no campaign file: its paths are read from base_dir
+                said = f"relative to base_dir, here {folder}"
+                raise ConfigError([Problem(p.path, p.message.replace("relative to the campaign file", said))
+                                   for p in exc.problems], exc.source) from None
         elif Path(spec).suffix in (".yaml", ".yml") or Path(spec).is_file():
             campaign = load_campaign(spec, initial_data=False)  # read by the engine if it creates it
         else:  # a name

@@ -483,6 +483,12 @@ def test_wrong_arguments_are_errors_naming_the_argument(tmp_path: Path):
         assert [(p.path, p.message) for p in err.value.problems] == [(field, message)]
     assert c.experiments() == before and len(c.awaiting()) == 3
     assert Store(url).get_campaign("z") is None
+    pooled = {"name": "pooled", "space": {"pool": {"path": "pool.csv", "inputs": ["x"]}}, "initial": {"n": 2},
+              "objective": {"name": "y", "goal": "max"}, "oracle": {"kind": "manual"}, "budget": {"max_experiments": 4}}
+    with pytest.raises(ConfigError, match="base_dir: '.*args.yaml' is not a folder; give the folder the dict spec's"):
+        Campaign.open(pooled, store=url, base_dir=tmp_path / "args.yaml")  # fuzz round twelve: said 'campaign file'
+    with pytest.raises(ConfigError, match=f"file not found .paths are relative to base_dir, here {tmp_path}."):
+        Campaign.open(pooled, store=url, base_dir=tmp_path)
     spec = {"name": "sets", "space": {"parameters": [{"name": "c", "type": "categorical", "choices": {"a", "b"}}]},
             "objective": {"name": "y", "goal": "max"}, "oracle": {"kind": "manual"}, "budget": {"max_experiments": 4}}
     with pytest.raises(ConfigError, match=r"space.parameters\[0\].choices: is a set, whose order changes from one "
