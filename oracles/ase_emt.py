@@ -518,6 +518,11 @@ class EMTOracle(SyncOracle):
     # -- validation ---------------------------------------------------------------------------
 
     @classmethod
+    def written_files(cls, config: EMTConfig, base_dir: Any) -> dict[str, Path]:
+        """The files this oracle writes, by param (the engine refuses one that is the store's own file)."""
+        return {"ase_db": Path(base_dir) / config.ase_db} if config.ase_db else {}
+
+    @classmethod
     def check_config(cls, config: EMTConfig, *, spec: Any, base_dir: Any) -> list[ConfigProblem]:
         space = spec.space
         if space.parameters is not None:

@@ -26,6 +26,7 @@ import getpass
 import math
 import os
 import socket
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -325,8 +326,9 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
     control = store.control(row.id)
     current = budget_of(store, row, control)
     counted = sum(e.status not in UNCOUNTED for e in store.experiments(row.id))
-    if isinstance(budget, bool) or not isinstance(budget, int):
+    if isinstance(budget, bool) or not isinstance(budget, Integral):
         raise LooplabError(f"--budget: expected a whole number of experiments (got {budget!r})")
+    budget = int(budget)  # numpy's integers as Python's
     if budget <= current:
         raise LooplabError(f"--budget: {budget} is not above the campaign's budget of {current} ({counted} "
                            f"experiment(s) counted so far); give a larger number (to lower a budget, edit "

@@ -119,6 +119,20 @@ def data_files(campaign: Campaign) -> dict:
     return out
 
 
+def _not_the_store(store: Store, campaign: Campaign) -> None:
+    """ConfigError if a file the oracle writes (its ``written_files`` hook: the EMT oracle's ase_db) is the
+    store's own SQLite file: the oracle would write its tables into the store, which is looplab's alone."""
+    written = getattr(campaign.plugin_classes.get("oracle"), "written_files", None)
+    store_file = store.sqlite_file
+    if not callable(written) or store_file is None:
+        return
+    for field, path in written(campaign.plugin_configs["oracle"], campaign.base_dir).items():
+        if os.path.realpath(path) == os.path.realpath(store_file):
+            raise ConfigError([Problem(f"oracle.params.{field}", f"'{path}' is the store's own file (--store "
+                                                                 f"{store.display_url}); the oracle would write "
+                                                                 "its tables into it: give it a file of its own")])
+
+
 def changed_files(now: dict, then: dict) -> list[str]:
     """The fields of ``data_files`` whose file differs from the fingerprint recorded in ``then``."""
     return [field for field in now if field in then and then[field].get("sha256") != now[field]["sha256"]]
@@ -154,6 +168,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     (``stored_spec.refused_since``), with a note: appended to ``notes`` if given, else logged.
     """
     spec = campaign.spec.model_dump(mode="json")
+    _not_the_store(store, campaign)
     row = store.get_campaign(campaign.name)
     if row is None:
         # a transfer model's sources are read now, so that a source that cannot be read (a campaign missing

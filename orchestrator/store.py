@@ -416,6 +416,13 @@ class Store:
     Writes that a campaign's driver makes take ``fence=``, the lease it holds (see :class:`Fence`).
     """
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file of this store (None for another database, or one in memory)."""
+        path = self.url.split("///", 1)[-1].split("?", 1)[0] if self.url.startswith("sqlite") and "///" in self.url \
+            else ""
+        return Path(path).expanduser() if path and path != ":memory:" and not path.startswith("file:") else None
+
     def __init__(self, url: str | None = None, *, create: bool = True, writable: bool = True):
         self.url = _driver_url(url or default_url())
         self.display_url = display_url(self.url)

@@ -610,3 +610,17 @@ def test_the_shipped_live_campaign_finds_the_pools_best_composition(tmp_path):
     top = min(ok, key=lambda e: e.value)
     assert top.value == pytest.approx(best["mixing_energy"], abs=1e-5)
     assert (top.outputs["fraction_Ag"], top.outputs["fraction_Au"]) == (best["x_Ag"], best["x_Au"])
+
+
+def test_run_refuses_an_ase_db_that_is_the_store_before_anything_runs(tmp_path):
+    """Fuzz round twelve, again: with the store not there yet at validate, the run spent its budget on
+    experiments that each failed; the engine now compares the oracle's written files with the store's."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    path = tmp_path / "live.yaml"
+    path.write_text(live_yaml({"ase_db": "s.db"}, INPUTS, "mixing_energy"))
+    r = CliRunner().invoke(app, ["run", str(path), "--store", f"sqlite:///{tmp_path / 's.db'}", "-q"])
+    assert r.exit_code == 2, r.output
+    assert "oracle.params.ase_db: " in r.output and "is the store's own file" in " ".join(r.output.split())

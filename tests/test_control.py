@@ -335,7 +335,12 @@ def test_extend_refuses_a_campaign_that_a_stop_rule_ended(tmp_path):
     assert c.store.get_campaign("ext").status == "completed"
     with pytest.raises(LooplabError, match="completed because stop_at reached .best 11., not because of its budget"):
         extend(c.store, "ext", 10)
+    import numpy as np
+
     from orchestrator.control import resume
+
+    with pytest.raises(LooplabError, match="completed because stop_at reached"):
+        extend(c.store, "ext", np.int64(10))  # a numpy integer is a whole number (fuzz round twelve)
 
     # fuzz round twelve: resume sent such a campaign to extend, which refuses it
     with pytest.raises(LooplabError, match=r"has completed \(stop_at reached \(best 11\)\); to run it further change "
