@@ -116,9 +116,9 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise CsvFileError(f"{path.name}: the first line '{first}' is Excel's separator hint, not "
                            "a header; delete that line so that the column names come first")
     if len(header) == 1 and ";" in header[0] and all(p.strip() for p in header[0].split(";")):
-        raise CsvFileError(f"{path.name}: its header '{header[0][:40]}' looks separated by semicolons (a "
-                           "spreadsheet's export where the decimal mark is a comma); save it as comma-separated "
-                           "CSV, with decimal points")
+        raise CsvFileError(f"{path.name}: its header '{header[0][:40]}' looks separated by semicolons: save the "
+                           "file with commas as the separator, and decimal points (a spreadsheet set to decimal "
+                           "commas writes semicolons)")
     blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
     if blank and len(header) >= 2 and all(0 < len(h) <= 200 and h.isprintable() for h in header if h.strip()):
         which = "the first column" if blank == [1] else \

@@ -359,8 +359,8 @@ def test_a_missing_categorical_level_is_named_as_what_it_is(tmp_path, cell, said
     # fuzz round twelve: deleting the line as told then gave "2 fields, but the header names 1 columns"
     ("\ufeffsep=;\r\nx;y\r\n1,5;2\r\n", "the first line 'sep=;' is Excel's hint that the file is separated by "
                                           "';', not by commas; save it as comma-separated CSV"),
-    ("x;y\r\n1,5;2\r\n", "its header 'x;y' looks separated by semicolons (a spreadsheet's export where the decimal "
-                          "mark is a comma); save it as comma-separated CSV, with decimal points"),
+    ("x;y\r\n1,5;2\r\n", "its header 'x;y' looks separated by semicolons: save the file with commas as the "
+                          "separator, and decimal points"),
 ])
 def test_a_spreadsheets_quirks_in_a_header_are_named_with_their_fix(tmp_path, text, fragment):
     """Fuzz round of 2026-12-05: each was "does not look like a CSV table", with no cell named and no fix."""
