@@ -610,6 +610,10 @@ def daemon(
         except KeyboardInterrupt:
             pass
     except LooplabError as exc:
+        if d is not None:  # refused at the start (its folder's lock): the store it created is removed again
+            d.stop()
+            _remove_if_empty(d.store, new_file)
+            d = None
         _fail(exc)
         return
     finally:

@@ -332,7 +332,13 @@ class Daemon:
         import fcntl
 
         path = self.directory / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a folder by that name, a dangling link, no write permission on DIR
+            what = "is a folder" if path.is_dir() else "is a link to nowhere" if path.is_symlink() else \
+                f"cannot be opened ({exc.strerror or type(exc).__name__})"
+            raise DaemonError(f"DIR: the daemon's lock file {path} {what}; remove it (or make the folder writable), "
+                              "then start the daemon again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -136,6 +136,17 @@ def test_a_daemon_folder_that_is_a_loop_of_links_is_named(tmp_path):
     assert r.exit_code == 2 and f"DIR: '{tmp_path / 'a'}' is not a folder" in " ".join(r.output.split()), r.output
 
 
+def test_a_daemon_lock_file_that_is_a_folder_is_named_and_no_store_is_left(tmp_path):
+    """Fuzz round thirteen: DIR/.looplab-daemon.lock as a folder was an unexpected IsADirectoryError (exit 1),
+    and the store the daemon had created stayed behind, empty."""
+    (tmp_path / "d" / ".looplab-daemon.lock").mkdir(parents=True)
+    r = runner.invoke(app, ["daemon", str(tmp_path / "d"), "--exit-when-done", "--store",
+                            f"sqlite:///{tmp_path / 's.db'}"])
+    assert r.exit_code == 2 and "DIR: the daemon's lock file " in r.output and ".looplab-daemon.lock is a folder; " \
+        "remove it" in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
     """Fuzz round ten: a plugin that started a thread without daemon=True kept `looplab run` from returning
     after the campaign was done (Python waits at exit for such threads). The command now waits a few seconds,
