@@ -926,14 +926,19 @@ def _export_csv(records: list[dict], param_names: list[str], const_cols: list[st
 @app.command()
 def report(name: str = typer.Argument(..., help="campaign name"),
            store: Optional[str] = StoreOpt,
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to write into [default: runs/report/NAME/]")) -> None:
+           out: Optional[str] = typer.Option(None, "--out", "-o", help="folder to write into [default: runs/report/NAME/]")) -> None:
     """Write a campaign report: PNG plots and one self-contained HTML page; prints the page's path."""
     from .report import write_report  # matplotlib/TensorFlow load inside, when needed
 
+    if out is not None and not out.strip():  # an unset shell variable: not the current folder
+        _fail(LooplabError("--out: is empty; give the folder to write the report into (default: runs/report/NAME/)"))
+    if out == "-":
+        _fail(LooplabError("--out: '-' is not a folder; a report is a folder of files (an HTML page and its PNG "
+                           "plots), not one stream: give a folder"))
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
-        result = write_report(st, row, out if out is not None else Path("runs") / "report" / name)
+        result = write_report(st, row, Path(out) if out is not None else Path("runs") / "report" / name)
     except LooplabError as exc:
         _fail(exc)
         return

@@ -252,6 +252,19 @@ def test_an_unwritable_out_folder_is_one_line_and_exit_2(finished, tmp_path):
     assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("out, said", [("", "--out: is empty; give the folder to write the report into"),
+                                       ("-", "--out: '-' is not a folder; a report is a folder of files")])
+def test_an_empty_or_dash_out_is_refused(finished, tmp_path, monkeypatch, out, said):
+    """Fuzz round thirteen: --out "" (an unset variable) wrote the report into the current folder, and --out -
+    made a folder named '-'."""
+    _, url, _ = finished
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    result = runner.invoke(app, ["report", "all-fail", "--store", url, "--out", out])
+    assert result.exit_code == 2 and said in " ".join(result.output.split()), result.output
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_help_does_not_import_matplotlib():
     code = ("import sys; from orchestrator.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['report', '--help']); assert r.exit_code == 0, r.output; "
