@@ -604,6 +604,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                                    f"'{s.name}': its batch of {s.batch_size} exceeds the budget of {budget}; lower "
                                    "the batch size or raise --budget") for s in too_big])
     file_problems: list[Problem] = []
+    dataset_problems: list[Problem] = []
     strategy_problems: list[Problem] = []
     base: dict | None = None
     for s in chosen:
@@ -622,10 +623,18 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                 elif strategies is not None and prob.path.startswith(("model.", "acquisition.")):
                     text = str(prob).replace(" (or give an import path package.module:ClassName)", "")
                     strategy_problems.append(Problem("--strategies", f"'{s.name}': {text}"))
+                elif ds_path is not None and prob.path.startswith(("space.pool", "oracle.params", "objective")):
+                    # the pool, its objective column and the lookup are --dataset's, not the file's
+                    message = prob.message.replace("is it the right column?", "with --dataset the objective is "
+                                                   "its last column")
+                    if Problem("--dataset", message) not in dataset_problems:
+                        dataset_problems.append(Problem("--dataset", message))
                 elif prob not in file_problems:
                     file_problems.append(prob)
             continue
         base = base or data_s
+    if dataset_problems:
+        raise ConfigError(dataset_problems)
     if file_problems:
         raise ConfigError(file_problems, str(spec_path))
     space = build_space(parse_spec(base or data_s, str(spec_path)).space, base_dir)

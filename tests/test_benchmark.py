@@ -280,6 +280,21 @@ def test_initial_0_runs_with_no_initial_design(tmp_path):
     assert data["initial"] == 0 and len(data["strategies"][0]["runs"][0]["picks"]) == 4
 
 
+def test_a_datasets_own_problems_name_the_dataset_option(tmp_path):
+    """Fuzz round thirteen: a --dataset whose objective is the same on every row was charged to the spec file's
+    oracle.params.column, which the file does not set, asking 'is it the right column?'."""
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    flat = tmp_path / "flat.csv"
+    flat.write_text("a,b,y\n" + "".join(f"{k / 40},{k % 7 / 7},1\n" for k in range(40)))
+    result = runner.invoke(app, ["benchmark", str(spec), "--dataset", str(flat), "--workers", "1", "--budget", "5",
+                                 "--out", str(tmp_path / "o")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "error --dataset: the objective column 'y' of flat.csv holds the same value (1) in all 40 rows" in \
+        result.output and "with --dataset the objective is its last column" in result.output, result.output
+    assert "oracle.params" not in result.output
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
