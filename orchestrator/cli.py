@@ -281,6 +281,9 @@ class _LogFile(logging.FileHandler):
 
 def _log_file(log_file: Path) -> logging.FileHandler:
     """The handler of a --log-file (appended to), or exit 2 with one line naming the option."""
+    if Path(log_file).suffix.lower() in (".yaml", ".yml"):  # a new one too: a daemon would read it as a campaign
+        _fail(LooplabError(f"--log-file: '{log_file}' is named like a campaign file (a daemon watching its folder "
+                           "would read it as one); choose a .log path"))
     path = _output_file("--log-file", log_file, suffix=".log", data=(".csv", ".tsv", ".json", ".py"))
     try:
         return _LogFile(path)

@@ -285,7 +285,8 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
 
 @pytest.mark.parametrize("target, fragment", [
     ("campaign", "is the campaign file"),
-    ("other.yaml", "is a YAML file (a campaign file?)"),
+    ("other.yaml", "is named like a campaign file (a daemon watching its folder would read it as one)"),
+    ("new.yml", "is named like a campaign file"),  # fuzz round thirteen: a daemon read its own new log as one
     ("store", "is the store's database file"),
     ("pool.csv", "is a .csv file (data?)"),
     ("/dev/full", "is not a regular file"),
