@@ -479,11 +479,13 @@ class Daemon:
         if e.name and e.name != name:  # the file now names another campaign: the one it named is left, and said so
             log.warning("campaign=%s file %s now names campaign '%s': campaign %s paused (its state stays in the "
                         "store; a file naming it again resumes it)", e.name, e.path.name, name, e.name)
-            with e.lock:
+            e.withdrawn.set()  # a tick in progress stops at its next step, as for a removed file (it ran on for
+            with e.lock:  # the rest of its time slice: 17 more experiments after "paused" was said)
                 if e.active and e.engine is not None:
                     self._paused(e, f"its file {e.path.name} now names campaign '{name}'; a file naming "
                                     f"'{e.name}' again resumes it")
                 self._close(e)
+                e.withdrawn.clear()  # the entry goes on, with the campaign the file names now
             e.name = None
         clash = [o for o in self.entries.values() if o is not e and o.name == name]
         if clash:

@@ -412,6 +412,26 @@ def test_a_file_that_comes_to_name_another_campaign_pauses_the_one_it_named(tmp_
     assert row.status == "paused" and "f1.yaml now names campaign 'f1renamed'" in row.message, (row.status, row.message)
 
 
+def test_renaming_a_files_campaign_stops_a_tick_in_progress_at_its_next_step(tmp_path):
+    """Fuzz round thirteen: with its file's name: edited, the old campaign was said to be paused but ran on for
+    the rest of its tick's time slice (17 more experiments); a removed file already stopped at the next step."""
+    folder = campaign_folder(tmp_path, f1=alloy_yaml(name="f1", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, slice_seconds=600)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("f1") is not None and len(store.experiments(store.get_campaign("f1").id)) >= 8)
+        path = folder / "f1.yaml"
+        path.write_text(path.read_text().replace("name: f1", "name: f1renamed"))
+        cid = store.get_campaign("f1").id
+        wait_for(lambda: store.get_campaign("f1renamed") is not None and store.lease(cid) is None, timeout=60)
+    finally:
+        d.stop()
+    row = store.get_campaign("f1")
+    assert row.status == "paused" and "f1.yaml now names campaign 'f1renamed'" in row.message, (row.status, row.message)
+    assert len(store.experiments(cid)) < 60
+
+
 def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
     ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""
