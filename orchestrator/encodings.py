@@ -19,6 +19,8 @@ RDKit is optional (``pip install 'looplab[chem]'``); without it :func:`level_fea
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import lru_cache
 from typing import Sequence
 
@@ -28,6 +30,8 @@ from .config import EncodingSpec
 from .errors import LooplabError
 
 INSTALL_HINT = "pip install 'looplab[chem]'"
+SLOW_DESCRIPTORS = 10.0  # seconds of computing descriptors before it is said (once)
+log = logging.getLogger("looplab.encodings")
 
 
 class EncodingError(LooplabError):
@@ -86,8 +90,13 @@ def raw_features(levels: Sequence[str], smiles: Sequence[str], kind: str, *, bit
     if kind == "descriptors":
         from rdkit.Chem import Descriptors
 
-        rows = []
-        for mol in mols:
+        rows, start, said = [], time.monotonic(), False
+        for k, mol in enumerate(mols):
+            if not said and time.monotonic() - start > SLOW_DESCRIPTORS:  # validate and run would be silent
+                said = True
+                log.warning("computing RDKit's descriptors of %d molecules takes a while: %d done after %.0f s "
+                            "(large molecules are slow; the result is kept for the rest of the command)", len(mols),
+                            k, time.monotonic() - start)
             row = []
             for _name, fn in Descriptors.descList:
                 try:

@@ -188,3 +188,17 @@ def test_components_never_exceed_what_the_levels_span():
     R = reduce_columns(X, components=4)
     assert R.shape == (4, 3)
     assert np.all(R.max(axis=0) - R.min(axis=0) == pytest.approx(1.0))
+
+
+def test_descriptors_that_take_a_while_are_said_once(monkeypatch, caplog):
+    """Fuzz round thirteen: 2,000 molecules of up to 250 atoms kept validate and run silent past 150 s (RDKit's
+    Ipc takes 0.5 s on such a chain). Once SLOW_DESCRIPTORS seconds have passed, it is said, once."""
+    pytest.importorskip("rdkit")
+    import orchestrator.encodings as encodings
+
+    monkeypatch.setattr(encodings, "SLOW_DESCRIPTORS", 0.0)
+    with caplog.at_level("WARNING", logger="looplab.encodings"):
+        names, X = encodings.raw_features(["a", "b", "c"], ["CCO", "CCCCO", "c1ccccc1"], "descriptors")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("computing RDKit's descriptors of 3 molecules takes a while: ")
+    assert X.shape[0] == 3 and len(names) == X.shape[1] > 100
