@@ -926,6 +926,30 @@ def _export_csv(records: list[dict], param_names: list[str], const_cols: list[st
     return buf.getvalue()
 
 
+def _output_folder(out: Optional[str], what: str, default: str) -> None:
+    """--out of a command that writes a folder of files (report, benchmark): not empty (an unset shell
+    variable would write into the current folder), not '-' (there is no one stream to write), and, if it
+    exists, a folder this user can write (a benchmark would find out only after hours of runs)."""
+    if out is None:
+        return
+    if not out.strip():
+        _fail(LooplabError(f"--out: is empty; give the folder to write {what} into (default: {default})"))
+    if out == "-":
+        _fail(LooplabError(f"--out: '-' is not a folder; this command writes {what}, not one stream: give a folder"))
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        _fail(LooplabError(f"--out: '{out}' exists and is not a folder; give a folder"))
+    if path.is_dir():  # tried, not asked (os.access): root may not write into an immutable or read-only folder
+        import tempfile
+
+        try:
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".looplab-write-check-"):
+                pass
+        except OSError as exc:
+            _fail(LooplabError(f"--out: the folder '{out}' cannot be written ({exc.strerror or exc}); give another "
+                               "folder"))
+
+
 @app.command()
 def report(name: str = typer.Argument(..., help="campaign name"),
            store: Optional[str] = StoreOpt,
@@ -933,11 +957,7 @@ def report(name: str = typer.Argument(..., help="campaign name"),
     """Write a campaign report: PNG plots and one self-contained HTML page; prints the page's path."""
     from .report import write_report  # matplotlib/TensorFlow load inside, when needed
 
-    if out is not None and not out.strip():  # an unset shell variable: not the current folder
-        _fail(LooplabError("--out: is empty; give the folder to write the report into (default: runs/report/NAME/)"))
-    if out == "-":
-        _fail(LooplabError("--out: '-' is not a folder; a report is a folder of files (an HTML page and its PNG "
-                           "plots), not one stream: give a folder"))
+    _output_folder(out, "an HTML page and its PNG plots", "runs/report/NAME/")
     try:
         st = _existing_store(store)
         row = _campaign_or_fail(st, name)
@@ -981,7 +1001,7 @@ def benchmark(
     strategies: Optional[str] = typer.Option(None, help="comma list of model:acquisition:batch, e.g. "
                                                         "gp:ei:1,random-forest:ei:1,gp:ucb(beta=4):1 (default: "
                                                         "the campaign's own); random search is always added"),
-    out: Optional[Path] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
+    out: Optional[str] = typer.Option(None, help="output folder (default: runs/benchmark/NAME-DATASET)"),
     workers: int = typer.Option(2, parser=INT, help="parallel processes"),
     initial: int = typer.Option(2, parser=INT,
         help="random initial experiments per run (0: none; a transfer model proposes "
@@ -999,8 +1019,10 @@ def benchmark(
     """Measure a pool campaign over many seeds against random search (Top%, EF, AF; JSON and plots)."""
     from .benchmark import run_command
 
+    _output_folder(out, "benchmark.json and its plots", "runs/benchmark/NAME-DATASET/")
     try:
-        run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, out=out,
+        run_command(file, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies,
+                    out=None if out is None else Path(out),
                     workers=workers, initial=initial, console=console, first_seed=first_seed,
                     transfer_fraction=transfer_fraction, reach=reach, permute_source=permute_source)
     except LooplabError as exc:

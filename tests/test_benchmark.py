@@ -295,6 +295,38 @@ def test_a_datasets_own_problems_name_the_dataset_option(tmp_path):
     assert "oracle.params" not in result.output
 
 
+@pytest.mark.parametrize("out, said", [
+    ("", "--out: is empty; give the folder to write benchmark.json and its plots into"),
+    ("-", "--out: '-' is not a folder"),
+    ("ro", "--out: the folder 'ro' cannot be written ("),
+])
+def test_an_output_folder_that_cannot_take_the_results_is_refused_before_the_runs(tmp_path, monkeypatch, out, said):
+    """Fuzz round thirteen: --out "" wrote into the current folder, --out - made a folder named '-', and an
+    existing folder that cannot be written failed after every seed had run (hours, for a real benchmark)."""
+    import os
+    import tempfile
+
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    if out == "ro" and os.geteuid() == 0:  # root writes into a read-only folder: make its writes fail instead
+        real = tempfile.NamedTemporaryFile
+
+        def refused(*a, **k):
+            if str(k.get("dir", "")) == "ro":
+                raise PermissionError(1, "Operation not permitted")
+            return real(*a, **k)
+
+        monkeypatch.setattr(tempfile, "NamedTemporaryFile", refused)
+    before = sorted(tmp_path.iterdir())
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--seeds", "1", "--budget", "4",
+                                 "--out", out], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and said in " ".join(result.output.split()), result.output
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)

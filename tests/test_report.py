@@ -252,8 +252,10 @@ def test_an_unwritable_out_folder_is_one_line_and_exit_2(finished, tmp_path):
     assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("out, said", [("", "--out: is empty; give the folder to write the report into"),
-                                       ("-", "--out: '-' is not a folder; a report is a folder of files")])
+@pytest.mark.parametrize("out, said", [
+    ("", "--out: is empty; give the folder to write an HTML page and its PNG plots into"),
+    ("-", "--out: '-' is not a folder; this command writes an HTML page and its PNG plots"),
+])
 def test_an_empty_or_dash_out_is_refused(finished, tmp_path, monkeypatch, out, said):
     """Fuzz round thirteen: --out "" (an unset variable) wrote the report into the current folder, and --out -
     made a folder named '-'."""
