@@ -673,3 +673,21 @@ def test_physics_gp_with_a_pinn_mean_learns_first_order_kinetics():
     assert np.allclose(mean, phys.solution({"t": np.array([0.0, 150.0, 450.0])}, {"k1": 0.02, "k2": 0.005}),
                        atol=0.01)
     assert np.all(var > 0) and m.get_state()["pinn"]["kind"] == "pinn"
+
+
+def test_the_kinetics_closed_form_is_finite_when_k1_is_far_above_k2():
+    """Fuzz round thirteen: with k1 = 5 and k2 = 2e-4 (inside the default bounds) the closed form was
+    e^{-k1 t} (1 - e^{-(k2 - k1) t}) / (k2 - k1) = 0 * inf = nan beyond t = 71, and the campaign's ask failed,
+    blaming the model kind. It now factors out e^{-min(k1, k2) t}: finite, and equal to the textbook form
+    where that one is finite."""
+    from orchestrator.models.physics import FirstOrderKinetics
+
+    t = np.array([0.0, 1.0, 50.0, 71.0, 100.0, 1000.0])
+    law = FirstOrderKinetics()
+    for k1, k2 in [(5.0, 2e-4), (2e-4, 5.0), (0.3, 0.1), (0.1, 0.3)]:
+        got = law.solution({"t": t}, {"k1": k1, "k2": k2})
+        with np.errstate(over="ignore", invalid="ignore"):
+            textbook = k1 / (k2 - k1) * (np.exp(-k1 * t) - np.exp(-k2 * t))
+        assert np.all(np.isfinite(got)), (k1, k2, got)
+        np.testing.assert_allclose(got, textbook, rtol=1e-12, atol=1e-300)
+    assert law.solution({"t": np.array([100.0])}, {"k1": 5.0, "k2": 2e-4})[0] == pytest.approx(np.exp(-0.02), rel=1e-3)

@@ -153,8 +153,10 @@ class FirstOrderKinetics(Physics):
         d = k2 - k1
         if abs(d) < 1e-9 * max(k1, k2):  # the limit k2 -> k1
             return self.A0 * k1 * t * np.exp(-k1 * t)
-        # k1/(k2-k1) (e^{-k1 t} - e^{-k2 t}) = k1 e^{-k1 t} (1 - e^{-d t}) / d, stable for small d
-        return self.A0 * k1 * np.exp(-k1 * t) * -np.expm1(-d * t) / d
+        # k1/(k2-k1) (e^{-k1 t} - e^{-k2 t}) = k1 e^{-min(k1,k2) t} (1 - e^{-|d| t}) / |d|: stable for small d,
+        # and for k1 >> k2 at long times, where the form with e^{-k1 t} (1 - e^{-d t}) / d was 0 * inf = nan
+        # (k1 = 5, k2 = 2e-4 beyond t = 71; fuzz round thirteen). For k1 < k2 it is the same expression.
+        return self.A0 * k1 * np.exp(-min(k1, k2) * t) * -np.expm1(-abs(d) * t) / abs(d)
 
 
 BUILTINS = {"newton-cooling": NewtonCooling, "first-order-kinetics": FirstOrderKinetics}
