@@ -677,6 +677,9 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "too large to compute with"),
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: src.csv, objective: y}",
      "model.params.source", "source[1] is the same as source[0]"),
+    # fuzz round thirteen: replicates of one point say nothing of how the objective varies
+    ("a,b,cat,y\n0.5,1,y,3\n0.5,1,y,1\n0.50,1,y,2\n", None, "model.params.source[0]",
+     "src.csv's 3 usable rows are all at the same inputs (a=0.5, b=1, cat=y)"),
     # fuzz round eleven: the same rows by another spelling of the path or of `where` were two sources
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,1\n", "{path: src.csv, objective: y}, {path: ./src.csv, objective: y}",
      "model.params.source[1]", "holds the same 2 rows as source[0] (the same file or a copy of it"),

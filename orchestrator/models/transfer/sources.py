@@ -255,6 +255,13 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
     _check_objective(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
+    points = {tuple(_same_cell(row[n]) for n in inputs) for row in params}
+    if len(points) == 1:  # replicates of one point: how the objective varies with the inputs is not in them
+        raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name}'s {len(values)} usable rows are all at the same "
+                                                    f"inputs ({', '.join(f'{n}={params[0][n]}' for n in inputs)}): "
+                                                    "a source says how the objective varies with the inputs, and "
+                                                    "these rows do not; give rows at other inputs too, or remove "
+                                                    "the source")])
     return str(path), params, values, lines, len(records) - len(values)
 
 
