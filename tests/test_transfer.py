@@ -594,6 +594,17 @@ def test_source_rows_are_encoded_like_the_pool_even_off_its_grid(tmp_path):
     np.testing.assert_array_equal(src.y, [3.0, -1.0])
 
 
+def test_a_source_input_in_other_units_is_said_when_the_campaign_starts(tmp_path):
+    """Fuzz round thirteen: a source written in percent for a pool in fractions (every row up to 100 times
+    outside the space, below the 1000-times refusal) was trusted without a word."""
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0,1,y,3\n50,2,x,-1\n100,1,x,2\n")
+    (src,) = Proposer(load_campaign(path)).sources
+    assert src.note == ("source[0] src.csv: input 'a' (0 to 100) spans up to 100 times the campaign's range (other "
+                        "units, such as percent for fractions?)")
+    (src,) = Proposer(load_campaign(_pool_campaign(tmp_path, "a,b,cat,y\n0,1,y,3\n0.5,2,x,-1\n1,1,x,2\n"))).sources
+    assert src.note == ""
+
+
 def test_a_min_goal_negates_the_source_like_the_target(tmp_path):
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n", goal="min")
     (src,) = Proposer(load_campaign(path)).sources

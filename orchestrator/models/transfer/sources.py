@@ -528,8 +528,32 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
             name, params, values, ids = _campaign_rows(src, i, inputs, store, keep)
             places = [f"experiment {e}" for e in ids]
         X = encode_rows(space, params, f"{WHERE}[{i}]", places)
+        wide = _wider_than_the_campaign(space, X, params)
+        if wide:
+            note = "; ".join(filter(None, [note, f"source[{i}] {Path(name).name}: {wide}"]))
         out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float)), ids, note))
     return tuple(out)
+
+
+WIDE = 10.0  # a source input spanning this many times the campaign's range of it is said at the start
+
+
+def _wider_than_the_campaign(space: Any, X: np.ndarray, rows: Sequence[dict]) -> str:
+    """A note when a numeric source input spans WIDE times or more the campaign's range of it (0-100 for a
+    campaign's 0-1: percent for fractions?), which FAR (a mistake beyond doubt) lets through: '' if none."""
+    said, times = [], []
+    for g in space.column_groups():
+        if g.kind != "numeric" or not len(X):
+            continue
+        col = X[:, g.columns.start]
+        if col.max() - col.min() >= WIDE:
+            values = [float(r[g.name]) for r in rows]
+            said.append(f"'{g.name}' ({min(values):g} to {max(values):g})")
+            times.append(col.max() - col.min())
+    if not said:
+        return ""
+    return (f"input{'s' if len(said) > 1 else ''} {', '.join(said)} span{'' if len(said) > 1 else 's'} up to "
+            f"{max(times):.0f} times the campaign's range (other units, such as percent for fractions?)")
 
 
 def subsample(sources: Sequence[SourceData], fraction: float, rng: np.random.Generator) -> tuple[SourceData, ...]:
