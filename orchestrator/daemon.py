@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError, SourceNotReady
+from .store import unreachable
 
 log = logging.getLogger("looplab.daemon")
 
@@ -87,6 +88,7 @@ class Entry:
     message: str = ""
     for_source: bool = False
     sources: frozenset = frozenset()  # the campaigns it learns from ({campaign: NAME} sources), once read
+    outage: bool = False  # the store was unreachable at the last try (said once per outage)
     failed: bool = False  # ended in this daemon on its failure rate, or with failures and no result
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
@@ -291,7 +293,8 @@ class Daemon:
             try:  # one transaction for all (hundreds of campaigns must not take turns at the store's lock)
                 lost = self.store.renew_leases([engine.fence for engine in engines])
             except Exception as exc:  # the store is briefly unreachable: the next beat tries again
-                log.warning("could not renew the leases of %d campaign(s): %s", len(engines), exc)
+                log.warning("could not renew the leases of %d campaign(s): %s", len(engines),
+                            unreachable(exc) or f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
                 continue
             for engine in engines:  # a lost one: its tick finds out at its next write, and stops driving it
                 if engine.id not in lost:
@@ -461,6 +464,27 @@ class Daemon:
                                   for n in running])
 
     def _open(self, e: Entry) -> None:
+        try:
+            self._open_unguarded(e)
+        except Exception as exc:
+            why = unreachable(exc)
+            if not why:
+                raise
+            self._store_down(e, why)
+
+    def _store_down(self, e: Entry, why: str) -> None:
+        """The store cannot be reached (a database server restarting, a SQLite file locked by another program):
+        not a failed step. The campaign is closed (its in-flight experiments are submitted again when it is
+        reopened, as after a kill) and waits; every rescan tries to reopen it. Said once per outage."""
+        if not e.outage:
+            log.warning("campaign=%s the store is unreachable (%s): the campaign waits for it, and goes on where it "
+                        "was once the store answers (tried at every rescan); nothing is lost", e.name or e.path.name,
+                        why)
+        e.outage = True
+        self._close(e)
+        e.state, e.message, e.for_source = "waiting", f"the store is unreachable ({why})", False
+
+    def _open_unguarded(self, e: Entry) -> None:
         from .config import load_campaign
         from .engine import Engine, open_campaign
 
@@ -534,6 +558,9 @@ class Daemon:
         counts = self.store.counts(row.id)
         log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
                  "resumed" if resumed else "started", sum(counts.values()))
+        if e.outage:
+            log.info("campaign=%s the store answers again", name)
+            e.outage = False
         self._schedule(e)
 
     def _reopened(self, e: Entry) -> bool:
@@ -661,6 +688,10 @@ class Daemon:
                 self._close(e)
                 e.state, e.message, e.errors = "waiting", str(exc), 0
             except Exception as exc:
+                if unreachable(exc):  # a database restart must not pause the campaign: it waits for the store
+                    self._store_down(e, unreachable(exc))
+                    self._unschedule(e)
+                    return
                 e.errors += 1
                 ours = isinstance(exc, LooplabError)  # a user-facing error: its message says it all
                 what = str(exc) if ours else f"{type(exc).__name__}: {exc}"

@@ -437,6 +437,7 @@ class Store:
             # a process stopped (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for good:
             # the server ends such a session after 60 s, so a takeover is never blocked longer than that
             kwargs["connect_args"] = {"options": "-c idle_in_transaction_session_timeout=60000"}
+            kwargs["pool_pre_ping"] = True  # after a server restart, pooled connections are dead: replaced quietly
             if "connect_timeout" not in self.url:  # a port that accepts but never answers must not hang a command
                 kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
             kwargs["pool_pre_ping"] = True
@@ -1065,6 +1066,22 @@ def _check_is_looplab(conn, url: str) -> dict[str, set[str]]:
             raise StoreError(f"--store: '{url}' was written by a newer looplab (store schema {newest}; this looplab "
                              f"reads up to {SCHEMA_VERSION}): upgrade looplab to use it (nothing was written)")
     return columns
+
+
+def unreachable(exc: BaseException) -> str:
+    """Why the store could not be reached, in one line, when ``exc`` is a database error saying so (a connection
+    refused or lost, a server shutting down or restarting, a SQLite file locked by another program); '' for
+    any other error, which a caller treats as a failure of its own."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return ""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0][:300] if lines else type(exc).__name__
+    low = text.lower()
+    words = ("connection", "connect", "server", "shutting down", "terminating", "starting up", "locked", "timeout",
+             "timed out")
+    return text if getattr(exc, "connection_invalidated", False) or any(w in low for w in words) else ""
 
 
 def is_memory_url(url: str) -> bool:

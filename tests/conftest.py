@@ -93,47 +93,88 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class PgCluster:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 in a temporary folder (initdb + pg_ctl; as root, run as the
+    `postgres` user, since PostgreSQL refuses to run as root). ``url`` is its server without a database name;
+    ``stop()`` and ``start()`` take it down and up again (a server restart under a daemon). Skips the test,
+    saying why, when no PostgreSQL server is installed."""
+
+    def __init__(self) -> None:
+        import shutil
+        import subprocess
+        import tempfile
+
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            pytest.skip("PostgreSQL tests: psycopg is not installed (pip install 'looplab[postgres]')")
+        initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not initdb or not self.pg_ctl:
+            pytest.skip(f"PostgreSQL tests: no initdb/pg_ctl found; {PG_HINT}")
+        self.as_user: list[str] = []
+        self.folder = Path(tempfile.mkdtemp(prefix="looplab-pg-"))
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if not runuser:
+                pytest.skip("PostgreSQL tests: running as root without `runuser` to start the server as `postgres`")
+            self.as_user = [runuser, "-u", "postgres", "--"]
+            shutil.chown(self.folder, "postgres")
+        self.data, self.port = self.folder / "data", _free_port()
+        self.url = f"postgresql://looplab@127.0.0.1:{self.port}"
+        try:
+            subprocess.run([*self.as_user, initdb, "-D", str(self.data), "-A", "trust", "-U", "looplab", "-E",
+                            "UTF8", "--no-instructions"], check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            self.remove()
+            pytest.fail(f"PostgreSQL test cluster could not be made: {exc.stderr}")
+        self.start()
+
+    def start(self) -> None:
+        import subprocess
+
+        # fsync off (-F): the tests kill clients, never the server; many connections: daemons have pools
+        try:
+            subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-l", str(self.folder / "server.log"),
+                            "-w", "-t", "60", "-o", f"-F -h 127.0.0.1 -p {self.port} -k {self.folder} "
+                            "-c max_connections=300", "start"], check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            log = (self.folder / "server.log").read_text() if (self.folder / "server.log").exists() else ""
+            self.remove()
+            pytest.fail(f"PostgreSQL test server did not start: {exc.stderr}{log[-2000:]}")
+
+    def stop(self, mode: str = "immediate") -> None:
+        import subprocess
+
+        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"],
+                       capture_output=True)
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A throw-away PostgreSQL cluster on 127.0.0.1 for the whole test session, in a temporary folder (initdb +
-    pg_ctl; as root, run as the `postgres` user, since PostgreSQL refuses to run as root). Yields the URL of
-    its server without a database name; skipped, saying why, when no PostgreSQL server is installed."""
-    import shutil
-    import subprocess
-    import tempfile
-
+    """A throw-away PostgreSQL cluster for the whole test session (PgCluster); yields the URL of its server
+    without a database name."""
+    cluster = PgCluster()
     try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("PostgreSQL tests: psycopg is not installed (pip install 'looplab[postgres]')")
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip(f"PostgreSQL tests: no initdb/pg_ctl found; {PG_HINT}")
-    as_user: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="looplab-pg-"))
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser")
-        if not runuser:
-            pytest.skip("PostgreSQL tests: running as root without `runuser` to start the server as `postgres`")
-        as_user = [runuser, "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
-    data, port = folder / "data", _free_port()
-    try:
-        subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "looplab", "-E", "UTF8",
-                        "--no-instructions"], check=True, capture_output=True, text=True)
-        # fsync off (-F): the tests kill clients, never the server; many connections: daemons have pools
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60",
-                        "-o", f"-F -h 127.0.0.1 -p {port} -k {folder} -c max_connections=300", "start"],
-                       check=True, capture_output=True, text=True)
-    except subprocess.CalledProcessError as exc:
-        log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"PostgreSQL test server did not start: {exc.stderr}{log[-2000:]}")
-    try:
-        yield f"postgresql://looplab@127.0.0.1:{port}"
+        yield cluster.url
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        cluster.stop()
+        cluster.remove()
+
+
+@pytest.fixture
+def restartable_postgres():
+    """A PostgreSQL cluster of one test's own (PgCluster), which the test may stop and start."""
+    cluster = PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.remove()
 
 
 @pytest.fixture

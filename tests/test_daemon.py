@@ -449,3 +449,40 @@ def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     row = store.get_campaign("gone")
     assert row.status == "paused" and "gone.yaml was removed" in row.message, (row.status, row.message)
     assert len(store.experiments(cid)) < 60
+
+
+def test_a_database_restart_under_a_daemon_is_waited_out_not_a_paused_campaign(restartable_postgres, caplog):
+    """Fuzz round thirteen: a daemon on PostgreSQL whose server was stopped for 10 s logged six tracebacks, had
+    three ticks fail within a second and paused the campaign, which then stayed paused after the server came
+    back. The store being unreachable is not a failed step: the campaign waits (said once), is reopened when
+    the server answers, and goes on with nothing lost or repeated."""
+    import psycopg
+
+    pg = restartable_postgres
+    with psycopg.connect(f"{pg.url}/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE d")
+    folder = Path(pg.folder) / "campaigns"
+    folder.mkdir()
+    (folder / "rfb.yaml").write_text(alloy_yaml(name="rfb", seed=3, budget=200, model="random-forest"))
+    store = Store(f"{pg.url}/d")
+    d = Daemon(folder, store, interval=0.05, rescan=0.3)
+    with caplog.at_level(logging.INFO, logger="looplab"):
+        d.start()
+        try:
+            wait_for(lambda: store.get_campaign("rfb") is not None and len(store.experiments(store.get_campaign("rfb").id)) >= 10)
+            pg.stop("fast")
+            time.sleep(3)
+            pg.start()
+            wait_for(lambda: "campaign=rfb the store answers again" in caplog.text, timeout=60)
+            row = store.get_campaign("rfb")
+            n = len(store.experiments(row.id))
+            wait_for(lambda: len(store.experiments(row.id)) >= n + 5, timeout=60)  # it goes on
+        finally:
+            d.stop()
+    assert store.get_campaign("rfb").status != "paused"
+    said = [r.getMessage() for r in caplog.records if "the store is unreachable" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("campaign=rfb the store is unreachable (")
+    assert "Traceback" not in caplog.text and "failed steps in a row" not in caplog.text
+    exps = store.experiments(store.get_campaign("rfb").id)
+    assert len({e.id for e in exps}) == len(exps) and len({tuple(sorted(e.params.items())) for e in exps}) == len(exps)
+    store.close()
