@@ -299,11 +299,12 @@ def _store(url: Optional[str]):
     return Store(_file_url(url))
 
 
-def _existing_store(url: Optional[str]):
-    """For commands that read a store: a mistyped SQLite path is an error, not a new empty database."""
+def _existing_store(url: Optional[str], *, write: bool = False):
+    """For commands that read a store (``write``: or change a campaign in it): a mistyped SQLite path is an
+    error, not a new empty database; with ``write``, a store that cannot be written is refused at once."""
     from .store import open_existing
 
-    return open_existing(_file_url(url))
+    return open_existing(_file_url(url), write=write)
 
 
 def _file_url(url: Optional[str]) -> Optional[str]:

@@ -54,7 +54,7 @@ def _open(target: str, store: Optional[str], source_notes: bool = False):
     else:
         from .report import rebuild_campaign
 
-        st = _existing_store(store)
+        st = _existing_store(store, write=True)  # ask, tell and import write: a read-only store is said now
         row = _campaign_or_fail(st, target)
         notes: list[str] = []
         campaign = rebuild_campaign(row, notes)
