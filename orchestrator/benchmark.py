@@ -560,11 +560,21 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     spec = parse_spec(data, str(spec_path))  # the file's own problems, reported as usual
     spec_data = spec.model_dump(mode="json")
     if ds_path is not None:
-        inputs = header[:-1]
-        # the campaign's categorical declarations carry over to the dataset's columns of the same name
-        declared = (spec_data["space"].get("pool") or {}).get("categorical") or []
+        # the campaign's row filter (where: {Temp_C: 105}) and categorical declarations carry over to the
+        # dataset's columns of the same name; a filter column the dataset lacks is an error, not dropped
+        pool = spec_data["space"].get("pool") or {}
+        where = pool.get("where") or {}
+        missing = [c for c in where if c not in header[:-1]]
+        if missing:
+            raise ConfigError([Problem("--dataset", f"{ds_path.name} has no column {', '.join(map(repr, missing))}, "
+                                                    f"which the campaign's space.pool.where filters on (its "
+                                                    f"columns: {', '.join(header)}); give a dataset with it, or "
+                                                    "benchmark a campaign without that filter")])
+        inputs = [c for c in header[:-1] if c not in where]
+        declared = pool.get("categorical") or []
         spec_data["space"] = {"pool": {"path": str(ds_path), "inputs": inputs,
-                                       "categorical": [c for c in declared if c in inputs]}}
+                                       "categorical": [c for c in declared if c in inputs],
+                                       **({"where": where} if where else {})}}
         spec_data["objective"]["name"] = header[-1]
         spec_data["oracle"] = {"kind": "lookup", "params": {}}
     elif spec.space.pool is None:

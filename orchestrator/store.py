@@ -18,6 +18,7 @@ import math
 import os
 import re
 import socket
+import stat
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -430,6 +431,8 @@ class Store:
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _not_a_special_file(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
             if create and path and path != ":memory:" and not path.startswith("file:"):
                 _make_folder(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
             kwargs["connect_args"] = {"timeout": 30}
@@ -1008,6 +1011,18 @@ def open_existing(url: str | None = None, *, write: bool = False) -> Store:
             raise StoreError(f"--store: no database at '{path}' (from {display_url(url)}); give the URL the campaign ran "
                              "with, e.g. --store sqlite:///runs/demo.db")
     return Store(url, create=write, writable=write)
+
+
+def _not_a_special_file(path: Path, url: str) -> None:
+    """StoreError for a SQLite path that is a named pipe or a device (SQLite said only 'disk I/O error', and
+    /dev/null read as an empty store with no campaigns)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing (a new store), a loop of links: said by _make_folder or when opened
+        return
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise StoreError(f"--store: '{path}' (from {url}) is a named pipe or a device, not a database file; give "
+                         "a file path, e.g. sqlite:///runs/looplab.db")
 
 
 def _make_folder(path: Path, url: str) -> None:

@@ -327,6 +327,37 @@ def test_an_output_folder_that_cannot_take_the_results_is_refused_before_the_run
     assert sorted(tmp_path.iterdir()) == before
 
 
+def test_the_campaigns_row_filter_applies_to_a_dataset(tmp_path):
+    """Fuzz round thirteen: a campaign whose pool keeps one temperature (where: {T: 105}), benchmarked with a
+    --dataset, lost its filter: T became a constant fifth input, and a dataset of other rows ran without a
+    word under the campaign's name."""
+    rows = "".join(f"{a},{b},{t},{a * b + t / 100:.4f}\n" for t in (90, 105) for a in range(7) for b in range(6))
+    (tmp_path / "both.csv").write_text("a,b,T,y\n" + rows)
+    (tmp_path / "nine.csv").write_text("a,b,T,y\n" + "".join(r + "\n" for r in rows.splitlines() if ",90," in r))
+    (tmp_path / "noT.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{a * b}\n" for a in range(7) for b in range(6)))
+    spec = write_campaign(tmp_path, """
+name: filtered
+space: {pool: {path: both.csv, inputs: [a, b], where: {T: 105}}}
+objective: {name: y, goal: max}
+oracle: {kind: lookup}
+model: {kind: random-forest}
+initial: {n: 2, method: random}
+budget: {max_experiments: 10}
+""", name="filtered.yaml")
+    out = tmp_path / "o"
+    ok = runner.invoke(app, ["benchmark", str(spec), "--dataset", str(tmp_path / "both.csv"), "--workers", "1",
+                             "--seeds", "1", "--budget", "4", "--out", str(out)], env={"COLUMNS": "300"})
+    assert ok.exit_code == 0, ok.output
+    data = json.loads((out / "benchmark.json").read_text())
+    assert data["inputs"] == ["a", "b"] and data["n_pool"] == 42
+    for name, said in [("nine.csv", "error --dataset: no row of nine.csv has 105; the column holds 90"),
+                       ("noT.csv", "error --dataset: noT.csv has no column 'T', which the campaign's "
+                                   "space.pool.where filters on")]:
+        r = runner.invoke(app, ["benchmark", str(spec), "--dataset", str(tmp_path / name), "--workers", "1",
+                                "--seeds", "1", "--budget", "4", "--out", str(out)], env={"COLUMNS": "300"})
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)

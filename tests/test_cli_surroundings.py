@@ -147,6 +147,20 @@ def test_a_daemon_lock_file_that_is_a_folder_is_named_and_no_store_is_left(tmp_p
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.parametrize("special", ["fifo", "/dev/null"])
+def test_a_store_that_is_a_pipe_or_a_device_is_named(tmp_path, special):
+    """Fuzz round thirteen: --store naming a FIFO said only 'disk I/O error', and /dev/null read as a store with
+    no campaigns (exit 0)."""
+    path = tmp_path / "f.db"
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path(special)
+    for command in (["status"], ["run", str(Path(__file__).resolve().parents[1] / "campaigns" / "branin_gp_ei.yaml")]):
+        r = runner.invoke(app, [*command, "--store", f"sqlite:///{path}"])
+        assert r.exit_code == 2 and "is a named pipe or a device, not a database file" in r.output, r.output
+
+
 def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
     """Fuzz round ten: a plugin that started a thread without daemon=True kept `looplab run` from returning
     after the campaign was done (Python waits at exit for such threads). The command now waits a few seconds,
