@@ -950,6 +950,9 @@ BANDS_UP_TO = 4  # strategies drawn with their 5-95% band; above it, medians onl
 
 
 def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    from .report import headless_matplotlib
+
+    headless_matplotlib()  # an $MPLBACKEND naming no backend: the plots are files, Agg draws them
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -1043,11 +1043,34 @@ class ReportResult:
     notes: list[str] = field(default_factory=list)  # what is missing or skipped, one sentence each
 
 
+# matplotlib's own backends (lower case); $MPLBACKEND may also name a module ("module://..."), as Jupyter does
+MPL_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template", "gtk3agg", "gtk3cairo", "gtk4agg",
+                "gtk4cairo", "macosx", "nbagg", "notebook", "qtagg", "qtcairo", "qt5agg", "qt5cairo", "tkagg",
+                "tkcairo", "webagg", "wx", "wxagg", "wxcairo", "inline", "ipympl", "widget"}
+
+
+def headless_matplotlib() -> str:
+    """Before matplotlib is first imported: an $MPLBACKEND that names no backend made its import fail, and every
+    plot of a report with it (the plots are files: Agg draws them). Returns the note to give, or ''."""
+    import os
+    import sys
+
+    given = os.environ.get("MPLBACKEND")
+    if given is None or "matplotlib" in sys.modules or given.startswith("module://") or \
+            given.strip().lower() in MPL_BACKENDS:
+        return ""
+    os.environ["MPLBACKEND"] = "Agg"
+    return f"$MPLBACKEND is '{given}', which names no matplotlib backend: the plots were drawn with Agg"
+
+
 def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None = None) -> ReportResult:
     """Write the PNGs and ``report.html`` for the stored campaign ``row`` into ``out_dir``. Characters the
     plots' font cannot draw (CJK names, say) are one note, not a matplotlib warning per glyph."""
+    backend = headless_matplotlib()
     with warnings.catch_warnings(record=True) as caught:  # the filters as they are: only recorded
         result = _write_report(store, row, out_dir, now=now)
+    if backend:
+        result.notes.insert(0, backend)
     missing = []
     for w in caught:
         glyph = re.match(r"Glyph (\d+) .* missing from", str(w.message))

@@ -267,6 +267,22 @@ def test_an_empty_or_dash_out_is_refused(finished, tmp_path, monkeypatch, out, s
     assert sorted(tmp_path.iterdir()) == before
 
 
+def test_an_mplbackend_that_names_no_backend_still_gives_the_plots(finished, tmp_path):
+    """Fuzz round thirteen: MPLBACKEND=nonsense made matplotlib's import fail, and the report exited 0 with no
+    plot, five notes quoting matplotlib and none naming the variable. The plots are files: Agg draws them."""
+    import os
+
+    _, url, _ = finished
+    env = dict(os.environ, MPLBACKEND="nonsense")
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "report", "alloy-report", "--store", url, "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "$MPLBACKEND is 'nonsense', which names no matplotlib backend: the plots were drawn with Agg" in \
+        " ".join(proc.stderr.split()) and "could not be drawn" not in proc.stderr, proc.stderr
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+
+
 def test_help_does_not_import_matplotlib():
     code = ("import sys; from orchestrator.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['report', '--help']); assert r.exit_code == 0, r.output; "
