@@ -1093,6 +1093,18 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     setup = prepare(spec, dataset=dataset, seeds=seeds, budget=budget, strategies=strategies, initial=initial,
                     workers=workers, first_seed=first_seed, transfer_fraction=transfer_fraction,
                     permute_source=permute_source)
+    if reach is not None:  # the pool's values are known: a value no candidate reaches, or every one does, is a slip
+        scores = goal_scores(setup.values, setup.goal, setup.target)
+        wanted = float(goal_scores([reach], setup.goal, setup.target)[0])
+        best = setup.values[int(np.argmax(scores))]
+        if wanted > scores.max() + 1e-12 * abs(wanted):
+            raise ConfigError([Problem("--reach", f"no candidate of the pool reaches {reach:g} (its best is {best:g}, "
+                                                  f"goal {setup.goal}); give a value the pool reaches")])
+        if wanted <= scores.min():
+            worst = setup.values[int(np.argmin(scores))]
+            raise ConfigError([Problem("--reach", f"every candidate of the pool reaches {reach:g} (its worst is "
+                                                  f"{worst:g}, goal {setup.goal}), so the first experiment does; give "
+                                                  "a value only good candidates reach")])
     out_dir = Path(out) if out is not None else default_out_dir(setup)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -358,6 +358,26 @@ budget: {max_experiments: 10}
         assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
 
 
+@pytest.mark.parametrize("reach, said", [
+    ("100", "--reach: no candidate of the pool reaches 100 (its best is "),
+    ("-100", "--reach: every candidate of the pool reaches -100 (its worst is "),
+])
+def test_a_reach_no_candidate_or_every_candidate_reaches_is_refused(tmp_path, reach, said):
+    """Fuzz round thirteen: --reach -1e300 on a min pool ran and reported no strategy reaching it, with no
+    note, and --reach 1e300 was 'reached' by every first experiment; the pool's values are known."""
+    pool = _tiny_pool(tmp_path)
+    head, *rows = pool.read_text().splitlines()  # a related source: the same inputs, other values
+    (tmp_path / "src.csv").write_text("\n".join([head, *(f"{r.rsplit(',', 1)[0]},{float(r.rsplit(',', 1)[1]) * 0.9:.6f}"
+                                                         for r in rows)]) + "\n")
+    spec = _spec(tmp_path, pool, model="transfer", params="{method: prior-mean, source: [{path: src.csv, "
+                                                          "objective: y}]}")
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--seeds", "1", "--budget", "4",
+                                 "--transfer-fraction", "0.5", "--reach", reach, "--out", str(tmp_path / "o")],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and said in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "o" / "benchmark.json").exists()
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
