@@ -352,8 +352,11 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+PNG_MARK = "looplab report"  # the PNGs' Software text: an existing PNG without it is not replaced
+
+
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    fig.savefig(path, dpi=DPI, facecolor="white", metadata={"Software": PNG_MARK})
     return path
 
 
@@ -1085,6 +1088,31 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
     return result
 
 
+def _only_ours(out_dir: Path) -> None:
+    """ReportError unless every file the report would replace in ``out_dir`` was written by a looplab report:
+    a report.html titled 'looplab report' (then the folder is an earlier report's, every file in it replaced),
+    or, without one, PNGs marked PNG_MARK. A folder of the user's own with a report.html or a model.png lost
+    them without a word (fuzz round thirteen)."""
+    def head(path: Path, n: int) -> bytes:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(n)
+        except OSError:
+            return b""
+
+    page = out_dir / "report.html"
+    if page.is_file() and not page.is_symlink():
+        if b"<title>looplab report" in head(page, 4096):
+            return
+        raise ReportError(f"--out: '{page}' exists and is not a looplab report; writing the report would replace "
+                          "it: choose another folder, or remove the file first")
+    for name in (*PNG_NAMES, *OPTIONAL_PNG_NAMES):
+        png = out_dir / name
+        if png.is_file() and not png.is_symlink() and PNG_MARK.encode() not in head(png, 4096):
+            raise ReportError(f"--out: '{png}' exists and was not drawn by a looplab report; writing the report "
+                              "would replace it: choose another folder, or remove the file first")
+
+
 def _clear(path: Path) -> None:
     """Remove an earlier output file (or a link, pipe or device by its name) before it is written anew: writing
     would follow a link to whatever it points at, and wait forever on a pipe. A folder by that name is the
@@ -1107,6 +1135,7 @@ def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None
         probe.unlink()
     except OSError as exc:
         raise ReportError(f"--out: cannot write into '{out_dir}' ({exc.strerror or exc}); choose another folder") from None
+    _only_ours(out_dir)
     for name in ("report.html", *PNG_NAMES, *OPTIONAL_PNG_NAMES):  # no stale pictures from an earlier report;
         _clear(out_dir / name)  # a link is removed, not written through (it may point at the store)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)

@@ -283,6 +283,24 @@ def test_an_mplbackend_that_names_no_backend_still_gives_the_plots(finished, tmp
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
 
 
+def test_a_report_replaces_its_own_files_only(finished, tmp_path):
+    """Fuzz round thirteen: report --out into a folder of the user's replaced their own report.html and
+    model.png without a word. An earlier looplab report is replaced whole; another program's page or PNG by
+    one of the report's names is refused, and kept."""
+    _, url, _ = finished
+    out = tmp_path / "r"
+    assert _report(url, "alloy-report", out).exit_code == 0
+    assert b"looplab report" in (out / "best_so_far.png").read_bytes()[:4096]
+    assert _report(url, "alloy-report", out).exit_code == 0  # its own files: replaced
+    for name, content in [("report.html", b"<html><title>my notes</title></html>"), ("model.png", b"\x89PNG mine")]:
+        mine = tmp_path / f"mine-{name}"
+        mine.mkdir()
+        (mine / name).write_bytes(content)
+        result = _report(url, "alloy-report", mine)
+        assert result.exit_code == 2 and "--out: " in result.output and "not" in result.output, result.output
+        assert (mine / name).read_bytes() == content and not (mine / "best_so_far.png").exists()
+
+
 def test_help_does_not_import_matplotlib():
     code = ("import sys; from orchestrator.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['report', '--help']); assert r.exit_code == 0, r.output; "
