@@ -390,7 +390,10 @@ class Daemon:
             log.warning("file=%s is %s, not a campaign file: skipped", p.name,
                         "a folder" if p.is_dir() else "not a regular file (a device?)")
         with self._entries_lock:
-            for path in [p for p in self.entries if p not in files and p not in broken]:
+            # gone: not a file any more; a broken link keeps only the entry that says so (a campaign's file
+            # replaced by a dangling link is withdrawn like a removed one, then said once as a broken link)
+            for path in [p for p in self.entries if p not in files and not (
+                    p in broken and self.entries[p].engine is None and self.entries[p].state == "invalid")]:
                 e = self.entries.pop(path)
                 e.withdrawn.set()
                 if e.active:

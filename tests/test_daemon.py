@@ -432,6 +432,29 @@ def test_renaming_a_files_campaign_stops_a_tick_in_progress_at_its_next_step(tmp
     assert len(store.experiments(cid)) < 60
 
 
+def test_a_campaign_file_replaced_by_a_dangling_link_is_withdrawn_and_said(tmp_path, caplog):
+    """Fuzz round thirteen: a running campaign's file replaced by a link to nowhere was neither reported nor
+    paused (its entry stood for the broken link too), and the campaign ran on. It is withdrawn as a removed
+    file is, and the link is said once as a broken link."""
+    folder = campaign_folder(tmp_path, f1=alloy_yaml(name="f1", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'l.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, slice_seconds=0.5)
+    with caplog.at_level(logging.INFO, logger="looplab"):
+        d.start()
+        try:
+            wait_for(lambda: store.get_campaign("f1") is not None and len(store.experiments(store.get_campaign("f1").id)) >= 4)
+            path = folder / "f1.yaml"
+            path.unlink()
+            path.symlink_to(tmp_path / "nowhere" / "f1.yaml")
+            cid = store.get_campaign("f1").id
+            wait_for(lambda: store.lease(cid) is None and "which is not a file" in caplog.text, timeout=60)
+        finally:
+            d.stop()
+    row = store.get_campaign("f1")
+    assert row.status == "paused" and "f1.yaml was removed" in row.message, (row.status, row.message)
+    assert caplog.text.count("a link to ") == 1
+
+
 def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
     ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""
