@@ -89,6 +89,7 @@ class Entry:
     for_source: bool = False
     sources: frozenset = frozenset()  # the campaigns it learns from ({campaign: NAME} sources), once read
     outage: bool = False  # the store was unreachable at the last try (said once per outage)
+    clash: bool = False  # refused because another file names its campaign: retried at every scan
     failed: bool = False  # ended in this daemon on its failure rate, or with failures and no result
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
@@ -412,8 +413,8 @@ class Daemon:
                     continue  # removed between glob and stat
                 e = self.entries.get(path)
                 if e is not None and e.mtime == mtime:
-                    if e.state == "waiting":  # another process had it: try to take it over (quietly)
-                        self._open(e)
+                    if e.state == "waiting" or e.clash:  # another process had it, or another file named its
+                        self._open(e)  # campaign (two files swapped contents): try again (quietly)
                     elif e.state in ("completed", "stopped") and self._reopened(e):
                         log.info("campaign=%s is running again (looplab extend or resume): reopening", e.name)
                         self._open(e)
@@ -516,9 +517,13 @@ class Daemon:
             e.name = None
         clash = [o for o in self.entries.values() if o is not e and o.name == name]
         if clash:
-            self._refuse(e, f"name: campaign '{name}' is already run from {clash[0].path.name}; give each "
-                            "file its own campaign name")
+            text = (f"name: campaign '{name}' is already run from {clash[0].path.name}; give each file its own "
+                    "campaign name")
+            if not (e.clash and e.state == "invalid" and e.message == text):  # said once; retried at every scan
+                self._refuse(e, text)
+            e.clash = True
             return
+        e.clash = False
         with e.lock:
             try:
                 self._check_sources_ended(e, campaign)

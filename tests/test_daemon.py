@@ -455,6 +455,30 @@ def test_a_campaign_file_replaced_by_a_dangling_link_is_withdrawn_and_said(tmp_p
     assert caplog.text.count("a link to ") == 1
 
 
+def test_two_files_that_swap_campaigns_both_run_on(tmp_path):
+    """Fuzz round thirteen: with two files' contents swapped, the first reopened was refused ('already run from
+    b.yaml', the other file not reread yet) and never looked at again, so its new campaign stayed paused. A file
+    refused for a name another file holds is retried at every scan."""
+    a_text = alloy_yaml(name="ca", seed=3, budget=400, model="random-forest")
+    b_text = alloy_yaml(name="cb", seed=4, budget=400, model="random-forest")
+    folder = campaign_folder(tmp_path, a=a_text, b=b_text)
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, slice_seconds=0.3)
+    d.start()
+    try:
+        wait_for(lambda: all(store.get_campaign(n) is not None and len(store.experiments(store.get_campaign(n).id))
+                             >= 4 for n in ("ca", "cb")))
+        (folder / "a.yaml").write_text(b_text)
+        (folder / "b.yaml").write_text(a_text)
+        counts = {n: len(store.experiments(store.get_campaign(n).id)) for n in ("ca", "cb")}
+        wait_for(lambda: all(len(store.experiments(store.get_campaign(n).id)) >= counts[n] + 4 for n in ("ca", "cb")),
+                 timeout=60)
+    finally:
+        d.stop()
+    assert {e.path.name: (e.name, e.state) for e in d.entries.values()} == {"a.yaml": ("cb", "running"),
+                                                                          "b.yaml": ("ca", "running")}
+
+
 def test_removing_a_file_stops_a_tick_in_progress_at_its_next_step(tmp_path):
     """Regression (CI, 2026-12-02): the scan paused a removed campaign only after the tick in progress
     ended, and a tick runs up to its time slice, so a fast campaign ran out its whole budget instead."""
