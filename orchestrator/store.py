@@ -439,7 +439,9 @@ class Store:
         elif self.url.startswith("postgresql"):
             # a process stopped (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for good:
             # the server ends such a session after 60 s, so a takeover is never blocked longer than that
-            kwargs["connect_args"] = {"options": "-c idle_in_transaction_session_timeout=60000"}
+            ours = "-c idle_in_transaction_session_timeout=60000"
+            theirs = _url_options(self.url)  # the URL's own ?options= (a search_path, say): kept, not replaced
+            kwargs["connect_args"] = {"options": f"{theirs} {ours}" if theirs else ours}
             kwargs["pool_pre_ping"] = True  # after a server restart, pooled connections are dead: replaced quietly
             if "connect_timeout" not in self.url:  # a port that accepts but never answers must not hang a command
                 kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
@@ -1081,6 +1083,17 @@ def _check_is_looplab(conn, url: str) -> dict[str, set[str]]:
             raise StoreError(f"--store: '{url}' was written by a newer looplab (store schema {newest}; this looplab "
                              f"reads up to {SCHEMA_VERSION}): upgrade looplab to use it (nothing was written)")
     return columns
+
+
+def _url_options(url: str) -> str:
+    """The ``options`` query parameter of a PostgreSQL URL ('' if none)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        value = make_url(url).query.get("options", "")
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is said when the engine is made
+        return ""
+    return " ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def unreachable(exc: BaseException) -> str:

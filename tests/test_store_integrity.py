@@ -218,3 +218,19 @@ def test_a_refused_command_leaves_an_older_store_byte_for_byte_and_a_write_upgra
     assert invoke("pause", "branin-gp-ei", "--store", url).exit_code == 0  # a write: the column is added
     with sqlite3.connect(db) as conn:
         assert "failures_from" in [r[1] for r in conn.execute("pragma table_info(campaign_control)")]
+
+
+def test_a_postgresql_urls_own_options_are_kept(pg_url):
+    """Fuzz round thirteen: ?options=-c search_path=lab was replaced by looplab's own connection options, so the
+    tables went to the public schema (and -c default_transaction_read_only=on was dropped)."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA lab")
+    store = Store(f"{pg_url}?options=-c%20search_path%3Dlab")
+    store.list_campaigns()  # the tables are made
+    store.close()
+    with psycopg.connect(pg_url) as conn:
+        schemas = {r[0] for r in conn.execute("SELECT table_schema FROM information_schema.tables "
+                                              "WHERE table_name = 'campaigns'")}
+    assert schemas == {"lab"}
