@@ -625,6 +625,10 @@ def daemon(
             d.stop()
         for h in handlers:
             root.removeHandler(h)
+    if d.store_gone is not None:  # not "every result is in the store": the store is gone
+        _error_line(f"the store's file {d.store_gone} was removed while the daemon ran, with everything written to "
+                    "it; the daemon stopped. Start it again with a store that exists (the campaigns start anew)")
+        raise typer.Exit(1)
     table = Table(title="daemon stopped: every result so far is in the store; start it again to resume",
                   title_justify="left")
     for col in ("campaign", "state", "experiments", "file"):

@@ -178,6 +178,7 @@ class Daemon:
         self._first_fit = threading.Lock()
         self._fits = threading.BoundedSemaphore(max(1, min(self.workers - 1, os.cpu_count() or 1)))
         self.stopping = threading.Event()
+        self.store_gone: Path | None = None  # the SQLite store's file, when it was removed under the daemon
 
     # -- start / stop -------------------------------------------------------------------------
 
@@ -380,6 +381,15 @@ class Daemon:
                     self._start_imports()
 
     def _scan(self) -> None:
+        gone = getattr(self.store, "sqlite_file", None)
+        if gone is not None and not gone.exists() and self.store_gone is None:
+            # deleted (or moved) while open: SQLite writes on into the unlinked file, and everything is lost
+            # when the daemon stops; stop now, and say so
+            self.store_gone = gone
+            log.error("the store's file %s was removed while the daemon ran: what was written to it is gone with "
+                      "it; the daemon stops (put the file back, or start again with a store that exists)", gone)
+            self.stopping.set()
+            return
         try:
             found = {p for p in self.directory.iterdir() if _campaign_file_name(p.name)}
         except OSError:  # the folder was removed (or made unreadable) meanwhile: as if it were empty

@@ -178,3 +178,34 @@ def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
         "looplab does not wait for them and exits" in r.stderr, r.stderr
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("select count(*) from experiments where status = 'succeeded'").fetchone() == (3,)
+
+
+def test_a_store_file_removed_under_a_daemon_stops_it_and_says_so(tmp_path):
+    """Fuzz round thirteen: the SQLite store deleted while a daemon drove a campaign: it ran on into the
+    unlinked file and, stopped, said 'every result so far is in the store', though none was. The next scan
+    now stops the daemon, exit 1, saying what was lost."""
+    import threading
+    import time
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "c.yaml").write_text(
+        "name: gone\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 100000}\n")
+    db = tmp_path / "s.db"
+
+    def remove_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (db.exists() and db.stat().st_size > 0):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        for path in tmp_path.glob("s.db*"):
+            path.unlink()
+
+    threading.Thread(target=remove_when_running, daemon=True).start()
+    r = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{db}", "--interval", "0.05", "--rescan",
+                            "0.2"])
+    assert r.exit_code == 1, r.output
+    assert f"the store's file {db} was removed while the daemon ran" in " ".join(r.output.split()), r.output
+    assert "every result so far is in the store" not in r.output
