@@ -431,6 +431,7 @@ class Store:
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
+            _no_stray_query(self.url)
             if path and path != ":memory:" and not path.startswith("file:"):
                 _not_a_special_file(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
             if create and path and path != ":memory:" and not path.startswith("file:"):
@@ -1008,11 +1009,24 @@ def open_existing(url: str | None = None, *, write: bool = False) -> Store:
     """
     url = url or default_url()
     if url.startswith("sqlite") and "///" in url:
+        _no_stray_query(url)
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not Path(path).expanduser().exists():
             raise StoreError(f"--store: no database at '{path}' (from {display_url(url)}); give the URL the campaign ran "
                              "with, e.g. --store sqlite:///runs/demo.db")
     return Store(url, create=write, writable=write)
+
+
+def _no_stray_query(url: str) -> None:
+    """StoreError for a SQLite URL whose '?' is part of a file name ('q?.db' was the file q, with an empty
+    query, and the campaign ran into it without a word)."""
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    if "?" not in path:
+        return
+    query = path.split("?", 1)[1]
+    if query == "" or not all("=" in part for part in query.split("&") if part):
+        raise StoreError(f"--store: '{url}': the '?' starts the URL's query, so the file would be "
+                         f"'{path.split('?', 1)[0]}'; write a '?' of the file name as %3F, or rename the file")
 
 
 def _not_a_special_file(path: Path, url: str) -> None:

@@ -161,6 +161,19 @@ def test_a_store_that_is_a_pipe_or_a_device_is_named(tmp_path, special):
         assert r.exit_code == 2 and "is a named pipe or a device, not a database file" in r.output, r.output
 
 
+@pytest.mark.parametrize("command", ["status", "run"])
+def test_a_question_mark_in_a_sqlite_file_name_is_not_taken_for_a_query(tmp_path, monkeypatch, command):
+    """Fuzz round thirteen: --store 'sqlite:///q?.db' ran the campaign into a new store file named 'q' (the '?'
+    starts the URL's query, here empty), exit 0, no word."""
+    monkeypatch.chdir(tmp_path)
+    args = [command] if command == "status" else ["run", str(Path(__file__).resolve().parents[1] / "campaigns" /
+                                                              "branin_gp_ei.yaml")]
+    r = runner.invoke(app, [*args, "--store", "sqlite:///q?.db"])
+    assert r.exit_code == 2 and "the '?' starts the URL's query, so the file would be 'q'; write a '?' of the file " \
+        "name as %3F" in " ".join(r.output.split()), r.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
     """Fuzz round ten: a plugin that started a thread without daemon=True kept `looplab run` from returning
     after the campaign was done (Python waits at exit for such threads). The command now waits a few seconds,
