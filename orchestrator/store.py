@@ -72,11 +72,14 @@ def default_url() -> str:
 
 
 def display_url(url: str) -> str:
-    """The URL as it may be printed or logged: its password replaced by ``***``."""
+    """The URL as it may be printed or logged: its password replaced by ``***``, also one given as the query's
+    ``password=`` (which libpq takes) and one holding '@', ':', '/' or '#' unencoded (a URL SQLAlchemy cannot
+    parse: everything between the user's ':' and the last '@' is masked)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: mask anything between ':' and '@' after '//'
-        return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can parse
+        shown = re.sub(r"(//[^/:@]*:).*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)
 
 
 def _driver_url(url: str) -> str:
@@ -465,7 +468,12 @@ class Store:
                                  f"({exc}); install it with: pip install 'looplab[postgres]'") from None
             raise StoreError(f"--store: the database driver for '{self.display_url}' is not installed ({exc})") from None
         except (SQLAlchemyError, ArgumentError, ValueError) as exc:
-            raise StoreError(f"--store: cannot use '{self.display_url}' as a database URL ({exc}); use e.g. "
+            netloc = self.url.split("//", 1)[-1].split("/", 1)[0] if "//" in self.url else ""
+            hint = ("; a password holding '@', ':', '/' or '#' must be percent-encoded in the URL (%40, %3A, %2F, "
+                    "%23)" if "@" in self.url.split("//", 1)[-1] and ("#" in self.url or netloc.count("@") > 1
+                                                                      or netloc.count(":") > 2) else "")
+            why = "it does not parse" if hint else str(exc)
+            raise StoreError(f"--store: cannot use '{self.display_url}' as a database URL ({why}){hint}; use e.g. "
                              "sqlite:///path/to/looplab.db or postgresql://user@host/db") from None
         try:  # before anything is written (even SQLite's journal mode): another program's database is left alone
             with self.engine.connect() as conn:

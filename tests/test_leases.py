@@ -231,6 +231,10 @@ def test_store_urls_are_printed_without_their_password(postgres_server, tmp_path
     port = postgres_server.rsplit(":", 1)[1]
     assert display_url(f"postgresql://looplab:hunter2@127.0.0.1:{port}/x") == \
         f"postgresql://looplab:***@127.0.0.1:{port}/x"
+    # fuzz round thirteen: a password in the query (libpq takes it), and one holding '@', ':', '/' and '#'
+    assert display_url(f"postgresql://looplab@127.0.0.1:{port}/x?password=hunter2") == \
+        f"postgresql://looplab@127.0.0.1:{port}/x?password=***"
+    assert "hunt" not in display_url(f"postgresql://looplab:hu@nt:e/r#2@127.0.0.1:{port}/x")
     # an error while connecting (no such database): masked
     with pytest.raises(StoreError) as exc:
         Store(f"postgresql://looplab:hunter2@127.0.0.1:{port}/no_such_db")
