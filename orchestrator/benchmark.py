@@ -949,6 +949,34 @@ def summary_table(result: dict[str, Any]):
 BANDS_UP_TO = 4  # strategies drawn with their 5-95% band; above it, medians only
 
 
+PNG_MARK = "looplab benchmark"  # the plots' Software text: an existing PNG without it is not replaced
+PLOT_NAMES = ("top_fraction.png", "ef.png", "best_so_far.png")
+
+
+def _only_ours(out_dir: Path) -> None:
+    """ConfigError (naming --out) unless every file the benchmark would replace in ``out_dir`` is an earlier
+    benchmark's: a benchmark.json holding looplab_version (then the folder is one), or plots marked PNG_MARK.
+    A folder of the user's with a benchmark.json or an ef.png of their own lost them without a word."""
+    def head(path: Path) -> bytes:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(4096)
+        except OSError:
+            return b""
+
+    results = out_dir / "benchmark.json"
+    if results.is_file():
+        if b'"looplab_version"' in head(results):
+            return
+        raise ConfigError([Problem("--out", f"'{results}' exists and is not a looplab benchmark's; writing would "
+                                            "replace it: choose another folder, or remove the file first")])
+    for name in PLOT_NAMES:
+        png = out_dir / name
+        if png.is_file() and PNG_MARK.encode() not in head(png):
+            raise ConfigError([Problem("--out", f"'{png}' exists and was not drawn by a looplab benchmark; writing "
+                                                "would replace it: choose another folder, or remove the file first")])
+
+
 def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     from .report import headless_matplotlib
 
@@ -994,7 +1022,7 @@ def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
             ax.legend(loc="best", fontsize=9)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path)
+        fig.savefig(path, metadata={"Software": PNG_MARK})
         plt.close(fig)
         paths.append(path)
 
@@ -1106,6 +1134,7 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
                                                   f"{worst:g}, goal {setup.goal}), so the first experiment does; give "
                                                   "a value only good candidates reach")])
     out_dir = Path(out) if out is not None else default_out_dir(setup)
+    _only_ours(out_dir)  # before any seed runs
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

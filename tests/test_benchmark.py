@@ -378,6 +378,26 @@ def test_a_reach_no_candidate_or_every_candidate_reaches_is_refused(tmp_path, re
     assert not (tmp_path / "o" / "benchmark.json").exists()
 
 
+def test_a_benchmark_replaces_its_own_files_only(tmp_path):
+    """Fuzz round thirteen: benchmark --out a folder holding the user's own benchmark.json and ef.png replaced
+    both without a word. An earlier benchmark's folder is replaced; another program's file is refused (before
+    any seed runs) and kept."""
+    pool = _tiny_pool(tmp_path)
+    spec = _spec(tmp_path, pool, model="random-forest")
+    args = ["benchmark", str(spec), "--workers", "1", "--seeds", "1", "--budget", "4", "--out"]
+    out = tmp_path / "o"
+    assert runner.invoke(app, [*args, str(out)]).exit_code == 0
+    assert b"looplab benchmark" in (out / "ef.png").read_bytes()[:4096]
+    assert runner.invoke(app, [*args, str(out)]).exit_code == 0  # its own: replaced
+    for name, content in [("benchmark.json", b'{"mine": 1}'), ("ef.png", b"\x89PNG mine")]:
+        mine = tmp_path / f"mine-{name}"
+        mine.mkdir()
+        (mine / name).write_bytes(content)
+        r = runner.invoke(app, [*args, str(mine)], env={"COLUMNS": "300"})
+        assert r.exit_code == 2 and "error --out: " in r.output and "choose another folder" in r.output, r.output
+        assert (mine / name).read_bytes() == content and len(list(mine.iterdir())) == 1
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path):
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
