@@ -957,22 +957,17 @@ def _only_ours(out_dir: Path) -> None:
     """ConfigError (naming --out) unless every file the benchmark would replace in ``out_dir`` is an earlier
     benchmark's: a benchmark.json holding looplab_version (then the folder is one), or plots marked PNG_MARK.
     A folder of the user's with a benchmark.json or an ef.png of their own lost them without a word."""
-    def head(path: Path) -> bytes:
-        try:
-            with open(path, "rb") as fh:
-                return fh.read(4096)
-        except OSError:
-            return b""
+    from .report import file_head
 
     results = out_dir / "benchmark.json"
     if results.is_file():
-        if b'"looplab_version"' in head(results):
+        if b'"looplab_version"' in file_head(results):
             return
         raise ConfigError([Problem("--out", f"'{results}' exists and is not a looplab benchmark's; writing would "
                                             "replace it: choose another folder, or remove the file first")])
     for name in PLOT_NAMES:
         png = out_dir / name
-        if png.is_file() and PNG_MARK.encode() not in head(png):
+        if png.is_file() and PNG_MARK.encode() not in file_head(png):
             raise ConfigError([Problem("--out", f"'{png}' exists and was not drawn by a looplab benchmark; writing "
                                                 "would replace it: choose another folder, or remove the file first")])
 

@@ -706,8 +706,9 @@ class Daemon:
                 self._close(e)
                 e.state, e.message, e.errors = "waiting", str(exc), 0
             except Exception as exc:
-                if unreachable(exc):  # a database restart must not pause the campaign: it waits for the store
-                    self._store_down(e, unreachable(exc))
+                down = unreachable(exc)
+                if down:  # a database restart must not pause the campaign: it waits for the store
+                    self._store_down(e, down)
                     self._unschedule(e)
                     return
                 e.errors += 1

@@ -1088,27 +1088,30 @@ def write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None 
     return result
 
 
+def file_head(path: Path, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of a file (b"" when it cannot be read): enough for a page's title or a PNG's text
+    chunks, which tell whether a report (or a benchmark) wrote the file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
 def _only_ours(out_dir: Path) -> None:
     """ReportError unless every file the report would replace in ``out_dir`` was written by a looplab report:
     a report.html titled 'looplab report' (then the folder is an earlier report's, every file in it replaced),
     or, without one, PNGs marked PNG_MARK. A folder of the user's own with a report.html or a model.png lost
     them without a word (fuzz round thirteen)."""
-    def head(path: Path, n: int) -> bytes:
-        try:
-            with open(path, "rb") as fh:
-                return fh.read(n)
-        except OSError:
-            return b""
-
     page = out_dir / "report.html"
     if page.is_file() and not page.is_symlink():
-        if b"<title>looplab report" in head(page, 4096):
+        if b"<title>looplab report" in file_head(page):
             return
         raise ReportError(f"--out: '{page}' exists and is not a looplab report; writing the report would replace "
                           "it: choose another folder, or remove the file first")
     for name in (*PNG_NAMES, *OPTIONAL_PNG_NAMES):
         png = out_dir / name
-        if png.is_file() and not png.is_symlink() and PNG_MARK.encode() not in head(png, 4096):
+        if png.is_file() and not png.is_symlink() and PNG_MARK.encode() not in file_head(png):
             raise ReportError(f"--out: '{png}' exists and was not drawn by a looplab report; writing the report "
                               "would replace it: choose another folder, or remove the file first")
 
