@@ -618,6 +618,20 @@ def test_columns_mapping_and_where(tmp_path):
     np.testing.assert_array_equal(src.y, [3.0, -1.0])
 
 
+def test_inputs_the_source_held_at_one_value_are_given_with_fixed(tmp_path):
+    """An earlier plate without tin, a campaign without the additive: the source has no column for an input it
+    never varied, and `fixed` gives its value there, numeric or a level, encoded like the pool's own."""
+    path = _pool_campaign(tmp_path, "A,y\n0.5,3\n1.0,-1\n",
+                          "{path: src.csv, objective: y, columns: {a: A}, fixed: {b: 2, cat: y}}")
+    campaign = load_campaign(path)
+    (src,) = Proposer(campaign).sources
+    np.testing.assert_array_equal(src.X, campaign.space.encode([{"a": 0.5, "b": 2.0, "cat": "y"},
+                                                                {"a": 1.0, "b": 2.0, "cat": "y"}]))
+    np.testing.assert_array_equal(src.y, [3.0, -1.0])
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 0, res.output
+
+
 def test_the_pool_file_is_a_source_only_with_other_rows(tmp_path):
     """The direct-arylation layout: one file, the pool keeps one temperature and a source another. Rows
     shared with the pool are refused, naming the pool's filter."""
@@ -679,7 +693,26 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, columns: [a]}", "model.params.source[0].columns",
      "must be a mapping"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, weight: 2}", "model.params.source[0].weight",
-     "allowed keys: path, objective, columns, where"),
+     "allowed keys: path, objective, columns, where, fixed"),
+    # fixed: inputs the source held at one value
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: 2, B: 1}}",
+     "model.params.source[0].fixed.B", "'B' is not an input of the campaign (inputs: a, b, cat)"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: 2, a: 1}}",
+     "model.params.source[0].fixed.a", "src.csv has a column 'a', and fixed says the source held 'a' at 1"),
+    ("A,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, columns: {a: A, b: A}, fixed: {b: 2}}",
+     "model.params.source[0].fixed.b", "'b' is both read from the column 'A' (columns:) and fixed at 2"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y}", "model.params.source[0].path",
+     "or, for an input the source held at one value, give it with fixed: {INPUT: VALUE}"),
+    ("a,b,y\n0.5,1,3\n1.0,2,1\n", "{path: src.csv, objective: y, fixed: {cat: z}}",
+     "model.params.source[0].fixed.cat", "'z' is not a level of 'cat' (levels: x, y)"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: two}}",
+     "model.params.source[0].fixed.b", "'two' is not a number, and 'b' is numeric in the campaign"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: 5000}}",
+     "model.params.source[0].fixed.b", "5000 is more than 1000 times the campaign's range of 'b' away from it"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: true}}",
+     "model.params.source[0].fixed", "b: true is a boolean"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: [1, 2]}}",
+     "model.params.source[0].fixed", "b: [1, 2] is not one value"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: earlier, where: {T: 1}}", "model.params.source[0].where",
      "allowed keys: campaign"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{campaign: tl}", "model.params.source[0].campaign", "is this campaign itself"),

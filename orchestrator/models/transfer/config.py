@@ -8,6 +8,7 @@ model:
     source:
       - {path: data/arylation_90C.csv, objective: yield}
       - {path: data/other.csv, objective: y, columns: {Base: base_name}}   # campaign input: source column
+      - {path: data/plate_2.csv, objective: y, fixed: {sn_load: 0}}    # an input the source held at one value
       - {campaign: arylation-120C}   # its succeeded experiments when this one starts (same store)
     base: gp                      # the target model where the method has one (gp | random-forest)
 ```
@@ -15,6 +16,7 @@ model:
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, field_validator, model_validator
@@ -38,6 +40,11 @@ class CsvSource(BaseModel):
     where: dict[str, Any] = Field(
         default_factory=dict,
         description="keep only rows whose column equals this value, e.g. {Temp_C: 90} (all rows if empty)")
+    fixed: dict[str, Any] = Field(
+        default_factory=dict,
+        description="campaign input -> the one value it had in every row of the source, for inputs the source "
+                    "did not vary and has no column of, e.g. {sn_load: 0}: an element the earlier plate did not "
+                    "contain, an additive it did not use")
 
     @field_validator("where", mode="before")
     @classmethod
@@ -45,6 +52,25 @@ class CsvSource(BaseModel):
         from oracles.csvfile import check_where
 
         return check_where(value)
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _fixed_values(cls, value: Any) -> Any:
+        """Each value one number or one piece of text, as a cell of the input's column would hold it."""
+        if not isinstance(value, dict):
+            return value  # the field's type check reports it
+        for name, v in value.items():
+            if isinstance(v, bool):
+                raise ValueError(f"{name}: {str(v).lower()} is a boolean; write the input's value as a number "
+                                 f"({int(v)}) or, for a categorical input, its level in quotes ('{str(v).lower()}')")
+            if v is None or isinstance(v, (list, dict)) or (isinstance(v, float) and not math.isfinite(v)):
+                what = "an empty value" if v is None else repr(v)
+                raise ValueError(f"{name}: {what} is not one value; give the single value '{name}' had in every "
+                                 f"row of the source (a finite number, or a level), e.g. {{{name}: 0}}")
+            if isinstance(v, str) and not v.strip():
+                raise ValueError(f"{name}: the value is blank; give the value '{name}' had in every row of the "
+                                 "source")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -128,7 +154,8 @@ class TransferConfig(BaseModel):
         "pre-trained on the source, its last layer retrained on the target; auto: the mixture of the GP-based "
         "methods and the base model alone, weighted by their leave-one-out predictions on the target data "
         "(weigh_by)")
-    source: list[SourceSpec] = Field(min_length=1, description="one or more sources: {path, objective, columns} "
+    source: list[SourceSpec] = Field(min_length=1, description="one or more sources: {path, objective, columns, where, "
+                                                               "fixed} "
                                                                "or {campaign: NAME}")
     base: Literal["gp", "random-forest"] = Field(
         default="gp", description="the target model (latent-variable, the 'no transfer' part of auto); the "

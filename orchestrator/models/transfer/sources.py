@@ -81,16 +81,33 @@ def _column_problems(src: CsvSource, where: str, inputs: Sequence[str], path: Pa
         if key not in inputs:
             problems.append(Problem(f"{where}.columns.{key}", f"'{key}' is not an input of the campaign "
                                                               f"(inputs: {', '.join(inputs)})"))
-    missing = [(n, src.columns.get(n, n)) for n in inputs if src.columns.get(n, n) not in header]
+    for key in src.fixed:
+        if key not in inputs:
+            problems.append(Problem(f"{where}.fixed.{key}", f"'{key}' is not an input of the campaign (inputs: "
+                                                            f"{', '.join(inputs)}); fixed names the campaign's "
+                                                            "inputs the source held at one value"))
+        elif key in src.columns:
+            problems.append(Problem(f"{where}.fixed.{key}", f"'{key}' is both read from the column "
+                                                            f"'{src.columns[key]}' (columns:) and fixed at "
+                                                            f"{src.fixed[key]!r}; keep one of the two"))
+        elif key in header:
+            problems.append(Problem(f"{where}.fixed.{key}", f"{path.name} has a column '{key}', and fixed says the "
+                                                            f"source held '{key}' at {src.fixed[key]!r}; remove it "
+                                                            "from fixed to read the column, or map the input to "
+                                                            "another column with columns:"))
+    read = [n for n in inputs if n not in src.fixed]
+    missing = [(n, src.columns.get(n, n)) for n in read if src.columns.get(n, n) not in header]
     if missing:
         named = ", ".join(f"'{c}'" + (f" (for input '{n}')" if c != n else "") for n, c in missing)
         problems.append(Problem(f"{where}.path", f"{path.name} lacks the column(s) {named} of the campaign's "
-                                                 f"inputs ({describe_columns(header)}); add them, or map "
-                                                 "each input to a column with columns: {INPUT: COLUMN}"))
+                                                 f"inputs ({describe_columns(header)}); add them, map each input "
+                                                 "to a column with columns: {INPUT: COLUMN}, or, for an input "
+                                                 "the source held at one value, give it with fixed: {INPUT: "
+                                                 "VALUE}"))
     if src.objective not in header:
         problems.append(Problem(f"{where}.objective", f"{path.name} has no column '{src.objective}' "
                                                       f"({describe_columns(header)})"))
-    read_as = {n: src.columns.get(n, n) for n in inputs}
+    read_as = {n: src.columns.get(n, n) for n in read}
     as_input = [n for n, c in read_as.items() if c == src.objective]
     if as_input:
         problems.append(Problem(f"{where}.objective", f"'{src.objective}' is the column read as the campaign's input "
@@ -119,6 +136,7 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
             try:
                 _, params, values, lines, _ = _csv_rows(src, i, inputs, base_dir)
                 if space is not None:
+                    check_fixed(space, src, i, params[0])
                     encode_rows(space, params, f"{WHERE}[{i}]", lines)
             except ConfigError as exc:
                 problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
@@ -238,7 +256,7 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
     params, values, lines = [], [], []
     for line, cells in records:
         text = cells[col[src.objective]]
-        row = {n: cells[col[src.columns.get(n, n)]] for n in inputs}
+        row = {n: str(src.fixed[n]) if n in src.fixed else cells[col[src.columns.get(n, n)]] for n in inputs}
         if text == "" or any(v == "" or v.lower() == "nan" for v in row.values()):
             continue  # an incomplete line: an empty or `nan` cell (pandas writes missing values so)
         y = parse_number(text)
@@ -480,6 +498,54 @@ def _encode(space: Any, rows: Sequence[dict], where: str, at: Callable[[int], st
     return X
 
 
+def check_fixed(space: Any, src: Any, i: int, row: dict) -> None:
+    """ConfigError naming ``source[i].fixed.INPUT`` for each fixed value the campaign's space cannot encode:
+    text for a numeric input, a level the input does not have, a value not above 0 on a log scale or far
+    outside the campaign's range. ``row``: one of the source's rows (the fixed values filled in)."""
+    problems, numeric = [], []
+    for name, value in getattr(src, "fixed", {}).items():
+        text, field = str(value), f"{WHERE}[{i}].fixed.{name}"
+        if getattr(space, "is_pool", False):
+            group = next(g for g in space.column_groups() if g.name == name)
+            is_number, log = group.kind == "numeric", False
+            levels = [] if is_number else sorted({str(c[name]) for c in space.candidates})
+        else:
+            p = space._by_name[name]
+            choices = getattr(p, "choices", None)
+            is_number, log, levels = choices is None, bool(getattr(p, "log", False)), [str(c) for c in choices or ()]
+        if not is_number:
+            if text not in levels:
+                shown = ", ".join(levels[:10]) + (", ..." if len(levels) > 10 else "")
+                problems.append(Problem(field, f"{value!r} is not a level of '{name}' (levels: {shown}); give the "
+                                               f"level '{name}' had in every row of the source, as the campaign "
+                                               "spells it"))
+            continue
+        try:
+            x = strict_float(text)
+        except (TypeError, ValueError):
+            problems.append(Problem(field, f"{value!r} is not a number, and '{name}' is numeric in the campaign; "
+                                           f"give the number '{name}' had in every row of the source"))
+            continue
+        if not math.isfinite(x):
+            problems.append(Problem(field, f"{value!r} is not a finite number; give the number '{name}' had in every "
+                                           "row of the source"))
+            continue
+        if log and x <= 0:
+            problems.append(Problem(field, f"{value!r} is not above 0, and '{name}' is on a log scale (log: true); "
+                                           "give a value above 0"))
+            continue
+        numeric.append(name)
+    if not problems and numeric:
+        X = _encode(space, [row], f"{WHERE}[{i}].fixed", lambda k: "fixed")[0]
+        for g in space.column_groups():
+            if g.name in numeric and not (np.isfinite(X[g.columns.start]) and abs(X[g.columns.start]) <= FAR):
+                problems.append(Problem(f"{WHERE}[{i}].fixed.{g.name}", f"{src.fixed[g.name]!r} is more than "
+                                        f"{FAR:g} times the campaign's range of '{g.name}' away from it (a typo, or "
+                                        "another unit?)"))
+    if problems:
+        raise ConfigError(problems)
+
+
 def _as_choice(space: Any, name: str, value: Any) -> Any:
     p = space._by_name[name]
     choices = getattr(p, "choices", None)
@@ -517,6 +583,7 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
         note = ""
         if isinstance(src, CsvSource):
             name, params, values, places, skipped = _csv_rows(src, i, inputs, base_dir)
+            check_fixed(space, src, i, params[0])
             if skipped:
                 note = (f"source[{i}] {Path(name).name}: {len(values)} of its {len(values) + skipped} rows"
                         f"{' (after where)' if src.where else ''} are used; {skipped} incomplete row(s) (an empty "
