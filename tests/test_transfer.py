@@ -1239,6 +1239,42 @@ def test_a_campaign_learns_from_a_source_campaign_as_it_was_when_it_started(tmp_
     assert "source campaign 'earlier' has 4 result(s) newer than this campaign's start" in " ".join(res.output.split())
 
 
+def test_a_source_campaign_without_an_input_is_read_with_fixed(tmp_path):
+    """A source campaign that did not have the input b: fixed gives b's value in its experiments; validate
+    names a fixed key that is not an input and a value the pool lacks, the run one the source campaign has."""
+    from orchestrator.store import Store
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    runner = CliRunner()
+    source = _source_campaign(tmp_path, 4)
+    source.write_text(source.read_text().replace("inputs: [a, b, cat]", "inputs: [a, cat]"))
+    (tmp_path / "pool.csv").write_text(POOL)
+    assert runner.invoke(app, ["run", str(source), "--store", db, "--quiet"]).exit_code == 0
+    target = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier, fixed: {b: 2}}", goal="max"))
+    assert runner.invoke(app, ["validate", str(target)]).exit_code == 0
+    campaign = load_campaign(target)
+    (src,) = Proposer(campaign, store=Store(db)).sources
+    exps = Store(db).experiments(Store(db).get_campaign("earlier").id, ["succeeded"])
+    np.testing.assert_array_equal(src.X, campaign.space.encode([{**e.params, "b": 2.0} for e in exps]))
+    res = runner.invoke(app, ["run", str(target), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+
+    for fixed, where, words in [("{B: 2}", "model.params.source[0].fixed.B", "'B' is not an input of the campaign"),
+                                ("{cat: z}", "model.params.source[0].fixed.cat", "'z' is not a level of 'cat'")]:
+        bad = write_campaign(tmp_path, CAMPAIGN.format(source=f"{{campaign: earlier, fixed: {fixed}}}", goal="max")
+                             .replace("name: tl", "name: other"), "other.yaml")
+        res = runner.invoke(app, ["validate", str(bad)])
+        assert res.exit_code == 2 and f"{where}: " in res.output and words in " ".join(res.output.split()), \
+            res.output
+    held = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier, fixed: {b: 2, a: 1}}", goal="max")
+                          .replace("name: tl", "name: held"), "held.yaml")
+    res = runner.invoke(app, ["run", str(held), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 2, res.output
+    assert ("model.params.source[0].fixed.a: campaign 'earlier' has the input 'a', and fixed says it held 'a' at 1"
+            in " ".join(res.output.split())), res.output
+    assert Store(db).get_campaign("held") is None  # refused before the campaign is stored
+
+
 def test_a_source_csv_changed_since_the_start_is_refused_on_resume(tmp_path):
     db = f"sqlite:///{tmp_path / 's.db'}"
     path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n")

@@ -27,7 +27,31 @@ AUTO_PARTS = ("none", "prior-mean", "latent-variable", "multi-task")  # what aut
 AutoPart = Literal["none", "prior-mean", "latent-variable", "multi-task"]
 
 
-class CsvSource(BaseModel):
+class _HeldInputs(BaseModel):
+    """Checks ``fixed`` (each source kind declares it): the campaign's inputs a source held at one value, so
+    it has no column (or input) for them."""
+
+    @field_validator("fixed", mode="before", check_fields=False)
+    @classmethod
+    def _fixed_values(cls, value: Any) -> Any:
+        """Each value one number or one piece of text, as a cell of the input's column would hold it."""
+        if not isinstance(value, dict):
+            return value  # the field's type check reports it
+        for name, v in value.items():
+            if isinstance(v, bool):
+                raise ValueError(f"{name}: {str(v).lower()} is a boolean; write the input's value as a number "
+                                 f"({int(v)}) or, for a categorical input, its level in quotes ('{str(v).lower()}')")
+            if v is None or isinstance(v, (list, dict)) or (isinstance(v, float) and not math.isfinite(v)):
+                what = "an empty value" if v is None else repr(v)
+                raise ValueError(f"{name}: {what} is not one value; give the single value '{name}' had in every "
+                                 f"row of the source (a finite number, or a level), e.g. {{{name}: 0}}")
+            if isinstance(v, str) and not v.strip():
+                raise ValueError(f"{name}: the value is blank; give the value '{name}' had in every row of the "
+                                 "source")
+        return value
+
+
+class CsvSource(_HeldInputs):
     """Earlier results in a CSV file: one row per experiment, the campaign's inputs and an objective column."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,25 +77,6 @@ class CsvSource(BaseModel):
 
         return check_where(value)
 
-    @field_validator("fixed", mode="before")
-    @classmethod
-    def _fixed_values(cls, value: Any) -> Any:
-        """Each value one number or one piece of text, as a cell of the input's column would hold it."""
-        if not isinstance(value, dict):
-            return value  # the field's type check reports it
-        for name, v in value.items():
-            if isinstance(v, bool):
-                raise ValueError(f"{name}: {str(v).lower()} is a boolean; write the input's value as a number "
-                                 f"({int(v)}) or, for a categorical input, its level in quotes ('{str(v).lower()}')")
-            if v is None or isinstance(v, (list, dict)) or (isinstance(v, float) and not math.isfinite(v)):
-                what = "an empty value" if v is None else repr(v)
-                raise ValueError(f"{name}: {what} is not one value; give the single value '{name}' had in every "
-                                 f"row of the source (a finite number, or a level), e.g. {{{name}: 0}}")
-            if isinstance(v, str) and not v.strip():
-                raise ValueError(f"{name}: the value is blank; give the value '{name}' had in every row of the "
-                                 "source")
-        return value
-
     @model_validator(mode="before")
     @classmethod
     def _one_kind(cls, data: Any) -> Any:
@@ -84,12 +89,16 @@ class CsvSource(BaseModel):
         return data
 
 
-class CampaignSource(BaseModel):
+class CampaignSource(_HeldInputs):
     """Every succeeded experiment of another campaign in the same store (same inputs and objective goal)."""
 
     model_config = ConfigDict(extra="forbid")
 
     campaign: str = Field(description="name of a campaign in the same store")
+    fixed: dict[str, Any] = Field(
+        default_factory=dict,
+        description="campaign input -> the one value it had in every experiment of the source campaign, for "
+                    "inputs that campaign did not have")
 
     @field_validator("campaign")
     @classmethod

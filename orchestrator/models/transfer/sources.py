@@ -151,6 +151,31 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
     return problems
 
 
+def campaign_fixed_problems(config: TransferConfig, inputs: Sequence[str], space: Any = None) -> list[Problem]:
+    """``looplab validate`` for the ``fixed`` of campaign sources (their rows are read at the run): each key
+    an input of the campaign, each value one the campaign's space can encode (``check_fixed``)."""
+    problems: list[Problem] = []
+    for i, src in enumerate(config.source):
+        if not isinstance(src, CampaignSource) or not src.fixed:
+            continue
+        unknown = [k for k in src.fixed if k not in inputs]
+        problems += [Problem(f"source[{i}].fixed.{k}", f"'{k}' is not an input of the campaign (inputs: "
+                                                       f"{', '.join(inputs)}); fixed names the campaign's inputs "
+                                                       "the source held at one value") for k in unknown]
+        if unknown or space is None:
+            continue
+        if getattr(space, "is_pool", False):
+            probe = {n: str(space.candidates[0][n]) for n in inputs}
+        else:
+            probe = {p.name: str(p.choices[0]) if getattr(p, "choices", None) else str(p.low)
+                     for p in space.parameters}
+        try:
+            check_fixed(space, src, i, {**probe, **{n: str(v) for n, v in src.fixed.items()}})
+        except ConfigError as exc:
+            problems += [Problem(p.path.removeprefix("model.params."), p.message) for p in exc.problems]
+    return problems
+
+
 def target_rows_problems(config: TransferConfig, spec: Any, base_dir: Path) -> list[Problem]:
     """CSV sources that hold the campaign's own answers: rows of the pool file its lookup oracle reads, with
     the looked-up column as their objective. The model would know those results before measuring them (a
@@ -332,12 +357,19 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
                                               "put that store back, or start a new campaign (another name or "
                                               "--store)")])
     params, values = [], []
+    fixed = {n: str(v) for n, v in src.fixed.items()}
     for e in exps:
-        missing = [n for n in inputs if n not in e.params]
+        held = [n for n in fixed if n in e.params]
+        if held:
+            raise ConfigError([Problem(f"{WHERE}[{i}].fixed.{held[0]}", f"campaign '{src.campaign}' has the input "
+                                       f"'{held[0]}', and fixed says it held '{held[0]}' at {src.fixed[held[0]]!r}; "
+                                       "remove it from fixed to read the campaign's values")])
+        missing = [n for n in inputs if n not in e.params and n not in fixed]
         if missing:
             raise ConfigError([Problem(where, f"campaign '{src.campaign}' lacks the input(s) {', '.join(missing)} "
-                                              "of this campaign")])
-        params.append({n: e.params[n] for n in inputs})
+                                              "of this campaign; if it held them at one value, give it with fixed: "
+                                              "{INPUT: VALUE}")])
+        params.append({n: fixed[n] if n in fixed else e.params[n] for n in inputs})
         values.append(float(e.value))
     if len(values) < 2:
         raise SourceNotReady([Problem(where, f"campaign '{src.campaign}' has {len(values)} succeeded "
@@ -594,6 +626,7 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
                 else None
             name, params, values, ids = _campaign_rows(src, i, inputs, store, keep)
             places = [f"experiment {e}" for e in ids]
+            check_fixed(space, src, i, params[0])
         X = encode_rows(space, params, f"{WHERE}[{i}]", places)
         wide = _wider_than_the_campaign(space, X, params)
         if wide:
