@@ -12,6 +12,7 @@ import errno
 import io
 import json
 import os
+import stat
 import logging
 import math
 import sys
@@ -158,9 +159,13 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
         if base is not None and base.is_file() and _head(base) == SQLITE_MAGIC:
             _fail(LooplabError(f"{option}: '{path}' belongs to the SQLite database '{base.name}' (its {end[1:]} "
                                "file); writing to it would damage the store: choose another path"))
-    if not real.exists():
+    try:  # the path itself: /dev/stdout on a pipe resolves to 'pipe:[N]', which no path names
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None and not real.exists():
         return real
-    if not real.is_file():
+    if not real.is_file() or (st is not None and not stat.S_ISREG(st.st_mode)):
         _fail(LooplabError(f"{option}: '{path}' exists and is not a regular file (a folder, device or pipe); "
                            "choose a file path"))
     try:

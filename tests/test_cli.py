@@ -283,6 +283,20 @@ def test_daemon_log_file_that_cannot_be_written_is_a_clear_error(tmp_path, where
     assert not db.exists() and not (folder / ".looplab-daemon.lock").exists()  # nothing started
 
 
+def test_a_log_file_on_a_pipe_is_refused_as_not_a_regular_file(tmp_path):
+    """Fuzz round thirteen: --log-file /dev/stdout with stdout a pipe was refused as a missing folder (the path
+    resolves to 'pipe:[N]', which no path names)."""
+    spec = tmp_path / "b.yaml"
+    spec.write_text((ROOT / "campaigns" / "branin_gp_ei.yaml").read_text())
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(spec), "--store",
+                          f"sqlite:///{tmp_path / 's.db'}", "-q", "--log-file", "/dev/stdout"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error --log-file: '/dev/stdout' exists and is not a regular file (a folder, "
+                                 "device or pipe)"), res.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
 @pytest.mark.parametrize("target, fragment", [
     ("campaign", "is the campaign file"),
     ("other.yaml", "is named like a campaign file (a daemon watching its folder would read it as one)"),
