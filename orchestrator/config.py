@@ -1160,8 +1160,9 @@ def campaign_notes(campaign: Campaign) -> list[str]:
     notes = list(getattr(space, "notes", []))
     if space.is_pool and len(space.candidates) >= 2:
         first = space.candidates[0]
-        notes += [f"space.pool.inputs: '{n}' has the same value in every candidate, so it cannot tell them apart (a "
-                  "source of a transfer model may still vary in it); remove it unless that is meant"
+        notes += [f"space.pool.inputs: '{n}' has the same value in every candidate, so it cannot tell them apart "
+                  "(nor, for a transfer model, its sources' rows at other values of it); remove it unless that is "
+                  "meant"
                   for n in space.names if all(c[n] == first[n] for c in space.candidates)]
     for role in ("oracle", "model", "acquisition"):
         hook = getattr(campaign.plugin_classes.get(role), "config_notes", None)

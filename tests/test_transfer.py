@@ -630,6 +630,48 @@ def test_inputs_the_source_held_at_one_value_are_given_with_fixed(tmp_path):
     np.testing.assert_array_equal(src.y, [3.0, -1.0])
     res = CliRunner().invoke(app, ["validate", str(path)])
     assert res.exit_code == 0, res.output
+    # fuzz round fourteen: a column named like a fixed input but read as another input is no clash
+    path = _pool_campaign(tmp_path, "b,cat,y\n0.5,y,3\n1.0,x,1\n",
+                          "{path: src.csv, objective: y, columns: {a: b}, fixed: {b: 2}}")
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 0, res.output
+    (src,) = Proposer(load_campaign(path)).sources
+    np.testing.assert_array_equal(src.X, campaign.space.encode([{"a": 0.5, "b": 2.0, "cat": "y"},
+                                                                {"a": 1.0, "b": 2.0, "cat": "x"}]))
+
+
+def test_a_fixed_value_is_quoted_short_and_a_level_in_another_unicode_form_is_named(tmp_path):
+    """Fuzz round fourteen: a 200,000-character fixed value was echoed whole; 'café' typed with a combining
+    accent was refused as not a level of the input, next to the level 'café' that looked the same."""
+    path = _pool_campaign(tmp_path, "a,b,y\n0.5,1,3\n1.0,2,1\n", "{path: src.csv, objective: y, fixed: {cat: "
+                                                                 + "q" * 5000 + "}}")
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2 and len(res.output) < 600, res.output[:300]
+    said = " ".join(res.output.split())
+    assert "model.params.source[0].fixed.cat:" in said and "is not a level of 'cat' (levels: x, y)" in said, said
+    (tmp_path / "pool.csv").write_text(POOL.replace(",y,", ",caf\u00e9,").replace(",y\n", ",caf\u00e9\n"))
+    path = write_campaign(tmp_path, CAMPAIGN.format(source="{path: src.csv, objective: y, fixed: {cat: cafe\u0301}}",
+                                                    goal="max"))
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "it is the level 'caf\u00e9' written in another Unicode form" in " ".join(res.output.split()), res.output
+
+
+def test_a_source_at_other_values_of_an_input_the_pool_holds_constant_is_said(tmp_path):
+    """Fuzz round fourteen: the pool gives an input that is the same in every candidate no scale, so a source's
+    other values of it (fixed: {b: 1e300}) were encoded as the pool's value without a word, and the pool's note
+    said a source could still vary in it."""
+    (tmp_path / "pool.csv").write_text("a,b,cat,y\n" + "".join(f"{a},1,{c},{a}\n" for a in (0.0, 0.5, 1.0)
+                                                              for c in "xy"))
+    (tmp_path / "src.csv").write_text("a,cat,y\n0.5,y,3\n1.0,x,1\n0.0,x,2\n")
+    path = write_campaign(tmp_path, CAMPAIGN.format(source="{path: src.csv, objective: y, fixed: {b: 1e300}}",
+                                                    goal="max"))
+    (src,) = Proposer(load_campaign(path)).sources
+    assert ("input 'b' is 1.0 in every candidate of the pool, so the model cannot tell the source's other values of "
+            "it (1e+300) from 1.0") in src.note, src.note
+    path.write_text(path.read_text().replace("1e300", "1"))
+    (src,) = Proposer(load_campaign(path)).sources
+    assert src.note == ""
 
 
 def test_the_pool_file_is_a_source_only_with_other_rows(tmp_path):
@@ -1266,6 +1308,19 @@ def test_a_source_campaign_without_an_input_is_read_with_fixed(tmp_path):
         res = runner.invoke(app, ["validate", str(bad)])
         assert res.exit_code == 2 and f"{where}: " in res.output and words in " ".join(res.output.split()), \
             res.output
+    twice = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier, fixed: {b: 2}}, {campaign: earlier, "
+                                                           "fixed: {b: '2'}}", goal="max")
+                           .replace("name: tl", "name: twice"), "twice.yaml")
+    res = runner.invoke(app, ["validate", str(twice)])
+    assert res.exit_code == 2 and ("model.params.source[1].campaign: campaign 'earlier' is source[0] too" in
+                                   " ".join(res.output.split())), res.output
+    point = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier, fixed: {b: 2}}", goal="max")
+                           .replace("name: tl", "name: point").replace("inputs: [a, b, cat]", "inputs: [b]")
+                           .replace(", categorical: [cat]", ""), "point.yaml")
+    res = runner.invoke(app, ["run", str(point), "--store", db, "--quiet", "--max-steps", "1"])
+    assert res.exit_code == 2, res.output
+    assert ("model.params.source[0]: the 4 results of campaign 'earlier' (with fixed) are all at the same inputs "
+            "(b=2)") in " ".join(res.output.split()), res.output
     held = write_campaign(tmp_path, CAMPAIGN.format(source="{campaign: earlier, fixed: {b: 2, a: 1}}", goal="max")
                           .replace("name: tl", "name: held"), "held.yaml")
     res = runner.invoke(app, ["run", str(held), "--store", db, "--quiet", "--max-steps", "1"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,6 +30,12 @@ from ...errors import ConfigError, Problem, SourceNotReady
 from .config import CampaignSource, CsvSource, TransferConfig
 
 WHERE = "model.params.source"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as an error quotes it, cut to ``limit`` characters (a 200,000-character level is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,11 @@ def _column_problems(src: CsvSource, where: str, inputs: Sequence[str], path: Pa
         elif key in src.columns:
             problems.append(Problem(f"{where}.fixed.{key}", f"'{key}' is both read from the column "
                                                             f"'{src.columns[key]}' (columns:) and fixed at "
-                                                            f"{src.fixed[key]!r}; keep one of the two"))
-        elif key in header:
+                                                            f"{_shown(src.fixed[key])}; keep one of the two"))
+        elif key in header and key not in src.columns.values():  # a column read as another input is no clash
             problems.append(Problem(f"{where}.fixed.{key}", f"{path.name} has a column '{key}', and fixed says the "
-                                                            f"source held '{key}' at {src.fixed[key]!r}; remove it "
-                                                            "from fixed to read the column, or map the input to "
+                                                            f"source held '{key}' at {_shown(src.fixed[key])}; remove "
+                                                            "it from fixed to read the column, or map the input to "
                                                             "another column with columns:"))
     read = [n for n in inputs if n not in src.fixed]
     missing = [(n, src.columns.get(n, n)) for n in read if src.columns.get(n, n) not in header]
@@ -151,11 +158,18 @@ def check_csv_sources(config: TransferConfig, inputs: Sequence[str], base_dir: P
     return problems
 
 
-def campaign_fixed_problems(config: TransferConfig, inputs: Sequence[str], space: Any = None) -> list[Problem]:
-    """``looplab validate`` for the ``fixed`` of campaign sources (their rows are read at the run): each key
-    an input of the campaign, each value one the campaign's space can encode (``check_fixed``)."""
+def campaign_source_problems(config: TransferConfig, inputs: Sequence[str], space: Any = None) -> list[Problem]:
+    """``looplab validate`` for campaign sources (their rows are read at the run): no campaign twice; each
+    ``fixed`` key an input of the campaign, each value one the campaign's space can encode (``check_fixed``)."""
     problems: list[Problem] = []
+    first: dict[str, int] = {}
     for i, src in enumerate(config.source):
+        if isinstance(src, CampaignSource):
+            if src.campaign in first:
+                problems.append(Problem(f"source[{i}].campaign", f"campaign '{src.campaign}' is "
+                                                                 f"source[{first[src.campaign]}] too: its results "
+                                                                 "are one source; give it once"))
+            first.setdefault(src.campaign, i)
         if not isinstance(src, CampaignSource) or not src.fixed:
             continue
         unknown = [k for k in src.fixed if k not in inputs]
@@ -298,14 +312,19 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
     _check_objective(values, f"{WHERE}[{i}].objective", f"column '{src.objective}' of {path.name}")
-    points = {tuple(_same_cell(row[n]) for n in inputs) for row in params}
-    if len(points) == 1:  # replicates of one point: how the objective varies with the inputs is not in them
-        raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name}'s {len(values)} usable rows are all at the same "
-                                                    f"inputs ({', '.join(f'{n}={params[0][n]}' for n in inputs)}): "
-                                                    "a source says how the objective varies with the inputs, and "
-                                                    "these rows do not; give rows at other inputs too, or remove "
-                                                    "the source")])
+    _not_one_point(params, inputs, f"{WHERE}[{i}]", f"{path.name}'s {len(values)} usable rows")
     return str(path), params, values, lines, len(records) - len(values)
+
+
+def _not_one_point(params: list[dict], inputs: Sequence[str], where: str, what: str) -> None:
+    """Replicates of one point (or rows that ``fixed`` puts at one point) say nothing of how the objective
+    varies with the inputs: a ConfigError naming the inputs."""
+    points = {tuple(_same_cell(row[n]) for n in inputs) for row in params}
+    if len(points) == 1:
+        raise ConfigError([Problem(where, f"{what} are all at the same inputs "
+                                          f"({', '.join(f'{n}={params[0][n]}' for n in inputs)}): a source says how "
+                                          "the objective varies with the inputs, and these rows do not; give rows "
+                                          "at other inputs too, or remove the source")])
 
 
 def _check_objective(values: list[float], where: str, what: str) -> None:
@@ -362,7 +381,8 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
         held = [n for n in fixed if n in e.params]
         if held:
             raise ConfigError([Problem(f"{WHERE}[{i}].fixed.{held[0]}", f"campaign '{src.campaign}' has the input "
-                                       f"'{held[0]}', and fixed says it held '{held[0]}' at {src.fixed[held[0]]!r}; "
+                                       f"'{held[0]}', and fixed says it held '{held[0]}' at "
+                                       f"{_shown(src.fixed[held[0]])}; "
                                        "remove it from fixed to read the campaign's values")])
         missing = [n for n in inputs if n not in e.params and n not in fixed]
         if missing:
@@ -375,6 +395,8 @@ def _campaign_rows(src: CampaignSource, i: int, inputs: Sequence[str], store: An
         raise SourceNotReady([Problem(where, f"campaign '{src.campaign}' has {len(values)} succeeded "
                                              "experiment(s); a source needs at least 2")])
     _check_objective(values, where, f"the objective of campaign '{src.campaign}'")
+    _not_one_point(params, inputs, f"{WHERE}[{i}]", f"the {len(values)} results of campaign '{src.campaign}'"
+                   + (" (with fixed)" if fixed else ""))
     return f"campaign {src.campaign}", params, values, [e.id for e in exps]
 
 
@@ -536,7 +558,7 @@ def check_fixed(space: Any, src: Any, i: int, row: dict) -> None:
     outside the campaign's range. ``row``: one of the source's rows (the fixed values filled in)."""
     problems, numeric = [], []
     for name, value in getattr(src, "fixed", {}).items():
-        text, field = str(value), f"{WHERE}[{i}].fixed.{name}"
+        text, field, shown_value = str(value), f"{WHERE}[{i}].fixed.{name}", _shown(value)
         if getattr(space, "is_pool", False):
             group = next(g for g in space.column_groups() if g.name == name)
             is_number, log = group.kind == "numeric", False
@@ -548,30 +570,33 @@ def check_fixed(space: Any, src: Any, i: int, row: dict) -> None:
         if not is_number:
             if text not in levels:
                 shown = ", ".join(levels[:10]) + (", ..." if len(levels) > 10 else "")
-                problems.append(Problem(field, f"{value!r} is not a level of '{name}' (levels: {shown}); give the "
-                                               f"level '{name}' had in every row of the source, as the campaign "
-                                               "spells it"))
+                same = [lv for lv in levels if unicodedata.normalize("NFC", lv) == unicodedata.normalize("NFC", text)]
+                why = (f" (it is the level '{same[0]}' written in another Unicode form: composed and decomposed "
+                       "accents; retype it)" if same else "")
+                problems.append(Problem(field, f"{shown_value} is not a level of '{name}' (levels: {shown}){why}; "
+                                               f"give the level '{name}' had in every row of the source, as the "
+                                               "campaign spells it"))
             continue
         try:
             x = strict_float(text)
         except (TypeError, ValueError):
-            problems.append(Problem(field, f"{value!r} is not a number, and '{name}' is numeric in the campaign; "
-                                           f"give the number '{name}' had in every row of the source"))
+            problems.append(Problem(field, f"{shown_value} is not a number, and '{name}' is numeric in the "
+                                           f"campaign; give the number '{name}' had in every row of the source"))
             continue
         if not math.isfinite(x):
-            problems.append(Problem(field, f"{value!r} is not a finite number; give the number '{name}' had in every "
-                                           "row of the source"))
+            problems.append(Problem(field, f"{shown_value} is not a finite number; give the number '{name}' had in "
+                                           "every row of the source"))
             continue
         if log and x <= 0:
-            problems.append(Problem(field, f"{value!r} is not above 0, and '{name}' is on a log scale (log: true); "
-                                           "give a value above 0"))
+            problems.append(Problem(field, f"{shown_value} is not above 0, and '{name}' is on a log scale (log: "
+                                           "true); give a value above 0"))
             continue
         numeric.append(name)
     if not problems and numeric:
         X = _encode(space, [row], f"{WHERE}[{i}].fixed", lambda k: "fixed")[0]
         for g in space.column_groups():
             if g.name in numeric and not (np.isfinite(X[g.columns.start]) and abs(X[g.columns.start]) <= FAR):
-                problems.append(Problem(f"{WHERE}[{i}].fixed.{g.name}", f"{src.fixed[g.name]!r} is more than "
+                problems.append(Problem(f"{WHERE}[{i}].fixed.{g.name}", f"{_shown(src.fixed[g.name])} is more than "
                                         f"{FAR:g} times the campaign's range of '{g.name}' away from it (a typo, or "
                                         "another unit?)"))
     if problems:
@@ -628,9 +653,9 @@ def load_sources(config: TransferConfig, *, space: Any, inputs: Sequence[str], b
             places = [f"experiment {e}" for e in ids]
             check_fixed(space, src, i, params[0])
         X = encode_rows(space, params, f"{WHERE}[{i}]", places)
-        wide = _wider_than_the_campaign(space, X, params)
-        if wide:
-            note = "; ".join(filter(None, [note, f"source[{i}] {Path(name).name}: {wide}"]))
+        for said in (_wider_than_the_campaign(space, X, params), _flat_in_the_pool(space, params)):
+            if said:
+                note = "; ".join(filter(None, [note, f"source[{i}] {Path(name).name}: {said}"]))
         out.append(SourceData.make(name, X, internal(np.asarray(values, dtype=float)), ids, note))
     return tuple(out)
 
@@ -654,6 +679,28 @@ def _wider_than_the_campaign(space: Any, X: np.ndarray, rows: Sequence[dict]) ->
         return ""
     return (f"input{'s' if len(said) > 1 else ''} {', '.join(said)} span{'' if len(said) > 1 else 's'} up to "
             f"{max(times):.0f} times the campaign's range (other units, such as percent for fractions?)")
+
+
+def _flat_in_the_pool(space: Any, rows: Sequence[dict]) -> str:
+    """A note when the source has other values of a numeric input that is the same in every candidate of the
+    pool: the pool gives that input no scale, so the model cannot tell them apart ('' if none)."""
+    if not getattr(space, "is_pool", False) or not rows:
+        return ""
+    said = []
+    for g in space.column_groups():
+        if g.kind != "numeric":
+            continue
+        values = {_same_cell(str(c[g.name])) for c in space.candidates}
+        if len(values) != 1:
+            continue
+        (pool,) = values
+        other = sorted({v for r in rows if (v := _same_cell(str(r[g.name]))) != pool}, key=str)
+        if other:
+            shown = ", ".join(_shown(v) for v in other[:3]) + (", ..." if len(other) > 3 else "")
+            said.append(f"input '{g.name}' is {_shown(pool)} in every candidate of the pool, so the model cannot "
+                        f"tell the source's other values of it ({shown}) from {_shown(pool)}: those rows count as if "
+                        f"measured at {g.name} = {_shown(pool)}")
+    return "; ".join(said)
 
 
 def subsample(sources: Sequence[SourceData], fraction: float, rng: np.random.Generator) -> tuple[SourceData, ...]:

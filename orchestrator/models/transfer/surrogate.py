@@ -41,7 +41,7 @@ from ..base import ModelContext, ModelError, check_training_data
 from .components import COMPONENTS, Setup
 from .config import AUTO_PARTS, METHODS, CsvSource, TransferConfig
 from .source_model import source_gp
-from .sources import (SourceData, campaign_fixed_problems, campaign_inputs, check_csv_sources, frozen_sources,
+from .sources import (SourceData, campaign_inputs, campaign_source_problems, check_csv_sources, frozen_sources,
                       load_sources, source_notes, target_rows_problems)
 from .weights import MIN_POINTS, loo_accuracy_log_density, loo_log_density, mix, pseudo_bma_plus
 
@@ -103,7 +103,7 @@ class TransferSurrogate:
         except Exception:  # noqa: BLE001
             space = None
         problems = check_csv_sources(config, campaign_inputs(spec), base_dir, space)
-        problems += campaign_fixed_problems(config, campaign_inputs(spec), space)
+        problems += campaign_source_problems(config, campaign_inputs(spec), space)
         problems += target_rows_problems(config, spec, base_dir)
         problems += [Problem(f"source[{i}].campaign", f"'{src.campaign}' is this campaign itself: its own results are "
                                                       "the target data; a source is another campaign's")
