@@ -142,7 +142,13 @@ class Loader(yaml.SafeLoader):
 
     def construct_yaml_float(self, node: Any) -> float:
         text = self._explicit(node, "float", _NUMBER, "a number (such as 2.5, 1e3 or .inf)")
-        return float(self.construct_yaml_int(node)) if _INT.match(text) else super().construct_yaml_float(node)
+        if _INT.match(text):
+            return float(self.construct_yaml_int(node))
+        value = super().construct_yaml_float(node)
+        if value == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):  # 1e-400: not 0
+            raise StrictYAMLError(f"{_short(text)} is too small for a number (below 5e-324 it would be read "
+                                  "as 0); write 0 if 0 is meant, or the value in other units", node.start_mark)
+        return value
 
     def construct_yaml_null(self, node: Any) -> None:
         self._explicit(node, "null", _NULL, "null (~, null or nothing)")

@@ -471,6 +471,9 @@ def test_anchors_within_the_budget_still_work():
     ('"a\\ud800b"', "half of a UTF-16 pair"),  # a lone surrogate crashed report, status and export later
     ("{<<: {a: 1}, <<: {b: 2}}", "the merge key << appears twice in one mapping"),  # the last one won
     ('"pool.csv\\0"', "holds a NUL character"),  # a path with one was a traceback (embedded null byte)
+    # fuzz round fourteen: read as 0 (a CSV cell of it is refused)
+    ("1e-400", "1e-400 is too small for a number (below 5e-324 it would be read as 0)"),
+    ("!!float -2.5e-999", "is too small for a number"),
 ])
 def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_line(text, fragment):
     with pytest.raises(safe_yaml.StrictYAMLError) as err:
@@ -480,7 +483,8 @@ def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_lin
 
 @pytest.mark.parametrize("text,value", [("!!bool true", True), ("!!float 5", 5.0), ("!!float 0x1f", 31.0),
                                         ("!!float -.inf", float("-inf")), ("!!int 1_000", 1000), ("!!str 5", "5"),
-                                        ("!!null", None), ('"caf\\u00e9"', "caf\u00e9")])
+                                        ("!!null", None), ('"caf\\u00e9"', "caf\u00e9"), ("0.0e-400", 0.0),
+                                        ("-0.0", -0.0), ("5e-324", 5e-324)])
 def test_explicit_tags_that_agree_with_yaml_1_2_are_read(text, value):
     assert safe_yaml.load(f"v: {text}") == {"v": value}
 
