@@ -751,6 +751,8 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "model.params.source[0].fixed.b", "'two' is not a number, and 'b' is numeric in the campaign"),
     ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: 5000}}",
      "model.params.source[0].fixed.b", "5000 is more than 1000 times the campaign's range of 'b' away from it"),
+    ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: nan}}",
+     "model.params.source[0].fixed.b", "'nan' is not a finite number"),  # not "0 usable rows"
     ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: true}}",
      "model.params.source[0].fixed", "b: true is a boolean"),
     ("a,cat,y\n0.5,y,3\n1.0,x,1\n", "{path: src.csv, objective: y, fixed: {b: [1, 2]}}",

@@ -296,7 +296,7 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
     for line, cells in records:
         text = cells[col[src.objective]]
         row = {n: str(src.fixed[n]) if n in src.fixed else cells[col[src.columns.get(n, n)]] for n in inputs}
-        if text == "" or any(v == "" or v.lower() == "nan" for v in row.values()):
+        if text == "" or any(v == "" or v.lower() == "nan" for n, v in row.items() if n not in src.fixed):
             continue  # an incomplete line: an empty or `nan` cell (pandas writes missing values so)
         y = parse_number(text)
         if y is None or math.isinf(y):
