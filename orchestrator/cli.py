@@ -11,10 +11,10 @@ import csv
 import errno
 import io
 import json
-import os
-import stat
 import logging
 import math
+import os
+import stat
 import sys
 import threading
 import time
@@ -159,13 +159,11 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
         if base is not None and base.is_file() and _head(base) == SQLITE_MAGIC:
             _fail(LooplabError(f"{option}: '{path}' belongs to the SQLite database '{base.name}' (its {end[1:]} "
                                "file); writing to it would damage the store: choose another path"))
-    try:  # the path itself: /dev/stdout on a pipe resolves to 'pipe:[N]', which no path names
+    try:  # the path as given: /dev/stdout on a pipe resolves to 'pipe:[N]', which no path names
         st = os.stat(path)
-    except OSError:
-        st = None
-    if st is None and not real.exists():
+    except OSError:  # a new file (or a loop of links, said when it is opened)
         return real
-    if not real.is_file() or (st is not None and not stat.S_ISREG(st.st_mode)):
+    if not stat.S_ISREG(st.st_mode):
         _fail(LooplabError(f"{option}: '{path}' exists and is not a regular file (a folder, device or pipe); "
                            "choose a file path"))
     try:

@@ -435,10 +435,11 @@ class Store:
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
             _no_stray_query(self.url)
-            if path and path != ":memory:" and not path.startswith("file:"):
-                _not_a_special_file(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
-            if create and path and path != ":memory:" and not path.startswith("file:"):
-                _make_folder(Path(path.split("?", 1)[0]).expanduser(), self.display_url)
+            if path and path != ":memory:" and not path.startswith("file:"):  # a file of its own
+                file = Path(path.split("?", 1)[0]).expanduser()
+                _not_a_special_file(file, self.display_url)
+                if create:
+                    _make_folder(file, self.display_url)
             kwargs["connect_args"] = {"timeout": 30}
         elif self.url.startswith("postgresql"):
             # a process stopped (SIGSTOP, a frozen VM) inside a transaction would hold its row locks for good:
@@ -446,10 +447,9 @@ class Store:
             ours = "-c idle_in_transaction_session_timeout=60000"
             theirs = _url_options(self.url)  # the URL's own ?options= (a search_path, say): kept, not replaced
             kwargs["connect_args"] = {"options": f"{theirs} {ours}" if theirs else ours}
-            kwargs["pool_pre_ping"] = True  # after a server restart, pooled connections are dead: replaced quietly
             if "connect_timeout" not in self.url:  # a port that accepts but never answers must not hang a command
                 kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
-            kwargs["pool_pre_ping"] = True
+            kwargs["pool_pre_ping"] = True  # after a server restart, pooled connections are dead: replaced quietly
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", SAWarning)  # e.g. a query argument the driver would ignore

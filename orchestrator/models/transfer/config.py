@@ -42,7 +42,9 @@ class _HeldInputs(BaseModel):
                 raise ValueError(f"{name}: {str(v).lower()} is a boolean; write the input's value as a number "
                                  f"({int(v)}) or, for a categorical input, its level in quotes ('{str(v).lower()}')")
             if v is None or isinstance(v, (list, dict)) or (isinstance(v, float) and not math.isfinite(v)):
-                what = "an empty value" if v is None else repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+                from ...config import _short
+
+                what = "an empty value" if v is None else _short(v)
                 raise ValueError(f"{name}: {what} is not one value; give the single value '{name}' had in every "
                                  f"row of the source (a finite number, or a level), e.g. {{{name}: 0}}")
             if isinstance(v, str) and not v.strip():

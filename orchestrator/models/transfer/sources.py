@@ -26,16 +26,11 @@ import numpy as np
 
 from oracles.csvfile import CsvFileError, describe_columns, parse_number, strict_float
 
+from ...config import _short as _shown  # a value as an error quotes it, cut to 60 characters
 from ...errors import ConfigError, Problem, SourceNotReady
 from .config import CampaignSource, CsvSource, TransferConfig
 
 WHERE = "model.params.source"
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """A value as an error quotes it, cut to ``limit`` characters (a 200,000-character level is not echoed)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
