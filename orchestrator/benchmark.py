@@ -89,7 +89,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, LooplabError, Problem
+from .errors import ConfigError, LooplabError, Problem, reveal
 
 log = logging.getLogger("looplab.benchmark")
 
@@ -227,6 +227,7 @@ class Strategy:
     # transfer learning (--transfer-fraction): each seed knows this fraction of the source rows, drawn at random
     transfer_fraction: float | None = None
     permute_source: bool = False  # --permute-source: the known source rows' objective permuted (misleading)
+    baseline: bool = False  # the model without transfer that --transfer-fraction adds (no strategy the user wrote)
 
     @property
     def is_random(self) -> bool:
@@ -254,6 +255,8 @@ def _fmt_params(params: dict) -> str:
     return "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
+IMPORT_HINT = " (or give an import path package.module:ClassName)"  # plugins' words, not for a strategy
+MAX_PARAM_CHARS = 200  # a strategy param's value, as typed
 _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 
 
@@ -271,6 +274,14 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{item}' is not key=value")])
+        if not value.strip():
+            raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{key.strip()}' has no value after "
+                                                       "'='; give one, or leave the param out")])
+        if len(value.strip()) > MAX_PARAM_CHARS:  # a number or a name: a value this long is a slip, and echoing it
+            # whole would bury the message (fuzz round fifteen: 5,000 nines)
+            raise ConfigError([Problem("--strategies", f"{what} param '{key.strip()}': its value is "
+                                                       f"{len(value.strip()):,} characters long "
+                                                       f"('{value.strip()[:20]}...'); give a number or a name")])
         if key.strip() in params:
             raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{key.strip()}' is given twice; "
                                                        "give it once")])
@@ -279,6 +290,16 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
         except yaml.YAMLError:
             params[key.strip()] = value.strip()
     return m.group(1), params
+
+
+def _unbalanced(text: str) -> str | None:
+    """What is wrong with the parentheses of ``text`` (None when they pair up)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return f"the ')' at character {i + 1} closes no '('"
+    return f"{depth} '(' never closed" if depth else None
 
 
 def parse_strategy(text: str) -> Strategy:
@@ -294,10 +315,7 @@ def parse_strategy(text: str) -> Strategy:
     acq, acq_params = _parse_part(parts[1], "acquisition", whole)
     batch = 1
     if len(parts) == 3:
-        try:
-            batch = int(parts[2])
-        except ValueError:
-            batch = 0
+        batch = int(parts[2]) if re.fullmatch(r"\s*[0-9]+\s*", parts[2]) else 0  # ASCII digits: not 1_0, not ٢
         if batch < 1:
             raise ConfigError([Problem("--strategies", f"'{whole}': the batch size must be a whole number >= 1 "
                                                        f"(got '{parts[2].strip()}')")])
@@ -308,6 +326,14 @@ def parse_strategy(text: str) -> Strategy:
 def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
     if text is None or not text.strip():
         return [default]
+    if any(not c.isprintable() for c in text):
+        raise ConfigError([Problem("--strategies", "holds a line break or another control character; give the "
+                                                   "strategies on one line, separated by commas")])
+    bad = _unbalanced(text)
+    if bad:  # the split on commas follows the parentheses: with these unpaired it would merge strategies
+        raise ConfigError([Problem("--strategies", f"'{reveal(text.strip())}': {bad}; each strategy is "
+                                                   "model(params):acquisition(params):batch, e.g. "
+                                                   "transfer(method=auto):ei:2")])
     out: list[Strategy] = []
     problems: list[Problem] = []
     for item in _split_top_level(text):
@@ -320,6 +346,14 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
             continue  # always included
         # a strategy with the campaign's own model or acquisition kind keeps the campaign's params for it
         # unless it gives its own
+        if s.model == "transfer" and ("source" in s.model_params or default.model != "transfer"):
+            # a strategy's params cannot hold a list of sources (commas part the params): they are the file's
+            problems.append(Problem("--strategies", f"'{s.name}': a transfer strategy learns from the campaign "
+                                    "file's sources (model.params.source), " + (
+                                        "so remove source= from it" if "source" in s.model_params else
+                                        f"and this campaign's model is '{default.model}', which has none; benchmark "
+                                        "a campaign file whose model is kind: transfer with its sources")))
+            continue
         if s.model == default.model and not s.model_params:
             s = replace(s, model_params=dict(default.model_params))
         elif s.model == default.model == "transfer" and "source" not in s.model_params:
@@ -334,6 +368,25 @@ def parse_strategies(text: str | None, default: Strategy) -> list[Strategy]:
     return out
 
 
+def _no_transfer_strategy(chosen: list[Strategy], strategies: str | None) -> list[Problem]:
+    """--transfer-fraction without a transfer strategy: an unknown model kind named first (Transfer for
+    transfer), else which strategies were given."""
+    from . import plugins
+
+    if strategies is None:
+        return [Problem("--transfer-fraction", "needs a transfer model: the campaign's model must be kind: transfer, "
+                                               "or give --strategies with one, e.g. transfer:ei:2")]
+    unknown = []
+    for c in chosen:
+        try:
+            plugins.resolve("model", c.model)
+        except LooplabError as exc:
+            unknown.append(Problem("--strategies", f"'{c.name}': {str(exc).replace(IMPORT_HINT, '')}"))
+    return unknown or [Problem("--transfer-fraction", f"needs a transfer strategy, and --strategies gives none "
+                                                      f"({', '.join(c.name for c in chosen)}); add one, e.g. "
+                                                      "transfer:ei:2, or leave out --transfer-fraction")]
+
+
 def _transfer_params(campaign: dict, own: dict) -> dict:
     """A transfer strategy's params: the campaign's, then its own; the campaign's options for a method the
     strategy does not use are left out (a campaign of method auto with none_prior, benchmarked as
@@ -342,8 +395,20 @@ def _transfer_params(campaign: dict, own: dict) -> dict:
 
     method = own.get("method", campaign.get("method", "auto"))
     mixes = split_methods(own.get("auto_methods", campaign.get("auto_methods", ("none", "prior-mean", "multi-task"))))
+    if not isinstance(mixes, (list, tuple)):  # not methods (auto_methods=5): its own validation says so
+        mixes = ("none", "prior-mean", "multi-task")
     kept = {k: v for k, v in campaign.items() if option_applies(k, method, mixes)}
+    # base and base_params: the model of latent-variable and of auto's none (base_params also of prior-mean's
+    # GP); a campaign's random-forest base would otherwise refuse transfer(method=multi-task) (fuzz round fifteen)
+    methods = set(mixes) if method == "auto" else {method}
+    if not methods & {"none", "latent-variable"} and "base" not in own:
+        kept.pop("base", None)
+    if not methods & {"none", "latent-variable", "prior-mean"} and "base_params" not in own:
+        kept.pop("base_params", None)
     return {**kept, **own}
+
+
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits, no separators
 
 
 def parse_fractions(text: str | None) -> list[float]:
@@ -355,13 +420,17 @@ def parse_fractions(text: str | None) -> list[float]:
         raise ConfigError([Problem("--transfer-fraction", f"is empty; {example}, or leave the option out")])
     out = []
     for item in text.split(","):
-        try:
-            f = float(item)
-        except ValueError:
-            raise ConfigError([Problem("--transfer-fraction", f"'{item.strip()}' is not a number; {example}")]
-                              ) from None
+        typed = item.strip()
+        if not typed:
+            raise ConfigError([Problem("--transfer-fraction", f"'{reveal(text)}' has an empty item (a comma at an "
+                                                              f"end, or two in a row); {example}")])
+        if not _DECIMAL.fullmatch(typed):  # float() would take 0.0_5, ٠.٥ and nan
+            raise ConfigError([Problem("--transfer-fraction", f"'{reveal(typed)}' is not a number; {example}")])
+        f = float(typed)
         if not 0 < f <= 1:
-            raise ConfigError([Problem("--transfer-fraction", f"{f:g} is not in (0, 1]")])
+            raise ConfigError([Problem("--transfer-fraction", f"{typed} is not in (0, 1]"
+                                       + (" (it is below the smallest number a float holds)"
+                                          if f == 0 and re.search("[1-9]", typed.lower().split("e")[0]) else ""))])
         if f in out:
             raise ConfigError([Problem("--transfer-fraction", f"{f:g} is given twice; give each fraction once")])
         out.append(f)
@@ -385,17 +454,23 @@ def transfer_strategies(chosen: list[Strategy], fractions: list[float], default:
         # the label names the params the strategy sets itself (besides the method), so that two strategies
         # of the same method with different params are told apart in the tables
         own = ", ".join(f"{k}={v}" for k, v in s.model_params.items() if k not in ("method", "source"))
+        # the model without transfer: the campaign's base (or the strategy's), before options the strategy's
+        # method does not read are left out
+        given = {**(default.model_params if default.model == "transfer" else {}), **s.model_params}
         if default.model == "transfer":
             s = replace(s, model_params=_transfer_params(default.model_params, s.model_params))
-        base = s.model_params.get("base", "gp")
-        plain = Strategy(base, s.acquisition, s.batch_size, dict(s.model_params.get("base_params") or {}),
-                         dict(s.acquisition_params), label=f"{base} (no transfer){how}")
+        base, base_params = given.get("base", "gp"), given.get("base_params") or {}
+        # a base or base_params that is not one (base=5) is the transfer strategy's error, said once, for it
+        base = base if base in ("gp", "random-forest") else "gp"
+        plain = Strategy(base, s.acquisition, s.batch_size, dict(base_params) if isinstance(base_params, dict) else {},
+                         dict(s.acquisition_params), label=f"{base} (no transfer){how}", baseline=True)
         if plain.name not in {o.name for o in out}:
             out.append(plain)
-        method = s.model_params.get("method", "auto") + (f"({own})" if own else "")
+        method = f"{s.model_params.get('method', 'auto')}" + (f"({own})" if own else "")
         tag = " permuted" if permute else ""
-        out += [replace(s, transfer_fraction=f, permute_source=permute, label=f"transfer {method} {f:g}{tag}{how}")
-                for f in fractions]
+        out += [t for t in (replace(s, transfer_fraction=f, permute_source=permute,
+                                    label=f"transfer {method} {f:g}{tag}{how}") for f in fractions)
+                if t.name not in {o.name for o in out}]  # transfer:ei:2 and transfer(method=auto):ei:2: one run
     return out
 
 
@@ -529,6 +604,10 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         problems.append(Problem("--initial", f"must be 0 or more (got {initial})"))
     elif budget >= 1 and initial > budget:
         problems.append(Problem("--initial", f"{initial} initial experiments exceed the budget of {budget}"))
+    elif budget >= 1 and initial == budget:
+        problems.append(Problem("--initial", f"{initial} initial experiments are the whole budget, so no model would "
+                                             "choose one and every strategy would be random search; give --initial "
+                                             "below --budget"))
     if workers < 1:
         problems.append(Problem("--workers", f"must be at least 1 (got {workers})"))
     header: list[str] = []
@@ -599,9 +678,16 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                                                    "runs anyway; add a model strategy, e.g. gp:ei:1")])
     if fractions:
         if not any(c.model == "transfer" for c in chosen):
-            raise ConfigError([Problem("--transfer-fraction", "needs a transfer model: the campaign's model (or a "
-                                                              "strategy's) must be kind: transfer")])
+            raise ConfigError(_no_transfer_strategy(chosen, strategies))
         chosen = transfer_strategies(chosen, fractions, default, permute_source)
+    stored = [Problem(f"model.params.source[{i}].campaign", f"a benchmark runs without a store, so it cannot read "
+                                                           f"the campaign '{src['campaign']}'; write its results to a "
+                                                           "CSV (looplab export NAME -f csv -o FILE) and give the source "
+                                                           "as {path: FILE, objective: NAME}")
+              for i, src in enumerate(spec_data["model"]["params"].get("source") or [])
+              if spec.model.kind == "transfer" and isinstance(src, dict) and "campaign" in src and "path" not in src]
+    if stored and any(c.model == "transfer" for c in chosen):
+        raise ConfigError(stored, str(spec_path))
 
     # every strategy's campaign: problems of the file itself (pool, objective column, oracle) are
     # reported once and name the file; a strategy's unknown kinds or bad params name the strategy
@@ -616,6 +702,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
     file_problems: list[Problem] = []
     dataset_problems: list[Problem] = []
     strategy_problems: list[Problem] = []
+    baseline_problems: list[Problem] = []  # of a model without transfer: said only when no strategy written has any
     base: dict | None = None
     for s in chosen:
         data_s = _spec_for(spec_data, s, seed=spec.seed, budget=max(budget, initial), initial=initial)
@@ -631,8 +718,9 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                     if prob not in strategy_problems:
                         strategy_problems.append(prob)
                 elif strategies is not None and prob.path.startswith(("model.", "acquisition.")):
-                    text = str(prob).replace(" (or give an import path package.module:ClassName)", "")
-                    strategy_problems.append(Problem("--strategies", f"'{s.name}': {text}"))
+                    text = str(prob).replace(IMPORT_HINT, "")
+                    (baseline_problems if s.baseline else strategy_problems).append(
+                        Problem("--strategies", f"'{s.name}': {text}"))
                 elif ds_path is not None and prob.path.startswith(("space.pool", "oracle.params", "objective")):
                     # the pool, its objective column and the lookup are --dataset's, not the file's
                     message = prob.message.replace("is it the right column?", "with --dataset the objective is "
@@ -663,7 +751,7 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
         where = "--dataset" if ds_path else "space.pool.path"
         raise ConfigError([Problem(where, f"{Path(values_path).name} has {len(values)} candidate(s) with a numeric "
                                           f"'{column}'; a benchmark needs at least {MIN_POOL_ROWS}")])
-    problems = strategy_problems
+    problems = strategy_problems or baseline_problems
     if budget > n_pool:
         problems.insert(0, Problem("--budget", f"{budget} exceeds the pool size ({n_pool} candidates); "
                                                f"use at most {n_pool}"))
@@ -1068,7 +1156,9 @@ def transfer_table(result: dict[str, Any], reach: float | None = None, at: Seque
         what = f"the pool's top 1% ({k} best)"
     else:
         reach_score = float(goal_scores([reach], goal, target)[0]) if reach is not None else math.inf
-        what = f"{reach:g}"
+        # goal target: a result as close to the target as the value given
+        what = f"{reach:g}" if goal != "target" or reach is None else \
+            f"{reach:g}: within {abs(reach - target):g} of the target {target:g}"
     at = [a for a in at if a <= result["budget"]]
     table = Table(title=Text(f"transfer: {result['campaign']}, {seeds_text(result['seeds'])}; best value "
                              f"mean ± SE; experiments to reach {what}"), title_justify="left")

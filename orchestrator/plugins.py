@@ -129,7 +129,8 @@ def resolve(role: str, kind: str, *, search_dir: str | Path | None = None) -> ty
             raise PluginNotFound(f"'{kind}' {problem}")
         return cls
     names = sorted(plugins)
-    close = difflib.get_close_matches(kind, names, n=3, cutoff=0.5)
+    same_but_case = [n for n in names if n.lower() == kind.lower()]
+    close = same_but_case or difflib.get_close_matches(kind, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
     raise PluginNotFound(
         f"unknown {role} kind '{kind}'; {hint}installed: {', '.join(names) or '(none)'}"

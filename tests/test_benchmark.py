@@ -238,6 +238,19 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--strategies", "random"], "--strategies", "names only random search"),
     (["--strategies", "gp:ucb(beta=inf):1"], "--strategies", "acquisition.params.beta: must be a finite number"),
     (["--strategies", "gp:ei:11"], "--strategies", "its batch of 11 exceeds the budget of 10"),
+    # fuzz round fifteen: parentheses that merged two strategies, digits int() reads but a person would not
+    # write, an empty value, a value thousands of characters long, a line break, a kind in capitals, a whole
+    # budget of random initial experiments
+    (["--strategies", "gp(n=1:ei:1,gp:ei:1"], "--strategies", "1 '(' never closed"),
+    (["--strategies", "gp:ei):1"], "--strategies", "the ')' at character 6 closes no '('"),
+    (["--strategies", "gp:ei:1_0"], "--strategies", "the batch size must be a whole number >= 1 (got '1_0')"),
+    (["--strategies", "gp:ei:\u0662"], "--strategies", "the batch size must be a whole number >= 1"),
+    (["--strategies", "gp(noise=):ei:1"], "--strategies", "model param 'noise' has no value after '='"),
+    (["--strategies", "gp:ucb(beta=" + "9" * 300 + "):1"], "--strategies",
+     "acquisition param 'beta': its value is 300 characters long ('99999999999999999999...')"),
+    (["--strategies", "gp:ei:1\ngp:ucb:1"], "--strategies", "holds a line break"),
+    (["--strategies", "gp:EI:1"], "--strategies", "unknown acquisition kind 'EI'; did you mean 'ei'?"),
+    (["--initial", "10"], "--initial", "10 initial experiments are the whole budget"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)
@@ -260,7 +273,7 @@ def test_an_initial_design_larger_than_the_pool_names_the_option_that_set_it(tmp
     quoted --initial's value as the file's."""
     pool = _tiny_pool(tmp_path)
     spec = _spec(tmp_path, pool)
-    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--budget", "41", "--initial", "41",
+    result = runner.invoke(app, ["benchmark", str(spec), "--workers", "1", "--budget", "42", "--initial", "41",
                                  "--out", str(tmp_path / "o")], env={"COLUMNS": "300"})
     assert result.exit_code == 2, result.output
     assert "error --initial: is more than the pool's 40 candidates (got 41); lower --initial" in result.output

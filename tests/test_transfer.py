@@ -1512,3 +1512,67 @@ def test_acquisition_target_with_a_per_task_multi_task_gp_is_noted(tmp_path, met
     note = ("model.params.multitask_scale: per-task (the default) learns the target's level and spread from its own "
             "results alone")
     assert (note in " ".join(out.output.split())) == said, out.output
+
+
+def test_benchmark_transfer_strategies_say_what_is_wrong_with_them(tmp_path):
+    """Fuzz round fifteen: three tracebacks (base_params=5, method= and auto_methods=5 with --transfer-fraction),
+    a campaign's base that refused every method without one, the same strategy written two ways run twice, a
+    campaign source found only after the baseline ran, and errors about the baseline no one wrote."""
+    from orchestrator.benchmark import prepare
+
+    src = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{2 * (a + b) + 1}\n" for a in (0.0, 0.5, 1.0) for b in (1, 2)
+                                   for c in "xy")
+    path = _pool_campaign(tmp_path, src)
+    text = path.read_text()
+
+    def problems(strategies, fraction="0.5", campaign=None):
+        if campaign is not None:
+            path.write_text(campaign)
+        try:
+            prepare(path, dataset=None, seeds=1, budget=4, initial=2, workers=1, strategies=strategies,
+                    transfer_fraction=fraction)
+        except ConfigError as exc:
+            return [str(p) for p in exc.problems]
+        finally:
+            path.write_text(text)
+        return []
+
+    assert problems("transfer(base_params=5):ei:2") == [
+        "--strategies: 'transfer latent-variable(base_params=5) 0.5': model.params.base_params: must be a mapping of "
+        "keys (got an integer 5)"]
+    assert problems("transfer(method=):ei:2") == [
+        "--strategies: 'transfer(method=):ei:2': model param 'method' has no value after '='; give one, or leave the "
+        "param out"]
+    auto = text.replace("method: latent-variable", "method: auto\n    none_prior: 0.3")
+    (said,) = problems("transfer(auto_methods=5):ei:2", campaign=auto)
+    assert "model.params.auto_methods" in said
+    # only the strategy written is blamed, not the model without transfer derived from it
+    (said,) = problems("transfer(base=xgboost):ei:2")
+    assert said.startswith("--strategies: 'transfer latent-variable(base=xgboost) 0.5': model.params.base: ")
+    assert problems("transfer(method=multi-task):ei:2",
+                    campaign=text.replace("method: latent-variable", "method: auto\n    base: random-forest")) == []
+    assert problems("gp:ei:2") == [
+        "--transfer-fraction: needs a transfer strategy, and --strategies gives none (gp:ei:2); add one, e.g. "
+        "transfer:ei:2, or leave out --transfer-fraction"]
+    assert problems("Transfer:ei:2")[0].startswith(
+        "--strategies: 'Transfer:ei:2': unknown model kind 'Transfer'; did you mean 'transfer'?")
+    # a benchmark has no store: a campaign source is refused before anything runs
+    with_campaign = text.replace("source: [{path: src.csv, objective: y}]",
+                                 "source: [{path: src.csv, objective: y}, {campaign: earlier}]")
+    assert problems("transfer:ei:2", campaign=with_campaign) == [
+        "model.params.source[1].campaign: a benchmark runs without a store, so it cannot read the campaign 'earlier'; "
+        "write its results to a CSV (looplab export NAME -f csv -o FILE) and give the source as {path: FILE, "
+        "objective: NAME}"]
+    gp = text.replace("  kind: transfer\n  params:\n    method: latent-variable\n    source: [{path: src.csv, "
+                      "objective: y}]\n", "  kind: gp\n")
+    assert problems("transfer:ei:2", fraction=None, campaign=gp) == [
+        "--strategies: 'transfer:ei:2': a transfer strategy learns from the campaign file's sources "
+        "(model.params.source), and this campaign's model is 'gp', which has none; benchmark a campaign file whose "
+        "model is kind: transfer with its sources"]
+    # the same strategy written two ways runs once
+    setup = prepare(path, dataset=None, seeds=1, budget=4, initial=2, workers=1, transfer_fraction="0.5",
+                    strategies="transfer:ei:2,transfer(method=latent-variable):ei:2")
+    assert [s.name for s in setup.strategies] == ["gp (no transfer)", "transfer latent-variable 0.5"]
+    # list params in a strategy are joined by '+', as commas part the params
+    assert TransferConfig.model_validate({"method": "fine-tune", "source": [{"path": "s.csv", "objective": "y"}],
+                                          "hidden": "8+16"}).hidden == [8, 16]

@@ -17,6 +17,7 @@ model:
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag, field_validator, model_validator
@@ -242,7 +243,7 @@ class TransferConfig(BaseModel):
     hidden: list[Annotated[int, Field(ge=1, le=2048)]] = Field(
         default_factory=lambda: [64, 64], min_length=1, max_length=8,
         description="fine-tune: hidden layer widths, 1-2048 each, at most 8 layers (all but the last one are "
-                    "frozen after pre-training)")
+                    "frozen after pre-training); in a --strategies param joined by '+' (hidden=64+64)")
     epochs: int = Field(default=300, ge=1, le=20000,
                         description="fine-tune: pre-training epochs, at most 20000 (fine-tuning uses the same)")
 
@@ -284,6 +285,15 @@ class TransferConfig(BaseModel):
     def _joined(cls, v: Any) -> Any:
         return split_methods(v)
 
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _widths_joined(cls, v: Any) -> Any:
+        """``hidden`` in a --strategies param: widths joined by '+' (64+64), as commas part the params."""
+        if isinstance(v, str) and "+" in v:
+            parts = [p.strip() for p in v.split("+")]
+            return [int(p) if re.fullmatch(r"[0-9]+", p) else p for p in parts]
+        return v
+
     @field_validator("auto_methods")
     @classmethod
     def _distinct(cls, v: list[str]) -> list[str]:
@@ -291,8 +301,9 @@ class TransferConfig(BaseModel):
         if twice:
             raise ValueError(f"lists {', '.join(twice)} more than once; name each method once")
         if len(v) < 2:
-            raise ValueError(f"auto mixes at least two methods, e.g. [none, prior-mean] (got {v}); for a single "
-                             "method set method: to it instead of auto")
+            raise ValueError(f"auto mixes at least two methods, e.g. [none, prior-mean] (in --strategies: "
+                             f"auto_methods=none+prior-mean) (got {v}); for a single method set method: to it "
+                             "instead of auto")
         return v
 
     @field_validator("source", mode="before")
