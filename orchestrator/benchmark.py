@@ -727,8 +727,14 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                                                    "its last column")
                     if Problem("--dataset", message) not in dataset_problems:
                         dataset_problems.append(Problem("--dataset", message))
-                elif prob not in file_problems:
-                    file_problems.append(prob)
+                else:
+                    if ds_path is not None and prob.path.startswith("model.params.source"):
+                        # a source lacks an input that --dataset, not the file, made one (fuzz round fifteen)
+                        prob = Problem(prob.path, prob.message.replace(
+                            "of the campaign's inputs", f"of the inputs (with --dataset, the columns of "
+                                                        f"{ds_path.name} but its last)"))
+                    if prob not in file_problems:
+                        file_problems.append(prob)
             continue
         base = base or data_s
     if dataset_problems:

@@ -1569,6 +1569,12 @@ def test_benchmark_transfer_strategies_say_what_is_wrong_with_them(tmp_path):
         "--strategies: 'transfer:ei:2': a transfer strategy learns from the campaign file's sources "
         "(model.params.source), and this campaign's model is 'gp', which has none; benchmark a campaign file whose "
         "model is kind: transfer with its sources"]
+    # an input --dataset brings (its columns but the last) is named as the dataset's, not the file's
+    ds = tmp_path / "ds.csv"
+    ds.write_text("a,b,cat,extra,y\n" + "".join(f"{a},{b},x,{a},{a + b}\n" for a in (0.0, 0.5, 1.0) for b in (1, 2)))
+    with pytest.raises(ConfigError) as exc:
+        prepare(path, dataset=ds, seeds=1, budget=4, initial=2, workers=1, strategies=None, transfer_fraction="0.5")
+    assert "lacks the column(s) 'extra' of the inputs (with --dataset, the columns of ds.csv but its last)" in str(exc.value)
     # the same strategy written two ways runs once
     setup = prepare(path, dataset=None, seeds=1, budget=4, initial=2, workers=1, transfer_fraction="0.5",
                     strategies="transfer:ei:2,transfer(method=latent-variable):ei:2")
