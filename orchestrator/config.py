@@ -1086,6 +1086,11 @@ def _booleans_for_numbers(model: type[BaseModel], params: dict, prefix: str) -> 
             fits = [m for m in models if set(item) <= set(m.model_fields)] or models
             problems += _booleans_for_numbers(fits[0], item, where)
         numeric = any(k in (int, float) for k in kinds)
+        # a mapping of numbers (a physics block's inputs: {T_env: 20}): true/false for one of them is no number
+        held = [typing.get_args(k)[1] for k in kinds if typing.get_origin(k) is dict and len(typing.get_args(k)) == 2]
+        if isinstance(value, dict) and any(a in (int, float) for h in held for a in _expand(h)):
+            problems += [Problem(f"{prefix}.{key}.{k}", f"must be a number or a name, not the boolean "
+                                                       f"{str(v).lower()}") for k, v in value.items() if isinstance(v, bool)]
         # a true/false field, perhaps with named values (bool | Literal["auto"]): pydantic would read 'yes', 'on',
         # 'f', 1 or 0.0 as a boolean
         names = [a for k in kinds if typing.get_origin(k) is Literal for a in typing.get_args(k)]

@@ -88,3 +88,54 @@ class SolutionRaises(Physics):
 
     def solution(self, x, c):
         raise ValueError("t too large for my closed form")
+
+
+# fuzz round sixteen: plugins that passed validate and failed at run, or ended validate without a word
+class _CoolingLaw(Physics):
+    from orchestrator.models.physics import NewtonCooling as _Cool
+
+    inputs, output, constants, derivatives = _Cool.inputs, _Cool.output, _Cool.constants, _Cool.derivatives
+    residual = _Cool.residual
+
+
+class Exits(_CoolingLaw):
+    def residual(self, x, y, dy, c):
+        raise SystemExit(3)
+
+
+class Sleeps(_CoolingLaw):
+    def residual(self, x, y, dy, c):
+        import time
+
+        time.sleep(30)
+        return dy["t"]
+
+
+class Float32Residual(_CoolingLaw):
+    def residual(self, x, y, dy, c):
+        import tensorflow as tf
+
+        return tf.cast(dy["t"] - c["r"] * (x["T_env"] - y), tf.float32)
+
+
+class NumpyResidual(_CoolingLaw):
+    def residual(self, x, y, dy, c):  # eagerly fine; in a tf.function np.exp meets a symbolic tensor
+        return dy["t"] - c["r"] * np.exp(0.0 * x["t"]) * (x["T_env"] - y)
+
+
+class NoConstants(_CoolingLaw):
+    constants = {}
+
+
+class InputsString(_CoolingLaw):
+    inputs = "time"
+
+
+class ConditionsNaN(_CoolingLaw):
+    def conditions(self, x, c):
+        return [({**x, "t": 0.0 * x["t"]}, np.nan * x["t"])]
+
+
+class ConditionsNotPairs(_CoolingLaw):
+    def conditions(self, x, c):
+        return "nope"

@@ -509,8 +509,38 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: 'os:getcwd'}", "model.params.physics: 'os:getcwd' is a builtin_function_or_method, not a class"),
     ("{physics: 'collections:OrderedDict'}", "model.params.physics: 'collections:OrderedDict' is a class without "
      "residual()"),
+    # found by fuzz round sixteen: ended validate without a word, passed it and failed at run, or blamed the
+    # wrong part; booleans and quoted numbers read as numbers; a pinn block that replaced the campaign's law
+    ("{physics: 'physics_for_tests:Exits'}", "its residual, conditions() or solution() did not finish on a sample "
+     "batch of 8 points: it called sys.exit(3); a plugin must return or raise"),
+    ("{physics: 'physics_for_tests:Sleeps'}", "did not finish on a sample batch of 8 points: it had not returned "
+     "after 2 s"),
+    ("{physics: 'physics_for_tests:Float32Residual', mean: pinn}", "its residual returned float32 values; return "
+     "float64 ones"),
+    ("{physics: 'physics_for_tests:NumpyResidual', mean: pinn}", "its residual runs eagerly but not in a compiled "
+     "TensorFlow function, as the PINN runs it (NotImplementedError: Cannot convert a symbolic"),
+    ("{physics: 'physics_for_tests:NoConstants'}", "declares no constants; a physics model learns at least one"),
+    ("{physics: 'physics_for_tests:InputsString'}", "inputs must be a tuple of names, e.g. ('t',), not str 'time'"),
+    ("{physics: 'physics_for_tests:ConditionsNaN'}", "its conditions() returned values that are not finite"),
+    ("{physics: 'physics_for_tests:ConditionsNotPairs'}", "its conditions() must return a list of (inputs, values) "
+     "pairs (got str)"),
+    ("{physics: newton-cooling, settings: {T0: true}}", "model.params.settings.T0: physics 'newton-cooling' "
+     "(orchestrator.models.physics:NewtonCooling): must be a number, not the boolean true"),
+    ("{physics: newton-cooling, settings: {T0: '100'}}", "must be a number, not the string '100' (remove the quotes)"),
+    ("{physics: newton-cooling, inputs: {T_env: true}}", "model.params.inputs.T_env: must be a number or a name, "
+     "not the boolean true"),
+    ("{physics: newton-cooling, mean: pinn, pinn: {physics: first-order-kinetics}}",
+     "model.params.pinn.physics: is set by model.params.physics, which the PINN mean shares; remove it here"),
+    ("{physics: newton-cooling, mean: pinn, pinn: {depth: true}}",
+     "model.params.pinn.depth: must be a number, not the boolean true"),
+    ("{physics: newton-cooling, mean: pinn, inputs: {t: 600}}", "model.params.inputs.t: physics 'newton-cooling' "
+     "(orchestrator.models.physics:NewtonCooling): its residual needs the derivative along 't'"),
 ])
-def test_validate_names_the_bad_physics_plugin(tmp_path, params, words):
+def test_validate_names_the_bad_physics_plugin(tmp_path, params, words, monkeypatch):
+    from orchestrator.models import physics
+
+    if "Sleeps" in params:  # it sleeps 30 s (the others keep the default: tracing a tf.function takes a while)
+        monkeypatch.setattr(physics, "SAMPLE_SECONDS", 2.0)
     code, out = _validate(tmp_path, params=params)
     assert code == 2, out
     assert words in " ".join(out.split()), out
@@ -691,3 +721,36 @@ def test_the_kinetics_closed_form_is_finite_when_k1_is_far_above_k2():
         assert np.all(np.isfinite(got)), (k1, k2, got)
         np.testing.assert_allclose(got, textbook, rtol=1e-12, atol=1e-300)
     assert law.solution({"t": np.array([100.0])}, {"k1": 5.0, "k2": 2e-4})[0] == pytest.approx(np.exp(-0.02), rel=1e-3)
+
+
+def test_a_physics_plugin_edited_since_the_start_is_refused_on_resume(tmp_path):
+    """Fuzz round sixteen: a law's module edited between runs of one campaign was used without a word, and the
+    export then held two laws' constants under one name. Its source is fingerprinted like the pool's file."""
+    law = tmp_path / "mylaw.py"
+    law.write_text("from orchestrator.models.physics import NewtonCooling\n\n\nclass Law(NewtonCooling):\n"
+                   "    pass\n")
+    path = tmp_path / "c.yaml"
+    text = f"""
+name: edited
+seed: 2
+space:
+  parameters:
+    - {{name: t, type: float, low: 0.0, high: 300.0}}
+    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
+objective: {{name: T, goal: min}}
+oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
+executor: {{kind: inline}}
+model: {{kind: physics-gp, params: {{physics: 'mylaw:Law'}}}}
+acquisition: {{kind: max-variance}}
+initial: {{n: 3}}
+budget: {{max_experiments: BUDGET}}
+"""
+    path.write_text(text.replace("BUDGET", "4"))
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 0, res.output
+    law.write_text(law.read_text() + "    # the rate is now per minute\n")
+    path.write_text(text.replace("BUDGET", "6"))
+    res = CliRunner().invoke(app, ["run", str(path), "--store", store])
+    assert res.exit_code == 2, res.output
+    assert f"model.params.physics: the file {law} changed since the campaign started" in " ".join(res.output.split())

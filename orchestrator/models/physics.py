@@ -242,24 +242,53 @@ def build(params: PhysicsParams) -> Physics:
     return phys
 
 
+def plugin_files(params: PhysicsParams) -> dict[str, Path]:
+    """The source file of a physics plugin that is not built in (an import path or an installed entry point),
+    fingerprinted with the campaign's data files (``engine.data_files``): a law edited since the campaign
+    started would put two laws' constants under one name (fuzz round sixteen). {} for a built-in law, and for
+    a plugin whose class cannot be found (its own checks say so)."""
+    import inspect
+
+    try:
+        cls = resolve(params.physics)
+        source = inspect.getsourcefile(cls)
+    except Exception:  # noqa: BLE001
+        return {}
+    if cls in BUILTINS.values() or not source or not Path(source).is_file():
+        return {}
+    return {"model.params.physics": Path(source)}
+
+
 def module_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None) -> list[Problem]:
+def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None, residual_used: bool = True
+                 ) -> list[Problem]:
     """Every problem with a physics block in a campaign: the plugin resolves, its settings validate, its
-    inputs map to numeric campaign parameters, and its residual runs on a sample batch."""
+    inputs map to numeric campaign parameters, and its residual runs on a sample batch (and, where a PINN
+    uses it, in a compiled TensorFlow function, as the PINN runs it)."""
     from pydantic import ValidationError
 
     from .. import plugins
+
+    from ..config import _booleans_for_numbers
 
     try:
         cls = resolve(params.physics)
     except plugins.PluginNotFound as exc:
         return [Problem("physics", str(exc))]
     where = f"physics '{params.physics}' ({module_name(cls)})"
+    config = getattr(cls, "Config", None)
+    if isinstance(config, type) and issubclass(config, BaseModel):  # true or '100' for a number: pydantic reads 1, 100
+        found = _booleans_for_numbers(config, params.settings, "settings")
+        if found:
+            return [Problem(p.path, f"{where}: {p.message}") for p in found]
+    declared = _declared_problems(cls)  # what the class declares, before build() reads it
+    if declared:
+        return [Problem("physics", f"{where}: {declared}")]
     try:
-        phys = build(params)
+        phys = bounded(lambda: build(params), "could not be built (its __init__ with the settings)")
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
@@ -267,11 +296,20 @@ def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None) -> list
     except KeyError as exc:
         return [Problem("constants", f"{where} has no constant {exc}; its constants: "
                                      f"{', '.join(getattr(cls, 'constants', {})) or 'none'}")]
+    except PluginFailed as exc:
+        return [Problem("physics", f"{where} {exc}")]
     except Exception as exc:
         return [Problem("physics", f"{where} could not be built: {type(exc).__name__}: {exc}")]
+    declared = _declared_problems(phys)
+    if declared:
+        return [Problem("physics", f"{where}: {declared}")]
     problems: list[Problem] = []
     for name, c in phys.constants.items():
-        if not (0 < c.low < c.high):
+        if not (math.isfinite(c.low) and math.isfinite(c.high)):
+            problems.append(Problem(f"constants.{name}", f"{where} declares bounds [{c.low:g}, {c.high:g}]; bounds "
+                                                        f"must be finite: give them with constants: {{{name}: {{low: "
+                                                        "..., high: ...}}"))
+        elif not (0 < c.low < c.high):
             problems.append(Problem(f"constants.{name}", f"{where}: needs 0 < low < high (got low {c.low:g}, "
                                                         f"high {c.high:g})"))
         elif c.initial is not None and not c.low <= c.initial <= c.high:
@@ -286,7 +324,11 @@ def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None) -> list
     numeric = _numeric_parameters(spec, base_dir)
     for name in phys.inputs:
         target = params.inputs.get(name, name)
-        if isinstance(target, (int, float)):
+        if isinstance(target, (int, float)) and residual_used and name in phys.derivatives:
+            problems.append(Problem(f"inputs.{name}", f"{where}: its residual needs the derivative along '{name}', "
+                                                     "which a fixed number does not have; map it to a numeric "
+                                                     f"campaign parameter with inputs: {{{name}: PARAMETER}}"))
+        elif isinstance(target, (int, float)):
             ranges[name] = (float(target), float(target))
         elif target in numeric:
             ranges[name] = numeric[target]
@@ -297,10 +339,75 @@ def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None) -> list
                                     "or fix it with inputs: {" + name + ": NUMBER}"))
     if problems:
         return problems
-    err = sample_check(phys, ranges)
+    try:
+        err = bounded(lambda: sample_check(phys, ranges, compiled=residual_used),
+                      "did not finish on a sample batch of 8 points")
+    except PluginFailed as exc:
+        err = f"its residual, conditions() or solution() {exc}"
     if err:
         problems.append(Problem("physics", f"{where}: {err}"))
     return problems
+
+
+SAMPLE_SECONDS = 60.0  # what a plugin's build and sample batch may take in validate (a law takes milliseconds)
+
+
+class PluginFailed(Exception):
+    """A physics plugin that called sys.exit or did not return in time, during the checks."""
+
+
+def bounded(call: Any, what: str, seconds: float | None = None) -> Any:
+    """``call()`` in a thread of its own: its result or its exception; PluginFailed if it calls sys.exit, or
+    has not returned within ``seconds`` (SAMPLE_SECONDS): validate must not hang on a plugin that sleeps, nor
+    end without a word when one exits. The thread of one that does not return is left to finish on its own
+    (a daemon: it does not keep the process alive)."""
+    import threading
+
+    limit = SAMPLE_SECONDS if seconds is None else seconds
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except SystemExit as exc:
+            box["exit"] = exc
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True, name="looplab-physics-check")
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise PluginFailed(f"{what}: it had not returned after {limit:g} s (a law takes milliseconds); look for a "
+                           "loop or a sleep in the plugin")
+    if "exit" in box:
+        raise PluginFailed(f"{what}: it called sys.exit({box['exit'].code!r}); a plugin must return or raise")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _declared_problems(phys: Physics | type) -> str | None:
+    """What is wrong with what a plugin declares: its inputs and derivatives (tuples of names), its constants
+    (name -> Constant, at least one)."""
+    for attr in ("inputs", "derivatives"):
+        names = getattr(phys, attr, ())
+        if isinstance(names, str) or not isinstance(names, (tuple, list)) or \
+                not all(isinstance(n, str) for n in names):
+            return (f"{attr} must be a tuple of names, e.g. ('t',), not {type(names).__name__} {names!r}"[:300])
+    if not phys.inputs:
+        return "declares no inputs; a law needs at least one, e.g. inputs = ('t',)"
+    consts = getattr(phys, "constants", None)
+    if not isinstance(consts, dict) or not all(isinstance(c, Constant) for c in consts.values()):
+        return ("constants must be a dict of name -> Constant(low, high), e.g. {'r': Constant(1e-5, 1.0)}, not "
+                f"{type(consts).__name__}")
+    if not consts:
+        return ("declares no constants; a physics model learns at least one unknown constant (for a law with "
+                "none, use model kind gp)")
+    for k in phys.derivatives:
+        if k not in phys.inputs:
+            return f"derivatives lists '{k}', which is not one of its inputs ({', '.join(phys.inputs)})"
+    return None
 
 
 def _numeric_parameters(spec: Any, base_dir: Any = None) -> dict[str, tuple[float, float]]:
@@ -329,9 +436,11 @@ def _numeric_parameters(spec: Any, base_dir: Any = None) -> dict[str, tuple[floa
     return ranges
 
 
-def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int = 8) -> str | None:
+def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int = 8, compiled: bool = True
+                 ) -> str | None:
     """Run the residual (and conditions, and solution if any) on a sample batch; None if they work,
-    otherwise what went wrong."""
+    otherwise what went wrong. ``compiled``: the residual also inside a tf.function, as the PINN runs it (a
+    residual that calls NumPy on its tensors runs eagerly and fails there)."""
     from .tf_quiet import import_tensorflow
 
     import_tensorflow()
@@ -340,46 +449,74 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
     rng = np.random.default_rng(0)
     xs = {k: rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo) for k, (lo, hi) in ranges.items()}
     c = {k: tf.constant(v.start, tf.float64) for k, v in phys.constants.items()}
-    x = {k: tf.constant(v, tf.float64) for k, v in xs.items()}
-    try:
+
+    def residual() -> Any:
+        x = {k: tf.constant(v, tf.float64) for k, v in xs.items()}
         with tf.GradientTape(persistent=True) as tape:
             for v in x.values():
                 tape.watch(v)
             y = sum(0.1 * (i + 1) * v for i, v in enumerate(x.values())) + tf.constant(1.0, tf.float64)
         dy = {k: tape.gradient(y, x[k]) for k in phys.derivatives}
-        for k in phys.derivatives:
-            if k not in x:
-                return f"derivatives lists '{k}', which is not one of its inputs ({', '.join(phys.inputs)})"
-        r = tf.convert_to_tensor(phys.residual(x, y, dy, c))
+        return tf.convert_to_tensor(phys.residual(x, y, dy, c))
+
+    try:
+        r = residual()
         if r.shape.rank != 1 or int(r.shape[0]) != n:
             return (f"its residual returned shape {tuple(r.shape)} for a batch of {n}; it must return one value "
                     "per point [N]")
+        if r.dtype != tf.float64:  # the PINN's loss adds it to float64 terms
+            return (f"its residual returned {r.dtype.name} values; return float64 ones (compute with the "
+                    "tensors it is given, which are float64, and do not cast)")
         if not np.all(np.isfinite(r.numpy())):
             return "its residual is not finite on a sample batch"
-        for x0, y0 in phys.conditions(x, c):
-            if set(x0) != set(phys.inputs) or tf.convert_to_tensor(y0).shape.rank != 1:
-                return "conditions must return (inputs, values) pairs with every input and values [N]"
-        if phys.has_solution:
-            try:
-                s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
-            except Exception as exc:  # the closed form's own failure, not the residual's
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                return f"its closed form solution() does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
-            if s.shape != (n,) or not np.all(np.isfinite(s)):
-                return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
-            if np.max(np.abs(s)) > MAX_OBJECTIVE:  # finite, but the model's variances would overflow
-                return (f"its solution reaches {float(np.max(np.abs(s))):.3g} on the space, beyond +/-"
-                        f"{MAX_OBJECTIVE:g}, too large to model; check the settings and fixed inputs (their units?)")
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return f"its residual does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
+    if compiled:
+        try:
+            tf.function(residual)()
+        except Exception as exc:
+            from ..errors import _traced
+
+            text = (_traced(exc) or f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}")[:240]
+            return (f"its residual runs eagerly but not in a compiled TensorFlow function, as the PINN runs it "
+                    f"({text}); use TensorFlow operations (tf.exp, not np.exp) on the tensors it is given")
+    try:
+        x = {k: tf.constant(v, tf.float64) for k, v in xs.items()}
+        pairs = phys.conditions(x, c)
+        if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2
+                                                           for p in pairs):
+            return (f"its conditions() must return a list of (inputs, values) pairs (got "
+                    f"{type(pairs).__name__}); return [] for a law without conditions")
+        for x0, y0 in pairs:
+            values = tf.convert_to_tensor(y0)
+            if not isinstance(x0, dict) or set(x0) != set(phys.inputs) or values.shape.rank != 1:
+                return "conditions must return (inputs, values) pairs with every input and values [N]"
+            if not np.all(np.isfinite(np.asarray(values.numpy(), dtype=float))):
+                return "its conditions() returned values that are not finite on a sample batch"
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"its conditions() do not run on a sample batch: {type(exc).__name__}: {first[:200]}"
+    if phys.has_solution:
+        try:
+            s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
+        except Exception as exc:  # the closed form's own failure, not the residual's
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return f"its closed form solution() does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
+        if s.shape != (n,) or not np.all(np.isfinite(s)):
+            return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
+        if np.max(np.abs(s)) > MAX_OBJECTIVE:  # finite, but the model's variances would overflow
+            return (f"its solution reaches {float(np.max(np.abs(s))):.3g} on the space, beyond +/-"
+                    f"{MAX_OBJECTIVE:g}, too large to model; check the settings and fixed inputs (their units?)")
     return None
 
 
-def check_model_config(config: Any, *, spec: Any, model: str, base_dir: Any = None) -> list[Problem]:
+def check_model_config(config: Any, *, spec: Any, model: str, base_dir: Any = None, residual_used: bool = False
+                       ) -> list[Problem]:
     """The ``check_config`` of ``pinn`` and ``physics-gp``: the physics block, and an objective the model can
-    read as the law's output (no transform; goal max or min, or target with the target acquisition)."""
-    problems = check_params(config, spec, base_dir)
+    read as the law's output (no transform; goal max or min, or target with the target acquisition).
+    ``residual_used``: physics-gp with a PINN mean (a pinn always uses its residual)."""
+    problems = check_params(config, spec, base_dir, residual_used=model == "pinn" or residual_used)
     if spec.model.transform != "none":
         problems.append(Problem("model.transform", f"model '{model}' fits the law's output itself: use "
                                                    f"model.transform: none (got {spec.model.transform})"))

@@ -36,7 +36,7 @@ from pydantic import Field, field_validator
 
 from ..errors import LooplabError, plugin_call
 from .base import ModelContext, check_training_data
-from .physics import InputMap, PhysicsParams, build, check_model_config
+from .physics import InputMap, PhysicsParams, build, check_model_config, plugin_files
 
 STATE_VERSION = 1
 
@@ -126,29 +126,46 @@ class PhysicsGPSurrogate:
         return cls(config=config, context=context or ModelContext(seed=0, n_inputs=0))
 
     @classmethod
+    def data_files(cls, config: PhysicsGPConfig, base_dir: Any) -> dict:
+        """A physics plugin's source file, fingerprinted with the pool (``physics.plugin_files``)."""
+        return plugin_files(config)
+
+    @classmethod
     def check_config(cls, config: PhysicsGPConfig, *, spec: Any, base_dir: Any) -> list:
         from pydantic import ValidationError
 
         from ..config import problems_from_validation
         from ..errors import Problem
 
-        problems = check_model_config(config, spec=spec, model="physics-gp", base_dir=base_dir)
+        from ..config import _booleans_for_numbers
+        from .physics import resolve
+
+        try:
+            has_solution = callable(getattr(resolve(config.physics), "solution", None))
+        except Exception:  # noqa: BLE001 - an unknown physics is reported by check_model_config
+            has_solution = True
+        uses_pinn = config.mean == "pinn" or (config.mean == "auto" and not has_solution)
+        # the physics block is the model's: a pinn block that set it too would make the PINN learn another law
+        # (or other bounds) than the one the campaign names (fuzz round sixteen)
+        problems = [Problem(f"pinn.{k}", f"is set by model.params.{k}, which the PINN mean shares; remove it here")
+                    for k in config.pinn if k in PhysicsParams.model_fields]
+        from .pinn import PINNConfig
+
+        problems += _booleans_for_numbers(PINNConfig, config.pinn, "pinn")
+        problems += check_model_config(config, spec=spec, model="physics-gp", base_dir=base_dir,
+                                       residual_used=uses_pinn)
         if problems:
             return problems
-        has_solution = build(config).has_solution
         if config.mean == "closed-form" and not has_solution:
             problems.append(Problem("mean", f"physics '{config.physics}' has no closed-form solution; use mean: "
                                             "pinn (or auto)"))
-        uses_pinn = config.mean == "pinn" or (config.mean == "auto" and not has_solution)
         if config.pinn and not uses_pinn:  # it would be ignored
             problems.append(Problem("pinn", f"is read only with mean: pinn (this model's mean is the closed-form "
                                             f"solution of '{config.physics}'); remove it or set mean: pinn"))
         if uses_pinn:  # checked here, not first when the run fits the model (the campaign stored by then)
-            from .pinn import PINNConfig
-
             try:
-                PINNConfig.model_validate({**config.model_dump(include=set(PhysicsParams.model_fields)),
-                                           **config.pinn})
+                PINNConfig.model_validate({**config.pinn,
+                                           **config.model_dump(include=set(PhysicsParams.model_fields))})
             except ValidationError as exc:
                 problems += problems_from_validation(exc, prefix="pinn", model=PINNConfig,
                                                      owner="physics-gp's pinn")
@@ -259,7 +276,7 @@ class PhysicsGPSurrogate:
     def _pinn(self):
         from .pinn import PINNConfig, PINNSurrogate
 
-        params = {**self.config.model_dump(include=set(PhysicsParams.model_fields)), **self.config.pinn}
+        params = {**self.config.pinn, **self.config.model_dump(include=set(PhysicsParams.model_fields))}
         return PINNSurrogate.from_config(PINNConfig.model_validate(params), self.context)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "PhysicsGPSurrogate":

@@ -52,7 +52,7 @@ import numpy as np
 from pydantic import Field
 
 from .base import ModelContext, check_training_data
-from .physics import InputMap, Physics, PhysicsParams, build, check_model_config
+from .physics import InputMap, Physics, PhysicsParams, build, check_model_config, plugin_files
 
 STATE_VERSION = 1
 
@@ -71,8 +71,9 @@ class PINNConfig(PhysicsParams):
     lbfgs: int = Field(default=300, ge=0, le=10_000, description="L-BFGS iterations that finish each training phase")
     data_warmup: int = Field(default=300, ge=0, le=100_000, description="Adam steps on the data alone before a first fit "
                              "brings in the law")
-    noise: float | None = Field(default=None, gt=0, description="measurement noise sd in the objective's units "
-                                "(default: estimated from the fit's residuals)")
+    noise: float | None = Field(default=None, gt=0, le=1e100, description="measurement noise sd in the objective's "
+                                "units (default: estimated from the fit's residuals); at most 1e100, beyond which "
+                                "the ensemble's perturbations overflow")
 
 
 def perturbations(rng: np.random.Generator, K: int, n: int) -> np.ndarray:
@@ -299,6 +300,11 @@ class PINNSurrogate:
     def from_config(cls, config: PINNConfig, context: ModelContext | None) -> "PINNSurrogate":
         ctx = context or ModelContext(seed=0, n_inputs=0)
         return cls(config=config, inputs=ctx.inputs, y_sign=ctx.y_sign, seed=ctx.seed)
+
+    @classmethod
+    def data_files(cls, config: PINNConfig, base_dir: Any) -> dict:
+        """A physics plugin's source file, fingerprinted with the pool (``physics.plugin_files``)."""
+        return plugin_files(config)
 
     @classmethod
     def check_config(cls, config: PINNConfig, *, spec: Any, base_dir: Any) -> list:
