@@ -563,11 +563,10 @@ def test_validate_accepts_physics_models_and_refuses_a_transform_or_target_witho
 # ----------------------------------------------------------------------------- the engine records the constants
 
 
-def test_campaign_records_constants_and_status_export_report_show_them(tmp_path):
-    store = f"sqlite:///{tmp_path / 's.db'}"
-    path = tmp_path / "cool.yaml"
-    path.write_text(f"""
-name: cool
+def _cooling_campaign(name: str, params: dict, budget: int) -> str:
+    """A physics-gp campaign on the cooling oracle (max-variance, 3 initial points)."""
+    return f"""
+name: {name}
 seed: 2
 space:
   parameters:
@@ -578,11 +577,17 @@ oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
 executor: {{kind: inline}}
 model:
   kind: physics-gp
-  params: {json.dumps(COOLING)}
+  params: {json.dumps(params)}
 acquisition: {{kind: max-variance}}
 initial: {{n: 3}}
-budget: {{max_experiments: 9}}
-""")
+budget: {{max_experiments: {budget}}}
+"""
+
+
+def test_campaign_records_constants_and_status_export_report_show_them(tmp_path):
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    path = tmp_path / "cool.yaml"
+    path.write_text(_cooling_campaign("cool", COOLING, 9))
     runner = CliRunner()
     res = runner.invoke(app, ["run", str(path), "--store", store])
     assert res.exit_code == 0, res.output
@@ -730,27 +735,12 @@ def test_a_physics_plugin_edited_since_the_start_is_refused_on_resume(tmp_path):
     law.write_text("from orchestrator.models.physics import NewtonCooling\n\n\nclass Law(NewtonCooling):\n"
                    "    pass\n")
     path = tmp_path / "c.yaml"
-    text = f"""
-name: edited
-seed: 2
-space:
-  parameters:
-    - {{name: t, type: float, low: 0.0, high: 300.0}}
-    - {{name: T_env, type: float, low: 10.0, high: 40.0}}
-objective: {{name: T, goal: min}}
-oracle: {{kind: 'physics_for_tests:CoolingOracle'}}
-executor: {{kind: inline}}
-model: {{kind: physics-gp, params: {{physics: 'mylaw:Law'}}}}
-acquisition: {{kind: max-variance}}
-initial: {{n: 3}}
-budget: {{max_experiments: BUDGET}}
-"""
-    path.write_text(text.replace("BUDGET", "4"))
+    path.write_text(_cooling_campaign("edited", {"physics": "mylaw:Law"}, 4))
     store = f"sqlite:///{tmp_path / 's.db'}"
     res = CliRunner().invoke(app, ["run", str(path), "--store", store])
     assert res.exit_code == 0, res.output
     law.write_text(law.read_text() + "    # the rate is now per minute\n")
-    path.write_text(text.replace("BUDGET", "6"))
+    path.write_text(_cooling_campaign("edited", {"physics": "mylaw:Law"}, 6))
     res = CliRunner().invoke(app, ["run", str(path), "--store", store])
     assert res.exit_code == 2, res.output
     assert f"model.params.physics: the file {law} changed since the campaign started" in " ".join(res.output.split())
