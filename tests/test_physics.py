@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -744,3 +745,20 @@ def test_a_physics_plugin_edited_since_the_start_is_refused_on_resume(tmp_path):
     res = CliRunner().invoke(app, ["run", str(path), "--store", store])
     assert res.exit_code == 2, res.output
     assert f"model.params.physics: the file {law} changed since the campaign started" in " ".join(res.output.split())
+
+
+def test_a_report_whose_physics_plugin_is_gone_says_it_cannot_be_imported(tmp_path, monkeypatch):
+    """Fuzz round sixteen: with the plugin's module gone, the report's note said 'model.params.physics: required
+    field is missing' (the refused field had been dropped for its default, and it has none)."""
+    (tmp_path / "gonelaw.py").write_text("from orchestrator.models.physics import NewtonCooling\n\n\n"
+                                         "class Law(NewtonCooling):\n    pass\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(_cooling_campaign("gone", {"physics": "gonelaw:Law"}, 4))
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    assert CliRunner().invoke(app, ["run", str(path), "--store", store]).exit_code == 0
+    (tmp_path / "gonelaw.py").unlink()
+    monkeypatch.delitem(sys.modules, "gonelaw")
+    res = CliRunner().invoke(app, ["report", "gone", "--store", store, "--out", str(tmp_path / "rep")])
+    said = " ".join(ANSI.sub("", res.output).split())
+    assert res.exit_code == 0, said
+    assert "model.params.physics: cannot import module 'gonelaw'" in said and "required field" not in said
