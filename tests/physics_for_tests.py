@@ -139,3 +139,9 @@ class ConditionsNaN(_CoolingLaw):
 class ConditionsNotPairs(_CoolingLaw):
     def conditions(self, x, c):
         return "nope"
+
+
+class ConstantNameWithSpace(_CoolingLaw):
+    from orchestrator.models.physics import Constant as _Constant
+
+    constants = {"my rate": _Constant(1e-4, 0.1)}

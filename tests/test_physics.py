@@ -521,6 +521,7 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
     ("{physics: 'physics_for_tests:NumpyResidual', mean: pinn}", "its residual runs eagerly but not in a compiled "
      "TensorFlow function, as the PINN runs it (NotImplementedError: Cannot convert a symbolic"),
     ("{physics: 'physics_for_tests:NoConstants'}", "declares no constants; a physics model learns at least one"),
+    ("{physics: 'physics_for_tests:ConstantNameWithSpace'}", "the constant name 'my rate' is not a name"),
     ("{physics: 'physics_for_tests:InputsString'}", "inputs must be a tuple of names, e.g. ('t',), not str 'time'"),
     ("{physics: 'physics_for_tests:ConditionsNaN'}", "its conditions() returned values that are not finite"),
     ("{physics: 'physics_for_tests:ConditionsNotPairs'}", "its conditions() must return a list of (inputs, values) "

@@ -404,6 +404,9 @@ def _declared_problems(phys: Physics | type) -> str | None:
     if not consts:
         return ("declares no constants; a physics model learns at least one unknown constant (for a law with "
                 "none, use model kind gp)")
+    odd = [k for k in consts if not (isinstance(k, str) and k.isidentifier())]
+    if odd:  # they name the export's columns (NAME_mean) and the report's rows
+        return f"the constant name {odd[0]!r} is not a name (letters, digits and _, not starting with a digit)"
     for k in phys.derivatives:
         if k not in phys.inputs:
             return f"derivatives lists '{k}', which is not one of its inputs ({', '.join(phys.inputs)})"
