@@ -489,6 +489,36 @@ def test_fine_tune_keeps_the_first_layers_frozen(data):
     assert rmse(ft, data["Xt"]) < 0.5 * float(np.std(f(data["Xt"])))
 
 
+def test_fine_tune_learns_the_effect_of_an_input_the_source_held_fixed():
+    """A source that held x3 at 0 (``fixed: {x3: 0}``) taught the pre-trained layers nothing about it: the
+    frozen first layer's weights from x3 stayed at their random start, and the target's x3 reached the
+    trained layers only as random features. x3 is now held at the source's value in the frozen layers and
+    reaches the last hidden layer directly (zero weights at first, trained on the target): on a target with
+    a strong x3 effect the held-out error halves, and before any target data the prediction ignores x3."""
+    from orchestrator.models.transfer import finetune as F
+
+    rng = np.random.default_rng(0)
+    Xs = rng.random((150, 4))
+    Xs[:, 3] = 0.0
+    src = SourceData.make("held", Xs, 2 * f(Xs[:, :3]) + 1)
+    assert [list(h) for h in F.held_inputs((src,))] == [[3], [0.0]]
+    target = lambda X: f(X[:, :3]) + 1.5 * X[:, 3]  # noqa: E731
+    X, Xt = rng.random((20, 4)), rng.random((400, 4))
+    m = _model(src, "fine-tune", ensemble=3, hidden=[32, 32], epochs=300)
+    ft = F.FineTune(Setup(m.context, (src,), list, None, None), m.config).fit(X, target(X))
+    new = np.sqrt(np.mean((ft.predict(Xt)[0] - target(Xt)) ** 2))
+    z = ft._std.forward(target(X))  # the members as fine-tuned before: x3 through the frozen layers
+    old = np.mean([F.forward(F.fine_tune(w, X, z, 300), Xt) for w in ft.pretrained()], axis=0)
+    old = np.sqrt(np.mean((old * ft._std.std + ft._std.mean - target(Xt)) ** 2))
+    assert new < 0.6 * old and new < 0.2 * np.std(target(Xt)), (new, old)
+    for before, after in zip(ft.pretrained(), ft.members):  # still frozen: the first hidden layer
+        np.testing.assert_array_equal(before[0], after[0])
+    blind = F.FineTune(Setup(m.context, (src,), list, None, None), m.config).fit(X[:0], target(X)[:0])
+    at0, at1 = Xt.copy(), Xt.copy()
+    at0[:, 3], at1[:, 3] = 0.0, 1.0
+    np.testing.assert_array_equal(blind.predict(at0)[0], blind.predict(at1)[0])
+
+
 def test_pretraining_reuses_one_traced_network_per_shape_and_starts_each_from_its_own_seed():
     """A new model and tf.function per pre-training was traced anew each time, and TensorFlow kept every trace
     (about 20 MB each: 8 GB in one benchmark process). Now one per shape, reset between uses."""

@@ -9,6 +9,9 @@ and process and reused with each pre-training's own initial weights (``_trainer`
 layer but the last hidden one and the output is frozen, and those two are trained on the target rows (y
 standardised by the target's mean and spread) by full-batch Adam from their pre-trained weights, in
 numpy: with 64 units and tens of rows this takes milliseconds, where keras' graph tracing took seconds.
+Inputs that no source varied (``held_inputs``: a ``fixed`` input, a level no source row has) are held at
+the sources' value in the frozen layers, which never learned their effect, and reach the last hidden layer
+directly through weights that start at zero and are trained on the target.
 With no target row yet, the pre-trained members predict (the first batch from the sources).
 Prediction: the members' mean; variance: their spread plus a small floor (Lakshminarayanan et al.,
 NeurIPS 2017, without the per-member variance head).
@@ -127,12 +130,46 @@ def forward(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
     return (h @ weights[-2] + weights[-1]).reshape(-1)
 
 
-def fine_tune(weights: list[np.ndarray], X: np.ndarray, z: np.ndarray, epochs: int) -> list[np.ndarray]:
-    """A member with its last hidden layer and output trained on (X, z) by full-batch Adam; the layers
-    before them are the pre-trained ones (frozen: the same arrays)."""
+def held_inputs(sources: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The input columns that have one value in every source row, and those values: an input the sources
+    held fixed (``fixed: {sn_load: 0}``), or a category level no source row has. The pre-trained network
+    never saw them vary, so it knows nothing of their effect (a column always at 0 keeps its initial random
+    weights)."""
+    X = np.vstack([s.X for s in sources])
+    held = np.flatnonzero(np.ptp(X, axis=0) == 0) if len(X) else np.zeros(0, dtype=int)
+    return held, X[0, held] if len(X) else np.zeros(0)
+
+
+def trained_inputs(weights: list[np.ndarray], X: np.ndarray, held: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """What a member's trained layers (the last hidden one and the output) take: the frozen layers' features
+    of X with the held inputs at the sources' values (what those layers were trained on), and beside them the
+    held inputs' departures from those values, which only the target data can relate to the objective."""
     frozen = len(weights) // 2 - 2  # Dense layers before the last hidden one
-    H = features(weights, X, frozen)  # [N, h]
-    W1, b1, w2, b2 = (w.copy() for w in weights[-4:])
+    Xs = np.array(X, dtype=np.float64)
+    Xs[:, held] = at
+    return np.hstack([features(weights, Xs, frozen), X[:, held] - at])
+
+
+def with_held_inputs(weights: list[np.ndarray], n_held: int) -> list[np.ndarray]:
+    """A pre-trained member whose last hidden layer also takes the held inputs, with zero weights (so it
+    predicts what the pre-trained member does)."""
+    W1 = weights[-4]
+    return list(weights[:-4]) + [np.vstack([W1, np.zeros((n_held, W1.shape[1]))])] + list(weights[-3:])
+
+
+def member_output(weights: list[np.ndarray], X: np.ndarray, held: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """A member's output [N] (weights as ``with_held_inputs`` or ``fine_tune`` give them)."""
+    a = np.maximum(trained_inputs(weights, X, held, at) @ weights[-4] + weights[-3], 0.0)
+    return (a @ weights[-2] + weights[-1]).reshape(-1)
+
+
+def fine_tune(weights: list[np.ndarray], X: np.ndarray, z: np.ndarray, epochs: int,
+              held: np.ndarray = np.zeros(0, dtype=int), at: np.ndarray = np.zeros(0)) -> list[np.ndarray]:
+    """A member with its last hidden layer and output trained on (X, z) by full-batch Adam; the layers
+    before them are the pre-trained ones (frozen: the same arrays). The held inputs (``held_inputs``) reach
+    the last hidden layer directly, through weights that start at zero and are trained with it."""
+    H = trained_inputs(weights, X, held, at)  # [N, h + held]
+    W1, b1, w2, b2 = (w.copy() for w in with_held_inputs(weights, len(held))[-4:])
     params = [W1, b1, w2, b2]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
@@ -166,6 +203,7 @@ class FineTune:
         self.n = config.ensemble
         self.epochs = config.epochs
         self.members: list[list[np.ndarray]] = []  # each member's fine-tuned weights
+        self._held, self._at = held_inputs(self.sources)
         self._std: Standardizer | None = None
         self.fit_info: dict[str, Any] = {}
 
@@ -205,16 +243,16 @@ class FineTune:
         else:
             self._std = Standardizer(y)
         if not len(y):
-            self.members = [list(w) for w in pre]
+            self.members = [with_held_inputs(w, len(self._held)) for w in pre]
             return self
         z = self._std.forward(y)
-        self.members = [fine_tune(w, X, z, self.epochs) for w in pre]
+        self.members = [fine_tune(w, X, z, self.epochs, self._held, self._at) for w in pre]
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Members' mean and spread at X [N, D], in y's units; arrays [N]."""
         X = np.asarray(X, dtype=np.float64)
-        P = np.stack([forward(w, X) for w in self.members])  # [E, N]
+        P = np.stack([member_output(w, X, self._held, self._at) for w in self.members])  # [E, N]
         return P.mean(axis=0) * self._std.std + self._std.mean, (P.var(axis=0) + VAR_FLOOR) * self._std.std**2
 
     def condition(self, X: np.ndarray) -> "FineTune":
