@@ -271,7 +271,6 @@ def check_params(params: PhysicsParams, spec: Any, base_dir: Any = None, residua
     from pydantic import ValidationError
 
     from .. import plugins
-
     from ..config import _booleans_for_numbers
 
     try:
@@ -356,14 +355,14 @@ class PluginFailed(Exception):
     """A physics plugin that called sys.exit or did not return in time, during the checks."""
 
 
-def bounded(call: Any, what: str, seconds: float | None = None) -> Any:
+def bounded(call: Any, what: str) -> Any:
     """``call()`` in a thread of its own: its result or its exception; PluginFailed if it calls sys.exit, or
-    has not returned within ``seconds`` (SAMPLE_SECONDS): validate must not hang on a plugin that sleeps, nor
-    end without a word when one exits. The thread of one that does not return is left to finish on its own
-    (a daemon: it does not keep the process alive)."""
+    has not returned within SAMPLE_SECONDS: validate must not hang on a plugin that sleeps, nor end without a
+    word when one exits. The thread of one that does not return is left to finish on its own (a daemon: it
+    does not keep the process alive)."""
     import threading
 
-    limit = SAMPLE_SECONDS if seconds is None else seconds
+    limit = SAMPLE_SECONDS
     box: dict[str, Any] = {}
 
     def run() -> None:
