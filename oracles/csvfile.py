@@ -152,10 +152,15 @@ def strict_float(text: Any) -> float:
         if not plain_digits(text):
             raise ValueError(f"could not convert string to float: {text!r}")
         x = float(text)
-        if x == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+        if underflows(text, x):
             raise ValueError(f"{text!r} is too small for a float: it would be stored as 0")
         return x
     return float(text)
+
+
+def underflows(text: str, x: float) -> bool:
+    """Whether ``text``, a non-zero number, was read as ``x`` = 0 (1e-400: below the smallest float)."""
+    return x == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0])
 
 
 def unreadable_number(text: str) -> str:

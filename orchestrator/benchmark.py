@@ -408,11 +408,10 @@ def _transfer_params(campaign: dict, own: dict) -> dict:
     return {**kept, **own}
 
 
-_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits, no separators
-
-
 def parse_fractions(text: str | None) -> list[float]:
     """'0.01,0.05' -> [0.01, 0.05] (--transfer-fraction); each in (0, 1], each once. None (not given) -> []."""
+    from oracles.csvfile import number_hint, strict_float
+
     if text is None:
         return []
     example = "give fractions of the source rows, e.g. 0.01,0.05,0.1,0.2"
@@ -424,13 +423,14 @@ def parse_fractions(text: str | None) -> list[float]:
         if not typed:
             raise ConfigError([Problem("--transfer-fraction", f"'{reveal(text)}' has an empty item (a comma at an "
                                                               f"end, or two in a row); {example}")])
-        if not _DECIMAL.fullmatch(typed):  # float() would take 0.0_5, ٠.٥ and nan
-            raise ConfigError([Problem("--transfer-fraction", f"'{reveal(typed)}' is not a number; {example}")])
-        f = float(typed)
+        try:  # float() would take 0.0_5 and ٠.٥, and read 1e-400 as 0
+            f = strict_float(typed)
+        except ValueError as exc:
+            hint = number_hint(typed, exc)
+            raise ConfigError([Problem("--transfer-fraction", f"'{reveal(typed)}' is not a number"
+                                       + (f" ({hint})" if hint else "") + f"; {example}")]) from None
         if not 0 < f <= 1:
-            raise ConfigError([Problem("--transfer-fraction", f"{typed} is not in (0, 1]"
-                                       + (" (it is below the smallest number a float holds)"
-                                          if f == 0 and re.search("[1-9]", typed.lower().split("e")[0]) else ""))])
+            raise ConfigError([Problem("--transfer-fraction", f"{typed} is not in (0, 1]")])
         if f in out:
             raise ConfigError([Problem("--transfer-fraction", f"{f:g} is given twice; give each fraction once")])
         out.append(f)

@@ -28,6 +28,8 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from oracles.csvfile import underflows
+
 MAX_BYTES = 256_000  # a campaign file is a few kB (and this pure-Python loader reads ~0.5 MB/s)
 MAX_DEPTH = 50  # levels of nested lists and mappings (a campaign uses about 5)
 MAX_ALIAS_NODES = 10_000  # values that aliases may add in all, once expanded
@@ -145,7 +147,7 @@ class Loader(yaml.SafeLoader):
         if _INT.match(text):
             return float(self.construct_yaml_int(node))
         value = super().construct_yaml_float(node)
-        if value == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0]):  # 1e-400: not 0
+        if underflows(text, value):  # 1e-400: not 0
             raise StrictYAMLError(f"{_short(text)} is too small for a number (below 5e-324 it would be read "
                                   "as 0); write 0 if 0 is meant, or the value in other units", node.start_mark)
         return value

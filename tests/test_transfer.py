@@ -508,7 +508,7 @@ def test_fine_tune_learns_the_effect_of_an_input_the_source_held_fixed():
     ft = F.FineTune(Setup(m.context, (src,), list, None, None), m.config).fit(X, target(X))
     new = np.sqrt(np.mean((ft.predict(Xt)[0] - target(Xt)) ** 2))
     z = ft._std.forward(target(X))  # the members as fine-tuned before: x3 through the frozen layers
-    old = np.mean([F.forward(F.fine_tune(w, X, z, 300), Xt) for w in ft.pretrained()], axis=0)
+    old = np.mean([F.member_output(F.fine_tune(w, X, z, 300), Xt) for w in ft.pretrained()], axis=0)
     old = np.sqrt(np.mean((old * ft._std.std + ft._std.mean - target(Xt)) ** 2))
     assert new < 0.6 * old and new < 0.2 * np.std(target(Xt)), (new, old)
     for before, after in zip(ft.pretrained(), ft.members):  # still frozen: the first hidden layer
@@ -534,7 +534,7 @@ def test_pretraining_reuses_one_traced_network_per_shape_and_starts_each_from_it
             np.testing.assert_array_equal(w1, w2)
     _, _, train = F._NETS[(5, (8, 4), 3, 60)]
     assert train.experimental_get_tracing_count() == 1
-    assert np.mean((F.forward(first[0], X) - z) ** 2) < 0.7 * np.var(z)  # it trained
+    assert np.mean((F.member_output(first[0], X) - z) ** 2) < 0.7 * np.var(z)  # it trained
 
 
 def test_pretrained_weights_are_kept_for_the_latest_source_sets_only(data, monkeypatch):

@@ -36,7 +36,7 @@ from pydantic import Field, field_validator
 
 from ..errors import LooplabError, plugin_call
 from .base import ModelContext, check_training_data
-from .physics import InputMap, PhysicsParams, build, check_model_config, plugin_files
+from .physics import InputMap, PhysicsParams, build, check_model_config, plugin_files, resolve
 
 STATE_VERSION = 1
 
@@ -138,7 +138,6 @@ class PhysicsGPSurrogate:
         from ..errors import Problem
 
         from ..config import _booleans_for_numbers
-        from .physics import resolve
 
         try:
             has_solution = callable(getattr(resolve(config.physics), "solution", None))

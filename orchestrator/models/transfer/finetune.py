@@ -124,10 +124,7 @@ def features(weights: list[np.ndarray], X: np.ndarray, upto: int) -> np.ndarray:
     return h
 
 
-def forward(weights: list[np.ndarray], X: np.ndarray) -> np.ndarray:
-    """A member's output [N] from its weights."""
-    h = features(weights, X, len(weights) // 2 - 1)
-    return (h @ weights[-2] + weights[-1]).reshape(-1)
+NONE_HELD = (np.zeros(0, dtype=int), np.zeros(0))  # no held inputs: columns, values
 
 
 def held_inputs(sources: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +133,10 @@ def held_inputs(sources: Any) -> tuple[np.ndarray, np.ndarray]:
     never saw them vary, so it knows nothing of their effect (a column always at 0 keeps its initial random
     weights)."""
     X = np.vstack([s.X for s in sources])
-    held = np.flatnonzero(np.ptp(X, axis=0) == 0) if len(X) else np.zeros(0, dtype=int)
-    return held, X[0, held] if len(X) else np.zeros(0)
+    if not len(X):
+        return NONE_HELD
+    held = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    return held, X[0, held]
 
 
 def trained_inputs(weights: list[np.ndarray], X: np.ndarray, held: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -157,14 +156,15 @@ def with_held_inputs(weights: list[np.ndarray], n_held: int) -> list[np.ndarray]
     return list(weights[:-4]) + [np.vstack([W1, np.zeros((n_held, W1.shape[1]))])] + list(weights[-3:])
 
 
-def member_output(weights: list[np.ndarray], X: np.ndarray, held: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """A member's output [N] (weights as ``with_held_inputs`` or ``fine_tune`` give them)."""
+def member_output(weights: list[np.ndarray], X: np.ndarray, held: np.ndarray = NONE_HELD[0],
+                  at: np.ndarray = NONE_HELD[1]) -> np.ndarray:
+    """A member's output [N] (weights as ``pretrain``, ``with_held_inputs`` or ``fine_tune`` give them)."""
     a = np.maximum(trained_inputs(weights, X, held, at) @ weights[-4] + weights[-3], 0.0)
     return (a @ weights[-2] + weights[-1]).reshape(-1)
 
 
 def fine_tune(weights: list[np.ndarray], X: np.ndarray, z: np.ndarray, epochs: int,
-              held: np.ndarray = np.zeros(0, dtype=int), at: np.ndarray = np.zeros(0)) -> list[np.ndarray]:
+              held: np.ndarray = NONE_HELD[0], at: np.ndarray = NONE_HELD[1]) -> list[np.ndarray]:
     """A member with its last hidden layer and output trained on (X, z) by full-batch Adam; the layers
     before them are the pre-trained ones (frozen: the same arrays). The held inputs (``held_inputs``) reach
     the last hidden layer directly, through weights that start at zero and are trained with it."""
