@@ -257,6 +257,7 @@ def _fmt_params(params: dict) -> str:
 
 IMPORT_HINT = " (or give an import path package.module:ClassName)"  # plugins' words, not for a strategy
 MAX_PARAM_CHARS = 200  # a strategy param's value, as typed
+LIST_EXAMPLES = {"auto_methods": "none+multi-task", "hidden": "64+64"}  # list params, written in a strategy
 _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 
 
@@ -719,6 +720,9 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                         strategy_problems.append(prob)
                 elif strategies is not None and prob.path.startswith(("model.", "acquisition.")):
                     text = str(prob).replace(IMPORT_HINT, "")
+                    if prob.message.startswith("must be a list"):  # the YAML list form cannot be written here
+                        key = prob.path.rsplit(".", 1)[-1]
+                        text += f"; in --strategies join a list's items by '+', e.g. {key}={LIST_EXAMPLES.get(key, 'a+b')}"
                     (baseline_problems if s.baseline else strategy_problems).append(
                         Problem("--strategies", f"'{s.name}': {text}"))
                 elif ds_path is not None and prob.path.startswith(("space.pool", "oracle.params", "objective")):

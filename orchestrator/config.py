@@ -46,6 +46,7 @@ from .errors import ConfigError, Problem
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+PLUGIN_NAME_FIELDS = ("kind", "physics", "base")  # text fields that name a plugin (or an import path)
 
 
 class _Strict(BaseModel):
@@ -898,6 +899,9 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
             text = str(err["input"]).lower() if isinstance(err["input"], bool) else str(err["input"])
             if key is not None:
                 msg = f"the key {text} must be text (YAML reads it as {_what(err['input'])}); quote it: '{text}':"
+            elif loc and loc[-1] in PLUGIN_NAME_FIELDS:  # quoting would only lead to "unknown kind '42'"
+                msg = (f"must name a plugin (got {_what(err['input'])}); `looplab plugins` lists the installed "
+                       "ones, or give an import path package.module:ClassName")
             else:
                 msg = f"must be text (got {_what(err['input'])}); quote it: '{text}'"
         elif etype in ("model_type", "dict_type"):

@@ -696,3 +696,23 @@ def test_a_number_where_text_is_wanted_names_the_mapping_and_says_to_quote_it(tm
     with pytest.raises(ConfigError) as err:
         load_campaign(path)
     assert any(str(p).startswith(fragment) for p in err.value.problems), err.value
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("kind: gp", "kind: 42", "model.kind"),
+    ("kind: ei", "kind: 1.5", "acquisition.kind"),
+])
+def test_a_number_that_should_name_a_plugin_is_not_told_to_be_quoted(tmp_path, old, new, field):
+    """`kind: 42` (or physics: 42) was told to quote it, which leads only to "unknown kind '42'" (fuzz round
+    sixteen's leftover): it names the plugin listing instead."""
+    from orchestrator.config import load_campaign
+    from orchestrator.errors import ConfigError
+
+    assert old in BRANIN
+    path = tmp_path / "c.yaml"
+    path.write_text(BRANIN.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    said = [str(p) for p in err.value.problems]
+    assert any(s.startswith(f"{field}: must name a plugin (got ") and "`looplab plugins` lists" in s
+               and "quote" not in s for s in said), said

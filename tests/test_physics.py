@@ -476,6 +476,9 @@ def _validate(tmp_path, *, params: str, model: str = "physics-gp", goal: str = "
      "closed form solution() does not run on a sample batch: ValueError: t too large for my closed form"),
     ("{physics: newton-coolin}",
      "model.params.physics: unknown physics 'newton-coolin'; did you mean 'newton-cooling'?"),
+    # fuzz round sixteen's leftover: a number was told to be quoted, which names no law either
+    ("{physics: 42}", "model.params.physics: must name a plugin (got an integer 42); `looplab plugins` lists the "
+     "installed ones"),
     ("{physics: newton-cooling, inputs: {T_env: temp}}",
      "model.params.inputs.T_env: physics 'newton-cooling' (orchestrator.models.physics:NewtonCooling) needs its "
      "input 'T_env' from a numeric campaign parameter, but there is no parameter 'temp'"),

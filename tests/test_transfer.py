@@ -1575,7 +1575,8 @@ def test_benchmark_transfer_strategies_say_what_is_wrong_with_them(tmp_path):
         "param out"]
     auto = text.replace("method: latent-variable", "method: auto\n    none_prior: 0.3")
     (said,) = problems("transfer(auto_methods=5):ei:2", campaign=auto)
-    assert "model.params.auto_methods" in said
+    assert said.endswith("model.params.auto_methods: must be a list (got an integer 5); in --strategies join a list's "
+                         "items by '+', e.g. auto_methods=none+multi-task"), said
     # only the strategy written is blamed, not the model without transfer derived from it
     (said,) = problems("transfer(base=xgboost):ei:2")
     assert said.startswith("--strategies: 'transfer latent-variable(base=xgboost) 0.5': model.params.base: ")
