@@ -153,10 +153,12 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     or one of its -wal/-shm/-journal files, a YAML file (a campaign), has a suffix in ``data`` (a log appended
     to a pool's CSV), or, given ``ours`` (the starts of what this command writes), is a non-empty file that
     starts otherwise (a pool, a source, anybody's spreadsheet: replacing it would lose it)."""
+    from .report import file_head
+
     real = Path(os.path.realpath(path))
     for end in ("-wal", "-shm", "-journal"):
         base = real.with_name(real.name[: -len(end)]) if real.name.endswith(end) else None
-        if base is not None and base.is_file() and _head(base) == SQLITE_MAGIC:
+        if base is not None and base.is_file() and file_head(base).startswith(SQLITE_MAGIC):
             _fail(LooplabError(f"{option}: '{path}' belongs to the SQLite database '{base.name}' (its {end[1:]} "
                                "file); writing to it would damage the store: choose another path"))
     try:  # the path as given: /dev/stdout on a pipe resolves to 'pipe:[N]', which no path names
@@ -187,15 +189,6 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
                                f"'{first[0][:40]}'); writing would replace it: choose another path, or remove "
                                "the file first"))
     return real
-
-
-def _head(path: Path, n: int = len(SQLITE_MAGIC)) -> bytes:
-    """The first ``n`` bytes of a file (b"" when it cannot be read)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
 
 
 def _not_a_data_file(option: str, real: Path, st: Any, row: Any, campaign: Any = None) -> None:
@@ -1102,14 +1095,11 @@ def _sane_streams() -> None:
 
 def _store_trouble(exc: BaseException) -> Optional[str]:
     """What a database error raised past a command means for its user, or None if it is not one."""
-    try:
-        from sqlalchemy.exc import DBAPIError
-    except ImportError:  # pragma: no cover - a dependency
+    from .store import driver_message
+
+    text = driver_message(exc)
+    if text is None:
         return None
-    if not isinstance(exc, DBAPIError):
-        return None
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__  # a driver's error may say nothing
     low = text.lower()
     if "locked" in low:
         why = ("another program holds the SQLite file's write lock (a database browser with unsaved changes, a "

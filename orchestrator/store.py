@@ -1118,16 +1118,25 @@ def _url_options(url: str) -> str:
     return " ".join(value) if isinstance(value, tuple) else str(value)
 
 
+def driver_message(exc: BaseException) -> str | None:
+    """The first line of a database error's message from its driver (its type's name when the driver says
+    nothing); None when ``exc`` is not a database error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def unreachable(exc: BaseException) -> str:
     """Why the store could not be reached, in one line, when ``exc`` is a database error saying so (a connection
     refused or lost, a server shutting down or restarting, a SQLite file locked by another program); '' for
     any other error, which a caller treats as a failure of its own."""
-    from sqlalchemy.exc import DBAPIError
-
-    if not isinstance(exc, DBAPIError):
+    text = driver_message(exc)
+    if text is None:
         return ""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    text = lines[0][:300] if lines else type(exc).__name__
+    text = text[:300]
     low = text.lower()
     words = ("connection", "connect", "server", "shutting down", "terminating", "starting up", "locked", "timeout",
              "timed out")
