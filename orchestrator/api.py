@@ -214,9 +214,9 @@ class Campaign:
         """The campaign of a YAML file, a spec dict, or the name of a campaign already in the store.
 
         A new campaign is created in the store (with its ``initial.data``, if any); an existing one is
-        resumed under the same rules as ``looplab run`` (budget, failure policy, description and executor
-        may change; anything else is refused, naming the fields). ``base_dir``: the folder relative paths
-        of a dict spec are read from (default: the current folder).
+        resumed under the same rules as ``looplab run`` (budget, failure policy, description, executor,
+        approval and acquisition.min_distance may change; anything else is refused, naming the fields).
+        ``base_dir``: the folder relative paths of a dict spec are read from (default: the current folder).
         """
         from .config import campaign_from_spec, load_campaign, parse_spec
         from .engine import open_campaign

@@ -505,7 +505,10 @@ def run(
 
 
 def _summary(engine, report) -> None:
+    from collections import Counter
+
     from .engine import same_value_note
+    from .store import UNCOUNTED
 
     spec = engine.spec
     exps = engine.store.experiments(engine.id)
@@ -515,8 +518,10 @@ def _summary(engine, report) -> None:
     table.add_column(style="bold")
     table.add_column()
     ended = [e for e in exps if e.status in ("succeeded", "failed", "timed_out")]
+    uncounted = Counter(e.status for e in exps if e.status in UNCOUNTED)  # shown, or 6 of a budget of 4 puzzles
+    aside = "".join(f", {n} {status}" for status, n in sorted(uncounted.items()))
     table.add_row("experiments", f"{len(exps)} ({report.n_observed} succeeded, {report.n_failed} failed, "
-                                 f"{report.in_flight} in flight) of a budget of "
+                                 f"{report.in_flight} in flight{aside}) of a budget of "
                                  f"{max(spec.budget.max_experiments, engine.store.control(engine.id).budget or 0)}")
     if best is not None:
         order = ended.index(best) + 1 if best in ended else best.seq + 1

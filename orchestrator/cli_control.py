@@ -43,6 +43,8 @@ def _control():
 def _driver(st, name: str) -> str:
     """Who dispatches approved experiments: the process running the campaign, or nobody yet."""
     row = st.get_campaign(name)
+    if row is not None and (row.spec.get("oracle") or {}).get("kind") == "manual":  # a person runs them (fuzz 18)
+        return f"they are a person's to run: looplab ask {name} hands them out (--csv for a worksheet)"
     lease = st.lease(row.id) if row is not None else None
     if lease is None or lease["lapsed"]:
         return "no process runs the campaign now: `looplab run FILE` or a daemon dispatches them when it starts"

@@ -184,8 +184,10 @@ def ask(
                           f"{', ...' if len(held) > 5 else ''}): looplab approve {c.name} [IDS] (or reject, or edit), "
                           "then ask again", soft_wrap=True)
             return
+        again = (f"; to go on: looplab resume {c.name}, then ask again" if row.status in ("paused", "stopped")
+                 else "")  # fuzz round eighteen: a paused campaign did not say how to go on
         console.print(f"campaign {c.name} has nothing more to ask: {row.status}"
-                      + (f" ({row.message})" if row.message else ""), soft_wrap=True)
+                      + (f" ({row.message})" if row.message else "") + again, soft_wrap=True)
         return
     ids = {b["id"] for b in batch}
     if any(e.status == AWAITING for e in c.store.experiments(c.row.id) if e.id in ids):

@@ -46,6 +46,7 @@ from .errors import ConfigError, Problem
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")  # the address schemes a Dask client connects with
 PLUGIN_NAME_FIELDS = ("kind", "physics", "base")  # text fields that name a plugin (or an import path)
 
 
@@ -518,9 +519,17 @@ class ExecutorSpec(_Strict):
     def _address_form(cls, address: str | None) -> str | None:
         if address is None or address == "local":
             return address
-        if not re.fullmatch(r"([a-z][a-z0-9+]*://)?[^\s:/]+:\d{1,5}", address):
-            raise ValueError(f"'{address}' is not a scheduler address; write tcp://host:8786 (host and port), "
-                             "or local to start a LocalCluster")
+        form = re.fullmatch(r"(?:([A-Za-z][A-Za-z0-9+]*)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})", address)
+        if form is None:
+            raise ValueError(f"'{address}' is not a scheduler address; write tcp://host:8786 (host and port; an "
+                             "IPv6 host in brackets, tcp://[::1]:8786), or local to start a LocalCluster")
+        scheme, _, port = form.groups()
+        if scheme is not None and scheme not in DASK_SCHEMES:
+            raise ValueError(f"'{address}': Dask does not speak {scheme}://; a scheduler's address begins with "
+                             f"{' or '.join(s + '://' for s in DASK_SCHEMES)} (tcp:// unless the cluster uses TLS)")
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"'{address}': port {int(port)} is outside 1-65535; a Dask scheduler listens on 8786 "
+                             "unless it was started with another --port")
         return address
 
     @model_validator(mode="after")

@@ -255,6 +255,8 @@ def pause(store: Store, name: str, *, reason: str = "", by: str | None = None) -
             f"flight finish and are recorded; `looplab status {row.name}` shows when it is paused")
 
 
+EXHAUSTED = "the search space is exhausted"  # how the message of a campaign with nothing left to propose starts
+ENDED = "campaign ended: "  # how the error of an experiment cancelled by its campaign's ending starts
 # how the message of a campaign ended by a stop rule, not by its budget, starts (engine._stop_rules): a higher
 # budget would end such a campaign again at its next step
 STOP_RULE_ENDINGS = ("stop_at reached", "patience:")
@@ -265,6 +267,8 @@ def resume(store: Store, name: str, *, by: str | None = None) -> str:
     at its next scan; else `looplab run FILE`)."""
     row = campaign(store, name)
     if row.status == "completed":
+        if (row.message or "").startswith(EXHAUSTED):
+            raise LooplabError(f"NAME: campaign '{row.name}' has completed because {_nothing_left(row)}")
         how = ("change that rule in the campaign file (budget.stop_at or budget.patience) and run it again"
                if (row.message or "").startswith(STOP_RULE_ENDINGS) else
                f"raise its budget: looplab extend {row.name} --budget N")  # extend refuses a stop rule's ending
@@ -304,7 +308,7 @@ def stop(store: Store, name: str, *, reason: str = "", by: str | None = None) ->
 
     def end(fence: Fence) -> None:
         cancelled.extend(store.experiments(row.id, PENDING))
-        store.record_results(row.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
+        store.record_results(row.id, [Result(e.id, "cancelled", error=f"{ENDED}{message}")
                                       for e in cancelled], fence=fence)
         store.update_campaign(row.id, fence=fence, status="stopped", message=message)
 
@@ -338,6 +342,8 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
         raise LooplabError(f"NAME: campaign '{row.name}' completed because {row.message}, not because of its budget; "
                            "a higher budget would end it again at once: change that rule in the campaign file "
                            "(budget.stop_at or budget.patience) and run it again")
+    if row.status == "completed" and (row.message or "").startswith(EXHAUSTED):
+        raise LooplabError(f"NAME: campaign '{row.name}' completed because {_nothing_left(row)}")
     by = by or who()
     store.set_control(row.id, budget=budget, by=by)
     text = f"budget of '{row.name}' raised from {current} to {budget}"
@@ -349,6 +355,15 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
         return (text + "; the completed campaign runs again: a daemon watching its file picks it up at its "
                 "next scan; without one: looplab run FILE")
     return text + f"; {holder} still holds the completed campaign: run it again once that process has exited"
+
+
+def _nothing_left(row: Campaign) -> str:
+    """Why a campaign completed with nothing left to propose cannot run further by its budget (extend, resume:
+    it accepted a higher budget and ended again at once, fuzz round eighteen)."""
+    if (row.message or "") != EXHAUSTED:  # a continuous space: the message names min_distance and its fix
+        return row.message
+    return (f"{EXHAUSTED} (every candidate of its pool is measured, waiting or rejected); a higher budget has "
+            "nothing to propose: to measure more, start a new campaign with a larger pool")
 
 
 def _not_ended(row: Campaign, verb: str) -> None:

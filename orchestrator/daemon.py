@@ -23,7 +23,7 @@ The folder is rescanned every ``rescan`` seconds:
 
 - a new file starts a campaign (or resumes it, if the store already has it);
 - a changed file is reopened under the usual rules (budget, failure policy,
-  description and executor may change; anything else is refused, naming the
+  description, executor, approval and acquisition.min_distance may change; anything else is refused, naming the
   fields, and the campaign goes on with the file it had);
 - a removed file pauses its campaign (its state stays in the store, with status
   ``paused`` and the reason; putting the file back resumes it);

@@ -39,7 +39,7 @@ from .config import Campaign, CampaignSpec, campaign_notes
 from .errors import ConfigError, LeaseLost, LooplabError, Problem, plugin_call
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
-from .control import asked
+from .control import ENDED, EXHAUSTED, asked
 from .store import AWAITING, IN_FLIGHT, PENDING, UNCOUNTED, Experiment, Fence, Store
 from .stored_spec import refused_since
 
@@ -191,7 +191,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     record = _check_data_files(store, row, campaign)
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
-                                  "initial.count_in_budget"))]
+                                  "initial.count_in_budget", "acquisition.min_distance"))]
     fixed = refused_since(row.spec, campaign.base_dir, diffs) if diffs else []
     diffs = [d for d in diffs if d not in fixed]
     if fixed and not diffs:
@@ -211,7 +211,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     if row.spec != spec:
         store.update_campaign(row.id, spec=spec)
         if row.status in ("completed",):
-            store.update_campaign(row.id, status="running", message="budget changed; resumed")
+            store.update_campaign(row.id, status="running", message="setup changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
 
@@ -251,6 +251,14 @@ def _say(campaign: Campaign, note: str, notes: list[str] | None) -> None:
         log.warning("campaign=%s %s", campaign.name, note)
     else:
         notes.append(note)
+
+
+def used_points(exps: list[Experiment]) -> list[dict]:
+    """The params of the experiments a proposal must not repeat: all but those cancelled, unmeasured, when
+    their campaign ended (``stop``, a stop rule, failures), which a resumed campaign may propose again (a pool
+    campaign stopped with experiments awaiting approval, then resumed, had lost those rows for good: fuzz
+    round eighteen). Rejected points stay out (the proposer keeps them apart)."""
+    return [e.params for e in exps if not (e.status == "cancelled" and (e.error or "").startswith(ENDED))]
 
 
 def counted(exps: list[Experiment], spec: CampaignSpec) -> list[Experiment]:
@@ -640,7 +648,7 @@ class Engine:
             # earlier data (imported, off-plan) stands in for the initial design: only the points still missing
             # up to initial.n are drawn (all of them, exactly as before, for a campaign without such data)
             proposals = self.proposer.initial_design(rng, n=self.spec.initial.n - measured,
-                                                     used=[e.params for e in exps])
+                                                     used=used_points(exps))
             source = "initial"
             fit_s = acq_s = 0.0
         else:
@@ -652,7 +660,7 @@ class Engine:
                 proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
         if not proposals:
             if not pending:
-                return self._finish(exps, "completed", "the search space is exhausted", recorded=len(recorded))
+                return self._finish(exps, "completed", self._exhausted(), recorded=len(recorded))
             return report
         gated = self.spec.approval == "required"  # held, not dispatched, until a person approves them
         new = [Experiment(id=experiment_id(self.spec.name, step, i), seq=-1, step=step, position=i,
@@ -728,7 +736,7 @@ class Engine:
                     except Exception as exc:  # noqa: BLE001 - the store records the cancel; say the oracle did not
                         log.warning("campaign=%s oracle '%s' failed to cancel %s (%s: %s); recorded as cancelled",
                                     self.spec.name, self.spec.oracle.kind, e.id, type(exc).__name__, exc)
-            self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"campaign ended: {message}")
+            self.store.record_results(self.id, [Result(e.id, "cancelled", error=f"{ENDED}{message}")
                                                 for e in pending], fence=self.fence)
             exps = self.store.experiments(self.id)
         self._record_final_prediction(exps)
@@ -827,6 +835,17 @@ class Engine:
 
     # -- proposals ------------------------------------------------------------------------------
 
+    def _exhausted(self) -> str:
+        """Why nothing new can be proposed: a pool's candidates are all used; elsewhere, acquisition.min_distance
+        may rule out what is left (a continuous space called exhausted after 5 of 12 experiments said nothing of
+        it: fuzz round eighteen)."""
+        d = self.spec.acquisition.min_distance_value
+        if self.space.is_pool or d <= 0:
+            return EXHAUSTED
+        return (f"{EXHAUSTED}: no point left lies at least acquisition.min_distance ({d:g} of each input's range) "
+                "from every experiment in some input; lower it in the campaign file (it may change when the "
+                "campaign resumes) and run it again")
+
     def _propose(self, exps: list[Experiment], n: int, step: int,
                  rng: np.random.Generator) -> tuple[list[dict], str, float, float]:
         done = [e for e in exps if e.status == "succeeded" and e.value is not None]
@@ -835,7 +854,7 @@ class Engine:
         model = self._model if self._model is not None and self._model_n == len(done) else None
         warm = self.store.latest_snapshot(self.id, before_step=step) if model is None else None
         prop = self.proposer.propose(observed=[e.params for e in done], values=[e.value for e in done],
-                                     busy=busy, used=[e.params for e in exps], n=n, step=step, rng=rng,
+                                     busy=busy, used=used_points(exps), n=n, step=step, rng=rng,
                                      model=model, warm_state=warm,
                                      rejected=[e.params for e in exps if e.status == "rejected"])
         if prop.fitted:
@@ -866,7 +885,12 @@ class Engine:
         """Say (once per run) why a run has had no result for LONG_WAIT seconds, where nothing else says so: a
         pool with no executor.timeout, or an asynchronous oracle (a plugin's poll(), the robot's jobs); not
         experiments a person tells (``results_in_store``), whose wait the command line already names."""
-        if self._unbounded():
+        idle = getattr(self.oracle, "idle_reason", None)
+        reason = idle() if callable(idle) else None
+        if reason:
+            log.warning("campaign=%s no result for %d s from %d experiment(s) in flight: %s", self.spec.name,
+                        LONG_WAIT, in_flight, reason)
+        elif self._unbounded():
             log.warning("campaign=%s no result for %d s from %d experiment(s) in flight, and executor.timeout is "
                         "not set: an experiment that never ends holds the campaign for ever; set "
                         "executor.timeout (seconds) to fail such experiments", self.spec.name, LONG_WAIT, in_flight)

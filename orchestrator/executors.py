@@ -189,7 +189,13 @@ class LocalExecutor(_FutureOracle):
 
     def describe(self) -> str:
         limit = f", timeout {self.timeout:g} s" if self.timeout else ""
-        return f"local process pool, {self.workers} worker(s){limit}"
+        cores = os.cpu_count() or 1
+        # each worker is a process with its own oracle (about 90 MB for the built-in ones), started at once: more
+        # than the cores suits oracles that wait (on an instrument, a queue), not ones that compute (fuzz round 18)
+        crowd = (f" (more than this machine's {cores} core{'s' if cores > 1 else ''}: they share them, and each holds "
+                 "its own memory)"
+                 if self.workers > cores else "")
+        return f"local process pool, {self.workers} worker(s){limit}{crowd}"
 
     def _start(self, experiment: Experiment) -> Any:
         return self._pool.schedule(evaluate_in_worker, args=(self.recipe, experiment), timeout=self.timeout)
@@ -242,12 +248,22 @@ class DaskExecutor(_FutureOracle):
                                f"({type(exc).__name__}: {str(exc)[:200]}); "
                                "start it (dask scheduler / dask worker) or use address: local") from None
         self.address = self._client.scheduler.address
+        self._began: dict[str, float] = {}  # when a worker began each experiment (the timeout counts from then)
+        self._workerless = False  # said that the cluster has no worker, and has had none since
 
     def describe(self) -> str:
         n = len(self._client.scheduler_info().get("workers", {}))
         limit = f", timeout {self.timeout:g} s" if self.timeout else ""
         where = "a LocalCluster" if self._cluster is not None else "the cluster"
-        return f"dask: {where} at {self.address}, {n} worker(s){limit}"
+        wait = f"; experiments wait until a worker joins (dask worker {self.address})" if n == 0 else ""
+        return f"dask: {where} at {self.address}, {n} worker(s){limit}{wait}"
+
+    def idle_reason(self) -> str | None:
+        """Why experiments in flight cannot run, when the cluster has no worker; else None."""
+        if self._client.scheduler_info().get("workers"):
+            return None
+        return (f"the Dask scheduler at {self.address} has no worker, so the experiments in flight wait (their "
+                f"timeout does not run): start one, dask worker {self.address}")
 
     def _start(self, experiment: Experiment) -> Any:
         self._check_connected()
@@ -261,7 +277,31 @@ class DaskExecutor(_FutureOracle):
 
     def poll(self) -> list[Result]:
         self._check_connected()
-        return super().poll()
+        if self._futures:
+            self._watch_workers()
+        done = super().poll()
+        self._began = {k: v for k, v in self._began.items() if k in self._futures}
+        return done
+
+    def _watch_workers(self) -> None:
+        """Note when a worker began each experiment in flight (from the workers' own lists of what they
+        execute), and say once when the cluster has no worker at all. Before, the timeout counted from the
+        submission: with no worker every experiment was recorded as timed out without having run, using up
+        the budget, and a queue longer than the workers timed out the last ones (fuzz round eighteen)."""
+        try:
+            executing = self._client.run(_executing_keys)
+        except Exception:  # noqa: BLE001 - a worker gone mid-call, an older Dask: the clock of the submission
+            for eid in self._futures:
+                self._began.setdefault(eid, self._started[eid])
+            return
+        now = time.monotonic()
+        keys = {k for ks in executing.values() for k in ks}
+        for eid in self._futures:
+            if f"looplab-{eid}" in keys:
+                self._began.setdefault(eid, now)
+        if not executing and not self._workerless:
+            log.warning("%s", self.idle_reason() or "the Dask cluster has no worker")
+        self._workerless = not executing
 
     def _check_connected(self, exc: Exception | None = None) -> None:
         """A scheduler that went away (killed, its machine down) closes the client after its reconnect
@@ -290,7 +330,8 @@ class DaskExecutor(_FutureOracle):
             if getattr(self._client, "status", "running") != "running":  # reconnecting: lost with the scheduler,
                 return None  # kept in flight (poll stops the run once the client gives up)
             return Result(experiment_id, "failed", error=f"dask task {status} (the scheduler or its worker went away)")
-        if self.timeout is not None and time.monotonic() - self._started[experiment_id] > self.timeout:
+        began = self._began.get(experiment_id)
+        if self.timeout is not None and began is not None and time.monotonic() - began > self.timeout:
             future.cancel()
             return self._timed_out(experiment_id)
         return None
@@ -301,6 +342,11 @@ class DaskExecutor(_FutureOracle):
         finally:
             if self._cluster is not None:
                 self._cluster.close()
+
+
+def _executing_keys(dask_worker: Any) -> list[str]:
+    """The keys of the tasks a Dask worker is executing now (run on each worker by ``Client.run``)."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
 
 
 PROBE_SECONDS = 5.0

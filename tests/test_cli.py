@@ -158,8 +158,9 @@ def test_a_campaign_stored_before_a_refusal_resumes_with_the_fixed_file(tmp_path
 
     result = runner.invoke(app, ["run", str(spec), "--store", url, "-q"])
     assert result.exit_code == 0, result.output
-    assert ("resumes with this file's acquisition.min_distance, model.params.noise_floor: the stored values are "
-            "refused by this version") in " ".join(result.output.split())
+    # min_distance may change on resume (since fuzz round eighteen), so only the noise floor is named
+    assert ("resumes with this file's model.params.noise_floor: the stored value is refused by this version"
+            ) in " ".join(result.output.split())
     after = [(e.id, e.value) for e in _experiments(url, "old")]
     assert after[:6] == before and len(after) == 8
     st = Store(url)

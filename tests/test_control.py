@@ -347,3 +347,67 @@ def test_extend_refuses_a_campaign_that_a_stop_rule_ended(tmp_path):
                                            r"that rule in the campaign file \(budget.stop_at or budget.patience\)"):
         resume(c.store, "ext")
     c.close()
+
+
+POOL4 = "a,b,y\n0,0,1\n0,1,2\n1,0,3\n1,1,4\n"
+
+
+def _tiny_pool(tmp_path: Path, approval: str, budget: int) -> Path:
+    (tmp_path / "p.csv").write_text(POOL4)
+    spec = tmp_path / f"tiny_{approval}_{budget}.yaml"
+    spec.write_text("name: tiny\nspace:\n  pool: {path: p.csv, inputs: [a, b]}\nobjective: {name: y, goal: max}\n"
+                    f"oracle: {{kind: lookup}}\nmodel: {{kind: random-forest}}\ninitial: {{n: 2}}\n"
+                    f"approval: {approval}\nbudget: {{max_experiments: {budget}}}\n")
+    return spec
+
+
+def test_rows_a_stop_cancelled_unmeasured_are_proposed_again_after_resume(tmp_path):
+    """Fuzz round eighteen: a pool campaign stopped while two rows awaited approval, then resumed, never proposed
+    those rows again (ended 'exhausted' with half the pool unmeasured). They were never measured, so they are
+    candidates again; the summary counts them apart from the budget."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    code, out, err = cli("run", str(_tiny_pool(tmp_path, "required", 4)), "--store", url, "--max-steps", "1", "-q")
+    assert code == 0, err
+    assert cli("stop", "tiny", "--store", url)[0] == 0
+    assert cli("resume", "tiny", "--store", url)[0] == 0
+    code, out, err = cli("run", str(_tiny_pool(tmp_path, "none", 4)), "--store", url, "-q")
+    assert code == 0, err
+    assert "completed (budget reached)" in out and "2 cancelled" in out, out
+    st = Store(url)
+    exps = st.experiments(st.get_campaign("tiny").id)
+    st.close()
+    assert [e.status for e in exps].count("cancelled") == 2
+    measured = sorted((e.params["a"], e.params["b"]) for e in exps if e.status == "succeeded")
+    assert measured == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_a_campaign_with_nothing_left_to_propose_is_not_extended_and_min_distance_may_change(tmp_path):
+    """Fuzz round eighteen: extend accepted a campaign whose pool was used up, or whose min_distance ruled out
+    every point left, and the next run ended it again at once; the message of the latter did not name
+    min_distance, and the file with a smaller one was refused as a different setup."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert cli("run", str(_tiny_pool(tmp_path, "none", 10)), "--store", url, "-q")[0] == 0
+    code, out, err = cli("extend", "tiny", "--budget", "20", "--store", url)
+    assert code == 2 and "every candidate of its pool is measured, waiting or rejected" in err, err
+    code, out, err = cli("resume", "tiny", "--store", url)
+    assert code == 2 and "a higher budget has nothing to propose" in err, err
+
+    text = ("name: far\nspace:\n  parameters:\n    - {name: x1, type: float, low: -5.0, high: 10.0}\n"
+            "    - {name: x2, type: float, low: 0.0, high: 15.0}\nobjective: {name: value, goal: min}\n"
+            "oracle: {kind: function, params: {function: branin}}\nmodel: {kind: random-forest}\n"
+            "acquisition: {kind: ei, min_distance: 0.45}\ninitial: {n: 2}\nbudget: {max_experiments: 12}\n")
+    spec = tmp_path / "far.yaml"
+    spec.write_text(text)
+    code, out, err = cli("run", str(spec), "--store", url, "-q")
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "the search space is exhausted: no point left lies at least acquisition.min_distance (0.45 of each " \
+           "input's range)" in said, said
+    code, out, err = cli("extend", "far", "--budget", "13", "--store", url)
+    assert code == 2 and "lower it in the campaign file" in err, err
+    spec.write_text(text.replace("min_distance: 0.45", "min_distance: 0.01"))
+    code, out, err = cli("run", str(spec), "--store", url, "-q")
+    assert code == 0 and "completed (budget reached)" in out, out + err
+    st = Store(url)
+    assert len(st.experiments(st.get_campaign("far").id)) == 12
+    st.close()

@@ -81,6 +81,18 @@ def test_local_pool_keeps_the_oracle_contract_and_runs_in_other_processes():
     assert dead.status == "failed" and "worker process died" in dead.error and "exit code 3" in dead.error
 
 
+def test_a_pool_with_more_workers_than_cores_says_so(monkeypatch):
+    """Fuzz round eighteen: 16 workers on 2 cores started 16 processes (1.5 GB) without a word."""
+    ex = LocalExecutor(recipe(), workers=2, timeout=None)
+    try:
+        assert "more than this machine" not in ex.describe() or (os.cpu_count() or 1) < 2
+        monkeypatch.setattr(os, "cpu_count", lambda: 1)
+        assert ex.describe() == ("local process pool, 2 worker(s) (more than this machine's 1 core: they share "
+                                 "them, and each holds its own memory)")
+    finally:
+        ex.close()
+
+
 def test_local_pool_replaces_a_dead_worker_and_goes_on():
     ex = LocalExecutor(recipe(die_below=0.0), workers=1, timeout=None)
     try:
@@ -138,12 +150,24 @@ def test_experiments_are_marked_running_while_the_pool_runs_them(tmp_path, store
     ("{kind: threads}", "executor.kind", "local"),
     ("{kind: dask, address: 'localhost:notaport'}", "executor.address", "not a scheduler address"),
     ("{kind: dask, address: 'tcp://'}", "executor.address", "tcp://host:8786"),
+    # fuzz round eighteen: passed validate and failed at run (the scheme said to start the scheduler)
+    ("{kind: dask, address: 'tcp://127.0.0.1:99999'}", "executor.address", "port 99999 is outside 1-65535"),
+    ("{kind: dask, address: 'tcp://127.0.0.1:0'}", "executor.address", "port 0 is outside 1-65535"),
+    ("{kind: dask, address: 'http://127.0.0.1:8786'}", "executor.address", "Dask does not speak http://"),
+    ("{kind: dask, address: 'tcp://[::1:8786'}", "executor.address", "an IPv6 host in brackets, tcp://[::1]:8786"),
 ])
 def test_executor_config_errors_name_the_field(tmp_path, block, field, fragment):
     path = write_campaign(tmp_path, slow_campaign("bad", block))
     with pytest.raises(ConfigError) as err:
         load_campaign(path)
     assert any(p.path == field and fragment in p.message for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("address", ["tcp://[::1]:8786", "tls://scheduler.example:8786", "[fe80::1]:8786"])
+def test_scheduler_addresses_dask_accepts_pass_validation(tmp_path, address):
+    """An IPv6 scheduler address was refused as 'not a scheduler address' (fuzz round eighteen; a scheduler on
+    [::1] takes connections)."""
+    load_campaign(write_campaign(tmp_path, slow_campaign("ok", f"{{kind: dask, address: '{address}'}}")))
 
 
 def test_an_executor_for_an_asynchronous_oracle_is_a_config_error(tmp_path):
@@ -274,6 +298,31 @@ def test_dask_times_out_an_experiment_it_cannot_kill(dask_cluster):
         ex.close()
     assert got["fine"].status == "succeeded"
     assert got["hangs"].status == "timed_out" and "executor timeout" in got["hangs"].error
+
+
+def test_dask_experiments_wait_for_a_worker_and_their_timeout_counts_from_when_one_runs_them(caplog):
+    """Fuzz round eighteen: with a scheduler that had no worker, every experiment was recorded as timed out
+    without having run (using up the budget), and without a timeout the run waited in silence; a queue longer
+    than the workers timed out its last experiments, counted from their submission."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    ex = DaskExecutor(recipe(seconds=1.0), address=cluster.scheduler_address, workers=None, timeout=4.0)
+    try:
+        assert "0 worker(s), timeout 4 s; experiments wait until a worker joins (dask worker tcp://" in ex.describe()
+        with caplog.at_level("WARNING", logger="looplab.executor"):
+            ex.submit(batch(6))
+            assert collect(ex, 1, timeout=6.0) == {}  # past the timeout: none ran, none timed out
+        assert "has no worker, so the experiments in flight wait" in caplog.text
+        assert "no worker" in ex.idle_reason()
+        cluster.scale(1)  # one worker for six 1-s experiments: the last starts about 5 s after it joins
+        got = collect(ex, 6, timeout=120)
+        assert ex.idle_reason() is None
+    finally:
+        ex.close()
+        cluster.close()
+    assert sorted(r.status for r in got.values()) == ["succeeded"] * 6, got
 
 
 @pytest.mark.parametrize("allowed_failures", [3, 0])
