@@ -82,7 +82,7 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
         i = space.index_of(params)
         if i is None:
             shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-            return None, f"{shown} is not a candidate of the pool {Path(space.path).name}"
+            return None, f"{shown} is not a candidate of the pool {Path(space.path).name}{_unknown_level(space, params)}"
         return dict(space.candidates[i]), None
     params = {}
     for p in space.parameters:
@@ -95,7 +95,7 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
                      or (x is not None and isinstance(c, (int, float)) and not isinstance(c, bool) and float(c) == x)]
             if not found:
                 return None, (f"{p.name} = '{text}' is not one of its choices "
-                              f"({', '.join(str(c) for c in p.choices)})")
+                              f"({', '.join(str(c) for c in p.choices)}){_did_you_mean(text, p.choices)}")
             params[p.name] = found[0]
             continue
         x = _number(cell)
@@ -117,6 +117,23 @@ def check_point(space: Any, values: dict[str, Any]) -> tuple[dict[str, Any] | No
     return params, None
 
 
+def _did_you_mean(text: str, levels: Any) -> str:
+    """'; did you mean 'X'?' for a level written in another case or spacing (potassium acetate for Potassium
+    acetate was only 'not a candidate': fuzz round eighteen), else ''."""
+    folded = " ".join(text.split()).casefold()
+    same = [str(v) for v in levels if " ".join(str(v).split()).casefold() == folded]
+    return f"; did you mean '{same[0]}'?" if same else ""
+
+
+def _unknown_level(space: Any, params: dict[str, Any]) -> str:
+    """For a pool row that is no candidate: the first categorical value that is no level of the pool at all."""
+    for name in space.categorical:
+        levels = {c[name] for c in space.candidates}
+        if params[name] not in levels:
+            return f": {name} '{params[name]}' is none of its levels{_did_you_mean(params[name], sorted(levels))}"
+    return ""
+
+
 def objective_column(header: list[str], objective: str) -> tuple[str | None, str | None]:
     """The column holding the objective: its name, or ``value``; (column, None) or (None, problem)."""
     found = [c for c in dict.fromkeys((objective, "value")) if c in header]
@@ -132,6 +149,10 @@ def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[
     outside it (with its line), or what is wrong with the file. ``field`` prefixes the problems (the YAML
     field, or the file)."""
     path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):  # its 'line 5: 4 fields' said nothing of what it is (fuzz 18)
+        raise ConfigError([Problem(field, f"{path.name} is a YAML file (a campaign file?), not a CSV of measurements; "
+                                          "give a CSV with a column per input and the objective (looplab export "
+                                          "NAME -f csv writes one)")])
     try:
         header, records = read_table(path)
     except CsvFileError as exc:

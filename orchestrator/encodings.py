@@ -83,6 +83,27 @@ def _molecules(levels: Sequence[str], smiles: Sequence[str]) -> list:
     return mols
 
 
+def same_molecule(a: str, b: str) -> bool:
+    """Whether two SMILES write one molecule (RDKit's canonical SMILES are equal; True if either does not parse,
+    as nothing then tells them apart)."""
+    from rdkit import Chem
+
+    ma, mb = Chem.MolFromSmiles(a), Chem.MolFromSmiles(b)
+    return ma is None or mb is None or Chem.MolToSmiles(ma) == Chem.MolToSmiles(mb)
+
+
+def twin_advice(kind: str, a: str, b: str, *, one: str) -> str:
+    """What to say of two levels with the SMILES a and b whose features are identical: one molecule under two
+    names (make them ``one``), or two molecules the encoding does not tell apart (a finer one; a fingerprint of
+    radius 1 and 64 bits made butanol and pentanol the same, and the message asked if they were one molecule:
+    fuzz round eighteen)."""
+    if same_molecule(a, b):
+        return f"have the same {kind} (one molecule under two names?)", f"make them {one}"
+    finer = ("raise encoding.radius or encoding.bits" if kind == "fingerprints" else
+             "raise encoding.components or encoding.max_correlation, or use encoding: fingerprints")
+    return f"are different molecules with the same {kind}", finer
+
+
 def raw_features(levels: Sequence[str], smiles: Sequence[str], kind: str, *, bits: int = 1024,
                  radius: int = 2) -> tuple[list[str], np.ndarray]:
     """Column names and [L, D] unscaled features (descriptor values, or fingerprint bits 0/1)."""

@@ -521,12 +521,17 @@ def _twin_pool_levels(name: str, smiles: dict[str, str], features: dict, kind: s
     twins = _twins(*features[name]) if name in features else []
     if not twins:
         return []
+    from .encodings import twin_advice
+
     a, b = twins[0]
     more = f" (and {len(twins) - 1} more such pair(s))" if len(twins) > 1 else ""
-    return [f"space.pool.smiles.{name}: the levels '{a}' ({smiles[a]}) and '{b}' ({smiles[b]}) have the same "
-            f"{kind}{more} (the same molecule?): the model sees their candidates as one point and cannot learn "
-            "how their results differ; if they are one substance make them one level, if they differ (a supplier, "
-            "a purity) use encoding: one-hot"]
+    what, fix = twin_advice(kind, smiles[a], smiles[b], one="one level")
+    if not fix.startswith("make"):  # two molecules: a finer encoding tells them apart
+        fix = f"{fix}, or use encoding: one-hot"
+    else:
+        fix = f"if they are one substance {fix}, if they differ (a supplier, a purity) use encoding: one-hot"
+    return [f"space.pool.smiles.{name}: the levels '{a}' ({smiles[a]}) and '{b}' ({smiles[b]}) {what}{more}: the "
+            f"model sees their candidates as one point and cannot learn how their results differ; {fix}"]
 
 
 def _rdkit_ready(encoding, where: str, problems: list[Problem]) -> bool:
@@ -553,7 +558,9 @@ def _encode_levels(name: str, levels: list[str], smiles: list[str], encoding, ou
     except EncodingError as exc:
         return [Problem(where, f"'{name}': {exc}")]
     if F.shape[1] == 0:
-        return [Problem(where, f"'{name}': the {encoding.kind} of its levels do not differ; use encoding: one-hot")]
+        finer = "raise encoding.radius or encoding.bits, or " if encoding.kind == "fingerprints" else ""
+        return [Problem(where, f"'{name}': the {encoding.kind} of its levels do not differ; {finer}use encoding: "
+                               "one-hot")]
     out[name] = (list(levels), F)
     return []
 
@@ -565,10 +572,13 @@ def _twin_levels(p: Any, features: dict, where: str) -> list[Problem]:
     twins = _twins(*features[p.name]) if p.name in features else []
     if not twins:
         return []
+    from .encodings import twin_advice
+
     twin, level = twins[0]
-    return [Problem(where, f"'{twin}' ({p.smiles[twin]}) and '{level}' ({p.smiles[level]}) of '{p.name}' have the "
-                           f"same {p.encoding.kind} (the same molecule?): the model cannot tell them apart and would "
-                           f"only ever propose '{twin}'; make them one choice, or use encoding: one-hot")]
+    what, fix = twin_advice(p.encoding.kind, p.smiles[twin], p.smiles[level], one="one choice")
+    return [Problem(where, f"'{twin}' ({p.smiles[twin]}) and '{level}' ({p.smiles[level]}) of '{p.name}' {what}: "
+                           f"the model cannot tell them apart and would only ever propose '{twin}'; {fix}, or use "
+                           "encoding: one-hot")]
 
 
 def _twins(levels: Sequence[str], F: np.ndarray) -> list[tuple[str, str]]:

@@ -103,9 +103,24 @@ def test_two_choices_with_the_same_molecule_are_refused_in_a_parameter_space(kin
     with pytest.raises(ConfigError) as exc:
         build_space(spec, Path("."))
     assert str(exc.value.problems[0]) == (
-        f"space.parameters[0].smiles: 'eth1' (CCO) and 'eth2' (OCC) of 'c' have the same {kind} (the same "
-        "molecule?): the model cannot tell them apart and would only ever propose 'eth1'; make them one choice, "
-        "or use encoding: one-hot")
+        f"space.parameters[0].smiles: 'eth1' (CCO) and 'eth2' (OCC) of 'c' have the same {kind} (one molecule "
+        "under two names?): the model cannot tell them apart and would only ever propose 'eth1'; make them one "
+        "choice, or use encoding: one-hot")
+
+
+def test_two_molecules_a_coarse_fingerprint_does_not_tell_apart_are_told_to_refine_it():
+    """Fuzz round eighteen: with radius 1 and 64 bits butanol and pentanol have one fingerprint, and the message
+    asked whether they were one molecule and said to merge them."""
+    spec = SpaceSpec.model_validate({"parameters": [
+        {"name": "s", "type": "categorical", "choices": ["a", "b", "c"],
+         "smiles": {"a": "CCCCO", "b": "CCCCCO", "c": "c1ccccc1"},
+         "encoding": {"kind": "fingerprints", "radius": 1, "bits": 64}}]})
+    with pytest.raises(ConfigError) as exc:
+        build_space(spec, Path("."))
+    assert str(exc.value.problems[0]) == (
+        "space.parameters[0].smiles: 'a' (CCCCO) and 'b' (CCCCCO) of 's' are different molecules with the same "
+        "fingerprints: the model cannot tell them apart and would only ever propose 'a'; raise encoding.radius or "
+        "encoding.bits, or use encoding: one-hot")
 
 
 def test_two_pool_levels_with_the_same_molecule_are_noted(tmp_path):
@@ -115,8 +130,8 @@ def test_two_pool_levels_with_the_same_molecule_are_noted(tmp_path):
     space = _pool_space(tmp_path, POOL + "K,[K+].[OH-],eth2,OCC,2,50\n", encoding={"kind": "descriptors"})
     assert space.size == 5
     assert space.notes == [
-        "space.pool.smiles.Solvent: the levels 'eth2' (OCC) and 'ethanol' (CCO) have the same descriptors (the same "
-        "molecule?): the model sees their candidates as one point and cannot learn how their results differ; if "
+        "space.pool.smiles.Solvent: the levels 'eth2' (OCC) and 'ethanol' (CCO) have the same descriptors (one "
+        "molecule under two names?): the model sees their candidates as one point and cannot learn how their results differ; if "
         "they are one substance make them one level, if they differ (a supplier, a purity) use encoding: one-hot"]
     assert _pool_space(tmp_path, encoding={"kind": "descriptors"}).notes == []  # distinct molecules: nothing said
 

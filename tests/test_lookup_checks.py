@@ -208,3 +208,24 @@ def test_a_table_of_its_own_whose_repeated_rows_are_averaged_is_noted(tmp_path, 
     (tmp_path / "t.csv").write_text(table.replace("1,0,999,120\n", ""))  # one row each: nothing to say
     out = run_inprocess("validate", path)
     assert out.exit_code == 0 and out.stderr == "", out.output
+
+
+# ----------------------------------------------------------------------------- budget.stop_at
+
+
+@pytest.mark.parametrize("goal, stop, refused", [
+    ("max", "1", True), ("max", "2.5", False), ("min", "3", True), ("min", "1.5", False),
+    ("target, target_value: 2", "1", True), ("target, target_value: 2", "0.5", False),
+])
+def test_a_stop_at_every_row_meets_is_refused(tmp_path, goal, stop, refused):
+    """Fuzz round eighteen: stop_at 5 on mixing energies of at most 0.046 (goal min) passed validate and ended the
+    campaign after its initial design, exit 0."""
+    path = _write(tmp_path, "  pool: {path: t.csv, inputs: [a, b]}", "{kind: lookup}", csv="a,b,y\n0,0,1\n1,1,2\n2,0,3\n")
+    path.write_text(path.read_text().replace("goal: max", f"goal: {goal}")
+                    .replace("budget: {max_experiments: 4}", f"budget: {{max_experiments: 4, stop_at: {stop}}}"))
+    out = run_inprocess("validate", path)
+    said = " ".join(out.output.split())
+    assert (out.exit_code == 2 and "budget.stop_at: every row of t.csv" in said
+            and "so the campaign would end at its first result" in said) == refused, said
+    if not refused:
+        assert out.exit_code == 0, said

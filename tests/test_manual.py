@@ -367,6 +367,30 @@ def test_pool_rows_are_matched_to_pool_rows(tmp_path: Path):
     assert {r["source"] for r in c.experiments()[2:]} == {"model"}
 
 
+def test_earlier_data_names_a_level_written_in_another_case_and_a_campaign_file_given_as_data(tmp_path: Path):
+    """Fuzz round eighteen: a pool row with 'potassium acetate' for 'Potassium acetate' was only "not a
+    candidate", and initial.data naming the campaign file itself was 'line 5: 4 fields, but the header names 1
+    columns'."""
+    pool = tmp_path / "p.csv"
+    pool.write_text("Base,T,y\nPotassium acetate,1,5\nCesium pivalate,2,6\n")
+    (tmp_path / "d.csv").write_text("Base,T,y\npotassium  acetate,1,5\n")
+    text = ("name: lv\nspace:\n  pool: {path: p.csv, inputs: [Base, T], categorical: [Base]}\n"
+            "objective: {name: y, goal: max}\noracle: {kind: lookup}\ninitial: {n: 2, data: d.csv}\n"
+            "budget: {max_experiments: 2}\n")
+    spec = write_campaign(tmp_path, text, "lv.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(spec)
+    assert str(err.value.problems[0]).endswith(
+        "is not a candidate of the pool p.csv: Base 'potassium  acetate' is none of its levels; did you mean "
+        "'Potassium acetate'?"), err.value.problems
+    spec.write_text(text.replace("data: d.csv", "data: lv.yaml"))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(spec)
+    assert str(err.value.problems[0]) == (
+        "initial.data: lv.yaml is a YAML file (a campaign file?), not a CSV of measurements; give a CSV with a "
+        "column per input and the objective (looplab export NAME -f csv writes one)")
+
+
 # ----------------------------------------------------------------------------- by hand, from a shell
 
 SCRIPT = r"""
@@ -934,3 +958,20 @@ def test_an_empty_store_url_is_refused_not_taken_for_the_default(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "error Invalid value for '--store': is empty; give a database URL" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ask_on_a_paused_campaign_and_approve_on_a_manual_one_name_the_next_step(hand, tmp_path):
+    """Fuzz round eighteen: ask on a paused campaign said only 'paused', and approve on a manual campaign said a
+    run or a daemon would dispatch the experiments, where a person runs them."""
+    _, url = hand
+    assert runner.invoke(app, ["tell", "hand", "hand-0000-01", "7", "--store", url]).exit_code == 0
+    assert runner.invoke(app, ["pause", "hand", "--store", url]).exit_code == 0
+    r = runner.invoke(app, ["ask", "hand", "--store", url])
+    assert r.exit_code == 0 and "to go on: looplab resume hand, then ask again" in " ".join(r.output.split()), r.output
+
+    gated = write_campaign(tmp_path, HAND.format(name="gated", budget=4) + "approval: required\n", "gated.yaml")
+    assert runner.invoke(app, ["ask", str(gated), "--store", url]).exit_code == 0
+    r = runner.invoke(app, ["approve", "gated", "--store", url])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "they are a person's to run: looplab ask gated hands them out" in said, said
+    assert "dispatches" not in said
