@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import plugins as plugins_module
 from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError, SourceNotReady
 from .store import unreachable
 
@@ -188,6 +189,8 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._take_lock()
+        if self.plugins == "installed-only":  # also the import paths inside params (a physics plugin's)
+            plugins_module.refuse_import_paths("this daemon (--plugins installed-only)")
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(self.workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -227,6 +230,8 @@ class Daemon:
             for e in self.entries.values():
                 with e.lock:
                     self._close(e)
+        if self.plugins == "installed-only":
+            plugins_module.refuse_import_paths(None)
         self._release_lock()
 
     @staticmethod

@@ -52,7 +52,7 @@ class PluginInfo:
     source: str  # distribution that registered it, or "import path"
 
     def load(self) -> type:
-        return _import_path(self.target)
+        return _import_path(self.target, installed=True)
 
     def description(self) -> str:
         try:
@@ -74,10 +74,27 @@ def installed(role: str) -> dict[str, PluginInfo]:
     return found
 
 
-def _import_path(target: str) -> type:
+# who refuses import paths in this process (a daemon with --plugins installed-only), or None
+_refused_by: str | None = None
+
+
+def refuse_import_paths(by: str | None) -> None:
+    """From now on every import path that is not an installed plugin's is refused before anything is imported,
+    naming ``by``; None allows them again. The daemon's --plugins installed-only checked only the top-level
+    kinds, so a physics plugin named inside a model's params was imported from the watched folder (fuzz round
+    seventeen)."""
+    global _refused_by
+    _refused_by = by
+
+
+def _import_path(target: str, *, installed: bool = False) -> type:
+    """The object ``package.module:attr`` names (``installed``: an installed plugin's entry point)."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise PluginNotFound(f"'{target}' is not an import path of the form package.module:ClassName")
+    if _refused_by is not None and not installed:
+        raise PluginNotFound(f"'{target}' is an import path, which {_refused_by} refuses; install the plugin as a "
+                             "package and use its name")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -113,6 +113,35 @@ def test_installed_only_refuses_import_path_kinds_before_importing_them(tmp_path
     assert marker.exists() and store.get_campaign("sneaky").status == "completed"
 
 
+def test_installed_only_refuses_an_import_path_inside_params_before_importing_it(tmp_path, records, monkeypatch):
+    """Fuzz round seventeen: only the top-level kinds were checked, so a physics plugin named in a model's params
+    was imported from the watched folder (its code ran) before the file was refused for another reason."""
+    from orchestrator import plugins
+
+    marker = tmp_path / "imported"
+    (tmp_path / "sneaky_law.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                            "from orchestrator.models.physics import NewtonCooling as Law\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = ("name: law\nspace:\n  parameters:\n    - {name: t, type: float, low: 0.0, high: 300.0}\n"
+            "    - {name: T_env, type: float, low: 10.0, high: 40.0}\nobjective: {name: T, goal: min}\n"
+            "oracle: {kind: function, params: {function: sphere}}\n"
+            "model: {kind: physics-gp, params: {physics: 'sneaky_law:Law', settings: {T0: 100.0}}}\n"
+            "budget: {max_experiments: 8}\n")
+    folder = campaign_folder(tmp_path, law=text)
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'policy.db'}"), interval=0.05, rescan=0.2,
+               plugins="installed-only")
+    d.start()
+    try:
+        wait_for(lambda: d.summary() and d.summary()[0]["state"] == "invalid", timeout=60)
+    finally:
+        d.stop()
+    message = d.summary()[0]["message"]
+    assert "model.params.physics: 'sneaky_law:Law' is an import path, which this daemon (--plugins " \
+           "installed-only) refuses" in message, message
+    assert not marker.exists(), "the plugin's module was imported"
+    assert plugins._refused_by is None  # a stopped daemon leaves the process as it found it
+
+
 def test_the_mock_robot_shuts_down_cleanly_on_sigterm(tmp_path):
     robot = Robot(tmp_path, lab(), name="term").start()
     try:

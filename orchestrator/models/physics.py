@@ -202,7 +202,7 @@ def resolve(kind: str) -> type:
         return _physics_class(kind, plugins._import_path(kind))
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
     if kind in found:
-        return _physics_class(kind, plugins._import_path(found[kind].value))
+        return _physics_class(kind, plugins._import_path(found[kind].value, installed=True))
     if kind in BUILTINS:  # also when the package's entry points are not installed (a source checkout)
         return BUILTINS[kind]
     import difflib
