@@ -247,9 +247,16 @@ def _not_the_store(log_file: Path, store: Optional[str]) -> None:
     from .store import default_url
 
     path = _sqlite_file(store)
-    if path is not None and os.path.realpath(path) == os.path.realpath(log_file):
+    if path is None:
+        return
+    real = os.path.realpath(log_file)
+    if os.path.realpath(path) == real:
         _fail(LooplabError(f"--log-file: '{log_file}' is the store's database file (--store "
                            f"{store or default_url()}); choose a .log path"))
+    for end in ("-wal", "-shm", "-journal"):  # SQLite deletes them at close, with a log written into them
+        if os.path.realpath(path) + end == real:
+            _fail(LooplabError(f"--log-file: '{log_file}' is the {end[1:]} file of the store's database (--store "
+                               f"{store or default_url()}), which SQLite writes and deletes; choose a .log path"))
 
 
 class _LogFile(logging.FileHandler):
@@ -559,7 +566,7 @@ def _fmt_param(v) -> str:
 
 @app.command()
 def daemon(
-    directory: Path = typer.Argument(..., help="folder of campaign YAML files (new, changed and removed files "
+    directory: str = typer.Argument(..., help="folder of campaign YAML files (new, changed and removed files "
                                                "are picked up while it runs)"),
     store: Optional[str] = StoreOpt,
     workers: int = typer.Option(2, parser=INT, help="campaigns stepped at the same time (threads)"),
@@ -579,6 +586,9 @@ def daemon(
 
     from .daemon import Daemon
 
+    if not directory.strip():  # Path("") is the current folder, which the user did not name (fuzz round 17)
+        _fail(LooplabError("DIR: is empty; give the folder of campaign files (. for the current one)"))
+    directory = Path(directory)
     _check_options(workers=(workers, 1, True),
                    interval=(interval, 0, False, DAY,
                              "a campaign ticked less often than daily leaves results unrecorded for days"),
@@ -595,6 +605,11 @@ def daemon(
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         _not_the_store(log_file, store)
+        from .daemon import LOCK_NAME
+
+        if os.path.realpath(log_file) == os.path.realpath(directory / LOCK_NAME):  # a second daemon read it as a pid
+            _fail(LooplabError(f"--log-file: '{log_file}' is the daemon's lock file of {directory}; choose a .log "
+                               "path"))
         handlers.append(_log_file(log_file))
     for h in handlers:
         h.setFormatter(fmt)
@@ -629,6 +644,11 @@ def daemon(
     if d.store_gone is not None:  # not "every result is in the store": the store is gone
         _error_line(f"the store's file {d.store_gone} was removed while the daemon ran, with everything written to "
                     "it; the daemon stopped. Start it again with a store that exists (the campaigns start anew)")
+        raise typer.Exit(1)
+    if d.folder_gone is not None:  # its campaigns were paused for it: not "every campaign has ended"
+        _error_line(f"the daemon's folder {d.directory} could not be read when it stopped ({d.folder_gone}); its "
+                    "campaigns are paused, with every result in the store: put the folder back and start the daemon "
+                    "again to resume them")
         raise typer.Exit(1)
     table = Table(title="daemon stopped: every result so far is in the store; start it again to resume",
                   title_justify="left")

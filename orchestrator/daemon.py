@@ -70,6 +70,7 @@ log = logging.getLogger("looplab.daemon")
 LOCK_NAME = ".looplab-daemon.lock"
 MAX_TICK_ERRORS = 3
 PLUGIN_POLICIES = ("any", "installed-only")
+SETTLE_SECONDS = 2.0  # how long a new or changed campaign file must stay unchanged before the daemon reads it
 
 
 class DaemonError(LooplabError):
@@ -81,7 +82,7 @@ class Entry:
     """One campaign file as the daemon knows it."""
 
     path: Path
-    mtime: float
+    mtime: float  # when the file last changed (content or mode: the later of its mtime and ctime)
     name: str | None = None
     engine: Any = None  # Engine while the campaign runs
     state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it,
@@ -180,6 +181,11 @@ class Daemon:
         self._fits = threading.BoundedSemaphore(max(1, min(self.workers - 1, os.cpu_count() or 1)))
         self.stopping = threading.Event()
         self.store_gone: Path | None = None  # the SQLite store's file, when it was removed under the daemon
+        self.folder_gone: str | None = None  # why the watched folder cannot be read, while it cannot
+        # a new or changed file is read once it has not changed for this long (fuzz round seventeen: a file
+        # written in two parts ran its first half with the defaults, and the whole file was then refused)
+        self._settle = min(SETTLE_SECONDS, 4 * rescan)
+        self._settling: set[Path] = set()  # files the last scan left until they stop changing
 
     # -- start / stop -------------------------------------------------------------------------
 
@@ -310,7 +316,7 @@ class Daemon:
     def all_done(self) -> bool:
         with self._entries_lock:
             entries = list(self.entries.values())
-        if any(e.active or (e.state == "waiting" and not e.for_source) for e in entries):
+        if self._settling or any(e.active or (e.state == "waiting" and not e.for_source) for e in entries):
             self._idle_from = None  # running, or waiting for another process's lease
             return False
         if not any(e.state == "waiting" for e in entries):
@@ -341,14 +347,21 @@ class Daemon:
     def _take_lock(self) -> None:
         import fcntl
 
+        import stat
+
         path = self.directory / LOCK_NAME
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:  # a folder by that name, a dangling link, no write permission on DIR
-            what = "is a folder" if path.is_dir() else "is a link to nowhere" if path.is_symlink() else \
-                f"cannot be opened ({exc.strerror or type(exc).__name__})"
+        try:  # never through a link: the pid written below replaced the content of the file a link named
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:  # a folder by that name, a link, no write permission on DIR
+            what = "is a folder" if path.is_dir() and not path.is_symlink() else \
+                "is a link (the daemon writes its pid into its lock file, so it never follows one)" \
+                if path.is_symlink() else f"cannot be opened ({exc.strerror or type(exc).__name__})"
             raise DaemonError(f"DIR: the daemon's lock file {path} {what}; remove it (or make the folder writable), "
                               "then start the daemon again") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe or a device by that name
+            os.close(fd)
+            raise DaemonError(f"DIR: the daemon's lock file {path} is not a regular file; remove it, then start the "
+                              "daemon again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -397,9 +410,19 @@ class Daemon:
             return
         try:
             found = {p for p in self.directory.iterdir() if _campaign_file_name(p.name)}
-        except OSError:  # the folder was removed (or made unreadable) meanwhile: as if it were empty
-            found = set()
-        files = sorted({Path(os.path.realpath(p)) for p in found if p.is_file()})
+            files = sorted({Path(os.path.realpath(p)) for p in found if p.is_file()})
+            if not self.directory.is_dir():  # moved away while it was listed: its files would look removed
+                raise FileNotFoundError(2, "No such file or directory")
+            if self.folder_gone is not None:
+                log.info("the folder %s can be read again: its campaign files are picked up", self.directory)
+            self.folder_gone = None
+        except OSError as exc:  # the folder was removed (or made unreadable) meanwhile: as if it were empty
+            found, files = set(), []
+            if self.folder_gone is None:  # said once: each campaign's pause alone did not say why (fuzz round 17)
+                self.folder_gone = exc.strerror or type(exc).__name__
+                log.error("the daemon's folder %s cannot be read any more (%s): its campaigns are paused as if their "
+                          "files were removed; put the folder back (or make it readable) and they resume",
+                          self.directory, self.folder_gone)
         broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
         for p in sorted(p for p in found if p.exists() and not p.is_file() and p not in self._skipped):
             self._skipped.add(p)  # a folder (or a device) named like a campaign file: not one, said once
@@ -421,12 +444,18 @@ class Daemon:
                         self._paused(e, f"its file {path.name} was removed from the daemon's folder; put it "
                                         "back to resume")
                     self._close(e)
+            settling: set[Path] = set()
             for path in files:
                 try:
-                    mtime = path.stat().st_mtime
+                    st = path.stat()
+                    # a chmod changes only the ctime: a file made readable again was never retried (fuzz round 17)
+                    mtime = max(st.st_mtime, st.st_ctime)
                 except OSError:
                     continue  # removed between glob and stat
                 e = self.entries.get(path)
+                if (e is None or e.mtime != mtime) and 0 <= time.time() - mtime < self._settle:
+                    settling.add(path)  # still being written (a copy in two parts ran its first half): read later
+                    continue
                 if e is not None and e.mtime == mtime:
                     if e.state == "waiting" or e.clash:  # another process had it, or another file named its
                         self._open(e)  # campaign (two files swapped contents): try again (quietly)
@@ -440,6 +469,18 @@ class Daemon:
                     e.mtime = mtime
                     log.info("file=%s changed: reopening", path.name)
                 self._open(e)
+            self._settling = settling
+            scheduler = self._scheduler
+            if settling and scheduler is not None and not self.stopping.is_set():
+                # looked at again once they have had time to settle, not only at the next rescan (which may be a
+                # minute away); a one-off scan, replaced while files keep changing
+                from datetime import timedelta
+
+                try:
+                    scheduler.add_job(self.scan, "date", run_date=_now() + timedelta(seconds=self._settle),
+                                      id="looplab-settle", replace_existing=True)
+                except Exception:  # noqa: BLE001 - the scheduler shutting down: the next start scans anyway
+                    pass
             for link in broken:  # skipped silently before: said once, and counted as an invalid file
                 if link not in self.entries:
                     e = self.entries[link] = Entry(path=link, mtime=0.0)

@@ -147,6 +147,21 @@ def test_a_daemon_lock_file_that_is_a_folder_is_named_and_no_store_is_left(tmp_p
     assert not (tmp_path / "s.db").exists()
 
 
+def test_a_daemon_lock_file_that_is_a_link_is_refused_and_its_target_kept(tmp_path):
+    """Fuzz round seventeen: DIR/.looplab-daemon.lock as a link to the user's notes replaced the notes with the
+    daemon's pid, exit 0."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / ".looplab-daemon.lock").symlink_to(notes)
+    r = runner.invoke(app, ["daemon", str(tmp_path / "d"), "--exit-when-done", "--store",
+                            f"sqlite:///{tmp_path / 's.db'}"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and ".looplab-daemon.lock is a link (the daemon writes its pid into its lock file, so " \
+        "it never follows one); remove it" in said, said
+    assert notes.read_text() == "my notes\n" and not (tmp_path / "s.db").exists()
+
+
 @pytest.mark.parametrize("special", ["fifo", "/dev/null"])
 def test_a_store_that_is_a_pipe_or_a_device_is_named(tmp_path, special):
     """Fuzz round thirteen: --store naming a FIFO said only 'disk I/O error', and /dev/null read as a store with
@@ -191,6 +206,41 @@ def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
         "looplab does not wait for them and exits" in r.stderr, r.stderr
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("select count(*) from experiments where status = 'succeeded'").fetchone() == (3,)
+
+
+def test_a_daemon_whose_folder_is_moved_away_says_so_and_exits_1(tmp_path):
+    """Fuzz round seventeen: the watched folder moved away mid-run paused its campaign as a removed file, then
+    said 'no campaign file ... is it the right folder?' and --exit-when-done exited 0."""
+    import threading
+    import time
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "c.yaml").write_text(
+        "name: moved\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
+        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 100000}\n")
+    db = tmp_path / "s.db"
+
+    def move_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(db) as conn:
+                    if conn.execute("select count(*) from experiments").fetchone()[0] >= 2:
+                        break
+            except sqlite3.Error:  # not created yet
+                pass
+            time.sleep(0.1)
+        folder.rename(tmp_path / "elsewhere")
+
+    threading.Thread(target=move_when_running, daemon=True).start()
+    r = runner.invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{db}", "--interval", "0.05", "--rescan",
+                            "0.2", "--exit-when-done"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1, r.output
+    assert f"the daemon's folder {folder} could not be read when it stopped (No such file or directory)" in said, said
+    assert "is it the right folder?" not in said
 
 
 def test_a_store_file_removed_under_a_daemon_stops_it_and_says_so(tmp_path):

@@ -517,3 +517,49 @@ def test_a_database_restart_under_a_daemon_is_waited_out_not_a_paused_campaign(r
     exps = store.experiments(store.get_campaign("rfb").id)
     assert len({e.id for e in exps}) == len(exps) and len({tuple(sorted(e.params.items())) for e in exps}) == len(exps)
     store.close()
+
+
+def test_a_campaign_file_written_in_two_parts_is_read_whole(tmp_path):
+    """Fuzz round seventeen: a file copied in two parts started its campaign from the first half (valid, with the
+    default model and initial design), and the whole file was then refused as a different setup. A new or changed
+    file is read once it has not changed for a moment (min(2 s, 4 rescans))."""
+    first = ("name: part\nseed: 7\nbudget: {max_experiments: 4}\nspace:\n  parameters:\n"
+             "    - {name: x1, type: float, low: -5.0, high: 10.0}\n    - {name: x2, type: float, low: 0.0, high: 15.0}\n"
+             "objective: {name: value, goal: min}\noracle: {kind: function, params: {function: branin}}\n")
+    folder = campaign_folder(tmp_path)
+    path = folder / "a.yaml"
+    path.write_text(first)
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.2, exit_when_done=True)
+    d.start()
+    try:
+        time.sleep(0.3)
+        with open(path, "a") as fh:
+            fh.write("model: {kind: random-forest}\ninitial: {n: 2}\n")
+        assert d.wait(timeout=120)
+    finally:
+        d.stop()
+    spec = store.get_campaign("part").spec
+    assert spec["model"]["kind"] == "random-forest" and spec["initial"]["n"] == 2
+    assert d.summary()[0]["state"] == "completed"
+
+
+def test_a_file_whose_mode_changes_is_read_again(tmp_path):
+    """Fuzz round seventeen: a file made readable again (chmod changes only its ctime) stayed invalid until it was
+    touched, though the daemon said it retries when the file changes. Here its content is fixed with its old mtime
+    put back (as a chmod leaves it), so only its ctime tells that it changed."""
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="moded", budget=4, initial=2, model="random-forest")
+                             .replace("goal: min", "goal: mni"))
+    path = folder / "a.yaml"
+    old = path.stat()
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd.db'}"), interval=0.05, rescan=0.1)
+    d.start()
+    try:
+        wait_for(lambda: d.summary() and d.summary()[0]["state"] == "invalid", timeout=60)
+        path.write_text(path.read_text().replace("goal: mni", "goal: min"))
+        os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+        time.sleep(0.2)
+        os.chmod(path, 0o600)
+        wait_for(lambda: d.summary()[0]["state"] == "completed", timeout=120)
+    finally:
+        d.stop()
