@@ -189,9 +189,12 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
                                      files=data_files(campaign) | _source_record(campaign, sources)), False
     record = _check_data_files(store, row, campaign)
+    # an oracle's own connection settings (its class's resumable_params, e.g. the robot's url) may change too
+    oracle_may = tuple(f"oracle.params.{k}" for k in getattr(campaign.plugin_classes.get("oracle"),
+                                                              "resumable_params", ()))
     diffs = [d for d in spec_differences(row.spec, spec)
              if not d.startswith(("budget.", "failures.", "description", "executor", "approval",
-                                  "initial.count_in_budget", "acquisition.min_distance"))]
+                                  "initial.count_in_budget", "acquisition.min_distance")) and d not in oracle_may]
     fixed = refused_since(row.spec, campaign.base_dir, diffs) if diffs else []
     diffs = [d for d in diffs if d not in fixed]
     if fixed and not diffs:

@@ -499,10 +499,86 @@ def test_a_password_in_the_robot_url_is_never_logged_or_stored_and_port_0_is_ref
     oracle.submit(oracle_experiments("pw", 1))
     time.sleep(0.25)
     failed = oracle.poll()
-    assert failed and "lab:***@127.0.0.1" in failed[0].error and "s3cret" not in failed[0].error
+    assert failed and "http://***@127.0.0.1" in failed[0].error and "s3cret" not in failed[0].error
     assert caplog.messages and not any("s3cret" in m for m in caplog.messages)
     with pytest.raises(ValueError, match="has port 0, which no robot listens on"):
         RobotOracle.Config(url="http://127.0.0.1:0")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://ghp_S3cretT0ken@127.0.0.1:0", "'http://***@127.0.0.1:0' has port 0"),  # a token as the user name
+    ("htps://admin:hunter2@127.0.0.1:8765", "'htps://***@127.0.0.1:8765' must start with http://"),
+    ("http://admin:hunter2@127.0.0.1:99999", "'http://***@127.0.0.1:99999' is not a valid URL (Port out of range"),
+])
+def test_the_user_info_of_a_robot_url_is_masked_whole_in_every_message(url, shown, caplog):
+    """Fuzz round seventeen: a URL with a typo was echoed whole, password included, and a token given as the user
+    name was printed, logged and stored in every failed experiment's error."""
+    with pytest.raises(ValueError) as err:
+        RobotOracle.Config(url=url)
+    said = err.value.errors()[0]["msg"]  # what validate prints (pydantic's own str() repeats the input)
+    assert said.removeprefix("Value error, ").startswith(shown), said
+    assert "hunter2" not in said and "S3cret" not in said
+    oracle = RobotOracle(url=f"http://ghp_S3cretT0ken@127.0.0.1:{free_port()}", retries=0, outbox_deadline=0.2,
+                         poll_timeout=0.1, timeout=0.1, max_submit_seconds=1)
+    oracle.submit(oracle_experiments("tok", 1))
+    time.sleep(0.25)
+    failed = oracle.poll()
+    assert failed and "http://***@127.0.0.1:" in failed[0].error and "S3cret" not in failed[0].error
+    assert not any("S3cret" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize("host, why", [
+    ("a..b", "label empty or too long"), ("a" * 70, "label too long"), ("xn--zz", "Invalid A-label"),
+    ("exa mple.com", "holds a space"),
+])
+def test_a_robot_host_that_no_connection_can_use_is_refused_at_validate(host, why):
+    """Fuzz round seventeen: such hosts passed validate, and every request of the run logged a traceback (idna,
+    punycode) and was waited out as an outage."""
+    with pytest.raises(ValueError) as err:
+        RobotOracle.Config(url=f"http://{host}:8765")
+    assert f"the host '{host}' is not a valid host name (" in str(err.value) and why in str(err.value), err.value
+    for fine in ("my_robot", "robot-1.lab.example", "[::1]", "bücher.example"):
+        RobotOracle.Config(url=f"http://{fine}:8765")
+
+
+def test_https_to_a_plain_http_robot_fails_at_once_saying_to_write_http(tmp_path):
+    """Fuzz round seventeen: [SSL: WRONG_VERSION_NUMBER] was taken for an outage, and each batch waited out
+    outbox_deadline (600 s by default)."""
+    robot = Robot(tmp_path, lab(), name="tls").start()
+    oracle = RobotOracle(url=robot.url.replace("http://", "https://"), timeout=2, retries=3, backoff=0.01,
+                         outbox_deadline=600)
+    try:
+        oracle.submit(oracle_experiments("tls", 2))
+        t0 = time.monotonic()
+        failed = oracle.poll()
+        assert time.monotonic() - t0 < 30
+    finally:
+        oracle.close()
+        robot.kill()
+    assert [r.status for r in failed] == ["failed", "failed"]
+    assert "answers in plain HTTP, not TLS; write http:// instead of https://" in failed[0].error
+
+
+def test_a_robot_campaign_resumes_with_another_url_and_timeouts_but_not_another_setup(tmp_path):
+    """Fuzz round seventeen: a robot restarted on another port could not be followed (the edited url was refused
+    as a different setup, and the campaign polled the dead URL). The robot's connection settings may change."""
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import open_campaign
+    from orchestrator.errors import ConfigError
+    from orchestrator.store import Store
+
+    text = (ROOT / "campaigns" / "robot_branin.yaml").read_text()
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    open_campaign(store, load_campaign(path))
+    path.write_text(text.replace("http://127.0.0.1:8765", "http://127.0.0.1:9999").replace("timeout: 5", "timeout: 9"))
+    _, resumed = open_campaign(store, load_campaign(path))
+    assert resumed and store.get_campaign("robot-branin").spec["oracle"]["params"]["url"] == "http://127.0.0.1:9999"
+    path.write_text(text.replace("x2, type: float, low: 0.0", "x2, type: float, low: 1.0"))
+    with pytest.raises(ConfigError, match="space.parameters"):
+        open_campaign(store, load_campaign(path))
+    store.close()
 
 
 def test_unreachable_deadline_follows_outbox_deadline_unless_set():

@@ -113,6 +113,11 @@ class _Strikes:
 class RobotOracle:
     """Runs experiments on a lab robot over HTTP (the mock robot or a real one); retries, never loses one."""
 
+    # how to reach the robot, not what it measures: a campaign may resume with other values (a robot restarted on
+    # another port was refused as a different setup, and the campaign polled the dead URL: fuzz round seventeen)
+    resumable_params = ("url", "timeout", "poll_timeout", "retries", "backoff", "backoff_max", "max_submit_seconds",
+                        "outbox_deadline", "unreachable_deadline", "max_malformed", "poll_share")
+
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
@@ -129,7 +134,7 @@ class RobotOracle:
         max_submit_seconds: float = Field(default=15.0, gt=0, le=3600,
                                           description="a submit gives up retrying after this long (the experiments "
                                                       "stay in the outbox)")
-        outbox_deadline: float = Field(default=600.0, gt=0,
+        outbox_deadline: float = Field(default=600.0, gt=0, le=30 * 86400,
                                        description="seconds an experiment may wait for an unreachable robot before "
                                                    "it is reported failed")
         unreachable_deadline: float | None = Field(
@@ -282,6 +287,9 @@ class RobotOracle:
         except httpx.DecodingError as exc:  # e.g. Content-Encoding: gzip over a body that is not gzip
             raise _Malformed(f"the answer's body could not be decoded ({exc})") from None
         except httpx.TransportError as exc:
+            if self.url.startswith("https:") and "WRONG_VERSION_NUMBER" in str(exc):  # it answered TLS in plain HTTP
+                raise _NotARobot(f"oracle.params.url: {self.shown_url} answers in plain HTTP, not TLS; write http:// "
+                                 "instead of https://") from None  # was waited out as an outage (fuzz round 17)
             raise _Transient(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise _Transient(f"HTTP {response.status_code}: {_detail(response)}", _retry_after(response),
@@ -721,30 +729,42 @@ def _url_chunks(ids: list[str]):
 def check_url(url: str) -> str:
     """The robot's base URL without a trailing slash; ValueError saying what is wrong."""
     text = url.strip()
+    shown = shown_url(url)  # every message without the user info (a password, or a token as the user name)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"'{url}' is not a valid URL ({exc}); expected e.g. http://127.0.0.1:8765") from None
+        raise ValueError(f"'{shown}' is not a valid URL ({exc}); expected e.g. http://127.0.0.1:8765") from None
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"'{url}' must start with http:// or https:// (e.g. http://127.0.0.1:8765)")
+        raise ValueError(f"'{shown}' must start with http:// or https:// (e.g. http://127.0.0.1:8765)")
     if not parts.hostname:
-        raise ValueError(f"'{url}' names no host (e.g. http://127.0.0.1:8765)")
+        raise ValueError(f"'{shown}' names no host (e.g. http://127.0.0.1:8765)")
+    host = parts.hostname
+    try:  # what the connection will do with it: a..b, a 70-character label or xn--zz failed at every request
+        if ":" not in host:  # not an IPv6 literal
+            if any(c.isspace() or not c.isprintable() for c in host):
+                raise UnicodeError("it holds a space or a control character")
+            host.encode("idna")  # empty or over-long labels
+            if not host.isascii() or any(label.lower().startswith("xn--") for label in host.split(".")):
+                import idna  # httpx's own IDNA 2008 codec (xn--zz is no valid A-label)
+
+                idna.encode(host, uts46=True)
+    except Exception as exc:  # noqa: BLE001 - the codec's and httpx's own errors
+        raise ValueError(f"'{shown}': the host '{host}' is not a valid host name ({str(exc) or type(exc).__name__}); "
+                         "give a name such as robot.lab.example or an address such as 127.0.0.1") from None
     if parts.query or parts.fragment:
-        raise ValueError(f"'{shown_url(url)}' must be a base URL without ?query or #fragment")
+        raise ValueError(f"'{shown}' must be a base URL without ?query or #fragment")
     if port == 0:
-        raise ValueError(f"'{shown_url(url)}' has port 0, which no robot listens on; give the port the robot "
+        raise ValueError(f"'{shown}' has port 0, which no robot listens on; give the port the robot "
                          "printed when it started (e.g. 8765)")
     return text.rstrip("/")
 
 
 def shown_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ***: for logs, messages and stored errors."""
-    parts = urlsplit(url.strip())
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    """``url`` with its user info, if any, replaced by ***: for logs, messages and stored errors. The whole of it:
+    a token is often given as the user name (http://TOKEN@host), and a URL too broken to parse is masked all
+    the same (fuzz round seventeen: both were printed, logged and stored in clear)."""
+    return re.sub(r"^([^:/?#]*://)[^?#]*@", r"\1***@", url.strip())
 
 
 def _chunks(items: list, n: int):
