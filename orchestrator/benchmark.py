@@ -264,7 +264,7 @@ _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
     import yaml
 
-    from . import safe_yaml
+    from oracles import safe_yaml
 
     m = _PART.match(text)
     if not m:

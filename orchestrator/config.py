@@ -41,7 +41,9 @@ from pydantic import (
     model_validator,
 )
 
-from . import plugins, safe_yaml
+from oracles import safe_yaml
+
+from . import plugins
 from .errors import ConfigError, Problem
 
 SCHEMA_VERSION = 1
@@ -929,7 +931,7 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """The YAML document in ``text`` (read by :mod:`orchestrator.safe_yaml`: YAML 1.2 scalars, no duplicate
+    """The YAML document in ``text`` (read by :mod:`oracles.safe_yaml`: YAML 1.2 scalars, no duplicate
     keys, bounded nesting and aliases); ConfigError with the line of the first problem."""
     try:
         return safe_yaml.load(text)

@@ -28,7 +28,7 @@ from typing import Callable
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import safe_yaml
+from oracles import safe_yaml
 from orchestrator.cli import app
 from orchestrator.store import Store
 
@@ -184,7 +184,7 @@ CLI_CASES = [
         "oracle: {kind: lookup}", "oracle: {kind: lookup, params: {column: x_Cu}}")),
          "{file}: oracle.params.column: ", "'x_Cu' is an input of the space"),
     Case("yaml-binary-tag", edit("name: branin-gp-ei", "name: !!binary aGVsbG8="),
-         "{file}: line 3, column 7: ", "the tag !!binary is not read in a campaign file"),
+         "{file}: line 3, column 7: ", "the tag !!binary is not read in a config file"),
     Case("choices-booleans", x2_choices("[true, false]"),
          "{file}: space.parameters[1].choices: ", "quote it ('true')"),
     Case("plugin-param-boolean", edit("{function: branin}", "{function: branin, noise: true}"),

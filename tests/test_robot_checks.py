@@ -1,4 +1,5 @@
 """The robot oracle pointed at a URL that is not a looplab robot: one line, once, naming oracle.params.url.
+And the mock robot's own config and database: bad values are refused naming the key, exit 2.
 
 A real ``python -m http.server`` on a free loopback port plays the wrong server (no mocks): it answers
 GET /jobs with its HTML 404 page, or, when its folder holds a file named ``jobs``, with that file.
@@ -7,6 +8,7 @@ GET /jobs with its HTML 404 page, or, when its folder holds a file named ``jobs`
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import sqlite3
@@ -218,3 +220,225 @@ def test_an_answer_that_never_ends_is_malformed_past_64_mb(endless_server):
     finally:
         oracle.close()
     assert [(r.status, "the answer is longer than 64 MB" in r.error) for r in got] == [("failed", True)], got
+
+
+# ----------------------------------------------------------------------------- the mock robot's own config
+# Fuzz round seventeen (/tmp/fuzzQ cases 26-37, 46, 56, 59): config values that made the lab unusable, or that
+# it took silently, and databases shared by two truths or two robots.
+
+
+def _config_error(data: dict) -> str:
+    from oracles.robot.config import RobotConfigError, parse_config
+
+    with pytest.raises(RobotConfigError) as err:
+        parse_config(data, "rc.yaml")
+    return "\n".join(err.value.lines)
+
+
+def _serve(*args: str):
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    return CliRunner().invoke(app, ["mock-robot", "serve", "--port", "0", *args])
+
+
+BRANIN = {"kind": "function", "function": "branin", "parameters": ["x1", "x2"]}
+
+
+@pytest.mark.parametrize("data, line", [
+    ({"noise": float("inf")}, "rc.yaml: noise: input should be a finite number (got inf)"),
+    ({"ground_truth": {"kind": "cooling", "k": float("inf")}},
+     "rc.yaml: ground_truth.k: input should be a finite number (got inf)"),
+    ({"ground_truth": {"kind": "cooling", "T0": float("nan")}},
+     "rc.yaml: ground_truth.T0: input should be a finite number (got nan)"),
+    ({"http": {"slow_seconds": float("nan")}}, "rc.yaml: http.slow_seconds: input should be a finite number (got nan)"),
+    ({"duration": {"mean": float("inf"), "jitter": 30}},
+     "rc.yaml: duration.mean: input should be a finite number (got inf)"),
+    ({"duration": {"mean": 1e308, "jitter": 9e307}},  # every job stayed running for ever
+     "rc.yaml: duration.mean: input should be less than or equal to 86400 (got 1e+308)"),
+    ({"speedup": 1e308}, "rc.yaml: speedup: input should be less than or equal to 1000000 (got 1e+308)"),
+    ({"speedup": 1e-6, "duration": {"mean": 60, "jitter": 0}},
+     "rc.yaml: speedup: an experiment would take 60,000,000 real seconds on average (duration.mean 60 / speedup "
+     "1e-06); at most 86,400 (a day) is accepted: raise speedup or lower duration.mean"),
+])
+def test_non_finite_and_absurd_numbers_in_a_robot_config_are_refused_naming_the_key(data, line):
+    assert _config_error(data) == line
+
+
+def test_the_largest_accepted_numbers_still_make_a_usable_lab(tmp_path):
+    from oracles.robot.config import parse_config
+    from oracles.robot.lab import Lab
+    from oracles.robot.truth import build_truth
+
+    cfg = parse_config({"speedup": 1e6, "duration": {"mean": 86400, "jitter": 0}, "seed": 2**32 - 1, "noise": 1.0,
+                        "ground_truth": BRANIN})
+    real = [0.0]  # seconds on the wall clock: a day of lab time passes in 0.0864
+    lab = Lab(cfg, build_truth(cfg.ground_truth), tmp_path / "r.db", monotonic=lambda: real[0])
+    try:
+        lab.submit([{"id": "e1", "params": {"x1": 1.0, "x2": 2.0}}])
+        real[0] = 0.1
+        job = lab.get("e1")
+    finally:
+        lab.close()
+    assert job["status"] == "succeeded" and math.isfinite(job["value"]) and job["finished_at"] == 86400.0
+
+
+@pytest.mark.parametrize("seed, line", [
+    (-1, "seed: input should be greater than or equal to 0 (got -1)"),  # scikit-learn's random_state message
+    (5_000_000_000, "seed: input should be less than or equal to 4294967295 (got 5000000000)"),
+    (2**64, "seed: input should be less than or equal to 4294967295 (got 18446744073709551616)"),  # was seed 0
+    (-2**64, "seed: input should be greater than or equal to 0 (got -18446744073709551616)"),
+])
+def test_a_seed_outside_32_bits_is_refused_naming_seed(seed, line):
+    assert _config_error({"seed": seed, "ground_truth": {"kind": "emulator", "path": "t.csv"}}) == f"rc.yaml: {line}"
+
+
+def test_an_empty_parameter_list_or_fault_reason_is_refused():
+    assert _config_error({"ground_truth": {"kind": "function", "function": "sphere", "parameters": []}}) == \
+        "rc.yaml: ground_truth.parameters: is empty; list at least one parameter name"
+    assert _config_error({"ground_truth": {"kind": "cooling", "T0_param": ""}}) == \
+        "rc.yaml: ground_truth.T0_param: string should have at least 1 character (got '')"
+    assert _config_error({"faults": {"probability": 0.5, "reasons": ["pipette clogged", " "]}}) == \
+        "rc.yaml: faults.reasons[1]: is empty; say what went wrong (e.g. 'pipette clogged'), or leave reasons out " \
+        "for the defaults"
+
+
+def test_a_ground_truth_that_overflows_fails_the_job_with_the_reason_not_as_an_instrument_fault():
+    from oracles.robot.config import parse_config
+    from oracles.robot.truth import InvalidParams, build_truth
+
+    cool = build_truth(parse_config({"ground_truth": {"kind": "cooling"}}).ground_truth)
+    with pytest.raises(InvalidParams, match=r"cannot be computed at t=0, T0=1e\+308, T_env=-1e\+308 \(it is inf\)"):
+        cool.evaluate({"t": 0, "T0": 1e308, "T_env": -1e308})
+
+
+def test_a_key_written_twice_or_an_alias_bomb_is_refused_with_its_line(tmp_path):
+    from oracles.robot.config import RobotConfigError, load_config
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: lab\nstations: 3\nspeedup: 600\nstations: 1\n")  # was served with 1 station
+    with pytest.raises(RobotConfigError) as err:
+        load_config(twice)
+    assert err.value.lines == [f"{twice}: line 4, column 1: key 'stations' appears twice in one mapping (first at "
+                               "line 2); keep one of them"]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text('a: &a ["x","x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh")) + "stations: *h\n")
+    start = time.monotonic()
+    with pytest.raises(RobotConfigError, match=r"line 4, column \d+: aliases expand to more than 10,000 values"):
+        load_config(bomb)  # was 46 s and 2.7 GB, then MemoryError
+    assert time.monotonic() - start < 2
+    yes = tmp_path / "yes.yaml"
+    yes.write_text("seed: yes\n")  # YAML 1.2 booleans, as before: 'yes' is text
+    with pytest.raises(RobotConfigError, match=r"seed: input should be a valid integer.*'yes'"):
+        load_config(yes)
+
+
+def test_a_bad_db_in_the_config_file_names_its_key_and_a_bad_db_option_names_the_option(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for value, line in [("sub", f"db: '{tmp_path / 'sub'}' is a folder; give a file path"),
+                        ("nowhere/r.db", f"db: folder '{tmp_path / 'nowhere'}' does not exist"),
+                        ("''", "db: is empty; give the database file's name (relative to this file), or leave db "
+                               "out for ./mock-robot.db")]:
+        cfg = tmp_path / "rc.yaml"
+        cfg.write_text(f"speedup: 600\ndb: {value}\n")
+        res = _serve("--config", str(cfg))
+        assert res.exit_code == 2 and res.output.strip() == f"error {cfg}: {line}", res.output
+    cfg.write_text("speedup: 600\ndb: robot.db\n")
+    res = _serve("--config", str(cfg), "--db", str(tmp_path / "sub"))  # the option wins, and is named
+    assert res.exit_code == 2 and res.output.strip() == f"error --db: '{tmp_path / 'sub'}' is a folder; give a file " \
+                                                        "path", res.output
+
+
+def test_a_pipe_as_config_is_read_once_and_a_folder_as_emulator_csv_is_said(tmp_path, monkeypatch):
+    from oracles.robot.config import RobotConfigError, load_config
+
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / "rc.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "w") as fh:
+            fh.write("stations: 3\ndb: robot.db\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    cfg, base = load_config(fifo)  # was "--config: file not found"
+    writer.join(timeout=10)
+    assert (cfg.stations, base) == (3, tmp_path)  # paths in a pipe's text are relative to the current folder
+    monkeypatch.setattr("oracles.robot.config.PIPE_SECONDS", 0.2)
+    with pytest.raises(RobotConfigError) as err:  # nothing writes to it: said, not waited for for ever
+        load_config(fifo)
+    assert err.value.lines == [f"{fifo}: --config: is a pipe that gave no text within 0.2 s; give the robot config "
+                               "file itself"]
+    (tmp_path / "data.csv").mkdir()
+    emu = tmp_path / "emu.yaml"
+    emu.write_text("ground_truth: {kind: emulator, path: data.csv}\n")
+    with pytest.raises(RobotConfigError) as err:
+        load_config(emu)
+    assert err.value.lines == [f"{emu}: ground_truth.path: CSV file '{tmp_path / 'data.csv'}' is a folder, not a CSV "
+                               "file"]
+
+
+def _robot(tmp_path: Path, text: str, db: str = "robot.db"):
+    from oracles.robot.server import build
+
+    cfg = tmp_path / "rc.yaml"
+    cfg.write_text(text + f"\nspeedup: 600\ndb: {db}\n")
+    return build(cfg, None)[1]
+
+
+def test_a_restart_with_another_truth_seed_or_noise_on_a_db_with_jobs_is_refused(tmp_path):
+    from oracles.robot.config import RobotConfigError
+
+    branin = "seed: 1\nnoise: 0.0\nground_truth: {kind: function, function: branin, parameters: [x1, x2]}"
+    sphere = "seed: 99\nnoise: 5.0\nground_truth: {kind: function, function: sphere, parameters: [x1, x2]}"
+    _robot(tmp_path, sphere).close()  # no job yet: another truth may follow
+    lab = _robot(tmp_path, branin)
+    lab.submit([{"id": "e1", "params": {"x1": 1.0, "x2": 2.0}}])
+    lab.close()
+    db = tmp_path / "robot.db"
+    with pytest.raises(RobotConfigError) as err:
+        _robot(tmp_path, sphere)  # measured 21.63 then 10.70 for the same params
+    src = tmp_path / "rc.yaml"
+    assert err.value.lines == [
+        f"{src}: ground_truth.function: is \"sphere\", but '{db}' was first started with \"branin\"",
+        f"{src}: noise: is 5.0, but '{db}' was first started with 0.0",
+        f"{src}: seed: is 99, but '{db}' was first started with 1",
+        f"{src}: '{db}' holds 1 job(s) measured with its first settings, and a campaign would mix them with these: "
+        "give this config another database file (db: in the file, or --db), or restore the first settings to go on "
+        "with its jobs"]
+    with pytest.raises(RobotConfigError) as err:  # another kind: only the kind is named, not each of its keys
+        _robot(tmp_path, "seed: 1\nground_truth: {kind: cooling}")
+    assert err.value.lines[:-1] == [f"{src}: ground_truth.kind: is \"cooling\", but '{db}' was first started with "
+                                    "\"function\""]
+    _robot(tmp_path, branin.replace("seed: 1", "seed: 1\nstations: 5")).close()  # the lab's pace may change
+    _robot(tmp_path, sphere, db="other.db").close()
+
+
+def test_two_robots_on_one_db_are_refused_and_a_killed_robots_lock_does_not_block(tmp_path):
+    from oracles.robot.config import RobotConfigError
+
+    cfg = tmp_path / "rc.yaml"
+    cfg.write_text("speedup: 600\ndb: robot.db\n")
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "mock-robot", "serve", "--port", "0",
+                             "--config", str(cfg)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert "listening on" in proc.stdout.readline()
+        with pytest.raises(RobotConfigError) as err:
+            _robot(tmp_path, "")
+        assert err.value.lines == [f"{cfg}: db: '{tmp_path / 'robot.db'}' is in use by another mock robot (pid "
+                                   f"{proc.pid}; its lock is '{tmp_path / 'robot.db.lock'}'): stop that robot first, "
+                                   "or give this one another database file"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    lab = _robot(tmp_path, "")  # killed: its lock died with it
+    try:
+        with pytest.raises(RobotConfigError, match=f"in use by another mock robot \\(pid {os.getpid()};"):
+            _robot(tmp_path, "")
+    finally:
+        lab.close()
+    _robot(tmp_path, "").close()

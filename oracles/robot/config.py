@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import csv
 import difflib
-import math
-import re
+import os
+import stat
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,7 +30,14 @@ from pydantic import (
     model_validator,
 )
 
+from oracles import safe_yaml
+
 FUNCTION_DIMS = {"branin": 2, "hartmann3": 3, "hartmann6": 6, "sphere": None}
+
+MAX_LAB_SECONDS = 86_400.0  # an experiment's mean duration, in lab seconds (a day) and in real seconds
+MAX_SPEEDUP = 1e6  # lab seconds per real second: a 60 s measurement then takes 60 microseconds
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+PIPE_SECONDS = 10  # how long a pipe given as --config may take to deliver its text
 
 DEFAULT_REASONS = [
     "pipette clogged",
@@ -48,9 +57,10 @@ class RobotConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    """Unknown keys are refused, and so is a boolean where a number is meant (``seed: true`` was read as 1)."""
+    """Unknown keys are refused, and so is a boolean where a number is meant (``seed: true`` was read as 1), and
+    an infinite or NaN number (``noise: .inf`` made every measurement 'detector saturated')."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -72,16 +82,11 @@ def _numeric_only(annotation: Any) -> bool:
     return bool(kinds) and all(a in (int, float) for a in kinds)
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's booleans: only true and false. YAML 1.1 also reads yes, no, on and
-    off as booleans, so ``seed: yes`` became 1 (looplab's own campaign files are read the YAML 1.2 way too)."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                    list("tTfF"))
+def _reason(text: str) -> str:
+    if not text.strip():  # a fault then read "instrument fault at station 1: " and nothing more
+        raise ValueError("is empty; say what went wrong (e.g. 'pipette clogged'), or leave reasons out for the "
+                         "defaults")
+    return text
 
 
 # ----------------------------------------------------------------------------- ground truths
@@ -103,6 +108,8 @@ class FunctionTruth(_Strict):
             if dim is None:
                 raise ValueError("parameters: sphere takes any number of inputs; list their names")
             self.parameters = [f"x{i + 1}" for i in range(dim)]
+        elif not self.parameters:  # sphere() measured 0 and refused every parameter
+            raise ValueError("parameters: is empty; list at least one parameter name")
         elif dim is not None and len(self.parameters) != dim:
             raise ValueError(f"parameters: '{self.function}' takes {dim} inputs but {len(self.parameters)} "
                              f"name(s) are listed ({', '.join(self.parameters) or 'none'})")
@@ -151,9 +158,10 @@ class CoolingTruth(_Strict):
     k: float = Field(default=0.05, gt=0, description="rate constant (per unit of t)")
     T0: float = Field(default=90.0, description="temperature the sample is heated to, unless the experiment sets it")
     time_param: str = Field(default="t", min_length=1, description="experiment parameter holding the time t (>= 0)")
-    T0_param: str | None = Field(default="T0", description="optional experiment parameter overriding T0")
-    T_env_param: str | None = Field(default="T_env", description="optional experiment parameter setting the "
-                                    "environment's temperature of that experiment (overrides T_env)")
+    T0_param: str | None = Field(default="T0", min_length=1,
+                                 description="optional experiment parameter overriding T0")
+    T_env_param: str | None = Field(default="T_env", min_length=1, description="optional experiment parameter "
+                                    "setting the environment's temperature of that experiment (overrides T_env)")
 
     @model_validator(mode="after")
     def _distinct(self) -> CoolingTruth:
@@ -190,7 +198,8 @@ def _unique(names: list[str], field: str) -> None:
 
 
 class DurationSpec(_Strict):
-    mean: float = Field(default=60.0, gt=0, description="lab seconds an experiment takes on average")
+    mean: float = Field(default=60.0, gt=0, le=MAX_LAB_SECONDS,
+                        description="lab seconds an experiment takes on average (at most a day)")
     jitter: float = Field(default=10.0, ge=0, description="half-width of the uniform spread around the mean (lab s)")
 
     @model_validator(mode="after")
@@ -203,8 +212,9 @@ class DurationSpec(_Strict):
 
 class FaultSpec(_Strict):
     probability: float = Field(default=0.0, ge=0, le=1, description="chance that an experiment ends in an instrument fault")
-    reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_REASONS), min_length=1,
-                               description="what went wrong, one picked per faulted experiment")
+    reasons: list[Annotated[str, AfterValidator(_reason)]] = Field(
+        default_factory=lambda: list(DEFAULT_REASONS), min_length=1,
+        description="what went wrong, one picked per faulted experiment")
 
 
 class HttpFaultSpec(_Strict):
@@ -222,9 +232,11 @@ class RobotConfig(_Strict):
     """A simulated lab: stations working through a FIFO queue, a ground truth, noise and faults."""
 
     name: str = Field(default="mock-robot", min_length=1)
-    seed: int = Field(default=0, description="with the job id, seeds every job's duration, noise and fault")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED,
+                      description="with the job id, seeds every job's duration, noise and fault (and an "
+                                  "emulator's fit)")
     stations: int = Field(default=2, ge=1, le=1000, description="experiments that run at once")
-    speedup: float = Field(default=1.0, gt=0, description="lab seconds per real second")
+    speedup: float = Field(default=1.0, gt=0, le=MAX_SPEEDUP, description="lab seconds per real second")
     duration: DurationSpec = Field(default_factory=DurationSpec)
     noise: float = Field(default=0.0, ge=0, description="standard deviation of the Gaussian measurement noise")
     faults: FaultSpec = Field(default_factory=FaultSpec)
@@ -233,12 +245,22 @@ class RobotConfig(_Strict):
                                                      "--db overrides it")
     ground_truth: GroundTruth = Field(default_factory=lambda: FunctionTruth(kind="function"))
 
-    @field_validator("speedup")
+    @field_validator("db")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be a finite number")
+    def _db_named(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():  # '' named the config's folder
+            raise ValueError("is empty; give the database file's name (relative to this file), or leave db out "
+                             "for ./mock-robot.db")
         return v
+
+    @model_validator(mode="after")
+    def _real_time(self) -> RobotConfig:
+        real = self.duration.mean / self.speedup
+        if real > MAX_LAB_SECONDS:  # every job would stay running for days, and a campaign with it
+            raise ValueError(f"speedup: an experiment would take {real:,.0f} real seconds on average (duration.mean "
+                             f"{self.duration.mean:g} / speedup {self.speedup:g}); at most {MAX_LAB_SECONDS:,.0f} "
+                             "(a day) is accepted: raise speedup or lower duration.mean")
+        return self
 
 
 # ----------------------------------------------------------------------------- loading
@@ -301,7 +323,7 @@ def problems(exc: ValidationError) -> list[str]:
         else:
             msg = (msg[0].lower() + msg[1:]) if msg else etype
             if "input" in err and etype not in ("model_type", "dict_type"):
-                msg += f" (got {err['input']!r})"
+                msg += f" (got {safe_yaml._short(repr(err['input']), 80)})"
             elif etype in ("model_type", "dict_type"):
                 msg = f"must be a mapping of keys (got {err.get('input')!r})"
         lines.append(f"{path}: {msg}" if path else msg)
@@ -320,28 +342,77 @@ def parse_config(data: Any, source: str | None = None) -> RobotConfig:
 
 
 def load_config(path: str | Path | None) -> tuple[RobotConfig, Path]:
-    """Read and check a robot config file; returns (config, folder). ``None``: the defaults, in the cwd."""
+    """Read and check a robot config file; returns (config, folder). ``None``: the defaults, in the cwd.
+
+    The file is read as campaign files are (oracles/safe_yaml.py: YAML 1.2 scalars, no key twice, bounded
+    aliases, nesting and size). A pipe (``--config <(...)``) is read once; paths in it are relative to the cwd.
+    """
     if path is None:
         cfg, base = RobotConfig(), Path.cwd()
     else:
         path = Path(path)
-        if not path.is_file():
-            what = "is a folder, not a robot config file" if path.is_dir() else "file not found (check the path)"
-            raise RobotConfigError([f"--config: {what}"], str(path))
+        text, pipe = _read(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RobotConfigError([f"cannot read the file: {exc}"], str(path)) from None
-        try:
-            data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+            data = safe_yaml.load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
-            raise RobotConfigError([f"YAML syntax error at {where}: {getattr(exc, 'problem', None) or exc}"],
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            strict = isinstance(exc, (safe_yaml.StrictYAMLError, yaml.constructor.ConstructorError))
+            raise RobotConfigError([f"{where}: {problem}" if strict else f"YAML syntax error at {where}: {problem}"],
                                    str(path)) from None
-        cfg, base = parse_config(data, str(path)), path.resolve().parent
+        cfg, base = parse_config(data, str(path)), Path.cwd() if pipe else path.resolve().parent
     check_files(cfg, base, None if path is None else str(path))
     return cfg, base
+
+
+def _read(path: Path) -> tuple[str, bool]:
+    """The text of a robot config file or pipe (at most safe_yaml.MAX_BYTES), and whether it was a pipe."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        what = "file not found (check the path)" if isinstance(exc, FileNotFoundError) else \
+            f"cannot read it ({exc.strerror or exc})"
+        raise RobotConfigError([f"--config: {what}"], str(path)) from None
+    if stat.S_ISDIR(mode):
+        raise RobotConfigError(["--config: is a folder, not a robot config file"], str(path))
+    pipe = stat.S_ISFIFO(mode)
+    if not (pipe or stat.S_ISREG(mode)):
+        raise RobotConfigError(["--config: is not a regular file (a device or socket); give a robot config file"],
+                               str(path))
+    limit, data = safe_yaml.MAX_BYTES, b""
+    deadline = time.monotonic() + PIPE_SECONDS
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe with no writer yet: opened, not waited for
+        try:
+            while len(data) <= limit:
+                try:
+                    chunk = os.read(fd, limit + 1 - len(data))
+                except BlockingIOError:  # a pipe's writer has not written (all) yet
+                    chunk = None
+                if chunk:
+                    data += chunk
+                elif chunk == b"" and (data or not pipe):  # the end (a pipe: once its writer has written)
+                    break
+                elif time.monotonic() > deadline:
+                    what = "did not end" if data else "gave no text"
+                    raise RobotConfigError([f"--config: is a pipe that {what} within {PIPE_SECONDS:g} s; give the "
+                                            "robot config file itself"], str(path))
+                else:
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise RobotConfigError([f"cannot read the file: {exc.strerror or exc}"], str(path)) from None
+    if len(data) > limit:
+        raise RobotConfigError([f"the file is over {limit / 1e3:,.0f} kB; a robot config is a few lines: is it the "
+                                "right file?"], str(path))
+    try:
+        return data.decode("utf-8"), pipe
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise RobotConfigError([f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it "
+                                "as UTF-8"], str(path)) from None
 
 
 def check_files(cfg: RobotConfig, base: Path, source: str | None = None) -> None:
@@ -354,8 +425,10 @@ def check_files(cfg: RobotConfig, base: Path, source: str | None = None) -> None
         return
     csv_path = Path(gt.path) if Path(gt.path).is_absolute() else base / gt.path
     if not csv_path.is_file():
-        raise RobotConfigError([f"ground_truth.path: CSV file '{csv_path}' not found (paths are relative to the "
-                                "robot config file)"], source)
+        what = "is a folder, not a CSV file" if csv_path.is_dir() else \
+            "is not a regular file (a pipe, device or socket); give a CSV file" if csv_path.exists() else \
+            "not found (paths are relative to the robot config file)"
+        raise RobotConfigError([f"ground_truth.path: CSV file '{csv_path}' {what}"], source)
     try:
         with open(csv_path, newline="", encoding="utf-8") as fh:
             header = [h.strip() for h in next(csv.reader(fh), [])]

@@ -16,6 +16,11 @@ least once per real second). After a restart (even a ``kill -9``) the clock
 continues from where it was (downtime does not count as lab time: the lab was
 switched off), queued jobs are still queued, and running jobs finish at the
 lab time they were due, on the station they were running on.
+
+The settings that decide what a job measures (ground truth, seed, noise) are
+recorded in the database when it is first used, and a robot started on it with
+other ones is refused: its jobs would mix two ground truths. One robot at a time
+uses a database: it holds an OS lock on ``DB.lock`` while it runs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RobotConfig
+from .config import EmulatorTruth, RobotConfig
 from .truth import InvalidParams, Truth
 
 SCHEMA_VERSION = 1
@@ -74,6 +81,76 @@ class LabError(Exception):
         self.status = status
         self.detail = detail
         super().__init__(detail)
+
+
+class SettingsChanged(ValueError):
+    """The database's jobs were measured with other settings; ``lines``: one per config key that differs, then
+    what to do."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def truth_settings(cfg: RobotConfig) -> dict[str, Any]:
+    """What decides a job's measured value, by config key (an emulator's CSV by its content, not its path)."""
+    settings = {"seed": cfg.seed, "noise": cfg.noise,
+                **{f"ground_truth.{k}": v for k, v in cfg.ground_truth.model_dump().items()}}
+    if isinstance(cfg.ground_truth, EmulatorTruth):
+        settings["ground_truth.path"] = "sha256:" + hashlib.sha256(Path(cfg.ground_truth.path).read_bytes()).hexdigest()
+    return json.loads(json.dumps(settings))  # as read back from the database
+
+
+def _settings_changed(first: dict[str, Any], now: dict[str, Any], db_path: Path, jobs: int) -> SettingsChanged:
+    keys = [k for k in sorted(first.keys() | now.keys()) if first.get(k) != now.get(k)]
+    if "ground_truth.kind" in keys:  # another kind of ground truth: its other keys differ with it
+        keys = [k for k in keys if not k.startswith("ground_truth.") or k == "ground_truth.kind"]
+    lines = [f"{k}: the CSV file's content differs from the one '{db_path}' was first started with"
+             if k == "ground_truth.path" else
+             f"{k}: is {json.dumps(now.get(k))}, but '{db_path}' was first started with {json.dumps(first.get(k))}"
+             for k in keys]
+    lines.append(f"'{db_path}' holds {jobs} job(s) measured with its first settings, and a campaign would mix them "
+                 "with these: give this config another database file (db: in the file, or --db), or restore the "
+                 "first settings to go on with its jobs")
+    return SettingsChanged(lines)
+
+
+def _take_lock(db_path: Path) -> int:
+    """An exclusive lock on ``DB.lock`` (its fd), so that one robot at a time uses the database; the OS drops it
+    when the process ends, even by kill -9, so a stale lock file never blocks a restart."""
+    import fcntl
+
+    path = Path(f"{db_path}.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise ValueError(f"cannot open the lock file '{path}' ({exc.strerror or exc}); remove it if it is a folder "
+                         "or a link, or make its folder writable") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"the lock file '{path}' is not a regular file; remove it")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            raise ValueError(f"'{db_path}' is in use by another mock robot (pid {pid}; its lock is '{path}'): stop "
+                             "that robot first, or give this one another database file") from None
+        except OSError as exc:
+            raise ValueError(f"cannot lock '{path}' ({exc.strerror or exc}); put the database on a local "
+                             "disk") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _release_lock(fd: int) -> None:
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -127,6 +204,21 @@ class Lab:
             kind = "a looplab store" if "campaigns" in foreign else "another program's database"
             raise ValueError(f"'{self.db_path}' is {kind} (it has the tables {', '.join(foreign[:5])}); give the "
                              "robot a file of its own")
+        try:
+            self._lock_fd = _take_lock(self.db_path)
+        except BaseException:
+            self._conn.close()
+            raise
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            _release_lock(self._lock_fd)
+            raise
+
+    def _open(self) -> None:
+        """Create the tables, check and record the settings, and read the clock and the stations' state."""
+        cfg = self.cfg
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=full")
         self._conn.executescript(_SCHEMA)
@@ -134,7 +226,12 @@ class Lab:
         version = int(meta.get("schema_version", SCHEMA_VERSION))
         if version != SCHEMA_VERSION:
             raise ValueError(f"{self.db_path} holds robot schema version {version}; this robot reads version "
-                             f"{SCHEMA_VERSION} (use another --db)")
+                             f"{SCHEMA_VERSION} (give it another database file)")
+        settings = truth_settings(cfg)
+        jobs = self._conn.execute("select count(*) from jobs").fetchone()[0]
+        first = json.loads(meta["truth"]) if "truth" in meta else settings  # a database from before: from now on
+        if first != settings and jobs:
+            raise _settings_changed(first, settings, self.db_path, jobs)
         latest = self._conn.execute(
             "select max(max(coalesce(finished_at, 0), coalesce(started_at, 0), submitted_at)) from jobs").fetchone()[0]
         self._base = max(float(meta.get("clock", 0.0)), float(latest or 0.0))
@@ -144,6 +241,7 @@ class Lab:
             self._conn.execute("insert or replace into meta values ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._conn.execute("insert or ignore into meta values ('created', ?)", (time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                               time.gmtime()),))
+            self._conn.execute("insert or replace into meta values ('truth', ?)", (json.dumps(settings),))
         self.restarts = int(meta.get("starts", 0))
         with self._tx():
             self._conn.execute("insert or replace into meta values ('starts', ?)", (str(self.restarts + 1),))
@@ -185,6 +283,7 @@ class Lab:
                     self._save_clock(self.clock())
             finally:
                 self._conn.close()
+                _release_lock(self._lock_fd)
 
     # -- the simulation ----------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import RobotConfig, RobotConfigError, load_config
-from .lab import STATUSES, Lab, LabError
+from .lab import STATUSES, Lab, LabError, SettingsChanged
 
 log = logging.getLogger("looplab.robot.server")
 
@@ -371,27 +371,31 @@ def build(config_path: str | Path | None, db: str | Path | None) -> tuple[RobotC
     from .truth import build_truth
 
     cfg, base = load_config(config_path)
+    src = None if config_path is None else str(config_path)
+    # a bad database path is said where it was given: the --db option, or the config file's db key
+    option, where = ("--db", None) if db is not None or cfg.db is None else ("db", src)
     if db is not None:
         db_path = Path(db)
     elif cfg.db is not None:
         db_path = Path(cfg.db) if Path(cfg.db).is_absolute() else base / cfg.db
     else:
         db_path = Path("mock-robot.db")
-    src = None if config_path is None else str(config_path)
     try:
         truth = build_truth(cfg.ground_truth, seed=cfg.seed)
     except ValueError as exc:
         raise RobotConfigError([str(exc)], src) from None
     if db_path.is_dir():
-        raise RobotConfigError([f"--db: '{db_path}' is a folder; give a file path"])
+        raise RobotConfigError([f"{option}: '{db_path}' is a folder; give a file path"], where)
     if not db_path.parent.is_dir():
-        raise RobotConfigError([f"--db: folder '{db_path.parent}' does not exist"])
+        raise RobotConfigError([f"{option}: folder '{db_path.parent}' does not exist"], where)
     try:
         lab = Lab(cfg, truth, db_path)
+    except SettingsChanged as exc:  # one line per config key that differs, then the ways out
+        raise RobotConfigError(exc.lines, src) from None
     except ValueError as exc:
-        raise RobotConfigError([f"--db: {exc}"]) from None
+        raise RobotConfigError([f"{option}: {exc}"], where) from None
     except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, unwritable
-        raise RobotConfigError([f"--db: cannot use '{db_path}' as the robot's database ({exc})"]) from None
+        raise RobotConfigError([f"{option}: cannot use '{db_path}' as the robot's database ({exc})"], where) from None
     return cfg, lab
 
 

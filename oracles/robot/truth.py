@@ -62,10 +62,13 @@ class Truth:
         except InvalidParams:
             raise
         except (ArithmeticError, ValueError) as exc:
+            value, why = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        else:  # Python's floats overflow silently (1e308 - -1e308 is inf): the job would read "detector saturated"
+            why = None if math.isfinite(value) else f"it is {value}"
+        if why is not None:
             given = ", ".join(f"{n}={_short(params.get(n), 30)}" for n in self.parameters if n in params)
-            why = str(exc).splitlines()[0][:120] if str(exc) else ""
-            raise InvalidParams(f"the ground truth cannot be computed at {given} ({type(exc).__name__}: {why}); "
-                                "keep the parameters within the ranges the lab supports") from None
+            raise InvalidParams(f"the ground truth cannot be computed at {given} ({why}); keep the parameters "
+                                "within the ranges the lab supports")
         unknown = [str(k) for k in params if k not in self.parameters]
         if unknown:  # a campaign input the instrument never sets: its best value would be reported as if it mattered
             raise InvalidParams(f"unknown parameter(s) {', '.join(map(repr, unknown))}: this robot's ground truth "

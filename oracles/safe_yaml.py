@@ -74,7 +74,7 @@ class Loader(yaml.SafeLoader):
             self._alias_nodes += size
             if self._alias_nodes > MAX_ALIAS_NODES:
                 raise StrictYAMLError(f"aliases expand to more than {MAX_ALIAS_NODES:,} values (at *{event.anchor}); "
-                                      "a campaign file needs few of them: write the values out", event.start_mark)
+                                      "a config file needs few of them: write the values out", event.start_mark)
             if self._depth + depth > MAX_DEPTH:
                 raise StrictYAMLError(f"alias *{event.anchor} nests values more than {MAX_DEPTH} levels deep",
                                       event.start_mark)
@@ -82,7 +82,7 @@ class Loader(yaml.SafeLoader):
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise StrictYAMLError(f"lists and mappings nested more than {MAX_DEPTH} levels deep; "
-                                  "a campaign file needs about 5", event.start_mark)
+                                  "a config file needs about 5", event.start_mark)
         try:
             node = super().compose_node(parent, index)
         finally:
@@ -189,7 +189,7 @@ for _kind in ("bool", "int", "float", "null"):
 
 
 def _refuse_tag(loader: Loader, node: Any) -> Any:
-    raise StrictYAMLError(f"the tag {node.tag.replace(_TAG, '!!')} is not read in a campaign file (binary data, "
+    raise StrictYAMLError(f"the tag {node.tag.replace(_TAG, '!!')} is not read in a config file (binary data, "
                           "sets, pairs and ordered maps have no place there); write plain text, numbers, lists "
                           "and mappings", node.start_mark)
 
