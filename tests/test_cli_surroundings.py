@@ -208,19 +208,25 @@ def test_a_thread_a_plugin_leaves_running_does_not_hold_the_command(tmp_path):
         assert conn.execute("select count(*) from experiments where status = 'succeeded'").fetchone() == (3,)
 
 
+def _endless_daemon_campaign(tmp_path, name: str):
+    """A daemon folder d/ with one campaign that never ends (an asynchronous oracle, a huge budget), and the path
+    of its SQLite store: (folder, db)."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "c.yaml").write_text(
+        f"name: {name}\nspace:\n  parameters:\n    - {{name: x1, type: float, low: 0, high: 1}}\n"
+        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 100000}\n")
+    return folder, tmp_path / "s.db"
+
+
 def test_a_daemon_whose_folder_is_moved_away_says_so_and_exits_1(tmp_path):
     """Fuzz round seventeen: the watched folder moved away mid-run paused its campaign as a removed file, then
     said 'no campaign file ... is it the right folder?' and --exit-when-done exited 0."""
     import threading
     import time
 
-    folder = tmp_path / "d"
-    folder.mkdir()
-    (folder / "c.yaml").write_text(
-        "name: moved\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
-        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\n"
-        "initial: {n: 2}\nbudget: {max_experiments: 100000}\n")
-    db = tmp_path / "s.db"
+    folder, db = _endless_daemon_campaign(tmp_path, "moved")
 
     def move_when_running() -> None:
         deadline = time.monotonic() + 60
@@ -250,13 +256,7 @@ def test_a_store_file_removed_under_a_daemon_stops_it_and_says_so(tmp_path):
     import threading
     import time
 
-    folder = tmp_path / "d"
-    folder.mkdir()
-    (folder / "c.yaml").write_text(
-        "name: gone\nspace:\n  parameters:\n    - {name: x1, type: float, low: 0, high: 1}\n"
-        "objective: {name: y, goal: max}\noracle: {kind: 'oracles_for_tests:Async'}\nmodel: {kind: random-forest}\n"
-        "initial: {n: 2}\nbudget: {max_experiments: 100000}\n")
-    db = tmp_path / "s.db"
+    folder, db = _endless_daemon_campaign(tmp_path, "gone")
 
     def remove_when_running() -> None:
         deadline = time.monotonic() + 60
