@@ -35,7 +35,7 @@ from oracles.base import Experiment as OracleExperiment
 from oracles.base import OracleContext, Result, checked
 
 from . import executors, plugins
-from .config import Campaign, CampaignSpec, campaign_notes
+from .config import Campaign, CampaignSpec, CategoricalParameter, IntParameter, campaign_notes
 from .errors import ConfigError, LeaseLost, LooplabError, Problem, plugin_call
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
@@ -843,11 +843,22 @@ class Engine:
         may rule out what is left (a continuous space called exhausted after 5 of 12 experiments said nothing of
         it: fuzz round eighteen)."""
         d = self.spec.acquisition.min_distance_value
-        if self.space.is_pool or d <= 0:
+        if self.space.is_pool or d <= 0 or self._every_point_used():
             return EXHAUSTED
         return (f"{EXHAUSTED}: no point left lies at least acquisition.min_distance ({d:g} of each input's range) "
                 "from every experiment in some input; lower it in the campaign file (it may change when the "
                 "campaign resumes) and run it again")
+
+    def _every_point_used(self) -> bool:
+        """A space of int and categorical parameters whose every point has an experiment (then min_distance is
+        not why nothing is left)."""
+        params = self.space.parameters
+        if not all(isinstance(p, (IntParameter, CategoricalParameter)) for p in params):
+            return False
+        size = math.prod(len(p.choices) if isinstance(p, CategoricalParameter) else p.high - p.low + 1
+                         for p in params)
+        used = {tuple(sorted((k, str(v)) for k, v in p.items())) for p in used_points(self.store.experiments(self.id))}
+        return len(used) >= size
 
     def _propose(self, exps: list[Experiment], n: int, step: int,
                  rng: np.random.Generator) -> tuple[list[dict], str, float, float]:

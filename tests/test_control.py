@@ -411,3 +411,23 @@ def test_a_campaign_with_nothing_left_to_propose_is_not_extended_and_min_distanc
     st = Store(url)
     assert len(st.experiments(st.get_campaign("far").id)) == 12
     st.close()
+
+
+def test_a_discrete_space_whose_every_point_is_measured_is_not_blamed_on_min_distance(tmp_path):
+    """Two 0/1 inputs have four points: once all four are measured the space is exhausted, whatever
+    min_distance is; the message does not tell the user to lower it."""
+    from orchestrator import Campaign
+
+    spec = tmp_path / "disc.yaml"
+    spec.write_text("name: disc\nspace:\n  parameters:\n    - {name: a, type: int, low: 0, high: 1}\n"
+                    "    - {name: c, type: categorical, choices: [x, y]}\nobjective: {name: value, goal: min}\n"
+                    "oracle: {kind: manual}\nmodel: {kind: random-forest}\ninitial: {n: 2}\n"
+                    "budget: {max_experiments: 10}\n")
+    c = Campaign.open(spec, store=f"sqlite:///{tmp_path / 's.db'}")
+    while batch := c.ask():
+        for e in batch:
+            c.tell(e["id"], float(e["params"]["a"]))
+    row = c.store.get_campaign("disc")
+    assert len(c.experiments()) == 4
+    assert (row.status, row.message) == ("completed", "the search space is exhausted")
+    c.close()
