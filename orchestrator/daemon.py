@@ -424,6 +424,8 @@ class Daemon:
                           "files were removed; put the folder back (or make it readable) and they resume",
                           self.directory, self.folder_gone)
         broken = sorted(p for p in found if p.is_symlink() and not p.exists())  # dangling, or a loop of links
+        if self._scans == 0 and not self.folder_gone:
+            self._say_subfolders()
         for p in sorted(p for p in found if p.exists() and not p.is_file() and p not in self._skipped):
             self._skipped.add(p)  # a folder (or a device) named like a campaign file: not one, said once
             log.warning("file=%s is %s, not a campaign file: skipped", p.name,
@@ -490,6 +492,19 @@ class Daemon:
                         target = "?"
                     self._refuse(e, f"{link}: a link to {target}, which is not a file (it does not exist, or the "
                                     "links loop); fix the link or remove it")
+
+    def _say_subfolders(self) -> None:
+        """At the first scan: subfolders holding campaign files are not watched, which was silent (fuzz round
+        seventeen: a user who sorted campaigns into folders saw none of them run)."""
+        try:
+            held = sorted(d.name for d in self.directory.iterdir() if d.is_dir() and not d.name.startswith(".")
+                          and any(_campaign_file_name(f.name) for f in d.iterdir()))
+        except OSError:
+            return
+        if held:
+            log.warning("subfolder(s) %s hold campaign files, which this daemon does not run: it watches %s itself, "
+                        "not its subfolders (move the files up, or start a daemon on each folder)",
+                        ", ".join(held[:5]) + (", ..." if len(held) > 5 else ""), self.directory)
 
     def _check_sources_ended(self, e: Entry, campaign: Any) -> None:
         """A new campaign whose source campaign runs in this daemon waits until that one has ended

@@ -563,3 +563,18 @@ def test_a_file_whose_mode_changes_is_read_again(tmp_path):
         wait_for(lambda: d.summary()[0]["state"] == "completed", timeout=120)
     finally:
         d.stop()
+
+
+def test_campaign_files_in_a_subfolder_are_said_to_be_not_watched(tmp_path, records):
+    """Fuzz round seventeen: campaign files sorted into a subfolder were ignored without a word."""
+    folder = campaign_folder(tmp_path)
+    (folder / "week1").mkdir()
+    (folder / "week1" / "a.yaml").write_text(alloy_yaml(name="deep", budget=4, initial=2, model="random-forest"))
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd.db'}"), interval=0.05, rescan=0.2, exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=60)
+    finally:
+        d.stop()
+    said = [s for s in records.lines if "subfolder(s)" in s]
+    assert len(said) == 1 and "week1 hold campaign files, which this daemon does not run" in said[0], records.lines
