@@ -167,6 +167,7 @@ class Daemon:
         self._scanned = threading.Event()
         self._scans = 0  # scans completed
         self._skipped: set[Path] = set()  # folders and devices named like campaign files, said once
+        self._withdrawn: dict[Path, Entry] = {}  # campaigns paused because their file went, for summary()
         self._idle_from: int | None = None  # scans completed when only campaigns waiting for a source were left
         # Heavy libraries (TensorFlow, GPflow) are imported once, by a thread of their own, outside every
         # campaign's tick (concurrent first imports from several threads are slow at best and can deadlock),
@@ -331,7 +332,8 @@ class Daemon:
         """One row per campaign file: name, state, message, counts from the store."""
         rows = []
         with self._entries_lock:
-            entries = sorted(self.entries.values(), key=lambda e: str(e.path))
+            entries = sorted([*self.entries.values(), *(w for p, w in self._withdrawn.items() if p not in self.entries)],
+                             key=lambda e: str(e.path))
         for e in entries:
             counts: dict = {}
             if e.name is not None:
@@ -346,7 +348,6 @@ class Daemon:
 
     def _take_lock(self) -> None:
         import fcntl
-
         import stat
 
         path = self.directory / LOCK_NAME
@@ -443,8 +444,11 @@ class Daemon:
                 self._unschedule(e)
                 with e.lock:
                     if e.active and e.engine is not None:
-                        self._paused(e, f"its file {path.name} was removed from the daemon's folder; put it "
-                                        "back to resume")
+                        why = f"its file {path.name} was removed from the daemon's folder; put it back to resume"
+                        self._paused(e, why)
+                        # kept for the final table, which listed only the files still there (fuzz round 17)
+                        self._withdrawn[path] = Entry(path=path, mtime=e.mtime, name=e.name, state="paused",
+                                                      message=why)
                     self._close(e)
             settling: set[Path] = set()
             for path in files:
@@ -467,6 +471,7 @@ class Daemon:
                     continue
                 if e is None:
                     e = self.entries[path] = Entry(path=path, mtime=mtime)
+                    self._withdrawn.pop(path, None)  # back: its own entry says what it does now
                 else:
                     e.mtime = mtime
                     log.info("file=%s changed: reopening", path.name)

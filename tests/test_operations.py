@@ -51,6 +51,10 @@ def test_status_after_a_daemon_stops_says_unfinished_and_after_a_file_is_removed
         wait_for(lambda: store.lease(store.get_campaign("removed").id) is None, timeout=30)
     finally:
         d.stop()
+    # the daemon's own final table lists it too, paused (fuzz round seventeen: only the files still there were)
+    gone = [r for r in d.summary() if r["file"] == "other.yaml"]
+    assert len(gone) == 1 and gone[0]["state"] == "paused" and "other.yaml was removed" in gone[0]["message"]
+    assert gone[0]["counts"].get("succeeded", 0) >= 6
     out = status(url)
     print(out)
     rows = [line for line in out.splitlines() if LONG in line or "removed" in line]
