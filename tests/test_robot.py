@@ -521,6 +521,31 @@ def test_the_user_info_of_a_robot_url_is_masked_whole_in_every_message(url, show
     assert "hunter2" not in said and "S3cret" not in said
 
 
+def test_a_robot_url_reads_its_credentials_from_the_environment_and_the_store_keeps_the_name(monkeypatch,
+                                                                                              tmp_path):
+    """${NAME} in the URL is filled in from the environment when the oracle is built; the campaign's stored spec
+    keeps ${NAME}, never the token (fuzz round seventeen: a password in the URL was stored as written)."""
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import open_campaign
+    from orchestrator.store import Store
+
+    monkeypatch.setenv("LOOPLAB_TEST_TOKEN", "tok3n")
+    url = "http://${LOOPLAB_TEST_TOKEN}@127.0.0.1:8765"
+    assert RobotOracle.Config(url=url).url == url
+    oracle = RobotOracle(url=url)
+    assert oracle.url == "http://tok3n@127.0.0.1:8765" and oracle.shown_url == "http://***@127.0.0.1:8765"
+    path = tmp_path / "r.yaml"
+    path.write_text((ROOT / "campaigns" / "robot_branin.yaml").read_text().replace("http://127.0.0.1:8765", url))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    open_campaign(store, load_campaign(path))
+    assert store.get_campaign("robot-branin").spec["oracle"]["params"]["url"] == url
+    store.close()
+    monkeypatch.delenv("LOOPLAB_TEST_TOKEN")
+    with pytest.raises(ValueError) as err:
+        RobotOracle.Config(url=url)
+    assert "names the environment variable LOOPLAB_TEST_TOKEN, which is not set; export it" in str(err.value)
+
+
 @pytest.mark.parametrize("host, why", [
     ("a..b", "label empty or too long"), ("a" * 70, "label too long"), ("xn--zz", "Invalid A-label"),
     ("exa mple.com", "holds a space"),

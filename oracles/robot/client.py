@@ -48,6 +48,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -167,7 +168,7 @@ class RobotOracle:
                  campaign: str = "", objective: str = "value",
                  transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
-        self.url = check_url(url)
+        self.url = with_environment(check_url(url))  # ${VAR}s filled in here only: the store keeps the names
         self.shown_url = shown_url(self.url)  # in logs and stored errors: without a password
         self.timeout = timeout
         self.poll_timeout = poll_timeout
@@ -726,9 +727,25 @@ def _url_chunks(ids: list[str]):
 
 
 
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def with_environment(url: str) -> str:
+    """``url`` with each ``${NAME}`` replaced by the environment variable NAME (a password or token kept out of
+    the campaign file, and so out of the store's copy of it); ValueError naming a variable that is not set."""
+    def value(m: re.Match) -> str:
+        if m.group(1) not in os.environ:
+            raise ValueError(f"'{shown_url(url)}' names the environment variable {m.group(1)}, which is not set; "
+                             f"export it (export {m.group(1)}=...) in the shell that runs looplab")
+        return os.environ[m.group(1)]
+    return ENV_REFERENCE.sub(value, url)
+
+
 def check_url(url: str) -> str:
-    """The robot's base URL without a trailing slash; ValueError saying what is wrong."""
-    text = url.strip()
+    """The robot's base URL without a trailing slash, its ``${NAME}``s kept (checked filled in); ValueError
+    saying what is wrong."""
+    kept = url.strip().rstrip("/")
+    text = with_environment(url.strip())
     shown = shown_url(url)  # every message without the user info (a password, or a token as the user name)
     try:
         parts = urlsplit(text)
@@ -757,7 +774,7 @@ def check_url(url: str) -> str:
     if port == 0:
         raise ValueError(f"'{shown}' has port 0, which no robot listens on; give the port the robot "
                          "printed when it started (e.g. 8765)")
-    return text.rstrip("/")
+    return kept
 
 
 def shown_url(url: str) -> str:
