@@ -284,6 +284,13 @@ def test_the_largest_accepted_numbers_still_make_a_usable_lab(tmp_path):
     assert job["status"] == "succeeded" and math.isfinite(job["value"]) and job["finished_at"] == 86400.0
 
 
+def test_a_quoted_number_in_a_robot_config_is_refused_naming_the_key():
+    """`stations: "3"` was taken as 3 (fuzz round seventeen); campaign files refuse quoted numbers."""
+    assert _config_error({"stations": "3"}) == "rc.yaml: stations: must be a number, not the string '3' (remove " \
+                                               "the quotes)"
+    assert _config_error({"duration": {"mean": "60"}}).startswith("rc.yaml: duration.mean: must be a number, not ")
+
+
 @pytest.mark.parametrize("seed, line", [
     (-1, "seed: input should be greater than or equal to 0 (got -1)"),  # scikit-learn's random_state message
     (5_000_000_000, "seed: input should be less than or equal to 4294967295 (got 5000000000)"),

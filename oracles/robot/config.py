@@ -57,8 +57,8 @@ class RobotConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    """Unknown keys are refused, and so is a boolean where a number is meant (``seed: true`` was read as 1), and
-    an infinite or NaN number (``noise: .inf`` made every measurement 'detector saturated')."""
+    """Unknown keys are refused, and so is a boolean or a quoted number where a number is meant (``seed: true`` was
+    read as 1), and an infinite or NaN number (``noise: .inf`` made every measurement 'detector saturated')."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -68,9 +68,22 @@ class _Strict(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 field = cls.model_fields.get(name) if isinstance(name, str) else None
-                if isinstance(value, bool) and field is not None and _numeric_only(field.annotation):
+                if field is None or not _numeric_only(field.annotation):
+                    continue
+                if isinstance(value, bool):
                     raise ValueError(f"{name}: must be a number, not the boolean {str(value).lower()}")
+                if isinstance(value, str) and _is_number(value):  # stations: "3" was taken as 3 (campaign files
+                    raise ValueError(f"{name}: must be a number, not the string {value[:40]!r} (remove the "
+                                     "quotes)")  # refuse it too); other text gets pydantic's own message
         return data
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _numeric_only(annotation: Any) -> bool:
