@@ -589,6 +589,9 @@ def daemon(
     if not directory.strip():  # Path("") is the current folder, which the user did not name (fuzz round 17)
         _fail(LooplabError("DIR: is empty; give the folder of campaign files (. for the current one)"))
     directory = Path(directory)
+    if directory.is_dir() and not os.access(directory, os.R_OK | os.X_OK):  # a Path argument said so before
+        _fail(LooplabError(f"DIR: '{directory}' cannot be read (permission denied); make it readable (chmod u+rx) "
+                           "or run the daemon as its owner"))
     _check_options(workers=(workers, 1, True),
                    interval=(interval, 0, False, DAY,
                              "a campaign ticked less often than daily leaves results unrecorded for days"),

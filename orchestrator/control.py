@@ -360,10 +360,10 @@ def extend(store: Store, name: str, budget: int, *, by: str | None = None) -> st
 def _nothing_left(row: Campaign) -> str:
     """Why a campaign completed with nothing left to propose cannot run further by its budget (extend, resume:
     it accepted a higher budget and ended again at once, fuzz round eighteen)."""
-    if (row.message or "") != EXHAUSTED:  # a continuous space: the message names min_distance and its fix
+    if "min_distance" in (row.message or ""):  # a continuous space: the message names min_distance and its fix
         return row.message
-    return (f"{EXHAUSTED} (every candidate of its pool is measured, waiting or rejected); a higher budget has "
-            "nothing to propose: to measure more, start a new campaign with a larger pool")
+    return (f"{row.message} (every candidate of its space is measured, waiting or rejected); a higher budget has "
+            "nothing to propose: to measure more, start a new campaign with a larger space")
 
 
 def _not_ended(row: Campaign, verb: str) -> None:

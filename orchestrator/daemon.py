@@ -332,7 +332,9 @@ class Daemon:
         """One row per campaign file: name, state, message, counts from the store."""
         rows = []
         with self._entries_lock:
-            entries = sorted([*self.entries.values(), *(w for p, w in self._withdrawn.items() if p not in self.entries)],
+            driven = {e.name for e in self.entries.values()}  # a renamed file: its campaign is another file's now
+            entries = sorted([*self.entries.values(), *(w for p, w in self._withdrawn.items()
+                                                        if p not in self.entries and w.name not in driven)],
                              key=lambda e: str(e.path))
         for e in entries:
             counts: dict = {}
@@ -354,9 +356,12 @@ class Daemon:
         try:  # never through a link: the pid written below replaced the content of the file a link named
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:  # a folder by that name, a link, no write permission on DIR
-            what = "is a folder" if path.is_dir() and not path.is_symlink() else \
-                "is a link (the daemon writes its pid into its lock file, so it never follows one)" \
-                if path.is_symlink() else f"cannot be opened ({exc.strerror or type(exc).__name__})"
+            try:
+                what = "is a folder" if path.is_dir() and not path.is_symlink() else \
+                    "is a link (the daemon writes its pid into its lock file, so it never follows one)" \
+                    if path.is_symlink() else f"cannot be opened ({exc.strerror or type(exc).__name__})"
+            except OSError:  # DIR itself cannot be searched
+                what = f"cannot be opened ({exc.strerror or type(exc).__name__})"
             raise DaemonError(f"DIR: the daemon's lock file {path} {what}; remove it (or make the folder writable), "
                               "then start the daemon again") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe or a device by that name

@@ -616,7 +616,7 @@ class Engine:
         if self._dispatch_approved(exps):
             exps = self.store.experiments(self.id)
         if control.state == "paused" and self._used_up(exps, control):  # nothing left to pause: it has ended
-            return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
+            return self._finish(exps, "completed", self._budget_end(exps), recorded=len(recorded))
         if control.state == "paused":  # no new proposals; results of what is in flight are still recorded
             self._set_status("paused", asked("paused", control))
             report = self._report(exps, None, recorded=len(recorded))
@@ -635,7 +635,7 @@ class Engine:
         n_new = min(self.spec.acquisition.batch_size, slots, remaining) if n is None else min(n, remaining)
         report = self._report(exps, None, recorded=len(recorded))
         if self._used_up(exps, control):
-            return self._finish(exps, "completed", "budget reached", recorded=len(recorded))
+            return self._finish(exps, "completed", self._budget_end(exps), recorded=len(recorded))
         if n_new <= 0:
             self._idle, self._idle_at = report, time.monotonic()
             return dataclasses.replace(report)
@@ -702,7 +702,7 @@ class Engine:
         if status != "running":
             return self._finish(exps, status, message, recorded=0)
         if self._used_up(exps, control):
-            return self._finish(exps, "completed", "budget reached", recorded=0)
+            return self._finish(exps, "completed", self._budget_end(exps), recorded=0)
         return None
 
     def _used_up(self, exps: list[Experiment], control: Any) -> bool:
@@ -848,6 +848,14 @@ class Engine:
         return (f"{EXHAUSTED}: no point left lies at least acquisition.min_distance ({d:g} of each input's range) "
                 "from every experiment in some input; lower it in the campaign file (it may change when the "
                 "campaign resumes) and run it again")
+
+    def _budget_end(self, exps: list[Experiment]) -> str:
+        """The message of a campaign that used up its budget: "budget reached", unless its pool is used up too,
+        which `extend` must know (it accepted a higher budget, and the next run ended at once: fuzz round 18)."""
+        if not self.space.is_pool:
+            return "budget reached"
+        rows = {self.space.index_of(p) for p in used_points(exps)}
+        return f"{EXHAUSTED} (and its budget reached)" if len(rows - {None}) >= self.space.size else "budget reached"
 
     def _every_point_used(self) -> bool:
         """A space of int and categorical parameters whose every point has an experiment (then min_distance is

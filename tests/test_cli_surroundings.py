@@ -147,6 +147,22 @@ def test_a_daemon_lock_file_that_is_a_folder_is_named_and_no_store_is_left(tmp_p
     assert not (tmp_path / "s.db").exists()
 
 
+def test_a_daemon_folder_that_cannot_be_read_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    """The review of round seventeen: with DIR taken as text (to refuse ''), an unreadable folder was no longer
+    refused by the argument's type; it ended in an unexpected PermissionError at the lock file (exit 1), or in
+    'cannot be read any more'. os.access is made to say no (the tests run as root, who reads everything)."""
+    import os as os_module
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    real = os_module.access
+    monkeypatch.setattr(os_module, "access", lambda p, mode, **kw: False if str(p) == str(folder) else real(p, mode, **kw))
+    r = runner.invoke(app, ["daemon", str(folder), "--exit-when-done", "--store", f"sqlite:///{tmp_path / 's.db'}"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"DIR: '{folder}' cannot be read (permission denied); make it readable" in said, said
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_a_daemon_lock_file_that_is_a_link_is_refused_and_its_target_kept(tmp_path):
     """Fuzz round seventeen: DIR/.looplab-daemon.lock as a link to the user's notes replaced the notes with the
     daemon's pid, exit 0."""

@@ -372,7 +372,7 @@ def test_rows_a_stop_cancelled_unmeasured_are_proposed_again_after_resume(tmp_pa
     assert cli("resume", "tiny", "--store", url)[0] == 0
     code, out, err = cli("run", str(_tiny_pool(tmp_path, "none", 4)), "--store", url, "-q")
     assert code == 0, err
-    assert "completed (budget reached)" in out and "2 cancelled" in out, out
+    assert "completed (the search space is exhausted (and its budget reached))" in out and "2 cancelled" in out, out
     st = Store(url)
     exps = st.experiments(st.get_campaign("tiny").id)
     st.close()
@@ -388,8 +388,14 @@ def test_a_campaign_with_nothing_left_to_propose_is_not_extended_and_min_distanc
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert cli("run", str(_tiny_pool(tmp_path, "none", 10)), "--store", url, "-q")[0] == 0
     code, out, err = cli("extend", "tiny", "--budget", "20", "--store", url)
-    assert code == 2 and "every candidate of its pool is measured, waiting or rejected" in err, err
+    assert code == 2 and "every candidate of its space is measured, waiting or rejected" in err, err
     code, out, err = cli("resume", "tiny", "--store", url)
+    assert code == 2 and "a higher budget has nothing to propose" in err, err
+    # the budget used up with the last row (the re-run's case 92): said as exhausted too, so extend refuses it
+    other = f"sqlite:///{tmp_path / 'o.db'}"
+    code, out, err = cli("run", str(_tiny_pool(tmp_path, "none", 4)), "--store", other, "-q")
+    assert code == 0 and "completed (the search space is exhausted (and its budget reached))" in out, out
+    code, out, err = cli("extend", "tiny", "--budget", "10", "--store", other)
     assert code == 2 and "a higher budget has nothing to propose" in err, err
 
     text = ("name: far\nspace:\n  parameters:\n    - {name: x1, type: float, low: -5.0, high: 10.0}\n"

@@ -578,3 +578,21 @@ def test_campaign_files_in_a_subfolder_are_said_to_be_not_watched(tmp_path, reco
         d.stop()
     said = [s for s in records.lines if "subfolder(s)" in s]
     assert len(said) == 1 and "week1 hold campaign files, which this daemon does not run" in said[0], records.lines
+
+
+def test_a_campaign_file_renamed_while_running_is_one_row_of_the_final_table(tmp_path):
+    """The re-run of round seventeen: after a.yaml was renamed b.yaml mid-run, the table listed the campaign
+    twice, paused under a.yaml ("put it back to resume") and completed under b.yaml."""
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="rn", budget=12, initial=2, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.1, exit_when_done=True)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("rn") is not None and len(store.experiments(store.get_campaign("rn").id)) >= 2,
+                 timeout=60)
+        (folder / "a.yaml").rename(folder / "b.yaml")
+        assert d.wait(timeout=120)
+    finally:
+        d.stop()
+    rows = [r for r in d.summary() if r["campaign"] == "rn"]
+    assert [(r["file"], r["state"]) for r in rows] == [("b.yaml", "completed")], rows
