@@ -128,9 +128,9 @@ def _did_you_mean(text: str, levels: Any) -> str:
 def _unknown_level(space: Any, params: dict[str, Any]) -> str:
     """For a pool row that is no candidate: the first categorical value that is no level of the pool at all."""
     for name in space.categorical:
-        levels = {c[name] for c in space.candidates}
-        if params[name] not in levels:
-            return f": {name} '{params[name]}' is none of its levels{_did_you_mean(params[name], sorted(levels))}"
+        levels = space.levels.get(name) or sorted({str(c[name]) for c in space.candidates})  # SMILES-encoded: rare
+        if str(params[name]) not in levels:
+            return f": {name} '{params[name]}' is none of its levels{_did_you_mean(params[name], levels)}"
     return ""
 
 

@@ -663,7 +663,7 @@ class Engine:
                 proposals, source, fit_s, acq_s = self._propose(exps, n_new, step, rng)
         if not proposals:
             if not pending:
-                return self._finish(exps, "completed", self._exhausted(), recorded=len(recorded))
+                return self._finish(exps, "completed", self._exhausted(exps), recorded=len(recorded))
             return report
         gated = self.spec.approval == "required"  # held, not dispatched, until a person approves them
         new = [Experiment(id=experiment_id(self.spec.name, step, i), seq=-1, step=step, position=i,
@@ -838,35 +838,34 @@ class Engine:
 
     # -- proposals ------------------------------------------------------------------------------
 
-    def _exhausted(self) -> str:
-        """Why nothing new can be proposed: a pool's candidates are all used; elsewhere, acquisition.min_distance
-        may rule out what is left (a continuous space called exhausted after 5 of 12 experiments said nothing of
-        it: fuzz round eighteen)."""
+    def _exhausted(self, exps: list[Experiment]) -> str:
+        """Why nothing new can be proposed: every point of the space is used (a pool's rows, a discrete space's
+        points); otherwise acquisition.min_distance rules out what is left (a continuous space called exhausted
+        after 5 of 12 experiments said nothing of it: fuzz round eighteen)."""
         d = self.spec.acquisition.min_distance_value
-        if self.space.is_pool or d <= 0 or self._every_point_used():
+        if d <= 0 or self._space_used_up(exps):
             return EXHAUSTED
         return (f"{EXHAUSTED}: no point left lies at least acquisition.min_distance ({d:g} of each input's range) "
                 "from every experiment in some input; lower it in the campaign file (it may change when the "
                 "campaign resumes) and run it again")
 
     def _budget_end(self, exps: list[Experiment]) -> str:
-        """The message of a campaign that used up its budget: "budget reached", unless its pool is used up too,
+        """The message of a campaign that used up its budget: "budget reached", unless its space is used up too,
         which `extend` must know (it accepted a higher budget, and the next run ended at once: fuzz round 18)."""
-        if not self.space.is_pool:
-            return "budget reached"
-        rows = {self.space.index_of(p) for p in used_points(exps)}
-        return f"{EXHAUSTED} (and its budget reached)" if len(rows - {None}) >= self.space.size else "budget reached"
+        return f"{EXHAUSTED} (and its budget reached)" if self._space_used_up(exps) else "budget reached"
 
-    def _every_point_used(self) -> bool:
-        """A space of int and categorical parameters whose every point has an experiment (then min_distance is
-        not why nothing is left)."""
+    def _space_used_up(self, exps: list[Experiment]) -> bool:
+        """Whether every point of a finite space (a pool, or int and categorical parameters only) has an
+        experiment that a proposal may not repeat; False for a space with a continuous parameter."""
+        used = used_points(exps)
+        if self.space.is_pool:
+            return len({self.space.index_of(p) for p in used} - {None}) >= self.space.size
         params = self.space.parameters
         if not all(isinstance(p, (IntParameter, CategoricalParameter)) for p in params):
             return False
         size = math.prod(len(p.choices) if isinstance(p, CategoricalParameter) else p.high - p.low + 1
                          for p in params)
-        used = {tuple(sorted((k, str(v)) for k, v in p.items())) for p in used_points(self.store.experiments(self.id))}
-        return len(used) >= size
+        return len({self.proposer.key(p) for p in used}) >= size
 
     def _propose(self, exps: list[Experiment], n: int, step: int,
                  rng: np.random.Generator) -> tuple[list[dict], str, float, float]:

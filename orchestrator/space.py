@@ -286,6 +286,7 @@ class PoolSpace:
         self.features = dict(features or {})
         self.where = dict(where or {})
         self._index = {self.key(r): i for i, r in enumerate(rows)}
+        self.levels: dict[str, list[str]] = {}  # each one-hot input's levels, sorted (for messages)
         cols = []
         self._groups: list[ColumnGroup] = []
         start = 0
@@ -299,6 +300,7 @@ class PoolSpace:
                 kind = "descriptors"
             elif name in self.categorical or not all(isinstance(v, float) for v in values):
                 levels = sorted({str(v) for v in values})
+                self.levels[name] = levels
                 pos = {lv: i for i, lv in enumerate(levels)}
                 onehot = np.zeros((len(values), len(levels)))
                 onehot[np.arange(len(values)), [pos[str(v)] for v in values]] = 1.0
