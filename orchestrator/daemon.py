@@ -61,6 +61,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oracles import pidlock
+
 from . import plugins as plugins_module
 from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError, SourceNotReady
 from .store import unreachable
@@ -349,44 +351,24 @@ class Daemon:
     # -- the lock -------------------------------------------------------------------------
 
     def _take_lock(self) -> None:
-        import fcntl
-        import stat
-
         path = self.directory / LOCK_NAME
-        try:  # never through a link: the pid written below replaced the content of the file a link named
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:  # a folder by that name, a link, no write permission on DIR
-            try:
-                what = "is a folder" if path.is_dir() and not path.is_symlink() else \
-                    "is a link (the daemon writes its pid into its lock file, so it never follows one)" \
-                    if path.is_symlink() else f"cannot be opened ({exc.strerror or type(exc).__name__})"
-            except OSError:  # DIR itself cannot be searched
-                what = f"cannot be opened ({exc.strerror or type(exc).__name__})"
+        try:
+            self._lock_fd = pidlock.take(path)
+        except pidlock.PidLockError as exc:
+            if exc.problem == pidlock.HELD:
+                raise DaemonError(f"another looplab daemon (pid {exc.detail}) is already running on "
+                                  f"{self.directory}; stop it first (its lock is {path})") from None
+            what = {pidlock.FOLDER: "is a folder",
+                    pidlock.LINK: "is a link (the daemon writes its pid into its lock file, so it never follows one)",
+                    pidlock.NOT_REGULAR: "is not a regular file",
+                    pidlock.UNLOCKABLE: f"cannot be locked ({exc.detail}; put DIR on a local disk)",
+                    }.get(exc.problem, f"cannot be opened ({exc.detail})")
             raise DaemonError(f"DIR: the daemon's lock file {path} {what}; remove it (or make the folder writable), "
                               "then start the daemon again") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe or a device by that name
-            os.close(fd)
-            raise DaemonError(f"DIR: the daemon's lock file {path} is not a regular file; remove it, then start the "
-                              "daemon again")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                other = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            finally:
-                os.close(fd)
-            raise DaemonError(f"another looplab daemon (pid {other}) is already running on {self.directory}; "
-                              f"stop it first (its lock is {path})") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
-            import fcntl
-
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            pidlock.release(self._lock_fd)
             self._lock_fd = None
 
     # -- the folder ------------------------------------------------------------------------

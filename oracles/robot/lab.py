@@ -30,7 +30,6 @@ import json
 import math
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import pidlock
 from .config import EmulatorTruth, RobotConfig
 from .truth import InvalidParams, Truth
 
@@ -116,41 +116,20 @@ def _settings_changed(first: dict[str, Any], now: dict[str, Any], db_path: Path,
 
 
 def _take_lock(db_path: Path) -> int:
-    """An exclusive lock on ``DB.lock`` (its fd), so that one robot at a time uses the database; the OS drops it
-    when the process ends, even by kill -9, so a stale lock file never blocks a restart."""
-    import fcntl
-
+    """An exclusive lock on ``DB.lock`` (its fd), so that one robot at a time uses the database."""
     path = Path(f"{db_path}.lock")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise ValueError(f"cannot open the lock file '{path}' ({exc.strerror or exc}); remove it if it is a folder "
-                         "or a link, or make its folder writable") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"the lock file '{path}' is not a regular file; remove it")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            raise ValueError(f"'{db_path}' is in use by another mock robot (pid {pid}; its lock is '{path}'): stop "
-                             "that robot first, or give this one another database file") from None
-        except OSError as exc:
-            raise ValueError(f"cannot lock '{path}' ({exc.strerror or exc}); put the database on a local "
-                             "disk") from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
-
-
-def _release_lock(fd: int) -> None:
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
+        return pidlock.take(path)
+    except pidlock.PidLockError as exc:
+        if exc.problem == pidlock.HELD:
+            raise ValueError(f"'{db_path}' is in use by another mock robot (pid {exc.detail}; its lock is '{path}'): "
+                             "stop that robot first, or give this one another database file") from None
+        if exc.problem == pidlock.NOT_REGULAR:
+            raise ValueError(f"the lock file '{path}' is not a regular file; remove it") from None
+        if exc.problem == pidlock.UNLOCKABLE:
+            raise ValueError(f"cannot lock '{path}' ({exc.detail}); put the database on a local disk") from None
+        raise ValueError(f"cannot open the lock file '{path}' ({exc.detail}); remove it if it is a folder or a link, "
+                         "or make its folder writable") from None
 
 
 @dataclass(frozen=True)
@@ -213,7 +192,7 @@ class Lab:
             self._open()
         except BaseException:
             self._conn.close()
-            _release_lock(self._lock_fd)
+            pidlock.release(self._lock_fd)
             raise
 
     def _open(self) -> None:
@@ -283,7 +262,7 @@ class Lab:
                     self._save_clock(self.clock())
             finally:
                 self._conn.close()
-                _release_lock(self._lock_fd)
+                pidlock.release(self._lock_fd)
 
     # -- the simulation ----------------------------------------------------------------------------
 
