@@ -287,7 +287,14 @@ class DaskExecutor(_FutureOracle):
         """Note when a worker began each experiment in flight (from the workers' own lists of what they
         execute), and say once when the cluster has no worker at all. Before, the timeout counted from the
         submission: with no worker every experiment was recorded as timed out without having run, using up
-        the budget, and a queue longer than the workers timed out the last ones (fuzz round eighteen)."""
+        the budget, and a queue longer than the workers timed out the last ones (fuzz round eighteen).
+        Without a timeout only the warning needs the workers, and the scheduler's list of them will do."""
+        if self.timeout is None:
+            workerless = not self._client.scheduler_info().get("workers")
+            if workerless and not self._workerless:
+                log.warning("%s", self.idle_reason() or "the Dask cluster has no worker")
+            self._workerless = workerless
+            return
         try:
             executing = self._client.run(_executing_keys)
         except Exception:  # noqa: BLE001 - a worker gone mid-call, an older Dask: the clock of the submission

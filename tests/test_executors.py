@@ -325,6 +325,27 @@ def test_dask_experiments_wait_for_a_worker_and_their_timeout_counts_from_when_o
     assert sorted(r.status for r in got.values()) == ["succeeded"] * 6, got
 
 
+def test_without_a_timeout_a_workerless_dask_cluster_is_said_once_from_the_schedulers_list(caplog):
+    """Without a timeout, the poll asks the scheduler's list of workers instead of running a function on every
+    worker: the warning is still said (once), and the experiments run when a worker joins."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    ex = DaskExecutor(recipe(seconds=0.2), address=cluster.scheduler_address, workers=None, timeout=None)
+    try:
+        with caplog.at_level("WARNING", logger="looplab.executor"):
+            ex.submit(batch(2))
+            assert collect(ex, 1, timeout=1.5) == {}
+        assert caplog.text.count("has no worker, so the experiments in flight wait") == 1
+        cluster.scale(1)
+        got = collect(ex, 2, timeout=120)
+    finally:
+        ex.close()
+        cluster.close()
+    assert sorted(r.status for r in got.values()) == ["succeeded"] * 2, got
+
+
 @pytest.mark.parametrize("allowed_failures", [3, 0])
 def test_killing_a_dask_worker_mid_batch_loses_no_experiment(tmp_path, store_url, allowed_failures):
     """A worker is SIGKILLed while the batch runs. With Dask's default policy its task reruns on another
