@@ -546,6 +546,27 @@ def test_a_robot_url_reads_its_credentials_from_the_environment_and_the_store_ke
     assert "names the environment variable LOOPLAB_TEST_TOKEN, which is not set; export it" in str(err.value)
 
 
+@pytest.mark.parametrize("userinfo, note", [
+    ("bob:s3cret@", "the password in the URL is written in the campaign file"),
+    ("tok3n@", "the token in the URL is written in the campaign file"),
+    ("bob:${LOOPLAB_TEST_TOKEN}@", None), ("${LOOPLAB_TEST_TOKEN}@", None), ("", None),
+])
+def test_validate_notes_a_secret_written_in_the_robot_url(userinfo, note, monkeypatch, tmp_path):
+    """The store keeps the campaign file's text, so a password written in the URL is stored (left from fuzz round
+    seventeen): validate says so, and how to write it as ${NAME} instead."""
+    from orchestrator.config import campaign_notes, load_campaign
+
+    monkeypatch.setenv("LOOPLAB_TEST_TOKEN", "tok3n")
+    path = tmp_path / "r.yaml"
+    path.write_text((ROOT / "campaigns" / "robot_branin.yaml").read_text().replace(
+        "http://127.0.0.1:8765", f"'http://{userinfo}127.0.0.1:8765'"))
+    notes = [n for n in campaign_notes(load_campaign(path)) if n.startswith("oracle.params.url")]
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and note in notes[0] and "export ROBOT_TOKEN=..." in notes[0]
+
+
 @pytest.mark.parametrize("host, why", [
     ("a..b", "label empty or too long"), ("a" * 70, "label too long"), ("xn--zz", "Invalid A-label"),
     ("exa mple.com", "holds a space"),

@@ -213,6 +213,18 @@ class RobotOracle:
                                           f"({config.max_submit_seconds:g} < {config.timeout:g})"))
         return problems
 
+    @classmethod
+    def config_notes(cls, config: RobotOracle.Config, *, spec: Any, base_dir: Any) -> list[ConfigProblem]:
+        """A secret written in the URL works, but the store keeps the campaign file's text: say how to keep it
+        out."""
+        secret = written_secret(config.url)
+        if secret is None:
+            return []
+        return [ConfigProblem("url", f"the {secret} in the URL is written in the campaign file, so the store's copy "
+                              "of the campaign keeps it (output shows it as ***); to keep it out of both, write an "
+                              "environment variable's name in its place (http://user:${ROBOT_TOKEN}@host:8765) and "
+                              "export ROBOT_TOKEN=... in the shell that runs looplab")]
+
     # -- the protocol ------------------------------------------------------------------------------
 
     def submit(self, experiments: Sequence[Experiment]) -> None:
@@ -775,6 +787,18 @@ def check_url(url: str) -> str:
         raise ValueError(f"'{shown}' has port 0, which no robot listens on; give the port the robot "
                          "printed when it started (e.g. 8765)")
     return kept
+
+
+def written_secret(url: str) -> str | None:
+    """What secret the URL's user info writes out literally ("password", or "token" for a user name given
+    alone, as tokens often are), or None when there is none or it is a ${NAME}."""
+    m = re.match(r"^[^:/?#]*://([^/?#]*)@", url.strip())
+    if m is None:
+        return None
+    user, colon, password = m.group(1).partition(":")
+    if colon:
+        return "password" if ENV_REFERENCE.sub("", password) else None
+    return "token" if ENV_REFERENCE.sub("", user) else None
 
 
 def shown_url(url: str) -> str:
