@@ -258,6 +258,7 @@ BRANIN = {"kind": "function", "function": "branin", "parameters": ["x1", "x2"]}
     ({"duration": {"mean": 1e308, "jitter": 9e307}},  # every job stayed running for ever
      "rc.yaml: duration.mean: input should be less than or equal to 86400 (got 1e+308)"),
     ({"speedup": 1e308}, "rc.yaml: speedup: input should be less than or equal to 1000000 (got 1e+308)"),
+    ({"noise": 1e307}, "rc.yaml: noise: input should be less than or equal to 1e+150 (got 1e+307)"),  # overflowed
     ({"speedup": 1e-6, "duration": {"mean": 60, "jitter": 0}},
      "rc.yaml: speedup: an experiment would take 60,000,000 real seconds on average (duration.mean 60 / speedup "
      "1e-06); at most 86,400 (a day) is accepted: raise speedup or lower duration.mean"),

@@ -35,6 +35,7 @@ from oracles import safe_yaml
 FUNCTION_DIMS = {"branin": 2, "hartmann3": 3, "hartmann6": 6, "sphere": None}
 
 MAX_LAB_SECONDS = 86_400.0  # an experiment's mean duration, in lab seconds (a day) and in real seconds
+MAX_NOISE = 1e150  # looplab records no objective beyond +/-1e150 (its square overflows a float)
 MAX_SPEEDUP = 1e6  # lab seconds per real second: a 60 s measurement then takes 60 microseconds
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 PIPE_SECONDS = 10  # how long a pipe given as --config may take to deliver its text
@@ -251,7 +252,8 @@ class RobotConfig(_Strict):
     stations: int = Field(default=2, ge=1, le=1000, description="experiments that run at once")
     speedup: float = Field(default=1.0, gt=0, le=MAX_SPEEDUP, description="lab seconds per real second")
     duration: DurationSpec = Field(default_factory=DurationSpec)
-    noise: float = Field(default=0.0, ge=0, description="standard deviation of the Gaussian measurement noise")
+    noise: float = Field(default=0.0, ge=0, le=MAX_NOISE,  # near 1e307 a noisy value overflowed to 'saturated'
+                         description="standard deviation of the Gaussian measurement noise")
     faults: FaultSpec = Field(default_factory=FaultSpec)
     http: HttpFaultSpec = Field(default_factory=HttpFaultSpec)
     db: str | None = Field(default=None, description="SQLite file of the robot's jobs (relative to this file); "
@@ -309,6 +311,16 @@ def _fields_at(loc: tuple) -> list[str]:
     return []
 
 
+_BOUNDS = {"less_than_equal": ("less than or equal to", "le"), "less_than": ("less than", "lt"),
+           "greater_than_equal": ("greater than or equal to", "ge"), "greater_than": ("greater than", "gt")}
+
+
+def _bound(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def problems(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: ``field.path: what is wrong``."""
     lines = []
@@ -335,6 +347,9 @@ def problems(exc: ValidationError) -> list[str]:
                 path, msg = (f"{path}.{head}" if path else head), rest
         else:
             msg = (msg[0].lower() + msg[1:]) if msg else etype
+            if etype in _BOUNDS:  # pydantic writes a float bound out in full: 1e150 as 151 digits
+                word, key = _BOUNDS[etype]
+                msg = f"input should be {word} {_bound(err.get('ctx', {}).get(key))}"
             if "input" in err and etype not in ("model_type", "dict_type"):
                 msg += f" (got {safe_yaml._short(repr(err['input']), 80)})"
             elif etype in ("model_type", "dict_type"):
