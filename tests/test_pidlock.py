@@ -42,3 +42,22 @@ def test_a_missing_folder_is_unopenable_with_the_oss_reason(tmp_path):
     with pytest.raises(pidlock.PidLockError) as err:
         pidlock.take(tmp_path / "gone" / "x.lock")
     assert err.value.problem == pidlock.UNOPENABLE and "No such file" in err.value.detail
+
+
+def test_a_hard_link_or_a_file_holding_no_pid_is_refused_and_left_as_it_is(tmp_path):
+    """Fuzz round nineteen: a lock file hard-linked to a store had the store replaced by the pid (4 bytes); only
+    symbolic links were refused."""
+    store = tmp_path / "other.db"
+    store.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    os.link(store, tmp_path / "x.lock")
+    (tmp_path / "y.lock").write_text("my notes\n")
+    problems = []
+    for name in ("x.lock", "y.lock"):
+        with pytest.raises(pidlock.PidLockError) as err:
+            pidlock.take(tmp_path / name)
+        problems.append(err.value.problem)
+    assert problems == [pidlock.HARD_LINK, pidlock.FOREIGN]
+    assert store.read_bytes() == b"SQLite format 3\x00" + bytes(100)
+    assert (tmp_path / "y.lock").read_text() == "my notes\n"
+    (tmp_path / "z.lock").write_text("12345\n")  # a pid a killed process left: taken over
+    pidlock.release(pidlock.take(tmp_path / "z.lock"))

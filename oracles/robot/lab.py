@@ -124,8 +124,12 @@ def _take_lock(db_path: Path) -> int:
         if exc.problem == pidlock.HELD:
             raise ValueError(f"'{db_path}' is in use by another mock robot (pid {exc.detail}; its lock is '{path}'): "
                              "stop that robot first, or give this one another database file") from None
-        if exc.problem == pidlock.NOT_REGULAR:
-            raise ValueError(f"the lock file '{path}' is not a regular file; remove it") from None
+        if exc.problem in (pidlock.NOT_REGULAR, pidlock.HARD_LINK, pidlock.FOREIGN):
+            what = {pidlock.NOT_REGULAR: "is not a regular file",
+                    pidlock.HARD_LINK: f"is a hard link ({exc.detail}): the robot writes its pid there, which would "
+                                       "replace the other name's content",
+                    pidlock.FOREIGN: "holds something other than a pid, so no robot wrote it"}[exc.problem]
+            raise ValueError(f"the lock file '{path}' {what}; it is left as it is: move it away") from None
         if exc.problem == pidlock.UNLOCKABLE:
             raise ValueError(f"cannot lock '{path}' ({exc.detail}); put the database on a local disk") from None
         raise ValueError(f"cannot open the lock file '{path}' ({exc.detail}); remove it if it is a folder or a link, "
