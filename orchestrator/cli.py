@@ -149,7 +149,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[str, ...] = (),
                  ours: tuple[str, ...] = ()) -> Path:
     """The file an output option (``export --out``, ``ask --csv``, ``--log-file``) may write, symlinks
-    followed: refused when it is not a regular file (a folder, a device, a pipe), a SQLite database (a store)
+    followed: refused when it is not a regular file (a folder, a device, a pipe), a hard link, a SQLite database (a store)
     or one of its -wal/-shm/-journal files, a YAML file (a campaign), has a suffix in ``data`` (a log appended
     to a pool's CSV), or, given ``ours`` (the starts of what this command writes), is a non-empty file that
     starts otherwise (a pool, a source, anybody's spreadsheet: replacing it would lose it)."""
@@ -168,6 +168,10 @@ def _output_file(option: str, path: Path, *, suffix: str = ".csv", data: tuple[s
     if not stat.S_ISREG(st.st_mode):
         _fail(LooplabError(f"{option}: '{path}' exists and is not a regular file (a folder, device or pipe); "
                            "choose a file path"))
+    if st.st_nlink > 1:  # fuzz round nineteen: a log "hard-linked" to the campaign file or the pool was appended to it
+        _fail(LooplabError(f"{option}: '{path}' is a hard link (the same file has {st.st_nlink} names), so writing "
+                           "to it would change what its other names hold (a campaign file, a pool, a store?); "
+                           "choose another path"))
     try:
         with open(real, "rb") as fh:
             head = fh.read(200)  # enough for a store's magic and for the first line of what ``ours`` writes

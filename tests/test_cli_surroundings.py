@@ -143,7 +143,7 @@ def test_a_daemon_lock_file_that_is_a_folder_is_named_and_no_store_is_left(tmp_p
     r = runner.invoke(app, ["daemon", str(tmp_path / "d"), "--exit-when-done", "--store",
                             f"sqlite:///{tmp_path / 's.db'}"])
     assert r.exit_code == 2 and "DIR: the daemon's lock file " in r.output and ".looplab-daemon.lock is a folder; " \
-        "remove it" in " ".join(r.output.split()), r.output
+        "move it away" in " ".join(r.output.split()), r.output
     assert not (tmp_path / "s.db").exists()
 
 
@@ -174,8 +174,22 @@ def test_a_daemon_lock_file_that_is_a_link_is_refused_and_its_target_kept(tmp_pa
                             f"sqlite:///{tmp_path / 's.db'}"])
     said = " ".join(r.output.split())
     assert r.exit_code == 2 and ".looplab-daemon.lock is a link (the daemon writes its pid into its lock file, so " \
-        "it never follows one); remove it" in said, said
+        "it never follows one); move it away" in said, said
     assert notes.read_text() == "my notes\n" and not (tmp_path / "s.db").exists()
+
+
+def test_an_output_file_that_is_a_hard_link_is_refused_and_its_other_name_kept(tmp_path):
+    """Fuzz round nineteen: --log-file hard-linked to the campaign file (or the pool) appended log lines to it,
+    and the campaign file was broken; export --out refused such a link only by what it holds."""
+    campaign = tmp_path / "a.yaml"
+    campaign.write_text((Path(__file__).resolve().parents[1] / "campaigns" / "branin_gp_ei.yaml").read_text())
+    os.link(campaign, tmp_path / "run.log")
+    before = campaign.read_text()
+    r = runner.invoke(app, ["run", str(campaign), "--max-steps", "1", "--store", f"sqlite:///{tmp_path / 's.db'}",
+                            "--log-file", str(tmp_path / "run.log")])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and "--log-file: " in said and "is a hard link (the same file has 2 names)" in said, said
+    assert campaign.read_text() == before and not (tmp_path / "s.db").exists()
 
 
 @pytest.mark.parametrize("special", ["fifo", "/dev/null"])
