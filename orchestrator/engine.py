@@ -206,6 +206,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
                                              "the store; rename this campaign or use another --store")])
+    _moved_oracle_note(store, row, spec, campaign, notes)
     added = resumed_sources(store, row, campaign, notes)
     if added:
         record = (record or store.campaign_files(row.id) or {}) | added
@@ -217,6 +218,25 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             store.update_campaign(row.id, status="running", message="setup changed; resumed")
         row = store.get_campaign(campaign.name)
     return row, True
+
+
+def _moved_oracle_note(store: Store, row: Any, spec: dict, campaign: Campaign, notes: list[str] | None) -> None:
+    """A campaign resumed with its oracle at another ``url`` while experiments are in flight: the new address
+    is asked about them, and any it does not know are submitted there again, while what the old one still
+    measures is never read. Said, since it is right for a robot restarted on another port and wrong for another
+    robot (fuzz round nineteen: each experiment was measured on two instruments without a word)."""
+    from oracles.robot.client import shown_url
+
+    old, new = (s.get("oracle", {}).get("params", {}).get("url") for s in (row.spec, spec))
+    if old == new or not isinstance(old, str) or not isinstance(new, str):
+        return
+    flying = [e.id for e in store.experiments(row.id) if e.status in ("submitted", "running")]  # posted
+    if flying:
+        _say(campaign, f"oracle.params.url: changed from {shown_url(old)} to {shown_url(new)} with {len(flying)} "
+                       f"experiment(s) in flight ({', '.join(flying[:3])}{', ...' if len(flying) > 3 else ''}): "
+                       "those the new address does not hold are submitted to it again, and what the old one still "
+                       "measures is not read; if the old robot is still running, run once with its url to collect "
+                       "them first", notes)
 
 
 def _source_record(campaign: Campaign, sources: Any) -> dict:

@@ -429,6 +429,26 @@ def test_client_retries_503_and_lost_answers_without_posting_twice(robots):
     assert oracle.poll() == [] and [j["posts"] for j in r.jobs()] == [1] * 12
 
 
+def test_a_job_of_the_same_id_with_other_params_is_not_taken_as_the_experiments_result(robots):
+    """Fuzz round nineteen: the same campaign name run again in a fresh store took over the robot's jobs of the
+    first run (same ids), and stored their values at the new params (7 of 12 wrong). A job with the same params
+    is still adopted: that is how a resumed campaign picks up what it posted before."""
+    r = robots(lab(), name="ids")
+    first = RobotOracle(url=r.url, campaign="c")
+    first.submit(oracle_experiments("c", 3, seed=0))
+    poll_until(first, 3)
+    again = RobotOracle(url=r.url, campaign="c")  # a fresh store: the same ids, other params for two of them
+    fresh = oracle_experiments("c", 3, seed=1)
+    fresh[0] = oracle_experiments("c", 1, seed=0)[0]
+    again.submit(fresh)
+    got = {x.experiment_id: x for x in poll_until(again, 3)}
+    assert got["c-000"].status == "succeeded" and got["c-000"].value == branin(np.array([fresh[0].params["x1"], fresh[0].params["x2"]]))
+    for i in ("c-001", "c-002"):
+        assert got[i].status == "failed" and f"already holds a job {i} with other params" in got[i].error
+        assert "give this campaign another name, or start the robot on a new database" in got[i].error
+    assert [j["posts"] for j in r.jobs()] == [1, 1, 1]
+
+
 def test_robot_oracle_keeps_the_oracle_contract(robots):
     """The plugin author kit on the robot client: a robot with 30% instrument faults and 10% 503s."""
     from oracles.testing import check_oracle
@@ -546,6 +566,31 @@ def test_a_robot_url_reads_its_credentials_from_the_environment_and_the_store_ke
     assert "names the environment variable LOOPLAB_TEST_TOKEN, which is not set; export it" in str(err.value)
 
 
+@pytest.mark.parametrize("url, said", [
+    ("http://${TOK}@127.0.0.1:8765", "http://secret%2Frest%3D%3D@127.0.0.1:8765"),  # the host stays 127.0.0.1
+    ("http://u:${TOK}@127.0.0.1:8765", "http://u:secret%2Frest%3D%3D@127.0.0.1:8765"),
+    ("http://$TOK@127.0.0.1:8765", "has a $ in its user info, which is not an environment variable"),
+    ("http://${TOK:-x}@127.0.0.1:8765", "has a $ in its user info, which is not an environment variable"),
+    ("http://${A${TOK}}@127.0.0.1:8765", "has a $ in its user info, which is not an environment variable"),
+    ("http://127.0.0.1:8765/$x", "has '$x', which is not an environment variable as looplab reads them: write "
+                                 "${NAME} (braces"),
+    ("http://127.0.0.1:${EMPTY}", "names the environment variable EMPTY, which is set but empty"),
+    ("http://${TOK}:8765", "the environment variable TOK holds a space or one of / ? # @, which would change the "
+                           "server the URL names"),
+])
+def test_environment_variables_in_a_robot_url_cannot_change_the_server_it_names(url, said, monkeypatch):
+    """Fuzz round nineteen: ${NAME} was spliced in raw (a token holding / made its first part the host, and the
+    messages hid it), and $TOK, ${}, ${TOK:-x} and an empty variable were taken as they stood."""
+    monkeypatch.setenv("TOK", "secret/rest==")
+    monkeypatch.setenv("EMPTY", "")
+    if said.startswith("http"):
+        assert RobotOracle(url=url).url == said
+        return
+    with pytest.raises(ValueError) as err:
+        RobotOracle.Config(url=url)
+    assert said in str(err.value) and "secret" not in str(err.value)
+
+
 @pytest.mark.parametrize("userinfo, note", [
     ("bob:s3cret@", "the password in the URL is written in the campaign file"),
     ("tok3n@", "the token in the URL is written in the campaign file"),
@@ -610,11 +655,21 @@ def test_a_robot_campaign_resumes_with_another_url_and_timeouts_but_not_another_
     text = (ROOT / "campaigns" / "robot_branin.yaml").read_text()
     path = tmp_path / "r.yaml"
     path.write_text(text)
+    from orchestrator.store import Experiment as Stored
+
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    open_campaign(store, load_campaign(path))
+    row, _ = open_campaign(store, load_campaign(path))
+    store.add_experiments(row.id, [Stored("robot-branin-0000-00", 0, 0, 0, {"x1": 1.0, "x2": 2.0}, "proposed")])
+    store.mark_submitted(["robot-branin-0000-00"])
     path.write_text(text.replace("http://127.0.0.1:8765", "http://127.0.0.1:9999").replace("timeout: 5", "timeout: 9"))
-    _, resumed = open_campaign(store, load_campaign(path))
+    notes: list[str] = []
+    _, resumed = open_campaign(store, load_campaign(path), notes)
     assert resumed and store.get_campaign("robot-branin").spec["oracle"]["params"]["url"] == "http://127.0.0.1:9999"
+    # fuzz round nineteen: the experiments in flight went to the new robot without a word
+    assert notes == ["oracle.params.url: changed from http://127.0.0.1:8765 to http://127.0.0.1:9999 with 1 "
+                     "experiment(s) in flight (robot-branin-0000-00): those the new address does not hold are "
+                     "submitted to it again, and what the old one still measures is not read; if the old robot is "
+                     "still running, run once with its url to collect them first"]
     path.write_text(text.replace("x2, type: float, low: 0.0", "x2, type: float, low: 1.0"))
     with pytest.raises(ConfigError, match="space.parameters"):
         open_campaign(store, load_campaign(path))
