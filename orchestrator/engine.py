@@ -376,6 +376,10 @@ class Engine:
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
         self.proposer = Proposer(campaign, store=self.store)
+        # a transfer model's sources are read now, as they were fingerprinted when the campaign was opened: read
+        # at the first model step, a source file edited while the initial design ran was used, though the store
+        # certified the original (fuzz round nineteen)
+        self.proposer.sources
         self._weights: dict | None = None  # a transfer model's method weights, for the step's log line
         self._scored: dict | None = None  # ... and the scored ones, when auto's gate set them aside
         self._marked_running: set[str] = set()

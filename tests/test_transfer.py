@@ -1374,6 +1374,40 @@ def test_a_source_csv_changed_since_the_start_is_refused_on_resume(tmp_path):
     assert "model.params.source[0].path: the file" in said and "changed since the campaign started" in said
 
 
+def test_a_source_csv_edited_while_the_initial_design_runs_is_not_read(tmp_path):
+    """Fuzz round nineteen: the source file was fingerprinted when the campaign started but read at the first
+    model step, so an edit made while the initial design ran steered the search, though the store certified
+    the original. The engine now reads its sources when it starts."""
+    from orchestrator.engine import Engine, open_campaign
+    from orchestrator.store import Store
+
+    grid = [(a, b, c) for a in (0.0, 0.5, 1.0) for b in (1, 2) for c in "xy"]
+    original = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{a + b + (c == 'y')}\n" for a, b, c in grid)
+    negated = "a,b,cat,y\n" + "".join(f"{a},{b},{c},{-(a + b + (c == 'y'))}\n" for a, b, c in grid)
+    proposed = {}
+    for case in ("kept", "edited", "edited from the start"):
+        folder = tmp_path / case.replace(" ", "_")
+        folder.mkdir()
+        path = _pool_campaign(folder, negated if case == "edited from the start" else original)
+        path.write_text(path.read_text().replace("method: latent-variable", "method: prior-mean"))
+        store = Store(f"sqlite:///{folder / 's.db'}")
+        campaign = load_campaign(path)
+        row, _ = open_campaign(store, campaign)
+        engine = Engine(campaign, store, campaign_row=row)
+        engine.step()  # the initial design
+        if case == "edited":
+            (folder / "src.csv").write_text(negated)
+        deadline = time.monotonic() + 60
+        while len(store.experiments(row.id)) < 4 and time.monotonic() < deadline:
+            engine.step()
+            time.sleep(0.02)
+        proposed[case] = [e.params for e in store.experiments(row.id)]
+        engine.close()
+        store.close()
+    assert proposed["edited"] == proposed["kept"]
+    assert proposed["edited from the start"] != proposed["kept"]  # the edit would have changed the search
+
+
 def test_the_start_notes_a_csv_sources_incomplete_rows_and_a_source_campaigns_extra_inputs(tmp_path):
     """Found by the fuzz round of 2026-12-05: 109 of 121 source rows without an objective were left out
     without a word (only the report counted the rest), and a source campaign with an input this campaign
