@@ -221,6 +221,12 @@ def _sqlite_file(store: Optional[str]) -> Optional[Path]:
     if url.startswith("sqlite") and "///" in url:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not path.startswith("file:"):
+            from .store import StoreError, check_sqlite_path
+
+            try:  # a path no file can have (too long, spaces at its ends): said before anything looks at it
+                check_sqlite_path(url)
+            except StoreError as exc:
+                _fail(exc)
             return Path(path).expanduser()
     return None
 
@@ -1206,8 +1212,12 @@ def _guarded() -> None:
         # Path.exists() and is_file() raise on a name over the file system's limit instead of saying False
         name = str(exc.filename or "a path")
         shown = name if len(name) <= 80 else name[:60] + "..." + name[-12:]
-        _error_line(f"'{shown}': file name too long (each name in a path is at most 255 bytes on most file "
-                    "systems); choose a shorter name")
+        if exc.filename and all(len(os.fsencode(part)) <= 255 for part in name.split("/")):  # the whole is too long
+            _error_line(f"'{shown}': path too long ({len(os.fsencode(name))} bytes; a whole path is at most 4095 "
+                        "bytes on this system); choose a shorter path")
+        else:
+            _error_line(f"'{shown}': file name too long (each name in a path is at most 255 bytes on most file "
+                        "systems); choose a shorter name")
         sys.exit(2)
     except Exception as exc:  # the last guard: one line and a saved traceback, never a bare one
         _unexpected(exc)

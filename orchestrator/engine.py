@@ -36,7 +36,7 @@ from oracles.base import OracleContext, Result, checked
 
 from . import executors, plugins
 from .config import Campaign, CampaignSpec, CategoricalParameter, IntParameter, campaign_notes
-from .errors import ConfigError, LeaseLost, LooplabError, Problem, plugin_call
+from .errors import ConfigError, LeaseHeld, LeaseLost, LooplabError, Problem, plugin_call
 from .predicted import predicted_best
 from .proposer import Proposer, step_rng
 from .control import ENDED, EXHAUSTED, asked
@@ -898,10 +898,20 @@ class Engine:
         # refit only when new observations arrived since the last fit
         model = self._model if self._model is not None and self._model_n == len(done) else None
         warm = self.store.latest_snapshot(self.id, before_step=step) if model is None else None
-        prop = self.proposer.propose(observed=[e.params for e in done], values=[e.value for e in done],
-                                     busy=busy, used=used_points(exps), n=n, step=step, rng=rng,
-                                     model=model, warm_state=warm,
-                                     rejected=[e.params for e in exps if e.status == "rejected"])
+
+        def propose(warm_state: dict | None) -> Any:
+            return self.proposer.propose(observed=[e.params for e in done], values=[e.value for e in done],
+                                         busy=busy, used=used_points(exps), n=n, step=step, rng=rng,
+                                         model=model, warm_state=warm_state,
+                                         rejected=[e.params for e in exps if e.status == "rejected"])
+        try:
+            prop = propose(warm)
+        except Exception as exc:  # noqa: BLE001 - the stored state is a cache: a damaged one is set aside
+            if not warm or isinstance(exc, (LeaseLost, LeaseHeld)):
+                raise
+            log.warning("campaign=%s step=%d the stored model state could not be used (%s: %s); the model is "
+                        "fitted afresh", self.spec.name, step, type(exc).__name__, str(exc)[:200])
+            prop = propose(None)
         if prop.fitted:
             if prop.fit_info.get("fallback"):
                 log.warning("campaign=%s step=%d model fit failed; kept the last good hyperparameters",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -76,10 +77,24 @@ def display_url(url: str) -> str:
     ``password=`` (which libpq takes) and one holding '@', ':', '/' or '#' unencoded (a URL SQLAlchemy cannot
     parse: everything between the user's ':' and the last '@' is masked)."""
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "@" in (parsed.host or ""):  # a password's unencoded '@': SQLAlchemy ends the password at the first
+            raise ValueError(url)       # '@' and reads the rest of it as part of the host
+        shown = parsed.render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can parse
-        shown = re.sub(r"(//[^/:@]*:).*@", r"\1***@", url)
+        shown = _mask_user_info(url)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)
+
+
+def _mask_user_info(url: str) -> str:
+    """``url`` with everything from the user's ':' through the last '@' replaced by ``***`` (a password may
+    hold '@', ':', '/' or '#' unencoded; masking too much is safe, too little is not)."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    user, colon, _ = rest[:at].partition(":") if sep and at >= 0 else ("", "", "")
+    if not colon or "/" in user:  # no password (a SQLite path begins with '/')
+        return url
+    return f"{scheme}://{user}:***@{rest[at + 1:]}"
 
 
 def _driver_url(url: str) -> str:
@@ -223,8 +238,8 @@ class SnapshotRow(Base):
     step: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(200))
     n_observations: Mapped[int] = mapped_column(Integer)
-    state: Mapped[dict] = mapped_column(JSON)  # {"schema_version": ..., ...}
-    fit_info: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[dict] = mapped_column(CheckedJSON)  # {"schema_version": ..., ...}
+    fit_info: Mapped[dict] = mapped_column(CheckedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -431,11 +446,13 @@ class Store:
         self.url = _driver_url(url or default_url())
         self.display_url = display_url(self.url)
         self.lease_ttl = lease_ttl()
+        _no_unencoded_at(self.url, self.display_url)
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1] if "///" in self.url else ""
             _no_stray_query(self.url)
             if path and path != ":memory:" and not path.startswith("file:"):  # a file of its own
+                check_sqlite_path(self.url)
                 file = Path(path.split("?", 1)[0]).expanduser()
                 _not_a_special_file(file, self.display_url)
                 if create:
@@ -447,8 +464,8 @@ class Store:
             ours = "-c idle_in_transaction_session_timeout=60000"
             theirs = _url_options(self.url)  # the URL's own ?options= (a search_path, say): kept, not replaced
             kwargs["connect_args"] = {"options": f"{theirs} {ours}" if theirs else ours}
-            if "connect_timeout" not in self.url:  # a port that accepts but never answers must not hang a command
-                kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT
+            if not _connect_timeout_given(self.url, self.display_url):  # a port that accepts but never answers
+                kwargs["connect_args"]["connect_timeout"] = PG_CONNECT_TIMEOUT  # must not hang a command
             kwargs["pool_pre_ping"] = True  # after a server restart, pooled connections are dead: replaced quietly
         try:
             with warnings.catch_warnings():
@@ -964,6 +981,11 @@ class Store:
             if before_step is not None:
                 q = q.where(SnapshotRow.step < before_step)
             row = s.scalar(q.order_by(SnapshotRow.step.desc(), SnapshotRow.id.desc()).limit(1))
+            if row is not None and not isinstance(row.state, dict):  # damaged by hand: it is only a cache of a fit
+                logging.getLogger("looplab.store").warning(
+                    "model_snapshots row %d (campaign id %d, step %d) is damaged (%s); the model is fitted afresh",
+                    row.id, campaign_id, row.step, getattr(row.state, "reason", type(row.state).__name__))
+                return None
             return dict(row.state) if row else None
 
     def constants(self, campaign_id: int) -> list[dict]:
@@ -1018,6 +1040,7 @@ def open_existing(url: str | None = None, *, write: bool = False) -> Store:
     url = url or default_url()
     if url.startswith("sqlite") and "///" in url:
         _no_stray_query(url)
+        check_sqlite_path(url)
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:" and not Path(path).expanduser().exists():
             raise StoreError(f"--store: no database at '{path}' (from {display_url(url)}); give the URL the campaign ran "
@@ -1035,6 +1058,103 @@ def _no_stray_query(url: str) -> None:
     if query == "" or not all("=" in part for part in query.split("&") if part):
         raise StoreError(f"--store: '{url}': the '?' starts the URL's query, so the file would be "
                          f"'{path.split('?', 1)[0]}'; write a '?' of the file name as %3F, or rename the file")
+
+
+NAME_MAX = 255  # bytes in one name of a path (most file systems)
+PATH_MAX = 4096  # bytes in a whole path, its final NUL included (Linux)
+# SQLite's unix VFS takes a database path of at most 512 bytes (made absolute, links resolved), less the room
+# for the '-journal' file next to it: a longer one was "unable to open database file" after its folders were made
+SQLITE_PATH_MAX = 512 - len("-journal")
+
+
+def _shown_path(path: str) -> str:
+    """``path`` as an error line shows it: control characters escaped (a tab, a newline), a long one cut."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+    return shown if len(shown) <= 80 else shown[:60] + "..." + shown[-12:]
+
+
+def check_sqlite_path(url: str) -> None:
+    """StoreError for the file path of a SQLite URL that no file should have, before anything is made: one
+    beginning or ending with whitespace ('sqlite:///s.db ' made the file 's.db ', with the space), one holding
+    a control character, or one longer than the system (a whole path over 4096 bytes) or SQLite (over 504
+    bytes made absolute) takes. A name over 255 bytes is said by the command line's guard. Nothing to say for
+    another database, one in memory or a file: URI."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return
+    raw = url.split("///", 1)[-1].split("?", 1)[0]
+    if not raw or raw == ":memory:" or raw.startswith("file:"):
+        return
+    try:
+        decoded = make_url(url).database or raw  # SQLite opens the path with its %XX decoded
+    except Exception:  # noqa: BLE001 - said when the engine is made
+        decoded = raw
+    for path in dict.fromkeys((raw, decoded)):
+        if path != path.strip():
+            where = "begins" if path[:1].isspace() else "ends"
+            raise StoreError(f"--store: the SQLite path '{_shown_path(path)}' (from {display_url(url)}) {where} "
+                             "with whitespace, which would be part of the file's name; remove it (quote the URL "
+                             "whole, without spaces around the path)")
+        if any(not c.isprintable() for c in path):
+            raise StoreError(f"--store: the SQLite path '{_shown_path(path)}' (from {display_url(url)}) holds a "
+                             "control character (a tab, a newline), which would be part of the file's name; "
+                             "remove it")
+    if any(len(os.fsencode(name)) > NAME_MAX for name in decoded.split("/")):
+        return  # the command line's guard names a name over the limit, for any path a command is given
+    given = os.path.expanduser(decoded)
+    size = max(len(os.fsencode(given)), len(os.fsencode(os.path.abspath(given))))
+    if size >= PATH_MAX:
+        raise StoreError(f"--store: the SQLite path '{_shown_path(decoded)}' is {size} bytes long: a whole path "
+                         f"is at most {PATH_MAX - 1} bytes on this system (each name in it, at most {NAME_MAX}, is "
+                         f"within that); give a shorter path, e.g. sqlite:///runs/looplab.db")
+    if os.name != "posix":
+        return
+    try:
+        full = len(os.fsencode(os.path.realpath(given)))  # SQLite resolves links too
+    except (OSError, RuntimeError):
+        full = size
+    if max(size, full) > SQLITE_PATH_MAX:
+        raise StoreError(f"--store: the SQLite path '{_shown_path(decoded)}' is {max(size, full)} bytes long made "
+                         f"absolute: SQLite opens a database only at a path of at most {SQLITE_PATH_MAX} bytes; give "
+                         "a shorter path, e.g. sqlite:///runs/looplab.db")
+
+
+def _no_unencoded_at(url: str, shown: str) -> None:
+    """StoreError for a URL whose password holds an '@' that is not percent-encoded: SQLAlchemy ends the password
+    at its first '@' and reads the rest as part of the host, which the driver then tried to resolve and named,
+    password tail and all. An '@' in the user name ('user@server:pw@host', as some hosted servers want) is
+    read as meant and is fine."""
+    try:
+        host = make_url(url).host or ""
+    except Exception:  # noqa: BLE001 - said when the engine is made
+        return
+    if "@" in host:
+        raise StoreError(f"--store: '{shown}': the password holds an '@' that is not percent-encoded, so part of it "
+                         "would be read as the host; write each '@' in a password as %40 (and ':', '/', '#' as "
+                         "%3A, %2F, %23), e.g. postgresql://user:p%40ss@host/db")
+
+
+PG_CONNECT_TIMEOUT_MAX = 300  # seconds; a server that has not answered in five minutes is not going to
+
+
+def _connect_timeout_given(url: str, shown: str) -> bool:
+    """Whether a PostgreSQL URL gives its own ``connect_timeout``; StoreError unless it is given once, as a whole
+    number of seconds from 1 to PG_CONNECT_TIMEOUT_MAX (libpq reads 0 or less as "wait forever", and psycopg
+    read '1e3' as 1000 s: each hung a command on a port that accepts but never answers)."""
+    try:
+        query = make_url(url).query
+    except Exception:  # noqa: BLE001 - said when the engine is made
+        return False
+    if "connect_timeout" not in query:
+        return False
+    value = query["connect_timeout"]
+    fix = (f"write e.g. connect_timeout={PG_CONNECT_TIMEOUT}, or leave it out for the default of "
+           f"{PG_CONNECT_TIMEOUT} s")
+    if isinstance(value, tuple):
+        raise StoreError(f"--store: '{shown}': connect_timeout is given {len(value)} times; give it once ({fix})")
+    if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= PG_CONNECT_TIMEOUT_MAX:
+        raise StoreError(f"--store: '{shown}': connect_timeout={value!r} is not a whole number of seconds from 1 to "
+                         f"{PG_CONNECT_TIMEOUT_MAX} (0 or less would wait for an unanswering server forever); {fix}")
+    return True
 
 
 def _not_a_special_file(path: Path, url: str) -> None:
@@ -1199,9 +1319,13 @@ def _sqlite_begin(conn) -> None:
 def _mask(text_: str, url: str) -> str:
     """``text_`` without the password of ``url`` (a driver's error message may quote it)."""
     try:
-        password = make_url(url).password
+        parsed = make_url(url)
     except Exception:
         return text_
+    password, host = parsed.password, parsed.host or ""
+    if "@" in host:  # a password's unencoded '@': the driver names the host it tried, the password's tail in it
+        tail = host.rsplit("@", 1)[0]
+        text_ = text_.replace(f":{password}@{tail}@", ":***@").replace(f"{tail}@", "***@")
     if not password:
         return text_
     # only where the password stands as itself: in a URL (':pw@'), a conninfo ('password=pw') or quoted, and,

@@ -114,6 +114,27 @@ def test_interrupted_campaign_proposes_what_the_uninterrupted_one_does(tmp_path)
     assert [e.params for e in resumed] == [e.params for e in straight]
 
 
+def test_a_damaged_stored_model_state_is_set_aside_and_the_model_fitted_afresh(tmp_path, caplog):
+    """Fuzz round nineteen: a model snapshot whose stored state no longer fits (edited by hand, a lengthscale
+    of 'oops') stopped the run with the model's own error, though the state is only a cache of the fit."""
+    text_ = alloy_yaml(name="cache", seed=11, budget=12)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    run(tmp_path, text_, url, max_steps=4)
+    with create_engine(url).begin() as conn:
+        conn.execute(text("update model_snapshots set state = json_set(state, '$.lengthscales[0]', 'oops')"))
+    with caplog.at_level("WARNING", logger="looplab"):
+        _, report, exps = run(tmp_path, text_, url)
+    assert report.status == "completed" and len(exps) == 12
+    assert "the stored model state could not be used" in caplog.text and "fitted afresh" in caplog.text
+    with create_engine(url).begin() as conn:  # not JSON at all: set aside by the store (it was a JSONDecodeError)
+        conn.execute(text("update model_snapshots set state = '{\"lengthscales\": ['"))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="looplab"):
+        _, report, exps = run(tmp_path, alloy_yaml(name="cache", seed=11, budget=14), url)
+    assert report.status == "completed" and len(exps) == 14
+    assert "is damaged (not JSON" in caplog.text and "the model is fitted afresh" in caplog.text
+
+
 def test_running_a_finished_campaign_again_adds_nothing(tmp_path, any_store_url):
     text_ = alloy_yaml(name="again", budget=8)
     _, _, first = run(tmp_path, text_, any_store_url)
