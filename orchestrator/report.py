@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import base64
+import errno
 import html
 import math
 import re
@@ -355,9 +356,40 @@ def _figure(width: float, height: float):
 PNG_MARK = "looplab report"  # the PNGs' Software text: an existing PNG without it is not replaced
 
 
+def _tmp(path: Path) -> Path:
+    """The temporary file, in the same folder, that ``path`` is written to before it is moved into place."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _write_failed(path: Path, exc: OSError) -> ReportError:
+    full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+    return ReportError(f"--out: cannot write '{path}' ({exc.strerror or exc}); "
+                       + ("free some space there or choose another folder" if full else "choose another folder"))
+
+
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, facecolor="white", metadata={"Software": PNG_MARK})
+    """Draw ``fig`` into ``path`` whole or not at all: into a temporary file, moved into place when complete (a
+    full disk left a truncated relevance.png and an empty timings.png, which the next report refused to replace
+    as not its own). A failure to write is the report's error (ReportError), not one section's note."""
+    tmp = _tmp(path)
+    try:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white", metadata={"Software": PNG_MARK})
+        os.replace(tmp, path)
+    except BaseException as exc:
+        _discard(tmp)
+        if isinstance(exc, OSError):
+            raise _write_failed(path, exc) from None
+        raise
     return path
+
+
+def _discard(path: Path) -> None:
+    """Remove a file of this report's (a temporary one, or one a failed report wrote), if it is there."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    except OSError:
+        pass
 
 
 def _fmt(v: Any) -> str:
@@ -1131,16 +1163,29 @@ def _clear(path: Path) -> None:
 
 def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None = None) -> ReportResult:
     out_dir = Path(out_dir)
+    probe = out_dir / ".write-test"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
+        _discard(probe)
         raise ReportError(f"--out: cannot write into '{out_dir}' ({exc.strerror or exc}); choose another folder") from None
     _only_ours(out_dir)
-    for name in ("report.html", *PNG_NAMES, *OPTIONAL_PNG_NAMES):  # no stale pictures from an earlier report;
-        _clear(out_dir / name)  # a link is removed, not written through (it may point at the store)
+    names = ("report.html", *PNG_NAMES, *OPTIONAL_PNG_NAMES)
+    for name in names:  # no stale pictures from an earlier report; a link is removed, not written
+        _clear(out_dir / name)  # through (it may point at the store); so is a temporary file a killed report left
+        _clear(_tmp(out_dir / name))
+    try:
+        return _draw_report(store, row, out_dir, now)
+    except BaseException:  # every file by these names is this report's (all were removed above): a failed
+        for name in names:  # report leaves none of them, and no temporary file, behind
+            _discard(out_dir / name)
+            _discard(_tmp(out_dir / name))
+        raise
+
+
+def _draw_report(store: Store, row: Any, out_dir: Path, now: datetime | None) -> ReportResult:
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     spec = row.spec if isinstance(row.spec, dict) else {}
     objective = Objective.from_spec(spec)
@@ -1240,12 +1285,12 @@ def _write_report(store: Store, row: Any, out_dir: Path, *, now: datetime | None
     sections.append(Section("timings", "Step timings", timing_body))
 
     page = _page(row, spec, objective, exps, steps, counts, best, sections, notes, store.display_url, now)
-    tmp = result.html.with_name(".report.html.tmp")
-    try:  # written whole, then moved into place: a failure leaves the earlier page, never a truncated one
+    tmp = _tmp(result.html)
+    try:  # written whole, then moved into place: never a truncated page
         tmp.write_bytes(page.encode("utf-8", "replace"))
         os.replace(tmp, result.html)
-    except OSError as exc:
-        raise ReportError(f"--out: cannot write '{result.html}' ({exc.strerror or exc})") from None
+    except OSError as exc:  # the temporary file is removed by _write_report, with the PNGs
+        raise _write_failed(result.html, exc) from None
     return result
 
 
@@ -1333,6 +1378,8 @@ def _model_sections(store: Store, row: Any, exps: list[Experiment], succeeded: l
 
 
 def _section_fail(notes: list[str], title: str, exc: Exception) -> str:
+    if isinstance(exc, ReportError):  # a file that cannot be written (a full disk) fails the report, not a section
+        raise exc
     first = str(exc).splitlines()[0] if str(exc) else ""
     msg = f"{title}: could not be drawn ({type(exc).__name__}: {first})"
     notes.append(msg)

@@ -301,6 +301,51 @@ def test_a_report_replaces_its_own_files_only(finished, tmp_path):
         assert (mine / name).read_bytes() == content and not (mine / "best_so_far.png").exists()
 
 
+@pytest.mark.parametrize("fails", ["timeline.png", "report.html"])
+def test_a_full_disk_leaves_no_partial_file_and_the_next_report_works(finished, tmp_path, monkeypatch, fails):
+    """Fuzz F7: on a nearly full disk the report failed writing report.html but left .report.html.tmp (0 B), an
+    empty timings.png and a truncated relevance.png, and the report run again once space was freed refused them
+    as not its own. Each file is written to a temporary one and moved into place when complete; a failure to
+    write is one error line (exit 2) and leaves none of the report's files, so the next report works."""
+    import errno
+    from matplotlib.figure import Figure
+
+    _, url, _ = finished
+    out = tmp_path / "rep"
+    real_savefig, real_write_bytes = Figure.savefig, Path.write_bytes
+
+    def full(path, written):  # a disk that fills up part way through the file
+        with open(path, "wb") as fh:
+            fh.write(written[:len(written) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    def savefig(self, fname, *args, **kwargs):
+        if fails == "timeline.png" and "timeline" in str(fname):  # the 2nd plot; best_so_far.png was complete
+            full(fname, b"\x89PNG\r\n\x1a\n" + b"\0" * 12288)
+        return real_savefig(self, fname, *args, **kwargs)
+
+    def write_bytes(self, data):
+        if fails == "report.html" and "report.html" in self.name:
+            full(self, data)
+        return real_write_bytes(self, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(Figure, "savefig", savefig)
+        m.setattr(Path, "write_bytes", write_bytes)
+        result = _report(url, "all-fail", out)
+    assert sorted(p.name for p in out.iterdir()) == []  # no partial, temporary or half-report file
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in said, result.output
+    assert f"--out: cannot write '{out / fails}' (No space left on device); free some space there or choose " \
+           "another folder" in said, result.output
+    result = _report(url, "all-fail", out)  # space freed: the same command works
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["best_so_far.png", "report.html", "timeline.png"]
+    for name in ("best_so_far.png", "timeline.png"):
+        _assert_png(out / name)
+    assert len(_self_contained((out / "report.html").read_text())) == 2
+
+
 def test_help_does_not_import_matplotlib():
     code = ("import sys; from orchestrator.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['report', '--help']); assert r.exit_code == 0, r.output; "
