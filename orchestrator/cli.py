@@ -871,7 +871,12 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     except LooplabError as exc:
         _fail(exc)
         return
-    param_names = list(dict.fromkeys(k for e in exps for k in e.params))
+    # one column per input of the campaign's space (its stored spec), so a campaign with no experiment yet has
+    # the same header as one with some (fuzz F12); then any other key an experiment's params have
+    space = row.spec.get("space") or {}
+    inputs = (space.get("pool") or {}).get("inputs") or [p.get("name") for p in space.get("parameters") or []
+                                                         if isinstance(p, dict)]
+    param_names = list(dict.fromkeys([*(str(n) for n in inputs), *(k for e in exps for k in e.params)]))
     by_step = {h["step"]: h["constants"] for h in learned}
     const_names = list(dict.fromkeys(k for h in learned for k in h["constants"]))
     const_cols = [f"{k}_{what}" for k in const_names for what in ("mean", "sd")]

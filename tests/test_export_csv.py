@@ -79,3 +79,50 @@ def test_the_format_follows_the_out_suffix_a_clash_is_refused_and_dash_is_stdout
     assert r.exit_code == 2 and "ends in .csv but --format is json" in r.output and not (tmp_path / "y.csv").exists()
     r = runner.invoke(app, ["export", "exp", "--store", url, "-o", "-"])
     assert r.exit_code == 0 and r.stdout.startswith("seq,id,") and not (tmp_path / "-").exists(), r.output
+
+
+SPACE = """
+name: {name}
+space:
+  parameters:
+    - {{name: a, type: float, low: 0.0, high: 1.0}}
+    - {{name: step, type: int, low: 0, high: 3}}
+    - {{name: b, type: float, low: 0.0, high: 1.0}}
+objective: {{name: y, goal: max}}
+oracle: {{kind: function, params: {{function: sphere}}}}
+initial: {{n: 2}}
+budget: {{max_experiments: 4}}
+"""
+
+
+def test_the_header_is_the_spaces_with_no_experiment_as_with_some(tmp_path):
+    """Fuzz F12: a campaign with no experiment yet (opened through the Python API, not run) exported the header
+    seq,id,step,position,status,y,... without its inputs' columns, which a script reading columns by name needs.
+    The inputs come from the campaign's space, so the header is the same before and after its experiments."""
+    from orchestrator import Campaign
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    specs = {"space": write_campaign(tmp_path, SPACE.format(name="space"), "space.yaml"),
+             "pool": write_campaign(tmp_path, alloy_yaml(name="pool", budget=4, model="random-forest", initial=2),
+                                    "pool.yaml")}
+    inputs = {"space": ["a", "step", "b"], "pool": ["x_Cu", "x_Ag", "x_Au"]}
+    columns = {"space": ["a", "param_step", "b"], "pool": inputs["pool"]}  # an input named 'step': param_step
+    objective = {"space": "y", "pool": "mixing_energy"}
+    for name, spec in specs.items():
+        headers, docs = [], []
+        with Campaign.open(spec, store=url) as c:
+            for _ in range(2):
+                out = tmp_path / f"{name}-{len(headers)}.csv"
+                result = runner.invoke(app, ["export", name, "--store", url, "--out", str(out)])
+                assert result.exit_code == 0, result.output
+                headers.append(next(csv.reader(io.StringIO(out.read_text()))))
+                result = runner.invoke(app, ["export", name, "--store", url, "--format", "json"])
+                assert result.exit_code == 0, result.output
+                docs.append(json.loads(result.stdout))
+                for i, e in enumerate(c.ask(n=2)):
+                    c.tell(e["id"], 0.5 + i)
+        assert len(docs[0]["experiments"]) == 0 and len(docs[1]["experiments"]) == 2
+        assert headers[0] == headers[1], (name, headers)
+        assert headers[0][:9] == ["seq", "id", "step", "position", "status", *columns[name], objective[name]]
+        assert docs[0].keys() == docs[1].keys()  # JSON: each experiment carries its params by name
+        assert [list(e["params"]) for e in docs[1]["experiments"]] == [inputs[name]] * 2
