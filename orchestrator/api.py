@@ -49,7 +49,7 @@ from typing import Any, Callable, Sequence
 from oracles.base import Result, json_outputs
 
 from .errors import ConfigError, LeaseHeld, LooplabError, Problem
-from .store import AWAITING, IN_FLIGHT, Store, default_url
+from .store import AWAITING, IN_FLIGHT, PENDING, Store, default_url
 
 
 class NothingProposed(UserWarning):
@@ -68,6 +68,17 @@ def _shown(value: Any, limit: int = 60) -> str:
     except ValueError:  # an int (or Fraction) of more digits than Python turns into text (int_max_str_digits)
         text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _waiting_here(name: str, e: Any, pool: bool) -> str:
+    """Why a measurement at the point of experiment ``e``, still waiting, is not imported, and what to do."""
+    where = f"this pool row is that of experiment {e.id}" if pool else f"these inputs are those of experiment {e.id}"
+    if e.status == AWAITING:
+        return (f"{where}, which awaits approval (importing the row would have the campaign measure that point "
+                f"twice): reject it first (looplab reject {name} {e.id}) to import the row, or approve it and "
+                f"tell this value as its result (looplab tell {name} {e.id} VALUE)")
+    return (f"{where}, which waits for its result ({e.status}): tell this value as its result instead "
+            f"(looplab tell {name} {e.id} VALUE), so that the point is not measured twice")
 
 
 def _bad_argument(name: str, message: str) -> ConfigError:
@@ -433,10 +444,14 @@ class Campaign:
         """Measurements made before (a CSV, see orchestrator/earlier.py) as succeeded experiments with
         source ``imported``; every row must lie in the space, else ConfigError listing them and nothing is
         written. Returns their ids."""
-        from .earlier import imported_experiments, read_earlier
+        from .earlier import imported_experiments, measured_key, point_key, read_earlier, repeated_rows
 
         _check("path", isinstance(path, (str, Path)), "the path (a str or Path) of a CSV file of measurements", path)
-        rows = read_earlier(Path(path), self.campaign.space, self.objective, field="")
+        space = self.campaign.space
+        rows = read_earlier(Path(path), space, self.objective, field="")
+        repeated = repeated_rows(Path(path), rows, space)  # one file holding a row twice: as if imported twice
+        if repeated:
+            raise ConfigError(repeated)
         # a filled-in `looplab ask` worksheet names experiments that already exist: importing it would add
         # them again as new rows and leave the proposed ones waiting
         known = {e.id: e for e in self.store.experiments(self.row.id)}
@@ -456,14 +471,24 @@ class Campaign:
                                            "to import the rows as new measurements")])
         # a file imported twice would count every measurement twice (the model would take them for repeats)
         def key(params: dict, value: Any) -> tuple:
-            return tuple(sorted((k, str(v)) for k, v in params.items())), repr(float(value))
+            return measured_key(space, params, value)
 
         def build(count: int, last: int) -> list:
             # checked inside the store's write transaction: two imports of one file at once (two processes)
             # both passed a check made before it, and stored every row twice
             # (any experiment with a result: an export of the campaign with its id column dropped holds its own)
-            before = {key(e.params, e.value): e for e in self.store.experiments(self.row.id)
-                      if e.status == "succeeded" and e.value is not None}
+            exps = self.store.experiments(self.row.id)
+            # a row at the point of an experiment still waiting (for approval, or for its result) would have the
+            # campaign measure that point twice (a pool's row: edit refuses it, import took it: fuzz round)
+            waiting: dict[tuple, Any] = {}
+            for e in exps:
+                if e.status in PENDING and (k := point_key(space, e.params)) is not None:
+                    waiting.setdefault(k, e)
+            held = [(m.line, waiting[k]) for m in rows if (k := point_key(space, m.params)) in waiting]
+            if held:
+                raise ConfigError([Problem("", f"{Path(path).name}, line {line}: "
+                                               f"{_waiting_here(self.name, e, space.is_pool)}") for line, e in held])
+            before = {key(e.params, e.value): e for e in exps if e.status == "succeeded" and e.value is not None}
             again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
             if again:
                 line, e = again[0]

@@ -404,10 +404,12 @@ def import_data(
     try:
         if Path(name).suffix in (".yaml", ".yml") or Path(name).is_file():  # check the rows before creating it
             from .config import load_campaign
-            from .earlier import read_earlier
+            from .earlier import read_earlier, repeated_rows
 
             campaign = load_campaign(name)
-            read_earlier(data, campaign.space, campaign.spec.objective.name, field="")
+            rows = read_earlier(data, campaign.space, campaign.spec.objective.name, field="")
+            if repeated := repeated_rows(data, rows, campaign.space):  # before the campaign is created
+                raise ConfigError(repeated)
         c = _open(name, store)
         with warnings.catch_warnings(record=True) as caught:  # RecordedAfterEnd: said as a note below
             warnings.simplefilter("always", RecordedAfterEnd)

@@ -93,7 +93,9 @@ def edit(store: Store, name: str, experiment_id: str, params: dict[str, Any], *,
     """Change some params of an experiment awaiting approval (values may be typed, or text as typed on a
     command line); the others keep theirs. Validated against the campaign's space: parameter names, bounds,
     categorical levels, sum constraints; in a pool, the result must be a row of the pool that no other
-    experiment has used. The experiment keeps waiting for approval; returns it as it is now."""
+    experiment has used, and in a parameter space it must not be the params of another one (a rejected one
+    included; one cancelled by the campaign's ending does not count, as for the engine's ``used_points``).
+    The experiment keeps waiting for approval; returns it as it is now."""
     row = campaign(store, name)
     exp = _experiment(store, row, experiment_id)
     if exp.status != AWAITING:
@@ -105,19 +107,39 @@ def edit(store: Store, name: str, experiment_id: str, params: dict[str, Any], *,
     for key, value in params.items():
         new[key] = _value(space, row.name, key, value)
     _check_point(space, new, params)
+    _not_taken(store, row, space, exp, new, params)
     if space.is_pool:
-        i = space.index_of(new)
-        for other in store.experiments(row.id):
-            if other.id != exp.id and space.index_of(other.params) == i:
-                raise LooplabError(f"{_assignments(params)}: this pool row is already experiment {other.id} "
-                                   f"({other.status}); choose a row no experiment has used")
-        new = dict(space.candidates[i])  # the row as the pool writes it
+        new = dict(space.candidates[space.index_of(new)])  # the row as the pool writes it
     if new == exp.params:
         return exp
     status = store.edit_experiment(row.id, experiment_id, new, by=by or who())
     if status is not None:  # decided by someone else in the meantime
         raise LooplabError(_not_waiting(row.name, {experiment_id: status or None}, "edit"))
     return _experiment(store, row, experiment_id)
+
+
+def _not_taken(store: Store, row: Campaign, space: Any, exp: Experiment, new: dict, changed: dict) -> None:
+    """LooplabError when ``new`` is the point of another experiment of the campaign that the engine would not
+    propose again (``engine.used_points``: any but one cancelled, unmeasured, by the campaign's ending), a
+    rejected one included: in a pool, its row; in a parameter space, the same values (floats to 9 decimals,
+    as the engine's ``Proposer.key``). A continuous space took any such point (fuzz round: an edit to the exact
+    params of a waiting and of a rejected experiment), where a pool refused the row."""
+    from .earlier import point_key
+
+    key = point_key(space, new)
+    if key is None:
+        return
+    for other in store.experiments(row.id):
+        if other.id == exp.id or (other.status == "cancelled" and (other.error or "").startswith(ENDED)):
+            continue
+        if point_key(space, other.params) != key:
+            continue
+        why = ": a rejected point is never proposed again" if other.status == "rejected" else ""
+        if space.is_pool:
+            raise LooplabError(f"{_assignments(changed)}: this pool row is already experiment {other.id} "
+                               f"({other.status}){why}; choose a row no experiment has used")
+        raise LooplabError(f"{_assignments(changed)}: these are the params of experiment {other.id} "
+                           f"({other.status}){why}; choose values no other experiment has")
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:

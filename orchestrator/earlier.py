@@ -192,6 +192,44 @@ def read_earlier(path: Path, space: Any, objective: str, *, field: str) -> list[
     return out
 
 
+def point_key(space: Any, params: dict[str, Any]) -> tuple | None:
+    """Identity of a point of ``space``, for "the same point" as the engine sees it: in a pool, its row (None
+    for no row of the pool); in a parameter space, its values with floats to 9 decimals (``Proposer.key``)."""
+    try:
+        if space.is_pool:
+            i = space.index_of(params)
+            return None if i is None else ("row", i)
+        return tuple(round(float(v), 9) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                     for v in (params.get(n) for n in space.names))
+    except (KeyError, TypeError, ValueError, OverflowError):  # params of another shape (stored long ago)
+        return None
+
+
+def measured_key(space: Any, params: dict[str, Any], value: Any) -> tuple:
+    """A measurement's identity: its point and its value (a repeat with another value is a new measurement)."""
+    point = point_key(space, params)
+    if point is None:
+        point = tuple(sorted((k, str(v)) for k, v in params.items()))
+    return point, repr(float(value))
+
+
+def repeated_rows(path: Path, rows: list[Measured], space: Any) -> list[Problem]:
+    """A problem for each row of one file with the same inputs and value as an earlier row of it: an exact
+    duplicate would count one measurement twice, as a file imported twice would (a fuzz round found
+    both rows of such a file imported, while the file imported again was refused)."""
+    first: dict[tuple, int | None] = {}
+    problems = []
+    for m in rows:
+        k = measured_key(space, m.params, m.value)
+        if k in first:
+            problems.append(Problem("", f"{Path(path).name}, line {m.line}: the same inputs and value as line "
+                                        f"{first[k]} (an exact duplicate would count one measurement twice); "
+                                        "keep one of them (a repeat with another value is a new measurement)"))
+        else:
+            first[k] = m.line
+    return problems
+
+
 def imported_experiments(campaign: str, rows: list[Measured], *, start: int, source: str = "imported",
                          step: int = -1) -> list[Experiment]:
     """Succeeded experiments for measured rows, ids ``<campaign>-i<k>`` (``-x<k>`` for off-plan ones)."""

@@ -379,6 +379,76 @@ def test_every_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path):
     assert snapshot(db) == before
 
 
+def test_edit_to_the_params_of_another_or_a_rejected_experiment_is_refused_in_a_continuous_space(tmp_path):
+    """Fuzz round (F12): in a continuous space, an edit to the exact params of another experiment of the
+    campaign, or of a rejected one (never proposed again), was accepted; a pool refused the row. Now both
+    refuse it, naming the experiment and its status; a point merely near one is still an edit."""
+    spec = write_campaign(tmp_path, """
+name: appr
+seed: 1
+space:
+  parameters:
+    - {name: x1, type: float, low: -5.0, high: 10.0}
+    - {name: x2, type: float, low: 0.0, high: 15.0}
+objective: {name: f, goal: min}
+oracle: {kind: manual}
+model: {kind: random-forest}
+acquisition: {kind: ucb, batch_size: 3}
+initial: {n: 3}
+budget: {max_experiments: 9}
+approval: required
+""")
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    db = tmp_path / "a.db"
+    store = Store(url)
+    with Engine(load_campaign(spec), store) as engine:
+        engine.step()
+    control.approve(store, "appr", ["appr-0000-00"])
+    control.reject(store, "appr", ["appr-0000-01"], reason="no")
+    params = {e.id: e.params for e in store.experiments(store.get_campaign("appr").id)}
+    before = snapshot(db)
+    for other, status in [("appr-0000-00", "proposed"), ("appr-0000-01", "rejected")]:
+        code, out, err = cli("edit", "appr", "appr-0000-02", *[f"{k}={v!r}" for k, v in params[other].items()],
+                             "--store", url)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("error "), (other, err)
+        assert f"these are the params of experiment {other} ({status})" in lines[0], err
+        assert "Traceback" not in err and snapshot(db) == before
+    assert "a rejected point is never proposed again" in err
+    with pytest.raises(LooplabError, match="these are the params of experiment appr-0000-00"):
+        control.edit(store, "appr", "appr-0000-02", dict(params["appr-0000-00"]))
+    assert snapshot(db) == before
+    near = {k: v + 1e-3 for k, v in params["appr-0000-00"].items()}  # another point: still an edit
+    code, out, err = cli("edit", "appr", "appr-0000-02", *[f"{k}={v!r}" for k, v in near.items()], "--store", url)
+    assert code == 0 and "edited appr-0000-02" in out, err
+    assert statuses(store, "appr")["appr-0000-02"] == "awaiting_approval"
+
+
+def test_an_import_of_a_pool_row_awaiting_approval_is_refused_until_it_is_rejected(tmp_path):
+    """Fuzz round (F13): `import` of a pool row that an experiment awaiting approval holds was accepted (the row
+    would be measured twice), while `edit` to it was refused. Now it is refused, naming the experiment and what
+    to do; after `reject` the row imports."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db = tmp_path / "g.db"
+    store = Store(url)
+    with Engine(load_campaign(gated_alloy(tmp_path, budget=6)), store) as engine:
+        engine.step()
+    waiting = store.experiments(store.get_campaign("gated").id)[0]
+    assert waiting.status == "awaiting_approval"
+    data = tmp_path / "imp.csv"
+    data.write_text("x_Cu,x_Ag,x_Au,mixing_energy\n" + ",".join(repr(v) for v in waiting.params.values()) + ",-0.01\n")
+    before = snapshot(db)
+    code, out, err = cli("import", "gated", str(data), "--store", url)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error imp.csv, line 2: "), err
+    assert f"this pool row is that of experiment {waiting.id}, which awaits approval" in lines[0]
+    assert f"looplab reject gated {waiting.id}" in lines[0] and "nothing was imported" in lines[0]
+    assert "Traceback" not in err and snapshot(db) == before
+    control.reject(store, "gated", [waiting.id])
+    code, out, err = cli("import", "gated", str(data), "--store", url)
+    assert code == 0 and "imported 1 row(s)" in out, err
+
+
 def test_the_gate_survives_sigkill_and_an_approved_batch_runs_exactly_once(tmp_path):
     """`looplab run` processes SIGKILLed while a batch waits and after it was approved: a waiting batch stays
     waiting (and unrun), an approved one is run once by the oracle (its log of runs), whatever was killed."""

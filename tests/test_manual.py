@@ -600,6 +600,53 @@ def test_a_file_imported_twice_is_refused_the_second_time(tmp_path: Path):
     assert "0/10 (+4 imported)" in r.output, r.output
 
 
+def test_a_row_twice_in_one_import_file_is_refused_like_a_file_imported_twice(tmp_path: Path):
+    """Fuzz round (F14): two identical rows of one file were both imported, while the same file imported again
+    was refused. Now the repeat is refused naming both lines (as `tell --csv` refuses an id twice), also for a
+    campaign file (nothing created); the same inputs with another value are a new measurement and are kept."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, BOWL.format(name="dups", extra=""), "dups.yaml")
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n0.5,0.5,7\n0.25,0.5,7\n0.50,0.5,7.0\n")
+    r = runner.invoke(app, ["import", str(spec), str(data), "--store", url])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith("error d.csv, line 4: the same inputs and value as line 2") and \
+        "nothing was imported" in lines[0], r.output
+    assert not (tmp_path / "s.db").exists() or Store(url).get_campaign("dups") is None
+    data.write_text("a,b,y\n0.5,0.5,7\n")
+    assert runner.invoke(app, ["import", str(spec), str(data), "--store", url]).exit_code == 0
+    before = _snapshot(url)
+    data.write_text("a,b,y\n0.125,0.5,3\n0.125,0.5,3\n")
+    r = runner.invoke(app, ["import", "dups", str(data), "--store", url])
+    assert r.exit_code == 2 and "d.csv, line 3: the same inputs and value as line 2" in r.output, r.output
+    assert _snapshot(url) == before
+    c = Campaign.open("dups", store=url)
+    with pytest.raises(ConfigError, match="line 3: the same inputs and value as line 2"):
+        c.import_data(data)
+    assert _snapshot(url) == before
+    data.write_text("a,b,y\n0.125,0.5,3\n0.125,0.5,3.5\n")  # a repeat with another value: kept
+    r = runner.invoke(app, ["import", "dups", str(data), "--store", url])
+    assert r.exit_code == 0 and "imported 2 row(s)" in r.output, r.output
+
+
+def test_an_import_at_the_params_of_a_waiting_experiment_says_to_tell_it(hand):
+    """Fuzz round (F13): a row at the point of an experiment still waiting (an `ask` worksheet with its id column
+    dropped) was imported as a new measurement, and the experiment left waiting to be measured again. Now it is
+    refused, naming the experiment and the `tell` that records the value."""
+    tmp_path, url = hand
+    waiting = next(e for e in Store(url).experiments(Store(url).get_campaign("hand").id) if e.status == "proposed")
+    path = tmp_path / "sheet.csv"
+    path.write_text("x1,x2,y\n" + ",".join(repr(v) for v in waiting.params.values()) + ",1.5\n")
+    before = _snapshot(url)
+    r = runner.invoke(app, ["import", "hand", str(path), "--store", url])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error sheet.csv, line 2: "), r.output
+    assert f"these inputs are those of experiment {waiting.id}, which waits for its result (proposed)" in lines[0]
+    assert f"looplab tell hand {waiting.id} VALUE" in lines[0] and "Traceback" not in r.output
+    assert _snapshot(url) == before
+
+
 def test_an_import_into_an_ended_campaign_says_it_stays_ended(tmp_path: Path):
     """Rows imported after budget.stop_at ended the campaign went in without a word, and its status went on
     quoting the old best ("stop_at reached (best -2)") beside a better one (fuzz round seven)."""
