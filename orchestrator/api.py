@@ -230,7 +230,7 @@ class Campaign:
         ``base_dir``: the folder relative paths of a dict spec are read from (default: the current folder).
         """
         from .config import campaign_from_spec, load_campaign, parse_spec
-        from .engine import open_campaign
+        from .engine import check_data_files, open_campaign
 
         _check("spec", isinstance(spec, (str, Path, dict)), "a campaign file's path, a spec dict or a campaign's name",
                spec)
@@ -263,6 +263,7 @@ class Campaign:
                                    f"(campaigns there: {names})")
             notes: list[str] = []
             rebuilt = rebuild_campaign(row, notes)
+            check_data_files(st, row, rebuilt)  # as opening it by its file would
             return cls(rebuilt, st, row, notes)
         notes = []
         row, _ = open_campaign(st, campaign, notes)

@@ -58,6 +58,12 @@ def _open(target: str, store: Optional[str], source_notes: bool = False):
         row = _campaign_or_fail(st, target)
         notes: list[str] = []
         campaign = rebuild_campaign(row, notes)
+        from .engine import check_data_files
+
+        try:  # a pool, source or physics plugin changed since the campaign started: refused, as by its file
+            check_data_files(st, row, campaign)
+        except LooplabError as exc:
+            _fail(exc)
         if source_notes:
             from .engine import resumed_sources
 

@@ -157,6 +157,17 @@ def _check_data_files(store: Store, row: Any, campaign: Campaign) -> dict:
     return then | added if added else {}
 
 
+def check_data_files(store: Store, row: Any, campaign: Campaign) -> None:
+    """For a campaign opened by its name (``ask``, ``tell``, ``import NAME``, ``Campaign.open(name)``): the
+    refusal of a changed data file that opening it by its file gives (fuzz round nineteen: by name, a changed
+    pool, source or physics plugin was used without a word)."""
+    try:
+        _check_data_files(store, row, campaign)
+    except OSError as exc:  # a data file gone or unreadable since the campaign started
+        raise ConfigError([Problem("", f"{exc.filename}: cannot be read ({exc.strerror or type(exc).__name__}), and "
+                                       f"campaign '{row.name}' reads it; put it back")]) from None
+
+
 def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = None) -> tuple[Any, bool]:
     """The stored campaign for ``campaign`` (created if new). Returns (row, resumed).
 

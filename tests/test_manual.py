@@ -367,6 +367,31 @@ def test_pool_rows_are_matched_to_pool_rows(tmp_path: Path):
     assert {r["source"] for r in c.experiments()[2:]} == {"model"}
 
 
+def test_a_changed_pool_is_refused_by_name_as_by_file(tmp_path: Path):
+    """Fuzz round nineteen: named by its file, a campaign whose pool changed since it started was refused; named
+    by its name, ask proposed from the changed pool and import checked rows against it, without a word."""
+    from conftest import ALLOY_POOL, alloy_yaml
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    pool = tmp_path / "pool.csv"
+    pool.write_text(Path(ALLOY_POOL).read_text())
+    spec = write_campaign(tmp_path, alloy_yaml(name="moved", model="random-forest", initial=2, budget=6)
+                          .replace("oracle: {kind: lookup}", "oracle: {kind: manual}")
+                          .replace(str(ALLOY_POOL), str(pool)))
+    assert runner.invoke(app, ["ask", "moved", "--store", url]).exit_code == 2  # not there yet
+    assert runner.invoke(app, ["ask", str(spec), "--store", url]).exit_code == 0
+    pool.write_text(pool.read_text().replace("1.000000,4.05557,0.000000", "1.000000,4.05557,0.100000", 1))
+    before = _snapshot(url)
+    for args in (["ask", "moved"], ["import", "moved", str(pool)], ["ask", str(spec)]):
+        r = runner.invoke(app, [*args, "--store", url])
+        said = " ".join(r.output.split())
+        assert r.exit_code == 2 and "space.pool.path: the file" in said and "changed since the campaign started" \
+            in said, (args, said)
+    with pytest.raises(ConfigError, match="changed since the campaign started"):
+        Campaign.open("moved", store=url)
+    assert _snapshot(url) == before
+
+
 def test_earlier_data_names_a_level_written_in_another_case_and_a_campaign_file_given_as_data(tmp_path: Path):
     """Fuzz round eighteen: a pool row with 'potassium acetate' for 'Potassium acetate' was only "not a
     candidate", and initial.data naming the campaign file itself was 'line 5: 4 fields, but the header names 1
