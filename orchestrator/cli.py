@@ -689,8 +689,24 @@ def daemon(
                     "the reasons are above): run their sources first, or fix the source names")
         raise typer.Exit(2)
     if exit_when_done and invalid:  # a script must see that some files did not run
-        _error_line(f"{len(invalid)} campaign file(s) were invalid and did not run ({', '.join(invalid[:3])}"
-                    f"{', ...' if len(invalid) > 3 else ''}): fix them (looplab validate) and start the daemon again")
+        by_cause: dict[str, list[str]] = {}  # validate does not read the store: "looplab validate" fits only
+        for r in d.summary():  # the files it refuses (fuzz round nineteen)
+            if r["state"] == "invalid":
+                by_cause.setdefault(r.get("refused") or "file", []).append(r["file"])
+        for cause, files in by_cause.items():
+            n, names = len(files), f"{', '.join(files[:3])}{', ...' if len(files) > 3 else ''}"
+            if cause == "file":
+                _error_line(f"{n} campaign file(s) were invalid and did not run ({names}): fix them (looplab "
+                            "validate) and start the daemon again")
+            elif cause == "store":
+                _error_line(f"{n} campaign file(s) did not run ({names}): they differ from the campaign of the same "
+                            "name in the store (the fields are above); restore what changed, give the campaign "
+                            "another name, or use another --store")
+            elif cause == "name":
+                _error_line(f"{n} campaign file(s) did not run ({names}): they name a campaign another file of the "
+                            "folder runs; give each file its own campaign name")
+            else:
+                _error_line(f"{n} campaign file(s) did not run ({names}); the reasons are above")
         raise typer.Exit(2)
     failed = [r["file"] for r in d.summary() if r["failed"]]
     if exit_when_done and failed:  # as `looplab run` exits 1: a script must not take them for successes

@@ -26,7 +26,10 @@ The folder is rescanned every ``rescan`` seconds:
   description, executor, approval and acquisition.min_distance may change; anything else is refused, naming the
   fields, and the campaign goes on with the file it had);
 - a removed file pauses its campaign (its state stays in the store, with status
-  ``paused`` and the reason; putting the file back resumes it);
+  ``paused`` and the reason; putting the file back resumes it). A campaign a person
+  paused (``looplab pause``) keeps that pause and its reason: only ``looplab resume`` ends it;
+- a file is named as it is in the folder (a link by its own name; pointed at another
+  file, it is a changed file); one still changing after 5 settle times is said, once;
 - a campaign that ``looplab extend`` (or ``resume``) made ``running`` again
   after it had completed (or stopped) is picked up again;
 - a file with errors is reported once per version, with every problem, and
@@ -73,6 +76,8 @@ LOCK_NAME = ".looplab-daemon.lock"
 MAX_TICK_ERRORS = 3
 PLUGIN_POLICIES = ("any", "installed-only")
 SETTLE_SECONDS = 2.0  # how long a new or changed campaign file must stay unchanged before the daemon reads it
+SAY_CHANGING = 5  # a file still changing after this many settle times is said (once), 10 s by default
+DIFFERS = "differs from the campaign of the same name in the store"  # engine.open_campaign's refusal of a changed setup
 
 
 class DaemonError(LooplabError):
@@ -83,8 +88,9 @@ class DaemonError(LooplabError):
 class Entry:
     """One campaign file as the daemon knows it."""
 
-    path: Path
+    path: Path  # as named in the folder (a link too: its name, not its target's)
     mtime: float  # when the file last changed (content or mode: the later of its mtime and ctime)
+    target: Path | None = None  # the file read (a link's target): a link pointed elsewhere is a changed file
     name: str | None = None
     engine: Any = None  # Engine while the campaign runs
     state: str = "new"  # running | completed | stopped | paused | invalid | waiting (another process runs it,
@@ -95,6 +101,9 @@ class Entry:
     outage: bool = False  # the store was unreachable at the last try (said once per outage)
     clash: bool = False  # refused because another file names its campaign: retried at every scan
     failed: bool = False  # ended in this daemon on its failure rate, or with failures and no result
+    refused: str = ""  # why it is invalid: file (looplab validate says so too) | store (conflicts with the store's
+    #                    campaign of that name, which validate does not read) | name (another file's) | other
+    held: str = ""  # "paused by alice@lab: why" while a person's pause holds it with nothing in flight
     errors: int = 0
     warm: bool = False  # a model step has run (heavy imports done)
     people: tuple = ()  # what it last said the campaign waits on people for (said once per change)
@@ -188,7 +197,8 @@ class Daemon:
         # a new or changed file is read once it has not changed for this long (fuzz round seventeen: a file
         # written in two parts ran its first half with the defaults, and the whole file was then refused)
         self._settle = min(SETTLE_SECONDS, 4 * rescan)
-        self._settling: set[Path] = set()  # files the last scan left until they stop changing
+        self._settling: dict[Path, float] = {}  # files the last scan left until they stop changing: since when
+        self._said_changing: set[Path] = set()  # those of them said to be still changing (once each)
 
     # -- start / stop -------------------------------------------------------------------------
 
@@ -219,6 +229,7 @@ class Daemon:
         end = None if timeout is None else time.monotonic() + timeout
         while not self.stopping.is_set():
             if self.exit_when_done and self._scanned.is_set() and self.all_done():
+                self._say_held()
                 return True
             if end is not None and time.monotonic() > end:
                 return False
@@ -319,7 +330,9 @@ class Daemon:
     def all_done(self) -> bool:
         with self._entries_lock:
             entries = list(self.entries.values())
-        if self._settling or any(e.active or (e.state == "waiting" and not e.for_source) for e in entries):
+        # a campaign a person paused waits for that person, not for this daemon: it does not keep it running
+        if self._settling or any((e.active and not e.held) or (e.state == "waiting" and not e.for_source)
+                                 for e in entries):
             self._idle_from = None  # running, or waiting for another process's lease
             return False
         if not any(e.state == "waiting" for e in entries):
@@ -330,13 +343,28 @@ class Daemon:
             self._idle_from = self._scans
         return self._scans >= self._idle_from + 2
 
+    def _say_held(self) -> None:
+        """On exit (--exit-when-done): say each campaign a person's pause holds, and how to go on with it."""
+        with self._entries_lock:
+            held = [e for e in self.entries.values() if e.active and e.held]
+        for e in held:
+            log.info("campaign=%s is %s: the daemon exits without it (--exit-when-done); looplab resume %s, then "
+                     "start the daemon again", e.name, e.held, e.name)
+
     def summary(self) -> list[dict]:
-        """One row per campaign file: name, state, message, counts from the store."""
+        """One row per campaign file: name, state, message, counts from the store; ``refused``: why an invalid
+        file is (see ``Entry.refused``)."""
         rows = []
         with self._entries_lock:
             driven = {e.name for e in self.entries.values()}  # a renamed file: its campaign is another file's now
-            entries = sorted([*self.entries.values(), *(w for p, w in self._withdrawn.items()
-                                                        if p not in self.entries and w.name not in driven)],
+            # a file never read because it kept changing is listed too (fuzz round nineteen: the table was empty, and
+            # said there was no campaign file in the folder)
+            unread = [Entry(path=p, mtime=0.0, state="changing",
+                            message=f"never settled: it kept changing until the daemon stopped, and a file is read "
+                                    f"once it has not changed for {self._settle:g} s; stop what keeps writing it")
+                      for p in self._settling if p not in self.entries]
+            entries = sorted([*self.entries.values(), *unread, *(w for p, w in self._withdrawn.items()
+                                                                  if p not in self.entries and w.name not in driven)],
                              key=lambda e: str(e.path))
         for e in entries:
             counts: dict = {}
@@ -344,8 +372,11 @@ class Daemon:
                 row = self.store.get_campaign(e.name)
                 if row is not None:
                     counts = self.store.counts(row.id)
-            rows.append({"file": e.path.name, "campaign": e.name, "state": e.state, "message": e.message,
-                         "counts": counts, "failed": e.failed})
+            state, message = e.state, e.message
+            if e.active and e.held:  # not "unfinished": it waits for the person who paused it
+                state, message = "paused", f"{e.held}; looplab resume {e.name}, then start the daemon again"
+            rows.append({"file": e.path.name, "campaign": e.name, "state": state, "message": message,
+                         "counts": counts, "failed": e.failed, "refused": e.refused if state == "invalid" else ""})
         return rows
 
     # -- the lock -------------------------------------------------------------------------
@@ -361,10 +392,15 @@ class Daemon:
             what = {pidlock.FOLDER: "is a folder",
                     pidlock.LINK: "is a link (the daemon writes its pid into its lock file, so it never follows one)",
                     pidlock.NOT_REGULAR: "is not a regular file",
+                    pidlock.HARD_LINK: f"is a hard link ({exc.detail}; the daemon writes its pid into its lock file, "
+                                       "which would replace the other name's content)",
+                    pidlock.FOREIGN: "holds something other than a pid, so it is no lock file a daemon wrote (it is "
+                                     "left as it is)",
                     pidlock.UNLOCKABLE: f"cannot be locked ({exc.detail}; put DIR on a local disk)",
                     }.get(exc.problem, f"cannot be opened ({exc.detail})")
-            raise DaemonError(f"DIR: the daemon's lock file {path} {what}; remove it (or make the folder writable), "
-                              "then start the daemon again") from None
+            fix = "make the folder writable" if exc.problem == pidlock.UNOPENABLE else "move it away"
+            raise DaemonError(f"DIR: the daemon's lock file {path} {what}; {fix}, then start the daemon "
+                              "again") from None
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -398,14 +434,22 @@ class Daemon:
             return
         try:
             found = {p for p in self.directory.iterdir() if _campaign_file_name(p.name)}
-            files = sorted({Path(os.path.realpath(p)) for p in found if p.is_file()})
+            # a file is known by its name in the folder, a link too (fuzz round nineteen: c/a.yaml -> ../t1.yaml was
+            # said as "t1.yaml was removed"). Two names for one file are one campaign: the name it runs under,
+            # else the file's own name rather than a link's, else the first
+            targets: dict[Path, Path] = {}
+            for p in sorted(found, key=lambda p: (p not in self.entries, p.is_symlink(), p.name)):
+                if p.is_file():
+                    targets.setdefault(Path(os.path.realpath(p)), p)
+            target_of = {p: t for t, p in targets.items()}
+            files = sorted(target_of)
             if not self.directory.is_dir():  # moved away while it was listed: its files would look removed
                 raise FileNotFoundError(2, "No such file or directory")
             if self.folder_gone is not None:
                 log.info("the folder %s can be read again: its campaign files are picked up", self.directory)
             self.folder_gone = None
         except OSError as exc:  # the folder was removed (or made unreadable) meanwhile: as if it were empty
-            found, files = set(), []
+            found, files, target_of = set(), [], {}
             if self.folder_gone is None:  # said once: each campaign's pause alone did not say why (fuzz round 17)
                 self.folder_gone = exc.strerror or type(exc).__name__
                 log.error("the daemon's folder %s cannot be read any more (%s): its campaigns are paused as if their "
@@ -425,19 +469,31 @@ class Daemon:
                     p in broken and self.entries[p].engine is None and self.entries[p].state == "invalid")]:
                 e = self.entries.pop(path)
                 e.withdrawn.set()
-                if e.active:
+                engine = e.engine
+                # a person's pause stands, with its reason: the daemon wrote its own over it, whose advice ("put
+                # it back to resume") did not resume it (fuzz round nineteen)
+                person = self._paused_by_person(engine.id) if e.active and engine is not None else ""
+                if person:
+                    log.warning("campaign=%s file %s was removed; the campaign stays %s (put the file back, then "
+                                "looplab resume %s)", e.name, path.name, person, e.name)
+                elif e.active:
                     log.warning("campaign=%s file %s was removed: campaign paused (its state stays in the "
                                 "store; put the file back to resume)", e.name, path.name)
                 self._unschedule(e)
                 with e.lock:
                     if e.active and e.engine is not None:
-                        why = f"its file {path.name} was removed from the daemon's folder; put it back to resume"
-                        self._paused(e, why)
+                        if person:
+                            why = (f"{person}; its file {path.name} was also removed from the daemon's folder: put "
+                                   f"it back, then looplab resume {e.name}")
+                        else:
+                            why = f"its file {path.name} was removed from the daemon's folder; put it back to resume"
+                            self._paused(e, why)
                         # kept for the final table, which listed only the files still there (fuzz round 17)
                         self._withdrawn[path] = Entry(path=path, mtime=e.mtime, name=e.name, state="paused",
                                                       message=why)
                     self._close(e)
-            settling: set[Path] = set()
+            settling: dict[Path, float] = {}
+            now = time.monotonic()
             for path in files:
                 try:
                     st = path.stat()
@@ -446,10 +502,18 @@ class Daemon:
                 except OSError:
                     continue  # removed between glob and stat
                 e = self.entries.get(path)
-                if (e is None or e.mtime != mtime) and 0 <= time.time() - mtime < self._settle:
-                    settling.add(path)  # still being written (a copy in two parts ran its first half): read later
+                changed = e is None or e.mtime != mtime or e.target != target_of[path]
+                if changed and 0 <= time.time() - mtime < self._settle:
+                    # still being written (a copy in two parts ran its first half): read later
+                    since = settling[path] = self._settling.get(path, now)
+                    if now - since > SAY_CHANGING * self._settle and path not in self._said_changing:
+                        # said once: a file that never settles was never read, without a word (fuzz round nineteen)
+                        self._said_changing.add(path)
+                        log.warning("file=%s is still changing (for %.0f s now): the daemon reads it once it has not "
+                                    "changed for %g s; if a program keeps writing it, stop that program (or write "
+                                    "the file elsewhere and move it in)", path.name, now - since, self._settle)
                     continue
-                if e is not None and e.mtime == mtime:
+                if not changed:
                     if e.state == "waiting" or e.clash:  # another process had it, or another file named its
                         self._open(e)  # campaign (two files swapped contents): try again (quietly)
                     elif e.state in ("completed", "stopped") and self._reopened(e):
@@ -457,13 +521,14 @@ class Daemon:
                         self._open(e)
                     continue
                 if e is None:
-                    e = self.entries[path] = Entry(path=path, mtime=mtime)
+                    e = self.entries[path] = Entry(path=path, mtime=mtime, target=target_of[path])
                     self._withdrawn.pop(path, None)  # back: its own entry says what it does now
                 else:
-                    e.mtime = mtime
+                    e.mtime, e.target = mtime, target_of[path]
                     log.info("file=%s changed: reopening", path.name)
                 self._open(e)
             self._settling = settling
+            self._said_changing &= set(settling)  # one that settled is said again if it keeps changing anew
             scheduler = self._scheduler
             if settling and scheduler is not None and not self.stopping.is_set():
                 # looked at again once they have had time to settle, not only at the next rescan (which may be a
@@ -559,12 +624,13 @@ class Daemon:
             refused = import_path_kinds(e.path)
             if refused:
                 self._refuse(e, f"{e.path}: {refused}: import-path plugins are refused by this daemon "
-                                "(--plugins installed-only); install the plugin as a package and use its name")
+                                "(--plugins installed-only); install the plugin as a package and use its name",
+                             "other")
                 return
         try:
             campaign = load_campaign(e.path, initial_data=False)  # read by the engine if it creates it
         except LooplabError as exc:
-            self._refuse(e, _describe(exc))
+            self._refuse(e, _describe(exc), "file")
             return
         name = campaign.name
         if e.name and e.name != name:  # the file now names another campaign: the one it named is left, and said so
@@ -583,7 +649,7 @@ class Daemon:
             text = (f"name: campaign '{name}' is already run from {clash[0].path.name}; give each file its own "
                     "campaign name")
             if not (e.clash and e.state == "invalid" and e.message == text):  # said once; retried at every scan
-                self._refuse(e, text)
+                self._refuse(e, text, "name")
             e.clash = True
             return
         e.clash = False
@@ -598,7 +664,13 @@ class Daemon:
                 e.name, e.state, e.message, e.for_source = name, "waiting", str(exc), True
                 return
             except LooplabError as exc:
-                self._refuse(e, _describe(exc))
+                differs = [p.path for p in getattr(exc, "problems", ()) if p.message == DIFFERS]
+                # looplab validate does not read the store, so "fix them (looplab validate)" did not fit
+                # (fuzz round nineteen): the row says what conflicts, and the ways out
+                self._refuse(e, _describe(exc), "store" if differs else "other",
+                             f"{', '.join(differs)}: {'differ' if len(differs) > 1 else 'differs'} from the stored "
+                             f"campaign '{name}' (looplab validate does not look at the store): restore what "
+                             "changed, give the campaign another name, or use another --store" if differs else "")
                 return
             e.for_source = False  # a later wait (a lost lease) is not a wait for a source
             self._close(e)
@@ -616,7 +688,7 @@ class Daemon:
                 self._wait(e, exc)
                 return
             except LooplabError as exc:
-                self._refuse(e, str(exc))
+                self._refuse(e, str(exc), "other")
                 return
             now = self.store.get_campaign(name)  # read again under the lease: the last holder may have ended it
             if now is not None and now.status in ("completed", "stopped"):
@@ -625,10 +697,17 @@ class Daemon:
                 log.info("campaign=%s file=%s is already %s (%s)", name, e.path.name, now.status, now.message or "")
                 self._unschedule(e)
                 return
-            e.state, e.message = "running", ""
+            e.state, e.message, e.held = "running", "", ""
+            person = self._paused_by_person(row.id)
+            if person:  # its status says so, not a message the daemon wrote before (one that predates this check)
+                self.store.update_campaign(row.id, fence=e.engine.fence, status="paused", message=person)
         counts = self.store.counts(row.id)
-        log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
-                 "resumed" if resumed else "started", sum(counts.values()))
+        if person:  # not "resumed": a person paused it (fuzz round nineteen), and only they can resume it
+            log.info("campaign=%s file=%s opened with %d experiment(s) so far; it stays %s (looplab resume %s to go "
+                     "on)", name, e.path.name, sum(counts.values()), person, name)
+        else:
+            log.info("campaign=%s file=%s %s with %d experiment(s) so far", name, e.path.name,
+                     "resumed" if resumed else "started", sum(counts.values()))
         if e.outage:
             log.info("campaign=%s the store answers again", name)
             e.outage = False
@@ -651,6 +730,16 @@ class Daemon:
         except Exception as exc:  # the store itself may be what fails; the log says it anyway
             log.warning("campaign=%s could not record its pause in the store: %s", e.name, exc)
 
+    def _paused_by_person(self, campaign_id: int) -> str:
+        """'paused by alice@lab: why' while a person's ``looplab pause`` holds the campaign, else ''."""
+        from .control import asked
+
+        try:
+            control = self.store.control(campaign_id)
+        except Exception:  # the store is briefly unreachable: the daemon's own pause is written (or said) instead
+            return ""
+        return asked("paused", control) if control.state == "paused" else ""
+
     def _wait(self, e: Entry, exc: Exception) -> None:
         """Another process drives the campaign: wait for it, and say so once."""
         holder = getattr(exc, "holder", None)
@@ -664,15 +753,16 @@ class Daemon:
             log.warning("campaign=%s file=%s waits: %s", e.name, e.path.name, text)
         e.state, e.message, e.for_source = "waiting", text, False
 
-    def _refuse(self, e: Entry, text: str) -> None:
-        """A file that cannot be run. A campaign already running goes on with the version it had."""
+    def _refuse(self, e: Entry, text: str, why: str = "file", message: str = "") -> None:
+        """A file that cannot be run (``why``: see ``Entry.refused``; ``message``: its row's, instead of the
+        first line of ``text``). A campaign already running goes on with the version it had."""
         if e.engine is not None and e.active:
             log.error("file=%s the changed file cannot be used; campaign %s goes on as it was:\n%s",
                       e.path.name, e.name, text)
             return
         self._unschedule(e)
         first = text.splitlines()[0] if text else "invalid"
-        e.state, e.message = "invalid", first.removeprefix(f"{e.path}: ")
+        e.state, e.message, e.refused = "invalid", message or first.removeprefix(f"{e.path}: "), why
         log.error("file=%s cannot be run (fix it; the daemon retries when the file changes):\n%s", e.path.name, text)
 
     # -- jobs ------------------------------------------------------------------------------
@@ -750,6 +840,8 @@ class Daemon:
                         self._close(e)
                         break
                     self._say_who_it_waits_for(e, report)
+                    # a person's pause, nothing left in flight: it waits for that person (see all_done)
+                    e.held = report.message if report.status == "paused" and not report.in_flight else ""
                     if report.deferred or (not report.proposed and not report.recorded):
                         break  # waiting on experiments in flight, or for a fit slot: the next tick goes on
                     if time.monotonic() > deadline:

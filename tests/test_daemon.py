@@ -596,3 +596,134 @@ def test_a_campaign_file_renamed_while_running_is_one_row_of_the_final_table(tmp
         d.stop()
     rows = [r for r in d.summary() if r["campaign"] == "rn"]
     assert [(r["file"], r["state"]) for r in rows] == [("b.yaml", "completed")], rows
+
+
+def test_a_person_s_pause_stands_when_the_campaign_file_goes_and_comes_back(tmp_path, records):
+    """Fuzz round nineteen: a campaign paused with `looplab pause --reason human-hold`, its file then moved out and
+    back: the daemon wrote its own pause over the person's ("put it back to resume", which did not resume it), and
+    said "resumed" when the file came back, though the campaign stayed paused."""
+    from orchestrator import control
+
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="hp", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.1, slice_seconds=0.3)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("hp") is not None
+                 and len(store.experiments(store.get_campaign("hp").id)) >= 4, timeout=60)
+        control.pause(store, "hp", reason="human-hold", by="alice@lab")
+        wait_for(lambda: store.get_campaign("hp").status == "paused", timeout=60)
+        cid = store.get_campaign("hp").id
+        (folder / "a.yaml").rename(tmp_path / "a.yaml")
+        wait_for(lambda: store.lease(cid) is None, timeout=60)
+        assert store.get_campaign("hp").message == "paused by alice@lab: human-hold"
+        (tmp_path / "a.yaml").rename(folder / "a.yaml")
+        wait_for(lambda: store.lease(cid) is not None, timeout=60)
+    finally:
+        d.stop()
+    row = store.get_campaign("hp")
+    assert (row.status, row.message) == ("paused", "paused by alice@lab: human-hold")
+    said = [s for s in records.lines if s.startswith("campaign=hp file")]
+    assert "was removed; the campaign stays paused by alice@lab: human-hold (put the file back, then looplab " \
+           "resume hp)" in said[-2], said
+    assert said[-1].startswith("campaign=hp file=a.yaml opened with ") and said[-1].endswith(
+        "so far; it stays paused by alice@lab: human-hold (looplab resume hp to go on)"), said
+
+
+def test_exit_when_done_does_not_wait_for_a_campaign_a_person_paused(tmp_path, records):
+    """Fuzz round nineteen: with --exit-when-done, a campaign paused with `looplab pause` kept the daemon running for
+    good, and the final table called it unfinished. It waits for that person, not for the daemon: the daemon exits,
+    saying it is paused and how to go on."""
+    from orchestrator import control
+
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="pz", seed=3, budget=120, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.1, exit_when_done=True)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("pz") is not None
+                 and len(store.experiments(store.get_campaign("pz").id)) >= 4, timeout=60)
+        control.pause(store, "pz", reason="furnace down", by="alice@lab")
+        assert d.wait(timeout=30), "the daemon waited for a campaign a person paused"
+    finally:
+        d.stop()
+    assert [(r["state"], r["message"]) for r in d.summary()] == [
+        ("paused", "paused by alice@lab: furnace down; looplab resume pz, then start the daemon again")]
+    assert "campaign=pz is paused by alice@lab: furnace down: the daemon exits without it (--exit-when-done); " \
+           "looplab resume pz, then start the daemon again" in records.lines
+
+
+def test_a_campaign_file_that_is_a_link_is_named_as_it_is_in_the_folder(tmp_path, records):
+    """Fuzz round nineteen: c/a.yaml -> ../t1.yaml was said by its target ("file t1.yaml was removed"), also when the
+    link was pointed at another file. It is named a.yaml, and pointing it elsewhere is a change of a.yaml."""
+    folder = campaign_folder(tmp_path)
+    (tmp_path / "t1.yaml").write_text(alloy_yaml(name="l1", seed=3, budget=120, model="random-forest"))
+    (tmp_path / "t2.yaml").write_text(alloy_yaml(name="l2", seed=4, budget=120, model="random-forest"))
+    link = folder / "a.yaml"
+    link.symlink_to("../t1.yaml")
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    d = Daemon(folder, store, interval=0.05, rescan=0.1, slice_seconds=0.3)
+    d.start()
+    try:
+        wait_for(lambda: store.get_campaign("l1") is not None, timeout=60)
+        (folder / ".next").symlink_to("../t2.yaml")
+        (folder / ".next").replace(link)  # ln -sfn ../t2.yaml a.yaml
+        wait_for(lambda: store.get_campaign("l2") is not None and store.lease(store.get_campaign("l2").id) is not None
+                 and store.lease(store.get_campaign("l1").id) is None, timeout=60)
+        link.unlink()
+        wait_for(lambda: store.lease(store.get_campaign("l2").id) is None, timeout=60)
+    finally:
+        d.stop()
+    assert "its file a.yaml now names campaign 'l2'" in store.get_campaign("l1").message
+    assert "its file a.yaml was removed" in store.get_campaign("l2").message
+    said = "\n".join(records.lines)
+    assert "campaign=l1 file=a.yaml started" in said and "t1.yaml" not in said and "t2.yaml" not in said, said
+
+
+def test_a_file_that_never_settles_is_said_and_listed_when_the_daemon_stops(tmp_path, records):
+    """Fuzz round nineteen: a file touched every 0.5 s was never read, without a word, and the daemon stopped saying
+    there was no campaign file in its folder. It is said once it has kept changing for 5 settle times (10 s with
+    the default --rescan; here 2 s), and the final table lists it as never settled."""
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="ns", budget=4, initial=2, model="random-forest"))
+    d = Daemon(folder, Store(f"sqlite:///{tmp_path / 'd.db'}"), interval=0.05, rescan=0.1)  # settles in 0.4 s
+    d.start()
+    try:
+        end = time.monotonic() + 3.5
+        while time.monotonic() < end:
+            os.utime(folder / "a.yaml")
+            time.sleep(0.1)
+    finally:
+        d.stop()
+    said = [s for s in records.lines if "still changing" in s]
+    assert len(said) == 1 and said[0].startswith("file=a.yaml is still changing (for ") and \
+        "s now): the daemon reads it once it has not changed for 0.4 s; if a program keeps writing it" in said[0], said
+    rows = d.summary()
+    assert [(r["file"], r["state"]) for r in rows] == [("a.yaml", "changing")]
+    assert rows[0]["message"].startswith("never settled: it kept changing until the daemon stopped")
+
+
+def test_files_refused_for_the_store_or_another_file_say_so_not_looplab_validate(tmp_path):
+    """Fuzz round nineteen: a file refused because the store's campaign of that name has another setup ended as
+    "invalid: fix them (looplab validate)", and looplab validate said ok. Each refused file says why: the file
+    itself (validate says so too), the store, or another file of the same campaign name."""
+    from orchestrator.engine import open_campaign
+
+    (tmp_path / "orig.yaml").write_text(alloy_yaml(name="mvs", seed=1, budget=4, initial=2, model="random-forest"))
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    open_campaign(store, load_campaign(tmp_path / "orig.yaml"))
+    folder = campaign_folder(tmp_path, a=alloy_yaml(name="mvs", seed=2, budget=4, initial=2, model="random-forest"),
+                             b=alloy_yaml(name="bad", budget=4).replace("goal: min", "goal: mni"),
+                             c=alloy_yaml(name="twin", budget=4, initial=2, model="random-forest"),
+                             d=alloy_yaml(name="twin", seed=5, budget=4, initial=2, model="random-forest"))
+    d = Daemon(folder, store, interval=0.05, rescan=0.1, exit_when_done=True)
+    d.start()
+    try:
+        assert d.wait(timeout=60)
+    finally:
+        d.stop()
+    rows = {r["file"]: (r["state"], r["refused"]) for r in d.summary()}
+    assert rows == {"a.yaml": ("invalid", "store"), "b.yaml": ("invalid", "file"), "c.yaml": ("completed", ""),
+                    "d.yaml": ("invalid", "name")}, rows
+    assert d.summary()[0]["message"] == ("seed: differs from the stored campaign 'mvs' (looplab validate does not look "
+                                         "at the store): restore what changed, give the campaign another name, or use "
+                                         "another --store")
