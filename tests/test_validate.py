@@ -192,6 +192,16 @@ def test_yaml_syntax_error_gives_line_and_column(campaign_file):
     assert len(out.error_lines()) == 1, line
 
 
+def test_a_bound_is_written_as_a_number_not_as_its_digits(campaign_file):
+    """Fuzz round nineteen: a PINN's noise above its bound of 1e100 was told the bound as a 101-digit integer."""
+    path = campaign_file(BRANIN.replace("kind: gp", "kind: gp\n  params: {noise_floor: 1e300}", 1))
+    out = run_inprocess("validate", path)
+    assert_invalid(out, path, "model.params.noise_floor", "input should be less than or equal to 0.5 (got 1e+300)")
+    from orchestrator.config import _bound_text
+
+    assert [_bound_text(v) for v in (1e100, 86400.0, 4294967295, 0.5)] == ["1e+100", "86400", "4294967295", "0.5"]
+
+
 def test_yaml_tab_indentation_is_a_syntax_error(campaign_file):
     path = campaign_file(broken(BRANIN, "seed: 7\n", "seed: 7\n\tname: x\n"))
     out = run_inprocess("validate", path)
