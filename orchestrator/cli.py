@@ -679,8 +679,9 @@ def daemon(
     _wide_console().print(table)
     for note in notes:
         console.print(note, soft_wrap=True)
-    invalid = [r["file"] for r in d.summary() if r["state"] == "invalid"]
-    waiting = [r["file"] for r in d.summary() if r["state"] == "waiting"]
+    rows = d.summary()  # read before an empty store is removed below
+    invalid = [r["file"] for r in rows if r["state"] == "invalid"]
+    waiting = [r["file"] for r in rows if r["state"] == "waiting"]
     if exit_when_done:  # nothing ran (no campaign file, or none valid): the store created at the start is removed
         _remove_if_empty(d.store, new_file)
     if exit_when_done and waiting and not invalid:  # ended waiting for a source no campaign here fills
@@ -690,7 +691,7 @@ def daemon(
         raise typer.Exit(2)
     if exit_when_done and invalid:  # a script must see that some files did not run
         by_cause: dict[str, list[str]] = {}  # validate does not read the store: "looplab validate" fits only
-        for r in d.summary():  # the files it refuses (fuzz round nineteen)
+        for r in rows:  # the files it refuses (fuzz round nineteen)
             if r["state"] == "invalid":
                 by_cause.setdefault(r.get("refused") or "file", []).append(r["file"])
         for cause, files in by_cause.items():
@@ -708,7 +709,7 @@ def daemon(
             else:
                 _error_line(f"{n} campaign file(s) did not run ({names}); the reasons are above")
         raise typer.Exit(2)
-    failed = [r["file"] for r in d.summary() if r["failed"]]
+    failed = [r["file"] for r in rows if r["failed"]]
     if exit_when_done and failed:  # as `looplab run` exits 1: a script must not take them for successes
         _error_line(f"{len(failed)} campaign(s) ended on their failures ({', '.join(failed[:3])}"
                     f"{', ...' if len(failed) > 3 else ''}; the reasons are above): see looplab status NAME")
