@@ -274,7 +274,8 @@ def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | N
     make = getattr(campaign.plugin_classes["model"], "source_notes", None)
     said = make(campaign.plugin_configs["model"], store=store, sources=sources,
                 objective=campaign.spec.objective.model_dump(mode="json"), inputs=list(campaign.space.names),
-                then=then) if callable(make) and sources else []
+                then=then, target=campaign.spec.model_dump(mode="json"), target_dir=str(campaign.base_dir)) \
+        if callable(make) and sources else []
     for note in said:
         _say(campaign, note, notes)
 

@@ -1294,6 +1294,10 @@ def test_a_campaign_learns_from_a_source_campaign_as_it_was_when_it_started(tmp_
     assert res.exit_code == 0, res.output
     said = " ".join(res.output.split())
     assert "source campaign 'earlier' maximises 'y' where this one minimises 'y': its results are used" in said
+    # fuzz round nineteen: the same pool looked up by the same table is this campaign's answers (a CSV source
+    # holding them is refused at validate; a campaign source passed without a word)
+    assert ("source campaign 'earlier' looked its results up in the same table as this one (pool.csv): they are "
+            "this campaign's own answers") in said
     store = Store(db)
     first = Proposer(load_campaign(target), store=store).sources[0]
     recorded = store.campaign_files(store.get_campaign("tl").id)["model.params.source[0].campaign"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import json
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -426,8 +427,26 @@ def _stored_inputs(spec: dict) -> list[str]:
 LARGE_SOURCE = 5000  # rows of a source above which its one-off GP fit is long enough to be said
 
 
+def _same_lookup(spec: dict, base_dir: str, target: dict | None, target_dir: str | None) -> str | None:
+    """The table both campaigns look their results up in, when ``spec`` (a source campaign's) and ``target``
+    measure by the same lookup: the same pool file, rows, objective column and table."""
+    def lookup(s: dict, folder: str) -> tuple | None:
+        oracle, pool, goal = s.get("oracle") or {}, (s.get("space") or {}).get("pool") or {}, s.get("objective") or {}
+        if oracle.get("kind") != "lookup" or not pool.get("path"):
+            return None
+        params = oracle.get("params") or {}
+        table = params.get("path") or pool["path"]
+        return (os.path.realpath(Path(folder) / pool["path"]), os.path.realpath(Path(folder) / table),
+                json.dumps(pool.get("where") or {}, sort_keys=True), params.get("column") or goal.get("name"))
+    if not target or target_dir is None:
+        return None
+    theirs, ours = lookup(spec, base_dir), lookup(target, target_dir)
+    return Path(ours[1]).name if theirs is not None and theirs == ours else None
+
+
 def source_notes(config: TransferConfig, *, store: Any, sources: Sequence[SourceData], objective: dict,
-                 inputs: Sequence[str], then: dict | None) -> list[str]:
+                 inputs: Sequence[str], then: dict | None, target: dict | None = None,
+                 target_dir: str | None = None) -> list[str]:
     """Notes on the sources when a campaign starts or resumes: a CSV source's rows left out as incomplete; a
     source campaign whose objective or goal differs from the campaign's ``objective`` (its values are used
     as this objective's), or with inputs the campaign lacks (its results are pooled over them), or, given
@@ -448,6 +467,12 @@ def source_notes(config: TransferConfig, *, store: Any, sources: Sequence[Source
                         "campaign lacks: its results are pooled over them (two of its results at the same values "
                         "of this campaign's inputs may differ by what those did); keep them fixed in the source, "
                         "or add them to this campaign's space")
+        table = _same_lookup(spec, getattr(source, "base_dir", "") or "", target, target_dir)
+        if table:  # as the CSV check refuses a copy of the pool (fuzz round nineteen: a campaign source passed)
+            said.append(f"source campaign '{rec['campaign']}' looked its results up in the same table as this one "
+                        f"({table}): they are this campaign's own answers, so the model knows them before they are "
+                        "measured; for a benchmark give a source measured under other conditions, and for earlier "
+                        "results of the same task use initial.data (looplab export it to a CSV)")
         theirs = spec.get("objective")
         if isinstance(theirs, dict) and theirs.get("name") != objective["name"]:
             said.append(f"source campaign '{rec['campaign']}' {_goal(theirs)} where this one {_goal(objective)}: its "
