@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -304,6 +305,131 @@ def test_a_closed_form_that_raises_is_named_as_the_physics_not_the_acquisition()
     assert str(exc.value).startswith("model.params.physics: physics 'physics_for_tests:SolutionRaisesOnBigBatches' "
                                      "solution() failed on 60 point(s) (ValueError: solution refuses big batches at "
                                      "physics_for_tests.py:"), str(exc.value)
+
+
+LATER_LAW = """
+import sys
+import zlib
+import time
+
+import numpy as np
+
+from orchestrator.models.physics import NewtonCooling
+
+
+class Later(NewtonCooling):
+    \"\"\"Newton cooling that misbehaves on any batch but validate's sample of 8 points.\"\"\"
+
+    def solution(self, x, c):
+        out = np.asarray(super().solution(x, c))
+        if np.size(x["t"]) == 8:
+            return out
+        {body}
+"""
+
+
+def _later_law(folder, module: str, body: str) -> None:
+    (folder / f"{module}.py").write_text(LATER_LAW.format(body=body))
+
+
+@pytest.mark.parametrize("body, words", [
+    # F4: exit 0 and no word, the campaign left unfinished (resume did the same)
+    ("sys.exit(0)", "solution() called sys.exit(0) on "),
+    # F5: one value for N points was broadcast by numpy: the run completed, exit 0
+    ("return out[:1]", "solution() returned shape (1,) for "),
+    # F8: failed in the GP's matmul / numpy's AxisError, blamed on model.kind
+    ("return out[:, None]", "solution() returned shape ("),
+    ("return float(out.mean())", "solution() returned a scalar (shape ()) for "),
+])
+def test_a_closed_form_that_exits_or_returns_the_wrong_shape_in_a_run_ends_it_naming_the_physics(tmp_path, body,
+                                                                                                    words):
+    """Fuzz round of the plugin checks: validate's 8-point sample passed, then the run's calls misbehaved. Every
+    call of the closed form is checked now: exit 2, one line naming model.params.physics, the results kept."""
+    module = f"later_{zlib.crc32(body.encode())}"
+    _later_law(tmp_path, module, body)
+    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
+                   for t in (0, 60, 120, 180, 240, 300) for env in (15, 30))
+    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
+    (tmp_path / "c.yaml").write_text(
+        "name: later\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
+        f"oracle: {{kind: lookup}}\nmodel: {{kind: physics-gp, params: {{physics: '{module}:Later'}}}}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 5}\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    for _ in range(2 if "exit" in body else 1):  # a resume says the same
+        res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db, "--quiet"])
+        out = " ".join(ANSI.sub("", res.output).split())
+        assert res.exit_code == 2, out
+        assert f"error model.params.physics: physics '{module}:Later' {words}" in out, out
+        assert "one finite value per point" in out or "a plugin must return its values or raise" in out, out
+        assert "the campaign and its results are kept" in out and "Traceback" not in out, out
+    from orchestrator.store import Store
+
+    store = Store(db)
+    try:
+        assert len(store.experiments(store.get_campaign("later").id, ["succeeded"])) == 2  # the initial design kept
+    finally:
+        store.close()
+
+
+def test_a_pinn_residual_that_exits_or_returns_one_number_when_compiled_is_named_as_the_physics(tmp_path,
+                                                                                                 monkeypatch):
+    """The PINN runs the residual while it compiles its loop (the residual's inputs are then [networks, points]):
+    a sys.exit there ended the run with exit 0 and no word, a residual summed to one number failed in TensorFlow
+    as the model's error. Both are one line naming model.params.physics now."""
+    from orchestrator.errors import LooplabError
+    from orchestrator.models.pinn import PINNConfig, PINNSurrogate
+
+    (tmp_path / "compiled_laws.py").write_text(
+        "import sys\nimport tensorflow as tf\nfrom orchestrator.models.physics import NewtonCooling\n\n"
+        "class Exits(NewtonCooling):\n    def residual(self, x, y, dy, c):\n"
+        "        if x['t'].shape.rank == 2:\n            sys.exit(0)\n        return super().residual(x, y, dy, c)\n\n"
+        "class Sums(NewtonCooling):\n    def residual(self, x, y, dy, c):\n"
+        "        r = super().residual(x, y, dy, c)\n        return tf.reduce_sum(r) if x['t'].shape.rank == 2 else r\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    t = np.linspace(0, 300, 4)
+    X, y = enc(t, np.full(4, 25.0)), cooling(t, 25.0)
+    for name, words in (("Exits", "called sys.exit(0) in its residual or conditions() while the PINN was compiled"),
+                        ("Sums", "its residual returned a tensor of rank 0 for the ensemble's collocation points")):
+        cfg = PINNConfig.model_validate({**COOLING, "physics": f"compiled_laws:{name}", "ensemble": 2,
+                                         "iterations": 10, "lbfgs": 0, "data_warmup": 0, "width": 4, "depth": 1})
+        with pytest.raises(LooplabError) as exc:
+            PINNSurrogate.from_config(cfg, ctx(0)).fit(X, y)
+        said = str(exc.value)
+        assert said.startswith(f"model.params.physics: physics 'compiled_laws:{name}'") and words in said, said
+        assert "\n" not in said and said.endswith("fix the plugin, or choose another physics, and run again"), said
+
+
+def test_a_closed_form_call_that_does_not_return_is_logged(tmp_path, monkeypatch, caplog):
+    """F9: a closed form that blocked in a fit hung the run with no output. The call is not interrupted, but one
+    that has not returned after SLOW_CALL_SECONDS (30 s) is logged, naming the plugin."""
+    from orchestrator.models import physics
+    from orchestrator.models.physics_gp import PhysicsGPConfig, PhysicsGPSurrogate
+
+    _later_law(tmp_path, "slow_law", "time.sleep(2.0)\n        return out")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(physics, "SLOW_CALL_SECONDS", 0.3)
+    caplog.set_level(logging.WARNING, logger="looplab")
+    m = PhysicsGPSurrogate.from_config(PhysicsGPConfig.model_validate({"physics": "slow_law:Later"}), ctx(0))
+    m._law(enc([0.0, 100.0, 200.0], [20.0, 20.0, 20.0]), m._start())
+    assert caplog.text.count("model.params.physics: physics 'slow_law:Later' solution() on 3 point(s) has not "
+                             "returned after") == 1, caplog.text
+    assert "look for a loop or a sleep in the plugin" in caplog.text
+
+
+def test_validate_says_which_sample_points_a_closed_form_is_not_finite_at(tmp_path):
+    """F11: "its solution returned shape (8,) (or non-finite values)": the shape was right; now it says the values
+    were not finite, how many, and where the first one is."""
+    (tmp_path / "nan_law.py").write_text(
+        "import numpy as np\nfrom orchestrator.models.physics import NewtonCooling\n\n"
+        "class NanHalf(NewtonCooling):\n    def solution(self, x, c):\n"
+        "        return np.where(np.asarray(x['t']) > 150, np.nan, super().solution(x, c))\n")
+    code, out = _validate(tmp_path, params="{physics: 'nan_law:NanHalf'}")
+    said = " ".join(out.split())
+    assert code == 2, out
+    assert re.search(r"model\.params\.physics: physics 'nan_law:NanHalf' \(nan_law:NanHalf\): its solution returned "
+                     r"\d non-finite value\(s\) on a sample batch of 8 points \(the first, nan, at t=\S+, "
+                     r"T_env=\S+\); it must return one finite value per point", said), said
+    assert "shape" not in said
 
 
 def test_an_error_inside_a_traced_function_is_one_line_naming_its_frame():

@@ -30,19 +30,25 @@ The PINN divides the residual by ``output scale / span of the first input in
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from oracles.base import MAX_OBJECTIVE
 
-from ..errors import Problem
+from ..errors import LooplabError, Problem
 
 GROUP = "looplab.physics"
+log = logging.getLogger("looplab.physics")
 
 
 @dataclass(frozen=True)
@@ -386,6 +392,87 @@ def bounded(call: Any, what: str) -> Any:
     return box.get("value")
 
 
+AFTER_RUN = "the campaign and its results are kept: fix the plugin, or choose another physics, and run again"
+
+
+class PhysicsPluginError(LooplabError):
+    """A physics plugin that misbehaved during a run: it called sys.exit, or its closed form returned other than
+    one number per point. One line naming ``model.params.physics`` (exit 2, the campaign kept). Not a
+    ValueError: the least-squares fit, which skips constants where the law raises, must not skip past it."""
+
+
+def _shape(a: np.ndarray) -> str:
+    return "a scalar (shape ())" if a.ndim == 0 else f"shape {a.shape}"
+
+
+def closed_form(phys: Physics, x: dict, c: dict, n: int, who: str) -> np.ndarray:
+    """``phys.solution(x, c)`` on ``n`` points, as float values [n], checked at every call: validate's sample
+    batch sees only the first calls, and a closed form that returned one value for n points later was
+    broadcast by numpy into a completed run (fuzz round nineteen). ``who``: "model.params.physics:
+    physics 'NAME' solution()". The plugin's own exceptions pass through (the caller names them); sys.exit,
+    values that are not numbers and a wrong shape raise PhysicsPluginError. A call that has not returned after
+    SLOW_CALL_SECONDS is logged (``watch``)."""
+    with watch(f"{who} on {n} point(s)"):
+        try:
+            out = phys.solution(x, c)
+        except SystemExit as exc:  # it ended `looplab run` with exit 0 and no word (fuzz round nineteen)
+            raise PhysicsPluginError(f"{who} called sys.exit({exc.code!r}) on {n} point(s); a plugin must return its "
+                                     f"values or raise an exception; {AFTER_RUN}") from None
+    try:
+        s = np.asarray(out, dtype=float)
+    except (TypeError, ValueError):
+        import reprlib
+
+        raise PhysicsPluginError(f"{who} returned {type(out).__name__} {reprlib.repr(out)[:120]} for {n} point(s), "
+                                 f"not numbers; it must return one finite value per point (an array of shape "
+                                 f"({n},)); {AFTER_RUN}") from None
+    if s.shape != (n,):
+        raise PhysicsPluginError(f"{who} returned {_shape(s)} for {n} point(s); it must return one finite value per "
+                                 f"point (an array of shape ({n},)); {AFTER_RUN}")
+    return s
+
+
+SLOW_CALL_SECONDS = 30.0  # a plugin call during a run not returned after this long is logged (a law takes ms)
+_watch_lock = threading.Lock()
+_watched: dict[int, list] = {}  # key -> [start (monotonic), what, said]
+_watch_keys = itertools.count()
+_watcher: list[threading.Thread] = []
+
+
+@contextmanager
+def watch(what: str) -> Iterator[None]:
+    """Log a warning once if the block (a plugin's call, ``what``) has not ended after SLOW_CALL_SECONDS: a plugin
+    that blocked during a fit hung the run with no output (fuzz round nineteen). The call itself is
+    not interrupted (it runs where it was called); one daemon thread, started at the first call, watches them
+    all (a dict entry per call, no thread per call)."""
+    key = next(_watch_keys)
+    with _watch_lock:
+        _watched[key] = [time.monotonic(), what, False]
+        if not _watcher:
+            thread = threading.Thread(target=_watch_loop, daemon=True, name="looplab-physics-watch")
+            _watcher.append(thread)
+            thread.start()
+    try:
+        yield
+    finally:
+        with _watch_lock:
+            _watched.pop(key, None)
+
+
+def _watch_loop() -> None:
+    while True:
+        time.sleep(min(1.0, max(SLOW_CALL_SECONDS / 4, 0.05)))
+        now, limit = time.monotonic(), SLOW_CALL_SECONDS
+        with _watch_lock:
+            due = [e for e in _watched.values() if not e[2] and now - e[0] >= limit]
+            for e in due:
+                e[2] = True
+        for start, what, _ in due:
+            log.warning("%s has not returned after %.0f s (a law takes milliseconds); looplab keeps waiting for it: "
+                        "look for a loop or a sleep in the plugin, or stop the run with Ctrl-C (its results so far "
+                        "are kept)", what, now - start)
+
+
 def _declared_problems(phys: Physics | type) -> str | None:
     """What is wrong with what a plugin declares: its inputs and derivatives (tuples of names), its constants
     (name -> Constant, at least one)."""
@@ -505,8 +592,16 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
         except Exception as exc:  # the closed form's own failure, not the residual's
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return f"its closed form solution() does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
-        if s.shape != (n,) or not np.all(np.isfinite(s)):
-            return f"its solution returned shape {s.shape} (or non-finite values) for a batch of {n}"
+        if s.shape != (n,):
+            return (f"its solution returned {_shape(s)} for a batch of {n} points; it must return one value per point "
+                    f"(an array of shape ({n},))")
+        bad = ~np.isfinite(s)
+        if bad.any():  # the shape was right: say what was wrong, and where (fuzz round nineteen)
+            i = int(np.argmax(bad))
+            at = ", ".join(f"{k}={float(v[i]):.6g}" for k, v in xs.items())
+            return (f"its solution returned {int(bad.sum())} non-finite value(s) on a sample batch of {n} points "
+                    f"(the first, {float(s[i])}, at {at}); it must return one finite value per point: check the "
+                    "law's domain against the space's ranges")
         if np.max(np.abs(s)) > MAX_OBJECTIVE:  # finite, but the model's variances would overflow
             return (f"its solution reaches {float(np.max(np.abs(s))):.3g} on the space, beyond +/-"
                     f"{MAX_OBJECTIVE:g}, too large to model; check the settings and fixed inputs (their units?)")

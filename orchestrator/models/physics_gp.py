@@ -36,7 +36,8 @@ from pydantic import Field, field_validator
 
 from ..errors import LooplabError, plugin_call
 from .base import ModelContext, check_training_data
-from .physics import InputMap, PhysicsParams, build, check_model_config, plugin_files, resolve
+from .physics import (AFTER_RUN, InputMap, PhysicsParams, PhysicsPluginError, build, check_model_config,
+                      closed_form, plugin_files, resolve)
 
 STATE_VERSION = 1
 
@@ -176,14 +177,18 @@ class PhysicsGPSurrogate:
         """The law's prediction of the measured value at X [N, D] with constants exp(log_c): [N]. Where it
         overflows (exp(-r t) at t < 0 and r near its upper bound) it is inf, without numpy's warning: the fit
         skips such constants (least squares refuses a start whose residuals are not finite)."""
+        who = f"model.params.physics: physics '{self.config.physics}' solution()"
+
         def call() -> np.ndarray:
+            # checked at every call (closed_form): sys.exit, and a shape other than one value per point, end the run
+            # with one line naming the physics (they ended it with exit 0, or were broadcast, or failed in the GP)
             with np.errstate(over="ignore", invalid="ignore"):
-                return np.asarray(self.phys.solution(self._map(X), dict(zip(self.names, np.exp(log_c)))), dtype=float)
+                return closed_form(self.phys, self._map(X), dict(zip(self.names, np.exp(log_c))), len(X), who)
 
         try:  # the plugin's exception named as the physics', whoever asked (the fit, or the acquisition)
-            return plugin_call(call, f"model.params.physics: physics '{self.config.physics}' solution()",
-                               f"on {len(X)} point(s)", "the campaign and its results are kept: fix the plugin, or "
-                                                       "choose another physics, and run again")
+            return plugin_call(call, who, f"on {len(X)} point(s)", AFTER_RUN)
+        except PhysicsPluginError:
+            raise
         except LooplabError as exc:
             raise PhysicsLawError(str(exc)) from None
 

@@ -52,7 +52,8 @@ import numpy as np
 from pydantic import Field
 
 from .base import ModelContext, check_training_data
-from .physics import InputMap, Physics, PhysicsParams, build, check_model_config, plugin_files
+from .physics import (AFTER_RUN, InputMap, Physics, PhysicsParams, PhysicsPluginError, build, check_model_config,
+                      plugin_files)
 
 STATE_VERSION = 1
 
@@ -140,6 +141,7 @@ class _Trainer:
 
         self.lock = threading.Lock()
         self.phys, self.K, self.d = phys, K, d
+        self.trace_problem: str | None = None  # what the plugin did wrong while the loop was compiled
         f64 = tf.float64
         sizes = [d] + [width] * depth + [1]
         self.shapes = []
@@ -192,6 +194,13 @@ class _Trainer:
             dy = {inputs[j]: y_sd * g[..., j] / span_x[j] for j in deriv}
             res_scale = y_sd / span_x[deriv[0]] if deriv else y_sd
             res = self.phys.residual(x, y, dy, c)
+            rank = getattr(getattr(res, "shape", None), "rank", 0 if isinstance(res, (int, float)) else None)
+            if rank is not None and rank != 2:  # one value per point of each network [K, M], as its inputs
+                # (validate's sample batch checks the first calls; this one runs when the loop is compiled)
+                self.trace_problem = (f"its residual returned a tensor of rank {rank} for the ensemble's "
+                                      f"collocation points (its inputs are [networks, points], rank 2); it must "
+                                      f"return one value per point, of its inputs' shape")
+                raise ValueError(self.trace_problem)
             phys_l = tf.reduce_mean(tf.square(res / res_scale), axis=-1)
             cond = tf.zeros_like(phys_l)
             for x0, y0 in self.phys.conditions(x, c):
@@ -405,29 +414,41 @@ class PINNSurrogate:
                 evals += tr.polish([U_t, Y_t, Ucol_t, *args], cfg.lbfgs)
             tr.load(*tr.read())  # fresh Adam moments for the next phase
 
-        with tr.lock:
-            tr.load(weights, craw)
-            if not prev and cfg.data_warmup > 0:
-                # the networks first learn the data alone: started on the law, they can settle on a trivial
-                # solution of it (B = 0 for small k1) that the data term alone does not pull them out of
-                zero = tf.constant(0.0, tf.float64)
-                tr._train(U_t, tf.constant(np.tile(raw, (self.K, 1))), Ucol_t, *args[:4], zero, zero,
-                          tf.constant(cfg.data_warmup), lr)
-                tr.load(*tr.read())
-            if sigma is None and cfg.noise is None:  # phase 1: every network on the measured data
-                train(np.tile(raw, (self.K, 1)), cfg.iterations // 2, lr)
-                pred = tr._predict(U_t, args[2], args[3]).numpy().mean(axis=0)
-                sigma = self._sigma(raw, pred, n, p, y_sd)
-            sigma = cfg.noise if cfg.noise is not None else sigma
-            # phase 2: network k on its own perturbed copy of the data (see perturbations())
-            Y = raw[None, :] + sigma * perturbations(rng, self.K, n)
-            if prev:
-                train(Y, cfg.warm_iterations, lr / 5)
-            else:
-                train(Y, cfg.iterations - steps_run, lr)
-            weights, craw = tr.read()
-            consts = tr.constants()
-            pred = tr._predict(U_t, args[2], args[3]).numpy()
+        who = f"model.params.physics: physics '{cfg.physics}'"
+        try:
+            with tr.lock:
+                tr.trace_problem = None
+                tr.load(weights, craw)
+                if not prev and cfg.data_warmup > 0:
+                    # the networks first learn the data alone: started on the law, they can settle on a trivial
+                    # solution of it (B = 0 for small k1) that the data term alone does not pull them out of
+                    zero = tf.constant(0.0, tf.float64)
+                    tr._train(U_t, tf.constant(np.tile(raw, (self.K, 1))), Ucol_t, *args[:4], zero, zero,
+                              tf.constant(cfg.data_warmup), lr)
+                    tr.load(*tr.read())
+                if sigma is None and cfg.noise is None:  # phase 1: every network on the measured data
+                    train(np.tile(raw, (self.K, 1)), cfg.iterations // 2, lr)
+                    pred = tr._predict(U_t, args[2], args[3]).numpy().mean(axis=0)
+                    sigma = self._sigma(raw, pred, n, p, y_sd)
+                sigma = cfg.noise if cfg.noise is not None else sigma
+                # phase 2: network k on its own perturbed copy of the data (see perturbations())
+                Y = raw[None, :] + sigma * perturbations(rng, self.K, n)
+                if prev:
+                    train(Y, cfg.warm_iterations, lr / 5)
+                else:
+                    train(Y, cfg.iterations - steps_run, lr)
+                weights, craw = tr.read()
+                consts = tr.constants()
+                pred = tr._predict(U_t, args[2], args[3]).numpy()
+        except SystemExit as exc:  # the plugin's residual or conditions, run while the loop is compiled: it ended
+            # `looplab run` with exit 0 and no word (fuzz round nineteen)
+            raise PhysicsPluginError(f"{who} called sys.exit({exc.code!r}) in its residual or conditions() while "
+                                     f"the PINN was compiled; a plugin must return its values or raise an "
+                                     f"exception; {AFTER_RUN}") from None
+        except Exception:
+            if tr.trace_problem:  # its residual's shape, found while the loop was compiled
+                raise PhysicsPluginError(f"{who}: {tr.trace_problem}; {AFTER_RUN}") from None
+            raise
         if cfg.noise is None:
             sigma = self._sigma(raw, pred.mean(axis=0), n, p, y_sd, prev_sigma=sigma if prev else None)
         self._weights, self._craw, self._consts = weights, craw, consts
