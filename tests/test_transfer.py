@@ -817,7 +817,11 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
      "'a b/c' cannot be a campaign's name"),
     # the rows' inputs, encoded as the run will (validate used to pass these; the run stopped them)
     ("a,b,cat,y\n0.5,1,y,3\nabc,2,x,1\n", None, "model.params.source[0]",
-     "input 'a' is numeric in the pool but the source has text in it"),
+     "input 'a' is numeric in the pool but the source has the text 'abc' in it at src.csv, line 3"),
+    # fuzz round nineteen: the campaign's folder read as a source, the standard input, and an empty list
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: '', objective: y}", "model.params.source[0].path", "is empty; give the"),
+    ("a,b,cat,y\n0.5,1,y,3\n", "{path: /dev/stdin, objective: y}", "model.params.source[0].path",
+     "'/dev/stdin' is the standard input, which a campaign cannot read again"),
     ("a,b,cat,y\n0.5,1,y,3\n1e308,2,x,1\n", None, "model.params.source[0]",
      "input 'a' is 1e308 at src.csv, line 3, more than 1000 times"),
     ("a,b,cat,y\n0.5,1,z,3\n1.0,2,x,1\n", None, "model.params.source[0]",

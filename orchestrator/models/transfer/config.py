@@ -80,6 +80,16 @@ class CsvSource(_HeldInputs):
 
         return check_where(value)
 
+    @field_validator("path")
+    @classmethod
+    def _a_file_name(cls, value: str) -> str:
+        if not value.strip():  # it named the campaign's folder ("is a folder"; fuzz round nineteen)
+            raise ValueError("is empty; give the source's CSV file, relative to the campaign file")
+        if value.strip() in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):  # read again at every resume
+            raise ValueError(f"'{value}' is the standard input, which a campaign cannot read again when it resumes; "
+                             "save the rows to a CSV file and give its path")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _one_kind(cls, data: Any) -> Any:
@@ -166,7 +176,7 @@ class TransferConfig(BaseModel):
         "pre-trained on the source, its last layer retrained on the target; auto: the mixture of the GP-based "
         "methods and the base model alone, weighted by their leave-one-out predictions on the target data "
         "(weigh_by)")
-    source: list[SourceSpec] = Field(min_length=1, description="one or more sources: {path, objective, columns, where, "
+    source: list[SourceSpec] = Field(description="one or more sources: {path, objective, columns, where, "
                                                                "fixed} "
                                                                "or {campaign: NAME}")
     base: Literal["gp", "random-forest"] = Field(
@@ -314,6 +324,9 @@ class TransferConfig(BaseModel):
     @field_validator("source")
     @classmethod
     def _each_once(cls, v: list) -> list:
+        if not v:
+            raise ValueError("is an empty list; give at least one source: a CSV file {path: FILE.csv, objective: "
+                             "COLUMN} or another campaign {campaign: NAME} (or use the base model without transfer)")
         for j, s in enumerate(v):
             if s in v[:j]:  # the same rows twice: two identical tasks, or a source counted twice in auto
                 raise ValueError(f"source[{j}] is the same as source[{v.index(s)}]; give each source once")

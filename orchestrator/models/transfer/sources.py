@@ -493,6 +493,14 @@ def source_notes(config: TransferConfig, *, store: Any, sources: Sequence[Source
     return said
 
 
+def _number(value: Any) -> bool:
+    try:
+        strict_float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def encode_rows(space: Any, rows: Sequence[dict], where: str, places: Sequence[str] = ()) -> np.ndarray:
     """Source rows -> the campaign's encoding [N, D] (see the module docstring for pools); ConfigError naming
     the input and row (``places[k]``: its file line or experiment) of a value that cannot be encoded or lies
@@ -553,8 +561,10 @@ def _encode(space: Any, rows: Sequence[dict], where: str, at: Callable[[int], st
             try:
                 x = np.array([strict_float(r[g.name]) for r in rows])
             except (TypeError, ValueError):
-                raise ConfigError([Problem(where, f"input '{g.name}' is numeric in the pool but the source has "
-                                                  "text in it")]) from None
+                k = next(k for k, r in enumerate(rows) if not _number(r[g.name]))  # fuzz round nineteen: name it
+                raise ConfigError([Problem(where, f"input '{g.name}' is numeric in the pool but the source has the "
+                                                  f"text '{str(rows[k][g.name])[:40]}' in it at {at(k)}; fill in a "
+                                                  "number or drop the row")]) from None
             if not np.all(np.isfinite(x)):
                 raise ConfigError([Problem(where, f"input '{g.name}' has a value that is not a finite number "
                                                   f"({x[~np.isfinite(x)][0]}) at {at(int(np.argmin(np.isfinite(x))))}; "
