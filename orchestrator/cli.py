@@ -918,9 +918,12 @@ def export(name: str = typer.Argument(..., help="campaign name"),
     if target is None:
         _write_stdout(text if text.endswith("\n") else text + "\n")
     else:
-        try:
-            target.write_text(text, encoding="utf-8")
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:  # whole or not at all: a full disk left a truncated CSV where the earlier export was
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
 

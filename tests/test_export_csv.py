@@ -126,3 +126,28 @@ def test_the_header_is_the_spaces_with_no_experiment_as_with_some(tmp_path):
         assert headers[0][:9] == ["seq", "id", "step", "position", "status", *columns[name], objective[name]]
         assert docs[0].keys() == docs[1].keys()  # JSON: each experiment carries its params by name
         assert [list(e["params"]) for e in docs[1]["experiments"]] == [inputs[name]] * 2
+
+
+def test_an_export_that_cannot_be_written_whole_leaves_the_earlier_file(tmp_path, monkeypatch):
+    """Fuzz round nineteen: a full disk left a truncated export where the earlier one was. The export is written
+    to a temporary file and moved into place, so a failure keeps the earlier file and leaves no temporary one."""
+    import errno
+    import pathlib
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = write_campaign(tmp_path, alloy_yaml(name="whole", budget=4, model="random-forest", initial=2), "w.yaml")
+    assert runner.invoke(app, ["run", str(spec), "--store", url, "--quiet"]).exit_code == 0
+    out = tmp_path / "e.csv"
+    assert runner.invoke(app, ["export", "whole", "--store", url, "--out", str(out)]).exit_code == 0
+    before = out.read_text()
+    real = pathlib.Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    result = runner.invoke(app, ["export", "whole", "--store", url, "--out", str(out)])
+    monkeypatch.undo()
+    assert result.exit_code == 2 and "--out: cannot write" in result.output and "No space left" in result.output
+    assert out.read_text() == before and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
