@@ -1115,8 +1115,15 @@ def write_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
             ax.legend(loc="best", fontsize=9)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path, metadata={"Software": PNG_MARK})
-        plt.close(fig)
+        tmp = path.with_name(f".{fname}.tmp")
+        try:  # whole or not at all, as the report's plots: a full disk left a truncated PNG
+            fig.savefig(tmp, format="png", metadata={"Software": PNG_MARK})
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            plt.close(fig)
         paths.append(path)
 
     def random_line(ax) -> None:
