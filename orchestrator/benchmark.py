@@ -790,8 +790,11 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
                                       setup.values_column)
     space = campaign.space
     proposer = Proposer(campaign)
+    flat = 0  # drawn sources with one value in every row: a campaign refuses such a source (fuzz round nineteen)
     if strategy.transfer_fraction is not None:
-        proposer = Proposer(campaign, sources=_known_sources(setup, proposer, strategy, seed))
+        known = _known_sources(setup, proposer, strategy, seed)
+        flat = sum(1 for src in known if np.ptp(np.asarray(src.y, dtype=float)) == 0)
+        proposer = Proposer(campaign, sources=known)
     # --initial 0: no initial design; the model proposes the first batch if it can predict without
     # observations (transfer from sources), else the proposer draws it at random
     picks = [space.index_of(p) for p in proposer.initial_design(step_rng(seed, 0))] if setup.initial else []
@@ -818,7 +821,8 @@ def run_job(setup: Setup, strategy: Strategy, seed: int) -> dict[str, Any]:
         picks += new
         step += 1
     return {"seed": seed, "picks": [int(i) for i in picks[: setup.budget]],
-            "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_s, "fit_fallbacks": fallbacks}
+            "wall_seconds": time.perf_counter() - t0, "fit_seconds": fit_s, "fit_fallbacks": fallbacks,
+            "flat_sources": flat}
 
 
 _SOURCES: dict[str, Any] = {}  # every source row, read once per process and strategy
@@ -957,7 +961,7 @@ def run_benchmark(setup: Setup, on_done: Callable[[Strategy, int], None] | None 
             m = run_metrics(r["picks"], values, setup.goal, setup.target)
             runs.append({"seed": seed, "picks": r["picks"], "values": [float(values[i]) for i in r["picks"]],
                          **m, "wall_seconds": r["wall_seconds"], "fit_seconds": r["fit_seconds"],
-                         "fit_fallbacks": r["fit_fallbacks"]})
+                         "fit_fallbacks": r["fit_fallbacks"], "flat_sources": r.get("flat_sources", 0)})
         strategies_out.append({**s.as_dict(), "runs": runs, "summary": summarize(runs)})
     n = setup.n_pool
     return {
@@ -1257,6 +1261,12 @@ def run_command(spec: Path, *, dataset: Path | None, seeds: int, budget: int, st
     console.print(summary_table(result))
     if transfer_fraction:
         console.print(transfer_table({**result, "pool_values": setup.values}, reach))
+        for s in result["strategies"]:
+            flat = sum(1 for r in s["runs"] if r.get("flat_sources"))
+            if flat:
+                console.print(f"note {s['name']}: in {flat} of {len(s['runs'])} seeds a drawn source has one value in all its "
+                      "rows (a campaign refuses such a source: it tells the model nothing); those runs learned "
+                      "nothing from it: draw a larger fraction, or give a source whose objective varies more", soft_wrap=True)
     console.print(f"random search needs on average {result['random_af_experiments']['0.5']} experiments for "
                   f"Top% 0.5 and {result['random_af_experiments']['0.8']} for 0.8 (N={setup.n_pool}); "
                   f"total wall time {result['wall_seconds']:.1f} s", soft_wrap=True)

@@ -499,3 +499,32 @@ def test_the_direct_arylation_specs_are_one_temperature_each():
             ("Concentration", "numeric", 1)]
         assert (c.spec.model.kind, c.spec.acquisition.kind, c.spec.acquisition.params) == ("gp", "ucb", {"beta": 0.3})
         assert (c.spec.initial.n, c.spec.initial.method, c.spec.budget.max_experiments) == (2, "random", 50)
+
+
+def test_a_transfer_benchmark_notes_seeds_whose_drawn_source_is_constant(tmp_path):
+    """Fuzz round nineteen: a source of 200 rows, 197 of them at one value, passes validate; a 1% draw of it is
+    constant in every seed, which a campaign refuses, and the benchmark ran on it without a word."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "pool.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{a + b}\n" for a in range(6) for b in range(6)))
+    rows = [(float(rng.uniform(0, 5)), float(rng.uniform(0, 5)), 1.0 if k >= 3 else float(k)) for k in range(200)]
+    (tmp_path / "src.csv").write_text("a,b,y\n" + "".join(f"{a:.4f},{b:.4f},{y}\n" for a, b, y in rows))
+    spec = write_campaign(tmp_path, """\
+name: flat
+seed: 0
+space:
+  pool: {path: pool.csv, inputs: [a, b]}
+objective: {name: y, goal: max}
+oracle: {kind: lookup}
+model:
+  kind: transfer
+  params: {method: multi-task, source: [{path: src.csv, objective: y}]}
+acquisition: {kind: ei, batch_size: 1}
+initial: {n: 2}
+budget: {max_experiments: 4}
+""")
+    result = runner.invoke(app, ["benchmark", str(spec), "--seeds", "2", "--budget", "3", "--transfer-fraction",
+                                 "0.01,0.9", "--out", str(tmp_path / "out")], env={"COLUMNS": "300"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "note transfer multi-task 0.01: in 2 of 2 seeds a drawn source has one value in all its rows" in said
+    assert "multi-task 0.9: in" not in said  # 180 of the 200 rows: the three other values are among them
