@@ -205,3 +205,21 @@ def load(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+_BOUNDS = {"less_than_equal": ("less than or equal to", "le"), "less_than": ("less than", "lt"),
+           "greater_than_equal": ("greater than or equal to", "ge"), "greater_than": ("greater than", "gt")}
+
+
+def bound_message(error_type: str, ctx: dict | None) -> str | None:
+    """pydantic's "input should be less than or equal to N" with N written as a number: pydantic writes a float
+    bound out in full (1e100 as 101 digits). None for an error that is not about a bound."""
+    if error_type not in _BOUNDS:
+        return None
+    word, key = _BOUNDS[error_type]
+    value = (ctx or {}).get(key)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    else:
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"input should be {word} {text}"

@@ -840,16 +840,6 @@ def _merge_union_members(errors: list[dict]) -> list[dict]:
 
 
 
-_BOUND_WORDS = {"less_than_equal": ("less than or equal to", "le"), "less_than": ("less than", "lt"),
-                "greater_than_equal": ("greater than or equal to", "ge"), "greater_than": ("greater than", "gt")}
-
-
-def _bound_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any = None,
                              owner: str = "") -> list[Problem]:
     """Turn pydantic's errors into one readable Problem each.
@@ -927,9 +917,8 @@ def problems_from_validation(exc: ValidationError, prefix: str = "", model: Any 
                 msg = f"must be text (got {_what(err['input'])}); quote it: '{text}'"
         elif etype in ("model_type", "dict_type"):
             msg = f"must be a mapping of keys (got {_what(err.get('input'))})"
-        elif etype in _BOUND_WORDS:  # pydantic writes a float bound out in full: 1e100 as 101 digits
-            word, key = _BOUND_WORDS[etype]
-            msg = f"input should be {word} {_bound_text(err.get('ctx', {}).get(key))} (got {_short(err.get('input'))})"
+        elif safe_yaml.bound_message(etype, err.get("ctx")):  # 1e100, not pydantic's 101 digits
+            msg = f"{safe_yaml.bound_message(etype, err.get('ctx'))} (got {_short(err.get('input'))})"
         elif etype == "list_type":
             msg = f"must be a list (got {_what(err.get('input'))})"
         else:

@@ -311,16 +311,6 @@ def _fields_at(loc: tuple) -> list[str]:
     return []
 
 
-_BOUNDS = {"less_than_equal": ("less than or equal to", "le"), "less_than": ("less than", "lt"),
-           "greater_than_equal": ("greater than or equal to", "ge"), "greater_than": ("greater than", "gt")}
-
-
-def _bound(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def problems(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: ``field.path: what is wrong``."""
     lines = []
@@ -347,9 +337,7 @@ def problems(exc: ValidationError) -> list[str]:
                 path, msg = (f"{path}.{head}" if path else head), rest
         else:
             msg = (msg[0].lower() + msg[1:]) if msg else etype
-            if etype in _BOUNDS:  # pydantic writes a float bound out in full: 1e150 as 151 digits
-                word, key = _BOUNDS[etype]
-                msg = f"input should be {word} {_bound(err.get('ctx', {}).get(key))}"
+            msg = safe_yaml.bound_message(etype, err.get("ctx")) or msg  # 1e150, not 151 digits
             if "input" in err and etype not in ("model_type", "dict_type"):
                 msg += f" (got {safe_yaml._short(repr(err['input']), 80)})"
             elif etype in ("model_type", "dict_type"):
