@@ -923,7 +923,10 @@ def export(name: str = typer.Argument(..., help="campaign name"),
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, target)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # no such folder, or a file where one should be: nothing was written
+                pass
             _fail(LooplabError(f"--out: cannot write '{out}' ({exc.strerror or exc}); choose another path"))
         console.print(f"wrote {len(records)} experiments to {out}")
 

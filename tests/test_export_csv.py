@@ -151,3 +151,6 @@ def test_an_export_that_cannot_be_written_whole_leaves_the_earlier_file(tmp_path
     monkeypatch.undo()
     assert result.exit_code == 2 and "--out: cannot write" in result.output and "No space left" in result.output
     assert out.read_text() == before and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    (tmp_path / "plain.txt").write_text("")  # the re-run of round nineteen: a folder that is a file was a traceback
+    result = runner.invoke(app, ["export", "whole", "--store", url, "--out", str(tmp_path / "plain.txt" / "e.csv")])
+    assert result.exit_code == 2 and "(Not a directory); choose another path" in " ".join(result.output.split())
