@@ -197,8 +197,10 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             rows = read_earlier(campaign.base_dir / campaign.spec.initial.data, campaign.space,
                                 campaign.spec.objective.name, field="initial.data")
             earlier = imported_experiments(campaign.name, rows, start=0)
+        address = _oracle_address(spec)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
-                                     files=data_files(campaign) | _source_record(campaign, sources)), False
+                                     files=data_files(campaign) | _source_record(campaign, sources)
+                                     | ({ADDRESS: {"address": address}} if address else {})), False
     record = _check_data_files(store, row, campaign)
     # an oracle's own connection settings (its class's resumable_params, e.g. the robot's url) may change too
     oracle_may = tuple(f"oracle.params.{k}" for k in getattr(campaign.plugin_classes.get("oracle"),
@@ -217,8 +219,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         raise ConfigError([Problem(d, "differs from the campaign of the same name in the store") for d in diffs]
                           + [Problem("name", f"a campaign '{campaign.name}' with a different setup is already in "
                                              "the store; rename this campaign or use another --store")])
-    _moved_oracle_note(store, row, spec, campaign, notes)
-    added = resumed_sources(store, row, campaign, notes)
+    added = _moved_oracle_note(store, row, spec, campaign, notes) | resumed_sources(store, row, campaign, notes)
     if added:
         record = (record or store.campaign_files(row.id) or {}) | added
     if record:
@@ -231,23 +232,43 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
     return row, True
 
 
-def _moved_oracle_note(store: Store, row: Any, spec: dict, campaign: Campaign, notes: list[str] | None) -> None:
+ADDRESS = "oracle.params.url"  # the store's record of where an oracle's url led, its ${NAME}s filled in
+
+
+def _oracle_address(spec: dict) -> str | None:
+    """Where an oracle's ``url`` param leads now (its ``${NAME}``s filled in, its user info masked), or None."""
+    from oracles.robot.client import shown_url, with_environment
+
+    url = (spec.get("oracle") or {}).get("params", {}).get("url")
+    if not isinstance(url, str):
+        return None
+    try:
+        return shown_url(with_environment(url))
+    except ValueError:  # a variable not set: said when the oracle is built
+        return None
+
+
+def _moved_oracle_note(store: Store, row: Any, spec: dict, campaign: Campaign, notes: list[str] | None) -> dict:
     """A campaign resumed with its oracle at another ``url`` while experiments are in flight: the new address
     is asked about them, and any it does not know are submitted there again, while what the old one still
     measures is never read. Said, since it is right for a robot restarted on another port and wrong for another
-    robot (fuzz round nineteen: each experiment was measured on two instruments without a word)."""
-    from oracles.robot.client import shown_url
-
-    old, new = (s.get("oracle", {}).get("params", {}).get("url") for s in (row.spec, spec))
-    if old == new or not isinstance(old, str) or not isinstance(new, str):
-        return
+    robot (fuzz round nineteen: each experiment was measured on two instruments without a word). The address is
+    compared as the URL led, ``${NAME}``s filled in (``url: http://host:${PORT}`` with another PORT moves it
+    too). Returns the record of the new address to store, if it changed."""
+    new = _oracle_address(spec)
+    if new is None:
+        return {}
+    then = (store.campaign_files(row.id) or {}).get(ADDRESS, {}).get("address") or _oracle_address(row.spec)
+    if then == new:
+        return {}
     flying = [e.id for e in store.experiments(row.id) if e.status in ("submitted", "running")]  # posted
-    if flying:
-        _say(campaign, f"oracle.params.url: changed from {shown_url(old)} to {shown_url(new)} with {len(flying)} "
-                       f"experiment(s) in flight ({', '.join(flying[:3])}{', ...' if len(flying) > 3 else ''}): "
-                       "those the new address does not hold are submitted to it again, and what the old one still "
-                       "measures is not read; if the old robot is still running, run once with its url to collect "
-                       "them first", notes)
+    if flying and then is not None:
+        _say(campaign, f"oracle.params.url: changed from {then} to {new} with {len(flying)} experiment(s) in "
+                       f"flight ({', '.join(flying[:3])}{', ...' if len(flying) > 3 else ''}): those the new "
+                       "address does not hold are submitted to it again, and what the old one still measures is "
+                       "not read; if the old robot is still running, run once with its url to collect them first",
+             notes)
+    return {ADDRESS: {"address": new}}
 
 
 def _source_record(campaign: Campaign, sources: Any) -> dict:

@@ -676,6 +676,34 @@ def test_a_robot_campaign_resumes_with_another_url_and_timeouts_but_not_another_
     store.close()
 
 
+def test_a_url_whose_variable_now_leads_elsewhere_is_said_with_experiments_in_flight(tmp_path, monkeypatch):
+    """The re-run of round nineteen: url: http://127.0.0.1:${PORT} with another PORT moved the experiments in
+    flight to another robot without the note a written-out change gets (the file's text was the same)."""
+    from orchestrator.config import load_campaign
+    from orchestrator.engine import open_campaign
+    from orchestrator.store import Experiment as Stored
+    from orchestrator.store import Store
+
+    path = tmp_path / "r.yaml"
+    path.write_text((ROOT / "campaigns" / "robot_branin.yaml").read_text().replace(
+        "http://127.0.0.1:8765", "'http://127.0.0.1:${LOOPLAB_TEST_PORT}'"))
+    monkeypatch.setenv("LOOPLAB_TEST_PORT", "45702")
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    row, _ = open_campaign(store, load_campaign(path))
+    store.add_experiments(row.id, [Stored("robot-branin-0000-00", 0, 0, 0, {"x1": 1.0, "x2": 2.0}, "proposed")])
+    store.mark_submitted(["robot-branin-0000-00"])
+    notes: list[str] = []
+    open_campaign(store, load_campaign(path), notes)
+    assert notes == []  # the same address
+    monkeypatch.setenv("LOOPLAB_TEST_PORT", "45703")
+    open_campaign(store, load_campaign(path), notes)
+    assert len(notes) == 1 and notes[0].startswith("oracle.params.url: changed from http://127.0.0.1:45702 to "
+                                                   "http://127.0.0.1:45703 with 1 experiment(s) in flight"), notes
+    open_campaign(store, load_campaign(path), notes)  # said once: the store now holds the new address
+    assert len(notes) == 1
+    store.close()
+
+
 def test_unreachable_deadline_follows_outbox_deadline_unless_set():
     assert RobotOracle(outbox_deadline=42).unreachable_deadline == 42
     assert RobotOracle(outbox_deadline=42, unreachable_deadline=7).unreachable_deadline == 7
