@@ -450,3 +450,18 @@ def test_two_robots_on_one_db_are_refused_and_a_killed_robots_lock_does_not_bloc
     finally:
         lab.close()
     _robot(tmp_path, "").close()
+
+
+def test_a_refused_robot_lock_leaves_no_new_database(tmp_path):
+    """The re-run of round nineteen: a hard-linked DB.lock was refused, but the robot had already created an
+    empty r.db. The lock is now taken before the database is opened."""
+    from oracles.robot.config import parse_config
+    from oracles.robot.lab import Lab
+    from oracles.robot.truth import build_truth
+
+    (tmp_path / "keep.txt").write_text("my notes\n")
+    os.link(tmp_path / "keep.txt", tmp_path / "r.db.lock")
+    cfg = parse_config({"ground_truth": BRANIN})
+    with pytest.raises(ValueError, match="is a hard link"):
+        Lab(cfg, build_truth(cfg.ground_truth), tmp_path / "r.db")
+    assert not (tmp_path / "r.db").exists() and (tmp_path / "keep.txt").read_text() == "my notes\n"

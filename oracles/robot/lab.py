@@ -178,21 +178,21 @@ class Lab:
         self.db_path = Path(db_path)
         self._monotonic = monotonic
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        foreign = sorted({r[0] for r in self._conn.execute("select name from sqlite_master where type = 'table'")}
-                         - {"meta", "jobs", "sqlite_sequence"})
-        if foreign:  # before anything is written: another program's database (looplab's store, say) is left as it was
-            self._conn.close()
-            kind = "a looplab store" if "campaigns" in foreign else "another program's database"
-            raise ValueError(f"'{self.db_path}' is {kind} (it has the tables {', '.join(foreign[:5])}); give the "
-                             "robot a file of its own")
+        self._lock_fd = _take_lock(self.db_path)  # first: a refused lock leaves no new, empty database behind
         try:
-            self._lock_fd = _take_lock(self.db_path)
+            self._conn = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None,
+                                         timeout=30)
         except BaseException:
-            self._conn.close()
+            pidlock.release(self._lock_fd)
             raise
+        self._conn.row_factory = sqlite3.Row
         try:
+            foreign = sorted({r[0] for r in self._conn.execute("select name from sqlite_master where type = 'table'")}
+                             - {"meta", "jobs", "sqlite_sequence"})
+            if foreign:  # before anything is written: another program's database (a looplab store) is left as it was
+                kind = "a looplab store" if "campaigns" in foreign else "another program's database"
+                raise ValueError(f"'{self.db_path}' is {kind} (it has the tables {', '.join(foreign[:5])}); give the "
+                                 "robot a file of its own")
             self._open()
         except BaseException:
             self._conn.close()
