@@ -279,3 +279,17 @@ def filter_rows(header: Sequence[str], records: list[tuple[int, list[str]]],
             raise KeyError(name)
         cols.append((header.index(name), wanted))
     return [(line, cells) for line, cells in records if all(cell_matches(cells[j], w) for j, w in cols)]
+
+
+STANDARD_INPUT = ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+
+
+def data_file_name(value: str, what: str) -> str:
+    """A CSV path as written in a campaign file: ValueError for an empty one (it named the campaign's folder)
+    and for the standard input (read once, where a campaign reads its data files again on every resume)."""
+    if not value.strip():
+        raise ValueError(f"is empty; give the {what} CSV file, relative to the campaign file")
+    if value.strip() in STANDARD_INPUT:
+        raise ValueError(f"'{value}' is the standard input, which a campaign cannot read again when it resumes; "
+                         "save the rows to a CSV file and give its path")
+    return value

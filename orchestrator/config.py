@@ -324,6 +324,13 @@ class PoolSpec(_Strict):
     inputs: list[str] = Field(min_length=1)
     categorical: list[str] = Field(default_factory=list, description=(
         "input columns holding text levels (every other input must hold numbers)"))
+
+    @field_validator("path")
+    @classmethod
+    def _a_file_name(cls, value: str) -> str:
+        from oracles.csvfile import data_file_name
+
+        return data_file_name(value, "pool's")  # /dev/stdin was "pipe:[N]: file not found" (fuzz round nineteen)
     where: dict[str, Union[WhereValue, list[WhereValue]]] = Field(default_factory=dict, description=(
         "keep only the rows whose column equals this value (or one of these values), e.g. {Temp_C: 105}"))
     smiles: dict[str, str] = Field(default_factory=dict, description=(

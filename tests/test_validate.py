@@ -203,6 +203,17 @@ def test_a_bound_is_written_as_a_number_not_as_its_digits(campaign_file):
         f"input should be less than or equal to {t}" for t in ("1e+100", "86400", "4294967295", "0.5")]
 
 
+@pytest.mark.parametrize("path, words", [("''", "is empty; give the pool's CSV file"),
+                                         ("/dev/stdin", "'/dev/stdin' is the standard input, which a campaign "
+                                                        "cannot read again when it resumes")])
+def test_a_pool_path_that_is_empty_or_the_standard_input_is_refused(campaign_file, path, words):
+    """Fuzz round nineteen: /dev/stdin was resolved to '/proc/N/fd/pipe:[M]: file not found'."""
+    assert "path: data/alloy_cuagau_emt.csv" in ALLOY
+    path_ = campaign_file(ALLOY.replace("path: data/alloy_cuagau_emt.csv", f"path: {path}", 1))
+    out = run_inprocess("validate", path_)
+    assert_invalid(out, path_, "space.pool.path", words)
+
+
 def test_yaml_tab_indentation_is_a_syntax_error(campaign_file):
     path = campaign_file(broken(BRANIN, "seed: 7\n", "seed: 7\n\tname: x\n"))
     out = run_inprocess("validate", path)

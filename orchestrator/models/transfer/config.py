@@ -83,12 +83,9 @@ class CsvSource(_HeldInputs):
     @field_validator("path")
     @classmethod
     def _a_file_name(cls, value: str) -> str:
-        if not value.strip():  # it named the campaign's folder ("is a folder"; fuzz round nineteen)
-            raise ValueError("is empty; give the source's CSV file, relative to the campaign file")
-        if value.strip() in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):  # read again at every resume
-            raise ValueError(f"'{value}' is the standard input, which a campaign cannot read again when it resumes; "
-                             "save the rows to a CSV file and give its path")
-        return value
+        from oracles.csvfile import data_file_name
+
+        return data_file_name(value, "source's")  # '' read the campaign's folder (fuzz round nineteen)
 
     @model_validator(mode="before")
     @classmethod
