@@ -1098,8 +1098,11 @@ def check_sqlite_path(url: str) -> None:
             raise StoreError(f"--store: the SQLite path '{_shown_path(path)}' (from {display_url(url)}) holds a "
                              "control character (a tab, a newline), which would be part of the file's name; "
                              "remove it")
-    if any(len(os.fsencode(name)) > NAME_MAX for name in decoded.split("/")):
-        return  # the command line's guard names a name over the limit, for any path a command is given
+    long = next((name for name in decoded.split("/") if len(os.fsencode(name)) > NAME_MAX), None)
+    if long is not None:  # as the command line's guard says for other paths, with the option named
+        raise StoreError(f"--store: the SQLite path '{_shown_path(decoded)}' has a name of {len(os.fsencode(long))} "
+                         f"bytes ('{_shown_path(long)}'): each name in a path is at most {NAME_MAX} bytes on most "
+                         "file systems; choose a shorter name")
     given = os.path.expanduser(decoded)
     size = max(len(os.fsencode(given)), len(os.fsencode(os.path.abspath(given))))
     if size >= PATH_MAX:
