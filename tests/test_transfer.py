@@ -756,6 +756,9 @@ def test_a_source_with_missing_columns_is_a_validation_error(tmp_path):
     # a constant objective (the wrong column, a placeholder) transfers nothing: an error, not a silent no-op
     ("a,b,cat,y\n0.5,1,y,3\n1.0,2,x,3\n", None, "model.params.source[0].objective", "same value (3) in all 2"),
     ("a,b,cat,y\n0.5,1,y,inf\n1.0,2,x,3\n", None, "model.params.source[0].objective", "line 2: 'inf'"),
+    # fuzz round nineteen: a number too small for a float said why (it was "not a number")
+    ("a,b,cat,y\n0.5,1,y,1e-400\n1.0,2,x,3\n", None, "model.params.source[0].objective",
+     "line 2: '1e-400' in column 'y' is not a number ('1e-400' is too small for a float"),
     # written by pandas for a missing value: that row is skipped, so one usable row is left
     ("a,b,cat,y\n0.5,1,y,nan\n1.0,2,x,3\n", None, "model.params.source[0]", "1 usable row(s)"),
     ("a,b,cat,y\n0.5,1,y,3\n", "{path: src.csv, objective: y, campaign: earlier}", "model.params.source[0]",
@@ -838,6 +841,15 @@ def test_bad_source_rows_and_entries_are_validation_errors(tmp_path, source_csv,
     # one problem, at the field's path (no pydantic union member such as 'CsvSource' in it), in words
     assert len(lines) == 1 and f"{path.name}: {where}: " in lines[0] and words in lines[0], res.output
     assert "Source" not in lines[0].split(": ")[1] and "Traceback" not in res.output
+
+
+def test_every_source_line_whose_objective_is_not_a_number_is_named(tmp_path):
+    """Fuzz round nineteen: with 'NA' on one line and 'null' on the next, only the first was said."""
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,NA\n1.0,2,x,null\n0.0,1,x,3\n1.0,1,y,2\n")
+    res = CliRunner().invoke(app, ["validate", str(path)])
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error")]
+    assert res.exit_code == 2 and len(lines) == 2, res.output
+    assert "line 2: 'NA' in column 'y'" in lines[0] and "line 3: 'null' in column 'y'" in lines[1]
 
 
 @pytest.mark.parametrize("params, where, words", [

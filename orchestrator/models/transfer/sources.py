@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from oracles.csvfile import CsvFileError, describe_columns, parse_number, strict_float
+from oracles.csvfile import CsvFileError, describe_columns, parse_number, strict_float, unreadable_number
 
 from ...config import _short as _shown  # a value as an error quotes it, cut to 60 characters
 from ...errors import ConfigError, Problem, SourceNotReady
@@ -289,6 +289,7 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
         raise ConfigError(problems)
     col = {name: header.index(name) for name in header}
     params, values, lines = [], [], []
+    bad: list[Problem] = []  # every such line, not only the first (fuzz round nineteen)
     for line, cells in records:
         text = cells[col[src.objective]]
         row = {n: str(src.fixed[n]) if n in src.fixed else cells[col[src.columns.get(n, n)]] for n in inputs}
@@ -296,14 +297,19 @@ def _csv_rows(src: CsvSource, i: int, inputs: Sequence[str], base_dir: Path
             continue  # an incomplete line: an empty or `nan` cell (pandas writes missing values so)
         y = parse_number(text)
         if y is None or math.isinf(y):
-            raise ConfigError([Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
-                                                                  f"'{src.objective}' is not a "
-                                                                  f"{'finite ' if y is not None else ''}number")])
+            why = unreadable_number(text) if y is None else ""  # '1e-400': too small for a float
+            bad.append(Problem(f"{WHERE}[{i}].objective", f"{path.name}, line {line}: '{text}' in column "
+                                                          f"'{src.objective}' is not a "
+                                                          f"{'finite ' if y is not None else ''}number"
+                                                          + (f" ({why})" if why else "")))
+            continue
         if math.isnan(y):
             continue  # 'nan' as a missing value (pandas writes them so): an incomplete line
         params.append(row)  # text cells: encode_rows reads numbers where the space has numbers
         values.append(y)
         lines.append(f"{path.name}, line {line}")
+    if bad:
+        raise ConfigError(bad)
     if len(values) < 2:
         raise ConfigError([Problem(f"{WHERE}[{i}]", f"{path.name} has {len(values)} usable row(s) (complete, "
                                                     "matching `where`); a source needs at least 2")])
