@@ -720,9 +720,13 @@ def prepare(spec_path: str | Path, *, dataset: str | Path | None, seeds: int, bu
                         strategy_problems.append(prob)
                 elif strategies is not None and prob.path.startswith(("model.", "acquisition.")):
                     text = str(prob).replace(IMPORT_HINT, "")
+                    key = prob.path.rsplit(".", 1)[-1]
                     if prob.message.startswith("must be a list"):  # the YAML list form cannot be written here
-                        key = prob.path.rsplit(".", 1)[-1]
                         text += f"; in --strategies join a list's items by '+', e.g. {key}={LIST_EXAMPLES.get(key, 'a+b')}"
+                    elif prob.message == "required field is missing" and prob.path.startswith("model.params."):
+                        # a strategy's model params are its own: the campaign file's are not read
+                        text += (f"; a strategy does not take the campaign file's model params: give it in the "
+                                 f"strategy, e.g. {s.model}({key}=...)")
                     (baseline_problems if s.baseline else strategy_problems).append(
                         Problem("--strategies", f"'{s.name}': {text}"))
                 elif ds_path is not None and prob.path.startswith(("space.pool", "oracle.params", "objective")):

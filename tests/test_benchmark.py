@@ -251,6 +251,10 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--strategies", "gp:ei:1\ngp:ucb:1"], "--strategies", "holds a line break"),
     (["--strategies", "gp:EI:1"], "--strategies", "unknown acquisition kind 'EI'; did you mean 'ei'?"),
     (["--initial", "10"], "--initial", "10 initial experiments are the whole budget"),
+    # fuzz round nineteen: a strategy's model params are its own, the file's are not read: say so
+    (["--strategies", "pinn:ei:1"], "--strategies", "model.params.physics: required field is missing; a strategy "
+                                                    "does not take the campaign file's model params: give it in the "
+                                                    "strategy, e.g. pinn(physics=...)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)
