@@ -585,14 +585,16 @@ class Daemon:
         for n in running:
             cycle = _path_back(n, campaign.name, learns_from)
             if cycle:  # each waits for the other to end: neither would ever start
+                chain = [campaign.name, *cycle]
+                who = "neither" if len(chain) == 3 else f"none of the {len(chain) - 1}"  # a -> b -> a: two
                 raise ConfigError([Problem(f"{WHERE}[{wanted[n]}].campaign", f"campaign '{n}' learns from this "
-                                           f"campaign too ({' -> '.join([campaign.name, *cycle])}), so neither "
-                                           "could ever start: each starts once the other has ended; remove one "
-                                           "of the sources")])
+                                           f"campaign too ({' -> '.join(chain)}), so {who} could ever start: "
+                                           "each starts once the one it learns from has ended; remove one of the "
+                                           "sources")])
         if running:
             raise SourceNotReady([Problem(f"{WHERE}[{wanted[n]}].campaign",
-                                          f"campaign '{n}' runs in this daemon and has not ended: this campaign "
-                                          "starts once it has, to learn from all its results")
+                                          f"campaign '{n}' is one of this daemon's and has not ended: this "
+                                          "campaign starts once it has, to learn from all its results")
                                   for n in running])
 
     def _open(self, e: Entry) -> None:

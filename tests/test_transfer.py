@@ -1531,7 +1531,7 @@ def test_a_new_campaign_waits_while_its_source_campaign_runs_in_the_same_daemon(
     campaign = load_campaign(target_file)
     for state in ("running", "paused", "waiting"):
         source.state = state
-        with pytest.raises(SourceNotReady, match="campaign 'earlier' runs in this daemon and has not ended"):
+        with pytest.raises(SourceNotReady, match="campaign 'earlier' is one of this daemon's and has not ended"):
             d._check_sources_ended(target, campaign)
     for state in ("completed", "stopped"):
         source.state = state
@@ -1554,6 +1554,14 @@ def test_two_campaigns_that_are_each_others_source_in_one_daemon_are_a_cycle_sai
     assert res.exit_code == 2, res.output
     assert "cyc-b.yaml: model.params.source[0].campaign: campaign 'cyc-a' learns from this campaign too (cyc-b -> " \
            "cyc-a -> cyc-b), so neither could ever start" in text_, res.output
+    (folder / "cyc-b.yaml").write_text(CAMPAIGN.format(source="{campaign: cyc-c}", goal="max")
+                                       .replace("name: tl", "name: cyc-b"))  # three in a ring (round nineteen)
+    (folder / "cyc-c.yaml").write_text(CAMPAIGN.format(source="{campaign: cyc-a}", goal="max")
+                                       .replace("name: tl", "name: cyc-c"))
+    res = CliRunner().invoke(app, ["daemon", str(folder), "--store", f"sqlite:///{tmp_path / 'e.db'}",
+                                   "--exit-when-done", "--rescan", "0.2"], env={"COLUMNS": "300"})
+    text_ = " ".join(res.output.split())
+    assert res.exit_code == 2 and "so none of the 3 could ever start" in text_, res.output
 
 
 @pytest.mark.parametrize("method, said", [("prior-mean", True), ("auto", True), ("multi-task", False),
