@@ -70,15 +70,18 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _waiting_here(name: str, e: Any, pool: bool) -> str:
-    """Why a measurement at the point of experiment ``e``, still waiting, is not imported, and what to do."""
+def _waiting_here(name: str, e: Any, pool: bool, *, api: bool = False) -> str:
+    """Why a measurement at the point of experiment ``e``, still waiting, is not recorded, and what to do: in
+    the words of the CLI (``import``), or of the Python API (``api``: ``tell(params=...)``)."""
     where = f"this pool row is that of experiment {e.id}" if pool else f"these inputs are those of experiment {e.id}"
+    tell = f"tell('{e.id}', value)" if api else f"looplab tell {name} {e.id} VALUE"
     if e.status == AWAITING:
-        return (f"{where}, which awaits approval (importing the row would have the campaign measure that point "
-                f"twice): reject it first (looplab reject {name} {e.id}) to import the row, or approve it and "
-                f"tell this value as its result (looplab tell {name} {e.id} VALUE)")
+        reject = f"reject('{e.id}')" if api else f"looplab reject {name} {e.id}"
+        return (f"{where}, which awaits approval (recording this measurement would have the campaign measure that "
+                f"point twice): reject it first ({reject}) to record it, or approve it and tell this value as "
+                f"its result ({tell})")
     return (f"{where}, which waits for its result ({e.status}): tell this value as its result instead "
-            f"(looplab tell {name} {e.id} VALUE), so that the point is not measured twice")
+            f"({tell}), so that the point is not measured twice")
 
 
 def _bad_argument(name: str, message: str) -> ConfigError:
@@ -426,19 +429,27 @@ class Campaign:
             stacklevel=3)
 
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
-        from .earlier import Measured, check_point, imported_experiments
+        from .earlier import Measured, check_point, imported_experiments, point_key
 
+        space = self.campaign.space
         _check("params", isinstance(params, dict), "a dict of input values", params)
-        _unknown_inputs(self.campaign.space, params, "params", self.name)
-        point, why = check_point(self.campaign.space, params)
+        _unknown_inputs(space, params, "params", self.name)
+        point, why = check_point(space, params)
         if why is not None:
             raise LooplabError(f"params: {why}")
         row = Measured(None, point, value, outputs)
-        made = self.store.add_measured(
-            self.row.id, "off-plan",
-            lambda count, last: imported_experiments(self.name, [row], start=count, source="off-plan",
-                                                     step=last))
-        return made[0].id
+
+        def build(count: int, last: int) -> list:
+            # in the store's write transaction: a point an experiment still waits at (for approval or for its
+            # result) would be measured twice, as `import` of the same row would (refused there since round 19)
+            k = point_key(space, point)
+            held = [e for e in self.store.experiments(self.row.id, PENDING)
+                    if k is not None and point_key(space, e.params) == k]
+            if held:
+                raise _bad_argument("params", _waiting_here(self.name, held[0], space.is_pool, api=True))
+            return imported_experiments(self.name, [row], start=count, source="off-plan", step=last)
+
+        return self.store.add_measured(self.row.id, "off-plan", build)[0].id
 
     @_serialized
     def import_data(self, path: str | Path) -> list[str]:

@@ -151,6 +151,29 @@ budget: {max_experiments: 4}
     c.close()
 
 
+def test_an_off_plan_result_at_a_waiting_experiments_point_is_refused(tmp_path: Path):
+    """Round nineteen's leftover: `tell(params=...)` at the point of an experiment still waiting (for approval,
+    or for its result) was accepted, so the point was measured twice (`import` of the same row was refused).
+    Now it is refused naming the experiment and what to do, nothing is written, and after the waiting
+    experiment is rejected the measurement is recorded."""
+    spec = write_campaign(tmp_path, alloy_yaml(name="twice", seed=3, budget=8, model="random-forest",
+                                               batch_size=2, initial=2, extra="approval: required"))
+    c = Campaign.open(spec, store=f"sqlite:///{tmp_path / 'g.db'}")
+    first = c.ask()
+    awaiting, approved = first
+    c.approve([approved["id"]])
+    before = c.experiments()
+    for e, says in [(awaiting, f"which awaits approval .*reject\\('{awaiting['id']}'\\)"),
+                    (approved, f"which waits for its result \\(proposed\\): tell this value as its result "
+                               f"instead \\(tell\\('{approved['id']}', value\\)\\)")]:
+        with pytest.raises(ConfigError, match=f"params: this pool row is that of experiment {e['id']}, {says}"):
+            c.tell(params=dict(e["params"]), value=-0.01)
+    assert c.experiments() == before
+    c.reject([awaiting["id"]])
+    assert c.tell(params=dict(awaiting["params"]), value=-0.01) == "twice-x0000"
+    c.close()
+
+
 def test_predict_returns_mean_sd_and_acquisition(tmp_path: Path):
     """A GP on a 1-D quadratic: the prediction at a measured point is close to it, with a small sd; far from
     the data the sd is larger."""
