@@ -1268,10 +1268,10 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
             problems.append(Problem("initial.n", f"is more than the pool's {many} (got {spec.initial.n}); lower "
                                                  "initial.n or add candidates to the pool"))
     if data and space is not None and spec.initial.data is not None:
-        from .earlier import read_earlier  # local: keeps `import orchestrator.config` light
+        from .earlier import read_initial_data  # local: keeps `import orchestrator.config` light
 
         try:
-            read_earlier(Path(base_dir) / spec.initial.data, space, spec.objective.name, field="initial.data")
+            read_initial_data(Path(base_dir) / spec.initial.data, space, spec.objective.name)
         except ConfigError as exc:
             problems += exc.problems
     return problems, space, classes, configs

@@ -213,21 +213,30 @@ def measured_key(space: Any, params: dict[str, Any], value: Any) -> tuple:
     return point, repr(float(value))
 
 
-def repeated_rows(path: Path, rows: list[Measured], space: Any) -> list[Problem]:
-    """A problem for each row of one file with the same inputs and value as an earlier row of it: an exact
-    duplicate would count one measurement twice, as a file imported twice would (a fuzz round found
+def repeated_rows(path: Path, rows: list[Measured], space: Any, field: str = "") -> list[Problem]:
+    """A problem (of ``field``) for each row of one file with the same inputs and value as an earlier row of it:
+    an exact duplicate would count one measurement twice, as a file imported twice would (a fuzz round found
     both rows of such a file imported, while the file imported again was refused)."""
     first: dict[tuple, int | None] = {}
     problems = []
     for m in rows:
         k = measured_key(space, m.params, m.value)
         if k in first:
-            problems.append(Problem("", f"{Path(path).name}, line {m.line}: the same inputs and value as line "
+            problems.append(Problem(field, f"{Path(path).name}, line {m.line}: the same inputs and value as line "
                                         f"{first[k]} (an exact duplicate would count one measurement twice); "
                                         "keep one of them (a repeat with another value is a new measurement)"))
         else:
             first[k] = m.line
     return problems
+
+
+def read_initial_data(path: Path, space: Any, objective: str) -> list[Measured]:
+    """The rows of a campaign's ``initial.data`` (``read_earlier``), refusing a row given twice
+    (``repeated_rows``) as ``looplab import`` does: ConfigError naming ``initial.data``."""
+    rows = read_earlier(path, space, objective, field="initial.data")
+    if repeated := repeated_rows(path, rows, space, field="initial.data"):
+        raise ConfigError(repeated)
+    return rows
 
 
 def imported_experiments(campaign: str, rows: list[Measured], *, start: int, source: str = "imported",

@@ -192,10 +192,10 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         _source_notes(store, campaign, sources, None, notes)
         earlier = []
         if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
-            from .earlier import imported_experiments, read_earlier
+            from .earlier import imported_experiments, read_initial_data
 
-            rows = read_earlier(campaign.base_dir / campaign.spec.initial.data, campaign.space,
-                                campaign.spec.objective.name, field="initial.data")
+            rows = read_initial_data(campaign.base_dir / campaign.spec.initial.data, campaign.space,
+                                     campaign.spec.objective.name)
             earlier = imported_experiments(campaign.name, rows, start=0)
         address = _oracle_address(spec)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,

@@ -416,6 +416,30 @@ def test_earlier_data_names_a_level_written_in_another_case_and_a_campaign_file_
         "column per input and the objective (looplab export NAME -f csv writes one)")
 
 
+def test_initial_data_with_a_row_given_twice_is_refused_as_import_refuses_it(tmp_path: Path):
+    """Round nineteen's leftover: `import` refuses a file holding an exact row twice (one measurement counted
+    twice), but initial.data took both. Now validate and run refuse it naming initial.data and both lines; a
+    repeat with another value is a new measurement and is taken."""
+    pool = tmp_path / "p.csv"
+    pool.write_text("Base,T,y\nA,1,5\nB,2,6\nC,3,7\n")
+    (tmp_path / "d.csv").write_text("Base,T,y\nA,1,5\nB,2,6\nA,1,5\n")
+    text = ("name: twice\nspace:\n  pool: {path: p.csv, inputs: [Base, T], categorical: [Base]}\n"
+            "objective: {name: y, goal: max}\noracle: {kind: lookup}\ninitial: {n: 0, data: d.csv}\n"
+            "budget: {max_experiments: 4}\n")
+    spec = write_campaign(tmp_path, text, "twice.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(spec)
+    assert [str(p) for p in err.value.problems] == [
+        "initial.data: d.csv, line 4: the same inputs and value as line 2 (an exact duplicate would count one "
+        "measurement twice); keep one of them (a repeat with another value is a new measurement)"]
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    r = runner.invoke(app, ["run", str(spec), "--store", store, "-q"])
+    assert r.exit_code == 2 and "initial.data: d.csv, line 4" in r.output and "Traceback" not in r.output, r.output
+    assert Store(store).get_campaign("twice") is None  # nothing was created
+    (tmp_path / "d.csv").write_text("Base,T,y\nA,1,5\nB,2,6\nA,1,5.5\n")
+    assert len(load_campaign(spec).space.names) == 2
+
+
 # ----------------------------------------------------------------------------- by hand, from a shell
 
 SCRIPT = r"""
