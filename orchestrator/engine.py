@@ -197,7 +197,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
             rows = read_initial_data(campaign.base_dir / campaign.spec.initial.data, campaign.space,
                                      campaign.spec.objective.name)
             earlier = imported_experiments(campaign.name, rows, start=0)
-        address = _oracle_address(spec)
+        address = _oracle_address(campaign, spec)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,
                                      files=data_files(campaign) | _source_record(campaign, sources)
                                      | ({ADDRESS: {"address": address}} if address else {})), False
@@ -235,17 +235,12 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
 ADDRESS = "oracle.params.url"  # the store's record of where an oracle's url led, its ${NAME}s filled in
 
 
-def _oracle_address(spec: dict) -> str | None:
-    """Where an oracle's ``url`` param leads now (its ``${NAME}``s filled in, its user info masked), or None."""
-    from oracles.robot.client import shown_url, with_environment
-
-    url = (spec.get("oracle") or {}).get("params", {}).get("url")
-    if not isinstance(url, str):
-        return None
-    try:
-        return shown_url(with_environment(url))
-    except ValueError:  # a variable not set: said when the oracle is built
-        return None
+def _oracle_address(campaign: Campaign, spec: dict) -> str | None:
+    """Where the oracle of ``spec`` leads now, as its class's ``address(params)`` hook says (the robot: its url,
+    ``${NAME}``s filled in, user info masked); None for an oracle without the hook."""
+    hook = getattr(campaign.plugin_classes.get("oracle"), "address", None)
+    params = (spec.get("oracle") or {}).get("params") or {}
+    return hook(params) if callable(hook) and isinstance(params, dict) else None
 
 
 def _moved_oracle_note(store: Store, row: Any, spec: dict, campaign: Campaign, notes: list[str] | None) -> dict:
@@ -255,10 +250,11 @@ def _moved_oracle_note(store: Store, row: Any, spec: dict, campaign: Campaign, n
     robot (fuzz round nineteen: each experiment was measured on two instruments without a word). The address is
     compared as the URL led, ``${NAME}``s filled in (``url: http://host:${PORT}`` with another PORT moves it
     too). Returns the record of the new address to store, if it changed."""
-    new = _oracle_address(spec)
+    new = _oracle_address(campaign, spec)
     if new is None:
         return {}
-    then = (store.campaign_files(row.id) or {}).get(ADDRESS, {}).get("address") or _oracle_address(row.spec)
+    then = ((store.campaign_files(row.id) or {}).get(ADDRESS, {}).get("address")
+            or _oracle_address(campaign, row.spec))
     if then == new:
         return {}
     flying = [e.id for e in store.experiments(row.id) if e.status in ("submitted", "running")]  # posted

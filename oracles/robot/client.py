@@ -227,6 +227,20 @@ class RobotOracle:
 
     # -- the protocol ------------------------------------------------------------------------------
 
+    @classmethod
+    def address(cls, params: dict[str, Any]) -> str | None:
+        """Where these params (the campaign file's ``oracle.params``, unvalidated) lead now: the ``url`` with its
+        ``${NAME}``s filled in and its user info masked; None without a url, or with a variable not set (said
+        when the oracle is built). The store records it when a campaign starts, and a resume that leads
+        elsewhere with experiments in flight is said (``engine._moved_oracle_note``)."""
+        url = params.get("url", cls.Config.model_fields["url"].default) if isinstance(params, dict) else None
+        if not isinstance(url, str):
+            return None
+        try:
+            return shown_url(with_environment(url))
+        except ValueError:
+            return None
+
     def submit(self, experiments: Sequence[Experiment]) -> None:
         """Hand experiments to the robot; returns once it accepted them or retrying ran out (never raises)."""
         now = self._clock()
