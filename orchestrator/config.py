@@ -1174,6 +1174,7 @@ class Campaign:
         self.space = space
         self.plugin_classes = plugin_classes
         self.plugin_configs = plugin_configs
+        self.opened_sources: tuple | None = None  # (store, sources) read by engine.open_campaign, for its Engine
 
     @property
     def name(self) -> str:

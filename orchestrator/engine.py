@@ -188,7 +188,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         # recorded with the data files: the campaign learns from them only, also after the source grows
         for note in campaign_notes(campaign):  # valid, but maybe not what is meant: said once, at the start
             _say(campaign, note, notes)
-        sources = Proposer(campaign, store=store).sources
+        sources = _read_sources(store, campaign)
         _source_notes(store, campaign, sources, None, notes)
         earlier = []
         if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
@@ -279,9 +279,24 @@ def resumed_sources(store: Store, row: Any, campaign: Campaign, notes: list[str]
     if not callable(getattr(campaign.plugin_classes["model"], "source_record", None)):
         return {}
     then = store.campaign_files(row.id) or {}
-    sources = Proposer(campaign, store=store).sources  # as recorded, or all for a campaign without the record
+    sources = _read_sources(store, campaign)  # as recorded, or all for a campaign without the record
     _source_notes(store, campaign, sources, then, notes)
     return {k: v for k, v in _source_record(campaign, sources).items() if k not in then}
+
+
+def _read_sources(store: Store, campaign: Campaign) -> Any:
+    """The model's sources (a transfer model's), read once when the campaign is opened and kept on ``campaign`` for
+    the Engine that runs it on this store (``opened_sources``): read again, a source file edited in between
+    would be what the run learns from, though the store fingerprinted the first read."""
+    sources = Proposer(campaign, store=store).sources
+    campaign.opened_sources = (store, sources)
+    return sources
+
+
+def opened_sources(campaign: Campaign, store: Store) -> Any:
+    """The sources ``open_campaign`` read for ``campaign`` on ``store``, or None (read them afresh)."""
+    kept = campaign.opened_sources
+    return kept[1] if kept is not None and kept[0] is store else None
 
 
 def _source_notes(store: Store, campaign: Campaign, sources: Any, then: dict | None, notes: list[str] | None) -> None:
@@ -404,7 +419,7 @@ class Engine:
             raise
         except Exception as exc:  # a plugin's own failure to start, reported as a user-facing error
             raise LooplabError(f"oracle '{self.spec.oracle.kind}' could not start: {type(exc).__name__}: {exc}") from None
-        self.proposer = Proposer(campaign, store=self.store)
+        self.proposer = Proposer(campaign, store=self.store, sources=opened_sources(campaign, self.store))
         # a transfer model's sources are read now, as they were fingerprinted when the campaign was opened: read
         # at the first model step, a source file edited while the initial design ran was used, though the store
         # certified the original (fuzz round nineteen)

@@ -1428,6 +1428,38 @@ def test_a_source_csv_edited_while_the_initial_design_runs_is_not_read(tmp_path)
     assert proposed["edited from the start"] != proposed["kept"]  # the edit would have changed the search
 
 
+def test_the_sources_are_read_once_when_a_campaign_starts_or_resumes(tmp_path, monkeypatch):
+    """Round nineteen's leftover: `open_campaign` read the sources for its notes and record, and the Engine read
+    them again, so a file edited in between was what the run learned from, though the store fingerprinted the
+    first read. The Engine now takes what `open_campaign` read, on the same store (one read per start)."""
+    from orchestrator.engine import Engine, open_campaign
+    from orchestrator.models.transfer import TransferSurrogate
+    from orchestrator.store import Store
+
+    reads = []
+    real = TransferSurrogate.load_sources.__func__
+
+    def counted(cls, *a, **kw):
+        reads.append(1)
+        return real(cls, *a, **kw)
+
+    monkeypatch.setattr(TransferSurrogate, "load_sources", classmethod(counted))
+    path = _pool_campaign(tmp_path, "a,b,cat,y\n0.5,1,y,3\n1.0,2,x,-1\n0.0,1,x,7\n")
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    for start in ("new", "resumed"):
+        reads.clear()
+        campaign = load_campaign(path)
+        row, _ = open_campaign(store, campaign)
+        with Engine(campaign, store, campaign_row=row) as engine:
+            engine.step()
+        assert len(reads) == 1, start
+        reads.clear()
+        with Engine(campaign, Store(f"sqlite:///{tmp_path / 's.db'}"), campaign_row=row):
+            pass
+        assert len(reads) == 1  # another store object: read afresh
+    store.close()
+
+
 def test_the_start_notes_a_csv_sources_incomplete_rows_and_a_source_campaigns_extra_inputs(tmp_path):
     """Found by the fuzz round of 2026-12-05: 109 of 121 source rows without an objective were left out
     without a word (only the report counted the rest), and a source campaign with an input this campaign
