@@ -951,7 +951,10 @@ class Engine:
         try:
             prop = propose(warm)
         except Exception as exc:  # noqa: BLE001 - the stored state is a cache: a damaged one is set aside
-            if not warm or isinstance(exc, (LeaseLost, LeaseHeld)):
+            from .models.physics import PhysicsPluginError
+
+            # a physics plugin that exits or returns the wrong shape fails whatever the state: not tried twice
+            if not warm or isinstance(exc, (LeaseLost, LeaseHeld, PhysicsPluginError)):
                 raise
             log.warning("campaign=%s step=%d the stored model state could not be used (%s: %s); the model is "
                         "fitted afresh", self.spec.name, step, type(exc).__name__, str(exc)[:200])

@@ -371,6 +371,31 @@ def test_a_closed_form_that_exits_or_returns_the_wrong_shape_in_a_run_ends_it_na
         store.close()
 
 
+def test_a_closed_form_that_breaks_after_a_stored_fit_is_said_once_not_blamed_on_the_stored_state(tmp_path):
+    """Round nineteen's leftover: a fit that failed with a stored state was tried again without it (a damaged
+    state is only a cache), so a physics plugin that exits was run twice and the log blamed the stored state.
+    Its PhysicsPluginError now ends the run at once."""
+    module = "later_broken_after"
+    body = "if (Path(__file__).parent / 'broken').exists():\n            sys.exit(0)\n        return out"
+    (tmp_path / f"{module}.py").write_text(LATER_LAW.format(body=body).replace("import sys", "import sys\n"
+                                                                                         "from pathlib import Path"))
+    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
+                   for t in (0, 60, 120, 180, 240, 300) for env in (15, 30))
+    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
+    (tmp_path / "c.yaml").write_text(
+        "name: later\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
+        f"oracle: {{kind: lookup}}\nmodel: {{kind: physics-gp, params: {{physics: '{module}:Later'}}}}\n"
+        "initial: {n: 2}\nbudget: {max_experiments: 6}\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db, "--max-steps", "3"])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "broken").touch()
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db])
+    out = " ".join(ANSI.sub("", res.output).split())
+    assert res.exit_code == 2 and "called sys.exit(0)" in out, out
+    assert "stored model state could not be used" not in out, out
+
+
 def test_a_pinn_residual_that_exits_or_returns_one_number_when_compiled_is_named_as_the_physics(tmp_path,
                                                                                                  monkeypatch):
     """The PINN runs the residual while it compiles its loop (the residual's inputs are then [networks, points]):
