@@ -5,8 +5,9 @@ campaign file could mean something else than it says, or cost minutes:
 
 - scalars follow YAML 1.2 (core schema): only ``true``/``false`` are booleans, so
   ``seed: yes`` or a choice ``NO`` stay the strings they look like (YAML 1.1 made
-  them 1 and False); ``010`` is ten, not eight; ``1e3`` is a number; ``1:30`` and
-  ``2024-01-01`` are strings;
+  them 1 and False); ``010`` is ten, not eight; ``1e3`` is a number; ``1:30``,
+  ``2024-01-01`` and ``1_0`` are strings (YAML 1.1 read ``1_0`` as 10, and the
+  numbers of a campaign refuse such text, naming the field);
 - a key written twice in one mapping is an error naming the key and both lines
   (YAML 1.1 loaders keep the last one silently);
 - nesting deeper than ``MAX_DEPTH`` levels is an error (not a RecursionError);
@@ -35,8 +36,8 @@ MAX_DEPTH = 50  # levels of nested lists and mappings (a campaign uses about 5)
 MAX_ALIAS_NODES = 10_000  # values that aliases may add in all, once expanded
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT = re.compile(r"^(?:[-+]?[0-9]+(?:_[0-9]+)*|0o[0-7]+|0x[0-9a-fA-F]+)$")
-_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:_[0-9]+)*(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")  # no '_' groups: 1_0 is text in YAML 1.2
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _NUMBER = re.compile(f"^(?:{_FLOAT.pattern[1:-1]}|{_INT.pattern[1:-1]})$")  # what !!float may tag
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -118,6 +119,26 @@ class Loader(yaml.SafeLoader):
                                           f"{first.start_mark.line + 1}); keep one of them", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
+    def flatten_mapping(self, node: Any) -> None:
+        """The merge key as YAML defines it: the mapping's own keys win, then the merged mappings in the order
+        written (``<<: [*a, *b]``: a key of both is a's). PyYAML 6 told keys apart by the identity of their text,
+        so a key of both was a's when Python shared the string ('b') and b's when it did not ('batch_size')."""
+        own = [pair for pair in node.value if pair[0].tag != _TAG + "merge"]
+        super().flatten_mapping(node)
+        if len(node.value) == len(own):
+            return  # nothing merged
+        mine = {id(pair) for pair in own}
+        taken = {(k.tag, k.value) for k, _ in own if isinstance(k, ScalarNode)}
+        kept = []
+        for pair in node.value:  # the merged pairs (earlier mappings first), then the mapping's own
+            key = pair[0]
+            if id(pair) not in mine and isinstance(key, ScalarNode):
+                if (key.tag, key.value) in taken:
+                    continue  # the mapping's own key, or an earlier merged mapping's, wins
+                taken.add((key.tag, key.value))
+            kept.append(pair)
+        node.value = kept
+
     def construct_scalar(self, node: Any) -> Any:
         value = super().construct_scalar(node)
         if isinstance(value, str) and _SURROGATE.search(value):  # a "\ud800" escape: no file or page can hold it
@@ -157,7 +178,7 @@ class Loader(yaml.SafeLoader):
         return None
 
     def construct_yaml_int(self, node: Any) -> int:
-        text = self._explicit(node, "int", _INT, "an integer (such as 12)").replace("_", "")
+        text = self._explicit(node, "int", _INT, "an integer (such as 12)")
         sign = -1 if text.startswith("-") else 1
         digits = text.lstrip("+-")
         try:

@@ -288,6 +288,9 @@ def _parse_part(text: str, what: str, whole: str) -> tuple[str, dict]:
                                                        "give it once")])
         try:
             params[key.strip()] = safe_yaml.load(value.strip())  # YAML 1.2: beta=yes stays text
+        except safe_yaml.StrictYAMLError as exc:  # 1e-400: read as text, it was "not the string (remove the quotes)"
+            raise ConfigError([Problem("--strategies", f"'{whole}': {what} param '{key.strip()}': "
+                                                       f"{exc.problem}")]) from None
         except yaml.YAMLError:
             params[key.strip()] = value.strip()
     return m.group(1), params

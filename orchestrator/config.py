@@ -75,6 +75,8 @@ def _number_fix(text: str) -> str:
     """How to make numeric text a number: remove the quotes, or, for digits of another script (Python's float()
     reads the full-width '１０' and the Arabic-Indic '١٠'; YAML reads them as text, quoted or not), retype them."""
     other = next((c for c in text if not c.isascii()), None)
+    if other is None and "_" in text:  # YAML 1.2 reads 1_0 as text, quoted or not (YAML 1.1 read it as 10)
+        return f"(YAML reads digits grouped with '_' as text: write {text.strip().replace('_', '')})"
     if other is None:
         return "(remove the quotes)"
     return f"(it holds U+{ord(other):04X} {unicodedata.name(other, 'a character')}: write it with the digits 0-9)"

@@ -434,7 +434,8 @@ def test_yaml_bombs_in_a_real_process_with_2_GB(tmp_path, name, phrase):
 @pytest.mark.parametrize("text,value", [
     ("yes", "yes"), ("NO", "NO"), ("on", "on"), ("Off", "Off"), ("y", "y"),  # YAML 1.1: booleans
     ("true", True), ("False", False),
-    ("010", 10), ("0o17", 15), ("0x1F", 31), ("1_000", 1000), ("-5", -5),  # 1.1: 010 was 8
+    ("010", 10), ("0o17", 15), ("0x1F", 31), ("-5", -5),  # 1.1: 010 was 8
+    ("1_000", "1_000"), ("1_0.5", "1_0.5"),  # 1.1: 1000 and 10.5 (fuzz round twenty: budget 1_0 was 10)
     ("1e3", 1000.0), ("1.5", 1.5), (".5", 0.5), ("-.inf", float("-inf")),  # 1.1: 1e3 was a string
     ("1:30", "1:30"), ("2024-01-01", "2024-01-01"), ("=", "="),  # 1.1: 5400, a date, an error
     ("~", None), ("null", None), ("'yes'", "yes"),
@@ -452,6 +453,36 @@ def test_a_choice_no_stays_the_string_no(tmp_path):
                     .replace(ORACLE, "kind: manual"))  # the Branin function takes numbers only
     spec = load_campaign(path).spec
     assert spec.space.parameters[1].choices == ["YES", "NO", "maybe"]
+
+
+@pytest.mark.parametrize("text,value", [
+    # fuzz round twenty: PyYAML 6 told merged keys apart by the identity of their text, so a key of both
+    # mappings was the first's when Python shared the string ('b') and the last's when not ('batch_size')
+    ("a: {<<: [{batch_size: 2}, {batch_size: 3, kind: ucb}]}", {"batch_size": 2, "kind": "ucb"}),
+    ("a: {<<: [{b: 2}, {b: 3, kind: ucb}]}", {"b": 2, "kind": "ucb"}),
+    ("x: &x {batch_size: 2, k: 1}\ny: &y {batch_size: 3, k: 2}\na: {<<: [*x, *y], k: 9}", {"batch_size": 2, "k": 9}),
+    ("a: {<<: {batch_size: 2}, batch_size: 5}", {"batch_size": 5}),
+])
+def test_a_key_of_several_merged_mappings_is_the_first_ones_and_the_mappings_own_wins(text, value):
+    assert safe_yaml.load(text)["a"] == value
+
+
+def test_digits_grouped_with_underscores_are_text_and_a_campaign_number_says_how_to_write_them(tmp_path):
+    """Fuzz round twenty: `max_experiments: 1_0`, `high: 1_0` and `beta: 1_0` were read as 10 (YAML 1.1), while
+    tell, import and every number option refuse 1_0; and `name: 1_0` was told to be quoted as '10'."""
+    from orchestrator.config import load_campaign
+    from orchestrator.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(BRANIN.replace("max_experiments: 30", "max_experiments: 3_0").replace("high: 15.0", "high: 1_5.0")
+                    .replace("name: branin-gp-ei", "name: 1_0"))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(path)
+    said = sorted(str(p) for p in err.value.problems)
+    assert said == ["budget.max_experiments: must be a number, not the string '3_0' (YAML reads digits grouped with "
+                    "'_' as text: write 30)",
+                    "space.parameters[1].high: must be a number, not the string '1_5.0' (YAML reads digits grouped "
+                    "with '_' as text: write 15.0)"], said
 
 
 def test_anchors_within_the_budget_still_work():
@@ -474,6 +505,7 @@ def test_anchors_within_the_budget_still_work():
     # fuzz round fourteen: read as 0 (a CSV cell of it is refused)
     ("1e-400", "1e-400 is too small for a number (below 5e-324 it would be read as 0)"),
     ("!!float -2.5e-999", "is too small for a number"),
+    ("!!int 1_000", "!!int '1_000' is not an integer"),  # YAML 1.2 has no '_' in numbers
 ])
 def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_line(text, fragment):
     with pytest.raises(safe_yaml.StrictYAMLError) as err:
@@ -482,7 +514,7 @@ def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_lin
 
 
 @pytest.mark.parametrize("text,value", [("!!bool true", True), ("!!float 5", 5.0), ("!!float 0x1f", 31.0),
-                                        ("!!float -.inf", float("-inf")), ("!!int 1_000", 1000), ("!!str 5", "5"),
+                                        ("!!float -.inf", float("-inf")), ("!!int 1000", 1000), ("!!str 5", "5"),
                                         ("!!null", None), ('"caf\\u00e9"', "caf\u00e9"), ("0.0e-400", 0.0),
                                         ("-0.0", -0.0), ("5e-324", 5e-324)])
 def test_explicit_tags_that_agree_with_yaml_1_2_are_read(text, value):

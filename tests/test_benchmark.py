@@ -255,6 +255,12 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--strategies", "pinn:ei:1"], "--strategies", "model.params.physics: required field is missing; a strategy "
                                                     "does not take the campaign file's model params: give it in the "
                                                     "strategy, e.g. pinn(physics=...)"),
+    # fuzz round twenty: beta=1_0 ran as beta=10; beta=1e-400 was told to remove quotes it did not have
+    (["--strategies", "gp:ucb(beta=1_0):1"], "--strategies", "acquisition.params.beta: must be a number, not the "
+                                                             "string '1_0' (YAML reads digits grouped with '_' as "
+                                                             "text: write 10)"),
+    (["--strategies", "gp:ucb(beta=1e-400):1"], "--strategies", "acquisition param 'beta': 1e-400 is too small for "
+                                                                "a number (below 5e-324 it would be read as 0)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, field, words):
     pool = _tiny_pool(tmp_path)
