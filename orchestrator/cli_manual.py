@@ -19,6 +19,7 @@ runs the campaign: it reads them at its next tick.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -148,8 +149,13 @@ def ask(
             _fail(LooplabError(f"--csv: the folder '{csv_path.parent}' does not exist; create it or choose "
                                "another path"))
     new_file = _new_sqlite_file(store)
+    # with --csv -, standard output holds the worksheet alone: what a plugin prints while the campaign opens and
+    # proposes goes to standard error (fuzz round twenty: a physics plugin's print became the worksheet's first
+    # line, and `tell --csv -` then read its header as one column)
+    plugins_print = contextlib.redirect_stdout(sys.stderr) if str(csv_path) == "-" else contextlib.nullcontext()
     try:
-        c = _open(target, store, source_notes=True)
+        with plugins_print:
+            c = _open(target, store, source_notes=True)
         waiting = c.pending()
         if csv_path is not None and str(csv_path) != "-" and csv_path.exists():
             typed = _untold_values(csv_path, c.objective, {e["id"] for e in waiting})
@@ -162,7 +168,8 @@ def ask(
                               "first; no new ones are proposed until then)", csv_path, store)
             return
         try:
-            batch = c.ask(n, wait=wait, unless_waiting=True)
+            with plugins_print:
+                batch = c.ask(n, wait=wait, unless_waiting=True)
             waiting = [] if batch else c.pending()  # another `ask` proposed them meanwhile
         except LeaseHeld as exc:  # a daemon drives it: it proposes by itself, within a tick
             deadline = time.monotonic() + wait

@@ -1046,6 +1046,34 @@ def test_ask_and_tell_with_csv_dash_use_the_standard_streams(tmp_path):
     assert bad.returncode == 2 and "stdin, line 2: yield_pct: 'abc' is not a number" in bad.stderr, bad.stderr
 
 
+def test_ask_csv_dash_keeps_what_a_plugin_prints_out_of_the_worksheet(tmp_path):
+    """Fuzz round twenty: a plugin's print() while `ask --csv -` fitted the model became the worksheet's first
+    line, and `tell --csv -` then read it as the header. What plugins print goes to standard error now."""
+    (tmp_path / "chatty.py").write_text(
+        "from orchestrator.models.forest import RandomForestSurrogate\n\n\n"
+        "class Chatty(RandomForestSurrogate):\n"
+        "    def fit(self, X, y):\n"
+        "        print('DEBUG fit on', len(X))\n"
+        "        return super().fit(X, y)\n")
+    (tmp_path / "c.yaml").write_text((ROOT / "campaigns" / "by_hand.yaml").read_text()
+                                     .replace("model: {kind: gp}", "model: {kind: 'chatty:Chatty'}"))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="200", PYTHONPATH=str(tmp_path))
+    header = ["id", "temperature_C", "time_min", "yield_pct"]
+    for k in range(2):  # the initial design, then a batch the model proposes
+        asked = subprocess.run([LOOPLAB, "ask", "c.yaml", "--store", url, "--csv", "-"], cwd=tmp_path,
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        rows = list(csv.reader(asked.stdout.splitlines()))
+        assert rows[0] == header and len(rows) == 4, asked.stdout
+        assert ("DEBUG fit on 3" in asked.stderr) == (k == 1), asked.stderr
+        filled = "".join(",".join(r[:-1] + [str(40 + i)]) + "\n" for i, r in enumerate(rows[1:]))
+        told = subprocess.run([LOOPLAB, "tell", "by-hand", "--store", url, "--csv", "-"], cwd=tmp_path,
+                              input=",".join(header) + "\n" + filled, capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert told.returncode == 0, told.stdout + told.stderr
+
+
 def test_an_empty_store_url_is_refused_not_taken_for_the_default(tmp_path):
     """Fuzz round eleven: `run --store ""` (an unset shell variable) ran the campaign in ./looplab.db."""
     env = dict(os.environ, NO_COLOR="1", COLUMNS="300")
