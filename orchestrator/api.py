@@ -456,10 +456,13 @@ class Campaign:
         """Measurements made before (a CSV, see orchestrator/earlier.py) as succeeded experiments with
         source ``imported``; every row must lie in the space, else ConfigError listing them and nothing is
         written. Returns their ids."""
-        from .earlier import imported_experiments, measured_key, point_key, read_earlier, repeated_rows
+        from .earlier import imported_experiments, lookup_table_problem, measured_key, point_key, read_earlier, \
+            repeated_rows
 
         _check("path", isinstance(path, (str, Path)), "the path (a str or Path) of a CSV file of measurements", path)
         space = self.campaign.space
+        if own := lookup_table_problem(self.campaign.spec, Path(self.campaign.base_dir), Path(path).absolute(), ""):
+            raise ConfigError([own])
         rows = read_earlier(Path(path), space, self.objective, field="")
         repeated = repeated_rows(Path(path), rows, space)  # one file holding a row twice: as if imported twice
         if repeated:

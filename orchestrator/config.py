@@ -1274,7 +1274,7 @@ def check_campaign(spec: CampaignSpec, base_dir: Path, *, data: bool = False
         from .earlier import read_initial_data  # local: keeps `import orchestrator.config` light
 
         try:
-            read_initial_data(Path(base_dir) / spec.initial.data, space, spec.objective.name)
+            read_initial_data(spec, Path(base_dir), space)
         except ConfigError as exc:
             problems += exc.problems
     return problems, space, classes, configs

@@ -21,6 +21,7 @@ the same check and becomes a succeeded experiment with source ``off-plan`` (ids 
 from __future__ import annotations
 
 import math
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,10 +231,34 @@ def repeated_rows(path: Path, rows: list[Measured], space: Any, field: str = "")
     return problems
 
 
-def read_initial_data(path: Path, space: Any, objective: str) -> list[Measured]:
-    """The rows of a campaign's ``initial.data`` (``read_earlier``), refusing a row given twice
-    (``repeated_rows``) as ``looplab import`` does: ConfigError naming ``initial.data``."""
-    rows = read_earlier(path, space, objective, field="initial.data")
+def lookup_table_problem(spec: Any, base_dir: Path, path: Path, field: str) -> Problem | None:
+    """A file of measurements (``initial.data``, ``looplab import``) that is the very table the campaign's lookup
+    oracle answers from: every row would be recorded as measured before the campaign chose one (fuzz round
+    twenty: a budget of 4 ended with 64 'earlier' results and the pool exhausted). None for another file."""
+    params = spec.oracle.params if isinstance(spec.oracle.params, dict) else {}
+    pool = getattr(spec.space, "pool", None)
+    table = params.get("path") or (pool.path if pool is not None else None)
+    if spec.oracle.kind != "lookup" or not isinstance(table, str):
+        return None
+    try:
+        same = os.path.samefile(Path(base_dir) / table, Path(base_dir) / path)
+    except (OSError, ValueError):
+        return None  # a file that is not there: said by the other checks
+    if not same:
+        return None
+    return Problem(field, f"{Path(path).name} is the table the lookup oracle answers from: its rows are this "
+                          "campaign's own results, so every one would be recorded as measured before the campaign "
+                          "chose any; give a CSV of measurements made elsewhere")
+
+
+def read_initial_data(spec: Any, base_dir: Path, space: Any) -> list[Measured]:
+    """The rows of a campaign's ``initial.data`` (``read_earlier``), refusing the lookup oracle's own table
+    (``lookup_table_problem``) and a row given twice (``repeated_rows``) as ``looplab import`` does: ConfigError
+    naming ``initial.data``."""
+    if own := lookup_table_problem(spec, base_dir, Path(spec.initial.data), "initial.data"):
+        raise ConfigError([own])
+    path = Path(base_dir) / spec.initial.data
+    rows = read_earlier(path, space, spec.objective.name, field="initial.data")
     if repeated := repeated_rows(path, rows, space, field="initial.data"):
         raise ConfigError(repeated)
     return rows

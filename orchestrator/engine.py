@@ -194,8 +194,7 @@ def open_campaign(store: Store, campaign: Campaign, notes: list[str] | None = No
         if campaign.spec.initial.data is not None:  # measurements made before: written with the campaign
             from .earlier import imported_experiments, read_initial_data
 
-            rows = read_initial_data(campaign.base_dir / campaign.spec.initial.data, campaign.space,
-                                     campaign.spec.objective.name)
+            rows = read_initial_data(campaign.spec, campaign.base_dir, campaign.space)
             earlier = imported_experiments(campaign.name, rows, start=0)
         address = _oracle_address(campaign, spec)
         return store.create_campaign(campaign.name, spec, str(campaign.base_dir), experiments=earlier,

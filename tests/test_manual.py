@@ -440,6 +440,34 @@ def test_initial_data_with_a_row_given_twice_is_refused_as_import_refuses_it(tmp
     assert len(load_campaign(spec).space.names) == 2
 
 
+def test_the_lookup_table_itself_as_initial_data_or_an_import_is_refused(tmp_path: Path):
+    """Fuzz round twenty: `initial: {data: pool.csv}` on a lookup campaign recorded all 64 answers as earlier
+    measurements (a budget of 4 ended 'completed (the search space is exhausted)', exit 0). The table the oracle
+    answers from is refused as initial.data and by import; a copy of some of its rows is still earlier data."""
+    pool = tmp_path / "p.csv"
+    pool.write_text("Base,T,y\nA,1,5\nB,2,6\nC,3,7\nD,4,8\n")
+    (tmp_path / "some.csv").write_text("Base,T,y\nA,1,5\n")
+    text = ("name: own\nspace:\n  pool: {path: p.csv, inputs: [Base, T], categorical: [Base]}\n"
+            "objective: {name: y, goal: max}\noracle: {kind: lookup}\ninitial: {n: 1, data: ./p.csv}\n"
+            "budget: {max_experiments: 3}\n")
+    spec = write_campaign(tmp_path, text, "own.yaml")
+    says = ("p.csv is the table the lookup oracle answers from: its rows are this campaign's own results, so every "
+            "one would be recorded as measured before the campaign chose any; give a CSV of measurements made "
+            "elsewhere")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(spec)
+    assert [str(p) for p in err.value.problems] == [f"initial.data: {says}"]
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    r = runner.invoke(app, ["run", str(spec), "--store", store, "-q"])
+    assert r.exit_code == 2 and says in " ".join(r.output.split()), r.output
+    assert Store(store).get_campaign("own") is None
+    spec.write_text(text.replace("data: ./p.csv", "data: some.csv"))
+    r = runner.invoke(app, ["run", str(spec), "--store", store, "-q", "--max-steps", "1"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["import", "own", str(pool), "--store", store])
+    assert r.exit_code == 2 and says in " ".join(r.output.split()), r.output
+
+
 # ----------------------------------------------------------------------------- by hand, from a shell
 
 SCRIPT = r"""
