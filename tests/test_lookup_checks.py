@@ -147,7 +147,33 @@ def test_under_exact_an_int_value_the_table_lacks_is_refused_naming_it(tmp_path,
                    "set low and high to the table's values, use match: nearest")
     assert len(out.error_lines()) == 1, out.stderr  # 'm' (1 and 2, both held) is fine
     path.write_text(path.read_text().replace("match: exact", "match: nearest"))
-    assert run_inprocess("validate", path).exit_code == 0
+    out = run_inprocess("validate", path)
+    if high == 4:
+        assert out.exit_code == 0, out.output
+    else:  # beyond the table, nearest would answer with the row at n = 4 (fuzz round twenty)
+        assert_invalid(out, path, "space.parameters[0]", "'n' ranges from 1 to 1e+06, but the column 'n' of t.csv "
+                       "holds 1 to 4")
+
+
+@pytest.mark.parametrize("low, high, ok", [(-100, 100, False), (0.0, 0.7, True), (-0.05, 0.75, True),
+                                           (0.0, 0.9, False)])
+def test_under_nearest_a_range_beyond_the_table_is_refused(tmp_path, low, high, ok):
+    """Fuzz round twenty: a space of -100 to 100 over a table of 0 to 0.7 passed validate, and the run reported
+    its best 'measured' at a = 85 (the edge row's value). Within half the table's step of its range it is the
+    rounding nearest is for, and accepted."""
+    grid = [round(0.1 * k, 1) for k in range(8)]
+    csv = "a,b,y\n" + "".join(f"{a},{b},{a - b}\n" for a in grid for b in grid)
+    space = (f"  parameters:\n    - {{name: a, type: float, low: {low}, high: {high}}}\n"
+             "    - {name: b, type: float, low: 0, high: 0.7}")
+    path = _write(tmp_path, space, "{kind: lookup, params: {path: t.csv, match: nearest}}", csv=csv)
+    out = run_inprocess("validate", path)
+    if ok:
+        assert out.exit_code == 0, out.output
+        return
+    assert_invalid(out, path, "space.parameters[0]", f"'a' ranges from {low:g} to {high:g}, but the column 'a' of "
+                   "t.csv holds 0 to 0.7: with match: nearest an experiment beyond the table would be answered by "
+                   "the row at its edge", "set low: 0 and high: 0.7 (the table's range)")
+    assert len(out.error_lines()) == 1, out.stderr
 
 
 # ----------------------------------------------------------------------------- encodings: components
