@@ -25,7 +25,7 @@ import types
 import typing
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Sequence, Union
 
 import yaml
 from pydantic import (
@@ -80,6 +80,31 @@ def _number_fix(text: str) -> str:
     if other is None:
         return "(remove the quotes)"
     return f"(it holds U+{ord(other):04X} {unicodedata.name(other, 'a character')}: write it with the digits 0-9)"
+
+
+def seen_as(name: str) -> str:
+    """A name as a person reading or typing it sees it: in one Unicode form (NFC) and without invisible format
+    characters (a zero-width space, a soft hyphen). Two names of one campaign that are the same this way
+    ('café' typed and 'cafe' + U+0301 pasted; 'x1' and 'x' + U+200B + '1') make a worksheet whose columns no one
+    can tell apart, and one an editor saves in NFC names a column twice."""
+    return unicodedata.normalize("NFC", "".join(c for c in name if unicodedata.category(c) != "Cf"))
+
+
+def look_alike(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, of different names that are the same as a person sees them (``seen_as``)."""
+    first: dict[str, int] = {}
+    pairs = []
+    for j, n in enumerate(names):
+        i = first.setdefault(seen_as(n), j)
+        if i != j and names[i] != n:
+            pairs.append((i, j))
+    return pairs
+
+
+def look_alike_message(a: str, b: str) -> str:
+    return (f"'{b}' and '{a}' look the same but are different text ({_code_points(b)} and {_code_points(a)}): "
+            "a worksheet or CSV header could not tell them apart; rename one, or retype it without invisible "
+            "characters")
 
 
 Int = Annotated[int, BeforeValidator(_not_a_boolean)]
@@ -359,6 +384,8 @@ class PoolSpec(_Strict):
         for i, n in enumerate(names):
             if names.index(n) != i:
                 raise ValueError(f"'{n}' is listed twice; each column may appear once")
+        for i, j in look_alike(names):
+            raise ValueError(look_alike_message(names[i], names[j]))
         return names
 
     @model_validator(mode="after")

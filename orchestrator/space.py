@@ -34,6 +34,8 @@ from .config import (
     PoolSpec,
     SpaceSpec,
     SumConstraint,
+    look_alike,
+    look_alike_message,
 )
 from .errors import ConfigError, LooplabError, Problem
 
@@ -602,6 +604,8 @@ def build_space(spec: SpaceSpec, base_dir: Path) -> ParameterSpace | PoolSpace:
     for i, n in enumerate(names):
         if names.index(n) != i:
             problems.append(Problem(f"space.parameters[{i}].name", f"'{n}' is used twice; names must be unique"))
+    for i, j in look_alike(names):  # fuzz round twenty: 'café' and 'cafe' + U+0301 were two parameters
+        problems.append(Problem(f"space.parameters[{j}].name", look_alike_message(names[i], names[j])))
     by_name = {p.name: p for p in spec.parameters}
     used: set[str] = set()
     for k, c in enumerate(spec.constraints):
