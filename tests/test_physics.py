@@ -340,6 +340,12 @@ def _later_law(folder, module: str, body: str) -> None:
     # F8: failed in the GP's matmul / numpy's AxisError, blamed on model.kind
     ("return out[:, None]", "solution() returned shape ("),
     ("return float(out.mean())", "solution() returned a scalar (shape ()) for "),
+    # complex values were cast to real with numpy's ComplexWarning only, and the run completed with exit 0: the
+    # fuzz round's law (its imaginary parts are all exactly 0, its real parts 5 sqrt(900 - t) below the law's),
+    # and one whose imaginary parts are not 0
+    ("return out + 5j * np.sqrt(np.asarray(x['t']) - 900 + 0j)", "solution() returned complex values (complex128) "
+     "for "),
+    ("return out + 1j", "solution() returned complex values (complex128) for "),
 ])
 def test_a_closed_form_that_exits_or_returns_the_wrong_shape_in_a_run_ends_it_naming_the_physics(tmp_path, body,
                                                                                                     words):
@@ -360,8 +366,11 @@ def test_a_closed_form_that_exits_or_returns_the_wrong_shape_in_a_run_ends_it_na
         out = " ".join(ANSI.sub("", res.output).split())
         assert res.exit_code == 2, out
         assert f"error model.params.physics: physics '{module}:Later' {words}" in out, out
-        assert "one finite value per point" in out or "a plugin must return its values or raise" in out, out
+        assert "one finite value per point" in out or "a plugin must return its values or raise" in out or \
+            ("it must return one real finite value per point (floats, an array of shape (" in out and
+             "complex values are refused even where the imaginary part is 0" in out), out
         assert "the campaign and its results are kept" in out and "Traceback" not in out, out
+        assert "ComplexWarning" not in out, out
     from orchestrator.store import Store
 
     store = Store(db)
@@ -701,6 +710,172 @@ def test_validate_names_the_bad_physics_plugin(tmp_path, params, words, monkeypa
     assert code == 2, out
     assert words in " ".join(out.split()), out
     assert "Traceback" not in out
+
+
+COMPLEX_LAWS = """
+import numpy as np
+import tensorflow as tf
+
+from orchestrator.models.physics import NewtonCooling
+
+
+class ZeroImaginary(NewtonCooling):  # the fuzz round's law: every imaginary part is exactly 0
+    def solution(self, x, c):
+        return super().solution(x, c) + 5j * np.sqrt(np.asarray(x["t"]) - 900 + 0j)
+
+
+class Imaginary(NewtonCooling):
+    def solution(self, x, c):
+        return super().solution(x, c) * (1 + 0.5j)
+
+
+class ComplexList(NewtonCooling):  # a list of Python complex numbers, not an array
+    def solution(self, x, c):
+        return [complex(v, 0) for v in super().solution(x, c)]
+
+
+class ComplexConditions(NewtonCooling):
+    def conditions(self, x, c):
+        return [(x0, tf.complex(y0, tf.zeros_like(y0))) for x0, y0 in super().conditions(x, c)]
+"""
+
+
+@pytest.mark.parametrize("name, model, what", [
+    ("ZeroImaginary", "physics-gp", "its solution returned complex values (complex128) on a sample batch of 8 points"),
+    ("Imaginary", "physics-gp", "its solution returned complex values (complex128) on a sample batch of 8 points"),
+    ("ComplexList", "pinn", "its solution returned complex values (complex128) on a sample batch of 8 points"),
+    ("ComplexConditions", "physics-gp", "its conditions() returned complex values (complex128) where the output is "
+     "known; they must be real finite values, one per point (float64)"),
+    ("ComplexConditions", "pinn", "its conditions() returned complex values (complex128) where the output is "
+     "known; they must be real finite values, one per point (float64)"),
+])
+def test_validate_refuses_a_law_that_returns_complex_values(tmp_path, name, model, what):
+    """Fuzz round of the plugin values: a closed form (or conditions) returning complex numbers was cast to real,
+    with numpy's raw ComplexWarning only, and validate passed (the law's real part, 5 sqrt(900 - t) off the law,
+    was then fitted). Any complex dtype is refused, even with every imaginary part 0: the output is real."""
+    (tmp_path / "complex_laws.py").write_text(COMPLEX_LAWS)
+    code, out = _validate(tmp_path, params=f"{{physics: 'complex_laws:{name}'}}", model=model)
+    said = " ".join(out.split())
+    assert code == 2, out
+    tail = ("complex values are refused even where the imaginary part is 0, as the law's output is real: check the "
+            "law's domain (a square root or log of a negative number), or return np.real(...) where the law is real")
+    if "solution" in what:
+        tail = "it must return one real finite value per point (floats); " + tail
+    assert said.startswith("error ") and said.count("error ") == 1, said  # one problem
+    assert f"c.yaml: model.params.physics: physics 'complex_laws:{name}' (complex_laws:{name}): {what}; {tail}" \
+        in said, said
+    assert "ComplexWarning" not in said and "Traceback" not in said, said
+
+
+def test_the_closed_form_refuses_complex_values_on_every_call():
+    """The run's check (closed_form, at every call): complex values, even with imaginary parts of 0, are a
+    PhysicsPluginError naming the physics, not numpy's cast to the real parts."""
+    import warnings
+
+    from orchestrator.models.physics import PhysicsPluginError, closed_form
+
+    class Law(NewtonCooling):
+        def __init__(self, shift):
+            super().__init__(T0=100.0)
+            self.shift = shift
+
+        def solution(self, x, c):
+            return super().solution(x, c) + self.shift
+
+    x, c, who = {"t": np.array([0.0, 100.0, 200.0]), "T_env": np.full(3, 25.0)}, {"r": R}, "model.params.physics: " \
+        "physics 'L' solution()"
+    np.testing.assert_allclose(closed_form(Law(0.0), x, c, 3, who), cooling(x["t"], 25.0))  # real: its values
+    for shift in (0j, 2j, np.full(3, 1 + 1j, np.complex64)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ComplexWarning on the way
+            with pytest.raises(PhysicsPluginError) as exc:
+                closed_form(Law(shift), x, c, 3, who)
+        assert str(exc.value) == (
+            "model.params.physics: physics 'L' solution() returned complex values (complex128) for 3 point(s); it must "
+            "return one real finite value per point (floats, an array of shape (3,)); complex values are refused "
+            "even where the imaginary part is 0, as the law's output is real: check the law's domain (a square root "
+            "or log of a negative number), or return np.real(...) where the law is real; the campaign and its "
+            "results are kept: fix the plugin, or choose another physics, and run again"), str(exc.value)
+
+
+DECLARED_LAWS = """
+from orchestrator.models.physics import NewtonCooling
+
+
+class InputTwice(NewtonCooling):
+    inputs = ("t", "t", "T_env")
+
+
+class DerivativeTwice(NewtonCooling):
+    derivatives = ("t", "t")
+
+
+class EmptyInput(NewtonCooling):
+    inputs = ("t", "", "T_env")
+
+
+class BlankInput(NewtonCooling):
+    inputs = ("t", "T_env", "  ")
+
+
+class EmptyDerivative(NewtonCooling):
+    derivatives = ("",)
+
+
+class EmptyOutput(NewtonCooling):
+    output = ""
+
+
+class BlankOutput(NewtonCooling):
+    output = "   "
+
+
+class NoOutput(NewtonCooling):
+    output = None
+
+
+class OutputTuple(NewtonCooling):
+    output = ("T",)
+
+
+class SetInInit(NewtonCooling):  # fine as a class, wrong once built
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        self.inputs = ("T_env", "t", "T_env")
+"""
+
+
+@pytest.mark.parametrize("name, words", [
+    ("InputTwice", "inputs lists 't' twice in ('t', 't', 'T_env'); give each name once (remove the repeat)"),
+    ("DerivativeTwice", "derivatives lists 't' twice in ('t', 't'); give each name once (remove the repeat)"),
+    ("EmptyInput", "inputs has an empty name '' in ('t', '', 'T_env'); give each a name, e.g. ('t', 'T_env'), or "
+     "remove it"),
+    ("BlankInput", "inputs has an empty name '  ' in ('t', 'T_env', '  '); give each a name, e.g. ('t', 'T_env'), "
+     "or remove it"),
+    ("EmptyDerivative", "derivatives has an empty name '' in ('',); give each a name, e.g. ('t', 'T_env'), or "
+     "remove it"),
+    ("EmptyOutput", "output must be the name of the measured quantity, a non-empty string, e.g. output = 'T', not "
+     "str ''"),
+    ("BlankOutput", "output must be the name of the measured quantity, a non-empty string, e.g. output = 'T', not "
+     "str '   '"),
+    ("NoOutput", "output must be the name of the measured quantity, a non-empty string, e.g. output = 'T', not "
+     "NoneType None"),
+    ("OutputTuple", "output must be the name of the measured quantity, a non-empty string, e.g. output = 'T', not "
+     "tuple ('T',)"),
+    ("SetInInit", "inputs lists 'T_env' twice in ('T_env', 't', 'T_env'); give each name once (remove the repeat)"),
+])
+def test_validate_refuses_a_name_given_twice_an_empty_name_or_output(tmp_path, name, words):
+    """Fuzz round of the plugin declarations: inputs = ("t", "t", "T_env") and output = "" passed validate and
+    ran. A name twice in inputs or derivatives, an empty or blank name, and an output that is not a non-empty
+    string are refused, saying which and how to fix it."""
+    (tmp_path / "declared_laws.py").write_text(DECLARED_LAWS)
+    code, out = _validate(tmp_path, params=f"{{physics: 'declared_laws:{name}'}}")
+    said = " ".join(out.split())
+    assert code == 2, out
+    assert said.startswith("error ") and said.count("error ") == 1 and "Traceback" not in said, said  # one problem
+    words = " ".join(words.split())  # as the output is read (a blank name's spaces are one)
+    assert f"c.yaml: model.params.physics: physics 'declared_laws:{name}' (declared_laws:{name}): {words}" \
+        in said, said
 
 
 def test_validate_accepts_physics_models_and_refuses_a_transform_or_target_without_raw_values(tmp_path):

@@ -397,7 +397,7 @@ AFTER_RUN = "the campaign and its results are kept: fix the plugin, or choose an
 
 class PhysicsPluginError(LooplabError):
     """A physics plugin that misbehaved during a run: it called sys.exit, or its closed form returned other than
-    one number per point. One line naming ``model.params.physics`` (exit 2, the campaign kept). Not a
+    one real number per point. One line naming ``model.params.physics`` (exit 2, the campaign kept). Not a
     ValueError: the least-squares fit, which skips constants where the law raises, must not skip past it."""
 
 
@@ -405,13 +405,27 @@ def _shape(a: np.ndarray) -> str:
     return "a scalar (shape ())" if a.ndim == 0 else f"shape {a.shape}"
 
 
+def _values(out: Any) -> np.ndarray:
+    """A plugin's returned values as a float array, or as the complex array they are (the caller refuses it:
+    ``np.asarray(out, dtype=float)`` dropped the imaginary parts with only numpy's ComplexWarning, and a law
+    with a square root of a negative number ran to the end, fuzz round of the plugin values). TypeError or
+    ValueError for what is not numbers."""
+    a = np.asarray(out)
+    return a if np.iscomplexobj(a) else np.asarray(a, dtype=float)
+
+
+COMPLEX_FIX = ("complex values are refused even where the imaginary part is 0, as the law's output is real: check "
+               "the law's domain (a square root or log of a negative number), or return np.real(...) where the law "
+               "is real")
+
+
 def closed_form(phys: Physics, x: dict, c: dict, n: int, who: str) -> np.ndarray:
     """``phys.solution(x, c)`` on ``n`` points, as float values [n], checked at every call: validate's sample
     batch sees only the first calls, and a closed form that returned one value for n points later was
     broadcast by numpy into a completed run (fuzz round nineteen). ``who``: "model.params.physics:
     physics 'NAME' solution()". The plugin's own exceptions pass through (the caller names them); sys.exit,
-    values that are not numbers and a wrong shape raise PhysicsPluginError. A call that has not returned after
-    SLOW_CALL_SECONDS is logged (``watch``)."""
+    values that are not numbers, complex values and a wrong shape raise PhysicsPluginError. A call that has not
+    returned after SLOW_CALL_SECONDS is logged (``watch``)."""
     with watch(f"{who} on {n} point(s)"):
         try:
             out = phys.solution(x, c)
@@ -419,13 +433,17 @@ def closed_form(phys: Physics, x: dict, c: dict, n: int, who: str) -> np.ndarray
             raise PhysicsPluginError(f"{who} called sys.exit({exc.code!r}) on {n} point(s); a plugin must return its "
                                      f"values or raise an exception; {AFTER_RUN}") from None
     try:
-        s = np.asarray(out, dtype=float)
+        s = _values(out)
     except (TypeError, ValueError):
         import reprlib
 
         raise PhysicsPluginError(f"{who} returned {type(out).__name__} {reprlib.repr(out)[:120]} for {n} point(s), "
                                  f"not numbers; it must return one finite value per point (an array of shape "
                                  f"({n},)); {AFTER_RUN}") from None
+    if np.iscomplexobj(s):  # cast to real, it ran to the end with numpy's ComplexWarning only
+        raise PhysicsPluginError(f"{who} returned complex values ({s.dtype}) for {n} point(s); it must return one "
+                                 f"real finite value per point (floats, an array of shape ({n},)); {COMPLEX_FIX}; "
+                                 f"{AFTER_RUN}")
     if s.shape != (n,):
         raise PhysicsPluginError(f"{who} returned {_shape(s)} for {n} point(s); it must return one finite value per "
                                  f"point (an array of shape ({n},)); {AFTER_RUN}")
@@ -474,15 +492,27 @@ def _watch_loop() -> None:
 
 
 def _declared_problems(phys: Physics | type) -> str | None:
-    """What is wrong with what a plugin declares: its inputs and derivatives (tuples of names), its constants
-    (name -> Constant, at least one)."""
+    """What is wrong with what a plugin declares: its inputs and derivatives (tuples of names, each non-empty and
+    given once), its output (a non-empty name), its constants (name -> Constant, at least one)."""
     for attr in ("inputs", "derivatives"):
         names = getattr(phys, attr, ())
         if isinstance(names, str) or not isinstance(names, (tuple, list)) or \
                 not all(isinstance(n, str) for n in names):
             return (f"{attr} must be a tuple of names, e.g. ('t',), not {type(names).__name__} {names!r}"[:300])
+        blank = [n for n in names if not n.strip()]
+        if blank:
+            return (f"{attr} has an empty name {blank[0]!r} in {tuple(names)!r}"[:300] + "; give each a name, e.g. "
+                    "('t', 'T_env'), or remove it")
+        twice = [n for i, n in enumerate(names) if n in names[:i]]
+        if twice:  # a name mapped twice, or one derivative taken twice: nonsense that ran (fuzz round)
+            return (f"{attr} lists '{twice[0]}' twice in {tuple(names)!r}"[:300] + "; give each name once "
+                    "(remove the repeat)")
     if not phys.inputs:
         return "declares no inputs; a law needs at least one, e.g. inputs = ('t',)"
+    out = getattr(phys, "output", None)
+    if not isinstance(out, str) or not out.strip():
+        return (f"output must be the name of the measured quantity, a non-empty string, e.g. output = 'T', not "
+                f"{type(out).__name__} {out!r}"[:300])
     consts = getattr(phys, "constants", None)
     if not isinstance(consts, dict) or not all(isinstance(c, Constant) for c in consts.values()):
         return ("constants must be a dict of name -> Constant(low, high), e.g. {'r': Constant(1e-5, 1.0)}, not "
@@ -581,6 +611,9 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
             values = tf.convert_to_tensor(y0)
             if not isinstance(x0, dict) or set(x0) != set(phys.inputs) or values.shape.rank != 1:
                 return "conditions must return (inputs, values) pairs with every input and values [N]"
+            if values.dtype.is_complex:  # cast to real, validate passed with numpy's ComplexWarning only
+                return (f"its conditions() returned complex values ({values.dtype.name}) where the output is known; "
+                        f"they must be real finite values, one per point (float64); {COMPLEX_FIX}")
             if not np.all(np.isfinite(np.asarray(values.numpy(), dtype=float))):
                 return "its conditions() returned values that are not finite on a sample batch"
     except Exception as exc:
@@ -588,10 +621,13 @@ def sample_check(phys: Physics, ranges: dict[str, tuple[float, float]], n: int =
         return f"its conditions() do not run on a sample batch: {type(exc).__name__}: {first[:200]}"
     if phys.has_solution:
         try:
-            s = np.asarray(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}), dtype=float)
+            s = _values(phys.solution(xs, {k: v.start for k, v in phys.constants.items()}))
         except Exception as exc:  # the closed form's own failure, not the residual's
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return f"its closed form solution() does not run on a sample batch: {type(exc).__name__}: {first[:200]}"
+        if np.iscomplexobj(s):  # cast to real, validate passed with numpy's ComplexWarning only
+            return (f"its solution returned complex values ({s.dtype}) on a sample batch of {n} points; it must "
+                    f"return one real finite value per point (floats); {COMPLEX_FIX}")
         if s.shape != (n,):
             return (f"its solution returned {_shape(s)} for a batch of {n} points; it must return one value per point "
                     f"(an array of shape ({n},))")
