@@ -201,9 +201,17 @@ class _Trainer:
                                       f"collocation points (its inputs are [networks, points], rank 2); it must "
                                       f"return one value per point, of its inputs' shape")
                 raise ValueError(self.trace_problem)
+            if _is_complex(res):  # validate's sample passed: a dtype clash in TensorFlow, blamed on the model
+                self.trace_problem = (f"its residual returned complex values ({_dtype(res)}) for the ensemble's "
+                                      "collocation points; it must return real values (float64)")
+                raise ValueError(self.trace_problem)
             phys_l = tf.reduce_mean(tf.square(res / res_scale), axis=-1)
             cond = tf.zeros_like(phys_l)
             for x0, y0 in self.phys.conditions(x, c):
+                if _is_complex(y0):
+                    self.trace_problem = (f"its conditions() returned complex values ({_dtype(y0)}) for the "
+                                          "ensemble's points; they must be real values (float64)")
+                    raise ValueError(self.trace_problem)
                 U0 = tf.stack([(x0[n] - lo_x[j]) / span_x[j] for j, n in enumerate(inputs)], axis=-1)
                 p0 = y_mu + y_sd * forward(U0)
                 cond += tf.reduce_mean(tf.square((p0 - y0) / y_sd), axis=-1)
@@ -526,3 +534,15 @@ class PINNSurrogate:
         bounds = self.phys.constants
         return {n: (max(m - q * s, bounds[n].low), min(m + q * s, bounds[n].high))
                 for n, (m, s) in self.constants().items()}
+
+
+def _is_complex(values: Any) -> bool:
+    """Whether a plugin's returned values (a tensor, an array, a list) are complex."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is None:
+        return bool(np.iscomplexobj(values)) if isinstance(values, (list, tuple, complex)) else False
+    return bool(getattr(dtype, "is_complex", False)) or (isinstance(dtype, np.dtype) and dtype.kind == "c")
+
+
+def _dtype(values: Any) -> str:
+    return getattr(getattr(values, "dtype", None), "name", "complex")
