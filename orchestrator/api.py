@@ -119,6 +119,9 @@ def objective_value(value: Any, objective: str) -> tuple[float, dict]:
             raise _bad_argument("value", f"the outputs are not JSON: {exc}") from None
         value = value[keys[0]]
     kind = getattr(getattr(value, "dtype", None), "kind", "")  # numpy's: b boolean, c complex
+    if getattr(value, "ndim", 0):  # np.array([[7.0]]) has __float__, a list has not: one number is a scalar
+        raise _bad_argument("value", f"the value {_shown(value)} is an array of shape {tuple(value.shape)}, not one "
+                                     "number; tell each experiment's value on its own (value.item() for one element)")
     if isinstance(value, (bool, str, complex)) or kind in ("b", "c") or not hasattr(value, "__float__"):
         real = "real " if kind == "c" or isinstance(value, complex) else ""
         raise _bad_argument("value", f"the value {_shown(value)} is not a {real}number")

@@ -490,6 +490,9 @@ def test_wrong_arguments_are_errors_naming_the_argument(tmp_path: Path):
                                                   "counted so far); give a larger number (to lower a budget, edit "
                                                   "budget.max_experiments in the campaign file)"),
         (lambda: c.tell(eid, np.complex128(5 + 3j)), "value", "the value (5+3j) is not a real number"),
+        # fuzz round twenty: a one-element array was stored as its element, while [7.0] was refused
+        (lambda: c.tell(eid, np.array([[7.0]])), "value", "the value array([[7.]]) is an array of shape (1, 1), not "
+                                                          "one number; tell each experiment's value on its own"),
         (lambda: c.tell(eid, {"yield_pct": 5.0, "value": 7.0}), "value", "the outputs hold both 'yield_pct' (the "
                                                                          "objective) and 'value': keep one of them "
                                                                          "for the objective (rename the other)"),
