@@ -313,8 +313,12 @@ def parse_strategy(text: str) -> Strategy:
         return RANDOM_STRATEGY
     parts = _split_top_level(whole, ":", keep_empty=True)
     if len(parts) not in (2, 3):
+        dotted = "." in parts[0] and "(" not in parts[0]  # pkg.mod:Class:ei:1: an import path splits on its ':'
+        hint = ("; a strategy names its model and acquisition by their installed kinds (looplab plugins lists "
+                "them), not by an import path (pkg.module:Class): register the plugin as an entry point to name it "
+                "here") if dotted else ""
         raise ConfigError([Problem("--strategies", f"'{whole}': expected model:acquisition:batch, "
-                                                   "e.g. gp:ei:1 or random-forest:ucb(beta=4):2")])
+                                                   f"e.g. gp:ei:1 or random-forest:ucb(beta=4):2{hint}")])
     model, model_params = _parse_part(parts[0], "model", whole)
     acq, acq_params = _parse_part(parts[1], "acquisition", whole)
     batch = 1

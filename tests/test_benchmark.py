@@ -259,6 +259,9 @@ def test_first_seed_runs_fresh_seeds_exactly_as_a_longer_run_would(tmp_path):
     (["--strategies", "gp:ucb(beta=1_0):1"], "--strategies", "acquisition.params.beta: must be a number, not the "
                                                              "string '1_0' (YAML reads digits grouped with '_' as "
                                                              "text: write 10)"),
+    (["--strategies", "pkg.mod:Class:ei:1"], "--strategies", "expected model:acquisition:batch, e.g. gp:ei:1 or "
+                                                             "random-forest:ucb(beta=4):2; a strategy names its "
+                                                             "model and acquisition by their installed kinds"),
     (["--strategies", "gp:ucb(beta=1e-400):1"], "--strategies", "acquisition param 'beta': 1e-400 is too small for "
                                                                 "a number (below 5e-324 it would be read as 0)"),
 ])
