@@ -615,6 +615,8 @@ def test_validate_notes_a_secret_written_in_the_robot_url(userinfo, note, monkey
 @pytest.mark.parametrize("host, why", [
     ("a..b", "label empty or too long"), ("a" * 70, "label too long"), ("xn--zz", "Invalid A-label"),
     ("exa mple.com", "holds a space"),
+    # fuzz round twenty: passed validate, then waited out outbox_deadline as an outage
+    ("127.0.0.1\\evil.com", "it holds '\\', which no host name holds"), ("127.0.0.1%2f", "it holds '%'"),
 ])
 def test_a_robot_host_that_no_connection_can_use_is_refused_at_validate(host, why):
     """Fuzz round seventeen: such hosts passed validate, and every request of the run logged a traceback (idna,
@@ -624,6 +626,18 @@ def test_a_robot_host_that_no_connection_can_use_is_refused_at_validate(host, wh
     assert f"the host '{host}' is not a valid host name (" in str(err.value) and why in str(err.value), err.value
     for fine in ("my_robot", "robot-1.lab.example", "[::1]", "bücher.example"):
         RobotOracle.Config(url=f"http://{fine}:8765")
+
+
+@pytest.mark.parametrize("url, said", [
+    ("http://127.0.0.1:8765/a\x01b", "its path holds the character U+0001, which a URL cannot carry"),
+    ("http://\uff11\uff12\uff17.0.0.1:8765", "is not a URL a connection can use (Invalid IDNA hostname"),
+])
+def test_a_robot_url_that_httpx_cannot_send_is_refused_at_validate(url, said):
+    """Fuzz round twenty: a control character in the path, or a host in full-width digits, passed validate, and
+    the run logged a traceback (httpx.InvalidURL) at every submit until outbox_deadline failed them."""
+    with pytest.raises(ValueError) as err:
+        RobotOracle.Config(url=url)
+    assert said in str(err.value), err.value
 
 
 def test_https_to_a_plain_http_robot_fails_at_once_saying_to_write_http(tmp_path):
@@ -670,6 +684,11 @@ def test_a_robot_campaign_resumes_with_another_url_and_timeouts_but_not_another_
                      "experiment(s) in flight (robot-branin-0000-00): those the new address does not hold are "
                      "submitted to it again, and what the old one still measures is not read; if the old robot is "
                      "still running, run once with its url to collect them first"]
+    # fuzz round twenty: a trailing '/' leads to the same robot, and was said as a move
+    path.write_text(text.replace("http://127.0.0.1:8765", "http://127.0.0.1:9999/").replace("timeout: 5", "timeout: 9"))
+    notes = []
+    open_campaign(store, load_campaign(path), notes)
+    assert notes == []
     path.write_text(text.replace("x2, type: float, low: 0.0", "x2, type: float, low: 1.0"))
     with pytest.raises(ConfigError, match="space.parameters"):
         open_campaign(store, load_campaign(path))

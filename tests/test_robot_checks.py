@@ -465,3 +465,24 @@ def test_a_refused_robot_lock_leaves_no_new_database(tmp_path):
     with pytest.raises(ValueError, match="is a hard link"):
         Lab(cfg, build_truth(cfg.ground_truth), tmp_path / "r.db")
     assert not (tmp_path / "r.db").exists() and (tmp_path / "keep.txt").read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_a_robot_lock_that_is_a_symbolic_link_is_said_to_be_one(tmp_path, dangling):
+    """Fuzz round twenty: a DB.lock that is a symbolic link gave the raw 'Too many levels of symbolic links' and
+    advice to remove it 'if it is a folder or a link'. It is named as a link now; the target is untouched."""
+    from oracles.robot.config import parse_config
+    from oracles.robot.lab import Lab
+    from oracles.robot.truth import build_truth
+
+    target = tmp_path / "notes.txt"
+    if not dangling:
+        target.write_text("my notes\n")
+    os.symlink(target, tmp_path / "r.db.lock")
+    cfg = parse_config({"ground_truth": BRANIN})
+    with pytest.raises(ValueError) as err:
+        Lab(cfg, build_truth(cfg.ground_truth), tmp_path / "r.db")
+    assert str(err.value) == (f"the lock file '{tmp_path / 'r.db.lock'}' is a symbolic link (the robot writes its pid "
+                              "into its lock file, so it never follows one); it is left as it is: move it away")
+    assert (target.read_text() == "my notes\n") if not dangling else not target.exists()
+    assert not (tmp_path / "r.db").exists()

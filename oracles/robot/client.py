@@ -236,8 +236,8 @@ class RobotOracle:
         url = params.get("url", cls.Config.model_fields["url"].default) if isinstance(params, dict) else None
         if not isinstance(url, str):
             return None
-        try:
-            return shown_url(with_environment(url))
+        try:  # as the connection uses it: without a trailing slash (a '/' added was said as a move: round twenty)
+            return shown_url(with_environment(url.strip().rstrip("/")))
         except ValueError:
             return None
 
@@ -831,6 +831,9 @@ def check_url(url: str) -> str:
         if ":" not in host:  # not an IPv6 literal
             if any(c.isspace() or not c.isprintable() for c in host):
                 raise UnicodeError("it holds a space or a control character")
+            odd = next((c for c in host if c.isascii() and not (c.isalnum() or c in ".-_")), None)
+            if odd is not None:  # 127.0.0.1\evil.com, 127.0.0.1%2f: no connection could use it (fuzz round twenty)
+                raise UnicodeError(f"it holds '{odd}', which no host name holds")
             host.encode("idna")  # empty or over-long labels
             if not host.isascii() or any(label.lower().startswith("xn--") for label in host.split(".")):
                 import idna  # httpx's own IDNA 2008 codec (xn--zz is no valid A-label)
@@ -841,6 +844,15 @@ def check_url(url: str) -> str:
                          "give a name such as robot.lab.example or an address such as 127.0.0.1") from None
     if parts.query or parts.fragment:
         raise ValueError(f"'{shown}' must be a base URL without ?query or #fragment")
+    bad = next((c for c in parts.path if c.isspace() or not c.isprintable()), None)
+    if bad is not None:  # every request failed with httpx's InvalidURL and a traceback (fuzz round twenty)
+        raise ValueError(f"'{shown.encode('unicode_escape').decode()}': its path holds the character "
+                         f"U+{ord(bad):04X}, which a URL cannot carry; remove it (or percent-encode it: %{ord(bad):02X})")
+    try:
+        httpx.URL(text)
+    except Exception as exc:  # noqa: BLE001 - httpx's InvalidURL: a full-width host such as １２７.０.０.１
+        raise ValueError(f"'{shown}' is not a URL a connection can use ({exc}); write the host in ASCII, e.g. "
+                         "http://127.0.0.1:8765") from None
     if port == 0:
         raise ValueError(f"'{shown}' has port 0, which no robot listens on; give the port the robot "
                          "printed when it started (e.g. 8765)")

@@ -124,16 +124,18 @@ def _take_lock(db_path: Path) -> int:
         if exc.problem == pidlock.HELD:
             raise ValueError(f"'{db_path}' is in use by another mock robot (pid {exc.detail}; its lock is '{path}'): "
                              "stop that robot first, or give this one another database file") from None
-        if exc.problem in (pidlock.NOT_REGULAR, pidlock.HARD_LINK, pidlock.FOREIGN):
-            what = {pidlock.NOT_REGULAR: "is not a regular file",
+        if exc.problem in (pidlock.LINK, pidlock.FOLDER, pidlock.NOT_REGULAR, pidlock.HARD_LINK, pidlock.FOREIGN):
+            what = {pidlock.LINK: "is a symbolic link (the robot writes its pid into its lock file, so it never "
+                                  "follows one)",
+                    pidlock.FOLDER: "is a folder",
+                    pidlock.NOT_REGULAR: "is not a regular file",
                     pidlock.HARD_LINK: f"is a hard link ({exc.detail}): the robot writes its pid there, which would "
                                        "replace the other name's content",
                     pidlock.FOREIGN: "holds something other than a pid, so no robot wrote it"}[exc.problem]
             raise ValueError(f"the lock file '{path}' {what}; it is left as it is: move it away") from None
         if exc.problem == pidlock.UNLOCKABLE:
             raise ValueError(f"cannot lock '{path}' ({exc.detail}); put the database on a local disk") from None
-        raise ValueError(f"cannot open the lock file '{path}' ({exc.detail}); remove it if it is a folder or a link, "
-                         "or make its folder writable") from None
+        raise ValueError(f"cannot open the lock file '{path}' ({exc.detail}); make its folder writable") from None
 
 
 @dataclass(frozen=True)
