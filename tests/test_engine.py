@@ -135,6 +135,30 @@ def test_a_damaged_stored_model_state_is_set_aside_and_the_model_fitted_afresh(t
     assert "is damaged (not JSON" in caplog.text and "the model is fitted afresh" in caplog.text
 
 
+@pytest.mark.parametrize("info", ['{"constants": "abc"}', '{"constants": {"r": "x"}}', '{"constants": {"r": [1]}}',
+                                  '{"constants": {"r": [1, 2]}, "at_bound": 5}', '{"constants": [1, 2]}'])
+def test_damaged_learned_constants_in_a_snapshot_leave_status_export_and_report_working(tmp_path, info):
+    """Fuzz round twenty: a snapshot's fit_info of well-formed JSON but another shape stopped status, export and
+    report with "unexpected ValueError ... a looplab bug": one damaged cache row blocked every export of the
+    results. The row's constants are left out, with a warning naming it."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    run(tmp_path, alloy_yaml(name="cache", seed=11, budget=6), url)
+    with create_engine(url).begin() as conn:
+        conn.execute(text("update model_snapshots set fit_info = :info where id = (select max(id) from "
+                          "model_snapshots)"), {"info": info})
+    runner = CliRunner()
+    for args in (["status", "cache"], ["export", "cache", "--out", str(tmp_path / "x.csv")],
+                 ["export", "cache", "--format", "json", "--out", str(tmp_path / "x.json")],
+                 ["report", "cache", "--out", str(tmp_path / "rep")]):
+        r = runner.invoke(app, [*args, "--store", url])
+        assert r.exit_code == 0 and "unexpected" not in r.output, (args, r.output)
+    assert len((tmp_path / "x.csv").read_text().splitlines()) == 7  # the header and every experiment
+
+
 def test_running_a_finished_campaign_again_adds_nothing(tmp_path, any_store_url):
     text_ = alloy_yaml(name="again", budget=8)
     _, _, first = run(tmp_path, text_, any_store_url)
