@@ -432,7 +432,7 @@ class Campaign:
             stacklevel=3)
 
     def _tell_off_plan(self, params: dict, value: float, outputs: dict) -> str:
-        from .earlier import Measured, check_point, imported_experiments, point_key
+        from .earlier import Measured, check_point, imported_experiments, measured_key, point_key
 
         space = self.campaign.space
         _check("params", isinstance(params, dict), "a dict of input values", params)
@@ -450,6 +450,15 @@ class Campaign:
                     if k is not None and point_key(space, e.params) == k]
             if held:
                 raise _bad_argument("params", _waiting_here(self.name, held[0], space.is_pool, api=True))
+            # the same measurement told again (a script re-run after a crash) would count twice, as a file
+            # imported twice would (refused there; fuzz round twenty)
+            mine = measured_key(space, point, value)
+            again = next((e for e in self.store.experiments(self.row.id, ["succeeded"])
+                          if e.value is not None and measured_key(space, e.params, e.value) == mine), None)
+            if again is not None:
+                raise _bad_argument("params", f"the same inputs and value as experiment {again.id} ({again.source}), "
+                                              "already recorded: told again, one measurement would count twice; a "
+                                              "repeat measurement with another value is recorded")
             return imported_experiments(self.name, [row], start=count, source="off-plan", step=last)
 
         return self.store.add_measured(self.row.id, "off-plan", build)[0].id

@@ -171,6 +171,13 @@ def test_an_off_plan_result_at_a_waiting_experiments_point_is_refused(tmp_path: 
     assert c.experiments() == before
     c.reject([awaiting["id"]])
     assert c.tell(params=dict(awaiting["params"]), value=-0.01) == "twice-x0000"
+    # fuzz round twenty: the same call again (a script re-run) recorded the measurement twice
+    before = c.experiments()
+    with pytest.raises(ConfigError, match="params: the same inputs and value as experiment twice-x0000 .off-plan., "
+                                          "already recorded"):
+        c.tell(params=dict(awaiting["params"]), value=-0.01)
+    assert c.experiments() == before
+    assert c.tell(params=dict(awaiting["params"]), value=-0.02) == "twice-x0001"  # another value: a repeat
     c.close()
 
 
