@@ -89,6 +89,27 @@ def test_state_is_json_and_warm_starts_a_new_model(gp, data):
     np.testing.assert_allclose(other.get_state()["lengthscales"], state["lengthscales"], rtol=1e-3)
 
 
+@pytest.mark.parametrize("damage", [{"lengthscales": -1.0}, {"variance": float("nan")}, {"noise": -0.5}])
+def test_a_stored_state_with_nonsense_hyperparameters_is_not_a_warm_start(gp, data, damage, caplog):
+    """Fuzz round twenty: a stored state edited to a negative lengthscale (or a nan variance) warm-started the
+    fit from it, with numpy's raw 'invalid value encountered in log'. It is said and the default start used: the
+    fit is then the same as a model's without a stored state."""
+    import warnings
+
+    state = gp.get_state()
+    key, value = next(iter(damage.items()))
+    state[key] = [value] * len(state[key]) if key == "lengthscales" else value
+    damaged, fresh = GPSurrogate(seed=5, restarts=0), GPSurrogate(seed=5, restarts=0)
+    damaged.set_state(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with caplog.at_level(logging.WARNING, logger="looplab.models.gp"):
+            damaged.fit(*data)
+    assert "the stored GP hyperparameters are not all positive finite numbers" in caplog.text
+    fresh.fit(*data)
+    np.testing.assert_allclose(damaged.get_state()["lengthscales"], fresh.get_state()["lengthscales"], rtol=1e-6)
+
+
 def test_failed_fit_falls_back_to_last_good_hyperparameters(gp, data, monkeypatch, caplog):
     good = gp.get_state()
     model = GPSurrogate(seed=3)

@@ -204,8 +204,14 @@ class GPSurrogate:
     def _warm(self, dim: int, prev: dict | None = None) -> tuple[np.ndarray, float, float] | None:
         prev = self._state if prev is None else prev
         if prev and len(prev.get("lengthscales", ())) == dim:
-            return np.array(prev["lengthscales"], dtype=float), float(prev["variance"]), \
-                max(float(prev["noise"]), self.noise_floor)
+            ls, variance, noise = np.array(prev["lengthscales"], dtype=float), float(prev["variance"]), \
+                float(prev["noise"])
+            if np.all(np.isfinite(ls)) and np.all(ls > 0) and all(math.isfinite(v) and v > 0 for v in (variance, noise)):
+                return ls, variance, max(noise, self.noise_floor)
+            # a stored state edited or damaged (a negative lengthscale, a nan variance): numpy warned of a log of
+            # a negative number and the fit started from nonsense (fuzz round twenty)
+            log.warning("the stored GP hyperparameters are not all positive finite numbers (lengthscales %s, "
+                        "variance %g, noise %g); the fit starts from the default instead", ls.tolist(), variance, noise)
         return None
 
     def _starts(self, dim: int, prev: dict | None = None) -> list[tuple[np.ndarray, float, float]]:
