@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import unicodedata
 import stat
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -125,6 +126,13 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             f"column{'s' if len(blank) > 1 else ''} {', '.join(map(str, blank[:5]))}"
         raise CsvFileError(f"{path.name}: the header leaves {which} without a name (a row index a spreadsheet or "
                            "pandas wrote?); name it, or remove the column (pandas: to_csv(..., index=False))")
+    invisible = [(i, c) for i, h in enumerate(header) if 0 < len(h) <= 200 for c in h
+                 if not c.isprintable() and unicodedata.category(c) == "Cf"]
+    if len(header) >= 2 and invisible and all(0 < len(h) <= 200 for h in header):
+        i, c = invisible[0]  # a zero-width space pasted into a name: named, not "not a header" (fuzz round twenty)
+        raise CsvFileError(f"{path.name}: the header's column {i + 1} ('{header[i].encode('unicode_escape').decode()}') "
+                           f"holds U+{ord(c):04X} {unicodedata.name(c, 'an invisible character')}, which no one "
+                           "typing the name would write; remove it from the header")
     if not all(0 < len(h) <= 200 and h.isprintable() for h in header):
         tabs = len(header) == 1 and "\t" in header[0] and all(p.strip() for p in header[0].split("\t"))
         raise CsvFileError(f"{path.name} does not look like a CSV table: its first line is not a header of "

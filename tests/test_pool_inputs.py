@@ -361,6 +361,9 @@ def test_a_missing_categorical_level_is_named_as_what_it_is(tmp_path, cell, said
                                           "';', not by commas; save it as comma-separated CSV"),
     ("x;y\r\n1,5;2\r\n", "its header 'x;y' looks separated by semicolons: save the file with commas as the "
                           "separator, and decimal points"),
+    # fuzz round twenty: a zero-width space pasted into a name
+    ("a\u200b,b,y\n0,0,1\n", "the header's column 1 ('a\\u200b') holds U+200B ZERO WIDTH SPACE, which no one "
+                             "typing the name would write; remove it from the header"),
 ])
 def test_a_spreadsheets_quirks_in_a_header_are_named_with_their_fix(tmp_path, text, fragment):
     """Fuzz round of 2026-12-05: each was "does not look like a CSV table", with no cell named and no fix."""
