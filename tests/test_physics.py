@@ -332,6 +332,17 @@ def _later_law(folder, module: str, body: str) -> None:
     (folder / f"{module}.py").write_text(LATER_LAW.format(body=body))
 
 
+def _later_campaign(folder, module: str, *, budget: int) -> None:
+    """c.yaml: a physics-gp campaign of module's Later law over a pool of Newton cooling at two T_env."""
+    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
+                   for t in (0, 60, 120, 180, 240, 300) for env in (15, 30))
+    (folder / "pool.csv").write_text("t,T_env,T\n" + rows)
+    (folder / "c.yaml").write_text(
+        "name: later\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
+        f"oracle: {{kind: lookup}}\nmodel: {{kind: physics-gp, params: {{physics: '{module}:Later'}}}}\n"
+        f"initial: {{n: 2}}\nbudget: {{max_experiments: {budget}}}\n")
+
+
 @pytest.mark.parametrize("body, words", [
     # F4: exit 0 and no word, the campaign left unfinished (resume did the same)
     ("sys.exit(0)", "solution() called sys.exit(0) on "),
@@ -353,13 +364,7 @@ def test_a_closed_form_that_exits_or_returns_the_wrong_shape_in_a_run_ends_it_na
     call of the closed form is checked now: exit 2, one line naming model.params.physics, the results kept."""
     module = f"later_{zlib.crc32(body.encode())}"
     _later_law(tmp_path, module, body)
-    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
-                   for t in (0, 60, 120, 180, 240, 300) for env in (15, 30))
-    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
-    (tmp_path / "c.yaml").write_text(
-        "name: later\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
-        f"oracle: {{kind: lookup}}\nmodel: {{kind: physics-gp, params: {{physics: '{module}:Later'}}}}\n"
-        "initial: {n: 2}\nbudget: {max_experiments: 5}\n")
+    _later_campaign(tmp_path, module, budget=5)
     db = f"sqlite:///{tmp_path / 's.db'}"
     for _ in range(2 if "exit" in body else 1):  # a resume says the same
         res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db, "--quiet"])
@@ -388,13 +393,7 @@ def test_a_closed_form_that_breaks_after_a_stored_fit_is_said_once_not_blamed_on
     body = "if (Path(__file__).parent / 'broken').exists():\n            sys.exit(0)\n        return out"
     (tmp_path / f"{module}.py").write_text(LATER_LAW.format(body=body).replace("import sys", "import sys\n"
                                                                                          "from pathlib import Path"))
-    rows = "".join(f"{t},{env},{env + (100 - env) * math.exp(-0.005 * t):.4f}\n"
-                   for t in (0, 60, 120, 180, 240, 300) for env in (15, 30))
-    (tmp_path / "pool.csv").write_text("t,T_env,T\n" + rows)
-    (tmp_path / "c.yaml").write_text(
-        "name: later\nspace:\n  pool: {path: pool.csv, inputs: [t, T_env]}\nobjective: {name: T, goal: min}\n"
-        f"oracle: {{kind: lookup}}\nmodel: {{kind: physics-gp, params: {{physics: '{module}:Later'}}}}\n"
-        "initial: {n: 2}\nbudget: {max_experiments: 6}\n")
+    _later_campaign(tmp_path, module, budget=6)
     db = f"sqlite:///{tmp_path / 's.db'}"
     res = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml"), "--store", db, "--max-steps", "3"])
     assert res.exit_code == 0, res.output
