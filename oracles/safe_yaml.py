@@ -122,22 +122,64 @@ class Loader(yaml.SafeLoader):
     def flatten_mapping(self, node: Any) -> None:
         """The merge key as YAML defines it: the mapping's own keys win, then the merged mappings in the order
         written (``<<: [*a, *b]``: a key of both is a's). PyYAML 6 told keys apart by the identity of their text,
-        so a key of both was a's when Python shared the string ('b') and b's when it did not ('batch_size')."""
-        own = [pair for pair in node.value if pair[0].tag != _TAG + "merge"]
-        super().flatten_mapping(node)
-        if len(node.value) == len(own):
-            return  # nothing merged
-        mine = {id(pair) for pair in own}
-        taken = {(k.tag, k.value) for k, _ in own if isinstance(k, ScalarNode)}
+        so a key of both was a's when Python shared the string ('b') and b's when it did not ('batch_size'); keys
+        are told apart here as they load (1, 1.0 and 0x1 are one key, 1 and '1' two). A key written twice inside
+        one merged mapping is refused, as in any mapping (it was taken silently)."""
+        merged: list = []
+        index = 0
+        while index < len(node.value):
+            key_node, value_node = node.value[index]
+            if key_node.tag != _TAG + "merge":
+                if key_node.tag == _TAG + "value":  # as PyYAML: '=' as a key is the text '='
+                    key_node.tag = _TAG + "str"
+                index += 1
+                continue
+            del node.value[index]
+            subnodes = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for sub in subnodes:
+                if not isinstance(sub, MappingNode):
+                    raise ConstructorError("while constructing a mapping", node.start_mark,
+                                           f"expected a mapping or list of mappings for merging, but found {sub.id}",
+                                           sub.start_mark)
+                self.flatten_mapping(sub)
+                self._no_repeated_key(sub)
+                merged.extend(sub.value)
+        if not merged:
+            return
+        taken = {self._ident(k) for k, _ in node.value} - {None}
         kept = []
-        for pair in node.value:  # the merged pairs (earlier mappings first), then the mapping's own
-            key = pair[0]
-            if id(pair) not in mine and isinstance(key, ScalarNode):
-                if (key.tag, key.value) in taken:
-                    continue  # the mapping's own key, or an earlier merged mapping's, wins
-                taken.add((key.tag, key.value))
+        for pair in merged:  # earlier mappings first: a key they gave, or the mapping's own, wins
+            ident = self._ident(pair[0])
+            if ident is not None:
+                if ident in taken:
+                    continue
+                taken.add(ident)
             kept.append(pair)
-        node.value = kept
+        node.value = kept + node.value
+
+    def _ident(self, key_node: Any) -> Any:
+        """A scalar key as it will be loaded (1, 1.0 and 0x1 are one key, 1 and '1' two); None otherwise."""
+        if not isinstance(key_node, ScalarNode):
+            return None
+        key = self.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _no_repeated_key(self, node: Any) -> None:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _TAG + "merge":
+                continue
+            ident = self._ident(key_node)
+            if ident is None:
+                continue
+            first = seen.setdefault(ident, key_node)
+            if first is not key_node:
+                raise StrictYAMLError(f"key {ident!r} appears twice in one mapping (first at line "
+                                      f"{first.start_mark.line + 1}); keep one of them", key_node.start_mark)
 
     def construct_scalar(self, node: Any) -> Any:
         value = super().construct_scalar(node)

@@ -462,6 +462,9 @@ def test_a_choice_no_stays_the_string_no(tmp_path):
     ("a: {<<: [{b: 2}, {b: 3, kind: ucb}]}", {"b": 2, "kind": "ucb"}),
     ("x: &x {batch_size: 2, k: 1}\ny: &y {batch_size: 3, k: 2}\na: {<<: [*x, *y], k: 9}", {"batch_size": 2, "k": 9}),
     ("a: {<<: {batch_size: 2}, batch_size: 5}", {"batch_size": 5}),
+    # the re-run: keys told apart as they load (1, 1.0 and 0x1 are one key; 1 and '1' two)
+    ("a: {<<: [{1: x}, {1.0: y}, {0x1: z}]}", {1: "x"}),
+    ("a: {<<: [{1: x}, {'1': y}]}", {1: "x", "1": "y"}),
 ])
 def test_a_key_of_several_merged_mappings_is_the_first_ones_and_the_mappings_own_wins(text, value):
     assert safe_yaml.load(text)["a"] == value
@@ -506,6 +509,9 @@ def test_anchors_within_the_budget_still_work():
     ("1e-400", "1e-400 is too small for a number (below 5e-324 it would be read as 0)"),
     ("!!float -2.5e-999", "is too small for a number"),
     ("!!int 1_000", "!!int '1_000' is not an integer"),  # YAML 1.2 has no '_' in numbers
+    # the re-run of round twenty: a key twice inside a merged mapping was taken silently
+    ("{kind: ucb, <<: {batch_size: 1, batch_size: 2}}", "key 'batch_size' appears twice in one mapping"),
+    ("{<<: [{k: 1}, {k: 2, k: 3}]}", "key 'k' appears twice in one mapping"),
 ])
 def test_explicit_tags_lone_surrogates_and_two_merges_are_refused_with_their_line(text, fragment):
     with pytest.raises(safe_yaml.StrictYAMLError) as err:
