@@ -150,6 +150,26 @@ def _missing_ints(file: str, header: list[str], records: list, parameters: list)
     return problems
 
 
+def _held_range(header: list[str], records: list, name: str) -> tuple[float, float, float] | None:
+    """(lowest, highest, widest step between neighbouring values) of a numeric column, or None."""
+    j = header.index(name)
+    held = sorted({v for _, cells in records if isinstance(v := _cell(cells[j]), float) and math.isfinite(v)})
+    if not held:
+        return None  # text in a numeric column: said by the other checks
+    return held[0], held[-1], max((b - a for a, b in zip(held, held[1:])), default=0.0)
+
+
+def _beyond(file: str, name: str, low: float, high: float, held: tuple[float, float, float], what: str) -> str | None:
+    """Why ``what`` (a parameter, or the pool's candidates) reaching ``name`` from low to high is beyond the table
+    under match: nearest, or None within half its widest step of the table's range."""
+    lo, hi, step = held
+    if low >= lo - step / 2 and high <= hi + step / 2:
+        return None
+    return (f"{what} from {low:g} to {high:g}, but the column '{name}' of {file} holds {lo:g} to {hi:g}: with match: "
+            "nearest an experiment beyond the table would be answered by the row at its edge and recorded as measured "
+            "where it was proposed")
+
+
 def _beyond_the_table(file: str, header: list[str], records: list, parameters: list) -> list[ConfigProblem]:
     """Under ``match: nearest``: a numeric parameter whose range reaches past its column's values by more than
     half the table's widest step between neighbouring values. An experiment out there is answered by the row at
@@ -158,22 +178,38 @@ def _beyond_the_table(file: str, header: list[str], records: list, parameters: l
     the table's grid that nearest is for."""
     problems = []
     for i, p in enumerate(parameters):
-        if p.type not in ("float", "int") or p.name not in header:
+        if p.type not in ("float", "int") or p.name not in header or (held := _held_range(header, records, p.name)) \
+                is None:
             continue
-        j = header.index(p.name)
-        held = sorted({v for _, cells in records if isinstance(v := _cell(cells[j]), float) and math.isfinite(v)})
-        if not held:
-            continue  # text in a numeric column: said by the other checks
-        step = max((b - a for a, b in zip(held, held[1:])), default=0.0)
-        lo, hi = held[0], held[-1]
-        if p.low >= lo - step / 2 and p.high <= hi + step / 2:
+        why = _beyond(file, p.name, p.low, p.high, held, f"'{p.name}' ranges")
+        if why:
+            problems.append(ConfigProblem(f"space.parameters[{i}]", f"{why}; set low: {held[0]:g} and high: "
+                                                                    f"{held[1]:g} (the table's range), or add rows "
+                                                                    "that cover the range"))
+    return problems
+
+
+def _pool_beyond_the_table(pool: Any, pool_path: Path, path: Path) -> list[ConfigProblem]:
+    """The same for a pool looked up in a table of its own under ``match: nearest``: its candidates' numeric inputs
+    against the table's columns (the re-run of round twenty: a pool of -100 to 100 over a table of 0 to 0.7
+    reported a best 'measured' at a = 80)."""
+    try:
+        p_header, p_records = read_table(pool_path)
+        p_records = filter_rows(p_header, p_records, dict(pool.where or {}))
+        t_header, t_records = read_table(path)
+    except (CsvFileError, KeyError, OSError, ValueError):
+        return []  # the files' own problems are reported by the other checks
+    problems = []
+    for name in pool.inputs:
+        if name in (pool.categorical or ()) or name not in t_header or name not in p_header:
             continue
-        problems.append(ConfigProblem(
-            f"space.parameters[{i}]",
-            f"'{p.name}' ranges from {p.low:g} to {p.high:g}, but the column '{p.name}' of {file} holds {lo:g} to "
-            f"{hi:g}: with match: nearest an experiment beyond the table would be answered by the row at its edge "
-            f"and recorded as measured where it was proposed; set low: {lo:g} and high: {hi:g} (the table's range), "
-            "or add rows that cover the range"))
+        mine, held = _held_range(p_header, p_records, name), _held_range(t_header, t_records, name)
+        if mine is None or held is None:
+            continue
+        why = _beyond(path.name, name, mine[0], mine[1], held, f"the pool's candidates reach '{name}'")
+        if why:
+            problems.append(ConfigProblem("path", f"{why}; look them up in a table that covers the pool, or drop "
+                                                  "the candidates beyond it from the pool"))
     return problems
 
 
@@ -386,6 +422,8 @@ class LookupOracle(SyncOracle):
                 problems += _beyond_the_table(path.name, header, records, spec.space.parameters)
         elif config.path is not None and path != pool_path:
             problems += _unanswered_candidates(config, pool, pool_path, path, column)
+            if config.match == "nearest":
+                problems += _pool_beyond_the_table(pool, pool_path, path)
         if spec.model.transform == "log" and spec.objective.goal != "target":  # a target goal logs distances
             problems += _log_problem(path.name, header, records, column, where)
         if not problems and spec.budget.stop_at is not None:

@@ -255,3 +255,23 @@ def test_a_stop_at_every_row_meets_is_refused(tmp_path, goal, stop, refused):
             and "so the campaign would end at its first result" in said) == refused, said
     if not refused:
         assert out.exit_code == 0, said
+
+
+def test_under_nearest_a_pool_beyond_its_own_table_is_refused(tmp_path):
+    """The re-run of round twenty: a pool of -100 to 100 looked up in a table of 0 to 0.7 passed validate, and the
+    run reported a best 'measured' at a = 80. A pool within the table's range (by half a step) is accepted."""
+    grid = [round(0.1 * k, 1) for k in range(8)]
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{a - b}\n" for a in grid for b in grid))
+    for spread, ok in ((1.0, True), (100.0, False)):
+        (tmp_path / "pool.csv").write_text("a,b\n" + "".join(f"{0.35 + (k - 2) * spread * 0.15},0.{k}\n"
+                                                             for k in range(5)))
+        path = _write(tmp_path, "  pool: {path: pool.csv, inputs: [a, b]}",
+                      "{kind: lookup, params: {path: t.csv, match: nearest}}")
+        out = run_inprocess("validate", path)
+        if ok:
+            assert out.exit_code == 0, out.output
+            continue
+        assert_invalid(out, path, "oracle.params.path", "the pool's candidates reach 'a' from -29.65 to 30.35, but "
+                       "the column 'a' of t.csv holds 0 to 0.7: with match: nearest an experiment beyond the table "
+                       "would be answered by the row at its edge")
+        assert len(out.error_lines()) == 1, out.stderr
