@@ -235,18 +235,29 @@ def lookup_table_problem(spec: Any, base_dir: Path, path: Path, field: str) -> P
     """A file of measurements (``initial.data``, ``looplab import``) that is the very table the campaign's lookup
     oracle answers from: every row would be recorded as measured before the campaign chose one (fuzz round
     twenty: a budget of 4 ended with 64 'earlier' results and the pool exhausted). None for another file."""
+    import filecmp
+
+    from oracles.lookup import LookupOracle
+
+    from . import plugins
+
     params = spec.oracle.params if isinstance(spec.oracle.params, dict) else {}
     pool = getattr(spec.space, "pool", None)
     table = params.get("path") or (pool.path if pool is not None else None)
-    if spec.oracle.kind != "lookup" or not isinstance(table, str):
+    try:  # the built-in by its name or by its import path (oracles.lookup:LookupOracle), or a subclass of it
+        lookup = issubclass(plugins.resolve("oracle", spec.oracle.kind), LookupOracle)
+    except Exception:  # noqa: BLE001 - an unknown kind: said by the other checks
+        lookup = False
+    if not lookup or not isinstance(table, str):
         return None
-    try:
-        same = os.path.samefile(Path(base_dir) / table, Path(base_dir) / path)
+    mine, theirs = Path(base_dir) / table, Path(base_dir) / path
+    try:  # the very file, or a copy of it byte for byte (the re-run of round twenty)
+        same = os.path.samefile(mine, theirs) or filecmp.cmp(mine, theirs, shallow=False)
     except (OSError, ValueError):
         return None  # a file that is not there: said by the other checks
     if not same:
         return None
-    return Problem(field, f"{Path(path).name} is the table the lookup oracle answers from: its rows are this "
+    return Problem(field, f"{Path(path).name} is the table the lookup oracle answers from{'' if os.path.samefile(mine, theirs) else ' (a copy of it)'}: its rows are this "
                           "campaign's own results, so every one would be recorded as measured before the campaign "
                           "chose any; give a CSV of measurements made elsewhere")
 

@@ -467,6 +467,15 @@ def test_the_lookup_table_itself_as_initial_data_or_an_import_is_refused(tmp_pat
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["import", "own", str(pool), "--store", store])
     assert r.exit_code == 2 and says in " ".join(r.output.split()), r.output
+    # the re-run: the oracle by its import path, and a copy of the table byte for byte
+    (tmp_path / "copy.csv").write_bytes(pool.read_bytes())
+    spec.write_text(text.replace("name: own", "name: own2").replace("{kind: lookup}",
+                                                                    "{kind: 'oracles.lookup:LookupOracle'}")
+                    .replace("data: ./p.csv", "data: copy.csv"))
+    with pytest.raises(ConfigError) as err:
+        load_campaign(spec)
+    assert [str(p) for p in err.value.problems] == [f"initial.data: {says.replace('p.csv is', 'copy.csv is')}"
+                                                    .replace("answers from:", "answers from (a copy of it):")]
 
 
 # ----------------------------------------------------------------------------- by hand, from a shell
