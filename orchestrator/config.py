@@ -84,10 +84,11 @@ def _number_fix(text: str) -> str:
 
 def seen_as(name: str) -> str:
     """A name as a person reading or typing it sees it: in one Unicode form (NFC) and without invisible format
-    characters (a zero-width space, a soft hyphen). Two names of one campaign that are the same this way
+    characters (a zero-width space, a soft hyphen), every space one space (a no-break space). Two names of one campaign that are the same this way
     ('café' typed and 'cafe' + U+0301 pasted; 'x1' and 'x' + U+200B + '1') make a worksheet whose columns no one
     can tell apart, and one an editor saves in NFC names a column twice."""
-    return unicodedata.normalize("NFC", "".join(c for c in name if unicodedata.category(c) != "Cf"))
+    kept = ("" if unicodedata.category(c) == "Cf" else " " if unicodedata.category(c) == "Zs" else c for c in name)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 def look_alike(names: Sequence[str]) -> list[tuple[int, int]]:
@@ -636,6 +637,9 @@ class CampaignSpec(_Strict):
             raise ValueError(f"objective.name: '{self.objective.name}' is also an input of the space; the objective "
                              "is what each experiment measures, not one of its settings: name the measured "
                              "quantity (e.g. a yield column) instead")
+        alike = next((n for n in inputs if seen_as(n) == seen_as(self.objective.name)), None)
+        if alike is not None:  # the worksheet's input and objective columns would look the same (round twenty)
+            raise ValueError(f"objective.name: {look_alike_message(alike, self.objective.name)}")
         if self.space.pool is not None and self.acquisition.min_distance:
             raise ValueError("acquisition.min_distance: applies to continuous spaces; a pool's candidates are "
                              "distinct rows and none is proposed twice: remove it")
