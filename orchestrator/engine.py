@@ -955,8 +955,11 @@ class Engine:
             # a physics plugin that exits or returns the wrong shape fails whatever the state: not tried twice
             if not warm or isinstance(exc, (LeaseLost, LeaseHeld, PhysicsPluginError)):
                 raise
-            log.warning("campaign=%s step=%d the stored model state could not be used (%s: %s); the model is "
-                        "fitted afresh", self.spec.name, step, type(exc).__name__, str(exc)[:200])
+            # said as what happened, not as the state's fault: a physics law that raises fails with any state too
+            # (the re-run of round twenty), and then the fit afresh says so in its own error
+            log.warning("campaign=%s step=%d the fit from the stored model state failed (%s: %s); fitting afresh "
+                        "without it (the state is only a cache)", self.spec.name, step, type(exc).__name__,
+                        str(exc)[:200])
             prop = propose(None)
         if prop.fitted:
             if prop.fit_info.get("fallback"):

@@ -125,7 +125,7 @@ def test_a_damaged_stored_model_state_is_set_aside_and_the_model_fitted_afresh(t
     with caplog.at_level("WARNING", logger="looplab"):
         _, report, exps = run(tmp_path, text_, url)
     assert report.status == "completed" and len(exps) == 12
-    assert "the stored model state could not be used" in caplog.text and "fitted afresh" in caplog.text
+    assert "the fit from the stored model state failed" in caplog.text and "fitting afresh" in caplog.text
     with create_engine(url).begin() as conn:  # not JSON at all: set aside by the store (it was a JSONDecodeError)
         conn.execute(text("update model_snapshots set state = '{\"lengthscales\": ['"))
     caplog.clear()
