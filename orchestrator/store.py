@@ -428,12 +428,14 @@ def _finite(value: Any) -> Any:
 
 
 def _constants_shape(constants: Any) -> bool:
-    """Whether a snapshot's learned constants are {name: [mean, sd]} with numbers (not booleans)."""
+    """Whether a snapshot's learned constants are {name: [mean, sd]}: named, finite numbers (not booleans), the sd not
+    negative (a nan was exported as JSON's invalid NaN, a negative sd shown as -200%)."""
     def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
     return isinstance(constants, dict) and all(
-        isinstance(v, (list, tuple)) and len(v) == 2 and number(v[0]) and number(v[1]) for v in constants.values())
+        isinstance(k, str) and k.strip() and isinstance(v, (list, tuple)) and len(v) == 2 and number(v[0])
+        and number(v[1]) and v[1] >= 0 for k, v in constants.items())
 
 
 class Store:

@@ -136,7 +136,9 @@ def test_a_damaged_stored_model_state_is_set_aside_and_the_model_fitted_afresh(t
 
 
 @pytest.mark.parametrize("info", ['{"constants": "abc"}', '{"constants": {"r": "x"}}', '{"constants": {"r": [1]}}',
-                                  '{"constants": {"r": [1, 2]}, "at_bound": 5}', '{"constants": [1, 2]}'])
+                                  '{"constants": {"r": [1, 2]}, "at_bound": 5}', '{"constants": [1, 2]}',
+                                  '{"constants": {"r": [NaN, 1]}}', '{"constants": {"r": [1, -2]}}',
+                                  '{"constants": {"": [1, 2]}}'])
 def test_damaged_learned_constants_in_a_snapshot_leave_status_export_and_report_working(tmp_path, info):
     """Fuzz round twenty: a snapshot's fit_info of well-formed JSON but another shape stopped status, export and
     report with "unexpected ValueError ... a looplab bug": one damaged cache row blocked every export of the
@@ -157,6 +159,9 @@ def test_damaged_learned_constants_in_a_snapshot_leave_status_export_and_report_
         r = runner.invoke(app, [*args, "--store", url])
         assert r.exit_code == 0 and "unexpected" not in r.output, (args, r.output)
     assert len((tmp_path / "x.csv").read_text().splitlines()) == 7  # the header and every experiment
+    import json
+
+    json.loads((tmp_path / "x.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON export"))
 
 
 def test_running_a_finished_campaign_again_adds_nothing(tmp_path, any_store_url):

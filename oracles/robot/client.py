@@ -847,7 +847,8 @@ def check_url(url: str) -> str:
     bad = next((c for c in parts.path if c.isspace() or not c.isprintable()), None)
     if bad is not None:  # every request failed with httpx's InvalidURL and a traceback (fuzz round twenty)
         raise ValueError(f"'{shown.encode('unicode_escape').decode()}': its path holds the character "
-                         f"U+{ord(bad):04X}, which a URL cannot carry; remove it (or percent-encode it: %{ord(bad):02X})")
+                         f"U+{ord(bad):04X}, which a URL cannot carry; remove it (or percent-encode it: "
+                         f"{quote(bad, safe='')})")
     try:
         httpx.URL(text)
     except Exception as exc:  # noqa: BLE001 - httpx's InvalidURL: a full-width host such as １２７.０.０.１
