@@ -152,9 +152,9 @@ def ask(
     # with --csv -, standard output holds the worksheet alone: what a plugin prints while the campaign opens and
     # proposes goes to standard error (fuzz round twenty: a physics plugin's print became the worksheet's first
     # line, and `tell --csv -` then read its header as one column)
-    plugins_print = contextlib.redirect_stdout(sys.stderr) if str(csv_path) == "-" else contextlib.nullcontext()
+    plugins_print = _stdout_to_stderr if str(csv_path) == "-" else contextlib.nullcontext
     try:
-        with plugins_print:
+        with plugins_print():
             c = _open(target, store, source_notes=True)
         waiting = c.pending()
         if csv_path is not None and str(csv_path) != "-" and csv_path.exists():
@@ -168,7 +168,7 @@ def ask(
                               "first; no new ones are proposed until then)", csv_path, store)
             return
         try:
-            with plugins_print:
+            with plugins_print():
                 batch = c.ask(n, wait=wait, unless_waiting=True)
             waiting = [] if batch else c.pending()  # another `ask` proposed them meanwhile
         except LeaseHeld as exc:  # a daemon drives it: it proposes by itself, within a tick
@@ -215,6 +215,32 @@ def ask(
         said.print(f"--n {n}: {len(batch)} proposed, {_why_not_n(c, batch, n)}", soft_wrap=True)
     if note:
         said.print(f"instructions: {note}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """While a plugin may run: Python's standard output, and the process's file descriptor 1 (a C extension's
+    printf, ``sys.__stdout__``), go to standard error, so that ``ask --csv -`` writes the worksheet alone (the
+    re-run of round twenty: os.write(1, ...) put a thousand lines into it)."""
+    for stream in (sys.stdout, sys.__stdout__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        fd, err = sys.__stdout__.fileno(), sys.__stderr__.fileno()
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no real descriptors (an embedding host): Python's stream only
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    os.dup2(err, fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.__stdout__.flush()  # what a plugin left in its buffer belongs to standard error too
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _why_not_n(c, batch: list[dict], n: int) -> str:

@@ -1092,6 +1092,9 @@ def test_ask_csv_dash_keeps_what_a_plugin_prints_out_of_the_worksheet(tmp_path):
         "class Chatty(RandomForestSurrogate):\n"
         "    def fit(self, X, y):\n"
         "        print('DEBUG fit on', len(X))\n"
+        "        import os, sys\n"
+        "        os.write(1, b'FD1 WRITE\\n')\n"  # a C extension's printf (the re-run of round twenty)
+        "        sys.__stdout__.write('DUNDER STDOUT\\n')\n"
         "        return super().fit(X, y)\n")
     (tmp_path / "c.yaml").write_text((ROOT / "campaigns" / "by_hand.yaml").read_text()
                                      .replace("model: {kind: gp}", "model: {kind: 'chatty:Chatty'}"))
@@ -1105,6 +1108,7 @@ def test_ask_csv_dash_keeps_what_a_plugin_prints_out_of_the_worksheet(tmp_path):
         rows = list(csv.reader(asked.stdout.splitlines()))
         assert rows[0] == header and len(rows) == 4, asked.stdout
         assert ("DEBUG fit on 3" in asked.stderr) == (k == 1), asked.stderr
+        assert ("FD1 WRITE" in asked.stderr and "DUNDER STDOUT" in asked.stderr) == (k == 1), asked.stderr
         filled = "".join(",".join(r[:-1] + [str(40 + i)]) + "\n" for i, r in enumerate(rows[1:]))
         told = subprocess.run([LOOPLAB, "tell", "by-hand", "--store", url, "--csv", "-"], cwd=tmp_path,
                               input=",".join(header) + "\n" + filled, capture_output=True, text=True, env=env,
