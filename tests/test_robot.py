@@ -684,11 +684,13 @@ def test_a_robot_campaign_resumes_with_another_url_and_timeouts_but_not_another_
                      "experiment(s) in flight (robot-branin-0000-00): those the new address does not hold are "
                      "submitted to it again, and what the old one still measures is not read; if the old robot is "
                      "still running, run once with its url to collect them first"]
-    # fuzz round twenty: a trailing '/' leads to the same robot, and was said as a move
-    path.write_text(text.replace("http://127.0.0.1:8765", "http://127.0.0.1:9999/").replace("timeout: 5", "timeout: 9"))
-    notes = []
-    open_campaign(store, load_campaign(path), notes)
-    assert notes == []
+    # fuzz round twenty: a trailing '/' leads to the same robot, and was said as a move (its re-run: HTTP://, /./
+    # and a port written 09999 too)
+    for same in ("http://127.0.0.1:9999/", "HTTP://127.0.0.1:9999", "http://127.0.0.1:9999/./", "http://127.0.0.1:09999"):
+        path.write_text(text.replace("http://127.0.0.1:8765", same).replace("timeout: 5", "timeout: 9"))
+        notes = []
+        open_campaign(store, load_campaign(path), notes)
+        assert notes == [], same
     path.write_text(text.replace("x2, type: float, low: 0.0", "x2, type: float, low: 1.0"))
     with pytest.raises(ConfigError, match="space.parameters"):
         open_campaign(store, load_campaign(path))

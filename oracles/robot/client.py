@@ -236,9 +236,10 @@ class RobotOracle:
         url = params.get("url", cls.Config.model_fields["url"].default) if isinstance(params, dict) else None
         if not isinstance(url, str):
             return None
-        try:  # as the connection uses it: without a trailing slash (a '/' added was said as a move: round twenty)
-            return shown_url(with_environment(url.strip().rstrip("/")))
-        except ValueError:
+        try:  # as the connection uses it: httpx's form (HTTP://, /./, port 08765), without a trailing slash (each
+            # was said as a move to another robot: fuzz round twenty and its re-run)
+            return shown_url(str(httpx.URL(with_environment(url.strip()))).rstrip("/"))
+        except (ValueError, httpx.InvalidURL):
             return None
 
     def submit(self, experiments: Sequence[Experiment]) -> None:
