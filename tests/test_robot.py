@@ -631,6 +631,7 @@ def test_a_robot_host_that_no_connection_can_use_is_refused_at_validate(host, wh
 @pytest.mark.parametrize("url, said", [
     ("http://127.0.0.1:8765/a\x01b", "its path holds the character U+0001, which a URL cannot carry"),
     ("http://\uff11\uff12\uff17.0.0.1:8765", "is not a URL a connection can use (Invalid IDNA hostname"),
+    ("http://127.0.0.01:8765", "(Invalid IPv4 address: '127.0.0.01'); write it as a name such as robot.lab.example"),
 ])
 def test_a_robot_url_that_httpx_cannot_send_is_refused_at_validate(url, said):
     """Fuzz round twenty: a control character in the path, or a host in full-width digits, passed validate, and

@@ -853,8 +853,9 @@ def check_url(url: str) -> str:
     try:
         httpx.URL(text)
     except Exception as exc:  # noqa: BLE001 - httpx's InvalidURL: a full-width host such as １２７.０.０.１
-        raise ValueError(f"'{shown}' is not a URL a connection can use ({exc}); write the host in ASCII, e.g. "
-                         "http://127.0.0.1:8765") from None
+        fix = "write the host in ASCII, e.g. http://127.0.0.1:8765" if not host.isascii() else \
+            "write it as a name such as robot.lab.example or an address such as 127.0.0.1"
+        raise ValueError(f"'{shown}' is not a URL a connection can use ({exc}); {fix}") from None
     if port == 0:
         raise ValueError(f"'{shown}' has port 0, which no robot listens on; give the port the robot "
                          "printed when it started (e.g. 8765)")
