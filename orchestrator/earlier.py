@@ -252,14 +252,15 @@ def lookup_table_problem(spec: Any, base_dir: Path, path: Path, field: str) -> P
         return None
     mine, theirs = Path(base_dir) / table, Path(base_dir) / path
     try:  # the very file, or a copy of it byte for byte (the re-run of round twenty)
-        same = os.path.samefile(mine, theirs) or filecmp.cmp(mine, theirs, shallow=False)
+        same = os.path.samefile(mine, theirs)
+        copy = not same and filecmp.cmp(mine, theirs, shallow=False)
     except (OSError, ValueError):
         return None  # a file that is not there: said by the other checks
-    if not same:
+    if not (same or copy):
         return None
-    return Problem(field, f"{Path(path).name} is the table the lookup oracle answers from{'' if os.path.samefile(mine, theirs) else ' (a copy of it)'}: its rows are this "
-                          "campaign's own results, so every one would be recorded as measured before the campaign "
-                          "chose any; give a CSV of measurements made elsewhere")
+    return Problem(field, f"{Path(path).name} is the table the lookup oracle answers from{' (a copy of it)' * copy}: "
+                          "its rows are this campaign's own results, so every one would be recorded as measured "
+                          "before the campaign chose any; give a CSV of measurements made elsewhere")
 
 
 def read_initial_data(spec: Any, base_dir: Path, space: Any) -> list[Measured]:
