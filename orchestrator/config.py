@@ -112,11 +112,19 @@ Int = Annotated[int, BeforeValidator(_not_a_boolean)]
 Float = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _trimmed(value: str) -> str:
     """A name of an input or objective: spaces at its ends would make it a column that no worksheet, import
-    or CSV header written by hand matches."""
+    or CSV header written by hand matches; a bidirectional override or isolate (U+202E) makes it display as
+    other text than it is (fuzz round twenty's re-run)."""
     if value != value.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in value):  # those: said by the space
         raise ValueError(f"{value!r} has spaces at its ends; write {value.strip()!r}")
+    bidi = next((c for c in value if c in _BIDI_CONTROLS), None)
+    if bidi is not None:
+        raise ValueError(f"{_code_points(value)} holds U+{ord(bidi):04X} {unicodedata.name(bidi)}, which makes the "
+                         "name display as other text than it is; remove it")
     return value
 
 

@@ -317,6 +317,8 @@ def test_kind_as_unimportable_import_path(campaign_file):
         # the re-run: the objective beside an input, and a no-break space
         ("branin", "name: value\n", "name: \"x\\u200b1\"\n", "objective.name",
          ["look the same but are different text (x+U+200B1 and x1)"]),
+        ("branin", "name: value\n", "name: \"yield\\u202etxt\"\n", "objective.name",
+         ["yield+U+202Etxt holds U+202E RIGHT-TO-LEFT OVERRIDE, which makes the name display as other text"]),
         ("branin", "{name: x2, type: float, low: 0.0, high: 15.0}",
          "{name: \"x\\u00a01\", type: float, low: 0.0, high: 15.0}\n    - {name: \"x 1\", type: float, low: 0, high: 1}",
          "space.parameters[2].name", ["look the same but are different text (x 1 and x+U+00A01)"]),
@@ -355,7 +357,7 @@ def test_kind_as_unimportable_import_path(campaign_file):
         "bad-goal", "bad-name", "unknown-parameter-type", "missing-parameter-type", "missing-low",
         "missing-budget", "params-not-a-mapping", "duplicate-choice", "choice-in-two-unicode-forms",
         "names-with-an-invisible-character", "names-in-two-unicode-forms", "pool-inputs-with-a-soft-hyphen",
-        "objective-like-an-input", "names-a-no-break-space-apart",
+        "objective-like-an-input", "objective-with-a-right-to-left-override", "names-a-no-break-space-apart",
         "inputs-not-a-list", "objective-empty",
         "float-low-above-high", "float-low-equals-high", "int-low-above-high", "log-low-zero", "log-low-negative",
         "space-empty-mapping", "space-empty-parameters", "space-parameters-and-pool", "constraints-on-pool",
