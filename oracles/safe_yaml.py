@@ -100,23 +100,12 @@ class Loader(yaml.SafeLoader):
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict:
         if isinstance(node, MappingNode):
-            seen: dict[Any, Any] = {}
             merges = [k for k, _ in node.value if k.tag == _TAG + "merge"]
             if len(merges) > 1:  # YAML 1.1 loaders keep the last one silently
                 raise StrictYAMLError(f"the merge key << appears twice in one mapping (first at line "
                                       f"{merges[0].start_mark.line + 1}); merge several with <<: [*a, *b]",
                                       merges[1].start_mark)
-            for key_node, _ in node.value:
-                if key_node.tag == _TAG + "merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.setdefault(key, key_node)
-                except TypeError:
-                    continue  # an unhashable key: the base class reports it
-                if first is not key_node:
-                    raise StrictYAMLError(f"key {key!r} appears twice in one mapping (first at line "
-                                          f"{first.start_mark.line + 1}); keep one of them", key_node.start_mark)
+            self._no_repeated_key(node)
         return super().construct_mapping(node, deep=deep)
 
     def flatten_mapping(self, node: Any) -> None:
@@ -169,6 +158,8 @@ class Loader(yaml.SafeLoader):
         return key
 
     def _no_repeated_key(self, node: Any) -> None:
+        """A key written twice in one mapping (a merged one included) is an error naming it and both lines (YAML
+        1.1 loaders keep the last one silently); keys as they load, an unhashable one left to the base class."""
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
             if key_node.tag == _TAG + "merge":

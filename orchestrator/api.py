@@ -84,6 +84,22 @@ def _waiting_here(name: str, e: Any, pool: bool, *, api: bool = False) -> str:
             f"({tell}), so that the point is not measured twice")
 
 
+def _taken(space: Any, exps: Sequence[Any]) -> tuple[dict, dict]:
+    """What a new measurement may not repeat: the experiments still waiting (for approval or their result) by
+    their point (``earlier.point_key``), and the recorded results by their point and value (``measured_key``); the
+    first of each."""
+    from .earlier import measured_key, point_key
+
+    waiting: dict[tuple, Any] = {}
+    recorded: dict[tuple, Any] = {}
+    for e in exps:
+        if e.status in PENDING and (k := point_key(space, e.params)) is not None:
+            waiting.setdefault(k, e)
+        elif e.status == "succeeded" and e.value is not None:
+            recorded.setdefault(measured_key(space, e.params, e.value), e)
+    return waiting, recorded
+
+
 def _bad_argument(name: str, message: str) -> ConfigError:
     """The error for a wrong argument of the Python API: which argument, what is wrong, what to give instead."""
     return ConfigError([Problem(name, message)])
@@ -443,19 +459,13 @@ class Campaign:
         row = Measured(None, point, value, outputs)
 
         def build(count: int, last: int) -> list:
-            # in the store's write transaction: a point an experiment still waits at (for approval or for its
-            # result) would be measured twice, as `import` of the same row would (refused there since round 19)
-            k = point_key(space, point)
-            held = [e for e in self.store.experiments(self.row.id, PENDING)
-                    if k is not None and point_key(space, e.params) == k]
-            if held:
-                raise _bad_argument("params", _waiting_here(self.name, held[0], space.is_pool, api=True))
-            # the same measurement told again (a script re-run after a crash) would count twice, as a file
-            # imported twice would (refused there; fuzz round twenty)
-            mine = measured_key(space, point, value)
-            again = next((e for e in self.store.experiments(self.row.id, ["succeeded"])
-                          if e.value is not None and measured_key(space, e.params, e.value) == mine), None)
-            if again is not None:
+            # in the store's write transaction, as import's checks: a point an experiment still waits at (for
+            # approval or its result) would be measured twice; the same measurement told again (a script re-run
+            # after a crash: fuzz round twenty) would count twice
+            waiting, recorded = _taken(space, self.store.experiments(self.row.id))
+            if (held := waiting.get(point_key(space, point))) is not None:
+                raise _bad_argument("params", _waiting_here(self.name, held, space.is_pool, api=True))
+            if (again := recorded.get(measured_key(space, point, value))) is not None:
                 raise _bad_argument("params", f"the same inputs and value as experiment {again.id} ({again.source}), "
                                               "already recorded: told again, one measurement would count twice; a "
                                               "repeat measurement with another value is recorded")
@@ -504,18 +514,13 @@ class Campaign:
             # checked inside the store's write transaction: two imports of one file at once (two processes)
             # both passed a check made before it, and stored every row twice
             # (any experiment with a result: an export of the campaign with its id column dropped holds its own)
-            exps = self.store.experiments(self.row.id)
             # a row at the point of an experiment still waiting (for approval, or for its result) would have the
             # campaign measure that point twice (a pool's row: edit refuses it, import took it: fuzz round)
-            waiting: dict[tuple, Any] = {}
-            for e in exps:
-                if e.status in PENDING and (k := point_key(space, e.params)) is not None:
-                    waiting.setdefault(k, e)
+            waiting, before = _taken(space, self.store.experiments(self.row.id))
             held = [(m.line, waiting[k]) for m in rows if (k := point_key(space, m.params)) in waiting]
             if held:
                 raise ConfigError([Problem("", f"{Path(path).name}, line {line}: "
                                                f"{_waiting_here(self.name, e, space.is_pool)}") for line, e in held])
-            before = {key(e.params, e.value): e for e in exps if e.status == "succeeded" and e.value is not None}
             again = [(m.line, before[key(m.params, m.value)]) for m in rows if key(m.params, m.value) in before]
             if again:
                 line, e = again[0]
